@@ -1,0 +1,9 @@
+//! hammer-mirror: DragonFly BSD's `hammer mirror-*` replication, byte for
+//! byte, on HAMMER ioctls or on an embedded PFS store.
+
+pub mod cli;
+pub mod errno;
+pub mod mirror;
+pub mod ondisk;
+pub mod pfsd_fmt;
+pub mod wire;

@@ -1,0 +1,135 @@
+//! The `hammer` binary: parse the command line, dispatch, and turn errors
+//! into the original's messages and exit codes.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use hammer_mirror::cli::{self, CliError, Invocation, MIRROR_USAGE, USAGE};
+use hammer_mirror::errno::strerror;
+use hammer_mirror::mirror::dump::{mirror_dump, DumpError};
+
+/// How a failure is shown: the original's `errx` (`hammer: msg`), its
+/// verbatim `say`, or a usage text.
+enum Failure {
+    Errx(String),
+    Say(String),
+    Usage(&'static str),
+}
+
+fn main() -> ExitCode {
+    let inv = match cli::parse(std::env::args_os()) {
+        Ok(inv) => inv,
+        Err(CliError::Help) => {
+            let _ = io::stderr().write_all(USAGE.as_bytes());
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let mut err = io::stderr().lock();
+            if let Some(m) = e.message() {
+                let _ = writeln!(err, "{m}");
+            }
+            let _ = err.write_all(USAGE.as_bytes());
+            return ExitCode::FAILURE;
+        }
+    };
+    match dispatch(&inv) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            let mut err = io::stderr().lock();
+            let _ = match f {
+                Failure::Errx(m) => writeln!(err, "hammer: {m}"),
+                Failure::Say(m) => writeln!(err, "{m}"),
+                Failure::Usage(u) => err.write_all(u.as_bytes()),
+            };
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Commands of the original's usage that this tool does not provide.
+const OTHER_COMMANDS: &[&str] = &[
+    "bstats",
+    "iostats",
+    "stats",
+    "history",
+    "namekey1",
+    "namekey2",
+    "namekey32",
+    "cleanup",
+    "abort-cleanup",
+    "snapshot",
+    "prune",
+    "prune-everything",
+    "rebalance",
+    "reblock",
+    "reblock-btree",
+    "reblock-inodes",
+    "reblock-dirs",
+    "reblock-data",
+    "version",
+    "version-upgrade",
+    "volume-add",
+    "volume-del",
+    "volume-list",
+    "volume-blkdevs",
+    "config",
+    "viconfig",
+    "snap",
+    "snaplo",
+    "snapq",
+    "snaprm",
+    "snapls",
+    "blockmap",
+    "checkmap",
+    "show",
+    "show-undo",
+    "recover",
+    "strip",
+    "dedup-simulate",
+    "dedup",
+];
+
+/// Commands this tool will provide that are not built yet.
+const PENDING_COMMANDS: &[&str] = &[
+    "mirror-read",
+    "mirror-read-stream",
+    "mirror-write",
+    "mirror-copy",
+    "mirror-stream",
+    "ssh-remote",
+    "synctid",
+    "pfs-status",
+    "pfs-master",
+    "pfs-slave",
+    "pfs-update",
+    "pfs-upgrade",
+    "pfs-downgrade",
+    "pfs-destroy",
+];
+
+fn dispatch(inv: &Invocation) -> Result<(), Failure> {
+    let cmd = inv.command.as_str();
+    match cmd {
+        "mirror-dump" => cmd_mirror_dump(&inv.args),
+        _ if PENDING_COMMANDS.contains(&cmd) || OTHER_COMMANDS.contains(&cmd) => {
+            Err(Failure::Errx(format!("{cmd}: not implemented")))
+        }
+        _ => Err(Failure::Usage(USAGE)),
+    }
+}
+
+fn cmd_mirror_dump(args: &[String]) -> Result<(), Failure> {
+    let header = match args {
+        [] => false,
+        [h] if h == "header" => true,
+        _ => return Err(Failure::Usage(MIRROR_USAGE)),
+    };
+    let stdin = io::stdin().lock();
+    let stdout = io::stdout().lock();
+    let stderr = io::stderr();
+    mirror_dump(stdin, stdout, stderr, header).map_err(|e| match e {
+        DumpError::FirstRecord(r) => Failure::Say(r.to_string()),
+        DumpError::Output(io) => Failure::Errx(format!("mirror-dump: {}", strerror(&io))),
+        other => Failure::Errx(other.to_string()),
+    })
+}

@@ -1,0 +1,283 @@
+//! `hammer mirror-dump [header]`: decode a mirror stream from a reader and
+//! print it as the original does (spec: cli.md §4), with defect D15 fixed.
+
+use std::io::{self, Read, Write};
+
+use crate::ondisk::{BaseElm, LeafElm};
+use crate::pfsd_fmt::{write_pfs_block, SnapshotsHint};
+use crate::wire::reader::{BatchError, DataCrcWarning, ReadError};
+use crate::wire::record::{RawRecord, PFSD_OFF_DATA};
+use crate::wire::{mrec_type, MrecordReader, HEAD_SIZE, PFSD_REC_SIZE, SKIP_REC_SIZE};
+
+/// Text printed when a batch is not closed by SYNC or IDLE.
+pub const NO_TERMINATION: &str = "Mirror-dump: Did not get termination sync record";
+
+/// Output is handed to stdout in chunks of about this size.
+const OUT_CHUNK: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DumpError {
+    /// The batch reader's errx (`hammer: read_mrecords: ...`).
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    /// `header` mode: the first record could not be read (printed verbatim
+    /// already, as the reader does).
+    #[error(transparent)]
+    FirstRecord(ReadError),
+    /// `header` mode: the first record is not a PFSD (D15: the original
+    /// printed bytes past the record).
+    #[error("validate_mrec_header: did not get expected PFSD record type")]
+    NotPfsd,
+    #[error("validate_mrec_header: unexpected payload size")]
+    PfsdSize,
+    /// A PASS or SKIP too short to hold its elements (the original printed
+    /// whatever followed it in its buffer).
+    #[error("mirror-dump: malformed record at offset {offset}, rec_size {rec_size} too small for type {rtype:#x}")]
+    ShortRecord {
+        offset: u64,
+        rec_size: u32,
+        rtype: u32,
+    },
+    #[error("mirror-dump: {0}")]
+    Output(#[source] io::Error),
+}
+
+/// Dumps the stream on `input`: record lines on `out`, diagnostics on
+/// `diag`. Returns when the stream ends; fatal problems are errors.
+pub fn mirror_dump<R: Read, W: Write, E: Write>(
+    input: R,
+    out: W,
+    diag: E,
+    header: bool,
+) -> Result<(), DumpError> {
+    let mut d = Dumper {
+        reader: MrecordReader::new(input),
+        out,
+        diag,
+        buf: Vec::with_capacity(OUT_CHUNK + 1024),
+    };
+    let result = d.run(header);
+    // Whatever was printed before a failure still reaches stdout, as the
+    // original's exit() flushes stdio.
+    let flushed = d.flush_out();
+    result.and(flushed)
+}
+
+struct Dumper<R, W, E> {
+    reader: MrecordReader<R>,
+    out: W,
+    diag: E,
+    buf: Vec<u8>,
+}
+
+impl<R: Read, W: Write, E: Write> Dumper<R, W, E> {
+    fn run(&mut self, header: bool) -> Result<(), DumpError> {
+        match self.reader.read_mrecord() {
+            Ok(Some(first)) if header => {
+                let pfsd = pfsd_of(first)?;
+                write_pfs_block(&mut self.buf, &pfsd, SnapshotsHint::None);
+                return Ok(());
+            }
+            Ok(_) => {}
+            Err(e) if header => return Err(DumpError::FirstRecord(e)),
+            Err(e) => self.say(&e.to_string())?,
+        }
+        loop {
+            self.dump_batches()?;
+            let terminated = match self.reader.read_mrecord() {
+                Ok(Some(r)) => matches!(r.rec_type(), mrec_type::SYNC | mrec_type::IDLE),
+                Ok(None) => false,
+                Err(e) => {
+                    self.say(&e.to_string())?;
+                    false
+                }
+            };
+            if !terminated {
+                self.say(NO_TERMINATION)?;
+            }
+            // The record after a batch's SYNC/IDLE opens the next batch;
+            // TERM ends the stream (D15: the original took it for a batch).
+            match self.reader.read_mrecord() {
+                Ok(Some(r)) if r.rec_type() != mrec_type::TERM => {}
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    self.say(&e.to_string())?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Prints batches until the batch reader stops at a non-bulk record or
+    /// the end of the stream.
+    fn dump_batches(&mut self) -> Result<(), DumpError> {
+        loop {
+            let mut warnings: Vec<DataCrcWarning> = Vec::new();
+            let batch_offset = self.reader.offset();
+            let batch = self.reader.read_mrecords(&mut |w| warnings.push(w));
+            for w in &warnings {
+                writeln!(self.diag, "{w}").map_err(DumpError::Output)?;
+            }
+            let batch = batch?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let mut offset = batch_offset;
+            for rec in batch.records() {
+                print_record(&mut self.buf, rec, offset)?;
+                offset += crate::wire::doalign(rec.rec_size()) as u64;
+            }
+            if self.buf.len() >= OUT_CHUNK {
+                self.out.write_all(&self.buf).map_err(DumpError::Output)?;
+                self.buf.clear();
+            }
+        }
+    }
+
+    /// A verbatim diagnostic line on stderr (the original's "say").
+    fn say(&mut self, msg: &str) -> Result<(), DumpError> {
+        writeln!(self.diag, "{msg}").map_err(DumpError::Output)
+    }
+
+    fn flush_out(&mut self) -> Result<(), DumpError> {
+        self.out.write_all(&self.buf).map_err(DumpError::Output)?;
+        self.buf.clear();
+        self.out.flush().map_err(DumpError::Output)
+    }
+}
+
+fn pfsd_of(rec: RawRecord<'_>) -> Result<crate::ondisk::PseudofsData, DumpError> {
+    if rec.rec_type() != mrec_type::PFSD {
+        return Err(DumpError::NotPfsd);
+    }
+    if rec.rec_size() != PFSD_REC_SIZE {
+        return Err(DumpError::PfsdSize);
+    }
+    rec.array(PFSD_OFF_DATA)
+        .map(crate::ondisk::PseudofsData::decode)
+        .ok_or(DumpError::PfsdSize)
+}
+
+/// Prints one record of a batch (dispatch on `type & TYPE_MASK`).
+fn print_record(out: &mut Vec<u8>, rec: RawRecord<'_>, offset: u64) -> Result<(), DumpError> {
+    let rtype = rec.rec_type();
+    let short = || DumpError::ShortRecord {
+        offset,
+        rec_size: rec.rec_size(),
+        rtype,
+    };
+    match rtype & mrec_type::MASK {
+        mrec_type::REC | mrec_type::REC_BADCRC => {
+            let leaf = rec.leaf().ok_or_else(short)?;
+            // D15: every record flagged CRC_ERROR, also the kernel's 0xC0000001.
+            let bad = rtype & mrec_type::CRC_ERROR != 0;
+            leaf_lines(out, b"Record ", &leaf, bad);
+        }
+        mrec_type::PASS => {
+            let leaf = rec.leaf().ok_or_else(short)?;
+            leaf_lines(out, b"Pass   ", &leaf, false);
+        }
+        mrec_type::SKIP => {
+            if rec.rec_size() < SKIP_REC_SIZE {
+                return Err(short());
+            }
+            let beg = BaseElm::decode(rec.array(HEAD_SIZE).ok_or_else(short)?);
+            let end = BaseElm::decode(rec.array(HEAD_SIZE + BaseElm::SIZE).ok_or_else(short)?);
+            out.extend_from_slice(b"Skip   ");
+            key_fields(out, &beg);
+            out.extend_from_slice(b" to\n       ");
+            key_fields(out, &end);
+            out.push(b'\n');
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `lo=%08x obj=%016jx key=%016jx rt=%02x`
+fn key_fields(out: &mut Vec<u8>, e: &BaseElm) {
+    out.extend_from_slice(b"lo=");
+    hex(out, u64::from(e.localization), 8);
+    out.extend_from_slice(b" obj=");
+    hex(out, e.obj_id as u64, 16);
+    out.extend_from_slice(b" key=");
+    hex(out, e.key as u64, 16);
+    out.extend_from_slice(b" rt=");
+    hex(out, u64::from(e.rec_type), 2);
+}
+
+fn leaf_lines(out: &mut Vec<u8>, label: &[u8], leaf: &LeafElm, bad_crc: bool) {
+    out.extend_from_slice(label);
+    key_fields(out, &leaf.base);
+    out.extend_from_slice(b" ot=");
+    hex(out, u64::from(leaf.base.obj_type), 2);
+    if bad_crc {
+        out.extend_from_slice(b" (BAD CRC)");
+    }
+    out.extend_from_slice(b"\n       tids ");
+    hex(out, leaf.base.create_tid, 16);
+    out.push(b':');
+    hex(out, leaf.base.delete_tid, 16);
+    out.extend_from_slice(b" data=");
+    decimal(out, i64::from(leaf.data_len));
+    out.push(b'\n');
+}
+
+/// printf `%0*x`: lowercase hex, at least `width` digits.
+fn hex(out: &mut Vec<u8>, v: u64, width: usize) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut tmp = [b'0'; 16];
+    let mut n = 0;
+    let mut x = v;
+    while x != 0 {
+        tmp[15 - n] = DIGITS[(x & 0xf) as usize];
+        x >>= 4;
+        n += 1;
+    }
+    let n = n.max(width).min(16);
+    out.extend_from_slice(&tmp[16 - n..]);
+}
+
+/// printf `%d`.
+fn decimal(out: &mut Vec<u8>, v: i64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    let mut x = v.unsigned_abs();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (x % 10) as u8;
+        x /= 10;
+        if x == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&tmp[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_and_decimal_like_printf() {
+        let mut o = Vec::new();
+        hex(&mut o, 0x10, 2);
+        o.push(b' ');
+        hex(&mut o, 0x1ff, 2);
+        o.push(b' ');
+        hex(&mut o, u64::MAX, 16);
+        o.push(b' ');
+        hex(&mut o, 0, 8);
+        o.push(b' ');
+        decimal(&mut o, -2147483648);
+        o.push(b' ');
+        decimal(&mut o, 0);
+        assert_eq!(
+            String::from_utf8(o).unwrap(),
+            "10 1ff ffffffffffffffff 00000000 -2147483648 0"
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! The mirror commands, one file per concern.
+
+pub mod dump;

@@ -1,0 +1,476 @@
+//! The two stream readers of wire-format.md §9 over one bounded buffer: the
+//! single-record reader (`read_mrecord`) and the batch reader
+//! (`read_mrecords`), sharing the unconsumed bytes as the look-ahead slot.
+
+use std::io::{self, Read};
+
+use super::crc::{crc32, data_crc_matches};
+use super::record::{Head, RawRecord};
+use super::{
+    doalign, mrec_type, CRC_OFF, HEAD_SIZE, MAX_REC_SIZE, MIN_REC_SIZE, REC_HEAD_SIZE,
+    SERIALBUF_SIZE, SIGNATURE,
+};
+use crate::ondisk::LeafElm;
+
+/// What went wrong in the single-record reader; `Display` is the original's
+/// text, printed verbatim (no program prefix).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadErrorKind {
+    #[error("short read of mrecord header")]
+    ShortHeader,
+    #[error("read_mrecord: bad signature")]
+    BadSignature,
+    /// D14 fixed: the original aborted or allocated without bound here.
+    #[error("read_mrecord: illegal rec_size")]
+    IllegalRecSize,
+    #[error("read_mrecord: short read on payload")]
+    ShortPayload,
+    #[error("read_mrecord: bad CRC")]
+    BadCrc,
+    #[error("read_mrecord: {0}")]
+    Io(#[source] io::Error),
+}
+
+/// A single-record reader failure at a stream byte offset.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}")]
+pub struct ReadError {
+    pub kind: ReadErrorKind,
+    /// Stream offset of the record's first byte.
+    pub offset: u64,
+}
+
+/// What went wrong in the batch reader; `Display` is the original's errx
+/// text (the caller adds the `hammer: ` prefix).
+#[derive(Debug, thiserror::Error)]
+pub enum BatchErrorKind {
+    #[error("read_mrecords: short read on pipe")]
+    ShortRead,
+    #[error("read_mrecords: malformed record on pipe, bad signature")]
+    BadSignature,
+    #[error("read_mrecords: malformed record on pipe, illegal rec_size")]
+    IllegalRecSize,
+    #[error("read_mrecords: malformed record on pipe, bad crc")]
+    BadCrc,
+    #[error("read_mrecords: malformed record on pipe, illegal element data_len")]
+    IllegalDataLen,
+    #[error("read_mrecords: {0}")]
+    Io(#[source] io::Error),
+}
+
+/// A batch reader failure at a stream byte offset.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}")]
+pub struct BatchError {
+    pub kind: BatchErrorKind,
+    pub offset: u64,
+}
+
+/// A REC whose data matched neither CRC; the original warns and goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataCrcWarning {
+    pub obj_id: i64,
+    pub key: i64,
+    pub offset: u64,
+}
+
+impl std::fmt::Display for DataCrcWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "read_mrecords: data_crc did not match data! obj={:016x} key={:016x}\n\
+             continuing, but there are problems",
+            self.obj_id, self.key
+        )
+    }
+}
+
+/// Bytes a batch may need beyond its start: the batch itself plus the
+/// largest record that may follow it.
+const WINDOW: usize = SERIALBUF_SIZE + doalign(MAX_REC_SIZE);
+
+/// Buffered mrecord reader. Memory is fixed at two windows whatever the
+/// stream size; every `read()` asks for as much as fits, so syscalls are
+/// per buffer, not per record.
+pub struct MrecordReader<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    end: usize,
+    eof: bool,
+    /// Stream offset of `buf[pos]`.
+    offset: u64,
+    /// Largest batch in bytes (SERIALBUF_SIZE unless a test shrinks it).
+    batch_limit: usize,
+}
+
+impl<R: Read> MrecordReader<R> {
+    pub fn new(inner: R) -> Self {
+        MrecordReader {
+            inner,
+            buf: vec![0u8; 2 * WINDOW].into_boxed_slice(),
+            pos: 0,
+            end: 0,
+            eof: false,
+            offset: 0,
+            batch_limit: SERIALBUF_SIZE,
+        }
+    }
+
+    /// Stream offset of the next unconsumed byte.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
+    /// Makes `need` bytes available at `pos` if the stream has them; returns
+    /// how many are available (less than `need` only at end of stream).
+    fn fill(&mut self, need: usize) -> io::Result<usize> {
+        debug_assert!(need <= WINDOW);
+        if self.end - self.pos >= need {
+            return Ok(self.end - self.pos);
+        }
+        if self.buf.len() - self.pos < WINDOW {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+        }
+        while self.end - self.pos < need && !self.eof {
+            let limit = self.buf.len();
+            match self.inner.read(&mut self.buf[self.end..limit]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.end - self.pos)
+    }
+
+    fn consume(&mut self, n: usize) {
+        let n = n.min(self.end - self.pos);
+        self.pos += n;
+        self.offset += n as u64;
+    }
+
+    /// `read_mrecord`: the next whole record, `None` at a clean end of
+    /// stream. On error the bytes the original would have consumed are
+    /// consumed, so a caller that goes on resynchronises the same way.
+    pub fn read_mrecord(&mut self) -> Result<Option<RawRecord<'_>>, ReadError> {
+        let offset = self.offset;
+        let fail = |kind| ReadError { kind, offset };
+        let have = self
+            .fill(HEAD_SIZE)
+            .map_err(|e| fail(ReadErrorKind::Io(e)))?;
+        if have == 0 {
+            return Ok(None);
+        }
+        if have < HEAD_SIZE {
+            self.consume(have);
+            return Err(fail(ReadErrorKind::ShortHeader));
+        }
+        let head = self.head_at(self.pos);
+        if head.signature() != SIGNATURE {
+            self.consume(HEAD_SIZE);
+            return Err(fail(ReadErrorKind::BadSignature));
+        }
+        let rec_size = head.rec_size();
+        if !(MIN_REC_SIZE..=MAX_REC_SIZE).contains(&rec_size) {
+            self.consume(HEAD_SIZE);
+            return Err(fail(ReadErrorKind::IllegalRecSize));
+        }
+        let padded = doalign(rec_size);
+        let have = self.fill(padded).map_err(|e| fail(ReadErrorKind::Io(e)))?;
+        if have < padded {
+            self.consume(have);
+            return Err(fail(ReadErrorKind::ShortPayload));
+        }
+        let start = self.pos;
+        self.consume(padded);
+        let rec = &self.buf[start..start + rec_size as usize];
+        if crc32(&rec[CRC_OFF..]) != head.rec_crc() {
+            return Err(fail(ReadErrorKind::BadCrc));
+        }
+        Ok(RawRecord::new(rec))
+    }
+
+    fn head_at(&self, at: usize) -> Head {
+        let mut h = [0u8; HEAD_SIZE];
+        h.copy_from_slice(&self.buf[at..at + HEAD_SIZE]);
+        Head(h)
+    }
+
+    /// `read_mrecords`: as many whole bulk records (REC, PFSD, SKIP, PASS)
+    /// as fit in one batch buffer, validated in the original's order. Stops
+    /// before a record of another type or one that does not fit, leaving it
+    /// unconsumed. An empty batch means end of stream or a non-bulk record
+    /// next. Data CRC mismatches are handed to `warn` and do not stop it.
+    pub fn read_mrecords(
+        &mut self,
+        warn: &mut dyn FnMut(DataCrcWarning),
+    ) -> Result<Batch<'_>, BatchError> {
+        let mut used = 0usize;
+        while self.batch_limit - used >= HEAD_SIZE {
+            let offset = self.offset + used as u64;
+            let fail = |kind| BatchError { kind, offset };
+            let have = self
+                .fill(used + HEAD_SIZE)
+                .map_err(|e| fail(BatchErrorKind::Io(e)))?;
+            if have == used {
+                break;
+            }
+            if have < used + HEAD_SIZE {
+                return Err(fail(BatchErrorKind::ShortRead));
+            }
+            let at = self.pos + used;
+            let head = self.head_at(at);
+            if head.signature() != SIGNATURE {
+                return Err(fail(BatchErrorKind::BadSignature));
+            }
+            let rec_size = head.rec_size();
+            if !(MIN_REC_SIZE..=MAX_REC_SIZE).contains(&rec_size) {
+                return Err(fail(BatchErrorKind::IllegalRecSize));
+            }
+            let padded = doalign(rec_size);
+            if padded > self.batch_limit - used {
+                break;
+            }
+            let rtype = head.rec_type();
+            if !matches!(
+                rtype & mrec_type::LOMASK,
+                mrec_type::REC | mrec_type::PFSD | mrec_type::SKIP | mrec_type::PASS
+            ) {
+                break;
+            }
+            let have = self
+                .fill(used + padded)
+                .map_err(|e| fail(BatchErrorKind::Io(e)))?;
+            if have < used + padded {
+                return Err(fail(BatchErrorKind::ShortRead));
+            }
+            let at = self.pos + used;
+            let rec = &self.buf[at..at + rec_size as usize];
+            if crc32(&rec[CRC_OFF..]) != head.rec_crc() {
+                return Err(fail(BatchErrorKind::BadCrc));
+            }
+            if rtype & mrec_type::MASK == mrec_type::REC {
+                check_rec_data(rec, offset, warn).map_err(fail)?;
+            }
+            used += padded;
+        }
+        let start = self.pos;
+        self.consume(used);
+        Ok(Batch {
+            bytes: &self.buf[start..start + used],
+        })
+    }
+
+    /// Shrinks the batch buffer; tests use it to exercise batch boundaries.
+    #[cfg(test)]
+    pub(crate) fn set_batch_limit(&mut self, limit: usize) {
+        self.batch_limit = limit.clamp(HEAD_SIZE, SERIALBUF_SIZE);
+    }
+}
+
+/// Step 8 of the batch reader for a plain REC: `data_len` must fit in the
+/// record; a data CRC that matches neither variant is only a warning.
+fn check_rec_data(
+    rec: &[u8],
+    offset: u64,
+    warn: &mut dyn FnMut(DataCrcWarning),
+) -> Result<(), BatchErrorKind> {
+    let leaf = match rec.get(HEAD_SIZE..REC_HEAD_SIZE as usize) {
+        Some(b) => LeafElm::decode(b.try_into().map_err(|_| BatchErrorKind::IllegalDataLen)?),
+        None => return Err(BatchErrorKind::IllegalDataLen),
+    };
+    // Unsigned as in the original: a negative data_len fails too.
+    let need = u64::from(REC_HEAD_SIZE) + u64::from(leaf.data_len as u32);
+    if (rec.len() as u64) < need {
+        return Err(BatchErrorKind::IllegalDataLen);
+    }
+    if leaf.data_len != 0 && leaf.data_offset != 0 {
+        let data = &rec[REC_HEAD_SIZE as usize..need as usize];
+        if !data_crc_matches(leaf.base.rec_type, data, leaf.data_crc) {
+            warn(DataCrcWarning {
+                obj_id: leaf.base.obj_id,
+                key: leaf.base.key,
+                offset,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whole validated records, back to back with their padding.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Batch<'a> {
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+    pub fn records(&self) -> BatchIter<'a> {
+        BatchIter { rest: self.bytes }
+    }
+}
+
+/// Iterates over the records of a framed buffer (a batch, or any run of
+/// whole records such as a MIRROR_READ result).
+pub struct BatchIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> BatchIter<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        BatchIter { rest: bytes }
+    }
+}
+
+impl<'a> Iterator for BatchIter<'a> {
+    type Item = RawRecord<'a>;
+
+    fn next(&mut self) -> Option<RawRecord<'a>> {
+        let head = Head::from_slice(self.rest)?;
+        let rec_size = (head.rec_size() as usize).max(HEAD_SIZE);
+        let rec = self.rest.get(..rec_size)?;
+        let padded = doalign(rec_size as u32).min(self.rest.len());
+        self.rest = &self.rest[padded..];
+        RawRecord::new(rec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ondisk::{BaseElm, PseudofsData};
+    use crate::wire::record::Mrecord;
+
+    fn leaf(obj_id: i64, data: &[u8]) -> LeafElm {
+        LeafElm {
+            base: BaseElm {
+                obj_id,
+                key: 0x10,
+                create_tid: 5,
+                rec_type: crate::ondisk::rectype::DATA,
+                btype: b'R',
+                localization: 2,
+                ..Default::default()
+            },
+            data_offset: 1,
+            data_len: data.len() as i32,
+            data_crc: crate::wire::crc::crc32c(data),
+            ..Default::default()
+        }
+    }
+
+    fn stream(recs: &[Mrecord]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for r in recs {
+            r.encode_into(&mut v);
+        }
+        v
+    }
+
+    /// A reader that hands out one byte per read() call.
+    struct Trickle<'a>(&'a [u8]);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() || buf.is_empty() {
+                return Ok(0);
+            }
+            buf[0] = self.0[0];
+            self.0 = &self.0[1..];
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn batch_stops_at_sync_and_single_reader_takes_it() {
+        let data = b"0123456789abcdef";
+        let s = stream(&[
+            Mrecord::Pfsd {
+                version: 1,
+                pfsd: PseudofsData::default(),
+            },
+            Mrecord::Rec {
+                rtype: 1,
+                leaf: leaf(1, data),
+                data,
+            },
+            Mrecord::Sync { tid: 1 },
+        ]);
+        let mut r = MrecordReader::new(Trickle(&s));
+        let mut warned = 0;
+        let b = r.read_mrecords(&mut |_| warned += 1).unwrap();
+        assert_eq!(b.records().count(), 2);
+        assert_eq!(warned, 0);
+        assert!(r.read_mrecords(&mut |_| ()).unwrap().is_empty());
+        let rec = r.read_mrecord().unwrap().unwrap();
+        assert_eq!(rec.rec_type(), mrec_type::SYNC);
+        assert!(r.read_mrecord().unwrap().is_none());
+        assert_eq!(r.offset(), s.len() as u64);
+    }
+
+    #[test]
+    fn batch_limit_splits_batches_at_whole_records() {
+        let data = [7u8; 100];
+        let recs: Vec<Mrecord> = (0..10)
+            .map(|i| Mrecord::Rec {
+                rtype: 1,
+                leaf: leaf(i, &data),
+                data: &data,
+            })
+            .collect();
+        let s = stream(&recs);
+        let mut r = MrecordReader::new(&s[..]);
+        r.set_batch_limit(3 * 184 + 100);
+        let mut counts = vec![];
+        loop {
+            let b = r.read_mrecords(&mut |_| ()).unwrap();
+            if b.is_empty() {
+                break;
+            }
+            counts.push(b.records().count());
+        }
+        assert_eq!(counts, vec![3, 3, 3, 1]);
+    }
+
+    #[test]
+    fn single_reader_caps_rec_size() {
+        let mut s = Mrecord::Term { tid: 1 }.to_vec();
+        s[8..12].copy_from_slice(&0xFFFF_FFFAu32.to_le_bytes());
+        let mut r = MrecordReader::new(&s[..]);
+        let e = r.read_mrecord().unwrap_err();
+        assert!(matches!(e.kind, ReadErrorKind::IllegalRecSize));
+    }
+
+    #[test]
+    fn negative_data_len_is_illegal() {
+        let data = b"abc";
+        let mut l = leaf(1, data);
+        l.data_len = -1;
+        let s = stream(&[Mrecord::Rec {
+            rtype: 1,
+            leaf: l,
+            data,
+        }]);
+        let mut r = MrecordReader::new(&s[..]);
+        let e = r.read_mrecords(&mut |_| ()).unwrap_err();
+        assert!(matches!(e.kind, BatchErrorKind::IllegalDataLen));
+    }
+}
