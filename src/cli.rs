@@ -233,7 +233,8 @@ impl CliError {
     }
 }
 
-fn takes_argument(c: char) -> Option<bool> {
+/// Whether option `c` takes an argument; `None` if hammer has no such option.
+pub fn takes_argument(c: char) -> Option<bool> {
     let i = OPTSTRING.find(c).filter(|_| c != ':')?;
     Some(OPTSTRING[i + c.len_utf8()..].starts_with(':'))
 }

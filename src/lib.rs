@@ -6,4 +6,5 @@ pub mod errno;
 pub mod mirror;
 pub mod ondisk;
 pub mod pfsd_fmt;
+pub mod restrict;
 pub mod wire;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use hammer_mirror::cli::{self, CliError, Invocation, MIRROR_USAGE, USAGE};
 use hammer_mirror::errno::strerror;
 use hammer_mirror::mirror::dump::{mirror_dump, DumpError};
+use hammer_mirror::restrict;
 
 /// How a failure is shown: the original's `errx` (`hammer: msg`), its
 /// verbatim `say`, or a usage text.
@@ -96,7 +97,6 @@ const PENDING_COMMANDS: &[&str] = &[
     "mirror-write",
     "mirror-copy",
     "mirror-stream",
-    "ssh-remote",
     "synctid",
     "pfs-status",
     "pfs-master",
@@ -108,9 +108,11 @@ const PENDING_COMMANDS: &[&str] = &[
 ];
 
 fn dispatch(inv: &Invocation) -> Result<(), Failure> {
+    restrict::check(inv).map_err(|e| Failure::Errx(e.to_string()))?;
     let cmd = inv.command.as_str();
     match cmd {
         "mirror-dump" => cmd_mirror_dump(&inv.args),
+        "ssh-remote" => cmd_ssh_remote(&inv.args),
         _ if PENDING_COMMANDS.contains(&cmd) || OTHER_COMMANDS.contains(&cmd) => {
             Err(Failure::Errx(format!("{cmd}: not implemented")))
         }
@@ -132,4 +134,16 @@ fn cmd_mirror_dump(args: &[String]) -> Result<(), Failure> {
         DumpError::Output(io) => Failure::Errx(format!("mirror-dump: {}", strerror(&io))),
         other => Failure::Errx(other.to_string()),
     })
+}
+
+/// `ssh-remote <cmd> <target>`: run `$SSH_ORIGINAL_COMMAND` restricted to
+/// that command and path prefix, in this process (no exec, no shell).
+fn cmd_ssh_remote(args: &[String]) -> Result<(), Failure> {
+    let [cmd, target] = args else {
+        return Err(Failure::Usage(USAGE));
+    };
+    let original = std::env::var("SSH_ORIGINAL_COMMAND").ok();
+    let inv = restrict::ssh_remote_invocation(cmd, target, original.as_deref())
+        .map_err(|e| Failure::Errx(e.to_string()))?;
+    dispatch(&inv)
 }

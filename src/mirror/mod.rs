@@ -1,3 +1,8 @@
 //! The mirror commands, one file per concern.
 
+pub mod bwlimit;
+pub mod cycle;
 pub mod dump;
+pub mod prescan;
+pub mod remote;
+pub mod scoreboard;

@@ -1,0 +1,194 @@
+//! The `-c` cycle file: a 48-byte resume point (a base_elm key and a TID,
+//! protocol.md §8), replaced atomically so a crash never leaves a short
+//! file (D21).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::ondisk::BaseElm;
+
+/// Size of the file: key then TID.
+pub const CYCLE_FILE_SIZE: usize = BaseElm::SIZE + 8;
+
+/// Where a mirror-read resumes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CyclePoint {
+    pub key: BaseElm,
+    pub tid: u64,
+}
+
+impl CyclePoint {
+    pub fn to_bytes(&self) -> [u8; CYCLE_FILE_SIZE] {
+        let mut b = [0u8; CYCLE_FILE_SIZE];
+        let mut key = [0u8; BaseElm::SIZE];
+        self.key.encode(&mut key);
+        b[..BaseElm::SIZE].copy_from_slice(&key);
+        b[BaseElm::SIZE..].copy_from_slice(&self.tid.to_le_bytes());
+        b
+    }
+}
+
+/// What reading a cycle file found; the original's messages are the
+/// `Display` of the non-loaded outcomes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CycleRead {
+    /// No file (or it cannot be opened): start from the defaults.
+    Absent,
+    /// Shorter than a key: removed, defaults kept.
+    Cleared,
+    /// A key but no whole TID: the key is used, the TID kept as it was.
+    Malformed(BaseElm),
+    Loaded(CyclePoint),
+}
+
+/// Reads the cycle file; `say` receives the original's diagnostics.
+pub fn read_cycle_file(path: &Path, say: &mut dyn FnMut(String)) -> CycleRead {
+    let Ok(mut f) = File::open(path) else {
+        return CycleRead::Absent;
+    };
+    let mut b = Vec::with_capacity(CYCLE_FILE_SIZE);
+    if let Err(e) = (&mut f).take(CYCLE_FILE_SIZE as u64).read_to_end(&mut b) {
+        say(format!(
+            "cycle-file {}: read failed {}",
+            path.display(),
+            crate::errno::strerror(&e)
+        ));
+        return CycleRead::Absent;
+    }
+    if b.len() < BaseElm::SIZE {
+        say(format!(
+            "cycle-file {}: clearing old version",
+            path.display()
+        ));
+        let _ = fs::remove_file(path);
+        return CycleRead::Cleared;
+    }
+    let mut key = [0u8; BaseElm::SIZE];
+    key.copy_from_slice(&b[..BaseElm::SIZE]);
+    let key = BaseElm::decode(&key);
+    match b.get(BaseElm::SIZE..CYCLE_FILE_SIZE) {
+        Some(t) => {
+            let mut tid = [0u8; 8];
+            tid.copy_from_slice(t);
+            CycleRead::Loaded(CyclePoint {
+                key,
+                tid: u64::from_le_bytes(tid),
+            })
+        }
+        None => {
+            say(format!("cycle-file {}: Warning, malformed", path.display()));
+            CycleRead::Malformed(key)
+        }
+    }
+}
+
+/// Replaces the cycle file: a temporary file beside it, fsync, rename,
+/// fsync of the directory. Mode 0666 less the umask, as the original.
+pub fn write_cycle_file(path: &Path, point: &CyclePoint) -> io::Result<()> {
+    let tmp = temp_path(path);
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o666)
+            .open(&tmp)?;
+        f.write_all(&point.to_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        sync_parent(path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// `<path>.tmp.<pid>` in the same directory, so the rename is atomic.
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp.{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+pub(crate) fn sync_parent(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// spec: protocol.md §8, the example after a complete 2-way run.
+    #[test]
+    fn spec_example_bytes() {
+        let p = CyclePoint {
+            key: BaseElm::KEY_BEG_INIT,
+            tid: 0x00000001061a8ba0,
+        };
+        let want: Vec<u8> = "00 00 00 00 00 00 00 80 00 00 00 00 00 00 00 80
+            01 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
+            00 00 00 00 00 00 00 00 a0 8b 1a 06 01 00 00 00"
+            .split_whitespace()
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect();
+        assert_eq!(p.to_bytes().to_vec(), want);
+    }
+
+    #[test]
+    fn write_then_read_and_no_temp_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cycle");
+        let p = CyclePoint {
+            key: BaseElm {
+                obj_id: 0x100000005,
+                ..BaseElm::KEY_BEG_INIT
+            },
+            tid: 42,
+        };
+        write_cycle_file(&path, &p).unwrap();
+        let mut said = vec![];
+        assert_eq!(
+            read_cycle_file(&path, &mut |s| said.push(s)),
+            CycleRead::Loaded(p)
+        );
+        assert!(said.is_empty());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn short_files_are_cleared_or_malformed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c");
+        let mut said = vec![];
+        assert_eq!(
+            read_cycle_file(&path, &mut |s| said.push(s)),
+            CycleRead::Absent
+        );
+        fs::write(&path, [0u8; 10]).unwrap();
+        assert_eq!(
+            read_cycle_file(&path, &mut |s| said.push(s)),
+            CycleRead::Cleared
+        );
+        assert!(!path.exists());
+        fs::write(&path, [0u8; 44]).unwrap();
+        assert_eq!(
+            read_cycle_file(&path, &mut |s| said.push(s)),
+            CycleRead::Malformed(BaseElm::default())
+        );
+        let p = path.display();
+        assert_eq!(
+            said,
+            [
+                format!("cycle-file {p}: clearing old version"),
+                format!("cycle-file {p}: Warning, malformed")
+            ]
+        );
+    }
+}

@@ -1,0 +1,269 @@
+//! `[[user@]host:]<fs>` arguments of mirror-copy / mirror-stream and the ssh
+//! argument vector for a remote side (spec: protocol.md §10.1), with D6 and
+//! D7 fixed.
+
+use crate::cli::GlobalOpts;
+
+/// A remote side: `[user@]host:path`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteSpec {
+    pub user: Option<String>,
+    pub host: String,
+    pub path: String,
+}
+
+/// Where one side of a copy runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Side {
+    Local(String),
+    Remote(RemoteSpec),
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RemoteError {
+    /// D6: ssh would take such a word as an option.
+    #[error("refusing remote host '{0}': a host may not begin with '-'")]
+    DashHost(String),
+    #[error("refusing remote user '{0}': a user may not begin with '-'")]
+    DashUser(String),
+    #[error("missing host name in '{0}'")]
+    EmptyHost(String),
+    #[error("missing user name in '{0}'")]
+    EmptyUser(String),
+}
+
+/// Splits a side argument. A colon makes it remote unless what precedes
+/// the colon cannot be a host: it contains a `/`, or starts with `@@` (a
+/// HAMMER PFS path such as `@@-1:00001`) — D7. `@` only separates a user
+/// when it comes before that colon.
+pub fn parse_side(arg: &str) -> Result<Side, RemoteError> {
+    let Some(colon) = arg.find(':') else {
+        return Ok(Side::Local(arg.to_string()));
+    };
+    let before = &arg[..colon];
+    if before.contains('/') || before.starts_with("@@") {
+        return Ok(Side::Local(arg.to_string()));
+    }
+    let path = arg[colon + 1..].to_string();
+    let (user, host) = match before.find('@') {
+        Some(at) => (Some(&before[..at]), &before[at + 1..]),
+        None => (None, before),
+    };
+    if host.is_empty() {
+        return Err(RemoteError::EmptyHost(arg.to_string()));
+    }
+    if host.starts_with('-') {
+        return Err(RemoteError::DashHost(host.to_string()));
+    }
+    if let Some(u) = user {
+        if u.is_empty() {
+            return Err(RemoteError::EmptyUser(arg.to_string()));
+        }
+        if u.starts_with('-') {
+            return Err(RemoteError::DashUser(u.to_string()));
+        }
+    }
+    Ok(Side::Remote(RemoteSpec {
+        user: user.map(str::to_string),
+        host: host.to_string(),
+        path,
+    }))
+}
+
+/// What the remote hammer runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Source { stream: bool },
+    Target,
+}
+
+/// Quotes a word for the remote login shell, which re-parses the words ssh
+/// joins with spaces (D6). Words made only of characters no shell treats
+/// specially go as they are, so ordinary paths give the original's argv.
+pub fn shell_word(w: &str) -> String {
+    let plain = !w.is_empty()
+        && w.bytes().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(
+                    c,
+                    b'_' | b'@' | b'%' | b'+' | b'=' | b':' | b',' | b'.' | b'/' | b'-'
+                )
+        });
+    if plain {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
+}
+
+/// The argument vector exec'd for a remote side (program first).
+pub fn ssh_argv(rsh: &str, opts: &GlobalOpts, spec: &RemoteSpec, role: Role) -> Vec<String> {
+    let mut v = vec![rsh.to_string()];
+    if opts.ssh_compress {
+        v.push("-C".into());
+    }
+    if let Some(user) = &spec.user {
+        v.push("-l".into());
+        v.push(user.clone());
+    }
+    v.push(spec.host.clone());
+    if let Some(port) = &opts.ssh_port {
+        v.push("-p".into());
+        v.push(port.clone());
+    }
+    v.push("hammer".into());
+    match opts.verbose {
+        ..=0 => {}
+        1 => v.push("-v".into()),
+        2 => v.push("-vv".into()),
+        _ => v.push("-vvv".into()),
+    }
+    if opts.yes {
+        v.push("-y".into());
+    }
+    v.push("-2".into());
+    if let Role::Source { stream } = role {
+        if opts.timeout != 0 {
+            v.push("-t".into());
+            v.push(opts.timeout.to_string());
+        }
+        if let Some(s) = &opts.splitup_text {
+            v.push("-S".into());
+            v.push(shell_word(s));
+        }
+        v.push(
+            if stream {
+                "mirror-read-stream"
+            } else {
+                "mirror-read"
+            }
+            .into(),
+        );
+    } else {
+        v.push("mirror-write".into());
+    }
+    v.push(shell_word(&spec.path));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli;
+    use std::ffi::OsString;
+
+    fn opts(args: &[&str]) -> GlobalOpts {
+        cli::parse(
+            std::iter::once("hammer")
+                .chain(args.iter().copied())
+                .chain(["x"])
+                .map(OsString::from),
+        )
+        .unwrap()
+        .opts
+    }
+
+    fn remote(arg: &str) -> RemoteSpec {
+        match parse_side(arg).unwrap() {
+            Side::Remote(r) => r,
+            s => panic!("{arg} parsed as {s:?}"),
+        }
+    }
+
+    /// spec: protocol.md §10.1, first example.
+    #[test]
+    fn spec_example_stream_source() {
+        let o = opts(&["-v", "-X", "-p", "2222", "-t", "3600", "-S", "1g"]);
+        let argv = ssh_argv(
+            "ssh",
+            &o,
+            &remote("root@src:/pfs/a"),
+            Role::Source { stream: true },
+        );
+        assert_eq!(
+            argv.join(" "),
+            "ssh -C -l root src -p 2222 hammer -v -2 -t 3600 -S 1g mirror-read-stream /pfs/a"
+        );
+    }
+
+    /// spec: protocol.md §10.1, second example.
+    #[test]
+    fn spec_example_copy_target() {
+        let argv = ssh_argv(
+            "ssh",
+            &opts(&["-y"]),
+            &remote("backup:/pfs/b"),
+            Role::Target,
+        );
+        assert_eq!(
+            argv,
+            [
+                "ssh",
+                "backup",
+                "hammer",
+                "-y",
+                "-2",
+                "mirror-write",
+                "/pfs/b"
+            ]
+        );
+    }
+
+    #[test]
+    fn verbosity_levels_and_rsh() {
+        let argv = ssh_argv(
+            "/opt/rsh",
+            &opts(&["-vvvv"]),
+            &remote("h:p"),
+            Role::Source { stream: false },
+        );
+        assert_eq!(
+            argv,
+            ["/opt/rsh", "h", "hammer", "-vvv", "-2", "mirror-read", "p"]
+        );
+    }
+
+    /// D7: PFS paths with a colon stay local; `@` after the colon is path.
+    #[test]
+    fn d7_local_colon_paths_and_late_at() {
+        assert_eq!(
+            parse_side("@@-1:00001").unwrap(),
+            Side::Local("@@-1:00001".into())
+        );
+        assert_eq!(
+            parse_side("/pfs/@@-1:00001").unwrap(),
+            Side::Local("/pfs/@@-1:00001".into())
+        );
+        assert_eq!(parse_side("./a:b").unwrap(), Side::Local("./a:b".into()));
+        assert_eq!(
+            remote("host:/pfs/@@0x100:00001"),
+            RemoteSpec {
+                user: None,
+                host: "host".into(),
+                path: "/pfs/@@0x100:00001".into()
+            }
+        );
+        assert_eq!(remote("u@h:").path, "");
+    }
+
+    /// D6: an option-looking host or user is refused; odd paths are quoted.
+    #[test]
+    fn d6_dash_host_refused_and_paths_quoted() {
+        assert_eq!(
+            parse_side("-oProxyCommand=x:/x"),
+            Err(RemoteError::DashHost("-oProxyCommand=x".into()))
+        );
+        assert_eq!(
+            parse_side("-l@h:/x"),
+            Err(RemoteError::DashUser("-l".into()))
+        );
+        assert!(matches!(parse_side(":/x"), Err(RemoteError::EmptyHost(_))));
+        assert!(matches!(
+            parse_side("@h:/x"),
+            Err(RemoteError::EmptyUser(_))
+        ));
+        let argv = ssh_argv("ssh", &opts(&[]), &remote("h:/a b;$(id)'x"), Role::Target);
+        assert_eq!(argv.last().unwrap(), r#"'/a b;$(id)'\''x'"#);
+        assert_eq!(shell_word(""), "''");
+    }
+}
