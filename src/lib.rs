@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod errno;
+pub mod ioctl;
 pub mod mirror;
 pub mod ondisk;
 pub mod pfsd_fmt;

@@ -1,0 +1,215 @@
+//! The HAMMER ioctl ABI of DragonFly x86_64: `#[repr(C)]` request structs
+//! and BSD `_IOWR` request codes (spec: ioctl-abi.md), shared by the kernel
+//! backend and its test double.
+
+use std::mem::{align_of, offset_of, size_of};
+
+use crate::ondisk::{BaseElm, PseudofsData};
+
+/// `HAMMER_IOC_MIRROR_NODATA`: MIRROR_READ omits data payloads.
+pub const IOC_MIRROR_NODATA: i32 = 0x0000_0001;
+/// `HAMMER_IOC_HEAD_ERROR`: `head.error` holds a fatal error.
+pub const IOC_HEAD_ERROR: i32 = 0x0000_8000;
+/// `HAMMER_IOC_HEAD_INTR`: interrupted, returned early "successfully".
+pub const IOC_HEAD_INTR: i32 = 0x0001_0000;
+
+/// `struct hammer_ioc_head` (ioctl-abi.md §2).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IocHead {
+    pub flags: i32,
+    pub error: i32,
+    pub reserved01: [i32; 4],
+}
+
+/// `struct hammer_base_elm` in memory (same bytes as on the wire).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RawBaseElm {
+    pub obj_id: i64,
+    pub key: i64,
+    pub create_tid: u64,
+    pub delete_tid: u64,
+    pub rec_type: u16,
+    pub obj_type: u8,
+    pub btype: u8,
+    pub localization: u32,
+}
+
+impl From<BaseElm> for RawBaseElm {
+    fn from(e: BaseElm) -> Self {
+        RawBaseElm {
+            obj_id: e.obj_id,
+            key: e.key,
+            create_tid: e.create_tid,
+            delete_tid: e.delete_tid,
+            rec_type: e.rec_type,
+            obj_type: e.obj_type,
+            btype: e.btype,
+            localization: e.localization,
+        }
+    }
+}
+
+impl From<RawBaseElm> for BaseElm {
+    fn from(e: RawBaseElm) -> Self {
+        BaseElm {
+            obj_id: e.obj_id,
+            key: e.key,
+            create_tid: e.create_tid,
+            delete_tid: e.delete_tid,
+            rec_type: e.rec_type,
+            obj_type: e.obj_type,
+            btype: e.btype,
+            localization: e.localization,
+        }
+    }
+}
+
+/// `struct hammer_ioc_pseudofs_rw` (ioctl-abi.md §3). `ondisk` points at a
+/// 292-byte packed `hammer_pseudofs_data`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct IocPseudofsRw {
+    pub head: IocHead,
+    pub pfs_id: i32,
+    pub bytes: u32,
+    pub version: u32,
+    pub reserved01: u32,
+    pub ondisk: *mut [u8; PseudofsData::SIZE],
+}
+
+/// `struct hammer_ioc_mirror_rw` (ioctl-abi.md §4).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct IocMirrorRw {
+    pub head: IocHead,
+    pub key_beg: RawBaseElm,
+    pub key_end: RawBaseElm,
+    pub key_cur: RawBaseElm,
+    pub tid_beg: u64,
+    pub tid_end: u64,
+    pub ubuf: *mut u8,
+    pub count: i32,
+    pub size: i32,
+    pub pfs_id: i32,
+    pub reserved01: i32,
+    pub shared_uuid: [u8; 16],
+}
+
+/// `struct hammer_ioc_synctid` (ioctl-abi.md §5).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IocSynctid {
+    pub head: IocHead,
+    pub op: i32,
+    pub tid: u64,
+}
+
+/// `enum hammer_synctid_op`.
+pub mod synctid_op {
+    pub const NONE: i32 = 0;
+    pub const ASYNC: i32 = 1;
+    pub const SYNC1: i32 = 2;
+    pub const SYNC2: i32 = 3;
+}
+
+/// `struct hammer_ioc_version` (ioctl-abi.md §6).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct IocVersion {
+    pub head: IocHead,
+    pub cur_version: u32,
+    pub min_version: u32,
+    pub wip_version: u32,
+    pub max_version: u32,
+    pub description: [u8; 64],
+}
+
+/// 4.4BSD `_IOWR(group, num, len)` (sys/sys/ioccom.h), not Linux's layout.
+pub const fn iowr(group: u8, num: u8, len: usize) -> u32 {
+    const IOC_INOUT: u32 = 0xC000_0000;
+    const IOCPARM_MASK: u32 = 0x1fff;
+    IOC_INOUT | (((len as u32) & IOCPARM_MASK) << 16) | ((group as u32) << 8) | num as u32
+}
+
+pub const HAMMERIOC_SYNCTID: u32 = iowr(b'h', 4, size_of::<IocSynctid>());
+pub const HAMMERIOC_SET_PSEUDOFS: u32 = iowr(b'h', 5, size_of::<IocPseudofsRw>());
+pub const HAMMERIOC_GET_PSEUDOFS: u32 = iowr(b'h', 6, size_of::<IocPseudofsRw>());
+pub const HAMMERIOC_MIRROR_READ: u32 = iowr(b'h', 7, size_of::<IocMirrorRw>());
+pub const HAMMERIOC_MIRROR_WRITE: u32 = iowr(b'h', 8, size_of::<IocMirrorRw>());
+pub const HAMMERIOC_UPG_PSEUDOFS: u32 = iowr(b'h', 9, size_of::<IocPseudofsRw>());
+pub const HAMMERIOC_DGD_PSEUDOFS: u32 = iowr(b'h', 10, size_of::<IocPseudofsRw>());
+pub const HAMMERIOC_RMR_PSEUDOFS: u32 = iowr(b'h', 11, size_of::<IocPseudofsRw>());
+pub const HAMMERIOC_WAI_PSEUDOFS: u32 = iowr(b'h', 12, size_of::<IocPseudofsRw>());
+pub const HAMMERIOC_GET_VERSION: u32 = iowr(b'h', 13, size_of::<IocVersion>());
+
+// Layout proofs against ioctl-abi.md (LP64).
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    assert!(size_of::<IocHead>() == 24 && align_of::<IocHead>() == 4);
+    assert!(size_of::<RawBaseElm>() == BaseElm::SIZE);
+    assert!(offset_of!(RawBaseElm, rec_type) == BaseElm::OFF_REC_TYPE);
+    assert!(offset_of!(RawBaseElm, obj_type) == BaseElm::OFF_OBJ_TYPE);
+    assert!(offset_of!(RawBaseElm, btype) == BaseElm::OFF_BTYPE);
+    assert!(offset_of!(RawBaseElm, localization) == BaseElm::OFF_LOCALIZATION);
+
+    assert!(size_of::<IocPseudofsRw>() == 48 && align_of::<IocPseudofsRw>() == 8);
+    assert!(offset_of!(IocPseudofsRw, pfs_id) == 24);
+    assert!(offset_of!(IocPseudofsRw, bytes) == 28);
+    assert!(offset_of!(IocPseudofsRw, version) == 32);
+    assert!(offset_of!(IocPseudofsRw, reserved01) == 36);
+    assert!(offset_of!(IocPseudofsRw, ondisk) == 40);
+
+    assert!(size_of::<IocMirrorRw>() == 200 && align_of::<IocMirrorRw>() == 8);
+    assert!(offset_of!(IocMirrorRw, key_beg) == 0x18);
+    assert!(offset_of!(IocMirrorRw, key_end) == 0x40);
+    assert!(offset_of!(IocMirrorRw, key_cur) == 0x68);
+    assert!(offset_of!(IocMirrorRw, tid_beg) == 0x90);
+    assert!(offset_of!(IocMirrorRw, tid_end) == 0x98);
+    assert!(offset_of!(IocMirrorRw, ubuf) == 0xa0);
+    assert!(offset_of!(IocMirrorRw, count) == 0xa8);
+    assert!(offset_of!(IocMirrorRw, size) == 0xac);
+    assert!(offset_of!(IocMirrorRw, pfs_id) == 0xb0);
+    assert!(offset_of!(IocMirrorRw, reserved01) == 0xb4);
+    assert!(offset_of!(IocMirrorRw, shared_uuid) == 0xb8);
+
+    assert!(size_of::<IocSynctid>() == 40 && align_of::<IocSynctid>() == 8);
+    assert!(offset_of!(IocSynctid, op) == 24);
+    assert!(offset_of!(IocSynctid, tid) == 32);
+
+    assert!(size_of::<IocVersion>() == 104 && align_of::<IocVersion>() == 4);
+    assert!(offset_of!(IocVersion, cur_version) == 24);
+    assert!(offset_of!(IocVersion, min_version) == 28);
+    assert!(offset_of!(IocVersion, wip_version) == 32);
+    assert!(offset_of!(IocVersion, max_version) == 36);
+    assert!(offset_of!(IocVersion, description) == 40);
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The DragonFly values of ioctl-abi.md §1, hard-coded there.
+    #[test]
+    fn request_codes_match_dragonfly() {
+        assert_eq!(HAMMERIOC_SYNCTID, 0xC028_6804);
+        assert_eq!(HAMMERIOC_SET_PSEUDOFS, 0xC030_6805);
+        assert_eq!(HAMMERIOC_GET_PSEUDOFS, 0xC030_6806);
+        assert_eq!(HAMMERIOC_MIRROR_READ, 0xC0C8_6807);
+        assert_eq!(HAMMERIOC_MIRROR_WRITE, 0xC0C8_6808);
+        assert_eq!(HAMMERIOC_UPG_PSEUDOFS, 0xC030_6809);
+        assert_eq!(HAMMERIOC_DGD_PSEUDOFS, 0xC030_680A);
+        assert_eq!(HAMMERIOC_RMR_PSEUDOFS, 0xC030_680B);
+        assert_eq!(HAMMERIOC_WAI_PSEUDOFS, 0xC030_680C);
+        assert_eq!(HAMMERIOC_GET_VERSION, 0xC068_680D);
+        // Not used here, but pins the BSD (not Linux) encoding of the size.
+        assert_eq!(iowr(b'h', 28, 48), 0xC030_681C);
+    }
+
+    #[test]
+    fn base_elm_conversion_round_trips() {
+        let e = BaseElm::KEY_END_INIT;
+        assert_eq!(BaseElm::from(RawBaseElm::from(e)), e);
+    }
+}
