@@ -5,5 +5,6 @@ pub mod cli;
 pub mod errno;
 pub mod mirror;
 pub mod ondisk;
+pub mod pfs;
 pub mod pfsd_fmt;
 pub mod wire;
