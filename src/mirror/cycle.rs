@@ -1,6 +1,8 @@
 //! The `-c` cycle file: a 48-byte resume point (a base_elm key and a TID,
 //! protocol.md §8), replaced atomically so a crash never leaves a short
-//! file (D21).
+//! file (D21). An interrupted run appends the batch's end TID (56 bytes)
+//! so a resume covers exactly the interrupted range (D3); the original reads
+//! only the first 48 bytes of such a file.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -9,23 +11,32 @@ use std::path::{Path, PathBuf};
 
 use crate::ondisk::BaseElm;
 
-/// Size of the file: key then TID.
+/// Size of the original's file: key then TID.
 pub const CYCLE_FILE_SIZE: usize = BaseElm::SIZE + 8;
+/// Size with the interrupted batch's end TID appended.
+pub const CYCLE_FILE_SIZE_EXT: usize = CYCLE_FILE_SIZE + 8;
 
 /// Where a mirror-read resumes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CyclePoint {
     pub key: BaseElm,
+    /// The TID the scan starts from (`tid_beg`).
     pub tid: u64,
+    /// For an interrupted batch: its `tid_end`, so the resumed scan covers
+    /// the same TID range.
+    pub tid_end: Option<u64>,
 }
 
 impl CyclePoint {
-    pub fn to_bytes(&self) -> [u8; CYCLE_FILE_SIZE] {
-        let mut b = [0u8; CYCLE_FILE_SIZE];
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = vec![0u8; BaseElm::SIZE];
         let mut key = [0u8; BaseElm::SIZE];
         self.key.encode(&mut key);
-        b[..BaseElm::SIZE].copy_from_slice(&key);
-        b[BaseElm::SIZE..].copy_from_slice(&self.tid.to_le_bytes());
+        b.copy_from_slice(&key);
+        b.extend_from_slice(&self.tid.to_le_bytes());
+        if let Some(t) = self.tid_end {
+            b.extend_from_slice(&t.to_le_bytes());
+        }
         b
     }
 }
@@ -48,8 +59,8 @@ pub fn read_cycle_file(path: &Path, say: &mut dyn FnMut(String)) -> CycleRead {
     let Ok(mut f) = File::open(path) else {
         return CycleRead::Absent;
     };
-    let mut b = Vec::with_capacity(CYCLE_FILE_SIZE);
-    if let Err(e) = (&mut f).take(CYCLE_FILE_SIZE as u64).read_to_end(&mut b) {
+    let mut b = Vec::with_capacity(CYCLE_FILE_SIZE_EXT);
+    if let Err(e) = (&mut f).take(CYCLE_FILE_SIZE_EXT as u64).read_to_end(&mut b) {
         say(format!(
             "cycle-file {}: read failed {}",
             path.display(),
@@ -68,15 +79,19 @@ pub fn read_cycle_file(path: &Path, say: &mut dyn FnMut(String)) -> CycleRead {
     let mut key = [0u8; BaseElm::SIZE];
     key.copy_from_slice(&b[..BaseElm::SIZE]);
     let key = BaseElm::decode(&key);
-    match b.get(BaseElm::SIZE..CYCLE_FILE_SIZE) {
-        Some(t) => {
-            let mut tid = [0u8; 8];
-            tid.copy_from_slice(t);
-            CycleRead::Loaded(CyclePoint {
-                key,
-                tid: u64::from_le_bytes(tid),
-            })
-        }
+    let u64_at = |off: usize| {
+        b.get(off..off + 8).map(|t| {
+            let mut v = [0u8; 8];
+            v.copy_from_slice(t);
+            u64::from_le_bytes(v)
+        })
+    };
+    match u64_at(BaseElm::SIZE) {
+        Some(tid) => CycleRead::Loaded(CyclePoint {
+            key,
+            tid,
+            tid_end: u64_at(CYCLE_FILE_SIZE),
+        }),
         None => {
             say(format!("cycle-file {}: Warning, malformed", path.display()));
             CycleRead::Malformed(key)
@@ -131,6 +146,7 @@ mod tests {
         let p = CyclePoint {
             key: BaseElm::KEY_BEG_INIT,
             tid: 0x00000001061a8ba0,
+            tid_end: None,
         };
         let want: Vec<u8> = "00 00 00 00 00 00 00 80 00 00 00 00 00 00 00 80
             01 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
@@ -138,7 +154,7 @@ mod tests {
             .split_whitespace()
             .map(|b| u8::from_str_radix(b, 16).unwrap())
             .collect();
-        assert_eq!(p.to_bytes().to_vec(), want);
+        assert_eq!(p.to_bytes(), want);
     }
 
     #[test]

@@ -1,0 +1,130 @@
+//! `hammer mirror-write <fs>`: the target side of the protocol
+//! (protocol.md §3): validate the source's headers, apply its batches with
+//! MIRROR_WRITE, move the slave's sync point at SYNC, acknowledge.
+
+use std::io::{Read, Write};
+
+use super::autoslave;
+use super::error::{pfs_err, MirrorError, ProtocolError};
+use super::header::{read_pfsd, validate_header, Header};
+use crate::pfs::{getpfs, MirrorWriteReq, SynctidOp};
+use crate::wire::{mrec_type, Mrecord, MrecordReader, MrecordWriter, UPDATE_REC_SIZE};
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriteOptions {
+    /// `-2`: answer with PFSD_T and UPDATE records.
+    pub two_way: bool,
+    /// `-y`: create a missing slave without asking.
+    pub yes: bool,
+    pub verbose: i32,
+}
+
+/// Runs mirror-write until the source sends TERM. `output` is the reply
+/// channel in two-way mode and stdout otherwise.
+pub fn mirror_write<R: Read, W: Write>(
+    fs: &str,
+    o: &WriteOptions,
+    input: R,
+    output: W,
+    diag: &mut dyn Write,
+) -> Result<(), MirrorError> {
+    let mut reader = MrecordReader::new(input);
+    let mut writer = MrecordWriter::new(output);
+    loop {
+        // PFSD#1: only its shared uuid is used, to create a missing slave.
+        let pfsd1 = match read_pfsd(&mut reader)? {
+            Header::Term => return Ok(()),
+            Header::Pfsd(p) => p,
+        };
+        if std::fs::symlink_metadata(fs).is_err() {
+            if !autoslave::confirm(fs, o.yes, diag) {
+                return Err(ProtocolError::Aborted.into());
+            }
+            if let Err(msg) = autoslave::create_slave(fs, pfsd1.shared_uuid, diag) {
+                let _ = writeln!(diag, "hammer: {msg}");
+                let _ = writeln!(diag, "Failed to create PFS");
+            }
+        }
+        let (mut pfs, _) = getpfs(fs)?;
+        if o.two_way {
+            let own = pfs
+                .get_pseudofs()
+                .map_err(pfs_err("Mirror-read: not a HAMMER fs/pseudofs!"))?;
+            send(&mut writer, &Mrecord::Pfsd { version: 1, pfsd: own })?;
+        }
+        let pfsd2 = match validate_header(pfs.as_ref(), &mut reader, true)? {
+            Header::Term => return Ok(()),
+            Header::Pfsd(p) => p,
+        };
+        let tid_end = pfsd2.sync_end_tid;
+        let mut req = MirrorWriteReq::new(pfsd2.sync_beg_tid, tid_end);
+        loop {
+            let mut warnings = Vec::new();
+            let batch = reader.read_mrecords(&mut |w| warnings.push(w));
+            for w in warnings {
+                let _ = writeln!(diag, "{w}");
+            }
+            let batch = batch?;
+            if batch.is_empty() {
+                break;
+            }
+            pfs.mirror_write(&mut req, batch.bytes())
+                .map_err(pfs_err(format!("Mirror-write {fs} failed")))?;
+            if let Some(errno) = req.head_error {
+                return Err(MirrorError::Fatal {
+                    what: format!("Mirror-write {fs}"),
+                    errno: errno as i32,
+                });
+            }
+        }
+        let (rt, rec_size) = match reader.read_mrecord()? {
+            Some(r) => (r.rec_type(), r.rec_size()),
+            None => (u32::MAX, 0),
+        };
+        if rt == mrec_type::TERM {
+            let _ = writeln!(diag, "Mirror-write: received termination request");
+            return Ok(());
+        }
+        if !matches!(rt, mrec_type::SYNC | mrec_type::IDLE) || rec_size != UPDATE_REC_SIZE {
+            return Err(ProtocolError::NoSync {
+                fs: fs.to_string(),
+                rt: rt as i32,
+            }
+            .into());
+        }
+        if rt == mrec_type::SYNC {
+            let mut now = pfs
+                .get_pseudofs()
+                .map_err(pfs_err("update_pfs_snapshot (read)"))?;
+            if now.sync_end_tid != tid_end {
+                now.sync_end_tid = tid_end;
+                pfs.set_pseudofs(&now)
+                    .map_err(pfs_err("update_pfs_snapshot (rewrite)"))?;
+                if o.verbose >= 2 {
+                    let _ = writeln!(diag, "Mirror-write: Completed, updated snapshot to {tid_end:016x}");
+                }
+            }
+            let _ = pfs.synctid(SynctidOp::Sync2);
+            if o.verbose >= 2 {
+                let _ = writeln!(diag, "Mirror-write {fs}: succeeded");
+            }
+        }
+        if o.two_way {
+            send(&mut writer, &Mrecord::Update { tid: tid_end })?;
+        } else {
+            let line = format!("Source can update synctid to 0x{tid_end:016x}\n");
+            writer
+                .get_mut()
+                .write_all(line.as_bytes())
+                .and_then(|()| writer.get_mut().flush())
+                .map_err(MirrorError::Stdout)?;
+        }
+    }
+}
+
+/// Writes one record and pushes it to the peer at once (it is waiting).
+fn send<W: Write>(w: &mut MrecordWriter<W>, rec: &Mrecord<'_>) -> Result<(), MirrorError> {
+    w.write_record(rec)
+        .and_then(|()| w.flush())
+        .map_err(MirrorError::Write)
+}
