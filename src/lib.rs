@@ -6,5 +6,6 @@ pub mod errno;
 pub mod mirror;
 pub mod ondisk;
 pub mod pfs;
+pub mod pfs_cmd;
 pub mod pfsd_fmt;
 pub mod wire;
