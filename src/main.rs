@@ -7,7 +7,13 @@ use std::process::ExitCode;
 use hammer_mirror::cli::{self, CliError, Invocation, MIRROR_USAGE, USAGE};
 use hammer_mirror::errno::strerror;
 use hammer_mirror::mirror::dump::{mirror_dump, DumpError};
+use hammer_mirror::mirror::error::MirrorError;
+use hammer_mirror::mirror::read::{mirror_read, ReadOptions};
+use hammer_mirror::mirror::write::{mirror_write, WriteOptions};
+use hammer_mirror::pfs_cmd::{self, CmdError};
 use hammer_mirror::restrict;
+use std::os::fd::AsFd;
+use std::time::Duration;
 
 /// How a failure is shown: the original's `errx` (`hammer: msg`), its
 /// verbatim `say`, or a usage text.
@@ -15,6 +21,8 @@ enum Failure {
     Errx(String),
     Say(String),
     Usage(&'static str),
+    /// The message is already out; exit 1.
+    Silent,
 }
 
 fn main() -> ExitCode {
@@ -41,6 +49,7 @@ fn main() -> ExitCode {
                 Failure::Errx(m) => writeln!(err, "hammer: {m}"),
                 Failure::Say(m) => writeln!(err, "{m}"),
                 Failure::Usage(u) => err.write_all(u.as_bytes()),
+                Failure::Silent => Ok(()),
             };
             ExitCode::FAILURE
         }
@@ -91,21 +100,7 @@ const OTHER_COMMANDS: &[&str] = &[
 ];
 
 /// Commands this tool will provide that are not built yet.
-const PENDING_COMMANDS: &[&str] = &[
-    "mirror-read",
-    "mirror-read-stream",
-    "mirror-write",
-    "mirror-copy",
-    "mirror-stream",
-    "synctid",
-    "pfs-status",
-    "pfs-master",
-    "pfs-slave",
-    "pfs-update",
-    "pfs-upgrade",
-    "pfs-downgrade",
-    "pfs-destroy",
-];
+const PENDING_COMMANDS: &[&str] = &["mirror-copy", "mirror-stream"];
 
 fn dispatch(inv: &Invocation) -> Result<(), Failure> {
     restrict::check(inv).map_err(|e| Failure::Errx(e.to_string()))?;
@@ -113,11 +108,44 @@ fn dispatch(inv: &Invocation) -> Result<(), Failure> {
     match cmd {
         "mirror-dump" => cmd_mirror_dump(&inv.args),
         "ssh-remote" => cmd_ssh_remote(&inv.args),
+        "mirror-read" | "mirror-read-stream" | "mirror-write" => cmd_mirror(inv),
+        "pfs-status" | "pfs-master" | "pfs-slave" | "pfs-update" | "pfs-upgrade"
+        | "pfs-downgrade" | "pfs-destroy" | "synctid" | "store-create" => cmd_pfs(inv),
         _ if PENDING_COMMANDS.contains(&cmd) || OTHER_COMMANDS.contains(&cmd) => {
             Err(Failure::Errx(format!("{cmd}: not implemented")))
         }
         _ => Err(Failure::Usage(USAGE)),
     }
+}
+
+fn cmd_pfs(inv: &Invocation) -> Result<(), Failure> {
+    let args = &inv.args;
+    let mut out = io::stdout().lock();
+    let r = match inv.command.as_str() {
+        "pfs-status" => pfs_cmd::pfs_status(args, &mut out),
+        "pfs-master" => pfs_cmd::pfs_create(args, false, &mut out),
+        "pfs-slave" => pfs_cmd::pfs_create(args, true, &mut out),
+        "pfs-update" => pfs_cmd::pfs_update(args, &mut out),
+        "pfs-upgrade" => pfs_cmd::pfs_upgrade(args, &mut out),
+        "pfs-downgrade" => pfs_cmd::pfs_downgrade(args, &mut out),
+        "pfs-destroy" => pfs_cmd::pfs_destroy(
+            args,
+            &inv.opts,
+            &mut io::stdin().lock(),
+            &mut out,
+            Duration::from_secs(1),
+        ),
+        "synctid" => pfs_cmd::synctid(args, &mut out),
+        _ => pfs_cmd::store_create(args),
+    };
+    let _ = out.flush();
+    r.map_err(|e| match e {
+        CmdError::Errx(m) => Failure::Errx(m),
+        CmdError::Say(m) => Failure::Say(m),
+        CmdError::Usage(u) => Failure::Usage(u),
+        CmdError::Failed => Failure::Silent,
+        CmdError::Output(e) => Failure::Errx(strerror(&e)),
+    })
 }
 
 fn cmd_mirror_dump(args: &[String]) -> Result<(), Failure> {
@@ -146,4 +174,55 @@ fn cmd_ssh_remote(args: &[String]) -> Result<(), Failure> {
     let inv = restrict::ssh_remote_invocation(cmd, target, original.as_deref())
         .map_err(|e| Failure::Errx(e.to_string()))?;
     dispatch(&inv)
+}
+
+/// mirror-read, mirror-read-stream and mirror-write on stdin/stdout.
+fn cmd_mirror(inv: &Invocation) -> Result<(), Failure> {
+    let o = &inv.opts;
+    let (fs, begin) = match (inv.command.as_str(), inv.args.as_slice()) {
+        ("mirror-write", [fs]) => (fs, None),
+        ("mirror-read" | "mirror-read-stream", [fs]) => (fs, None),
+        ("mirror-read" | "mirror-read-stream", [fs, b]) => (fs, Some(cli::strtoull(b).0)),
+        _ => return Err(Failure::Usage(MIRROR_USAGE)),
+    };
+    let stdio = |fd: std::os::fd::BorrowedFd<'_>| {
+        fd.try_clone_to_owned()
+            .map(std::fs::File::from)
+            .map_err(|e| Failure::Errx(format!("stdio: {}", strerror(&e))))
+    };
+    let input = stdio(io::stdin().as_fd())?;
+    let output = stdio(io::stdout().as_fd())?;
+    let mut diag = io::stderr();
+    let r = if inv.command == "mirror-write" {
+        let wo = WriteOptions {
+            two_way: o.two_way,
+            yes: o.yes,
+            verbose: o.verbose,
+        };
+        mirror_write(fs, &wo, input, output, &mut diag)
+    } else {
+        let ro = ReadOptions {
+            two_way: o.two_way,
+            stream: inv.command == "mirror-read-stream",
+            verbose: o.verbose,
+            delay: o.delay,
+            timeout: o.timeout,
+            splitup: o.splitup,
+            no_bulk: o.no_bulk,
+            bandwidth: o.bandwidth,
+            cycle_file: o.cycle_file.as_ref().map(Into::into),
+            scoreboard: o.scoreboard.as_ref().map(Into::into),
+            begin_tid: begin,
+        };
+        mirror_read(fs, &ro, input, output, &mut diag)
+    };
+    r.map_err(mirror_failure)
+}
+
+fn mirror_failure(e: MirrorError) -> Failure {
+    if e.is_plain() {
+        Failure::Say(e.to_string())
+    } else {
+        Failure::Errx(e.to_string())
+    }
 }

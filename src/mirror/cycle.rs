@@ -60,7 +60,10 @@ pub fn read_cycle_file(path: &Path, say: &mut dyn FnMut(String)) -> CycleRead {
         return CycleRead::Absent;
     };
     let mut b = Vec::with_capacity(CYCLE_FILE_SIZE_EXT);
-    if let Err(e) = (&mut f).take(CYCLE_FILE_SIZE_EXT as u64).read_to_end(&mut b) {
+    if let Err(e) = (&mut f)
+        .take(CYCLE_FILE_SIZE_EXT as u64)
+        .read_to_end(&mut b)
+    {
         say(format!(
             "cycle-file {}: read failed {}",
             path.display(),
@@ -167,8 +170,13 @@ mod tests {
                 ..BaseElm::KEY_BEG_INIT
             },
             tid: 42,
+            tid_end: Some(77),
         };
         write_cycle_file(&path, &p).unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().len(),
+            CYCLE_FILE_SIZE_EXT as u64
+        );
         let mut said = vec![];
         assert_eq!(
             read_cycle_file(&path, &mut |s| said.push(s)),

@@ -24,7 +24,9 @@ pub enum ProtocolError {
     TargetMaster,
     #[error("mirror-write: HAMMER PFS version mismatch!")]
     PfsVersion,
-    #[error("Mirror-write {fs}: Did not get termination sync record, or rec_size is wrong rt={rt}")]
+    #[error(
+        "Mirror-write {fs}: Did not get termination sync record, or rec_size is wrong rt={rt}"
+    )]
     NoSync { fs: String, rt: i32 },
     #[error("mirror_read: Did not get final acknowledgement packet from target")]
     NoAck,

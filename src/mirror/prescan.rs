@@ -99,11 +99,14 @@ impl Prescan {
         }];
         for i in 1..HIST_COUNT {
             if hist.last().is_some_and(|h| h.bytes >= splitup) {
-                let tid = u128::from(self.beg) + u128::from(i) * span / u128::from(HIST_COUNT);
-                hist.push(HistEntry {
-                    tid: tid as u64,
-                    bytes: 0,
-                });
+                let tid =
+                    (u128::from(self.beg) + u128::from(i) * span / u128::from(HIST_COUNT)) as u64;
+                // A range narrower than HIST_COUNT maps many buckets to one
+                // TID; the original then made empty chunks, and an empty
+                // chunk ended a one-way run early. Boundaries only advance.
+                if hist.last().is_some_and(|h| h.tid < tid) {
+                    hist.push(HistEntry { tid, bytes: 0 });
+                }
             }
             if let Some(h) = hist.last_mut() {
                 h.bytes += self.cnt[i as usize];
@@ -205,6 +208,19 @@ mod tests {
             summary(&hist, p.total),
             "Prescan 11 chunks, total 1 MBytes (164640, 164640, 164640, ...)"
         );
+    }
+
+    #[test]
+    fn narrow_ranges_give_strictly_increasing_boundaries() {
+        let mut p = Prescan::new(100, 106).unwrap();
+        for t in 100..=106 {
+            p.add_record(mrec_type::REC_NODATA, 80, &leaf(t, 0, 1000));
+        }
+        let hist = p.reduce(1);
+        assert!(hist.windows(2).all(|w| w[0].tid < w[1].tid), "{hist:?}");
+        assert_eq!(hist.first().unwrap().tid, 100);
+        assert_eq!(hist.last().unwrap().tid, 106);
+        assert_eq!(hist.len(), 7);
     }
 
     #[test]

@@ -133,7 +133,10 @@ impl<R: Read, W: Write> Source<'_, R, W> {
         }
         self.bw.reset();
         let mut scratch = scratch_pfsd(pfs.as_ref())?;
-        self.send(&Mrecord::Pfsd { version: 1, pfsd: scratch })?;
+        self.send(&Mrecord::Pfsd {
+            version: 1,
+            pfsd: scratch,
+        })?;
 
         let mut tid_beg = if self.o.two_way {
             match validate_header(pfs.as_ref(), &mut self.reader, false)? {
@@ -194,19 +197,30 @@ impl<R: Read, W: Write> Source<'_, R, W> {
                 scratch.sync_end_tid = tid_end;
             }
         }
-        self.send(&Mrecord::Pfsd { version: 1, pfsd: scratch })?;
+        self.send(&Mrecord::Pfsd {
+            version: 1,
+            pfsd: scratch,
+        })?;
         if let Some(b) = self.o.begin_tid {
             tid_beg = b;
         }
         if self.stream == 0 || self.o.verbose >= 2 {
             let bulk = estbytes.map_or(String::new(), |b| format!(" (bulk= {b})"));
-            self.say(&format!("Mirror-read: Mirror {tid_beg:016x} to {tid_end:016x}{bulk}"));
+            self.say(&format!(
+                "Mirror-read: Mirror {tid_beg:016x} to {tid_end:016x}{bulk}"
+            ));
         }
         if key_beg.obj_id != i64::MIN {
-            self.say(&format!("Mirror-read: Resuming at object {:016x}", key_beg.obj_id));
+            self.say(&format!(
+                "Mirror-read: Resuming at object {:016x}",
+                key_beg.obj_id
+            ));
             // The target's sweep must not delete what lies before the
             // resume key: skip over it.
-            self.send(&Mrecord::Skip { beg: BaseElm::KEY_BEG_INIT, end: key_beg })?;
+            self.send(&Mrecord::Skip {
+                beg: BaseElm::KEY_BEG_INIT,
+                end: key_beg,
+            })?;
         }
 
         let mut key_cur = key_beg;
@@ -226,7 +240,11 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             self.sameline = true;
         }
         if !self.interrupted {
-            let rec = if work { Mrecord::Sync { tid: 1 } } else { Mrecord::Idle { tid: 1 } };
+            let rec = if work {
+                Mrecord::Sync { tid: 1 }
+            } else {
+                Mrecord::Idle { tid: 1 }
+            };
             self.send(&rec)?;
         }
         self.acknowledge(key_cur, tid_beg, tid_end)?;
@@ -275,9 +293,18 @@ impl<R: Read, W: Write> Source<'_, R, W> {
                 }
             };
             if count > 0 {
-                if self.bw.write_all(&mut self.out, &self.buf[..count]).is_err() {
-                    self.board(MESSAGE, &format!("Mirror-read {} failed: short write", self.fs));
-                    return Err(MirrorError::ShortWrite { fs: self.fs.to_string() });
+                if self
+                    .bw
+                    .write_all(&mut self.out, &self.buf[..count])
+                    .is_err()
+                {
+                    self.board(
+                        MESSAGE,
+                        &format!("Mirror-read {} failed: short write", self.fs),
+                    );
+                    return Err(MirrorError::ShortWrite {
+                        fs: self.fs.to_string(),
+                    });
                 }
             }
             total += count as u64;
@@ -309,7 +336,12 @@ impl<R: Read, W: Write> Source<'_, R, W> {
     }
 
     /// Step 18: the target's UPDATE (two-way) and the cycle file.
-    fn acknowledge(&mut self, key_cur: BaseElm, tid_beg: u64, tid_end: u64) -> Result<(), MirrorError> {
+    fn acknowledge(
+        &mut self,
+        key_cur: BaseElm,
+        tid_beg: u64,
+        tid_end: u64,
+    ) -> Result<(), MirrorError> {
         let Some(path) = self.o.cycle_file.clone() else {
             if self.o.two_way && !self.interrupted {
                 self.read_update()?;
@@ -319,15 +351,27 @@ impl<R: Read, W: Write> Source<'_, R, W> {
         let point = if self.interrupted {
             // D1: in two-way mode the target gets TERM (sent by the caller)
             // instead of waiting forever for a SYNC.
-            CyclePoint { key: key_cur, tid: tid_beg, tid_end: Some(tid_end) }
+            CyclePoint {
+                key: key_cur,
+                tid: tid_beg,
+                tid_end: Some(tid_end),
+            }
         } else if self.o.two_way {
             let tid = self.read_update()?;
-            CyclePoint { key: BaseElm::KEY_BEG_INIT, tid, tid_end: None }
+            CyclePoint {
+                key: BaseElm::KEY_BEG_INIT,
+                tid,
+                tid_end: None,
+            }
         } else {
             // D3: one-way, the target's receipt is unknown, so the file
             // never moves past what this run started from.
             self.say("Warning: cycle file (-c option) cannot be fully updated unless you use mirror-copy");
-            CyclePoint { key: BaseElm::KEY_BEG_INIT, tid: tid_beg, tid_end: None }
+            CyclePoint {
+                key: BaseElm::KEY_BEG_INIT,
+                tid: tid_beg,
+                tid_end: None,
+            }
         };
         match write_cycle_file(&path, &point) {
             Err(e) => self.say(&format!(
@@ -335,9 +379,10 @@ impl<R: Read, W: Write> Source<'_, R, W> {
                 path.display(),
                 crate::errno::strerror(&e)
             )),
-            Ok(()) if self.interrupted => {
-                self.say(&format!("Cyclefile {} updated for continuation", path.display()))
-            }
+            Ok(()) if self.interrupted => self.say(&format!(
+                "Cyclefile {} updated for continuation",
+                path.display()
+            )),
             Ok(()) if self.o.two_way => self.say(&format!(
                 "Cyclefile {} updated to 0x{:016x}",
                 path.display(),
@@ -439,7 +484,11 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             }
             self.board(
                 MESSAGE,
-                &format!("Prescan {} chunks, total {} MBytes", entries.len() - 1, p.total / 1_048_576),
+                &format!(
+                    "Prescan {} chunks, total {} MBytes",
+                    entries.len() - 1,
+                    p.total / 1_048_576
+                ),
             );
             self.say(&summary(&entries, p.total));
             self.repeat = true;

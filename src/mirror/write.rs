@@ -41,7 +41,9 @@ pub fn mirror_write<R: Read, W: Write>(
                 return Err(ProtocolError::Aborted.into());
             }
             if let Err(msg) = autoslave::create_slave(fs, pfsd1.shared_uuid, diag) {
-                let _ = writeln!(diag, "hammer: {msg}");
+                if !msg.is_empty() {
+                    let _ = writeln!(diag, "{msg}");
+                }
                 let _ = writeln!(diag, "Failed to create PFS");
             }
         }
@@ -50,7 +52,13 @@ pub fn mirror_write<R: Read, W: Write>(
             let own = pfs
                 .get_pseudofs()
                 .map_err(pfs_err("Mirror-read: not a HAMMER fs/pseudofs!"))?;
-            send(&mut writer, &Mrecord::Pfsd { version: 1, pfsd: own })?;
+            send(
+                &mut writer,
+                &Mrecord::Pfsd {
+                    version: 1,
+                    pfsd: own,
+                },
+            )?;
         }
         let pfsd2 = match validate_header(pfs.as_ref(), &mut reader, true)? {
             Header::Term => return Ok(()),
@@ -101,7 +109,10 @@ pub fn mirror_write<R: Read, W: Write>(
                 pfs.set_pseudofs(&now)
                     .map_err(pfs_err("update_pfs_snapshot (rewrite)"))?;
                 if o.verbose >= 2 {
-                    let _ = writeln!(diag, "Mirror-write: Completed, updated snapshot to {tid_end:016x}");
+                    let _ = writeln!(
+                        diag,
+                        "Mirror-write: Completed, updated snapshot to {tid_end:016x}"
+                    );
                 }
             }
             let _ = pfs.synctid(SynctidOp::Sync2);

@@ -1,0 +1,160 @@
+//! Helpers shared by the mirror end-to-end tests: stores with history,
+//! running the binary, comparing PFSes record by record as of a TID.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use hammer_mirror::ondisk::{rectype, LOCALIZE_INODE, LOCALIZE_MISC};
+use hammer_mirror::pfs::store::{RecordId, Store};
+use hammer_mirror::pfs::Pfs;
+
+pub fn hammer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hammer"))
+}
+
+pub fn run(args: &[&str]) -> Output {
+    hammer().args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+pub fn ok(args: &[&str]) -> Output {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "hammer {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A new store in `dir/name` with a master PFS `master` in it.
+pub fn store_with_master(dir: &Path, name: &str) -> PathBuf {
+    let root = dir.join(name);
+    ok(&["store-create", root.to_str().unwrap()]);
+    ok(&["pfs-master", root.join("master").to_str().unwrap()]);
+    root
+}
+
+pub fn open(root: &Path, pfs_id: u32) -> Store {
+    let mut s = Store::open(root).unwrap();
+    s.set_pfs_id(pfs_id);
+    s
+}
+
+pub fn inode(obj: i64) -> RecordId {
+    RecordId {
+        localization: LOCALIZE_INODE,
+        obj_id: obj,
+        rec_type: rectype::INODE,
+        key: 0,
+    }
+}
+
+pub fn data(obj: i64, off: i64) -> RecordId {
+    RecordId {
+        localization: LOCALIZE_MISC,
+        obj_id: obj,
+        rec_type: rectype::DATA,
+        key: off,
+    }
+}
+
+/// Writes `n` generations of history into PFS#1 of `root`: files created,
+/// rewritten and deleted across transactions. Returns the last TID.
+pub fn make_history(root: &Path, files: i64, generations: u32, size: usize) -> u64 {
+    let mut s = open(root, 1);
+    let mut last = 0;
+    for g in 0..generations {
+        let mut t = s.begin().unwrap();
+        for f in 0..files {
+            let obj = 0x1_0000_0100 + f;
+            if g > 0 && (f + g as i64) % 5 == 0 {
+                t.delete(&data(obj, 0x4000)).unwrap();
+                continue;
+            }
+            if g == 0 || (f + g as i64) % 3 == 0 {
+                let mut ino = vec![0u8; 128];
+                ino[0] = g as u8;
+                ino[8..16].copy_from_slice(&f.to_le_bytes());
+                t.put(&inode(obj), 1, &ino).unwrap();
+                let body: Vec<u8> = (0..size)
+                    .map(|i| (i as u8) ^ (g as u8) ^ (f as u8))
+                    .collect();
+                t.put(&data(obj, 0x4000), 2, &body).unwrap();
+            }
+        }
+        last = t.commit().unwrap();
+    }
+    last
+}
+
+/// A PFS as of `tid`: every visible record by its key, with its payload.
+pub fn as_of(
+    root: &Path,
+    pfs_id: u32,
+    tid: u64,
+) -> BTreeMap<(u32, i64, i64, u16, u64), (u64, Vec<u8>)> {
+    let s = open(root, pfs_id);
+    let mut m = BTreeMap::new();
+    s.for_each_record(|leaf, d| {
+        let b = &leaf.base;
+        let visible = b.create_tid <= tid && (b.delete_tid == 0 || b.delete_tid > tid);
+        if visible {
+            m.insert(
+                (
+                    b.localization & 0xFFFF,
+                    b.obj_id,
+                    b.key,
+                    b.rec_type,
+                    b.create_tid,
+                ),
+                (leaf.data_crc as u64, d.to_vec()),
+            );
+        }
+    })
+    .unwrap();
+    m
+}
+
+/// The sync_end_tid of PFS `pfs_id`.
+pub fn sync_end(root: &Path, pfs_id: u32) -> u64 {
+    open(root, pfs_id).get_pseudofs().unwrap().sync_end_tid
+}
+
+/// Asserts the slave equals the master as of the slave's sync point.
+pub fn assert_mirrored(master: (&Path, u32), slave: (&Path, u32)) -> u64 {
+    let tid = sync_end(slave.0, slave.1);
+    let want = as_of(master.0, master.1, tid);
+    let got = as_of(slave.0, slave.1, tid);
+    assert!(!want.is_empty(), "master empty as of {tid:#x}");
+    assert_eq!(got.len(), want.len(), "record count as of {tid:#x}");
+    assert!(got == want, "slave differs from master as of {tid:#x}");
+    tid
+}
+
+/// `hammer <a...> mirror-read SRC | hammer <b...> mirror-write DST`.
+pub fn pipe(read_args: &[&str], write_args: &[&str]) -> (Output, Output) {
+    let mut r = hammer()
+        .args(read_args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let w = hammer()
+        .args(write_args)
+        .stdin(r.stdout.take().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wo = w.wait_with_output().unwrap();
+    let ro = r.wait_with_output().unwrap();
+    (ro, wo)
+}
