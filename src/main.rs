@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use hammer_mirror::cli::{self, CliError, Invocation, MIRROR_USAGE, USAGE};
 use hammer_mirror::errno::strerror;
+use hammer_mirror::mirror::copy::{mirror_copy, mirror_stream};
 use hammer_mirror::mirror::dump::{mirror_dump, DumpError};
 use hammer_mirror::mirror::error::MirrorError;
 use hammer_mirror::mirror::read::{mirror_read, ReadOptions};
@@ -23,6 +24,8 @@ enum Failure {
     Usage(&'static str),
     /// The message is already out; exit 1.
     Silent,
+    /// The messages are already out; exit with this status.
+    Status(u8),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
                 Failure::Say(m) => writeln!(err, "{m}"),
                 Failure::Usage(u) => err.write_all(u.as_bytes()),
                 Failure::Silent => Ok(()),
+                Failure::Status(code) => return ExitCode::from(code),
             };
             ExitCode::FAILURE
         }
@@ -109,6 +113,7 @@ fn dispatch(inv: &Invocation) -> Result<(), Failure> {
         "mirror-dump" => cmd_mirror_dump(&inv.args),
         "ssh-remote" => cmd_ssh_remote(&inv.args),
         "mirror-read" | "mirror-read-stream" | "mirror-write" => cmd_mirror(inv),
+        "mirror-copy" | "mirror-stream" => cmd_mirror_copy(inv),
         "pfs-status" | "pfs-master" | "pfs-slave" | "pfs-update" | "pfs-upgrade"
         | "pfs-downgrade" | "pfs-destroy" | "synctid" | "store-create" => cmd_pfs(inv),
         _ if PENDING_COMMANDS.contains(&cmd) || OTHER_COMMANDS.contains(&cmd) => {
@@ -224,5 +229,23 @@ fn mirror_failure(e: MirrorError) -> Failure {
         Failure::Say(e.to_string())
     } else {
         Failure::Errx(e.to_string())
+    }
+}
+
+/// mirror-copy and mirror-stream; their exit status names the failed side.
+fn cmd_mirror_copy(inv: &Invocation) -> Result<(), Failure> {
+    let [src, dst] = inv.args.as_slice() else {
+        return Err(Failure::Usage(MIRROR_USAGE));
+    };
+    let mut diag = io::stderr();
+    let r = if inv.command == "mirror-stream" {
+        mirror_stream(src, dst, &inv.opts, &mut diag)
+    } else {
+        mirror_copy(src, dst, &inv.opts, false, &mut diag)
+    };
+    match r {
+        Ok(0) => Ok(()),
+        Ok(code) => Err(Failure::Status(code)),
+        Err(e) => Err(Failure::Errx(e.to_string())),
     }
 }

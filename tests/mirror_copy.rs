@@ -1,0 +1,212 @@
+//! mirror-copy over a socketpair and through a remote-shell program:
+//! convergence, exit statuses (D4), argv of the remote side, timeouts with
+//! a cycle file (D1, D3).
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+
+#[test]
+fn copy_full_then_incremental() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    make_history(&src, 30, 4, 2000);
+    let m = src.join("master");
+    let s = src.join("slave");
+    let out = run(&[
+        "-y",
+        "-i",
+        "0",
+        "mirror-copy",
+        m.to_str().unwrap(),
+        s.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let t1 = assert_mirrored((&src, 1), (&src, 2));
+    make_history(&src, 30, 3, 10);
+    let out = run(&[
+        "-i",
+        "0",
+        "mirror-copy",
+        m.to_str().unwrap(),
+        s.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let t2 = assert_mirrored((&src, 1), (&src, 2));
+    assert!(t2 > t1);
+    // Nothing new: a no-work batch, the slave stays equal.
+    let out = run(&[
+        "-i",
+        "0",
+        "mirror-copy",
+        m.to_str().unwrap(),
+        s.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(assert_mirrored((&src, 1), (&src, 2)), t2);
+}
+
+/// spec: protocol.md D4, the exit status reports a failed side.
+#[test]
+fn d4_copy_exit_status_reports_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    make_history(&src, 3, 1, 10);
+    let m = src.join("master");
+    ok(&["pfs-master", src.join("other").to_str().unwrap()]);
+    let out = run(&[
+        "-i",
+        "0",
+        "mirror-copy",
+        m.to_str().unwrap(),
+        src.join("other").to_str().unwrap(),
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr)
+            .contains("hammer: mirror-write: source and target have different shared-uuid's!"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&[
+        "-i",
+        "0",
+        "mirror-copy",
+        "/nonexistent/a",
+        m.to_str().unwrap(),
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+}
+
+/// spec: protocol.md D6 and D7 at the command line.
+#[test]
+fn d6_d7_side_arguments() {
+    let out = run(&["mirror-copy", "-oProxyCommand=id:/a", "/b"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "hammer: refusing remote host '-oProxyCommand=id': a host may not begin with '-'\n"
+    );
+    // A colon after a slash, or in a PFS path, keeps the side local.
+    let out = run(&["mirror-copy", "/no/such/@@-1:00001", "@@-1:00002"]);
+    assert!(
+        text(&out.stderr).contains("Failed to open /no/such"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["mirror-copy", "a"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).starts_with("hammer mirror-read <filesystem> [begin-tid]\n"));
+}
+
+/// A stand-in for ssh: records its argv, then runs the remote command
+/// locally with the hammer under test.
+fn fake_rsh(dir: &std::path::Path) -> std::path::PathBuf {
+    let script = dir.join("fake-rsh");
+    let log = dir.join("rsh.log");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nwhile [ \"$1\" != hammer ]; do shift; done\nshift\nexec '{}' \"$@\"\n",
+            log.display(),
+            env!("CARGO_BIN_EXE_hammer")
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// spec: protocol.md §10.1, the remote argument vector, end to end.
+#[test]
+fn remote_sides_through_hammer_rsh() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    make_history(&src, 10, 2, 500);
+    let rsh = fake_rsh(dir.path());
+    let m = src.join("master");
+    let s = src.join("slave");
+    let out = hammer()
+        .env("HAMMER_RSH", &rsh)
+        .args(["-y", "-i", "0", "-X", "-p", "2222", "-S", "1g"])
+        .args([
+            "mirror-copy",
+            &format!("root@src:{}", m.display()),
+            &format!("backup:{}", s.display()),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_mirrored((&src, 1), (&src, 2));
+    let log = fs::read_to_string(dir.path().join("rsh.log")).unwrap();
+    let mut lines: Vec<&str> = log.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "-C -l root src -p 2222 hammer -y -2 -S 1g mirror-read {}",
+                m.display()
+            ),
+            format!(
+                "-C backup -p 2222 hammer -y -2 mirror-write {}",
+                s.display()
+            ),
+        ]
+    );
+}
+
+/// spec: protocol.md D1 and D3: a timed-out two-way copy ends cleanly,
+/// leaves a resume point, and the rerun converges exactly.
+#[test]
+fn d1_d3_timeout_in_two_way_mode_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    make_history(&src, 40, 2, 60_000);
+    let m = src.join("master");
+    let s = src.join("slave");
+    let cycle = dir.path().join("cycle");
+    let out = run(&[
+        "-y",
+        "-i",
+        "0",
+        "-B",
+        "-t",
+        "1",
+        "-b",
+        "1m",
+        "-c",
+        cycle.to_str().unwrap(),
+        "mirror-copy",
+        m.to_str().unwrap(),
+        s.to_str().unwrap(),
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("interrupted by timer at"), "{err}");
+    assert!(err.contains("updated for continuation"), "{err}");
+    assert!(
+        err.contains("Mirror-write: received termination request"),
+        "{err}"
+    );
+    // The slave's sync point did not move.
+    assert_eq!(sync_end(&src, 2), 1);
+    let out = run(&[
+        "-i",
+        "0",
+        "-B",
+        "-c",
+        cycle.to_str().unwrap(),
+        "mirror-copy",
+        m.to_str().unwrap(),
+        s.to_str().unwrap(),
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("Mirror-read: Resuming at object"), "{err}");
+    assert_mirrored((&src, 1), (&src, 2));
+    assert!(err.contains("Cyclefile"), "{err}");
+}
