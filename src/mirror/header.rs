@@ -9,24 +9,18 @@ use crate::pfs::Pfs;
 use crate::wire::record::PFSD_OFF_DATA;
 use crate::wire::{mrec_type, MrecordReader, PFSD_REC_SIZE, PSEUDOFS_VERSION};
 
-/// What opened a batch.
-pub enum Header {
-    /// The peer ended the session.
-    Term,
-    Pfsd(PseudofsData),
-}
-
-/// Reads a record that must be PFSD (or TERM); checks its type and size,
+/// Reads a record that must be PFSD (or TERM, giving `None`: the peer ended
+/// the session); checks its type and size,
 /// and the version field unless `check_version` is off (mirror-write's
 /// PFSD#1 check does not look at it).
 fn read_header<R: Read>(
     reader: &mut MrecordReader<R>,
     check_version: bool,
-) -> Result<(Header, u32), MirrorError> {
+) -> Result<Option<PseudofsData>, MirrorError> {
     let rec = reader.read_mrecord()?.ok_or(ProtocolError::ShortRead)?;
     let rt = rec.rec_type();
     if rt == mrec_type::TERM {
-        return Ok((Header::Term, 0));
+        return Ok(None);
     }
     if rt != mrec_type::PFSD {
         return Err(ProtocolError::NotPfsd.into());
@@ -45,12 +39,14 @@ fn read_header<R: Read>(
         .array(PFSD_OFF_DATA)
         .map(PseudofsData::decode)
         .ok_or(ProtocolError::PayloadSize)?;
-    Ok((Header::Pfsd(pfsd), version))
+    Ok(Some(pfsd))
 }
 
 /// mirror-write's PFSD#1 (protocol.md §3 steps 2-4).
-pub fn read_pfsd<R: Read>(reader: &mut MrecordReader<R>) -> Result<Header, MirrorError> {
-    read_header(reader, false).map(|(h, _)| h)
+pub fn read_pfsd<R: Read>(
+    reader: &mut MrecordReader<R>,
+) -> Result<Option<PseudofsData>, MirrorError> {
+    read_header(reader, false)
 }
 
 /// "validate" (protocol.md §4): the peer's PFSD must match our PFS's shared
@@ -59,12 +55,12 @@ pub fn validate_header<R: Read>(
     own_pfs: &dyn Pfs,
     reader: &mut MrecordReader<R>,
     is_target: bool,
-) -> Result<Header, MirrorError> {
+) -> Result<Option<PseudofsData>, MirrorError> {
     let own = own_pfs
         .get_pseudofs()
         .map_err(pfs_err("mirror-write: not a HAMMER fs/pseudofs!"))?;
-    let (h, _) = read_header(reader, true)?;
-    if let Header::Pfsd(peer) = &h {
+    let h = read_header(reader, true)?;
+    if let Some(peer) = &h {
         if peer.shared_uuid != own.shared_uuid {
             return Err(ProtocolError::SharedUuid.into());
         }

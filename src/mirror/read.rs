@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::bwlimit::BwLimit;
 use super::cycle::{read_cycle_file, write_cycle_file, CyclePoint, CycleRead};
 use super::error::{pfs_err, MirrorError, ProtocolError};
-use super::header::{validate_header, Header};
+use super::header::validate_header;
 use super::prescan::{summary, HistEntry, Prescan};
 use super::scoreboard::{Scoreboard, MESSAGE, PROGRESS, STATUS};
 use crate::ondisk::{BaseElm, LeafElm, PseudofsData};
@@ -140,8 +140,8 @@ impl<R: Read, W: Write> Source<'_, R, W> {
 
         let mut tid_beg = if self.o.two_way {
             match validate_header(pfs.as_ref(), &mut self.reader, false)? {
-                Header::Term => return Ok(Next::Stop),
-                Header::Pfsd(t) => t.sync_end_tid.wrapping_add(1),
+                None => return Ok(Next::Stop),
+                Some(t) => t.sync_end_tid.wrapping_add(1),
             }
         } else {
             match &self.hist {
@@ -292,20 +292,19 @@ impl<R: Read, W: Write> Source<'_, R, W> {
                     return Err(pfs_err(format!("Mirror-read {} failed", self.fs))(e));
                 }
             };
-            if count > 0 {
-                if self
+            if count > 0
+                && self
                     .bw
                     .write_all(&mut self.out, &self.buf[..count])
                     .is_err()
-                {
-                    self.board(
-                        MESSAGE,
-                        &format!("Mirror-read {} failed: short write", self.fs),
-                    );
-                    return Err(MirrorError::ShortWrite {
-                        fs: self.fs.to_string(),
-                    });
-                }
+            {
+                self.board(
+                    MESSAGE,
+                    &format!("Mirror-read {} failed: short write", self.fs),
+                );
+                return Err(MirrorError::ShortWrite {
+                    fs: self.fs.to_string(),
+                });
             }
             total += count as u64;
             let progress = format!(

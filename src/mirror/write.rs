@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 
 use super::autoslave;
 use super::error::{pfs_err, MirrorError, ProtocolError};
-use super::header::{read_pfsd, validate_header, Header};
+use super::header::{read_pfsd, validate_header};
 use crate::pfs::{getpfs, MirrorWriteReq, SynctidOp};
 use crate::wire::{mrec_type, Mrecord, MrecordReader, MrecordWriter, UPDATE_REC_SIZE};
 
@@ -33,8 +33,8 @@ pub fn mirror_write<R: Read, W: Write>(
     loop {
         // PFSD#1: only its shared uuid is used, to create a missing slave.
         let pfsd1 = match read_pfsd(&mut reader)? {
-            Header::Term => return Ok(()),
-            Header::Pfsd(p) => p,
+            None => return Ok(()),
+            Some(p) => p,
         };
         if std::fs::symlink_metadata(fs).is_err() {
             if !autoslave::confirm(fs, o.yes, diag) {
@@ -61,8 +61,8 @@ pub fn mirror_write<R: Read, W: Write>(
             )?;
         }
         let pfsd2 = match validate_header(pfs.as_ref(), &mut reader, true)? {
-            Header::Term => return Ok(()),
-            Header::Pfsd(p) => p,
+            None => return Ok(()),
+            Some(p) => p,
         };
         let tid_end = pfsd2.sync_end_tid;
         let mut req = MirrorWriteReq::new(pfsd2.sync_beg_tid, tid_end);
