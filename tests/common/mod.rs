@@ -94,12 +94,13 @@ pub fn make_history(root: &Path, files: i64, generations: u32, size: usize) -> u
     last
 }
 
-/// A PFS as of `tid`: every visible record by its key, with its payload.
-pub fn as_of(
-    root: &Path,
-    pfs_id: u32,
-    tid: u64,
-) -> BTreeMap<(u32, i64, i64, u16, u64), (u64, Vec<u8>)> {
+/// A record's key without the PFS bits: (localization type, obj_id, key,
+/// rec_type, create_tid).
+pub type RecKey = (u32, i64, i64, u16, u64);
+
+/// A PFS as of `tid`: every visible record by its key, with its data CRC
+/// and payload.
+pub fn as_of(root: &Path, pfs_id: u32, tid: u64) -> BTreeMap<RecKey, (u64, Vec<u8>)> {
     let s = open(root, pfs_id);
     let mut m = BTreeMap::new();
     s.for_each_record(|leaf, d| {
