@@ -108,3 +108,48 @@ fn stream_is_readable_by_mirror_dump() {
         text(&d.stdout)
     );
 }
+
+/// `-b` paces mirror-read's bulk output to within 20% of the limit.
+#[test]
+fn bandwidth_limit_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    make_history(&src, 80, 1, 60_000);
+    let m = src.join("master");
+    let t = std::time::Instant::now();
+    let out = ok(&["-B", "-b", "1m", "mirror-read", m.to_str().unwrap()]);
+    let secs = t.elapsed().as_secs_f64();
+    let rate = out.stdout.len() as f64 / secs;
+    let limit = 1048576.0;
+    assert!(out.stdout.len() > 4 * 1048576, "{} bytes", out.stdout.len());
+    assert!(
+        (rate - limit).abs() / limit < 0.2,
+        "{} bytes in {secs:.2}s = {rate:.0} B/s",
+        out.stdout.len()
+    );
+}
+
+/// A begin-tid argument overrides the start of the range; `-t` ends a
+/// one-way run with TERM and no SYNC.
+#[test]
+fn begin_tid_and_one_way_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    let t1 = make_history(&src, 10, 2, 1000);
+    make_history(&src, 10, 1, 1000);
+    let m = src.join("master");
+    let all = ok(&["-B", "mirror-read", m.to_str().unwrap()]);
+    let late = ok(&["-B", "mirror-read", m.to_str().unwrap(), &format!("{:#x}", t1 + 1)]);
+    assert!(late.stdout.len() < all.stdout.len() / 2);
+    assert!(text(&late.stderr).contains(&format!("Mirror-read: Mirror {:016x} to", t1 + 1)));
+
+    make_history(&src, 80, 1, 60_000);
+    let out = ok(&["-B", "-t", "1", "-b", "1m", "mirror-read", m.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert!(err.contains("interrupted by timer at"), "{err}");
+    // The stream ends in TERM without a SYNC.
+    let tail = &out.stdout[out.stdout.len() - 24..];
+    assert_eq!(&tail[12..16], &[7, 0, 0, 0]);
+    let sync = hammer_mirror::wire::Mrecord::Sync { tid: 1 }.to_vec();
+    assert!(!out.stdout.windows(24).any(|w| w == sync.as_slice()));
+}
