@@ -210,3 +210,78 @@ fn d1_d3_timeout_in_two_way_mode_resumes() {
     assert_mirrored((&src, 1), (&src, 2));
     assert!(err.contains("Cyclefile"), "{err}");
 }
+
+fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool, diag: impl Fn() -> String) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {what}: {}",
+            diag()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn slave_synced(src: &std::path::Path, slave: &std::path::Path) -> bool {
+    std::fs::symlink_metadata(slave).is_ok() && sync_end(src, 2) == sync_end(src, 1)
+}
+
+/// mirror-stream keeps the slave following the master, and after its
+/// remote side is killed it reconnects and converges.
+#[test]
+fn mirror_stream_follows_and_reconnects() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    make_history(&src, 10, 2, 1000);
+    let rsh = fake_rsh(dir.path());
+    let m = src.join("master");
+    let s = src.join("slave");
+    let mut child = hammer()
+        .env("HAMMER_RSH", &rsh)
+        .args(["-y", "-i", "0", "-vv", "mirror-stream", m.to_str().unwrap()])
+        .arg(format!("backup:{}", s.display()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stream.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let log = dir.path().join("stream.log");
+    let diag = || {
+        format!(
+            "master {:x} slave {:x}\n{}",
+            sync_end(&src, 1),
+            sync_end(&src, 2),
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .replace('\r', "\n")
+        )
+    };
+    wait_for("first sync", 30, || slave_synced(&src, &s), diag);
+    make_history(&src, 10, 1, 500);
+    wait_for("streamed change", 30, || slave_synced(&src, &s), diag);
+    assert_mirrored((&src, 1), (&src, 2));
+
+    // Kill the remote side (the fake ssh, now running hammer mirror-write).
+    let pids = std::process::Command::new("pgrep")
+        .args(["-P", &child.id().to_string()])
+        .output()
+        .unwrap();
+    let pids = text(&pids.stdout);
+    assert!(!pids.trim().is_empty(), "no remote side running");
+    for pid in pids.split_whitespace() {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", pid])
+            .status();
+    }
+    make_history(&src, 10, 1, 700);
+    wait_for(
+        "reconnect and converge",
+        60,
+        || slave_synced(&src, &s),
+        diag,
+    );
+    assert_mirrored((&src, 1), (&src, 2));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -14,7 +14,9 @@ use common::*;
 const FIXTURE_UUID: &str = "01234567-89ab-cdef-0123-456789abcdef";
 
 fn fixture(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(name)
 }
 
 fn write_from(stream: &Path, slave: &Path) -> std::process::Output {
@@ -32,7 +34,11 @@ fn malformed_fixtures_are_refused_and_change_nothing() {
     let root = dir.path().join("s");
     ok(&["store-create", root.to_str().unwrap()]);
     let slave = root.join("slave");
-    ok(&["pfs-slave", slave.to_str().unwrap(), &format!("shared-uuid={FIXTURE_UUID}")]);
+    ok(&[
+        "pfs-slave",
+        slave.to_str().unwrap(),
+        &format!("shared-uuid={FIXTURE_UUID}"),
+    ]);
     // A good stream first, so there is state to protect.
     let out = write_from(&fixture("example.stream"), &slave);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -40,19 +46,43 @@ fn malformed_fixtures_are_refused_and_change_nothing() {
     assert_eq!(sync, 0x00000001061a8ba0);
     let before = as_of(&root, 1, u64::MAX);
     let cases = [
-        ("bad-head-crc-in-batch", "hammer: read_mrecords: malformed record on pipe, bad crc\n"),
+        (
+            "bad-head-crc-in-batch",
+            "hammer: read_mrecords: malformed record on pipe, bad crc\n",
+        ),
         ("bad-head-crc-first", "read_mrecord: bad CRC\n"),
-        ("rec-size-too-large", "hammer: read_mrecords: malformed record on pipe, illegal rec_size\n"),
-        ("rec-size-below-head", "hammer: read_mrecords: malformed record on pipe, illegal rec_size\n"),
+        (
+            "rec-size-too-large",
+            "hammer: read_mrecords: malformed record on pipe, illegal rec_size\n",
+        ),
+        (
+            "rec-size-below-head",
+            "hammer: read_mrecords: malformed record on pipe, illegal rec_size\n",
+        ),
         ("swapped-signature-first", "read_mrecord: bad signature\n"),
         // The swapped signature is on PFSD#2, which mirror-write reads alone.
-        ("swapped-signature-in-batch", "read_mrecord: bad signature\n"),
+        (
+            "swapped-signature-in-batch",
+            "read_mrecord: bad signature\n",
+        ),
         ("truncated-at-10", "short read of mrecord header\n"),
         ("truncated-at-330", "short read of mrecord header\n"),
-        ("truncated-at-650", "hammer: read_mrecords: short read on pipe\n"),
-        ("rec-nodata-flag", "hammer: read_mrecords: malformed record on pipe, illegal element data_len\n"),
-        ("rec-short-data-len", "hammer: read_mrecords: malformed record on pipe, illegal element data_len\n"),
-        ("rec-before-pfsd", "hammer: validate_mrec_header: did not get expected PFSD record type\n"),
+        (
+            "truncated-at-650",
+            "hammer: read_mrecords: short read on pipe\n",
+        ),
+        (
+            "rec-nodata-flag",
+            "hammer: read_mrecords: malformed record on pipe, illegal element data_len\n",
+        ),
+        (
+            "rec-short-data-len",
+            "hammer: read_mrecords: malformed record on pipe, illegal element data_len\n",
+        ),
+        (
+            "rec-before-pfsd",
+            "hammer: validate_mrec_header: did not get expected PFSD record type\n",
+        ),
         ("empty", "hammer: validate_mrec_header: short read\n"),
     ];
     for (name, want) in cases {
@@ -72,7 +102,9 @@ fn malformed_fixtures_are_refused_and_change_nothing() {
         )
     );
     // A lone TERM ends the session cleanly.
-    assert!(write_from(&fixture("term-only.stream"), &slave).status.success());
+    assert!(write_from(&fixture("term-only.stream"), &slave)
+        .status
+        .success());
     assert_eq!(as_of(&root, 1, u64::MAX), before);
     assert_eq!(sync_end(&root, 1), sync);
 }
@@ -87,7 +119,11 @@ fn kernel_flagged_records_are_not_applied() {
     let root = dir.path().join("s");
     ok(&["store-create", root.to_str().unwrap()]);
     let slave = root.join("slave");
-    ok(&["pfs-slave", slave.to_str().unwrap(), &format!("shared-uuid={FIXTURE_UUID}")]);
+    ok(&[
+        "pfs-slave",
+        slave.to_str().unwrap(),
+        &format!("shared-uuid={FIXTURE_UUID}"),
+    ]);
     let pfsd = Mrecord::Pfsd {
         version: 1,
         pfsd: PseudofsData {
@@ -141,7 +177,10 @@ fn kernel_flagged_records_are_not_applied() {
     let out = write_from(&fixture("batches.stream"), &slave);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).ends_with(&format!("hammer: Mirror-write {} fatal error 22\n", slave.display())),
+        text(&out.stderr).ends_with(&format!(
+            "hammer: Mirror-write {} fatal error 22\n",
+            slave.display()
+        )),
         "{}",
         text(&out.stderr)
     );
@@ -150,7 +189,9 @@ fn kernel_flagged_records_are_not_applied() {
 
 fn integrity_ok(root: &Path) {
     let conn = rusqlite::Connection::open(root.join(hammer_mirror::pfs::store::DB_NAME)).unwrap();
-    let r: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let r: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(r, "ok");
 }
 
@@ -162,7 +203,11 @@ fn sigkill_during_copy_never_corrupts_and_reruns_converge() {
     let dir = tempfile::tempdir().unwrap();
     let src = store_with_master(dir.path(), "src");
     make_history(&src, 40, 4, 40_000);
-    ok(&["pfs-update", src.join("master").to_str().unwrap(), "sync-beg-tid=0x100000001"]);
+    ok(&[
+        "pfs-update",
+        src.join("master").to_str().unwrap(),
+        "sync-beg-tid=0x100000001",
+    ]);
     let m = src.join("master");
     let s = src.join("slave");
     let mut seed: u64 = 0x9e3779b97f4a7c15;
@@ -170,7 +215,15 @@ fn sigkill_during_copy_never_corrupts_and_reruns_converge() {
     let mut interrupted = 0;
     for _ in 0..50 {
         let mut r = hammer()
-            .args(["-y", "-i", "0", "-S", "200k", "mirror-read", m.to_str().unwrap()])
+            .args([
+                "-y",
+                "-i",
+                "0",
+                "-S",
+                "200k",
+                "mirror-read",
+                m.to_str().unwrap(),
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -186,7 +239,9 @@ fn sigkill_during_copy_never_corrupts_and_reruns_converge() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         std::thread::sleep(Duration::from_millis(seed % 400));
-        let _ = Command::new("kill").args(["-KILL", &w.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", &w.id().to_string()])
+            .status();
         let _ = w.wait();
         let _ = r.wait();
         integrity_ok(&src);
@@ -202,7 +257,11 @@ fn sigkill_during_copy_never_corrupts_and_reruns_converge() {
         &["-i", "0", "mirror-read", m.to_str().unwrap()],
         &["-y", "mirror-write", s.to_str().unwrap()],
     );
-    assert!(r.status.success() && w.status.success(), "{}", text(&w.stderr));
+    assert!(
+        r.status.success() && w.status.success(),
+        "{}",
+        text(&w.stderr)
+    );
     let t = assert_mirrored((&src, 1), (&src, 2));
     assert_eq!(t, sync_end(&src, 1));
 }

@@ -72,6 +72,8 @@ pub fn make_history(root: &Path, files: i64, generations: u32, size: usize) -> u
     let mut last = 0;
     for g in 0..generations {
         let mut t = s.begin().unwrap();
+        // The TID salts the content, so every call writes new versions.
+        let salt = t.tid() as u8;
         for f in 0..files {
             let obj = 0x1_0000_0100 + f;
             if g > 0 && (f + g as i64) % 5 == 0 {
@@ -81,6 +83,7 @@ pub fn make_history(root: &Path, files: i64, generations: u32, size: usize) -> u
             if g == 0 || (f + g as i64) % 3 == 0 {
                 let mut ino = vec![0u8; 128];
                 ino[0] = g as u8;
+                ino[1] = salt;
                 ino[8..16].copy_from_slice(&f.to_le_bytes());
                 t.put(&inode(obj), 1, &ino).unwrap();
                 let body: Vec<u8> = (0..size)

@@ -282,9 +282,16 @@ fn next_tid(conn: &Connection) -> Result<u64> {
 
 /// Allocates one TID inside a write transaction, so concurrent processes
 /// never get the same one and the value is durable with the commit.
+///
+/// The TID after it is skipped: HAMMER's flusher keeps moving the master's
+/// sync point past every committed record (kernel-semantics.md §5.10),
+/// while here it moves only at commits. Reporting one past the last
+/// record's TID keeps a source from seeing the one-TID range
+/// `[T.sync_end + 1, S.sync_end]` as empty (the tool's "No work" rule) and
+/// then waiting for a change that never comes.
 fn alloc_tid(tx: &Connection) -> Result<u64> {
     let tid = next_tid(tx)?;
-    set_next_tid(tx, tid.saturating_add(1))?;
+    set_next_tid(tx, tid.saturating_add(2))?;
     Ok(tid)
 }
 
