@@ -1,0 +1,305 @@
+//! mirror-copy, mirror-stream and ssh-remote over real ssh: an sshd on
+//! 127.0.0.1 with throwaway keys, one plain key and one forced to
+//! `hammer ssh-remote mirror-write <prefix>`. Needs openssh-server (`.ci/run`
+//! installs it); skipped elsewhere when sshd is missing.
+
+mod common;
+
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+struct Sshd {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn keygen(path: &Path) {
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+fn script(path: &Path, body: &str) {
+    fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Starts sshd in `dir`; `prefix` is the path the forced key may write.
+fn start_sshd(dir: &Path, prefix: &Path) -> Option<Sshd> {
+    if !Path::new(SSHD).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install openssh-server"
+        );
+        eprintln!("skipping: {SSHD} not installed");
+        return None;
+    }
+    fs::create_dir_all("/run/sshd").ok();
+    let bin = dir.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_hammer"), bin.join("hammer")).unwrap();
+    for k in ["host_key", "id", "forced"] {
+        keygen(&dir.join(k));
+    }
+    let pubkey = |k: &str| fs::read_to_string(dir.join(format!("{k}.pub"))).unwrap();
+    let env = format!("environment=\"PATH={}:/usr/bin:/bin\"", bin.display());
+    fs::write(
+        dir.join("authorized_keys"),
+        format!(
+            "{env} {}command=\"{} ssh-remote mirror-write {}\",{env},no-pty {}",
+            pubkey("id"),
+            bin.join("hammer").display(),
+            prefix.display(),
+            pubkey("forced")
+        ),
+    )
+    .unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    fs::write(
+        dir.join("sshd_config"),
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\n\
+             PidFile {}\nStrictModes no\nUsePAM no\nPermitRootLogin yes\n\
+             PermitUserEnvironment yes\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nLogLevel ERROR\n",
+            dir.join("host_key").display(),
+            dir.join("authorized_keys").display(),
+            dir.join("sshd.pid").display()
+        ),
+    )
+    .unwrap();
+    for (name, key) in [("ssh_config", "id"), ("ssh_config_forced", "forced")] {
+        fs::write(
+            dir.join(name),
+            format!(
+                "Host *\n  HostName 127.0.0.1\n  Port {port}\n  IdentityFile {}\n  IdentitiesOnly yes\n  \
+                 StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  BatchMode yes\n  LogLevel ERROR\n",
+                dir.join(key).display()
+            ),
+        )
+        .unwrap();
+    }
+    script(
+        &dir.join("rsh"),
+        &format!("exec ssh -F {} \"$@\"", dir.join("ssh_config").display()),
+    );
+    script(
+        &dir.join("rsh-forced"),
+        &format!(
+            "exec ssh -F {} \"$@\"",
+            dir.join("ssh_config_forced").display()
+        ),
+    );
+    let child = Command::new(SSHD)
+        .args(["-D", "-e", "-f"])
+        .arg(dir.join("sshd_config"))
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < end, "sshd did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(Sshd {
+        child,
+        dir: dir.to_path_buf(),
+    })
+}
+
+impl Sshd {
+    fn hammer(&self, rsh: &str, args: &[&str]) -> Output {
+        hammer()
+            .env("HAMMER_RSH", self.dir.join(rsh))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs `command` on the server with the forced key.
+    fn forced(&self, command: &str) -> Output {
+        Command::new("ssh")
+            .arg("-F")
+            .arg(self.dir.join("ssh_config_forced"))
+            .args(["localhost", command])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+#[test]
+fn mirror_copy_and_stream_over_ssh() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    let Some(sshd) = start_sshd(&dir.path().join("ssh"), &src) else {
+        return;
+    };
+    make_history(&src, 20, 3, 5000);
+    let m = src.join("master").display().to_string();
+    let s = src.join("slave").display().to_string();
+    let out = sshd.hammer(
+        "rsh",
+        &[
+            "-y",
+            "-i",
+            "0",
+            "mirror-copy",
+            &m,
+            &format!("localhost:{s}"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_mirrored((&src, 1), (&src, 2));
+    make_history(&src, 20, 1, 100);
+    // Remote source this time.
+    let out = sshd.hammer(
+        "rsh",
+        &["-i", "0", "mirror-copy", &format!("root@localhost:{m}"), &s],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_mirrored((&src, 1), (&src, 2));
+    assert_eq!(sync_end(&src, 2), sync_end(&src, 1));
+
+    let mut stream = hammer()
+        .env("HAMMER_RSH", sshd.dir.join("rsh"))
+        .args(["-i", "0", "mirror-stream", &m, &format!("localhost:{s}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    make_history(&src, 20, 1, 200);
+    let end = Instant::now() + Duration::from_secs(30);
+    while sync_end(&src, 2) != sync_end(&src, 1) {
+        assert!(
+            Instant::now() < end,
+            "mirror-stream over ssh did not follow"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = stream.kill();
+    let _ = stream.wait();
+    assert_mirrored((&src, 1), (&src, 2));
+}
+
+#[test]
+fn ssh_remote_forced_command_confines_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    let prefix = src.join("backup");
+    fs::create_dir(&prefix).unwrap();
+    let Some(sshd) = start_sshd(&dir.path().join("ssh"), &prefix) else {
+        return;
+    };
+    make_history(&src, 5, 2, 1000);
+    let m = src.join("master").display().to_string();
+    // Allowed: a mirror-write inside the prefix (store links may live in a
+    // subdirectory of the store).
+    let slave = prefix.join("slave").display().to_string();
+    let out = sshd.hammer(
+        "rsh-forced",
+        &[
+            "-y",
+            "-i",
+            "0",
+            "mirror-copy",
+            &m,
+            &format!("localhost:{slave}"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_mirrored((&src, 1), (&src, 2));
+
+    let outside = dir.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, prefix.join("escape")).unwrap();
+    let p = prefix.display();
+    let pwned = dir.path().join("pwned");
+    let cases = [
+        (
+            format!("hammer -2 mirror-write {}/x", outside.display()),
+            "hammer: hammer-remote: restricted target",
+        ),
+        (
+            format!("hammer -2 mirror-write {p}/../x"),
+            "hammer: hammer-remote: '..' not allowed",
+        ),
+        (
+            format!("hammer -2 mirror-write {p}/escape/x"),
+            "hammer: hammer-remote: restricted target",
+        ),
+        (
+            format!("hammer -2 mirror-read {m}"),
+            "hammer: hammer-remote: request does not match restricted command",
+        ),
+        (
+            format!("hammer pfs-destroy {slave}"),
+            "hammer: hammer-remote: request does not match restricted command",
+        ),
+        (
+            format!("hammer -c {p}/cyc -2 mirror-write {slave}"),
+            "hammer: hammer-remote: option -c not allowed",
+        ),
+        (
+            format!("hammer -e {p}/sb -2 mirror-write {slave}"),
+            "hammer: hammer-remote: option -e not allowed",
+        ),
+        (
+            format!("hammer -2 mirror-write '{p}/a b'"),
+            "hammer: hammer-remote: illegal character in",
+        ),
+        (
+            format!("hammer -2 mirror-write {p}/x;touch {}", pwned.display()),
+            "hammer: hammer-remote: illegal character in",
+        ),
+        (
+            format!("hammer -2 mirror-write {p}/$(touch {})", pwned.display()),
+            "hammer: hammer-remote: illegal character in",
+        ),
+        (
+            format!("hammer -2 mirror-write \"{p}/q\""),
+            "hammer: hammer-remote: illegal character in",
+        ),
+        (
+            "rm -rf /".to_string(),
+            "hammer: hammer-remote: Command not 'hammer'",
+        ),
+    ];
+    for (cmd, want) in &cases {
+        let out = sshd.forced(cmd);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).starts_with(want),
+            "{cmd}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert!(!pwned.exists());
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+    assert!(!prefix.join("cyc").exists() && !prefix.join("sb").exists());
+    assert!(fs::symlink_metadata(prefix.join("x")).is_err());
+}
