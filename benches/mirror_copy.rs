@@ -1,0 +1,204 @@
+//! Bench of the mirror commands on store PFSes, printing ratios measured in
+//! the same run: mirror-copy against a bare `mirror-read > /dev/null`, an
+//! incremental copy against the full one, and mirror-write's peak RSS.
+//! Sizes: BENCH_COPY_MB (default 1024), BENCH_INCR_RECORDS (default
+//! 1000000), BENCH_INCR_CHANGES (default 1000).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hammer_mirror::ondisk::{rectype, LOCALIZE_MISC};
+use hammer_mirror::pfs::store::{RecordId, Store};
+use hammer_mirror::pfs::Pfs;
+
+const HAMMER: &str = env!("CARGO_BIN_EXE_hammer");
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn hammer(args: &[&str]) -> Duration {
+    let t = Instant::now();
+    let out = Command::new(HAMMER)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run hammer");
+    assert!(
+        out.status.success(),
+        "hammer {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.elapsed()
+}
+
+fn id(obj: i64, key: i64) -> RecordId {
+    RecordId {
+        localization: LOCALIZE_MISC,
+        obj_id: obj,
+        rec_type: rectype::DATA,
+        key,
+    }
+}
+
+/// Fills PFS#1 with `records` DATA records of `size` bytes, `per_txn` to a
+/// transaction.
+fn fill(root: &Path, records: u64, size: usize, per_txn: u64) {
+    let mut s = Store::open(root).expect("open store");
+    s.set_pfs_id(1);
+    let mut n = 0;
+    while n < records {
+        let mut t = s.begin().expect("begin");
+        let salt = t.tid() as u8;
+        for _ in 0..per_txn.min(records - n) {
+            let body: Vec<u8> = (0..size).map(|i| (i as u8) ^ (n as u8) ^ salt).collect();
+            t.put(
+                &id(0x1_0000_1000 + (n / 64) as i64, (n % 64) as i64 * 0x4000),
+                2,
+                &body,
+            )
+            .expect("put");
+            n += 1;
+        }
+        t.commit().expect("commit");
+    }
+}
+
+fn new_store(dir: &Path, name: &str) -> std::path::PathBuf {
+    let root = dir.join(name);
+    hammer(&["store-create", root.to_str().unwrap()]);
+    hammer(&["pfs-master", root.join("master").to_str().unwrap()]);
+    root
+}
+
+/// Peak resident set of a child, from /proc polling of VmHWM (KiB).
+fn peak_rss_of_pipe(src: &Path, dst: &Path) -> u64 {
+    let mut r = Command::new(HAMMER)
+        .args(["-B", "mirror-read", src.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mirror-read");
+    let mut w = Command::new(HAMMER)
+        .args(["-y", "mirror-write", dst.to_str().unwrap()])
+        .stdin(r.stdout.take().expect("pipe"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mirror-write");
+    let status = format!("/proc/{}/status", w.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(&status) {
+            if let Some(v) = s
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                peak = peak.max(v);
+            }
+        }
+        if w.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = r.wait();
+    peak
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mb = env_num("BENCH_COPY_MB", 1024);
+    let incr_records = env_num("BENCH_INCR_RECORDS", 1_000_000);
+    let changes = env_num("BENCH_INCR_CHANGES", 1000);
+
+    println!("== mirror-copy of a {mb} MiB PFS of 16 KiB records");
+    let big = new_store(dir.path(), "big");
+    let t = Instant::now();
+    fill(&big, mb * 64, 16384, 2048);
+    println!("   fill: {:.1} s", t.elapsed().as_secs_f64());
+    let m = big.join("master");
+    let read = hammer(&["-B", "mirror-read", m.to_str().unwrap()]);
+    let copy = hammer(&[
+        "-y",
+        "-B",
+        "mirror-copy",
+        m.to_str().unwrap(),
+        big.join("slave").to_str().unwrap(),
+    ]);
+    let bytes = (mb << 20) as f64;
+    println!(
+        "   mirror-read > /dev/null: {:.0} MB/s; mirror-copy: {:.0} MB/s; ratio {:.2} (target >= 0.70)",
+        bytes / read.as_secs_f64() / 1e6,
+        bytes / copy.as_secs_f64() / 1e6,
+        read.as_secs_f64() / copy.as_secs_f64()
+    );
+    let rss = peak_rss_of_pipe(&m, &big.join("slave2"));
+    println!("   mirror-write peak RSS: {} KiB (target < 65536)", rss);
+
+    println!("== incremental mirror-copy: {changes} changes in {incr_records} records");
+    let inc = new_store(dir.path(), "inc");
+    let t = Instant::now();
+    fill(&inc, incr_records, 16, 50_000);
+    println!("   fill: {:.1} s", t.elapsed().as_secs_f64());
+    let m = inc.join("master");
+    let s = inc.join("slave");
+    let full = hammer(&[
+        "-y",
+        "-B",
+        "mirror-copy",
+        m.to_str().unwrap(),
+        s.to_str().unwrap(),
+    ]);
+    // Change `changes` records spread over the PFS in one transaction.
+    {
+        let mut st = Store::open(&inc).expect("open");
+        st.set_pfs_id(1);
+        let mut t = st.begin().expect("begin");
+        let step = (incr_records / changes).max(1);
+        for k in 0..changes {
+            let n = k * step;
+            t.put(
+                &id(0x1_0000_1000 + (n / 64) as i64, (n % 64) as i64 * 0x4000),
+                2,
+                b"changed record!!",
+            )
+            .expect("put");
+        }
+        t.commit().expect("commit");
+    }
+    let incr = hammer(&[
+        "-B",
+        "mirror-copy",
+        m.to_str().unwrap(),
+        s.to_str().unwrap(),
+    ]);
+    let (ms, ss) = {
+        let mut a = Store::open(&inc).expect("open");
+        a.set_pfs_id(1);
+        let mut b = Store::open(&inc).expect("open");
+        b.set_pfs_id(2);
+        (
+            a.get_pseudofs().expect("get"),
+            b.get_pseudofs().expect("get"),
+        )
+    };
+    assert!(
+        ss.sync_end_tid + 1 >= ms.sync_end_tid,
+        "slave did not catch up"
+    );
+    println!(
+        "   full copy {:.2} s, incremental {:.3} s: ratio {:.4} (target <= 0.05)",
+        full.as_secs_f64(),
+        incr.as_secs_f64(),
+        incr.as_secs_f64() / full.as_secs_f64()
+    );
+}
