@@ -166,3 +166,76 @@ fn begin_tid_and_one_way_timeout() {
     let sync = hammer_mirror::wire::Mrecord::Sync { tid: 1 }.to_vec();
     assert!(!out.stdout.windows(24).any(|w| w == sync.as_slice()));
 }
+
+/// A closed output pipe is a clear error, not a silent death by SIGPIPE.
+#[test]
+fn closed_pipe_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    make_history(&src, 40, 1, 60_000);
+    let m = src.join("master");
+    let mut r = hammer()
+        .args(["-B", "mirror-read", m.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(r.stdout.take());
+    let out = r.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("hammer: write_mrecord: Broken pipe")
+            || err.contains(&format!("hammer: Mirror-read {} failed: short write", m.display())),
+        "{err}"
+    );
+}
+
+/// Without -y and without a terminal the slave is not created.
+#[test]
+fn auto_create_needs_an_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    make_history(&src, 2, 1, 10);
+    let stream = ok(&["-B", "mirror-read", src.join("master").to_str().unwrap()]).stdout;
+    let slave = src.join("slave");
+    let mut w = std::process::Command::new("setsid")
+        .args([env!("CARGO_BIN_EXE_hammer"), "mirror-write", slave.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    w.stdin.take().unwrap().write_all(&stream).unwrap();
+    let out = w.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "PFS slave {} does not exist.\nDo you want to create a new slave PFS? [y/n] No terminal for response\nhammer: Aborting operation\n",
+            slave.display()
+        )
+    );
+    assert!(std::fs::symlink_metadata(&slave).is_err());
+}
+
+/// D19: a negative -i is no delay, not a sleep of years; -e writes the
+/// scoreboard.
+#[test]
+fn d19_negative_delay_and_scoreboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    make_history(&src, 3, 2, 100);
+    let m = src.join("master");
+    let sb = dir.path().join("scoreboard");
+    let t = std::time::Instant::now();
+    // A begin-tid past the end: "No work to do", then the -i sleep.
+    let out = ok(&["-B", "-i", "-1", "mirror-read", m.to_str().unwrap(), "0xffffffffffff"]);
+    assert!(t.elapsed().as_secs() < 3);
+    assert!(text(&out.stderr).contains("Mirror-read: No work to do"));
+    ok(&["-e", sb.to_str().unwrap(), "mirror-read", m.to_str().unwrap()]);
+    let board = std::fs::read_to_string(&sb).unwrap();
+    assert!(board.starts_with("Running"), "{board:?}");
+    assert!(board.contains("Prescan 1 chunks"), "{board:?}");
+}
