@@ -186,7 +186,10 @@ fn closed_pipe_is_reported() {
     let err = text(&out.stderr);
     assert!(
         err.contains("hammer: write_mrecord: Broken pipe")
-            || err.contains(&format!("hammer: Mirror-read {} failed: short write", m.display())),
+            || err.contains(&format!(
+                "hammer: Mirror-read {} failed: short write",
+                m.display()
+            )),
         "{err}"
     );
 }
@@ -200,7 +203,11 @@ fn auto_create_needs_an_answer() {
     let stream = ok(&["-B", "mirror-read", src.join("master").to_str().unwrap()]).stdout;
     let slave = src.join("slave");
     let mut w = std::process::Command::new("setsid")
-        .args([env!("CARGO_BIN_EXE_hammer"), "mirror-write", slave.to_str().unwrap()])
+        .args([
+            env!("CARGO_BIN_EXE_hammer"),
+            "mirror-write",
+            slave.to_str().unwrap(),
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -231,10 +238,22 @@ fn d19_negative_delay_and_scoreboard() {
     let sb = dir.path().join("scoreboard");
     let t = std::time::Instant::now();
     // A begin-tid past the end: "No work to do", then the -i sleep.
-    let out = ok(&["-B", "-i", "-1", "mirror-read", m.to_str().unwrap(), "0xffffffffffff"]);
+    let out = ok(&[
+        "-B",
+        "-i",
+        "-1",
+        "mirror-read",
+        m.to_str().unwrap(),
+        "0xffffffffffff",
+    ]);
     assert!(t.elapsed().as_secs() < 3);
     assert!(text(&out.stderr).contains("Mirror-read: No work to do"));
-    ok(&["-e", sb.to_str().unwrap(), "mirror-read", m.to_str().unwrap()]);
+    ok(&[
+        "-e",
+        sb.to_str().unwrap(),
+        "mirror-read",
+        m.to_str().unwrap(),
+    ]);
     let board = std::fs::read_to_string(&sb).unwrap();
     assert!(board.starts_with("Running"), "{board:?}");
     assert!(board.contains("Prescan 1 chunks"), "{board:?}");
