@@ -285,3 +285,63 @@ fn mirror_stream_follows_and_reconnects() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// D9 and a vanished remote: a remote shell that cannot start, or that
+/// dies at once, is a clear error and a non-zero exit, never a hang.
+#[test]
+fn d9_remote_side_that_fails_to_start_or_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    make_history(&src, 2, 1, 10);
+    let m = src.join("master");
+    let out = hammer()
+        .env("HAMMER_RSH", dir.path().join("no-such-rsh"))
+        .args(["mirror-copy", m.to_str().unwrap(), "host:/x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("hammer: cannot start"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = hammer()
+        .env("HAMMER_RSH", "false")
+        .args(["-i", "0", "mirror-copy", m.to_str().unwrap(), "host:/x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    // The source meets the dead channel on a write (EPIPE) or a read.
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("Broken pipe")
+            || err.contains("Connection reset")
+            || err.contains("short read"),
+        "{err}"
+    );
+}
+
+/// D10: a slave path with shell syntax is only a name; nothing runs.
+#[test]
+fn d10_slave_creation_runs_no_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    make_history(&src, 2, 1, 10);
+    let pwned = dir.path().join("pwned");
+    let evil = src.join(format!("x';touch {};'", pwned.display()).replace('/', "_"));
+    let out = run(&[
+        "-y",
+        "-i",
+        "0",
+        "mirror-copy",
+        src.join("master").to_str().unwrap(),
+        evil.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!pwned.exists());
+    assert!(std::fs::symlink_metadata(&evil)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_mirrored((&src, 1), (&src, 2));
+}

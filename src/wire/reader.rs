@@ -27,7 +27,7 @@ pub enum ReadErrorKind {
     ShortPayload,
     #[error("read_mrecord: bad CRC")]
     BadCrc,
-    #[error("read_mrecord: {0}")]
+    #[error("read_mrecord: {}", crate::errno::strerror(.0))]
     Io(#[source] io::Error),
 }
 
@@ -54,7 +54,7 @@ pub enum BatchErrorKind {
     BadCrc,
     #[error("read_mrecords: malformed record on pipe, illegal element data_len")]
     IllegalDataLen,
-    #[error("read_mrecords: {0}")]
+    #[error("read_mrecords: {}", crate::errno::strerror(.0))]
     Io(#[source] io::Error),
 }
 
@@ -457,6 +457,29 @@ mod tests {
         let mut r = MrecordReader::new(&s[..]);
         let e = r.read_mrecord().unwrap_err();
         assert!(matches!(e.kind, ReadErrorKind::IllegalRecSize));
+    }
+
+    /// D22: one look-ahead test for both readers, so a record of type 0
+    /// reaches the caller instead of desynchronising the stream.
+    #[test]
+    fn d22_type_zero_reaches_the_caller() {
+        let data = b"x";
+        let mut s = stream(&[Mrecord::Rec {
+            rtype: 1,
+            leaf: leaf(1, data),
+            data,
+        }]);
+        let mut zero = Mrecord::Term { tid: 9 }.to_vec();
+        zero[12] = 0;
+        let crc = crate::wire::crc::crc32(&zero[8..]);
+        zero[4..8].copy_from_slice(&crc.to_le_bytes());
+        s.extend_from_slice(&zero);
+        let mut r = MrecordReader::new(&s[..]);
+        assert_eq!(r.read_mrecords(&mut |_| ()).unwrap().records().count(), 1);
+        let rec = r.read_mrecord().unwrap().unwrap();
+        assert_eq!(rec.rec_type(), mrec_type::RESERVED);
+        assert_eq!(rec.tid(), Some(9));
+        assert!(r.read_mrecord().unwrap().is_none());
     }
 
     #[test]
