@@ -62,7 +62,7 @@ fn pfs_master_and_slave_output() {
         o,
         format!(
             "Creating PFS#1\tsucceeded!\na\n{}",
-            block("0000000000000001", "0000000100000001", "first", "MASTER")
+            block("0000000000000001", "0000000100000003", "first", "MASTER")
         )
     );
     let o = create(&s, "pfs-slave", "b", &[]);
@@ -364,16 +364,16 @@ fn synctid_texts() {
     let (_d, s) = store();
     assert_eq!(
         hammer_in(&s, &["synctid", "."], ""),
-        ("0x0000000100000000\n".to_string(), String::new(), 0)
+        ("0x0000000100000001\n".to_string(), String::new(), 0)
     );
     assert_eq!(
         hammer_in(&s, &["synctid", ".", "quick"], ""),
-        ("0x0000000100000000\n".to_string(), String::new(), 0)
+        ("0x0000000100000001\n".to_string(), String::new(), 0)
     );
     create(&s, "pfs-master", "a", &[]);
     assert_eq!(
         hammer_in(&s, &["synctid", "."], "").0,
-        "0x0000000100000001\n"
+        "0x0000000100000003\n"
     );
     for bad in [
         &["synctid"][..],
