@@ -199,26 +199,10 @@ fn cmd_mirror(inv: &Invocation) -> Result<(), Failure> {
     let output = stdio(io::stdout().as_fd())?;
     let mut diag = io::stderr();
     let r = if inv.command == "mirror-write" {
-        let wo = WriteOptions {
-            two_way: o.two_way,
-            yes: o.yes,
-            verbose: o.verbose,
-        };
-        mirror_write(fs, &wo, input, output, &mut diag)
+        mirror_write(fs, &WriteOptions::from_global(o), input, output, &mut diag)
     } else {
-        let ro = ReadOptions {
-            two_way: o.two_way,
-            stream: inv.command == "mirror-read-stream",
-            verbose: o.verbose,
-            delay: o.delay,
-            timeout: o.timeout,
-            splitup: o.splitup,
-            no_bulk: o.no_bulk,
-            bandwidth: o.bandwidth,
-            cycle_file: o.cycle_file.as_ref().map(Into::into),
-            scoreboard: o.scoreboard.as_ref().map(Into::into),
-            begin_tid: begin,
-        };
+        let stream = inv.command == "mirror-read-stream";
+        let ro = ReadOptions::from_global(o, stream, begin);
         mirror_read(fs, &ro, input, output, &mut diag)
     };
     r.map_err(mirror_failure)

@@ -130,24 +130,14 @@ fn run_local(
         Role::Source { stream } => {
             let ro = ReadOptions {
                 two_way: true,
-                stream,
-                verbose: o.verbose,
-                delay: o.delay,
-                timeout: o.timeout,
-                splitup: o.splitup,
-                no_bulk: o.no_bulk,
-                bandwidth: o.bandwidth,
-                cycle_file: o.cycle_file.as_ref().map(Into::into),
-                scoreboard: o.scoreboard.as_ref().map(Into::into),
-                begin_tid: None,
+                ..ReadOptions::from_global(o, stream, None)
             };
             mirror_read(fs, &ro, input, output, &mut diag)
         }
         Role::Target => {
             let wo = WriteOptions {
                 two_way: true,
-                yes: o.yes,
-                verbose: o.verbose,
+                ..WriteOptions::from_global(o)
             };
             mirror_write(fs, &wo, input, output, &mut diag)
         }

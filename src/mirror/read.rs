@@ -40,6 +40,25 @@ pub struct ReadOptions {
     pub begin_tid: Option<u64>,
 }
 
+impl ReadOptions {
+    /// The options a source takes from the global command line.
+    pub fn from_global(o: &crate::cli::GlobalOpts, stream: bool, begin_tid: Option<u64>) -> Self {
+        ReadOptions {
+            two_way: o.two_way,
+            stream,
+            verbose: o.verbose,
+            delay: o.delay,
+            timeout: o.timeout,
+            splitup: o.splitup,
+            no_bulk: o.no_bulk,
+            bandwidth: o.bandwidth,
+            cycle_file: o.cycle_file.as_ref().map(Into::into),
+            scoreboard: o.scoreboard.as_ref().map(Into::into),
+            begin_tid,
+        }
+    }
+}
+
 /// The histogram of the current prescan: chunk k ends at `entries[k].tid`.
 struct Hist {
     entries: Vec<HistEntry>,

@@ -19,6 +19,17 @@ pub struct WriteOptions {
     pub verbose: i32,
 }
 
+impl WriteOptions {
+    /// The options a target takes from the global command line.
+    pub fn from_global(o: &crate::cli::GlobalOpts) -> Self {
+        WriteOptions {
+            two_way: o.two_way,
+            yes: o.yes,
+            verbose: o.verbose,
+        }
+    }
+}
+
 /// Runs mirror-write until the source sends TERM. `output` is the reply
 /// channel in two-way mode and stdout otherwise.
 pub fn mirror_write<R: Read, W: Write>(
