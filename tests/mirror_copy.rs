@@ -194,6 +194,8 @@ fn d1_d3_timeout_in_two_way_mode_resumes() {
     );
     // The slave's sync point did not move.
     assert_eq!(sync_end(&src, 2), 1);
+    // Changes made meanwhile travel after the resumed range.
+    make_history(&src, 5, 1, 100);
     let out = run(&[
         "-i",
         "0",
@@ -208,6 +210,7 @@ fn d1_d3_timeout_in_two_way_mode_resumes() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("Mirror-read: Resuming at object"), "{err}");
     assert_mirrored((&src, 1), (&src, 2));
+    assert_eq!(sync_end(&src, 2), sync_end(&src, 1));
     assert!(err.contains("Cyclefile"), "{err}");
 }
 

@@ -271,6 +271,10 @@ impl<R: Read, W: Write> Source<'_, R, W> {
         if self.interrupted {
             return Ok(Next::Finish);
         }
+        if resume.is_some() {
+            // The resumed range is done; the rest goes in normal batches.
+            return Ok(Next::Batch);
+        }
         if let Some(h) = &self.hist {
             if h.index != h.max() {
                 if self.o.verbose == 1 && self.stream >= 0 {
