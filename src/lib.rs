@@ -6,6 +6,7 @@ pub mod errno;
 pub mod ioctl;
 pub mod mirror;
 pub mod ondisk;
+pub mod pfs;
 pub mod pfsd_fmt;
 pub mod restrict;
 pub mod wire;

@@ -1,0 +1,254 @@
+//! From a path to an open PFS: the original's `getpfs`/`scanpfsid`
+//! (spec: ioctl-abi.md §8) and the choice of backend.
+
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+
+use super::store::{self, Store, StoreError};
+use super::{Pfs, PfsError};
+use crate::errno::strerror;
+use crate::ondisk::PseudofsData;
+
+/// Why a path could not be opened as a HAMMER descriptor.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// open(2) itself failed.
+    #[error("{}", strerror(.0))]
+    Io(#[from] io::Error),
+    /// The path is on no HAMMER filesystem and in no store: every PFS ioctl
+    /// on it would fail with ENOTTY.
+    #[error("{}", Errno::ENOTTY.desc())]
+    NotHammer,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// `getpfs` failures with the original's texts (without `hammer: `).
+#[derive(Debug, thiserror::Error)]
+pub enum GetpfsError {
+    #[error("Failed to open {path}: {source}")]
+    Open { path: String, source: io::Error },
+    #[error("Cannot access {path}: {source}")]
+    Access { path: String, source: PfsError },
+}
+
+/// What `scanpfsid` made of a path: the path to open and, for a PFS
+/// reference (`@@<tid>:<id>` or a link to one), the PFS id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PfsPath {
+    pub open_path: String,
+    pub pfs_id: Option<u32>,
+}
+
+/// Opens `path` as the original's `open(path, O_RDONLY)` and picks the
+/// backend; the handle addresses the PFS the path lies in (pfs_id −1
+/// resolved).
+pub fn open_fs(path: &str) -> Result<Box<dyn Pfs>, OpenError> {
+    let p = Path::new(path);
+    fs::File::open(p)?;
+    let dir = if fs::metadata(p)?.is_dir() {
+        p.to_path_buf()
+    } else {
+        p.parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    };
+    let dir = fs::canonicalize(dir)?;
+    match store::find_root(&dir) {
+        Some(root) => Ok(Box::new(Store::open(&root)?)),
+        None => Err(OpenError::NotHammer),
+    }
+}
+
+/// `getpfs`: resolves `path`, opens it and reads the PFS data.
+pub fn getpfs(path: &str) -> Result<(Box<dyn Pfs>, PseudofsData), GetpfsError> {
+    let pp = scanpfsid(path);
+    let access = |source: PfsError| GetpfsError::Access {
+        path: pp.open_path.clone(),
+        source,
+    };
+    let mut pfs = match open_fs(&pp.open_path) {
+        Ok(pfs) => pfs,
+        Err(OpenError::Io(source)) => {
+            return Err(GetpfsError::Open {
+                path: pp.open_path.clone(),
+                source,
+            })
+        }
+        Err(OpenError::NotHammer) => return Err(access(PfsError::Sys(Errno::ENOTTY))),
+        Err(OpenError::Store(e)) => return Err(access(PfsError::Store(e))),
+    };
+    if let Some(id) = pp.pfs_id {
+        pfs.set_pfs_id(id);
+    }
+    let pfsd = pfs.get_pseudofs().map_err(access)?;
+    Ok((pfs, pfsd))
+}
+
+/// `scanpfsid` plus the choice of the path to open (ioctl-abi.md §8 steps
+/// 2-3).
+pub fn scanpfsid(path: &str) -> PfsPath {
+    let not_ref = || PfsPath {
+        open_path: path.to_string(),
+        pfs_id: None,
+    };
+    let text = match fs::metadata(path) {
+        Ok(m) if !m.is_dir() => return not_ref(),
+        _ => match link_text(path) {
+            LinkText::Link(t) => t,
+            LinkText::Path => path.to_string(),
+            LinkText::Unreadable => return not_ref(),
+        },
+    };
+    match parse_pfs_ref(basename(&text)) {
+        // D18 fixed: an id of 0 names PFS#0 instead of aborting.
+        Some(id) => PfsPath {
+            open_path: dirname(path),
+            pfs_id: Some(id),
+        },
+        None => not_ref(),
+    }
+}
+
+enum LinkText {
+    Link(String),
+    Path,
+    Unreadable,
+}
+
+/// Step 2b: the link text if `path` (trailing slashes stripped) is a
+/// symlink. On Linux every store PFS link dangles, so the slashes are also
+/// stripped when the first lstat fails, which a kernel never needs.
+fn link_text(path: &str) -> LinkText {
+    let stripped = strip_trailing_slashes(path);
+    let name = match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => stripped,
+        Ok(_) => path,
+        Err(_) if stripped != path => stripped,
+        Err(_) => return LinkText::Path,
+    };
+    match fs::symlink_metadata(name) {
+        Ok(m) if m.file_type().is_symlink() => match fs::read_link(name) {
+            // readlink into a 64-byte buffer: at most 63 bytes are kept.
+            Ok(t) => {
+                let b = t.as_os_str().as_bytes();
+                LinkText::Link(String::from_utf8_lossy(&b[..b.len().min(63)]).into_owned())
+            }
+            Err(_) => LinkText::Unreadable,
+        },
+        _ => LinkText::Path,
+    }
+}
+
+fn strip_trailing_slashes(p: &str) -> &str {
+    let t = p.trim_end_matches('/');
+    if t.is_empty() && p.starts_with('/') {
+        "/"
+    } else {
+        t
+    }
+}
+
+/// basename(3): the last component, trailing slashes ignored.
+fn basename(p: &str) -> &str {
+    let t = strip_trailing_slashes(p);
+    if t == "/" {
+        return t;
+    }
+    t.rsplit('/').next().unwrap_or(t)
+}
+
+/// dirname(3): everything before the last component.
+pub fn dirname(p: &str) -> String {
+    let t = strip_trailing_slashes(p);
+    match t.rfind('/') {
+        None => ".".to_string(),
+        Some(i) => {
+            let d = t[..i].trim_end_matches('/');
+            if d.is_empty() {
+                "/".to_string()
+            } else {
+                d.to_string()
+            }
+        }
+    }
+}
+
+/// The PFS id of a link text or path component: the kernel's readlink
+/// forms `@@-1:%05d` / `@@0x%016x:%05d` as scanned by `@@%jx:%d`, and the
+/// raw stored form `@@PFS%05d` that a Linux readlink returns for a store
+/// link (the kernel would substitute one of the former).
+pub fn parse_pfs_ref(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("@@")?;
+    if let Some(digits) = rest.strip_prefix("PFS") {
+        if digits.len() == 5 && digits.bytes().all(|c| c.is_ascii_digit()) {
+            return digits.parse().ok();
+        }
+        return None;
+    }
+    let rest = scan_hex(rest)?;
+    let rest = rest.strip_prefix(':')?;
+    let id = scan_decimal(rest)?;
+    u32::try_from(id).ok().filter(|&id| id <= 0xFFFF)
+}
+
+/// scanf `%jx`: optional sign, optional `0x`, at least one hex digit.
+fn scan_hex(s: &str) -> Option<&str> {
+    let s = s.trim_start();
+    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let s = match s.get(..2) {
+        Some("0x" | "0X") if s[2..].starts_with(|c: char| c.is_ascii_hexdigit()) => &s[2..],
+        _ => s,
+    };
+    let n = s.bytes().take_while(u8::is_ascii_hexdigit).count();
+    (n > 0).then(|| &s[n..])
+}
+
+/// scanf `%d`: optional blanks and sign, at least one decimal digit.
+fn scan_decimal(s: &str) -> Option<i64> {
+    let s = s.trim_start();
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let n = s.bytes().take_while(u8::is_ascii_digit).count();
+    let v: i64 = s.get(..n.min(12))?.parse().ok()?;
+    Some(if neg { -v } else { v })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pfs_reference_forms() {
+        assert_eq!(parse_pfs_ref("@@-1:00003"), Some(3));
+        assert_eq!(parse_pfs_ref("@@0x00000001061a8ba0:00003"), Some(3));
+        assert_eq!(parse_pfs_ref("@@PFS00007"), Some(7));
+        assert_eq!(parse_pfs_ref("@@-1:00000"), Some(0));
+        assert_eq!(parse_pfs_ref("@@PFS0007"), None);
+        assert_eq!(parse_pfs_ref("@@-1"), None);
+        assert_eq!(parse_pfs_ref("backup"), None);
+        assert_eq!(parse_pfs_ref("@@-1:70000"), None);
+    }
+
+    #[test]
+    fn dirname_and_basename() {
+        assert_eq!(dirname("/fs/pfs/backup"), "/fs/pfs");
+        assert_eq!(dirname("/fs/pfs/backup/"), "/fs/pfs");
+        assert_eq!(dirname("backup"), ".");
+        assert_eq!(dirname("/backup"), "/");
+        assert_eq!(basename("/fs/pfs/backup//"), "backup");
+        assert_eq!(basename("../pfs/@@-1:00003"), "@@-1:00003");
+    }
+
+    #[test]
+    fn scan_of_missing_direct_reference() {
+        let pp = scanpfsid("/nonexistent-dir/@@-1:00004");
+        assert_eq!(pp.pfs_id, Some(4));
+        assert_eq!(pp.open_path, "/nonexistent-dir");
+    }
+}

@@ -1,0 +1,147 @@
+//! The PFS endpoint of every command: `trait Pfs`, the operations of
+//! HAMMER's PFS and mirror ioctls, and `getpfs`, which turns a path into an
+//! open PFS (spec: ioctl-abi.md §3-8, kernel-semantics.md §3-5).
+
+pub mod getpfs;
+pub mod store;
+
+use nix::errno::Errno;
+
+use crate::ondisk::{BaseElm, PseudofsData};
+
+pub use getpfs::{getpfs, open_fs, GetpfsError, OpenError, PfsPath};
+
+/// Why a PFS operation failed. `Display` is what the original's `err()`
+/// prints after the colon: the strerror text for an errno.
+#[derive(Debug, thiserror::Error)]
+pub enum PfsError {
+    /// The errno an ioctl would fail with.
+    #[error("{}", .0.desc())]
+    Sys(Errno),
+    /// The store itself failed (I/O, corruption, format).
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+impl PfsError {
+    /// The errno the kernel would report for this failure.
+    pub fn errno(&self) -> Errno {
+        match self {
+            PfsError::Sys(e) => *e,
+            PfsError::Store(_) => Errno::EIO,
+        }
+    }
+}
+
+impl From<Errno> for PfsError {
+    fn from(e: Errno) -> Self {
+        PfsError::Sys(e)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, PfsError>;
+
+/// `HAMMERIOC_SYNCTID` operations (ioctl-abi.md §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SynctidOp {
+    None,
+    Async,
+    /// Flush once (`synctid quick`).
+    Sync1,
+    /// Flush twice: everything up to the returned TID is crash-safe.
+    Sync2,
+}
+
+/// The in/out fields of `hammer_ioc_mirror_rw` that MIRROR_READ uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MirrorReadReq {
+    pub key_beg: BaseElm,
+    pub key_end: BaseElm,
+    /// Out: where the next call starts (localization masked to 16 bits).
+    pub key_cur: BaseElm,
+    pub tid_beg: u64,
+    pub tid_end: u64,
+    /// `HAMMER_IOC_MIRROR_NODATA`: RECs carry no payload.
+    pub nodata: bool,
+    /// Out: `HAMMER_IOC_HEAD_INTR`, the scan stopped early on a signal.
+    pub interrupted: bool,
+}
+
+impl MirrorReadReq {
+    /// A whole-PFS scan of `[tid_beg, tid_end]`, as the tool starts one.
+    pub fn new(tid_beg: u64, tid_end: u64) -> Self {
+        MirrorReadReq {
+            key_beg: BaseElm::KEY_BEG_INIT,
+            key_end: BaseElm::KEY_END_INIT,
+            key_cur: BaseElm::default(),
+            tid_beg,
+            tid_end,
+            nodata: false,
+            interrupted: false,
+        }
+    }
+}
+
+/// The in/out fields of `hammer_ioc_mirror_rw` that MIRROR_WRITE uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MirrorWriteReq {
+    pub key_beg: BaseElm,
+    pub key_end: BaseElm,
+    /// In/out: the sweep position; pass it back unchanged on the next call.
+    pub key_cur: BaseElm,
+    pub tid_beg: u64,
+    pub tid_end: u64,
+    /// Out: `HAMMER_IOC_HEAD_ERROR` with `head.error`; the returned count
+    /// then points at the failing record.
+    pub head_error: Option<Errno>,
+}
+
+impl MirrorWriteReq {
+    /// A batch as the tool starts one (ioctl-abi.md §4.3): key_end is a copy
+    /// of key_beg and key_cur all zero.
+    pub fn new(tid_beg: u64, tid_end: u64) -> Self {
+        MirrorWriteReq {
+            key_beg: BaseElm::KEY_BEG_INIT,
+            key_end: BaseElm::KEY_BEG_INIT,
+            key_cur: BaseElm::default(),
+            tid_beg,
+            tid_end,
+            head_error: None,
+        }
+    }
+}
+
+/// HAMMER's PFS ioctls on one open descriptor. The handle addresses one
+/// PFS at a time, like the `pfs_id` field of the ioctl structures.
+pub trait Pfs {
+    /// The PFS the next operation addresses.
+    fn pfs_id(&self) -> u32;
+    /// Addresses another PFS of the same filesystem.
+    fn set_pfs_id(&mut self, pfs_id: u32);
+    /// `HAMMERIOC_GET_VERSION`: the filesystem's HAMMER version.
+    fn version(&self) -> Result<u32>;
+    /// `HAMMERIOC_GET_PSEUDOFS`; a master reports the live sync point.
+    fn get_pseudofs(&self) -> Result<PseudofsData>;
+    /// `HAMMERIOC_SET_PSEUDOFS`: overwrites the PFS data (creating the PFS,
+    /// and a master's root directory, when missing).
+    fn set_pseudofs(&mut self, pfsd: &PseudofsData) -> Result<()>;
+    /// `HAMMERIOC_UPG_PSEUDOFS`: slave to master, rolled back to its sync
+    /// point.
+    fn upgrade(&mut self) -> Result<()>;
+    /// `HAMMERIOC_DGD_PSEUDOFS`: master to slave.
+    fn downgrade(&mut self) -> Result<()>;
+    /// `HAMMERIOC_RMR_PSEUDOFS`: destroys every record, marks it deleted.
+    fn destroy(&mut self) -> Result<()>;
+    /// `HAMMERIOC_WAI_PSEUDOFS`: returns once the sync point is beyond
+    /// `tid`, or after its next change.
+    fn wait(&self, tid: u64) -> Result<()>;
+    /// `HAMMERIOC_SYNCTID`: the TID up to which everything is committed.
+    fn synctid(&mut self, op: SynctidOp) -> Result<u64>;
+    /// `HAMMERIOC_MIRROR_READ`: fills `buf` with framed REC/PASS/SKIP
+    /// records from `req.key_beg`; returns the bytes produced (`count`).
+    fn mirror_read(&mut self, req: &mut MirrorReadReq, buf: &mut [u8]) -> Result<usize>;
+    /// `HAMMERIOC_MIRROR_WRITE`: applies framed records; returns the bytes
+    /// consumed (`count`). A record error is reported in `req.head_error`,
+    /// not as `Err`.
+    fn mirror_write(&mut self, req: &mut MirrorWriteReq, records: &[u8]) -> Result<usize>;
+}

@@ -1,0 +1,592 @@
+//! The embedded PFS store: a directory holding one SQLite database in WAL
+//! mode that behaves towards the tools like a HAMMER filesystem's B-Tree and
+//! PFS ioctls (spec: kernel-semantics.md §7).
+
+mod key;
+mod read;
+mod txn;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nix::errno::Errno;
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
+
+pub use key::{decode as decode_key, encode as encode_key, RecKey, KEY_LEN};
+pub use txn::{RecordId, Txn};
+
+use super::{MirrorReadReq, MirrorWriteReq, Pfs, PfsError, Result, SynctidOp};
+use crate::ondisk::{
+    rectype, BaseElm, HammerUuid, LeafElm, PseudofsData, BTREE_TYPE_RECORD, LOCALIZE_INODE,
+    LOCALIZE_MASK, PFSD_DELETED, PFSD_SLAVE,
+};
+use crate::wire::crc::{crc32c, INODE_CRC_LEN, INODE_DATA_SIZE};
+
+/// The database file whose presence makes a directory a store.
+pub const DB_NAME: &str = ".hammer-store.db";
+/// The on-disk format this code writes; newer stores are refused.
+pub const FORMAT_VERSION: i64 = 1;
+/// `PRAGMA application_id`: "HMST".
+const APPLICATION_ID: i64 = 0x484d_5354;
+/// The HAMMER version the store emulates (CRC-32C data, DIR_LOCAL_INO).
+pub const HAMMER_VERSION: u32 = 7;
+/// newfs_hammer's first TID.
+pub const FIRST_TID: u64 = 0x0000_0001_0000_0000;
+/// `data_offset` of every stored record with a payload: the store has no
+/// media addresses, any non-zero value tells readers a payload exists.
+pub const DATA_OFFSET: u64 = 0xa000_0000_0000_0000;
+/// How long a writer waits for another process's transaction.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(600);
+/// How often `wait` looks at the sync point.
+const WAIT_POLL: Duration = Duration::from_millis(50);
+
+/// Store failures other than the errnos of the emulated ioctls.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store database: {0}")]
+    Value(#[from] rusqlite::types::FromSqlError),
+    #[error("{0}: not a hammer store")]
+    NotAStore(String),
+    #[error("store format version {0} is newer than this hammer supports ({FORMAT_VERSION})")]
+    NewerFormat(i64),
+    #[error("{0}: directory exists and is not empty")]
+    NotEmpty(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("store is corrupt: {0}")]
+    Corrupt(&'static str),
+}
+
+impl From<rusqlite::Error> for PfsError {
+    fn from(e: rusqlite::Error) -> Self {
+        PfsError::Store(StoreError::Sqlite(e))
+    }
+}
+
+impl From<rusqlite::types::FromSqlError> for PfsError {
+    fn from(e: rusqlite::types::FromSqlError) -> Self {
+        PfsError::Store(StoreError::Value(e))
+    }
+}
+
+/// The store directory containing `dir` (itself or an ancestor), if any.
+pub fn find_root(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|d| d.join(DB_NAME).is_file())
+        .map(Path::to_path_buf)
+}
+
+/// An open store; like a descriptor, it addresses one PFS at a time.
+pub struct Store {
+    conn: Connection,
+    root: PathBuf,
+    pfs_id: u32,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE meta(name TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE pfs(pfs_id INTEGER PRIMARY KEY, data BLOB NOT NULL, gen INTEGER NOT NULL);
+CREATE TABLE rec(
+    k BLOB PRIMARY KEY,
+    pfs INTEGER NOT NULL,
+    mtid BLOB NOT NULL,
+    leaf BLOB NOT NULL,
+    data BLOB
+) WITHOUT ROWID;
+CREATE INDEX rec_mtid ON rec(pfs, mtid);
+";
+
+impl Store {
+    /// `hammer store-create`: a new store in `dir` holding PFS#0, a master
+    /// with its root directory, as newfs_hammer leaves a filesystem.
+    pub fn create(dir: &Path) -> Result<Store> {
+        let io = |source| {
+            PfsError::Store(StoreError::Io {
+                path: dir.display().to_string(),
+                source,
+            })
+        };
+        match fs::read_dir(dir) {
+            Ok(mut entries) => {
+                if entries.next().is_some() {
+                    return Err(StoreError::NotEmpty(dir.display().to_string()).into());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::create_dir_all(dir).map_err(io)?
+            }
+            Err(e) => return Err(io(e)),
+        }
+        let mut conn = Connection::open(dir.join(DB_NAME))?;
+        conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
+        configure(&conn)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(&format!(
+            "PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={FORMAT_VERSION};"
+        ))?;
+        let fsid = HammerUuid::new_random();
+        tx.execute(
+            "INSERT INTO meta(name, value) VALUES ('next_tid', ?1), ('fsid', ?2)",
+            params![FIRST_TID as i64, &fsid.0[..]],
+        )?;
+        let pfsd = PseudofsData {
+            sync_low_tid: 1,
+            shared_uuid: fsid,
+            unique_uuid: fsid,
+            ..Default::default()
+        };
+        save_pfs(&tx, 0, &pfsd)?;
+        create_root(&tx, 0, now_secs())?;
+        tx.commit()?;
+        Ok(Store {
+            conn,
+            root: dir.to_path_buf(),
+            pfs_id: 0,
+        })
+    }
+
+    /// Opens the store whose root directory is `root`, addressing PFS#0.
+    pub fn open(root: &Path) -> std::result::Result<Store, StoreError> {
+        let db = root.join(DB_NAME);
+        if !db.is_file() {
+            return Err(StoreError::NotAStore(root.display().to_string()));
+        }
+        let conn = Connection::open_with_flags(
+            &db,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&conn)?;
+        let app: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+        if app != APPLICATION_ID {
+            return Err(StoreError::NotAStore(root.display().to_string()));
+        }
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > FORMAT_VERSION {
+            return Err(StoreError::NewerFormat(version));
+        }
+        Ok(Store {
+            conn,
+            root: root.to_path_buf(),
+            pfs_id: 0,
+        })
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The master's sync point: every change with a TID up to it is
+    /// committed, every later change gets a larger TID.
+    pub fn flush_tid(&self) -> Result<u64> {
+        Ok(next_tid(&self.conn)? - 1)
+    }
+
+    /// Opens a transaction on the addressed PFS; everything put or deleted
+    /// in it carries one new TID (import's "flush").
+    pub fn begin(&mut self) -> Result<Txn<'_>> {
+        Txn::begin(self)
+    }
+
+    /// Calls `f` for every record of the addressed PFS in key order (all
+    /// versions, deleted ones included), with its payload.
+    pub fn for_each_record(&self, mut f: impl FnMut(&LeafElm, &[u8])) -> Result<()> {
+        let id = self.check_id()?;
+        let tx = self.conn.unchecked_transaction()?;
+        let mut stmt = tx.prepare_cached("SELECT leaf, data FROM rec WHERE k >= ?1 AND k < ?2")?;
+        let lo = |id: u32| (id << 16).to_be_bytes();
+        // Keys of PFS n start with n's localization; PFS#65535 ends the table.
+        let hi: &[u8] = if id == 0xFFFF {
+            &[0xFF; KEY_LEN + 1]
+        } else {
+            &lo(id + 1)
+        };
+        let mut rows = stmt.query(params![&lo(id)[..], hi])?;
+        while let Some(row) = rows.next()? {
+            let leaf = leaf_from(row.get_ref(0)?.as_blob()?)?;
+            f(
+                &leaf,
+                row.get_ref(1)?.as_blob_or_null()?.unwrap_or_default(),
+            );
+        }
+        Ok(())
+    }
+
+    fn check_id(&self) -> Result<u32> {
+        if self.pfs_id > 0xFFFF {
+            return Err(Errno::EINVAL.into());
+        }
+        Ok(self.pfs_id)
+    }
+
+    fn write_tx(&mut self) -> Result<Transaction<'_>> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
+    /// The current sync point C of WAI_PSEUDOFS and the PFS's change count.
+    fn sync_point(&self) -> Result<(u64, i64)> {
+        let id = self.check_id()?;
+        let tx = self.conn.unchecked_transaction()?;
+        let (pfsd, gen) = load_live_pfs(&tx, id)?;
+        let c = if pfsd.is_slave() {
+            pfsd.sync_end_tid
+        } else {
+            next_tid(&tx)? - 1
+        };
+        Ok((c, gen))
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // FULL: a TID reported as committed must survive power loss, or it
+    // could be handed out again.
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;")
+}
+
+pub(crate) fn now_secs() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The next TID the allocator hands out.
+fn next_tid(conn: &Connection) -> Result<u64> {
+    let v: i64 = conn.query_row("SELECT value FROM meta WHERE name = 'next_tid'", [], |r| {
+        r.get(0)
+    })?;
+    Ok(v as u64)
+}
+
+/// Allocates one TID inside a write transaction, so concurrent processes
+/// never get the same one and the value is durable with the commit.
+fn alloc_tid(tx: &Connection) -> Result<u64> {
+    let tid = next_tid(tx)?;
+    set_next_tid(tx, tid.saturating_add(1))?;
+    Ok(tid)
+}
+
+/// Keeps the allocator above a TID the store now holds (§1.8).
+fn raise_next_tid(tx: &Connection, tid: u64) -> Result<()> {
+    if tid >= next_tid(tx)? {
+        set_next_tid(tx, tid.saturating_add(1))?;
+    }
+    Ok(())
+}
+
+fn set_next_tid(tx: &Connection, v: u64) -> Result<()> {
+    tx.prepare_cached("UPDATE meta SET value = ?1 WHERE name = 'next_tid'")?
+        .execute([v as i64])?;
+    Ok(())
+}
+
+/// The PFS row: data and change count, if the PFS was ever set.
+fn load_pfs(conn: &Connection, id: u32) -> Result<Option<(PseudofsData, i64)>> {
+    let row = conn
+        .prepare_cached("SELECT data, gen FROM pfs WHERE pfs_id = ?1")?
+        .query_row([id], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
+        .optional()?;
+    let Some((data, gen)) = row else {
+        return Ok(None);
+    };
+    let bytes: &[u8; PseudofsData::SIZE] = data
+        .as_slice()
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("PFS data is not 292 bytes"))?;
+    Ok(Some((PseudofsData::decode(bytes), gen)))
+}
+
+/// The PFS, or ENOENT when it does not exist or is marked deleted.
+fn load_live_pfs(conn: &Connection, id: u32) -> Result<(PseudofsData, i64)> {
+    match load_pfs(conn, id)? {
+        Some((p, gen)) if p.mirror_flags & PFSD_DELETED == 0 => Ok((p, gen)),
+        _ => Err(Errno::ENOENT.into()),
+    }
+}
+
+/// Persists PFS data and wakes waiters (the change count moves).
+fn save_pfs(tx: &Connection, id: u32, pfsd: &PseudofsData) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO pfs(pfs_id, data, gen) VALUES (?1, ?2, 1)
+         ON CONFLICT(pfs_id) DO UPDATE SET data = excluded.data, gen = gen + 1",
+    )?
+    .execute(params![id, &pfsd.to_bytes()[..]])?;
+    Ok(())
+}
+
+/// The localization of PFS `id` with the type bits of `lo`.
+pub(crate) fn relocalize(lo: u32, id: u32) -> u32 {
+    (id << 16) | (lo & LOCALIZE_MASK)
+}
+
+/// The index value of a record: the last TID at which it was created,
+/// deleted or otherwise changed; a SKIP may only cover records whose
+/// value is below the reader's tid_beg.
+fn mtid_of(leaf: &LeafElm) -> u64 {
+    leaf.base.create_tid.max(leaf.base.delete_tid)
+}
+
+fn insert_rec(tx: &Connection, leaf: &LeafElm, data: &[u8]) -> Result<()> {
+    let k = key::encode(&leaf.base);
+    let mut l = [0u8; LeafElm::SIZE];
+    leaf.encode(&mut l);
+    tx.prepare_cached("INSERT INTO rec(k, pfs, mtid, leaf, data) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![
+            &k[..],
+            leaf.base.localization >> 16,
+            &key::tid_bytes(mtid_of(leaf))[..],
+            &l[..],
+            (!data.is_empty()).then_some(data),
+        ])?;
+    raise_next_tid(tx, mtid_of(leaf))
+}
+
+/// Rewrites the leaf of an existing record (delete_tid changes) with the
+/// change TID `mtid`.
+fn update_leaf(tx: &Connection, leaf: &LeafElm, mtid: u64) -> Result<()> {
+    let k = key::encode(&leaf.base);
+    let mut l = [0u8; LeafElm::SIZE];
+    leaf.encode(&mut l);
+    tx.prepare_cached("UPDATE rec SET leaf = ?2, mtid = ?3 WHERE k = ?1")?
+        .execute(params![&k[..], &l[..], &key::tid_bytes(mtid)[..]])?;
+    raise_next_tid(tx, mtid)
+}
+
+fn leaf_from(blob: &[u8]) -> Result<LeafElm> {
+    let b: &[u8; LeafElm::SIZE] = blob
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("leaf is not 64 bytes"))?;
+    Ok(LeafElm::decode(b))
+}
+
+fn key_from(blob: &[u8]) -> Result<RecKey> {
+    Ok(blob
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("record key is not 30 bytes"))?)
+}
+
+/// Whether PFS `id` has a live root inode (obj_id 1).
+fn has_root(conn: &Connection, id: u32) -> Result<bool> {
+    let lo = (id << 16) | LOCALIZE_INODE;
+    let first = BaseElm {
+        localization: lo,
+        obj_id: 1,
+        rec_type: rectype::INODE,
+        key: 0,
+        create_tid: 1,
+        ..Default::default()
+    };
+    let last = BaseElm {
+        create_tid: 0,
+        ..first
+    };
+    let mut stmt = conn.prepare_cached("SELECT leaf FROM rec WHERE k >= ?1 AND k <= ?2")?;
+    let mut rows = stmt.query(params![&key::encode(&first)[..], &key::encode(&last)[..]])?;
+    while let Some(row) = rows.next()? {
+        if leaf_from(row.get_ref(0)?.as_blob()?)?.base.delete_tid == 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// A new PFS root as SET_PSEUDOFS makes it for a master: a directory, mode
+/// 0755, one link, uid/gid 0, DIR_LOCAL_INO and ALG1 hashing (§2.1).
+fn create_root(tx: &Connection, id: u32, now: u32) -> Result<()> {
+    let tid = alloc_tid(tx)?;
+    let micros = now_micros();
+    let mut d = [0u8; INODE_DATA_SIZE];
+    d[0..2].copy_from_slice(&1u16.to_le_bytes());
+    d[2..4].copy_from_slice(&0o755u16.to_le_bytes());
+    d[16..24].copy_from_slice(&micros.to_le_bytes());
+    d[64] = OBJTYPE_DIRECTORY;
+    d[65] = 0x05;
+    d[72..80].copy_from_slice(&1u64.to_le_bytes());
+    d[112..120].copy_from_slice(&micros.to_le_bytes());
+    d[120..128].copy_from_slice(&micros.to_le_bytes());
+    let leaf = LeafElm {
+        base: BaseElm {
+            obj_id: 1,
+            key: 0,
+            create_tid: tid,
+            delete_tid: 0,
+            rec_type: rectype::INODE,
+            obj_type: OBJTYPE_DIRECTORY,
+            btype: BTREE_TYPE_RECORD,
+            localization: (id << 16) | LOCALIZE_INODE,
+        },
+        create_ts: now,
+        delete_ts: 0,
+        data_offset: DATA_OFFSET,
+        data_len: INODE_DATA_SIZE as i32,
+        data_crc: crc32c(&d[..INODE_CRC_LEN]),
+    };
+    insert_rec(tx, &leaf, &d)
+}
+
+/// `HAMMER_OBJTYPE_DIRECTORY`.
+const OBJTYPE_DIRECTORY: u8 = 1;
+
+impl Pfs for Store {
+    fn pfs_id(&self) -> u32 {
+        self.pfs_id
+    }
+
+    fn set_pfs_id(&mut self, pfs_id: u32) {
+        self.pfs_id = pfs_id;
+    }
+
+    fn version(&self) -> Result<u32> {
+        Ok(HAMMER_VERSION)
+    }
+
+    fn get_pseudofs(&self) -> Result<PseudofsData> {
+        let id = self.check_id()?;
+        let tx = self.conn.unchecked_transaction()?;
+        let (mut pfsd, _) = load_live_pfs(&tx, id)?;
+        if !pfsd.is_slave() {
+            pfsd.sync_end_tid = next_tid(&tx)? - 1;
+        }
+        Ok(pfsd)
+    }
+
+    fn set_pseudofs(&mut self, pfsd: &PseudofsData) -> Result<()> {
+        let id = self.check_id()?;
+        let tx = self.write_tx()?;
+        save_pfs(&tx, id, pfsd)?;
+        if !pfsd.is_slave() && !has_root(&tx, id)? {
+            create_root(&tx, id, now_secs())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn upgrade(&mut self) -> Result<()> {
+        let id = self.check_id()?;
+        let tx = self.write_tx()?;
+        let (mut pfsd, _) = load_live_pfs(&tx, id)?;
+        if !pfsd.is_slave() {
+            return Ok(());
+        }
+        if let Some(t) = pfsd.sync_end_tid.checked_add(1) {
+            rollback(&tx, id, t)?;
+        }
+        pfsd.mirror_flags &= !PFSD_SLAVE;
+        save_pfs(&tx, id, &pfsd)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn downgrade(&mut self) -> Result<()> {
+        let id = self.check_id()?;
+        let tx = self.write_tx()?;
+        let (mut pfsd, _) = load_live_pfs(&tx, id)?;
+        if pfsd.is_slave() {
+            return Ok(());
+        }
+        pfsd.mirror_flags |= PFSD_SLAVE;
+        pfsd.sync_end_tid = pfsd.sync_end_tid.max(next_tid(&tx)? - 1);
+        save_pfs(&tx, id, &pfsd)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn destroy(&mut self) -> Result<()> {
+        let id = self.check_id()?;
+        let tx = self.write_tx()?;
+        let (mut pfsd, _) = load_live_pfs(&tx, id)?;
+        tx.execute("DELETE FROM rec WHERE pfs = ?1", [id])?;
+        pfsd.mirror_flags |= PFSD_DELETED;
+        save_pfs(&tx, id, &pfsd)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn wait(&self, tid: u64) -> Result<()> {
+        let (c, gen) = self.sync_point()?;
+        if c > tid {
+            return Ok(());
+        }
+        // One change of the sync point (or a SET of the PFS) ends the wait.
+        loop {
+            thread::sleep(WAIT_POLL);
+            if self.sync_point()? != (c, gen) {
+                return Ok(());
+            }
+        }
+    }
+
+    fn synctid(&mut self, _op: SynctidOp) -> Result<u64> {
+        // Every transaction is durable at commit: there is nothing to flush.
+        self.flush_tid()
+    }
+
+    fn mirror_read(&mut self, req: &mut MirrorReadReq, buf: &mut [u8]) -> Result<usize> {
+        let id = self.check_id()?;
+        let tx = self.conn.unchecked_transaction()?;
+        read::mirror_read(&tx, id, req, buf)
+    }
+
+    fn mirror_write(&mut self, req: &mut MirrorWriteReq, records: &[u8]) -> Result<usize> {
+        let id = self.check_id()?;
+        write::mirror_write(self, id, req, records)
+    }
+}
+
+/// UPG's rollback to T − 1: records created at or after T are destroyed,
+/// deletions at or after T undone (§5.4). Only records changed at or after
+/// T can qualify, which the change index finds directly.
+fn rollback(tx: &Connection, id: u32, t: u64) -> Result<()> {
+    let mut doomed = Vec::new();
+    let mut revived = Vec::new();
+    {
+        let mut stmt =
+            tx.prepare_cached("SELECT k, leaf FROM rec WHERE pfs = ?1 AND mtid >= ?2")?;
+        let mut rows = stmt.query(params![id, &key::tid_bytes(t)[..]])?;
+        while let Some(row) = rows.next()? {
+            let k = key_from(row.get_ref(0)?.as_blob()?)?;
+            let mut leaf = leaf_from(row.get_ref(1)?.as_blob()?)?;
+            if leaf.base.create_tid >= t {
+                doomed.push(k);
+            } else if leaf.base.delete_tid >= t {
+                leaf.base.delete_tid = 0;
+                leaf.delete_ts = 0;
+                revived.push(leaf);
+            }
+        }
+    }
+    for k in doomed {
+        tx.prepare_cached("DELETE FROM rec WHERE k = ?1")?
+            .execute([&k[..]])?;
+    }
+    if !revived.is_empty() {
+        // Un-deleting is a change a downstream reader must not skip.
+        let tid = alloc_tid(tx)?;
+        for leaf in revived {
+            update_leaf(tx, &leaf, tid)?;
+        }
+    }
+    Ok(())
+}

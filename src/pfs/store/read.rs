@@ -1,0 +1,226 @@
+//! MIRROR_READ on the store: REC/PASS classification, buffer filling and
+//! SKIP records over unchanged ranges (spec: kernel-semantics.md §3).
+
+use nix::errno::Errno;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::key::{self, RecKey};
+use super::{key_from, leaf_from, relocalize, Result};
+use crate::ondisk::{BaseElm, LeafElm, LOCALIZE_MASK, LOCALIZE_PSEUDOFS_MASK};
+use crate::pfs::MirrorReadReq;
+use crate::wire::crc::data_crc_matches;
+use crate::wire::{mrec_type, Mrecord};
+
+/// A call skips unchanged ranges when at most this many records of the
+/// PFS changed at or after tid_beg; their keys are held in memory (about
+/// 0.5 MiB, like the tool's buffer). Above it, a plain scan is as cheap.
+const SKIP_LIMIT: usize = 16384;
+
+pub(super) fn mirror_read(
+    conn: &Connection,
+    pfs_id: u32,
+    req: &mut MirrorReadReq,
+    buf: &mut [u8],
+) -> Result<usize> {
+    if (req.key_beg.localization | req.key_end.localization) & LOCALIZE_PSEUDOFS_MASK != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let beg = key::encode(&req.key_beg);
+    let end = key::encode(&req.key_end);
+    if beg > end {
+        return Err(Errno::EINVAL.into());
+    }
+    let start = key::encode(&BaseElm {
+        localization: relocalize(req.key_beg.localization, pfs_id),
+        ..req.key_beg
+    });
+    let stop = key::encode(&BaseElm {
+        localization: relocalize(req.key_end.localization, pfs_id),
+        ..req.key_end
+    });
+    req.interrupted = false;
+    let mut out = Out {
+        buf,
+        count: 0,
+        scratch: Vec::new(),
+    };
+    let changed = changed_keys(conn, pfs_id, req.tid_beg, &start, &stop)?;
+    let resume = match changed {
+        Some(changed) => skip_scan(conn, req, &mut out, &start, &stop, &changed)?,
+        None => plain_scan(conn, req, &mut out, &start, &stop)?,
+    };
+    req.key_cur = match resume {
+        Some(k) => key::decode(&k),
+        None => req.key_end,
+    };
+    req.key_cur.localization &= LOCALIZE_MASK;
+    Ok(out.count)
+}
+
+/// The output buffer: records are appended while they fit.
+struct Out<'a> {
+    buf: &'a mut [u8],
+    count: usize,
+    scratch: Vec<u8>,
+}
+
+impl Out<'_> {
+    /// Appends `rec` (padded); false if it does not fit.
+    fn put(&mut self, rec: &Mrecord<'_>) -> bool {
+        if self.count + rec.wire_size() > self.buf.len() {
+            return false;
+        }
+        self.scratch.clear();
+        rec.encode_into(&mut self.scratch);
+        self.buf[self.count..self.count + self.scratch.len()].copy_from_slice(&self.scratch);
+        self.count += self.scratch.len();
+        true
+    }
+}
+
+/// Keys changed at or after tid_beg in `[start, stop]`, ascending, if few
+/// enough to skip around them.
+fn changed_keys(
+    conn: &Connection,
+    pfs_id: u32,
+    tid_beg: u64,
+    start: &RecKey,
+    stop: &RecKey,
+) -> Result<Option<Vec<RecKey>>> {
+    let tid = key::tid_bytes(tid_beg);
+    let n: usize = conn
+        .prepare_cached(
+            "SELECT count(*) FROM (SELECT 1 FROM rec WHERE pfs = ?1 AND mtid >= ?2 LIMIT ?3)",
+        )?
+        .query_row(params![pfs_id, &tid[..], SKIP_LIMIT as i64 + 1], |r| {
+            r.get::<_, i64>(0)
+        })? as usize;
+    if n > SKIP_LIMIT {
+        return Ok(None);
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT k FROM rec INDEXED BY rec_mtid
+         WHERE pfs = ?1 AND mtid >= ?2 AND k >= ?3 AND k <= ?4 ORDER BY k",
+    )?;
+    let mut rows = stmt.query(params![pfs_id, &tid[..], &start[..], &stop[..]])?;
+    let mut keys = Vec::with_capacity(n);
+    while let Some(row) = rows.next()? {
+        keys.push(key_from(row.get_ref(0)?.as_blob()?)?);
+    }
+    Ok(Some(keys))
+}
+
+/// Every record of `[start, stop]`; returns the key to resume at when the
+/// buffer filled up.
+fn plain_scan(
+    conn: &Connection,
+    req: &MirrorReadReq,
+    out: &mut Out<'_>,
+    start: &RecKey,
+    stop: &RecKey,
+) -> Result<Option<RecKey>> {
+    // Without NODATA the payload column is not read at all, so no overflow
+    // page is touched.
+    let sql = if req.nodata {
+        "SELECT k, leaf, NULL FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k"
+    } else {
+        "SELECT k, leaf, data FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k"
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params![&start[..], &stop[..]])?;
+    while let Some(row) = rows.next()? {
+        let k = key_from(row.get_ref(0)?.as_blob()?)?;
+        let leaf = leaf_from(row.get_ref(1)?.as_blob()?)?;
+        let data = row.get_ref(2)?.as_blob_or_null()?.unwrap_or_default();
+        if !emit(req, out, &leaf, data) {
+            return Ok(Some(k));
+        }
+    }
+    Ok(None)
+}
+
+/// The changed records of `[start, stop]`, with one SKIP over each run of
+/// unchanged records between them.
+fn skip_scan(
+    conn: &Connection,
+    req: &MirrorReadReq,
+    out: &mut Out<'_>,
+    start: &RecKey,
+    stop: &RecKey,
+    changed: &[RecKey],
+) -> Result<Option<RecKey>> {
+    let mut first =
+        conn.prepare_cached("SELECT k FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k LIMIT 1")?;
+    let mut fetch = conn.prepare_cached("SELECT leaf, data FROM rec WHERE k = ?1")?;
+    // `from` is the lower bound of the next gap; a key followed by a zero
+    // byte is the smallest blob above that key.
+    let mut from: Vec<u8> = start.to_vec();
+    let mut next_gap = |from: &[u8], upto: &RecKey| -> Result<Option<RecKey>> {
+        let k: Option<Vec<u8>> = first
+            .query_row(params![from, &upto[..]], |r| r.get(0))
+            .optional()?;
+        k.map(|k| key_from(&k)).transpose()
+    };
+    // The scan end is inclusive: it is visited last unless it changed.
+    let tail = (changed.last() != Some(stop)).then_some(stop);
+    for c in changed.iter().chain(tail) {
+        if let Some(n) = next_gap(&from, c)? {
+            if n != *c {
+                let skip = Mrecord::Skip {
+                    beg: key::decode(&n),
+                    end: key::decode(c),
+                };
+                if !out.put(&skip) {
+                    return Ok(Some(n));
+                }
+            }
+        }
+        let row: Option<(Vec<u8>, Option<Vec<u8>>)> = fetch
+            .query_row([&c[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((leaf, data)) = row {
+            let leaf = leaf_from(&leaf)?;
+            let data = if req.nodata { None } else { data };
+            if !emit(req, out, &leaf, data.as_deref().unwrap_or_default()) {
+                return Ok(Some(*c));
+            }
+        }
+        from.clear();
+        from.extend_from_slice(c);
+        from.push(0);
+    }
+    Ok(None)
+}
+
+/// Classifies one record (§3.2) and appends what it yields; false when it
+/// does not fit (the caller resumes at this record).
+fn emit(req: &MirrorReadReq, out: &mut Out<'_>, leaf: &LeafElm, data: &[u8]) -> bool {
+    let ct = leaf.base.create_tid;
+    if ct > req.tid_end {
+        return true;
+    }
+    if ct < req.tid_beg {
+        return out.put(&Mrecord::Pass { leaf: *leaf });
+    }
+    let mut l = *leaf;
+    if l.base.delete_tid > req.tid_end {
+        l.base.delete_tid = 0;
+    }
+    let (rtype, data) = if leaf.data_offset == 0 {
+        (mrec_type::REC, &[][..])
+    } else if req.nodata {
+        (mrec_type::REC_NODATA, &[][..])
+    } else if data_crc_matches(leaf.base.rec_type, data, leaf.data_crc) {
+        (mrec_type::REC, data)
+    } else {
+        (
+            mrec_type::REC | mrec_type::CRC_ERROR | mrec_type::DATA_CRC_BAD,
+            data,
+        )
+    };
+    out.put(&Mrecord::Rec {
+        rtype,
+        leaf: l,
+        data,
+    })
+}

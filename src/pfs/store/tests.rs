@@ -1,0 +1,493 @@
+//! Unit tests of the store against the rules of kernel-semantics.md §3-5.
+
+use super::*;
+use crate::ondisk::{LOCALIZE_MISC, PFSD_SLAVE};
+use crate::pfs::{MirrorReadReq, MirrorWriteReq};
+use crate::wire::reader::BatchIter;
+use crate::wire::Mrecord;
+
+fn new_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s");
+    let store = Store::create(&root).unwrap();
+    (dir, store)
+}
+
+fn data_id(obj_id: i64, key: i64) -> RecordId {
+    RecordId {
+        localization: LOCALIZE_MISC,
+        obj_id,
+        rec_type: rectype::DATA,
+        key,
+    }
+}
+
+fn make_pfs(store: &mut Store, id: u32, slave: bool) {
+    store.set_pfs_id(id);
+    let p = PseudofsData {
+        sync_beg_tid: 1,
+        sync_end_tid: 1,
+        mirror_flags: if slave { PFSD_SLAVE } else { 0 },
+        ..Default::default()
+    };
+    store.set_pseudofs(&p).unwrap();
+}
+
+/// Reads everything of `[tid_beg, tid_end]` with a buffer of `bufsize`.
+fn read_all(store: &mut Store, tid_beg: u64, tid_end: u64, bufsize: usize) -> Vec<u8> {
+    let mut req = MirrorReadReq::new(tid_beg, tid_end);
+    let mut buf = vec![0u8; bufsize];
+    let mut stream = Vec::new();
+    loop {
+        let n = store.mirror_read(&mut req, &mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        stream.extend_from_slice(&buf[..n]);
+        req.key_beg = req.key_cur;
+    }
+    stream
+}
+
+fn write_all(store: &mut Store, tid_beg: u64, tid_end: u64, stream: &[u8]) {
+    let mut req = MirrorWriteReq::new(tid_beg, tid_end);
+    let n = store.mirror_write(&mut req, stream).unwrap();
+    assert_eq!(req.head_error, None);
+    assert_eq!(n, stream.len());
+}
+
+fn types(stream: &[u8]) -> Vec<u32> {
+    BatchIter::new(stream).map(|r| r.rec_type()).collect()
+}
+
+/// (key, create_tid, delete_tid, payload) of every record visible as of
+/// `t`, localization without PFS bits.
+fn view(store: &Store, t: u64) -> Vec<(BaseElm, Vec<u8>)> {
+    let mut v = Vec::new();
+    store
+        .for_each_record(|l, d| {
+            let b = l.base;
+            if b.create_tid <= t && (b.delete_tid == 0 || t < b.delete_tid) {
+                let mut b = b;
+                b.localization &= 0xFFFF;
+                b.delete_tid = 0;
+                v.push((b, d.to_vec()));
+            }
+        })
+        .unwrap();
+    v
+}
+
+#[test]
+fn fresh_store_has_pfs0_master_with_root() {
+    let (_d, store) = new_store();
+    let p = store.get_pseudofs().unwrap();
+    assert!(!p.is_slave());
+    assert_eq!(p.sync_beg_tid, 0);
+    assert_eq!(p.shared_uuid, p.unique_uuid);
+    assert!(p.sync_end_tid >= FIRST_TID);
+    let v = view(&store, u64::MAX);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].0.obj_id, 1);
+    assert_eq!(v[0].0.rec_type, rectype::INODE);
+}
+
+#[test]
+fn missing_pfs_is_enoent_and_id_range_is_einval() {
+    let (_d, mut store) = new_store();
+    store.set_pfs_id(5);
+    assert_eq!(store.get_pseudofs().unwrap_err().errno(), Errno::ENOENT);
+    store.set_pfs_id(0x10000);
+    assert_eq!(store.get_pseudofs().unwrap_err().errno(), Errno::EINVAL);
+}
+
+#[test]
+fn transactions_get_increasing_tids_and_move_the_sync_point() {
+    let (_d, mut store) = new_store();
+    let before = store.get_pseudofs().unwrap().sync_end_tid;
+    let mut tx = store.begin().unwrap();
+    let t1 = tx.tid();
+    tx.put(&data_id(10, 16), 2, b"0123456789abcdef").unwrap();
+    tx.commit().unwrap();
+    assert!(t1 > before);
+    assert_eq!(store.get_pseudofs().unwrap().sync_end_tid, t1);
+    let mut tx = store.begin().unwrap();
+    let t2 = tx.tid();
+    tx.put(&data_id(10, 16), 2, b"fedcba9876543210").unwrap();
+    drop(tx);
+    // An abandoned transaction changes nothing, its TID is not reused.
+    assert_eq!(store.get_pseudofs().unwrap().sync_end_tid, t1);
+    let tx = store.begin().unwrap();
+    assert!(tx.tid() >= t2);
+}
+
+#[test]
+fn put_replaces_live_version_and_keeps_history() {
+    let (_d, mut store) = new_store();
+    let mut tx = store.begin().unwrap();
+    tx.put(&data_id(10, 16), 2, b"one").unwrap();
+    let t1 = tx.commit().unwrap();
+    let mut tx = store.begin().unwrap();
+    tx.put(&data_id(10, 16), 2, b"two").unwrap();
+    let t2 = tx.commit().unwrap();
+    let mut tx = store.begin().unwrap();
+    assert!(tx.delete(&data_id(10, 16)).unwrap());
+    assert!(!tx.delete(&data_id(10, 17)).unwrap());
+    let t3 = tx.commit().unwrap();
+    let data_at = |t| {
+        view(&store, t)
+            .into_iter()
+            .filter(|(b, _)| b.obj_id == 10)
+            .map(|(_, d)| d)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(data_at(t1), vec![b"one".to_vec()]);
+    assert_eq!(data_at(t2), vec![b"two".to_vec()]);
+    assert!(data_at(t3).is_empty());
+}
+
+#[test]
+fn txn_refuses_unknown_types() {
+    let (_d, mut store) = new_store();
+    let mut tx = store.begin().unwrap();
+    let bad = RecordId {
+        rec_type: 0x0042,
+        ..data_id(10, 16)
+    };
+    assert_eq!(tx.put(&bad, 2, b"x").unwrap_err().errno(), Errno::EINVAL);
+    let bad = RecordId {
+        localization: 3,
+        ..data_id(10, 16)
+    };
+    assert_eq!(tx.put(&bad, 2, b"x").unwrap_err().errno(), Errno::EINVAL);
+}
+
+#[test]
+fn mirror_read_classifies_rec_and_pass() {
+    let (_d, mut store) = new_store();
+    let mut tx = store.begin().unwrap();
+    tx.put(&data_id(10, 16), 2, b"old").unwrap();
+    let t1 = tx.commit().unwrap();
+    let mut tx = store.begin().unwrap();
+    tx.put(&data_id(11, 16), 2, b"new").unwrap();
+    let t2 = tx.commit().unwrap();
+    let s = read_all(&mut store, t2, t2, 1 << 19);
+    let recs: Vec<_> = BatchIter::new(&s).map(|r| r.decode().unwrap()).collect();
+    // Root inode and obj 10 are older: PASS, or inside a SKIP.
+    for r in &recs {
+        match r {
+            Mrecord::Rec { leaf, data, .. } => {
+                assert_eq!(leaf.base.create_tid, t2);
+                assert_eq!(*data, b"new");
+                assert_eq!(leaf.base.localization, LOCALIZE_MISC);
+            }
+            Mrecord::Pass { leaf } => assert!(leaf.base.create_tid < t2),
+            Mrecord::Skip { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(recs.iter().any(|r| matches!(r, Mrecord::Rec { .. })));
+    // A range ending before t2 sends nothing created at t2.
+    let s = read_all(&mut store, 0, t1, 1 << 19);
+    assert_eq!(types(&s), vec![1, 1]);
+}
+
+#[test]
+fn mirror_read_rejects_bad_ranges() {
+    let (_d, mut store) = new_store();
+    let mut buf = vec![0u8; 4096];
+    let mut req = MirrorReadReq::new(0, u64::MAX);
+    req.key_beg.localization = 0x1_0000;
+    assert_eq!(
+        store.mirror_read(&mut req, &mut buf).unwrap_err().errno(),
+        Errno::EINVAL
+    );
+    let mut req = MirrorReadReq::new(0, u64::MAX);
+    std::mem::swap(&mut req.key_beg, &mut req.key_end);
+    assert_eq!(
+        store.mirror_read(&mut req, &mut buf).unwrap_err().errno(),
+        Errno::EINVAL
+    );
+}
+
+#[test]
+fn mirror_read_completes_with_key_cur_at_key_end() {
+    let (_d, mut store) = new_store();
+    let mut req = MirrorReadReq::new(0, u64::MAX);
+    let mut buf = vec![0u8; 4096];
+    let n = store.mirror_read(&mut req, &mut buf).unwrap();
+    assert!(n > 0 && n % 8 == 0);
+    assert_eq!(req.key_cur, BaseElm::KEY_END_INIT);
+    req.key_beg = req.key_cur;
+    assert_eq!(store.mirror_read(&mut req, &mut buf).unwrap(), 0);
+}
+
+#[test]
+fn incremental_read_skips_unchanged_ranges() {
+    let (_d, mut store) = new_store();
+    let mut tx = store.begin().unwrap();
+    for i in 0..200 {
+        tx.put(&data_id(100 + i, 16), 2, b"bulk").unwrap();
+    }
+    tx.commit().unwrap();
+    let mut tx = store.begin().unwrap();
+    tx.put(&data_id(150, 16), 2, b"changed").unwrap();
+    let t = tx.commit().unwrap();
+    let s = read_all(&mut store, t, t, 1 << 19);
+    let ty = types(&s);
+    // SKIP, PASS (old version of 150, now deleted at t), REC, SKIP.
+    assert_eq!(ty, vec![5, 6, 1, 5], "{ty:?}");
+}
+
+#[test]
+fn buffer_size_does_not_change_the_records() {
+    let (_d, mut store) = new_store();
+    let mut tx = store.begin().unwrap();
+    for i in 0..50 {
+        tx.put(&data_id(100 + i, 16), 2, &[i as u8; 100]).unwrap();
+    }
+    let t = tx.commit().unwrap();
+    let big = read_all(&mut store, 0, t, 1 << 19);
+    let small = read_all(&mut store, 0, t, 300);
+    assert_eq!(big, small);
+}
+
+/// Mirrors master PFS 1 into slave PFS 2 from `beg` to the master's sync
+/// point, then moves the slave's sync point as mirror-write does at SYNC.
+fn mirror(store: &mut Store, beg: u64) -> u64 {
+    store.set_pfs_id(1);
+    let end = store.get_pseudofs().unwrap().sync_end_tid;
+    let s = read_all(store, beg, end, 1 << 16);
+    store.set_pfs_id(2);
+    write_all(store, 1, end, &s);
+    let mut p = store.get_pseudofs().unwrap();
+    p.sync_end_tid = end;
+    store.set_pseudofs(&p).unwrap();
+    end
+}
+
+fn master_and_slave() -> (tempfile::TempDir, Store) {
+    let (d, mut store) = new_store();
+    make_pfs(&mut store, 1, false);
+    make_pfs(&mut store, 2, true);
+    (d, store)
+}
+
+#[test]
+fn full_then_incremental_mirror_keeps_slave_equal_to_master() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(1);
+    let mut tx = store.begin().unwrap();
+    for i in 0..30 {
+        tx.put(&data_id(100 + i, 16), 2, &[i as u8; 64]).unwrap();
+    }
+    tx.commit().unwrap();
+    let e1 = mirror(&mut store, 0);
+    store.set_pfs_id(1);
+    let mut tx = store.begin().unwrap();
+    tx.put(&data_id(105, 16), 2, b"rewritten").unwrap();
+    tx.delete(&data_id(120, 16)).unwrap();
+    tx.commit().unwrap();
+    let e2 = mirror(&mut store, e1 + 1);
+    for t in [e1, e2] {
+        store.set_pfs_id(1);
+        let m = view(&store, t);
+        store.set_pfs_id(2);
+        assert_eq!(view(&store, t), m, "as of {t:x}");
+    }
+    // Re-applying the same increment changes nothing.
+    store.set_pfs_id(2);
+    let before = view(&store, u64::MAX);
+    mirror(&mut store, e1 + 1);
+    store.set_pfs_id(2);
+    assert_eq!(view(&store, u64::MAX), before);
+}
+
+#[test]
+fn sweep_marks_unmentioned_records_deleted_at_tid_end() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(2);
+    // A slave record the source never had.
+    let mut tx = store.begin().unwrap();
+    tx.put(&data_id(7, 16), 2, b"stale").unwrap();
+    let t = tx.commit().unwrap();
+    store.set_pfs_id(1);
+    let mut tx = store.begin().unwrap();
+    tx.put(&data_id(9, 16), 2, b"fresh").unwrap();
+    tx.commit().unwrap();
+    let end = mirror(&mut store, 0);
+    store.set_pfs_id(2);
+    let mut stale = None;
+    store
+        .for_each_record(|l, _| {
+            if l.base.obj_id == 7 {
+                stale = Some(l.base);
+            }
+        })
+        .unwrap();
+    let stale = stale.unwrap();
+    assert_eq!(stale.create_tid, t);
+    assert_eq!(stale.delete_tid, end);
+}
+
+#[test]
+fn bad_records_change_nothing() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(1);
+    let mut tx = store.begin().unwrap();
+    tx.put(&data_id(9, 16), 2, b"fresh").unwrap();
+    tx.commit().unwrap();
+    store.set_pfs_id(1);
+    let good = read_all(&mut store, 0, u64::MAX, 1 << 16);
+    let mut bad_type = Vec::new();
+    let mut bad_lo = Vec::new();
+    let mut bad_crc = Vec::new();
+    for r in BatchIter::new(&good) {
+        if let Some(Mrecord::Rec { rtype, leaf, data }) = r.decode() {
+            let mut l = leaf;
+            l.base.rec_type = 0x0042;
+            Mrecord::Rec {
+                rtype,
+                leaf: l,
+                data,
+            }
+            .encode_into(&mut bad_type);
+            let mut l = leaf;
+            l.base.localization = 0xFFFF;
+            Mrecord::Rec {
+                rtype,
+                leaf: l,
+                data,
+            }
+            .encode_into(&mut bad_lo);
+            let mut l = leaf;
+            l.data_crc ^= 1;
+            Mrecord::Rec {
+                rtype,
+                leaf: l,
+                data,
+            }
+            .encode_into(&mut bad_crc);
+        }
+    }
+    for bad in [bad_type, bad_lo, bad_crc] {
+        let mut stream = good.clone();
+        let at = stream.len();
+        stream.extend_from_slice(&bad);
+        store.set_pfs_id(2);
+        let before = view(&store, u64::MAX);
+        let mut req = MirrorWriteReq::new(1, u64::MAX - 1);
+        let n = store.mirror_write(&mut req, &stream).unwrap();
+        assert_eq!(req.head_error, Some(Errno::EINVAL));
+        assert_eq!(n, at);
+        assert_eq!(view(&store, u64::MAX), before);
+    }
+}
+
+#[test]
+fn direntry_payload_is_relocalized() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(1);
+    let mut ent = Vec::new();
+    ent.extend_from_slice(&5i64.to_le_bytes());
+    ent.extend_from_slice(&0x1_0000u32.to_le_bytes());
+    ent.extend_from_slice(&[0; 4]);
+    ent.extend_from_slice(b"name");
+    let id = RecordId {
+        localization: LOCALIZE_INODE,
+        obj_id: 1,
+        rec_type: rectype::DIRENTRY,
+        key: 0x1234_0000_0000,
+    };
+    let mut tx = store.begin().unwrap();
+    tx.put(&id, 2, &ent).unwrap();
+    tx.commit().unwrap();
+    mirror(&mut store, 0);
+    store.set_pfs_id(2);
+    let mut got = None;
+    store
+        .for_each_record(|l, d| {
+            if l.base.rec_type == rectype::DIRENTRY {
+                got = Some((*l, d.to_vec()));
+            }
+        })
+        .unwrap();
+    let (leaf, data) = got.unwrap();
+    assert_eq!(&data[8..12], &0x2_0000u32.to_le_bytes());
+    assert_eq!(leaf.data_crc, crc32c(&data));
+}
+
+#[test]
+fn upgrade_rolls_back_to_sync_point_and_downgrade_raises_it() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(1);
+    let mut tx = store.begin().unwrap();
+    tx.put(&data_id(9, 16), 2, b"v1").unwrap();
+    tx.commit().unwrap();
+    let e1 = mirror(&mut store, 0);
+    store.set_pfs_id(1);
+    let mut tx = store.begin().unwrap();
+    tx.put(&data_id(9, 16), 2, b"v2").unwrap();
+    tx.commit().unwrap();
+    // Apply the increment without moving the slave's sync point.
+    store.set_pfs_id(1);
+    let end = store.get_pseudofs().unwrap().sync_end_tid;
+    let s = read_all(&mut store, e1 + 1, end, 1 << 16);
+    store.set_pfs_id(2);
+    write_all(&mut store, 1, end, &s);
+    let at_sync = view(&store, e1);
+    store.upgrade().unwrap();
+    let p = store.get_pseudofs().unwrap();
+    assert!(!p.is_slave());
+    assert_eq!(view(&store, u64::MAX), at_sync);
+    store.downgrade().unwrap();
+    let p2 = store.get_pseudofs().unwrap();
+    assert!(p2.is_slave());
+    assert!(p2.sync_end_tid >= p.sync_end_tid);
+}
+
+#[test]
+fn destroy_removes_records_and_hides_the_pfs() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(1);
+    store.destroy().unwrap();
+    assert_eq!(store.get_pseudofs().unwrap_err().errno(), Errno::ENOENT);
+    assert!(view(&store, u64::MAX).is_empty());
+    make_pfs(&mut store, 1, false);
+    assert_eq!(view(&store, u64::MAX).len(), 1);
+}
+
+#[test]
+fn wait_returns_at_once_when_beyond() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(2);
+    store.wait(0).unwrap();
+}
+
+#[test]
+fn newer_format_and_garbage_are_refused() {
+    let (d, store) = new_store();
+    let root = store.root().to_path_buf();
+    store
+        .conn
+        .execute_batch(&format!("PRAGMA user_version={}", FORMAT_VERSION + 1))
+        .unwrap();
+    drop(store);
+    assert!(matches!(
+        Store::open(&root),
+        Err(StoreError::NewerFormat(v)) if v == FORMAT_VERSION + 1
+    ));
+    let g = d.path().join("g");
+    fs::create_dir(&g).unwrap();
+    fs::write(g.join(DB_NAME), vec![0x5a; 8192]).unwrap();
+    let e = Store::open(&g).err().unwrap();
+    assert!(e.to_string().contains("not a database"), "{e}");
+}
+
+#[test]
+fn create_refuses_non_empty_directory() {
+    let d = tempfile::tempdir().unwrap();
+    fs::write(d.path().join("f"), b"x").unwrap();
+    let e = Store::create(d.path()).err().unwrap();
+    assert!(e.to_string().ends_with("directory exists and is not empty"));
+}

@@ -1,0 +1,284 @@
+//! MIRROR_WRITE on the store: framing checks, re-localization, the sweep
+//! and the per-record rules, one SQLite transaction per call (spec:
+//! kernel-semantics.md §4).
+
+use nix::errno::Errno;
+use rusqlite::{params, Connection};
+
+use super::key::{self, RecKey};
+use super::txn::{known_localization, known_rec_type};
+use super::{
+    insert_rec, key_from, leaf_from, mtid_of, now_secs, raise_next_tid, relocalize, update_leaf,
+    Result, Store, DATA_OFFSET,
+};
+use crate::ondisk::{rectype, BaseElm, LeafElm};
+use crate::pfs::MirrorWriteReq;
+use crate::wire::crc::{crc32c, data_crc_matches};
+use crate::wire::record::{Head, RawRecord};
+use crate::wire::{
+    doalign, mrec_type, HEAD_SIZE, MAX_REC_SIZE, PASS_REC_SIZE, REC_HEAD_SIZE, SIGNATURE,
+    SKIP_REC_SIZE, XBUF_SIZE,
+};
+
+/// The largest `size` the ioctl accepts.
+const MAX_WRITE_SIZE: usize = 0x7000_0000;
+
+/// The sweep position P: the last key handled, and whether a record
+/// exactly there is still to be examined (after a SKIP) or not.
+struct Position {
+    key: RecKey,
+    included: bool,
+}
+
+struct Batch<'c> {
+    tx: &'c Connection,
+    pfs_id: u32,
+    tid_beg: u64,
+    tid_end: u64,
+    now: u32,
+    pos: Position,
+    /// Live records to mark deleted, collected before rewriting them.
+    doomed: Vec<LeafElm>,
+}
+
+/// Applies `records`; on a record error nothing of this call is kept
+/// (the transaction is dropped), `head_error` is set and the returned
+/// count points at the failing record.
+pub(super) fn mirror_write(
+    store: &mut Store,
+    pfs_id: u32,
+    req: &mut MirrorWriteReq,
+    records: &[u8],
+) -> Result<usize> {
+    if records.len() > MAX_WRITE_SIZE {
+        return Err(Errno::EINVAL.into());
+    }
+    for k in [&mut req.key_beg, &mut req.key_end, &mut req.key_cur] {
+        k.localization = relocalize(k.localization, pfs_id);
+    }
+    req.head_error = None;
+    let tx = store.write_tx()?;
+    let mut b = Batch {
+        tx: &tx,
+        pfs_id,
+        tid_beg: req.tid_beg,
+        tid_end: req.tid_end,
+        now: now_secs(),
+        pos: Position {
+            key: key::encode(&req.key_cur),
+            included: false,
+        },
+        doomed: Vec::new(),
+    };
+    let mut count = 0;
+    while count + HEAD_SIZE <= records.len() {
+        match b.apply(&records[count..])? {
+            Ok(used) => count += used,
+            Err(errno) => {
+                req.head_error = Some(errno);
+                return Ok(count);
+            }
+        }
+    }
+    req.key_cur = key::decode(&b.pos.key);
+    req.key_cur.localization = relocalize(req.key_cur.localization, pfs_id);
+    tx.commit()?;
+    Ok(count)
+}
+
+/// A record-level failure: reported in the head, not as an ioctl error.
+type RecResult = std::result::Result<usize, Errno>;
+
+impl Batch<'_> {
+    /// Applies the record at the start of `rest`; returns the bytes it
+    /// occupies.
+    fn apply(&mut self, rest: &[u8]) -> Result<RecResult> {
+        let Some(head) = Head::from_slice(rest) else {
+            return Ok(Err(Errno::EINVAL));
+        };
+        let rec_size = head.rec_size();
+        if head.signature() != SIGNATURE
+            || rec_size < HEAD_SIZE as u32
+            || rec_size > MAX_REC_SIZE
+            || rec_size as usize > rest.len()
+        {
+            return Ok(Err(Errno::EINVAL));
+        }
+        let used = doalign(rec_size).min(rest.len());
+        let Some(raw) = RawRecord::new(&rest[..rec_size as usize]) else {
+            return Ok(Err(Errno::EINVAL));
+        };
+        let outcome = match head.rec_type() & mrec_type::MASK {
+            mrec_type::SKIP if rec_size == SKIP_REC_SIZE => self.skip(&raw)?,
+            mrec_type::REC if rec_size >= REC_HEAD_SIZE => self.rec(&raw)?,
+            mrec_type::REC_BADCRC if rec_size >= REC_HEAD_SIZE => Ok(()),
+            mrec_type::PASS if rec_size == PASS_REC_SIZE => self.pass(&raw)?,
+            _ => Err(Errno::EINVAL),
+        };
+        Ok(outcome.map(|()| used))
+    }
+
+    fn skip(&mut self, raw: &RawRecord<'_>) -> Result<std::result::Result<(), Errno>> {
+        let (Some(beg), Some(end)) = (
+            raw.array::<{ BaseElm::SIZE }>(HEAD_SIZE),
+            raw.array::<{ BaseElm::SIZE }>(HEAD_SIZE + BaseElm::SIZE),
+        ) else {
+            return Ok(Err(Errno::EINVAL));
+        };
+        let beg = self.local_key(&BaseElm::decode(beg));
+        let end = self.local_key(&BaseElm::decode(end));
+        self.sweep_to(&beg)?;
+        self.pos = Position {
+            key: end,
+            included: true,
+        };
+        Ok(Ok(()))
+    }
+
+    fn rec(&mut self, raw: &RawRecord<'_>) -> Result<std::result::Result<(), Errno>> {
+        let Some(mut leaf) = raw.leaf() else {
+            return Ok(Err(Errno::EINVAL));
+        };
+        let data_len = leaf.data_len;
+        if data_len < 0
+            || data_len as u32 > XBUF_SIZE
+            || REC_HEAD_SIZE as usize + data_len as usize > raw.bytes().len()
+        {
+            return Ok(Err(Errno::EINVAL));
+        }
+        if let Err(e) = self.relocalize_leaf(&mut leaf) {
+            return Ok(Err(e));
+        }
+        let k = key::encode(&leaf.base);
+        let found = self.sweep_to(&k)?;
+        if leaf.base.rec_type == rectype::CONFIG {
+            return Ok(Ok(()));
+        }
+        match found {
+            Some(target) => self.update_delete_tid(target, &leaf)?,
+            None if leaf.base.create_tid >= self.tid_beg => {
+                let start = REC_HEAD_SIZE as usize;
+                let data = &raw.bytes()[start..start + data_len as usize];
+                if let Err(e) = self.create(leaf, data)? {
+                    return Ok(Err(e));
+                }
+            }
+            None => {}
+        }
+        self.pos = Position {
+            key: k,
+            included: false,
+        };
+        Ok(Ok(()))
+    }
+
+    fn pass(&mut self, raw: &RawRecord<'_>) -> Result<std::result::Result<(), Errno>> {
+        let Some(mut leaf) = raw.leaf() else {
+            return Ok(Err(Errno::EINVAL));
+        };
+        if let Err(e) = self.relocalize_leaf(&mut leaf) {
+            return Ok(Err(e));
+        }
+        let k = key::encode(&leaf.base);
+        let found = self.sweep_to(&k)?;
+        if leaf.base.rec_type == rectype::CONFIG {
+            return Ok(Ok(()));
+        }
+        self.pos = Position {
+            key: k,
+            included: false,
+        };
+        if let Some(target) = found {
+            self.update_delete_tid(target, &leaf)?;
+        }
+        Ok(Ok(()))
+    }
+
+    /// Moves a leaf into the target PFS (§4.2); refuses what no PFS can
+    /// hold: an unknown record type or localization type.
+    fn relocalize_leaf(&self, leaf: &mut LeafElm) -> std::result::Result<(), Errno> {
+        if !known_rec_type(leaf.base.rec_type) || !known_localization(leaf.base.localization) {
+            return Err(Errno::EINVAL);
+        }
+        leaf.base.localization = relocalize(leaf.base.localization, self.pfs_id);
+        Ok(())
+    }
+
+    fn local_key(&self, e: &BaseElm) -> RecKey {
+        key::encode(&BaseElm {
+            localization: relocalize(e.localization, self.pfs_id),
+            ..*e
+        })
+    }
+
+    /// The sweep of §4.3 over `(P, k)` (P included after a SKIP): live,
+    /// non-CONFIG records created before tid_end are marked deleted at
+    /// tid_end. Returns the target record exactly at `k`, if any.
+    fn sweep_to(&mut self, k: &RecKey) -> Result<Option<LeafElm>> {
+        let mut from = self.pos.key.to_vec();
+        if !self.pos.included {
+            // The smallest blob above P.
+            from.push(0);
+        }
+        let mut found = None;
+        {
+            let mut stmt = self
+                .tx
+                .prepare_cached("SELECT k, leaf FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k")?;
+            let mut rows = stmt.query(params![&from[..], &k[..]])?;
+            while let Some(row) = rows.next()? {
+                let rk = key_from(row.get_ref(0)?.as_blob()?)?;
+                let leaf = leaf_from(row.get_ref(1)?.as_blob()?)?;
+                if rk == *k {
+                    found = Some(leaf);
+                } else if leaf.base.rec_type != rectype::CONFIG
+                    && leaf.base.delete_tid == 0
+                    && leaf.base.create_tid < self.tid_end
+                {
+                    self.doomed.push(leaf);
+                }
+            }
+        }
+        for mut leaf in self.doomed.drain(..) {
+            leaf.base.delete_tid = self.tid_end;
+            leaf.delete_ts = self.now;
+            update_leaf(self.tx, &leaf, mtid_of(&leaf))?;
+        }
+        Ok(found)
+    }
+
+    /// §4.5: a non-zero source delete_tid that differs replaces the
+    /// target's; 0 never un-deletes.
+    fn update_delete_tid(&self, mut target: LeafElm, src: &LeafElm) -> Result<()> {
+        let d = src.base.delete_tid;
+        if d != 0 && d != target.base.delete_tid {
+            target.base.delete_tid = d;
+            target.delete_ts = src.delete_ts;
+            update_leaf(self.tx, &target, mtid_of(&target))?;
+        }
+        Ok(())
+    }
+
+    /// §4.6: inserts the leaf as sent, after checking the payload CRC;
+    /// directory entries are re-localized into the target PFS.
+    fn create(&self, mut leaf: LeafElm, data: &[u8]) -> Result<std::result::Result<(), Errno>> {
+        let mut relocated;
+        let mut data = data;
+        if !data.is_empty() {
+            if !data_crc_matches(leaf.base.rec_type, data, leaf.data_crc) {
+                return Ok(Err(Errno::EINVAL));
+            }
+            let lo = (self.pfs_id << 16).to_le_bytes();
+            if leaf.base.rec_type == rectype::DIRENTRY && data.len() >= 12 && data[8..12] != lo {
+                relocated = data.to_vec();
+                relocated[8..12].copy_from_slice(&lo);
+                leaf.data_crc = crc32c(&relocated);
+                data = &relocated;
+            }
+        }
+        leaf.data_offset = if data.is_empty() { 0 } else { DATA_OFFSET };
+        insert_rec(self.tx, &leaf, data)?;
+        raise_next_tid(self.tx, mtid_of(&leaf))?;
+        Ok(Ok(()))
+    }
+}
