@@ -7,6 +7,7 @@ pub mod ioctl;
 pub mod mirror;
 pub mod ondisk;
 pub mod pfs;
+pub mod pfs_cmd;
 pub mod pfsd_fmt;
 pub mod restrict;
 pub mod wire;

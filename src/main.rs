@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use hammer_mirror::cli::{self, CliError, Invocation, MIRROR_USAGE, USAGE};
 use hammer_mirror::errno::strerror;
 use hammer_mirror::mirror::dump::{mirror_dump, DumpError};
+use hammer_mirror::pfs_cmd::{self, CmdError};
 use hammer_mirror::restrict;
+use std::time::Duration;
 
 /// How a failure is shown: the original's `errx` (`hammer: msg`), its
 /// verbatim `say`, or a usage text.
@@ -15,6 +17,8 @@ enum Failure {
     Errx(String),
     Say(String),
     Usage(&'static str),
+    /// The message is already out; exit 1.
+    Silent,
 }
 
 fn main() -> ExitCode {
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
                 Failure::Errx(m) => writeln!(err, "hammer: {m}"),
                 Failure::Say(m) => writeln!(err, "{m}"),
                 Failure::Usage(u) => err.write_all(u.as_bytes()),
+                Failure::Silent => Ok(()),
             };
             ExitCode::FAILURE
         }
@@ -97,14 +102,6 @@ const PENDING_COMMANDS: &[&str] = &[
     "mirror-write",
     "mirror-copy",
     "mirror-stream",
-    "synctid",
-    "pfs-status",
-    "pfs-master",
-    "pfs-slave",
-    "pfs-update",
-    "pfs-upgrade",
-    "pfs-downgrade",
-    "pfs-destroy",
 ];
 
 fn dispatch(inv: &Invocation) -> Result<(), Failure> {
@@ -113,11 +110,43 @@ fn dispatch(inv: &Invocation) -> Result<(), Failure> {
     match cmd {
         "mirror-dump" => cmd_mirror_dump(&inv.args),
         "ssh-remote" => cmd_ssh_remote(&inv.args),
+        "pfs-status" | "pfs-master" | "pfs-slave" | "pfs-update" | "pfs-upgrade"
+        | "pfs-downgrade" | "pfs-destroy" | "synctid" | "store-create" => cmd_pfs(inv),
         _ if PENDING_COMMANDS.contains(&cmd) || OTHER_COMMANDS.contains(&cmd) => {
             Err(Failure::Errx(format!("{cmd}: not implemented")))
         }
         _ => Err(Failure::Usage(USAGE)),
     }
+}
+
+fn cmd_pfs(inv: &Invocation) -> Result<(), Failure> {
+    let args = &inv.args;
+    let mut out = io::stdout().lock();
+    let r = match inv.command.as_str() {
+        "pfs-status" => pfs_cmd::pfs_status(args, &mut out),
+        "pfs-master" => pfs_cmd::pfs_create(args, false, &mut out),
+        "pfs-slave" => pfs_cmd::pfs_create(args, true, &mut out),
+        "pfs-update" => pfs_cmd::pfs_update(args, &mut out),
+        "pfs-upgrade" => pfs_cmd::pfs_upgrade(args, &mut out),
+        "pfs-downgrade" => pfs_cmd::pfs_downgrade(args, &mut out),
+        "pfs-destroy" => pfs_cmd::pfs_destroy(
+            args,
+            &inv.opts,
+            &mut io::stdin().lock(),
+            &mut out,
+            Duration::from_secs(1),
+        ),
+        "synctid" => pfs_cmd::synctid(args, &mut out),
+        _ => pfs_cmd::store_create(args),
+    };
+    let _ = out.flush();
+    r.map_err(|e| match e {
+        CmdError::Errx(m) => Failure::Errx(m),
+        CmdError::Say(m) => Failure::Say(m),
+        CmdError::Usage(u) => Failure::Usage(u),
+        CmdError::Failed => Failure::Silent,
+        CmdError::Output(e) => Failure::Errx(strerror(&e)),
+    })
 }
 
 fn cmd_mirror_dump(args: &[String]) -> Result<(), Failure> {

@@ -21,7 +21,7 @@ pub enum OpenError {
     Io(#[from] io::Error),
     /// The path is on no HAMMER filesystem and in no store: every PFS ioctl
     /// on it would fail with ENOTTY.
-    #[error("{}", Errno::ENOTTY.desc())]
+    #[error("{}", crate::errno::errno_desc(Errno::ENOTTY as i32))]
     NotHammer,
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -30,7 +30,7 @@ pub enum OpenError {
 /// `getpfs` failures with the original's texts (without `hammer: `).
 #[derive(Debug, thiserror::Error)]
 pub enum GetpfsError {
-    #[error("Failed to open {path}: {source}")]
+    #[error("Failed to open {path}: {}", strerror(.source))]
     Open { path: String, source: io::Error },
     #[error("Cannot access {path}: {source}")]
     Access { path: String, source: PfsError },
@@ -143,7 +143,7 @@ fn link_text(path: &str) -> LinkText {
     }
 }
 
-fn strip_trailing_slashes(p: &str) -> &str {
+pub(crate) fn strip_trailing_slashes(p: &str) -> &str {
     let t = p.trim_end_matches('/');
     if t.is_empty() && p.starts_with('/') {
         "/"

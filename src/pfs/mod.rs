@@ -16,7 +16,7 @@ pub use getpfs::{getpfs, open_fs, GetpfsError, OpenError, PfsPath};
 #[derive(Debug, thiserror::Error)]
 pub enum PfsError {
     /// The errno an ioctl would fail with.
-    #[error("{}", .0.desc())]
+    #[error("{}", crate::errno::errno_desc(*.0 as i32))]
     Sys(Errno),
     /// The store itself failed (I/O, corruption, format).
     #[error(transparent)]

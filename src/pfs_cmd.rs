@@ -1,0 +1,520 @@
+//! The pfs-*, synctid and store-create commands with the original's texts
+//! and exit codes (spec: cli.md §5-10), the defects of protocol.md §15
+//! fixed: every failure exits non-zero.
+
+use std::fs;
+use std::io::{self, BufRead, Write};
+use std::path::Path;
+use std::thread;
+use std::time::Duration;
+
+use nix::errno::Errno;
+
+use crate::cli::{strtoull_base, GlobalOpts, PFS_USAGE, SYNCTID_USAGE};
+use crate::errno::strerror;
+use crate::ondisk::{HammerUuid, PseudofsData, PFSD_SLAVE};
+use crate::pfs::getpfs::{dirname, strip_trailing_slashes};
+use crate::pfs::store::Store;
+use crate::pfs::{getpfs, open_fs, OpenError, Pfs, PfsError, SynctidOp};
+use crate::pfsd_fmt::{write_pfs_block, SnapshotsHint};
+
+/// How a command failed; `main` prints it and exits 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    /// errx/err: printed as `hammer: <text>`.
+    #[error("{0}")]
+    Errx(String),
+    /// Printed verbatim on stderr (a newline is added).
+    #[error("{0}")]
+    Say(String),
+    #[error("usage")]
+    Usage(&'static str),
+    /// The message is already on stdout; only the exit status is left.
+    #[error("failed")]
+    Failed,
+    /// Writing stdout failed.
+    #[error("{}", strerror(.0))]
+    Output(#[from] io::Error),
+}
+
+type CmdResult = Result<(), CmdError>;
+
+/// `err(3)`: the text, a colon and the error.
+fn err(text: impl std::fmt::Display, e: impl std::fmt::Display) -> CmdError {
+    CmdError::Errx(format!("{text}: {e}"))
+}
+
+/// The line of the PFS block that needs a descriptor (cli.md §4.2).
+fn hint(pfs: &dyn Pfs) -> SnapshotsHint {
+    pfs.version()
+        .map_or(SnapshotsHint::None, SnapshotsHint::Version)
+}
+
+fn print_block(out: &mut dyn Write, pfsd: &PseudofsData, pfs: &dyn Pfs) -> io::Result<()> {
+    let mut b = Vec::new();
+    write_pfs_block(&mut b, pfsd, hint(pfs));
+    out.write_all(&b)
+}
+
+fn label(pfsd: &PseudofsData) -> String {
+    String::from_utf8_lossy(pfsd.label_bytes()).into_owned()
+}
+
+fn getpfs_or_exit(path: &str) -> Result<(Box<dyn Pfs>, PseudofsData), CmdError> {
+    getpfs(path).map_err(|e| CmdError::Errx(e.to_string()))
+}
+
+/// `hammer pfs-status [dirpath ...]` (cli.md §5).
+pub fn pfs_status(args: &[String], out: &mut dyn Write) -> CmdResult {
+    let dot = [".".to_string()];
+    let paths = if args.is_empty() { &dot[..] } else { args };
+    for path in paths {
+        out.flush()?;
+        let (pfs, _) = getpfs_or_exit(path)?;
+        write!(out, "{path}\t")?;
+        match pfs.get_pseudofs() {
+            Err(_) => writeln!(out, "Invalid PFS path {path}")?,
+            Ok(pfsd) => {
+                writeln!(out, "PFS#{} {{", pfs.pfs_id())?;
+                print_block(out, &pfsd, pfs.as_ref())?;
+                writeln!(out, "}}")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `hammer pfs-master|pfs-slave <dirpath> [options]` (cli.md §6).
+pub fn pfs_create(args: &[String], slave: bool, out: &mut dyn Write) -> CmdResult {
+    let Some(path) = args.first() else {
+        return Err(CmdError::Usage(PFS_USAGE));
+    };
+    if fs::symlink_metadata(path).is_ok() {
+        return Err(CmdError::Errx(format!(
+            "Cannot create {path}, file exists!"
+        )));
+    }
+    if path.ends_with('/') {
+        return Err(CmdError::Errx(format!(
+            "Invalid PFS path {path} with trailing /"
+        )));
+    }
+    let dir = dirname(path);
+    let mut pfs = match open_fs(&dir) {
+        Ok(pfs) => pfs,
+        Err(OpenError::Io(e)) => {
+            return Err(err(format!("Cannot open directory {dir}"), strerror(&e)))
+        }
+        Err(OpenError::Store(e)) => return Err(err(format!("Cannot open directory {dir}"), e)),
+        // GET_PSEUDOFS fails: pfs_id stays -1.
+        Err(OpenError::NotHammer) => return Err(CmdError::Say(NOT_MAIN_MOUNT.to_string())),
+    };
+    if pfs.get_pseudofs().is_err() || pfs.pfs_id() != 0 {
+        return Err(CmdError::Say(NOT_MAIN_MOUNT.to_string()));
+    }
+    let id = free_pfs_id(pfs.as_mut(), path)?;
+    write!(out, "Creating PFS#{id}\t")?;
+    out.flush()?;
+    let pfsd = PseudofsData {
+        sync_beg_tid: 1,
+        sync_end_tid: 1,
+        shared_uuid: HammerUuid::new_random(),
+        unique_uuid: HammerUuid::new_random(),
+        mirror_flags: if slave { PFSD_SLAVE } else { 0 },
+        ..Default::default()
+    };
+    pfs.set_pfs_id(id);
+    if let Err(e) = pfs.set_pseudofs(&pfsd) {
+        // D20 fixed: the original exits 0 here.
+        writeln!(out, "failed: {e}")?;
+        out.flush()?;
+        return Err(CmdError::Failed);
+    }
+    if let Err(e) = std::os::unix::fs::symlink(format!("@@PFS{id:05}"), path) {
+        writeln!(out, "failed: cannot create symlink: {}", strerror(&e))?;
+        out.flush()?;
+        return Err(CmdError::Failed);
+    }
+    writeln!(out, "succeeded!")?;
+    drop(pfs);
+    pfs_update(args, out)
+}
+
+const NOT_MAIN_MOUNT: &str =
+    "You are attempting to access a PFS softlink from a PFS.  It may not represent the PFS\n\
+on the main filesystem mount that you expect!  You may only access PFS softlinks\n\
+via the main filesystem mount!";
+
+/// The lowest id whose GET fails with ENOENT.
+fn free_pfs_id(pfs: &mut dyn Pfs, path: &str) -> Result<u32, CmdError> {
+    for id in 0..=0xFFFF {
+        pfs.set_pfs_id(id);
+        match pfs.get_pseudofs() {
+            Ok(_) => continue,
+            Err(PfsError::Sys(Errno::ENOENT)) if id == 0 => {
+                return Err(CmdError::Errx("Fatal error: PFS#0 must exist".into()))
+            }
+            Err(PfsError::Sys(Errno::ENOENT)) => return Ok(id),
+            Err(e) => return Err(err(format!("Cannot create {path}"), e)),
+        }
+    }
+    Err(CmdError::Errx(format!(
+        "Cannot create {path}, all PFSs in use"
+    )))
+}
+
+/// `hammer pfs-update <dirpath> [options]` (cli.md §7).
+pub fn pfs_update(args: &[String], out: &mut dyn Write) -> CmdResult {
+    let Some(path) = args.first() else {
+        return Err(CmdError::Usage(PFS_USAGE));
+    };
+    let (mut pfs, _) = getpfs_or_exit(path)?;
+    writeln!(out, "{path}")?;
+    out.flush()?;
+    let Ok(mut pfsd) = pfs.get_pseudofs() else {
+        return Ok(());
+    };
+    for opt in &args[1..] {
+        apply_option(&mut pfsd, opt)?;
+    }
+    if pfsd.is_slave() && pfs.pfs_id() == 0 {
+        return Err(CmdError::Errx(
+            "The real mount point cannot be made a PFS slave, only PFS sub-directories can be made slaves".into(),
+        ));
+    }
+    pfs.set_pseudofs(&pfsd)
+        .map_err(|e| err("Unable to adjust PFS configuration", e))?;
+    let pfsd = pfs.get_pseudofs().map_err(|e| {
+        err(
+            "Unable to retrieve PFS configuration after successful update",
+            e,
+        )
+    })?;
+    print_block(out, &pfsd, pfs.as_ref())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// One `name=value` option of pfs-update (cli.md §7.1).
+pub fn apply_option(pfsd: &mut PseudofsData, opt: &str) -> CmdResult {
+    let (name, value) = match opt.split_once('=') {
+        Some(nv) => nv,
+        // D17 fixed: the bare form the usage text shows is accepted.
+        None if opt == "snapshots-clear" => (opt, ""),
+        None => {
+            return Err(CmdError::Errx(format!(
+                "option {opt} requires an assignment"
+            )))
+        }
+    };
+    match name {
+        "sync-beg-tid" => pfsd.sync_beg_tid = strtoull_base(value, 16).0,
+        "sync-end-tid" => pfsd.sync_end_tid = strtoull_base(value, 16).0,
+        "shared-uuid" | "unique-uuid" => {
+            let u = HammerUuid::parse(value).ok_or_else(|| {
+                CmdError::Errx(format!("option {name}: error parsing uuid {value}"))
+            })?;
+            if name == "shared-uuid" {
+                pfsd.shared_uuid = u;
+            } else {
+                pfsd.unique_uuid = u;
+            }
+        }
+        "label" => {
+            let text = if !value.starts_with('"') {
+                value
+            } else if value.ends_with('"') {
+                // A lone `"` is both quotes: the label is empty.
+                &value[1..value.len().max(2) - 1]
+            } else {
+                return Err(CmdError::Errx(format!("option {name}: malformed string")));
+            };
+            pfsd.set_label(text.as_bytes());
+        }
+        "snapshots" => {
+            if !value.starts_with('/') {
+                let mut m = format!("option {name}: '{value}' must be an absolute path");
+                if value.is_empty() {
+                    m.push_str("\nuse 'snapshots-clear' to unset snapshots dir");
+                }
+                return Err(CmdError::Say(m));
+            }
+            if value.len() >= 64 {
+                return Err(CmdError::Errx(format!(
+                    "option {name}: path too long, {} character limit",
+                    value.len()
+                )));
+            }
+            pfsd.set_snapshots(value.as_bytes());
+        }
+        "snapshots-clear" => pfsd.set_snapshots(b""),
+        "prune-min" => {
+            pfsd.prune_min = time_to_secs(value).ok_or_else(|| {
+                // D17 fixed: the original names the value, not the option.
+                CmdError::Errx(format!(
+                    "option {name}: illegal time spec, use Nd or [Nd/]hh[:mm[:ss]]"
+                ))
+            })?;
+        }
+        _ => return Err(CmdError::Errx(format!("invalid option: {name}"))),
+    }
+    Ok(())
+}
+
+/// C `strtol(s, &end, 10)`: (value, rest); no digits leaves `s` whole.
+fn strtol10(s: &str) -> (i64, &str) {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (neg, t) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let n = t.bytes().take_while(u8::is_ascii_digit).count();
+    if n == 0 {
+        return (0, s);
+    }
+    let v = t[..n].bytes().fold(0i64, |v, d| {
+        v.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+    });
+    (if neg { -v } else { v }, &t[n..])
+}
+
+/// `[Nd[/]]hh[:mm[:ss]]` to seconds, clamped to 0x7FFFFFFF; computed in
+/// 64 bits (D17 fixed: the original overflows a 32-bit int).
+pub fn time_to_secs(s: &str) -> Option<i32> {
+    let (mut n, mut rest) = strtol10(s);
+    let mut days = 0;
+    if let Some(r) = rest.strip_prefix('d') {
+        days = n;
+        (n, rest) = match r.strip_prefix('/') {
+            Some(r) => strtol10(r),
+            None => (0, r),
+        };
+    }
+    let hours = n;
+    let (mut mins, mut secs) = (0, 0);
+    if let Some(r) = rest.strip_prefix(':') {
+        (mins, rest) = strtol10(r);
+        if let Some(r) = rest.strip_prefix(':') {
+            (secs, rest) = strtol10(r);
+        }
+    }
+    if days < 0 || hours < 0 || mins < 0 || secs < 0 || !rest.is_empty() {
+        return None;
+    }
+    let total = days
+        .saturating_mul(86400)
+        .saturating_add(hours.saturating_mul(3600))
+        .saturating_add(mins.saturating_mul(60))
+        .saturating_add(secs);
+    Some(total.min(0x7FFF_FFFF) as i32)
+}
+
+/// `hammer pfs-upgrade <dirpath>` (cli.md §8).
+pub fn pfs_upgrade(args: &[String], out: &mut dyn Write) -> CmdResult {
+    let Some(path) = args.first() else {
+        return Err(CmdError::Usage(PFS_USAGE));
+    };
+    let (mut pfs, pfsd) = getpfs_or_exit(path)?;
+    let id = pfs.pfs_id();
+    if id == 0 {
+        return Err(CmdError::Errx(
+            "You cannot upgrade PFS#0 (It should already be a master)".into(),
+        ));
+    }
+    if !pfsd.is_slave() {
+        return Err(CmdError::Errx("It is already a master".into()));
+    }
+    let what = format!("pfs-upgrade of PFS#{id} ({})", label(&pfsd));
+    pfs.upgrade()
+        .map_err(|e| err(format!("{what} failed"), e))?;
+    writeln!(out, "{what} succeeded")?;
+    Ok(())
+}
+
+/// `hammer pfs-downgrade <dirpath>` (cli.md §8).
+pub fn pfs_downgrade(args: &[String], out: &mut dyn Write) -> CmdResult {
+    let Some(path) = args.first() else {
+        return Err(CmdError::Usage(PFS_USAGE));
+    };
+    let (mut pfs, pfsd) = getpfs_or_exit(path)?;
+    let id = pfs.pfs_id();
+    if id == 0 {
+        return Err(CmdError::Errx("You cannot downgrade PFS#0".into()));
+    }
+    if pfsd.is_slave() {
+        return Err(CmdError::Errx("It is already a slave".into()));
+    }
+    let what = format!("pfs-downgrade of PFS#{id} ({})", label(&pfsd));
+    pfs.downgrade()
+        .map_err(|e| err(format!("{what} failed"), e))?;
+    writeln!(out, "{what} succeeded")?;
+    Ok(())
+}
+
+/// Reads one answer: only y, yes, Y and YES (trailing CR/LF removed) say
+/// yes; EOF says no.
+fn confirmed(input: &mut dyn BufRead) -> io::Result<bool> {
+    let mut line = String::new();
+    if input.read_line(&mut line)? == 0 {
+        return Ok(false);
+    }
+    let answer = line.trim_end_matches(['\r', '\n']);
+    Ok(matches!(answer, "y" | "yes" | "Y" | "YES"))
+}
+
+/// `hammer pfs-destroy <dirpath>` (cli.md §9); the countdown takes
+/// `tick` per step (one second in the binary).
+pub fn pfs_destroy(
+    args: &[String],
+    opts: &GlobalOpts,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    tick: Duration,
+) -> CmdResult {
+    let Some(path) = args.first() else {
+        return Err(CmdError::Usage(PFS_USAGE));
+    };
+    let (mut pfs, pfsd) = getpfs_or_exit(path)?;
+    let id = pfs.pfs_id();
+    if id == 0 {
+        return Err(CmdError::Errx("You cannot destroy PFS#0".into()));
+    }
+    let label = label(&pfsd);
+    let refuse = || CmdError::Errx(format!("No action taken on PFS#{id}"));
+    write!(
+        out,
+        "You have requested that PFS#{id} ({label}) be destroyed\n\
+         This will irrevocably destroy all data on this PFS!!!!!\n\
+         Do you really want to do this? [y/n] "
+    )?;
+    out.flush()?;
+    if !confirmed(input)? {
+        return Err(refuse());
+    }
+    if !pfsd.is_slave() {
+        write!(
+            out,
+            "This PFS is currently setup as a MASTER!\n\
+             Are you absolutely sure you want to destroy it? [y/n] "
+        )?;
+        out.flush()?;
+        if !confirmed(input)? {
+            return Err(refuse());
+        }
+    }
+    write!(out, "Destroying PFS#{id} ({label})")?;
+    if opts.debug > 0 {
+        writeln!(out)?;
+    } else {
+        write!(out, " in")?;
+        for i in (1..=5).rev() {
+            write!(out, " {i}")?;
+            out.flush()?;
+            thread::sleep(tick);
+        }
+        writeln!(out, ".. starting destruction pass")?;
+    }
+    out.flush()?;
+    if let Err(e) = pfs.destroy() {
+        writeln!(out, "pfs-destroy of PFS#{id} failed: {e}")?;
+        out.flush()?;
+        return Err(CmdError::Failed);
+    }
+    writeln!(out, "pfs-destroy of PFS#{id} succeeded!")?;
+    out.flush()?;
+    // The original strips the slashes only when the path resolves to a
+    // directory; a store's links always dangle, so they are stripped
+    // whenever the path itself is not a symlink.
+    let link = match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => path.as_str(),
+        _ => strip_trailing_slashes(path),
+    };
+    if fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink()) {
+        fs::remove_file(link)
+            .map_err(|e| err(format!("Unable to remove softlink {link}"), strerror(&e)))?;
+    }
+    Ok(())
+}
+
+/// `hammer synctid <filesystem> [quick]` (cli.md §10).
+pub fn synctid(args: &[String], out: &mut dyn Write) -> CmdResult {
+    let op = match args {
+        [_] => SynctidOp::Sync2,
+        [_, q] if q == "quick" => SynctidOp::Sync1,
+        _ => return Err(CmdError::Usage(SYNCTID_USAGE)),
+    };
+    let fs_path = &args[0];
+    let failed = |e: &dyn std::fmt::Display| err(format!("Synctid {fs_path} failed"), e);
+    let mut pfs = match open_fs(fs_path) {
+        Ok(pfs) => pfs,
+        Err(OpenError::Io(e)) => {
+            return Err(err(format!("Unable to open {fs_path}"), strerror(&e)))
+        }
+        Err(OpenError::NotHammer) => return Err(failed(&PfsError::Sys(Errno::ENOTTY))),
+        Err(OpenError::Store(e)) => return Err(failed(&e)),
+    };
+    let tid = pfs.synctid(op).map_err(|e| failed(&e))?;
+    writeln!(out, "0x{tid:016x}")?;
+    Ok(())
+}
+
+/// `hammer store-create <dir>`: a new store holding PFS#0.
+pub fn store_create(args: &[String]) -> CmdResult {
+    let [dir] = args else {
+        return Err(CmdError::Usage(STORE_CREATE_USAGE));
+    };
+    Store::create(Path::new(dir))
+        .map(drop)
+        .map_err(|e| err("store-create", e))
+}
+
+/// Usage of the store's own command.
+pub const STORE_CREATE_USAGE: &str = "hammer store-create <dir>\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_specs_from_the_spec() {
+        assert_eq!(time_to_secs("30d"), Some(2_592_000));
+        assert_eq!(time_to_secs("1d/02:03:04"), Some(93_784));
+        assert_eq!(time_to_secs("12"), Some(43_200));
+        assert_eq!(time_to_secs("01:30"), Some(5_400));
+        assert_eq!(time_to_secs(""), Some(0));
+        assert_eq!(time_to_secs("5x"), None);
+        assert_eq!(time_to_secs("-1"), None);
+        assert_eq!(time_to_secs("1:-1"), None);
+    }
+
+    #[test]
+    fn d17_large_day_counts_clamp_instead_of_overflowing() {
+        assert_eq!(time_to_secs("30000d"), Some(0x7FFF_FFFF));
+        assert_eq!(time_to_secs("99999999999999999999d"), Some(0x7FFF_FFFF));
+    }
+
+    #[test]
+    fn options() {
+        let mut p = PseudofsData::default();
+        apply_option(&mut p, "sync-beg-tid=0x10").unwrap();
+        apply_option(&mut p, "sync-end-tid=ff").unwrap();
+        apply_option(&mut p, "label=\"my label\"").unwrap();
+        apply_option(&mut p, "snapshots=/snaps").unwrap();
+        apply_option(&mut p, "prune-min=1d").unwrap();
+        assert_eq!((p.sync_beg_tid, p.sync_end_tid), (0x10, 0xff));
+        assert_eq!(p.label_bytes(), b"my label");
+        assert_eq!(p.snapshots_bytes(), b"/snaps");
+        assert_eq!(p.prune_min, 86400);
+        apply_option(&mut p, "snapshots-clear").unwrap();
+        assert_eq!(p.snapshots_bytes(), b"");
+        apply_option(&mut p, "label=\"").unwrap();
+        assert_eq!(p.label_bytes(), b"");
+        let e = apply_option(&mut p, "label=\"abc").unwrap_err();
+        assert_eq!(e.to_string(), "option label: malformed string");
+        let e = apply_option(&mut p, "bogus=1").unwrap_err();
+        assert_eq!(e.to_string(), "invalid option: bogus");
+        let e = apply_option(&mut p, "label").unwrap_err();
+        assert_eq!(e.to_string(), "option label requires an assignment");
+    }
+}
