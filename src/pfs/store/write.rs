@@ -220,6 +220,11 @@ impl Batch<'_> {
             // The smallest blob above P.
             from.push(0);
         }
+        if from.as_slice() > &k[..] {
+            // Resuming exactly at `k` (a call boundary): nothing to sweep,
+            // but the record there must still be found.
+            from = k.to_vec();
+        }
         let mut found = None;
         {
             let mut stmt = self
