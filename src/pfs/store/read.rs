@@ -44,7 +44,7 @@ pub(super) fn mirror_read(
         count: 0,
         scratch: Vec::new(),
     };
-    let changed = changed_keys(conn, pfs_id, req.tid_beg, &start, &stop)?;
+    let changed = changed_records(conn, pfs_id, req.tid_beg, &start, &stop)?;
     let resume = match changed {
         Some(changed) => skip_scan(conn, req, &mut out, &start, &stop, &changed)?,
         None => plain_scan(conn, req, &mut out, &start, &stop)?,
@@ -78,15 +78,15 @@ impl Out<'_> {
     }
 }
 
-/// Keys changed at or after tid_beg in `[start, stop]`, ascending, if few
-/// enough to skip around them.
-fn changed_keys(
+/// The records changed at or after tid_beg in `[start, stop]`, ascending,
+/// with their leaves, if few enough to skip around them.
+fn changed_records(
     conn: &Connection,
     pfs_id: u32,
     tid_beg: u64,
     start: &RecKey,
     stop: &RecKey,
-) -> Result<Option<Vec<RecKey>>> {
+) -> Result<Option<Vec<(RecKey, LeafElm)>>> {
     let tid = key::tid_bytes(tid_beg);
     let n: usize = conn
         .prepare_cached(
@@ -99,15 +99,16 @@ fn changed_keys(
         return Ok(None);
     }
     let mut stmt = conn.prepare_cached(
-        "SELECT k FROM rec INDEXED BY rec_mtid
+        "SELECT k, leaf FROM rec INDEXED BY rec_mtid
          WHERE pfs = ?1 AND mtid >= ?2 AND k >= ?3 AND k <= ?4 ORDER BY k",
     )?;
     let mut rows = stmt.query(params![pfs_id, &tid[..], &start[..], &stop[..]])?;
-    let mut keys = Vec::with_capacity(n);
+    let mut recs = Vec::with_capacity(n);
     while let Some(row) = rows.next()? {
-        keys.push(key_from(row.get_ref(0)?.as_blob()?)?);
+        let k = key_from(row.get_ref(0)?.as_blob()?)?;
+        recs.push((k, leaf_from(row.get_ref(1)?.as_blob()?)?));
     }
-    Ok(Some(keys))
+    Ok(Some(recs))
 }
 
 /// Every record of `[start, stop]`; returns the key to resume at when the
@@ -147,49 +148,62 @@ fn skip_scan(
     out: &mut Out<'_>,
     start: &RecKey,
     stop: &RecKey,
-    changed: &[RecKey],
+    changed: &[(RecKey, LeafElm)],
 ) -> Result<Option<RecKey>> {
     let mut first =
-        conn.prepare_cached("SELECT k FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k LIMIT 1")?;
-    let mut fetch = conn.prepare_cached("SELECT leaf, data FROM rec WHERE k = ?1")?;
+        conn.prepare_cached("SELECT k FROM rec WHERE k >= ?1 AND k < ?2 ORDER BY k LIMIT 1")?;
+    let mut fetch_leaf = conn.prepare_cached("SELECT leaf FROM rec WHERE k = ?1")?;
+    let mut fetch_data = conn.prepare_cached("SELECT data FROM rec WHERE k = ?1")?;
+    // The scan end is inclusive and a SKIP never covers its end key, so a
+    // record exactly at the end is visited even if unchanged.
+    let tail = match changed.last() {
+        Some((k, _)) if k == stop => None,
+        _ => fetch_leaf
+            .query_row([&stop[..]], |r| r.get::<_, Vec<u8>>(0))
+            .optional()?
+            .map(|l| leaf_from(&l))
+            .transpose()?
+            .map(|l| (*stop, l)),
+    };
+    // Each visit closes the gap before it; `None` closes the last gap.
+    let visits = changed.iter().copied().chain(tail).map(Some);
     // `from` is the lower bound of the next gap; a key followed by a zero
     // byte is the smallest blob above that key.
     let mut from: Vec<u8> = start.to_vec();
-    let mut next_gap = |from: &[u8], upto: &RecKey| -> Result<Option<RecKey>> {
-        let k: Option<Vec<u8>> = first
-            .query_row(params![from, &upto[..]], |r| r.get(0))
+    for visit in visits.chain(std::iter::once(None)) {
+        let gap_end = visit.map_or(*stop, |(k, _)| k);
+        let n: Option<Vec<u8>> = first
+            .query_row(params![&from[..], &gap_end[..]], |r| r.get(0))
             .optional()?;
-        k.map(|k| key_from(&k)).transpose()
-    };
-    // The scan end is inclusive: it is visited last unless it changed.
-    let tail = (changed.last() != Some(stop)).then_some(stop);
-    for c in changed.iter().chain(tail) {
-        if let Some(n) = next_gap(&from, c)? {
-            if n != *c {
-                let skip = Mrecord::Skip {
-                    beg: key::decode(&n),
-                    end: key::decode(c),
-                };
-                if !out.put(&skip) {
-                    return Ok(Some(n));
-                }
+        if let Some(n) = n.map(|n| key_from(&n)).transpose()? {
+            let skip = Mrecord::Skip {
+                beg: key::decode(&n),
+                end: key::decode(&gap_end),
+            };
+            if !out.put(&skip) {
+                return Ok(Some(n));
             }
         }
-        let row: Option<(Vec<u8>, Option<Vec<u8>>)> = fetch
-            .query_row([&c[..]], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        if let Some((leaf, data)) = row {
-            let leaf = leaf_from(&leaf)?;
-            let data = if req.nodata { None } else { data };
-            if !emit(req, out, &leaf, data.as_deref().unwrap_or_default()) {
-                return Ok(Some(*c));
-            }
+        let Some((c, leaf)) = visit else { break };
+        let data: Option<Vec<u8>> = if wants_payload(req, &leaf) {
+            fetch_data.query_row([&c[..]], |r| r.get(0))?
+        } else {
+            None
+        };
+        if !emit(req, out, &leaf, data.as_deref().unwrap_or_default()) {
+            return Ok(Some(c));
         }
         from.clear();
-        from.extend_from_slice(c);
+        from.extend_from_slice(&c);
         from.push(0);
     }
     Ok(None)
+}
+
+/// Whether `emit` will send this record's payload (a REC with data).
+fn wants_payload(req: &MirrorReadReq, leaf: &LeafElm) -> bool {
+    let ct = leaf.base.create_tid;
+    !req.nodata && leaf.data_offset != 0 && req.tid_beg <= ct && ct <= req.tid_end
 }
 
 /// Classifies one record (§3.2) and appends what it yields; false when it

@@ -360,7 +360,10 @@ fn bad_records_change_nothing() {
                 data,
             }
             .encode_into(&mut bad_lo);
+            // A record the target lacks: an existing one's payload is
+            // never looked at.
             let mut l = leaf;
+            l.base.obj_id += 1000;
             l.data_crc ^= 1;
             Mrecord::Rec {
                 rtype,

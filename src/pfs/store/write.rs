@@ -39,6 +39,9 @@ struct Batch<'c> {
     pos: Position,
     /// Live records to mark deleted, collected before rewriting them.
     doomed: Vec<LeafElm>,
+    /// The largest TID stored by this call: the allocator is raised above
+    /// it once, at the end (§1.8).
+    max_tid: u64,
 }
 
 /// Applies `records`; on a record error nothing of this call is kept
@@ -69,6 +72,7 @@ pub(super) fn mirror_write(
             included: false,
         },
         doomed: Vec::new(),
+        max_tid: 0,
     };
     let mut count = 0;
     while count + HEAD_SIZE <= records.len() {
@@ -82,6 +86,7 @@ pub(super) fn mirror_write(
     }
     req.key_cur = key::decode(&b.pos.key);
     req.key_cur.localization = relocalize(req.key_cur.localization, pfs_id);
+    raise_next_tid(&tx, b.max_tid)?;
     tx.commit()?;
     Ok(count)
 }
@@ -247,6 +252,7 @@ impl Batch<'_> {
         for mut leaf in self.doomed.drain(..) {
             leaf.base.delete_tid = self.tid_end;
             leaf.delete_ts = self.now;
+            self.max_tid = self.max_tid.max(self.tid_end);
             update_leaf(self.tx, &leaf, mtid_of(&leaf))?;
         }
         Ok(found)
@@ -254,11 +260,12 @@ impl Batch<'_> {
 
     /// §4.5: a non-zero source delete_tid that differs replaces the
     /// target's; 0 never un-deletes.
-    fn update_delete_tid(&self, mut target: LeafElm, src: &LeafElm) -> Result<()> {
+    fn update_delete_tid(&mut self, mut target: LeafElm, src: &LeafElm) -> Result<()> {
         let d = src.base.delete_tid;
         if d != 0 && d != target.base.delete_tid {
             target.base.delete_tid = d;
             target.delete_ts = src.delete_ts;
+            self.max_tid = self.max_tid.max(d);
             update_leaf(self.tx, &target, mtid_of(&target))?;
         }
         Ok(())
@@ -266,7 +273,7 @@ impl Batch<'_> {
 
     /// §4.6: inserts the leaf as sent, after checking the payload CRC;
     /// directory entries are re-localized into the target PFS.
-    fn create(&self, mut leaf: LeafElm, data: &[u8]) -> Result<std::result::Result<(), Errno>> {
+    fn create(&mut self, mut leaf: LeafElm, data: &[u8]) -> Result<std::result::Result<(), Errno>> {
         let mut relocated;
         let mut data = data;
         if !data.is_empty() {
@@ -283,7 +290,7 @@ impl Batch<'_> {
         }
         leaf.data_offset = if data.is_empty() { 0 } else { DATA_OFFSET };
         insert_rec(self.tx, &leaf, data)?;
-        raise_next_tid(self.tx, mtid_of(&leaf))?;
+        self.max_tid = self.max_tid.max(mtid_of(&leaf));
         Ok(Ok(()))
     }
 }
