@@ -419,3 +419,30 @@ fn store_create_refuses_a_non_empty_directory() {
     let (_, e, c) = hammer_in(d.path(), &["store-create"], "");
     assert_eq!((e.as_str(), c), ("hammer store-create <dir>\n", 1));
 }
+
+#[test]
+fn corrupt_and_newer_stores_are_refused_clearly() {
+    let (_d, s) = store();
+    let db = s.join(hammer_mirror::pfs::store::DB_NAME);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("PRAGMA user_version=99").unwrap();
+    drop(conn);
+    let (o, e, c) = hammer_in(&s, &["pfs-status", "."], "");
+    assert_eq!(o, "");
+    assert_eq!(
+        e,
+        "hammer: Cannot access .: store format version 99 is newer than this hammer supports (1)\n"
+    );
+    assert_eq!(c, 1);
+    for f in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{f}", db.display()));
+    }
+    std::fs::write(&db, vec![0x5a; 16384]).unwrap();
+    let (o, e, c) = hammer_in(&s, &["pfs-status", "."], "");
+    assert_eq!(o, "");
+    assert_eq!(
+        e,
+        "hammer: Cannot access .: store database: file is not a database\n"
+    );
+    assert_eq!(c, 1);
+}

@@ -120,7 +120,7 @@ fn plain_scan(
     start: &RecKey,
     stop: &RecKey,
 ) -> Result<Option<RecKey>> {
-    // Without NODATA the payload column is not read at all, so no overflow
+    // With NODATA the payload column is not read at all, so no overflow
     // page is touched.
     let sql = if req.nodata {
         "SELECT k, leaf, NULL FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k"

@@ -468,6 +468,27 @@ fn wait_returns_at_once_when_beyond() {
 }
 
 #[test]
+fn wait_ends_at_the_next_set_from_another_process() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(2);
+    let sync = store.get_pseudofs().unwrap().sync_end_tid;
+    let root = store.root().to_path_buf();
+    let setter = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut other = Store::open(&root).unwrap();
+        other.set_pfs_id(2);
+        let mut p = other.get_pseudofs().unwrap();
+        p.sync_end_tid = sync + 100;
+        other.set_pseudofs(&p).unwrap();
+    });
+    let t = std::time::Instant::now();
+    store.wait(sync).unwrap();
+    assert!(t.elapsed() >= std::time::Duration::from_millis(250));
+    assert_eq!(store.get_pseudofs().unwrap().sync_end_tid, sync + 100);
+    setter.join().unwrap();
+}
+
+#[test]
 fn newer_format_and_garbage_are_refused() {
     let (d, store) = new_store();
     let root = store.root().to_path_buf();
