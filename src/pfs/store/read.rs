@@ -44,7 +44,7 @@ pub(super) fn mirror_read(
         count: 0,
         scratch: Vec::new(),
     };
-    let changed = changed_records(conn, pfs_id, req.tid_beg, &start, &stop)?;
+    let changed = changed_keys(conn, pfs_id, req.tid_beg, &start, &stop)?;
     let resume = match changed {
         Some(changed) => skip_scan(conn, req, &mut out, &start, &stop, &changed)?,
         None => plain_scan(conn, req, &mut out, &start, &stop)?,
@@ -78,15 +78,15 @@ impl Out<'_> {
     }
 }
 
-/// The records changed at or after tid_beg in `[start, stop]`, ascending,
-/// with their leaves, if few enough to skip around them.
-fn changed_records(
+/// The keys changed at or after tid_beg in `[start, stop]`, ascending, if
+/// few enough to skip around them (read from the index alone).
+fn changed_keys(
     conn: &Connection,
     pfs_id: u32,
     tid_beg: u64,
     start: &RecKey,
     stop: &RecKey,
-) -> Result<Option<Vec<(RecKey, LeafElm)>>> {
+) -> Result<Option<Vec<RecKey>>> {
     let tid = key::tid_bytes(tid_beg);
     let n: usize = conn
         .prepare_cached(
@@ -99,16 +99,15 @@ fn changed_records(
         return Ok(None);
     }
     let mut stmt = conn.prepare_cached(
-        "SELECT k, leaf FROM rec INDEXED BY rec_mtid
+        "SELECT k FROM rec INDEXED BY rec_mtid
          WHERE pfs = ?1 AND mtid >= ?2 AND k >= ?3 AND k <= ?4 ORDER BY k",
     )?;
     let mut rows = stmt.query(params![pfs_id, &tid[..], &start[..], &stop[..]])?;
-    let mut recs = Vec::with_capacity(n);
+    let mut keys = Vec::with_capacity(n);
     while let Some(row) = rows.next()? {
-        let k = key_from(row.get_ref(0)?.as_blob()?)?;
-        recs.push((k, leaf_from(row.get_ref(1)?.as_blob()?)?));
+        keys.push(key_from(row.get_ref(0)?.as_blob()?)?);
     }
-    Ok(Some(recs))
+    Ok(Some(keys))
 }
 
 /// Every record of `[start, stop]`; returns the key to resume at when the
@@ -140,70 +139,87 @@ fn plain_scan(
     Ok(None)
 }
 
+/// A record as read for emission: key, leaf and (if asked for) payload.
+type Row = (RecKey, LeafElm, Option<Vec<u8>>);
+
+/// The same, as SQLite returns it.
+type RawRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
 /// The changed records of `[start, stop]`, with one SKIP over each run of
-/// unchanged records between them.
+/// unchanged records between them. Per changed record one lookup finds
+/// both the first record at or after the previous one and, when no
+/// unchanged record lies between, the changed record itself.
 fn skip_scan(
     conn: &Connection,
     req: &MirrorReadReq,
     out: &mut Out<'_>,
     start: &RecKey,
     stop: &RecKey,
-    changed: &[(RecKey, LeafElm)],
+    changed: &[RecKey],
 ) -> Result<Option<RecKey>> {
-    let mut first =
-        conn.prepare_cached("SELECT k FROM rec WHERE k >= ?1 AND k < ?2 ORDER BY k LIMIT 1")?;
-    let mut fetch_leaf = conn.prepare_cached("SELECT leaf FROM rec WHERE k = ?1")?;
-    let mut fetch_data = conn.prepare_cached("SELECT data FROM rec WHERE k = ?1")?;
-    // The scan end is inclusive and a SKIP never covers its end key, so a
-    // record exactly at the end is visited even if unchanged.
-    let tail = match changed.last() {
-        Some((k, _)) if k == stop => None,
-        _ => fetch_leaf
-            .query_row([&stop[..]], |r| r.get::<_, Vec<u8>>(0))
-            .optional()?
-            .map(|l| leaf_from(&l))
-            .transpose()?
-            .map(|l| (*stop, l)),
-    };
-    // Each visit closes the gap before it; `None` closes the last gap.
-    let visits = changed.iter().copied().chain(tail).map(Some);
+    const NEXT: &str = "FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k LIMIT 1";
+    let mut next_leaf = conn.prepare_cached(&format!("SELECT k, leaf, NULL {NEXT}"))?;
+    let mut next_data = conn.prepare_cached(&format!("SELECT k, leaf, data {NEXT}"))?;
+    let mut at_leaf = conn.prepare_cached("SELECT k, leaf, NULL FROM rec WHERE k = ?1")?;
+    let mut at_data = conn.prepare_cached("SELECT k, leaf, data FROM rec WHERE k = ?1")?;
+    let decode = |(k, l, d): RawRow| -> Result<Row> { Ok((key_from(&k)?, leaf_from(&l)?, d)) };
     // `from` is the lower bound of the next gap; a key followed by a zero
     // byte is the smallest blob above that key.
     let mut from: Vec<u8> = start.to_vec();
-    for visit in visits.chain(std::iter::once(None)) {
-        let gap_end = visit.map_or(*stop, |(k, _)| k);
-        let n: Option<Vec<u8>> = first
-            .query_row(params![&from[..], &gap_end[..]], |r| r.get(0))
-            .optional()?;
-        if let Some(n) = n.map(|n| key_from(&n)).transpose()? {
+    // Each changed key closes the gap before it; the scan end (inclusive,
+    // and never covered by a SKIP) closes the last one.
+    let last = (changed.last() != Some(stop)).then_some(stop);
+    for c in changed.iter().chain(last) {
+        let wants = wants_payload(req, &key::decode(c));
+        let next = if wants {
+            &mut next_data
+        } else {
+            &mut next_leaf
+        };
+        let Some(first) = next
+            .query_row(params![&from[..], &c[..]], row)
+            .optional()?
+            .map(decode)
+            .transpose()?
+        else {
+            break;
+        };
+        let (k, leaf, data) = if first.0 == *c {
+            first
+        } else {
             let skip = Mrecord::Skip {
-                beg: key::decode(&n),
-                end: key::decode(&gap_end),
+                beg: key::decode(&first.0),
+                end: key::decode(c),
             };
             if !out.put(&skip) {
-                return Ok(Some(n));
+                return Ok(Some(first.0));
             }
-        }
-        let Some((c, leaf)) = visit else { break };
-        let data: Option<Vec<u8>> = if wants_payload(req, &leaf) {
-            fetch_data.query_row([&c[..]], |r| r.get(0))?
-        } else {
-            None
+            let at = if wants { &mut at_data } else { &mut at_leaf };
+            match at.query_row([&c[..]], row).optional()? {
+                Some(r) => decode(r)?,
+                // Only the scan end may be absent.
+                None => break,
+            }
         };
         if !emit(req, out, &leaf, data.as_deref().unwrap_or_default()) {
-            return Ok(Some(c));
+            return Ok(Some(k));
         }
         from.clear();
-        from.extend_from_slice(&c);
+        from.extend_from_slice(c);
         from.push(0);
     }
     Ok(None)
 }
 
-/// Whether `emit` will send this record's payload (a REC with data).
-fn wants_payload(req: &MirrorReadReq, leaf: &LeafElm) -> bool {
-    let ct = leaf.base.create_tid;
-    !req.nodata && leaf.data_offset != 0 && req.tid_beg <= ct && ct <= req.tid_end
+/// Whether `emit` may send a payload for a record with this key (a REC;
+/// create_tid is part of the key).
+fn wants_payload(req: &MirrorReadReq, key: &BaseElm) -> bool {
+    let ct = key.create_tid;
+    !req.nodata && req.tid_beg <= ct && ct <= req.tid_end
 }
 
 /// Classifies one record (§3.2) and appends what it yields; false when it
