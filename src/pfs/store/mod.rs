@@ -1,6 +1,15 @@
 //! The embedded PFS store: a directory holding one SQLite database in WAL
 //! mode that behaves towards the tools like a HAMMER filesystem's B-Tree and
 //! PFS ioctls (spec: kernel-semantics.md §7).
+//!
+//! Layout: `rec` holds every record version of every PFS keyed by the
+//! 30-byte B-Tree key (`key.rs`), with the leaf as sent and the payload;
+//! `mtid` is the last TID at which a record was created, deleted or
+//! otherwise changed, indexed per PFS, which is what lets a read from
+//! tid_beg find its changes without scanning (HAMMER's mirror_tid, kept
+//! per record instead of per subtree). `pfs` holds the 292-byte PFS data
+//! and a change count for WAI; `meta` the TID allocator. Every ioctl is one
+//! SQLite transaction.
 
 mod key;
 mod read;
