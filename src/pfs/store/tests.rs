@@ -4,7 +4,7 @@ use super::*;
 use crate::ondisk::{LOCALIZE_MISC, PFSD_SLAVE};
 use crate::pfs::{MirrorReadReq, MirrorWriteReq};
 use crate::wire::reader::BatchIter;
-use crate::wire::Mrecord;
+use crate::wire::{mrec_type, Mrecord};
 
 fn new_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -514,4 +514,189 @@ fn create_refuses_non_empty_directory() {
     fs::write(d.path().join("f"), b"x").unwrap();
     let e = Store::create(d.path()).err().unwrap();
     assert!(e.to_string().ends_with("directory exists and is not empty"));
+}
+
+fn leaf(lo: u32, obj_id: i64, rec_type: u16, ct: u64, dt: u64, data: &[u8]) -> LeafElm {
+    LeafElm {
+        base: BaseElm {
+            obj_id,
+            key: 16,
+            create_tid: ct,
+            delete_tid: dt,
+            rec_type,
+            obj_type: 2,
+            btype: b'R',
+            localization: lo,
+        },
+        data_offset: if data.is_empty() { 0 } else { 1 },
+        data_len: data.len() as i32,
+        data_crc: if data.is_empty() { 0 } else { crc32c(data) },
+        ..Default::default()
+    }
+}
+
+fn rec(l: LeafElm, data: &[u8]) -> Vec<u8> {
+    Mrecord::Rec {
+        rtype: 1,
+        leaf: l,
+        data,
+    }
+    .to_vec()
+}
+
+fn pass(l: LeafElm) -> Vec<u8> {
+    Mrecord::Pass { leaf: l }.to_vec()
+}
+
+/// A slave PFS#2 holding the given records, written as one batch.
+fn slave_with(records: &[(LeafElm, &[u8])]) -> (tempfile::TempDir, Store) {
+    let (d, mut store) = master_and_slave();
+    store.set_pfs_id(2);
+    let stream: Vec<u8> = records.iter().flat_map(|(l, p)| rec(*l, p)).collect();
+    write_all(&mut store, 1, 1000, &stream);
+    (d, store)
+}
+
+/// The slave's record with this obj_id and rec_type, if any.
+fn find(store: &Store, obj_id: i64, rec_type: u16) -> Option<BaseElm> {
+    let mut r = None;
+    store
+        .for_each_record(|l, _| {
+            if l.base.obj_id == obj_id && l.base.rec_type == rec_type {
+                r = Some(l.base);
+            }
+        })
+        .unwrap();
+    r
+}
+
+const MISC: u32 = LOCALIZE_MISC;
+const DATA: u16 = rectype::DATA;
+
+// spec: kernel-semantics.md §7.3 item 17
+#[test]
+fn sweep_deletes_only_live_older_non_config_records_before_the_last() {
+    let config = leaf(LOCALIZE_INODE, 1, rectype::CONFIG, 100, 0, b"cfg");
+    let (_d, mut store) = slave_with(&[
+        (config, b"cfg"),
+        (leaf(MISC, 10, DATA, 100, 0, b"a"), b"a"),
+        (leaf(MISC, 11, DATA, 100, 150, b"b"), b"b"),
+        (leaf(MISC, 12, DATA, 300, 0, b"c"), b"c"),
+        (leaf(MISC, 30, DATA, 100, 0, b"e"), b"e"),
+    ]);
+    // A CONFIG record in a stream is never created either.
+    assert!(find(&store, 1, rectype::CONFIG).is_none());
+    let mut req = MirrorWriteReq::new(1, 250);
+    let stream = pass(leaf(MISC, 20, DATA, 50, 0, b""));
+    store.mirror_write(&mut req, &stream).unwrap();
+    assert_eq!(find(&store, 10, DATA).unwrap().delete_tid, 250);
+    assert_eq!(find(&store, 11, DATA).unwrap().delete_tid, 150);
+    assert_eq!(find(&store, 12, DATA).unwrap().delete_tid, 0);
+    assert_eq!(find(&store, 30, DATA).unwrap().delete_tid, 0);
+    // A PASS for a missing record creates nothing.
+    assert!(find(&store, 20, DATA).is_none());
+    // A CONFIG record the target holds is never swept.
+    let mut tx = store.begin().unwrap();
+    let cfg = RecordId {
+        localization: LOCALIZE_INODE,
+        obj_id: 1,
+        rec_type: rectype::CONFIG,
+        key: 0,
+    };
+    tx.put(&cfg, 1, b"config text").unwrap();
+    tx.commit().unwrap();
+    let mut req = MirrorWriteReq::new(1, u64::MAX - 1);
+    store.mirror_write(&mut req, &stream).unwrap();
+    assert_eq!(find(&store, 1, rectype::CONFIG).unwrap().delete_tid, 0);
+    assert_eq!(find(&store, 12, DATA).unwrap().delete_tid, u64::MAX - 1);
+}
+
+// spec: kernel-semantics.md §7.3 items 18, 19
+#[test]
+fn delete_tid_only_moves_towards_deleted() {
+    let (_d, mut store) = slave_with(&[
+        (leaf(MISC, 10, DATA, 100, 0, b"a"), b"a"),
+        (leaf(MISC, 11, DATA, 100, 120, b"b"), b"b"),
+        (leaf(MISC, 12, DATA, 100, 130, b"c"), b"c"),
+    ]);
+    let mut req = MirrorWriteReq::new(150, 200);
+    let mut stream = rec(leaf(MISC, 10, DATA, 100, 180, b"a"), b"a");
+    stream.extend(rec(leaf(MISC, 11, DATA, 100, 0, b"b"), b"b"));
+    // PASS keeps a raw delete_tid beyond tid_end; the target takes it.
+    stream.extend(pass(leaf(MISC, 12, DATA, 100, 900, b"c")));
+    // A REC for a missing record older than tid_beg creates nothing.
+    stream.extend(rec(leaf(MISC, 13, DATA, 140, 0, b"d"), b"d"));
+    store.mirror_write(&mut req, &stream).unwrap();
+    assert_eq!(req.head_error, None);
+    assert_eq!(find(&store, 10, DATA).unwrap().delete_tid, 180);
+    assert_eq!(find(&store, 11, DATA).unwrap().delete_tid, 120);
+    assert_eq!(find(&store, 12, DATA).unwrap().delete_tid, 900);
+    assert!(find(&store, 13, DATA).is_none());
+    assert_eq!(req.key_cur.obj_id, 13);
+    assert_eq!(req.key_cur.localization, (2 << 16) | MISC);
+}
+
+// spec: kernel-semantics.md §4.4, §4.8, §7.3 items 20, 22
+#[test]
+fn config_badcrc_and_malformed_records() {
+    let (_d, mut store) = slave_with(&[(leaf(MISC, 10, DATA, 100, 0, b"a"), b"a")]);
+    let mut req = MirrorWriteReq::new(1, 200);
+    let before = req.key_cur;
+    let config = leaf(LOCALIZE_INODE, 1, rectype::CONFIG, 150, 0, b"cfg");
+    store.mirror_write(&mut req, &rec(config, b"cfg")).unwrap();
+    assert_eq!((req.head_error, req.key_cur.obj_id), (None, before.obj_id));
+    let bad = Mrecord::Rec {
+        rtype: mrec_type::REC_BADCRC,
+        leaf: leaf(MISC, 40, DATA, 150, 0, b"x"),
+        data: b"y",
+    }
+    .to_vec();
+    store.mirror_write(&mut req, &bad).unwrap();
+    assert_eq!((req.head_error, req.key_cur.obj_id), (None, before.obj_id));
+    assert!(find(&store, 40, DATA).is_none());
+    // NODATA with a payload length is a plain REC whose payload is missing.
+    let nodata = Mrecord::Rec {
+        rtype: mrec_type::REC_NODATA,
+        leaf: leaf(MISC, 41, DATA, 150, 0, b"x"),
+        data: b"",
+    }
+    .to_vec();
+    assert_eq!(store.mirror_write(&mut req, &nodata).unwrap(), 0);
+    assert_eq!(req.head_error, Some(Errno::EINVAL));
+    // Stream-level records have no place in a MIRROR_WRITE buffer.
+    let mut req = MirrorWriteReq::new(1, 200);
+    let sync = Mrecord::Sync { tid: 5 }.to_vec();
+    assert_eq!(store.mirror_write(&mut req, &sync).unwrap(), 0);
+    assert_eq!(req.head_error, Some(Errno::EINVAL));
+    let mut req = MirrorWriteReq::new(1, 200);
+    let mut garbage = rec(leaf(MISC, 42, DATA, 150, 0, b"z"), b"z");
+    garbage[0] ^= 1;
+    assert_eq!(store.mirror_write(&mut req, &garbage).unwrap(), 0);
+    assert_eq!(req.head_error, Some(Errno::EINVAL));
+}
+
+// spec: kernel-semantics.md §3.2, §7.3 items 7, 8
+#[test]
+fn mirror_read_nodata_and_delete_tid_beyond_tid_end() {
+    let (_d, mut store) = slave_with(&[
+        (leaf(MISC, 10, DATA, 100, 0, b"aaaa"), b"aaaa"),
+        (leaf(MISC, 11, DATA, 100, 500, b"bb"), b"bb"),
+    ]);
+    let mut req = MirrorReadReq::new(50, 300);
+    req.nodata = true;
+    let mut buf = vec![0u8; 4096];
+    let n = store.mirror_read(&mut req, &mut buf).unwrap();
+    let recs: Vec<_> = BatchIter::new(&buf[..n])
+        .filter_map(|r| match r.decode() {
+            Some(Mrecord::Rec { rtype, leaf, data }) => Some((rtype, leaf, data.len())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(recs.len(), 2);
+    for (rtype, l, len) in recs {
+        assert_eq!((rtype, len), (mrec_type::REC_NODATA, 0));
+        // Deleted after tid_end: a REC says live.
+        assert_eq!(l.base.delete_tid, 0);
+        assert_eq!(l.base.localization, (2 << 16) | MISC);
+    }
 }
