@@ -62,7 +62,7 @@ fn pfs_master_and_slave_output() {
         o,
         format!(
             "Creating PFS#1\tsucceeded!\na\n{}",
-            block("0000000000000001", "0000000100000001", "first", "MASTER")
+            block("0000000000000001", "0000000100000002", "first", "MASTER")
         )
     );
     let o = create(&s, "pfs-slave", "b", &[]);
@@ -370,10 +370,11 @@ fn synctid_texts() {
         hammer_in(&s, &["synctid", ".", "quick"], ""),
         ("0x0000000100000000\n".to_string(), String::new(), 0)
     );
+    // pfs-master's SET and pfs-update's SET are a flush each.
     create(&s, "pfs-master", "a", &[]);
     assert_eq!(
         hammer_in(&s, &["synctid", "."], "").0,
-        "0x0000000100000001\n"
+        "0x0000000100000002\n"
     );
     for bad in [
         &["synctid"][..],

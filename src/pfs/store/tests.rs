@@ -86,10 +86,17 @@ fn fresh_store_has_pfs0_master_with_root() {
     assert_eq!(p.sync_beg_tid, 0);
     assert_eq!(p.shared_uuid, p.unique_uuid);
     assert!(p.sync_end_tid >= FIRST_TID);
+    // The root inode and, as on HAMMER, PFS#0's own PFS record.
     let v = view(&store, u64::MAX);
-    assert_eq!(v.len(), 1);
-    assert_eq!(v[0].0.obj_id, 1);
-    assert_eq!(v[0].0.rec_type, rectype::INODE);
+    assert_eq!(v.len(), 2);
+    assert_eq!((v[0].0.obj_id, v[0].0.rec_type), (1, rectype::INODE));
+    assert_eq!((v[1].0.obj_id, v[1].0.rec_type), (1, rectype::PFS));
+    // GET shows a master's live sync point, the record holds what was set.
+    let stored = PseudofsData {
+        sync_end_tid: 0,
+        ..p
+    };
+    assert_eq!(v[1].1, stored.to_bytes().to_vec());
 }
 
 #[test]
@@ -189,7 +196,8 @@ fn mirror_read_classifies_rec_and_pass() {
     assert!(recs.iter().any(|r| matches!(r, Mrecord::Rec { .. })));
     // A range ending before t2 sends nothing created at t2.
     let s = read_all(&mut store, 0, t1, 1 << 19);
-    assert_eq!(types(&s), vec![1, 1]);
+    // Root inode, PFS#0's PFS record, obj 10.
+    assert_eq!(types(&s), vec![1, 1, 1]);
 }
 
 #[test]
@@ -248,7 +256,7 @@ fn buffer_size_does_not_change_the_records() {
     }
     let t = tx.commit().unwrap();
     let big = read_all(&mut store, 0, t, 1 << 19);
-    let small = read_all(&mut store, 0, t, 300);
+    let small = read_all(&mut store, 0, t, 400);
     assert_eq!(big, small);
 }
 
@@ -699,4 +707,44 @@ fn mirror_read_nodata_and_delete_tid_beyond_tid_end() {
         assert_eq!(l.base.delete_tid, 0);
         assert_eq!(l.base.localization, (2 << 16) | MISC);
     }
+}
+
+// spec: kernel-semantics.md §2.5
+#[test]
+fn pfs_data_lives_in_pfs0_records_one_version_per_change() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(2);
+    let mut p = store.get_pseudofs().unwrap();
+    p.sync_end_tid = 0x1234;
+    store.set_pseudofs(&p).unwrap();
+    store.set_pfs_id(0);
+    let mut versions = Vec::new();
+    store
+        .for_each_record(|l, d| {
+            if l.base.rec_type == rectype::PFS && l.base.key == 2 << 16 {
+                assert_eq!(l.base.localization, LOCALIZE_MISC);
+                assert_eq!(l.base.obj_id, 1);
+                versions.push((l.base, d.to_vec()));
+            }
+        })
+        .unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0].0.delete_tid, versions[1].0.create_tid);
+    assert_eq!(versions[1].0.delete_tid, 0);
+    assert_eq!(versions[1].1, p.to_bytes().to_vec());
+    // Destroyed: the record stays, flagged, and GET fails.
+    store.set_pfs_id(2);
+    store.destroy().unwrap();
+    assert_eq!(store.get_pseudofs().unwrap_err().errno(), Errno::ENOENT);
+    store.set_pfs_id(0);
+    let mut live = None;
+    store
+        .for_each_record(|l, d| {
+            if l.base.rec_type == rectype::PFS && l.base.key == 2 << 16 && l.base.delete_tid == 0 {
+                live = Some(d.to_vec());
+            }
+        })
+        .unwrap();
+    let flags = PseudofsData::decode(live.unwrap().as_slice().try_into().unwrap()).mirror_flags;
+    assert_ne!(flags & crate::ondisk::PFSD_DELETED, 0);
 }
