@@ -13,10 +13,12 @@ use hammer_mirror::wire::reader::BatchIter;
 use hammer_mirror::wire::Mrecord;
 
 const CHILD_ENV: &str = "HAMMER_STORE_WRITER_CHILD";
+const BASE_ENV: &str = "HAMMER_STORE_WRITER_BASE";
 const OBJS: i64 = 200;
 
 /// The writer: rewrites all records with the next generation until killed.
-fn writer(root: &Path) {
+/// A second writer (`base` 1,000,000) writes its own objects beside it.
+fn writer(root: &Path, base: i64) {
     let mut store = Store::open(root).unwrap();
     let mut g: u64 = 0;
     loop {
@@ -25,7 +27,7 @@ fn writer(root: &Path) {
         for obj in 0..OBJS {
             let rid = RecordId {
                 localization: LOCALIZE_MISC,
-                obj_id: obj + 100,
+                obj_id: base + obj + 100,
                 rec_type: rectype::DATA,
                 key: 1024,
             };
@@ -51,7 +53,10 @@ fn read_generations(store: &mut Store) -> Vec<u64> {
         }
         for r in BatchIter::new(&buf[..n]) {
             if let Some(Mrecord::Rec { leaf, data, .. }) = r.decode() {
-                if leaf.base.rec_type == rectype::DATA && leaf.base.delete_tid == 0 {
+                if leaf.base.rec_type == rectype::DATA
+                    && leaf.base.delete_tid == 0
+                    && leaf.base.obj_id < 100 + OBJS
+                {
                     gens.push(u64::from_le_bytes(data[..8].try_into().unwrap()));
                 }
             }
@@ -64,23 +69,28 @@ fn read_generations(store: &mut Store) -> Vec<u64> {
 #[test]
 fn readers_see_consistent_snapshots_while_a_process_writes() {
     if let Ok(root) = std::env::var(CHILD_ENV) {
-        writer(Path::new(&root));
+        let base = std::env::var(BASE_ENV).map_or(0, |b| b.parse().unwrap());
+        writer(Path::new(&root), base);
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("s");
     drop(Store::create(&root).unwrap());
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "readers_see_consistent_snapshots_while_a_process_writes",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, &root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let spawn = |base: i64| {
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "readers_see_consistent_snapshots_while_a_process_writes",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, &root)
+            .env(BASE_ENV, base.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut children = [spawn(0), spawn(1_000_000)];
     let mut store = Store::open(&root).unwrap();
     let start = Instant::now();
     let (mut reads, mut max_gen, mut statuses) = (0, 0, 0);
@@ -107,10 +117,26 @@ fn readers_see_consistent_snapshots_while_a_process_writes() {
             statuses += 1;
         }
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    for c in &mut children {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
     assert!(
         max_gen > 2 && reads > 5 && statuses > 0,
         "gen {max_gen}, {reads} reads"
     );
+    // Two processes never got the same TID: every TID holds the versions
+    // of exactly one writer's transactions.
+    let mut writer_of_tid = std::collections::HashMap::<u64, i64>::new();
+    store
+        .for_each_record(|l, _| {
+            if l.base.rec_type == rectype::DATA {
+                let w = l.base.obj_id / 1_000_000;
+                let first = *writer_of_tid.entry(l.base.create_tid).or_insert(w);
+                assert_eq!(first, w, "TID {:x} used by both writers", l.base.create_tid);
+            }
+        })
+        .unwrap();
+    let second = writer_of_tid.values().filter(|&&w| w == 1).count();
+    assert!(second > 0 && second < writer_of_tid.len());
 }
