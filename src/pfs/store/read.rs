@@ -14,7 +14,7 @@ use crate::wire::{mrec_type, Mrecord};
 /// A call skips unchanged ranges when at most this many records of the
 /// PFS changed at or after tid_beg; their keys are held in memory (about
 /// 0.5 MiB, like the tool's buffer). Above it, a plain scan is as cheap.
-const SKIP_LIMIT: usize = 16384;
+pub(super) const SKIP_LIMIT: usize = 16384;
 
 pub(super) fn mirror_read(
     conn: &Connection,
@@ -119,15 +119,23 @@ fn plain_scan(
     start: &RecKey,
     stop: &RecKey,
 ) -> Result<Option<RecKey>> {
-    // With NODATA the payload column is not read at all, so no overflow
-    // page is touched.
-    let sql = if req.nodata {
-        "SELECT k, leaf, NULL FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k"
+    // Payloads are read only for records that may go out as RECs (the
+    // key's last 8 bytes are create_tid − 1), so PASS records and NODATA
+    // scans touch no overflow page.
+    let mut stmt = conn.prepare_cached(
+        "SELECT k, leaf, CASE WHEN substr(k, 23) BETWEEN ?3 AND ?4 THEN data END
+         FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k",
+    )?;
+    let (lo, hi) = if req.nodata {
+        // An empty range: BETWEEN never holds.
+        ([0xFF; 8], [0; 8])
     } else {
-        "SELECT k, leaf, data FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k"
+        (
+            req.tid_beg.saturating_sub(1).to_be_bytes(),
+            req.tid_end.saturating_sub(1).to_be_bytes(),
+        )
     };
-    let mut stmt = conn.prepare_cached(sql)?;
-    let mut rows = stmt.query(params![&start[..], &stop[..]])?;
+    let mut rows = stmt.query(params![&start[..], &stop[..], &lo[..], &hi[..]])?;
     while let Some(row) = rows.next()? {
         let k = key_from(row.get_ref(0)?.as_blob()?)?;
         let leaf = leaf_from(row.get_ref(1)?.as_blob()?)?;
