@@ -3,7 +3,9 @@
 //! PFS ioctls (spec: kernel-semantics.md §7).
 //!
 //! Layout: `rec` holds every record version of every PFS keyed by the
-//! 30-byte B-Tree key (`key.rs`), with the leaf as sent and the payload;
+//! 30-byte B-Tree key (`key.rs`), with the leaf as sent; payloads live in
+//! `data`, a rowid table, so that key searches in `rec` never load them
+//! (a WITHOUT ROWID row that overflows is read whole on every compare);
 //! `mtid` is the last TID at which a record was created, deleted or
 //! otherwise changed, indexed per PFS, which is what lets a read from
 //! tid_beg find its changes without scanning (HAMMER's mirror_tid, kept
@@ -90,6 +92,9 @@ impl From<rusqlite::types::FromSqlError> for PfsError {
     }
 }
 
+/// A record's payload as a column of a query on `rec`.
+pub(super) const PAYLOAD: &str = "(SELECT bytes FROM data WHERE id = data_id)";
+
 /// The store directory containing `dir` (itself or an ancestor), if any.
 pub fn find_root(dir: &Path) -> Option<PathBuf> {
     dir.ancestors()
@@ -111,9 +116,12 @@ CREATE TABLE rec(
     pfs INTEGER NOT NULL,
     mtid BLOB NOT NULL,
     leaf BLOB NOT NULL,
-    data BLOB
+    data_id INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX rec_mtid ON rec(pfs, mtid);
+CREATE TABLE data(id INTEGER PRIMARY KEY, bytes BLOB NOT NULL);
+CREATE TRIGGER rec_data AFTER DELETE ON rec WHEN old.data_id IS NOT NULL
+BEGIN DELETE FROM data WHERE id = old.data_id; END;
 ";
 
 impl Store {
@@ -138,8 +146,6 @@ impl Store {
             Err(e) => return Err(io(e)),
         }
         let mut conn = Connection::open(dir.join(DB_NAME))?;
-        // 16 KiB pages: a 16 KiB record takes one overflow page, not five.
-        conn.execute_batch("PRAGMA page_size=16384")?;
         conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
         configure(&conn)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -217,7 +223,9 @@ impl Store {
     pub fn for_each_record(&self, mut f: impl FnMut(&LeafElm, &[u8])) -> Result<()> {
         let id = self.check_id()?;
         let tx = self.conn.unchecked_transaction()?;
-        let mut stmt = tx.prepare_cached("SELECT leaf, data FROM rec WHERE k >= ?1 AND k < ?2")?;
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k < ?2"
+        ))?;
         let lo = |id: u32| (id << 16).to_be_bytes();
         // Keys of PFS n start with n's localization; PFS#65535 ends the table.
         let hi: &[u8] = if id == 0xFFFF {
@@ -335,8 +343,9 @@ fn pfs_record_key(id: u32, create_tid: u64) -> BaseElm {
 fn load_pfs(conn: &Connection, id: u32) -> Result<Option<(PseudofsData, LeafElm)>> {
     let first = key::encode(&pfs_record_key(id, 1));
     let last = key::encode(&pfs_record_key(id, 0));
-    let mut stmt = conn
-        .prepare_cached("SELECT leaf, data FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k DESC")?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k DESC"
+    ))?;
     let mut rows = stmt.query(params![&first[..], &last[..]])?;
     while let Some(row) = rows.next()? {
         let leaf = leaf_from(row.get_ref(0)?.as_blob()?)?;
@@ -403,13 +412,20 @@ fn insert_rec(tx: &Connection, leaf: &LeafElm, data: &[u8]) -> Result<()> {
     let k = key::encode(&leaf.base);
     let mut l = [0u8; LeafElm::SIZE];
     leaf.encode(&mut l);
-    tx.prepare_cached("INSERT INTO rec(k, pfs, mtid, leaf, data) VALUES (?1, ?2, ?3, ?4, ?5)")?
+    let data_id = if data.is_empty() {
+        None
+    } else {
+        tx.prepare_cached("INSERT INTO data(bytes) VALUES (?1)")?
+            .execute([data])?;
+        Some(tx.last_insert_rowid())
+    };
+    tx.prepare_cached("INSERT INTO rec(k, pfs, mtid, leaf, data_id) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![
             &k[..],
             leaf.base.localization >> 16,
             &key::tid_bytes(mtid_of(leaf))[..],
             &l[..],
-            (!data.is_empty()).then_some(data),
+            data_id,
         ])?;
     Ok(())
 }

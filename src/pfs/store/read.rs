@@ -5,7 +5,7 @@ use nix::errno::Errno;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::key::{self, RecKey};
-use super::{key_from, leaf_from, relocalize, Result};
+use super::{key_from, leaf_from, relocalize, Result, PAYLOAD};
 use crate::ondisk::{BaseElm, LeafElm, LOCALIZE_MASK, LOCALIZE_PSEUDOFS_MASK};
 use crate::pfs::MirrorReadReq;
 use crate::wire::crc::data_crc_matches;
@@ -121,11 +121,11 @@ fn plain_scan(
 ) -> Result<Option<RecKey>> {
     // Payloads are read only for records that may go out as RECs (the
     // key's last 8 bytes are create_tid − 1), so PASS records and NODATA
-    // scans touch no overflow page.
-    let mut stmt = conn.prepare_cached(
-        "SELECT k, leaf, CASE WHEN substr(k, 23) BETWEEN ?3 AND ?4 THEN data END
-         FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k",
-    )?;
+    // scans never look them up.
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT k, leaf, CASE WHEN substr(k, 23) BETWEEN ?3 AND ?4 THEN {PAYLOAD} END
+             FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k"
+    ))?;
     let (lo, hi) = if req.nodata {
         // An empty range: BETWEEN never holds.
         ([0xFF; 8], [0; 8])
@@ -171,9 +171,10 @@ fn skip_scan(
 ) -> Result<Option<RecKey>> {
     const NEXT: &str = "FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k LIMIT 1";
     let mut next_leaf = conn.prepare_cached(&format!("SELECT k, leaf, NULL {NEXT}"))?;
-    let mut next_data = conn.prepare_cached(&format!("SELECT k, leaf, data {NEXT}"))?;
+    let mut next_data = conn.prepare_cached(&format!("SELECT k, leaf, {PAYLOAD} {NEXT}"))?;
     let mut at_leaf = conn.prepare_cached("SELECT k, leaf, NULL FROM rec WHERE k = ?1")?;
-    let mut at_data = conn.prepare_cached("SELECT k, leaf, data FROM rec WHERE k = ?1")?;
+    let mut at_data =
+        conn.prepare_cached(&format!("SELECT k, leaf, {PAYLOAD} FROM rec WHERE k = ?1"))?;
     let decode = |(k, l, d): RawRow| -> Result<Row> { Ok((key_from(&k)?, leaf_from(&l)?, d)) };
     // `from` is the lower bound of the next gap; a key followed by a zero
     // byte is the smallest blob above that key.

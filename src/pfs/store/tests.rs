@@ -78,6 +78,19 @@ fn view(store: &Store, t: u64) -> Vec<(BaseElm, Vec<u8>)> {
     v
 }
 
+/// Payload rows no record points to (there must never be any).
+fn orphans(store: &Store) -> i64 {
+    store
+        .conn
+        .query_row(
+            "SELECT count(*) FROM data WHERE id NOT IN
+             (SELECT data_id FROM rec WHERE data_id IS NOT NULL)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
 #[test]
 fn fresh_store_has_pfs0_master_with_root() {
     let (_d, store) = new_store();
@@ -451,6 +464,7 @@ fn upgrade_rolls_back_to_sync_point_and_downgrade_raises_it() {
     let p = store.get_pseudofs().unwrap();
     assert!(!p.is_slave());
     assert_eq!(view(&store, u64::MAX), at_sync);
+    assert_eq!(orphans(&store), 0);
     store.downgrade().unwrap();
     let p2 = store.get_pseudofs().unwrap();
     assert!(p2.is_slave());
@@ -461,9 +475,16 @@ fn upgrade_rolls_back_to_sync_point_and_downgrade_raises_it() {
 fn destroy_removes_records_and_hides_the_pfs() {
     let (_d, mut store) = master_and_slave();
     store.set_pfs_id(1);
+    let mut tx = store.begin().unwrap();
+    tx.put(&data_id(9, 16), 2, b"payload").unwrap();
+    tx.put(&data_id(9, 16), 2, b"replaced in the same transaction")
+        .unwrap();
+    tx.commit().unwrap();
+    assert_eq!(orphans(&store), 0);
     store.destroy().unwrap();
     assert_eq!(store.get_pseudofs().unwrap_err().errno(), Errno::ENOENT);
     assert!(view(&store, u64::MAX).is_empty());
+    assert_eq!(orphans(&store), 0);
     make_pfs(&mut store, 1, false);
     assert_eq!(view(&store, u64::MAX).len(), 1);
 }
