@@ -277,9 +277,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // FULL: a TID reported as committed must survive power loss, or it
     // could be handed out again.
     // A 64 MiB page cache keeps the upper B-Tree levels of a large PFS in
-    // memory; checkpoints every 64 MiB of WAL keep their syncs rare.
+    // memory; checkpoints every 256 MiB of WAL keep their syncs rare.
     conn.execute_batch(
-        "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384;",
+        "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=65536;",
     )
 }
 
