@@ -16,6 +16,8 @@ use proptest::prelude::*;
 
 const MASTER: u32 = 1;
 const SLAVE: u32 = 2;
+/// A slave of the slave (a cascade: the first slave is its source).
+const CASCADE: u32 = 3;
 
 /// The reference: every record version of the master, keyed in B-Tree
 /// order, with its payload.
@@ -31,6 +33,9 @@ enum Op {
     /// Upgrade the slave, then downgrade it back to its sync point.
     UpDown,
     Synctid,
+    /// Mirror the slave, as of its sync point, into the cascade slave
+    /// with this buffer size.
+    Cascade(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -46,6 +51,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(b, p)| Op::Mirror(b, p)),
         1 => Just(Op::UpDown),
         1 => Just(Op::Synctid),
+        2 => prop_oneof![Just(300usize), Just(1 << 16)].prop_map(Op::Cascade),
     ]
 }
 
@@ -226,8 +232,34 @@ fn read_checked(
     chunks
 }
 
+/// Reads `[tid_beg, tid_end]` of PFS `pfs` call by call.
+fn read_chunks(
+    store: &mut Store,
+    pfs: u32,
+    tid_beg: u64,
+    tid_end: u64,
+    bufsize: usize,
+) -> Vec<Vec<u8>> {
+    store.set_pfs_id(pfs);
+    let mut req = MirrorReadReq::new(tid_beg, tid_end);
+    let mut buf = vec![0u8; bufsize];
+    let mut chunks = Vec::new();
+    loop {
+        let n = store.mirror_read(&mut req, &mut buf).unwrap();
+        if n == 0 {
+            return chunks;
+        }
+        chunks.push(buf[..n].to_vec());
+        req.key_beg = req.key_cur;
+    }
+}
+
 fn write_chunks(store: &mut Store, chunks: &[Vec<u8>], tid_end: u64) {
-    store.set_pfs_id(SLAVE);
+    write_chunks_to(store, SLAVE, chunks, tid_end);
+}
+
+fn write_chunks_to(store: &mut Store, pfs: u32, chunks: &[Vec<u8>], tid_end: u64) {
+    store.set_pfs_id(pfs);
     let mut req = MirrorWriteReq::new(1, tid_end);
     for c in chunks {
         let n = store.mirror_write(&mut req, c).unwrap();
@@ -246,7 +278,7 @@ fn set_sync(store: &mut Store, pfs: u32, tid: u64) {
 fn run(ops: Vec<Op>) {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::create(&dir.path().join("s")).unwrap();
-    for (pfs, flags) in [(MASTER, 0), (SLAVE, PFSD_SLAVE)] {
+    for (pfs, flags) in [(MASTER, 0), (SLAVE, PFSD_SLAVE), (CASCADE, PFSD_SLAVE)] {
         store.set_pfs_id(pfs);
         let p = PseudofsData {
             sync_beg_tid: 1,
@@ -327,6 +359,18 @@ fn run(ops: Vec<Op>) {
                 assert!(p.is_slave() && p.sync_end_tid >= sync);
                 set_sync(&mut store, SLAVE, sync);
             }
+            Op::Cascade(bufsize) => {
+                store.set_pfs_id(CASCADE);
+                let beg = store.get_pseudofs().unwrap().sync_end_tid + 1;
+                store.set_pfs_id(SLAVE);
+                let end = store.get_pseudofs().unwrap().sync_end_tid;
+                if beg > end {
+                    continue;
+                }
+                let chunks = read_chunks(&mut store, SLAVE, beg, end, bufsize);
+                write_chunks_to(&mut store, CASCADE, &chunks, end);
+                set_sync(&mut store, CASCADE, end);
+            }
             Op::Synctid => {
                 store.set_pfs_id(MASTER);
                 let t = store.synctid(SynctidOp::Sync2).unwrap();
@@ -376,6 +420,16 @@ fn run(ops: Vec<Op>) {
                 store_view(&mut store, SLAVE, e),
                 model_view(&m, e),
                 "slave as of {e:x}"
+            );
+        }
+        // The slave's slave, as of its own sync point, is the master then.
+        store.set_pfs_id(CASCADE);
+        let e = store.get_pseudofs().unwrap().sync_end_tid;
+        if e > 1 {
+            assert_eq!(
+                store_view(&mut store, CASCADE, e),
+                model_view(&m, e),
+                "cascade as of {e:x}"
             );
         }
     }
