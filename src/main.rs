@@ -103,9 +103,6 @@ const OTHER_COMMANDS: &[&str] = &[
     "dedup",
 ];
 
-/// Commands this tool will provide that are not built yet.
-const PENDING_COMMANDS: &[&str] = &["mirror-copy", "mirror-stream"];
-
 fn dispatch(inv: &Invocation) -> Result<(), Failure> {
     restrict::check(inv).map_err(|e| Failure::Errx(e.to_string()))?;
     let cmd = inv.command.as_str();
@@ -116,9 +113,7 @@ fn dispatch(inv: &Invocation) -> Result<(), Failure> {
         "mirror-copy" | "mirror-stream" => cmd_mirror_copy(inv),
         "pfs-status" | "pfs-master" | "pfs-slave" | "pfs-update" | "pfs-upgrade"
         | "pfs-downgrade" | "pfs-destroy" | "synctid" | "store-create" => cmd_pfs(inv),
-        _ if PENDING_COMMANDS.contains(&cmd) || OTHER_COMMANDS.contains(&cmd) => {
-            Err(Failure::Errx(format!("{cmd}: not implemented")))
-        }
+        _ if OTHER_COMMANDS.contains(&cmd) => Err(Failure::Errx(format!("{cmd}: not implemented"))),
         _ => Err(Failure::Usage(USAGE)),
     }
 }

@@ -13,7 +13,7 @@ use nix::errno::Errno;
 use crate::cli::{strtoull_base, GlobalOpts, PFS_USAGE, SYNCTID_USAGE};
 use crate::errno::strerror;
 use crate::ondisk::{HammerUuid, PseudofsData, PFSD_SLAVE};
-use crate::pfs::getpfs::{dirname, strip_trailing_slashes};
+use crate::pfs::getpfs::{dirname, strip_trailing_slashes, strtol10};
 use crate::pfs::store::Store;
 use crate::pfs::{getpfs, open_fs, OpenError, Pfs, PfsError, SynctidOp};
 use crate::pfsd_fmt::{write_pfs_block, SnapshotsHint};
@@ -260,23 +260,6 @@ pub fn apply_option(pfsd: &mut PseudofsData, opt: &str) -> CmdResult {
         _ => return Err(CmdError::Errx(format!("invalid option: {name}"))),
     }
     Ok(())
-}
-
-/// C `strtol(s, &end, 10)`: (value, rest); no digits leaves `s` whole.
-fn strtol10(s: &str) -> (i64, &str) {
-    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (neg, t) = match t.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let n = t.bytes().take_while(u8::is_ascii_digit).count();
-    if n == 0 {
-        return (0, s);
-    }
-    let v = t[..n].bytes().fold(0i64, |v, d| {
-        v.saturating_mul(10).saturating_add(i64::from(d - b'0'))
-    });
-    (if neg { -v } else { v }, &t[n..])
 }
 
 /// `[Nd[/]]hh[:mm[:ss]]` to seconds, clamped to 0x7FFFFFFF; computed in

@@ -46,7 +46,9 @@ fn copy_full_then_incremental() {
         s.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(assert_mirrored((&src, 1), (&src, 2)), t2);
+    // (The slave's own sync-point updates are TIDs of the store too, so
+    // its sync point may move; its content must not.)
+    assert!(assert_mirrored((&src, 1), (&src, 2)) >= t2);
 }
 
 /// spec: protocol.md D4, the exit status reports a failed side.
@@ -195,7 +197,7 @@ fn d1_d3_timeout_in_two_way_mode_resumes() {
     // The slave's sync point did not move.
     assert_eq!(sync_end(&src, 2), 1);
     // Changes made meanwhile travel after the resumed range.
-    make_history(&src, 5, 1, 100);
+    let last = make_history(&src, 5, 1, 100);
     let out = run(&[
         "-i",
         "0",
@@ -210,7 +212,7 @@ fn d1_d3_timeout_in_two_way_mode_resumes() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("Mirror-read: Resuming at object"), "{err}");
     assert_mirrored((&src, 1), (&src, 2));
-    assert_eq!(sync_end(&src, 2), sync_end(&src, 1));
+    assert!(sync_end(&src, 2) > last);
     assert!(err.contains("Cyclefile"), "{err}");
 }
 
@@ -226,8 +228,9 @@ fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool, diag: impl Fn
     }
 }
 
-fn slave_synced(src: &std::path::Path, slave: &std::path::Path) -> bool {
-    std::fs::symlink_metadata(slave).is_ok() && sync_end(src, 2) == sync_end(src, 1)
+/// The slave exists and its sync point is past TID `t`.
+fn slave_synced(src: &std::path::Path, slave: &std::path::Path, t: u64) -> bool {
+    std::fs::symlink_metadata(slave).is_ok() && sync_end(src, 2) > t
 }
 
 /// mirror-stream keeps the slave following the master, and after its
@@ -236,7 +239,7 @@ fn slave_synced(src: &std::path::Path, slave: &std::path::Path) -> bool {
 fn mirror_stream_follows_and_reconnects() {
     let dir = tempfile::tempdir().unwrap();
     let src = store_with_master(dir.path(), "src");
-    make_history(&src, 10, 2, 1000);
+    let t = make_history(&src, 10, 2, 1000);
     let rsh = fake_rsh(dir.path());
     let m = src.join("master");
     let s = src.join("slave");
@@ -260,9 +263,9 @@ fn mirror_stream_follows_and_reconnects() {
                 .replace('\r', "\n")
         )
     };
-    wait_for("first sync", 30, || slave_synced(&src, &s), diag);
-    make_history(&src, 10, 1, 500);
-    wait_for("streamed change", 30, || slave_synced(&src, &s), diag);
+    wait_for("first sync", 30, || slave_synced(&src, &s, t), diag);
+    let t = make_history(&src, 10, 1, 500);
+    wait_for("streamed change", 30, || slave_synced(&src, &s, t), diag);
     assert_mirrored((&src, 1), (&src, 2));
 
     // Kill the remote side (the fake ssh, now running hammer mirror-write).
@@ -277,11 +280,11 @@ fn mirror_stream_follows_and_reconnects() {
             .args(["-KILL", pid])
             .status();
     }
-    make_history(&src, 10, 1, 700);
+    let t = make_history(&src, 10, 1, 700);
     wait_for(
         "reconnect and converge",
         60,
-        || slave_synced(&src, &s),
+        || slave_synced(&src, &s, t),
         diag,
     );
     assert_mirrored((&src, 1), (&src, 2));

@@ -263,5 +263,5 @@ fn sigkill_during_copy_never_corrupts_and_reruns_converge() {
         text(&w.stderr)
     );
     let t = assert_mirrored((&src, 1), (&src, 2));
-    assert_eq!(t, sync_end(&src, 1));
+    assert!(t >= master_end);
 }

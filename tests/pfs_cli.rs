@@ -62,7 +62,7 @@ fn pfs_master_and_slave_output() {
         o,
         format!(
             "Creating PFS#1\tsucceeded!\na\n{}",
-            block("0000000000000001", "0000000100000003", "first", "MASTER")
+            block("0000000000000001", "0000000100000002", "first", "MASTER")
         )
     );
     let o = create(&s, "pfs-slave", "b", &[]);
@@ -364,16 +364,17 @@ fn synctid_texts() {
     let (_d, s) = store();
     assert_eq!(
         hammer_in(&s, &["synctid", "."], ""),
-        ("0x0000000100000001\n".to_string(), String::new(), 0)
+        ("0x0000000100000000\n".to_string(), String::new(), 0)
     );
     assert_eq!(
         hammer_in(&s, &["synctid", ".", "quick"], ""),
-        ("0x0000000100000001\n".to_string(), String::new(), 0)
+        ("0x0000000100000000\n".to_string(), String::new(), 0)
     );
+    // pfs-master's SET and pfs-update's SET are a flush each.
     create(&s, "pfs-master", "a", &[]);
     assert_eq!(
         hammer_in(&s, &["synctid", "."], "").0,
-        "0x0000000100000003\n"
+        "0x0000000100000002\n"
     );
     for bad in [
         &["synctid"][..],
@@ -418,4 +419,31 @@ fn store_create_refuses_a_non_empty_directory() {
     );
     let (_, e, c) = hammer_in(d.path(), &["store-create"], "");
     assert_eq!((e.as_str(), c), ("hammer store-create <dir>\n", 1));
+}
+
+#[test]
+fn corrupt_and_newer_stores_are_refused_clearly() {
+    let (_d, s) = store();
+    let db = s.join(hammer_mirror::pfs::store::DB_NAME);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("PRAGMA user_version=99").unwrap();
+    drop(conn);
+    let (o, e, c) = hammer_in(&s, &["pfs-status", "."], "");
+    assert_eq!(o, "");
+    assert_eq!(
+        e,
+        "hammer: Cannot access .: store format version 99 is newer than this hammer supports (1)\n"
+    );
+    assert_eq!(c, 1);
+    for f in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{f}", db.display()));
+    }
+    std::fs::write(&db, vec![0x5a; 16384]).unwrap();
+    let (o, e, c) = hammer_in(&s, &["pfs-status", "."], "");
+    assert_eq!(o, "");
+    assert_eq!(
+        e,
+        "hammer: Cannot access .: store database: file is not a database\n"
+    );
+    assert_eq!(c, 1);
 }

@@ -209,14 +209,26 @@ fn scan_hex(s: &str) -> Option<&str> {
 
 /// scanf `%d`: optional blanks and sign, at least one decimal digit.
 fn scan_decimal(s: &str) -> Option<i64> {
-    let s = s.trim_start();
-    let (neg, s) = match s.strip_prefix('-') {
+    let (v, rest) = strtol10(s);
+    (rest.len() != s.len()).then_some(v)
+}
+
+/// C `strtol(s, &end, 10)`: (value, rest), saturating; no digits leaves
+/// `s` whole.
+pub(crate) fn strtol10(s: &str) -> (i64, &str) {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (neg, t) = match t.strip_prefix('-') {
         Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
     };
-    let n = s.bytes().take_while(u8::is_ascii_digit).count();
-    let v: i64 = s.get(..n.min(12))?.parse().ok()?;
-    Some(if neg { -v } else { v })
+    let n = t.bytes().take_while(u8::is_ascii_digit).count();
+    if n == 0 {
+        return (0, s);
+    }
+    let v = t[..n].bytes().fold(0i64, |v, d| {
+        v.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+    });
+    (if neg { -v } else { v }, &t[n..])
 }
 
 #[cfg(test)]

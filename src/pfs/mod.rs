@@ -126,11 +126,13 @@ pub trait Pfs {
     /// and a master's root directory, when missing).
     fn set_pseudofs(&mut self, pfsd: &PseudofsData) -> Result<()>;
     /// `HAMMERIOC_UPG_PSEUDOFS`: slave to master, rolled back to its sync
-    /// point.
+    /// point. An interrupted rollback (`HEAD_INTR`) is an error (EINTR),
+    /// not a success (D8).
     fn upgrade(&mut self) -> Result<()>;
     /// `HAMMERIOC_DGD_PSEUDOFS`: master to slave.
     fn downgrade(&mut self) -> Result<()>;
     /// `HAMMERIOC_RMR_PSEUDOFS`: destroys every record, marks it deleted.
+    /// Interrupted (`HEAD_INTR`): EINTR, as for `upgrade` (D8).
     fn destroy(&mut self) -> Result<()>;
     /// `HAMMERIOC_WAI_PSEUDOFS`: returns once the sync point is beyond
     /// `tid`, or after its next change.

@@ -1,6 +1,18 @@
 //! The embedded PFS store: a directory holding one SQLite database in WAL
 //! mode that behaves towards the tools like a HAMMER filesystem's B-Tree and
 //! PFS ioctls (spec: kernel-semantics.md §7).
+//!
+//! Layout: `rec` holds every record version of every PFS keyed by the
+//! 30-byte B-Tree key (`key.rs`), with the leaf as sent; payloads live in
+//! `data`, a rowid table, so that key searches in `rec` never load them
+//! (a WITHOUT ROWID row that overflows is read whole on every compare);
+//! `mtid` is the last TID at which a record was created, deleted or
+//! otherwise changed, indexed per PFS, which is what lets a read from
+//! tid_beg find its changes without scanning (HAMMER's mirror_tid, kept
+//! per record instead of per subtree). PFS data lives where HAMMER keeps
+//! it, as PFS records in PFS#0 (§2.5), a new version per change; `meta`
+//! holds the TID allocator. Every ioctl is one SQLite transaction, and one
+//! that changes anything allocates one TID, like a flush.
 
 mod key;
 mod read;
@@ -16,9 +28,7 @@ use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
-use rusqlite::{
-    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
-};
+use rusqlite::{params, Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use key::{decode as decode_key, encode as encode_key, RecKey, KEY_LEN};
 pub use txn::{RecordId, Txn};
@@ -26,7 +36,7 @@ pub use txn::{RecordId, Txn};
 use super::{MirrorReadReq, MirrorWriteReq, Pfs, PfsError, Result, SynctidOp};
 use crate::ondisk::{
     rectype, BaseElm, HammerUuid, LeafElm, PseudofsData, BTREE_TYPE_RECORD, LOCALIZE_INODE,
-    LOCALIZE_MASK, PFSD_DELETED, PFSD_SLAVE,
+    LOCALIZE_MASK, LOCALIZE_MISC, PFSD_DELETED, PFSD_SLAVE,
 };
 use crate::wire::crc::{crc32c, INODE_CRC_LEN, INODE_DATA_SIZE};
 
@@ -82,6 +92,9 @@ impl From<rusqlite::types::FromSqlError> for PfsError {
     }
 }
 
+/// A record's payload as a column of a query on `rec`.
+pub(super) const PAYLOAD: &str = "(SELECT bytes FROM data WHERE id = data_id)";
+
 /// The store directory containing `dir` (itself or an ancestor), if any.
 pub fn find_root(dir: &Path) -> Option<PathBuf> {
     dir.ancestors()
@@ -98,15 +111,17 @@ pub struct Store {
 
 const SCHEMA: &str = "
 CREATE TABLE meta(name TEXT PRIMARY KEY, value) WITHOUT ROWID;
-CREATE TABLE pfs(pfs_id INTEGER PRIMARY KEY, data BLOB NOT NULL, gen INTEGER NOT NULL);
 CREATE TABLE rec(
     k BLOB PRIMARY KEY,
     pfs INTEGER NOT NULL,
     mtid BLOB NOT NULL,
     leaf BLOB NOT NULL,
-    data BLOB
+    data_id INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX rec_mtid ON rec(pfs, mtid);
+CREATE TABLE data(id INTEGER PRIMARY KEY, bytes BLOB NOT NULL);
+CREATE TRIGGER rec_data AFTER DELETE ON rec WHEN old.data_id IS NOT NULL
+BEGIN DELETE FROM data WHERE id = old.data_id; END;
 ";
 
 impl Store {
@@ -149,8 +164,9 @@ impl Store {
             unique_uuid: fsid,
             ..Default::default()
         };
-        save_pfs(&tx, 0, &pfsd)?;
-        create_root(&tx, 0, now_secs())?;
+        let tid = alloc_tid(&tx)?;
+        save_pfs(&tx, 0, &pfsd, tid)?;
+        create_root(&tx, 0, tid)?;
         tx.commit()?;
         Ok(Store {
             conn,
@@ -207,7 +223,9 @@ impl Store {
     pub fn for_each_record(&self, mut f: impl FnMut(&LeafElm, &[u8])) -> Result<()> {
         let id = self.check_id()?;
         let tx = self.conn.unchecked_transaction()?;
-        let mut stmt = tx.prepare_cached("SELECT leaf, data FROM rec WHERE k >= ?1 AND k < ?2")?;
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k < ?2"
+        ))?;
         let lo = |id: u32| (id << 16).to_be_bytes();
         // Keys of PFS n start with n's localization; PFS#65535 ends the table.
         let hi: &[u8] = if id == 0xFFFF {
@@ -239,17 +257,18 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
 
-    /// The current sync point C of WAI_PSEUDOFS and the PFS's change count.
-    fn sync_point(&self) -> Result<(u64, i64)> {
+    /// The current sync point C of WAI_PSEUDOFS and the TID of the PFS
+    /// data's last change.
+    fn sync_point(&self) -> Result<(u64, u64)> {
         let id = self.check_id()?;
         let tx = self.conn.unchecked_transaction()?;
-        let (pfsd, gen) = load_live_pfs(&tx, id)?;
+        let (pfsd, version) = load_live_pfs(&tx, id)?;
         let c = if pfsd.is_slave() {
             pfsd.sync_end_tid
         } else {
             next_tid(&tx)? - 1
         };
-        Ok((c, gen))
+        Ok((c, version.base.create_tid))
     }
 }
 
@@ -257,7 +276,11 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // FULL: a TID reported as committed must survive power loss, or it
     // could be handed out again.
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;")
+    // A 64 MiB page cache keeps the upper B-Tree levels of a large PFS in
+    // memory; checkpoints every 256 MiB of WAL keep their syncs rare.
+    conn.execute_batch(
+        "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=65536;",
+    )
 }
 
 pub(crate) fn now_secs() -> u32 {
@@ -309,38 +332,74 @@ fn set_next_tid(tx: &Connection, v: u64) -> Result<()> {
     Ok(())
 }
 
-/// The PFS row: data and change count, if the PFS was ever set.
-fn load_pfs(conn: &Connection, id: u32) -> Result<Option<(PseudofsData, i64)>> {
-    let row = conn
-        .prepare_cached("SELECT data, gen FROM pfs WHERE pfs_id = ?1")?
-        .query_row([id], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
-        .optional()?;
-    let Some((data, gen)) = row else {
-        return Ok(None);
-    };
-    let bytes: &[u8; PseudofsData::SIZE] = data
-        .as_slice()
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("PFS data is not 292 bytes"))?;
-    Ok(Some((PseudofsData::decode(bytes), gen)))
+/// The key of PFS `id`'s PFS record (in PFS#0) at `create_tid`.
+fn pfs_record_key(id: u32, create_tid: u64) -> BaseElm {
+    BaseElm {
+        obj_id: 1,
+        key: i64::from(id << 16),
+        create_tid,
+        delete_tid: 0,
+        rec_type: rectype::PFS,
+        obj_type: OBJTYPE_DIRECTORY,
+        btype: BTREE_TYPE_RECORD,
+        localization: LOCALIZE_MISC,
+    }
 }
 
-/// The PFS, or ENOENT when it does not exist or is marked deleted.
-fn load_live_pfs(conn: &Connection, id: u32) -> Result<(PseudofsData, i64)> {
+/// The live version of `id`'s PFS record, if the PFS was ever set.
+fn load_pfs(conn: &Connection, id: u32) -> Result<Option<(PseudofsData, LeafElm)>> {
+    let first = key::encode(&pfs_record_key(id, 1));
+    let last = key::encode(&pfs_record_key(id, 0));
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k DESC"
+    ))?;
+    let mut rows = stmt.query(params![&first[..], &last[..]])?;
+    while let Some(row) = rows.next()? {
+        let leaf = leaf_from(row.get_ref(0)?.as_blob()?)?;
+        if leaf.base.delete_tid != 0 {
+            continue;
+        }
+        let data = row.get_ref(1)?.as_blob_or_null()?.unwrap_or_default();
+        let bytes: &[u8; PseudofsData::SIZE] = data
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("PFS record is not 292 bytes"))?;
+        return Ok(Some((PseudofsData::decode(bytes), leaf)));
+    }
+    Ok(None)
+}
+
+/// The PFS data and its record, or ENOENT when the PFS does not exist or
+/// is marked deleted.
+fn load_live_pfs(conn: &Connection, id: u32) -> Result<(PseudofsData, LeafElm)> {
     match load_pfs(conn, id)? {
-        Some((p, gen)) if p.mirror_flags & PFSD_DELETED == 0 => Ok((p, gen)),
+        Some((p, leaf)) if p.mirror_flags & PFSD_DELETED == 0 => Ok((p, leaf)),
         _ => Err(Errno::ENOENT.into()),
     }
 }
 
-/// Persists PFS data and wakes waiters (the change count moves).
-fn save_pfs(tx: &Connection, id: u32, pfsd: &PseudofsData) -> Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO pfs(pfs_id, data, gen) VALUES (?1, ?2, 1)
-         ON CONFLICT(pfs_id) DO UPDATE SET data = excluded.data, gen = gen + 1",
-    )?
-    .execute(params![id, &pfsd.to_bytes()[..]])?;
-    Ok(())
+/// Writes a new version of `id`'s PFS record at `tid`; the change of its
+/// create_tid is what wakes waiters.
+fn save_pfs(tx: &Connection, id: u32, pfsd: &PseudofsData, tid: u64) -> Result<()> {
+    if let Some((_, mut old)) = load_pfs(tx, id)? {
+        if old.base.create_tid == tid {
+            tx.prepare_cached("DELETE FROM rec WHERE k = ?1")?
+                .execute([&key::encode(&old.base)[..]])?;
+        } else {
+            old.base.delete_tid = tid;
+            old.delete_ts = now_secs();
+            update_leaf(tx, &old, tid)?;
+        }
+    }
+    let data = pfsd.to_bytes();
+    let leaf = LeafElm {
+        base: pfs_record_key(id, tid),
+        create_ts: now_secs(),
+        delete_ts: 0,
+        data_offset: DATA_OFFSET,
+        data_len: PseudofsData::SIZE as i32,
+        data_crc: crc32c(&data),
+    };
+    insert_rec(tx, &leaf, &data)
 }
 
 /// The localization of PFS `id` with the type bits of `lo`.
@@ -355,30 +414,38 @@ fn mtid_of(leaf: &LeafElm) -> u64 {
     leaf.base.create_tid.max(leaf.base.delete_tid)
 }
 
+/// Inserts a record; the caller keeps the allocator above its TIDs.
 fn insert_rec(tx: &Connection, leaf: &LeafElm, data: &[u8]) -> Result<()> {
     let k = key::encode(&leaf.base);
     let mut l = [0u8; LeafElm::SIZE];
     leaf.encode(&mut l);
-    tx.prepare_cached("INSERT INTO rec(k, pfs, mtid, leaf, data) VALUES (?1, ?2, ?3, ?4, ?5)")?
+    let data_id = if data.is_empty() {
+        None
+    } else {
+        tx.prepare_cached("INSERT INTO data(bytes) VALUES (?1)")?
+            .execute([data])?;
+        Some(tx.last_insert_rowid())
+    };
+    tx.prepare_cached("INSERT INTO rec(k, pfs, mtid, leaf, data_id) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![
             &k[..],
             leaf.base.localization >> 16,
             &key::tid_bytes(mtid_of(leaf))[..],
             &l[..],
-            (!data.is_empty()).then_some(data),
+            data_id,
         ])?;
-    raise_next_tid(tx, mtid_of(leaf))
+    Ok(())
 }
 
 /// Rewrites the leaf of an existing record (delete_tid changes) with the
-/// change TID `mtid`.
+/// change TID `mtid`; the caller keeps the allocator above it.
 fn update_leaf(tx: &Connection, leaf: &LeafElm, mtid: u64) -> Result<()> {
     let k = key::encode(&leaf.base);
     let mut l = [0u8; LeafElm::SIZE];
     leaf.encode(&mut l);
     tx.prepare_cached("UPDATE rec SET leaf = ?2, mtid = ?3 WHERE k = ?1")?
         .execute(params![&k[..], &l[..], &key::tid_bytes(mtid)[..]])?;
-    raise_next_tid(tx, mtid)
+    Ok(())
 }
 
 fn leaf_from(blob: &[u8]) -> Result<LeafElm> {
@@ -421,8 +488,7 @@ fn has_root(conn: &Connection, id: u32) -> Result<bool> {
 
 /// A new PFS root as SET_PSEUDOFS makes it for a master: a directory, mode
 /// 0755, one link, uid/gid 0, DIR_LOCAL_INO and ALG1 hashing (§2.1).
-fn create_root(tx: &Connection, id: u32, now: u32) -> Result<()> {
-    let tid = alloc_tid(tx)?;
+fn create_root(tx: &Connection, id: u32, tid: u64) -> Result<()> {
     let micros = now_micros();
     let mut d = [0u8; INODE_DATA_SIZE];
     d[0..2].copy_from_slice(&1u16.to_le_bytes());
@@ -444,7 +510,7 @@ fn create_root(tx: &Connection, id: u32, now: u32) -> Result<()> {
             btype: BTREE_TYPE_RECORD,
             localization: (id << 16) | LOCALIZE_INODE,
         },
-        create_ts: now,
+        create_ts: now_secs(),
         delete_ts: 0,
         data_offset: DATA_OFFSET,
         data_len: INODE_DATA_SIZE as i32,
@@ -482,9 +548,10 @@ impl Pfs for Store {
     fn set_pseudofs(&mut self, pfsd: &PseudofsData) -> Result<()> {
         let id = self.check_id()?;
         let tx = self.write_tx()?;
-        save_pfs(&tx, id, pfsd)?;
+        let tid = alloc_tid(&tx)?;
+        save_pfs(&tx, id, pfsd, tid)?;
         if !pfsd.is_slave() && !has_root(&tx, id)? {
-            create_root(&tx, id, now_secs())?;
+            create_root(&tx, id, tid)?;
         }
         tx.commit()?;
         Ok(())
@@ -497,11 +564,12 @@ impl Pfs for Store {
         if !pfsd.is_slave() {
             return Ok(());
         }
+        let tid = alloc_tid(&tx)?;
         if let Some(t) = pfsd.sync_end_tid.checked_add(1) {
-            rollback(&tx, id, t)?;
+            rollback(&tx, id, t, tid)?;
         }
         pfsd.mirror_flags &= !PFSD_SLAVE;
-        save_pfs(&tx, id, &pfsd)?;
+        save_pfs(&tx, id, &pfsd, tid)?;
         tx.commit()?;
         Ok(())
     }
@@ -515,7 +583,8 @@ impl Pfs for Store {
         }
         pfsd.mirror_flags |= PFSD_SLAVE;
         pfsd.sync_end_tid = pfsd.sync_end_tid.max(next_tid(&tx)? - 1);
-        save_pfs(&tx, id, &pfsd)?;
+        let tid = alloc_tid(&tx)?;
+        save_pfs(&tx, id, &pfsd, tid)?;
         tx.commit()?;
         Ok(())
     }
@@ -526,27 +595,32 @@ impl Pfs for Store {
         let (mut pfsd, _) = load_live_pfs(&tx, id)?;
         tx.execute("DELETE FROM rec WHERE pfs = ?1", [id])?;
         pfsd.mirror_flags |= PFSD_DELETED;
-        save_pfs(&tx, id, &pfsd)?;
+        let tid = alloc_tid(&tx)?;
+        save_pfs(&tx, id, &pfsd, tid)?;
         tx.commit()?;
         Ok(())
     }
 
     fn wait(&self, tid: u64) -> Result<()> {
-        let (c, gen) = self.sync_point()?;
+        let (c, version) = self.sync_point()?;
         if c > tid {
             return Ok(());
         }
         // One change of the sync point (or a SET of the PFS) ends the wait.
         loop {
             thread::sleep(WAIT_POLL);
-            if self.sync_point()? != (c, gen) {
+            if self.sync_point()? != (c, version) {
                 return Ok(());
             }
         }
     }
 
-    fn synctid(&mut self, _op: SynctidOp) -> Result<u64> {
-        // Every transaction is durable at commit: there is nothing to flush.
+    fn synctid(&mut self, op: SynctidOp) -> Result<u64> {
+        if matches!(op, SynctidOp::Sync1 | SynctidOp::Sync2) {
+            // Makes batches committed without a sync (mirror_write) durable.
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
         self.flush_tid()
     }
 
@@ -558,14 +632,21 @@ impl Pfs for Store {
 
     fn mirror_write(&mut self, req: &mut MirrorWriteReq, records: &[u8]) -> Result<usize> {
         let id = self.check_id()?;
-        write::mirror_write(self, id, req, records)
+        // A batch need not be durable by itself: the SET that moves the
+        // slave's sync point at SYNC is, and syncing the WAL then covers
+        // every batch before it.
+        self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+        let r = write::mirror_write(self, id, req, records);
+        self.conn.execute_batch("PRAGMA synchronous=FULL")?;
+        r
     }
 }
 
 /// UPG's rollback to T − 1: records created at or after T are destroyed,
-/// deletions at or after T undone (§5.4). Only records changed at or after
-/// T can qualify, which the change index finds directly.
-fn rollback(tx: &Connection, id: u32, t: u64) -> Result<()> {
+/// deletions at or after T undone (§5.4), as a change at `tid`. Only
+/// records changed at or after T can qualify, which the change index finds
+/// directly.
+fn rollback(tx: &Connection, id: u32, t: u64, tid: u64) -> Result<()> {
     let mut doomed = Vec::new();
     let mut revived = Vec::new();
     {
@@ -588,12 +669,9 @@ fn rollback(tx: &Connection, id: u32, t: u64) -> Result<()> {
         tx.prepare_cached("DELETE FROM rec WHERE k = ?1")?
             .execute([&k[..]])?;
     }
-    if !revived.is_empty() {
-        // Un-deleting is a change a downstream reader must not skip.
-        let tid = alloc_tid(tx)?;
-        for leaf in revived {
-            update_leaf(tx, &leaf, tid)?;
-        }
+    // Un-deleting is a change a downstream reader must not skip.
+    for leaf in revived {
+        update_leaf(tx, &leaf, tid)?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use nix::errno::Errno;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::key::{self, RecKey};
-use super::{key_from, leaf_from, relocalize, Result};
+use super::{key_from, leaf_from, relocalize, Result, PAYLOAD};
 use crate::ondisk::{BaseElm, LeafElm, LOCALIZE_MASK, LOCALIZE_PSEUDOFS_MASK};
 use crate::pfs::MirrorReadReq;
 use crate::wire::crc::data_crc_matches;
@@ -14,7 +14,7 @@ use crate::wire::{mrec_type, Mrecord};
 /// A call skips unchanged ranges when at most this many records of the
 /// PFS changed at or after tid_beg; their keys are held in memory (about
 /// 0.5 MiB, like the tool's buffer). Above it, a plain scan is as cheap.
-const SKIP_LIMIT: usize = 16384;
+pub(super) const SKIP_LIMIT: usize = 16384;
 
 pub(super) fn mirror_read(
     conn: &Connection,
@@ -78,8 +78,8 @@ impl Out<'_> {
     }
 }
 
-/// Keys changed at or after tid_beg in `[start, stop]`, ascending, if few
-/// enough to skip around them.
+/// The keys changed at or after tid_beg in `[start, stop]`, ascending, if
+/// few enough to skip around them (read from the index alone).
 fn changed_keys(
     conn: &Connection,
     pfs_id: u32,
@@ -119,15 +119,23 @@ fn plain_scan(
     start: &RecKey,
     stop: &RecKey,
 ) -> Result<Option<RecKey>> {
-    // Without NODATA the payload column is not read at all, so no overflow
-    // page is touched.
-    let sql = if req.nodata {
-        "SELECT k, leaf, NULL FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k"
+    // Payloads are read only for records that may go out as RECs (the
+    // key's last 8 bytes are create_tid − 1), so PASS records and NODATA
+    // scans never look them up.
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT k, leaf, CASE WHEN substr(k, 23) BETWEEN ?3 AND ?4 THEN {PAYLOAD} END
+             FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k"
+    ))?;
+    let (lo, hi) = if req.nodata {
+        // An empty range: BETWEEN never holds.
+        ([0xFF; 8], [0; 8])
     } else {
-        "SELECT k, leaf, data FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k"
+        (
+            req.tid_beg.saturating_sub(1).to_be_bytes(),
+            req.tid_end.saturating_sub(1).to_be_bytes(),
+        )
     };
-    let mut stmt = conn.prepare_cached(sql)?;
-    let mut rows = stmt.query(params![&start[..], &stop[..]])?;
+    let mut rows = stmt.query(params![&start[..], &stop[..], &lo[..], &hi[..]])?;
     while let Some(row) = rows.next()? {
         let k = key_from(row.get_ref(0)?.as_blob()?)?;
         let leaf = leaf_from(row.get_ref(1)?.as_blob()?)?;
@@ -139,8 +147,20 @@ fn plain_scan(
     Ok(None)
 }
 
+/// A record as read for emission: key, leaf and (if asked for) payload.
+type Row = (RecKey, LeafElm, Option<Vec<u8>>);
+
+/// The same, as SQLite returns it.
+type RawRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
 /// The changed records of `[start, stop]`, with one SKIP over each run of
-/// unchanged records between them.
+/// unchanged records between them. Per changed record one lookup finds
+/// both the first record at or after the previous one and, when no
+/// unchanged record lies between, the changed record itself.
 fn skip_scan(
     conn: &Connection,
     req: &MirrorReadReq,
@@ -149,47 +169,66 @@ fn skip_scan(
     stop: &RecKey,
     changed: &[RecKey],
 ) -> Result<Option<RecKey>> {
-    let mut first =
-        conn.prepare_cached("SELECT k FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k LIMIT 1")?;
-    let mut fetch = conn.prepare_cached("SELECT leaf, data FROM rec WHERE k = ?1")?;
+    const NEXT: &str = "FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k LIMIT 1";
+    let mut next_leaf = conn.prepare_cached(&format!("SELECT k, leaf, NULL {NEXT}"))?;
+    let mut next_data = conn.prepare_cached(&format!("SELECT k, leaf, {PAYLOAD} {NEXT}"))?;
+    let mut at_leaf = conn.prepare_cached("SELECT k, leaf, NULL FROM rec WHERE k = ?1")?;
+    let mut at_data =
+        conn.prepare_cached(&format!("SELECT k, leaf, {PAYLOAD} FROM rec WHERE k = ?1"))?;
+    let decode = |(k, l, d): RawRow| -> Result<Row> { Ok((key_from(&k)?, leaf_from(&l)?, d)) };
     // `from` is the lower bound of the next gap; a key followed by a zero
     // byte is the smallest blob above that key.
     let mut from: Vec<u8> = start.to_vec();
-    let mut next_gap = |from: &[u8], upto: &RecKey| -> Result<Option<RecKey>> {
-        let k: Option<Vec<u8>> = first
-            .query_row(params![from, &upto[..]], |r| r.get(0))
-            .optional()?;
-        k.map(|k| key_from(&k)).transpose()
-    };
-    // The scan end is inclusive: it is visited last unless it changed.
-    let tail = (changed.last() != Some(stop)).then_some(stop);
-    for c in changed.iter().chain(tail) {
-        if let Some(n) = next_gap(&from, c)? {
-            if n != *c {
-                let skip = Mrecord::Skip {
-                    beg: key::decode(&n),
-                    end: key::decode(c),
-                };
-                if !out.put(&skip) {
-                    return Ok(Some(n));
-                }
+    // Each changed key closes the gap before it; the scan end (inclusive,
+    // and never covered by a SKIP) closes the last one.
+    let last = (changed.last() != Some(stop)).then_some(stop);
+    for c in changed.iter().chain(last) {
+        let wants = wants_payload(req, &key::decode(c));
+        let next = if wants {
+            &mut next_data
+        } else {
+            &mut next_leaf
+        };
+        let Some(first) = next
+            .query_row(params![&from[..], &c[..]], row)
+            .optional()?
+            .map(decode)
+            .transpose()?
+        else {
+            break;
+        };
+        let (k, leaf, data) = if first.0 == *c {
+            first
+        } else {
+            let skip = Mrecord::Skip {
+                beg: key::decode(&first.0),
+                end: key::decode(c),
+            };
+            if !out.put(&skip) {
+                return Ok(Some(first.0));
             }
-        }
-        let row: Option<(Vec<u8>, Option<Vec<u8>>)> = fetch
-            .query_row([&c[..]], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        if let Some((leaf, data)) = row {
-            let leaf = leaf_from(&leaf)?;
-            let data = if req.nodata { None } else { data };
-            if !emit(req, out, &leaf, data.as_deref().unwrap_or_default()) {
-                return Ok(Some(*c));
+            let at = if wants { &mut at_data } else { &mut at_leaf };
+            match at.query_row([&c[..]], row).optional()? {
+                Some(r) => decode(r)?,
+                // Only the scan end may be absent.
+                None => break,
             }
+        };
+        if !emit(req, out, &leaf, data.as_deref().unwrap_or_default()) {
+            return Ok(Some(k));
         }
         from.clear();
         from.extend_from_slice(c);
         from.push(0);
     }
     Ok(None)
+}
+
+/// Whether `emit` may send a payload for a record with this key (a REC;
+/// create_tid is part of the key).
+fn wants_payload(req: &MirrorReadReq, key: &BaseElm) -> bool {
+    let ct = key.create_tid;
+    !req.nodata && req.tid_beg <= ct && ct <= req.tid_end
 }
 
 /// Classifies one record (§3.2) and appends what it yields; false when it

@@ -4,7 +4,7 @@ use super::*;
 use crate::ondisk::{LOCALIZE_MISC, PFSD_SLAVE};
 use crate::pfs::{MirrorReadReq, MirrorWriteReq};
 use crate::wire::reader::BatchIter;
-use crate::wire::Mrecord;
+use crate::wire::{mrec_type, Mrecord};
 
 fn new_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -78,6 +78,19 @@ fn view(store: &Store, t: u64) -> Vec<(BaseElm, Vec<u8>)> {
     v
 }
 
+/// Payload rows no record points to (there must never be any).
+fn orphans(store: &Store) -> i64 {
+    store
+        .conn
+        .query_row(
+            "SELECT count(*) FROM data WHERE id NOT IN
+             (SELECT data_id FROM rec WHERE data_id IS NOT NULL)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
 #[test]
 fn fresh_store_has_pfs0_master_with_root() {
     let (_d, store) = new_store();
@@ -86,10 +99,17 @@ fn fresh_store_has_pfs0_master_with_root() {
     assert_eq!(p.sync_beg_tid, 0);
     assert_eq!(p.shared_uuid, p.unique_uuid);
     assert!(p.sync_end_tid >= FIRST_TID);
+    // The root inode and, as on HAMMER, PFS#0's own PFS record.
     let v = view(&store, u64::MAX);
-    assert_eq!(v.len(), 1);
-    assert_eq!(v[0].0.obj_id, 1);
-    assert_eq!(v[0].0.rec_type, rectype::INODE);
+    assert_eq!(v.len(), 2);
+    assert_eq!((v[0].0.obj_id, v[0].0.rec_type), (1, rectype::INODE));
+    assert_eq!((v[1].0.obj_id, v[1].0.rec_type), (1, rectype::PFS));
+    // GET shows a master's live sync point, the record holds what was set.
+    let stored = PseudofsData {
+        sync_end_tid: 0,
+        ..p
+    };
+    assert_eq!(v[1].1, stored.to_bytes().to_vec());
 }
 
 #[test]
@@ -190,7 +210,8 @@ fn mirror_read_classifies_rec_and_pass() {
     assert!(recs.iter().any(|r| matches!(r, Mrecord::Rec { .. })));
     // A range ending before t2 sends nothing created at t2.
     let s = read_all(&mut store, 0, t1, 1 << 19);
-    assert_eq!(types(&s), vec![1, 1]);
+    // Root inode, PFS#0's PFS record, obj 10.
+    assert_eq!(types(&s), vec![1, 1, 1]);
 }
 
 #[test]
@@ -249,7 +270,7 @@ fn buffer_size_does_not_change_the_records() {
     }
     let t = tx.commit().unwrap();
     let big = read_all(&mut store, 0, t, 1 << 19);
-    let small = read_all(&mut store, 0, t, 300);
+    let small = read_all(&mut store, 0, t, 400);
     assert_eq!(big, small);
 }
 
@@ -361,7 +382,10 @@ fn bad_records_change_nothing() {
                 data,
             }
             .encode_into(&mut bad_lo);
+            // A record the target lacks: an existing one's payload is
+            // never looked at.
             let mut l = leaf;
+            l.base.obj_id += 1000;
             l.data_crc ^= 1;
             Mrecord::Rec {
                 rtype,
@@ -441,6 +465,7 @@ fn upgrade_rolls_back_to_sync_point_and_downgrade_raises_it() {
     let p = store.get_pseudofs().unwrap();
     assert!(!p.is_slave());
     assert_eq!(view(&store, u64::MAX), at_sync);
+    assert_eq!(orphans(&store), 0);
     store.downgrade().unwrap();
     let p2 = store.get_pseudofs().unwrap();
     assert!(p2.is_slave());
@@ -451,9 +476,16 @@ fn upgrade_rolls_back_to_sync_point_and_downgrade_raises_it() {
 fn destroy_removes_records_and_hides_the_pfs() {
     let (_d, mut store) = master_and_slave();
     store.set_pfs_id(1);
+    let mut tx = store.begin().unwrap();
+    tx.put(&data_id(9, 16), 2, b"payload").unwrap();
+    tx.put(&data_id(9, 16), 2, b"replaced in the same transaction")
+        .unwrap();
+    tx.commit().unwrap();
+    assert_eq!(orphans(&store), 0);
     store.destroy().unwrap();
     assert_eq!(store.get_pseudofs().unwrap_err().errno(), Errno::ENOENT);
     assert!(view(&store, u64::MAX).is_empty());
+    assert_eq!(orphans(&store), 0);
     make_pfs(&mut store, 1, false);
     assert_eq!(view(&store, u64::MAX).len(), 1);
 }
@@ -463,6 +495,27 @@ fn wait_returns_at_once_when_beyond() {
     let (_d, mut store) = master_and_slave();
     store.set_pfs_id(2);
     store.wait(0).unwrap();
+}
+
+#[test]
+fn wait_ends_at_the_next_set_from_another_process() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(2);
+    let sync = store.get_pseudofs().unwrap().sync_end_tid;
+    let root = store.root().to_path_buf();
+    let setter = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut other = Store::open(&root).unwrap();
+        other.set_pfs_id(2);
+        let mut p = other.get_pseudofs().unwrap();
+        p.sync_end_tid = sync + 100;
+        other.set_pseudofs(&p).unwrap();
+    });
+    let t = std::time::Instant::now();
+    store.wait(sync).unwrap();
+    assert!(t.elapsed() >= std::time::Duration::from_millis(250));
+    assert_eq!(store.get_pseudofs().unwrap().sync_end_tid, sync + 100);
+    setter.join().unwrap();
 }
 
 #[test]
@@ -491,4 +544,278 @@ fn create_refuses_non_empty_directory() {
     fs::write(d.path().join("f"), b"x").unwrap();
     let e = Store::create(d.path()).err().unwrap();
     assert!(e.to_string().ends_with("directory exists and is not empty"));
+}
+
+fn leaf(lo: u32, obj_id: i64, rec_type: u16, ct: u64, dt: u64, data: &[u8]) -> LeafElm {
+    LeafElm {
+        base: BaseElm {
+            obj_id,
+            key: 16,
+            create_tid: ct,
+            delete_tid: dt,
+            rec_type,
+            obj_type: 2,
+            btype: b'R',
+            localization: lo,
+        },
+        data_offset: if data.is_empty() { 0 } else { 1 },
+        data_len: data.len() as i32,
+        data_crc: if data.is_empty() { 0 } else { crc32c(data) },
+        ..Default::default()
+    }
+}
+
+fn rec(l: LeafElm, data: &[u8]) -> Vec<u8> {
+    Mrecord::Rec {
+        rtype: 1,
+        leaf: l,
+        data,
+    }
+    .to_vec()
+}
+
+fn pass(l: LeafElm) -> Vec<u8> {
+    Mrecord::Pass { leaf: l }.to_vec()
+}
+
+/// A slave PFS#2 holding the given records, written as one batch.
+fn slave_with(records: &[(LeafElm, &[u8])]) -> (tempfile::TempDir, Store) {
+    let (d, mut store) = master_and_slave();
+    store.set_pfs_id(2);
+    let stream: Vec<u8> = records.iter().flat_map(|(l, p)| rec(*l, p)).collect();
+    write_all(&mut store, 1, 1000, &stream);
+    (d, store)
+}
+
+/// The slave's record with this obj_id and rec_type, if any.
+fn find(store: &Store, obj_id: i64, rec_type: u16) -> Option<BaseElm> {
+    let mut r = None;
+    store
+        .for_each_record(|l, _| {
+            if l.base.obj_id == obj_id && l.base.rec_type == rec_type {
+                r = Some(l.base);
+            }
+        })
+        .unwrap();
+    r
+}
+
+const MISC: u32 = LOCALIZE_MISC;
+const DATA: u16 = rectype::DATA;
+
+// spec: kernel-semantics.md §7.3 item 17
+#[test]
+fn sweep_deletes_only_live_older_non_config_records_before_the_last() {
+    let config = leaf(LOCALIZE_INODE, 1, rectype::CONFIG, 100, 0, b"cfg");
+    let (_d, mut store) = slave_with(&[
+        (config, b"cfg"),
+        (leaf(MISC, 10, DATA, 100, 0, b"a"), b"a"),
+        (leaf(MISC, 11, DATA, 100, 150, b"b"), b"b"),
+        (leaf(MISC, 12, DATA, 300, 0, b"c"), b"c"),
+        (leaf(MISC, 30, DATA, 100, 0, b"e"), b"e"),
+    ]);
+    // A CONFIG record in a stream is never created either.
+    assert!(find(&store, 1, rectype::CONFIG).is_none());
+    let mut req = MirrorWriteReq::new(1, 250);
+    let stream = pass(leaf(MISC, 20, DATA, 50, 0, b""));
+    store.mirror_write(&mut req, &stream).unwrap();
+    assert_eq!(find(&store, 10, DATA).unwrap().delete_tid, 250);
+    assert_eq!(find(&store, 11, DATA).unwrap().delete_tid, 150);
+    assert_eq!(find(&store, 12, DATA).unwrap().delete_tid, 0);
+    assert_eq!(find(&store, 30, DATA).unwrap().delete_tid, 0);
+    // A PASS for a missing record creates nothing.
+    assert!(find(&store, 20, DATA).is_none());
+    // A CONFIG record the target holds is never swept.
+    let mut tx = store.begin().unwrap();
+    let cfg = RecordId {
+        localization: LOCALIZE_INODE,
+        obj_id: 1,
+        rec_type: rectype::CONFIG,
+        key: 0,
+    };
+    tx.put(&cfg, 1, b"config text").unwrap();
+    tx.commit().unwrap();
+    let mut req = MirrorWriteReq::new(1, u64::MAX - 1);
+    store.mirror_write(&mut req, &stream).unwrap();
+    assert_eq!(find(&store, 1, rectype::CONFIG).unwrap().delete_tid, 0);
+    assert_eq!(find(&store, 12, DATA).unwrap().delete_tid, u64::MAX - 1);
+}
+
+// spec: kernel-semantics.md §7.3 items 18, 19
+#[test]
+fn delete_tid_only_moves_towards_deleted() {
+    let (_d, mut store) = slave_with(&[
+        (leaf(MISC, 10, DATA, 100, 0, b"a"), b"a"),
+        (leaf(MISC, 11, DATA, 100, 120, b"b"), b"b"),
+        (leaf(MISC, 12, DATA, 100, 130, b"c"), b"c"),
+    ]);
+    let mut req = MirrorWriteReq::new(150, 200);
+    let mut stream = rec(leaf(MISC, 10, DATA, 100, 180, b"a"), b"a");
+    stream.extend(rec(leaf(MISC, 11, DATA, 100, 0, b"b"), b"b"));
+    // PASS keeps a raw delete_tid beyond tid_end; the target takes it.
+    stream.extend(pass(leaf(MISC, 12, DATA, 100, 900, b"c")));
+    // A REC for a missing record older than tid_beg creates nothing.
+    stream.extend(rec(leaf(MISC, 13, DATA, 140, 0, b"d"), b"d"));
+    store.mirror_write(&mut req, &stream).unwrap();
+    assert_eq!(req.head_error, None);
+    assert_eq!(find(&store, 10, DATA).unwrap().delete_tid, 180);
+    assert_eq!(find(&store, 11, DATA).unwrap().delete_tid, 120);
+    assert_eq!(find(&store, 12, DATA).unwrap().delete_tid, 900);
+    assert!(find(&store, 13, DATA).is_none());
+    assert_eq!(req.key_cur.obj_id, 13);
+    assert_eq!(req.key_cur.localization, (2 << 16) | MISC);
+}
+
+// spec: kernel-semantics.md §4.4, §4.8, §7.3 items 20, 22
+#[test]
+fn config_badcrc_and_malformed_records() {
+    let (_d, mut store) = slave_with(&[(leaf(MISC, 10, DATA, 100, 0, b"a"), b"a")]);
+    let mut req = MirrorWriteReq::new(1, 200);
+    let before = req.key_cur;
+    let config = leaf(LOCALIZE_INODE, 1, rectype::CONFIG, 150, 0, b"cfg");
+    store.mirror_write(&mut req, &rec(config, b"cfg")).unwrap();
+    assert_eq!((req.head_error, req.key_cur.obj_id), (None, before.obj_id));
+    let bad = Mrecord::Rec {
+        rtype: mrec_type::REC_BADCRC,
+        leaf: leaf(MISC, 40, DATA, 150, 0, b"x"),
+        data: b"y",
+    }
+    .to_vec();
+    store.mirror_write(&mut req, &bad).unwrap();
+    assert_eq!((req.head_error, req.key_cur.obj_id), (None, before.obj_id));
+    assert!(find(&store, 40, DATA).is_none());
+    // NODATA with a payload length is a plain REC whose payload is missing.
+    let nodata = Mrecord::Rec {
+        rtype: mrec_type::REC_NODATA,
+        leaf: leaf(MISC, 41, DATA, 150, 0, b"x"),
+        data: b"",
+    }
+    .to_vec();
+    assert_eq!(store.mirror_write(&mut req, &nodata).unwrap(), 0);
+    assert_eq!(req.head_error, Some(Errno::EINVAL));
+    // Stream-level records have no place in a MIRROR_WRITE buffer.
+    let mut req = MirrorWriteReq::new(1, 200);
+    let sync = Mrecord::Sync { tid: 5 }.to_vec();
+    assert_eq!(store.mirror_write(&mut req, &sync).unwrap(), 0);
+    assert_eq!(req.head_error, Some(Errno::EINVAL));
+    let mut req = MirrorWriteReq::new(1, 200);
+    let mut garbage = rec(leaf(MISC, 42, DATA, 150, 0, b"z"), b"z");
+    garbage[0] ^= 1;
+    assert_eq!(store.mirror_write(&mut req, &garbage).unwrap(), 0);
+    assert_eq!(req.head_error, Some(Errno::EINVAL));
+}
+
+// spec: kernel-semantics.md §3.2, §7.3 items 7, 8
+#[test]
+fn mirror_read_nodata_and_delete_tid_beyond_tid_end() {
+    let (_d, mut store) = slave_with(&[
+        (leaf(MISC, 10, DATA, 100, 0, b"aaaa"), b"aaaa"),
+        (leaf(MISC, 11, DATA, 100, 500, b"bb"), b"bb"),
+    ]);
+    let mut req = MirrorReadReq::new(50, 300);
+    req.nodata = true;
+    let mut buf = vec![0u8; 4096];
+    let n = store.mirror_read(&mut req, &mut buf).unwrap();
+    let recs: Vec<_> = BatchIter::new(&buf[..n])
+        .filter_map(|r| match r.decode() {
+            Some(Mrecord::Rec { rtype, leaf, data }) => Some((rtype, leaf, data.len())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(recs.len(), 2);
+    for (rtype, l, len) in recs {
+        assert_eq!((rtype, len), (mrec_type::REC_NODATA, 0));
+        // Deleted after tid_end: a REC says live.
+        assert_eq!(l.base.delete_tid, 0);
+        assert_eq!(l.base.localization, (2 << 16) | MISC);
+    }
+}
+
+// spec: kernel-semantics.md §2.5
+#[test]
+fn pfs_data_lives_in_pfs0_records_one_version_per_change() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(2);
+    let mut p = store.get_pseudofs().unwrap();
+    p.sync_end_tid = 0x1234;
+    store.set_pseudofs(&p).unwrap();
+    store.set_pfs_id(0);
+    let mut versions = Vec::new();
+    store
+        .for_each_record(|l, d| {
+            if l.base.rec_type == rectype::PFS && l.base.key == 2 << 16 {
+                assert_eq!(l.base.localization, LOCALIZE_MISC);
+                assert_eq!(l.base.obj_id, 1);
+                versions.push((l.base, d.to_vec()));
+            }
+        })
+        .unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0].0.delete_tid, versions[1].0.create_tid);
+    assert_eq!(versions[1].0.delete_tid, 0);
+    assert_eq!(versions[1].1, p.to_bytes().to_vec());
+    // Destroyed: the record stays, flagged, and GET fails.
+    store.set_pfs_id(2);
+    store.destroy().unwrap();
+    assert_eq!(store.get_pseudofs().unwrap_err().errno(), Errno::ENOENT);
+    store.set_pfs_id(0);
+    let mut live = None;
+    store
+        .for_each_record(|l, d| {
+            if l.base.rec_type == rectype::PFS && l.base.key == 2 << 16 && l.base.delete_tid == 0 {
+                live = Some(d.to_vec());
+            }
+        })
+        .unwrap();
+    let flags = PseudofsData::decode(live.unwrap().as_slice().try_into().unwrap()).mirror_flags;
+    assert_ne!(flags & crate::ondisk::PFSD_DELETED, 0);
+}
+
+/// More changes than a skip scan handles: the plain scan sends every
+/// record, RECs with their payloads and PASSes without, whatever the
+/// buffer size.
+#[test]
+fn plain_scan_above_the_skip_limit() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(1);
+    let n = super::read::SKIP_LIMIT as i64 + 10;
+    let mut tx = store.begin().unwrap();
+    for i in 0..n {
+        tx.put(&data_id(100 + i, 16), 2, &i.to_le_bytes()).unwrap();
+    }
+    let t1 = tx.commit().unwrap();
+    let mut tx = store.begin().unwrap();
+    for i in 0..n {
+        tx.put(&data_id(100 + i, 16), 2, &(i + 1).to_le_bytes())
+            .unwrap();
+    }
+    let t2 = tx.commit().unwrap();
+    let big = read_all(&mut store, t2, t2, 1 << 19);
+    assert_eq!(big, read_all(&mut store, t2, t2, 5000));
+    let (mut recs, mut passes) = (0, 0);
+    for r in BatchIter::new(&big) {
+        match r.decode().unwrap() {
+            Mrecord::Rec { leaf, data, .. } => {
+                assert_eq!(leaf.base.create_tid, t2);
+                assert_eq!(data, &(leaf.base.obj_id - 99).to_le_bytes());
+                recs += 1;
+            }
+            Mrecord::Pass { leaf } => {
+                assert!(leaf.base.create_tid < t2);
+                assert!(leaf.base.create_tid != t1 || leaf.base.delete_tid == t2);
+                passes += 1;
+            }
+            other => panic!("no SKIP in a plain scan: {other:?}"),
+        }
+    }
+    // The root inode and every old version are PASSes.
+    assert_eq!((recs, passes), (n, n + 1));
+    // Mirrored into the slave in small calls, it matches the master.
+    let stream = read_all(&mut store, 0, t2, 3000);
+    store.set_pfs_id(2);
+    write_all(&mut store, 1, t2, &stream);
+    store.set_pfs_id(1);
+    let m = view(&store, t2);
+    store.set_pfs_id(2);
+    assert_eq!(view(&store, t2), m);
 }

@@ -9,7 +9,7 @@ use super::key::{self, RecKey};
 use super::txn::{known_localization, known_rec_type};
 use super::{
     insert_rec, key_from, leaf_from, mtid_of, now_secs, raise_next_tid, relocalize, update_leaf,
-    Result, Store, DATA_OFFSET,
+    PfsError, Result, Store, DATA_OFFSET,
 };
 use crate::ondisk::{rectype, BaseElm, LeafElm};
 use crate::pfs::MirrorWriteReq;
@@ -39,6 +39,9 @@ struct Batch<'c> {
     pos: Position,
     /// Live records to mark deleted, collected before rewriting them.
     doomed: Vec<LeafElm>,
+    /// The largest TID stored by this call: the allocator is raised above
+    /// it once, at the end (§1.8).
+    max_tid: u64,
 }
 
 /// Applies `records`; on a record error nothing of this call is kept
@@ -69,32 +72,51 @@ pub(super) fn mirror_write(
             included: false,
         },
         doomed: Vec::new(),
+        max_tid: 0,
     };
     let mut count = 0;
     while count + HEAD_SIZE <= records.len() {
-        match b.apply(&records[count..])? {
+        match b.apply(&records[count..]) {
             Ok(used) => count += used,
-            Err(errno) => {
+            Err(StepError::Record(errno)) => {
                 req.head_error = Some(errno);
                 return Ok(count);
             }
+            Err(StepError::Store(e)) => return Err(e),
         }
     }
     req.key_cur = key::decode(&b.pos.key);
     req.key_cur.localization = relocalize(req.key_cur.localization, pfs_id);
+    raise_next_tid(&tx, b.max_tid)?;
     tx.commit()?;
     Ok(count)
 }
 
-/// A record-level failure: reported in the head, not as an ioctl error.
-type RecResult = std::result::Result<usize, Errno>;
+/// Why a record was not applied: the record is bad (reported in the head,
+/// the ioctl itself succeeds) or the store failed.
+enum StepError {
+    Record(Errno),
+    Store(PfsError),
+}
+
+impl<E: Into<PfsError>> From<E> for StepError {
+    fn from(e: E) -> Self {
+        StepError::Store(e.into())
+    }
+}
+
+type Step<T> = std::result::Result<T, StepError>;
+
+fn bad<T>() -> Step<T> {
+    Err(StepError::Record(Errno::EINVAL))
+}
 
 impl Batch<'_> {
     /// Applies the record at the start of `rest`; returns the bytes it
     /// occupies.
-    fn apply(&mut self, rest: &[u8]) -> Result<RecResult> {
+    fn apply(&mut self, rest: &[u8]) -> Step<usize> {
         let Some(head) = Head::from_slice(rest) else {
-            return Ok(Err(Errno::EINVAL));
+            return bad();
         };
         let rec_size = head.rec_size();
         if head.signature() != SIGNATURE
@@ -102,28 +124,27 @@ impl Batch<'_> {
             || rec_size > MAX_REC_SIZE
             || rec_size as usize > rest.len()
         {
-            return Ok(Err(Errno::EINVAL));
+            return bad();
         }
-        let used = doalign(rec_size).min(rest.len());
         let Some(raw) = RawRecord::new(&rest[..rec_size as usize]) else {
-            return Ok(Err(Errno::EINVAL));
+            return bad();
         };
-        let outcome = match head.rec_type() & mrec_type::MASK {
+        match head.rec_type() & mrec_type::MASK {
             mrec_type::SKIP if rec_size == SKIP_REC_SIZE => self.skip(&raw)?,
             mrec_type::REC if rec_size >= REC_HEAD_SIZE => self.rec(&raw)?,
-            mrec_type::REC_BADCRC if rec_size >= REC_HEAD_SIZE => Ok(()),
+            mrec_type::REC_BADCRC if rec_size >= REC_HEAD_SIZE => {}
             mrec_type::PASS if rec_size == PASS_REC_SIZE => self.pass(&raw)?,
-            _ => Err(Errno::EINVAL),
-        };
-        Ok(outcome.map(|()| used))
+            _ => return bad(),
+        }
+        Ok(doalign(rec_size).min(rest.len()))
     }
 
-    fn skip(&mut self, raw: &RawRecord<'_>) -> Result<std::result::Result<(), Errno>> {
+    fn skip(&mut self, raw: &RawRecord<'_>) -> Step<()> {
         let (Some(beg), Some(end)) = (
             raw.array::<{ BaseElm::SIZE }>(HEAD_SIZE),
             raw.array::<{ BaseElm::SIZE }>(HEAD_SIZE + BaseElm::SIZE),
         ) else {
-            return Ok(Err(Errno::EINVAL));
+            return bad();
         };
         let beg = self.local_key(&BaseElm::decode(beg));
         let end = self.local_key(&BaseElm::decode(end));
@@ -132,73 +153,69 @@ impl Batch<'_> {
             key: end,
             included: true,
         };
-        Ok(Ok(()))
+        Ok(())
     }
 
-    fn rec(&mut self, raw: &RawRecord<'_>) -> Result<std::result::Result<(), Errno>> {
-        let Some(mut leaf) = raw.leaf() else {
-            return Ok(Err(Errno::EINVAL));
+    fn rec(&mut self, raw: &RawRecord<'_>) -> Step<()> {
+        let Some(leaf) = raw.leaf() else {
+            return bad();
         };
         let data_len = leaf.data_len;
         if data_len < 0
             || data_len as u32 > XBUF_SIZE
             || REC_HEAD_SIZE as usize + data_len as usize > raw.bytes().len()
         {
-            return Ok(Err(Errno::EINVAL));
+            return bad();
         }
-        if let Err(e) = self.relocalize_leaf(&mut leaf) {
-            return Ok(Err(e));
-        }
-        let k = key::encode(&leaf.base);
-        let found = self.sweep_to(&k)?;
-        if leaf.base.rec_type == rectype::CONFIG {
-            return Ok(Ok(()));
-        }
+        let Some((leaf, found)) = self.reach(leaf)? else {
+            return Ok(());
+        };
         match found {
             Some(target) => self.update_delete_tid(target, &leaf)?,
             None if leaf.base.create_tid >= self.tid_beg => {
                 let start = REC_HEAD_SIZE as usize;
-                let data = &raw.bytes()[start..start + data_len as usize];
-                if let Err(e) = self.create(leaf, data)? {
-                    return Ok(Err(e));
-                }
+                self.create(leaf, &raw.bytes()[start..start + data_len as usize])?;
             }
             None => {}
         }
         self.pos = Position {
-            key: k,
+            key: key::encode(&leaf.base),
             included: false,
         };
-        Ok(Ok(()))
+        Ok(())
     }
 
-    fn pass(&mut self, raw: &RawRecord<'_>) -> Result<std::result::Result<(), Errno>> {
-        let Some(mut leaf) = raw.leaf() else {
-            return Ok(Err(Errno::EINVAL));
+    fn pass(&mut self, raw: &RawRecord<'_>) -> Step<()> {
+        let Some(leaf) = raw.leaf() else {
+            return bad();
         };
-        if let Err(e) = self.relocalize_leaf(&mut leaf) {
-            return Ok(Err(e));
-        }
-        let k = key::encode(&leaf.base);
-        let found = self.sweep_to(&k)?;
-        if leaf.base.rec_type == rectype::CONFIG {
-            return Ok(Ok(()));
-        }
-        self.pos = Position {
-            key: k,
-            included: false,
+        let Some((leaf, found)) = self.reach(leaf)? else {
+            return Ok(());
         };
         if let Some(target) = found {
             self.update_delete_tid(target, &leaf)?;
         }
-        Ok(Ok(()))
+        self.pos = Position {
+            key: key::encode(&leaf.base),
+            included: false,
+        };
+        Ok(())
+    }
+
+    /// What REC and PASS share: re-localize, sweep up to the record and
+    /// find the target's copy. `None` for a CONFIG record, which is never
+    /// mirrored (§4.7) and leaves the position where it was.
+    fn reach(&mut self, mut leaf: LeafElm) -> Step<Option<(LeafElm, Option<LeafElm>)>> {
+        self.relocalize_leaf(&mut leaf)?;
+        let found = self.sweep_to(&key::encode(&leaf.base))?;
+        Ok((leaf.base.rec_type != rectype::CONFIG).then_some((leaf, found)))
     }
 
     /// Moves a leaf into the target PFS (§4.2); refuses what no PFS can
     /// hold: an unknown record type or localization type.
-    fn relocalize_leaf(&self, leaf: &mut LeafElm) -> std::result::Result<(), Errno> {
+    fn relocalize_leaf(&self, leaf: &mut LeafElm) -> Step<()> {
         if !known_rec_type(leaf.base.rec_type) || !known_localization(leaf.base.localization) {
-            return Err(Errno::EINVAL);
+            return bad();
         }
         leaf.base.localization = relocalize(leaf.base.localization, self.pfs_id);
         Ok(())
@@ -219,6 +236,11 @@ impl Batch<'_> {
         if !self.pos.included {
             // The smallest blob above P.
             from.push(0);
+        }
+        if from.as_slice() > &k[..] {
+            // Resuming exactly at `k` (a call boundary): nothing to sweep,
+            // but the record there must still be found.
+            from = k.to_vec();
         }
         let mut found = None;
         {
@@ -242,6 +264,7 @@ impl Batch<'_> {
         for mut leaf in self.doomed.drain(..) {
             leaf.base.delete_tid = self.tid_end;
             leaf.delete_ts = self.now;
+            self.max_tid = self.max_tid.max(self.tid_end);
             update_leaf(self.tx, &leaf, mtid_of(&leaf))?;
         }
         Ok(found)
@@ -249,11 +272,12 @@ impl Batch<'_> {
 
     /// §4.5: a non-zero source delete_tid that differs replaces the
     /// target's; 0 never un-deletes.
-    fn update_delete_tid(&self, mut target: LeafElm, src: &LeafElm) -> Result<()> {
+    fn update_delete_tid(&mut self, mut target: LeafElm, src: &LeafElm) -> Step<()> {
         let d = src.base.delete_tid;
         if d != 0 && d != target.base.delete_tid {
             target.base.delete_tid = d;
             target.delete_ts = src.delete_ts;
+            self.max_tid = self.max_tid.max(d);
             update_leaf(self.tx, &target, mtid_of(&target))?;
         }
         Ok(())
@@ -261,12 +285,12 @@ impl Batch<'_> {
 
     /// §4.6: inserts the leaf as sent, after checking the payload CRC;
     /// directory entries are re-localized into the target PFS.
-    fn create(&self, mut leaf: LeafElm, data: &[u8]) -> Result<std::result::Result<(), Errno>> {
+    fn create(&mut self, mut leaf: LeafElm, data: &[u8]) -> Step<()> {
         let mut relocated;
         let mut data = data;
         if !data.is_empty() {
             if !data_crc_matches(leaf.base.rec_type, data, leaf.data_crc) {
-                return Ok(Err(Errno::EINVAL));
+                return bad();
             }
             let lo = (self.pfs_id << 16).to_le_bytes();
             if leaf.base.rec_type == rectype::DIRENTRY && data.len() >= 12 && data[8..12] != lo {
@@ -278,7 +302,7 @@ impl Batch<'_> {
         }
         leaf.data_offset = if data.is_empty() { 0 } else { DATA_OFFSET };
         insert_rec(self.tx, &leaf, data)?;
-        raise_next_tid(self.tx, mtid_of(&leaf))?;
-        Ok(Ok(()))
+        self.max_tid = self.max_tid.max(mtid_of(&leaf));
+        Ok(())
     }
 }

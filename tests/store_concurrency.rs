@@ -1,0 +1,142 @@
+//! Readers beside a writer: while one process commits transactions, another
+//! runs mirror_read, GET_PSEUDOFS and `hammer pfs-status` on the same store;
+//! every read sees one consistent state and none fails with a lock error.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hammer_mirror::ondisk::{rectype, LOCALIZE_MISC};
+use hammer_mirror::pfs::store::{RecordId, Store};
+use hammer_mirror::pfs::{MirrorReadReq, Pfs};
+use hammer_mirror::wire::reader::BatchIter;
+use hammer_mirror::wire::Mrecord;
+
+const CHILD_ENV: &str = "HAMMER_STORE_WRITER_CHILD";
+const BASE_ENV: &str = "HAMMER_STORE_WRITER_BASE";
+const OBJS: i64 = 200;
+
+/// The writer: rewrites all records with the next generation until killed.
+/// A second writer (`base` 1,000,000) writes its own objects beside it.
+fn writer(root: &Path, base: i64) {
+    let mut store = Store::open(root).unwrap();
+    let mut g: u64 = 0;
+    loop {
+        g += 1;
+        let mut tx = store.begin().unwrap();
+        for obj in 0..OBJS {
+            let rid = RecordId {
+                localization: LOCALIZE_MISC,
+                obj_id: base + obj + 100,
+                rec_type: rectype::DATA,
+                key: 1024,
+            };
+            let mut data = vec![0u8; 1024];
+            data[..8].copy_from_slice(&g.to_le_bytes());
+            tx.put(&rid, 2, &data).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+}
+
+/// Reads the whole PFS as of its current sync point in small calls (each
+/// its own snapshot) and returns the generations visible as of that TID.
+fn read_generations(store: &mut Store) -> Vec<u64> {
+    let end = store.get_pseudofs().unwrap().sync_end_tid;
+    let mut req = MirrorReadReq::new(0, end);
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut gens = Vec::new();
+    loop {
+        let n = store.mirror_read(&mut req, &mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        for r in BatchIter::new(&buf[..n]) {
+            if let Some(Mrecord::Rec { leaf, data, .. }) = r.decode() {
+                if leaf.base.rec_type == rectype::DATA
+                    && leaf.base.delete_tid == 0
+                    && leaf.base.obj_id < 100 + OBJS
+                {
+                    gens.push(u64::from_le_bytes(data[..8].try_into().unwrap()));
+                }
+            }
+        }
+        req.key_beg = req.key_cur;
+    }
+    gens
+}
+
+#[test]
+fn readers_see_consistent_snapshots_while_a_process_writes() {
+    if let Ok(root) = std::env::var(CHILD_ENV) {
+        let base = std::env::var(BASE_ENV).map_or(0, |b| b.parse().unwrap());
+        writer(Path::new(&root), base);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s");
+    drop(Store::create(&root).unwrap());
+    let spawn = |base: i64| {
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "readers_see_consistent_snapshots_while_a_process_writes",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, &root)
+            .env(BASE_ENV, base.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut children = [spawn(0), spawn(1_000_000)];
+    let mut store = Store::open(&root).unwrap();
+    let start = Instant::now();
+    let (mut reads, mut max_gen, mut statuses) = (0, 0, 0);
+    while start.elapsed() < Duration::from_secs(4) {
+        let gens = read_generations(&mut store);
+        if !gens.is_empty() {
+            assert_eq!(gens.len() as i64, OBJS, "partial transaction visible");
+            assert!(gens.iter().all(|&g| g == gens[0]), "mixed generations");
+            assert!(gens[0] >= max_gen, "went back in time");
+            max_gen = gens[0];
+        }
+        reads += 1;
+        if reads % 5 == 0 {
+            let out = Command::new(env!("CARGO_BIN_EXE_hammer"))
+                .args(["pfs-status", root.to_str().unwrap()])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(String::from_utf8_lossy(&out.stdout).contains("PFS#0 {"));
+            statuses += 1;
+        }
+    }
+    for c in &mut children {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    assert!(
+        max_gen > 2 && reads > 5 && statuses > 0,
+        "gen {max_gen}, {reads} reads"
+    );
+    // Two processes never got the same TID: every TID holds the versions
+    // of exactly one writer's transactions.
+    let mut writer_of_tid = std::collections::HashMap::<u64, i64>::new();
+    store
+        .for_each_record(|l, _| {
+            if l.base.rec_type == rectype::DATA {
+                let w = l.base.obj_id / 1_000_000;
+                let first = *writer_of_tid.entry(l.base.create_tid).or_insert(w);
+                assert_eq!(first, w, "TID {:x} used by both writers", l.base.create_tid);
+            }
+        })
+        .unwrap();
+    let second = writer_of_tid.values().filter(|&&w| w == 1).count();
+    assert!(second > 0 && second < writer_of_tid.len());
+}
