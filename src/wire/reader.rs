@@ -272,9 +272,10 @@ impl<R: Read> MrecordReader<R> {
         })
     }
 
-    /// Shrinks the batch buffer; tests use it to exercise batch boundaries.
-    #[cfg(test)]
-    pub(crate) fn set_batch_limit(&mut self, limit: usize) {
+    /// Shrinks the batch buffer; tests and the fuzzer use it to exercise
+    /// batch boundaries.
+    #[cfg(any(test, fuzzing))]
+    pub fn set_batch_limit(&mut self, limit: usize) {
         self.batch_limit = limit.clamp(HEAD_SIZE, SERIALBUF_SIZE);
     }
 }
