@@ -94,11 +94,16 @@ const WINDOW: usize = SERIALBUF_SIZE + doalign(MAX_REC_SIZE);
 /// records, not per record.
 const READ_CHUNK: usize = 128 * 1024;
 
-/// Buffered mrecord reader. Memory is fixed at one window plus one read
-/// whatever the stream size.
+/// The buffer's size at most: one window plus one read.
+const BUF_MAX: usize = WINDOW + READ_CHUNK;
+/// The buffer's first size; it doubles on demand up to `BUF_MAX`.
+const BUF_MIN: usize = 64 * 1024;
+
+/// Buffered mrecord reader. Memory is bounded by `BUF_MAX` whatever the
+/// stream size; short streams use less.
 pub struct MrecordReader<R> {
     inner: R,
-    buf: Box<[u8]>,
+    buf: Vec<u8>,
     pos: usize,
     end: usize,
     eof: bool,
@@ -112,7 +117,7 @@ impl<R: Read> MrecordReader<R> {
     pub fn new(inner: R) -> Self {
         MrecordReader {
             inner,
-            buf: vec![0u8; WINDOW + READ_CHUNK].into_boxed_slice(),
+            buf: vec![0u8; BUF_MIN],
             pos: 0,
             end: 0,
             eof: false,
@@ -150,6 +155,13 @@ impl<R: Read> MrecordReader<R> {
             self.end = have;
             self.pos = 0;
         }
+        if self.buf.len() - self.pos < need {
+            // Only reached with pos == 0 (the move above ran).
+            let len = need.max(2 * self.buf.len()).min(BUF_MAX);
+            self.buf.reserve_exact(len - self.buf.len());
+            self.buf.resize(len, 0);
+        }
+        debug_assert!(self.buf.len() - self.pos >= need);
         while self.end - self.pos < need && !self.eof {
             let limit = self.buf.len().min(self.end + READ_CHUNK);
             match self.inner.read(&mut self.buf[self.end..limit]) {
@@ -433,6 +445,8 @@ mod tests {
         assert_eq!(rec.rec_type(), mrec_type::SYNC);
         assert!(r.read_mrecord().unwrap().is_none());
         assert_eq!(r.offset(), s.len() as u64);
+        // A short stream never grows the buffer to the full window.
+        assert_eq!(r.buf.len(), BUF_MIN);
     }
 
     #[test]
@@ -509,6 +523,7 @@ mod tests {
                 }
             }
             assert_eq!(r.offset(), s.len() as u64, "step {step}");
+            assert!(r.buf.len() <= BUF_MAX, "step {step}");
             assert_eq!(seen.len(), recs.len(), "step {step}");
             for (got, want) in seen.iter().zip(&recs) {
                 assert_eq!(got[..], want.to_vec()[..got.len()], "step {step}");
