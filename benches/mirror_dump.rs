@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench --bench mirror_dump`. Sizes for quick runs:
 //! `HM_BENCH_MB` (large stream, default 540), `HM_BENCH_SMALL_RECS`
-//! (small-record stream, default 1000000), `HM_BENCH_REPS` (default 5);
+//! (small-record stream, default 1000000), `HM_BENCH_REPS` (default 9);
 //! `HM_BENCH_DIR` writes the streams there and keeps them.
 //! Every figure is measured in this one run, interleaved with its
 //! reference, so a busy machine skews both sides alike.
@@ -39,7 +39,7 @@ fn env_num(name: &str, default: u64) -> u64 {
 fn main() -> io::Result<()> {
     let big_mb = env_num("HM_BENCH_MB", 540);
     let small_recs = env_num("HM_BENCH_SMALL_RECS", 1_000_000);
-    let reps = env_num("HM_BENCH_REPS", 5).max(1) as usize;
+    let reps = env_num("HM_BENCH_REPS", 9).max(1) as usize;
     let tmp = tempfile::tempdir()?;
     // HM_BENCH_DIR keeps the streams for profiling.
     let keep = std::env::var_os("HM_BENCH_DIR").map(std::path::PathBuf::from);
