@@ -109,17 +109,20 @@ fn main() -> io::Result<()> {
         mbps(best_piped),
         mbps(median(&piped))
     );
+    // The verdict takes the median of paired ratios: runs next to each
+    // other in time see the same load, where best/best may pair a lucky
+    // pipe run with an unlucky dump run or the reverse.
+    let paired = median_f(&mut ratios);
     println!(
-        "  ratio to pipe, mirror-dump < F:   best/best {:.2}, median of paired runs {:.2} (target >= {TARGET_PIPE_RATIO}) {}",
+        "  ratio to pipe, mirror-dump < F:    median of paired runs {:.2}, best/best {:.2} (target >= {TARGET_PIPE_RATIO}) {}",
+        paired,
         best_ratio,
-        median_f(&mut ratios),
-        verdict(best_ratio >= TARGET_PIPE_RATIO)
+        verdict(paired >= TARGET_PIPE_RATIO)
     );
     println!(
-        "  ratio to pipe, cat F | mirror-dump: best/best {:.2}, median of paired runs {:.2} (target >= {TARGET_PIPE_RATIO}) {}",
-        best_piped_ratio,
+        "  ratio to pipe, cat F | mirror-dump: median of paired runs {:.2}, best/best {:.2} (for reference: both sides behind one pipe)",
         median_f(&mut piped_ratios),
-        verdict(best_piped_ratio >= TARGET_PIPE_RATIO)
+        best_piped_ratio,
     );
 
     // Small records: per-record cost.
