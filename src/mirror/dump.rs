@@ -225,17 +225,34 @@ fn leaf_lines(out: &mut Vec<u8>, label: &[u8], leaf: &LeafElm, bad_crc: bool) {
 
 /// printf `%0*x`: lowercase hex, at least `width` digits.
 fn hex(out: &mut Vec<u8>, v: u64, width: usize) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut tmp = [b'0'; 16];
-    let mut n = 0;
-    let mut x = v;
-    while x != 0 {
-        tmp[15 - n] = DIGITS[(x & 0xf) as usize];
-        x >>= 4;
-        n += 1;
+    let digits = hex16(v);
+    // Digits the value needs; the widths used here are the common lengths,
+    // each copied with a fixed size rather than a memcpy call per field.
+    let needed = (64 - v.leading_zeros() as usize).div_ceil(4).max(1);
+    match needed.max(width) {
+        2 => out.extend_from_slice(&digits[14..]),
+        8 => out.extend_from_slice(&digits[8..]),
+        16 => out.extend_from_slice(&digits),
+        n => out.extend_from_slice(&digits[16 - n.min(16)..]),
     }
-    let n = n.max(width).min(16);
-    out.extend_from_slice(&tmp[16 - n..]);
+}
+
+/// The 16 lowercase hex digits of `v`, computed eight at a time in a u64
+/// (one nibble per byte, then to ASCII without a table or branch).
+fn hex16(v: u64) -> [u8; 16] {
+    fn eight(x: u32) -> [u8; 8] {
+        let x = u64::from(x);
+        let x = ((x & 0xFFFF_0000) << 16) | (x & 0xFFFF);
+        let x = ((x & 0x0000_FF00_0000_FF00) << 8) | (x & 0x0000_00FF_0000_00FF);
+        let x = ((x & 0x00F0_00F0_00F0_00F0) << 4) | (x & 0x000F_000F_000F_000F);
+        // 1 in each byte whose nibble is above 9: those skip to 'a'.
+        let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+        (x + 0x3030_3030_3030_3030 + letters * u64::from(b'a' - b'0' - 10)).to_be_bytes()
+    }
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&eight((v >> 32) as u32));
+    out[8..].copy_from_slice(&eight(v as u32));
+    out
 }
 
 /// printf `%d`.
@@ -262,6 +279,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn hex16_matches_format() {
+        for v in [0, 9, 10, 15, 0xa5, 0x0123_4567_89ab_cdef, u64::MAX, 1 << 63] {
+            assert_eq!(hex16(v), *format!("{v:016x}").as_bytes());
+        }
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..10000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            assert_eq!(hex16(x), *format!("{x:016x}").as_bytes());
+        }
+    }
+
+    #[test]
     fn hex_and_decimal_like_printf() {
         let mut o = Vec::new();
         hex(&mut o, 0x10, 2);
@@ -272,12 +303,20 @@ mod tests {
         o.push(b' ');
         hex(&mut o, 0, 8);
         o.push(b' ');
+        hex(&mut o, 0xabc, 2);
+        o.push(b' ');
+        hex(&mut o, 0x1_2345_6789, 8);
+        o.push(b' ');
+        hex(&mut o, 0, 0);
+        o.push(b' ');
+        hex(&mut o, 0x10, 16);
+        o.push(b' ');
         decimal(&mut o, -2147483648);
         o.push(b' ');
         decimal(&mut o, 0);
         assert_eq!(
             String::from_utf8(o).unwrap(),
-            "10 1ff ffffffffffffffff 00000000 -2147483648 0"
+            "10 1ff ffffffffffffffff 00000000 abc 123456789 0 0000000000000010 -2147483648 0"
         );
     }
 }

@@ -89,12 +89,21 @@ impl std::fmt::Display for DataCrcWarning {
 /// largest record that may follow it.
 const WINDOW: usize = SERIALBUF_SIZE + doalign(MAX_REC_SIZE);
 
-/// Buffered mrecord reader. Memory is fixed at two windows whatever the
-/// stream size; every `read()` asks for as much as fits, so syscalls are
-/// per buffer, not per record.
+/// Largest single `read()`: small enough that the bytes are still in cache
+/// when the CRCs run over them, large enough that syscalls are per many
+/// records, not per record.
+const READ_CHUNK: usize = 128 * 1024;
+
+/// The buffer's size at most: one window plus one read.
+const BUF_MAX: usize = WINDOW + READ_CHUNK;
+/// The buffer's first size; it doubles on demand up to `BUF_MAX`.
+const BUF_MIN: usize = 64 * 1024;
+
+/// Buffered mrecord reader. Memory is bounded by `BUF_MAX` whatever the
+/// stream size; short streams use less.
 pub struct MrecordReader<R> {
     inner: R,
-    buf: Box<[u8]>,
+    buf: Vec<u8>,
     pos: usize,
     end: usize,
     eof: bool,
@@ -108,7 +117,7 @@ impl<R: Read> MrecordReader<R> {
     pub fn new(inner: R) -> Self {
         MrecordReader {
             inner,
-            buf: vec![0u8; 2 * WINDOW].into_boxed_slice(),
+            buf: vec![0u8; BUF_MIN],
             pos: 0,
             end: 0,
             eof: false,
@@ -134,16 +143,27 @@ impl<R: Read> MrecordReader<R> {
     /// how many are available (less than `need` only at end of stream).
     fn fill(&mut self, need: usize) -> io::Result<usize> {
         debug_assert!(need <= WINDOW);
-        if self.end - self.pos >= need {
-            return Ok(self.end - self.pos);
+        let have = self.end - self.pos;
+        if have >= need {
+            return Ok(have);
         }
-        if self.buf.len() - self.pos < WINDOW {
+        // Move the unconsumed bytes to the front when that is cheap (at
+        // most one read's worth, the usual case at a batch start) or when
+        // `need` would not fit; the buffer's hot part then stays in cache.
+        if self.pos > 0 && (have <= READ_CHUNK || self.buf.len() - self.pos < need) {
             self.buf.copy_within(self.pos..self.end, 0);
-            self.end -= self.pos;
+            self.end = have;
             self.pos = 0;
         }
+        if self.buf.len() - self.pos < need {
+            // Only reached with pos == 0 (the move above ran).
+            let len = need.max(2 * self.buf.len()).min(BUF_MAX);
+            self.buf.reserve_exact(len - self.buf.len());
+            self.buf.resize(len, 0);
+        }
+        debug_assert!(self.buf.len() - self.pos >= need);
         while self.end - self.pos < need && !self.eof {
-            let limit = self.buf.len();
+            let limit = self.buf.len().min(self.end + READ_CHUNK);
             match self.inner.read(&mut self.buf[self.end..limit]) {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.end += n,
@@ -272,9 +292,10 @@ impl<R: Read> MrecordReader<R> {
         })
     }
 
-    /// Shrinks the batch buffer; tests use it to exercise batch boundaries.
-    #[cfg(test)]
-    pub(crate) fn set_batch_limit(&mut self, limit: usize) {
+    /// Shrinks the batch buffer; tests and the fuzzer use it to exercise
+    /// batch boundaries.
+    #[cfg(any(test, fuzzing))]
+    pub fn set_batch_limit(&mut self, limit: usize) {
         self.batch_limit = limit.clamp(HEAD_SIZE, SERIALBUF_SIZE);
     }
 }
@@ -424,6 +445,8 @@ mod tests {
         assert_eq!(rec.rec_type(), mrec_type::SYNC);
         assert!(r.read_mrecord().unwrap().is_none());
         assert_eq!(r.offset(), s.len() as u64);
+        // A short stream never grows the buffer to the full window.
+        assert_eq!(r.buf.len(), BUF_MIN);
     }
 
     #[test]
@@ -448,6 +471,64 @@ mod tests {
             counts.push(b.records().count());
         }
         assert_eq!(counts, vec![3, 3, 3, 1]);
+    }
+
+    /// Hands out at most `step` bytes per read() call.
+    struct Chunked<'a>(&'a [u8], usize);
+    impl Read for Chunked<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(buf.len()).min(self.1);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// Refill and compaction keep every record intact over a stream several
+    /// buffers long, whatever the read sizes and record sizes.
+    #[test]
+    fn large_stream_survives_refills() {
+        let data: Vec<u8> = (0..65536u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        let mut recs = Vec::new();
+        let mut total = 0;
+        let mut i = 0i64;
+        while total < 4 * WINDOW {
+            let len = [65536, 16384, 5, 0, 4000][i as usize % 5];
+            let r = Mrecord::Rec {
+                rtype: 1,
+                leaf: leaf(i, &data[..len]),
+                data: &data[..len],
+            };
+            total += r.wire_size();
+            recs.push(r);
+            if i % 97 == 96 {
+                recs.push(Mrecord::Sync { tid: 1 });
+                total += 24;
+            }
+            i += 1;
+        }
+        let s = stream(&recs);
+        for step in [4093, 65536, READ_CHUNK + 1, usize::MAX] {
+            let mut r = MrecordReader::new(Chunked(&s, step));
+            let mut seen = Vec::new();
+            loop {
+                let b = r.read_mrecords(&mut |w| panic!("{w}")).unwrap();
+                if !b.is_empty() {
+                    seen.extend(b.records().map(|rec| rec.bytes().to_vec()));
+                    continue;
+                }
+                match r.read_mrecord().unwrap() {
+                    Some(rec) => seen.push(rec.bytes().to_vec()),
+                    None => break,
+                }
+            }
+            assert_eq!(r.offset(), s.len() as u64, "step {step}");
+            assert!(r.buf.len() <= BUF_MAX, "step {step}");
+            assert_eq!(seen.len(), recs.len(), "step {step}");
+            for (got, want) in seen.iter().zip(&recs) {
+                assert_eq!(got[..], want.to_vec()[..got.len()], "step {step}");
+            }
+        }
     }
 
     #[test]
