@@ -4,6 +4,9 @@
 //! Sizes: BENCH_COPY_MB (default 1024), BENCH_INCR_RECORDS (default
 //! 1000000), BENCH_INCR_CHANGES (default 1000).
 
+#[path = "common/rss.rs"]
+mod rss;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -77,7 +80,7 @@ fn new_store(dir: &Path, name: &str) -> std::path::PathBuf {
     root
 }
 
-/// Peak resident set of a child, from /proc polling of VmHWM (KiB).
+/// Peak resident set (KiB) of mirror-write in `mirror-read | mirror-write`.
 fn peak_rss_of_pipe(src: &Path, dst: &Path) -> u64 {
     let mut r = Command::new(HAMMER)
         .args(["-B", "mirror-read", src.to_str().unwrap()])
@@ -85,31 +88,14 @@ fn peak_rss_of_pipe(src: &Path, dst: &Path) -> u64 {
         .stderr(Stdio::null())
         .spawn()
         .expect("mirror-read");
-    let mut w = Command::new(HAMMER)
+    let w = Command::new(HAMMER)
         .args(["-y", "mirror-write", dst.to_str().unwrap()])
         .stdin(r.stdout.take().expect("pipe"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("mirror-write");
-    let status = format!("/proc/{}/status", w.id());
-    let mut peak = 0;
-    loop {
-        if let Ok(s) = std::fs::read_to_string(&status) {
-            if let Some(v) = s
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-            {
-                peak = peak.max(v);
-            }
-        }
-        if w.try_wait().expect("wait").is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (_, peak) = rss::wait_peak_rss(w).expect("wait");
     let _ = r.wait();
     peak
 }

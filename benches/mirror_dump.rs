@@ -9,11 +9,13 @@
 //! Every figure is measured in this one run, interleaved with its
 //! reference, so a busy machine skews both sides alike.
 
+#[path = "common/rss.rs"]
+mod rss;
+
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hammer_mirror::ondisk::{rectype, BaseElm, HammerUuid, LeafElm, PseudofsData};
@@ -337,7 +339,7 @@ fn time_dump(stream: &Path) -> io::Result<(Duration, u64)> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    let (status, rss) = wait_rusage(child)?;
+    let (status, rss) = rss::wait_peak_rss(child)?;
     let d = t.elapsed();
     if !status.success() {
         return Err(io::Error::other(format!(
@@ -346,28 +348,4 @@ fn time_dump(stream: &Path) -> io::Result<(Duration, u64)> {
         )));
     }
     Ok((d, rss))
-}
-
-/// Reaps `child` with wait4 to get its own rusage (ru_maxrss, KiB on
-/// Linux) rather than the maximum over all children so far.
-fn wait_rusage(child: Child) -> io::Result<(ExitStatus, u64)> {
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: pid is our unreaped child; status and ru are valid for
-        // writes for the duration of the call.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-        if r == pid {
-            break;
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-    // Already reaped: dropping a Child does not wait on it.
-    drop(child);
-    Ok((ExitStatus::from_raw(status), ru.ru_maxrss as u64))
 }
