@@ -151,8 +151,11 @@ fn put_replaces_live_version_and_keeps_history() {
     tx.put(&data_id(10, 16), 2, b"two").unwrap();
     let t2 = tx.commit().unwrap();
     let mut tx = store.begin().unwrap();
+    let (leaf, data) = tx.get(&data_id(10, 16)).unwrap().unwrap();
+    assert_eq!((leaf.base.create_tid, data.as_slice()), (t2, &b"two"[..]));
     assert!(tx.delete(&data_id(10, 16)).unwrap());
     assert!(!tx.delete(&data_id(10, 17)).unwrap());
+    assert!(tx.get(&data_id(10, 16)).unwrap().is_none());
     let t3 = tx.commit().unwrap();
     let data_at = |t| {
         view(&store, t)
