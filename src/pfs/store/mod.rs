@@ -31,7 +31,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use nix::errno::Errno;
 use rusqlite::{params, Connection, OpenFlags, Transaction, TransactionBehavior};
 
-pub use key::{decode as decode_key, encode as encode_key, RecKey, KEY_LEN};
+pub use key::encode as encode_key;
+use key::{RecKey, KEY_LEN};
 pub use txn::{RecordId, Txn};
 
 use super::{MirrorReadReq, MirrorWriteReq, Pfs, PfsError, Result, SynctidOp};
