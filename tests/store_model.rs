@@ -11,7 +11,7 @@ use hammer_mirror::ondisk::{
 use hammer_mirror::pfs::store::{encode_key, RecordId, Store};
 use hammer_mirror::pfs::{MirrorReadReq, MirrorWriteReq, Pfs, SynctidOp};
 use hammer_mirror::wire::reader::BatchIter;
-use hammer_mirror::wire::Mrecord;
+use hammer_mirror::wire::{mrec_type, Mrecord};
 use proptest::prelude::*;
 
 const MASTER: u32 = 1;
@@ -232,6 +232,41 @@ fn read_checked(
     chunks
 }
 
+/// A NODATA read (the prescan's) carries the same RECs without payloads,
+/// flagged NODATA exactly when a payload was left out (§3.2, §7.3 item 8).
+fn assert_nodata_matches(store: &mut Store, beg: u64, end: u64, chunks: &[Vec<u8>]) {
+    let recs = |bytes: &[u8], want_nodata: bool| -> Vec<LeafElm> {
+        BatchIter::new(bytes)
+            .filter_map(|r| match r.decode() {
+                Some(Mrecord::Rec { rtype, leaf, data }) => {
+                    if want_nodata {
+                        assert!(data.is_empty());
+                        let flagged = rtype == mrec_type::REC_NODATA;
+                        assert_eq!(flagged, leaf.data_offset != 0, "NODATA flag");
+                    }
+                    Some(leaf)
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    store.set_pfs_id(MASTER);
+    let mut req = MirrorReadReq::new(beg, end);
+    req.nodata = true;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut nodata = Vec::new();
+    loop {
+        let n = store.mirror_read(&mut req, &mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        nodata.extend(recs(&buf[..n], true));
+        req.key_beg = req.key_cur;
+    }
+    let full: Vec<LeafElm> = chunks.iter().flat_map(|c| recs(c, false)).collect();
+    assert_eq!(nodata, full);
+}
+
 /// Reads `[tid_beg, tid_end]` of PFS `pfs` call by call.
 fn read_chunks(
     store: &mut Store,
@@ -327,6 +362,7 @@ fn run(ops: Vec<Op>) {
                     continue;
                 }
                 let chunks = read_checked(&mut store, &m, beg, end, bufsize);
+                assert_nodata_matches(&mut store, beg, end, &chunks);
                 let old_view = store_view(&mut store, SLAVE, slave_sync);
                 match partial {
                     Some(n) => {

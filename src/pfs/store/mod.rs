@@ -3,9 +3,10 @@
 //! PFS ioctls (spec: kernel-semantics.md §7).
 //!
 //! Layout: `rec` holds every record version of every PFS keyed by the
-//! 30-byte B-Tree key (`key.rs`), with the leaf as sent; payloads live in
-//! `data`, a rowid table, so that key searches in `rec` never load them
-//! (a WITHOUT ROWID row that overflows is read whole on every compare);
+//! 30-byte B-Tree key (`key.rs`), with the leaf as sent and small
+//! payloads; larger payloads live in `payload`, a rowid table, so that key
+//! searches in `rec` never load them (a WITHOUT ROWID row that overflows
+//! is read whole on every compare);
 //! `mtid` is the last TID at which a record was created, deleted or
 //! otherwise changed, indexed per PFS, which is what lets a read from
 //! tid_beg find its changes without scanning (HAMMER's mirror_tid, kept
@@ -30,7 +31,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use nix::errno::Errno;
 use rusqlite::{params, Connection, OpenFlags, Transaction, TransactionBehavior};
 
-pub use key::{decode as decode_key, encode as encode_key, RecKey, KEY_LEN};
+pub use key::encode as encode_key;
+use key::{RecKey, KEY_LEN};
 pub use txn::{RecordId, Txn};
 
 use super::{MirrorReadReq, MirrorWriteReq, Pfs, PfsError, Result, SynctidOp};
@@ -93,7 +95,12 @@ impl From<rusqlite::types::FromSqlError> for PfsError {
 }
 
 /// A record's payload as a column of a query on `rec`.
-pub(super) const PAYLOAD: &str = "(SELECT bytes FROM data WHERE id = data_id)";
+pub(super) const PAYLOAD: &str =
+    "coalesce(data, (SELECT bytes FROM payload WHERE id = payload_id))";
+
+/// Payloads up to this size stay in the record's row; a row that small
+/// never overflows its B-Tree page.
+const INLINE_MAX: usize = 512;
 
 /// The store directory containing `dir` (itself or an ancestor), if any.
 pub fn find_root(dir: &Path) -> Option<PathBuf> {
@@ -116,12 +123,13 @@ CREATE TABLE rec(
     pfs INTEGER NOT NULL,
     mtid BLOB NOT NULL,
     leaf BLOB NOT NULL,
-    data_id INTEGER
+    data BLOB,
+    payload_id INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX rec_mtid ON rec(pfs, mtid);
-CREATE TABLE data(id INTEGER PRIMARY KEY, bytes BLOB NOT NULL);
-CREATE TRIGGER rec_data AFTER DELETE ON rec WHEN old.data_id IS NOT NULL
-BEGIN DELETE FROM data WHERE id = old.data_id; END;
+CREATE TABLE payload(id INTEGER PRIMARY KEY, bytes BLOB NOT NULL);
+CREATE TRIGGER rec_payload AFTER DELETE ON rec WHEN old.payload_id IS NOT NULL
+BEGIN DELETE FROM payload WHERE id = old.payload_id; END;
 ";
 
 impl Store {
@@ -419,21 +427,26 @@ fn insert_rec(tx: &Connection, leaf: &LeafElm, data: &[u8]) -> Result<()> {
     let k = key::encode(&leaf.base);
     let mut l = [0u8; LeafElm::SIZE];
     leaf.encode(&mut l);
-    let data_id = if data.is_empty() {
-        None
+    let (inline, payload_id) = if data.is_empty() {
+        (None, None)
+    } else if data.len() <= INLINE_MAX {
+        (Some(data), None)
     } else {
-        tx.prepare_cached("INSERT INTO data(bytes) VALUES (?1)")?
+        tx.prepare_cached("INSERT INTO payload(bytes) VALUES (?1)")?
             .execute([data])?;
-        Some(tx.last_insert_rowid())
+        (None, Some(tx.last_insert_rowid()))
     };
-    tx.prepare_cached("INSERT INTO rec(k, pfs, mtid, leaf, data_id) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![
-            &k[..],
-            leaf.base.localization >> 16,
-            &key::tid_bytes(mtid_of(leaf))[..],
-            &l[..],
-            data_id,
-        ])?;
+    tx.prepare_cached(
+        "INSERT INTO rec(k, pfs, mtid, leaf, data, payload_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        &k[..],
+        leaf.base.localization >> 16,
+        &key::tid_bytes(mtid_of(leaf))[..],
+        &l[..],
+        inline,
+        payload_id,
+    ])?;
     Ok(())
 }
 

@@ -83,8 +83,8 @@ fn orphans(store: &Store) -> i64 {
     store
         .conn
         .query_row(
-            "SELECT count(*) FROM data WHERE id NOT IN
-             (SELECT data_id FROM rec WHERE data_id IS NOT NULL)",
+            "SELECT count(*) FROM payload WHERE id NOT IN
+             (SELECT payload_id FROM rec WHERE payload_id IS NOT NULL)",
             [],
             |r| r.get(0),
         )
@@ -152,8 +152,11 @@ fn put_replaces_live_version_and_keeps_history() {
     tx.put(&data_id(10, 16), 2, b"two").unwrap();
     let t2 = tx.commit().unwrap();
     let mut tx = store.begin().unwrap();
+    let (leaf, data) = tx.get(&data_id(10, 16)).unwrap().unwrap();
+    assert_eq!((leaf.base.create_tid, data.as_slice()), (t2, &b"two"[..]));
     assert!(tx.delete(&data_id(10, 16)).unwrap());
     assert!(!tx.delete(&data_id(10, 17)).unwrap());
+    assert!(tx.get(&data_id(10, 16)).unwrap().is_none());
     let t3 = tx.commit().unwrap();
     let data_at = |t| {
         view(&store, t)
@@ -477,15 +480,21 @@ fn destroy_removes_records_and_hides_the_pfs() {
     let (_d, mut store) = master_and_slave();
     store.set_pfs_id(1);
     let mut tx = store.begin().unwrap();
-    tx.put(&data_id(9, 16), 2, b"payload").unwrap();
-    tx.put(&data_id(9, 16), 2, b"replaced in the same transaction")
-        .unwrap();
+    tx.put(&data_id(9, 16), 2, &[1; 4096]).unwrap();
+    tx.put(&data_id(9, 16), 2, &[2; 4096]).unwrap();
+    tx.put(&data_id(10, 16), 2, &[3; 4096]).unwrap();
     tx.commit().unwrap();
+    let payloads = |s: &Store| -> i64 {
+        s.conn
+            .query_row("SELECT count(*) FROM payload", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(payloads(&store), 2);
     assert_eq!(orphans(&store), 0);
     store.destroy().unwrap();
     assert_eq!(store.get_pseudofs().unwrap_err().errno(), Errno::ENOENT);
     assert!(view(&store, u64::MAX).is_empty());
-    assert_eq!(orphans(&store), 0);
+    assert_eq!((orphans(&store), payloads(&store)), (0, 0));
     make_pfs(&mut store, 1, false);
     assert_eq!(view(&store, u64::MAX).len(), 1);
 }

@@ -7,7 +7,7 @@ use rusqlite::{params, Transaction};
 use super::key;
 use super::{
     alloc_tid, insert_rec, leaf_from, load_live_pfs, now_secs, update_leaf, Result, Store,
-    DATA_OFFSET,
+    DATA_OFFSET, PAYLOAD,
 };
 use crate::ondisk::{rectype, BaseElm, LeafElm, BTREE_TYPE_RECORD, LOCALIZE_INODE, LOCALIZE_MISC};
 use crate::wire::crc::{leaf_data_crc, DataCrcKind};
@@ -93,6 +93,19 @@ impl<'a> Txn<'a> {
             }
         }
         Ok(None)
+    }
+
+    /// The live version of `id` with its payload (what import compares
+    /// against to leave an unchanged file alone).
+    pub fn get(&self, id: &RecordId) -> Result<Option<(LeafElm, Vec<u8>)>> {
+        let Some(leaf) = self.live(id)? else {
+            return Ok(None);
+        };
+        let data: Option<Vec<u8>> = self
+            .tx
+            .prepare_cached(&format!("SELECT {PAYLOAD} FROM rec WHERE k = ?1"))?
+            .query_row([&key::encode(&leaf.base)[..]], |r| r.get(0))?;
+        Ok(Some((leaf, data.unwrap_or_default())))
     }
 
     /// Writes a new version of `id` with this payload; the previous live

@@ -3,7 +3,7 @@
 //! kernel-semantics.md §4).
 
 use nix::errno::Errno;
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 
 use super::key::{self, RecKey};
 use super::txn::{known_localization, known_rec_type};
@@ -42,6 +42,12 @@ struct Batch<'c> {
     /// The largest TID stored by this call: the allocator is raised above
     /// it once, at the end (§1.8).
     max_tid: u64,
+    /// What the last sweep saw beyond its end: (that end, the first target
+    /// record after it). Records arrive in ascending order and are only
+    /// inserted at the current one, so while the next record's key is
+    /// before that first record, there is nothing to sweep or find and no
+    /// query is needed: an initial copy into an empty PFS only inserts.
+    ahead: Option<(RecKey, Option<RecKey>)>,
 }
 
 /// Applies `records`; on a record error nothing of this call is kept
@@ -73,6 +79,7 @@ pub(super) fn mirror_write(
         },
         doomed: Vec::new(),
         max_tid: 0,
+        ahead: None,
     };
     let mut count = 0;
     while count + HEAD_SIZE <= records.len() {
@@ -153,6 +160,8 @@ impl Batch<'_> {
             key: end,
             included: true,
         };
+        // What lies after skip_beg says nothing about what follows skip_end.
+        self.ahead = None;
         Ok(())
     }
 
@@ -232,6 +241,15 @@ impl Batch<'_> {
     /// non-CONFIG records created before tid_end are marked deleted at
     /// tid_end. Returns the target record exactly at `k`, if any.
     fn sweep_to(&mut self, k: &RecKey) -> Result<Option<LeafElm>> {
+        if let Some((end, first_after)) = &self.ahead {
+            let clear = match first_after {
+                Some(n) => n > k,
+                None => true,
+            };
+            if end < k && clear {
+                return Ok(None);
+            }
+        }
         let mut from = self.pos.key.to_vec();
         if !self.pos.included {
             // The smallest blob above P.
@@ -244,12 +262,18 @@ impl Batch<'_> {
         }
         let mut found = None;
         {
+            // Read one record past `k` to know what lies ahead.
             let mut stmt = self
                 .tx
-                .prepare_cached("SELECT k, leaf FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k")?;
-            let mut rows = stmt.query(params![&from[..], &k[..]])?;
+                .prepare_cached("SELECT k, leaf FROM rec WHERE k >= ?1 ORDER BY k")?;
+            let mut rows = stmt.query([&from[..]])?;
+            let mut first_after = None;
             while let Some(row) = rows.next()? {
                 let rk = key_from(row.get_ref(0)?.as_blob()?)?;
+                if rk > *k {
+                    first_after = Some(rk);
+                    break;
+                }
                 let leaf = leaf_from(row.get_ref(1)?.as_blob()?)?;
                 if rk == *k {
                     found = Some(leaf);
@@ -260,6 +284,7 @@ impl Batch<'_> {
                     self.doomed.push(leaf);
                 }
             }
+            self.ahead = Some((*k, first_after));
         }
         for mut leaf in self.doomed.drain(..) {
             leaf.base.delete_tid = self.tid_end;
