@@ -3,6 +3,8 @@
 //! open PFS (spec: ioctl-abi.md §3-8, kernel-semantics.md §3-5).
 
 pub mod getpfs;
+pub mod kernel;
+pub mod kernel_double;
 pub mod store;
 
 use nix::errno::Errno;
