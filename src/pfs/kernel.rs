@@ -17,7 +17,7 @@ use crate::ioctl::{
     HAMMERIOC_UPG_PSEUDOFS, HAMMERIOC_WAI_PSEUDOFS, IOC_HEAD_ERROR, IOC_HEAD_INTR,
     IOC_MIRROR_NODATA,
 };
-use crate::ondisk::{HammerUuid, PseudofsData};
+use crate::ondisk::{BaseElm, HammerUuid, PseudofsData};
 
 /// `HAMMER_IOC_PSEUDOFS_VERSION`: the only version SET_PSEUDOFS accepts.
 pub const PSEUDOFS_VERSION: u32 = 1;
@@ -167,7 +167,7 @@ impl<S: IoctlSeam> KernelPfs<S> {
     fn mirror_rw(
         &self,
         flags: i32,
-        keys: [crate::ondisk::BaseElm; 3],
+        keys: [BaseElm; 3],
         tids: (u64, u64),
         ubuf: *mut u8,
         len: usize,
@@ -332,7 +332,6 @@ mod tests {
 
     use super::*;
     use crate::ioctl::RawBaseElm;
-    use crate::ondisk::BaseElm;
 
     /// What the backend handed to the kernel, decoded by type.
     #[derive(Debug)]

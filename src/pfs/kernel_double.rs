@@ -129,7 +129,7 @@ impl KernelDouble {
                 let pfsd = PseudofsData::decode(&unsafe { ptr::read(rw.ondisk) });
                 self.pfs(id).wait(pfsd.sync_end_tid).map_err(errno)
             }
-            _ if self.interrupted(request) => {
+            HAMMERIOC_UPG_PSEUDOFS | HAMMERIOC_RMR_PSEUDOFS if self.interrupted(request) => {
                 rw.head.flags |= IOC_HEAD_INTR;
                 Ok(())
             }
