@@ -38,7 +38,7 @@ pub struct KernelDouble {
     store: RefCell<Store>,
     /// The device the store lives on: a descriptor on another filesystem
     /// reaches a filesystem that does not know HAMMER's ioctls.
-    dev: u64,
+    dev: libc::dev_t,
     /// The PFS every store path lies in, which `pfs_id` −1 resolves to.
     home_pfs: u32,
     /// A request whose next call is interrupted by a signal before it did
