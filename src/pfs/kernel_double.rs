@@ -14,7 +14,7 @@ use nix::errno::Errno;
 use nix::sys::stat;
 
 use super::kernel::{IoctlSeam, PFS_ID_AUTO, PSEUDOFS_VERSION};
-use super::store::Store;
+use super::store::{encode_key, Store};
 use super::{MirrorReadReq, MirrorWriteReq, Pfs, PfsError, SynctidOp};
 use crate::ioctl::{
     synctid_op, IocMirrorRw, IocPseudofsRw, IocSynctid, IocVersion, HAMMERIOC_DGD_PSEUDOFS,
@@ -22,7 +22,7 @@ use crate::ioctl::{
     HAMMERIOC_RMR_PSEUDOFS, HAMMERIOC_SET_PSEUDOFS, HAMMERIOC_SYNCTID, HAMMERIOC_UPG_PSEUDOFS,
     HAMMERIOC_WAI_PSEUDOFS, IOC_HEAD_ERROR, IOC_HEAD_INTR, IOC_MIRROR_NODATA,
 };
-use crate::ondisk::PseudofsData;
+use crate::ondisk::{BaseElm, PseudofsData, LOCALIZE_PSEUDOFS_MASK};
 
 type SysResult<T> = std::result::Result<T, Errno>;
 
@@ -140,12 +140,19 @@ impl KernelDouble {
         }
     }
 
-    /// MIRROR_READ (§3.1, §3.4): output starts at `ubuf + count`.
+    /// MIRROR_READ (§3.1, §3.4): the keys are checked before the buffer is
+    /// touched; output starts at `ubuf + count`.
     fn mirror_read(&self, m: &mut IocMirrorRw) -> SysResult<()> {
+        let (beg, end) = (BaseElm::from(m.key_beg), BaseElm::from(m.key_end));
+        if (beg.localization | end.localization) & LOCALIZE_PSEUDOFS_MASK != 0
+            || encode_key(&beg) > encode_key(&end)
+        {
+            return Err(Errno::EINVAL);
+        }
         let (start, end) = window(m)?;
         let mut req = MirrorReadReq {
-            key_beg: m.key_beg.into(),
-            key_end: m.key_end.into(),
+            key_beg: beg,
+            key_end: BaseElm::from(m.key_end),
             key_cur: m.key_cur.into(),
             tid_beg: m.tid_beg,
             tid_end: m.tid_end,
