@@ -1,6 +1,10 @@
 //! hammer-mirror: DragonFly BSD's `hammer mirror-*` replication, byte for
 //! byte, on HAMMER ioctls or on an embedded PFS store.
 
+// Every `unsafe` lives in the kernel backend and its test double, which
+// opt out of this one by one (src/pfs/mod.rs).
+#![deny(unsafe_code)]
+
 pub mod cli;
 pub mod errno;
 pub mod ioctl;

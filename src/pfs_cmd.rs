@@ -108,7 +108,7 @@ pub fn pfs_create(args: &[String], slave: bool, out: &mut dyn Write) -> CmdResul
         }
         Err(OpenError::Store(e)) => return Err(err(format!("Cannot open directory {dir}"), e)),
         // GET_PSEUDOFS fails: pfs_id stays -1.
-        Err(OpenError::NotHammer) => return Err(CmdError::Say(NOT_MAIN_MOUNT.to_string())),
+        Err(OpenError::NotHammer(_)) => return Err(CmdError::Say(NOT_MAIN_MOUNT.to_string())),
     };
     if pfs.get_pseudofs().is_err() || pfs.pfs_id() != 0 {
         return Err(CmdError::Say(NOT_MAIN_MOUNT.to_string()));
@@ -434,7 +434,7 @@ pub fn synctid(args: &[String], out: &mut dyn Write) -> CmdResult {
         Err(OpenError::Io(e)) => {
             return Err(err(format!("Unable to open {fs_path}"), strerror(&e)))
         }
-        Err(OpenError::NotHammer) => return Err(failed(&PfsError::Sys(Errno::ENOTTY))),
+        Err(OpenError::NotHammer(errno)) => return Err(failed(&PfsError::Sys(errno))),
         Err(OpenError::Store(e)) => return Err(failed(&e)),
     };
     let tid = pfs.synctid(op).map_err(|e| failed(&e))?;

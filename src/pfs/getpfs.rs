@@ -8,6 +8,11 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 
+use std::os::fd::OwnedFd;
+
+use super::kernel::{KernelPfs, SysIoctl};
+#[cfg(feature = "kernel-double")]
+use super::kernel_double::KernelDouble;
 use super::store::{self, Store, StoreError};
 use super::{Pfs, PfsError};
 use crate::errno::strerror;
@@ -19,10 +24,10 @@ pub enum OpenError {
     /// open(2) itself failed.
     #[error("{}", strerror(.0))]
     Io(#[from] io::Error),
-    /// The path is on no HAMMER filesystem and in no store: every PFS ioctl
-    /// on it would fail with ENOTTY.
-    #[error("{}", crate::errno::errno_desc(Errno::ENOTTY as i32))]
-    NotHammer,
+    /// GET_PSEUDOFS failed on the descriptor (ENOTTY off HAMMER) and the
+    /// path is in no store: the errno every PFS ioctl on it reports.
+    #[error("{}", crate::errno::errno_desc(*.0 as i32))]
+    NotHammer(Errno),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -45,12 +50,19 @@ pub struct PfsPath {
 }
 
 /// Opens `path` as the original's `open(path, O_RDONLY)` and picks the
-/// backend; the handle addresses the PFS the path lies in (pfs_id −1
+/// backend by probing (DESIGN.md, Backends): GET_PSEUDOFS succeeds on the
+/// descriptor -> the kernel; the path is in a store -> the store; else the
+/// probe's errno. The handle addresses the PFS the path lies in (pfs_id −1
 /// resolved).
 pub fn open_fs(path: &str) -> Result<Box<dyn Pfs>, OpenError> {
     let p = Path::new(path);
-    fs::File::open(p)?;
-    let dir = if fs::metadata(p)?.is_dir() {
+    let file = fs::File::open(p)?;
+    let is_dir = file.metadata()?.is_dir();
+    let (probe_errno, fd) = match KernelPfs::open(OwnedFd::from(file), SysIoctl) {
+        Ok(kernel) => return Ok(Box::new(kernel)),
+        Err(failed) => failed,
+    };
+    let dir = if is_dir {
         p.to_path_buf()
     } else {
         p.parent()
@@ -58,8 +70,26 @@ pub fn open_fs(path: &str) -> Result<Box<dyn Pfs>, OpenError> {
     };
     let dir = fs::canonicalize(dir)?;
     match store::find_root(&dir) {
-        Some(root) => Ok(Box::new(Store::open(&root)?)),
-        None => Err(OpenError::NotHammer),
+        Some(root) => open_store(&root, fd),
+        None => Err(OpenError::NotHammer(probe_errno)),
+    }
+}
+
+/// The store backend for a path in the store at `root`.
+#[cfg(not(feature = "kernel-double"))]
+fn open_store(root: &Path, _fd: OwnedFd) -> Result<Box<dyn Pfs>, OpenError> {
+    Ok(Box::new(Store::open(root)?))
+}
+
+/// Under `kernel-double` a store is reached through the kernel backend and
+/// its test double, on the descriptor already open, so every command of
+/// the binary runs through the raw ioctl structures.
+#[cfg(feature = "kernel-double")]
+fn open_store(root: &Path, fd: OwnedFd) -> Result<Box<dyn Pfs>, OpenError> {
+    let double = KernelDouble::new(Store::open(root)?).map_err(OpenError::NotHammer)?;
+    match KernelPfs::open(fd, double) {
+        Ok(kernel) => Ok(Box::new(kernel)),
+        Err((errno, _)) => Err(OpenError::NotHammer(errno)),
     }
 }
 
@@ -78,7 +108,7 @@ pub fn getpfs(path: &str) -> Result<(Box<dyn Pfs>, PseudofsData), GetpfsError> {
                 source,
             })
         }
-        Err(OpenError::NotHammer) => return Err(access(PfsError::Sys(Errno::ENOTTY))),
+        Err(OpenError::NotHammer(errno)) => return Err(access(PfsError::Sys(errno))),
         Err(OpenError::Store(e)) => return Err(access(PfsError::Store(e))),
     };
     if let Some(id) = pp.pfs_id {
@@ -262,5 +292,39 @@ mod tests {
         let pp = scanpfsid("/nonexistent-dir/@@-1:00004");
         assert_eq!(pp.pfs_id, Some(4));
         assert_eq!(pp.open_path, "/nonexistent-dir");
+    }
+
+    /// DESIGN.md, Backends: off HAMMER the probe fails harmlessly and a
+    /// path in a store selects the store (through the double under
+    /// `kernel-double`); anything else gets the original's error text.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn backend_selection_by_probing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s");
+        Store::create(&root).unwrap();
+        let sub = root.join("sub");
+        fs::create_dir(&sub).unwrap();
+        for p in [&root, &sub] {
+            let pfs = open_fs(p.to_str().unwrap()).unwrap();
+            assert_eq!(pfs.pfs_id(), 0);
+            assert_eq!(pfs.get_pseudofs().unwrap().sync_low_tid, 1);
+        }
+        let outside = dir.path().to_str().unwrap();
+        match open_fs(outside) {
+            Err(OpenError::NotHammer(e)) => assert_eq!(e, Errno::ENOTTY),
+            other => panic!("{:?}", other.map(|p| p.pfs_id())),
+        }
+        let e = getpfs(outside).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!("Cannot access {outside}: Inappropriate ioctl for device")
+        );
+        let missing = format!("{outside}/nope");
+        let e = getpfs(&missing).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!("Failed to open {missing}: No such file or directory")
+        );
     }
 }

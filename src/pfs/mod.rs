@@ -3,6 +3,10 @@
 //! open PFS (spec: ioctl-abi.md §3-8, kernel-semantics.md §3-5).
 
 pub mod getpfs;
+#[allow(unsafe_code)]
+pub mod kernel;
+#[allow(unsafe_code)]
+pub mod kernel_double;
 pub mod store;
 
 use nix::errno::Errno;

@@ -1,0 +1,580 @@
+//! The kernel backend: `trait Pfs` on HAMMER's ioctls, the request
+//! structures filled exactly as the original tool fills them, every call
+//! going through one narrow seam that a test double can take over (spec:
+//! ioctl-abi.md, kernel-semantics.md §3-5).
+
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+
+use super::{MirrorReadReq, MirrorWriteReq, Pfs, Result, SynctidOp};
+use crate::ioctl::{
+    synctid_op, IocHead, IocMirrorRw, IocPseudofsRw, IocSynctid, IocVersion,
+    HAMMERIOC_DGD_PSEUDOFS, HAMMERIOC_GET_PSEUDOFS, HAMMERIOC_GET_VERSION, HAMMERIOC_MIRROR_READ,
+    HAMMERIOC_MIRROR_WRITE, HAMMERIOC_RMR_PSEUDOFS, HAMMERIOC_SET_PSEUDOFS, HAMMERIOC_SYNCTID,
+    HAMMERIOC_UPG_PSEUDOFS, HAMMERIOC_WAI_PSEUDOFS, IOC_HEAD_ERROR, IOC_HEAD_INTR,
+    IOC_MIRROR_NODATA,
+};
+use crate::ondisk::{BaseElm, HammerUuid, PseudofsData};
+
+/// `HAMMER_IOC_PSEUDOFS_VERSION`: the only version SET_PSEUDOFS accepts.
+pub const PSEUDOFS_VERSION: u32 = 1;
+/// `pfs_id` −1: the PFS of the inode the descriptor refers to.
+pub const PFS_ID_AUTO: i32 = -1;
+
+/// The one place where a request reaches the kernel (or its stand-in).
+pub trait IoctlSeam {
+    /// ioctl(2): `request` on `fd` with `arg`. As on DragonFly, the
+    /// structure is copied in before the handler runs and copied back out
+    /// only when it succeeds.
+    ///
+    /// # Safety
+    /// `arg` must point to a live, writable value of the `#[repr(C)]`
+    /// structure that `request` names (crate::ioctl), and every buffer it
+    /// points to must be valid for the length it states: `ondisk` for 292
+    /// bytes, `ubuf` for `size` bytes, writable where the request writes
+    /// (GET_PSEUDOFS's `ondisk`, MIRROR_READ's `ubuf`).
+    unsafe fn ioctl(
+        &self,
+        fd: BorrowedFd<'_>,
+        request: u32,
+        arg: *mut c_void,
+    ) -> std::result::Result<(), Errno>;
+}
+
+/// The real system call.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SysIoctl;
+
+impl IoctlSeam for SysIoctl {
+    unsafe fn ioctl(
+        &self,
+        fd: BorrowedFd<'_>,
+        request: u32,
+        arg: *mut c_void,
+    ) -> std::result::Result<(), Errno> {
+        // SAFETY: the caller guarantees that `arg` and the buffers it points
+        // to match `request` (this function's contract); `fd` is borrowed,
+        // so it stays open for the call. The request type is c_ulong on the
+        // BSDs and glibc, c_int on musl: `as _` keeps the 32-bit pattern.
+        let rc = unsafe { libc::ioctl(fd.as_raw_fd(), request as _, arg) };
+        Errno::result(rc).map(drop)
+    }
+}
+
+/// A HAMMER descriptor: `open(path, O_RDONLY)` of a file or directory on
+/// the mount (ioctl-abi.md §7) and the PFS the next request addresses.
+pub struct KernelPfs<S: IoctlSeam> {
+    fd: OwnedFd,
+    /// Always 0..=65535 after `open`, or out of range (the kernel says
+    /// EINVAL) when a caller addressed an impossible id.
+    pfs_id: i32,
+    seam: S,
+    /// The shared uuid of the PFS last read by GET_PSEUDOFS, which the tool
+    /// copies into every mirror request (the kernel ignores it).
+    shared_uuid: Cell<Option<(i32, HammerUuid)>>,
+}
+
+impl<S: IoctlSeam> KernelPfs<S> {
+    /// The backend probe: GET_PSEUDOFS with `pfs_id` −1 on `fd`. Success
+    /// means a HAMMER filesystem and resolves the descriptor's own PFS;
+    /// on failure the errno and the descriptor come back.
+    pub fn open(fd: OwnedFd, seam: S) -> std::result::Result<Self, (Errno, OwnedFd)> {
+        let mut k = KernelPfs {
+            fd,
+            pfs_id: PFS_ID_AUTO,
+            seam,
+            shared_uuid: Cell::new(None),
+        };
+        match k.get(PFS_ID_AUTO) {
+            Ok((id, _)) => {
+                k.pfs_id = id;
+                Ok(k)
+            }
+            Err(e) => Err((e, k.fd)),
+        }
+    }
+
+    /// The stand-in behind the seam (tests reach the double through it).
+    pub fn seam(&self) -> &S {
+        &self.seam
+    }
+
+    /// Issues `request` with `arg`.
+    ///
+    /// # Safety
+    /// `T` must be the structure `request` names, and its buffer pointers
+    /// valid as `IoctlSeam::ioctl` requires.
+    unsafe fn call<T>(&self, request: u32, arg: &mut T) -> std::result::Result<(), Errno> {
+        // SAFETY: `arg` is a live exclusive reference, so writable for the
+        // call; the caller vouches for its type and buffers.
+        unsafe {
+            self.seam
+                .ioctl(self.fd.as_fd(), request, (arg as *mut T).cast())
+        }
+    }
+
+    /// A pseudofs_rw request prepared as the tool's `clrpfs` does (zeroed,
+    /// `bytes` 292, `version` 1) around `ondisk`, which the kernel reads
+    /// (SET, WAI) or fills (GET). Returns the structure as copied back.
+    fn pseudofs(
+        &self,
+        request: u32,
+        pfs_id: i32,
+        ondisk: &mut [u8; PseudofsData::SIZE],
+    ) -> std::result::Result<IocPseudofsRw, Errno> {
+        let mut rw = IocPseudofsRw {
+            head: IocHead::default(),
+            pfs_id,
+            bytes: PseudofsData::SIZE as u32,
+            version: PSEUDOFS_VERSION,
+            reserved01: 0,
+            ondisk,
+        };
+        // SAFETY: every request passed here is a pseudofs_rw one (GET, SET,
+        // UPG, DGD, RMR, WAI), and `ondisk` is an exclusively borrowed
+        // 292-byte buffer that outlives the call.
+        unsafe { self.call(request, &mut rw) }?;
+        Ok(rw)
+    }
+
+    /// GET_PSEUDOFS: the resolved PFS id and its data.
+    fn get(&self, pfs_id: i32) -> std::result::Result<(i32, PseudofsData), Errno> {
+        let mut buf = [0u8; PseudofsData::SIZE];
+        let rw = self.pseudofs(HAMMERIOC_GET_PSEUDOFS, pfs_id, &mut buf)?;
+        let pfsd = PseudofsData::decode(&buf);
+        self.shared_uuid.set(Some((rw.pfs_id, pfsd.shared_uuid)));
+        Ok((rw.pfs_id, pfsd))
+    }
+
+    /// UPG, DGD, RMR: a zeroed buffer, as the tool passes. HEAD_INTR means
+    /// the kernel stopped half way on a signal and still said success: the
+    /// original reports success then (D8); here it is EINTR.
+    fn transition(&mut self, request: u32) -> Result<()> {
+        let mut buf = [0u8; PseudofsData::SIZE];
+        let rw = self.pseudofs(request, self.pfs_id, &mut buf)?;
+        if rw.head.flags & IOC_HEAD_INTR != 0 {
+            return Err(Errno::EINTR.into());
+        }
+        Ok(())
+    }
+
+    /// A mirror_rw request as the tool fills it for each call (ioctl-abi.md
+    /// §4.3); `head.flags` is rebuilt each time because the only bit the
+    /// kernel reads is NODATA, and a call with HEAD_ERROR set is the last.
+    fn mirror_rw(
+        &self,
+        flags: i32,
+        keys: [BaseElm; 3],
+        tids: (u64, u64),
+        ubuf: *mut u8,
+        len: usize,
+    ) -> Result<IocMirrorRw> {
+        let size = i32::try_from(len).map_err(|_| Errno::EINVAL)?;
+        let shared_uuid = match self.shared_uuid.get() {
+            Some((id, uuid)) if id == self.pfs_id => uuid.0,
+            _ => [0; HammerUuid::SIZE],
+        };
+        Ok(IocMirrorRw {
+            head: IocHead {
+                flags,
+                ..IocHead::default()
+            },
+            key_beg: keys[0].into(),
+            key_end: keys[1].into(),
+            key_cur: keys[2].into(),
+            tid_beg: tids.0,
+            tid_end: tids.1,
+            ubuf,
+            count: 0,
+            size,
+            pfs_id: self.pfs_id,
+            reserved01: 0,
+            shared_uuid,
+        })
+    }
+}
+
+/// The bytes the kernel says it produced or consumed, which can never
+/// exceed the buffer it was given.
+fn checked_count(count: i32, len: usize) -> Result<usize> {
+    usize::try_from(count)
+        .ok()
+        .filter(|&c| c <= len)
+        .ok_or_else(|| Errno::EIO.into())
+}
+
+impl<S: IoctlSeam> Pfs for KernelPfs<S> {
+    fn pfs_id(&self) -> u32 {
+        u32::try_from(self.pfs_id).unwrap_or(u32::MAX)
+    }
+
+    fn set_pfs_id(&mut self, pfs_id: u32) {
+        // An id beyond i32 must stay out of range, never wrap to −1.
+        self.pfs_id = i32::try_from(pfs_id).unwrap_or(i32::MAX);
+    }
+
+    fn version(&self) -> Result<u32> {
+        let mut v = IocVersion {
+            head: IocHead::default(),
+            cur_version: 0,
+            min_version: 0,
+            wip_version: 0,
+            max_version: 0,
+            description: [0; 64],
+        };
+        // SAFETY: GET_VERSION takes a hammer_ioc_version, which holds no
+        // pointers.
+        unsafe { self.call(HAMMERIOC_GET_VERSION, &mut v) }?;
+        Ok(v.cur_version)
+    }
+
+    fn get_pseudofs(&self) -> Result<PseudofsData> {
+        Ok(self.get(self.pfs_id)?.1)
+    }
+
+    fn set_pseudofs(&mut self, pfsd: &PseudofsData) -> Result<()> {
+        let mut buf = pfsd.to_bytes();
+        self.pseudofs(HAMMERIOC_SET_PSEUDOFS, self.pfs_id, &mut buf)?;
+        Ok(())
+    }
+
+    fn upgrade(&mut self) -> Result<()> {
+        self.transition(HAMMERIOC_UPG_PSEUDOFS)
+    }
+
+    fn downgrade(&mut self) -> Result<()> {
+        self.transition(HAMMERIOC_DGD_PSEUDOFS)
+    }
+
+    fn destroy(&mut self) -> Result<()> {
+        self.transition(HAMMERIOC_RMR_PSEUDOFS)
+    }
+
+    fn wait(&self, tid: u64) -> Result<()> {
+        // Only ondisk->sync_end_tid is read by the kernel.
+        let mut buf = PseudofsData {
+            sync_end_tid: tid,
+            ..PseudofsData::default()
+        }
+        .to_bytes();
+        self.pseudofs(HAMMERIOC_WAI_PSEUDOFS, self.pfs_id, &mut buf)?;
+        Ok(())
+    }
+
+    fn synctid(&mut self, op: SynctidOp) -> Result<u64> {
+        let mut s = IocSynctid {
+            op: match op {
+                SynctidOp::None => synctid_op::NONE,
+                SynctidOp::Async => synctid_op::ASYNC,
+                SynctidOp::Sync1 => synctid_op::SYNC1,
+                SynctidOp::Sync2 => synctid_op::SYNC2,
+            },
+            ..IocSynctid::default()
+        };
+        // SAFETY: SYNCTID takes a hammer_ioc_synctid, which holds no
+        // pointers.
+        unsafe { self.call(HAMMERIOC_SYNCTID, &mut s) }?;
+        Ok(s.tid)
+    }
+
+    fn mirror_read(&mut self, req: &mut MirrorReadReq, buf: &mut [u8]) -> Result<usize> {
+        let flags = if req.nodata { IOC_MIRROR_NODATA } else { 0 };
+        let len = buf.len();
+        let mut rw = self.mirror_rw(
+            flags,
+            [req.key_beg, req.key_end, req.key_cur],
+            (req.tid_beg, req.tid_end),
+            buf.as_mut_ptr(),
+            len,
+        )?;
+        // SAFETY: MIRROR_READ takes a hammer_ioc_mirror_rw; `ubuf` is the
+        // exclusively borrowed `buf`, writable for `size` = its length.
+        unsafe { self.call(HAMMERIOC_MIRROR_READ, &mut rw) }?;
+        if rw.head.flags & IOC_HEAD_ERROR != 0 {
+            return Err(Errno::from_raw(rw.head.error).into());
+        }
+        req.interrupted = rw.head.flags & IOC_HEAD_INTR != 0;
+        req.key_cur = rw.key_cur.into();
+        checked_count(rw.count, len)
+    }
+
+    fn mirror_write(&mut self, req: &mut MirrorWriteReq, records: &[u8]) -> Result<usize> {
+        let len = records.len();
+        let mut rw = self.mirror_rw(
+            0,
+            [req.key_beg, req.key_end, req.key_cur],
+            (req.tid_beg, req.tid_end),
+            // The kernel only copies in from a MIRROR_WRITE buffer.
+            records.as_ptr().cast_mut(),
+            len,
+        )?;
+        // SAFETY: MIRROR_WRITE takes a hammer_ioc_mirror_rw; `ubuf` is
+        // `records`, valid for `size` = its length and only read.
+        unsafe { self.call(HAMMERIOC_MIRROR_WRITE, &mut rw) }?;
+        // The kernel re-localizes the keys in place; the tool passes them
+        // back unchanged on the next call.
+        req.key_beg = rw.key_beg.into();
+        req.key_end = rw.key_end.into();
+        req.key_cur = rw.key_cur.into();
+        req.head_error =
+            (rw.head.flags & IOC_HEAD_ERROR != 0).then(|| Errno::from_raw(rw.head.error));
+        checked_count(rw.count, len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::fs::File;
+
+    use super::*;
+    use crate::ioctl::RawBaseElm;
+
+    /// What the backend handed to the kernel, decoded by type.
+    #[derive(Debug)]
+    enum Seen {
+        Pfs(IocPseudofsRw, [u8; PseudofsData::SIZE]),
+        Mirror(IocMirrorRw),
+        Synctid(IocSynctid),
+        Version(IocVersion),
+    }
+
+    /// A scripted kernel: records every request and answers as told.
+    #[derive(Default)]
+    struct Fake {
+        seen: RefCell<Vec<(u32, Seen)>>,
+        fail: Cell<Option<Errno>>,
+        /// OR-ed into `head.flags`, with `head.error`.
+        flags: Cell<i32>,
+        error: Cell<i32>,
+        /// MIRROR_*'s `count` on return.
+        count: Cell<i32>,
+    }
+
+    const SHARED: HammerUuid = HammerUuid([7; 16]);
+
+    impl IoctlSeam for Fake {
+        unsafe fn ioctl(
+            &self,
+            _fd: BorrowedFd<'_>,
+            request: u32,
+            arg: *mut c_void,
+        ) -> std::result::Result<(), Errno> {
+            // SAFETY (all blocks): the backend passes the structure the
+            // request names, with its buffers valid (the seam's contract).
+            let seen = unsafe {
+                match request {
+                    HAMMERIOC_MIRROR_READ | HAMMERIOC_MIRROR_WRITE => {
+                        Seen::Mirror(*arg.cast::<IocMirrorRw>())
+                    }
+                    HAMMERIOC_SYNCTID => Seen::Synctid(*arg.cast::<IocSynctid>()),
+                    HAMMERIOC_GET_VERSION => Seen::Version(*arg.cast::<IocVersion>()),
+                    _ => {
+                        let rw = *arg.cast::<IocPseudofsRw>();
+                        Seen::Pfs(rw, *rw.ondisk)
+                    }
+                }
+            };
+            self.seen.borrow_mut().push((request, seen));
+            if let Some(e) = self.fail.get() {
+                return Err(e);
+            }
+            // SAFETY: as above.
+            unsafe {
+                match request {
+                    HAMMERIOC_MIRROR_READ | HAMMERIOC_MIRROR_WRITE => {
+                        let m = &mut *arg.cast::<IocMirrorRw>();
+                        m.count = self.count.get();
+                        m.head.flags |= self.flags.get();
+                        m.head.error = self.error.get();
+                    }
+                    HAMMERIOC_SYNCTID => (*arg.cast::<IocSynctid>()).tid = 0x1234,
+                    HAMMERIOC_GET_VERSION => (*arg.cast::<IocVersion>()).cur_version = 7,
+                    _ => {
+                        let rw = &mut *arg.cast::<IocPseudofsRw>();
+                        if rw.pfs_id == PFS_ID_AUTO {
+                            rw.pfs_id = 5;
+                        }
+                        rw.head.flags |= self.flags.get();
+                        if request == HAMMERIOC_GET_PSEUDOFS {
+                            let p = PseudofsData {
+                                shared_uuid: SHARED,
+                                ..PseudofsData::default()
+                            };
+                            *rw.ondisk = p.to_bytes();
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    fn fake() -> KernelPfs<Fake> {
+        let fd = OwnedFd::from(File::open("/").unwrap());
+        KernelPfs::open(fd, Fake::default())
+            .map_err(|e| e.0)
+            .unwrap()
+    }
+
+    fn last(k: &KernelPfs<Fake>) -> (u32, Seen) {
+        k.seam().seen.borrow_mut().pop().unwrap()
+    }
+
+    /// ioctl-abi.md §3 "clrpfs" and §8 step 1: the probe is a GET of −1.
+    #[test]
+    fn probe_is_a_clrpfs_get_of_the_descriptors_pfs() {
+        let k = fake();
+        assert_eq!(k.pfs_id(), 5);
+        let (code, Seen::Pfs(rw, ondisk)) = last(&k) else {
+            panic!("not a pseudofs request")
+        };
+        assert_eq!(code, 0xC030_6806);
+        assert_eq!(rw.head, IocHead::default());
+        assert_eq!(
+            (rw.pfs_id, rw.bytes, rw.version, rw.reserved01),
+            (-1, 292, 1, 0)
+        );
+        assert!(!rw.ondisk.is_null());
+        assert_eq!(ondisk, [0; 292]);
+    }
+
+    /// ioctl-abi.md §4.3: the fields of both mirror requests.
+    #[test]
+    fn mirror_requests_are_filled_as_the_tool_fills_them() {
+        let mut k = fake();
+        k.set_pfs_id(3);
+        k.get_pseudofs().unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut rreq = MirrorReadReq::new(0x10, 0x20);
+        rreq.nodata = true;
+        k.mirror_read(&mut rreq, &mut buf).unwrap();
+        let (code, Seen::Mirror(m)) = last(&k) else {
+            panic!("not a mirror request")
+        };
+        assert_eq!(code, 0xC0C8_6807);
+        assert_eq!(m.head.flags, IOC_MIRROR_NODATA);
+        assert_eq!(m.key_beg, RawBaseElm::from(BaseElm::KEY_BEG_INIT));
+        assert_eq!(m.key_end, RawBaseElm::from(BaseElm::KEY_END_INIT));
+        assert_eq!((m.tid_beg, m.tid_end), (0x10, 0x20));
+        assert_eq!(m.ubuf, buf.as_mut_ptr());
+        assert_eq!((m.count, m.size, m.pfs_id, m.reserved01), (0, 4096, 3, 0));
+        assert_eq!(m.shared_uuid, SHARED.0);
+
+        let records = [0u8; 96];
+        let mut wreq = MirrorWriteReq::new(0x10, 0x20);
+        k.seam().count.set(96);
+        assert_eq!(k.mirror_write(&mut wreq, &records).unwrap(), 96);
+        let (code, Seen::Mirror(m)) = last(&k) else {
+            panic!("not a mirror request")
+        };
+        assert_eq!(code, 0xC0C8_6808);
+        assert_eq!(m.head, IocHead::default());
+        assert_eq!(m.key_end, m.key_beg);
+        assert_eq!(m.key_cur, RawBaseElm::default());
+        assert_eq!((m.ubuf.cast_const(), m.size), (records.as_ptr(), 96));
+    }
+
+    /// kernel-semantics.md §4.1: record errors come back in the head.
+    #[test]
+    fn mirror_write_head_error_goes_to_the_request() {
+        let mut k = fake();
+        k.seam().flags.set(IOC_HEAD_ERROR);
+        k.seam().error.set(Errno::ENOSPC as i32);
+        k.seam().count.set(16);
+        let mut req = MirrorWriteReq::new(1, 2);
+        assert_eq!(k.mirror_write(&mut req, &[0; 32]).unwrap(), 16);
+        assert_eq!(req.head_error, Some(Errno::ENOSPC));
+    }
+
+    /// A count the buffer cannot hold is never trusted.
+    #[test]
+    fn count_beyond_the_buffer_is_an_io_error() {
+        let mut k = fake();
+        k.seam().count.set(33);
+        let mut req = MirrorReadReq::new(1, 2);
+        let e = k.mirror_read(&mut req, &mut [0; 32]).unwrap_err();
+        assert_eq!(e.errno(), Errno::EIO);
+    }
+
+    /// spec: protocol.md D8 — HEAD_INTR on UPG/RMR is a failure.
+    #[test]
+    fn d08_interrupted_upgrade_and_destroy_fail() {
+        let mut k = fake();
+        k.seam().flags.set(IOC_HEAD_INTR);
+        assert_eq!(
+            k.upgrade().unwrap_err().to_string(),
+            "Interrupted system call"
+        );
+        assert_eq!(
+            k.destroy().unwrap_err().to_string(),
+            "Interrupted system call"
+        );
+        k.seam().flags.set(0);
+        k.upgrade().unwrap();
+    }
+
+    #[test]
+    fn ioctl_failure_is_the_errno_and_its_text() {
+        let k = fake();
+        k.seam().fail.set(Some(Errno::ENOENT));
+        let e = k.get_pseudofs().unwrap_err();
+        assert_eq!(e.to_string(), "No such file or directory");
+    }
+
+    #[test]
+    fn other_requests() {
+        let mut k = fake();
+        assert_eq!(k.synctid(SynctidOp::Sync2).unwrap(), 0x1234);
+        let (code, Seen::Synctid(s)) = last(&k) else {
+            panic!("not synctid")
+        };
+        assert_eq!((code, s.op, s.head), (0xC028_6804, 3, IocHead::default()));
+        assert_eq!(k.version().unwrap(), 7);
+        let (code, Seen::Version(v)) = last(&k) else {
+            panic!("not version")
+        };
+        assert_eq!((code, v.cur_version), (0xC068_680D, 0));
+        k.wait(0xabc).unwrap();
+        let (code, Seen::Pfs(_, ondisk)) = last(&k) else {
+            panic!("not wait")
+        };
+        assert_eq!(code, 0xC030_680C);
+        assert_eq!(PseudofsData::decode(&ondisk).sync_end_tid, 0xabc);
+        let mut p = PseudofsData::default();
+        p.set_label(b"x");
+        k.set_pseudofs(&p).unwrap();
+        let (code, Seen::Pfs(rw, ondisk)) = last(&k) else {
+            panic!("not set")
+        };
+        assert_eq!((code, rw.version, rw.bytes), (0xC030_6805, 1, 292));
+        assert_eq!(ondisk, p.to_bytes());
+    }
+
+    /// An id beyond i32 stays out of range instead of becoming −1.
+    #[test]
+    fn set_pfs_id_never_wraps_to_autodetect() {
+        let mut k = fake();
+        k.set_pfs_id(u32::MAX);
+        let _ = k.get_pseudofs();
+        let (_, Seen::Pfs(rw, _)) = last(&k) else {
+            panic!("not a pseudofs request")
+        };
+        assert_eq!(rw.pfs_id, i32::MAX);
+    }
+
+    /// On Linux the probe's BSD request code is unknown to every
+    /// filesystem: the backend selection falls through to the store.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn real_probe_off_hammer_is_enotty() {
+        let fd = OwnedFd::from(File::open(std::env::temp_dir()).unwrap());
+        let Err((e, _)) = KernelPfs::open(fd, SysIoctl) else {
+            panic!("GET_PSEUDOFS succeeded on Linux")
+        };
+        assert_eq!(e, Errno::ENOTTY);
+    }
+}
