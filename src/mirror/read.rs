@@ -309,6 +309,13 @@ impl<R: Read, W: Write> Source<'_, R, W> {
         let mut total: u64 = 0;
         loop {
             let count = match pfs.mirror_read(&mut req, &mut self.buf) {
+                // An interrupted scan is not a finished one: a count of 0
+                // would otherwise end the batch and SYNC past unsent data.
+                Ok(_) if req.interrupted => {
+                    let e = crate::pfs::PfsError::Sys(nix::errno::Errno::EINTR);
+                    self.board(MESSAGE, &format!("Mirror-read {} failed: {e}", self.fs));
+                    return Err(pfs_err(format!("Mirror-read {} failed", self.fs))(e));
+                }
                 Ok(n) => n,
                 Err(e) => {
                     self.board(MESSAGE, &format!("Mirror-read {} failed: {e}", self.fs));
