@@ -1,6 +1,7 @@
 //! hammer-mirror: DragonFly BSD's `hammer mirror-*` replication, byte for
 //! byte, on HAMMER ioctls or on an embedded PFS store.
 
+pub mod bridge;
 pub mod cli;
 pub mod errno;
 pub mod ioctl;

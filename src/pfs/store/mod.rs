@@ -226,6 +226,19 @@ impl Store {
         Ok(())
     }
 
+    /// Calls `f` for every record (all versions) of the addressed PFS whose
+    /// localization type is in `types`, in key order, inside one read
+    /// transaction; `f` gets the leaf and a loader for its payload.
+    pub fn scan<E: From<PfsError>>(
+        &self,
+        types: std::ops::RangeInclusive<u32>,
+        f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let id = self.check_id()?;
+        let tx = self.conn.unchecked_transaction().map_err(PfsError::from)?;
+        txn::scan(&tx, id, types, f)
+    }
+
     fn check_id(&self) -> Result<u32> {
         if self.pfs_id > 0xFFFF {
             return Err(Errno::EINVAL.into());
