@@ -9,6 +9,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
 use nix::sys::stat::{major, minor};
@@ -25,7 +27,9 @@ use crate::pfs::store::{RecordId, Txn};
 use crate::pfs::Pfs;
 
 /// How often a file that changes while being read is read again.
-const READ_TRIES: u32 = 3;
+const READ_TRIES: u32 = 5;
+/// More than the granularity of file timestamps (a kernel tick).
+const TIMESTAMP_SLACK: Duration = Duration::from_millis(20);
 /// The root directory of every PFS.
 const ROOT_OBJ: i64 = 1;
 /// cap_flags of directories import creates: DIR_LOCAL_INO and ALG1, as a
@@ -181,6 +185,14 @@ fn inode_of(meta: &Metadata, obj_type: u8, parent: i64) -> InodeData {
         atime: micros(meta.atime(), meta.atime_nsec()),
         ..Default::default()
     }
+}
+
+/// Whether the file changed so recently that a write during the read could
+/// leave its timestamps as they are (they advance only once per tick).
+fn racy(meta: &Metadata, now: SystemTime) -> bool {
+    let ctime = UNIX_EPOCH + Duration::new(meta.ctime().max(0) as u64, meta.ctime_nsec() as u32);
+    now.duration_since(ctime)
+        .map_or(true, |age| age < TIMESTAMP_SLACK)
 }
 
 /// Whether a file is the same as when it was first looked at.
@@ -467,7 +479,8 @@ impl Importer<'_, '_> {
 
     /// Reads the file in HAMMER's blocks and puts every block whose bytes
     /// differ from the live record; retried while the file changes under
-    /// it. Returns the stat the content belongs to.
+    /// it or changed too recently to tell. Returns the stat the content
+    /// belongs to.
     fn import_file(
         &mut self,
         path: &Path,
@@ -480,7 +493,12 @@ impl Importer<'_, '_> {
             if attempt > 0 {
                 file = open_nofollow(path).map_err(io)?;
             }
+            let started = SystemTime::now();
             let before = file.metadata().map_err(io)?;
+            if racy(&before, started) {
+                thread::sleep(TIMESTAMP_SLACK);
+                continue;
+            }
             let unchanged = old.is_some_and(|o| {
                 o.size == before.size() && o.mtime == micros(before.mtime(), before.mtime_nsec())
             });
