@@ -18,6 +18,7 @@ use super::format::{objtype, InodeData, FIXKEY_SYMLINK, INLINE_SYMLINK_MAX};
 use super::tree::{visible, Tree, TREE_TYPES};
 use super::{open_pfs, BridgeError, Progress};
 use crate::ondisk::{rectype, LeafElm, LOCALIZE_MISC};
+use crate::pfs::store::Payloads;
 use crate::pfs::PfsError;
 use crate::wire::crc::data_crc_matches;
 
@@ -117,7 +118,9 @@ pub fn export(
     };
     prepare_target(target, opts.force)?;
     let mut tree = Tree::default();
-    store.scan(TREE_TYPES, |leaf, load| tree.add(tid, leaf, load))?;
+    store.scan(TREE_TYPES, Payloads::OnRequest, |leaf, load| {
+        tree.add(tid, leaf, load)
+    })?;
     let Some(&root) = tree.inodes.get(&ROOT_OBJ) else {
         return Err(BridgeError::NoRoot(format!("{path} as of {tid:#018x}")));
     };
@@ -141,9 +144,13 @@ pub fn export(
         progress: Progress::new("hammer export", opts.quiet),
     };
     ex.build(target)?;
-    store.scan(LOCALIZE_MISC..=LOCALIZE_MISC, |leaf, load| {
-        ex.record(leaf, load)
-    })?;
+    // File data: one sequential pass reads history's payloads too, but a
+    // lookup per block costs more than that.
+    store.scan(
+        LOCALIZE_MISC..=LOCALIZE_MISC,
+        Payloads::Inline,
+        |leaf, load| ex.record(leaf, load),
+    )?;
     ex.finish();
     ex.progress.done();
     for p in &ex.problems {

@@ -23,7 +23,7 @@ use super::format::{
 use super::tree::{Entry, Tree, TREE_TYPES};
 use super::{micros, open_pfs, BridgeError, Progress};
 use crate::ondisk::{rectype, LeafElm, LOCALIZE_INODE, LOCALIZE_MISC};
-use crate::pfs::store::{RecordId, Txn};
+use crate::pfs::store::{Payloads, RecordId, Txn};
 use crate::pfs::Pfs;
 
 /// How often a file that changes while being read is read again.
@@ -78,7 +78,9 @@ pub fn import(
     let pfs_id = store.pfs_id();
     let txn = store.begin()?;
     let mut old = Tree::default();
-    txn.scan(TREE_TYPES, |leaf, load| old.add(u64::MAX, leaf, load))?;
+    txn.scan(TREE_TYPES, Payloads::OnRequest, |leaf, load| {
+        old.add(u64::MAX, leaf, load)
+    })?;
     let Some(&old_root) = old.inodes.get(&ROOT_OBJ) else {
         return Err(BridgeError::NoRoot(pfs_path.to_string()));
     };
@@ -560,19 +562,23 @@ impl Importer<'_, '_> {
             buf[got..].fill(0);
             self.summary.bytes += got as u64;
             let key = (start + len as u64) as i64;
-            let same = match existing.remove(&key) {
-                Some(l) if l.data_len as usize == len => self.txn.payload(&l)? == self.buf[..len],
-                _ => false,
+            let id = RecordId {
+                localization: LOCALIZE_MISC,
+                obj_id,
+                rec_type: rectype::DATA,
+                key,
             };
-            if !same {
-                let id = RecordId {
-                    localization: LOCALIZE_MISC,
-                    obj_id,
-                    rec_type: rectype::DATA,
-                    key,
-                };
-                self.records += 1;
-                self.txn.put(&id, objtype::REGFILE, &self.buf[..len])?;
+            let block = &self.buf[..len];
+            match existing.remove(&key) {
+                Some(l) if l.data_len as usize == len && self.txn.payload(&l)? == block => {}
+                Some(_) => {
+                    self.records += 1;
+                    self.txn.put(&id, objtype::REGFILE, block)?;
+                }
+                None => {
+                    self.records += 1;
+                    self.txn.put_new(&id, objtype::REGFILE, block)?;
+                }
             }
             off = start + len as u64;
             self.progress.tick(self.summary.objects, self.summary.bytes);
@@ -619,12 +625,13 @@ impl Importer<'_, '_> {
                 self.delete(&fix)?;
             }
         } else {
-            let same = match live.first() {
-                Some(l) => self.txn.payload(l)? == t,
-                None => false,
-            };
-            if !same {
-                self.put(&fix, objtype::SOFTLINK, t)?;
+            match live.first() {
+                Some(l) if self.txn.payload(l)? == t => {}
+                Some(_) => self.put(&fix, objtype::SOFTLINK, t)?,
+                None => {
+                    self.records += 1;
+                    self.txn.put_new(&fix, objtype::SOFTLINK, t)?;
+                }
             }
         }
         Ok(())

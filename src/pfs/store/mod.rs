@@ -21,7 +21,7 @@ use rusqlite::{
 };
 
 pub use key::{decode as decode_key, encode as encode_key, RecKey, KEY_LEN};
-pub use txn::{RecordId, Txn};
+pub use txn::{Payloads, RecordId, Txn};
 
 use super::{MirrorReadReq, MirrorWriteReq, Pfs, PfsError, Result, SynctidOp};
 use crate::ondisk::{
@@ -232,11 +232,12 @@ impl Store {
     pub fn scan<E: From<PfsError>>(
         &self,
         types: std::ops::RangeInclusive<u32>,
+        payloads: Payloads,
         f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
         let id = self.check_id()?;
         let tx = self.conn.unchecked_transaction().map_err(PfsError::from)?;
-        txn::scan(&tx, id, types, f)
+        txn::scan(&tx, id, types, payloads, f)
     }
 
     fn check_id(&self) -> Result<u32> {
