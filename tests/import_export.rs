@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -729,4 +729,77 @@ fn import_of_a_changing_tree_is_consistent_or_fails_cleanly() {
     writer.join().unwrap();
     eprintln!("imports ok, refused: {outcomes:?}");
     assert_eq!(outcomes.0 + outcomes.1, 6);
+}
+
+#[test]
+fn special_files_are_imported_and_reported_on_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_master(dir.path(), "s");
+    let master = store.join("master");
+    let tree = dir.path().join("tree");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("f"), b"data").unwrap();
+    let _sock = std::os::unix::net::UnixListener::bind(tree.join("sock")).unwrap();
+    nix::unistd::mkfifo(
+        &tree.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    import(&tree, &master);
+    let types: Vec<u8> = as_of(&store, 1, u64::MAX)
+        .iter()
+        .filter(|(k, _)| k.3 == rectype::INODE && k.1 != 1)
+        .filter_map(|(_, (_, d))| InodeData::decode(d))
+        .map(|i| i.obj_type)
+        .collect();
+    let mut sorted = types.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        vec![objtype::REGFILE, objtype::FIFO, objtype::SOCKET]
+    );
+    let out_dir = dir.path().join("out");
+    let out = run(&[
+        "export",
+        master.to_str().unwrap(),
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("sock: socket not created"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(fs::read(out_dir.join("f")).unwrap(), b"data");
+    assert!(fs::symlink_metadata(out_dir.join("fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+}
+
+#[test]
+fn unreadable_file_fails_the_import_with_its_path() {
+    if nix::unistd::geteuid().is_root() {
+        // root reads everything: nothing to test.
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_master(dir.path(), "s");
+    let tree = dir.path().join("tree");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("secret"), b"x").unwrap();
+    fs::set_permissions(tree.join("secret"), fs::Permissions::from_mode(0o000)).unwrap();
+    let before = sync_end(&store, 1);
+    let out = run(&[
+        "import",
+        tree.to_str().unwrap(),
+        store.join("master").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("secret: Permission denied"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(sync_end(&store, 1), before);
 }

@@ -501,8 +501,11 @@ impl Importer<'_, '_> {
                 thread::sleep(TIMESTAMP_SLACK);
                 continue;
             }
+            // ctime too: a writer that puts the mtime back still moves it.
             let unchanged = old.is_some_and(|o| {
-                o.size == before.size() && o.mtime == micros(before.mtime(), before.mtime_nsec())
+                o.size == before.size()
+                    && o.mtime == micros(before.mtime(), before.mtime_nsec())
+                    && o.ctime == micros(before.ctime(), before.ctime_nsec())
             });
             if !before.is_file() {
                 continue;
