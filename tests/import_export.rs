@@ -328,6 +328,18 @@ fn random_trees_round_trip_at_every_tid_on_master_and_slave() {
         let out = dir.path().join("s-default");
         ok(&["export", slave.to_str().unwrap(), out.to_str().unwrap()]);
         assert_same_tree(&history[3].1, &snapshot(&out), "slave default TID");
+        let beyond = sync_end(&dst, 1) + 1;
+        let out = run(&[
+            "export",
+            &format!("{}@@{beyond:#x}", slave.display()),
+            dir.path().join("beyond").to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text(&out.stderr).contains("beyond the slave's sync point"),
+            "{}",
+            text(&out.stderr)
+        );
     }
 }
 
@@ -587,6 +599,9 @@ fn hostile_stream_never_writes_outside_the_target() {
         .unwrap();
     ent(&mut t, 1, b"sub", 0x303, objtype::DIRECTORY, 0);
     ent(&mut t, 0x303, b"loop", 1, objtype::DIRECTORY, 0);
+    // An inode that is not one.
+    t.put(&inode(0x500), objtype::REGFILE, &[7u8; 100]).unwrap();
+    ent(&mut t, 1, b"garbled", 0x500, objtype::REGFILE, 0);
     // A good file, to show the rest is exported.
     t.put(&inode(0x400), objtype::REGFILE, &file(3, 1).encode())
         .unwrap();
@@ -637,6 +652,8 @@ fn hostile_stream_never_writes_outside_the_target() {
         "refused: name longer than 255 bytes",
         "entry 'escape' appears twice",
         "is linked more than once",
+        "inode 0x0000000000000500: payload is not a version-1 inode of 128 bytes",
+        "garbled: object 0x0000000000000500 has no inode",
         "could not be exported",
     ] {
         assert!(err.contains(want), "missing '{want}' in:\n{err}");
