@@ -44,8 +44,8 @@ run cp -a "$work/tree" "$work/tree-at-1"
 run "$hammer" -y mirror-copy "$work/store-a/master" "$work/store-b/slave"
 
 # Change some files: edit, add, remove, chmod, a symlink.
-run sed -i 's/byte-compatible/byte-for-byte compatible/' "$work/tree/lib.rs"
-printf 'fn added() {}\n' >"$work/tree/added.rs"
+run sed -i '$a // changed by the quickstart' "$work/tree/lib.rs"
+run cp "$work/tree/main.rs" "$work/tree/added.rs"
 run rm "$work/tree/errno.rs"
 run chmod 600 "$work/tree/cli.rs"
 run ln -s ../lib.rs "$work/tree/wire/lib-link"
