@@ -84,6 +84,11 @@ pub fn import(
     let Some(&old_root) = old.inodes.get(&ROOT_OBJ) else {
         return Err(BridgeError::NoRoot(pfs_path.to_string()));
     };
+    // Undecodable live records are left as they are; their names are
+    // written anew.
+    for p in old.problems.drain(..) {
+        let _ = writeln!(diag, "hammer: import: {pfs_path}: {p}");
+    }
     let mut im = Importer {
         txn,
         pfs_id,
