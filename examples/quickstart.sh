@@ -27,7 +27,7 @@ check() {
 }
 
 run cargo build --release --quiet
-hammer=$PWD/target/release/hammer
+hammer=${CARGO_TARGET_DIR:-$PWD/target}/release/hammer
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
