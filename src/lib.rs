@@ -5,6 +5,7 @@
 // opt out of this one by one (src/pfs/mod.rs).
 #![deny(unsafe_code)]
 
+pub mod bridge;
 pub mod cli;
 pub mod errno;
 pub mod ioctl;

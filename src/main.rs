@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
+use hammer_mirror::bridge::{self, export::ExportOptions, import::ImportOptions};
 use hammer_mirror::cli::{self, CliError, Invocation, MIRROR_USAGE, USAGE};
 use hammer_mirror::errno::strerror;
 use hammer_mirror::mirror::copy::{mirror_copy, mirror_stream};
@@ -14,6 +15,7 @@ use hammer_mirror::mirror::write::{mirror_write, WriteOptions};
 use hammer_mirror::pfs_cmd::{self, CmdError};
 use hammer_mirror::restrict;
 use std::os::fd::AsFd;
+use std::path::Path;
 use std::time::Duration;
 
 /// How a failure is shown: the original's `errx` (`hammer: msg`), its
@@ -111,6 +113,7 @@ fn dispatch(inv: &Invocation) -> Result<(), Failure> {
         "ssh-remote" => cmd_ssh_remote(&inv.args),
         "mirror-read" | "mirror-read-stream" | "mirror-write" => cmd_mirror(inv),
         "mirror-copy" | "mirror-stream" => cmd_mirror_copy(inv),
+        "import" | "export" => cmd_bridge(inv),
         "pfs-status" | "pfs-master" | "pfs-slave" | "pfs-update" | "pfs-upgrade"
         | "pfs-downgrade" | "pfs-destroy" | "synctid" | "store-create" => cmd_pfs(inv),
         _ if OTHER_COMMANDS.contains(&cmd) => Err(Failure::Errx(format!("{cmd}: not implemented"))),
@@ -227,4 +230,42 @@ fn cmd_mirror_copy(inv: &Invocation) -> Result<(), Failure> {
         Ok(code) => Err(Failure::Status(code)),
         Err(e) => Err(Failure::Errx(e.to_string())),
     }
+}
+
+/// Usage of import and export.
+const BRIDGE_USAGE: &str = "\
+hammer import <dir> <pfs-path>
+hammer [-F] export <pfs-path>[@@<tid>] <dir>
+";
+
+/// `import <dir> <pfs>` and `export <pfs>[@@<tid>] <dir>` on the store.
+fn cmd_bridge(inv: &Invocation) -> Result<(), Failure> {
+    let [a, b] = inv.args.as_slice() else {
+        return Err(Failure::Usage(BRIDGE_USAGE));
+    };
+    let quiet = inv.opts.quiet > 0;
+    let mut diag = io::stderr();
+    let line = if inv.command == "import" {
+        let s = bridge::import::import(Path::new(a), b, ImportOptions { quiet }, &mut diag)
+            .map_err(|e| Failure::Errx(e.to_string()))?;
+        format!(
+            "Imported {a} into {b}: {} objects, {} changed, {} removed, {} bytes read, TID {:#018x}",
+            s.objects, s.changed, s.removed, s.bytes, s.tid
+        )
+    } else {
+        let opts = ExportOptions {
+            force: inv.opts.force,
+            quiet,
+        };
+        let s = bridge::export::export(a, Path::new(b), opts, &mut diag)
+            .map_err(|e| Failure::Errx(e.to_string()))?;
+        format!(
+            "Exported {a} as of TID {:#018x} into {b}: {} objects, {} bytes",
+            s.tid, s.objects, s.bytes
+        )
+    };
+    if !quiet {
+        println!("{line}");
+    }
+    Ok(())
 }

@@ -31,9 +31,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use nix::errno::Errno;
 use rusqlite::{params, Connection, OpenFlags, Transaction, TransactionBehavior};
 
-pub use key::encode as encode_key;
-use key::{RecKey, KEY_LEN};
-pub use txn::{RecordId, Txn};
+pub use key::{decode as decode_key, encode as encode_key, RecKey, KEY_LEN};
+pub use txn::{Payloads, RecordId, Txn};
 
 use super::{MirrorReadReq, MirrorWriteReq, Pfs, PfsError, Result, SynctidOp};
 use crate::ondisk::{
@@ -250,6 +249,20 @@ impl Store {
             );
         }
         Ok(())
+    }
+
+    /// Calls `f` for every record (all versions) of the addressed PFS whose
+    /// localization type is in `types`, in key order, inside one read
+    /// transaction; `f` gets the leaf and a loader for its payload.
+    pub fn scan<E: From<PfsError>>(
+        &self,
+        types: std::ops::RangeInclusive<u32>,
+        payloads: Payloads,
+        f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let id = self.check_id()?;
+        let tx = self.conn.unchecked_transaction().map_err(PfsError::from)?;
+        txn::scan(&tx, id, types, payloads, f)
     }
 
     fn check_id(&self) -> Result<u32> {

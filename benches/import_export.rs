@@ -1,0 +1,146 @@
+//! Import and export against `cp -r` of the same tree in the same run:
+//! prints the speed ratios the issue asks for. Tree size in MiB from
+//! `HAMMER_BENCH_MB` (default 256; the issue's figure is 1024).
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// xorshift64*, seeded: the same tree every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Mixed sizes: most files small, some medium, a few large; 20 files per
+/// directory.
+fn make_tree(root: &Path, total: u64, rng: &mut Rng) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut left = total;
+    let mut block = vec![0u8; 1 << 20];
+    while left > 0 {
+        let size = match rng.below(100) {
+            0..=69 => 1 + rng.below(16 << 10),
+            70..=96 => (16 << 10) + rng.below(1 << 20),
+            _ => (4 << 20) + rng.below(28 << 20),
+        }
+        .min(left);
+        left -= size;
+        let dir = root.join(format!("d{}/e{}", files.len() / 400, files.len() / 20));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(format!("f{}.dat", files.len()));
+        let mut f = fs::File::create(&p).unwrap();
+        let mut n = size;
+        while n > 0 {
+            for b in block.iter_mut().step_by(8) {
+                *b = rng.next() as u8;
+            }
+            let k = n.min(block.len() as u64) as usize;
+            f.write_all(&block[..k]).unwrap();
+            n -= k as u64;
+        }
+        files.push(p);
+    }
+    files
+}
+
+fn timed(what: &str, cmd: &mut Command) -> Duration {
+    let t = Instant::now();
+    let out = cmd.output().unwrap();
+    let d = t.elapsed();
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{what:<28} {:>8.2} s", d.as_secs_f64());
+    d
+}
+
+fn main() {
+    let mb: u64 = std::env::var("HAMMER_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let hammer = env!("CARGO_BIN_EXE_hammer");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tree = d.join("tree");
+    let mut rng = Rng(0x5eed);
+    let files = make_tree(&tree, mb << 20, &mut rng);
+    println!("tree: {} MiB in {} files", mb, files.len());
+
+    let cp = timed(
+        "cp -r",
+        Command::new("cp").arg("-r").arg(&tree).arg(d.join("cp")),
+    );
+    let store = d.join("store");
+    timed(
+        "store-create",
+        Command::new(hammer).arg("store-create").arg(&store),
+    );
+    let master = store.join("master");
+    timed(
+        "pfs-master",
+        Command::new(hammer).arg("pfs-master").arg(&master),
+    );
+    let import = timed(
+        "import",
+        Command::new(hammer).arg("import").arg(&tree).arg(&master),
+    );
+
+    // 1% of the files rewritten in place, with new contents.
+    let mut changed = 0;
+    for (i, p) in files.iter().enumerate() {
+        if i % 100 == 7 {
+            let len = fs::metadata(p).unwrap().len() as usize;
+            let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            fs::write(p, data).unwrap();
+            changed += 1;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let reimport = timed(
+        &format!("re-import ({changed} changed)"),
+        Command::new(hammer).arg("import").arg(&tree).arg(&master),
+    );
+    let export = timed(
+        "export",
+        Command::new(hammer)
+            .arg("export")
+            .arg(&master)
+            .arg(d.join("out")),
+    );
+    let same = Command::new("diff")
+        .arg("-rq")
+        .arg(&tree)
+        .arg(d.join("out"))
+        .status()
+        .unwrap();
+    assert!(same.success(), "export differs from the tree");
+
+    let r = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    println!(
+        "import speed / cp -r speed:      {:.2} (goal >= 0.5)",
+        r(cp, import)
+    );
+    println!(
+        "re-import time / import time:    {:.3} (goal <= 0.1)",
+        r(reimport, import)
+    );
+    println!(
+        "export speed / cp -r speed:      {:.2} (goal >= 0.5)",
+        r(cp, export)
+    );
+}

@@ -1,0 +1,683 @@
+//! `hammer import`: a directory tree into a master PFS as one new TID, in
+//! HAMMER's record formats, diffed against the PFS's live state so that
+//! unchanged files cost nothing and removed ones get a delete_tid.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, Metadata};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nix::errno::Errno;
+use nix::sys::stat::{major, minor};
+use nix::unistd::{lseek, Whence};
+
+use super::format::{
+    block_at, collision_budget, direntry, namekey, objtype, InodeData, CAP_DIRHASH_ALG1,
+    CAP_DIR_LOCAL_INO, FIXKEY_SYMLINK, INLINE_SYMLINK_MAX, XBUFSIZE,
+};
+use super::tree::{Entry, Tree, TREE_TYPES};
+use super::{micros, open_pfs, BridgeError, Progress};
+use crate::ondisk::{rectype, LeafElm, LOCALIZE_INODE, LOCALIZE_MISC};
+use crate::pfs::store::{Payloads, RecordId, Txn};
+use crate::pfs::Pfs;
+
+/// How often a file that changes while being read is read again.
+const READ_TRIES: u32 = 5;
+/// More than the granularity of file timestamps (a kernel tick).
+const TIMESTAMP_SLACK: Duration = Duration::from_millis(20);
+/// The root directory of every PFS.
+const ROOT_OBJ: i64 = 1;
+/// cap_flags of directories import creates: DIR_LOCAL_INO and ALG1, as a
+/// version 7 filesystem gives them (§2.1).
+const NEW_DIR_CAPS: u8 = CAP_DIR_LOCAL_INO | CAP_DIRHASH_ALG1;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ImportOptions {
+    /// No progress line.
+    pub quiet: bool,
+}
+
+/// What an import did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// The TID the PFS holds the tree as of (the existing sync point when
+    /// nothing changed).
+    pub tid: u64,
+    /// Objects in the tree, the root included.
+    pub objects: u64,
+    /// Objects created or given new records.
+    pub changed: u64,
+    /// Objects deleted.
+    pub removed: u64,
+    /// File bytes read.
+    pub bytes: u64,
+}
+
+/// Imports the tree at `dir` into the master PFS `pfs_path`. Notes about
+/// skipped entries go to `diag`; nothing is committed on error.
+pub fn import(
+    dir: &Path,
+    pfs_path: &str,
+    opts: ImportOptions,
+    diag: &mut dyn Write,
+) -> Result<ImportSummary, BridgeError> {
+    let (mut store, pfsd) = open_pfs(pfs_path)?;
+    if pfsd.is_slave() {
+        return Err(BridgeError::Slave(pfs_path.to_string()));
+    }
+    let root_meta = fs::metadata(dir).map_err(|e| BridgeError::io(dir, e))?;
+    if !root_meta.is_dir() {
+        return Err(BridgeError::NotDir(dir.display().to_string()));
+    }
+    let store_dir = fs::metadata(store.root()).map_err(|e| BridgeError::io(store.root(), e))?;
+    let pfs_id = store.pfs_id();
+    let txn = store.begin()?;
+    let mut old = Tree::default();
+    txn.scan(TREE_TYPES, Payloads::OnRequest, |leaf, load| {
+        old.add(u64::MAX, leaf, load)
+    })?;
+    let Some(&old_root) = old.inodes.get(&ROOT_OBJ) else {
+        return Err(BridgeError::NoRoot(pfs_path.to_string()));
+    };
+    // Undecodable live records are left as they are; their names are
+    // written anew.
+    for p in old.problems.drain(..) {
+        let _ = writeln!(diag, "hammer: import: {pfs_path}: {p}");
+    }
+    let mut im = Importer {
+        txn,
+        pfs_id,
+        old,
+        kept: HashSet::from([ROOT_OBJ]),
+        links: HashMap::new(),
+        skip: (store_dir.dev(), store_dir.ino()),
+        records: 0,
+        summary: ImportSummary::default(),
+        progress: Progress::new("hammer import", opts.quiet),
+        diag,
+        buf: vec![0u8; XBUFSIZE as usize],
+    };
+    let r = im.run(dir, &root_meta, old_root);
+    im.progress.done();
+    r?;
+    let mut summary = im.summary;
+    if im.records == 0 {
+        // Nothing changed: no TID is spent, the tree is the current state.
+        drop(im);
+        summary.tid = store.flush_tid()?;
+    } else {
+        summary.tid = im.txn.commit()?;
+    }
+    Ok(summary)
+}
+
+/// A file with several links inside the tree: one object, its inode
+/// written once all links are counted.
+struct Link {
+    obj_id: i64,
+    count: u64,
+    ino: InodeData,
+    old: Option<InodeData>,
+}
+
+struct Importer<'t, 'd> {
+    txn: Txn<'t>,
+    pfs_id: u32,
+    /// The live state before this import; directories are taken out of it
+    /// as they are visited.
+    old: Tree,
+    /// Old objects still in the tree.
+    kept: HashSet<i64>,
+    links: HashMap<(u64, u64), Link>,
+    /// The store's own directory: never imported into itself.
+    skip: (u64, u64),
+    /// Records put or deleted.
+    records: u64,
+    summary: ImportSummary,
+    progress: Progress,
+    diag: &'d mut dyn Write,
+    buf: Vec<u8>,
+}
+
+/// A directory still to visit.
+struct Pending {
+    path: PathBuf,
+    obj_id: i64,
+    caps: u8,
+}
+
+fn objtype_of(meta: &Metadata) -> u8 {
+    let ft = meta.file_type();
+    if ft.is_dir() {
+        objtype::DIRECTORY
+    } else if ft.is_file() {
+        objtype::REGFILE
+    } else if ft.is_symlink() {
+        objtype::SOFTLINK
+    } else if ft.is_fifo() {
+        objtype::FIFO
+    } else if ft.is_char_device() {
+        objtype::CDEV
+    } else if ft.is_block_device() {
+        objtype::BDEV
+    } else {
+        objtype::SOCKET
+    }
+}
+
+/// The inode fields a stat gives (size and symlink set by the caller).
+fn inode_of(meta: &Metadata, obj_type: u8, parent: i64) -> InodeData {
+    let dev = matches!(obj_type, objtype::CDEV | objtype::BDEV);
+    InodeData {
+        mode: (meta.mode() & 0o7777) as u16,
+        rmajor: if dev { major(meta.rdev()) as u32 } else { 0 },
+        rminor: if dev { minor(meta.rdev()) as u32 } else { 0 },
+        ctime: micros(meta.ctime(), meta.ctime_nsec()),
+        parent_obj_id: parent,
+        uid: meta.uid(),
+        gid: meta.gid(),
+        obj_type,
+        nlinks: 1,
+        size: if obj_type == objtype::REGFILE {
+            meta.size()
+        } else {
+            0
+        },
+        mtime: micros(meta.mtime(), meta.mtime_nsec()),
+        atime: micros(meta.atime(), meta.atime_nsec()),
+        ..Default::default()
+    }
+}
+
+/// Whether the file changed so recently that a write during the read could
+/// leave its timestamps as they are (they advance only once per tick).
+fn racy(meta: &Metadata, now: SystemTime) -> bool {
+    let ctime = UNIX_EPOCH + Duration::new(meta.ctime().max(0) as u64, meta.ctime_nsec() as u32);
+    now.duration_since(ctime)
+        .map_or(true, |age| age < TIMESTAMP_SLACK)
+}
+
+/// Whether a file is the same as when it was first looked at.
+fn same_file(a: &Metadata, b: &Metadata) -> bool {
+    (
+        a.dev(),
+        a.ino(),
+        a.size(),
+        a.mtime(),
+        a.mtime_nsec(),
+        a.ctime(),
+        a.ctime_nsec(),
+    ) == (
+        b.dev(),
+        b.ino(),
+        b.size(),
+        b.mtime(),
+        b.mtime_nsec(),
+        b.ctime(),
+        b.ctime_nsec(),
+    )
+}
+
+/// Opens for reading without following a symlink or blocking on a FIFO
+/// that replaced the file since it was looked at.
+fn open_nofollow(path: &Path) -> io::Result<File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+}
+
+fn dir_lo(caps: u8) -> u32 {
+    if caps & CAP_DIR_LOCAL_INO != 0 {
+        LOCALIZE_INODE
+    } else {
+        LOCALIZE_MISC
+    }
+}
+
+fn inode_id(obj_id: i64) -> RecordId {
+    RecordId {
+        localization: LOCALIZE_INODE,
+        obj_id,
+        rec_type: rectype::INODE,
+        key: 0,
+    }
+}
+
+impl Importer<'_, '_> {
+    fn run(
+        &mut self,
+        dir: &Path,
+        root_meta: &Metadata,
+        old_root: InodeData,
+    ) -> Result<(), BridgeError> {
+        let mut root = inode_of(root_meta, objtype::DIRECTORY, 0);
+        root.cap_flags = old_root.cap_flags;
+        self.put_inode(ROOT_OBJ, &root, Some(&old_root))?;
+        self.summary.objects = 1;
+        let mut stack = vec![Pending {
+            path: dir.to_path_buf(),
+            obj_id: ROOT_OBJ,
+            caps: old_root.cap_flags,
+        }];
+        while let Some(p) = stack.pop() {
+            self.import_dir(p, &mut stack)?;
+        }
+        self.finish_links()?;
+        self.remove_unkept()
+    }
+
+    fn put(&mut self, id: &RecordId, obj_type: u8, data: &[u8]) -> Result<(), BridgeError> {
+        self.records += 1;
+        Ok(self.txn.put(id, obj_type, data)?)
+    }
+
+    fn delete(&mut self, id: &RecordId) -> Result<(), BridgeError> {
+        if self.txn.delete(id)? {
+            self.records += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes the inode unless only its atime differs (§2.1).
+    fn put_inode(
+        &mut self,
+        obj_id: i64,
+        ino: &InodeData,
+        old: Option<&InodeData>,
+    ) -> Result<(), BridgeError> {
+        if old.is_some_and(|o| o.same_but_atime(ino)) {
+            return Ok(());
+        }
+        self.summary.changed += 1;
+        self.put(&inode_id(obj_id), ino.obj_type, &ino.encode())
+    }
+
+    fn note(&mut self, msg: String) {
+        self.progress.done();
+        let _ = writeln!(self.diag, "hammer: import: {msg}");
+    }
+
+    fn import_dir(&mut self, p: Pending, stack: &mut Vec<Pending>) -> Result<(), BridgeError> {
+        let mut names = Vec::new();
+        let rd = fs::read_dir(&p.path).map_err(|e| BridgeError::io(&p.path, e))?;
+        for ent in rd {
+            let ent = ent.map_err(|e| BridgeError::io(&p.path, e))?;
+            names.push(ent.file_name());
+        }
+        names.sort();
+        let old_entries = self.old.dirs.remove(&p.obj_id).unwrap_or_default();
+        let mut occupied: HashSet<i64> = old_entries.iter().map(|e| e.key).collect();
+        let old_by_name: HashMap<&[u8], &Entry> =
+            old_entries.iter().map(|e| (e.name.as_slice(), e)).collect();
+        let mut present = HashSet::new();
+        for name in names {
+            let path = p.path.join(&name);
+            let meta = match fs::symlink_metadata(&path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    self.note(format!(
+                        "{}: vanished during import, not imported",
+                        path.display()
+                    ));
+                    continue;
+                }
+                Err(e) => return Err(BridgeError::io(&path, e)),
+            };
+            if (meta.dev(), meta.ino()) == self.skip {
+                self.note(format!(
+                    "{}: the store itself, not imported",
+                    path.display()
+                ));
+                continue;
+            }
+            let name = name.as_bytes();
+            let Some(obj_id) =
+                self.import_object(&path, &meta, old_by_name.get(name).copied(), &p, stack)?
+            else {
+                continue;
+            };
+            present.insert(name.to_vec());
+            match old_by_name.get(name) {
+                Some(e) if e.obj_id == obj_id => {}
+                other => {
+                    if let Some(e) = other {
+                        self.delete_entry(p.obj_id, e)?;
+                    }
+                    self.add_entry(&p, name, obj_id, objtype_of(&meta), &mut occupied, &path)?;
+                }
+            }
+        }
+        for e in &old_entries {
+            if !present.contains(&e.name) {
+                self.delete_entry(p.obj_id, e)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_entry(&mut self, dir: i64, e: &Entry) -> Result<(), BridgeError> {
+        self.delete(&RecordId {
+            localization: e.lo_type,
+            obj_id: dir,
+            rec_type: rectype::DIRENTRY,
+            key: e.key,
+        })
+    }
+
+    /// A new entry at the first free key from the name key; keys of
+    /// entries deleted by this import stay occupied, as pending deletions
+    /// do in the kernel (§2.2).
+    fn add_entry(
+        &mut self,
+        dir: &Pending,
+        name: &[u8],
+        obj_id: i64,
+        obj_type: u8,
+        occupied: &mut HashSet<i64>,
+        path: &Path,
+    ) -> Result<(), BridgeError> {
+        let base = namekey(dir.caps, name);
+        let mut key = base;
+        while occupied.contains(&key) {
+            if key - base >= collision_budget(dir.caps) {
+                return Err(BridgeError::KeySpace(path.display().to_string()));
+            }
+            key += 1;
+        }
+        occupied.insert(key);
+        let id = RecordId {
+            localization: dir_lo(dir.caps),
+            obj_id: dir.obj_id,
+            rec_type: rectype::DIRENTRY,
+            key,
+        };
+        self.put(&id, obj_type, &direntry(obj_id, self.pfs_id, name))
+    }
+
+    /// Brings the object behind one entry up to date; returns its obj_id,
+    /// or None when the entry vanished before it could be read.
+    fn import_object(
+        &mut self,
+        path: &Path,
+        meta: &Metadata,
+        old_entry: Option<&Entry>,
+        dir: &Pending,
+        stack: &mut Vec<Pending>,
+    ) -> Result<Option<i64>, BridgeError> {
+        let otype = objtype_of(meta);
+        let link_key = (meta.dev(), meta.ino());
+        let hard = otype != objtype::DIRECTORY && meta.nlink() > 1;
+        if hard {
+            if let Some(l) = self.links.get_mut(&link_key) {
+                l.count += 1;
+                return Ok(Some(l.obj_id));
+            }
+        }
+        // An old object is reused when the name still holds one of the
+        // same type not already claimed by another entry.
+        let reuse = old_entry.and_then(|e| {
+            let ino = self.old.inodes.get(&e.obj_id)?;
+            (ino.obj_type == otype && !self.kept.contains(&e.obj_id)).then_some((e.obj_id, *ino))
+        });
+        // A regular file is opened before anything is written, so one that
+        // vanishes leaves no trace.
+        let file = if otype == objtype::REGFILE {
+            match open_nofollow(path) {
+                Ok(f) => Some(f),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    self.note(format!(
+                        "{}: vanished during import, not imported",
+                        path.display()
+                    ));
+                    return Ok(None);
+                }
+                Err(e) => return Err(BridgeError::io(path, e)),
+            }
+        } else {
+            None
+        };
+        let (obj_id, old) = match reuse {
+            Some((id, ino)) => (id, Some(ino)),
+            None => (self.txn.alloc_obj_id()?, None),
+        };
+        self.kept.insert(obj_id);
+        self.summary.objects += 1;
+        let mut ino = inode_of(meta, otype, dir.obj_id);
+        match otype {
+            objtype::REGFILE => {
+                if let Some(f) = file {
+                    let m = self.import_file(path, f, obj_id, old.as_ref())?;
+                    ino = inode_of(&m, otype, dir.obj_id);
+                }
+            }
+            objtype::SOFTLINK => self.import_symlink(path, obj_id, &mut ino)?,
+            objtype::DIRECTORY => {
+                ino.cap_flags = old.map_or(NEW_DIR_CAPS, |o| o.cap_flags);
+                stack.push(Pending {
+                    path: path.to_path_buf(),
+                    obj_id,
+                    caps: ino.cap_flags,
+                });
+            }
+            _ => {}
+        }
+        self.progress.tick(self.summary.objects, self.summary.bytes);
+        if hard {
+            self.links.insert(
+                link_key,
+                Link {
+                    obj_id,
+                    count: 1,
+                    ino,
+                    old,
+                },
+            );
+        } else {
+            self.put_inode(obj_id, &ino, old.as_ref())?;
+        }
+        Ok(Some(obj_id))
+    }
+
+    /// Reads the file in HAMMER's blocks and puts every block whose bytes
+    /// differ from the live record; retried while the file changes under
+    /// it or changed too recently to tell. Returns the stat the content
+    /// belongs to.
+    fn import_file(
+        &mut self,
+        path: &Path,
+        mut file: File,
+        obj_id: i64,
+        old: Option<&InodeData>,
+    ) -> Result<Metadata, BridgeError> {
+        let io = |e| BridgeError::io(path, e);
+        for attempt in 0..READ_TRIES {
+            if attempt > 0 {
+                file = open_nofollow(path).map_err(io)?;
+            }
+            let started = SystemTime::now();
+            let before = file.metadata().map_err(io)?;
+            if racy(&before, started) {
+                thread::sleep(TIMESTAMP_SLACK);
+                continue;
+            }
+            // ctime too: a writer that puts the mtime back still moves it.
+            let unchanged = old.is_some_and(|o| {
+                o.size == before.size()
+                    && o.mtime == micros(before.mtime(), before.mtime_nsec())
+                    && o.ctime == micros(before.ctime(), before.ctime_nsec())
+            });
+            if !before.is_file() {
+                continue;
+            }
+            if !unchanged {
+                self.import_blocks(path, &file, obj_id, before.size())?;
+            }
+            let after = file.metadata().map_err(io)?;
+            if same_file(&before, &after) {
+                return Ok(after);
+            }
+        }
+        Err(BridgeError::Unstable {
+            path: path.display().to_string(),
+            tries: READ_TRIES,
+        })
+    }
+
+    fn import_blocks(
+        &mut self,
+        path: &Path,
+        file: &File,
+        obj_id: i64,
+        size: u64,
+    ) -> Result<(), BridgeError> {
+        let io = |e| BridgeError::io(path, e);
+        let mut existing: HashMap<i64, LeafElm> = self
+            .txn
+            .live_of(LOCALIZE_MISC, obj_id)?
+            .into_iter()
+            .filter(|l| l.base.rec_type == rectype::DATA)
+            .map(|l| (l.base.key, l))
+            .collect();
+        let mut off = 0u64;
+        while off < size {
+            // Holes stay holes: blocks without data get no record (§2.3).
+            let data = match lseek(file.as_raw_fd(), off as i64, Whence::SeekData) {
+                Ok(d) => d as u64,
+                Err(Errno::ENXIO) => break,
+                Err(_) => off,
+            };
+            if data >= size {
+                break;
+            }
+            let (start, len) = block_at(data, size);
+            let len = len as usize;
+            let buf = &mut self.buf[..len];
+            let mut got = 0;
+            while got < len {
+                match file.read_at(&mut buf[got..], start + got as u64) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(io(e)),
+                }
+            }
+            buf[got..].fill(0);
+            self.summary.bytes += got as u64;
+            let key = (start + len as u64) as i64;
+            let id = RecordId {
+                localization: LOCALIZE_MISC,
+                obj_id,
+                rec_type: rectype::DATA,
+                key,
+            };
+            let block = &self.buf[..len];
+            match existing.remove(&key) {
+                Some(l) if l.data_len as usize == len && self.txn.payload(&l)? == block => {}
+                Some(_) => {
+                    self.records += 1;
+                    self.txn.put(&id, objtype::REGFILE, block)?;
+                }
+                None => {
+                    self.records += 1;
+                    self.txn.put_new(&id, objtype::REGFILE, block)?;
+                }
+            }
+            off = start + len as u64;
+            self.progress.tick(self.summary.objects, self.summary.bytes);
+        }
+        // Records past the end or over what is now a hole.
+        let mut gone: Vec<_> = existing.into_values().collect();
+        gone.sort_by_key(|l| l.base.key);
+        for l in gone {
+            self.delete(&RecordId {
+                localization: LOCALIZE_MISC,
+                obj_id,
+                rec_type: rectype::DATA,
+                key: l.base.key,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A symlink's target: inline up to 24 bytes, else a FIX record (§2.4).
+    fn import_symlink(
+        &mut self,
+        path: &Path,
+        obj_id: i64,
+        ino: &mut InodeData,
+    ) -> Result<(), BridgeError> {
+        let target = fs::read_link(path).map_err(|e| BridgeError::io(path, e))?;
+        let t = target.as_os_str().as_bytes();
+        ino.size = t.len() as u64;
+        let fix = RecordId {
+            localization: LOCALIZE_MISC,
+            obj_id,
+            rec_type: rectype::FIX,
+            key: FIXKEY_SYMLINK,
+        };
+        let live: Vec<LeafElm> = self
+            .txn
+            .live_of(LOCALIZE_MISC, obj_id)?
+            .into_iter()
+            .filter(|l| l.base.rec_type == rectype::FIX)
+            .collect();
+        if t.len() <= INLINE_SYMLINK_MAX {
+            ino.symlink[..t.len()].copy_from_slice(t);
+            if !live.is_empty() {
+                self.delete(&fix)?;
+            }
+        } else {
+            match live.first() {
+                Some(l) if self.txn.payload(l)? == t => {}
+                Some(_) => self.put(&fix, objtype::SOFTLINK, t)?,
+                None => {
+                    self.records += 1;
+                    self.txn.put_new(&fix, objtype::SOFTLINK, t)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_links(&mut self) -> Result<(), BridgeError> {
+        let mut links: Vec<Link> = self.links.drain().map(|(_, l)| l).collect();
+        links.sort_by_key(|l| l.obj_id);
+        for mut l in links {
+            l.ino.nlinks = l.count;
+            self.put_inode(l.obj_id, &l.ino, l.old.as_ref())?;
+        }
+        Ok(())
+    }
+
+    /// Deletes every record of the old objects no entry refers to any more.
+    fn remove_unkept(&mut self) -> Result<(), BridgeError> {
+        let mut gone: Vec<i64> = self
+            .old
+            .inodes
+            .keys()
+            .copied()
+            .filter(|id| !self.kept.contains(id))
+            .collect();
+        gone.sort_unstable();
+        for obj_id in gone {
+            self.summary.removed += 1;
+            for lo in [LOCALIZE_INODE, LOCALIZE_MISC] {
+                for l in self.txn.live_of(lo, obj_id)? {
+                    self.delete(&RecordId {
+                        localization: lo,
+                        obj_id,
+                        rec_type: l.base.rec_type,
+                        key: l.base.key,
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
