@@ -103,12 +103,17 @@ fn read(store: &mut Store, tid_beg: u64, tid_end: u64) -> (f64, usize) {
     (t.elapsed().as_secs_f64(), bytes)
 }
 
+/// The store's size on disk: the database after a checkpoint plus the
+/// payload files beside it.
 fn db_size(dir: &Path) -> u64 {
-    let db = dir.join("s").join(DB_NAME);
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    let root = dir.join("s");
+    let conn = rusqlite::Connection::open(root.join(DB_NAME)).unwrap();
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .unwrap();
-    std::fs::metadata(&db).unwrap().len()
+    std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum()
 }
 
 /// Runs the sections named on the command line (small, big, incremental),

@@ -433,7 +433,7 @@ fn corrupt_and_newer_stores_are_refused_clearly() {
     assert_eq!(o, "");
     assert_eq!(
         e,
-        "hammer: Cannot access .: store format version 99 is newer than this hammer supports (1)\n"
+        "hammer: Cannot access .: store format version 99 is newer than this hammer supports (2)\n"
     );
     assert_eq!(c, 1);
     for f in ["-wal", "-shm"] {

@@ -18,7 +18,6 @@ use super::format::{objtype, InodeData, FIXKEY_SYMLINK, INLINE_SYMLINK_MAX};
 use super::tree::{visible, Tree, TREE_TYPES};
 use super::{open_pfs, BridgeError, Progress};
 use crate::ondisk::{rectype, LeafElm, LOCALIZE_MISC};
-use crate::pfs::store::Payloads;
 use crate::pfs::PfsError;
 use crate::wire::crc::data_crc_matches;
 
@@ -118,9 +117,7 @@ pub fn export(
     };
     prepare_target(target, opts.force)?;
     let mut tree = Tree::default();
-    store.scan(TREE_TYPES, Payloads::OnRequest, |leaf, load| {
-        tree.add(tid, leaf, load)
-    })?;
+    store.scan(TREE_TYPES, |leaf, load| tree.add(tid, leaf, load))?;
     let Some(&root) = tree.inodes.get(&ROOT_OBJ) else {
         return Err(BridgeError::NoRoot(format!("{path} as of {tid:#018x}")));
     };
@@ -144,13 +141,10 @@ pub fn export(
         progress: Progress::new("hammer export", opts.quiet),
     };
     ex.build(target)?;
-    // File data: one sequential pass reads history's payloads too, but a
-    // lookup per block costs more than that.
-    store.scan(
-        LOCALIZE_MISC..=LOCALIZE_MISC,
-        Payloads::Inline,
-        |leaf, load| ex.record(leaf, load),
-    )?;
+    // File data: one pass in key order, loading only the payloads wanted.
+    store.scan(LOCALIZE_MISC..=LOCALIZE_MISC, |leaf, load| {
+        ex.record(leaf, load)
+    })?;
     ex.finish();
     ex.progress.done();
     for p in &ex.problems {

@@ -23,7 +23,7 @@ use super::format::{
 use super::tree::{Entry, Tree, TREE_TYPES};
 use super::{micros, open_pfs, BridgeError, Progress};
 use crate::ondisk::{rectype, LeafElm, LOCALIZE_INODE, LOCALIZE_MISC};
-use crate::pfs::store::{Payloads, RecordId, Txn};
+use crate::pfs::store::{RecordId, Txn};
 use crate::pfs::Pfs;
 
 /// How often a file that changes while being read is read again.
@@ -78,9 +78,7 @@ pub fn import(
     let pfs_id = store.pfs_id();
     let txn = store.begin()?;
     let mut old = Tree::default();
-    txn.scan(TREE_TYPES, Payloads::OnRequest, |leaf, load| {
-        old.add(u64::MAX, leaf, load)
-    })?;
+    txn.scan(TREE_TYPES, |leaf, load| old.add(u64::MAX, leaf, load))?;
     let Some(&old_root) = old.inodes.get(&ROOT_OBJ) else {
         return Err(BridgeError::NoRoot(pfs_path.to_string()));
     };

@@ -4,9 +4,9 @@
 //!
 //! Layout: `rec` holds every record version of every PFS keyed by the
 //! 30-byte B-Tree key (`key.rs`), with the leaf as sent and small
-//! payloads; larger payloads live in `payload`, a rowid table, so that key
-//! searches in `rec` never load them (a WITHOUT ROWID row that overflows
-//! is read whole on every compare);
+//! payloads; larger payloads live in a per-PFS append-only file
+//! (`blob.rs`), named in `rec` by their offset, so that key searches never
+//! load them and their bytes are not written twice (WAL, checkpoint);
 //! `mtid` is the last TID at which a record was created, deleted or
 //! otherwise changed, indexed per PFS, which is what lets a read from
 //! tid_beg find its changes without scanning (HAMMER's mirror_tid, kept
@@ -15,6 +15,7 @@
 //! holds the TID allocator. Every ioctl is one SQLite transaction, and one
 //! that changes anything allocates one TID, like a flush.
 
+mod blob;
 mod key;
 mod read;
 mod txn;
@@ -31,8 +32,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use nix::errno::Errno;
 use rusqlite::{params, Connection, OpenFlags, Transaction, TransactionBehavior};
 
+use blob::Blobs;
 pub use key::{decode as decode_key, encode as encode_key, RecKey, KEY_LEN};
-pub use txn::{Payloads, RecordId, Txn};
+pub use txn::{RecordId, Txn};
 
 use super::{MirrorReadReq, MirrorWriteReq, Pfs, PfsError, Result, SynctidOp};
 use crate::ondisk::{
@@ -44,7 +46,7 @@ use crate::wire::crc::{crc32c, INODE_CRC_LEN, INODE_DATA_SIZE};
 /// The database file whose presence makes a directory a store.
 pub const DB_NAME: &str = ".hammer-store.db";
 /// The on-disk format this code writes; newer stores are refused.
-pub const FORMAT_VERSION: i64 = 1;
+pub const FORMAT_VERSION: i64 = 2;
 /// `PRAGMA application_id`: "HMST".
 const APPLICATION_ID: i64 = 0x484d_5354;
 /// The HAMMER version the store emulates (CRC-32C data, DIR_LOCAL_INO).
@@ -70,6 +72,11 @@ pub enum StoreError {
     NotAStore(String),
     #[error("store format version {0} is newer than this hammer supports ({FORMAT_VERSION})")]
     NewerFormat(i64),
+    #[error(
+        "store format version {0} predates this hammer's ({FORMAT_VERSION}): \
+         create a new store and mirror into it"
+    )]
+    OlderFormat(i64),
     #[error("{0}: directory exists and is not empty")]
     NotEmpty(String),
     #[error("{path}: {source}")]
@@ -93,9 +100,9 @@ impl From<rusqlite::types::FromSqlError> for PfsError {
     }
 }
 
-/// A record's payload as a column of a query on `rec`.
-pub(super) const PAYLOAD: &str =
-    "coalesce(data, (SELECT bytes FROM payload WHERE id = payload_id))";
+/// The two columns of `rec` that locate a record's payload (see
+/// `load_payload`).
+pub(super) const PAYLOAD: &str = "data, boff";
 
 /// Payloads up to this size stay in the record's row; a row that small
 /// never overflows its B-Tree page.
@@ -123,12 +130,10 @@ CREATE TABLE rec(
     mtid BLOB NOT NULL,
     leaf BLOB NOT NULL,
     data BLOB,
-    payload_id INTEGER
+    boff INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX rec_mtid ON rec(pfs, mtid);
-CREATE TABLE payload(id INTEGER PRIMARY KEY, bytes BLOB NOT NULL);
-CREATE TRIGGER rec_payload AFTER DELETE ON rec WHEN old.payload_id IS NOT NULL
-BEGIN DELETE FROM payload WHERE id = old.payload_id; END;
+CREATE TABLE blob(pfs INTEGER PRIMARY KEY, gen INTEGER NOT NULL, size INTEGER NOT NULL);
 ";
 
 impl Store {
@@ -201,6 +206,9 @@ impl Store {
         if version > FORMAT_VERSION {
             return Err(StoreError::NewerFormat(version));
         }
+        if version < FORMAT_VERSION {
+            return Err(StoreError::OlderFormat(version));
+        }
         Ok(Store {
             conn,
             root: root.to_path_buf(),
@@ -230,6 +238,7 @@ impl Store {
     pub fn for_each_record(&self, mut f: impl FnMut(&LeafElm, &[u8])) -> Result<()> {
         let id = self.check_id()?;
         let tx = self.conn.unchecked_transaction()?;
+        let blobs = Blobs::open(&tx, &self.root, id)?;
         let mut stmt = tx.prepare_cached(&format!(
             "SELECT leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k < ?2"
         ))?;
@@ -241,12 +250,11 @@ impl Store {
             &lo(id + 1)
         };
         let mut rows = stmt.query(params![&lo(id)[..], hi])?;
+        let mut data = Vec::new();
         while let Some(row) = rows.next()? {
             let leaf = leaf_from(row.get_ref(0)?.as_blob()?)?;
-            f(
-                &leaf,
-                row.get_ref(1)?.as_blob_or_null()?.unwrap_or_default(),
-            );
+            load_payload(row, 1, &leaf, &blobs, &mut data)?;
+            f(&leaf, &data);
         }
         Ok(())
     }
@@ -257,12 +265,12 @@ impl Store {
     pub fn scan<E: From<PfsError>>(
         &self,
         types: std::ops::RangeInclusive<u32>,
-        payloads: Payloads,
         f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
         let id = self.check_id()?;
         let tx = self.conn.unchecked_transaction().map_err(PfsError::from)?;
-        txn::scan(&tx, id, types, payloads, f)
+        let blobs = Blobs::open(&tx, &self.root, id)?;
+        txn::scan(&tx, &blobs, id, types, f)
     }
 
     fn check_id(&self) -> Result<u32> {
@@ -270,12 +278,6 @@ impl Store {
             return Err(Errno::EINVAL.into());
         }
         Ok(self.pfs_id)
-    }
-
-    fn write_tx(&mut self) -> Result<Transaction<'_>> {
-        Ok(self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
 
     /// The current sync point C of WAI_PSEUDOFS and the TID of the PFS
@@ -291,6 +293,11 @@ impl Store {
         };
         Ok((c, version.base.create_tid))
     }
+}
+
+/// A write transaction, taking the store's write lock at once.
+fn write_tx(conn: &mut Connection) -> Result<Transaction<'_>> {
+    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -372,9 +379,9 @@ fn pfs_record_key(id: u32, create_tid: u64) -> BaseElm {
 fn load_pfs(conn: &Connection, id: u32) -> Result<Option<(PseudofsData, LeafElm)>> {
     let first = key::encode(&pfs_record_key(id, 1));
     let last = key::encode(&pfs_record_key(id, 0));
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k DESC"
-    ))?;
+    // A PFS record's payload is always small enough to be inline.
+    let mut stmt = conn
+        .prepare_cached("SELECT leaf, data FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k DESC")?;
     let mut rows = stmt.query(params![&first[..], &last[..]])?;
     while let Some(row) = rows.next()? {
         let leaf = leaf_from(row.get_ref(0)?.as_blob()?)?;
@@ -421,7 +428,7 @@ fn save_pfs(tx: &Connection, id: u32, pfsd: &PseudofsData, tid: u64) -> Result<(
         data_len: PseudofsData::SIZE as i32,
         data_crc: crc32c(&data),
     };
-    insert_rec(tx, &leaf, &data)
+    insert_rec(tx, &leaf, Stored::Inline(&data))
 }
 
 /// The localization of PFS `id` with the type bits of `lo`.
@@ -436,22 +443,69 @@ fn mtid_of(leaf: &LeafElm) -> u64 {
     leaf.base.create_tid.max(leaf.base.delete_tid)
 }
 
+/// Where a record's payload is kept.
+#[derive(Clone, Copy)]
+enum Stored<'a> {
+    Nothing,
+    Inline(&'a [u8]),
+    /// At this offset of the PFS's blob file.
+    Blob(u64),
+}
+
+/// Puts a payload where its size says: in the row or the blob file.
+fn stash<'a>(blobs: &mut Blobs, data: &'a [u8]) -> Result<Stored<'a>> {
+    Ok(if data.is_empty() {
+        Stored::Nothing
+    } else if data.len() <= INLINE_MAX {
+        Stored::Inline(data)
+    } else {
+        Stored::Blob(blobs.append(data)?)
+    })
+}
+
+/// Reads the payload of `leaf` from the `PAYLOAD` columns starting at
+/// `col` of `row` into `out`.
+fn load_payload(
+    row: &rusqlite::Row<'_>,
+    col: usize,
+    leaf: &LeafElm,
+    blobs: &Blobs,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    out.clear();
+    if let Some(d) = row.get_ref(col)?.as_blob_or_null()? {
+        out.extend_from_slice(d);
+        return Ok(());
+    }
+    match row.get_ref(col + 1)?.as_i64_or_null()? {
+        Some(off) => read_blob(blobs, off, leaf, out),
+        None => Ok(()),
+    }
+}
+
+/// Reads `leaf`'s payload stored at `boff` of the blob file into `out`.
+fn read_blob(blobs: &Blobs, boff: i64, leaf: &LeafElm, out: &mut Vec<u8>) -> Result<()> {
+    let off = u64::try_from(boff).map_err(|_| StoreError::Corrupt("negative payload offset"))?;
+    let len = usize::try_from(leaf.data_len)
+        .map_err(|_| StoreError::Corrupt("negative payload length"))?;
+    blobs.read_into(off, len, out)
+}
+
 /// Inserts a record; the caller keeps the allocator above its TIDs.
-fn insert_rec(tx: &Connection, leaf: &LeafElm, data: &[u8]) -> Result<()> {
+fn insert_rec(tx: &Connection, leaf: &LeafElm, data: Stored<'_>) -> Result<()> {
     let k = key::encode(&leaf.base);
     let mut l = [0u8; LeafElm::SIZE];
     leaf.encode(&mut l);
-    let (inline, payload_id) = if data.is_empty() {
-        (None, None)
-    } else if data.len() <= INLINE_MAX {
-        (Some(data), None)
-    } else {
-        tx.prepare_cached("INSERT INTO payload(bytes) VALUES (?1)")?
-            .execute([data])?;
-        (None, Some(tx.last_insert_rowid()))
+    let (inline, boff) = match data {
+        Stored::Nothing => (None, None),
+        Stored::Inline(d) => (Some(d), None),
+        Stored::Blob(off) => (
+            None,
+            Some(i64::try_from(off).map_err(|_| StoreError::Corrupt("blob file beyond 2^63"))?),
+        ),
     };
     tx.prepare_cached(
-        "INSERT INTO rec(k, pfs, mtid, leaf, data, payload_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO rec(k, pfs, mtid, leaf, data, boff) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         &k[..],
@@ -459,7 +513,7 @@ fn insert_rec(tx: &Connection, leaf: &LeafElm, data: &[u8]) -> Result<()> {
         &key::tid_bytes(mtid_of(leaf))[..],
         &l[..],
         inline,
-        payload_id,
+        boff,
     ])?;
     Ok(())
 }
@@ -543,7 +597,7 @@ fn create_root(tx: &Connection, id: u32, tid: u64) -> Result<()> {
         data_len: INODE_DATA_SIZE as i32,
         data_crc: crc32c(&d[..INODE_CRC_LEN]),
     };
-    insert_rec(tx, &leaf, &d)
+    insert_rec(tx, &leaf, Stored::Inline(&d))
 }
 
 /// `HAMMER_OBJTYPE_DIRECTORY`.
@@ -574,7 +628,7 @@ impl Pfs for Store {
 
     fn set_pseudofs(&mut self, pfsd: &PseudofsData) -> Result<()> {
         let id = self.check_id()?;
-        let tx = self.write_tx()?;
+        let tx = write_tx(&mut self.conn)?;
         let tid = alloc_tid(&tx)?;
         save_pfs(&tx, id, pfsd, tid)?;
         if !pfsd.is_slave() && !has_root(&tx, id)? {
@@ -586,7 +640,7 @@ impl Pfs for Store {
 
     fn upgrade(&mut self) -> Result<()> {
         let id = self.check_id()?;
-        let tx = self.write_tx()?;
+        let tx = write_tx(&mut self.conn)?;
         let (mut pfsd, _) = load_live_pfs(&tx, id)?;
         if !pfsd.is_slave() {
             return Ok(());
@@ -603,7 +657,7 @@ impl Pfs for Store {
 
     fn downgrade(&mut self) -> Result<()> {
         let id = self.check_id()?;
-        let tx = self.write_tx()?;
+        let tx = write_tx(&mut self.conn)?;
         let (mut pfsd, _) = load_live_pfs(&tx, id)?;
         if pfsd.is_slave() {
             return Ok(());
@@ -618,14 +672,15 @@ impl Pfs for Store {
 
     fn destroy(&mut self) -> Result<()> {
         let id = self.check_id()?;
-        let tx = self.write_tx()?;
+        let tx = write_tx(&mut self.conn)?;
         let (mut pfsd, _) = load_live_pfs(&tx, id)?;
         tx.execute("DELETE FROM rec WHERE pfs = ?1", [id])?;
+        let retired = blob::retire(&tx, &self.root, id)?;
         pfsd.mirror_flags |= PFSD_DELETED;
         let tid = alloc_tid(&tx)?;
         save_pfs(&tx, id, &pfsd, tid)?;
         tx.commit()?;
-        Ok(())
+        blob::remove(&retired)
     }
 
     fn wait(&self, tid: u64) -> Result<()> {
@@ -654,7 +709,8 @@ impl Pfs for Store {
     fn mirror_read(&mut self, req: &mut MirrorReadReq, buf: &mut [u8]) -> Result<usize> {
         let id = self.check_id()?;
         let tx = self.conn.unchecked_transaction()?;
-        read::mirror_read(&tx, id, req, buf)
+        let blobs = Blobs::open(&tx, &self.root, id)?;
+        read::mirror_read(&tx, &blobs, id, req, buf)
     }
 
     fn mirror_write(&mut self, req: &mut MirrorWriteReq, records: &[u8]) -> Result<usize> {

@@ -4,8 +4,9 @@
 use nix::errno::Errno;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::blob::Blobs;
 use super::key::{self, RecKey};
-use super::{key_from, leaf_from, relocalize, Result, PAYLOAD};
+use super::{key_from, leaf_from, load_payload, read_blob, relocalize, Result, PAYLOAD};
 use crate::ondisk::{BaseElm, LeafElm, LOCALIZE_MASK, LOCALIZE_PSEUDOFS_MASK};
 use crate::pfs::MirrorReadReq;
 use crate::wire::crc::data_crc_matches;
@@ -18,6 +19,7 @@ pub(super) const SKIP_LIMIT: usize = 16384;
 
 pub(super) fn mirror_read(
     conn: &Connection,
+    blobs: &Blobs,
     pfs_id: u32,
     req: &mut MirrorReadReq,
     buf: &mut [u8],
@@ -46,8 +48,8 @@ pub(super) fn mirror_read(
     };
     let changed = changed_keys(conn, pfs_id, req.tid_beg, &start, &stop)?;
     let resume = match changed {
-        Some(changed) => skip_scan(conn, req, &mut out, &start, &stop, &changed)?,
-        None => plain_scan(conn, req, &mut out, &start, &stop)?,
+        Some(changed) => skip_scan(conn, blobs, req, &mut out, (&start, &stop), &changed)?,
+        None => plain_scan(conn, blobs, req, &mut out, &start, &stop)?,
     };
     req.key_cur = match resume {
         Some(k) => key::decode(&k),
@@ -114,47 +116,37 @@ fn changed_keys(
 /// buffer filled up.
 fn plain_scan(
     conn: &Connection,
+    blobs: &Blobs,
     req: &MirrorReadReq,
     out: &mut Out<'_>,
     start: &RecKey,
     stop: &RecKey,
 ) -> Result<Option<RecKey>> {
-    // Payloads are read only for records that may go out as RECs (the
-    // key's last 8 bytes are create_tid − 1), so PASS records and NODATA
-    // scans never look them up.
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT k, leaf, CASE WHEN substr(k, 23) BETWEEN ?3 AND ?4 THEN {PAYLOAD} END
-             FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k"
+        "SELECT k, leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k"
     ))?;
-    let (lo, hi) = if req.nodata {
-        // An empty range: BETWEEN never holds.
-        ([0xFF; 8], [0; 8])
-    } else {
-        (
-            req.tid_beg.saturating_sub(1).to_be_bytes(),
-            req.tid_end.saturating_sub(1).to_be_bytes(),
-        )
-    };
-    let mut rows = stmt.query(params![&start[..], &stop[..], &lo[..], &hi[..]])?;
+    let mut rows = stmt.query(params![&start[..], &stop[..]])?;
+    let mut data = Vec::new();
     while let Some(row) = rows.next()? {
         let k = key_from(row.get_ref(0)?.as_blob()?)?;
         let leaf = leaf_from(row.get_ref(1)?.as_blob()?)?;
-        let data = row.get_ref(2)?.as_blob_or_null()?.unwrap_or_default();
-        if !emit(req, out, &leaf, data) {
+        // PASS records and NODATA scans never read payloads.
+        data.clear();
+        if wants_payload(req, &leaf.base) {
+            load_payload(row, 2, &leaf, blobs, &mut data)?;
+        }
+        if !emit(req, out, &leaf, &data) {
             return Ok(Some(k));
         }
     }
     Ok(None)
 }
 
-/// A record as read for emission: key, leaf and (if asked for) payload.
-type Row = (RecKey, LeafElm, Option<Vec<u8>>);
-
-/// The same, as SQLite returns it.
-type RawRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+/// A record as SQLite returns it: key, leaf and the payload columns.
+type RawRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<i64>);
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
 /// The changed records of `[start, stop]`, with one SKIP over each run of
@@ -163,19 +155,18 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
 /// unchanged record lies between, the changed record itself.
 fn skip_scan(
     conn: &Connection,
+    blobs: &Blobs,
     req: &MirrorReadReq,
     out: &mut Out<'_>,
-    start: &RecKey,
-    stop: &RecKey,
+    (start, stop): (&RecKey, &RecKey),
     changed: &[RecKey],
 ) -> Result<Option<RecKey>> {
-    const NEXT: &str = "FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k LIMIT 1";
-    let mut next_leaf = conn.prepare_cached(&format!("SELECT k, leaf, NULL {NEXT}"))?;
-    let mut next_data = conn.prepare_cached(&format!("SELECT k, leaf, {PAYLOAD} {NEXT}"))?;
-    let mut at_leaf = conn.prepare_cached("SELECT k, leaf, NULL FROM rec WHERE k = ?1")?;
-    let mut at_data =
+    let mut next = conn.prepare_cached(&format!(
+        "SELECT k, leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k LIMIT 1"
+    ))?;
+    let mut at =
         conn.prepare_cached(&format!("SELECT k, leaf, {PAYLOAD} FROM rec WHERE k = ?1"))?;
-    let decode = |(k, l, d): RawRow| -> Result<Row> { Ok((key_from(&k)?, leaf_from(&l)?, d)) };
+    let mut data = Vec::new();
     // `from` is the lower bound of the next gap; a key followed by a zero
     // byte is the smallest blob above that key.
     let mut from: Vec<u8> = start.to_vec();
@@ -183,38 +174,35 @@ fn skip_scan(
     // and never covered by a SKIP) closes the last one.
     let last = (changed.last() != Some(stop)).then_some(stop);
     for c in changed.iter().chain(last) {
-        let wants = wants_payload(req, &key::decode(c));
-        let next = if wants {
-            &mut next_data
-        } else {
-            &mut next_leaf
-        };
-        let Some(first) = next
-            .query_row(params![&from[..], &c[..]], row)
-            .optional()?
-            .map(decode)
-            .transpose()?
-        else {
+        let Some(first) = next.query_row(params![&from[..], &c[..]], row).optional()? else {
             break;
         };
-        let (k, leaf, data) = if first.0 == *c {
+        let (k, leaf, inline, boff) = if first.0 == *c {
             first
         } else {
             let skip = Mrecord::Skip {
-                beg: key::decode(&first.0),
+                beg: key::decode(&key_from(&first.0)?),
                 end: key::decode(c),
             };
             if !out.put(&skip) {
-                return Ok(Some(first.0));
+                return Ok(Some(key_from(&first.0)?));
             }
-            let at = if wants { &mut at_data } else { &mut at_leaf };
             match at.query_row([&c[..]], row).optional()? {
-                Some(r) => decode(r)?,
+                Some(r) => r,
                 // Only the scan end may be absent.
                 None => break,
             }
         };
-        if !emit(req, out, &leaf, data.as_deref().unwrap_or_default()) {
+        let (k, leaf) = (key_from(&k)?, leaf_from(&leaf)?);
+        data.clear();
+        if wants_payload(req, &leaf.base) {
+            match (inline, boff) {
+                (Some(d), _) => data = d,
+                (None, Some(off)) => read_blob(blobs, off, &leaf, &mut data)?,
+                (None, None) => {}
+            }
+        }
+        if !emit(req, out, &leaf, &data) {
             return Ok(Some(k));
         }
         from.clear();

@@ -4,12 +4,13 @@
 use std::ops::RangeInclusive;
 
 use nix::errno::Errno;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, Transaction};
 
+use super::blob::Blobs;
 use super::key;
 use super::{
-    alloc_tid, insert_rec, leaf_from, load_live_pfs, now_secs, update_leaf, PfsError, Result,
-    Store, StoreError, DATA_OFFSET, PAYLOAD,
+    alloc_tid, insert_rec, leaf_from, load_live_pfs, load_payload, now_secs, stash, update_leaf,
+    write_tx, PfsError, Result, Store, StoreError, DATA_OFFSET, PAYLOAD,
 };
 use crate::ondisk::{rectype, BaseElm, LeafElm, BTREE_TYPE_RECORD, LOCALIZE_INODE, LOCALIZE_MISC};
 use crate::wire::crc::{leaf_data_crc, DataCrcKind};
@@ -34,6 +35,7 @@ pub struct RecordId {
 /// leaves the store unchanged.
 pub struct Txn<'a> {
     tx: Transaction<'a>,
+    blobs: Blobs,
     tid: u64,
     pfs_id: u32,
     now: u32,
@@ -53,11 +55,13 @@ impl<'a> Txn<'a> {
     pub(super) fn begin(store: &'a mut Store) -> Result<Txn<'a>> {
         let pfs_id = store.check_id()?;
         store.conn.execute_batch(IMPORT_CACHE)?;
-        let tx = store.write_tx()?;
+        let tx = write_tx(&mut store.conn)?;
         load_live_pfs(&tx, pfs_id)?;
         let tid = alloc_tid(&tx)?;
+        let blobs = Blobs::open(&tx, &store.root, pfs_id)?;
         Ok(Txn {
             tx,
+            blobs,
             tid,
             pfs_id,
             now: now_secs(),
@@ -82,10 +86,9 @@ impl<'a> Txn<'a> {
     pub fn scan<E: From<PfsError>>(
         &self,
         types: RangeInclusive<u32>,
-        payloads: Payloads,
         f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
-        scan(&self.tx, self.pfs_id, types, payloads, f)
+        scan(&self.tx, &self.blobs, self.pfs_id, types, f)
     }
 
     /// The live records of one object in one localization type, in key
@@ -124,7 +127,7 @@ impl<'a> Txn<'a> {
 
     /// The payload of a record this transaction sees.
     pub fn payload(&self, leaf: &LeafElm) -> Result<Vec<u8>> {
-        payload(&self.tx, leaf)
+        payload(&self.tx, &self.blobs, leaf)
     }
 
     fn base(&self, id: &RecordId, create_tid: u64) -> Result<BaseElm> {
@@ -166,20 +169,14 @@ impl<'a> Txn<'a> {
         let Some(leaf) = self.live(id)? else {
             return Ok(None);
         };
-        let data: Option<Vec<u8>> = self
-            .tx
-            .prepare_cached(&format!("SELECT {PAYLOAD} FROM rec WHERE k = ?1"))?
-            .query_row([&key::encode(&leaf.base)[..]], |r| r.get(0))?;
-        Ok(Some((leaf, data.unwrap_or_default())))
+        let data = self.payload(&leaf)?;
+        Ok(Some((leaf, data)))
     }
 
     /// Writes a new version of `id` with this payload; the previous live
     /// version, if any, is deleted at this TID. `obj_type` goes into the
     /// leaf as HAMMER puts it there (§1.7).
     pub fn put(&mut self, id: &RecordId, obj_type: u8, data: &[u8]) -> Result<()> {
-        if data.len() > XBUF_SIZE as usize {
-            return Err(Errno::EINVAL.into());
-        }
         if let Some(old) = self.live(id)? {
             if old.base.create_tid == self.tid {
                 // Put twice in one transaction: the later payload wins.
@@ -190,17 +187,7 @@ impl<'a> Txn<'a> {
                 self.mark_deleted(old)?;
             }
         }
-        let mut base = self.base(id, self.tid)?;
-        base.obj_type = obj_type;
-        let leaf = LeafElm {
-            base,
-            create_ts: self.now,
-            delete_ts: 0,
-            data_offset: if data.is_empty() { 0 } else { DATA_OFFSET },
-            data_len: data.len() as i32,
-            data_crc: leaf_data_crc(DataCrcKind::Crc32c, id.rec_type, data),
-        };
-        insert_rec(&self.tx, &leaf, data)
+        self.put_new(id, obj_type, data)
     }
 
     /// Writes the first version of a record the caller knows has no live
@@ -220,7 +207,8 @@ impl<'a> Txn<'a> {
             data_len: data.len() as i32,
             data_crc: leaf_data_crc(DataCrcKind::Crc32c, id.rec_type, data),
         };
-        insert_rec(&self.tx, &leaf, data)
+        let stored = stash(&mut self.blobs, data)?;
+        insert_rec(&self.tx, &leaf, stored)
     }
 
     /// Deletes the live version of `id` at this TID; false if there is none.
@@ -248,21 +236,11 @@ impl<'a> Txn<'a> {
     }
 
     /// Makes every change durable and visible at once; returns the TID.
-    pub fn commit(self) -> Result<u64> {
+    pub fn commit(mut self) -> Result<u64> {
+        self.blobs.finish(&self.tx, self.pfs_id)?;
         self.tx.commit()?;
         Ok(self.tid)
     }
-}
-
-/// How a scan hands out payloads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Payloads {
-    /// Each one looked up when asked for: scanning leaves never reads
-    /// history's data, but every lookup is a B-Tree descent.
-    OnRequest,
-    /// Read along with the leaves, every version's: one sequential pass,
-    /// cheaper when most payloads are wanted.
-    Inline,
 }
 
 /// Calls `f` for every record (all versions) of PFS `pfs_id` whose
@@ -270,9 +248,9 @@ pub enum Payloads {
 /// payload.
 pub(super) fn scan<E: From<PfsError>>(
     conn: &Connection,
+    blobs: &Blobs,
     pfs_id: u32,
     types: RangeInclusive<u32>,
-    payloads: Payloads,
     mut f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
     let lo = |t: u32| (pfs_id << 16) | (t & 0xFFFF);
@@ -282,39 +260,36 @@ pub(super) fn scan<E: From<PfsError>>(
         Some(next) => next.to_be_bytes().to_vec(),
         None => vec![0xFF; key::KEY_LEN + 1],
     };
-    let sql = match payloads {
-        Payloads::OnRequest => "SELECT leaf, NULL FROM rec WHERE k >= ?1 AND k < ?2".to_string(),
-        Payloads::Inline => format!("SELECT leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k < ?2"),
-    };
-    let mut stmt = conn.prepare_cached(&sql).map_err(PfsError::from)?;
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k < ?2"
+        ))
+        .map_err(PfsError::from)?;
     let mut rows = stmt
         .query(params![&first[..], &end[..]])
         .map_err(PfsError::from)?;
     while let Some(row) = rows.next().map_err(PfsError::from)? {
         let blob = row.get_ref(0).map_err(PfsError::from)?;
         let leaf = leaf_from(blob.as_blob().map_err(PfsError::from)?)?;
-        match payloads {
-            Payloads::OnRequest => f(&leaf, &|| payload(conn, &leaf))?,
-            Payloads::Inline => {
-                let data = row.get_ref(1).map_err(PfsError::from)?;
-                let data = data.as_blob_or_null().map_err(PfsError::from)?;
-                f(&leaf, &|| Ok(data.unwrap_or_default().to_vec()))?
-            }
-        }
+        f(&leaf, &|| {
+            let mut data = Vec::new();
+            load_payload(row, 1, &leaf, blobs, &mut data)?;
+            Ok(data)
+        })?;
     }
     Ok(())
 }
 
-fn payload(conn: &Connection, leaf: &LeafElm) -> Result<Vec<u8>> {
+fn payload(conn: &Connection, blobs: &Blobs, leaf: &LeafElm) -> Result<Vec<u8>> {
     let k = key::encode(&leaf.base);
-    let data: Option<Option<Vec<u8>>> = conn
-        .prepare_cached(&format!("SELECT {PAYLOAD} FROM rec WHERE k = ?1"))?
-        .query_row([&k[..]], |r| r.get(0))
-        .optional()?;
-    match data {
-        Some(d) => Ok(d.unwrap_or_default()),
-        None => Err(StoreError::Corrupt("record vanished during a scan").into()),
-    }
+    let mut stmt = conn.prepare_cached(&format!("SELECT leaf, {PAYLOAD} FROM rec WHERE k = ?1"))?;
+    let mut rows = stmt.query([&k[..]])?;
+    let Some(row) = rows.next()? else {
+        return Err(StoreError::Corrupt("record vanished during a scan").into());
+    };
+    let mut data = Vec::new();
+    load_payload(row, 1, leaf, blobs, &mut data)?;
+    Ok(data)
 }
 
 #[cfg(test)]
@@ -356,17 +331,13 @@ mod tests {
         assert_eq!(live[0].base.key, 32);
         assert_eq!(tx.payload(&live[0]).unwrap(), b"two");
         let mut seen = Vec::new();
-        tx.scan(
-            LOCALIZE_MISC..=LOCALIZE_MISC,
-            Payloads::OnRequest,
-            |leaf, load| {
-                // PFS#0's MISC space may hold PFS records too.
-                if leaf.base.rec_type == rectype::DATA {
-                    seen.push((leaf.base.obj_id, leaf.base.delete_tid != 0, load()?));
-                }
-                Ok::<_, PfsError>(())
-            },
-        )
+        tx.scan(LOCALIZE_MISC..=LOCALIZE_MISC, |leaf, load| {
+            // PFS#0's MISC space may hold PFS records too.
+            if leaf.base.rec_type == rectype::DATA {
+                seen.push((leaf.base.obj_id, leaf.base.delete_tid != 0, load()?));
+            }
+            Ok::<_, PfsError>(())
+        })
         .unwrap();
         assert_eq!(
             seen,
@@ -377,33 +348,25 @@ mod tests {
             ]
         );
         tx.commit().unwrap();
-        // Inline payloads are the same bytes, every version's.
-        let mut inline = Vec::new();
+        // After the commit the store sees the same bytes, every version's.
+        let mut after = Vec::new();
         store
-            .scan(
-                LOCALIZE_MISC..=LOCALIZE_MISC,
-                Payloads::Inline,
-                |leaf, load| {
-                    if leaf.base.rec_type == rectype::DATA {
-                        inline.push((leaf.base.obj_id, leaf.base.delete_tid != 0, load()?));
-                    }
-                    Ok::<_, PfsError>(())
-                },
-            )
+            .scan(LOCALIZE_MISC..=LOCALIZE_MISC, |leaf, load| {
+                if leaf.base.rec_type == rectype::DATA {
+                    after.push((leaf.base.obj_id, leaf.base.delete_tid != 0, load()?));
+                }
+                Ok::<_, PfsError>(())
+            })
             .unwrap();
-        assert_eq!(inline, seen);
+        assert_eq!(after, seen);
         // The store-level scan covers only the requested types.
         let mut n = 0;
         store
-            .scan(
-                LOCALIZE_INODE..=LOCALIZE_INODE,
-                Payloads::Inline,
-                |leaf, _| {
-                    assert_eq!(leaf.base.localization & 0xFFFF, LOCALIZE_INODE);
-                    n += usize::from(leaf.base.rec_type == rectype::INODE);
-                    Ok::<_, PfsError>(())
-                },
-            )
+            .scan(LOCALIZE_INODE..=LOCALIZE_INODE, |leaf, _| {
+                assert_eq!(leaf.base.localization & 0xFFFF, LOCALIZE_INODE);
+                n += usize::from(leaf.base.rec_type == rectype::INODE);
+                Ok::<_, PfsError>(())
+            })
             .unwrap();
         assert_eq!(n, 1, "PFS#0 root inode only");
     }

@@ -5,11 +5,12 @@
 use nix::errno::Errno;
 use rusqlite::Connection;
 
+use super::blob::Blobs;
 use super::key::{self, RecKey};
 use super::txn::{known_localization, known_rec_type};
 use super::{
-    insert_rec, key_from, leaf_from, mtid_of, now_secs, raise_next_tid, relocalize, update_leaf,
-    PfsError, Result, Store, DATA_OFFSET,
+    insert_rec, key_from, leaf_from, mtid_of, now_secs, raise_next_tid, relocalize, stash,
+    update_leaf, write_tx, PfsError, Result, Store, DATA_OFFSET,
 };
 use crate::ondisk::{rectype, BaseElm, LeafElm};
 use crate::pfs::MirrorWriteReq;
@@ -48,6 +49,7 @@ struct Batch<'c> {
     /// before that first record, there is nothing to sweep or find and no
     /// query is needed: an initial copy into an empty PFS only inserts.
     ahead: Option<(RecKey, Option<RecKey>)>,
+    blobs: Blobs,
 }
 
 /// Applies `records`; on a record error nothing of this call is kept
@@ -66,7 +68,8 @@ pub(super) fn mirror_write(
         k.localization = relocalize(k.localization, pfs_id);
     }
     req.head_error = None;
-    let tx = store.write_tx()?;
+    let tx = write_tx(&mut store.conn)?;
+    let blobs = Blobs::open(&tx, &store.root, pfs_id)?;
     let mut b = Batch {
         tx: &tx,
         pfs_id,
@@ -80,6 +83,7 @@ pub(super) fn mirror_write(
         doomed: Vec::new(),
         max_tid: 0,
         ahead: None,
+        blobs,
     };
     let mut count = 0;
     while count + HEAD_SIZE <= records.len() {
@@ -95,6 +99,7 @@ pub(super) fn mirror_write(
     req.key_cur = key::decode(&b.pos.key);
     req.key_cur.localization = relocalize(req.key_cur.localization, pfs_id);
     raise_next_tid(&tx, b.max_tid)?;
+    b.blobs.finish(&tx, pfs_id)?;
     tx.commit()?;
     Ok(count)
 }
@@ -326,7 +331,8 @@ impl Batch<'_> {
             }
         }
         leaf.data_offset = if data.is_empty() { 0 } else { DATA_OFFSET };
-        insert_rec(self.tx, &leaf, data)?;
+        let stored = stash(&mut self.blobs, data)?;
+        insert_rec(self.tx, &leaf, stored)?;
         self.max_tid = self.max_tid.max(mtid_of(&leaf));
         Ok(())
     }

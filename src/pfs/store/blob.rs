@@ -1,0 +1,255 @@
+//! Large payloads: one append-only file per PFS beside the database, so
+//! their bytes reach the disk once instead of through the WAL and again
+//! at every checkpoint. The database names each payload by its offset
+//! (the length is the leaf's data_len) and records how much of the file is
+//! committed; bytes past that are an aborted writer's and get overwritten.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{Result, StoreError};
+
+/// Appended payloads are written in chunks of this size, not one
+/// `pwrite` per record.
+const CHUNK: usize = 1 << 20;
+
+/// The blob file of one PFS as of one transaction's snapshot.
+pub(crate) struct Blobs {
+    path: PathBuf,
+    file: Option<File>,
+    /// The committed size: every payload the snapshot references lies
+    /// below it.
+    committed: u64,
+    /// Appended but not yet written bytes, which start at `flushed`.
+    pending: Vec<u8>,
+    flushed: u64,
+    /// Whether `file` was opened for writing.
+    writable: bool,
+}
+
+/// The file holding PFS `pfs`'s payloads in generation `gen` (a destroyed
+/// PFS's file is replaced by a new generation, never truncated under a
+/// reader).
+fn path_of(root: &Path, pfs: u32, gen: i64) -> PathBuf {
+    root.join(format!(".hammer-store.pfs{pfs:05}.{gen}"))
+}
+
+/// The generation and committed size of `pfs`'s blob file.
+fn state(conn: &Connection, pfs: u32) -> Result<(i64, u64)> {
+    let row: Option<(i64, i64)> = conn
+        .prepare_cached("SELECT gen, size FROM blob WHERE pfs = ?1")?
+        .query_row([pfs], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (gen, size) = row.unwrap_or((0, 0));
+    let size = u64::try_from(size).map_err(|_| StoreError::Corrupt("negative blob size"))?;
+    Ok((gen, size))
+}
+
+impl Blobs {
+    /// `pfs`'s payloads as `conn`'s transaction sees them.
+    pub(crate) fn open(conn: &Connection, root: &Path, pfs: u32) -> Result<Blobs> {
+        let (gen, committed) = state(conn, pfs)?;
+        let path = path_of(root, pfs, gen);
+        let file = if committed == 0 {
+            None
+        } else {
+            Some(File::open(&path).map_err(|e| io(&path, e))?)
+        };
+        Ok(Blobs {
+            path,
+            file,
+            committed,
+            pending: Vec::new(),
+            flushed: committed,
+            writable: false,
+        })
+    }
+
+    /// Reads the `len` bytes at `off` into `out` (replacing its contents).
+    /// A payload is never split between the file and `pending`.
+    pub(crate) fn read_into(&self, off: u64, len: usize, out: &mut Vec<u8>) -> Result<()> {
+        out.clear();
+        let beyond = || StoreError::Corrupt("payload beyond its blob file");
+        let end = off.checked_add(len as u64).ok_or_else(beyond)?;
+        if off >= self.flushed {
+            let at = usize::try_from(off - self.flushed).map_err(|_| beyond())?;
+            let bytes = self
+                .pending
+                .get(at..at.saturating_add(len))
+                .ok_or_else(beyond)?;
+            out.extend_from_slice(bytes);
+            return Ok(());
+        }
+        let file = self
+            .file
+            .as_ref()
+            .filter(|_| end <= self.flushed)
+            .ok_or_else(beyond)?;
+        out.resize(len, 0);
+        file.read_exact_at(out, off)
+            .map_err(|e| io(&self.path, e).into())
+    }
+
+    /// Appends a payload inside a write transaction; returns its offset.
+    pub(crate) fn append(&mut self, data: &[u8]) -> Result<u64> {
+        let off = self.flushed + self.pending.len() as u64;
+        self.pending.extend_from_slice(data);
+        if self.pending.len() >= CHUNK {
+            self.write_pending()?;
+        }
+        Ok(off)
+    }
+
+    fn write_pending(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if !self.writable {
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&self.path)
+                .map_err(|e| io(&self.path, e))?;
+            self.file = Some(f);
+            self.writable = true;
+        }
+        if let Some(f) = &self.file {
+            f.write_all_at(&self.pending, self.flushed)
+                .map_err(|e| io(&self.path, e))?;
+        }
+        self.flushed += self.pending.len() as u64;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Before the transaction that references the appended payloads
+    /// commits: writes them, makes them durable and records the new
+    /// committed size, so no committed record ever names bytes a power
+    /// loss could take back.
+    pub(crate) fn finish(&mut self, conn: &Connection, pfs: u32) -> Result<()> {
+        self.write_pending()?;
+        if self.flushed == self.committed {
+            return Ok(());
+        }
+        if let Some(f) = &self.file {
+            f.sync_data().map_err(|e| io(&self.path, e))?;
+        }
+        let (gen, _) = state(conn, pfs)?;
+        conn.prepare_cached(
+            "INSERT INTO blob(pfs, gen, size) VALUES (?1, ?2, ?3)
+             ON CONFLICT(pfs) DO UPDATE SET size = excluded.size",
+        )?
+        .execute(params![pfs, gen, self.flushed as i64])?;
+        self.committed = self.flushed;
+        Ok(())
+    }
+}
+
+/// Starts a new, empty generation of `pfs`'s blob file (PFS destroy);
+/// returns the old file, to be removed once the change has committed.
+pub(crate) fn retire(conn: &Connection, root: &Path, pfs: u32) -> Result<PathBuf> {
+    let (gen, _) = state(conn, pfs)?;
+    conn.prepare_cached(
+        "INSERT INTO blob(pfs, gen, size) VALUES (?1, ?2, 0)
+         ON CONFLICT(pfs) DO UPDATE SET gen = excluded.gen, size = 0",
+    )?
+    .execute(params![pfs, gen + 1])?;
+    Ok(path_of(root, pfs, gen))
+}
+
+/// Removes a retired blob file; readers that still have it open keep
+/// reading their snapshot.
+pub(crate) fn remove(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(path, e).into()),
+        _ => Ok(()),
+    }
+}
+
+fn io(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    impl Blobs {
+        fn read(&self, off: u64, len: usize) -> Result<Vec<u8>> {
+            let mut v = Vec::new();
+            self.read_into(off, len, &mut v)?;
+            Ok(v)
+        }
+    }
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let d = tempfile::tempdir().unwrap();
+        let c = Connection::open(d.path().join("db")).unwrap();
+        c.execute_batch(
+            "CREATE TABLE blob(pfs INTEGER PRIMARY KEY, gen INTEGER NOT NULL, size INTEGER NOT NULL)",
+        )
+        .unwrap();
+        (d, c)
+    }
+
+    #[test]
+    fn appended_payloads_read_back_before_and_after_commit() {
+        let (d, c) = db();
+        let mut b = Blobs::open(&c, d.path(), 3).unwrap();
+        let big = vec![7u8; CHUNK + 10];
+        let o1 = b.append(b"abc").unwrap();
+        let o2 = b.append(&big).unwrap();
+        let o3 = b.append(b"xyz").unwrap();
+        assert_eq!((o1, o2, o3), (0, 3, 3 + big.len() as u64));
+        assert_eq!(b.read(o3, 3).unwrap(), b"xyz");
+        assert_eq!(b.read(o2, big.len()).unwrap(), big);
+        b.finish(&c, 3).unwrap();
+        let r = Blobs::open(&c, d.path(), 3).unwrap();
+        assert_eq!(r.read(o1, 3).unwrap(), b"abc");
+        assert_eq!(r.read(o3, 3).unwrap(), b"xyz");
+        assert!(r.read(o3, 4).is_err());
+    }
+
+    #[test]
+    fn uncommitted_bytes_are_overwritten_by_the_next_writer() {
+        let (d, c) = db();
+        let mut b = Blobs::open(&c, d.path(), 1).unwrap();
+        b.append(b"kept").unwrap();
+        b.finish(&c, 1).unwrap();
+        let mut aborted = Blobs::open(&c, d.path(), 1).unwrap();
+        aborted.append(&vec![9u8; CHUNK]).unwrap();
+        drop(aborted);
+        let mut next = Blobs::open(&c, d.path(), 1).unwrap();
+        assert_eq!(next.append(b"next").unwrap(), 4);
+        next.finish(&c, 1).unwrap();
+        let r = Blobs::open(&c, d.path(), 1).unwrap();
+        assert_eq!(r.read(0, 8).unwrap(), b"keptnext");
+    }
+
+    #[test]
+    fn a_retired_generation_starts_empty_in_a_new_file() {
+        let (d, c) = db();
+        let mut b = Blobs::open(&c, d.path(), 2).unwrap();
+        b.append(b"old").unwrap();
+        b.finish(&c, 2).unwrap();
+        let old = retire(&c, d.path(), 2).unwrap();
+        assert!(old.exists());
+        remove(&old).unwrap();
+        remove(&old).unwrap();
+        let mut b = Blobs::open(&c, d.path(), 2).unwrap();
+        assert_eq!(b.append(b"new").unwrap(), 0);
+        b.finish(&c, 2).unwrap();
+        assert_eq!(
+            Blobs::open(&c, d.path(), 2).unwrap().read(0, 3).unwrap(),
+            b"new"
+        );
+    }
+}
