@@ -112,15 +112,25 @@ fn start_sshd(dir: &Path, prefix: &Path) -> Option<Sshd> {
             dir.join("ssh_config_forced").display()
         ),
     );
+    // sshd's log goes to a file, not into the test output; it is shown
+    // when sshd fails to start.
+    let log = dir.join("sshd.log");
     let child = Command::new(SSHD)
-        .args(["-D", "-e", "-f"])
+        .arg("-D")
+        .arg("-E")
+        .arg(&log)
+        .arg("-f")
         .arg(dir.join("sshd_config"))
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
     let end = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < end, "sshd did not start");
+        assert!(
+            Instant::now() < end,
+            "sshd did not start: {}",
+            fs::read_to_string(&log).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     Some(Sshd {

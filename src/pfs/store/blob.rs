@@ -3,6 +3,13 @@
 //! at every checkpoint. The database names each payload by its offset
 //! (the length is the leaf's data_len) and records how much of the file is
 //! committed; bytes past that are an aborted writer's and get overwritten.
+//!
+//! Durability: an import's transaction syncs the file before it commits.
+//! A mirror-write batch does not (a sync per batch costs more than the
+//! write itself): a slave's records past its sync point are provisional,
+//! never read, and the file is synced before the SET that moves the sync
+//! point over them. A record whose payload a power loss took back is
+//! rewritten when a rerun sends it again (`write.rs`).
 
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -128,15 +135,14 @@ impl Blobs {
     }
 
     /// Before the transaction that references the appended payloads
-    /// commits: writes them, makes them durable and records the new
-    /// committed size, so no committed record ever names bytes a power
-    /// loss could take back.
-    pub(crate) fn finish(&mut self, conn: &Connection, pfs: u32) -> Result<()> {
+    /// commits: writes them, makes them durable if asked to, and records
+    /// the new committed size.
+    pub(crate) fn finish(&mut self, conn: &Connection, pfs: u32, durable: bool) -> Result<()> {
         self.write_pending()?;
         if self.flushed == self.committed {
             return Ok(());
         }
-        if let Some(f) = &self.file {
+        if let (true, Some(f)) = (durable, &self.file) {
             f.sync_data().map_err(|e| io(&self.path, e))?;
         }
         let (gen, _) = state(conn, pfs)?;
@@ -148,6 +154,22 @@ impl Blobs {
         self.committed = self.flushed;
         Ok(())
     }
+}
+
+/// Makes every committed payload of `pfs` durable (before a slave's sync
+/// point moves over records mirror-write left unsynced).
+pub(crate) fn sync(conn: &Connection, root: &Path, pfs: u32) -> Result<()> {
+    let (gen, size) = state(conn, pfs)?;
+    if size == 0 {
+        return Ok(());
+    }
+    let path = path_of(root, pfs, gen);
+    // fsync needs a descriptor open for writing on some systems.
+    let f = OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|e| io(&path, e))?;
+    f.sync_data().map_err(|e| io(&path, e).into())
 }
 
 /// Starts a new, empty generation of `pfs`'s blob file (PFS destroy);
@@ -211,7 +233,7 @@ mod tests {
         assert_eq!((o1, o2, o3), (0, 3, 3 + big.len() as u64));
         assert_eq!(b.read(o3, 3).unwrap(), b"xyz");
         assert_eq!(b.read(o2, big.len()).unwrap(), big);
-        b.finish(&c, 3).unwrap();
+        b.finish(&c, 3, true).unwrap();
         let r = Blobs::open(&c, d.path(), 3).unwrap();
         assert_eq!(r.read(o1, 3).unwrap(), b"abc");
         assert_eq!(r.read(o3, 3).unwrap(), b"xyz");
@@ -223,13 +245,13 @@ mod tests {
         let (d, c) = db();
         let mut b = Blobs::open(&c, d.path(), 1).unwrap();
         b.append(b"kept").unwrap();
-        b.finish(&c, 1).unwrap();
+        b.finish(&c, 1, false).unwrap();
         let mut aborted = Blobs::open(&c, d.path(), 1).unwrap();
         aborted.append(&vec![9u8; CHUNK]).unwrap();
         drop(aborted);
         let mut next = Blobs::open(&c, d.path(), 1).unwrap();
         assert_eq!(next.append(b"next").unwrap(), 4);
-        next.finish(&c, 1).unwrap();
+        next.finish(&c, 1, false).unwrap();
         let r = Blobs::open(&c, d.path(), 1).unwrap();
         assert_eq!(r.read(0, 8).unwrap(), b"keptnext");
     }
@@ -239,14 +261,15 @@ mod tests {
         let (d, c) = db();
         let mut b = Blobs::open(&c, d.path(), 2).unwrap();
         b.append(b"old").unwrap();
-        b.finish(&c, 2).unwrap();
+        b.finish(&c, 2, true).unwrap();
+        sync(&c, d.path(), 2).unwrap();
         let old = retire(&c, d.path(), 2).unwrap();
         assert!(old.exists());
         remove(&old).unwrap();
         remove(&old).unwrap();
         let mut b = Blobs::open(&c, d.path(), 2).unwrap();
         assert_eq!(b.append(b"new").unwrap(), 0);
-        b.finish(&c, 2).unwrap();
+        b.finish(&c, 2, true).unwrap();
         assert_eq!(
             Blobs::open(&c, d.path(), 2).unwrap().read(0, 3).unwrap(),
             b"new"

@@ -120,6 +120,7 @@ pub struct Store {
     conn: Connection,
     root: PathBuf,
     pfs_id: u32,
+    busy: Option<read::Busy>,
 }
 
 const SCHEMA: &str = "
@@ -184,6 +185,7 @@ impl Store {
             conn,
             root: dir.to_path_buf(),
             pfs_id: 0,
+            busy: None,
         })
     }
 
@@ -213,6 +215,7 @@ impl Store {
             conn,
             root: root.to_path_buf(),
             pfs_id: 0,
+            busy: None,
         })
     }
 
@@ -306,10 +309,10 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // could be handed out again.
     // A 32 MiB page cache keeps the upper B-Tree levels of a large PFS in
     // memory while a mirror-write stays under 64 MB resident whatever the
-    // stream size; checkpoints every 256 MiB of WAL keep their syncs rare.
-    conn.execute_batch(
-        "PRAGMA synchronous=FULL; PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=65536;",
-    )
+    // stream size. With payloads outside the database the WAL carries
+    // only B-Tree pages: SQLite's default checkpoint at 4 MiB keeps it
+    // small, its pages rewritten in place instead of ever new ones.
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA cache_size=-32768;")
 }
 
 pub(crate) fn now_secs() -> u32 {
@@ -629,6 +632,8 @@ impl Pfs for Store {
     fn set_pseudofs(&mut self, pfsd: &PseudofsData) -> Result<()> {
         let id = self.check_id()?;
         let tx = write_tx(&mut self.conn)?;
+        // The sync point may move over payloads mirror-write left unsynced.
+        blob::sync(&tx, &self.root, id)?;
         let tid = alloc_tid(&tx)?;
         save_pfs(&tx, id, pfsd, tid)?;
         if !pfsd.is_slave() && !has_root(&tx, id)? {
@@ -710,14 +715,14 @@ impl Pfs for Store {
         let id = self.check_id()?;
         let tx = self.conn.unchecked_transaction()?;
         let blobs = Blobs::open(&tx, &self.root, id)?;
-        read::mirror_read(&tx, &blobs, id, req, buf)
+        read::mirror_read(&tx, &blobs, &mut self.busy, id, req, buf)
     }
 
     fn mirror_write(&mut self, req: &mut MirrorWriteReq, records: &[u8]) -> Result<usize> {
         let id = self.check_id()?;
         // A batch need not be durable by itself: the SET that moves the
-        // slave's sync point at SYNC is, and syncing the WAL then covers
-        // every batch before it.
+        // slave's sync point at SYNC is, and syncing the payload file and
+        // the WAL then covers every batch before it.
         self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
         let r = write::mirror_write(self, id, req, records);
         self.conn.execute_batch("PRAGMA synchronous=FULL")?;

@@ -848,3 +848,64 @@ fn plain_scan_above_the_skip_limit() {
     store.set_pfs_id(2);
     assert_eq!(view(&store, t2), m);
 }
+
+/// A store remembers that a PFS had too many changes after a TID to skip
+/// around them, but only for reads from that TID or earlier: a later
+/// incremental read through the same store still skips.
+#[test]
+fn a_busy_pfs_is_remembered_only_for_earlier_tids() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(1);
+    let n = super::read::SKIP_LIMIT as i64 + 10;
+    let mut tx = store.begin().unwrap();
+    for i in 0..n {
+        tx.put(&data_id(100 + i, 16), 2, &i.to_le_bytes()).unwrap();
+    }
+    let t1 = tx.commit().unwrap();
+    let mut tx = store.begin().unwrap();
+    tx.put(&data_id(100 + n / 2, 16), 2, b"changed").unwrap();
+    let t2 = tx.commit().unwrap();
+    let has_skip = |s: &[u8]| types(s).contains(&mrec_type::SKIP);
+    assert!(!has_skip(&read_all(&mut store, 1, t2, 1 << 16)));
+    assert!(has_skip(&read_all(&mut store, t2, t2, 1 << 16)));
+    assert!(!has_skip(&read_all(&mut store, t1, t2, 1 << 16)));
+    assert!(has_skip(&read_all(&mut store, t1 + 1, t2, 1 << 16)));
+}
+
+/// What a power loss can leave of a mirror-write batch that was committed
+/// but whose payload file was never synced: the records, without their
+/// payload bytes. A rerun sending the same records rewrites the payloads
+/// before the sync point moves over them.
+#[test]
+fn rerun_repairs_payloads_a_power_loss_took_back() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(1);
+    let mut tx = store.begin().unwrap();
+    for i in 0..8 {
+        tx.put(&data_id(100 + i, 16384), 2, &[i as u8 + 1; 16384])
+            .unwrap();
+    }
+    tx.put(&data_id(200, 16), 2, b"small").unwrap();
+    tx.commit().unwrap();
+    let end = store.get_pseudofs().unwrap().sync_end_tid;
+    let stream = read_all(&mut store, 1, end, 1 << 16);
+    store.set_pfs_id(2);
+    write_all(&mut store, 1, end, &stream);
+    // The lost write-back: the slave's payload file holds zeros.
+    let files = blob_files(&store, 2);
+    assert_eq!(files.len(), 1);
+    let len = fs::metadata(&files[0]).unwrap().len();
+    fs::write(&files[0], vec![0u8; len as usize]).unwrap();
+    write_all(&mut store, 1, end, &stream);
+    let mut p = store.get_pseudofs().unwrap();
+    p.sync_end_tid = end;
+    store.set_pseudofs(&p).unwrap();
+    let slave = view(&store, end);
+    store.set_pfs_id(1);
+    assert_eq!(slave, view(&store, end));
+    // Intact payloads are left where they are: nothing more is appended.
+    store.set_pfs_id(2);
+    let size = fs::metadata(&files[0]).unwrap().len();
+    write_all(&mut store, 1, end, &stream);
+    assert_eq!(fs::metadata(&files[0]).unwrap().len(), size);
+}

@@ -237,7 +237,7 @@ impl<'a> Txn<'a> {
 
     /// Makes every change durable and visible at once; returns the TID.
     pub fn commit(mut self) -> Result<u64> {
-        self.blobs.finish(&self.tx, self.pfs_id)?;
+        self.blobs.finish(&self.tx, self.pfs_id, true)?;
         self.tx.commit()?;
         Ok(self.tid)
     }

@@ -9,8 +9,8 @@ use super::blob::Blobs;
 use super::key::{self, RecKey};
 use super::txn::{known_localization, known_rec_type};
 use super::{
-    insert_rec, key_from, leaf_from, mtid_of, now_secs, raise_next_tid, relocalize, stash,
-    update_leaf, write_tx, PfsError, Result, Store, DATA_OFFSET,
+    insert_rec, key_from, leaf_from, mtid_of, now_secs, raise_next_tid, read_blob, relocalize,
+    stash, update_leaf, write_tx, PfsError, Result, Store, Stored, DATA_OFFSET, INLINE_MAX,
 };
 use crate::ondisk::{rectype, BaseElm, LeafElm};
 use crate::pfs::MirrorWriteReq;
@@ -99,7 +99,7 @@ pub(super) fn mirror_write(
     req.key_cur = key::decode(&b.pos.key);
     req.key_cur.localization = relocalize(req.key_cur.localization, pfs_id);
     raise_next_tid(&tx, b.max_tid)?;
-    b.blobs.finish(&tx, pfs_id)?;
+    b.blobs.finish(&tx, pfs_id, false)?;
     tx.commit()?;
     Ok(count)
 }
@@ -184,12 +184,14 @@ impl Batch<'_> {
         let Some((leaf, found)) = self.reach(leaf)? else {
             return Ok(());
         };
+        let start = REC_HEAD_SIZE as usize;
+        let data = &raw.bytes()[start..start + data_len as usize];
         match found {
-            Some(target) => self.update_delete_tid(target, &leaf)?,
-            None if leaf.base.create_tid >= self.tid_beg => {
-                let start = REC_HEAD_SIZE as usize;
-                self.create(leaf, &raw.bytes()[start..start + data_len as usize])?;
+            Some(target) => {
+                self.repair_payload(&target, data)?;
+                self.update_delete_tid(target, &leaf)?
             }
+            None if leaf.base.create_tid >= self.tid_beg => self.create(leaf, data)?,
             None => {}
         }
         self.pos = Position {
@@ -310,6 +312,38 @@ impl Batch<'_> {
             self.max_tid = self.max_tid.max(d);
             update_leaf(self.tx, &target, mtid_of(&target))?;
         }
+        Ok(())
+    }
+
+    /// A record a rerun sends again may lie past the slave's sync point
+    /// with a payload a power loss took back (batches do not sync the
+    /// payload file, see `blob.rs`): when its stored payload no longer
+    /// matches its CRC, the payload sent now replaces it. Inline payloads
+    /// are as durable as the record and need no look.
+    fn repair_payload(&mut self, target: &LeafElm, data: &[u8]) -> Step<()> {
+        if data.len() <= INLINE_MAX || target.data_len as usize != data.len() {
+            return Ok(());
+        }
+        let k = key::encode(&target.base);
+        let boff: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT boff FROM rec WHERE k = ?1")?
+            .query_row([&k[..]], |r| r.get(0))?;
+        let Some(boff) = boff else {
+            return Ok(());
+        };
+        let mut stored = Vec::new();
+        let intact = read_blob(&self.blobs, boff, target, &mut stored).is_ok()
+            && data_crc_matches(target.base.rec_type, &stored, target.data_crc);
+        if intact || !data_crc_matches(target.base.rec_type, data, target.data_crc) {
+            return Ok(());
+        }
+        let Stored::Blob(off) = stash(&mut self.blobs, data)? else {
+            return Ok(());
+        };
+        self.tx
+            .prepare_cached("UPDATE rec SET boff = ?2 WHERE k = ?1")?
+            .execute(rusqlite::params![&k[..], off as i64])?;
         Ok(())
     }
 
