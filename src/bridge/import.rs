@@ -28,6 +28,9 @@ use crate::pfs::Pfs;
 
 /// How often a file that changes while being read is read again.
 const READ_TRIES: u32 = 5;
+/// File data is read this many bytes at a time (whole blocks), not one
+/// read per block.
+const READ_WINDOW: u64 = 1 << 20;
 /// More than the granularity of file timestamps (a kernel tick).
 const TIMESTAMP_SLACK: Duration = Duration::from_millis(20);
 /// The root directory of every PFS.
@@ -98,7 +101,7 @@ pub fn import(
         summary: ImportSummary::default(),
         progress: Progress::new("hammer import", opts.quiet),
         diag,
-        buf: vec![0u8; XBUFSIZE as usize],
+        buf: vec![0u8; (READ_WINDOW + XBUFSIZE) as usize],
     };
     let r = im.run(dir, &root_meta, old_root);
     im.progress.done();
@@ -542,10 +545,11 @@ impl Importer<'_, '_> {
             .filter(|l| l.base.rec_type == rectype::DATA)
             .map(|l| (l.base.key, l))
             .collect();
+        let fd = file.as_raw_fd();
         let mut off = 0u64;
         while off < size {
             // Holes stay holes: blocks without data get no record (§2.3).
-            let data = match lseek(file.as_raw_fd(), off as i64, Whence::SeekData) {
+            let data = match lseek(fd, off as i64, Whence::SeekData) {
                 Ok(d) => d as u64,
                 Err(Errno::ENXIO) => break,
                 Err(_) => off,
@@ -553,41 +557,51 @@ impl Importer<'_, '_> {
             if data >= size {
                 break;
             }
-            let (start, len) = block_at(data, size);
-            let len = len as usize;
-            let buf = &mut self.buf[..len];
-            let mut got = 0;
-            while got < len {
-                match file.read_at(&mut buf[got..], start + got as u64) {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(io(e)),
-                }
-            }
-            buf[got..].fill(0);
-            self.summary.bytes += got as u64;
-            let key = (start + len as u64) as i64;
-            let id = RecordId {
-                localization: LOCALIZE_MISC,
-                obj_id,
-                rec_type: rectype::DATA,
-                key,
+            let region_end = match lseek(fd, data as i64, Whence::SeekHole) {
+                Ok(h) => (h as u64).min(size),
+                Err(_) => size,
             };
-            let block = &self.buf[..len];
-            match existing.remove(&key) {
-                Some(l) if l.data_len as usize == len && self.txn.payload(&l)? == block => {}
-                Some(_) => {
-                    self.records += 1;
-                    self.txn.put(&id, objtype::REGFILE, block)?;
+            let mut pos = block_at(data, size).0;
+            while pos < region_end {
+                // Whole blocks, up to a window's worth, in one read.
+                let mut blocks = Vec::new();
+                let mut end = pos;
+                while end < region_end && (blocks.is_empty() || end - pos < READ_WINDOW) {
+                    let (start, len) = block_at(end, size);
+                    blocks.push((start, len as usize));
+                    end = start + len;
                 }
-                None => {
-                    self.records += 1;
-                    self.txn.put_new(&id, objtype::REGFILE, block)?;
+                let want = (end - pos) as usize;
+                let got = read_full_at(file, &mut self.buf[..want], pos).map_err(io)?;
+                self.buf[got..want].fill(0);
+                self.summary.bytes += got as u64;
+                for (start, len) in blocks {
+                    let at = (start - pos) as usize;
+                    let block = &self.buf[at..at + len];
+                    let key = (start + len as u64) as i64;
+                    let id = RecordId {
+                        localization: LOCALIZE_MISC,
+                        obj_id,
+                        rec_type: rectype::DATA,
+                        key,
+                    };
+                    match existing.remove(&key) {
+                        Some(l) if l.data_len as usize == len && self.txn.payload(&l)? == block => {
+                        }
+                        Some(_) => {
+                            self.records += 1;
+                            self.txn.put(&id, objtype::REGFILE, block)?;
+                        }
+                        None => {
+                            self.records += 1;
+                            self.txn.put_new(&id, objtype::REGFILE, block)?;
+                        }
+                    }
                 }
+                pos = end;
+                self.progress.tick(self.summary.objects, self.summary.bytes);
             }
-            off = start + len as u64;
-            self.progress.tick(self.summary.objects, self.summary.bytes);
+            off = pos;
         }
         // Records past the end or over what is now a hole.
         let mut gone: Vec<_> = existing.into_values().collect();
@@ -678,4 +692,19 @@ impl Importer<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// Reads into `buf` from `off` until it is full or the file ends; returns
+/// the bytes read.
+fn read_full_at(file: &File, buf: &mut [u8], off: u64) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], off + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
