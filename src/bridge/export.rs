@@ -145,6 +145,7 @@ pub fn export(
     store.scan(LOCALIZE_MISC..=LOCALIZE_MISC, |leaf, load| {
         ex.record(leaf, load)
     })?;
+    ex.flush()?;
     ex.finish();
     ex.progress.done();
     for p in &ex.problems {
@@ -173,6 +174,20 @@ fn prepare_target(target: &Path, force: bool) -> Result<(), BridgeError> {
     }
 }
 
+/// The file data records go into: consecutive blocks are gathered and
+/// written together, not one write per block.
+struct OpenFile {
+    obj_id: i64,
+    file: File,
+    path: PathBuf,
+    /// Where `pending` goes in the file.
+    at: u64,
+    pending: Vec<u8>,
+}
+
+/// File data is written in pieces of up to this size.
+const WRITE_WINDOW: usize = 1 << 20;
+
 struct Exporter {
     tree: Tree,
     tid: u64,
@@ -181,7 +196,7 @@ struct Exporter {
     /// Regular files created: the first path of each.
     files: HashMap<i64, PathBuf>,
     /// The file DATA records are being written to.
-    open: Option<(i64, File)>,
+    open: Option<OpenFile>,
     symlinks: Vec<(PathBuf, i64)>,
     /// Long symlink targets from FIX records.
     fix: HashMap<i64, Vec<u8>>,
@@ -377,30 +392,55 @@ impl Exporter {
             return Ok(());
         }
         let n = (size - start).min(data.len() as u64) as usize;
-        if self.open.as_ref().map(|(id, _)| *id) != Some(b.obj_id) {
-            self.open = None;
+        let same = self
+            .open
+            .as_ref()
+            .is_some_and(|o| o.obj_id == b.obj_id && o.at + o.pending.len() as u64 == start);
+        if !same {
+            self.flush()?;
+        }
+        if self.open.as_ref().map(|o| o.obj_id) != Some(b.obj_id) {
             let Some(path) = self.files.get(&b.obj_id) else {
                 return Ok(());
             };
-            let f = fs::OpenOptions::new()
+            let file = fs::OpenOptions::new()
                 .write(true)
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(path)
                 .map_err(|e| BridgeError::io(path, e))?;
-            self.open = Some((b.obj_id, f));
+            self.open = Some(OpenFile {
+                obj_id: b.obj_id,
+                file,
+                path: path.clone(),
+                at: start,
+                pending: Vec::with_capacity(WRITE_WINDOW),
+            });
         }
-        if let Some((_, f)) = &self.open {
-            f.write_all_at(&data[..n], start)
-                .map_err(|e| BridgeError::Io {
-                    path: self
-                        .files
-                        .get(&b.obj_id)
-                        .map_or_else(String::new, |p| p.display().to_string()),
-                    source: e,
-                })?;
+        if let Some(o) = &mut self.open {
+            if o.pending.is_empty() {
+                o.at = start;
+            }
+            o.pending.extend_from_slice(&data[..n]);
+            if o.pending.len() >= WRITE_WINDOW {
+                self.flush()?;
+            }
         }
         self.summary.bytes += n as u64;
         self.progress.tick(self.summary.objects, self.summary.bytes);
+        Ok(())
+    }
+
+    /// Writes what the open file has pending.
+    fn flush(&mut self) -> Result<(), BridgeError> {
+        if let Some(o) = &mut self.open {
+            if !o.pending.is_empty() {
+                o.file
+                    .write_all_at(&o.pending, o.at)
+                    .map_err(|e| BridgeError::io(&o.path, e))?;
+                o.at += o.pending.len() as u64;
+                o.pending.clear();
+            }
+        }
         Ok(())
     }
 

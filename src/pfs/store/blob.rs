@@ -11,6 +11,7 @@
 //! point over them. A record whose payload a power loss took back is
 //! rewritten when a rerun sends it again (`write.rs`).
 
+use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::{Result, StoreError};
 
 /// Appended payloads are written in chunks of this size, not one
-/// `pwrite` per record.
+/// `pwrite` per record; sequential reads read ahead as much.
 const CHUNK: usize = 1 << 20;
 
 /// The blob file of one PFS as of one transaction's snapshot.
@@ -35,6 +36,17 @@ pub(crate) struct Blobs {
     flushed: u64,
     /// Whether `file` was opened for writing.
     writable: bool,
+    /// Read-ahead for payloads read in file order (a scan of records
+    /// appended in key order): one read per chunk instead of per record.
+    ahead: RefCell<Ahead>,
+}
+
+/// Bytes read ahead from `at`, and where the last read ended.
+#[derive(Default)]
+struct Ahead {
+    at: u64,
+    bytes: Vec<u8>,
+    last_end: u64,
 }
 
 /// The file holding PFS `pfs`'s payloads in generation `gen` (a destroyed
@@ -72,6 +84,7 @@ impl Blobs {
             pending: Vec::new(),
             flushed: committed,
             writable: false,
+            ahead: RefCell::default(),
         })
     }
 
@@ -95,9 +108,25 @@ impl Blobs {
             .as_ref()
             .filter(|_| end <= self.flushed)
             .ok_or_else(beyond)?;
-        out.resize(len, 0);
-        file.read_exact_at(out, off)
-            .map_err(|e| io(&self.path, e).into())
+        let mut ahead = self.ahead.borrow_mut();
+        let sequential = off == ahead.last_end;
+        ahead.last_end = end;
+        if off < ahead.at || end > ahead.at + ahead.bytes.len() as u64 {
+            if !sequential || len >= CHUNK {
+                out.resize(len, 0);
+                return file
+                    .read_exact_at(out, off)
+                    .map_err(|e| io(&self.path, e).into());
+            }
+            let n = (self.flushed - off).min(CHUNK as u64) as usize;
+            ahead.bytes.resize(n, 0);
+            file.read_exact_at(&mut ahead.bytes, off)
+                .map_err(|e| io(&self.path, e))?;
+            ahead.at = off;
+        }
+        let at = (off - ahead.at) as usize;
+        out.extend_from_slice(&ahead.bytes[at..at + len]);
+        Ok(())
     }
 
     /// Appends a payload inside a write transaction; returns its offset.
@@ -238,6 +267,29 @@ mod tests {
         assert_eq!(r.read(o1, 3).unwrap(), b"abc");
         assert_eq!(r.read(o3, 3).unwrap(), b"xyz");
         assert!(r.read(o3, 4).is_err());
+    }
+
+    #[test]
+    fn reads_in_file_order_and_out_of_it_see_the_same_bytes() {
+        let (d, c) = db();
+        let mut b = Blobs::open(&c, d.path(), 4).unwrap();
+        // 16 KiB payloads whose bytes name them, across several chunks.
+        let payload =
+            |i: u32| -> Vec<u8> { (0..16384u32).map(|j| (i * 7 + j / 64) as u8).collect() };
+        let offs: Vec<u64> = (0..200).map(|i| b.append(&payload(i)).unwrap()).collect();
+        b.finish(&c, 4, false).unwrap();
+        let r = Blobs::open(&c, d.path(), 4).unwrap();
+        for (i, &o) in offs.iter().enumerate() {
+            assert_eq!(
+                r.read(o, 16384).unwrap(),
+                payload(i as u32),
+                "in order, #{i}"
+            );
+        }
+        for i in [150usize, 3, 64, 65, 199, 0, 1] {
+            assert_eq!(r.read(offs[i], 16384).unwrap(), payload(i as u32), "#{i}");
+        }
+        assert!(r.read(offs[199], 16385).is_err());
     }
 
     #[test]
