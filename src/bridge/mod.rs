@@ -78,7 +78,9 @@ pub(crate) fn open_pfs(path: &str) -> Result<(Store, PseudofsData), BridgeError>
 
 /// A one-line progress report on stderr, only when it is a terminal.
 pub(crate) struct Progress {
-    tty: bool,
+    /// Where the line goes: stderr when it is a terminal, else nowhere.
+    out: Option<Box<dyn io::Write>>,
+    every: Duration,
     shown: bool,
     last: Instant,
     what: &'static str,
@@ -86,27 +88,91 @@ pub(crate) struct Progress {
 
 impl Progress {
     pub(crate) fn new(what: &'static str, quiet: bool) -> Self {
+        let tty = !quiet && nix::unistd::isatty(2).unwrap_or(false);
+        let out: Option<Box<dyn io::Write>> = if tty {
+            Some(Box::new(io::stderr()))
+        } else {
+            None
+        };
+        Progress::to(out, Duration::from_millis(200), what)
+    }
+
+    fn to(out: Option<Box<dyn io::Write>>, every: Duration, what: &'static str) -> Self {
         Progress {
-            tty: !quiet && nix::unistd::isatty(2).unwrap_or(false),
+            out,
+            every,
             shown: false,
             last: Instant::now(),
             what,
         }
     }
 
+    /// Rewrites the line, at most once per interval.
     pub(crate) fn tick(&mut self, files: u64, bytes: u64) {
-        if self.tty && self.last.elapsed() >= Duration::from_millis(200) {
+        let Some(out) = &mut self.out else {
+            return;
+        };
+        if self.last.elapsed() >= self.every {
             self.last = Instant::now();
             self.shown = true;
-            eprint!("\r{}: {files} files, {} MiB ", self.what, bytes >> 20);
+            let _ = write!(out, "\r{}: {files} files, {} MiB ", self.what, bytes >> 20);
+            let _ = out.flush();
         }
     }
 
+    /// Ends a line that was shown.
     pub(crate) fn done(&mut self) {
-        if self.shown {
-            eprintln!();
+        if let (true, Some(out)) = (self.shown, &mut self.out) {
+            let _ = writeln!(out);
             self.shown = false;
         }
+    }
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A writer whose bytes the test can read afterwards.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_line_is_rewritten_in_place_and_ended_once() {
+        let buf = Shared::default();
+        let mut p = Progress::to(Some(Box::new(buf.clone())), Duration::ZERO, "hammer import");
+        p.tick(3, 5 << 20);
+        p.tick(7, 12 << 20);
+        p.done();
+        p.done();
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            text,
+            "\rhammer import: 3 files, 5 MiB \rhammer import: 7 files, 12 MiB \n"
+        );
+    }
+
+    #[test]
+    fn nothing_between_intervals_or_off_a_terminal() {
+        let buf = Shared::default();
+        let mut p = Progress::to(Some(Box::new(buf.clone())), Duration::from_secs(3600), "x");
+        p.tick(1, 1);
+        p.done();
+        assert!(buf.0.lock().unwrap().is_empty());
+        let mut off = Progress::to(None, Duration::ZERO, "x");
+        off.tick(1, 1);
+        off.done();
     }
 }
 
