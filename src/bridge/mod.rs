@@ -129,6 +129,12 @@ impl Progress {
     }
 }
 
+/// Microseconds since the epoch as HAMMER stores times (§1.8); times
+/// before 1970 wrap like the kernel's unsigned field.
+pub(crate) fn micros(secs: i64, nsec: i64) -> u64 {
+    secs.wrapping_mul(1_000_000).wrapping_add(nsec / 1000) as u64
+}
+
 #[cfg(test)]
 mod progress_tests {
     use super::*;
@@ -174,10 +180,4 @@ mod progress_tests {
         off.tick(1, 1);
         off.done();
     }
-}
-
-/// Microseconds since the epoch as HAMMER stores times (§1.8); times
-/// before 1970 wrap like the kernel's unsigned field.
-pub(crate) fn micros(secs: i64, nsec: i64) -> u64 {
-    secs.wrapping_mul(1_000_000).wrapping_add(nsec / 1000) as u64
 }
