@@ -800,12 +800,10 @@ fn pfs_data_lives_in_pfs0_records_one_version_per_change() {
     assert_ne!(flags & crate::ondisk::PFSD_DELETED, 0);
 }
 
-/// More changes than a skip scan handles: the plain scan sends every
-/// record, RECs with their payloads and PASSes without, whatever the
-/// buffer size.
-#[test]
-fn plain_scan_above_the_skip_limit() {
-    let (_d, mut store) = master_and_slave();
+/// A master (PFS#1) with more records than a skip scan handles, all
+/// created in one transaction; returns their number and its TID.
+fn above_the_skip_limit() -> (tempfile::TempDir, Store, i64, u64) {
+    let (d, mut store) = master_and_slave();
     store.set_pfs_id(1);
     let n = super::read::SKIP_LIMIT as i64 + 10;
     let mut tx = store.begin().unwrap();
@@ -813,6 +811,15 @@ fn plain_scan_above_the_skip_limit() {
         tx.put(&data_id(100 + i, 16), 2, &i.to_le_bytes()).unwrap();
     }
     let t1 = tx.commit().unwrap();
+    (d, store, n, t1)
+}
+
+/// More changes than a skip scan handles: the plain scan sends every
+/// record, RECs with their payloads and PASSes without, whatever the
+/// buffer size.
+#[test]
+fn plain_scan_above_the_skip_limit() {
+    let (_d, mut store, n, t1) = above_the_skip_limit();
     let mut tx = store.begin().unwrap();
     for i in 0..n {
         tx.put(&data_id(100 + i, 16), 2, &(i + 1).to_le_bytes())
@@ -854,14 +861,7 @@ fn plain_scan_above_the_skip_limit() {
 /// incremental read through the same store still skips.
 #[test]
 fn a_busy_pfs_is_remembered_only_for_earlier_tids() {
-    let (_d, mut store) = master_and_slave();
-    store.set_pfs_id(1);
-    let n = super::read::SKIP_LIMIT as i64 + 10;
-    let mut tx = store.begin().unwrap();
-    for i in 0..n {
-        tx.put(&data_id(100 + i, 16), 2, &i.to_le_bytes()).unwrap();
-    }
-    let t1 = tx.commit().unwrap();
+    let (_d, mut store, n, t1) = above_the_skip_limit();
     let mut tx = store.begin().unwrap();
     tx.put(&data_id(100 + n / 2, 16), 2, b"changed").unwrap();
     let t2 = tx.commit().unwrap();
