@@ -448,6 +448,57 @@ fn reimport_writes_only_what_changed() {
     );
 }
 
+/// A renamed file and a renamed directory keep their objects: the
+/// re-import writes directory entries and inodes, no file data, and
+/// removes nothing; the export as of each TID is the tree as it was. A
+/// file replaced under its name by a new one (as editors save) keeps its
+/// object too.
+#[test]
+fn renames_keep_their_objects_and_their_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_master(dir.path(), "s");
+    let master = store.join("master");
+    let tree = dir.path().join("tree");
+    let mut rng = Rng(11);
+    fs::create_dir_all(tree.join("a/deep")).unwrap();
+    fs::create_dir(tree.join("b")).unwrap();
+    fs::write(tree.join("a/big"), rng.bytes(300_000)).unwrap();
+    fs::write(tree.join("a/deep/inner"), rng.bytes(70_000)).unwrap();
+    fs::write(tree.join("b/edited"), rng.bytes(40_000)).unwrap();
+    let t1 = import(&tree, &master);
+    let was = snapshot(&tree);
+
+    fs::rename(tree.join("a/big"), tree.join("b/big-moved")).unwrap();
+    fs::rename(tree.join("a/deep"), tree.join("b/deep-moved")).unwrap();
+    let tmp = tree.join("b/.edited.tmp");
+    fs::write(&tmp, fs::read(tree.join("b/edited")).unwrap()).unwrap();
+    fs::rename(&tmp, tree.join("b/edited")).unwrap();
+    let out = ok(&["import", tree.to_str().unwrap(), master.to_str().unwrap()]);
+    let line = text(&out.stdout);
+    assert!(line.contains(", 0 removed,"), "{line}");
+    let tid = line.trim().rsplit(' ').next().unwrap();
+    let t2 = u64::from_str_radix(tid.trim_start_matches("0x"), 16).unwrap();
+    assert!(t2 > t1);
+    let created = created_at(&store, t2);
+    // The moved entries, their parents' and the moved objects' inodes.
+    assert!(
+        created.iter().any(|&(_, _, rt)| rt == rectype::DIRENTRY),
+        "{created:x?}"
+    );
+    assert!(
+        created.iter().all(|&(_, _, rt)| rt != rectype::DATA),
+        "no data record is written again: {created:x?}"
+    );
+    export_at(&master, t1, &dir.path().join("at1"));
+    assert_same_tree(&was, &snapshot(&dir.path().join("at1")), "as of t1");
+    export_at(&master, t2, &dir.path().join("at2"));
+    assert_same_tree(
+        &snapshot(&tree),
+        &snapshot(&dir.path().join("at2")),
+        "as of t2",
+    );
+}
+
 #[test]
 fn import_refuses_a_slave_and_export_a_non_empty_target() {
     let dir = tempfile::tempdir().unwrap();

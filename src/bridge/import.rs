@@ -90,7 +90,10 @@ pub fn import(
     for p in old.problems.drain(..) {
         let _ = writeln!(diag, "hammer: import: {pfs_path}: {p}");
     }
+    let origins = txn.origins()?;
     let mut im = Importer {
+        origins,
+        seen: Vec::new(),
         txn,
         pfs_id,
         old,
@@ -112,6 +115,8 @@ pub fn import(
         drop(im);
         summary.tid = store.flush_tid()?;
     } else {
+        im.seen.sort_unstable();
+        im.txn.set_origins(&im.seen)?;
         summary.tid = im.txn.commit()?;
     }
     Ok(summary)
@@ -127,6 +132,12 @@ struct Link {
 }
 
 struct Importer<'t, 'd> {
+    /// Which host file each old object was imported from: a file or
+    /// directory found under another name keeps its object (a rename
+    /// costs its directory entries, not its data).
+    origins: HashMap<(u64, u64), i64>,
+    /// The same for this import's objects.
+    seen: Vec<((u64, u64), i64)>,
     txn: Txn<'t>,
     pfs_id: u32,
     /// The live state before this import; directories are taken out of it
@@ -420,12 +431,19 @@ impl Importer<'_, '_> {
                 return Ok(Some(l.obj_id));
             }
         }
-        // An old object is reused when the name still holds one of the
-        // same type not already claimed by another entry.
-        let reuse = old_entry.and_then(|e| {
-            let ino = self.old.inodes.get(&e.obj_id)?;
-            (ino.obj_type == otype && !self.kept.contains(&e.obj_id)).then_some((e.obj_id, *ino))
-        });
+        // An old object is reused when it was imported from the same host
+        // file (renamed or not), else when the name still holds one of
+        // the same type (a file replaced by a new one, as editors save);
+        // never one another entry already claimed.
+        let usable = |id: i64| {
+            let ino = self.old.inodes.get(&id)?;
+            (ino.obj_type == otype && !self.kept.contains(&id)).then_some((id, *ino))
+        };
+        let reuse = self
+            .origins
+            .get(&link_key)
+            .and_then(|&id| usable(id))
+            .or_else(|| old_entry.and_then(|e| usable(e.obj_id)));
         // A regular file is opened before anything is written, so one that
         // vanishes leaves no trace.
         let file = if otype == objtype::REGFILE {
@@ -448,6 +466,7 @@ impl Importer<'_, '_> {
             None => (self.txn.alloc_obj_id()?, None),
         };
         self.kept.insert(obj_id);
+        self.seen.push((link_key, obj_id));
         self.summary.objects += 1;
         let mut ino = inode_of(meta, otype, dir.obj_id);
         match otype {

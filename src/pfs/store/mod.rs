@@ -12,7 +12,9 @@
 //! tid_beg find its changes without scanning (HAMMER's mirror_tid, kept
 //! per record instead of per subtree). PFS data lives where HAMMER keeps
 //! it, as PFS records in PFS#0 (§2.5), a new version per change; `meta`
-//! holds the TID allocator. Every ioctl is one SQLite transaction, and one
+//! holds the TID allocator; `origin` remembers which host file (device,
+//! inode) each object of a PFS was last imported from, so that a renamed
+//! file keeps its object. Every ioctl is one SQLite transaction, and one
 //! that changes anything allocates one TID, like a flush.
 
 mod blob;
@@ -135,6 +137,13 @@ CREATE TABLE rec(
 ) WITHOUT ROWID;
 CREATE INDEX rec_mtid ON rec(pfs, mtid);
 CREATE TABLE blob(pfs INTEGER PRIMARY KEY, gen INTEGER NOT NULL, size INTEGER NOT NULL);
+CREATE TABLE origin(
+    pfs INTEGER NOT NULL,
+    dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    obj_id INTEGER NOT NULL,
+    PRIMARY KEY(pfs, dev, ino)
+) WITHOUT ROWID;
 ";
 
 impl Store {
@@ -680,6 +689,7 @@ impl Pfs for Store {
         let tx = write_tx(&mut self.conn)?;
         let (mut pfsd, _) = load_live_pfs(&tx, id)?;
         tx.execute("DELETE FROM rec WHERE pfs = ?1", [id])?;
+        tx.execute("DELETE FROM origin WHERE pfs = ?1", [id])?;
         let retired = blob::retire(&tx, &self.root, id)?;
         pfsd.mirror_flags |= PFSD_DELETED;
         let tid = alloc_tid(&tx)?;

@@ -1,6 +1,7 @@
 //! Writing history into a PFS from outside the mirror protocol (import):
 //! one transaction, one new TID for every record it puts or deletes.
 
+use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
 use nix::errno::Errno;
@@ -233,6 +234,35 @@ impl<'a> Txn<'a> {
         leaf.base.delete_tid = self.tid;
         leaf.delete_ts = self.now;
         update_leaf(&self.tx, &leaf, self.tid)
+    }
+
+    /// The host file (device, inode) each object was last imported from.
+    pub fn origins(&self) -> Result<HashMap<(u64, u64), i64>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT dev, ino, obj_id FROM origin WHERE pfs = ?1")?;
+        let mut rows = stmt.query([self.pfs_id])?;
+        let mut m = HashMap::new();
+        while let Some(r) = rows.next()? {
+            let (dev, ino): (i64, i64) = (r.get(0)?, r.get(1)?);
+            m.insert((dev as u64, ino as u64), r.get(2)?);
+        }
+        Ok(m)
+    }
+
+    /// Replaces the origins of this PFS's objects (device and inode
+    /// numbers are stored as their 64-bit patterns).
+    pub fn set_origins(&mut self, origins: &[((u64, u64), i64)]) -> Result<()> {
+        self.tx
+            .prepare_cached("DELETE FROM origin WHERE pfs = ?1")?
+            .execute([self.pfs_id])?;
+        let mut put = self.tx.prepare_cached(
+            "INSERT OR REPLACE INTO origin(pfs, dev, ino, obj_id) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for &((dev, ino), obj_id) in origins {
+            put.execute(params![self.pfs_id, dev as i64, ino as i64, obj_id])?;
+        }
+        Ok(())
     }
 
     /// Makes every change durable and visible at once; returns the TID.
