@@ -67,3 +67,36 @@ fn mirror_read_through_the_double_equals_the_store_byte_for_byte() {
         assert!(streamed == direct, "{args:?}: streams differ");
     }
 }
+
+/// A signal interrupting MIRROR_READ (success with HEAD_INTR, nothing
+/// added) fails the batch: no SYNC goes out, so a target never moves its
+/// sync point over records the scan did not reach (spec: kernel-semantics.md
+/// §3.1; the original took the empty result for the end of the scan).
+#[test]
+fn an_interrupted_mirror_read_fails_the_batch_without_sync() {
+    let d = tempfile::tempdir().unwrap();
+    let root = store_with_master(d.path(), "s");
+    make_history(&root, 30, 2, 3000);
+    let master = root.join("master");
+    for call in [1, 2] {
+        let out = common::hammer()
+            .env("HAMMER_DOUBLE_INTERRUPT_MIRROR_READ", call.to_string())
+            .args(["-B", "mirror-read", master.to_str().unwrap()])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "call {call}: {err}");
+        assert!(
+            err.contains(&format!(
+                "Mirror-read {} failed: Interrupted system call",
+                master.display()
+            )),
+            "call {call}: {err}"
+        );
+        let types: Vec<u32> = BatchIter::new(&out.stdout)
+            .map(|r| r.rec_type() & 0xFF)
+            .collect();
+        assert!(!types.contains(&mrec_type::SYNC), "call {call}: {types:x?}");
+    }
+}

@@ -44,6 +44,10 @@ pub struct KernelDouble {
     /// A request whose next call is interrupted by a signal before it did
     /// anything (for UPG and RMR: success with HEAD_INTR).
     interrupt: Cell<Option<u32>>,
+    /// MIRROR_READ calls left before the one a signal interrupts (from
+    /// `HAMMER_DOUBLE_INTERRUPT_MIRROR_READ`, for tests that drive the
+    /// binary).
+    read_signal_in: Cell<Option<u32>>,
 }
 
 impl KernelDouble {
@@ -56,6 +60,11 @@ impl KernelDouble {
             store: RefCell::new(store),
             dev,
             interrupt: Cell::new(None),
+            read_signal_in: Cell::new(
+                std::env::var("HAMMER_DOUBLE_INTERRUPT_MIRROR_READ")
+                    .ok()
+                    .and_then(|v| v.parse().ok()),
+            ),
         })
     }
 
@@ -71,6 +80,21 @@ impl KernelDouble {
             self.interrupt.set(None);
         }
         hit
+    }
+
+    /// Whether a signal interrupts this MIRROR_READ call.
+    fn read_signalled(&self) -> bool {
+        match self.read_signal_in.get() {
+            Some(n) if n <= 1 => {
+                self.read_signal_in.set(None);
+                true
+            }
+            Some(n) => {
+                self.read_signal_in.set(Some(n - 1));
+                false
+            }
+            None => false,
+        }
     }
 
     /// The store addressing PFS `id`.
@@ -150,6 +174,13 @@ impl KernelDouble {
             return Err(Errno::EINVAL);
         }
         let (start, end) = window(m)?;
+        if self.read_signalled() {
+            // A signal before the first element: success, nothing added,
+            // key_cur where the scan stands (§3.1).
+            m.count = i32::try_from(start).map_err(|_| Errno::EFAULT)?;
+            m.head.flags |= IOC_HEAD_INTR;
+            return Ok(());
+        }
         let mut req = MirrorReadReq {
             key_beg: beg,
             key_end: BaseElm::from(m.key_end),

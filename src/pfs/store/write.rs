@@ -10,7 +10,8 @@ use super::key::{self, RecKey};
 use super::txn::{known_localization, known_rec_type};
 use super::{
     insert_rec, key_from, leaf_from, mtid_of, now_secs, raise_next_tid, read_blob, relocalize,
-    stash, update_leaf, write_tx, PfsError, Result, Store, Stored, DATA_OFFSET, INLINE_MAX,
+    stash, update_leaf, write_tx, PfsError, Result, Store, StoreError, Stored, DATA_OFFSET,
+    INLINE_MAX,
 };
 use crate::ondisk::{rectype, BaseElm, LeafElm};
 use crate::pfs::MirrorWriteReq;
@@ -341,9 +342,10 @@ impl Batch<'_> {
         let Stored::Blob(off) = stash(&mut self.blobs, data)? else {
             return Ok(());
         };
+        let off = i64::try_from(off).map_err(|_| StoreError::Corrupt("blob file beyond 2^63"))?;
         self.tx
             .prepare_cached("UPDATE rec SET boff = ?2 WHERE k = ?1")?
-            .execute(rusqlite::params![&k[..], off as i64])?;
+            .execute(rusqlite::params![&k[..], off])?;
         Ok(())
     }
 
