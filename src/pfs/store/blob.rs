@@ -324,8 +324,8 @@ mod tests {
             .unwrap();
         f.set_len(offs[6] + 100).unwrap();
         let r = Blobs::open(&c, d.path(), 5).unwrap();
-        for i in 0..6 {
-            assert_eq!(r.read(offs[i], 20_000).unwrap(), vec![i as u8; 20_000]);
+        for (i, &o) in offs.iter().enumerate().take(6) {
+            assert_eq!(r.read(o, 20_000).unwrap(), vec![i as u8; 20_000]);
         }
         assert!(r.read(offs[6], 20_000).is_err());
         assert!(r.read(offs[7], 20_000).is_err());
