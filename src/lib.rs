@@ -8,6 +8,7 @@
 pub mod bridge;
 pub mod cli;
 pub mod errno;
+pub mod fsio;
 pub mod ioctl;
 pub mod mirror;
 pub mod ondisk;

@@ -257,11 +257,17 @@ fn mutate(root: &Path, rng: &mut Rng) {
     }
 }
 
-fn import(tree: &Path, pfs: &Path) -> u64 {
+/// Imports `tree`; returns the summary line and the TID it ends with.
+fn import_summary(tree: &Path, pfs: &Path) -> (String, u64) {
     let out = ok(&["import", tree.to_str().unwrap(), pfs.to_str().unwrap()]);
     let line = text(&out.stdout);
     let tid = line.trim().rsplit(' ').next().unwrap();
-    u64::from_str_radix(tid.trim_start_matches("0x"), 16).unwrap()
+    let tid = u64::from_str_radix(tid.trim_start_matches("0x"), 16).unwrap();
+    (line, tid)
+}
+
+fn import(tree: &Path, pfs: &Path) -> u64 {
+    import_summary(tree, pfs).1
 }
 
 fn export_at(pfs: &Path, tid: u64, target: &Path) {
@@ -473,11 +479,8 @@ fn renames_keep_their_objects_and_their_data() {
     let tmp = tree.join("b/.edited.tmp");
     fs::write(&tmp, fs::read(tree.join("b/edited")).unwrap()).unwrap();
     fs::rename(&tmp, tree.join("b/edited")).unwrap();
-    let out = ok(&["import", tree.to_str().unwrap(), master.to_str().unwrap()]);
-    let line = text(&out.stdout);
+    let (line, t2) = import_summary(&tree, &master);
     assert!(line.contains(", 0 removed,"), "{line}");
-    let tid = line.trim().rsplit(' ').next().unwrap();
-    let t2 = u64::from_str_radix(tid.trim_start_matches("0x"), 16).unwrap();
     assert!(t2 > t1);
     let created = created_at(&store, t2);
     // The moved entries, their parents' and the moved objects' inodes.

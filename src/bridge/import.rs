@@ -7,7 +7,7 @@ use std::fs::{self, File, Metadata};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -22,6 +22,7 @@ use super::format::{
 };
 use super::tree::{Entry, Tree, TREE_TYPES};
 use super::{micros, open_pfs, BridgeError, Progress};
+use crate::fsio::read_full_at;
 use crate::ondisk::{rectype, LeafElm, LOCALIZE_INODE, LOCALIZE_MISC};
 use crate::pfs::store::{RecordId, Txn};
 use crate::pfs::Pfs;
@@ -711,19 +712,4 @@ impl Importer<'_, '_> {
         }
         Ok(())
     }
-}
-
-/// Reads into `buf` from `off` until it is full or the file ends; returns
-/// the bytes read.
-fn read_full_at(file: &File, buf: &mut [u8], off: u64) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match file.read_at(&mut buf[got..], off + got as u64) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{Result, StoreError};
+use crate::fsio::read_full_at;
 
 /// Appended payloads are written in chunks of this size, not one
 /// `pwrite` per record; sequential reads read ahead as much.
@@ -117,7 +118,7 @@ impl Blobs {
             ahead.bytes.resize(n, 0);
             // Short when the file lacks a tail (a power loss after an
             // unsynced batch): what this payload needs is checked below.
-            let got = read_up_to(file, &mut ahead.bytes, off).map_err(|e| io(&self.path, e))?;
+            let got = read_full_at(file, &mut ahead.bytes, off).map_err(|e| io(&self.path, e))?;
             ahead.bytes.truncate(got);
             ahead.at = off;
         }
@@ -186,20 +187,6 @@ impl Blobs {
         self.committed = self.flushed;
         Ok(())
     }
-}
-
-/// Reads into `buf` from `off` until it is full or the file ends.
-fn read_up_to(file: &File, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match file.read_at(&mut buf[got..], off + got as u64) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 /// Makes every committed payload of `pfs` durable (before a slave's sync
