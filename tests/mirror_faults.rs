@@ -7,7 +7,6 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::*;
 
@@ -197,9 +196,13 @@ fn integrity_ok(root: &Path) {
 
 /// mirror-write killed with SIGKILL at random points, 50 times, each
 /// followed by a check: the slave opens, is intact, and as of its sync
-/// point equals the master; a final rerun converges.
+/// point equals the master; a final rerun converges. The master gains a
+/// generation before every run, and the kill comes after a random number
+/// of stream bytes has reached mirror-write, so it lands mid-copy however
+/// fast the machine is.
 #[test]
 fn sigkill_during_copy_never_corrupts_and_reruns_converge() {
+    use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let src = store_with_master(dir.path(), "src");
     make_history(&src, 40, 4, 40_000);
@@ -211,9 +214,10 @@ fn sigkill_during_copy_never_corrupts_and_reruns_converge() {
     let m = src.join("master");
     let s = src.join("slave");
     let mut seed: u64 = 0x9e3779b97f4a7c15;
-    let master_end = sync_end(&src, 1);
     let mut interrupted = 0;
     for _ in 0..50 {
+        make_history(&src, 40, 1, 40_000);
+        let master_end = sync_end(&src, 1);
         let mut r = hammer()
             .args([
                 "-y",
@@ -230,7 +234,7 @@ fn sigkill_during_copy_never_corrupts_and_reruns_converge() {
             .unwrap();
         let mut w = hammer()
             .args(["-y", "mirror-write", s.to_str().unwrap()])
-            .stdin(r.stdout.take().unwrap())
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -238,11 +242,26 @@ fn sigkill_during_copy_never_corrupts_and_reruns_converge() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        std::thread::sleep(Duration::from_millis(seed % 400));
+        // Up to 2 MB of a stream of about 1.7 MB and more.
+        let mut left = (seed % (2 << 20)) as usize;
+        let (mut from, mut to) = (r.stdout.take().unwrap(), w.stdin.take().unwrap());
+        let mut buf = vec![0u8; 64 << 10];
+        while left > 0 {
+            let n = match from.read(&mut buf[..left.min(64 << 10)]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            left -= n;
+        }
         let _ = Command::new("kill")
             .args(["-KILL", &w.id().to_string()])
             .status();
         let _ = w.wait();
+        drop((from, to));
+        let _ = r.kill();
         let _ = r.wait();
         integrity_ok(&src);
         if std::fs::symlink_metadata(&s).is_ok() && sync_end(&src, 2) > 1 {
@@ -252,7 +271,11 @@ fn sigkill_during_copy_never_corrupts_and_reruns_converge() {
             interrupted += 1;
         }
     }
-    assert!(interrupted > 0, "no kill landed before the end of a copy");
+    assert!(
+        interrupted >= 25,
+        "only {interrupted} of 50 kills landed before the end of a copy"
+    );
+    let master_end = sync_end(&src, 1);
     let (r, w) = pipe(
         &["-i", "0", "mirror-read", m.to_str().unwrap()],
         &["-y", "mirror-write", s.to_str().unwrap()],
