@@ -28,6 +28,9 @@ const CHUNK: usize = 1 << 20;
 /// The blob file of one PFS as of one transaction's snapshot.
 pub(crate) struct Blobs {
     path: PathBuf,
+    gen: i64,
+    /// Open once there is something to read or write (a writer's is
+    /// read-write, created at its first write).
     file: Option<File>,
     /// The committed size: every payload the snapshot references lies
     /// below it.
@@ -35,8 +38,6 @@ pub(crate) struct Blobs {
     /// Appended but not yet written bytes, which start at `flushed`.
     pending: Vec<u8>,
     flushed: u64,
-    /// Whether `file` was opened for writing.
-    writable: bool,
     /// Read-ahead for payloads read in file order (a scan of records
     /// appended in key order): one read per chunk instead of per record.
     ahead: RefCell<Ahead>,
@@ -69,22 +70,32 @@ fn state(conn: &Connection, pfs: u32) -> Result<(i64, u64)> {
 }
 
 impl Blobs {
-    /// `pfs`'s payloads as `conn`'s transaction sees them.
+    /// `pfs`'s payloads as `conn`'s transaction sees them, for reading.
     pub(crate) fn open(conn: &Connection, root: &Path, pfs: u32) -> Result<Blobs> {
+        Blobs::open_as(conn, root, pfs, false)
+    }
+
+    /// The same inside a write transaction, which may also append.
+    pub(crate) fn open_writer(conn: &Connection, root: &Path, pfs: u32) -> Result<Blobs> {
+        Blobs::open_as(conn, root, pfs, true)
+    }
+
+    fn open_as(conn: &Connection, root: &Path, pfs: u32, write: bool) -> Result<Blobs> {
         let (gen, committed) = state(conn, pfs)?;
         let path = path_of(root, pfs, gen);
         let file = if committed == 0 {
             None
         } else {
-            Some(File::open(&path).map_err(|e| io(&path, e))?)
+            let f = OpenOptions::new().read(true).write(write).open(&path);
+            Some(f.map_err(|e| io(&path, e))?)
         };
         Ok(Blobs {
             path,
+            gen,
             file,
             committed,
             pending: Vec::new(),
             flushed: committed,
-            writable: false,
             ahead: RefCell::default(),
         })
     }
@@ -147,21 +158,20 @@ impl Blobs {
         if self.pending.is_empty() {
             return Ok(());
         }
-        if !self.writable {
-            let f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&self.path)
-                .map_err(|e| io(&self.path, e))?;
-            self.file = Some(f);
-            self.writable = true;
-        }
-        if let Some(f) = &self.file {
-            f.write_all_at(&self.pending, self.flushed)
-                .map_err(|e| io(&self.path, e))?;
-        }
+        let f = match &mut self.file {
+            Some(f) => f,
+            None => self.file.insert(
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&self.path)
+                    .map_err(|e| io(&self.path, e))?,
+            ),
+        };
+        f.write_all_at(&self.pending, self.flushed)
+            .map_err(|e| io(&self.path, e))?;
         self.flushed += self.pending.len() as u64;
         self.pending.clear();
         Ok(())
@@ -178,12 +188,11 @@ impl Blobs {
         if let (true, Some(f)) = (durable, &self.file) {
             f.sync_data().map_err(|e| io(&self.path, e))?;
         }
-        let (gen, _) = state(conn, pfs)?;
         conn.prepare_cached(
             "INSERT INTO blob(pfs, gen, size) VALUES (?1, ?2, ?3)
              ON CONFLICT(pfs) DO UPDATE SET size = excluded.size",
         )?
-        .execute(params![pfs, gen, self.flushed as i64])?;
+        .execute(params![pfs, self.gen, self.flushed as i64])?;
         self.committed = self.flushed;
         Ok(())
     }
@@ -258,7 +267,7 @@ mod tests {
     #[test]
     fn appended_payloads_read_back_before_and_after_commit() {
         let (d, c) = db();
-        let mut b = Blobs::open(&c, d.path(), 3).unwrap();
+        let mut b = Blobs::open_writer(&c, d.path(), 3).unwrap();
         let big = vec![7u8; CHUNK + 10];
         let o1 = b.append(b"abc").unwrap();
         let o2 = b.append(&big).unwrap();
@@ -276,7 +285,7 @@ mod tests {
     #[test]
     fn reads_in_file_order_and_out_of_it_see_the_same_bytes() {
         let (d, c) = db();
-        let mut b = Blobs::open(&c, d.path(), 4).unwrap();
+        let mut b = Blobs::open_writer(&c, d.path(), 4).unwrap();
         // 16 KiB payloads whose bytes name them, across several chunks.
         let payload =
             |i: u32| -> Vec<u8> { (0..16384u32).map(|j| (i * 7 + j / 64) as u8).collect() };
@@ -302,7 +311,7 @@ mod tests {
     #[test]
     fn a_lost_tail_fails_only_the_payloads_in_it() {
         let (d, c) = db();
-        let mut b = Blobs::open(&c, d.path(), 5).unwrap();
+        let mut b = Blobs::open_writer(&c, d.path(), 5).unwrap();
         let offs: Vec<u64> = (0..8u8).map(|i| b.append(&[i; 20_000]).unwrap()).collect();
         b.finish(&c, 5, false).unwrap();
         let f = OpenOptions::new()
@@ -322,13 +331,13 @@ mod tests {
     #[test]
     fn uncommitted_bytes_are_overwritten_by_the_next_writer() {
         let (d, c) = db();
-        let mut b = Blobs::open(&c, d.path(), 1).unwrap();
+        let mut b = Blobs::open_writer(&c, d.path(), 1).unwrap();
         b.append(b"kept").unwrap();
         b.finish(&c, 1, false).unwrap();
-        let mut aborted = Blobs::open(&c, d.path(), 1).unwrap();
+        let mut aborted = Blobs::open_writer(&c, d.path(), 1).unwrap();
         aborted.append(&vec![9u8; CHUNK]).unwrap();
         drop(aborted);
-        let mut next = Blobs::open(&c, d.path(), 1).unwrap();
+        let mut next = Blobs::open_writer(&c, d.path(), 1).unwrap();
         assert_eq!(next.append(b"next").unwrap(), 4);
         next.finish(&c, 1, false).unwrap();
         let r = Blobs::open(&c, d.path(), 1).unwrap();
@@ -338,7 +347,7 @@ mod tests {
     #[test]
     fn a_retired_generation_starts_empty_in_a_new_file() {
         let (d, c) = db();
-        let mut b = Blobs::open(&c, d.path(), 2).unwrap();
+        let mut b = Blobs::open_writer(&c, d.path(), 2).unwrap();
         b.append(b"old").unwrap();
         b.finish(&c, 2, true).unwrap();
         sync(&c, d.path(), 2).unwrap();
@@ -346,7 +355,7 @@ mod tests {
         assert!(old.exists());
         remove(&old).unwrap();
         remove(&old).unwrap();
-        let mut b = Blobs::open(&c, d.path(), 2).unwrap();
+        let mut b = Blobs::open_writer(&c, d.path(), 2).unwrap();
         assert_eq!(b.append(b"new").unwrap(), 0);
         b.finish(&c, 2, true).unwrap();
         assert_eq!(

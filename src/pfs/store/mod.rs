@@ -460,8 +460,9 @@ fn mtid_of(leaf: &LeafElm) -> u64 {
 enum Stored<'a> {
     Nothing,
     Inline(&'a [u8]),
-    /// At this offset of the PFS's blob file.
-    Blob(u64),
+    /// At this offset of the PFS's blob file (as the `boff` column holds
+    /// it).
+    Blob(i64),
 }
 
 /// Puts a payload where its size says: in the row or the blob file.
@@ -471,7 +472,8 @@ fn stash<'a>(blobs: &mut Blobs, data: &'a [u8]) -> Result<Stored<'a>> {
     } else if data.len() <= INLINE_MAX {
         Stored::Inline(data)
     } else {
-        Stored::Blob(blobs.append(data)?)
+        let off = blobs.append(data)?;
+        Stored::Blob(i64::try_from(off).map_err(|_| StoreError::Corrupt("blob file beyond 2^63"))?)
     })
 }
 
@@ -484,23 +486,33 @@ fn load_payload(
     blobs: &Blobs,
     out: &mut Vec<u8>,
 ) -> Result<()> {
-    out.clear();
-    if let Some(d) = row.get_ref(col)?.as_blob_or_null()? {
-        out.extend_from_slice(d);
-        return Ok(());
-    }
-    match row.get_ref(col + 1)?.as_i64_or_null()? {
-        Some(off) => read_blob(blobs, off, leaf, out),
-        None => Ok(()),
-    }
+    let inline = row.get_ref(col)?.as_blob_or_null()?;
+    let boff = row.get_ref(col + 1)?.as_i64_or_null()?;
+    payload_into(inline, boff, leaf, blobs, out)
 }
 
-/// Reads `leaf`'s payload stored at `boff` of the blob file into `out`.
-fn read_blob(blobs: &Blobs, boff: i64, leaf: &LeafElm, out: &mut Vec<u8>) -> Result<()> {
-    let off = u64::try_from(boff).map_err(|_| StoreError::Corrupt("negative payload offset"))?;
-    let len = usize::try_from(leaf.data_len)
-        .map_err(|_| StoreError::Corrupt("negative payload length"))?;
-    blobs.read_into(off, len, out)
+/// Reads `leaf`'s payload, kept inline or at `boff` of the blob file,
+/// into `out`.
+fn payload_into(
+    inline: Option<&[u8]>,
+    boff: Option<i64>,
+    leaf: &LeafElm,
+    blobs: &Blobs,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    out.clear();
+    match (inline, boff) {
+        (Some(d), _) => out.extend_from_slice(d),
+        (None, Some(boff)) => {
+            let off =
+                u64::try_from(boff).map_err(|_| StoreError::Corrupt("negative payload offset"))?;
+            let len = usize::try_from(leaf.data_len)
+                .map_err(|_| StoreError::Corrupt("negative payload length"))?;
+            blobs.read_into(off, len, out)?;
+        }
+        (None, None) => {}
+    }
+    Ok(())
 }
 
 /// Inserts a record; the caller keeps the allocator above its TIDs.
@@ -511,10 +523,7 @@ fn insert_rec(tx: &Connection, leaf: &LeafElm, data: Stored<'_>) -> Result<()> {
     let (inline, boff) = match data {
         Stored::Nothing => (None, None),
         Stored::Inline(d) => (Some(d), None),
-        Stored::Blob(off) => (
-            None,
-            Some(i64::try_from(off).map_err(|_| StoreError::Corrupt("blob file beyond 2^63"))?),
-        ),
+        Stored::Blob(off) => (None, Some(off)),
     };
     tx.prepare_cached(
         "INSERT INTO rec(k, pfs, mtid, leaf, data, boff) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::blob::Blobs;
 use super::key::{self, RecKey};
-use super::{key_from, leaf_from, load_payload, read_blob, relocalize, Result, PAYLOAD};
+use super::{key_from, leaf_from, load_payload, payload_into, relocalize, Result, PAYLOAD};
 use crate::ondisk::{BaseElm, LeafElm, LOCALIZE_MASK, LOCALIZE_PSEUDOFS_MASK};
 use crate::pfs::MirrorReadReq;
 use crate::wire::crc::data_crc_matches;
@@ -220,11 +220,7 @@ fn skip_scan(
         let (k, leaf) = (key_from(&k)?, leaf_from(&leaf)?);
         data.clear();
         if wants_payload(req, &leaf.base) {
-            match (inline, boff) {
-                (Some(d), _) => data = d,
-                (None, Some(off)) => read_blob(blobs, off, &leaf, &mut data)?,
-                (None, None) => {}
-            }
+            payload_into(inline.as_deref(), boff, &leaf, blobs, &mut data)?;
         }
         if !emit(req, out, &leaf, &data) {
             return Ok(Some(k));

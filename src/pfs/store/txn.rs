@@ -59,7 +59,7 @@ impl<'a> Txn<'a> {
         let tx = write_tx(&mut store.conn)?;
         load_live_pfs(&tx, pfs_id)?;
         let tid = alloc_tid(&tx)?;
-        let blobs = Blobs::open(&tx, &store.root, pfs_id)?;
+        let blobs = Blobs::open_writer(&tx, &store.root, pfs_id)?;
         Ok(Txn {
             tx,
             blobs,

@@ -9,9 +9,8 @@ use super::blob::Blobs;
 use super::key::{self, RecKey};
 use super::txn::{known_localization, known_rec_type};
 use super::{
-    insert_rec, key_from, leaf_from, mtid_of, now_secs, raise_next_tid, read_blob, relocalize,
-    stash, update_leaf, write_tx, PfsError, Result, Store, StoreError, Stored, DATA_OFFSET,
-    INLINE_MAX,
+    insert_rec, key_from, leaf_from, mtid_of, now_secs, payload_into, raise_next_tid, relocalize,
+    stash, update_leaf, write_tx, PfsError, Result, Store, Stored, DATA_OFFSET, INLINE_MAX,
 };
 use crate::ondisk::{rectype, BaseElm, LeafElm};
 use crate::pfs::MirrorWriteReq;
@@ -70,7 +69,7 @@ pub(super) fn mirror_write(
     }
     req.head_error = None;
     let tx = write_tx(&mut store.conn)?;
-    let blobs = Blobs::open(&tx, &store.root, pfs_id)?;
+    let blobs = Blobs::open_writer(&tx, &store.root, pfs_id)?;
     let mut b = Batch {
         tx: &tx,
         pfs_id,
@@ -334,7 +333,7 @@ impl Batch<'_> {
             return Ok(());
         };
         let mut stored = Vec::new();
-        let intact = read_blob(&self.blobs, boff, target, &mut stored).is_ok()
+        let intact = payload_into(None, Some(boff), target, &self.blobs, &mut stored).is_ok()
             && data_crc_matches(target.base.rec_type, &stored, target.data_crc);
         if intact || !data_crc_matches(target.base.rec_type, data, target.data_crc) {
             return Ok(());
@@ -342,7 +341,6 @@ impl Batch<'_> {
         let Stored::Blob(off) = stash(&mut self.blobs, data)? else {
             return Ok(());
         };
-        let off = i64::try_from(off).map_err(|_| StoreError::Corrupt("blob file beyond 2^63"))?;
         self.tx
             .prepare_cached("UPDATE rec SET boff = ?2 WHERE k = ?1")?
             .execute(rusqlite::params![&k[..], off])?;
