@@ -3,13 +3,14 @@
 //! process or, for `[user@]host:fs`, an ssh child with an argument vector
 //! (no shell). The exit status tells which side failed (D4).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use super::chan;
 use super::error::MirrorError;
 use super::read::{mirror_read, ReadOptions};
 use super::remote::{parse_side, ssh_argv, RemoteError, Role, Side};
@@ -102,19 +103,34 @@ fn start(
             Ok(Running::Remote(child))
         }
         Side::Local(fs) => {
-            let fs = fs.clone();
-            let opts = opts.clone();
             let input = end.try_clone().map_err(CopyError::Channel)?;
-            let handle = thread::Builder::new()
-                .name(format!("{role:?}"))
-                .spawn(move || run_local(&fs, role, &opts, input, end))
-                .map_err(|source| CopyError::Spawn {
-                    what: "thread".into(),
-                    source,
-                })?;
-            Ok(Running::Local(handle))
+            start_local(fs, role, opts, input, end)
         }
     }
+}
+
+/// Runs an in-process side in a thread of its own.
+fn start_local<R, W>(
+    fs: &str,
+    role: Role,
+    opts: &GlobalOpts,
+    input: R,
+    output: W,
+) -> Result<Running, CopyError>
+where
+    R: Read + Send + 'static,
+    W: Write + Send + 'static,
+{
+    let fs = fs.to_string();
+    let opts = opts.clone();
+    let handle = thread::Builder::new()
+        .name(format!("{role:?}"))
+        .spawn(move || run_local(&fs, role, &opts, input, output))
+        .map_err(|source| CopyError::Spawn {
+            what: "thread".into(),
+            source,
+        })?;
+    Ok(Running::Local(handle))
 }
 
 /// An in-process side, always two-way.
@@ -122,8 +138,8 @@ fn run_local(
     fs: &str,
     role: Role,
     o: &GlobalOpts,
-    input: UnixStream,
-    output: UnixStream,
+    input: impl Read,
+    output: impl Write,
 ) -> Result<(), MirrorError> {
     let mut diag = std::io::stderr();
     match role {
@@ -154,9 +170,22 @@ pub fn mirror_copy(
 ) -> Result<u8, CopyError> {
     let src = parse_side(src)?;
     let dst = parse_side(dst)?;
-    let (a, b) = UnixStream::pair().map_err(CopyError::Channel)?;
-    let source = start(&src, Role::Source { stream }, opts, a)?;
-    let target = match start(&dst, Role::Target, opts, b) {
+    let source_role = Role::Source { stream };
+    let (source, target) = if let (Side::Local(s), Side::Local(d)) = (&src, &dst) {
+        // Two threads of this process: in-process pipes, one per direction.
+        let (from_source, to_target) = chan::pipe();
+        let (from_target, to_source) = chan::pipe();
+        let source = start_local(s, source_role, opts, from_target, to_target)?;
+        (
+            source,
+            start_local(d, Role::Target, opts, from_source, to_source),
+        )
+    } else {
+        let (a, b) = UnixStream::pair().map_err(CopyError::Channel)?;
+        let source = start(&src, source_role, opts, a)?;
+        (source, start(&dst, Role::Target, opts, b))
+    };
+    let target = match target {
         Ok(t) => t,
         Err(e) => {
             source.finish(diag);
