@@ -81,6 +81,40 @@ fn new_store(dir: &Path, name: &str) -> std::path::PathBuf {
     root
 }
 
+fn dontneed(f: &std::fs::File, from: i64, to: i64) {
+    use std::os::fd::AsRawFd;
+    if to > from {
+        nix::fcntl::posix_fadvise(
+            f.as_raw_fd(),
+            from,
+            to - from,
+            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+        )
+        .expect("fadvise");
+    }
+}
+
+/// Brings every payload file of the store at `root` into the page cache,
+/// or drops it from there.
+fn set_cached(root: &Path, cached: bool) {
+    use std::io::Read;
+    for e in std::fs::read_dir(root).expect("read_dir") {
+        let path = e.expect("entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with(".hammer-store.pfs") {
+            continue;
+        }
+        let mut f = std::fs::File::open(&path).expect("open payload file");
+        if cached {
+            let mut buf = vec![0u8; 1 << 20];
+            while f.read(&mut buf).expect("read") > 0 {}
+        } else {
+            f.sync_all().expect("sync");
+            dontneed(&f, 0, f.metadata().expect("stat").len() as i64);
+        }
+    }
+}
+
 /// Peak resident set (KiB) of mirror-write in `mirror-read | mirror-write`.
 fn peak_rss_of_pipe(src: &Path, dst: &Path) -> u64 {
     let mut r = Command::new(HAMMER)
@@ -102,7 +136,10 @@ fn peak_rss_of_pipe(src: &Path, dst: &Path) -> u64 {
 }
 
 /// Writes `bytes` to a new file at `path` and syncs it; returns the time.
-fn new_file_write(path: &Path, bytes: u64) -> Duration {
+/// With `advise`, each write is followed by the DONTNEED advice the
+/// store gives its payload file (write back this range, drop the 4 MiB
+/// grains 32 MiB before it).
+fn new_file_write(path: &Path, bytes: u64, advise: bool) -> Duration {
     use std::io::Write;
     let chunk = vec![0x5au8; 512 << 10];
     let t = Instant::now();
@@ -112,6 +149,12 @@ fn new_file_write(path: &Path, bytes: u64) -> Duration {
         let n = left.min(chunk.len() as u64) as usize;
         f.write_all(&chunk[..n]).expect("write");
         left -= n as u64;
+        if advise {
+            let end = (bytes - left) as i64;
+            let grain = |x: i64| (x - (32 << 20)).max(0) / (4 << 20) * (4 << 20);
+            dontneed(&f, end - n as i64, end);
+            dontneed(&f, grain(end - n as i64), grain(end));
+        }
     }
     f.sync_data().expect("sync");
     let d = t.elapsed();
@@ -131,47 +174,53 @@ fn main() {
     fill(&big, mb * 64, 16384, 2048);
     println!("   fill: {:.1} s", t.elapsed().as_secs_f64());
     let m = big.join("master");
-    let read = hammer(&["-B", "mirror-read", m.to_str().unwrap()]);
-    let copy = hammer(&[
-        "-y",
-        "-B",
-        "mirror-copy",
-        m.to_str().unwrap(),
-        big.join("slave").to_str().unwrap(),
-    ]);
-    // The usual backup: the slave in another store (another database file).
-    let other = dir.path().join("other");
-    hammer(&["store-create", other.to_str().unwrap()]);
-    let copy2 = hammer(&[
-        "-y",
-        "-B",
-        "mirror-copy",
-        m.to_str().unwrap(),
-        other.join("slave").to_str().unwrap(),
-    ]);
     let bytes = (mb << 20) as f64;
     let mbs = |d: Duration| bytes / d.as_secs_f64() / 1e6;
-    println!("   mirror-read > /dev/null: {:.0} MB/s", mbs(read));
-    println!(
-        "   mirror-copy, slave in the same store: {:.0} MB/s, ratio {:.2} (target >= 0.70)",
-        mbs(copy),
-        read.as_secs_f64() / copy.as_secs_f64()
-    );
-    println!(
-        "   mirror-copy, slave in another store:  {:.0} MB/s, ratio {:.2} (target >= 0.70)",
-        mbs(copy2),
-        read.as_secs_f64() / copy2.as_secs_f64()
-    );
+    // The baseline and each copy start from the same state of the
+    // master's payloads in the page cache: all cached (a PFS just
+    // written or read), then none (the usual nightly backup).
+    for warm in [true, false] {
+        let label = if warm { "cached" } else { "on disk" };
+        println!("   -- master's payloads {label}");
+        set_cached(&big, warm);
+        let read = hammer(&["-B", "mirror-read", m.to_str().unwrap()]);
+        println!("   mirror-read > /dev/null: {:.0} MB/s", mbs(read));
+        // The slave in the same store (database file) and, the usual
+        // backup, in another one.
+        for (name, other) in [("same store", false), ("another store", true)] {
+            let root = if other {
+                let r = dir.path().join(format!("other-{warm}"));
+                hammer(&["store-create", r.to_str().unwrap()]);
+                r
+            } else {
+                big.clone()
+            };
+            set_cached(&big, warm);
+            let copy = hammer(&[
+                "-y",
+                "-B",
+                "mirror-copy",
+                m.to_str().unwrap(),
+                root.join(format!("slave-{warm}")).to_str().unwrap(),
+            ]);
+            println!(
+                "   mirror-copy, slave in {name}: {:.0} MB/s, ratio {:.2} (target >= 0.70)",
+                mbs(copy),
+                read.as_secs_f64() / copy.as_secs_f64()
+            );
+        }
+    }
     // What the machine allows a target at all: the same bytes written to a
-    // new file in 512 KiB writes and synced once, as a slave's payload
-    // file is. On a VM this depends on whether the page cache lands on
-    // guest memory touched before, so it is measured here, in this run.
-    let write = new_file_write(&dir.path().join("ceiling"), mb << 20);
-    println!(
-        "   new file, 512 KiB writes + fdatasync: {:.0} MB/s; mirror-copy at {:.2} of it",
-        mbs(write),
-        write.as_secs_f64() / copy2.as_secs_f64()
-    );
+    // new file in 512 KiB writes and synced once, without and with the
+    // page-cache advice the store's payload writer gives.
+    for advise in [false, true] {
+        let write = new_file_write(&dir.path().join("ceiling"), mb << 20, advise);
+        println!(
+            "   new file, 512 KiB writes + fdatasync{}: {:.0} MB/s",
+            if advise { ", dropped behind" } else { "" },
+            mbs(write),
+        );
+    }
     let rss = peak_rss_of_pipe(&m, &big.join("slave2"));
     println!("   mirror-write peak RSS: {} KiB (target < 65536)", rss);
 
