@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use hammer_mirror::bridge::{self, export::ExportOptions, import::ImportOptions};
 use hammer_mirror::cli::{self, CliError, Invocation, MIRROR_USAGE, USAGE};
 use hammer_mirror::errno::strerror;
+use hammer_mirror::mirror::chan;
 use hammer_mirror::mirror::copy::{mirror_copy, mirror_stream};
 use hammer_mirror::mirror::dump::{mirror_dump, DumpError};
 use hammer_mirror::mirror::error::MirrorError;
@@ -158,6 +159,7 @@ fn cmd_mirror_dump(args: &[String]) -> Result<(), Failure> {
         _ => return Err(Failure::Usage(MIRROR_USAGE)),
     };
     let stdin = io::stdin().lock();
+    chan::widen(&stdin);
     let stdout = io::stdout().lock();
     let stderr = io::stderr();
     mirror_dump(stdin, stdout, stderr, header).map_err(|e| match e {
@@ -195,6 +197,8 @@ fn cmd_mirror(inv: &Invocation) -> Result<(), Failure> {
     };
     let input = stdio(io::stdin().as_fd())?;
     let output = stdio(io::stdout().as_fd())?;
+    chan::widen(&input);
+    chan::widen(&output);
     let mut diag = io::stderr();
     let r = if inv.command == "mirror-write" {
         mirror_write(fs, &WriteOptions::from_global(o), input, output, &mut diag)

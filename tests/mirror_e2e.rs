@@ -258,3 +258,49 @@ fn d19_negative_delay_and_scoreboard() {
     assert!(board.starts_with("Running"), "{board:?}");
     assert!(board.contains("Prescan 1 chunks"), "{board:?}");
 }
+
+/// The pipe between mirror-read and mirror-write holds 1 MiB, not the
+/// default 64 KiB that made the two run in turn; mirror-read widens its
+/// stdout and mirror-write its stdin, each on its own.
+#[cfg(target_os = "linux")]
+#[test]
+fn each_side_widens_the_pipe_it_is_given() {
+    use nix::fcntl::{fcntl, FcntlArg};
+    use std::os::fd::AsRawFd;
+    if std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .unwrap()
+        .trim()
+        < "1048576"
+    {
+        return; // A system that allows less keeps its pipe size.
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    make_history(&src, 2, 1, 100);
+    let m = src.join("master");
+    let size = |fd: &std::os::fd::OwnedFd| fcntl(fd.as_raw_fd(), FcntlArg::F_GETPIPE_SZ).unwrap();
+
+    let (r, w) = nix::unistd::pipe().unwrap();
+    assert_eq!(size(&r), 65536);
+    let out = hammer()
+        .args(["-B", "mirror-read", m.to_str().unwrap()])
+        .stdout(std::process::Stdio::from(w))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(size(&r), 1 << 20, "mirror-read's stdout");
+
+    let (r, w) = nix::unistd::pipe().unwrap();
+    drop(w); // mirror-write meets end of file at once, after widening.
+    let out = hammer()
+        .args([
+            "-y",
+            "mirror-write",
+            dir.path().join("src/s").to_str().unwrap(),
+        ])
+        .stdin(std::process::Stdio::from(r.try_clone().unwrap()))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(size(&r), 1 << 20, "mirror-write's stdin");
+}

@@ -182,6 +182,8 @@ pub fn mirror_copy(
         )
     } else {
         let (a, b) = UnixStream::pair().map_err(CopyError::Channel)?;
+        chan::widen(&a);
+        chan::widen(&b);
         let source = start(&src, source_role, opts, a)?;
         (source, start(&dst, Role::Target, opts, b))
     };

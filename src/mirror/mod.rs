@@ -2,7 +2,7 @@
 
 pub mod autoslave;
 pub mod bwlimit;
-mod chan;
+pub mod chan;
 pub mod copy;
 pub mod cycle;
 pub mod dump;
