@@ -3,10 +3,12 @@
 //! direction between two local sides of mirror-copy, and wider kernel
 //! buffers for the pipes and sockets of every other case. A pipe holds
 //! 64 KiB and a socket ~200 KiB by default, less than one batch, so the
-//! sides ran in turn (measured on 1 GiB: `mirror-read | mirror-write`
-//! 2.55-2.65 s with a 64 KiB pipe, 1.45-1.58 s with 1 MiB; two local sides
-//! 1.03 CPUs busy over a socketpair, 1.43 over in-process pipes, whose
-//! bytes also skip the kernel's two copies).
+//! sides ran in turn. Measured on 1 GiB: `mirror-read | mirror-write`
+//! 2.45-2.56 s with a 64 KiB pipe, 1.46-1.57 s with 1 MiB; mirror-copy
+//! between local sides 1.78-2.10 s over a socketpair as wide as the
+//! kernel's default limit (wmem_max 212992) allows, 1.32-1.45 s over the
+//! in-process pipes, which need no limit raised (a socketpair given 1 MiB
+//! does as well).
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
