@@ -2,8 +2,9 @@
 //! the same run: mirror-copy against a bare `mirror-read > /dev/null`, an
 //! incremental copy against the full one, mirror-copy against writing the
 //! same bytes to a new file, and mirror-write's peak RSS.
-//! Sizes: BENCH_COPY_MB (default 1024), BENCH_INCR_RECORDS (default
-//! 1000000), BENCH_INCR_CHANGES (default 1000).
+//! Sizes: BENCH_COPY_MB (default 1024), BENCH_COPY_ROUNDS (default 3),
+//! BENCH_INCR_RECORDS (default 1000000), BENCH_INCR_CHANGES (default
+//! 1000).
 
 #[path = "common/rss.rs"]
 mod rss;
@@ -81,6 +82,11 @@ fn new_store(dir: &Path, name: &str) -> std::path::PathBuf {
     root
 }
 
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 fn dontneed(f: &std::fs::File, from: i64, to: i64) {
     use std::os::fd::AsRawFd;
     if to > from {
@@ -115,8 +121,10 @@ fn set_cached(root: &Path, cached: bool) {
     }
 }
 
-/// Peak resident set (KiB) of mirror-write in `mirror-read | mirror-write`.
-fn peak_rss_of_pipe(src: &Path, dst: &Path) -> u64 {
+/// Peak resident set (KiB) of mirror-write in `mirror-read | mirror-write`,
+/// and the time the pipeline took.
+fn peak_rss_of_pipe(src: &Path, dst: &Path) -> (u64, Duration) {
+    let t = Instant::now();
     let mut r = Command::new(HAMMER)
         .args(["-B", "mirror-read", src.to_str().unwrap()])
         .stdout(Stdio::piped())
@@ -130,9 +138,9 @@ fn peak_rss_of_pipe(src: &Path, dst: &Path) -> u64 {
         .stderr(Stdio::null())
         .spawn()
         .expect("mirror-write");
-    let (_, peak) = rss::wait_peak_rss(w).expect("wait");
-    let _ = r.wait();
-    peak
+    let (status, peak) = rss::wait_peak_rss(w).expect("wait");
+    assert!(status.success() && r.wait().expect("wait").success());
+    (peak, t.elapsed())
 }
 
 /// Writes `bytes` to a new file at `path` and syncs it; returns the time.
@@ -178,35 +186,40 @@ fn main() {
     let mbs = |d: Duration| bytes / d.as_secs_f64() / 1e6;
     // The baseline and each copy start from the same state of the
     // master's payloads in the page cache: all cached (a PFS just
-    // written or read), then none (the usual nightly backup).
+    // written or read), then none (the usual nightly backup). The ratios
+    // are paired in each round, reported as medians: a single baseline
+    // swings 1-3.4 GB/s on this VM.
+    let rounds = env_num("BENCH_COPY_ROUNDS", 3);
     for warm in [true, false] {
         let label = if warm { "cached" } else { "on disk" };
-        println!("   -- master's payloads {label}");
-        set_cached(&big, warm);
-        let read = hammer(&["-B", "mirror-read", m.to_str().unwrap()]);
-        println!("   mirror-read > /dev/null: {:.0} MB/s", mbs(read));
+        println!("   -- master's payloads {label}, {rounds} rounds");
         // The slave in the same store (database file) and, the usual
         // backup, in another one.
-        for (name, other) in [("same store", false), ("another store", true)] {
-            let root = if other {
-                let r = dir.path().join(format!("other-{warm}"));
-                hammer(&["store-create", r.to_str().unwrap()]);
-                r
-            } else {
-                big.clone()
-            };
+        let other = dir.path().join(format!("other-{warm}"));
+        hammer(&["store-create", other.to_str().unwrap()]);
+        let mut ratios = [Vec::new(), Vec::new()];
+        for round in 0..rounds {
             set_cached(&big, warm);
-            let copy = hammer(&[
-                "-y",
-                "-B",
-                "mirror-copy",
-                m.to_str().unwrap(),
-                root.join(format!("slave-{warm}")).to_str().unwrap(),
-            ]);
+            let read = hammer(&["-B", "mirror-read", m.to_str().unwrap()]);
+            let mut line = format!("   mirror-read > /dev/null {:.0} MB/s;", mbs(read));
+            for (i, root) in [&big, &other].into_iter().enumerate() {
+                set_cached(&big, warm);
+                let copy = hammer(&[
+                    "-y",
+                    "-B",
+                    "mirror-copy",
+                    m.to_str().unwrap(),
+                    root.join(format!("slave-{warm}-{round}")).to_str().unwrap(),
+                ]);
+                ratios[i].push(read.as_secs_f64() / copy.as_secs_f64());
+                line += &format!(" copy {:.0} MB/s", mbs(copy));
+            }
+            println!("{line}");
+        }
+        for (i, name) in ["same store", "another store"].into_iter().enumerate() {
             println!(
-                "   mirror-copy, slave in {name}: {:.0} MB/s, ratio {:.2} (target >= 0.70)",
-                mbs(copy),
-                read.as_secs_f64() / copy.as_secs_f64()
+                "   mirror-copy / mirror-read, slave in {name}: {:.2} median (target >= 0.70)",
+                median(&mut ratios[i])
             );
         }
     }
@@ -221,7 +234,12 @@ fn main() {
             mbs(write),
         );
     }
-    let rss = peak_rss_of_pipe(&m, &big.join("slave2"));
+    set_cached(&big, true);
+    let (rss, pipe) = peak_rss_of_pipe(&m, &big.join("slave2"));
+    println!(
+        "   mirror-read | mirror-write, master cached: {:.0} MB/s",
+        mbs(pipe)
+    );
     println!("   mirror-write peak RSS: {} KiB (target < 65536)", rss);
 
     println!("== incremental mirror-copy: {changes} changes in {incr_records} records");
