@@ -1,7 +1,8 @@
 //! `hammer mirror-copy` / `mirror-stream`: a source and a target joined by
-//! one socketpair (protocol.md §10; D5 fixed), each side in a thread of this
-//! process or, for `[user@]host:fs`, an ssh child with an argument vector
-//! (no shell). The exit status tells which side failed (D4).
+//! one socketpair (protocol.md §10; D5 fixed), or by in-process pipes when
+//! both are local (`chan.rs`), each side in a thread of this process or,
+//! for `[user@]host:fs`, an ssh child with an argument vector (no shell).
+//! The exit status tells which side failed (D4).
 
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
