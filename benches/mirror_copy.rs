@@ -27,8 +27,17 @@ fn env_num(name: &str, default: u64) -> u64 {
 }
 
 fn hammer(args: &[&str]) -> Duration {
+    hammer_with(args, None)
+}
+
+/// `hammer`, with `HAMMER_RSH` set to `rsh` if given.
+fn hammer_with(args: &[&str], rsh: Option<&Path>) -> Duration {
     let t = Instant::now();
-    let out = Command::new(HAMMER)
+    let mut cmd = Command::new(HAMMER);
+    if let Some(rsh) = rsh {
+        cmd.env("HAMMER_RSH", rsh);
+    }
+    let out = cmd
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -190,6 +199,12 @@ fn main() {
     // are paired in each round, reported as medians: a single baseline
     // swings 1-3.4 GB/s on this VM.
     let rounds = env_num("BENCH_COPY_ROUNDS", 3);
+    // The original's shape, sides in two processes joined by the
+    // socketpair: the target as a "remote" side whose rsh runs it here.
+    let rsh = dir.path().join("local-rsh");
+    std::fs::write(&rsh, format!("#!/bin/sh\nshift 2\nexec {HAMMER} \"$@\"\n")).expect("write rsh");
+    std::fs::set_permissions(&rsh, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod rsh");
     for warm in [true, false] {
         let label = if warm { "cached" } else { "on disk" };
         println!("   -- master's payloads {label}, {rounds} rounds");
@@ -197,28 +212,36 @@ fn main() {
         // backup, in another one.
         let other = dir.path().join(format!("other-{warm}"));
         hammer(&["store-create", other.to_str().unwrap()]);
-        let mut ratios = [Vec::new(), Vec::new()];
+        let mut ratios = [Vec::new(), Vec::new(), Vec::new()];
         for round in 0..rounds {
             set_cached(&big, warm);
             let read = hammer(&["-B", "mirror-read", m.to_str().unwrap()]);
             let mut line = format!("   mirror-read > /dev/null {:.0} MB/s;", mbs(read));
-            for (i, root) in [&big, &other].into_iter().enumerate() {
+            let sides = [(&big, ""), (&other, ""), (&other, "child")];
+            for (i, (root, child)) in sides.into_iter().enumerate() {
                 set_cached(&big, warm);
-                let copy = hammer(&[
-                    "-y",
-                    "-B",
-                    "mirror-copy",
-                    m.to_str().unwrap(),
-                    root.join(format!("slave-{warm}-{round}")).to_str().unwrap(),
-                ]);
+                let slave = root.join(format!("slave-{warm}-{round}{child}"));
+                let slave = slave.to_str().unwrap();
+                let remote = format!("localhost:{slave}");
+                let (dst, rsh) = if child.is_empty() {
+                    (slave, None)
+                } else {
+                    (remote.as_str(), Some(rsh.as_path()))
+                };
+                let copy = hammer_with(&["-y", "-B", "mirror-copy", m.to_str().unwrap(), dst], rsh);
                 ratios[i].push(read.as_secs_f64() / copy.as_secs_f64());
                 line += &format!(" copy {:.0} MB/s", mbs(copy));
             }
             println!("{line}");
         }
-        for (i, name) in ["same store", "another store"].into_iter().enumerate() {
+        let names = [
+            "slave in same store",
+            "slave in another store",
+            "the same, target a child process over the socketpair",
+        ];
+        for (i, name) in names.into_iter().enumerate() {
             println!(
-                "   mirror-copy / mirror-read, slave in {name}: {:.2} median (target >= 0.70)",
+                "   mirror-copy / mirror-read, {name}: {:.2} median (target >= 0.70)",
                 median(&mut ratios[i])
             );
         }
