@@ -153,9 +153,8 @@ fn peak_rss_of_pipe(src: &Path, dst: &Path) -> (u64, Duration) {
 }
 
 /// Writes `bytes` to a new file at `path` and syncs it; returns the time.
-/// With `advise`, each write is followed by the DONTNEED advice the
-/// store gives its payload file (write back this range, drop the 4 MiB
-/// grains 32 MiB before it).
+/// With `advise`, each write is followed by the advice the store gives
+/// its payload files (`fsio::drop_behind`).
 fn new_file_write(path: &Path, bytes: u64, advise: bool) -> Duration {
     use std::io::Write;
     let chunk = vec![0x5au8; 512 << 10];
@@ -167,10 +166,8 @@ fn new_file_write(path: &Path, bytes: u64, advise: bool) -> Duration {
         f.write_all(&chunk[..n]).expect("write");
         left -= n as u64;
         if advise {
-            let end = (bytes - left) as i64;
-            let grain = |x: i64| (x - (32 << 20)).max(0) / (4 << 20) * (4 << 20);
-            dontneed(&f, end - n as i64, end);
-            dontneed(&f, grain(end - n as i64), grain(end));
+            let end = bytes - left;
+            hammer_mirror::fsio::drop_behind(&f, end - n as u64, end);
         }
     }
     f.sync_data().expect("sync");

@@ -19,22 +19,11 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{Result, StoreError};
-use crate::fsio::read_full_at;
+use crate::fsio::{drop_behind, read_full_at};
 
 /// Appended payloads are written in chunks of this size, not one
 /// `pwrite` per record; sequential reads read ahead as much.
 const CHUNK: usize = 1 << 20;
-
-/// How far behind the end of the file written payloads leave the page
-/// cache: far enough that their writeback, started when they were
-/// written, has finished.
-const DROP_LAG: u64 = 32 << 20;
-
-/// Ranges dropped from the page cache start and end at multiples of this:
-/// the kernel drops only whole folios (up to 2 MiB, naturally aligned), so
-/// a folio cut by the end of one range and the start of the next would
-/// never leave (measured: 448 KiB ranges left a quarter of the file cached).
-const DROP_GRAIN: u64 = 4 << 20;
 
 /// The blob file of one PFS as of one transaction's snapshot.
 pub(crate) struct Blobs {
@@ -211,45 +200,6 @@ impl Blobs {
     }
 }
 
-/// Streams written payloads through the page cache instead of filling
-/// it: starts the writeback of `[from, to)`, just written, and drops what
-/// lies `DROP_LAG` bytes before, whose writeback is done by now. A copy of
-/// a large PFS then reuses the same few pages instead of dirtying fresh
-/// memory for every byte and leaving all of it to write back at the
-/// final sync (measured on the CI VM: 1 GiB written at 0.34-0.46 GB/s
-/// without, 2.8-3.0 GB/s with). Advice only: a failure changes nothing.
-#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-fn drop_behind(f: &File, from: u64, to: u64) {
-    use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
-    use std::os::fd::AsRawFd;
-    let advise = |(a, b): (u64, u64)| {
-        if let (Ok(a), Ok(len)) = (i64::try_from(a), i64::try_from(b - a)) {
-            // DONTNEED writes back dirty pages first and drops only clean ones.
-            let _ = posix_fadvise(
-                f.as_raw_fd(),
-                a,
-                len,
-                PosixFadviseAdvice::POSIX_FADV_DONTNEED,
-            );
-        }
-    };
-    advise((from, to));
-    if let Some(r) = behind(from, to) {
-        advise(r);
-    }
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-fn drop_behind(_: &File, _: u64, _: u64) {}
-
-/// The range to drop after writing `[from, to)`: whole grains, so that
-/// successive writes drop successive grains, each once.
-fn behind(from: u64, to: u64) -> Option<(u64, u64)> {
-    let grain = |x: u64| x.saturating_sub(DROP_LAG) / DROP_GRAIN * DROP_GRAIN;
-    let (a, b) = (grain(from), grain(to));
-    (b > a).then_some((a, b))
-}
-
 /// Makes every committed payload of `pfs` durable (before a slave's sync
 /// point moves over records mirror-write left unsynced).
 pub(crate) fn sync(conn: &Connection, root: &Path, pfs: u32) -> Result<()> {
@@ -297,6 +247,7 @@ fn io(path: &Path, source: std::io::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fsio::{DROP_GRAIN, DROP_LAG};
 
     impl Blobs {
         fn read(&self, off: u64, len: usize) -> Result<Vec<u8>> {
@@ -314,33 +265,6 @@ mod tests {
         )
         .unwrap();
         (d, c)
-    }
-
-    #[test]
-    fn writes_of_any_size_drop_whole_grains_behind_them_each_once() {
-        for step in [
-            4096u64,
-            458_752,
-            507_904,
-            CHUNK as u64,
-            3 * CHUNK as u64 + 12_345,
-        ] {
-            let mut dropped = 0;
-            let mut at = 0;
-            while at < 200 << 20 {
-                if let Some((a, b)) = behind(at, at + step) {
-                    assert_eq!((a % DROP_GRAIN, b % DROP_GRAIN), (0, 0), "step {step}");
-                    assert_eq!(a, dropped, "step {step}: a gap or an overlap");
-                    assert!(b + DROP_LAG <= at + step);
-                    dropped = b;
-                }
-                at += step;
-            }
-            assert!(
-                dropped + DROP_LAG + DROP_GRAIN > at,
-                "step {step}: stopped at {dropped}"
-            );
-        }
     }
 
     /// The bytes of `path` in the page cache, as util-linux's fincore
