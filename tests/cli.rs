@@ -23,7 +23,7 @@ fn hammer(args: &[&str]) -> (String, String, i32) {
 #[test]
 fn usage_texts_match_spec() {
     let spec = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/cli.md"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/spec/cli-usage.md"),
     )
     .unwrap();
     let blocks: Vec<&str> = spec

@@ -1,5 +1,5 @@
 //! Golden tests: `hammer mirror-dump [header]` on every stream of
-//! ../shared/fixtures must print the real hammer(8)'s bytes, except where a
+//! tests/fixtures must print the real hammer(8)'s bytes, except where a
 //! documented fix of defect D15 (spec: protocol.md §15) says otherwise.
 
 use std::fs;
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 const NO_TERMINATION: &str = "Mirror-dump: Did not get termination sync record\n";

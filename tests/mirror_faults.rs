@@ -14,7 +14,7 @@ const FIXTURE_UUID: &str = "01234567-89ab-cdef-0123-456789abcdef";
 
 fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
+        .join("tests/fixtures")
         .join(name)
 }
 

@@ -218,7 +218,7 @@ fn spec_10_7_skip() {
 fn fixture(name: &str) -> Vec<u8> {
     fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/fixtures")
+            .join("tests/fixtures")
             .join(name),
     )
     .unwrap()

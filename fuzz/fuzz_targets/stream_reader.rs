@@ -3,7 +3,7 @@
 //! input chooses; nothing may panic, hang or lose track of the offset.
 //!
 //! Run from the crate root: `cargo +nightly fuzz run stream_reader --
-//! -max_total_time=600` (seed it with ../shared/fixtures/*.stream).
+//! -max_total_time=600` (seed it with tests/fixtures/*.stream).
 #![no_main]
 
 use std::io::{self, Read};
