@@ -1,10 +1,19 @@
 //! The HAMMER ioctl ABI of DragonFly x86_64: `#[repr(C)]` request structs
 //! and BSD `_IOWR` request codes (spec: ioctl-abi.md), shared by the kernel
 //! backend and its test double.
+//!
+//! The structures are the kernel's in-memory ABI: host-endian integers with
+//! C alignment, the embedded `hammer_base_elm` in its little-endian layout
+//! (DragonFly runs little-endian only). The `zerocopy` derives prove what
+//! each can be: the pointer-free ones have no padding (`IntoBytes`), the
+//! two with user pointers may be all zeros (`FromZeros`), as the original
+//! clears them before filling them in.
 
 use std::mem::{align_of, offset_of, size_of};
 
-use crate::ondisk::{BaseElm, PseudofsData};
+use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
+
+use crate::ondisk::{BaseElmLe, PseudofsData};
 
 /// `HAMMER_IOC_MIRROR_NODATA`: MIRROR_READ omits data payloads.
 pub const IOC_MIRROR_NODATA: i32 = 0x0000_0001;
@@ -15,61 +24,19 @@ pub const IOC_HEAD_INTR: i32 = 0x0001_0000;
 
 /// `struct hammer_ioc_head` (ioctl-abi.md §2).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct IocHead {
     pub flags: i32,
     pub error: i32,
     pub reserved01: [i32; 4],
 }
 
-/// `struct hammer_base_elm` in memory (same bytes as on the wire).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RawBaseElm {
-    pub obj_id: i64,
-    pub key: i64,
-    pub create_tid: u64,
-    pub delete_tid: u64,
-    pub rec_type: u16,
-    pub obj_type: u8,
-    pub btype: u8,
-    pub localization: u32,
-}
-
-impl From<BaseElm> for RawBaseElm {
-    fn from(e: BaseElm) -> Self {
-        RawBaseElm {
-            obj_id: e.obj_id,
-            key: e.key,
-            create_tid: e.create_tid,
-            delete_tid: e.delete_tid,
-            rec_type: e.rec_type,
-            obj_type: e.obj_type,
-            btype: e.btype,
-            localization: e.localization,
-        }
-    }
-}
-
-impl From<RawBaseElm> for BaseElm {
-    fn from(e: RawBaseElm) -> Self {
-        BaseElm {
-            obj_id: e.obj_id,
-            key: e.key,
-            create_tid: e.create_tid,
-            delete_tid: e.delete_tid,
-            rec_type: e.rec_type,
-            obj_type: e.obj_type,
-            btype: e.btype,
-            localization: e.localization,
-        }
-    }
-}
-
 /// `struct hammer_ioc_pseudofs_rw` (ioctl-abi.md §3). `ondisk` points at a
 /// 292-byte packed `hammer_pseudofs_data`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, FromZeros, KnownLayout, Immutable)]
 pub struct IocPseudofsRw {
     pub head: IocHead,
     pub pfs_id: i32,
@@ -81,12 +48,12 @@ pub struct IocPseudofsRw {
 
 /// `struct hammer_ioc_mirror_rw` (ioctl-abi.md §4).
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, FromZeros, KnownLayout, Immutable)]
 pub struct IocMirrorRw {
     pub head: IocHead,
-    pub key_beg: RawBaseElm,
-    pub key_end: RawBaseElm,
-    pub key_cur: RawBaseElm,
+    pub key_beg: BaseElmLe,
+    pub key_end: BaseElmLe,
+    pub key_cur: BaseElmLe,
     pub tid_beg: u64,
     pub tid_end: u64,
     pub ubuf: *mut u8,
@@ -99,10 +66,14 @@ pub struct IocMirrorRw {
 
 /// `struct hammer_ioc_synctid` (ioctl-abi.md §5).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct IocSynctid {
     pub head: IocHead,
     pub op: i32,
+    /// The C compiler's padding before `tid`, made explicit.
+    pub pad: u32,
     pub tid: u64,
 }
 
@@ -116,7 +87,7 @@ pub mod synctid_op {
 
 /// `struct hammer_ioc_version` (ioctl-abi.md §6).
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
 pub struct IocVersion {
     pub head: IocHead,
     pub cur_version: u32,
@@ -148,11 +119,6 @@ pub const HAMMERIOC_GET_VERSION: u32 = iowr(b'h', 13, size_of::<IocVersion>());
 #[cfg(target_pointer_width = "64")]
 const _: () = {
     assert!(size_of::<IocHead>() == 24 && align_of::<IocHead>() == 4);
-    assert!(size_of::<RawBaseElm>() == BaseElm::SIZE);
-    assert!(offset_of!(RawBaseElm, rec_type) == BaseElm::OFF_REC_TYPE);
-    assert!(offset_of!(RawBaseElm, obj_type) == BaseElm::OFF_OBJ_TYPE);
-    assert!(offset_of!(RawBaseElm, btype) == BaseElm::OFF_BTYPE);
-    assert!(offset_of!(RawBaseElm, localization) == BaseElm::OFF_LOCALIZATION);
 
     assert!(size_of::<IocPseudofsRw>() == 48 && align_of::<IocPseudofsRw>() == 8);
     assert!(offset_of!(IocPseudofsRw, pfs_id) == 24);
@@ -205,11 +171,5 @@ mod tests {
         assert_eq!(HAMMERIOC_GET_VERSION, 0xC068_680D);
         // Not used here, but pins the BSD (not Linux) encoding of the size.
         assert_eq!(iowr(b'h', 28, 48), 0xC030_681C);
-    }
-
-    #[test]
-    fn base_elm_conversion_round_trips() {
-        let e = BaseElm::KEY_END_INIT;
-        assert_eq!(BaseElm::from(RawBaseElm::from(e)), e);
     }
 }

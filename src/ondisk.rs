@@ -1,25 +1,14 @@
 //! HAMMER's nested on-media structures (base_elm, leaf_elm, pseudofs_data,
-//! uuid) as explicit little-endian byte layouts; spec: wire-format.md §5.
+//! inode data, direntry head, uuid): each laid out once as a little-endian
+//! `zerocopy` struct whose size and offsets are proven against the spec
+//! (wire-format.md §5, kernel-semantics.md §2), and decoded into a plain
+//! struct of native integers that the rest of the code works with.
 
 use std::fmt;
+use std::mem::{offset_of, size_of};
 
-/// Reads a little-endian integer of the given type at a fixed offset.
-macro_rules! le_get {
-    ($ty:ty, $buf:expr, $off:expr) => {{
-        let mut b = [0u8; std::mem::size_of::<$ty>()];
-        b.copy_from_slice(&$buf[$off..$off + std::mem::size_of::<$ty>()]);
-        <$ty>::from_le_bytes(b)
-    }};
-}
-
-/// Writes a little-endian integer at a fixed offset.
-macro_rules! le_put {
-    ($buf:expr, $off:expr, $val:expr) => {{
-        let b = $val.to_le_bytes();
-        $buf[$off..$off + b.len()].copy_from_slice(&b);
-    }};
-}
-pub(crate) use {le_get, le_put};
+use zerocopy::little_endian::{I32, I64, U16, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// B-Tree record types (`HAMMER_RECTYPE_*`).
 pub mod rectype {
@@ -56,16 +45,36 @@ pub struct BaseElm {
     pub localization: u32,
 }
 
+/// The bytes of a `hammer_base_elm`, on media, on the wire and inside the
+/// ioctl structures (which embed it at offsets that are multiples of 8, so
+/// the kernel's alignment adds no padding around it).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    FromBytes,
+    IntoBytes,
+    KnownLayout,
+    Immutable,
+    Unaligned,
+)]
+#[repr(C)]
+pub struct BaseElmLe {
+    pub obj_id: I64,
+    pub key: I64,
+    pub create_tid: U64,
+    pub delete_tid: U64,
+    pub rec_type: U16,
+    pub obj_type: u8,
+    pub btype: u8,
+    pub localization: U32,
+}
+
 impl BaseElm {
-    pub const SIZE: usize = 40;
-    pub const OFF_OBJ_ID: usize = 0;
-    pub const OFF_KEY: usize = 8;
-    pub const OFF_CREATE_TID: usize = 16;
-    pub const OFF_DELETE_TID: usize = 24;
-    pub const OFF_REC_TYPE: usize = 32;
-    pub const OFF_OBJ_TYPE: usize = 34;
-    pub const OFF_BTYPE: usize = 35;
-    pub const OFF_LOCALIZATION: usize = 36;
+    pub const SIZE: usize = size_of::<BaseElmLe>();
 
     /// The tool's "key_beg init": the lowest key of a PFS scan.
     pub const KEY_BEG_INIT: BaseElm = BaseElm {
@@ -92,27 +101,42 @@ impl BaseElm {
     };
 
     pub fn decode(b: &[u8; Self::SIZE]) -> Self {
-        BaseElm {
-            obj_id: le_get!(i64, b, Self::OFF_OBJ_ID),
-            key: le_get!(i64, b, Self::OFF_KEY),
-            create_tid: le_get!(u64, b, Self::OFF_CREATE_TID),
-            delete_tid: le_get!(u64, b, Self::OFF_DELETE_TID),
-            rec_type: le_get!(u16, b, Self::OFF_REC_TYPE),
-            obj_type: b[Self::OFF_OBJ_TYPE],
-            btype: b[Self::OFF_BTYPE],
-            localization: le_get!(u32, b, Self::OFF_LOCALIZATION),
-        }
+        let raw: BaseElmLe = zerocopy::transmute!(*b);
+        raw.into()
     }
 
     pub fn encode(&self, b: &mut [u8; Self::SIZE]) {
-        le_put!(b, Self::OFF_OBJ_ID, self.obj_id);
-        le_put!(b, Self::OFF_KEY, self.key);
-        le_put!(b, Self::OFF_CREATE_TID, self.create_tid);
-        le_put!(b, Self::OFF_DELETE_TID, self.delete_tid);
-        le_put!(b, Self::OFF_REC_TYPE, self.rec_type);
-        b[Self::OFF_OBJ_TYPE] = self.obj_type;
-        b[Self::OFF_BTYPE] = self.btype;
-        le_put!(b, Self::OFF_LOCALIZATION, self.localization);
+        *b = zerocopy::transmute!(BaseElmLe::from(*self));
+    }
+}
+
+impl From<BaseElmLe> for BaseElm {
+    fn from(e: BaseElmLe) -> Self {
+        BaseElm {
+            obj_id: e.obj_id.get(),
+            key: e.key.get(),
+            create_tid: e.create_tid.get(),
+            delete_tid: e.delete_tid.get(),
+            rec_type: e.rec_type.get(),
+            obj_type: e.obj_type,
+            btype: e.btype,
+            localization: e.localization.get(),
+        }
+    }
+}
+
+impl From<BaseElm> for BaseElmLe {
+    fn from(e: BaseElm) -> Self {
+        BaseElmLe {
+            obj_id: e.obj_id.into(),
+            key: e.key.into(),
+            create_tid: e.create_tid.into(),
+            delete_tid: e.delete_tid.into(),
+            rec_type: e.rec_type.into(),
+            obj_type: e.obj_type,
+            btype: e.btype,
+            localization: e.localization.into(),
+        }
     }
 }
 
@@ -127,42 +151,49 @@ pub struct LeafElm {
     pub data_crc: u32,
 }
 
+/// The bytes of a `hammer_btree_leaf_elm`.
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct LeafElmLe {
+    pub base: BaseElmLe,
+    pub create_ts: U32,
+    pub delete_ts: U32,
+    pub data_offset: U64,
+    pub data_len: I32,
+    pub data_crc: U32,
+}
+
 impl LeafElm {
-    pub const SIZE: usize = 64;
-    pub const OFF_BASE: usize = 0;
-    pub const OFF_CREATE_TS: usize = 40;
-    pub const OFF_DELETE_TS: usize = 44;
-    pub const OFF_DATA_OFFSET: usize = 48;
-    pub const OFF_DATA_LEN: usize = 56;
-    pub const OFF_DATA_CRC: usize = 60;
+    pub const SIZE: usize = size_of::<LeafElmLe>();
 
     pub fn decode(b: &[u8; Self::SIZE]) -> Self {
-        let mut base = [0u8; BaseElm::SIZE];
-        base.copy_from_slice(&b[..BaseElm::SIZE]);
+        let raw: LeafElmLe = zerocopy::transmute!(*b);
         LeafElm {
-            base: BaseElm::decode(&base),
-            create_ts: le_get!(u32, b, Self::OFF_CREATE_TS),
-            delete_ts: le_get!(u32, b, Self::OFF_DELETE_TS),
-            data_offset: le_get!(u64, b, Self::OFF_DATA_OFFSET),
-            data_len: le_get!(i32, b, Self::OFF_DATA_LEN),
-            data_crc: le_get!(u32, b, Self::OFF_DATA_CRC),
+            base: raw.base.into(),
+            create_ts: raw.create_ts.get(),
+            delete_ts: raw.delete_ts.get(),
+            data_offset: raw.data_offset.get(),
+            data_len: raw.data_len.get(),
+            data_crc: raw.data_crc.get(),
         }
     }
 
     pub fn encode(&self, b: &mut [u8; Self::SIZE]) {
-        let mut base = [0u8; BaseElm::SIZE];
-        self.base.encode(&mut base);
-        b[..BaseElm::SIZE].copy_from_slice(&base);
-        le_put!(b, Self::OFF_CREATE_TS, self.create_ts);
-        le_put!(b, Self::OFF_DELETE_TS, self.delete_ts);
-        le_put!(b, Self::OFF_DATA_OFFSET, self.data_offset);
-        le_put!(b, Self::OFF_DATA_LEN, self.data_len);
-        le_put!(b, Self::OFF_DATA_CRC, self.data_crc);
+        let raw = LeafElmLe {
+            base: self.base.into(),
+            create_ts: self.create_ts.into(),
+            delete_ts: self.delete_ts.into(),
+            data_offset: self.data_offset.into(),
+            data_len: self.data_len.into(),
+            data_crc: self.data_crc.into(),
+        };
+        *b = zerocopy::transmute!(raw);
     }
 }
 
 /// `hammer_uuid_t`: DragonFly's `struct uuid` in its in-memory byte order
-/// (first three fields little-endian, wire-format.md §5.3).
+/// (first three fields little-endian, wire-format.md §5.3), which is what
+/// the `uuid` crate calls the little-endian byte form.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct HammerUuid(pub [u8; 16]);
 
@@ -172,49 +203,19 @@ impl HammerUuid {
     /// Parses the tool's text form `%08x-%04x-%04x-%02x%02x-%012x`.
     pub fn parse(text: &str) -> Option<Self> {
         let u = uuid::Uuid::try_parse(text).ok()?;
-        // `uuid` stores RFC order (big-endian fields); HAMMER stores the first
-        // three fields little-endian.
-        let (d1, d2, d3, d4) = u.as_fields();
-        let mut b = [0u8; 16];
-        b[0..4].copy_from_slice(&d1.to_le_bytes());
-        b[4..6].copy_from_slice(&d2.to_le_bytes());
-        b[6..8].copy_from_slice(&d3.to_le_bytes());
-        b[8..16].copy_from_slice(d4);
-        Some(HammerUuid(b))
+        Some(HammerUuid(u.to_bytes_le()))
     }
 
     /// A fresh random uuid (DragonFly uses time-based ones; any unique value
     /// serves, the tool only compares them).
     pub fn new_random() -> Self {
-        let u = uuid::Uuid::new_v4();
-        let (d1, d2, d3, d4) = u.as_fields();
-        let mut b = [0u8; 16];
-        b[0..4].copy_from_slice(&d1.to_le_bytes());
-        b[4..6].copy_from_slice(&d2.to_le_bytes());
-        b[6..8].copy_from_slice(&d3.to_le_bytes());
-        b[8..16].copy_from_slice(d4);
-        HammerUuid(b)
+        HammerUuid(uuid::Uuid::new_v4().to_bytes_le())
     }
 }
 
 impl fmt::Display for HammerUuid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = &self.0;
-        write!(
-            f,
-            "{:08x}-{:04x}-{:04x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-            le_get!(u32, b, 0),
-            le_get!(u16, b, 4),
-            le_get!(u16, b, 6),
-            b[8],
-            b[9],
-            b[10],
-            b[11],
-            b[12],
-            b[13],
-            b[14],
-            b[15]
-        )
+        uuid::Uuid::from_bytes_le(self.0).hyphenated().fmt(f)
     }
 }
 
@@ -244,6 +245,29 @@ pub struct PseudofsData {
     pub reserved: [i32; 16],
 }
 
+/// The bytes of a `hammer_pseudofs_data`.
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct PseudofsDataLe {
+    pub sync_low_tid: U64,
+    pub sync_beg_tid: U64,
+    pub sync_end_tid: U64,
+    pub sync_beg_ts: U64,
+    pub sync_end_ts: U64,
+    pub shared_uuid: [u8; 16],
+    pub unique_uuid: [u8; 16],
+    pub reserved01: I32,
+    pub mirror_flags: I32,
+    pub label: [u8; 64],
+    pub snapshots: [u8; 64],
+    pub reserved02: I32,
+    pub reserved03: I32,
+    pub reserved04: I32,
+    pub prune_min: I32,
+    pub prune_max: I32,
+    pub reserved: [I32; 16],
+}
+
 impl Default for PseudofsData {
     fn default() -> Self {
         PseudofsData {
@@ -269,85 +293,56 @@ impl Default for PseudofsData {
 }
 
 impl PseudofsData {
-    pub const SIZE: usize = 292;
-    pub const OFF_SYNC_LOW_TID: usize = 0;
-    pub const OFF_SYNC_BEG_TID: usize = 8;
-    pub const OFF_SYNC_END_TID: usize = 16;
-    pub const OFF_SYNC_BEG_TS: usize = 24;
-    pub const OFF_SYNC_END_TS: usize = 32;
-    pub const OFF_SHARED_UUID: usize = 40;
-    pub const OFF_UNIQUE_UUID: usize = 56;
-    pub const OFF_RESERVED01: usize = 72;
-    pub const OFF_MIRROR_FLAGS: usize = 76;
-    pub const OFF_LABEL: usize = 80;
-    pub const OFF_SNAPSHOTS: usize = 144;
-    pub const OFF_RESERVED02: usize = 208;
-    pub const OFF_RESERVED03: usize = 212;
-    pub const OFF_RESERVED04: usize = 216;
-    pub const OFF_PRUNE_MIN: usize = 220;
-    pub const OFF_PRUNE_MAX: usize = 224;
-    pub const OFF_RESERVED: usize = 228;
+    pub const SIZE: usize = size_of::<PseudofsDataLe>();
 
     pub fn decode(b: &[u8; Self::SIZE]) -> Self {
-        let mut shared = [0u8; 16];
-        shared.copy_from_slice(&b[Self::OFF_SHARED_UUID..Self::OFF_SHARED_UUID + 16]);
-        let mut unique = [0u8; 16];
-        unique.copy_from_slice(&b[Self::OFF_UNIQUE_UUID..Self::OFF_UNIQUE_UUID + 16]);
-        let mut label = [0u8; 64];
-        label.copy_from_slice(&b[Self::OFF_LABEL..Self::OFF_LABEL + 64]);
-        let mut snapshots = [0u8; 64];
-        snapshots.copy_from_slice(&b[Self::OFF_SNAPSHOTS..Self::OFF_SNAPSHOTS + 64]);
-        let mut reserved = [0i32; 16];
-        for (i, r) in reserved.iter_mut().enumerate() {
-            *r = le_get!(i32, b, Self::OFF_RESERVED + 4 * i);
-        }
+        let raw: PseudofsDataLe = zerocopy::transmute!(*b);
         PseudofsData {
-            sync_low_tid: le_get!(u64, b, Self::OFF_SYNC_LOW_TID),
-            sync_beg_tid: le_get!(u64, b, Self::OFF_SYNC_BEG_TID),
-            sync_end_tid: le_get!(u64, b, Self::OFF_SYNC_END_TID),
-            sync_beg_ts: le_get!(u64, b, Self::OFF_SYNC_BEG_TS),
-            sync_end_ts: le_get!(u64, b, Self::OFF_SYNC_END_TS),
-            shared_uuid: HammerUuid(shared),
-            unique_uuid: HammerUuid(unique),
-            reserved01: le_get!(i32, b, Self::OFF_RESERVED01),
-            mirror_flags: le_get!(i32, b, Self::OFF_MIRROR_FLAGS),
-            label,
-            snapshots,
-            reserved02: le_get!(i32, b, Self::OFF_RESERVED02),
-            reserved03: le_get!(i32, b, Self::OFF_RESERVED03),
-            reserved04: le_get!(i32, b, Self::OFF_RESERVED04),
-            prune_min: le_get!(i32, b, Self::OFF_PRUNE_MIN),
-            prune_max: le_get!(i32, b, Self::OFF_PRUNE_MAX),
-            reserved,
+            sync_low_tid: raw.sync_low_tid.get(),
+            sync_beg_tid: raw.sync_beg_tid.get(),
+            sync_end_tid: raw.sync_end_tid.get(),
+            sync_beg_ts: raw.sync_beg_ts.get(),
+            sync_end_ts: raw.sync_end_ts.get(),
+            shared_uuid: HammerUuid(raw.shared_uuid),
+            unique_uuid: HammerUuid(raw.unique_uuid),
+            reserved01: raw.reserved01.get(),
+            mirror_flags: raw.mirror_flags.get(),
+            label: raw.label,
+            snapshots: raw.snapshots,
+            reserved02: raw.reserved02.get(),
+            reserved03: raw.reserved03.get(),
+            reserved04: raw.reserved04.get(),
+            prune_min: raw.prune_min.get(),
+            prune_max: raw.prune_max.get(),
+            reserved: raw.reserved.map(|r| r.get()),
         }
     }
 
     pub fn encode(&self, b: &mut [u8; Self::SIZE]) {
-        le_put!(b, Self::OFF_SYNC_LOW_TID, self.sync_low_tid);
-        le_put!(b, Self::OFF_SYNC_BEG_TID, self.sync_beg_tid);
-        le_put!(b, Self::OFF_SYNC_END_TID, self.sync_end_tid);
-        le_put!(b, Self::OFF_SYNC_BEG_TS, self.sync_beg_ts);
-        le_put!(b, Self::OFF_SYNC_END_TS, self.sync_end_ts);
-        b[Self::OFF_SHARED_UUID..Self::OFF_SHARED_UUID + 16].copy_from_slice(&self.shared_uuid.0);
-        b[Self::OFF_UNIQUE_UUID..Self::OFF_UNIQUE_UUID + 16].copy_from_slice(&self.unique_uuid.0);
-        le_put!(b, Self::OFF_RESERVED01, self.reserved01);
-        le_put!(b, Self::OFF_MIRROR_FLAGS, self.mirror_flags);
-        b[Self::OFF_LABEL..Self::OFF_LABEL + 64].copy_from_slice(&self.label);
-        b[Self::OFF_SNAPSHOTS..Self::OFF_SNAPSHOTS + 64].copy_from_slice(&self.snapshots);
-        le_put!(b, Self::OFF_RESERVED02, self.reserved02);
-        le_put!(b, Self::OFF_RESERVED03, self.reserved03);
-        le_put!(b, Self::OFF_RESERVED04, self.reserved04);
-        le_put!(b, Self::OFF_PRUNE_MIN, self.prune_min);
-        le_put!(b, Self::OFF_PRUNE_MAX, self.prune_max);
-        for (i, r) in self.reserved.iter().enumerate() {
-            le_put!(b, Self::OFF_RESERVED + 4 * i, *r);
-        }
+        *b = self.to_bytes();
     }
 
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
-        let mut b = [0u8; Self::SIZE];
-        self.encode(&mut b);
-        b
+        let raw = PseudofsDataLe {
+            sync_low_tid: self.sync_low_tid.into(),
+            sync_beg_tid: self.sync_beg_tid.into(),
+            sync_end_tid: self.sync_end_tid.into(),
+            sync_beg_ts: self.sync_beg_ts.into(),
+            sync_end_ts: self.sync_end_ts.into(),
+            shared_uuid: self.shared_uuid.0,
+            unique_uuid: self.unique_uuid.0,
+            reserved01: self.reserved01.into(),
+            mirror_flags: self.mirror_flags.into(),
+            label: self.label,
+            snapshots: self.snapshots,
+            reserved02: self.reserved02.into(),
+            reserved03: self.reserved03.into(),
+            reserved04: self.reserved04.into(),
+            prune_min: self.prune_min.into(),
+            prune_max: self.prune_max.into(),
+            reserved: self.reserved.map(I32::new),
+        };
+        zerocopy::transmute!(raw)
     }
 
     pub fn is_slave(&self) -> bool {
@@ -385,20 +380,100 @@ fn set_c_str(field: &mut [u8; 64], s: &[u8]) {
     field[..n].copy_from_slice(&s[..n]);
 }
 
-// Layout proofs against wire-format.md §5 (offsets are the spec's tables).
+/// The bytes of a `hammer_inode_data`, the payload of an INODE record
+/// (kernel-semantics.md §2.1). The uid and gid are uuids whose bytes
+/// 12..15 hold the Unix id.
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct InodeDataLe {
+    pub version: U16,
+    pub mode: U16,
+    pub uflags: U32,
+    pub rmajor: U32,
+    pub rminor: U32,
+    pub ctime: U64,
+    pub parent_obj_id: I64,
+    pub uid: [u8; 12],
+    pub uid_unix: U32,
+    pub gid: [u8; 12],
+    pub gid_unix: U32,
+    pub obj_type: u8,
+    pub cap_flags: u8,
+    pub reserved01: U16,
+    pub reserved02: U32,
+    pub nlinks: U64,
+    pub size: U64,
+    pub symlink: [u8; 24],
+    pub mtime: U64,
+    pub atime: U64,
+}
+
+impl InodeDataLe {
+    /// `HAMMER_INODE_DATA_VERSION`.
+    pub const VERSION: u16 = 1;
+    /// The bytes of an INODE record's payload.
+    pub const SIZE: usize = size_of::<Self>();
+    /// `HAMMER_INODE_CRCSIZE`: `data_crc` covers the bytes before `mtime`,
+    /// which HAMMER updates in place.
+    pub const CRC_LEN: usize = offset_of!(Self, mtime);
+}
+
+/// The fixed head of a `hammer_direntry_data`, followed by the name
+/// (kernel-semantics.md §2.2).
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct DirentryHeadLe {
+    pub obj_id: I64,
+    /// The target's PFS: `pfs_id << 16`.
+    pub localization: U32,
+    pub reserved01: U32,
+}
+
+// Layout proofs against wire-format.md §5 and kernel-semantics.md §2
+// (the offsets are the spec's tables).
 const _: () = {
-    assert!(BaseElm::OFF_LOCALIZATION + 4 == BaseElm::SIZE);
-    assert!(BaseElm::OFF_REC_TYPE == 0x20 && BaseElm::OFF_OBJ_TYPE == 0x22);
-    assert!(BaseElm::OFF_BTYPE == 0x23 && BaseElm::OFF_LOCALIZATION == 0x24);
-    assert!(LeafElm::OFF_CREATE_TS == 0x28 && LeafElm::OFF_DELETE_TS == 0x2c);
-    assert!(LeafElm::OFF_DATA_OFFSET == 0x30 && LeafElm::OFF_DATA_LEN == 0x38);
-    assert!(LeafElm::OFF_DATA_CRC == 0x3c && LeafElm::OFF_DATA_CRC + 4 == LeafElm::SIZE);
-    assert!(PseudofsData::OFF_SHARED_UUID == 0x28 && PseudofsData::OFF_UNIQUE_UUID == 0x38);
-    assert!(PseudofsData::OFF_MIRROR_FLAGS == 0x4c && PseudofsData::OFF_LABEL == 0x50);
-    assert!(PseudofsData::OFF_SNAPSHOTS == 0x90 && PseudofsData::OFF_RESERVED02 == 0xd0);
-    assert!(PseudofsData::OFF_PRUNE_MIN == 0xdc && PseudofsData::OFF_PRUNE_MAX == 0xe0);
-    assert!(PseudofsData::OFF_RESERVED == 0xe4);
-    assert!(PseudofsData::OFF_RESERVED + 64 == PseudofsData::SIZE);
+    assert!(size_of::<BaseElmLe>() == 40);
+    assert!(offset_of!(BaseElmLe, key) == 0x08 && offset_of!(BaseElmLe, create_tid) == 0x10);
+    assert!(offset_of!(BaseElmLe, delete_tid) == 0x18);
+    assert!(offset_of!(BaseElmLe, rec_type) == 0x20 && offset_of!(BaseElmLe, obj_type) == 0x22);
+    assert!(offset_of!(BaseElmLe, btype) == 0x23 && offset_of!(BaseElmLe, localization) == 0x24);
+
+    assert!(size_of::<LeafElmLe>() == 64);
+    assert!(offset_of!(LeafElmLe, create_ts) == 0x28 && offset_of!(LeafElmLe, delete_ts) == 0x2c);
+    assert!(offset_of!(LeafElmLe, data_offset) == 0x30 && offset_of!(LeafElmLe, data_len) == 0x38);
+    assert!(offset_of!(LeafElmLe, data_crc) == 0x3c);
+
+    assert!(size_of::<PseudofsDataLe>() == 292);
+    assert!(offset_of!(PseudofsDataLe, sync_beg_tid) == 0x08);
+    assert!(offset_of!(PseudofsDataLe, sync_end_tid) == 0x10);
+    assert!(offset_of!(PseudofsDataLe, sync_beg_ts) == 0x18);
+    assert!(offset_of!(PseudofsDataLe, sync_end_ts) == 0x20);
+    assert!(offset_of!(PseudofsDataLe, shared_uuid) == 0x28);
+    assert!(offset_of!(PseudofsDataLe, unique_uuid) == 0x38);
+    assert!(offset_of!(PseudofsDataLe, reserved01) == 0x48);
+    assert!(offset_of!(PseudofsDataLe, mirror_flags) == 0x4c);
+    assert!(offset_of!(PseudofsDataLe, label) == 0x50);
+    assert!(offset_of!(PseudofsDataLe, snapshots) == 0x90);
+    assert!(offset_of!(PseudofsDataLe, reserved02) == 0xd0);
+    assert!(offset_of!(PseudofsDataLe, prune_min) == 0xdc);
+    assert!(offset_of!(PseudofsDataLe, prune_max) == 0xe0);
+    assert!(offset_of!(PseudofsDataLe, reserved) == 0xe4);
+
+    assert!(size_of::<InodeDataLe>() == 128);
+    assert!(offset_of!(InodeDataLe, mode) == 2 && offset_of!(InodeDataLe, uflags) == 4);
+    assert!(offset_of!(InodeDataLe, rmajor) == 8 && offset_of!(InodeDataLe, rminor) == 12);
+    assert!(offset_of!(InodeDataLe, ctime) == 16 && offset_of!(InodeDataLe, parent_obj_id) == 24);
+    assert!(offset_of!(InodeDataLe, uid) == 32 && offset_of!(InodeDataLe, uid_unix) == 44);
+    assert!(offset_of!(InodeDataLe, gid) == 48 && offset_of!(InodeDataLe, gid_unix) == 60);
+    assert!(offset_of!(InodeDataLe, obj_type) == 64 && offset_of!(InodeDataLe, cap_flags) == 65);
+    assert!(offset_of!(InodeDataLe, reserved01) == 66 && offset_of!(InodeDataLe, reserved02) == 68);
+    assert!(offset_of!(InodeDataLe, nlinks) == 72 && offset_of!(InodeDataLe, size) == 80);
+    assert!(offset_of!(InodeDataLe, symlink) == 88 && offset_of!(InodeDataLe, mtime) == 112);
+    assert!(offset_of!(InodeDataLe, atime) == 120);
+    assert!(InodeDataLe::CRC_LEN == 112);
+
+    assert!(size_of::<DirentryHeadLe>() == 16);
+    assert!(offset_of!(DirentryHeadLe, localization) == 8);
 };
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! HAMMER's record payloads for files: inode data, directory entries and
 //! their name keys, data block layout (spec: kernel-semantics.md §2.1-2.4).
 
+use zerocopy::{FromBytes, IntoBytes};
+
+use crate::ondisk::{DirentryHeadLe, InodeDataLe};
 use crate::wire::crc::{crc32, INODE_DATA_SIZE};
 
 /// `HAMMER_OBJTYPE_*` (§1.7).
@@ -16,7 +19,7 @@ pub mod objtype {
 }
 
 /// `HAMMER_INODE_DATA_VERSION`.
-pub const INODE_VERSION: u16 = 1;
+pub const INODE_VERSION: u16 = InodeDataLe::VERSION;
 /// cap_flags bits 0-1: the directory hash algorithm.
 pub const CAP_DIRHASH_MASK: u8 = 0x03;
 pub const CAP_DIRHASH_ALG1: u8 = 0x01;
@@ -27,7 +30,7 @@ pub const INLINE_SYMLINK_MAX: usize = 24;
 /// `HAMMER_FIXKEY_SYMLINK`: key of the FIX record of a long symlink.
 pub const FIXKEY_SYMLINK: i64 = 1;
 /// `hammer_direntry_data` before the name.
-pub const DIRENTRY_HEAD: usize = 16;
+pub const DIRENTRY_HEAD: usize = std::mem::size_of::<DirentryHeadLe>();
 /// `HAMMER_BUFSIZE`, `HAMMER_XBUFSIZE`, `HAMMER_XDEMARC`.
 pub const BUFSIZE: u64 = 16384;
 pub const XBUFSIZE: u64 = 65536;
@@ -53,64 +56,52 @@ pub struct InodeData {
     pub atime: u64,
 }
 
-fn u32_at(d: &[u8], o: usize) -> u32 {
-    let mut b = [0u8; 4];
-    b.copy_from_slice(&d[o..o + 4]);
-    u32::from_le_bytes(b)
-}
-
-fn u64_at(d: &[u8], o: usize) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&d[o..o + 8]);
-    u64::from_le_bytes(b)
-}
-
 impl InodeData {
     pub fn encode(&self) -> [u8; INODE_DATA_SIZE] {
-        let mut d = [0u8; INODE_DATA_SIZE];
-        d[0..2].copy_from_slice(&INODE_VERSION.to_le_bytes());
-        d[2..4].copy_from_slice(&self.mode.to_le_bytes());
-        d[4..8].copy_from_slice(&self.uflags.to_le_bytes());
-        d[8..12].copy_from_slice(&self.rmajor.to_le_bytes());
-        d[12..16].copy_from_slice(&self.rminor.to_le_bytes());
-        d[16..24].copy_from_slice(&self.ctime.to_le_bytes());
-        d[24..32].copy_from_slice(&self.parent_obj_id.to_le_bytes());
-        // The Unix id is the u32 at uuid bytes 12..15 (`node[2..5]`).
-        d[44..48].copy_from_slice(&self.uid.to_le_bytes());
-        d[60..64].copy_from_slice(&self.gid.to_le_bytes());
-        d[64] = self.obj_type;
-        d[65] = self.cap_flags;
-        d[72..80].copy_from_slice(&self.nlinks.to_le_bytes());
-        d[80..88].copy_from_slice(&self.size.to_le_bytes());
-        d[88..112].copy_from_slice(&self.symlink);
-        d[112..120].copy_from_slice(&self.mtime.to_le_bytes());
-        d[120..128].copy_from_slice(&self.atime.to_le_bytes());
-        d
+        let raw = InodeDataLe {
+            version: INODE_VERSION.into(),
+            mode: self.mode.into(),
+            uflags: self.uflags.into(),
+            rmajor: self.rmajor.into(),
+            rminor: self.rminor.into(),
+            ctime: self.ctime.into(),
+            parent_obj_id: self.parent_obj_id.into(),
+            uid: [0; 12],
+            uid_unix: self.uid.into(),
+            gid: [0; 12],
+            gid_unix: self.gid.into(),
+            obj_type: self.obj_type,
+            cap_flags: self.cap_flags,
+            reserved01: 0.into(),
+            reserved02: 0.into(),
+            nlinks: self.nlinks.into(),
+            size: self.size.into(),
+            symlink: self.symlink,
+            mtime: self.mtime.into(),
+            atime: self.atime.into(),
+        };
+        zerocopy::transmute!(raw)
     }
 
     /// None unless the payload is a 128-byte inode of version 1.
     pub fn decode(d: &[u8]) -> Option<InodeData> {
-        if d.len() != INODE_DATA_SIZE || u16::from_le_bytes([d[0], d[1]]) != INODE_VERSION {
-            return None;
-        }
-        let mut symlink = [0u8; INLINE_SYMLINK_MAX];
-        symlink.copy_from_slice(&d[88..112]);
-        Some(InodeData {
-            mode: u16::from_le_bytes([d[2], d[3]]),
-            uflags: u32_at(d, 4),
-            rmajor: u32_at(d, 8),
-            rminor: u32_at(d, 12),
-            ctime: u64_at(d, 16),
-            parent_obj_id: u64_at(d, 24) as i64,
-            uid: u32_at(d, 44),
-            gid: u32_at(d, 60),
-            obj_type: d[64],
-            cap_flags: d[65],
-            nlinks: u64_at(d, 72),
-            size: u64_at(d, 80),
-            symlink,
-            mtime: u64_at(d, 112),
-            atime: u64_at(d, 120),
+        let raw = InodeDataLe::read_from_bytes(d).ok()?;
+        (raw.version.get() == INODE_VERSION).then(|| InodeData {
+            mode: raw.mode.get(),
+            uflags: raw.uflags.get(),
+            rmajor: raw.rmajor.get(),
+            rminor: raw.rminor.get(),
+            ctime: raw.ctime.get(),
+            parent_obj_id: raw.parent_obj_id.get(),
+            uid: raw.uid_unix.get(),
+            gid: raw.gid_unix.get(),
+            obj_type: raw.obj_type,
+            cap_flags: raw.cap_flags,
+            nlinks: raw.nlinks.get(),
+            size: raw.size.get(),
+            symlink: raw.symlink,
+            mtime: raw.mtime.get(),
+            atime: raw.atime.get(),
         })
     }
 
@@ -127,20 +118,21 @@ impl InodeData {
 /// The `hammer_direntry_data` payload of an entry named `name` for object
 /// `obj_id` of PFS `pfs_id`.
 pub fn direntry(obj_id: i64, pfs_id: u32, name: &[u8]) -> Vec<u8> {
+    let head = DirentryHeadLe {
+        obj_id: obj_id.into(),
+        localization: (pfs_id << 16).into(),
+        reserved01: 0.into(),
+    };
     let mut d = Vec::with_capacity(DIRENTRY_HEAD + name.len());
-    d.extend_from_slice(&obj_id.to_le_bytes());
-    d.extend_from_slice(&(pfs_id << 16).to_le_bytes());
-    d.extend_from_slice(&[0u8; 4]);
+    d.extend_from_slice(head.as_bytes());
     d.extend_from_slice(name);
     d
 }
 
 /// A decoded directory entry payload: target obj_id, its localization, name.
 pub fn parse_direntry(d: &[u8]) -> Option<(i64, u32, &[u8])> {
-    if d.len() < DIRENTRY_HEAD {
-        return None;
-    }
-    Some((u64_at(d, 0) as i64, u32_at(d, 8), &d[DIRENTRY_HEAD..]))
+    let (head, name) = DirentryHeadLe::read_from_prefix(d).ok()?;
+    Some((head.obj_id.get(), head.localization.get(), name))
 }
 
 /// The name key of `name` in a directory with `cap_flags` (§2.2).

@@ -331,7 +331,7 @@ mod tests {
     use std::fs::File;
 
     use super::*;
-    use crate::ioctl::RawBaseElm;
+    use crate::ondisk::BaseElmLe;
 
     /// What the backend handed to the kernel, decoded by type.
     #[derive(Debug)]
@@ -457,8 +457,8 @@ mod tests {
         };
         assert_eq!(code, 0xC0C8_6807);
         assert_eq!(m.head.flags, IOC_MIRROR_NODATA);
-        assert_eq!(m.key_beg, RawBaseElm::from(BaseElm::KEY_BEG_INIT));
-        assert_eq!(m.key_end, RawBaseElm::from(BaseElm::KEY_END_INIT));
+        assert_eq!(m.key_beg, BaseElmLe::from(BaseElm::KEY_BEG_INIT));
+        assert_eq!(m.key_end, BaseElmLe::from(BaseElm::KEY_END_INIT));
         assert_eq!((m.tid_beg, m.tid_end), (0x10, 0x20));
         assert_eq!(m.ubuf, buf.as_mut_ptr());
         assert_eq!((m.count, m.size, m.pfs_id, m.reserved01), (0, 4096, 3, 0));
@@ -474,7 +474,7 @@ mod tests {
         assert_eq!(code, 0xC0C8_6808);
         assert_eq!(m.head, IocHead::default());
         assert_eq!(m.key_end, m.key_beg);
-        assert_eq!(m.key_cur, RawBaseElm::default());
+        assert_eq!(m.key_cur, BaseElmLe::default());
         assert_eq!((m.ubuf.cast_const(), m.size), (records.as_ptr(), 96));
     }
 

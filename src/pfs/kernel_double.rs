@@ -350,7 +350,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::ioctl::{IocHead, RawBaseElm};
+    use crate::ioctl::IocHead;
+    use crate::ondisk::BaseElmLe;
     use crate::ondisk::{rectype, BaseElm, LOCALIZE_INODE, LOCALIZE_MISC, PFSD_SLAVE};
     use crate::pfs::kernel::KernelPfs;
     use crate::pfs::store::RecordId;
@@ -544,7 +545,7 @@ mod tests {
             head: IocHead::default(),
             key_beg: BaseElm::KEY_BEG_INIT.into(),
             key_end: BaseElm::KEY_END_INIT.into(),
-            key_cur: RawBaseElm::default(),
+            key_cur: BaseElmLe::default(),
             tid_beg: 1,
             tid_end: u64::MAX,
             ubuf,

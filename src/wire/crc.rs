@@ -1,7 +1,7 @@
 //! The stream's two CRCs: the head CRC (always CRC-32) and the leaf data CRC
 //! (CRC-32 or CRC-32C by volume version); spec: wire-format.md §4.
 
-use crate::ondisk::rectype;
+use crate::ondisk::{rectype, InodeDataLe};
 
 /// Classic CRC-32 (ISO-HDLC, zlib), HAMMER's `crc32()`.
 pub fn crc32(data: &[u8]) -> u32 {
@@ -14,9 +14,9 @@ pub fn crc32c(data: &[u8]) -> u32 {
 }
 
 /// `offsetof(hammer_inode_data, mtime)`: inode data CRCs stop there.
-pub const INODE_CRC_LEN: usize = 112;
+pub const INODE_CRC_LEN: usize = InodeDataLe::CRC_LEN;
 /// `sizeof(hammer_inode_data)`.
-pub const INODE_DATA_SIZE: usize = 128;
+pub const INODE_DATA_SIZE: usize = InodeDataLe::SIZE;
 
 /// Which CRC the source volume uses for leaf data (version >= 7: CRC-32C).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -222,9 +222,8 @@ impl<R: Read> MrecordReader<R> {
     }
 
     fn head_at(&self, at: usize) -> Head {
-        let mut h = [0u8; HEAD_SIZE];
-        h.copy_from_slice(&self.buf[at..at + HEAD_SIZE]);
-        Head(h)
+        Head::from_slice(&self.buf[at..at + HEAD_SIZE])
+            .unwrap_or_else(|| unreachable!("a head's bytes were sliced above"))
     }
 
     /// `read_mrecords`: as many whole bulk records (REC, PFSD, SKIP, PASS)

@@ -1,41 +1,57 @@
 //! One mrecord: the 16-byte head, typed bodies, encoding with CRC and
 //! padding, and decoding of a record the readers have framed.
 
+use std::mem::{offset_of, size_of};
+
 use super::crc::crc32;
 use super::{
     doalign, mrec_type, CRC_OFF, HEAD_SIZE, PASS_REC_SIZE, PFSD_REC_SIZE, REC_HEAD_SIZE, SIGNATURE,
     SKIP_REC_SIZE, UPDATE_REC_SIZE,
 };
-use crate::ondisk::{le_get, le_put, BaseElm, LeafElm, PseudofsData};
+use crate::ondisk::{BaseElm, LeafElm, PseudofsData};
+use zerocopy::little_endian::U32;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-/// `struct hammer_ioc_mrecord_head` as bytes with typed accessors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Head(pub [u8; HEAD_SIZE]);
+/// `struct hammer_ioc_mrecord_head` (wire-format.md §2).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
+#[repr(C)]
+pub struct Head {
+    signature: U32,
+    rec_crc: U32,
+    rec_size: U32,
+    rec_type: U32,
+}
 
 impl Head {
-    pub const OFF_SIGNATURE: usize = 0;
-    pub const OFF_REC_CRC: usize = 4;
-    pub const OFF_REC_SIZE: usize = 8;
-    pub const OFF_TYPE: usize = 12;
-
+    /// The head at the start of `b`, if `b` holds one.
     pub fn from_slice(b: &[u8]) -> Option<Head> {
-        let mut h = [0u8; HEAD_SIZE];
-        h.copy_from_slice(b.get(..HEAD_SIZE)?);
-        Some(Head(h))
+        Head::read_from_prefix(b).ok().map(|(h, _)| h)
     }
     pub fn signature(&self) -> u32 {
-        le_get!(u32, self.0, Self::OFF_SIGNATURE)
+        self.signature.get()
     }
     pub fn rec_crc(&self) -> u32 {
-        le_get!(u32, self.0, Self::OFF_REC_CRC)
+        self.rec_crc.get()
     }
     pub fn rec_size(&self) -> u32 {
-        le_get!(u32, self.0, Self::OFF_REC_SIZE)
+        self.rec_size.get()
     }
     /// The full `type` word, flags included.
     pub fn rec_type(&self) -> u32 {
-        le_get!(u32, self.0, Self::OFF_TYPE)
+        self.rec_type.get()
     }
+}
+
+/// The fixed part of a PFSD record after its head: the `hammer_ioc_mrecord_pfs`
+/// body (wire-format.md §6.2).
+#[derive(Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct PfsdBody {
+    version: U32,
+    reserved01: U32,
+    pfsd: [u8; PseudofsData::SIZE],
 }
 
 /// A framed record: exactly `rec_size` bytes (no padding), head CRC already
@@ -52,9 +68,8 @@ impl<'a> RawRecord<'a> {
         self.0
     }
     pub fn head(&self) -> Head {
-        let mut h = [0u8; HEAD_SIZE];
-        h.copy_from_slice(&self.0[..HEAD_SIZE]);
-        Head(h)
+        // `new` checked that a whole head is there.
+        Head::from_slice(self.0).unwrap_or_else(|| unreachable!("RawRecord shorter than a head"))
     }
     pub fn rec_type(&self) -> u32 {
         self.head().rec_type()
@@ -110,7 +125,7 @@ impl<'a> RawRecord<'a> {
 }
 
 /// Record offset of the `hammer_pseudofs_data` inside a PFSD record.
-pub const PFSD_OFF_DATA: usize = 24;
+pub const PFSD_OFF_DATA: usize = HEAD_SIZE + offset_of!(PfsdBody, pfsd);
 
 /// The tid slot that the newest mirror-read leaves in SYNC/IDLE/TERM: the
 /// PFSD version of the scratch buffer (wire-format.md §6.5).
@@ -193,9 +208,6 @@ impl Mrecord<'_> {
         let rec_size = self.rec_size();
         out.resize(start + self.wire_size(), 0);
         let rec = &mut out[start..start + rec_size as usize];
-        le_put!(rec, Head::OFF_SIGNATURE, SIGNATURE);
-        le_put!(rec, Head::OFF_REC_SIZE, rec_size);
-        le_put!(rec, Head::OFF_TYPE, self.type_word());
         let body = &mut rec[HEAD_SIZE..];
         match self {
             Mrecord::Rec { leaf, data, .. } => {
@@ -212,20 +224,27 @@ impl Mrecord<'_> {
                 end.encode(e.try_into().expect("skip_end is 40 bytes"));
             }
             Mrecord::Pfsd { version, pfsd } => {
-                le_put!(body, 0, *version);
-                pfsd.encode(
-                    (&mut body[PFSD_OFF_DATA - HEAD_SIZE..])
-                        .try_into()
-                        .expect("pfsd slot is 292 bytes"),
-                );
+                let b = PfsdBody {
+                    version: U32::new(*version),
+                    reserved01: U32::ZERO,
+                    pfsd: pfsd.to_bytes(),
+                };
+                body.copy_from_slice(b.as_bytes());
             }
             Mrecord::Update { tid }
             | Mrecord::Sync { tid }
             | Mrecord::Term { tid }
-            | Mrecord::Idle { tid } => le_put!(body, 0, *tid),
+            | Mrecord::Idle { tid } => body.copy_from_slice(&tid.to_le_bytes()),
         }
-        let crc = crc32(&rec[CRC_OFF..]);
-        le_put!(rec, Head::OFF_REC_CRC, crc);
+        let mut head = Head {
+            signature: U32::new(SIGNATURE),
+            rec_crc: U32::ZERO,
+            rec_size: U32::new(rec_size),
+            rec_type: U32::new(self.type_word()),
+        };
+        rec[..HEAD_SIZE].copy_from_slice(head.as_bytes());
+        head.rec_crc = U32::new(crc32(&rec[CRC_OFF..]));
+        rec[..HEAD_SIZE].copy_from_slice(head.as_bytes());
     }
 
     pub fn to_vec(&self) -> Vec<u8> {
@@ -237,7 +256,10 @@ impl Mrecord<'_> {
 
 // Layout proofs against wire-format.md §2 and §6.
 const _: () = {
-    assert!(Head::OFF_TYPE + 4 == HEAD_SIZE);
+    assert!(size_of::<Head>() == HEAD_SIZE);
+    assert!(offset_of!(Head, rec_crc) == 4 && offset_of!(Head, rec_size) == 8);
+    assert!(offset_of!(Head, rec_type) == 12 && CRC_OFF == offset_of!(Head, rec_size));
+    assert!(PFSD_OFF_DATA == 24);
     assert!(REC_HEAD_SIZE as usize == HEAD_SIZE + LeafElm::SIZE);
     assert!(SKIP_REC_SIZE as usize == HEAD_SIZE + 2 * BaseElm::SIZE);
     assert!(PFSD_REC_SIZE as usize == PFSD_OFF_DATA + PseudofsData::SIZE);
