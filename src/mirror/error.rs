@@ -54,9 +54,15 @@ pub enum MirrorError {
     /// Writing a record to the peer failed.
     #[error("write_mrecord: {}", strerror(.0))]
     Write(io::Error),
-    /// Writing bulk records failed.
+    /// Writing bulk records failed `offset` bytes into the stream; the
+    /// message is the original's, the cause stays attached as the source.
     #[error("Mirror-read {fs} failed: short write")]
-    ShortWrite { fs: String },
+    ShortWrite {
+        fs: String,
+        offset: u64,
+        #[source]
+        source: io::Error,
+    },
     /// Printing a status line on stdout failed.
     #[error("stdout: {}", strerror(.0))]
     Stdout(io::Error),

@@ -88,6 +88,8 @@ struct Source<'a, R, W> {
     interrupted: bool,
     /// 1 streaming, 0 single run, -1 single run walking histogram chunks.
     stream: i32,
+    /// Stream bytes written so far (the offset a failed write names).
+    sent: u64,
 }
 
 /// Runs mirror-read(-stream) on `fs`, writing the stream to `output` and,
@@ -114,6 +116,7 @@ pub fn mirror_read<R: Read, W: Write>(
         sameline: false,
         interrupted: false,
         stream: i32::from(o.stream),
+        sent: 0,
     };
     s.run()
 }
@@ -322,19 +325,19 @@ impl<R: Read, W: Write> Source<'_, R, W> {
                     return Err(pfs_err(format!("Mirror-read {} failed", self.fs))(e));
                 }
             };
-            if count > 0
-                && self
-                    .bw
-                    .write_all(&mut self.out, &self.buf[..count])
-                    .is_err()
-            {
-                self.board(
-                    MESSAGE,
-                    &format!("Mirror-read {} failed: short write", self.fs),
-                );
-                return Err(MirrorError::ShortWrite {
-                    fs: self.fs.to_string(),
-                });
+            if count > 0 {
+                if let Err(source) = self.bw.write_all(&mut self.out, &self.buf[..count]) {
+                    self.board(
+                        MESSAGE,
+                        &format!("Mirror-read {} failed: short write", self.fs),
+                    );
+                    return Err(MirrorError::ShortWrite {
+                        fs: self.fs.to_string(),
+                        offset: self.sent,
+                        source,
+                    });
+                }
+                self.sent += count as u64;
             }
             total += count as u64;
             let progress = format!(
@@ -559,10 +562,13 @@ impl<R: Read, W: Write> Source<'_, R, W> {
     }
 
     fn send(&mut self, rec: &Mrecord<'_>) -> Result<(), MirrorError> {
+        let bytes = rec.to_vec();
         self.out
-            .write_all(&rec.to_vec())
+            .write_all(&bytes)
             .and_then(|()| self.out.flush())
-            .map_err(MirrorError::Write)
+            .map_err(MirrorError::Write)?;
+        self.sent += bytes.len() as u64;
+        Ok(())
     }
 
     fn say(&mut self, msg: &str) {
