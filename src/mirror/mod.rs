@@ -8,6 +8,7 @@ pub mod cycle;
 pub mod dump;
 pub mod error;
 pub mod header;
+pub mod plan;
 pub mod prescan;
 pub mod read;
 pub mod remote;

@@ -10,6 +10,7 @@ use super::bwlimit::BwLimit;
 use super::cycle::{read_cycle_file, write_cycle_file, CyclePoint, CycleRead};
 use super::error::{pfs_err, MirrorError, ProtocolError};
 use super::header::validate_header;
+use super::plan::{self, After, Chunks, Mode, Range};
 use super::prescan::{summary, HistEntry, Prescan};
 use super::scoreboard::{Scoreboard, MESSAGE, PROGRESS, STATUS};
 use crate::ondisk::{BaseElm, LeafElm, PseudofsData};
@@ -59,18 +60,6 @@ impl ReadOptions {
     }
 }
 
-/// The histogram of the current prescan: chunk k ends at `entries[k].tid`.
-struct Hist {
-    entries: Vec<HistEntry>,
-    index: usize,
-}
-
-impl Hist {
-    fn max(&self) -> usize {
-        self.entries.len() - 1
-    }
-}
-
 struct Source<'a, R, W> {
     fs: &'a str,
     o: &'a ReadOptions,
@@ -81,13 +70,13 @@ struct Source<'a, R, W> {
     bw: BwLimit,
     buf: Vec<u8>,
     start: Instant,
-    hist: Option<Hist>,
+    /// The chunks of the current prescan, while a transfer walks them.
+    chunks: Option<Chunks>,
     /// A prescan summary has been printed once.
     repeat: bool,
     sameline: bool,
     interrupted: bool,
-    /// 1 streaming, 0 single run, -1 single run walking histogram chunks.
-    stream: i32,
+    mode: Mode,
     /// Stream bytes written so far (the offset a failed write names).
     sent: u64,
 }
@@ -111,11 +100,11 @@ pub fn mirror_read<R: Read, W: Write>(
         bw: BwLimit::new(o.bandwidth),
         buf: vec![0u8; SERIALBUF_SIZE],
         start: Instant::now(),
-        hist: None,
+        chunks: None,
         repeat: false,
         sameline: false,
         interrupted: false,
-        stream: i32::from(o.stream),
+        mode: Mode::new(o.stream),
         sent: 0,
     };
     s.run()
@@ -143,9 +132,11 @@ impl<R: Read, W: Write> Source<'_, R, W> {
         Ok(())
     }
 
+    /// One batch: headers, the plan of its range, the records, SYNC or
+    /// IDLE, the target's acknowledgement, and what comes next.
     fn batch(&mut self) -> Result<Next, MirrorError> {
         let (mut pfs, _) = getpfs(self.fs)?;
-        if self.stream >= 0 {
+        if self.mode != Mode::Chunked {
             self.board(STATUS, "Running");
             if self.o.verbose == 1 {
                 let lead = if self.sameline { "\r" } else { "\n" };
@@ -154,84 +145,113 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             self.sameline = true;
         }
         self.bw.reset();
-        let mut scratch = scratch_pfsd(pfs.as_ref())?;
+        let scratch = scratch_pfsd(pfs.as_ref())?;
         self.send(&Mrecord::Pfsd {
             version: 1,
             pfsd: scratch,
         })?;
-
-        let mut tid_beg = if self.o.two_way {
+        let target_sync_end = if self.o.two_way {
             match validate_header(pfs.as_ref(), &mut self.reader, false)? {
                 None => return Ok(Next::Stop),
-                Some(t) => t.sync_end_tid.wrapping_add(1),
+                Some(t) => Some(t.sync_end_tid),
             }
-        } else {
-            match &self.hist {
-                Some(h) if self.stream != 0 => h.entries[h.index].tid + 1,
-                _ => 0,
-            }
-        };
-        let t_sync_end = tid_beg.wrapping_sub(1);
-
-        scratch = scratch_pfsd(pfs.as_ref())?;
-        tid_beg = tid_beg.max(scratch.sync_beg_tid);
-        let mut tid_end = scratch.sync_end_tid;
-        let mut key_beg = BaseElm::KEY_BEG_INIT;
-
-        // D3: a resume point is used only where it continues exactly the
-        // interrupted batch; then that batch runs alone, without prescan.
-        let resume = if self.hist.is_none() && self.o.begin_tid.is_none() {
-            self.load_cycle_file(tid_end, t_sync_end)
         } else {
             None
         };
-        if let Some(p) = resume {
-            key_beg = p.key;
-            tid_beg = p.tid;
-            tid_end = p.tid_end.unwrap_or(tid_end);
-            scratch.sync_end_tid = tid_end;
-        } else if !self.o.two_way && self.hist.is_none() {
-            if let Some(t) = self.cycle_tid() {
-                tid_beg = t;
+        let (range, resumed) = self.plan_range(pfs.as_mut(), target_sync_end)?;
+        let tid_end = range.tid_end;
+        self.transfer(pfs.as_mut(), range)?;
+
+        match plan::after_batch(self.interrupted, resumed, self.chunks.as_ref(), self.mode) {
+            After::Finish => Ok(Next::Finish),
+            After::Next => {
+                if self.chunks.is_some() && self.o.verbose == 1 && self.mode != Mode::Chunked {
+                    self.print(" (bulk incremental)");
+                }
+                Ok(Next::Batch)
+            }
+            After::ChunksDone if self.mode != Mode::Stream => {
+                // D2: the next run prescans afresh.
+                self.chunks = None;
+                self.mode = Mode::Once;
+                Ok(Next::Finish)
+            }
+            After::ChunksDone | After::Wait => {
+                self.chunks = None;
+                self.wait(pfs.as_ref(), tid_end);
+                Ok(Next::Batch)
             }
         }
+    }
 
-        if resume.is_none() && self.hist.is_none() && !self.o.no_bulk {
+    /// The batch's range: after the target or the previous chunk, resumed
+    /// from the cycle file or cut by a prescan; sends the second PFSD,
+    /// which carries its end. Returns the range and whether it resumes.
+    fn plan_range(
+        &mut self,
+        pfs: &mut dyn Pfs,
+        target_sync_end: Option<u64>,
+    ) -> Result<(Range, bool), MirrorError> {
+        let previous_chunk_end = self.chunks.as_ref().map(Chunks::current_end);
+        let mut scratch = scratch_pfsd(pfs)?;
+        let (mut range, t_sync_end) =
+            plan::initial_range(target_sync_end, previous_chunk_end, &scratch);
+        let resume = if self.chunks.is_none() && self.o.begin_tid.is_none() {
+            self.load_cycle_file(&range, t_sync_end)
+        } else {
+            None
+        };
+        if let Some(r) = resume {
+            range = r;
+            scratch.sync_end_tid = range.tid_end;
+        } else if !self.o.two_way && self.chunks.is_none() {
+            if let Some(t) = self.cycle_tid() {
+                range.tid_beg = t;
+            }
+        }
+        if resume.is_none() && self.chunks.is_none() && !self.o.no_bulk {
             if self.o.verbose > 0 && !self.repeat {
                 self.print("\n");
                 self.sameline = false;
             }
-            // D2: an empty range gives no histogram instead of one whose
-            // entries are stale.
-            if let Some(entries) = self.prescan(pfs.as_mut(), tid_beg, tid_end)? {
-                self.hist = Some(Hist { entries, index: 0 });
-                if self.stream == 0 {
-                    self.stream = -1;
-                }
+            // D2: an empty range gives no chunks instead of stale ones.
+            if let Some(entries) = self.prescan(pfs, range.tid_beg, range.tid_end)? {
+                self.chunks = Chunks::new(entries);
+                self.mode = self.mode.chunked();
             }
         }
         let mut estbytes = None;
-        if let Some(h) = self.hist.as_mut() {
-            if self.stream != 0 {
-                h.index += 1;
-                tid_end = h.entries[h.index].tid;
-                estbytes = Some(h.entries[h.index - 1].bytes);
-                scratch.sync_end_tid = tid_end;
-            }
+        if let Some(c) = self.chunks.as_mut() {
+            let (end, bytes) = c.advance();
+            range.tid_end = end;
+            estbytes = Some(bytes);
+            scratch.sync_end_tid = end;
         }
         self.send(&Mrecord::Pfsd {
             version: 1,
             pfsd: scratch,
         })?;
         if let Some(b) = self.o.begin_tid {
-            tid_beg = b;
+            range.tid_beg = b;
         }
-        if self.stream == 0 || self.o.verbose >= 2 {
+        if self.mode == Mode::Once || self.o.verbose >= 2 {
             let bulk = estbytes.map_or(String::new(), |b| format!(" (bulk= {b})"));
             self.say(&format!(
-                "Mirror-read: Mirror {tid_beg:016x} to {tid_end:016x}{bulk}"
+                "Mirror-read: Mirror {:016x} to {:016x}{bulk}",
+                range.tid_beg, range.tid_end
             ));
         }
+        Ok((range, resume.is_some()))
+    }
+
+    /// Sends the batch's records (after a SKIP to a resume key), then SYNC,
+    /// or IDLE when the range is empty, and takes the acknowledgement.
+    fn transfer(&mut self, pfs: &mut dyn Pfs, range: Range) -> Result<(), MirrorError> {
+        let Range {
+            key_beg,
+            tid_beg,
+            tid_end,
+        } = range;
         if key_beg.obj_id != i64::MIN {
             self.say(&format!(
                 "Mirror-read: Resuming at object {:016x}",
@@ -244,20 +264,19 @@ impl<R: Read, W: Write> Source<'_, R, W> {
                 end: key_beg,
             })?;
         }
-
         let mut key_cur = key_beg;
         let work = if tid_beg >= tid_end {
-            if self.stream == 0 || self.o.verbose >= 2 {
+            if self.mode == Mode::Once || self.o.verbose >= 2 {
                 self.say("Mirror-read: No work to do");
             }
             sleep(Duration::from_secs(self.o.delay.max(0) as u64));
-            self.hist = None;
+            self.chunks = None;
             false
         } else {
-            key_cur = self.bulk(pfs.as_mut(), key_beg, tid_beg, tid_end)?;
+            key_cur = self.bulk(pfs, key_beg, tid_beg, tid_end)?;
             true
         };
-        if self.stream != 0 && self.o.verbose > 0 && !self.sameline {
+        if self.mode.batches() && self.o.verbose > 0 && !self.sameline {
             self.print("\n");
             self.sameline = true;
         }
@@ -269,34 +288,7 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             };
             self.send(&rec)?;
         }
-        self.acknowledge(key_cur, tid_beg, tid_end)?;
-
-        if self.interrupted {
-            return Ok(Next::Finish);
-        }
-        if resume.is_some() {
-            // The resumed range is done; the rest goes in normal batches.
-            return Ok(Next::Batch);
-        }
-        if let Some(h) = &self.hist {
-            if h.index != h.max() {
-                if self.o.verbose == 1 && self.stream >= 0 {
-                    self.print(" (bulk incremental)");
-                }
-                return Ok(Next::Batch);
-            }
-            // D2: the last chunk is done; the next batch prescans afresh.
-            self.hist = None;
-        }
-        if self.stream == 0 {
-            return Ok(Next::Finish);
-        }
-        if self.stream < 0 {
-            self.stream = 0;
-            return Ok(Next::Finish);
-        }
-        self.wait(pfs.as_ref(), tid_end);
-        Ok(Next::Batch)
+        self.acknowledge(key_cur, tid_beg, tid_end)
     }
 
     /// Step 15: MIRROR_READ until the scan is complete or `-t` expires.
@@ -344,10 +336,10 @@ impl<R: Read, W: Write> Source<'_, R, W> {
                 "obj={:016x} tids={tid_beg:016x}:{tid_end:016x} {total:>11}",
                 req.key_cur.obj_id
             );
-            if self.stream != 0 && self.o.verbose > 0 {
+            if self.mode.batches() && self.o.verbose > 0 {
                 self.print(&format!("\rscan {progress}"));
                 self.sameline = false;
-            } else if self.stream != 0 {
+            } else if self.mode.batches() {
                 self.board(PROGRESS, &progress);
             }
             req.key_beg = req.key_cur;
@@ -435,26 +427,23 @@ impl<R: Read, W: Write> Source<'_, R, W> {
 
     /// A resume point from the cycle file, if it continues an interrupted
     /// batch that the target has not moved past (D3).
-    fn load_cycle_file(&mut self, tid_end: u64, t_sync_end: u64) -> Option<CyclePoint> {
+    fn load_cycle_file(&mut self, range: &Range, t_sync_end: u64) -> Option<Range> {
         let path = self.o.cycle_file.clone()?;
         let p = match read_cycle_file(&path, &mut |m| self.say(&m)) {
             CycleRead::Loaded(p) => p,
             _ => return None,
         };
-        let end = p.tid_end?;
-        if p.key == BaseElm::KEY_BEG_INIT {
+        if !plan::is_continuation(&p) || p.key == BaseElm::KEY_BEG_INIT {
             return None;
         }
-        let target_matches = !self.o.two_way || p.tid == t_sync_end.wrapping_add(1);
-        if target_matches && p.tid <= end && end <= tid_end {
-            Some(p)
-        } else {
+        let resumed = plan::resume(&p, range, self.o.two_way, t_sync_end);
+        if resumed.is_none() {
             self.say(&format!(
                 "Cyclefile {}: resume point does not match the target, starting over",
                 path.display()
             ));
-            None
         }
+        resumed
     }
 
     /// One-way: the TID of a complete-run cycle file, as the original.
@@ -541,7 +530,7 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             let msg = format!("Mirror-read {}: cannot stream: {e}", self.fs);
             self.board(MESSAGE, &msg);
             self.say(&msg);
-            self.stream = 0;
+            self.mode = Mode::Once;
             return;
         }
         let delay = Duration::from_secs(self.o.delay.max(0) as u64);
