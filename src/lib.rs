@@ -9,7 +9,6 @@ pub mod bridge;
 pub mod cli;
 pub mod errno;
 pub mod fsio;
-pub mod ioctl;
 pub mod mirror;
 pub mod ondisk;
 pub mod pfs;

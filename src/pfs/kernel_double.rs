@@ -16,7 +16,7 @@ use nix::sys::stat;
 use super::kernel::{IoctlSeam, PFS_ID_AUTO, PSEUDOFS_VERSION};
 use super::store::{encode_key, Store};
 use super::{MirrorReadReq, MirrorWriteReq, Pfs, PfsError, SynctidOp};
-use crate::ioctl::{
+use super::kernel::ioctl::{
     synctid_op, IocMirrorRw, IocPseudofsRw, IocSynctid, IocVersion, HAMMERIOC_DGD_PSEUDOFS,
     HAMMERIOC_GET_PSEUDOFS, HAMMERIOC_GET_VERSION, HAMMERIOC_MIRROR_READ, HAMMERIOC_MIRROR_WRITE,
     HAMMERIOC_RMR_PSEUDOFS, HAMMERIOC_SET_PSEUDOFS, HAMMERIOC_SYNCTID, HAMMERIOC_UPG_PSEUDOFS,
@@ -350,7 +350,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::ioctl::IocHead;
+    use crate::pfs::kernel::ioctl::IocHead;
     use crate::ondisk::BaseElmLe;
     use crate::ondisk::{rectype, BaseElm, LOCALIZE_INODE, LOCALIZE_MISC, PFSD_SLAVE};
     use crate::pfs::kernel::KernelPfs;

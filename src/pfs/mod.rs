@@ -5,6 +5,9 @@
 pub mod getpfs;
 #[allow(unsafe_code)]
 pub mod kernel;
+/// The kernel's stand-in behind the ioctl seam: built for the tests and
+/// for the `kernel-double` feature only, never into a release binary.
+#[cfg(any(test, feature = "kernel-double"))]
 #[allow(unsafe_code)]
 pub mod kernel_double;
 pub mod store;

@@ -9,8 +9,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 
+pub mod ioctl;
+
 use super::{MirrorReadReq, MirrorWriteReq, Pfs, Result, SynctidOp};
-use crate::ioctl::{
+use ioctl::{
     synctid_op, IocHead, IocMirrorRw, IocPseudofsRw, IocSynctid, IocVersion,
     HAMMERIOC_DGD_PSEUDOFS, HAMMERIOC_GET_PSEUDOFS, HAMMERIOC_GET_VERSION, HAMMERIOC_MIRROR_READ,
     HAMMERIOC_MIRROR_WRITE, HAMMERIOC_RMR_PSEUDOFS, HAMMERIOC_SET_PSEUDOFS, HAMMERIOC_SYNCTID,
@@ -32,7 +34,7 @@ pub trait IoctlSeam {
     ///
     /// # Safety
     /// `arg` must point to a live, writable value of the `#[repr(C)]`
-    /// structure that `request` names (crate::ioctl), and every buffer it
+    /// structure that `request` names (`ioctl`), and every buffer it
     /// points to must be valid for the length it states: `ondisk` for 292
     /// bytes, `ubuf` for `size` bytes, writable where the request writes
     /// (GET_PSEUDOFS's `ondisk`, MIRROR_READ's `ubuf`).
