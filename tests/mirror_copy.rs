@@ -66,13 +66,12 @@ fn d4_copy_exit_status_reports_failure() {
         m.to_str().unwrap(),
         src.join("other").to_str().unwrap(),
     ]);
-    // The target refuses; the source then meets the closed channel.
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr)
-            .contains("hammer: mirror-write: source and target have different shared-uuid's!"),
-        "{}",
-        text(&out.stderr)
+    // The source refuses the target's header; the target then meets the
+    // closed channel, which is no failure of its own.
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "hammer: mirror-write: source and target have different shared-uuid's!\n"
     );
     let out = run(&[
         "-i",
@@ -81,7 +80,7 @@ fn d4_copy_exit_status_reports_failure() {
         "/nonexistent/a",
         m.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
 /// spec: protocol.md D6 and D7 at the command line.
@@ -317,15 +316,122 @@ fn d9_remote_side_that_fails_to_start_or_dies() {
         .args(["-i", "0", "mirror-copy", m.to_str().unwrap(), "host:/x"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
-    // The source meets the dead channel on a write (EPIPE) or a read.
+    // The remote side failed; the source only met its dead channel (EPIPE
+    // or a short read), which is not counted nor told.
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+}
+
+/// The shared uuid of PFS `pfs`, from pfs-status.
+fn shared_uuid(pfs: &std::path::Path) -> String {
+    let out = ok(&["pfs-status", pfs.to_str().unwrap()]);
+    text(&out.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("shared-uuid="))
+        .expect("pfs-status shows a shared-uuid")
+        .to_string()
+}
+
+/// mirror-copy without a controlling terminal (so the slave question
+/// cannot be answered), as from cron.
+fn copy_without_terminal(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("setsid")
+        .arg("--wait")
+        .arg(env!("CARGO_BIN_EXE_hammer"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("setsid (util-linux) runs")
+}
+
+/// Issue 12.4: the exit status names the side whose own failure came
+/// first, with its message alone; the other side, which then only lost
+/// its peer (short read, broken pipe, connection reset), is neither
+/// counted nor heard.
+#[test]
+fn exit_status_names_the_side_that_failed_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    make_history(&src, 3, 1, 10);
+    let m = src.join("master");
+    let ms = m.to_str().unwrap();
+    let expect = |out: std::process::Output, code: i32, stderr: &str| {
+        assert_eq!(
+            (out.status.code(), text(&out.stderr).as_str()),
+            (Some(code), stderr)
+        );
+    };
+
+    let missing = src.join("missing");
+    let ok_slave = src.join("slave");
+    ok(&[
+        "pfs-slave",
+        ok_slave.to_str().unwrap(),
+        &format!("shared-uuid={}", shared_uuid(&m)),
+    ]);
+    expect(
+        run(&[
+            "-i",
+            "0",
+            "mirror-copy",
+            missing.to_str().unwrap(),
+            ok_slave.to_str().unwrap(),
+        ]),
+        2,
+        &format!(
+            "hammer: Failed to open {}: No such file or directory\n",
+            missing.display()
+        ),
+    );
+
+    let twin = src.join("twin");
+    ok(&[
+        "pfs-master",
+        twin.to_str().unwrap(),
+        &format!("shared-uuid={}", shared_uuid(&m)),
+    ]);
+    // The source announces its (empty) range before the target refuses.
+    let out = run(&["-i", "0", "mirror-copy", ms, twin.to_str().unwrap()]);
     let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(
-        err.contains("Broken pipe")
-            || err.contains("Connection reset")
-            || err.contains("short read"),
+        err.starts_with("Mirror-read: Mirror ")
+            && err.ends_with(
+                "Mirror-read: No work to do\nhammer: mirror-write: target must be in slave mode\n"
+            )
+            && err.lines().count() == 3,
         "{err}"
     );
+
+    let ssh = dir.path().join("ssh");
+    fs::write(
+        &ssh,
+        "#!/bin/sh\necho 'ssh: Could not resolve hostname nohost: Name or service not known' >&2\nexit 255\n",
+    )
+    .unwrap();
+    fs::set_permissions(&ssh, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = hammer()
+        .env("HAMMER_RSH", &ssh)
+        .args(["-i", "0", "mirror-copy", ms, "nohost:/backup/s"])
+        .output()
+        .unwrap();
+    expect(
+        out,
+        3,
+        "ssh: Could not resolve hostname nohost: Name or service not known\n",
+    );
+
+    let new = src.join("new");
+    expect(
+        copy_without_terminal(&["-i", "0", "mirror-copy", ms, new.to_str().unwrap()]),
+        3,
+        &format!(
+            "PFS slave {} does not exist.\nDo you want to create a new slave PFS? [y/n] \
+             No terminal for response\nhammer: Aborting operation\n",
+            new.display()
+        ),
+    );
+    assert!(fs::symlink_metadata(&new).is_err(), "no slave was created");
 }
 
 /// D10: a slave path with shell syntax is only a name; nothing runs.

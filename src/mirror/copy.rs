@@ -2,17 +2,18 @@
 //! one socketpair (protocol.md §10; D5 fixed), or by in-process pipes when
 //! both are local (`chan.rs`), each side in a thread of this process or,
 //! for `[user@]host:fs`, an ssh child with an argument vector (no shell).
-//! The exit status tells which side failed (D4).
+//! The exit status tells which side failed (D4): the side whose own
+//! failure came first, not the one that then lost its peer.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::chan;
-use super::error::MirrorError;
+use super::error::{is_peer_gone_line, MirrorError};
 use super::read::{mirror_read, ReadOptions};
 use super::remote::{parse_side, ssh_argv, RemoteError, Role, Side};
 use super::write::{mirror_write, WriteOptions};
@@ -44,34 +45,110 @@ pub enum CopyError {
     },
 }
 
+/// How one side ended, and when.
+struct Ended {
+    end: End,
+    at: Instant,
+}
+
+enum End {
+    Ok,
+    /// Its own failure; the messages still to print (a remote side's are
+    /// printed as they come).
+    Failed(Vec<String>),
+    /// Failed only because its peer went away; the messages held back.
+    PeerGone(Vec<String>),
+}
+
 /// One running side.
 enum Running {
-    Local(JoinHandle<Result<(), MirrorError>>),
-    Remote(Child),
+    Local(JoinHandle<Ended>),
+    Remote(JoinHandle<Ended>),
 }
 
 impl Running {
-    /// Waits for the side; prints a local side's error as the child
-    /// process of the original would have. Returns success.
-    fn finish(self, diag: &mut dyn Write) -> bool {
-        match self {
-            Running::Local(h) => match h.join() {
-                Ok(Ok(())) => true,
-                Ok(Err(e)) => {
-                    let _ = if e.is_plain() {
-                        writeln!(diag, "{e}")
-                    } else {
-                        writeln!(diag, "hammer: {e}")
-                    };
-                    false
-                }
-                Err(_) => {
-                    let _ = writeln!(diag, "hammer: mirror side panicked");
-                    false
-                }
-            },
-            Running::Remote(mut c) => c.wait().map(|s| s.success()).unwrap_or(false),
+    /// Waits for the side to end.
+    fn finish(self) -> Ended {
+        let h = match self {
+            Running::Local(h) | Running::Remote(h) => h,
+        };
+        h.join().unwrap_or_else(|_| Ended {
+            end: End::Failed(vec!["hammer: mirror side panicked".into()]),
+            at: Instant::now(),
+        })
+    }
+}
+
+/// How a local side's run ended.
+fn local_end(r: Result<(), MirrorError>) -> Ended {
+    let end = match r {
+        Ok(()) => End::Ok,
+        Err(e) if e.is_peer_gone() => End::PeerGone(vec![e.line()]),
+        Err(e) => End::Failed(vec![e.line()]),
+    };
+    Ended {
+        end,
+        at: Instant::now(),
+    }
+}
+
+/// Relays a remote side's stderr line by line as it comes, holding back
+/// the lines that only say its peer went away, then waits for it: a side
+/// whose last line is such a line failed because of its peer.
+fn watch_remote(mut child: Child) -> Ended {
+    let mut held = Vec::new();
+    let mut last_gone = false;
+    if let Some(err) = child.stderr.take() {
+        let mut lines = BufReader::new(err);
+        let mut line = Vec::new();
+        while matches!(lines.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+            let text = String::from_utf8_lossy(&line);
+            last_gone = is_peer_gone_line(&text);
+            if last_gone {
+                held.push(text.trim_end_matches('\n').to_string());
+            } else {
+                let _ = std::io::stderr().write_all(&line);
+            }
+            line.clear();
         }
+    }
+    let ok = child.wait().is_ok_and(|s| s.success());
+    let end = match (ok, last_gone) {
+        (true, _) => End::Ok,
+        (false, true) => End::PeerGone(held),
+        (false, false) => End::Failed(Vec::new()),
+    };
+    Ended {
+        end,
+        at: Instant::now(),
+    }
+}
+
+/// D4 and the peer rule: a side counts as failed when it failed on its
+/// own, or when it failed because its peer went away while the peer itself
+/// succeeded or failed the same way later. Prints the messages of the
+/// sides that count; returns the exit status.
+fn report(source: Ended, target: Ended, diag: &mut dyn Write) -> u8 {
+    let counts = |me: &Ended, peer: &Ended| match (&me.end, &peer.end) {
+        (End::Ok, _) => false,
+        (End::Failed(_), _) => true,
+        (End::PeerGone(_), End::Failed(_)) => false,
+        (End::PeerGone(_), End::Ok) => true,
+        (End::PeerGone(_), End::PeerGone(_)) => me.at <= peer.at,
+    };
+    let (s, t) = (counts(&source, &target), counts(&target, &source));
+    for (side, counted) in [(source, s), (target, t)] {
+        if let (End::Failed(lines) | End::PeerGone(lines), true) = (side.end, counted) {
+            for l in lines {
+                let _ = writeln!(diag, "{l}");
+            }
+        }
+    }
+    match (s, t) {
+        (false, false) => exit::OK,
+        (true, false) => exit::SOURCE_FAILED,
+        (false, true) => exit::TARGET_FAILED,
+        (true, true) => exit::BOTH_FAILED,
     }
 }
 
@@ -99,9 +176,17 @@ fn start(
                 .args(&argv[1..])
                 .stdin(Stdio::from(input))
                 .stdout(Stdio::from(output))
+                .stderr(Stdio::piped())
                 .spawn()
                 .map_err(spawn_err)?;
-            Ok(Running::Remote(child))
+            let handle = thread::Builder::new()
+                .name("remote stderr".into())
+                .spawn(move || watch_remote(child))
+                .map_err(|source| CopyError::Spawn {
+                    what: "thread".into(),
+                    source,
+                })?;
+            Ok(Running::Remote(handle))
         }
         Side::Local(fs) => {
             let input = end.try_clone().map_err(CopyError::Channel)?;
@@ -126,7 +211,7 @@ where
     let opts = opts.clone();
     let handle = thread::Builder::new()
         .name(format!("{role:?}"))
-        .spawn(move || run_local(&fs, role, &opts, input, output))
+        .spawn(move || local_end(run_local(&fs, role, &opts, input, output)))
         .map_err(|source| CopyError::Spawn {
             what: "thread".into(),
             source,
@@ -191,18 +276,19 @@ pub fn mirror_copy(
     let target = match target {
         Ok(t) => t,
         Err(e) => {
-            source.finish(diag);
+            // The source then dies of the missing target: only a failure
+            // of its own is told beside the cause.
+            if let End::Failed(lines) = source.finish().end {
+                for l in lines {
+                    let _ = writeln!(diag, "{l}");
+                }
+            }
             return Err(e);
         }
     };
-    let s_ok = source.finish(diag);
-    let t_ok = target.finish(diag);
-    Ok(match (s_ok, t_ok) {
-        (true, true) => exit::OK,
-        (false, true) => exit::SOURCE_FAILED,
-        (true, false) => exit::TARGET_FAILED,
-        (false, false) => exit::BOTH_FAILED,
-    })
+    let source = source.finish();
+    let target = target.finish();
+    Ok(report(source, target, diag))
 }
 
 /// mirror-stream: mirror-copy with a streaming source, restarted after

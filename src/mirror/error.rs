@@ -74,9 +74,170 @@ impl MirrorError {
     pub fn is_plain(&self) -> bool {
         matches!(self, MirrorError::Reader(_))
     }
+
+    /// The message as the command prints it on stderr.
+    pub fn line(&self) -> String {
+        if self.is_plain() {
+            self.to_string()
+        } else {
+            format!("hammer: {self}")
+        }
+    }
+
+    /// Whether this failure says only that the peer went away: the channel
+    /// ended or broke in the middle of the protocol. mirror-copy does not
+    /// count such a side as failed when the other side failed first.
+    pub fn is_peer_gone(&self) -> bool {
+        use crate::wire::{BatchErrorKind as B, ReadErrorKind as R};
+        let broken = |e: &io::Error| {
+            matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::UnexpectedEof
+            )
+        };
+        match self {
+            MirrorError::Protocol(p) => matches!(
+                p,
+                ProtocolError::ShortRead
+                    | ProtocolError::NoAck
+                    | ProtocolError::NoSync { rt: -1, .. }
+            ),
+            MirrorError::Reader(e) => match &e.kind {
+                R::ShortHeader | R::ShortPayload => true,
+                R::Io(e) => broken(e),
+                _ => false,
+            },
+            MirrorError::Batch(e) => match &e.kind {
+                B::ShortRead => true,
+                B::Io(e) => broken(e),
+                _ => false,
+            },
+            MirrorError::Write(e) | MirrorError::ShortWrite { source: e, .. } => broken(e),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a line a remote side printed on stderr is the message of a
+/// failure that only says its peer went away (`MirrorError::is_peer_gone`
+/// as text: a remote side's errors arrive as its stderr).
+pub fn is_peer_gone_line(line: &str) -> bool {
+    const LINES: &[&str] = &[
+        "hammer: validate_mrec_header: short read",
+        "hammer: mirror_read: Did not get final acknowledgement packet from target",
+        "short read of mrecord header",
+        "read_mrecord: short read on payload",
+        "read_mrecord: Broken pipe",
+        "read_mrecord: Connection reset by peer",
+        "hammer: read_mrecords: short read on pipe",
+        "hammer: read_mrecords: Broken pipe",
+        "hammer: read_mrecords: Connection reset by peer",
+        "hammer: write_mrecord: Broken pipe",
+        "hammer: write_mrecord: Connection reset by peer",
+    ];
+    let line = line.trim_end_matches(['\r', '\n']);
+    LINES.contains(&line)
+        || (line.starts_with("hammer: Mirror-read ") && line.ends_with(" failed: short write"))
+        || (line.starts_with("hammer: Mirror-write ")
+            && line.ends_with(": Did not get termination sync record, or rec_size is wrong rt=-1"))
 }
 
 pub fn pfs_err(what: impl Into<String>) -> impl FnOnce(PfsError) -> MirrorError {
     let what = what.into();
     move |source| MirrorError::Pfs { what, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{BatchErrorKind, ReadErrorKind};
+
+    fn gone_errors() -> Vec<MirrorError> {
+        let io = |k: io::ErrorKind| {
+            let errno = match k {
+                io::ErrorKind::BrokenPipe => libc::EPIPE,
+                _ => libc::ECONNRESET,
+            };
+            io::Error::from_raw_os_error(errno)
+        };
+        vec![
+            ProtocolError::ShortRead.into(),
+            ProtocolError::NoAck.into(),
+            ProtocolError::NoSync {
+                fs: "/b/s".into(),
+                rt: -1,
+            }
+            .into(),
+            ReadError {
+                kind: ReadErrorKind::ShortHeader,
+                offset: 0,
+            }
+            .into(),
+            ReadError {
+                kind: ReadErrorKind::ShortPayload,
+                offset: 16,
+            }
+            .into(),
+            ReadError {
+                kind: ReadErrorKind::Io(io(io::ErrorKind::ConnectionReset)),
+                offset: 0,
+            }
+            .into(),
+            BatchError {
+                kind: BatchErrorKind::ShortRead,
+                offset: 0,
+            }
+            .into(),
+            BatchError {
+                kind: BatchErrorKind::Io(io(io::ErrorKind::BrokenPipe)),
+                offset: 0,
+            }
+            .into(),
+            MirrorError::Write(io(io::ErrorKind::BrokenPipe)),
+            MirrorError::ShortWrite {
+                fs: "/a/m".into(),
+                offset: 320,
+                source: io(io::ErrorKind::BrokenPipe),
+            },
+        ]
+    }
+
+    /// A remote side's peer-gone failures are recognised by their text
+    /// exactly where a local side's are by their type.
+    #[test]
+    fn peer_gone_by_type_and_by_text_agree() {
+        for e in gone_errors() {
+            assert!(e.is_peer_gone(), "{e:?}");
+            assert!(
+                is_peer_gone_line(&format!("{}\n", e.line())),
+                "{}",
+                e.line()
+            );
+        }
+        let own: Vec<MirrorError> = vec![
+            ProtocolError::SharedUuid.into(),
+            ProtocolError::TargetMaster.into(),
+            ProtocolError::Aborted.into(),
+            ProtocolError::NoSync {
+                fs: "/b/s".into(),
+                rt: 9,
+            }
+            .into(),
+            BatchError {
+                kind: BatchErrorKind::BadCrc,
+                offset: 0,
+            }
+            .into(),
+            MirrorError::Write(io::Error::from_raw_os_error(libc::ENOSPC)),
+        ];
+        for e in own {
+            assert!(!e.is_peer_gone(), "{e:?}");
+            assert!(!is_peer_gone_line(&e.line()), "{}", e.line());
+        }
+        assert!(!is_peer_gone_line(
+            "ssh: Could not resolve hostname nohost: Name or service not known"
+        ));
+    }
 }

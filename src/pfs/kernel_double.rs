@@ -13,15 +13,15 @@ use std::slice;
 use nix::errno::Errno;
 use nix::sys::stat;
 
-use super::kernel::{IoctlSeam, PFS_ID_AUTO, PSEUDOFS_VERSION};
-use super::store::{encode_key, Store};
-use super::{MirrorReadReq, MirrorWriteReq, Pfs, PfsError, SynctidOp};
 use super::kernel::ioctl::{
     synctid_op, IocMirrorRw, IocPseudofsRw, IocSynctid, IocVersion, HAMMERIOC_DGD_PSEUDOFS,
     HAMMERIOC_GET_PSEUDOFS, HAMMERIOC_GET_VERSION, HAMMERIOC_MIRROR_READ, HAMMERIOC_MIRROR_WRITE,
     HAMMERIOC_RMR_PSEUDOFS, HAMMERIOC_SET_PSEUDOFS, HAMMERIOC_SYNCTID, HAMMERIOC_UPG_PSEUDOFS,
     HAMMERIOC_WAI_PSEUDOFS, IOC_HEAD_ERROR, IOC_HEAD_INTR, IOC_MIRROR_NODATA,
 };
+use super::kernel::{IoctlSeam, PFS_ID_AUTO, PSEUDOFS_VERSION};
+use super::store::{encode_key, Store};
+use super::{MirrorReadReq, MirrorWriteReq, Pfs, PfsError, SynctidOp};
 use crate::ondisk::{BaseElm, PseudofsData, LOCALIZE_PSEUDOFS_MASK};
 
 type SysResult<T> = std::result::Result<T, Errno>;
@@ -350,9 +350,9 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::pfs::kernel::ioctl::IocHead;
     use crate::ondisk::BaseElmLe;
     use crate::ondisk::{rectype, BaseElm, LOCALIZE_INODE, LOCALIZE_MISC, PFSD_SLAVE};
+    use crate::pfs::kernel::ioctl::IocHead;
     use crate::pfs::kernel::KernelPfs;
     use crate::pfs::store::RecordId;
     use crate::wire::{SIGNATURE, SKIP_REC_SIZE};

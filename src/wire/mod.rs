@@ -6,7 +6,7 @@ pub mod reader;
 pub mod record;
 pub mod writer;
 
-pub use reader::{BatchError, MrecordReader, ReadError, ReadErrorKind};
+pub use reader::{BatchError, BatchErrorKind, MrecordReader, ReadError, ReadErrorKind};
 pub use record::{Head, Mrecord, RawRecord};
 pub use writer::MrecordWriter;
 

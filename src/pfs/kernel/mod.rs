@@ -12,6 +12,7 @@ use nix::errno::Errno;
 pub mod ioctl;
 
 use super::{MirrorReadReq, MirrorWriteReq, Pfs, Result, SynctidOp};
+use crate::ondisk::{BaseElm, HammerUuid, PseudofsData};
 use ioctl::{
     synctid_op, IocHead, IocMirrorRw, IocPseudofsRw, IocSynctid, IocVersion,
     HAMMERIOC_DGD_PSEUDOFS, HAMMERIOC_GET_PSEUDOFS, HAMMERIOC_GET_VERSION, HAMMERIOC_MIRROR_READ,
@@ -19,7 +20,6 @@ use ioctl::{
     HAMMERIOC_UPG_PSEUDOFS, HAMMERIOC_WAI_PSEUDOFS, IOC_HEAD_ERROR, IOC_HEAD_INTR,
     IOC_MIRROR_NODATA,
 };
-use crate::ondisk::{BaseElm, HammerUuid, PseudofsData};
 
 /// `HAMMER_IOC_PSEUDOFS_VERSION`: the only version SET_PSEUDOFS accepts.
 pub const PSEUDOFS_VERSION: u32 = 1;
