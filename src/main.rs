@@ -227,7 +227,7 @@ fn cmd_mirror_copy(inv: &Invocation) -> Result<(), Failure> {
     let r = if inv.command == "mirror-stream" {
         mirror_stream(src, dst, &inv.opts, &mut diag)
     } else {
-        mirror_copy(src, dst, &inv.opts, false, &mut diag)
+        mirror_copy(src, dst, &inv.opts, false, &mut diag).map(|o| o.status)
     };
     match r {
         Ok(0) => Ok(()),

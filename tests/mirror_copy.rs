@@ -458,3 +458,81 @@ fn d10_slave_creation_runs_no_shell() {
         .is_symlink());
     assert_mirrored((&src, 1), (&src, 2));
 }
+
+/// Issue 12.5: mirror-stream against a pair that no reconnection can mend
+/// (the target is a master, a shared-uuid differs, a path is missing)
+/// stops at once with a clear message and the copy's exit status, instead
+/// of retrying every 15 s for ever.
+#[test]
+fn mirror_stream_stops_on_a_permanent_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    make_history(&src, 3, 1, 10);
+    let m = src.join("master");
+    let twin = src.join("twin");
+    ok(&[
+        "pfs-master",
+        twin.to_str().unwrap(),
+        &format!("shared-uuid={}", shared_uuid(&m)),
+    ]);
+    let stranger = src.join("stranger");
+    ok(&["pfs-slave", stranger.to_str().unwrap()]);
+    let rsh = fake_rsh(dir.path());
+    let cases: [(Vec<String>, i32, &str); 4] = [
+        (
+            vec![m.display().to_string(), twin.display().to_string()],
+            3,
+            "hammer: mirror-write: target must be in slave mode",
+        ),
+        (
+            vec![m.display().to_string(), stranger.display().to_string()],
+            2,
+            "hammer: mirror-write: source and target have different shared-uuid's!",
+        ),
+        (
+            vec![
+                src.join("missing").display().to_string(),
+                stranger.display().to_string(),
+            ],
+            2,
+            "hammer: Failed to open",
+        ),
+        (
+            vec![
+                m.display().to_string(),
+                format!("backup:{}", twin.display()),
+            ],
+            3,
+            "hammer: mirror-write: target must be in slave mode",
+        ),
+    ];
+    for (args, code, message) in cases {
+        let mut child = hammer()
+            .env("HAMMER_RSH", &rsh)
+            .args(["-i", "0", "mirror-stream"])
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut status = None;
+        wait_for(
+            "mirror-stream to give up",
+            10,
+            || {
+                status = child.try_wait().unwrap();
+                status.is_some()
+            },
+            || format!("{args:?}"),
+        );
+        let out = child.wait_with_output().unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(status.and_then(|s| s.code()), Some(code), "{args:?}: {err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert!(
+            err.ends_with("hammer: mirror-stream: giving up, retrying cannot help\n"),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -13,7 +13,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::chan;
-use super::error::{is_peer_gone_line, MirrorError};
+use super::error::{is_peer_gone_line, is_permanent_line, MirrorError};
 use super::read::{mirror_read, ReadOptions};
 use super::remote::{parse_side, ssh_argv, RemoteError, Role, Side};
 use super::write::{mirror_write, WriteOptions};
@@ -54,8 +54,8 @@ struct Ended {
 enum End {
     Ok,
     /// Its own failure; the messages still to print (a remote side's are
-    /// printed as they come).
-    Failed(Vec<String>),
+    /// printed as they come), and whether trying again cannot help.
+    Failed(Vec<String>, bool),
     /// Failed only because its peer went away; the messages held back.
     PeerGone(Vec<String>),
 }
@@ -73,7 +73,7 @@ impl Running {
             Running::Local(h) | Running::Remote(h) => h,
         };
         h.join().unwrap_or_else(|_| Ended {
-            end: End::Failed(vec!["hammer: mirror side panicked".into()]),
+            end: End::Failed(vec!["hammer: mirror side panicked".into()], true),
             at: Instant::now(),
         })
     }
@@ -84,7 +84,7 @@ fn local_end(r: Result<(), MirrorError>) -> Ended {
     let end = match r {
         Ok(()) => End::Ok,
         Err(e) if e.is_peer_gone() => End::PeerGone(vec![e.line()]),
-        Err(e) => End::Failed(vec![e.line()]),
+        Err(e) => End::Failed(vec![e.line()], e.is_permanent()),
     };
     Ended {
         end,
@@ -97,13 +97,14 @@ fn local_end(r: Result<(), MirrorError>) -> Ended {
 /// whose last line is such a line failed because of its peer.
 fn watch_remote(mut child: Child) -> Ended {
     let mut held = Vec::new();
-    let mut last_gone = false;
+    let (mut last_gone, mut last_permanent) = (false, false);
     if let Some(err) = child.stderr.take() {
         let mut lines = BufReader::new(err);
         let mut line = Vec::new();
         while matches!(lines.read_until(b'\n', &mut line), Ok(n) if n > 0) {
             let text = String::from_utf8_lossy(&line);
             last_gone = is_peer_gone_line(&text);
+            last_permanent = is_permanent_line(&text);
             if last_gone {
                 held.push(text.trim_end_matches('\n').to_string());
             } else {
@@ -116,7 +117,7 @@ fn watch_remote(mut child: Child) -> Ended {
     let end = match (ok, last_gone) {
         (true, _) => End::Ok,
         (false, true) => End::PeerGone(held),
-        (false, false) => End::Failed(Vec::new()),
+        (false, false) => End::Failed(Vec::new(), last_permanent),
     };
     Ended {
         end,
@@ -124,32 +125,51 @@ fn watch_remote(mut child: Child) -> Ended {
     }
 }
 
+/// How a copy ended: its exit status, and whether a side failed in a way
+/// that trying again cannot mend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub status: u8,
+    pub permanent: bool,
+}
+
 /// D4 and the peer rule: a side counts as failed when it failed on its
 /// own, or when it failed because its peer went away while the peer itself
 /// succeeded or failed the same way later. Prints the messages of the
-/// sides that count; returns the exit status.
-fn report(source: Ended, target: Ended, diag: &mut dyn Write) -> u8 {
+/// sides that count.
+fn report(source: Ended, target: Ended, diag: &mut dyn Write) -> Outcome {
     let counts = |me: &Ended, peer: &Ended| match (&me.end, &peer.end) {
         (End::Ok, _) => false,
-        (End::Failed(_), _) => true,
-        (End::PeerGone(_), End::Failed(_)) => false,
+        (End::Failed(..), _) => true,
+        (End::PeerGone(_), End::Failed(..)) => false,
         (End::PeerGone(_), End::Ok) => true,
         (End::PeerGone(_), End::PeerGone(_)) => me.at <= peer.at,
     };
     let (s, t) = (counts(&source, &target), counts(&target, &source));
+    let mut permanent = false;
     for (side, counted) in [(source, s), (target, t)] {
-        if let (End::Failed(lines) | End::PeerGone(lines), true) = (side.end, counted) {
-            for l in lines {
-                let _ = writeln!(diag, "{l}");
+        if !counted {
+            continue;
+        }
+        let lines = match side.end {
+            End::Ok => Vec::new(),
+            End::Failed(lines, p) => {
+                permanent |= p;
+                lines
             }
+            End::PeerGone(lines) => lines,
+        };
+        for l in lines {
+            let _ = writeln!(diag, "{l}");
         }
     }
-    match (s, t) {
+    let status = match (s, t) {
         (false, false) => exit::OK,
         (true, false) => exit::SOURCE_FAILED,
         (false, true) => exit::TARGET_FAILED,
         (true, true) => exit::BOTH_FAILED,
-    }
+    };
+    Outcome { status, permanent }
 }
 
 /// The program exec'd for a remote side: `$HAMMER_RSH` or `ssh`.
@@ -253,7 +273,7 @@ pub fn mirror_copy(
     opts: &GlobalOpts,
     stream: bool,
     diag: &mut dyn Write,
-) -> Result<u8, CopyError> {
+) -> Result<Outcome, CopyError> {
     let src = parse_side(src)?;
     let dst = parse_side(dst)?;
     let source_role = Role::Source { stream };
@@ -278,7 +298,7 @@ pub fn mirror_copy(
         Err(e) => {
             // The source then dies of the missing target: only a failure
             // of its own is told beside the cause.
-            if let End::Failed(lines) = source.finish().end {
+            if let End::Failed(lines, _) = source.finish().end {
                 for l in lines {
                     let _ = writeln!(diag, "{l}");
                 }
@@ -292,7 +312,9 @@ pub fn mirror_copy(
 }
 
 /// mirror-stream: mirror-copy with a streaming source, restarted after
-/// every lost link. Returns only if the arguments or the channel fail.
+/// every lost link. Returns when the arguments or the channel fail, or
+/// when a side fails in a way that no reconnection can mend (the paths or
+/// the pair of PFSes are wrong), with that copy's exit status.
 pub fn mirror_stream(
     src: &str,
     dst: &str,
@@ -300,7 +322,14 @@ pub fn mirror_stream(
     diag: &mut dyn Write,
 ) -> Result<u8, CopyError> {
     loop {
-        mirror_copy(src, dst, opts, true, diag)?;
+        let outcome = mirror_copy(src, dst, opts, true, diag)?;
+        if outcome.permanent {
+            let _ = writeln!(
+                diag,
+                "hammer: mirror-stream: giving up, retrying cannot help"
+            );
+            return Ok(outcome.status);
+        }
         if opts.verbose > 0 {
             let _ = write!(diag, "\nLost Link\n");
         }

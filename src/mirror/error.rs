@@ -120,6 +120,43 @@ impl MirrorError {
     }
 }
 
+impl MirrorError {
+    /// Whether trying again cannot help: the paths or the pair of PFSes
+    /// are wrong (a side's path does not open, a shared-uuid differs, the
+    /// target is a master or of another version, a slave cannot be
+    /// created). mirror-stream stops on such a failure instead of
+    /// reconnecting for ever.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            MirrorError::Getpfs(_) => true,
+            MirrorError::Protocol(p) => matches!(
+                p,
+                ProtocolError::SharedUuid
+                    | ProtocolError::TargetMaster
+                    | ProtocolError::PfsVersion
+                    | ProtocolError::Version
+                    | ProtocolError::Aborted
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// `MirrorError::is_permanent` for a remote side's last stderr line.
+pub fn is_permanent_line(line: &str) -> bool {
+    const LINES: &[&str] = &[
+        "hammer: mirror-write: source and target have different shared-uuid's!",
+        "hammer: mirror-write: target must be in slave mode",
+        "hammer: mirror-write: HAMMER PFS version mismatch!",
+        "hammer: validate_mrec_header: Version mismatch",
+        "hammer: Aborting operation",
+    ];
+    let line = line.trim_end_matches(['\r', '\n']);
+    LINES.contains(&line)
+        || line.starts_with("hammer: Failed to open ")
+        || line.starts_with("hammer: Cannot access ")
+}
+
 /// Whether a line a remote side printed on stderr is the message of a
 /// failure that only says its peer went away (`MirrorError::is_peer_gone`
 /// as text: a remote side's errors arrive as its stderr).
@@ -238,6 +275,38 @@ mod tests {
         }
         assert!(!is_peer_gone_line(
             "ssh: Could not resolve hostname nohost: Name or service not known"
+        ));
+    }
+
+    #[test]
+    fn permanent_by_type_and_by_text_agree() {
+        let open = GetpfsError::Open {
+            path: "/b/x".into(),
+            source: io::Error::from_raw_os_error(libc::ENOENT),
+        };
+        let access = GetpfsError::Access {
+            path: "/tmp".into(),
+            source: PfsError::Sys(nix::errno::Errno::ENOTTY),
+        };
+        let permanent: Vec<MirrorError> = vec![
+            open.into(),
+            access.into(),
+            ProtocolError::SharedUuid.into(),
+            ProtocolError::TargetMaster.into(),
+            ProtocolError::PfsVersion.into(),
+            ProtocolError::Version.into(),
+            ProtocolError::Aborted.into(),
+        ];
+        for e in permanent {
+            assert!(e.is_permanent(), "{e:?}");
+            assert!(is_permanent_line(&e.line()), "{}", e.line());
+        }
+        for e in gone_errors() {
+            assert!(!e.is_permanent(), "{e:?}");
+            assert!(!is_permanent_line(&e.line()), "{}", e.line());
+        }
+        assert!(!is_permanent_line(
+            "ssh: connect to host backup port 22: Connection refused"
         ));
     }
 }
