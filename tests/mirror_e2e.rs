@@ -254,8 +254,11 @@ fn d19_negative_delay_and_scoreboard() {
         "mirror-read",
         m.to_str().unwrap(),
     ]);
+    // Issue 12.5: the board ends with the final state, not a stale
+    // "Running" (which it showed before).
     let board = std::fs::read_to_string(&sb).unwrap();
-    assert!(board.starts_with("Running"), "{board:?}");
+    assert!(board.starts_with("Finished"), "{board:?}");
+    assert!(board.contains(" bytes sent, synced up to 0x"), "{board:?}");
     assert!(board.contains("Prescan 1 chunks"), "{board:?}");
 }
 

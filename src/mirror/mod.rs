@@ -12,5 +12,6 @@ pub mod plan;
 pub mod prescan;
 pub mod read;
 pub mod remote;
+pub mod report;
 pub mod scoreboard;
 pub mod write;

@@ -50,19 +50,31 @@ pub struct Range {
     pub tid_end: u64,
 }
 
+impl Range {
+    /// The last TID this range covered once sent: its end, or just before
+    /// its start when it was empty.
+    pub fn covered_to(&self) -> u64 {
+        if self.tid_beg < self.tid_end {
+            self.tid_end
+        } else {
+            self.tid_beg.saturating_sub(1)
+        }
+    }
+}
+
 /// The range of a batch before any cycle file or prescan: from just after
-/// the target's sync point (two-way) or the previous chunk's end, never
-/// below the source's sync_beg_tid, up to the source's sync point. Also
-/// returns the target's sync point as the source sees it (`tid_beg - 1`
-/// before clamping).
+/// the target's sync point (two-way) or what the previous batch of this
+/// run covered (one-way), never below the source's sync_beg_tid, up to the
+/// source's sync point. Also returns the target's sync point as the source
+/// sees it (`tid_beg - 1` before clamping).
 pub fn initial_range(
     target_sync_end: Option<u64>,
-    previous_chunk_end: Option<u64>,
+    previous_covered: Option<u64>,
     source: &PseudofsData,
 ) -> (Range, u64) {
-    let after = match (target_sync_end, previous_chunk_end) {
+    let after = match (target_sync_end, previous_covered) {
         (Some(t), _) => t.wrapping_add(1),
-        (None, Some(e)) => e + 1,
+        (None, Some(e)) => e.saturating_add(1),
         (None, None) => 0,
     };
     let range = Range {
@@ -188,6 +200,12 @@ mod tests {
         assert_eq!((r.tid_beg, t), (0x301, 0x300));
         let (r, t) = initial_range(None, None, &s);
         assert_eq!((r.tid_beg, t), (0x10, u64::MAX));
+        assert_eq!(r.covered_to(), 0x500);
+        let empty = Range {
+            tid_beg: 0x600,
+            ..r
+        };
+        assert_eq!(empty.covered_to(), 0x5ff);
         // A target at the top of the TID space wraps as in C.
         let (r, _) = initial_range(Some(u64::MAX), None, &s);
         assert_eq!(r.tid_beg, 0x10);

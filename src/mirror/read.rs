@@ -1,7 +1,7 @@
 //! `hammer mirror-read` / `mirror-read-stream`: the source side of the
 //! protocol (protocol.md §2, §5, §6, §8, §9, §13) with D1, D2 and D3 fixed.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -12,7 +12,8 @@ use super::error::{pfs_err, MirrorError, ProtocolError};
 use super::header::validate_header;
 use super::plan::{self, After, Chunks, Mode, Range};
 use super::prescan::{summary, HistEntry, Prescan};
-use super::scoreboard::{Scoreboard, MESSAGE, PROGRESS, STATUS};
+use super::report::{Report, Verbosity};
+use super::scoreboard::Scoreboard;
 use crate::ondisk::{BaseElm, LeafElm, PseudofsData};
 use crate::pfs::{getpfs, MirrorReadReq, Pfs};
 use crate::wire::reader::BatchIter;
@@ -25,6 +26,10 @@ pub struct ReadOptions {
     /// mirror-read-stream: wait for new data after each batch.
     pub stream: bool,
     pub verbose: i32,
+    /// `-q`: only warnings and errors on stderr.
+    pub quiet: bool,
+    /// stderr is a terminal: `-v` progress is drawn in place.
+    pub tty: bool,
     /// `-i` seconds.
     pub delay: i32,
     /// `-t` seconds, 0 = none.
@@ -48,6 +53,8 @@ impl ReadOptions {
             two_way: o.two_way,
             stream,
             verbose: o.verbose,
+            quiet: o.quiet > 0,
+            tty: std::io::stderr().is_terminal(),
             delay: o.delay,
             timeout: o.timeout,
             splitup: o.splitup,
@@ -65,8 +72,7 @@ struct Source<'a, R, W> {
     o: &'a ReadOptions,
     reader: MrecordReader<R>,
     out: W,
-    diag: &'a mut dyn Write,
-    sb: Option<Scoreboard>,
+    report: Report<'a>,
     bw: BwLimit,
     buf: Vec<u8>,
     start: Instant,
@@ -74,11 +80,15 @@ struct Source<'a, R, W> {
     chunks: Option<Chunks>,
     /// A prescan summary has been printed once.
     repeat: bool,
-    sameline: bool,
     interrupted: bool,
     mode: Mode,
     /// Stream bytes written so far (the offset a failed write names).
     sent: u64,
+    /// The end TID of the last batch closed by SYNC or IDLE.
+    synced_to: Option<u64>,
+    /// What the batches of this run have covered so far: a one-way run's
+    /// next batch starts after it.
+    covered: Option<u64>,
 }
 
 /// Runs mirror-read(-stream) on `fs`, writing the stream to `output` and,
@@ -95,17 +105,25 @@ pub fn mirror_read<R: Read, W: Write>(
         o,
         reader: MrecordReader::new(input),
         out: output,
-        diag,
-        sb: o.scoreboard.as_ref().map(Scoreboard::new),
+        report: Report::new(
+            diag,
+            Verbosity {
+                verbose: o.verbose,
+                quiet: o.quiet,
+                tty: o.tty,
+            },
+            o.scoreboard.as_ref().map(Scoreboard::new),
+        ),
         bw: BwLimit::new(o.bandwidth),
         buf: vec![0u8; SERIALBUF_SIZE],
         start: Instant::now(),
         chunks: None,
         repeat: false,
-        sameline: false,
         interrupted: false,
         mode: Mode::new(o.stream),
         sent: 0,
+        synced_to: None,
+        covered: None,
     };
     s.run()
 }
@@ -120,6 +138,13 @@ enum Next {
 
 impl<R: Read, W: Write> Source<'_, R, W> {
     fn run(&mut self) -> Result<(), MirrorError> {
+        let r = self.run_batches();
+        self.report
+            .finished(r.is_ok(), self.interrupted, self.sent, self.synced_to);
+        r
+    }
+
+    fn run_batches(&mut self) -> Result<(), MirrorError> {
         loop {
             match self.batch()? {
                 Next::Batch => continue,
@@ -128,6 +153,18 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             }
         }
         self.send(&Mrecord::Term { tid: 1 })?;
+        if self.interrupted {
+            let how = match &self.o.cycle_file {
+                Some(c) => format!("run the same command again to resume from {}", c.display()),
+                None => "run it again to go on from the last completed batch \
+                         (with -c <file>, from where it stopped)"
+                    .to_string(),
+            };
+            self.report.warn(&format!(
+                "Mirror-read {}: the copy is incomplete (stopped by -t); {how}",
+                self.fs
+            ));
+        }
         self.say(&format!("Mirror-read {} succeeded", self.fs));
         Ok(())
     }
@@ -137,12 +174,7 @@ impl<R: Read, W: Write> Source<'_, R, W> {
     fn batch(&mut self) -> Result<Next, MirrorError> {
         let (mut pfs, _) = getpfs(self.fs)?;
         if self.mode != Mode::Chunked {
-            self.board(STATUS, "Running");
-            if self.o.verbose == 1 {
-                let lead = if self.sameline { "\r" } else { "\n" };
-                self.print(&format!("{lead}Running  \u{8}\u{8}"));
-            }
-            self.sameline = true;
+            self.report.running();
         }
         self.bw.reset();
         let scratch = scratch_pfsd(pfs.as_ref())?;
@@ -161,12 +193,13 @@ impl<R: Read, W: Write> Source<'_, R, W> {
         let (range, resumed) = self.plan_range(pfs.as_mut(), target_sync_end)?;
         let tid_end = range.tid_end;
         self.transfer(pfs.as_mut(), range)?;
+        self.covered = Some(range.covered_to());
 
         match plan::after_batch(self.interrupted, resumed, self.chunks.as_ref(), self.mode) {
             After::Finish => Ok(Next::Finish),
             After::Next => {
-                if self.chunks.is_some() && self.o.verbose == 1 && self.mode != Mode::Chunked {
-                    self.print(" (bulk incremental)");
+                if self.chunks.is_some() && self.mode != Mode::Chunked {
+                    self.report.more_chunks();
                 }
                 Ok(Next::Batch)
             }
@@ -192,10 +225,9 @@ impl<R: Read, W: Write> Source<'_, R, W> {
         pfs: &mut dyn Pfs,
         target_sync_end: Option<u64>,
     ) -> Result<(Range, bool), MirrorError> {
-        let previous_chunk_end = self.chunks.as_ref().map(Chunks::current_end);
+        let first = self.covered.is_none();
         let mut scratch = scratch_pfsd(pfs)?;
-        let (mut range, t_sync_end) =
-            plan::initial_range(target_sync_end, previous_chunk_end, &scratch);
+        let (mut range, t_sync_end) = plan::initial_range(target_sync_end, self.covered, &scratch);
         let resume = if self.chunks.is_none() && self.o.begin_tid.is_none() {
             self.load_cycle_file(&range, t_sync_end)
         } else {
@@ -204,15 +236,19 @@ impl<R: Read, W: Write> Source<'_, R, W> {
         if let Some(r) = resume {
             range = r;
             scratch.sync_end_tid = range.tid_end;
-        } else if !self.o.two_way && self.chunks.is_none() {
+        } else if let (Some(b), true) = (self.o.begin_tid, first) {
+            // Before the prescan, so that it counts what will be sent; for
+            // the first batch only, so that later chunks and batches go on
+            // from the previous one instead of sending it all again.
+            range.tid_beg = b;
+        } else if !self.o.two_way && first {
             if let Some(t) = self.cycle_tid() {
                 range.tid_beg = t;
             }
         }
         if resume.is_none() && self.chunks.is_none() && !self.o.no_bulk {
-            if self.o.verbose > 0 && !self.repeat {
-                self.print("\n");
-                self.sameline = false;
+            if !self.repeat {
+                self.report.before_prescan();
             }
             // D2: an empty range gives no chunks instead of stale ones.
             if let Some(entries) = self.prescan(pfs, range.tid_beg, range.tid_end)? {
@@ -231,9 +267,6 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             version: 1,
             pfsd: scratch,
         })?;
-        if let Some(b) = self.o.begin_tid {
-            range.tid_beg = b;
-        }
         if self.mode == Mode::Once || self.o.verbose >= 2 {
             let bulk = estbytes.map_or(String::new(), |b| format!(" (bulk= {b})"));
             self.say(&format!(
@@ -276,10 +309,7 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             key_cur = self.bulk(pfs, key_beg, tid_beg, tid_end)?;
             true
         };
-        if self.mode.batches() && self.o.verbose > 0 && !self.sameline {
-            self.print("\n");
-            self.sameline = true;
-        }
+        self.report.batch_sent(self.mode.batches());
         if !self.interrupted {
             let rec = if work {
                 Mrecord::Sync { tid: 1 }
@@ -287,6 +317,7 @@ impl<R: Read, W: Write> Source<'_, R, W> {
                 Mrecord::Idle { tid: 1 }
             };
             self.send(&rec)?;
+            self.synced_to = Some(tid_end);
         }
         self.acknowledge(key_cur, tid_beg, tid_end)
     }
@@ -308,21 +339,21 @@ impl<R: Read, W: Write> Source<'_, R, W> {
                 // would otherwise end the batch and SYNC past unsent data.
                 Ok(_) if req.interrupted => {
                     let e = crate::pfs::PfsError::Sys(nix::errno::Errno::EINTR);
-                    self.board(MESSAGE, &format!("Mirror-read {} failed: {e}", self.fs));
+                    self.report
+                        .board_message(&format!("Mirror-read {} failed: {e}", self.fs));
                     return Err(pfs_err(format!("Mirror-read {} failed", self.fs))(e));
                 }
                 Ok(n) => n,
                 Err(e) => {
-                    self.board(MESSAGE, &format!("Mirror-read {} failed: {e}", self.fs));
+                    self.report
+                        .board_message(&format!("Mirror-read {} failed: {e}", self.fs));
                     return Err(pfs_err(format!("Mirror-read {} failed", self.fs))(e));
                 }
             };
             if count > 0 {
                 if let Err(source) = self.bw.write_all(&mut self.out, &self.buf[..count]) {
-                    self.board(
-                        MESSAGE,
-                        &format!("Mirror-read {} failed: short write", self.fs),
-                    );
+                    self.report
+                        .board_message(&format!("Mirror-read {} failed: short write", self.fs));
                     return Err(MirrorError::ShortWrite {
                         fs: self.fs.to_string(),
                         offset: self.sent,
@@ -336,20 +367,14 @@ impl<R: Read, W: Write> Source<'_, R, W> {
                 "obj={:016x} tids={tid_beg:016x}:{tid_end:016x} {total:>11}",
                 req.key_cur.obj_id
             );
-            if self.mode.batches() && self.o.verbose > 0 {
-                self.print(&format!("\rscan {progress}"));
-                self.sameline = false;
-            } else if self.mode.batches() {
-                self.board(PROGRESS, &progress);
-            }
+            self.report.scan(&progress, self.mode.batches(), count == 0);
             req.key_beg = req.key_cur;
             if self.timed_out() {
                 let msg = format!(
                     "Mirror-read {} interrupted by timer at {:016x}",
                     self.fs, req.key_cur.obj_id
                 );
-                self.board(MESSAGE, &msg);
-                self.say(&msg);
+                self.report.incident(&msg);
                 self.interrupted = true;
                 return Ok(req.key_cur);
             }
@@ -390,7 +415,9 @@ impl<R: Read, W: Write> Source<'_, R, W> {
         } else {
             // D3: one-way, the target's receipt is unknown, so the file
             // never moves past what this run started from.
-            self.say("Warning: cycle file (-c option) cannot be fully updated unless you use mirror-copy");
+            self.report.warn(
+                "Warning: cycle file (-c option) cannot be fully updated unless you use mirror-copy",
+            );
             CyclePoint {
                 key: BaseElm::KEY_BEG_INIT,
                 tid: tid_beg,
@@ -398,7 +425,7 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             }
         };
         match write_cycle_file(&path, &point) {
-            Err(e) => self.say(&format!(
+            Err(e) => self.report.warn(&format!(
                 "Warning: Unable to write to {}: {}",
                 path.display(),
                 crate::errno::strerror(&e)
@@ -429,7 +456,7 @@ impl<R: Read, W: Write> Source<'_, R, W> {
     /// batch that the target has not moved past (D3).
     fn load_cycle_file(&mut self, range: &Range, t_sync_end: u64) -> Option<Range> {
         let path = self.o.cycle_file.clone()?;
-        let p = match read_cycle_file(&path, &mut |m| self.say(&m)) {
+        let p = match read_cycle_file(&path, &mut |m| self.report.warn(&m)) {
             CycleRead::Loaded(p) => p,
             _ => return None,
         };
@@ -486,11 +513,8 @@ impl<R: Read, W: Write> Source<'_, R, W> {
                 }
             }
             if !self.repeat && p.accum > self.o.splitup {
-                if self.o.verbose > 1 {
-                    self.print(".");
-                }
                 chunks += 1;
-                self.board(PROGRESS, &format!("Prescan chunk {chunks}"));
+                self.report.prescan_chunk(chunks);
                 p.accum = 0;
             }
             req.key_beg = req.key_cur;
@@ -500,17 +524,12 @@ impl<R: Read, W: Write> Source<'_, R, W> {
         }
         let entries = p.reduce(self.o.splitup);
         if !self.repeat {
-            if self.o.verbose > 1 {
-                self.print("\n");
-            }
-            self.board(
-                MESSAGE,
-                &format!(
-                    "Prescan {} chunks, total {} MBytes",
-                    entries.len() - 1,
-                    p.total / 1_048_576
-                ),
-            );
+            self.report.after_prescan();
+            self.report.board_message(&format!(
+                "Prescan {} chunks, total {} MBytes",
+                entries.len() - 1,
+                p.total / 1_048_576
+            ));
             self.say(&summary(&entries, p.total));
             self.repeat = true;
         }
@@ -520,30 +539,21 @@ impl<R: Read, W: Write> Source<'_, R, W> {
     /// §6: wait for the sync point to move past `tid_end`, at most one
     /// batch every `-i` seconds.
     fn wait(&mut self, pfs: &dyn Pfs, tid_end: u64) {
-        if self.o.verbose > 0 {
-            self.print(" W");
-        } else {
-            self.board(STATUS, "Waiting");
-        }
+        self.report.waiting();
         let t1 = Instant::now();
         if let Err(e) = pfs.wait(tid_end) {
             let msg = format!("Mirror-read {}: cannot stream: {e}", self.fs);
-            self.board(MESSAGE, &msg);
-            self.say(&msg);
+            self.report.incident(&msg);
             self.mode = Mode::Once;
             return;
         }
         let delay = Duration::from_secs(self.o.delay.max(0) as u64);
         let waited = t1.elapsed();
         if waited < delay {
-            if self.o.verbose > 0 {
-                self.print("\u{8}D");
-            }
+            self.report.delaying();
             sleep(delay - waited);
         }
-        if self.o.verbose > 0 {
-            self.print("\u{8} ");
-        }
+        self.report.woke();
     }
 
     fn timed_out(&self) -> bool {
@@ -561,18 +571,7 @@ impl<R: Read, W: Write> Source<'_, R, W> {
     }
 
     fn say(&mut self, msg: &str) {
-        let _ = writeln!(self.diag, "{msg}");
-    }
-
-    fn print(&mut self, s: &str) {
-        let _ = self.diag.write_all(s.as_bytes());
-        let _ = self.diag.flush();
-    }
-
-    fn board(&mut self, field: super::scoreboard::Field, text: &str) {
-        if let Some(sb) = self.sb.as_mut() {
-            let _ = sb.update(field, text);
-        }
+        self.report.say(msg);
     }
 }
 

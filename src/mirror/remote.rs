@@ -118,6 +118,11 @@ pub fn ssh_argv(rsh: &str, opts: &GlobalOpts, spec: &RemoteSpec, role: Role) -> 
         2 => v.push("-vv".into()),
         _ => v.push("-vvv".into()),
     }
+    // Not forwarded by the original; a quiet copy wants its remote side
+    // quiet too (an original hammer there takes -q as well).
+    if opts.quiet > 0 {
+        v.push("-q".into());
+    }
     if opts.yes {
         v.push("-y".into());
     }
@@ -207,6 +212,15 @@ mod tests {
                 "/pfs/b"
             ]
         );
+    }
+
+    /// Beyond the original: a quiet copy asks its remote side for quiet.
+    #[test]
+    fn quiet_is_forwarded() {
+        let argv = ssh_argv("ssh", &opts(&["-q", "-y"]), &remote("b:/p"), Role::Target);
+        assert_eq!(argv.join(" "), "ssh b hammer -q -y -2 mirror-write /p");
+        let argv = ssh_argv("ssh", &opts(&["-q", "-v"]), &remote("b:/p"), Role::Target);
+        assert_eq!(argv.join(" "), "ssh b hammer -2 mirror-write /p");
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub struct WriteOptions {
     /// `-y`: create a missing slave without asking.
     pub yes: bool,
     pub verbose: i32,
+    /// `-q`: nothing on stderr or stdout but warnings and errors.
+    pub quiet: bool,
 }
 
 impl WriteOptions {
@@ -26,6 +28,7 @@ impl WriteOptions {
             two_way: o.two_way,
             yes: o.yes,
             verbose: o.verbose,
+            quiet: o.quiet > 0,
         }
     }
 }
@@ -48,10 +51,14 @@ pub fn mirror_write<R: Read, W: Write>(
             Some(p) => p,
         };
         if std::fs::symlink_metadata(fs).is_err() {
-            if !autoslave::confirm(fs, o.yes, diag) {
+            // -q -y: the creation is done without a word; a question is
+            // always asked aloud.
+            let mut sink = std::io::sink();
+            let notes: &mut dyn Write = if o.quiet && o.yes { &mut sink } else { diag };
+            if !autoslave::confirm(fs, o.yes, notes) {
                 return Err(ProtocolError::Aborted.into());
             }
-            if let Err(msg) = autoslave::create_slave(fs, pfsd1.shared_uuid, diag) {
+            if let Err(msg) = autoslave::create_slave(fs, pfsd1.shared_uuid, notes) {
                 if !msg.is_empty() {
                     let _ = writeln!(diag, "{msg}");
                 }
@@ -101,7 +108,9 @@ pub fn mirror_write<R: Read, W: Write>(
             None => (u32::MAX, 0),
         };
         if rt == mrec_type::TERM {
-            let _ = writeln!(diag, "Mirror-write: received termination request");
+            if !o.quiet {
+                let _ = writeln!(diag, "Mirror-write: received termination request");
+            }
             return Ok(());
         }
         if !matches!(rt, mrec_type::SYNC | mrec_type::IDLE) || rec_size != UPDATE_REC_SIZE {
@@ -133,7 +142,7 @@ pub fn mirror_write<R: Read, W: Write>(
         }
         if o.two_way {
             send(&mut writer, &Mrecord::Update { tid: tid_end })?;
-        } else {
+        } else if !o.quiet {
             let line = format!("Source can update synctid to 0x{tid_end:016x}\n");
             writer
                 .get_mut()
