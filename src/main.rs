@@ -95,7 +95,6 @@ const OTHER_COMMANDS: &[&str] = &[
     "snaplo",
     "snapq",
     "snaprm",
-    "snapls",
     "blockmap",
     "checkmap",
     "show",
@@ -115,6 +114,7 @@ fn dispatch(inv: &Invocation) -> Result<(), Failure> {
         "mirror-read" | "mirror-read-stream" | "mirror-write" => cmd_mirror(inv),
         "mirror-copy" | "mirror-stream" => cmd_mirror_copy(inv),
         "import" | "export" => cmd_bridge(inv),
+        "snapls" => cmd_snapls(&inv.args),
         "pfs-status" | "pfs-master" | "pfs-slave" | "pfs-update" | "pfs-upgrade"
         | "pfs-downgrade" | "pfs-destroy" | "synctid" | "store-create" => cmd_pfs(inv),
         _ if OTHER_COMMANDS.contains(&cmd) => Err(Failure::Errx(format!("{cmd}: not implemented"))),
@@ -234,6 +234,18 @@ fn cmd_mirror_copy(inv: &Invocation) -> Result<(), Failure> {
         Ok(code) => Err(Failure::Status(code)),
         Err(e) => Err(Failure::Errx(e.to_string())),
     }
+}
+
+/// `snapls <pfs> ...`: the TIDs each PFS can be exported as of.
+fn cmd_snapls(args: &[String]) -> Result<(), Failure> {
+    if args.is_empty() {
+        return Err(Failure::Usage("hammer snapls <pfs-path> ...\n"));
+    }
+    let mut out = io::stdout().lock();
+    for path in args {
+        bridge::snapls::snapls(path, &mut out).map_err(|e| Failure::Errx(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Usage of import and export.

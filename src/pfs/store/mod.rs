@@ -18,6 +18,7 @@
 //! that changes anything allocates one TID, like a flush.
 
 mod blob;
+mod history;
 mod key;
 mod read;
 mod txn;
@@ -35,6 +36,7 @@ use nix::errno::Errno;
 use rusqlite::{params, Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use blob::Blobs;
+pub use history::Change;
 pub use key::{decode as decode_key, encode as encode_key, RecKey, KEY_LEN};
 pub use txn::{RecordId, Txn};
 

@@ -1,0 +1,101 @@
+//! `hammer snapls` on the store (issue 12.3): every TID a PFS can be
+//! exported as of, newest last, on a master (its imports) and on a slave
+//! (what it received and the sync points it reached, none beyond).
+
+mod common;
+
+use std::fs;
+
+use common::*;
+
+/// The TID at the end of an import's summary line.
+fn import(tree: &std::path::Path, pfs: &std::path::Path) -> u64 {
+    let out = ok(&["import", tree.to_str().unwrap(), pfs.to_str().unwrap()]);
+    let line = text(&out.stdout);
+    let hex = line.trim_end().rsplit("TID 0x").next().unwrap();
+    u64::from_str_radix(hex, 16).unwrap()
+}
+
+/// (TID, note) of each row of a snapls listing, after its two heading lines.
+fn rows(out: &str) -> Vec<(u64, String)> {
+    out.lines()
+        .skip(2)
+        .map(|l| {
+            let mut f = l.split('\t');
+            let tid = u64::from_str_radix(f.next().unwrap().trim_start_matches("0x"), 16).unwrap();
+            let time = f.next().unwrap();
+            assert!(time.ends_with(" UTC") && time.len() == 23, "{l}");
+            (tid, f.next().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn snapls_lists_each_import_and_each_sync_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "st");
+    let m = root.join("master");
+    let tree = dir.path().join("tree");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("a"), vec![1u8; 3000]).unwrap();
+    let t1 = import(&tree, &m);
+    fs::write(tree.join("b"), b"bee").unwrap();
+    fs::remove_file(tree.join("a")).unwrap();
+    let t2 = import(&tree, &m);
+
+    let out = ok(&["snapls", m.to_str().unwrap()]);
+    let listing = text(&out.stdout);
+    assert!(
+        listing.starts_with(&format!(
+            "Snapshots on {}\tPFS #1\nTransaction ID\t\tTimestamp\t\tNote\n",
+            m.display()
+        )),
+        "{listing}"
+    );
+    let master = rows(&listing);
+    let tids: Vec<u64> = master.iter().map(|r| r.0).collect();
+    assert!(
+        tids.windows(2).all(|w| w[0] < w[1]),
+        "newest last: {listing}"
+    );
+    assert!(tids.contains(&t1) && tids.ends_with(&[t2]), "{listing}");
+    let note2 = &master.last().unwrap().1;
+    assert!(note2.contains("deleted"), "{listing}");
+    // Every TID listed can be exported as of.
+    for (i, tid) in tids.iter().enumerate() {
+        let to = dir.path().join(format!("x{i}"));
+        ok(&[
+            "export",
+            &format!("{}@@0x{tid:016x}", m.display()),
+            to.to_str().unwrap(),
+        ]);
+    }
+
+    let s = root.join("slave");
+    ok(&[
+        "-y",
+        "-q",
+        "mirror-copy",
+        m.to_str().unwrap(),
+        s.to_str().unwrap(),
+    ]);
+    let sync = sync_end(&root, 2);
+    fs::write(tree.join("c"), b"sea").unwrap();
+    let t3 = import(&tree, &m);
+    let out = ok(&["snapls", s.to_str().unwrap()]);
+    let slave = rows(&text(&out.stdout));
+    assert!(slave.iter().any(|r| r.0 == t1) && slave.iter().any(|r| r.0 == t2));
+    assert!(
+        slave
+            .iter()
+            .any(|r| r.0 == sync && r.1.starts_with("sync point")),
+        "{slave:?}"
+    );
+    // t3 is not on the slave yet: nothing beyond its sync point is listed.
+    assert!(slave.iter().all(|r| r.0 <= sync && r.0 != t3), "{slave:?}");
+
+    let out = run(&["snapls"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&["snapls", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+}
