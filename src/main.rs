@@ -1,7 +1,7 @@
 //! The `hammer` binary: parse the command line, dispatch, and turn errors
 //! into the original's messages and exit codes.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use hammer_mirror::bridge::{self, export::ExportOptions, import::ImportOptions};
@@ -190,6 +190,13 @@ fn cmd_mirror(inv: &Invocation) -> Result<(), Failure> {
         ("mirror-read" | "mirror-read-stream", [fs, b]) => (fs, Some(cli::strtoull(b).0)),
         _ => return Err(Failure::Usage(MIRROR_USAGE)),
     };
+    if inv.command != "mirror-write" && io::stdout().is_terminal() {
+        // As zfs send: a binary stream on a terminal helps nobody.
+        return Err(Failure::Errx(format!(
+            "{}: standard output is a terminal; redirect the stream to a file or a pipe",
+            inv.command
+        )));
+    }
     let stdio = |fd: std::os::fd::BorrowedFd<'_>| {
         fd.try_clone_to_owned()
             .map(std::fs::File::from)
