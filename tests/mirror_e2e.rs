@@ -304,3 +304,47 @@ fn each_side_widens_the_pipe_it_is_given() {
     assert!(!out.status.success());
     assert_eq!(size(&r), 1 << 20, "mirror-write's stdin");
 }
+
+/// The cycle file and the scoreboard are replaced through temporaries
+/// created exclusively: a symlink planted where the temporary
+/// `<file>.tmp.<pid>` used to be written is never followed. Pids are
+/// handed out in order, so links are planted for the next few thousand.
+#[test]
+fn cycle_file_and_scoreboard_never_follow_planted_symlinks() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    make_history(&src, 3, 2, 100);
+    let m = src.join("master");
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let mut probe = std::process::Command::new("true").spawn().unwrap();
+    let next = probe.id();
+    probe.wait().unwrap();
+    for pid in next..next + 3000 {
+        for name in ["cycle", "sb"] {
+            symlink(&victim, work.join(format!("{name}.tmp.{pid}"))).unwrap();
+        }
+    }
+    let (cycle, sb) = (work.join("cycle"), work.join("sb"));
+    ok(&[
+        "-B",
+        "-c",
+        cycle.to_str().unwrap(),
+        "-e",
+        sb.to_str().unwrap(),
+        "mirror-read",
+        m.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    for f in [&cycle, &sb] {
+        let meta = std::fs::symlink_metadata(f).unwrap();
+        assert!(meta.file_type().is_file(), "{}", f.display());
+    }
+    assert_eq!(std::fs::metadata(&cycle).unwrap().len(), 48);
+    assert!(std::fs::read_to_string(&sb).unwrap().starts_with("Running"));
+    // Nothing but the planted links, the cycle file and the scoreboard.
+    assert_eq!(std::fs::read_dir(&work).unwrap().count(), 6000 + 2);
+}
