@@ -49,6 +49,21 @@ pub struct PfsPath {
     pub pfs_id: Option<u32>,
 }
 
+impl PfsPath {
+    /// Opens `open_path`, addressing the PFS the reference names. Besides
+    /// getpfs, the commands that open the filesystem a path lies in
+    /// (synctid, pfs-master's directory) use it: on HAMMER the kernel
+    /// resolves a PFS link or `@@` name when the path is opened, while on
+    /// a store the link dangles and the name is no directory.
+    pub fn open(&self) -> Result<Box<dyn Pfs>, OpenError> {
+        let mut pfs = open_fs(&self.open_path)?;
+        if let Some(id) = self.pfs_id {
+            pfs.set_pfs_id(id);
+        }
+        Ok(pfs)
+    }
+}
+
 /// Opens `path` as the original's `open(path, O_RDONLY)` and picks the
 /// backend by probing (DESIGN.md, Backends): GET_PSEUDOFS succeeds on the
 /// descriptor -> the kernel; the path is in a store -> the store; else the
@@ -100,7 +115,7 @@ pub fn getpfs(path: &str) -> Result<(Box<dyn Pfs>, PseudofsData), GetpfsError> {
         path: pp.open_path.clone(),
         source,
     };
-    let mut pfs = match open_fs(&pp.open_path) {
+    let pfs = match pp.open() {
         Ok(pfs) => pfs,
         Err(OpenError::Io(source)) => {
             return Err(GetpfsError::Open {
@@ -111,9 +126,6 @@ pub fn getpfs(path: &str) -> Result<(Box<dyn Pfs>, PseudofsData), GetpfsError> {
         Err(OpenError::NotHammer(errno)) => return Err(access(PfsError::Sys(errno))),
         Err(OpenError::Store(e)) => return Err(access(PfsError::Store(e))),
     };
-    if let Some(id) = pp.pfs_id {
-        pfs.set_pfs_id(id);
-    }
     let pfsd = pfs.get_pseudofs().map_err(access)?;
     Ok((pfs, pfsd))
 }
