@@ -32,6 +32,9 @@ pub enum ProtocolError {
     NoAck,
     #[error("Aborting operation")]
     Aborted,
+    /// The missing slave could not be created (the original went on).
+    #[error("Failed to create PFS")]
+    CreateFailed,
 }
 
 #[derive(Debug, thiserror::Error)]

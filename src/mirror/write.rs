@@ -47,15 +47,18 @@ pub fn mirror_write<R: Read, W: Write>(
             None => return Ok(()),
             Some(p) => p,
         };
-        if std::fs::symlink_metadata(fs).is_err() {
+        if autoslave::missing(fs) {
             if !autoslave::confirm(fs, o.yes, diag) {
                 return Err(ProtocolError::Aborted.into());
             }
+            // The original says so and goes on, into whatever PFS the path
+            // then opens: the slave's creation failed, so nothing is
+            // answered, read or written.
             if let Err(msg) = autoslave::create_slave(fs, pfsd1.shared_uuid, diag) {
                 if !msg.is_empty() {
                     let _ = writeln!(diag, "{msg}");
                 }
-                let _ = writeln!(diag, "Failed to create PFS");
+                return Err(ProtocolError::CreateFailed.into());
             }
         }
         let (mut pfs, _) = getpfs(fs)?;
