@@ -1,10 +1,12 @@
 //! File I/O helpers: positioned reads that go on after short reads and
-//! EINTR up to the end of the file, and streaming writes that leave the
-//! page cache behind them.
+//! EINTR up to the end of the file, streaming writes that leave the page
+//! cache behind them, and the atomic replacement of a small file.
 
-use std::fs::File;
-use std::io;
-use std::os::unix::fs::FileExt;
+use std::ffi::OsString;
+use std::fs::{File, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::path::Path;
 
 /// How far behind the end of the file written bytes leave the page
 /// cache: far enough that their writeback, started when they were
@@ -71,9 +73,37 @@ pub fn read_full_at(file: &File, buf: &mut [u8], off: u64) -> io::Result<usize> 
     Ok(got)
 }
 
+/// Replaces the file at `path` with `bytes` so that a crash leaves the old
+/// or the new content, never a mix (D21). The temporary lies beside it
+/// (a rename within one directory is atomic) under a fresh random name,
+/// created with O_CREAT|O_EXCL, so nothing planted there, a symlink
+/// included, is ever opened; its mode is `mode` less the umask. It is
+/// fsynced, renamed over `path` (a symlink at `path` is replaced, not
+/// followed), and the directory fsynced so the rename is durable too. On
+/// failure `path` is unchanged and the temporary removed.
+pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut prefix = OsString::from(".");
+    prefix.push(path.file_name().unwrap_or_default());
+    prefix.push(".");
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".tmp")
+        .permissions(Permissions::from_mode(mode))
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    File::open(dir)?.sync_all()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     #[test]
     fn writes_of_any_size_drop_whole_grains_behind_them_each_once() {
@@ -108,5 +138,45 @@ mod tests {
         assert_eq!(read_full_at(&f, &mut buf, 6).unwrap(), 4);
         assert_eq!(&buf[..4], b"6789");
         assert_eq!(read_full_at(&f, &mut buf, 20).unwrap(), 0);
+    }
+
+    /// D21 and the planted-symlink hole: the temporary is never opened
+    /// through a name chosen in advance, and a symlink at the target is
+    /// replaced rather than written through.
+    #[test]
+    fn replace_file_never_writes_through_a_planted_symlink() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let path = d.path().join("cycle");
+        // The name the helper's predecessor used, `<file>.tmp.<pid>`.
+        let old_tmp = d.path().join(format!("cycle.tmp.{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &old_tmp).unwrap();
+        replace_file(&path, b"first", 0o666).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        replace_file(&path, b"second", 0o644).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        let m = std::fs::symlink_metadata(&path).unwrap();
+        assert!(m.file_type().is_file());
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        // The mode asked for, less the umask: no bit beyond it.
+        assert_eq!(m.mode() & 0o7777 & !0o644, 0);
+        assert_eq!(m.mode() & 0o600, 0o600);
+        // Only the target, the victim and the planted link are there.
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 3);
+    }
+
+    #[test]
+    fn replace_file_failure_leaves_the_target() {
+        let d = tempfile::tempdir().unwrap();
+        // A directory in the way: the rename fails, nothing is left behind.
+        let path = d.path().join("sub");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("f"), b"x").unwrap();
+        assert!(replace_file(&path, b"new", 0o644).is_err());
+        assert!(path.join("f").exists());
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
     }
 }

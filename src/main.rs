@@ -164,6 +164,7 @@ fn cmd_mirror_dump(args: &[String]) -> Result<(), Failure> {
     let stderr = io::stderr();
     mirror_dump(stdin, stdout, stderr, header).map_err(|e| match e {
         DumpError::FirstRecord(r) => Failure::Say(r.to_string()),
+        DumpError::Incomplete => Failure::Silent,
         DumpError::Output(io) => Failure::Errx(format!("mirror-dump: {}", strerror(&io))),
         other => Failure::Errx(other.to_string()),
     })

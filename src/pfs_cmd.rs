@@ -13,9 +13,9 @@ use nix::errno::Errno;
 use crate::cli::{strtoull_base, GlobalOpts, PFS_USAGE, SYNCTID_USAGE};
 use crate::errno::strerror;
 use crate::ondisk::{HammerUuid, PseudofsData, PFSD_SLAVE};
-use crate::pfs::getpfs::{dirname, strip_trailing_slashes, strtol10};
+use crate::pfs::getpfs::{dirname, scanpfsid, strip_trailing_slashes, strtol10};
 use crate::pfs::store::Store;
-use crate::pfs::{getpfs, open_fs, OpenError, Pfs, PfsError, SynctidOp};
+use crate::pfs::{getpfs, OpenError, Pfs, PfsError, SynctidOp};
 use crate::pfsd_fmt::{write_pfs_block, SnapshotsHint};
 
 /// How a command failed; `main` prints it and exits 1.
@@ -101,7 +101,9 @@ pub fn pfs_create(args: &[String], slave: bool, out: &mut dyn Write) -> CmdResul
         )));
     }
     let dir = dirname(path);
-    let mut pfs = match open_fs(&dir) {
+    // A PFS link or `@@` name opens that PFS, as on HAMMER, and is refused
+    // below as not PFS#0.
+    let mut pfs = match scanpfsid(&dir).open() {
         Ok(pfs) => pfs,
         Err(OpenError::Io(e)) => {
             return Err(err(format!("Cannot open directory {dir}"), strerror(&e)))
@@ -112,6 +114,11 @@ pub fn pfs_create(args: &[String], slave: bool, out: &mut dyn Write) -> CmdResul
     };
     if pfs.get_pseudofs().is_err() || pfs.pfs_id() != 0 {
         return Err(CmdError::Say(NOT_MAIN_MOUNT.to_string()));
+    }
+    // The link is made in `dir` itself, which a store's `@@-1:00000` is
+    // not: refused before a PFS is created for nothing.
+    if let Err(e) = fs::metadata(&dir) {
+        return Err(err(format!("Cannot open directory {dir}"), strerror(&e)));
     }
     let id = free_pfs_id(pfs.as_mut(), path)?;
     write!(out, "Creating PFS#{id}\t")?;
@@ -429,14 +436,20 @@ pub fn synctid(args: &[String], out: &mut dyn Write) -> CmdResult {
     };
     let fs_path = &args[0];
     let failed = |e: &dyn std::fmt::Display| err(format!("Synctid {fs_path} failed"), e);
-    let mut pfs = match open_fs(fs_path) {
+    let unable = |e: &dyn std::fmt::Display| err(format!("Unable to open {fs_path}"), e);
+    // The TID is filesystem-wide: any path of the filesystem will do, a
+    // PFS link or `@@` name included, as getpfs resolves it.
+    let pp = scanpfsid(fs_path);
+    let mut pfs = match pp.open() {
         Ok(pfs) => pfs,
-        Err(OpenError::Io(e)) => {
-            return Err(err(format!("Unable to open {fs_path}"), strerror(&e)))
-        }
+        Err(OpenError::Io(e)) => return Err(unable(&strerror(&e))),
         Err(OpenError::NotHammer(errno)) => return Err(failed(&PfsError::Sys(errno))),
         Err(OpenError::Store(e)) => return Err(failed(&e)),
     };
+    // HAMMER's open fails on a reference to a PFS that does not exist.
+    if pp.pfs_id.is_some() {
+        pfs.get_pseudofs().map_err(|e| unable(&e))?;
+    }
     let tid = pfs.synctid(op).map_err(|e| failed(&e))?;
     writeln!(out, "0x{tid:016x}")?;
     Ok(())

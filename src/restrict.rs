@@ -1,12 +1,13 @@
 //! Restricted remote access: `ssh-remote` as an authorized_keys forced
 //! command and the `-R` / `-T` checks (protocol.md §11), with D11 and D13
-//! fixed: client options filtered, words validated, `-T` a real path-prefix
-//! check on canonical paths for every command it admits.
+//! fixed: client options filtered, words validated, `-T` confining the PFS
+//! a path opens, not its text, for every command it admits.
 
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
 use crate::cli::{self, Invocation};
+use crate::pfs::getpfs::{pfs_place, PfsPlace};
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RestrictError {
@@ -131,7 +132,14 @@ fn path_args<'a>(command: &str, args: &'a [String]) -> Option<Vec<&'a str>> {
     }
 }
 
-/// The `-R` and `-T` checks, applied before any command runs.
+/// Commands that create their path when it does not exist (mirror-write
+/// by auto-creating the slave).
+fn creates_path(command: &str) -> bool {
+    matches!(command, "mirror-write" | "pfs-master" | "pfs-slave")
+}
+
+/// The `-R` and `-T` checks, applied before any command runs (so nothing,
+/// not even a two-way target's PFSD, goes out for a refused path).
 pub fn check(inv: &Invocation) -> Result<(), RestrictError> {
     if let Some(list) = &inv.opts.restrict_cmd {
         if !list.split(',').any(|c| c == inv.command) {
@@ -141,34 +149,43 @@ pub fn check(inv: &Invocation) -> Result<(), RestrictError> {
     if let Some(prefix) = &inv.opts.restrict_path {
         let paths = path_args(&inv.command, &inv.args).ok_or(RestrictError::RestrictedTarget)?;
         for p in paths {
-            check_path(Path::new(prefix), Path::new(p))?;
+            check_path(Path::new(prefix), p, creates_path(&inv.command))?;
         }
     }
     Ok(())
 }
 
-/// `path` must lie inside `prefix` once both are made canonical (symlinks
-/// resolved); a path that does not exist yet is judged by its parent.
-pub fn check_path(prefix: &Path, path: &Path) -> Result<(), RestrictError> {
-    if path.components().any(|c| c == Component::ParentDir) {
+/// The PFS that `path` opens must be named inside `prefix` (canonical):
+/// by a PFS link lying there, or as the PFS whose root directory lies
+/// there; a path that does not exist yet, only for a command that
+/// `creates` it, by where its link would be made. `@@` references in the
+/// path itself are refused: they name any PFS from anywhere.
+pub fn check_path(prefix: &Path, path: &str, creates: bool) -> Result<(), RestrictError> {
+    if Path::new(path)
+        .components()
+        .any(|c| c == Component::ParentDir)
+    {
         return Err(RestrictError::DotDot);
     }
-    let prefix = prefix
-        .canonicalize()
-        .map_err(|_| RestrictError::RestrictedTarget)?;
-    let real = canonical_or_parent(path).ok_or(RestrictError::RestrictedTarget)?;
-    if real.starts_with(&prefix) {
+    let prefix = canonical_or_parent(prefix).ok_or(RestrictError::RestrictedTarget)?;
+    let admitted = match pfs_place(path) {
+        Some(PfsPlace::Link(p) | PfsPlace::Root(p)) => p.starts_with(&prefix),
+        Some(PfsPlace::Missing(p)) => creates && p.starts_with(&prefix),
+        None => false,
+    };
+    if admitted {
         Ok(())
     } else {
         Err(RestrictError::RestrictedTarget)
     }
 }
 
+/// The prefix made canonical; one that is a store's PFS link (which
+/// dangles) or does not exist yet, by its canonical parent.
 fn canonical_or_parent(path: &Path) -> Option<PathBuf> {
     if let Ok(p) = path.canonicalize() {
         return Some(p);
     }
-    // A dangling PFS link (`name -> @@PFS00001`) or a slave to be created.
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -180,6 +197,7 @@ fn canonical_or_parent(path: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pfs::store::Store;
 
     fn inv(original: &str, prefix: &str) -> Result<Invocation, RestrictError> {
         ssh_remote_invocation("mirror-write", prefix, Some(original))
@@ -243,34 +261,127 @@ mod tests {
         assert_eq!(check(&i), Ok(()));
     }
 
+    fn s(p: &Path) -> &str {
+        p.to_str().unwrap()
+    }
+
     #[test]
     fn d11_path_prefix_is_component_wise_and_canonical() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        std::fs::create_dir(root.join("backup")).unwrap();
+        // The prefix is a store: its root, PFS#0's, lies inside it.
+        Store::create(&root.join("backup")).unwrap();
         std::fs::create_dir(root.join("backupfoo")).unwrap();
         std::os::unix::fs::symlink(root, root.join("backup/escape")).unwrap();
         std::os::unix::fs::symlink("@@PFS00001", root.join("backup/pfs")).unwrap();
         let prefix = root.join("backup");
-        assert_eq!(check_path(&prefix, &root.join("backup/new")), Ok(()));
-        assert_eq!(check_path(&prefix, &root.join("backup/pfs")), Ok(()));
-        assert_eq!(check_path(&prefix, &root.join("backup")), Ok(()));
+        let check = |p: &str| check_path(&prefix, s(&root.join(p)), true);
+        assert_eq!(check("backup/new"), Ok(()));
+        assert_eq!(check("backup/pfs"), Ok(()));
+        assert_eq!(check("backup"), Ok(()));
+        assert_eq!(check("backupfoo/x"), Err(RestrictError::RestrictedTarget));
         assert_eq!(
-            check_path(&prefix, &root.join("backupfoo/x")),
+            check("backup/escape/x"),
             Err(RestrictError::RestrictedTarget)
         );
+        assert_eq!(check("backup/../x"), Err(RestrictError::DotDot));
+        assert_eq!(check("nope/x"), Err(RestrictError::RestrictedTarget));
+    }
+
+    /// One store, one directory per client: a client reaches the PFSes its
+    /// links name and nothing else, whatever form its path takes.
+    #[test]
+    fn the_pfs_a_path_opens_is_judged_not_its_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("backup");
+        Store::create(&store).unwrap();
+        for c in ["clientA", "clientB", "clientA/sub"] {
+            std::fs::create_dir(store.join(c)).unwrap();
+        }
+        let link = |target: &str, name: &str| {
+            std::os::unix::fs::symlink(target, store.join(name)).unwrap()
+        };
+        link("@@PFS00001", "clientA/pfs");
+        link("@@PFS00002", "clientB/pfs");
+        link("../clientB/pfs", "clientA/alias");
+        // A link the administrator put there names that PFS for the client.
+        link("@@PFS00003", "clientA/granted");
+        let prefix = store.join("clientA");
+        let check = |p: &str, creates| check_path(&prefix, s(&store.join(p)), creates);
+        for creates in [false, true] {
+            for ok in [
+                "clientA/pfs",
+                "clientA/pfs/",
+                "clientA/pfs//",
+                "clientA/granted",
+            ] {
+                assert_eq!(check(ok, creates), Ok(()), "{ok}");
+            }
+            for refused in [
+                "clientA/@@-1:00002",
+                "clientA/@@-1:00002/",
+                "clientA/@@0x0000000100000000:00002",
+                "clientA/@@PFS00002",
+                "clientA/@@-1:00001",
+                "clientA/@@-1:00002/x",
+                // Plain directories are PFS#0's, whose root is the store's.
+                "clientA",
+                "clientA/",
+                "clientA/sub",
+                "clientA/alias",
+                "clientA/pfs/x",
+                "clientB/pfs",
+                "clientB/new",
+            ] {
+                assert_eq!(
+                    check(refused, creates),
+                    Err(RestrictError::RestrictedTarget),
+                    "{refused}"
+                );
+            }
+        }
+        // A new slave or PFS, by the commands that create one.
+        assert_eq!(check("clientA/new", true), Ok(()));
+        assert_eq!(check("clientA/sub/new/", true), Ok(()));
         assert_eq!(
-            check_path(&prefix, &root.join("backup/escape/x")),
+            check("clientA/new", false),
             Err(RestrictError::RestrictedTarget)
         );
+        // The whole store as the prefix admits PFS#0 too; a prefix that is
+        // a PFS link admits that link.
+        assert_eq!(check_path(&store, s(&prefix), false), Ok(()));
+        let pfs = store.join("clientA/pfs");
+        assert_eq!(check_path(&pfs, s(&pfs), false), Ok(()));
         assert_eq!(
-            check_path(&prefix, &root.join("backup/../x")),
-            Err(RestrictError::DotDot)
-        );
-        assert_eq!(
-            check_path(&prefix, &root.join("nope/x")),
+            check_path(&pfs, s(&store.join("clientB/pfs")), false),
             Err(RestrictError::RestrictedTarget)
         );
+    }
+
+    #[test]
+    fn only_creating_commands_admit_a_missing_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("s");
+        Store::create(&store).unwrap();
+        let prefix = s(&store).to_string();
+        let new = store.join("new").display().to_string();
+        for (cmd, ok) in [
+            ("mirror-write", true),
+            ("pfs-slave", true),
+            ("pfs-master", true),
+            ("mirror-read", false),
+            ("pfs-status", false),
+            ("synctid", false),
+        ] {
+            let mut i = inv(&format!("hammer {cmd} {new}"), &prefix).unwrap();
+            i.opts.restrict_cmd = None;
+            let want = if ok {
+                Ok(())
+            } else {
+                Err(RestrictError::RestrictedTarget)
+            };
+            assert_eq!(check(&i), want, "{cmd}");
+        }
     }
 
     #[test]

@@ -83,3 +83,50 @@ fn multi_batch_stream_dumps_every_record() {
         100
     );
 }
+
+/// D23 (spec: protocol.md §15): mirror-dump exits 1 whenever the stream
+/// ends anywhere but after a TERM or a complete batch, with the messages
+/// the original prints there; the example stream (wire-format.md §10) cut
+/// at every kind of place.
+#[test]
+fn d23_incomplete_stream_exits_1_with_the_same_messages() {
+    let stream = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/example.stream"),
+    )
+    .unwrap();
+    assert_eq!(stream.len(), 960);
+    const NO_SYNC: &str = "Mirror-dump: Did not get termination sync record\n";
+    let short_head = format!("short read of mrecord header\n{NO_SYNC}");
+    let short_payload = format!("read_mrecord: short read on payload\n{NO_SYNC}");
+    let cases: &[(usize, &str, i32)] = &[
+        (0, NO_SYNC, 1),
+        // Inside the first record: its header, then its payload.
+        (10, &short_head, 1),
+        (100, &short_payload, 1),
+        // Inside the batch: the batch reader's own error (1 before, too).
+        (330, "hammer: read_mrecords: short read on pipe\n", 1),
+        // At record boundaries before the batch's SYNC.
+        (640, NO_SYNC, 1),
+        (912, NO_SYNC, 1),
+        // After the SYNC: complete without TERM; inside the TERM: cut.
+        (936, "", 0),
+        (940, "short read of mrecord header\n", 1),
+        (960, "", 0),
+    ];
+    for &(len, stderr, status) in cases {
+        let out = assert_cmd::Command::cargo_bin("hammer")
+            .unwrap()
+            .arg("mirror-dump")
+            .write_stdin(stream[..len].to_vec())
+            .output()
+            .unwrap();
+        assert_eq!(
+            (
+                String::from_utf8_lossy(&out.stderr).as_ref(),
+                out.status.code()
+            ),
+            (stderr, Some(status)),
+            "cut at {len}"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! Golden tests: `hammer mirror-dump [header]` on every stream of
 //! tests/fixtures must print the real hammer(8)'s bytes, except where a
-//! documented fix of defect D15 (spec: protocol.md §15) says otherwise.
+//! documented fix of defect D15 or D23 (spec: protocol.md §15) says
+//! otherwise.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,10 @@ enum Fix {
     /// D15: `header` on a first record that is unreadable or not a PFSD
     /// reports the error and exits 1 instead of dumping garbage.
     HeaderRefused { stderr: &'static str },
+    /// D23: a stream that ends anywhere but after a TERM or a complete
+    /// batch (empty, cut inside its first record, or whose first record
+    /// fails to read) exits 1; the messages stay the original's.
+    Incomplete,
 }
 
 fn fixes(name: &str, mode: &str) -> Vec<Fix> {
@@ -33,9 +38,15 @@ fn fixes(name: &str, mode: &str) -> Vec<Fix> {
         "rec-before-pfsd",
     ];
     const KERNEL_FLAGGED: &[&str] = &["batches", "bad-head-crc-first", "rec-before-pfsd"];
+    // Every other fixture ends after a TERM or a SYNC/IDLE, or fails with
+    // a batch-reader error (exit 1 in the original too).
+    const INCOMPLETE: &[&str] = &["bad-head-crc-first", "empty", "truncated-at-10"];
     let mut v = Vec::new();
     match mode {
         "plain" => {
+            if INCOMPLETE.contains(&name) {
+                v.push(Fix::Incomplete);
+            }
             if ENDS_WITH_TERM.contains(&name) {
                 v.push(Fix::NoSpuriousTermination);
             }
@@ -50,6 +61,11 @@ fn fixes(name: &str, mode: &str) -> Vec<Fix> {
                 "truncated-at-10" => "short read of mrecord header\n",
                 "term-only" | "rec-before-pfsd" => {
                     "hammer: validate_mrec_header: did not get expected PFSD record type\n"
+                }
+                // No first record: the whole (empty) stream is dumped.
+                "empty" => {
+                    v.push(Fix::Incomplete);
+                    return v;
                 }
                 _ => return v,
             };
@@ -99,6 +115,10 @@ fn expected(name: &str, mode: &str) -> Expect {
             Fix::HeaderRefused { stderr } => {
                 e.stdout.clear();
                 e.stderr = stderr.to_string();
+                e.status = 1;
+            }
+            Fix::Incomplete => {
+                assert_eq!(e.status, 0, "{name}: fix does not apply");
                 e.status = 1;
             }
         }
@@ -165,7 +185,8 @@ fn d15_worked_example_has_no_spurious_message() {
     );
 }
 
-/// A stream that really lacks its SYNC keeps the message (spec: cli.md §4).
+/// A stream that really lacks its SYNC keeps the message (spec: cli.md §4)
+/// and, D23, exits 1.
 #[test]
 fn d15_real_missing_sync_still_reported() {
     let data = fs::read(fixtures().join("example.stream")).unwrap();
@@ -173,6 +194,6 @@ fn d15_real_missing_sync_still_reported() {
     let tmp = tempfile::NamedTempFile::new().unwrap();
     fs::write(tmp.path(), &data[..data.len() - 48]).unwrap();
     let (_, stderr, status) = run_dump(tmp.path(), "plain");
-    assert_eq!(status, 0);
+    assert_eq!(status, 1);
     assert_eq!(stderr, NO_TERMINATION);
 }

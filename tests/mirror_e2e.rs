@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use hammer_mirror::pfs::Pfs;
 
 #[test]
 fn one_way_full_then_incremental() {
@@ -306,4 +307,118 @@ fn each_side_widens_the_pipe_it_is_given() {
         .unwrap();
     assert!(!out.status.success());
     assert_eq!(size(&r), 1 << 20, "mirror-write's stdin");
+}
+
+/// The cycle file and the scoreboard are replaced through temporaries
+/// created exclusively: a symlink planted where the temporary
+/// `<file>.tmp.<pid>` used to be written is never followed. Pids are
+/// handed out in order, so links are planted for the next few thousand.
+#[test]
+fn cycle_file_and_scoreboard_never_follow_planted_symlinks() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    make_history(&src, 3, 2, 100);
+    let m = src.join("master");
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let mut probe = std::process::Command::new("true").spawn().unwrap();
+    let next = probe.id();
+    probe.wait().unwrap();
+    for pid in next..next + 3000 {
+        for name in ["cycle", "sb"] {
+            symlink(&victim, work.join(format!("{name}.tmp.{pid}"))).unwrap();
+        }
+    }
+    let (cycle, sb) = (work.join("cycle"), work.join("sb"));
+    ok(&[
+        "-B",
+        "-c",
+        cycle.to_str().unwrap(),
+        "-e",
+        sb.to_str().unwrap(),
+        "mirror-read",
+        m.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    for f in [&cycle, &sb] {
+        let meta = std::fs::symlink_metadata(f).unwrap();
+        assert!(meta.file_type().is_file(), "{}", f.display());
+    }
+    assert_eq!(std::fs::metadata(&cycle).unwrap().len(), 48);
+    assert!(std::fs::read_to_string(&sb).unwrap().starts_with("Finished"));
+    // Nothing but the planted links, the cycle file and the scoreboard.
+    assert_eq!(std::fs::read_dir(&work).unwrap().count(), 6000 + 2);
+}
+
+/// A slave whose creation fails ends mirror-write with exit 1 before
+/// anything is answered or written (the original went on, into whatever
+/// PFS the path then opened). A store's PFS link given with a trailing `/`
+/// and an `@@` name of an existing slave are that slave, not missing ones.
+#[test]
+fn failed_slave_creation_ends_mirror_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    let dst = dir.path().join("dst");
+    ok(&["store-create", dst.to_str().unwrap()]);
+    make_history(&src, 5, 2, 100);
+    let m = src.join("master");
+    let read = ["-i", "0", "mirror-read", m.to_str().unwrap()];
+    let write = |fs: &str| {
+        pipe(
+            &read,
+            &["-y", "mirror-write", &format!("{}/{fs}", dst.display())],
+        )
+    };
+    let (r, w) = write("slave");
+    assert!(r.status.success() && w.status.success());
+    for fs in ["slave/", "@@-1:00001", "./@@-1:00001/"] {
+        make_history(&src, 5, 1, 100);
+        let (r, w) = write(fs);
+        assert!(r.status.success(), "{fs}: {}", text(&r.stderr));
+        assert!(w.status.success(), "{fs}: {}", text(&w.stderr));
+        assert!(
+            !text(&w.stderr).contains("does not exist"),
+            "{fs}: {}",
+            text(&w.stderr)
+        );
+        assert_mirrored((&src, 1), (&dst, 1));
+        assert!(
+            open(&dst, 2).get_pseudofs().is_err(),
+            "{fs}: a PFS was created"
+        );
+    }
+    let names: Vec<_> = std::fs::read_dir(&dst)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with(".hammer-store"))
+        .collect();
+    assert_eq!(names, ["slave"]);
+
+    let d = dst.display();
+    for (fs, why) in [
+        (
+            "new/",
+            format!("hammer: Invalid PFS path {d}/new/ with trailing /"),
+        ),
+        (
+            "nodir/s",
+            format!("hammer: Cannot open directory {d}/nodir: No such file or directory"),
+        ),
+    ] {
+        let (_, w) = write(fs);
+        assert_eq!(w.status.code(), Some(1), "{fs}");
+        assert_eq!(text(&w.stdout), "", "{fs}");
+        assert_eq!(
+            text(&w.stderr),
+            format!(
+                "PFS slave {d}/{fs} does not exist. Auto create new slave PFS!\n{why}\n\
+                 hammer: Failed to create PFS\n"
+            ),
+            "{fs}"
+        );
+    }
+    assert!(open(&dst, 2).get_pseudofs().is_err());
 }

@@ -448,3 +448,79 @@ fn corrupt_and_newer_stores_are_refused_clearly() {
     );
     assert_eq!(c, 1);
 }
+
+/// synctid works on every path form the other commands accept: the TID is
+/// filesystem-wide, and on HAMMER any path of the filesystem opens (a PFS
+/// link, `@@` names, a plain directory), not only the store root.
+#[test]
+fn synctid_on_every_path_form() {
+    let (_d, s) = store();
+    create(&s, "pfs-master", "a", &[]);
+    create(&s, "pfs-slave", "b", &[]);
+    std::fs::create_dir(s.join("sub")).unwrap();
+    let (root_tid, _, _) = hammer_in(&s, &["synctid", "."], "");
+    for p in [
+        "a",
+        "a/",
+        "b",
+        "@@-1:00001",
+        "./@@0x0000000100000000:00002",
+        "@@-1:00000",
+        "sub",
+        "sub/../a",
+    ] {
+        for args in [&["synctid", p][..], &["synctid", p, "quick"]] {
+            assert_eq!(
+                hammer_in(&s, args, ""),
+                (root_tid.clone(), String::new(), 0),
+                "{args:?}"
+            );
+        }
+    }
+    // A reference to no PFS does not open, as on HAMMER.
+    assert_eq!(
+        hammer_in(&s, &["synctid", "@@-1:00009"], ""),
+        (
+            String::new(),
+            "hammer: Unable to open @@-1:00009: No such file or directory\n".to_string(),
+            1
+        )
+    );
+}
+
+/// pfs-master's directory is opened as HAMMER opens it: a PFS link or `@@`
+/// name reaches that PFS, which is not the main mount; a store's
+/// `@@-1:00000` is no directory to hold a link. No PFS is created.
+#[test]
+fn pfs_create_in_a_pfs_is_refused() {
+    let (_d, s) = store();
+    create(&s, "pfs-master", "a", &[]);
+    for p in ["a/x", "@@-1:00001/x"] {
+        let (o, e, c) = hammer_in(&s, &["pfs-master", p], "");
+        assert_eq!(
+            (o.as_str(), e.as_str(), c),
+            (
+                "",
+                "You are attempting to access a PFS softlink from a PFS.  It may not represent the PFS\n\
+                 on the main filesystem mount that you expect!  You may only access PFS softlinks\n\
+                 via the main filesystem mount!\n",
+                1
+            ),
+            "{p}"
+        );
+    }
+    let (o, e, c) = hammer_in(&s, &["pfs-slave", "@@-1:00000/x"], "");
+    assert_eq!(
+        (o.as_str(), e.as_str(), c),
+        (
+            "",
+            "hammer: Cannot open directory @@-1:00000: No such file or directory\n",
+            1
+        )
+    );
+    let (_, e, c) = hammer_in(&s, &["pfs-status", "@@-1:00002"], "");
+    assert_eq!(
+        (e.as_str(), c),
+        ("hammer: Cannot access .: No such file or directory\n", 1)
+    );
+}

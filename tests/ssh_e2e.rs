@@ -1,11 +1,12 @@
 //! mirror-copy, mirror-stream and ssh-remote over real ssh: an sshd on
 //! 127.0.0.1 with throwaway keys, one plain key and one forced to
-//! `hammer ssh-remote mirror-write <prefix>`. Needs openssh-server (`.ci/run`
+//! `hammer ssh-remote <commands> <prefix>`. Needs openssh-server (`.ci/run`
 //! installs it); skipped elsewhere when sshd is missing.
 
 mod common;
 
 use std::fs;
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -42,8 +43,9 @@ fn script(path: &Path, body: &str) {
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// Starts sshd in `dir`; `prefix` is the path the forced key may write.
-fn start_sshd(dir: &Path, prefix: &Path) -> Option<Sshd> {
+/// Starts sshd in `dir`; the forced key may run `commands` (ssh-remote's
+/// comma-separated list) on `prefix`.
+fn start_sshd(dir: &Path, commands: &str, prefix: &Path) -> Option<Sshd> {
     if !Path::new(SSHD).exists() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -64,7 +66,7 @@ fn start_sshd(dir: &Path, prefix: &Path) -> Option<Sshd> {
     fs::write(
         dir.join("authorized_keys"),
         format!(
-            "{env} {}command=\"{} ssh-remote mirror-write {}\",{env},no-pty {}",
+            "{env} {}command=\"{} ssh-remote {commands} {}\",{env},no-pty {}",
             pubkey("id"),
             bin.join("hammer").display(),
             prefix.display(),
@@ -151,13 +153,30 @@ impl Sshd {
 
     /// Runs `command` on the server with the forced key.
     fn forced(&self, command: &str) -> Output {
-        Command::new("ssh")
+        self.forced_with_input(command, b"")
+    }
+
+    /// Runs `command` on the server with the forced key, `input` on its
+    /// standard input.
+    fn forced_with_input(&self, command: &str, input: &[u8]) -> Output {
+        let mut child = Command::new("ssh")
             .arg("-F")
             .arg(self.dir.join("ssh_config_forced"))
             .args(["localhost", command])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        // A refused request exits without reading: the write may fail.
+        let feeder = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        feeder.join().unwrap();
+        out
     }
 }
 
@@ -165,7 +184,7 @@ impl Sshd {
 fn mirror_copy_and_stream_over_ssh() {
     let dir = tempfile::tempdir().unwrap();
     let src = store_with_master(dir.path(), "src");
-    let Some(sshd) = start_sshd(&dir.path().join("ssh"), &src) else {
+    let Some(sshd) = start_sshd(&dir.path().join("ssh"), "mirror-write", &src) else {
         return;
     };
     make_history(&src, 20, 3, 5000);
@@ -222,7 +241,7 @@ fn ssh_remote_forced_command_confines_the_client() {
     let src = store_with_master(dir.path(), "src");
     let prefix = src.join("backup");
     fs::create_dir(&prefix).unwrap();
-    let Some(sshd) = start_sshd(&dir.path().join("ssh"), &prefix) else {
+    let Some(sshd) = start_sshd(&dir.path().join("ssh"), "mirror-write", &prefix) else {
         return;
     };
     make_history(&src, 5, 2, 1000);
@@ -312,4 +331,90 @@ fn ssh_remote_forced_command_confines_the_client() {
     assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
     assert!(!prefix.join("cyc").exists() && !prefix.join("sb").exists());
     assert!(fs::symlink_metadata(prefix.join("x")).is_err());
+}
+
+/// Issue item 1 over the forced-command path as sshd runs it: one store,
+/// a directory per client, client A's key forced to
+/// `ssh-remote mirror-read,mirror-write <store>/clientA`. No `@@` form,
+/// trailing `/` or plain directory reads B's PFS, leaks its uuid in the
+/// two-way header or writes into it; A's own requests, mirror-copy's
+/// included, still work.
+#[test]
+fn ssh_remote_confines_the_pfs_a_path_opens() {
+    use hammer_mirror::pfs::Pfs;
+    let dir = tempfile::tempdir().unwrap();
+    let store = two_clients(dir.path());
+    let a = store.join("clientA");
+    let Some(sshd) = start_sshd(&dir.path().join("ssh"), "mirror-read,mirror-write", &a) else {
+        return;
+    };
+    let b_before = (pfs_state(&store, 2), pfs_state(&store, 3));
+    let b_uuid = open(&store, 3)
+        .get_pseudofs()
+        .unwrap()
+        .shared_uuid
+        .to_string();
+    let wipe = wipe_stream(&store);
+    let ad = a.display();
+    let tid = sync_end(&store, 3);
+    let mut attempts = Vec::new();
+    for p in [
+        format!("{ad}/@@-1:00002"),
+        format!("{ad}/@@0x{tid:016x}:00003"),
+        format!("{ad}/@@-1:00003/"),
+        format!("{ad}/@@PFS00002"),
+        format!("{ad}"),
+        format!("{ad}/"),
+    ] {
+        attempts.push(format!("hammer mirror-read {p}"));
+        attempts.push(format!("hammer -2 -y mirror-write {p}"));
+        attempts.push(format!("hammer -y mirror-write {p}"));
+    }
+    for cmd in &attempts {
+        let out = sshd.forced_with_input(cmd, &wipe);
+        assert_eq!(
+            (
+                out.status.code(),
+                text(&out.stderr).as_str(),
+                out.stdout.len()
+            ),
+            (Some(1), "hammer: hammer-remote: restricted target\n", 0),
+            "{cmd}"
+        );
+        assert!(!text(&out.stderr).contains(&b_uuid));
+    }
+    assert!((pfs_state(&store, 2), pfs_state(&store, 3)) == b_before);
+    assert!(open(&store, 4).get_pseudofs().is_err(), "a PFS was created");
+
+    // A's own: its master to a local slave and back to a new slave of its
+    // own, through mirror-copy's remote sides.
+    let local = dir.path().join("local");
+    ok(&["store-create", local.to_str().unwrap()]);
+    let out = sshd.hammer(
+        "rsh-forced",
+        &[
+            "-y",
+            "-i",
+            "0",
+            "mirror-copy",
+            &format!("localhost:{ad}/pfs"),
+            local.join("copy").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_mirrored((&store, 1), (&local, 1));
+    let out = sshd.hammer(
+        "rsh-forced",
+        &[
+            "-y",
+            "-i",
+            "0",
+            "mirror-copy",
+            local.join("copy").to_str().unwrap(),
+            &format!("localhost:{ad}/slave"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_mirrored((&local, 1), (&store, 4));
+    assert!((pfs_state(&store, 2), pfs_state(&store, 3)) == b_before);
 }

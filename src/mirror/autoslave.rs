@@ -6,7 +6,17 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 
 use crate::ondisk::HammerUuid;
+use crate::pfs::getpfs::scanpfsid;
 use crate::pfs_cmd::{self, CmdError};
+
+/// Whether slave `fs` is missing, so that mirror-write creates it. A
+/// store's PFS link given with a trailing `/` and an `@@-1:00001` name
+/// fail lstat(2) although getpfs opens them, like HAMMER's lstat once the
+/// kernel resolved them. A PFS reference is never created: pfs-slave
+/// would make a link of that name to another, new PFS.
+pub fn missing(fs: &str) -> bool {
+    fs::symlink_metadata(fs).is_err() && scanpfsid(fs).pfs_id.is_none()
+}
 
 /// Asks whether to create the slave (`-y` answers yes). The question goes
 /// to stderr and the answer comes from /dev/tty, since stdin and stdout

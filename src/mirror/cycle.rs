@@ -4,10 +4,9 @@
 //! so a resume covers exactly the interrupted range (D3); the original reads
 //! only the first 48 bytes of such a file.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::Path;
 
 use crate::ondisk::BaseElm;
 
@@ -102,41 +101,10 @@ pub fn read_cycle_file(path: &Path, say: &mut dyn FnMut(String)) -> CycleRead {
     }
 }
 
-/// Replaces the cycle file: a temporary file beside it, fsync, rename,
-/// fsync of the directory. Mode 0666 less the umask, as the original.
+/// Replaces the cycle file atomically (D21). Mode 0666 less the umask,
+/// as the original.
 pub fn write_cycle_file(path: &Path, point: &CyclePoint) -> io::Result<()> {
-    let tmp = temp_path(path);
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o666)
-            .open(&tmp)?;
-        f.write_all(&point.to_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        sync_parent(path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// `<path>.tmp.<pid>` in the same directory, so the rename is atomic.
-pub(crate) fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp.{}", std::process::id()));
-    path.with_file_name(name)
-}
-
-pub(crate) fn sync_parent(path: &Path) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    File::open(dir)?.sync_all()
+    crate::fsio::replace_file(path, &point.to_bytes(), 0o666)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! `hammer mirror-dump [header]`: decode a mirror stream from a reader and
-//! print it as the original does (spec: cli.md §4), with defect D15 fixed.
+//! print it as the original does (spec: cli.md §4), with defects D15 and
+//! D23 fixed.
 
 use std::io::{self, Read, Write};
 
@@ -40,6 +41,11 @@ pub enum DumpError {
     },
     #[error("mirror-dump: {0}")]
     Output(#[source] io::Error),
+    /// D23: the stream ended anywhere but after a TERM or a complete batch
+    /// (empty, cut short, or with a record that failed to read). The
+    /// reader's messages are out already; the original exited 0 here.
+    #[error("mirror-dump: incomplete stream")]
+    Incomplete,
 }
 
 /// Dumps the stream on `input`: record lines on `out`, diagnostics on
@@ -55,6 +61,8 @@ pub fn mirror_dump<R: Read, W: Write, E: Write>(
         out,
         diag,
         buf: Vec::with_capacity(OUT_CHUNK + 1024),
+        last_type: None,
+        read_failed: false,
     };
     let result = d.run(header);
     // Whatever was printed before a failure still reaches stdout, as the
@@ -68,6 +76,12 @@ struct Dumper<R, W, E> {
     out: W,
     diag: E,
     buf: Vec<u8>,
+    /// The type of the last record read, for D23: a stream ends complete
+    /// only after a TERM, SYNC or IDLE.
+    last_type: Option<u32>,
+    /// A record failed to read (its message was printed and the dump went
+    /// on, as in the original): the stream is incomplete (D23).
+    read_failed: bool,
 }
 
 impl<R: Read, W: Write, E: Write> Dumper<R, W, E> {
@@ -78,17 +92,21 @@ impl<R: Read, W: Write, E: Write> Dumper<R, W, E> {
                 write_pfs_block(&mut self.buf, &pfsd, SnapshotsHint::None);
                 return Ok(());
             }
-            Ok(_) => {}
+            Ok(Some(first)) => self.last_type = Some(first.rec_type()),
+            Ok(None) => {}
             Err(e) if header => return Err(DumpError::FirstRecord(e)),
-            Err(e) => self.say(&e.to_string())?,
+            Err(e) => self.read_error(&e)?,
         }
         loop {
             self.dump_batches()?;
             let terminated = match self.reader.read_mrecord() {
-                Ok(Some(r)) => matches!(r.rec_type(), mrec_type::SYNC | mrec_type::IDLE),
+                Ok(Some(r)) => {
+                    self.last_type = Some(r.rec_type());
+                    matches!(r.rec_type(), mrec_type::SYNC | mrec_type::IDLE)
+                }
                 Ok(None) => false,
                 Err(e) => {
-                    self.say(&e.to_string())?;
+                    self.read_error(&e)?;
                     false
                 }
             };
@@ -98,13 +116,29 @@ impl<R: Read, W: Write, E: Write> Dumper<R, W, E> {
             // The record after a batch's SYNC/IDLE opens the next batch;
             // TERM ends the stream (D15: the original took it for a batch).
             match self.reader.read_mrecord() {
-                Ok(Some(r)) if r.rec_type() != mrec_type::TERM => {}
-                Ok(_) => return Ok(()),
+                Ok(Some(r)) => {
+                    self.last_type = Some(r.rec_type());
+                    if r.rec_type() == mrec_type::TERM {
+                        break;
+                    }
+                }
+                Ok(None) => break,
                 Err(e) => {
-                    self.say(&e.to_string())?;
-                    return Ok(());
+                    self.read_error(&e)?;
+                    break;
                 }
             }
+        }
+        // D23: complete only after a TERM or a batch's SYNC/IDLE, with
+        // every record read.
+        let complete = matches!(
+            self.last_type,
+            Some(mrec_type::TERM | mrec_type::SYNC | mrec_type::IDLE)
+        );
+        if complete && !self.read_failed {
+            Ok(())
+        } else {
+            Err(DumpError::Incomplete)
         }
     }
 
@@ -123,15 +157,25 @@ impl<R: Read, W: Write, E: Write> Dumper<R, W, E> {
                 return Ok(());
             }
             let mut offset = batch_offset;
+            let mut last = None;
             for rec in batch.records() {
                 print_record(&mut self.buf, rec, offset)?;
                 offset += crate::wire::doalign(rec.rec_size()) as u64;
+                last = Some(rec.rec_type());
             }
+            self.last_type = last.or(self.last_type);
             if self.buf.len() >= OUT_CHUNK {
                 self.out.write_all(&self.buf).map_err(DumpError::Output)?;
                 self.buf.clear();
             }
         }
+    }
+
+    /// A failure of the single-record reader: its message, and the dump
+    /// goes on as in the original, but the stream is incomplete (D23).
+    fn read_error(&mut self, e: &ReadError) -> Result<(), DumpError> {
+        self.read_failed = true;
+        self.say(&e.to_string())
     }
 
     /// A verbatim diagnostic line on stderr (the original's "say").

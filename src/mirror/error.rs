@@ -32,6 +32,9 @@ pub enum ProtocolError {
     NoAck,
     #[error("Aborting operation")]
     Aborted,
+    /// The missing slave could not be created (the original went on).
+    #[error("Failed to create PFS")]
+    CreateFailed,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +139,7 @@ impl MirrorError {
                     | ProtocolError::PfsVersion
                     | ProtocolError::Version
                     | ProtocolError::Aborted
+                    | ProtocolError::CreateFailed
             ),
             _ => false,
         }
@@ -150,6 +154,7 @@ pub fn is_permanent_line(line: &str) -> bool {
         "hammer: mirror-write: HAMMER PFS version mismatch!",
         "hammer: validate_mrec_header: Version mismatch",
         "hammer: Aborting operation",
+        "hammer: Failed to create PFS",
     ];
     let line = line.trim_end_matches(['\r', '\n']);
     LINES.contains(&line)
@@ -296,6 +301,7 @@ mod tests {
             ProtocolError::PfsVersion.into(),
             ProtocolError::Version.into(),
             ProtocolError::Aborted.into(),
+            ProtocolError::CreateFailed.into(),
         ];
         for e in permanent {
             assert!(e.is_permanent(), "{e:?}");

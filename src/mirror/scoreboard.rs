@@ -2,13 +2,9 @@
 //! mirror-read rewrites as it goes (protocol.md §13), with the overlapping
 //! fields of D12 separated and every rewrite atomic (D21).
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-use super::cycle::{sync_parent, temp_path};
 
 /// Size of the in-memory image.
 const IMAGE_SIZE: usize = 1024;
@@ -89,29 +85,14 @@ impl Scoreboard {
     }
 
     fn store(&self) -> io::Result<()> {
-        let tmp = temp_path(&self.path);
-        let result = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o644)
-                .open(&tmp)?;
-            f.write_all(self.contents())?;
-            f.sync_all()?;
-            fs::rename(&tmp, &self.path)?;
-            sync_parent(&self.path)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        crate::fsio::replace_file(&self.path, self.contents(), 0o644)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn d12_lines_do_not_overlap() {

@@ -50,7 +50,7 @@ pub fn mirror_write<R: Read, W: Write>(
             None => return Ok(()),
             Some(p) => p,
         };
-        if std::fs::symlink_metadata(fs).is_err() {
+        if autoslave::missing(fs) {
             // -q -y: the creation is done without a word; a question is
             // always asked aloud.
             let mut sink = std::io::sink();
@@ -58,11 +58,14 @@ pub fn mirror_write<R: Read, W: Write>(
             if !autoslave::confirm(fs, o.yes, notes) {
                 return Err(ProtocolError::Aborted.into());
             }
+            // The original says so and goes on, into whatever PFS the path
+            // then opens: the slave's creation failed, so nothing is
+            // answered, read or written.
             if let Err(msg) = autoslave::create_slave(fs, pfsd1.shared_uuid, notes) {
                 if !msg.is_empty() {
                     let _ = writeln!(diag, "{msg}");
                 }
-                let _ = writeln!(diag, "Failed to create PFS");
+                return Err(ProtocolError::CreateFailed.into());
             }
         }
         let (mut pfs, _) = getpfs(fs)?;

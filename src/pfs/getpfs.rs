@@ -1,10 +1,12 @@
 //! From a path to an open PFS: the original's `getpfs`/`scanpfsid`
-//! (spec: ioctl-abi.md §8) and the choice of backend.
+//! (spec: ioctl-abi.md §8), the choice of backend, and where the PFS a
+//! path opens is named (for ssh-remote's `-T`).
 
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
 
@@ -49,17 +51,47 @@ pub struct PfsPath {
     pub pfs_id: Option<u32>,
 }
 
+impl PfsPath {
+    /// Opens `open_path`, addressing the PFS the reference names. Besides
+    /// getpfs, the commands that open the filesystem a path lies in
+    /// (synctid, pfs-master's directory) use it: on HAMMER the kernel
+    /// resolves a PFS link or `@@` name when the path is opened, while on
+    /// a store the link dangles and the name is no directory.
+    pub fn open(&self) -> Result<Box<dyn Pfs>, OpenError> {
+        let mut pfs = open_fs(&self.open_path)?;
+        if let Some(id) = self.pfs_id {
+            pfs.set_pfs_id(id);
+        }
+        Ok(pfs)
+    }
+}
+
 /// Opens `path` as the original's `open(path, O_RDONLY)` and picks the
 /// backend by probing (DESIGN.md, Backends): GET_PSEUDOFS succeeds on the
 /// descriptor -> the kernel; the path is in a store -> the store; else the
 /// probe's errno. The handle addresses the PFS the path lies in (pfs_id −1
 /// resolved).
 pub fn open_fs(path: &str) -> Result<Box<dyn Pfs>, OpenError> {
-    let p = Path::new(path);
+    match probe(Path::new(path))? {
+        Probed::Kernel(kernel) => Ok(Box::new(kernel)),
+        Probed::Store { root, fd } => open_store(&root, fd),
+    }
+}
+
+/// What the backend probe found behind a path.
+enum Probed {
+    /// GET_PSEUDOFS succeeded: HAMMER, with the descriptor's PFS resolved.
+    Kernel(KernelPfs<SysIoctl>),
+    /// In the store at `root`; the descriptor is kept for the double.
+    Store { root: PathBuf, fd: OwnedFd },
+}
+
+/// `open(path, O_RDONLY)` and the probe of `open_fs`.
+fn probe(p: &Path) -> Result<Probed, OpenError> {
     let file = fs::File::open(p)?;
     let is_dir = file.metadata()?.is_dir();
     let (probe_errno, fd) = match KernelPfs::open(OwnedFd::from(file), SysIoctl) {
-        Ok(kernel) => return Ok(Box::new(kernel)),
+        Ok(kernel) => return Ok(Probed::Kernel(kernel)),
         Err(failed) => failed,
     };
     let dir = if is_dir {
@@ -70,7 +102,7 @@ pub fn open_fs(path: &str) -> Result<Box<dyn Pfs>, OpenError> {
     };
     let dir = fs::canonicalize(dir)?;
     match store::find_root(&dir) {
-        Some(root) => open_store(&root, fd),
+        Some(root) => Ok(Probed::Store { root, fd }),
         None => Err(OpenError::NotHammer(probe_errno)),
     }
 }
@@ -100,7 +132,7 @@ pub fn getpfs(path: &str) -> Result<(Box<dyn Pfs>, PseudofsData), GetpfsError> {
         path: pp.open_path.clone(),
         source,
     };
-    let mut pfs = match open_fs(&pp.open_path) {
+    let pfs = match pp.open() {
         Ok(pfs) => pfs,
         Err(OpenError::Io(source)) => {
             return Err(GetpfsError::Open {
@@ -111,9 +143,6 @@ pub fn getpfs(path: &str) -> Result<(Box<dyn Pfs>, PseudofsData), GetpfsError> {
         Err(OpenError::NotHammer(errno)) => return Err(access(PfsError::Sys(errno))),
         Err(OpenError::Store(e)) => return Err(access(PfsError::Store(e))),
     };
-    if let Some(id) = pp.pfs_id {
-        pfs.set_pfs_id(id);
-    }
     let pfsd = pfs.get_pseudofs().map_err(access)?;
     Ok((pfs, pfsd))
 }
@@ -141,6 +170,98 @@ pub fn scanpfsid(path: &str) -> PfsPath {
         },
         None => not_ref(),
     }
+}
+
+/// Where the PFS that a path opens is named, for ssh-remote's `-T`
+/// (protocol.md §11, D11): a client is confined to the PFSes named inside
+/// its prefix, whatever the text of its path says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PfsPlace {
+    /// A PFS link (its text a PFS reference) in a directory of PFS#0: the
+    /// canonical directory joined with the link's name.
+    Link(PathBuf),
+    /// An existing path that is no PFS link: the root directory of the PFS
+    /// holding it (a store's root, a mount point, or on HAMMER the `@@`
+    /// directory its canonical path went through).
+    Root(PathBuf),
+    /// Nothing there yet: the canonical directory joined with the name,
+    /// where pfs-master or mirror-write's auto-create would make the link.
+    Missing(PathBuf),
+}
+
+/// Where the PFS that `path` opens is named (trailing slashes ignored).
+/// `None` when it cannot be told: a `..` or `@@` component (a reference in
+/// the path's own text names a PFS by number, from anywhere), a PFS link
+/// in a directory of another PFS (on HAMMER that is the other PFS's data:
+/// a slave's is written by whoever feeds it, so pfs-master refuses such
+/// places too), or a path that resolves to no PFS.
+pub fn pfs_place(path: &str) -> Option<PfsPlace> {
+    let path = strip_trailing_slashes(path);
+    let named_by_text = Path::new(path).components().any(|c| match c {
+        Component::ParentDir => true,
+        Component::Normal(n) => n.as_bytes().starts_with(b"@@"),
+        _ => false,
+    });
+    if named_by_text {
+        return None;
+    }
+    let in_dir = || Some(fs::canonicalize(dirname(path)).ok()?.join(basename(path)));
+    if fs::symlink_metadata(path).is_err() {
+        return in_dir().map(PfsPlace::Missing);
+    }
+    if scanpfsid(path).pfs_id.is_some() {
+        return match probe(Path::new(&dirname(path))).ok()? {
+            Probed::Store { .. } => in_dir().map(PfsPlace::Link),
+            Probed::Kernel(k) if k.pfs_id() == 0 => in_dir().map(PfsPlace::Link),
+            Probed::Kernel(_) => None,
+        };
+    }
+    let real = fs::canonicalize(path).ok()?;
+    match probe(&real).ok()? {
+        // A store's directories all belong to PFS#0.
+        Probed::Store { root, .. } => Some(root),
+        Probed::Kernel(k) => kernel_pfs_root(&real, &mount_point(&real)?, k.pfs_id()),
+    }
+    .map(PfsPlace::Root)
+}
+
+/// The root directory of the PFS holding `real`, a canonical path on
+/// HAMMER under `mount`, where the kernel resolved PFS `resolved`. The
+/// kernel resolves PFS links textually, so a canonical path keeps the
+/// `@@-1:00001` component through which it entered another PFS; its root
+/// is the path up to there. Without one below the mount point the PFS is
+/// the mount's own (PFS#0, or a PFS null-mounted there), rooted at it.
+/// Two of them (a link inside a PFS followed), or one naming another PFS
+/// than the kernel resolved, place nothing.
+fn kernel_pfs_root(real: &Path, mount: &Path, resolved: u32) -> Option<PathBuf> {
+    let below = real.strip_prefix(mount).ok()?;
+    let mut root = None;
+    let mut at = mount.to_path_buf();
+    for c in below.components() {
+        at.push(c);
+        let Some(id) = parse_pfs_ref(&c.as_os_str().to_string_lossy()) else {
+            continue;
+        };
+        if root.is_some() || id != resolved {
+            return None;
+        }
+        root = Some(at.clone());
+    }
+    Some(root.unwrap_or_else(|| mount.to_path_buf()))
+}
+
+/// The mount point `real` (canonical) lies under: the highest directory
+/// above it on the same device.
+fn mount_point(real: &Path) -> Option<PathBuf> {
+    let dev = fs::metadata(real).ok()?.dev();
+    let mut top = real;
+    while let Some(up) = top.parent() {
+        if fs::metadata(up).ok()?.dev() != dev {
+            break;
+        }
+        top = up;
+    }
+    Some(top.to_path_buf())
 }
 
 enum LinkText {
@@ -326,5 +447,77 @@ mod tests {
             e.to_string(),
             format!("Failed to open {missing}: No such file or directory")
         );
+    }
+
+    /// On HAMMER the `@@` component a canonical path went through is its
+    /// PFS's root; a mount point below it starts another.
+    #[test]
+    fn kernel_pfs_roots() {
+        let root = |real: &str, mount: &str, resolved| {
+            kernel_pfs_root(Path::new(real), Path::new(mount), resolved)
+                .map(|p| p.display().to_string())
+        };
+        let at = "/fs/backup/clientA/@@-1:00001";
+        assert_eq!(root(&format!("{at}/d/f"), "/fs", 1).as_deref(), Some(at));
+        assert_eq!(root(at, "/fs", 1).as_deref(), Some(at));
+        let slave = "/fs/b/@@0x00000001061a8ba0:00003";
+        assert_eq!(root(slave, "/fs", 3).as_deref(), Some(slave));
+        // A snapshot name (no PFS part) stays in its PFS.
+        let snap = format!("{at}/@@0x0000000100000000");
+        assert_eq!(root(&snap, "/fs", 1).as_deref(), Some(at));
+        // PFS#0 or a null-mounted PFS: the mount point.
+        assert_eq!(root("/fs/backup/clientA", "/fs", 0).as_deref(), Some("/fs"));
+        assert_eq!(
+            root("/clientA/d", "/clientA", 4).as_deref(),
+            Some("/clientA")
+        );
+        let below = format!("{at}/mnt");
+        assert_eq!(
+            root(&format!("{below}/x"), &below, 2).as_deref(),
+            Some(below.as_str())
+        );
+        // A link inside a PFS followed, or a name the kernel did not take.
+        assert_eq!(root(&format!("{at}/@@-1:00002"), "/fs", 2), None);
+        assert_eq!(root(at, "/fs", 2), None);
+        assert_eq!(root("/elsewhere", "/fs", 0), None);
+    }
+
+    #[test]
+    fn mount_point_is_the_top_of_the_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = fs::canonicalize(dir.path()).unwrap();
+        let top = mount_point(&real).unwrap();
+        assert!(real.starts_with(&top));
+        let dev = |p: &Path| fs::metadata(p).unwrap().dev();
+        assert_eq!(dev(&top), dev(&real));
+        if let Some(up) = top.parent() {
+            assert_ne!(dev(up), dev(&top));
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn places_on_a_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap().join("s");
+        Store::create(&root).unwrap();
+        fs::create_dir(root.join("d")).unwrap();
+        std::os::unix::fs::symlink("@@PFS00001", root.join("d/pfs")).unwrap();
+        std::os::unix::fs::symlink("elsewhere", root.join("d/other")).unwrap();
+        let place = |p: &str| pfs_place(root.join(p).to_str().unwrap());
+        assert_eq!(place("d/pfs/"), Some(PfsPlace::Link(root.join("d/pfs"))));
+        assert_eq!(place("d"), Some(PfsPlace::Root(root.clone())));
+        assert_eq!(place("d/new"), Some(PfsPlace::Missing(root.join("d/new"))));
+        for none in [
+            "d/@@-1:00001",
+            "d/@@PFS00001/",
+            "d/other",
+            "d/../d/pfs",
+            "x/y",
+        ] {
+            assert_eq!(place(none), None, "{none}");
+        }
+        let outside = dir.path().to_str().unwrap();
+        assert_eq!(pfs_place(outside), None);
     }
 }

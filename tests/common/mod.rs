@@ -68,7 +68,12 @@ pub fn data(obj: i64, off: i64) -> RecordId {
 /// Writes `n` generations of history into PFS#1 of `root`: files created,
 /// rewritten and deleted across transactions. Returns the last TID.
 pub fn make_history(root: &Path, files: i64, generations: u32, size: usize) -> u64 {
-    let mut s = open(root, 1);
+    make_history_in(root, 1, files, generations, size)
+}
+
+/// `make_history` into PFS `pfs_id`.
+pub fn make_history_in(root: &Path, pfs_id: u32, files: i64, generations: u32, size: usize) -> u64 {
+    let mut s = open(root, pfs_id);
     let mut last = 0;
     for g in 0..generations {
         let mut t = s.begin().unwrap();
@@ -161,4 +166,78 @@ pub fn pipe(read_args: &[&str], write_args: &[&str]) -> (Output, Output) {
     let wo = w.wait_with_output().unwrap();
     let ro = r.wait_with_output().unwrap();
     (ro, wo)
+}
+
+/// One store serving several clients, a directory each, as an
+/// authorized_keys line `ssh-remote mirror-read,mirror-write <store>/clientA`
+/// confines client A: A's master `clientA/pfs` (PFS#1), B's master
+/// `clientB/pfs` (PFS#2) and B's slave `clientB/slave` (PFS#3, mirrored
+/// from B's master), each with history. Returns the store's root.
+pub fn two_clients(dir: &Path) -> PathBuf {
+    let store = dir.join("backup");
+    ok(&["store-create", store.to_str().unwrap()]);
+    for c in ["clientA", "clientB"] {
+        std::fs::create_dir(store.join(c)).unwrap();
+    }
+    let path = |p: &str| store.join(p).display().to_string();
+    ok(&["pfs-master", &path("clientA/pfs")]);
+    ok(&["pfs-master", &path("clientB/pfs")]);
+    make_history_in(&store, 1, 5, 2, 1000);
+    make_history_in(&store, 2, 5, 2, 1000);
+    let (r, w) = pipe(
+        &["-i", "0", "mirror-read", &path("clientB/pfs")],
+        &["-y", "mirror-write", &path("clientB/slave")],
+    );
+    assert!(
+        r.status.success() && w.status.success(),
+        "{}",
+        text(&w.stderr)
+    );
+    assert_mirrored((&store, 2), (&store, 3));
+    store
+}
+
+/// What client A would need to wipe B's slave (PFS#3 of `store`): a
+/// stream carrying B's shared uuid whose one batch is a SKIP at the end of
+/// the key space (the sweep up to it marks every record deleted) and which
+/// moves the sync point on.
+pub fn wipe_stream(store: &Path) -> Vec<u8> {
+    use hammer_mirror::ondisk::BaseElm;
+    use hammer_mirror::wire::Mrecord;
+    let mut pfsd = open(store, 3).get_pseudofs().unwrap();
+    let end = pfsd.sync_end_tid + 0x100;
+    pfsd.sync_end_tid = end;
+    let mut s = Vec::new();
+    let head = Mrecord::Pfsd { version: 1, pfsd };
+    head.encode_into(&mut s);
+    head.encode_into(&mut s);
+    Mrecord::Skip {
+        beg: BaseElm::KEY_END_INIT,
+        end: BaseElm::KEY_END_INIT,
+    }
+    .encode_into(&mut s);
+    Mrecord::Sync { tid: end }.encode_into(&mut s);
+    Mrecord::Term { tid: end }.encode_into(&mut s);
+    s
+}
+
+/// PFS `pfs_id` of `store` as a client could change it: its configuration
+/// and every record (leaf and payload), deleted ones included. A master's
+/// sync point is left out: it is the store's, moved by any change.
+pub fn pfs_state(store: &Path, pfs_id: u32) -> Vec<Vec<u8>> {
+    let s = open(store, pfs_id);
+    let mut pfsd = s.get_pseudofs().unwrap();
+    if !pfsd.is_slave() {
+        pfsd.sync_end_tid = 0;
+    }
+    let mut b = [0u8; hammer_mirror::ondisk::PseudofsData::SIZE];
+    pfsd.encode(&mut b);
+    let mut state = vec![b.to_vec()];
+    s.for_each_record(|leaf, d| {
+        let mut l = [0u8; hammer_mirror::ondisk::LeafElm::SIZE];
+        leaf.encode(&mut l);
+        state.push([&l[..], d].concat());
+    })
+    .unwrap();
+    state
 }
