@@ -26,7 +26,7 @@ check() {
     echo "== $2 matches $1"
 }
 
-run cargo build --release --quiet
+run cargo build --release
 hammer=${CARGO_TARGET_DIR:-$PWD/target}/release/hammer
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
