@@ -41,3 +41,26 @@ fn mirror_read_refuses_to_write_binary_to_a_terminal() {
     let out = ok(&["mirror-read", &m]);
     assert!(!out.stdout.is_empty());
 }
+
+#[test]
+fn a_pfs_is_not_copied_onto_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    make_history(&src, 3, 1, 100);
+    let m = src.join("master").display().to_string();
+    let s = src.join("slave").display().to_string();
+    ok(&["-y", "-q", "mirror-copy", &m, &s]);
+    let before = (sync_end(&src, 1), sync_end(&src, 2));
+    let at_id = src.join("@@-1:00002").display().to_string();
+    for (a, b) in [(&m, &m), (&s, &s), (&s, &format!("{s}/")), (&s, &at_id)] {
+        let out = run(&["-i", "0", "mirror-copy", a, b]);
+        assert_eq!(
+            (out.status.code(), text(&out.stderr)),
+            (
+                Some(1),
+                format!("hammer: mirror-copy: {a} and {b} are the same PFS\n")
+            )
+        );
+    }
+    assert_eq!((sync_end(&src, 1), sync_end(&src, 2)), before);
+}

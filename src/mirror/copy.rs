@@ -18,6 +18,7 @@ use super::read::{mirror_read, ReadOptions};
 use super::remote::{parse_side, ssh_argv, RemoteError, Role, Side};
 use super::write::{mirror_write, WriteOptions};
 use crate::cli::GlobalOpts;
+use crate::pfs::getpfs;
 
 /// Exit statuses of mirror-copy / mirror-stream (the original always
 /// exited 0, D4).
@@ -37,6 +38,9 @@ pub enum CopyError {
     /// `err pipe`: the socketpair could not be made.
     #[error("pipe: {}", crate::errno::strerror(.0))]
     Channel(std::io::Error),
+    /// Both sides name one PFS: its records would be swept by themselves.
+    #[error("mirror-copy: {src} and {dst} are the same PFS")]
+    SamePfs { src: String, dst: String },
     /// D9: a side could not be started.
     #[error("cannot start {what}: {}", crate::errno::strerror(source))]
     Spawn {
@@ -172,6 +176,18 @@ fn report(source: Ended, target: Ended, diag: &mut dyn Write) -> Outcome {
     Outcome { status, permanent }
 }
 
+/// Whether two local paths open one PFS: the same shared and unique uuid
+/// (every PFS gets a unique uuid of its own when it is made). A path that
+/// does not open (a slave still to be created) is no PFS yet.
+fn same_pfs(a: &str, b: &str) -> bool {
+    match (getpfs(a), getpfs(b)) {
+        (Ok((_, x)), Ok((_, y))) => {
+            x.shared_uuid == y.shared_uuid && x.unique_uuid == y.unique_uuid
+        }
+        _ => false,
+    }
+}
+
 /// The program exec'd for a remote side: `$HAMMER_RSH` or `ssh`.
 fn rsh() -> String {
     std::env::var("HAMMER_RSH").unwrap_or_else(|_| "ssh".to_string())
@@ -276,6 +292,14 @@ pub fn mirror_copy(
 ) -> Result<Outcome, CopyError> {
     let src = parse_side(src)?;
     let dst = parse_side(dst)?;
+    if let (Side::Local(s), Side::Local(d)) = (&src, &dst) {
+        if same_pfs(s, d) {
+            return Err(CopyError::SamePfs {
+                src: s.clone(),
+                dst: d.clone(),
+            });
+        }
+    }
     let source_role = Role::Source { stream };
     let (source, target) = if let (Side::Local(s), Side::Local(d)) = (&src, &dst) {
         // Two threads of this process: in-process pipes, one per direction.
