@@ -64,3 +64,93 @@ fn a_pfs_is_not_copied_onto_itself() {
     }
     assert_eq!((sync_end(&src, 1), sync_end(&src, 2)), before);
 }
+
+/// A directory inside a store silently meant PFS#0: a second import "into"
+/// another directory replaced the first one's tree. Now import, export and
+/// snapls take a PFS link, an `@@` name or the store root, nothing else.
+#[test]
+fn import_and_export_refuse_a_plain_directory_of_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("st");
+    ok(&["store-create", root.to_str().unwrap()]);
+    let plain = root.join("plaindir");
+    std::fs::create_dir(&plain).unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("f"), b"data").unwrap();
+    let want = format!(
+        "hammer: {p}: a plain directory of the store {r}, not a PFS: make one with \
+         `hammer pfs-master <store>/<name>` and use that link, or give the store root {r} \
+         for its PFS#0\n",
+        p = plain.display(),
+        r = root.canonicalize().unwrap().display()
+    );
+    let out = run(&["import", tree.to_str().unwrap(), plain.to_str().unwrap()]);
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (Some(1), want.clone())
+    );
+    let out = run(&[
+        "export",
+        plain.to_str().unwrap(),
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (Some(1), want.clone())
+    );
+    let out = run(&["snapls", plain.to_str().unwrap()]);
+    assert_eq!((out.status.code(), text(&out.stderr)), (Some(1), want));
+    // The store root, explicitly, is PFS#0.
+    ok(&["import", tree.to_str().unwrap(), root.to_str().unwrap()]);
+    let back = dir.path().join("back");
+    ok(&["export", root.to_str().unwrap(), back.to_str().unwrap()]);
+    assert_eq!(std::fs::read(back.join("f")).unwrap(), b"data");
+}
+
+#[test]
+fn export_makes_only_its_target_and_no_tid_of_the_future() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "st");
+    let m = root.join("master");
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("f"), b"data").unwrap();
+    ok(&["import", tree.to_str().unwrap(), m.to_str().unwrap()]);
+
+    let deep = dir.path().join("no/such/parent/out");
+    let out = run(&["export", m.to_str().unwrap(), deep.to_str().unwrap()]);
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (
+            Some(1),
+            format!(
+                "hammer: {}: its parent directory does not exist (export makes only the target directory)\n",
+                deep.display()
+            )
+        )
+    );
+    assert!(!dir.path().join("no").exists(), "no parents were made");
+
+    let newest = sync_end(&root, 1);
+    let future = newest + 0x1000;
+    let out = run(&[
+        "export",
+        &format!("{}@@0x{future:016x}", m.display()),
+        dir.path().join("f").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (
+            Some(1),
+            format!(
+                "hammer: TID 0x{future:016x} is beyond the master's newest 0x{newest:016x}: nothing is written as of it yet\n"
+            )
+        )
+    );
+    ok(&[
+        "export",
+        &format!("{}@@0x{newest:016x}", m.display()),
+        dir.path().join("g").to_str().unwrap(),
+    ]);
+}

@@ -112,6 +112,14 @@ pub fn export(
                 sync: pfsd.sync_end_tid,
             })
         }
+        // Later changes would get TIDs up to it: such an export could not
+        // be made again.
+        Some(t) if t > pfsd.sync_end_tid => {
+            return Err(BridgeError::BeyondNewest {
+                tid: t,
+                newest: pfsd.sync_end_tid,
+            })
+        }
         Some(t) => t,
         None => pfsd.sync_end_tid,
     };
@@ -159,9 +167,15 @@ pub fn export(
 
 fn prepare_target(target: &Path, force: bool) -> Result<(), BridgeError> {
     match fs::symlink_metadata(target) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(target).map_err(|e| BridgeError::io(target, e))
-        }
+        // Only the target itself is made: a mistyped parent is an error,
+        // not a new tree of directories.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(target).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                BridgeError::NoParent(target.display().to_string())
+            } else {
+                BridgeError::io(target, e)
+            }
+        }),
         Err(e) => Err(BridgeError::io(target, e)),
         Ok(m) if !m.is_dir() => Err(BridgeError::TargetNotDir(target.display().to_string())),
         Ok(_) => {

@@ -28,6 +28,12 @@ pub enum BridgeError {
     Store(#[from] PfsError),
     #[error("{0}: not a PFS of a hammer store (import and export work on the embedded store)")]
     NotStore(String),
+    #[error(
+        "{path}: a plain directory of the store {root}, not a PFS: make one with \
+         `hammer pfs-master <store>/<name>` and use that link, or give the store root \
+         {root} for its PFS#0"
+    )]
+    PlainDir { path: String, root: String },
     #[error("{0}: PFS is a slave; import needs a master")]
     Slave(String),
     #[error("{0}: not a directory")]
@@ -44,6 +50,10 @@ pub enum BridgeError {
     BeyondSync { tid: u64, sync: u64 },
     #[error("{0}: target is not empty (use hammer -F export to write into it)")]
     NotEmpty(String),
+    #[error("TID {tid:#018x} is beyond the master's newest {newest:#018x}: nothing is written as of it yet")]
+    BeyondNewest { tid: u64, newest: u64 },
+    #[error("{0}: its parent directory does not exist (export makes only the target directory)")]
+    NoParent(String),
     #[error("{0}: target is not a directory")]
     TargetNotDir(String),
     #[error("{count} record(s) or entries could not be exported (see above)")]
@@ -72,6 +82,15 @@ pub(crate) fn open_pfs(path: &str) -> Result<(Store, PseudofsData), BridgeError>
     };
     let canon = std::fs::canonicalize(&dir).map_err(|e| BridgeError::io(&dir, e))?;
     let root = find_root(&canon).ok_or_else(|| BridgeError::NotStore(path.to_string()))?;
+    // Issue 12.2: a directory inside a store silently meant PFS#0, so a
+    // second import "into" another directory replaced the first one's
+    // tree. PFS#0 is reached only by naming the store root.
+    if pp.pfs_id.is_none() && canon != root {
+        return Err(BridgeError::PlainDir {
+            path: path.to_string(),
+            root: root.display().to_string(),
+        });
+    }
     let mut store = Store::open(&root).map_err(PfsError::from)?;
     store.set_pfs_id(pp.pfs_id.unwrap_or(0));
     Ok((store, pfsd))
