@@ -1,9 +1,9 @@
-//! File I/O helpers: positioned reads that go on after short reads and
-//! EINTR up to the end of the file, and streaming writes that leave the
-//! page cache behind them.
+//! File I/O helpers: reads that go on after short reads and EINTR up to
+//! the end of the file, and streaming writes that leave the page cache
+//! behind them.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 
 /// How far behind the end of the file written bytes leave the page
@@ -71,6 +71,21 @@ pub fn read_full_at(file: &File, buf: &mut [u8], off: u64) -> io::Result<usize> 
     Ok(got)
 }
 
+/// Reads into `buf` until it is full or the reader ends; returns the
+/// bytes read.
+pub fn read_full(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +123,9 @@ mod tests {
         assert_eq!(read_full_at(&f, &mut buf, 6).unwrap(), 4);
         assert_eq!(&buf[..4], b"6789");
         assert_eq!(read_full_at(&f, &mut buf, 20).unwrap(), 0);
+        let mut r = &f;
+        assert_eq!(read_full(&mut r, &mut buf).unwrap(), 8);
+        assert_eq!(read_full(&mut r, &mut buf).unwrap(), 2);
+        assert_eq!(&buf[..2], b"89");
     }
 }

@@ -1,9 +1,11 @@
 //! Helpers shared by the mirror end-to-end tests: stores with history,
-//! running the binary, comparing PFSes record by record as of a TID.
+//! running the binary, comparing PFSes record by record as of a TID, and
+//! `FailAfter`, the fault-injection seam for streams.
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -161,4 +163,78 @@ pub fn pipe(read_args: &[&str], write_args: &[&str]) -> (Output, Output) {
     let wo = w.wait_with_output().unwrap();
     let ro = r.wait_with_output().unwrap();
     (ro, wo)
+}
+
+/// What a `FailAfter` does once its bytes are used up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The end of the stream: reads return 0, writes write nothing.
+    Eof,
+    /// Every call fails with this errno.
+    Errno(i32),
+}
+
+/// A reader or writer that passes `limit` bytes through, at most `chunk`
+/// per call (short reads and writes), and then fails as `fault` says
+/// (STYLE.md 8: fault injection at the stream seam).
+pub struct FailAfter<T> {
+    inner: T,
+    left: usize,
+    chunk: usize,
+    fault: Fault,
+}
+
+impl<T> FailAfter<T> {
+    pub fn new(inner: T, limit: usize, fault: Fault) -> Self {
+        FailAfter {
+            inner,
+            left: limit,
+            chunk: usize::MAX,
+            fault,
+        }
+    }
+
+    /// Never fails; every call moves at most `chunk` bytes.
+    pub fn short(inner: T, chunk: usize) -> Self {
+        FailAfter::new(inner, usize::MAX, Fault::Eof).chunked(chunk)
+    }
+
+    pub fn chunked(mut self, chunk: usize) -> Self {
+        self.chunk = chunk.max(1);
+        self
+    }
+
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+
+    /// How many bytes may pass in a call of `len`, or the fault.
+    fn allow(&self, len: usize) -> io::Result<usize> {
+        match self.fault {
+            Fault::Errno(e) if self.left == 0 && len > 0 => Err(io::Error::from_raw_os_error(e)),
+            _ => Ok(len.min(self.left).min(self.chunk)),
+        }
+    }
+}
+
+impl<R: Read> Read for FailAfter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.allow(buf.len())?;
+        let got = self.inner.read(&mut buf[..n])?;
+        self.left -= got;
+        Ok(got)
+    }
+}
+
+impl<W: Write> Write for FailAfter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.allow(buf.len())?;
+        let put = self.inner.write(&buf[..n])?;
+        self.left -= put;
+        Ok(put)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
