@@ -1,6 +1,7 @@
 //! Faults injected at the stream seams, without processes: import reading
 //! a source file's contents through `FailAfter` (short reads, EOF and EIO
-//! at every offset class) fails cleanly and leaves the PFS as it was.
+//! at every offset class) fails cleanly and leaves the PFS, and its
+//! payload file, as they were.
 
 mod common;
 
@@ -99,8 +100,9 @@ fn import_through_short_reads_stores_the_files_bytes() {
     }
 }
 
-/// EIO at any offset of a file: the import fails naming the file and
-/// the PFS is as it was; a rerun imports everything.
+/// EIO at any offset of a file: the import fails naming the file, the
+/// PFS is as it was and the payload bytes it appended (1 MiB at a time)
+/// are given back; a rerun imports everything.
 #[test]
 fn import_failing_with_eio_anywhere_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -118,6 +120,7 @@ fn import_failing_with_eio_anywhere_changes_nothing() {
         );
         assert!(as_of(&root, 1, u64::MAX) == before, "at {n}");
         assert_eq!(sync_end(&root, 1), sync, "at {n}: a TID was spent");
+        assert_no_payload_tail(&root, 1);
     }
     import_through(&tree, &master, &|f| FailAfter::short(f, usize::MAX)).unwrap();
     assert!(exported(&master, &dir.path().join("out")) == files(&tree));

@@ -133,6 +133,25 @@ pub fn sync_end(root: &Path, pfs_id: u32) -> u64 {
     open(root, pfs_id).get_pseudofs().unwrap().sync_end_tid
 }
 
+/// Asserts that PFS `pfs_id`'s payload file holds no bytes past its
+/// committed size (what a failed writer must give back).
+pub fn assert_no_payload_tail(root: &Path, pfs_id: u32) {
+    let db = rusqlite::Connection::open(root.join(hammer_mirror::pfs::store::DB_NAME)).unwrap();
+    let (generation, size): (i64, i64) = db
+        .query_row("SELECT gen, size FROM blob WHERE pfs = ?1", [pfs_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap_or((0, 0));
+    let file = root.join(format!(".hammer-store.pfs{pfs_id:05}.{generation}"));
+    let len = std::fs::metadata(&file).map_or(0, |m| m.len());
+    assert_eq!(
+        len,
+        size as u64,
+        "{} past its committed size",
+        file.display()
+    );
+}
+
 /// Asserts the slave equals the master as of the slave's sync point.
 pub fn assert_mirrored(master: (&Path, u32), slave: (&Path, u32)) -> u64 {
     let tid = sync_end(slave.0, slave.1);

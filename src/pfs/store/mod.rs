@@ -22,6 +22,7 @@ mod key;
 mod read;
 mod txn;
 mod write;
+mod writetx;
 
 #[cfg(test)]
 mod tests;
@@ -32,11 +33,12 @@ use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
-use rusqlite::{params, Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use blob::Blobs;
 pub use key::{decode as decode_key, encode as encode_key, RecKey, KEY_LEN};
 pub use txn::{RecordId, Txn};
+use writetx::WriteTx;
 
 use super::{MirrorReadReq, MirrorWriteReq, Pfs, PfsError, Result, SynctidOp};
 use crate::ondisk::{
@@ -88,6 +90,22 @@ pub enum StoreError {
     },
     #[error("store is corrupt: {0}")]
     Corrupt(&'static str),
+}
+
+impl StoreError {
+    /// The errno a kernel would report for this failure: the I/O error's
+    /// own (ENOSPC, ...), ENOSPC for a full database, else EIO.
+    pub fn errno(&self) -> Errno {
+        match self {
+            StoreError::Io { source, .. } => {
+                source.raw_os_error().map_or(Errno::EIO, Errno::from_raw)
+            }
+            StoreError::Sqlite(e) if e.sqlite_error_code() == Some(ErrorCode::DiskFull) => {
+                Errno::ENOSPC
+            }
+            _ => Errno::EIO,
+        }
+    }
 }
 
 impl From<rusqlite::Error> for PfsError {
@@ -305,11 +323,6 @@ impl Store {
         };
         Ok((c, version.base.create_tid))
     }
-}
-
-/// A write transaction, taking the store's write lock at once.
-fn write_tx(conn: &mut Connection) -> Result<Transaction<'_>> {
-    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -649,7 +662,7 @@ impl Pfs for Store {
 
     fn set_pseudofs(&mut self, pfsd: &PseudofsData) -> Result<()> {
         let id = self.check_id()?;
-        let tx = write_tx(&mut self.conn)?;
+        let tx = WriteTx::begin(&self.conn)?;
         // The sync point may move over payloads mirror-write left unsynced.
         blob::sync(&tx, &self.root, id)?;
         let tid = alloc_tid(&tx)?;
@@ -663,7 +676,7 @@ impl Pfs for Store {
 
     fn upgrade(&mut self) -> Result<()> {
         let id = self.check_id()?;
-        let tx = write_tx(&mut self.conn)?;
+        let tx = WriteTx::begin(&self.conn)?;
         let (mut pfsd, _) = load_live_pfs(&tx, id)?;
         if !pfsd.is_slave() {
             return Ok(());
@@ -680,7 +693,7 @@ impl Pfs for Store {
 
     fn downgrade(&mut self) -> Result<()> {
         let id = self.check_id()?;
-        let tx = write_tx(&mut self.conn)?;
+        let tx = WriteTx::begin(&self.conn)?;
         let (mut pfsd, _) = load_live_pfs(&tx, id)?;
         if pfsd.is_slave() {
             return Ok(());
@@ -695,7 +708,7 @@ impl Pfs for Store {
 
     fn destroy(&mut self) -> Result<()> {
         let id = self.check_id()?;
-        let tx = write_tx(&mut self.conn)?;
+        let tx = WriteTx::begin(&self.conn)?;
         let (mut pfsd, _) = load_live_pfs(&tx, id)?;
         tx.execute("DELETE FROM rec WHERE pfs = ?1", [id])?;
         tx.execute("DELETE FROM origin WHERE pfs = ?1", [id])?;

@@ -8,9 +8,10 @@ use rusqlite::Connection;
 use super::blob::Blobs;
 use super::key::{self, RecKey};
 use super::txn::{known_localization, known_rec_type};
+use super::writetx::WriteTx;
 use super::{
     insert_rec, key_from, leaf_from, mtid_of, now_secs, payload_into, raise_next_tid, relocalize,
-    stash, update_leaf, write_tx, PfsError, Result, Store, Stored, DATA_OFFSET, INLINE_MAX,
+    stash, update_leaf, PfsError, Result, Store, Stored, DATA_OFFSET, INLINE_MAX,
 };
 use crate::ondisk::{rectype, BaseElm, LeafElm};
 use crate::pfs::MirrorWriteReq;
@@ -53,10 +54,10 @@ struct Batch<'c> {
 }
 
 /// Applies `records`; on a record error nothing of this call is kept
-/// (the transaction is dropped), `head_error` is set and the returned
-/// count points at the failing record.
+/// (the transaction is dropped, the payload file cut back), `head_error`
+/// is set and the returned count points at the failing record.
 pub(super) fn mirror_write(
-    store: &mut Store,
+    store: &Store,
     pfs_id: u32,
     req: &mut MirrorWriteReq,
     records: &[u8],
@@ -68,8 +69,9 @@ pub(super) fn mirror_write(
         k.localization = relocalize(k.localization, pfs_id);
     }
     req.head_error = None;
-    let tx = write_tx(&mut store.conn)?;
+    let mut tx = WriteTx::begin(&store.conn)?;
     let blobs = Blobs::open_writer(&tx, &store.root, pfs_id)?;
+    tx.guard_tail(&blobs);
     let mut b = Batch {
         tx: &tx,
         pfs_id,
