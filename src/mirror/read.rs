@@ -88,6 +88,9 @@ struct Source<'a, R, W> {
     interrupted: bool,
     /// 1 streaming, 0 single run, -1 single run walking histogram chunks.
     stream: i32,
+    /// The source PFS, opened at the first batch and kept: its handle is
+    /// pinned to that PFS, so one destroyed under the run fails it.
+    pfs: Option<Box<dyn Pfs>>,
 }
 
 /// Runs mirror-read(-stream) on `fs`, writing the stream to `output` and,
@@ -114,6 +117,7 @@ pub fn mirror_read<R: Read, W: Write>(
         sameline: false,
         interrupted: false,
         stream: i32::from(o.stream),
+        pfs: None,
     };
     s.run()
 }
@@ -141,7 +145,22 @@ impl<R: Read, W: Write> Source<'_, R, W> {
     }
 
     fn batch(&mut self) -> Result<Next, MirrorError> {
-        let (mut pfs, _) = getpfs(self.fs)?;
+        let mut pfs = match self.pfs.take() {
+            Some(pfs) => pfs,
+            None => getpfs(self.fs)?.0,
+        };
+        let next = self.batch_on(pfs.as_mut()).map_err(|e| {
+            let e = e.or_destroyed(pfs.as_ref(), format!("Mirror-read {} failed", self.fs));
+            if matches!(e, MirrorError::Destroyed { .. }) {
+                self.board(MESSAGE, &e.to_string());
+            }
+            e
+        })?;
+        self.pfs = Some(pfs);
+        Ok(next)
+    }
+
+    fn batch_on(&mut self, pfs: &mut dyn Pfs) -> Result<Next, MirrorError> {
         if self.stream >= 0 {
             self.board(STATUS, "Running");
             if self.o.verbose == 1 {
@@ -151,14 +170,14 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             self.sameline = true;
         }
         self.bw.reset();
-        let mut scratch = scratch_pfsd(pfs.as_ref())?;
+        let mut scratch = scratch_pfsd(pfs)?;
         self.send(&Mrecord::Pfsd {
             version: 1,
             pfsd: scratch,
         })?;
 
         let mut tid_beg = if self.o.two_way {
-            match validate_header(pfs.as_ref(), &mut self.reader, false)? {
+            match validate_header(pfs, &mut self.reader, false)? {
                 None => return Ok(Next::Stop),
                 Some(t) => t.sync_end_tid.wrapping_add(1),
             }
@@ -170,7 +189,7 @@ impl<R: Read, W: Write> Source<'_, R, W> {
         };
         let t_sync_end = tid_beg.wrapping_sub(1);
 
-        scratch = scratch_pfsd(pfs.as_ref())?;
+        scratch = scratch_pfsd(pfs)?;
         tid_beg = tid_beg.max(scratch.sync_beg_tid);
         let mut tid_end = scratch.sync_end_tid;
         let mut key_beg = BaseElm::KEY_BEG_INIT;
@@ -200,7 +219,7 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             }
             // D2: an empty range gives no histogram instead of one whose
             // entries are stale.
-            if let Some(entries) = self.prescan(pfs.as_mut(), tid_beg, tid_end)? {
+            if let Some(entries) = self.prescan(pfs, tid_beg, tid_end)? {
                 self.hist = Some(Hist { entries, index: 0 });
                 if self.stream == 0 {
                     self.stream = -1;
@@ -251,7 +270,10 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             self.hist = None;
             false
         } else {
-            key_cur = self.bulk(pfs.as_mut(), key_beg, tid_beg, tid_end)?;
+            key_cur = self.bulk(pfs, key_beg, tid_beg, tid_end)?;
+            // A PFS gone by now may have taken records with it that the
+            // scan then never saw: no SYNC for what may be a part.
+            scratch_pfsd(pfs)?;
             true
         };
         if self.stream != 0 && self.o.verbose > 0 && !self.sameline {
@@ -292,7 +314,7 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             self.stream = 0;
             return Ok(Next::Finish);
         }
-        self.wait(pfs.as_ref(), tid_end);
+        self.wait(pfs, tid_end);
         Ok(Next::Batch)
     }
 

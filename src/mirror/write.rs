@@ -7,7 +7,8 @@ use std::io::{Read, Write};
 use super::autoslave;
 use super::error::{pfs_err, MirrorError, ProtocolError};
 use super::header::{read_pfsd, validate_header};
-use crate::pfs::{getpfs, MirrorWriteReq, SynctidOp};
+use crate::ondisk::PseudofsData;
+use crate::pfs::{getpfs, MirrorWriteReq, Pfs, SynctidOp};
 use crate::wire::{mrec_type, Mrecord, MrecordReader, MrecordWriter, UPDATE_REC_SIZE};
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -41,107 +42,144 @@ pub fn mirror_write<R: Read, W: Write>(
 ) -> Result<(), MirrorError> {
     let mut reader = MrecordReader::new(input);
     let mut writer = MrecordWriter::new(output);
+    // The slave is opened (or created) once, at the first batch: its
+    // handle stays pinned to that PFS, so one destroyed under the session
+    // fails the next batch instead of being created anew and given the
+    // rest of a stream whose start it never saw.
+    let mut target: Option<Box<dyn Pfs>> = None;
     loop {
         // PFSD#1: only its shared uuid is used, to create a missing slave.
         let pfsd1 = match read_pfsd(&mut reader)? {
             None => return Ok(()),
             Some(p) => p,
         };
-        if std::fs::symlink_metadata(fs).is_err() {
-            if !autoslave::confirm(fs, o.yes, diag) {
-                return Err(ProtocolError::Aborted.into());
-            }
-            if let Err(msg) = autoslave::create_slave(fs, pfsd1.shared_uuid, diag) {
-                if !msg.is_empty() {
-                    let _ = writeln!(diag, "{msg}");
-                }
-                let _ = writeln!(diag, "Failed to create PFS");
-            }
-        }
-        let (mut pfs, _) = getpfs(fs)?;
-        if o.two_way {
-            let own = pfs
-                .get_pseudofs()
-                .map_err(pfs_err("Mirror-read: not a HAMMER fs/pseudofs!"))?;
-            send(
-                &mut writer,
-                &Mrecord::Pfsd {
-                    version: 1,
-                    pfsd: own,
-                },
-            )?;
-        }
-        let pfsd2 = match validate_header(pfs.as_ref(), &mut reader, true)? {
-            None => return Ok(()),
-            Some(p) => p,
+        let mut pfs = match target.take() {
+            Some(pfs) => pfs,
+            None => open_slave(fs, o, &pfsd1, diag)?,
         };
-        let tid_end = pfsd2.sync_end_tid;
-        let mut req = MirrorWriteReq::new(pfsd2.sync_beg_tid, tid_end);
-        loop {
-            let mut warnings = Vec::new();
-            let batch = reader.read_mrecords(&mut |w| warnings.push(w));
-            for w in warnings {
-                let _ = writeln!(diag, "{w}");
-            }
-            let batch = batch?;
-            if batch.is_empty() {
-                break;
-            }
-            pfs.mirror_write(&mut req, batch.bytes())
-                .map_err(pfs_err(format!("Mirror-write {fs} failed")))?;
-            if let Some(errno) = req.head_error {
-                return Err(MirrorError::Fatal {
-                    what: format!("Mirror-write {fs}"),
-                    errno: errno as i32,
-                });
-            }
-        }
-        let (rt, rec_size) = match reader.read_mrecord()? {
-            Some(r) => (r.rec_type(), r.rec_size()),
-            None => (u32::MAX, 0),
-        };
-        if rt == mrec_type::TERM {
-            let _ = writeln!(diag, "Mirror-write: received termination request");
+        let more = batch(fs, o, pfs.as_mut(), &mut reader, &mut writer, diag)
+            .map_err(|e| e.or_destroyed(pfs.as_ref(), format!("Mirror-write {fs} failed")))?;
+        if !more {
             return Ok(());
         }
-        if !matches!(rt, mrec_type::SYNC | mrec_type::IDLE) || rec_size != UPDATE_REC_SIZE {
-            return Err(ProtocolError::NoSync {
-                fs: fs.to_string(),
-                rt: rt as i32,
-            }
-            .into());
+        target = Some(pfs);
+    }
+}
+
+/// The slave `fs`, created first if missing (protocol.md §7).
+fn open_slave(
+    fs: &str,
+    o: &WriteOptions,
+    pfsd1: &PseudofsData,
+    diag: &mut dyn Write,
+) -> Result<Box<dyn Pfs>, MirrorError> {
+    if std::fs::symlink_metadata(fs).is_err() {
+        if !autoslave::confirm(fs, o.yes, diag) {
+            return Err(ProtocolError::Aborted.into());
         }
-        if rt == mrec_type::SYNC {
-            let mut now = pfs
-                .get_pseudofs()
-                .map_err(pfs_err("update_pfs_snapshot (read)"))?;
-            if now.sync_end_tid != tid_end {
-                now.sync_end_tid = tid_end;
-                pfs.set_pseudofs(&now)
-                    .map_err(pfs_err("update_pfs_snapshot (rewrite)"))?;
-                if o.verbose >= 2 {
-                    let _ = writeln!(
-                        diag,
-                        "Mirror-write: Completed, updated snapshot to {tid_end:016x}"
-                    );
-                }
+        if let Err(msg) = autoslave::create_slave(fs, pfsd1.shared_uuid, diag) {
+            if !msg.is_empty() {
+                let _ = writeln!(diag, "{msg}");
             }
-            let _ = pfs.synctid(SynctidOp::Sync2);
-            if o.verbose >= 2 {
-                let _ = writeln!(diag, "Mirror-write {fs}: succeeded");
-            }
-        }
-        if o.two_way {
-            send(&mut writer, &Mrecord::Update { tid: tid_end })?;
-        } else {
-            let line = format!("Source can update synctid to 0x{tid_end:016x}\n");
-            writer
-                .get_mut()
-                .write_all(line.as_bytes())
-                .and_then(|()| writer.get_mut().flush())
-                .map_err(MirrorError::Stdout)?;
+            let _ = writeln!(diag, "Failed to create PFS");
         }
     }
+    Ok(getpfs(fs)?.0)
+}
+
+/// One batch after its PFSD#1: the header, the records, SYNC or IDLE and
+/// the acknowledgement. False when the source ended the session.
+fn batch<R: Read, W: Write>(
+    fs: &str,
+    o: &WriteOptions,
+    pfs: &mut dyn Pfs,
+    reader: &mut MrecordReader<R>,
+    writer: &mut MrecordWriter<W>,
+    diag: &mut dyn Write,
+) -> Result<bool, MirrorError> {
+    if o.two_way {
+        let own = pfs
+            .get_pseudofs()
+            .map_err(pfs_err("Mirror-read: not a HAMMER fs/pseudofs!"))?;
+        send(
+            writer,
+            &Mrecord::Pfsd {
+                version: 1,
+                pfsd: own,
+            },
+        )?;
+    }
+    let pfsd2 = match validate_header(pfs, reader, true)? {
+        None => return Ok(false),
+        Some(p) => p,
+    };
+    let tid_end = pfsd2.sync_end_tid;
+    let mut req = MirrorWriteReq::new(pfsd2.sync_beg_tid, tid_end);
+    loop {
+        let mut warnings = Vec::new();
+        let batch = reader.read_mrecords(&mut |w| warnings.push(w));
+        for w in warnings {
+            let _ = writeln!(diag, "{w}");
+        }
+        let batch = batch?;
+        if batch.is_empty() {
+            break;
+        }
+        pfs.mirror_write(&mut req, batch.bytes())
+            .map_err(pfs_err(format!("Mirror-write {fs} failed")))?;
+        if let Some(errno) = req.head_error {
+            return Err(MirrorError::Fatal {
+                what: format!("Mirror-write {fs}"),
+                errno: errno as i32,
+            });
+        }
+    }
+    let (rt, rec_size) = match reader.read_mrecord()? {
+        Some(r) => (r.rec_type(), r.rec_size()),
+        None => (u32::MAX, 0),
+    };
+    if rt == mrec_type::TERM {
+        let _ = writeln!(diag, "Mirror-write: received termination request");
+        return Ok(false);
+    }
+    if !matches!(rt, mrec_type::SYNC | mrec_type::IDLE) || rec_size != UPDATE_REC_SIZE {
+        return Err(ProtocolError::NoSync {
+            fs: fs.to_string(),
+            rt: rt as i32,
+        }
+        .into());
+    }
+    if rt == mrec_type::SYNC {
+        let mut now = pfs
+            .get_pseudofs()
+            .map_err(pfs_err("update_pfs_snapshot (read)"))?;
+        if now.sync_end_tid != tid_end {
+            now.sync_end_tid = tid_end;
+            pfs.set_pseudofs(&now)
+                .map_err(pfs_err("update_pfs_snapshot (rewrite)"))?;
+            if o.verbose >= 2 {
+                let _ = writeln!(
+                    diag,
+                    "Mirror-write: Completed, updated snapshot to {tid_end:016x}"
+                );
+            }
+        }
+        let _ = pfs.synctid(SynctidOp::Sync2);
+        if o.verbose >= 2 {
+            let _ = writeln!(diag, "Mirror-write {fs}: succeeded");
+        }
+    }
+    if o.two_way {
+        send(writer, &Mrecord::Update { tid: tid_end })?;
+    } else {
+        let line = format!("Source can update synctid to 0x{tid_end:016x}\n");
+        writer
+            .get_mut()
+            .write_all(line.as_bytes())
+            .and_then(|()| writer.get_mut().flush())
+            .map_err(MirrorError::Stdout)?;
+    }
+    Ok(true)
 }
 
 /// Writes one record and pushes it to the peer at once (it is waiting).

@@ -14,6 +14,10 @@
 //! A writer whose transaction does not commit gives its bytes back
 //! (`Tail`): a failed import or mirror-write (ENOSPC) leaves the disk as
 //! full as it found it.
+//!
+//! The `blob` table's `gen` is also the PFS generation: the number of
+//! times the PFS id was destroyed. It names the payload file, and lets a
+//! handle tell the PFS it started with from a later one under its id.
 
 use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
@@ -60,6 +64,11 @@ struct Ahead {
 /// reader).
 fn path_of(root: &Path, pfs: u32, gen: i64) -> PathBuf {
     root.join(format!(".hammer-store.pfs{pfs:05}.{gen}"))
+}
+
+/// PFS `pfs`'s generation: how many times its id was destroyed.
+pub(crate) fn generation(conn: &Connection, pfs: u32) -> Result<i64> {
+    Ok(state(conn, pfs)?.0)
 }
 
 /// The generation and committed size of `pfs`'s blob file.

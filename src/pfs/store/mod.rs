@@ -16,6 +16,13 @@
 //! inode) each object of a PFS was last imported from, so that a renamed
 //! file keeps its object. Every ioctl is one SQLite transaction, and one
 //! that changes anything allocates one TID, like a flush.
+//!
+//! Destroyed PFSes: a handle pins the PFS it first works on (`Pin`: the
+//! id and its generation, the count of its destroys) and checks it inside
+//! the transaction of every later operation; a destroy deletes the key
+//! space in its own transaction. Write transactions are serialised by
+//! SQLite's write lock, so a destroy and a write never interleave, and an
+//! id reused later never shows a record of an earlier PFS.
 
 mod blob;
 mod key;
@@ -27,6 +34,7 @@ mod writetx;
 #[cfg(test)]
 mod tests;
 
+use std::cell::Cell;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -140,7 +148,31 @@ pub struct Store {
     conn: Connection,
     root: PathBuf,
     pfs_id: u32,
+    /// The PFS this handle works on, as its first successful operation
+    /// found it.
+    pin: Cell<Option<Pin>>,
     busy: Option<read::Busy>,
+}
+
+/// The identity of a PFS: its id and generation (how many times that id
+/// was destroyed). A handle that pinned one fails every later operation
+/// on a PFS that is gone or is a later one under the same id with ENOENT,
+/// HAMMER's errno for a PFS that does not exist, instead of working on
+/// whatever the id now names: a mirror-write never writes into a
+/// destroyed PFS (nor into its successor), a mirror-read never reads one
+/// and takes the missing records for the end of the PFS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pin {
+    pfs_id: u32,
+    generation: i64,
+}
+
+/// A live PFS as a transaction sees it.
+struct Live {
+    pfsd: PseudofsData,
+    /// The PFS record's leaf: its create_tid is the data's version.
+    record: LeafElm,
+    generation: i64,
 }
 
 const SCHEMA: &str = "
@@ -212,6 +244,7 @@ impl Store {
             conn,
             root: dir.to_path_buf(),
             pfs_id: 0,
+            pin: Cell::new(None),
             busy: None,
         })
     }
@@ -242,6 +275,7 @@ impl Store {
             conn,
             root: root.to_path_buf(),
             pfs_id: 0,
+            pin: Cell::new(None),
             busy: None,
         })
     }
@@ -268,6 +302,7 @@ impl Store {
     pub fn for_each_record(&self, mut f: impl FnMut(&LeafElm, &[u8])) -> Result<()> {
         let id = self.check_id()?;
         let tx = self.conn.unchecked_transaction()?;
+        self.check_pinned(&tx, id)?;
         let blobs = Blobs::open(&tx, &self.root, id)?;
         let mut stmt = tx.prepare_cached(&format!(
             "SELECT leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k < ?2"
@@ -299,6 +334,7 @@ impl Store {
     ) -> std::result::Result<(), E> {
         let id = self.check_id()?;
         let tx = self.conn.unchecked_transaction().map_err(PfsError::from)?;
+        self.check_pinned(&tx, id)?;
         let blobs = Blobs::open(&tx, &self.root, id)?;
         txn::scan(&tx, &blobs, id, types, f)
     }
@@ -315,13 +351,51 @@ impl Store {
     fn sync_point(&self) -> Result<(u64, u64)> {
         let id = self.check_id()?;
         let tx = self.conn.unchecked_transaction()?;
-        let (pfsd, version) = load_live_pfs(&tx, id)?;
-        let c = if pfsd.is_slave() {
-            pfsd.sync_end_tid
+        let live = self.live(&tx, id)?;
+        let c = if live.pfsd.is_slave() {
+            live.pfsd.sync_end_tid
         } else {
             next_tid(&tx)? - 1
         };
-        Ok((c, version.base.create_tid))
+        Ok((c, live.record.base.create_tid))
+    }
+
+    /// PFS `id` as `conn`'s transaction sees it, if it is live and, when
+    /// this handle pinned it, still the same PFS; pins it otherwise.
+    fn live(&self, conn: &Connection, id: u32) -> Result<Live> {
+        let (pfsd, record) = load_live_pfs(conn, id)?;
+        let generation = blob::generation(conn, id)?;
+        match self.pin.get() {
+            Some(p) if p.pfs_id == id => {
+                if p.generation != generation {
+                    return Err(Errno::ENOENT.into());
+                }
+            }
+            _ => self.pin.set(Some(Pin {
+                pfs_id: id,
+                generation,
+            })),
+        }
+        Ok(Live {
+            pfsd,
+            record,
+            generation,
+        })
+    }
+
+    /// Whether this handle pinned PFS `id`.
+    fn pinned(&self, id: u32) -> bool {
+        self.pin.get().is_some_and(|p| p.pfs_id == id)
+    }
+
+    /// For reads that also work on a PFS that is gone (the records of a
+    /// destroyed PFS are simply none): ENOENT only when the handle pinned
+    /// a PFS that is gone.
+    fn check_pinned(&self, conn: &Connection, id: u32) -> Result<()> {
+        if self.pinned(id) {
+            self.live(conn, id)?;
+        }
+        Ok(())
     }
 }
 
@@ -643,6 +717,9 @@ impl Pfs for Store {
     }
 
     fn set_pfs_id(&mut self, pfs_id: u32) {
+        if pfs_id != self.pfs_id {
+            self.pin.set(None);
+        }
         self.pfs_id = pfs_id;
     }
 
@@ -653,7 +730,7 @@ impl Pfs for Store {
     fn get_pseudofs(&self) -> Result<PseudofsData> {
         let id = self.check_id()?;
         let tx = self.conn.unchecked_transaction()?;
-        let (mut pfsd, _) = load_live_pfs(&tx, id)?;
+        let mut pfsd = self.live(&tx, id)?.pfsd;
         if !pfsd.is_slave() {
             pfsd.sync_end_tid = next_tid(&tx)? - 1;
         }
@@ -663,6 +740,13 @@ impl Pfs for Store {
     fn set_pseudofs(&mut self, pfsd: &PseudofsData) -> Result<()> {
         let id = self.check_id()?;
         let tx = WriteTx::begin(&self.conn)?;
+        // A pinned PFS must still be there; an unpinned handle may create
+        // one (or revive a destroyed one, §5.3) and pins it.
+        let generation = if self.pinned(id) {
+            self.live(&tx, id)?.generation
+        } else {
+            blob::generation(&tx, id)?
+        };
         // The sync point may move over payloads mirror-write left unsynced.
         blob::sync(&tx, &self.root, id)?;
         let tid = alloc_tid(&tx)?;
@@ -671,13 +755,17 @@ impl Pfs for Store {
             create_root(&tx, id, tid)?;
         }
         tx.commit()?;
+        self.pin.set(Some(Pin {
+            pfs_id: id,
+            generation,
+        }));
         Ok(())
     }
 
     fn upgrade(&mut self) -> Result<()> {
         let id = self.check_id()?;
         let tx = WriteTx::begin(&self.conn)?;
-        let (mut pfsd, _) = load_live_pfs(&tx, id)?;
+        let mut pfsd = self.live(&tx, id)?.pfsd;
         if !pfsd.is_slave() {
             return Ok(());
         }
@@ -694,7 +782,7 @@ impl Pfs for Store {
     fn downgrade(&mut self) -> Result<()> {
         let id = self.check_id()?;
         let tx = WriteTx::begin(&self.conn)?;
-        let (mut pfsd, _) = load_live_pfs(&tx, id)?;
+        let mut pfsd = self.live(&tx, id)?.pfsd;
         if pfsd.is_slave() {
             return Ok(());
         }
@@ -709,7 +797,10 @@ impl Pfs for Store {
     fn destroy(&mut self) -> Result<()> {
         let id = self.check_id()?;
         let tx = WriteTx::begin(&self.conn)?;
-        let (mut pfsd, _) = load_live_pfs(&tx, id)?;
+        // The key space goes in this transaction: an id reused later never
+        // shows a record of this PFS, and the generation it bumps makes
+        // every handle still pinned to this PFS fail.
+        let mut pfsd = self.live(&tx, id)?.pfsd;
         tx.execute("DELETE FROM rec WHERE pfs = ?1", [id])?;
         tx.execute("DELETE FROM origin WHERE pfs = ?1", [id])?;
         let retired = blob::retire(&tx, &self.root, id)?;
@@ -717,6 +808,9 @@ impl Pfs for Store {
         let tid = alloc_tid(&tx)?;
         save_pfs(&tx, id, &pfsd, tid)?;
         tx.commit()?;
+        // This handle knows its PFS is gone: like any other it gets ENOENT
+        // from it, but may SET the id anew (§5.3).
+        self.pin.set(None);
         blob::remove(&retired)
     }
 
@@ -746,6 +840,7 @@ impl Pfs for Store {
     fn mirror_read(&mut self, req: &mut MirrorReadReq, buf: &mut [u8]) -> Result<usize> {
         let id = self.check_id()?;
         let tx = self.conn.unchecked_transaction()?;
+        self.live(&tx, id)?;
         let blobs = Blobs::open(&tx, &self.root, id)?;
         read::mirror_read(&tx, &blobs, &mut self.busy, id, req, buf)
     }

@@ -514,6 +514,56 @@ fn destroy_removes_records_and_hides_the_pfs() {
     assert_eq!(view(&store, u64::MAX).len(), 2);
 }
 
+/// A handle stays with the PFS it first worked on: destroyed by another
+/// handle, even re-created under its id, that PFS answers every later
+/// operation of the handle with ENOENT, and nothing reaches the new one.
+#[test]
+fn a_handle_never_works_on_a_pfs_destroyed_under_it() {
+    let (_d, mut store) = master_and_slave();
+    let root = store.root().to_path_buf();
+    store.set_pfs_id(1);
+    let mut tx = store.begin().unwrap();
+    tx.put(&data_id(9, 16), 2, b"old").unwrap();
+    tx.commit().unwrap();
+    let stream = read_all(&mut store, 0, u64::MAX, 1 << 16);
+    let mut slave = Store::open(&root).unwrap();
+    slave.set_pfs_id(2);
+    write_all(&mut slave, 1, u64::MAX - 1, &stream);
+    let mut master = Store::open(&root).unwrap();
+    master.set_pfs_id(1);
+    let mut req = MirrorReadReq::new(0, u64::MAX);
+    let mut buf = vec![0u8; 1 << 16];
+    master.mirror_read(&mut req, &mut buf).unwrap();
+
+    let mut other = Store::open(&root).unwrap();
+    for id in [1, 2] {
+        other.set_pfs_id(id);
+        other.destroy().unwrap();
+    }
+    make_pfs(&mut other, 2, true);
+    let enoent = |r: Result<()>| assert_eq!(r.unwrap_err().errno(), Errno::ENOENT);
+    let mut req = MirrorWriteReq::new(1, u64::MAX - 1);
+    enoent(slave.mirror_write(&mut req, &stream).map(drop));
+    enoent(slave.get_pseudofs().map(drop));
+    enoent(slave.set_pseudofs(&PseudofsData::default()));
+    enoent(slave.upgrade());
+    enoent(slave.downgrade());
+    enoent(slave.destroy());
+    enoent(slave.wait(0));
+    enoent(slave.begin().map(drop));
+    enoent(slave.for_each_record(|_, _| ()));
+    let mut req = MirrorReadReq::new(0, u64::MAX);
+    enoent(master.mirror_read(&mut req, &mut buf).map(drop));
+    // The new slave holds only what it was made with.
+    other.set_pfs_id(2);
+    assert!(view(&other, u64::MAX).is_empty());
+    assert!(other.get_pseudofs().unwrap().is_slave());
+    // Addressing the id afresh reaches the new PFS.
+    slave.set_pfs_id(1);
+    slave.set_pfs_id(2);
+    assert!(slave.get_pseudofs().unwrap().is_slave());
+}
+
 #[test]
 fn wait_returns_at_once_when_beyond() {
     let (_d, mut store) = master_and_slave();

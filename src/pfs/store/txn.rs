@@ -11,8 +11,8 @@ use super::blob::Blobs;
 use super::key;
 use super::writetx::WriteTx;
 use super::{
-    alloc_tid, insert_rec, leaf_from, load_live_pfs, load_payload, now_secs, stash, update_leaf,
-    PfsError, Result, Store, StoreError, DATA_OFFSET, PAYLOAD,
+    alloc_tid, insert_rec, leaf_from, load_payload, now_secs, stash, update_leaf, PfsError, Result,
+    Store, StoreError, DATA_OFFSET, PAYLOAD,
 };
 use crate::ondisk::{rectype, BaseElm, LeafElm, BTREE_TYPE_RECORD, LOCALIZE_INODE, LOCALIZE_MISC};
 use crate::wire::crc::{leaf_data_crc, DataCrcKind};
@@ -59,7 +59,7 @@ impl<'a> Txn<'a> {
         store.conn.execute_batch(IMPORT_CACHE)?;
         let store: &'a Store = store;
         let mut tx = WriteTx::begin(&store.conn)?;
-        load_live_pfs(&tx, pfs_id)?;
+        store.live(&tx, pfs_id)?;
         let tid = alloc_tid(&tx)?;
         let blobs = Blobs::open_writer(&tx, &store.root, pfs_id)?;
         tx.guard_tail(&blobs);

@@ -70,6 +70,7 @@ pub(super) fn mirror_write(
     }
     req.head_error = None;
     let mut tx = WriteTx::begin(&store.conn)?;
+    store.live(&tx, pfs_id)?;
     let blobs = Blobs::open_writer(&tx, &store.root, pfs_id)?;
     tx.guard_tail(&blobs);
     let mut b = Batch {
