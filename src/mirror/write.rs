@@ -4,6 +4,8 @@
 
 use std::io::{Read, Write};
 
+use nix::errno::Errno;
+
 use super::autoslave;
 use super::error::{pfs_err, MirrorError, ProtocolError};
 use super::header::{read_pfsd, validate_header};
@@ -42,27 +44,32 @@ pub fn mirror_write<R: Read, W: Write>(
 ) -> Result<(), MirrorError> {
     let mut reader = MrecordReader::new(input);
     let mut writer = MrecordWriter::new(output);
-    // The slave is opened (or created) once, at the first batch: its
-    // handle stays pinned to that PFS, so one destroyed under the session
-    // fails the next batch instead of being created anew and given the
-    // rest of a stream whose start it never saw.
-    let mut target: Option<Box<dyn Pfs>> = None;
+    // The slave as the first batch found it (or created it), kept open for
+    // the run: it is pinned to that PFS, so one destroyed under the run,
+    // even recreated under its name, fails the next batch instead of being
+    // given the rest of a stream whose start it never saw.
+    let mut witness: Option<Box<dyn Pfs>> = None;
     loop {
         // PFSD#1: only its shared uuid is used, to create a missing slave.
         let pfsd1 = match read_pfsd(&mut reader)? {
             None => return Ok(()),
             Some(p) => p,
         };
-        let mut pfs = match target.take() {
-            Some(pfs) => pfs,
-            None => open_slave(fs, o, &pfsd1, diag)?,
+        // Each batch has a handle of its own, as in the original: one that
+        // ends without SYNC is rolled back with it (a held batch).
+        let mut pfs = match &witness {
+            Some(w) => reopen(fs, w.as_ref())?,
+            None => {
+                let pfs = open_slave(fs, o, &pfsd1, diag)?;
+                witness = Some(reopen(fs, pfs.as_ref())?);
+                pfs
+            }
         };
         let more = batch(fs, o, pfs.as_mut(), &mut reader, &mut writer, diag)
             .map_err(|e| e.or_destroyed(pfs.as_ref(), format!("Mirror-write {fs} failed")))?;
         if !more {
             return Ok(());
         }
-        target = Some(pfs);
     }
 }
 
@@ -85,6 +92,32 @@ fn open_slave(
         }
     }
     Ok(getpfs(fs)?.0)
+}
+
+/// A new handle on the PFS `known` addresses, reached through `fs`; or
+/// `Destroyed` when that PFS is gone. `known` is asked last: a PFS it
+/// still finds after the new handle found (and pinned) its own is the
+/// same one.
+fn reopen(fs: &str, known: &dyn Pfs) -> Result<Box<dyn Pfs>, MirrorError> {
+    let id = known.pfs_id();
+    let opened = getpfs(fs)
+        .map_err(MirrorError::from)
+        .and_then(|(mut pfs, _)| {
+            pfs.set_pfs_id(id);
+            pfs.get_pseudofs()
+                .map_err(pfs_err("mirror-write: not a HAMMER fs/pseudofs!"))?;
+            Ok(pfs)
+        });
+    if known
+        .get_pseudofs()
+        .is_err_and(|e| e.errno() == Errno::ENOENT)
+    {
+        return Err(MirrorError::Destroyed {
+            what: format!("Mirror-write {fs} failed"),
+            pfs_id: id,
+        });
+    }
+    opened
 }
 
 /// One batch after its PFSD#1: the header, the records, SYNC or IDLE and
@@ -164,7 +197,9 @@ fn batch<R: Read, W: Write>(
                 );
             }
         }
-        let _ = pfs.synctid(SynctidOp::Sync2);
+        // Commits a held batch: failing, the batch failed.
+        pfs.synctid(SynctidOp::Sync2)
+            .map_err(pfs_err(format!("Mirror-write {fs} failed")))?;
         if o.verbose >= 2 {
             let _ = writeln!(diag, "Mirror-write {fs}: succeeded");
         }

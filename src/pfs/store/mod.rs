@@ -34,19 +34,20 @@ mod writetx;
 #[cfg(test)]
 mod tests;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fs;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
-use rusqlite::{params, Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
 use blob::Blobs;
 pub use key::{decode as decode_key, encode as encode_key, RecKey, KEY_LEN};
 pub use txn::{RecordId, Txn};
-use writetx::WriteTx;
+use writetx::{Held, WriteTx};
 
 use super::{MirrorReadReq, MirrorWriteReq, Pfs, PfsError, Result, SynctidOp};
 use crate::ondisk::{
@@ -152,6 +153,8 @@ pub struct Store {
     /// found it.
     pin: Cell<Option<Pin>>,
     busy: Option<read::Busy>,
+    /// A MIRROR_WRITE batch whose transaction is still open (`write.rs`).
+    held: RefCell<Option<Held>>,
 }
 
 /// The identity of a PFS: its id and generation (how many times that id
@@ -246,6 +249,7 @@ impl Store {
             pfs_id: 0,
             pin: Cell::new(None),
             busy: None,
+            held: RefCell::new(None),
         })
     }
 
@@ -277,6 +281,7 @@ impl Store {
             pfs_id: 0,
             pin: Cell::new(None),
             busy: None,
+            held: RefCell::new(None),
         })
     }
 
@@ -301,7 +306,7 @@ impl Store {
     /// versions, deleted ones included), with its payload.
     pub fn for_each_record(&self, mut f: impl FnMut(&LeafElm, &[u8])) -> Result<()> {
         let id = self.check_id()?;
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.read_tx()?;
         self.check_pinned(&tx, id)?;
         let blobs = Blobs::open(&tx, &self.root, id)?;
         let mut stmt = tx.prepare_cached(&format!(
@@ -333,7 +338,7 @@ impl Store {
         f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
         let id = self.check_id()?;
-        let tx = self.conn.unchecked_transaction().map_err(PfsError::from)?;
+        let tx = self.read_tx()?;
         self.check_pinned(&tx, id)?;
         let blobs = Blobs::open(&tx, &self.root, id)?;
         txn::scan(&tx, &blobs, id, types, f)
@@ -350,7 +355,7 @@ impl Store {
     /// data's last change.
     fn sync_point(&self) -> Result<(u64, u64)> {
         let id = self.check_id()?;
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.read_tx()?;
         let live = self.live(&tx, id)?;
         let c = if live.pfsd.is_slave() {
             live.pfsd.sync_end_tid
@@ -383,6 +388,43 @@ impl Store {
         })
     }
 
+    /// A consistent view for a read: while this handle holds a batch, the
+    /// held transaction (whose changes it then sees), else a transaction
+    /// of its own.
+    fn read_tx(&self) -> Result<ReadTx<'_>> {
+        ReadTx::on(&self.conn, &self.held)
+    }
+
+    /// A write transaction on PFS `id` that continues the batch this
+    /// handle holds on it, if any (its changes then commit or roll back
+    /// with this one's); a batch held on another PFS is rolled back.
+    /// Also returns whether a batch was continued.
+    fn write_tx_on(&self, id: u32) -> Result<(WriteTx<'_>, bool)> {
+        match self.held.take() {
+            Some(h) if h.pfs_id == id => Ok((WriteTx::resume(&self.conn, h), true)),
+            other => {
+                drop(other.map(|h| WriteTx::resume(&self.conn, h)));
+                Ok((WriteTx::begin(&self.conn)?, false))
+            }
+        }
+    }
+
+    /// A write transaction of its own, after rolling back a held batch.
+    fn write_tx(&self) -> Result<WriteTx<'_>> {
+        self.roll_back_held();
+        WriteTx::begin(&self.conn)
+    }
+
+    /// Rolls back the batch this handle holds, if any.
+    fn roll_back_held(&self) {
+        drop(self.held.take().map(|h| WriteTx::resume(&self.conn, h)));
+    }
+
+    /// Whether this handle holds a batch on PFS `id`.
+    fn holds(&self, id: u32) -> bool {
+        self.held.borrow().as_ref().is_some_and(|h| h.pfs_id == id)
+    }
+
     /// Whether this handle pinned PFS `id`.
     fn pinned(&self, id: u32) -> bool {
         self.pin.get().is_some_and(|p| p.pfs_id == id)
@@ -396,6 +438,40 @@ impl Store {
             self.live(conn, id)?;
         }
         Ok(())
+    }
+}
+
+/// A read's view of the store (`Store::read_tx`).
+enum ReadTx<'c> {
+    Own(Transaction<'c>),
+    Held(&'c Connection),
+}
+
+impl<'c> ReadTx<'c> {
+    fn on(conn: &'c Connection, held: &RefCell<Option<Held>>) -> Result<Self> {
+        Ok(if held.borrow().is_some() {
+            ReadTx::Held(conn)
+        } else {
+            ReadTx::Own(conn.unchecked_transaction()?)
+        })
+    }
+}
+
+impl Deref for ReadTx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            ReadTx::Own(tx) => tx,
+            ReadTx::Held(conn) => conn,
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // A batch still held never reached its SYNC.
+        self.roll_back_held();
     }
 }
 
@@ -729,7 +805,7 @@ impl Pfs for Store {
 
     fn get_pseudofs(&self) -> Result<PseudofsData> {
         let id = self.check_id()?;
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.read_tx()?;
         let mut pfsd = self.live(&tx, id)?.pfsd;
         if !pfsd.is_slave() {
             pfsd.sync_end_tid = next_tid(&tx)? - 1;
@@ -739,7 +815,8 @@ impl Pfs for Store {
 
     fn set_pseudofs(&mut self, pfsd: &PseudofsData) -> Result<()> {
         let id = self.check_id()?;
-        let tx = WriteTx::begin(&self.conn)?;
+        // A batch held on this PFS commits with the move of its sync point.
+        let (tx, _) = self.write_tx_on(id)?;
         // A pinned PFS must still be there; an unpinned handle may create
         // one (or revive a destroyed one, §5.3) and pins it.
         let generation = if self.pinned(id) {
@@ -764,7 +841,7 @@ impl Pfs for Store {
 
     fn upgrade(&mut self) -> Result<()> {
         let id = self.check_id()?;
-        let tx = WriteTx::begin(&self.conn)?;
+        let tx = self.write_tx()?;
         let mut pfsd = self.live(&tx, id)?.pfsd;
         if !pfsd.is_slave() {
             return Ok(());
@@ -781,7 +858,7 @@ impl Pfs for Store {
 
     fn downgrade(&mut self) -> Result<()> {
         let id = self.check_id()?;
-        let tx = WriteTx::begin(&self.conn)?;
+        let tx = self.write_tx()?;
         let mut pfsd = self.live(&tx, id)?.pfsd;
         if pfsd.is_slave() {
             return Ok(());
@@ -796,7 +873,7 @@ impl Pfs for Store {
 
     fn destroy(&mut self) -> Result<()> {
         let id = self.check_id()?;
-        let tx = WriteTx::begin(&self.conn)?;
+        let tx = self.write_tx()?;
         // The key space goes in this transaction: an id reused later never
         // shows a record of this PFS, and the generation it bumps makes
         // every handle still pinned to this PFS fail.
@@ -815,6 +892,8 @@ impl Pfs for Store {
     }
 
     fn wait(&self, tid: u64) -> Result<()> {
+        // Nothing changes while this handle holds the write lock.
+        self.roll_back_held();
         let (c, version) = self.sync_point()?;
         if c > tid {
             return Ok(());
@@ -829,6 +908,12 @@ impl Pfs for Store {
     }
 
     fn synctid(&mut self, op: SynctidOp) -> Result<u64> {
+        if let Some(h) = self.held.take() {
+            let id = h.pfs_id;
+            let tx = WriteTx::resume(&self.conn, h);
+            blob::sync(&tx, &self.root, id)?;
+            tx.commit()?;
+        }
         if matches!(op, SynctidOp::Sync1 | SynctidOp::Sync2) {
             // Makes batches committed without a sync (mirror_write) durable.
             self.conn
@@ -839,7 +924,7 @@ impl Pfs for Store {
 
     fn mirror_read(&mut self, req: &mut MirrorReadReq, buf: &mut [u8]) -> Result<usize> {
         let id = self.check_id()?;
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = ReadTx::on(&self.conn, &self.held)?;
         self.live(&tx, id)?;
         let blobs = Blobs::open(&tx, &self.root, id)?;
         read::mirror_read(&tx, &blobs, &mut self.busy, id, req, buf)
@@ -847,13 +932,35 @@ impl Pfs for Store {
 
     fn mirror_write(&mut self, req: &mut MirrorWriteReq, records: &[u8]) -> Result<usize> {
         let id = self.check_id()?;
-        // A batch need not be durable by itself: the SET that moves the
-        // slave's sync point at SYNC is, and syncing the payload file and
-        // the WAL then covers every batch before it.
-        self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
-        let r = write::mirror_write(self, id, req, records);
-        self.conn.execute_batch("PRAGMA synchronous=FULL")?;
-        r
+        let sent = *req;
+        let mut may_hold = self.holds(id);
+        loop {
+            let applied = if may_hold {
+                // A held transaction keeps the FULL level it began with
+                // (SQLite cannot change it inside one): it ends in the
+                // commit that moves the sync point.
+                write::mirror_write(self, id, req, records, true)?
+            } else {
+                self.roll_back_held();
+                // A batch need not be durable by itself: the SET that moves
+                // the slave's sync point at SYNC is, and syncing the payload
+                // file and the WAL then covers every batch before it.
+                self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+                let r = write::mirror_write(self, id, req, records, false);
+                self.conn.execute_batch("PRAGMA synchronous=FULL")?;
+                r?
+            };
+            match applied {
+                Some(count) => return Ok(count),
+                // The call would change history at or below the sync
+                // point and kept nothing: again, in a transaction that may
+                // stay open until SYNC.
+                None => {
+                    *req = sent;
+                    may_hold = true;
+                }
+            }
+        }
     }
 }
 

@@ -58,7 +58,7 @@ impl<'a> Txn<'a> {
         let pfs_id = store.check_id()?;
         store.conn.execute_batch(IMPORT_CACHE)?;
         let store: &'a Store = store;
-        let mut tx = WriteTx::begin(&store.conn)?;
+        let mut tx = store.write_tx()?;
         store.live(&tx, pfs_id)?;
         let tid = alloc_tid(&tx)?;
         let blobs = Blobs::open_writer(&tx, &store.root, pfs_id)?;

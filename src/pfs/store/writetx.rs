@@ -1,7 +1,8 @@
 //! The store's write transactions: BEGIN IMMEDIATE on the connection, then
 //! COMMIT, or a rollback that first gives the payload file's uncommitted
 //! tail back (`blob::Tail`), while the write lock still keeps every other
-//! writer from appending.
+//! writer from appending; and the held batch, a MIRROR_WRITE transaction
+//! left open between calls (see `write.rs`).
 
 use std::ops::Deref;
 
@@ -10,7 +11,17 @@ use rusqlite::Connection;
 use super::blob::{Blobs, Tail};
 use super::Result;
 
-/// An open write transaction; dropped without `commit`, it rolls back.
+/// A write transaction left open on the connection between MIRROR_WRITE
+/// calls: a batch that changed the slave's history at or below its sync
+/// point, to be committed with the SET that moves the sync point (or a
+/// SYNCTID) and rolled back by anything else.
+pub(super) struct Held {
+    pub(super) pfs_id: u32,
+    tail: Option<Tail>,
+}
+
+/// An open write transaction; dropped without `commit` or `hold`, it rolls
+/// back.
 pub(super) struct WriteTx<'c> {
     conn: &'c Connection,
     /// Where the payload file this transaction appends to ended before.
@@ -28,6 +39,24 @@ impl<'c> WriteTx<'c> {
             tail: None,
             open: true,
         })
+    }
+
+    /// Takes up a held batch's transaction again.
+    pub(super) fn resume(conn: &'c Connection, held: Held) -> Self {
+        WriteTx {
+            conn,
+            tail: held.tail,
+            open: true,
+        }
+    }
+
+    /// Leaves the transaction open on the connection, for `resume`.
+    pub(super) fn hold(mut self, pfs_id: u32) -> Held {
+        self.open = false;
+        Held {
+            pfs_id,
+            tail: self.tail.take(),
+        }
     }
 
     /// Called with a payload writer before it appends: what it appends is
