@@ -201,6 +201,8 @@ pub struct FailAfter<T> {
     left: usize,
     chunk: usize,
     fault: Fault,
+    /// A call asked for more than the limit let through.
+    tripped: bool,
 }
 
 impl<T> FailAfter<T> {
@@ -210,6 +212,7 @@ impl<T> FailAfter<T> {
             left: limit,
             chunk: usize::MAX,
             fault,
+            tripped: false,
         }
     }
 
@@ -227,11 +230,20 @@ impl<T> FailAfter<T> {
         self.inner
     }
 
+    /// Whether the fault was delivered: a call came after the limit.
+    pub fn tripped(&self) -> bool {
+        self.tripped
+    }
+
     /// How many bytes may pass in a call of `len`, or the fault.
-    fn allow(&self, len: usize) -> io::Result<usize> {
+    fn allow(&mut self, len: usize) -> io::Result<usize> {
+        if self.left > 0 || len == 0 {
+            return Ok(len.min(self.left).min(self.chunk));
+        }
+        self.tripped = true;
         match self.fault {
-            Fault::Errno(e) if self.left == 0 && len > 0 => Err(io::Error::from_raw_os_error(e)),
-            _ => Ok(len.min(self.left).min(self.chunk)),
+            Fault::Errno(e) => Err(io::Error::from_raw_os_error(e)),
+            Fault::Eof => Ok(0),
         }
     }
 }
