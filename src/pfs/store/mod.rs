@@ -15,7 +15,11 @@
 //! holds the TID allocator; `origin` remembers which host file (device,
 //! inode) each object of a PFS was last imported from, so that a renamed
 //! file keeps its object. Every ioctl is one SQLite transaction, and one
-//! that changes anything allocates one TID, like a flush.
+//! that changes anything allocates one TID, like a flush; the exception
+//! is MIRROR_WRITE's held batch (`write.rs`), a transaction that stays
+//! open across calls until the SET or SYNCTID at SYNC. A write
+//! transaction that does not commit gives back the payload bytes it
+//! appended (`writetx.rs`).
 //!
 //! Destroyed PFSes: a handle pins the PFS it first works on (`Pin`: the
 //! id and its generation, the count of its destroys) and checks it inside
