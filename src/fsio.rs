@@ -1,10 +1,10 @@
-//! File I/O helpers: positioned reads that go on after short reads and
-//! EINTR up to the end of the file, streaming writes that leave the page
-//! cache behind them, and the atomic replacement of a small file.
+//! File I/O helpers: reads that go on after short reads and EINTR up to
+//! the end of the file, streaming writes that leave the page cache behind
+//! them, and the atomic replacement of a small file.
 
 use std::ffi::OsString;
 use std::fs::{File, Permissions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::Path;
 
@@ -64,6 +64,21 @@ pub fn read_full_at(file: &File, buf: &mut [u8], off: u64) -> io::Result<usize> 
     let mut got = 0;
     while got < buf.len() {
         match file.read_at(&mut buf[got..], off + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Reads into `buf` until it is full or the reader ends; returns the
+/// bytes read.
+pub fn read_full(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -138,6 +153,10 @@ mod tests {
         assert_eq!(read_full_at(&f, &mut buf, 6).unwrap(), 4);
         assert_eq!(&buf[..4], b"6789");
         assert_eq!(read_full_at(&f, &mut buf, 20).unwrap(), 0);
+        let mut r = &f;
+        assert_eq!(read_full(&mut r, &mut buf).unwrap(), 8);
+        assert_eq!(read_full(&mut r, &mut buf).unwrap(), 2);
+        assert_eq!(&buf[..2], b"89");
     }
 
     /// D21 and the planted-symlink hole: the temporary is never opened

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, Metadata};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
@@ -22,7 +22,7 @@ use super::format::{
 };
 use super::tree::{Entry, Tree, TREE_TYPES};
 use super::{micros, open_pfs, BridgeError, Progress};
-use crate::fsio::read_full_at;
+use crate::fsio::read_full;
 use crate::ondisk::{rectype, LeafElm, LOCALIZE_INODE, LOCALIZE_MISC};
 use crate::pfs::store::{RecordId, Txn};
 use crate::pfs::Pfs;
@@ -62,6 +62,12 @@ pub struct ImportSummary {
     pub bytes: u64,
 }
 
+/// A regular file's contents as import reads them: `read` on the opened
+/// file, from the offset import `lseek`s it to. The command reads the file
+/// itself; `import_with` lets a caller put a reader in between (tests
+/// inject short reads, EOF and I/O errors there).
+pub type Contents<'f> = Box<dyn Read + 'f>;
+
 /// Imports the tree at `dir` into the master PFS `pfs_path`. Notes about
 /// skipped entries go to `diag`; nothing is committed on error.
 pub fn import(
@@ -69,6 +75,18 @@ pub fn import(
     pfs_path: &str,
     opts: ImportOptions,
     diag: &mut dyn Write,
+) -> Result<ImportSummary, BridgeError> {
+    import_with(dir, pfs_path, opts, diag, &mut |f| Box::new(f))
+}
+
+/// `import`, reading every regular file's contents through what
+/// `contents` makes of the opened file.
+pub fn import_with(
+    dir: &Path,
+    pfs_path: &str,
+    opts: ImportOptions,
+    diag: &mut dyn Write,
+    contents: &mut dyn FnMut(&File) -> Contents<'_>,
 ) -> Result<ImportSummary, BridgeError> {
     let (mut store, pfsd) = open_pfs(pfs_path)?;
     if pfsd.is_slave() {
@@ -105,6 +123,7 @@ pub fn import(
         summary: ImportSummary::default(),
         progress: Progress::new("hammer import", opts.quiet),
         diag,
+        contents,
         buf: vec![0u8; (READ_WINDOW + XBUFSIZE) as usize],
     };
     let r = im.run(dir, &root_meta, old_root);
@@ -132,7 +151,7 @@ struct Link {
     old: Option<InodeData>,
 }
 
-struct Importer<'t, 'd> {
+struct Importer<'t, 'd, 'c> {
     /// Which host file each old object was imported from: a file or
     /// directory found under another name keeps its object (a rename
     /// costs its directory entries, not its data).
@@ -154,6 +173,7 @@ struct Importer<'t, 'd> {
     summary: ImportSummary,
     progress: Progress,
     diag: &'d mut dyn Write,
+    contents: &'c mut dyn FnMut(&File) -> Contents<'_>,
     buf: Vec<u8>,
 }
 
@@ -262,7 +282,7 @@ fn inode_id(obj_id: i64) -> RecordId {
     }
 }
 
-impl Importer<'_, '_> {
+impl Importer<'_, '_, '_> {
     fn run(
         &mut self,
         dir: &Path,
@@ -536,8 +556,8 @@ impl Importer<'_, '_> {
             if !before.is_file() {
                 continue;
             }
-            if !unchanged {
-                self.import_blocks(path, &file, obj_id, before.size())?;
+            if !unchanged && !self.import_blocks(path, &file, obj_id, before.size())? {
+                continue;
             }
             let after = file.metadata().map_err(io)?;
             if same_file(&before, &after) {
@@ -550,13 +570,15 @@ impl Importer<'_, '_> {
         })
     }
 
+    /// Puts the blocks of a file of `size` bytes; false if it ended
+    /// before that (it shrank while being read: the caller reads it again).
     fn import_blocks(
         &mut self,
         path: &Path,
         file: &File,
         obj_id: i64,
         size: u64,
-    ) -> Result<(), BridgeError> {
+    ) -> Result<bool, BridgeError> {
         let io = |e| BridgeError::io(path, e);
         let mut existing: HashMap<i64, LeafElm> = self
             .txn
@@ -566,6 +588,7 @@ impl Importer<'_, '_> {
             .map(|l| (l.base.key, l))
             .collect();
         let fd = file.as_raw_fd();
+        let mut reader = (self.contents)(file);
         let mut off = 0u64;
         while off < size {
             // Holes stay holes: blocks without data get no record (§2.3).
@@ -582,6 +605,7 @@ impl Importer<'_, '_> {
                 Err(_) => size,
             };
             let mut pos = block_at(data, size).0;
+            lseek(fd, pos as i64, Whence::SeekSet).map_err(|e| io(e.into()))?;
             while pos < region_end {
                 // Whole blocks, up to a window's worth, in one read.
                 let mut blocks = Vec::new();
@@ -592,9 +616,13 @@ impl Importer<'_, '_> {
                     end = start + len;
                 }
                 let want = (end - pos) as usize;
-                let got = read_full_at(file, &mut self.buf[..want], pos).map_err(io)?;
-                self.buf[got..want].fill(0);
+                let got = read_full(&mut reader, &mut self.buf[..want]).map_err(io)?;
                 self.summary.bytes += got as u64;
+                if (got as u64) < end.min(size) - pos {
+                    return Ok(false);
+                }
+                // The last block is rounded up past the end of the file.
+                self.buf[got..want].fill(0);
                 for (start, len) in blocks {
                     let at = (start - pos) as usize;
                     let block = &self.buf[at..at + len];
@@ -634,7 +662,7 @@ impl Importer<'_, '_> {
                 key: l.base.key,
             })?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// A symlink's target: inline up to 24 bytes, else a FIX record (§2.4).

@@ -70,9 +70,11 @@ impl BridgeError {
 }
 
 /// An open store addressing the PFS `path` names, and that PFS's data.
+/// The handle is pinned to that PFS: should it be destroyed meanwhile,
+/// the import or export fails instead of working on its successor.
 pub(crate) fn open_pfs(path: &str) -> Result<(Store, PseudofsData), BridgeError> {
     // getpfs gives the original's errors for paths that are no PFS at all.
-    let (_, pfsd) = getpfs(path)?;
+    getpfs(path)?;
     let pp = scanpfsid(path);
     let dir = Path::new(&pp.open_path);
     let dir = if dir.is_dir() {
@@ -93,6 +95,7 @@ pub(crate) fn open_pfs(path: &str) -> Result<(Store, PseudofsData), BridgeError>
     }
     let mut store = Store::open(&root).map_err(PfsError::from)?;
     store.set_pfs_id(pp.pfs_id.unwrap_or(0));
+    let pfsd = store.get_pseudofs()?;
     Ok((store, pfsd))
 }
 

@@ -3,8 +3,10 @@
 
 use std::io;
 
+use nix::errno::Errno;
+
 use crate::errno::strerror;
-use crate::pfs::{GetpfsError, PfsError};
+use crate::pfs::{GetpfsError, Pfs, PfsError};
 use crate::wire::{BatchError, ReadError};
 
 /// The header and terminator checks of protocol.md §3-4.
@@ -54,6 +56,10 @@ pub enum MirrorError {
     /// MIRROR_READ / MIRROR_WRITE reported HEAD_ERROR.
     #[error("{what} fatal error {errno}")]
     Fatal { what: String, errno: i32 },
+    /// The PFS the command works on was destroyed under it (its id may
+    /// name a new PFS by now).
+    #[error("{what}: PFS#{pfs_id} was destroyed")]
+    Destroyed { what: String, pfs_id: u32 },
     /// Writing a record to the peer failed.
     #[error("write_mrecord: {}", strerror(.0))]
     Write(io::Error),
@@ -76,6 +82,30 @@ impl MirrorError {
     /// rather than as `hammer: <message>`.
     pub fn is_plain(&self) -> bool {
         matches!(self, MirrorError::Reader(_))
+    }
+
+    /// This error, or `Destroyed` (`what` describing the command) when it
+    /// is an ENOENT from the PFS of `pfs` and a GET_PSEUDOFS on the handle
+    /// confirms that PFS is gone. Whether ENOENT came as the error of an
+    /// ioctl or in HEAD_ERROR, the message is the same on every backend.
+    pub fn or_destroyed(self, pfs: &dyn Pfs, what: impl Into<String>) -> MirrorError {
+        let enoent = match &self {
+            MirrorError::Pfs { source, .. } => source.errno() == Errno::ENOENT,
+            MirrorError::Fatal { errno, .. } => *errno == Errno::ENOENT as i32,
+            _ => false,
+        };
+        if enoent
+            && pfs
+                .get_pseudofs()
+                .is_err_and(|e| e.errno() == Errno::ENOENT)
+        {
+            MirrorError::Destroyed {
+                what: what.into(),
+                pfs_id: pfs.pfs_id(),
+            }
+        } else {
+            self
+        }
     }
 
     /// The message as the command prints it on stderr.

@@ -89,6 +89,9 @@ struct Source<'a, R, W> {
     /// What the batches of this run have covered so far: a one-way run's
     /// next batch starts after it.
     covered: Option<u64>,
+    /// The source PFS, opened at the first batch and kept: its handle is
+    /// pinned to that PFS, so one destroyed under the run fails it.
+    pfs: Option<Box<dyn Pfs>>,
 }
 
 /// Runs mirror-read(-stream) on `fs`, writing the stream to `output` and,
@@ -124,6 +127,7 @@ pub fn mirror_read<R: Read, W: Write>(
         sent: 0,
         synced_to: None,
         covered: None,
+        pfs: None,
     };
     s.run()
 }
@@ -169,30 +173,46 @@ impl<R: Read, W: Write> Source<'_, R, W> {
         Ok(())
     }
 
-    /// One batch: headers, the plan of its range, the records, SYNC or
-    /// IDLE, the target's acknowledgement, and what comes next.
+    /// One batch on the run's PFS (opened at the first): headers, the plan
+    /// of its range, the records, SYNC or IDLE, the target's
+    /// acknowledgement, and what comes next.
     fn batch(&mut self) -> Result<Next, MirrorError> {
-        let (mut pfs, _) = getpfs(self.fs)?;
+        let mut pfs = match self.pfs.take() {
+            Some(pfs) => pfs,
+            None => getpfs(self.fs)?.0,
+        };
+        let next = self.batch_on(pfs.as_mut()).map_err(|e| {
+            let e = e.or_destroyed(pfs.as_ref(), format!("Mirror-read {} failed", self.fs));
+            if matches!(e, MirrorError::Destroyed { .. }) {
+                self.report.board_message(&e.to_string());
+            }
+            e
+        })?;
+        self.pfs = Some(pfs);
+        Ok(next)
+    }
+
+    fn batch_on(&mut self, pfs: &mut dyn Pfs) -> Result<Next, MirrorError> {
         if self.mode != Mode::Chunked {
             self.report.running();
         }
         self.bw.reset();
-        let scratch = scratch_pfsd(pfs.as_ref())?;
+        let scratch = scratch_pfsd(pfs)?;
         self.send(&Mrecord::Pfsd {
             version: 1,
             pfsd: scratch,
         })?;
         let target_sync_end = if self.o.two_way {
-            match validate_header(pfs.as_ref(), &mut self.reader, false)? {
+            match validate_header(pfs, &mut self.reader, false)? {
                 None => return Ok(Next::Stop),
                 Some(t) => Some(t.sync_end_tid),
             }
         } else {
             None
         };
-        let (range, resumed) = self.plan_range(pfs.as_mut(), target_sync_end)?;
+        let (range, resumed) = self.plan_range(pfs, target_sync_end)?;
         let tid_end = range.tid_end;
-        self.transfer(pfs.as_mut(), range)?;
+        self.transfer(pfs, range)?;
         self.covered = Some(range.covered_to());
 
         match plan::after_batch(self.interrupted, resumed, self.chunks.as_ref(), self.mode) {
@@ -211,7 +231,7 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             }
             After::ChunksDone | After::Wait => {
                 self.chunks = None;
-                self.wait(pfs.as_ref(), tid_end);
+                self.wait(pfs, tid_end);
                 Ok(Next::Batch)
             }
         }
@@ -307,6 +327,9 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             false
         } else {
             key_cur = self.bulk(pfs, key_beg, tid_beg, tid_end)?;
+            // A PFS gone by now may have taken records with it that the
+            // scan then never saw: no SYNC for what may be a part.
+            scratch_pfsd(pfs)?;
             true
         };
         self.report.batch_sent(self.mode.batches());

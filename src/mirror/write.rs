@@ -4,10 +4,13 @@
 
 use std::io::{Read, Write};
 
+use nix::errno::Errno;
+
 use super::autoslave;
 use super::error::{pfs_err, MirrorError, ProtocolError};
 use super::header::{read_pfsd, validate_header};
-use crate::pfs::{getpfs, MirrorWriteReq, SynctidOp};
+use crate::ondisk::PseudofsData;
+use crate::pfs::{getpfs, MirrorWriteReq, Pfs, SynctidOp};
 use crate::wire::{mrec_type, Mrecord, MrecordReader, MrecordWriter, UPDATE_REC_SIZE};
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -44,116 +47,186 @@ pub fn mirror_write<R: Read, W: Write>(
 ) -> Result<(), MirrorError> {
     let mut reader = MrecordReader::new(input);
     let mut writer = MrecordWriter::new(output);
+    // The slave as the first batch found it (or created it), kept open for
+    // the run: it is pinned to that PFS, so one destroyed under the run,
+    // even recreated under its name, fails the next batch instead of being
+    // given the rest of a stream whose start it never saw.
+    let mut witness: Option<Box<dyn Pfs>> = None;
     loop {
         // PFSD#1: only its shared uuid is used, to create a missing slave.
         let pfsd1 = match read_pfsd(&mut reader)? {
             None => return Ok(()),
             Some(p) => p,
         };
-        if autoslave::missing(fs) {
-            // -q -y: the creation is done without a word; a question is
-            // always asked aloud.
-            let mut sink = std::io::sink();
-            let notes: &mut dyn Write = if o.quiet && o.yes { &mut sink } else { diag };
-            if !autoslave::confirm(fs, o.yes, notes) {
-                return Err(ProtocolError::Aborted.into());
+        // Each batch has a handle of its own, as in the original: one that
+        // ends without SYNC is rolled back with it (a held batch).
+        let mut pfs = match &witness {
+            Some(w) => reopen(fs, w.as_ref())?,
+            None => {
+                let pfs = open_slave(fs, o, &pfsd1, diag)?;
+                witness = Some(reopen(fs, pfs.as_ref())?);
+                pfs
             }
-            // The original says so and goes on, into whatever PFS the path
-            // then opens: the slave's creation failed, so nothing is
-            // answered, read or written.
-            if let Err(msg) = autoslave::create_slave(fs, pfsd1.shared_uuid, notes) {
-                if !msg.is_empty() {
-                    let _ = writeln!(diag, "{msg}");
-                }
-                return Err(ProtocolError::CreateFailed.into());
-            }
-        }
-        let (mut pfs, _) = getpfs(fs)?;
-        if o.two_way {
-            let own = pfs
-                .get_pseudofs()
-                .map_err(pfs_err("Mirror-read: not a HAMMER fs/pseudofs!"))?;
-            send(
-                &mut writer,
-                &Mrecord::Pfsd {
-                    version: 1,
-                    pfsd: own,
-                },
-            )?;
-        }
-        let pfsd2 = match validate_header(pfs.as_ref(), &mut reader, true)? {
-            None => return Ok(()),
-            Some(p) => p,
         };
-        let tid_end = pfsd2.sync_end_tid;
-        let mut req = MirrorWriteReq::new(pfsd2.sync_beg_tid, tid_end);
-        loop {
-            let mut warnings = Vec::new();
-            let batch = reader.read_mrecords(&mut |w| warnings.push(w));
-            for w in warnings {
-                let _ = writeln!(diag, "{w}");
-            }
-            let batch = batch?;
-            if batch.is_empty() {
-                break;
-            }
-            pfs.mirror_write(&mut req, batch.bytes())
-                .map_err(pfs_err(format!("Mirror-write {fs} failed")))?;
-            if let Some(errno) = req.head_error {
-                return Err(MirrorError::Fatal {
-                    what: format!("Mirror-write {fs}"),
-                    errno: errno as i32,
-                });
-            }
-        }
-        let (rt, rec_size) = match reader.read_mrecord()? {
-            Some(r) => (r.rec_type(), r.rec_size()),
-            None => (u32::MAX, 0),
-        };
-        if rt == mrec_type::TERM {
-            if !o.quiet {
-                let _ = writeln!(diag, "Mirror-write: received termination request");
-            }
+        let more = batch(fs, o, pfs.as_mut(), &mut reader, &mut writer, diag)
+            .map_err(|e| e.or_destroyed(pfs.as_ref(), format!("Mirror-write {fs} failed")))?;
+        if !more {
             return Ok(());
         }
-        if !matches!(rt, mrec_type::SYNC | mrec_type::IDLE) || rec_size != UPDATE_REC_SIZE {
-            return Err(ProtocolError::NoSync {
-                fs: fs.to_string(),
-                rt: rt as i32,
-            }
-            .into());
+    }
+}
+
+/// The slave `fs`, created first if missing (protocol.md §7).
+fn open_slave(
+    fs: &str,
+    o: &WriteOptions,
+    pfsd1: &PseudofsData,
+    diag: &mut dyn Write,
+) -> Result<Box<dyn Pfs>, MirrorError> {
+    if autoslave::missing(fs) {
+        // -q -y: the creation is done without a word; a question is always
+        // asked aloud.
+        let mut sink = std::io::sink();
+        let notes: &mut dyn Write = if o.quiet && o.yes { &mut sink } else { diag };
+        if !autoslave::confirm(fs, o.yes, notes) {
+            return Err(ProtocolError::Aborted.into());
         }
-        if rt == mrec_type::SYNC {
-            let mut now = pfs
-                .get_pseudofs()
-                .map_err(pfs_err("update_pfs_snapshot (read)"))?;
-            if now.sync_end_tid != tid_end {
-                now.sync_end_tid = tid_end;
-                pfs.set_pseudofs(&now)
-                    .map_err(pfs_err("update_pfs_snapshot (rewrite)"))?;
-                if o.verbose >= 2 {
-                    let _ = writeln!(
-                        diag,
-                        "Mirror-write: Completed, updated snapshot to {tid_end:016x}"
-                    );
-                }
+        // The original says so and goes on, into whatever PFS the path
+        // then opens: the slave's creation failed, so nothing is answered,
+        // read or written.
+        if let Err(msg) = autoslave::create_slave(fs, pfsd1.shared_uuid, notes) {
+            if !msg.is_empty() {
+                let _ = writeln!(diag, "{msg}");
             }
-            let _ = pfs.synctid(SynctidOp::Sync2);
-            if o.verbose >= 2 {
-                let _ = writeln!(diag, "Mirror-write {fs}: succeeded");
-            }
-        }
-        if o.two_way {
-            send(&mut writer, &Mrecord::Update { tid: tid_end })?;
-        } else if !o.quiet {
-            let line = format!("Source can update synctid to 0x{tid_end:016x}\n");
-            writer
-                .get_mut()
-                .write_all(line.as_bytes())
-                .and_then(|()| writer.get_mut().flush())
-                .map_err(MirrorError::Stdout)?;
+            return Err(ProtocolError::CreateFailed.into());
         }
     }
+    Ok(getpfs(fs)?.0)
+}
+
+/// A new handle on the PFS `known` addresses, reached through `fs`; or
+/// `Destroyed` when that PFS is gone. `known` is asked last: a PFS it
+/// still finds after the new handle found (and pinned) its own is the
+/// same one.
+fn reopen(fs: &str, known: &dyn Pfs) -> Result<Box<dyn Pfs>, MirrorError> {
+    let id = known.pfs_id();
+    let opened = getpfs(fs)
+        .map_err(MirrorError::from)
+        .and_then(|(mut pfs, _)| {
+            pfs.set_pfs_id(id);
+            pfs.get_pseudofs()
+                .map_err(pfs_err("mirror-write: not a HAMMER fs/pseudofs!"))?;
+            Ok(pfs)
+        });
+    if known
+        .get_pseudofs()
+        .is_err_and(|e| e.errno() == Errno::ENOENT)
+    {
+        return Err(MirrorError::Destroyed {
+            what: format!("Mirror-write {fs} failed"),
+            pfs_id: id,
+        });
+    }
+    opened
+}
+
+/// One batch after its PFSD#1: the header, the records, SYNC or IDLE and
+/// the acknowledgement. False when the source ended the session.
+fn batch<R: Read, W: Write>(
+    fs: &str,
+    o: &WriteOptions,
+    pfs: &mut dyn Pfs,
+    reader: &mut MrecordReader<R>,
+    writer: &mut MrecordWriter<W>,
+    diag: &mut dyn Write,
+) -> Result<bool, MirrorError> {
+    if o.two_way {
+        let own = pfs
+            .get_pseudofs()
+            .map_err(pfs_err("Mirror-read: not a HAMMER fs/pseudofs!"))?;
+        send(
+            writer,
+            &Mrecord::Pfsd {
+                version: 1,
+                pfsd: own,
+            },
+        )?;
+    }
+    let pfsd2 = match validate_header(pfs, reader, true)? {
+        None => return Ok(false),
+        Some(p) => p,
+    };
+    let tid_end = pfsd2.sync_end_tid;
+    let mut req = MirrorWriteReq::new(pfsd2.sync_beg_tid, tid_end);
+    loop {
+        let mut warnings = Vec::new();
+        let batch = reader.read_mrecords(&mut |w| warnings.push(w));
+        for w in warnings {
+            let _ = writeln!(diag, "{w}");
+        }
+        let batch = batch?;
+        if batch.is_empty() {
+            break;
+        }
+        pfs.mirror_write(&mut req, batch.bytes())
+            .map_err(pfs_err(format!("Mirror-write {fs} failed")))?;
+        if let Some(errno) = req.head_error {
+            return Err(MirrorError::Fatal {
+                what: format!("Mirror-write {fs}"),
+                errno: errno as i32,
+            });
+        }
+    }
+    let (rt, rec_size) = match reader.read_mrecord()? {
+        Some(r) => (r.rec_type(), r.rec_size()),
+        None => (u32::MAX, 0),
+    };
+    if rt == mrec_type::TERM {
+        if !o.quiet {
+            let _ = writeln!(diag, "Mirror-write: received termination request");
+        }
+        return Ok(false);
+    }
+    if !matches!(rt, mrec_type::SYNC | mrec_type::IDLE) || rec_size != UPDATE_REC_SIZE {
+        return Err(ProtocolError::NoSync {
+            fs: fs.to_string(),
+            rt: rt as i32,
+        }
+        .into());
+    }
+    if rt == mrec_type::SYNC {
+        let mut now = pfs
+            .get_pseudofs()
+            .map_err(pfs_err("update_pfs_snapshot (read)"))?;
+        if now.sync_end_tid != tid_end {
+            now.sync_end_tid = tid_end;
+            pfs.set_pseudofs(&now)
+                .map_err(pfs_err("update_pfs_snapshot (rewrite)"))?;
+            if o.verbose >= 2 {
+                let _ = writeln!(
+                    diag,
+                    "Mirror-write: Completed, updated snapshot to {tid_end:016x}"
+                );
+            }
+        }
+        // Commits a held batch: failing, the batch failed.
+        pfs.synctid(SynctidOp::Sync2)
+            .map_err(pfs_err(format!("Mirror-write {fs} failed")))?;
+        if o.verbose >= 2 {
+            let _ = writeln!(diag, "Mirror-write {fs}: succeeded");
+        }
+    }
+    if o.two_way {
+        send(writer, &Mrecord::Update { tid: tid_end })?;
+    } else if !o.quiet {
+        let line = format!("Source can update synctid to 0x{tid_end:016x}\n");
+        writer
+            .get_mut()
+            .write_all(line.as_bytes())
+            .and_then(|()| writer.get_mut().flush())
+            .map_err(MirrorError::Stdout)?;
+    }
+    Ok(true)
 }
 
 /// Writes one record and pushes it to the peer at once (it is waiting).

@@ -35,7 +35,7 @@ impl PfsError {
     pub fn errno(&self) -> Errno {
         match self {
             PfsError::Sys(e) => *e,
-            PfsError::Store(_) => Errno::EIO,
+            PfsError::Store(e) => e.errno(),
         }
     }
 }

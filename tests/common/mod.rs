@@ -1,9 +1,11 @@
 //! Helpers shared by the mirror end-to-end tests: stores with history,
-//! running the binary, comparing PFSes record by record as of a TID.
+//! running the binary, comparing PFSes record by record as of a TID, and
+//! `FailAfter`, the fault-injection seam for streams.
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -136,6 +138,25 @@ pub fn sync_end(root: &Path, pfs_id: u32) -> u64 {
     open(root, pfs_id).get_pseudofs().unwrap().sync_end_tid
 }
 
+/// Asserts that PFS `pfs_id`'s payload file holds no bytes past its
+/// committed size (what a failed writer must give back).
+pub fn assert_no_payload_tail(root: &Path, pfs_id: u32) {
+    let db = rusqlite::Connection::open(root.join(hammer_mirror::pfs::store::DB_NAME)).unwrap();
+    let (generation, size): (i64, i64) = db
+        .query_row("SELECT gen, size FROM blob WHERE pfs = ?1", [pfs_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap_or((0, 0));
+    let file = root.join(format!(".hammer-store.pfs{pfs_id:05}.{generation}"));
+    let len = std::fs::metadata(&file).map_or(0, |m| m.len());
+    assert_eq!(
+        len,
+        size as u64,
+        "{} past its committed size",
+        file.display()
+    );
+}
+
 /// Asserts the slave equals the master as of the slave's sync point.
 pub fn assert_mirrored(master: (&Path, u32), slave: (&Path, u32)) -> u64 {
     let tid = sync_end(slave.0, slave.1);
@@ -240,4 +261,90 @@ pub fn pfs_state(store: &Path, pfs_id: u32) -> Vec<Vec<u8>> {
     })
     .unwrap();
     state
+}
+
+/// What a `FailAfter` does once its bytes are used up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The end of the stream: reads return 0, writes write nothing.
+    Eof,
+    /// Every call fails with this errno.
+    Errno(i32),
+}
+
+/// A reader or writer that passes `limit` bytes through, at most `chunk`
+/// per call (short reads and writes), and then fails as `fault` says
+/// (STYLE.md 8: fault injection at the stream seam).
+pub struct FailAfter<T> {
+    inner: T,
+    left: usize,
+    chunk: usize,
+    fault: Fault,
+    /// A call asked for more than the limit let through.
+    tripped: bool,
+}
+
+impl<T> FailAfter<T> {
+    pub fn new(inner: T, limit: usize, fault: Fault) -> Self {
+        FailAfter {
+            inner,
+            left: limit,
+            chunk: usize::MAX,
+            fault,
+            tripped: false,
+        }
+    }
+
+    /// Never fails; every call moves at most `chunk` bytes.
+    pub fn short(inner: T, chunk: usize) -> Self {
+        FailAfter::new(inner, usize::MAX, Fault::Eof).chunked(chunk)
+    }
+
+    pub fn chunked(mut self, chunk: usize) -> Self {
+        self.chunk = chunk.max(1);
+        self
+    }
+
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+
+    /// Whether the fault was delivered: a call came after the limit.
+    pub fn tripped(&self) -> bool {
+        self.tripped
+    }
+
+    /// How many bytes may pass in a call of `len`, or the fault.
+    fn allow(&mut self, len: usize) -> io::Result<usize> {
+        if self.left > 0 || len == 0 {
+            return Ok(len.min(self.left).min(self.chunk));
+        }
+        self.tripped = true;
+        match self.fault {
+            Fault::Errno(e) => Err(io::Error::from_raw_os_error(e)),
+            Fault::Eof => Ok(0),
+        }
+    }
+}
+
+impl<R: Read> Read for FailAfter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.allow(buf.len())?;
+        let got = self.inner.read(&mut buf[..n])?;
+        self.left -= got;
+        Ok(got)
+    }
+}
+
+impl<W: Write> Write for FailAfter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.allow(buf.len())?;
+        let put = self.inner.write(&buf[..n])?;
+        self.left -= put;
+        Ok(put)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }

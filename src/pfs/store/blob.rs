@@ -2,7 +2,7 @@
 //! their bytes reach the disk once instead of through the WAL and again
 //! at every checkpoint. The database names each payload by its offset
 //! (the length is the leaf's data_len) and records how much of the file is
-//! committed; bytes past that are an aborted writer's and get overwritten.
+//! committed; bytes past that are a killed writer's and get overwritten.
 //!
 //! Durability: an import's transaction syncs the file before it commits.
 //! A mirror-write batch does not (a sync per batch costs more than the
@@ -10,6 +10,14 @@
 //! never read, and the file is synced before the SET that moves the sync
 //! point over them. A record whose payload a power loss took back is
 //! rewritten when a rerun sends it again (`write.rs`).
+//!
+//! A writer whose transaction does not commit gives its bytes back
+//! (`Tail`): a failed import or mirror-write (ENOSPC) leaves the disk as
+//! full as it found it.
+//!
+//! The `blob` table's `gen` is also the PFS generation: the number of
+//! times the PFS id was destroyed. It names the payload file, and lets a
+//! handle tell the PFS it started with from a later one under its id.
 
 use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
@@ -56,6 +64,11 @@ struct Ahead {
 /// reader).
 fn path_of(root: &Path, pfs: u32, gen: i64) -> PathBuf {
     root.join(format!(".hammer-store.pfs{pfs:05}.{gen}"))
+}
+
+/// PFS `pfs`'s generation: how many times its id was destroyed.
+pub(crate) fn generation(conn: &Connection, pfs: u32) -> Result<i64> {
+    Ok(state(conn, pfs)?.0)
 }
 
 /// The generation and committed size of `pfs`'s blob file.
@@ -144,6 +157,15 @@ impl Blobs {
         Ok(())
     }
 
+    /// Where this writer's file ends before it appends anything: what the
+    /// file goes back to if its transaction does not commit.
+    pub(crate) fn tail(&self) -> Tail {
+        Tail {
+            path: self.path.clone(),
+            size: self.committed,
+        }
+    }
+
     /// Appends a payload inside a write transaction; returns its offset.
     pub(crate) fn append(&mut self, data: &[u8]) -> Result<u64> {
         let off = self.flushed + self.pending.len() as u64;
@@ -196,6 +218,30 @@ impl Blobs {
         )?
         .execute(params![pfs, self.gen, self.flushed as i64])?;
         self.committed = self.flushed;
+        Ok(())
+    }
+}
+
+/// The committed end of a payload file as a write transaction found it.
+/// Bytes appended after it belong to that transaction until it commits;
+/// `cut` gives them back when it does not.
+pub(crate) struct Tail {
+    path: PathBuf,
+    size: u64,
+}
+
+impl Tail {
+    /// Truncates the file to the committed size. Called while the
+    /// transaction still holds the write lock, so no other writer is
+    /// appending yet; readers never look past the committed size.
+    pub(crate) fn cut(&self) -> std::io::Result<()> {
+        let f = match OpenOptions::new().write(true).open(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            f => f?,
+        };
+        if f.metadata()?.len() > self.size {
+            f.set_len(self.size)?;
+        }
         Ok(())
     }
 }
@@ -388,6 +434,27 @@ mod tests {
         next.finish(&c, 1, false).unwrap();
         let r = Blobs::open(&c, d.path(), 1).unwrap();
         assert_eq!(r.read(0, 8).unwrap(), b"keptnext");
+    }
+
+    #[test]
+    fn a_cut_tail_gives_back_what_a_writer_appended_since_it_began() {
+        let (d, c) = db();
+        // A first writer's file does not exist until it writes.
+        let mut first = Blobs::open_writer(&c, d.path(), 6).unwrap();
+        let none = first.tail();
+        none.cut().unwrap();
+        first.append(b"kept").unwrap();
+        first.finish(&c, 6, false).unwrap();
+        let mut b = Blobs::open_writer(&c, d.path(), 6).unwrap();
+        let tail = b.tail();
+        b.append(&vec![1u8; CHUNK + 1]).unwrap();
+        let path = path_of(d.path(), 6, 0);
+        assert_eq!(fs::metadata(&path).unwrap().len(), 4 + CHUNK as u64 + 1);
+        tail.cut().unwrap();
+        tail.cut().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"kept");
+        none.cut().unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().len(), 0);
     }
 
     #[test]

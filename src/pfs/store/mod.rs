@@ -15,7 +15,18 @@
 //! holds the TID allocator; `origin` remembers which host file (device,
 //! inode) each object of a PFS was last imported from, so that a renamed
 //! file keeps its object. Every ioctl is one SQLite transaction, and one
-//! that changes anything allocates one TID, like a flush.
+//! that changes anything allocates one TID, like a flush; the exception
+//! is MIRROR_WRITE's held batch (`write.rs`), a transaction that stays
+//! open across calls until the SET or SYNCTID at SYNC. A write
+//! transaction that does not commit gives back the payload bytes it
+//! appended (`writetx.rs`).
+//!
+//! Destroyed PFSes: a handle pins the PFS it first works on (`Pin`: the
+//! id and its generation, the count of its destroys) and checks it inside
+//! the transaction of every later operation; a destroy deletes the key
+//! space in its own transaction. Write transactions are serialised by
+//! SQLite's write lock, so a destroy and a write never interleave, and an
+//! id reused later never shows a record of an earlier PFS.
 
 mod blob;
 mod history;
@@ -23,22 +34,26 @@ mod key;
 mod read;
 mod txn;
 mod write;
+mod writetx;
 
 #[cfg(test)]
 mod tests;
 
+use std::cell::{Cell, RefCell};
 use std::fs;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
-use rusqlite::{params, Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
 use blob::Blobs;
 pub use history::Change;
 pub use key::{decode as decode_key, encode as encode_key, RecKey, KEY_LEN};
 pub use txn::{RecordId, Txn};
+use writetx::{Held, WriteTx};
 
 use super::{MirrorReadReq, MirrorWriteReq, Pfs, PfsError, Result, SynctidOp};
 use crate::ondisk::{
@@ -92,6 +107,22 @@ pub enum StoreError {
     Corrupt(&'static str),
 }
 
+impl StoreError {
+    /// The errno a kernel would report for this failure: the I/O error's
+    /// own (ENOSPC, ...), ENOSPC for a full database, else EIO.
+    pub fn errno(&self) -> Errno {
+        match self {
+            StoreError::Io { source, .. } => {
+                source.raw_os_error().map_or(Errno::EIO, Errno::from_raw)
+            }
+            StoreError::Sqlite(e) if e.sqlite_error_code() == Some(ErrorCode::DiskFull) => {
+                Errno::ENOSPC
+            }
+            _ => Errno::EIO,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for PfsError {
     fn from(e: rusqlite::Error) -> Self {
         PfsError::Store(StoreError::Sqlite(e))
@@ -124,7 +155,33 @@ pub struct Store {
     conn: Connection,
     root: PathBuf,
     pfs_id: u32,
+    /// The PFS this handle works on, as its first successful operation
+    /// found it.
+    pin: Cell<Option<Pin>>,
     busy: Option<read::Busy>,
+    /// A MIRROR_WRITE batch whose transaction is still open (`write.rs`).
+    held: RefCell<Option<Held>>,
+}
+
+/// The identity of a PFS: its id and generation (how many times that id
+/// was destroyed). A handle that pinned one fails every later operation
+/// on a PFS that is gone or is a later one under the same id with ENOENT,
+/// HAMMER's errno for a PFS that does not exist, instead of working on
+/// whatever the id now names: a mirror-write never writes into a
+/// destroyed PFS (nor into its successor), a mirror-read never reads one
+/// and takes the missing records for the end of the PFS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pin {
+    pfs_id: u32,
+    generation: i64,
+}
+
+/// A live PFS as a transaction sees it.
+struct Live {
+    pfsd: PseudofsData,
+    /// The PFS record's leaf: its create_tid is the data's version.
+    record: LeafElm,
+    generation: i64,
 }
 
 const SCHEMA: &str = "
@@ -196,7 +253,9 @@ impl Store {
             conn,
             root: dir.to_path_buf(),
             pfs_id: 0,
+            pin: Cell::new(None),
             busy: None,
+            held: RefCell::new(None),
         })
     }
 
@@ -226,7 +285,9 @@ impl Store {
             conn,
             root: root.to_path_buf(),
             pfs_id: 0,
+            pin: Cell::new(None),
             busy: None,
+            held: RefCell::new(None),
         })
     }
 
@@ -251,7 +312,8 @@ impl Store {
     /// versions, deleted ones included), with its payload.
     pub fn for_each_record(&self, mut f: impl FnMut(&LeafElm, &[u8])) -> Result<()> {
         let id = self.check_id()?;
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.read_tx()?;
+        self.check_pinned(&tx, id)?;
         let blobs = Blobs::open(&tx, &self.root, id)?;
         let mut stmt = tx.prepare_cached(&format!(
             "SELECT leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k < ?2"
@@ -282,7 +344,8 @@ impl Store {
         f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
         let id = self.check_id()?;
-        let tx = self.conn.unchecked_transaction().map_err(PfsError::from)?;
+        let tx = self.read_tx()?;
+        self.check_pinned(&tx, id)?;
         let blobs = Blobs::open(&tx, &self.root, id)?;
         txn::scan(&tx, &blobs, id, types, f)
     }
@@ -298,20 +361,124 @@ impl Store {
     /// data's last change.
     fn sync_point(&self) -> Result<(u64, u64)> {
         let id = self.check_id()?;
-        let tx = self.conn.unchecked_transaction()?;
-        let (pfsd, version) = load_live_pfs(&tx, id)?;
-        let c = if pfsd.is_slave() {
-            pfsd.sync_end_tid
+        let tx = self.read_tx()?;
+        let live = self.live(&tx, id)?;
+        let c = if live.pfsd.is_slave() {
+            live.pfsd.sync_end_tid
         } else {
             next_tid(&tx)? - 1
         };
-        Ok((c, version.base.create_tid))
+        Ok((c, live.record.base.create_tid))
+    }
+
+    /// PFS `id` as `conn`'s transaction sees it, if it is live and, when
+    /// this handle pinned it, still the same PFS; pins it otherwise.
+    fn live(&self, conn: &Connection, id: u32) -> Result<Live> {
+        let (pfsd, record) = load_live_pfs(conn, id)?;
+        let generation = blob::generation(conn, id)?;
+        match self.pin.get() {
+            Some(p) if p.pfs_id == id => {
+                if p.generation != generation {
+                    return Err(Errno::ENOENT.into());
+                }
+            }
+            _ => self.pin.set(Some(Pin {
+                pfs_id: id,
+                generation,
+            })),
+        }
+        Ok(Live {
+            pfsd,
+            record,
+            generation,
+        })
+    }
+
+    /// A consistent view for a read: while this handle holds a batch, the
+    /// held transaction (whose changes it then sees), else a transaction
+    /// of its own.
+    fn read_tx(&self) -> Result<ReadTx<'_>> {
+        ReadTx::on(&self.conn, &self.held)
+    }
+
+    /// A write transaction on PFS `id` that continues the batch this
+    /// handle holds on it, if any (its changes then commit or roll back
+    /// with this one's); a batch held on another PFS is rolled back.
+    /// Also returns whether a batch was continued.
+    fn write_tx_on(&self, id: u32) -> Result<(WriteTx<'_>, bool)> {
+        match self.held.take() {
+            Some(h) if h.pfs_id == id => Ok((WriteTx::resume(&self.conn, h), true)),
+            other => {
+                drop(other.map(|h| WriteTx::resume(&self.conn, h)));
+                Ok((WriteTx::begin(&self.conn)?, false))
+            }
+        }
+    }
+
+    /// A write transaction of its own, after rolling back a held batch.
+    fn write_tx(&self) -> Result<WriteTx<'_>> {
+        self.roll_back_held();
+        WriteTx::begin(&self.conn)
+    }
+
+    /// Rolls back the batch this handle holds, if any.
+    fn roll_back_held(&self) {
+        drop(self.held.take().map(|h| WriteTx::resume(&self.conn, h)));
+    }
+
+    /// Whether this handle holds a batch on PFS `id`.
+    fn holds(&self, id: u32) -> bool {
+        self.held.borrow().as_ref().is_some_and(|h| h.pfs_id == id)
+    }
+
+    /// Whether this handle pinned PFS `id`.
+    fn pinned(&self, id: u32) -> bool {
+        self.pin.get().is_some_and(|p| p.pfs_id == id)
+    }
+
+    /// For reads that also work on a PFS that is gone (the records of a
+    /// destroyed PFS are simply none): ENOENT only when the handle pinned
+    /// a PFS that is gone.
+    fn check_pinned(&self, conn: &Connection, id: u32) -> Result<()> {
+        if self.pinned(id) {
+            self.live(conn, id)?;
+        }
+        Ok(())
     }
 }
 
-/// A write transaction, taking the store's write lock at once.
-fn write_tx(conn: &mut Connection) -> Result<Transaction<'_>> {
-    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+/// A read's view of the store (`Store::read_tx`).
+enum ReadTx<'c> {
+    Own(Transaction<'c>),
+    Held(&'c Connection),
+}
+
+impl<'c> ReadTx<'c> {
+    fn on(conn: &'c Connection, held: &RefCell<Option<Held>>) -> Result<Self> {
+        Ok(if held.borrow().is_some() {
+            ReadTx::Held(conn)
+        } else {
+            ReadTx::Own(conn.unchecked_transaction()?)
+        })
+    }
+}
+
+impl Deref for ReadTx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            ReadTx::Own(tx) => tx,
+            ReadTx::Held(conn) => conn,
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // A batch still held never reached its SYNC.
+        self.roll_back_held();
+    }
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -632,6 +799,9 @@ impl Pfs for Store {
     }
 
     fn set_pfs_id(&mut self, pfs_id: u32) {
+        if pfs_id != self.pfs_id {
+            self.pin.set(None);
+        }
         self.pfs_id = pfs_id;
     }
 
@@ -641,8 +811,8 @@ impl Pfs for Store {
 
     fn get_pseudofs(&self) -> Result<PseudofsData> {
         let id = self.check_id()?;
-        let tx = self.conn.unchecked_transaction()?;
-        let (mut pfsd, _) = load_live_pfs(&tx, id)?;
+        let tx = self.read_tx()?;
+        let mut pfsd = self.live(&tx, id)?.pfsd;
         if !pfsd.is_slave() {
             pfsd.sync_end_tid = next_tid(&tx)? - 1;
         }
@@ -651,7 +821,15 @@ impl Pfs for Store {
 
     fn set_pseudofs(&mut self, pfsd: &PseudofsData) -> Result<()> {
         let id = self.check_id()?;
-        let tx = write_tx(&mut self.conn)?;
+        // A batch held on this PFS commits with the move of its sync point.
+        let (tx, _) = self.write_tx_on(id)?;
+        // A pinned PFS must still be there; an unpinned handle may create
+        // one (or revive a destroyed one, §5.3) and pins it.
+        let generation = if self.pinned(id) {
+            self.live(&tx, id)?.generation
+        } else {
+            blob::generation(&tx, id)?
+        };
         // The sync point may move over payloads mirror-write left unsynced.
         blob::sync(&tx, &self.root, id)?;
         let tid = alloc_tid(&tx)?;
@@ -660,13 +838,17 @@ impl Pfs for Store {
             create_root(&tx, id, tid)?;
         }
         tx.commit()?;
+        self.pin.set(Some(Pin {
+            pfs_id: id,
+            generation,
+        }));
         Ok(())
     }
 
     fn upgrade(&mut self) -> Result<()> {
         let id = self.check_id()?;
-        let tx = write_tx(&mut self.conn)?;
-        let (mut pfsd, _) = load_live_pfs(&tx, id)?;
+        let tx = self.write_tx()?;
+        let mut pfsd = self.live(&tx, id)?.pfsd;
         if !pfsd.is_slave() {
             return Ok(());
         }
@@ -682,8 +864,8 @@ impl Pfs for Store {
 
     fn downgrade(&mut self) -> Result<()> {
         let id = self.check_id()?;
-        let tx = write_tx(&mut self.conn)?;
-        let (mut pfsd, _) = load_live_pfs(&tx, id)?;
+        let tx = self.write_tx()?;
+        let mut pfsd = self.live(&tx, id)?.pfsd;
         if pfsd.is_slave() {
             return Ok(());
         }
@@ -697,8 +879,11 @@ impl Pfs for Store {
 
     fn destroy(&mut self) -> Result<()> {
         let id = self.check_id()?;
-        let tx = write_tx(&mut self.conn)?;
-        let (mut pfsd, _) = load_live_pfs(&tx, id)?;
+        let tx = self.write_tx()?;
+        // The key space goes in this transaction: an id reused later never
+        // shows a record of this PFS, and the generation it bumps makes
+        // every handle still pinned to this PFS fail.
+        let mut pfsd = self.live(&tx, id)?.pfsd;
         tx.execute("DELETE FROM rec WHERE pfs = ?1", [id])?;
         tx.execute("DELETE FROM origin WHERE pfs = ?1", [id])?;
         let retired = blob::retire(&tx, &self.root, id)?;
@@ -706,10 +891,15 @@ impl Pfs for Store {
         let tid = alloc_tid(&tx)?;
         save_pfs(&tx, id, &pfsd, tid)?;
         tx.commit()?;
+        // This handle knows its PFS is gone: like any other it gets ENOENT
+        // from it, but may SET the id anew (§5.3).
+        self.pin.set(None);
         blob::remove(&retired)
     }
 
     fn wait(&self, tid: u64) -> Result<()> {
+        // Nothing changes while this handle holds the write lock.
+        self.roll_back_held();
         let (c, version) = self.sync_point()?;
         if c > tid {
             return Ok(());
@@ -724,6 +914,12 @@ impl Pfs for Store {
     }
 
     fn synctid(&mut self, op: SynctidOp) -> Result<u64> {
+        if let Some(h) = self.held.take() {
+            let id = h.pfs_id;
+            let tx = WriteTx::resume(&self.conn, h);
+            blob::sync(&tx, &self.root, id)?;
+            tx.commit()?;
+        }
         if matches!(op, SynctidOp::Sync1 | SynctidOp::Sync2) {
             // Makes batches committed without a sync (mirror_write) durable.
             self.conn
@@ -734,20 +930,43 @@ impl Pfs for Store {
 
     fn mirror_read(&mut self, req: &mut MirrorReadReq, buf: &mut [u8]) -> Result<usize> {
         let id = self.check_id()?;
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = ReadTx::on(&self.conn, &self.held)?;
+        self.live(&tx, id)?;
         let blobs = Blobs::open(&tx, &self.root, id)?;
         read::mirror_read(&tx, &blobs, &mut self.busy, id, req, buf)
     }
 
     fn mirror_write(&mut self, req: &mut MirrorWriteReq, records: &[u8]) -> Result<usize> {
         let id = self.check_id()?;
-        // A batch need not be durable by itself: the SET that moves the
-        // slave's sync point at SYNC is, and syncing the payload file and
-        // the WAL then covers every batch before it.
-        self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
-        let r = write::mirror_write(self, id, req, records);
-        self.conn.execute_batch("PRAGMA synchronous=FULL")?;
-        r
+        let sent = *req;
+        let mut may_hold = self.holds(id);
+        loop {
+            let applied = if may_hold {
+                // A held transaction keeps the FULL level it began with
+                // (SQLite cannot change it inside one): it ends in the
+                // commit that moves the sync point.
+                write::mirror_write(self, id, req, records, true)?
+            } else {
+                self.roll_back_held();
+                // A batch need not be durable by itself: the SET that moves
+                // the slave's sync point at SYNC is, and syncing the payload
+                // file and the WAL then covers every batch before it.
+                self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+                let r = write::mirror_write(self, id, req, records, false);
+                self.conn.execute_batch("PRAGMA synchronous=FULL")?;
+                r?
+            };
+            match applied {
+                Some(count) => return Ok(count),
+                // The call would change history at or below the sync
+                // point and kept nothing: again, in a transaction that may
+                // stay open until SYNC.
+                None => {
+                    *req = sent;
+                    may_hold = true;
+                }
+            }
+        }
     }
 }
 

@@ -514,6 +514,56 @@ fn destroy_removes_records_and_hides_the_pfs() {
     assert_eq!(view(&store, u64::MAX).len(), 2);
 }
 
+/// A handle stays with the PFS it first worked on: destroyed by another
+/// handle, even re-created under its id, that PFS answers every later
+/// operation of the handle with ENOENT, and nothing reaches the new one.
+#[test]
+fn a_handle_never_works_on_a_pfs_destroyed_under_it() {
+    let (_d, mut store) = master_and_slave();
+    let root = store.root().to_path_buf();
+    store.set_pfs_id(1);
+    let mut tx = store.begin().unwrap();
+    tx.put(&data_id(9, 16), 2, b"old").unwrap();
+    tx.commit().unwrap();
+    let stream = read_all(&mut store, 0, u64::MAX, 1 << 16);
+    let mut slave = Store::open(&root).unwrap();
+    slave.set_pfs_id(2);
+    write_all(&mut slave, 1, u64::MAX - 1, &stream);
+    let mut master = Store::open(&root).unwrap();
+    master.set_pfs_id(1);
+    let mut req = MirrorReadReq::new(0, u64::MAX);
+    let mut buf = vec![0u8; 1 << 16];
+    master.mirror_read(&mut req, &mut buf).unwrap();
+
+    let mut other = Store::open(&root).unwrap();
+    for id in [1, 2] {
+        other.set_pfs_id(id);
+        other.destroy().unwrap();
+    }
+    make_pfs(&mut other, 2, true);
+    let enoent = |r: Result<()>| assert_eq!(r.unwrap_err().errno(), Errno::ENOENT);
+    let mut req = MirrorWriteReq::new(1, u64::MAX - 1);
+    enoent(slave.mirror_write(&mut req, &stream).map(drop));
+    enoent(slave.get_pseudofs().map(drop));
+    enoent(slave.set_pseudofs(&PseudofsData::default()));
+    enoent(slave.upgrade());
+    enoent(slave.downgrade());
+    enoent(slave.destroy());
+    enoent(slave.wait(0));
+    enoent(slave.begin().map(drop));
+    enoent(slave.for_each_record(|_, _| ()));
+    let mut req = MirrorReadReq::new(0, u64::MAX);
+    enoent(master.mirror_read(&mut req, &mut buf).map(drop));
+    // The new slave holds only what it was made with.
+    other.set_pfs_id(2);
+    assert!(view(&other, u64::MAX).is_empty());
+    assert!(other.get_pseudofs().unwrap().is_slave());
+    // Addressing the id afresh reaches the new PFS.
+    slave.set_pfs_id(1);
+    slave.set_pfs_id(2);
+    assert!(slave.get_pseudofs().unwrap().is_slave());
+}
+
 #[test]
 fn wait_returns_at_once_when_beyond() {
     let (_d, mut store) = master_and_slave();
@@ -908,4 +958,137 @@ fn rerun_repairs_payloads_a_power_loss_took_back() {
     let size = fs::metadata(&files[0]).unwrap().len();
     write_all(&mut store, 1, end, &stream);
     assert_eq!(fs::metadata(&files[0]).unwrap().len(), size);
+}
+
+/// A slave PFS#2 at sync point 500 holding `a` (created at 100) and `b`
+/// (created at 600, past the sync point).
+fn slave_at_500() -> (tempfile::TempDir, Store) {
+    let (d, mut store) = slave_with(&[
+        (leaf(MISC, 10, DATA, 100, 0, b"a"), b"a"),
+        (leaf(MISC, 11, DATA, 600, 0, b"b"), b"b"),
+    ]);
+    let mut p = store.get_pseudofs().unwrap();
+    p.sync_end_tid = 500;
+    store.set_pseudofs(&p).unwrap();
+    (d, store)
+}
+
+fn other_handle(store: &Store) -> Store {
+    let mut s = Store::open(store.root()).unwrap();
+    s.set_pfs_id(2);
+    s
+}
+
+/// Whether PFS#2's payload file ends at its committed size.
+fn no_payload_tail(store: &Store) -> bool {
+    let s = other_handle(store);
+    let (generation, size): (i64, i64) = s
+        .conn
+        .query_row("SELECT gen, size FROM blob WHERE pfs = 2", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap_or((0, 0));
+    let file = store
+        .root()
+        .join(format!(".hammer-store.pfs00002.{generation}"));
+    fs::metadata(file).map_or(0, |m| m.len()) == size as u64
+}
+
+/// The first two calls of a batch: one above the sync point (commits at
+/// once), one creating `d` at 300, below it (held); `big` adds 1.2 MiB of
+/// payloads to the held call.
+fn held_batch(store: &mut Store, big: bool) -> MirrorWriteReq {
+    let mut req = MirrorWriteReq::new(1, 700);
+    let mut first = pass(leaf(MISC, 10, DATA, 100, 0, b""));
+    first.extend(pass(leaf(MISC, 11, DATA, 600, 0, b"")));
+    first.extend(rec(leaf(MISC, 12, DATA, 650, 0, b"c"), b"c"));
+    assert_eq!(store.mirror_write(&mut req, &first).unwrap(), first.len());
+    assert!(find(&other_handle(store), 12, DATA).is_some(), "committed");
+    let mut second = rec(leaf(MISC, 13, DATA, 300, 0, b"d"), b"d");
+    if big {
+        let payload = vec![0x5au8; 60_000];
+        for obj in 20..40 {
+            second.extend(rec(leaf(MISC, obj, DATA, 650, 0, &payload), &payload));
+        }
+    }
+    assert_eq!(store.mirror_write(&mut req, &second).unwrap(), second.len());
+    assert_eq!(req.head_error, None);
+    assert!(find(&other_handle(store), 13, DATA).is_none(), "held");
+    req
+}
+
+// The held batch rule of write.rs.
+#[test]
+fn a_change_below_the_sync_point_waits_for_the_set_that_moves_it() {
+    let (_d, mut store) = slave_at_500();
+    let before = view(&other_handle(&store), 500);
+    let mut req = held_batch(&mut store, false);
+    // The handle reads its own batch; others read the committed state.
+    assert_eq!(store.get_pseudofs().unwrap().sync_end_tid, 500);
+    assert!(find(&store, 13, DATA).is_some());
+    assert_eq!(view(&other_handle(&store), 500), before);
+    // A later call above the sync point stays in the held batch.
+    let third = rec(leaf(MISC, 14, DATA, 650, 0, b"e"), b"e");
+    store.mirror_write(&mut req, &third).unwrap();
+    assert!(find(&other_handle(&store), 14, DATA).is_none());
+    let mut p = store.get_pseudofs().unwrap();
+    p.sync_end_tid = 700;
+    store.set_pseudofs(&p).unwrap();
+    let after = other_handle(&store);
+    assert_eq!(after.get_pseudofs().unwrap().sync_end_tid, 700);
+    assert!(find(&after, 13, DATA).is_some() && find(&after, 14, DATA).is_some());
+    // SYNCTID commits a held batch too.
+    let mut req = MirrorWriteReq::new(1, 800);
+    let mut stream = pass(leaf(MISC, 10, DATA, 100, 0, b""));
+    stream.extend(rec(leaf(MISC, 15, DATA, 200, 0, b"f"), b"f"));
+    store.mirror_write(&mut req, &stream).unwrap();
+    assert!(find(&other_handle(&store), 15, DATA).is_none());
+    store.synctid(SynctidOp::Sync2).unwrap();
+    assert!(find(&other_handle(&store), 15, DATA).is_some());
+}
+
+#[test]
+fn a_held_batch_that_ends_otherwise_is_rolled_back_with_its_payloads() {
+    // Dropped: the calls above the sync point stay, the held one goes,
+    // and so do the payload bytes it wrote.
+    let (_d, mut store) = slave_at_500();
+    let root = store.root().to_path_buf();
+    held_batch(&mut store, true);
+    assert!(!no_payload_tail(&store), "1.2 MiB written ahead");
+    drop(store);
+    let mut store = Store::open(&root).unwrap();
+    store.set_pfs_id(2);
+    assert!(find(&store, 12, DATA).is_some());
+    assert!(find(&store, 13, DATA).is_none() && find(&store, 20, DATA).is_none());
+    assert!(no_payload_tail(&store));
+    // A record error in a later call.
+    let mut req = held_batch(&mut store, true);
+    let mut bad = rec(leaf(MISC, 50, DATA, 650, 0, b"g"), b"g");
+    bad[0] ^= 1;
+    assert_eq!(store.mirror_write(&mut req, &bad).unwrap(), 0);
+    assert_eq!(req.head_error, Some(Errno::EINVAL));
+    assert!(find(&store, 13, DATA).is_none() && no_payload_tail(&store));
+    // Any other write, such as an upgrade, which then rolls back to 500.
+    held_batch(&mut store, false);
+    store.upgrade().unwrap();
+    assert!(find(&store, 13, DATA).is_none());
+    assert!(find(&store, 10, DATA).is_some() && find(&store, 12, DATA).is_none());
+}
+
+/// An older complete stream moves the sync point back, as the kernel
+/// lets SET do; its changes below the old sync point commit with it.
+#[test]
+fn an_older_batch_that_reaches_its_set_is_applied_as_the_kernel_does() {
+    let (_d, mut store) = slave_at_500();
+    let mut req = MirrorWriteReq::new(1, 400);
+    let stream = pass(leaf(MISC, 11, DATA, 600, 0, b""));
+    store.mirror_write(&mut req, &stream).unwrap();
+    // The sweep deleted `a` at 400: held until the SET.
+    assert_eq!(find(&other_handle(&store), 10, DATA).unwrap().delete_tid, 0);
+    let mut p = store.get_pseudofs().unwrap();
+    p.sync_end_tid = 400;
+    store.set_pseudofs(&p).unwrap();
+    let after = other_handle(&store);
+    assert_eq!(find(&after, 10, DATA).unwrap().delete_tid, 400);
+    assert_eq!(after.get_pseudofs().unwrap().sync_end_tid, 400);
 }

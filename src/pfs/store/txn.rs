@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
 use nix::errno::Errno;
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection};
 
 use super::blob::Blobs;
 use super::key;
+use super::writetx::WriteTx;
 use super::{
-    alloc_tid, insert_rec, leaf_from, load_live_pfs, load_payload, now_secs, stash, update_leaf,
-    write_tx, PfsError, Result, Store, StoreError, DATA_OFFSET, PAYLOAD,
+    alloc_tid, insert_rec, leaf_from, load_payload, now_secs, stash, update_leaf, PfsError, Result,
+    Store, StoreError, DATA_OFFSET, PAYLOAD,
 };
 use crate::ondisk::{rectype, BaseElm, LeafElm, BTREE_TYPE_RECORD, LOCALIZE_INODE, LOCALIZE_MISC};
 use crate::wire::crc::{leaf_data_crc, DataCrcKind};
@@ -33,9 +34,9 @@ pub struct RecordId {
 }
 
 /// An open write transaction on one PFS; dropped without `commit`, it
-/// leaves the store unchanged.
+/// leaves the store unchanged and the payload file as long as it was.
 pub struct Txn<'a> {
-    tx: Transaction<'a>,
+    tx: WriteTx<'a>,
     blobs: Blobs,
     tid: u64,
     pfs_id: u32,
@@ -56,10 +57,12 @@ impl<'a> Txn<'a> {
     pub(super) fn begin(store: &'a mut Store) -> Result<Txn<'a>> {
         let pfs_id = store.check_id()?;
         store.conn.execute_batch(IMPORT_CACHE)?;
-        let tx = write_tx(&mut store.conn)?;
-        load_live_pfs(&tx, pfs_id)?;
+        let store: &'a Store = store;
+        let mut tx = store.write_tx()?;
+        store.live(&tx, pfs_id)?;
         let tid = alloc_tid(&tx)?;
         let blobs = Blobs::open_writer(&tx, &store.root, pfs_id)?;
+        tx.guard_tail(&blobs);
         Ok(Txn {
             tx,
             blobs,

@@ -1,6 +1,25 @@
 //! MIRROR_WRITE on the store: framing checks, re-localization, the sweep
-//! and the per-record rules, one SQLite transaction per call (spec:
-//! kernel-semantics.md §4).
+//! and the per-record rules (spec: kernel-semantics.md §4), one SQLite
+//! transaction per call, or a held batch.
+//!
+//! A slave publishes its history up to its sync point S; a batch moves S
+//! only at SYNC, and one cut before must leave that history as it was. A
+//! normal batch creates and deletes only above S, so each of its calls
+//! commits at once and the store's write lock is free between calls (one
+//! store serves many PFSes). A call that would change the history at or
+//! below S (S read in its transaction) starts a held batch instead: one
+//! that inserts a record created at or before S, or gives a record
+//! created at or before S a delete_tid that differs from its old one at
+//! or before S (either deleted by S and not before, or not and now so,
+//! or deleted at another TID by S), as a sweep with tid_end at or before
+//! S does, or a REC or PASS carrying such a delete_tid. Its transaction
+//! stays open across calls until the next SET_PSEUDOFS or SYNCTID on the
+//! same handle, which mirror-write issues at SYNC (SET moves S inside it,
+//! so the changes and the new S become durable together). Dropping the
+//! handle, a record or store error, or any other write operation rolls it
+//! back: a batch that never reached its SYNC changes nothing at or below
+//! S, while a complete stream still does what the kernel does (an older
+//! one may move S back).
 
 use nix::errno::Errno;
 use rusqlite::Connection;
@@ -10,7 +29,7 @@ use super::key::{self, RecKey};
 use super::txn::{known_localization, known_rec_type};
 use super::{
     insert_rec, key_from, leaf_from, mtid_of, now_secs, payload_into, raise_next_tid, relocalize,
-    stash, update_leaf, write_tx, PfsError, Result, Store, Stored, DATA_OFFSET, INLINE_MAX,
+    stash, update_leaf, PfsError, Result, Store, Stored, DATA_OFFSET, INLINE_MAX,
 };
 use crate::ondisk::{rectype, BaseElm, LeafElm};
 use crate::pfs::MirrorWriteReq;
@@ -50,17 +69,28 @@ struct Batch<'c> {
     /// query is needed: an initial copy into an empty PFS only inserts.
     ahead: Option<(RecKey, Option<RecKey>)>,
     blobs: Blobs,
+    /// The slave's sync point S (None for a master, whose history no
+    /// sync point publishes).
+    sync: Option<u64>,
+    /// Whether this call may change history at or below S; if not, such a
+    /// change ends it with nothing kept.
+    may_hold: bool,
+    /// This call changed history at or below S.
+    below_sync: bool,
 }
 
-/// Applies `records`; on a record error nothing of this call is kept
-/// (the transaction is dropped), `head_error` is set and the returned
-/// count points at the failing record.
+/// Applies `records`; on a record error nothing of this call (or of the
+/// batch it held) is kept, the payload file is cut back, `head_error` is
+/// set and the returned count points at the failing record. `None` when
+/// the call would change history at or below the sync point and may not
+/// hold (nothing kept, `req` to be reset by the caller).
 pub(super) fn mirror_write(
-    store: &mut Store,
+    store: &Store,
     pfs_id: u32,
     req: &mut MirrorWriteReq,
     records: &[u8],
-) -> Result<usize> {
+    may_hold: bool,
+) -> Result<Option<usize>> {
     if records.len() > MAX_WRITE_SIZE {
         return Err(Errno::EINVAL.into());
     }
@@ -68,8 +98,10 @@ pub(super) fn mirror_write(
         k.localization = relocalize(k.localization, pfs_id);
     }
     req.head_error = None;
-    let tx = write_tx(&mut store.conn)?;
+    let (mut tx, held) = store.write_tx_on(pfs_id)?;
+    let pfsd = store.live(&tx, pfs_id)?.pfsd;
     let blobs = Blobs::open_writer(&tx, &store.root, pfs_id)?;
+    tx.guard_tail(&blobs);
     let mut b = Batch {
         tx: &tx,
         pfs_id,
@@ -84,6 +116,9 @@ pub(super) fn mirror_write(
         max_tid: 0,
         ahead: None,
         blobs,
+        sync: pfsd.is_slave().then_some(pfsd.sync_end_tid),
+        may_hold: may_hold || held,
+        below_sync: false,
     };
     let mut count = 0;
     while count + HEAD_SIZE <= records.len() {
@@ -91,8 +126,9 @@ pub(super) fn mirror_write(
             Ok(used) => count += used,
             Err(StepError::Record(errno)) => {
                 req.head_error = Some(errno);
-                return Ok(count);
+                return Ok(Some(count));
             }
+            Err(StepError::BelowSync) => return Ok(None),
             Err(StepError::Store(e)) => return Err(e),
         }
     }
@@ -100,14 +136,20 @@ pub(super) fn mirror_write(
     req.key_cur.localization = relocalize(req.key_cur.localization, pfs_id);
     raise_next_tid(&tx, b.max_tid)?;
     b.blobs.finish(&tx, pfs_id, false)?;
-    tx.commit()?;
-    Ok(count)
+    if held || b.below_sync {
+        store.held.replace(Some(tx.hold(pfs_id)));
+    } else {
+        tx.commit()?;
+    }
+    Ok(Some(count))
 }
 
 /// Why a record was not applied: the record is bad (reported in the head,
-/// the ioctl itself succeeds) or the store failed.
+/// the ioctl itself succeeds), it would change history at or below the
+/// sync point in a call that may not hold, or the store failed.
 enum StepError {
     Record(Errno),
+    BelowSync,
     Store(PfsError),
 }
 
@@ -247,7 +289,7 @@ impl Batch<'_> {
     /// The sweep of §4.3 over `(P, k)` (P included after a SKIP): live,
     /// non-CONFIG records created before tid_end are marked deleted at
     /// tid_end. Returns the target record exactly at `k`, if any.
-    fn sweep_to(&mut self, k: &RecKey) -> Result<Option<LeafElm>> {
+    fn sweep_to(&mut self, k: &RecKey) -> Step<Option<LeafElm>> {
         if let Some((end, first_after)) = &self.ahead {
             let clear = match first_after {
                 Some(n) => n > k,
@@ -293,7 +335,9 @@ impl Batch<'_> {
             }
             self.ahead = Some((*k, first_after));
         }
-        for mut leaf in self.doomed.drain(..) {
+        let doomed = std::mem::take(&mut self.doomed);
+        for mut leaf in doomed {
+            self.deleting(&leaf, self.tid_end)?;
             leaf.base.delete_tid = self.tid_end;
             leaf.delete_ts = self.now;
             self.max_tid = self.max_tid.max(self.tid_end);
@@ -302,11 +346,36 @@ impl Batch<'_> {
         Ok(found)
     }
 
+    /// Before `target`'s delete_tid becomes `d`: whether that changes what
+    /// the PFS shows at some TID at or below S.
+    fn deleting(&mut self, target: &LeafElm, d: u64) -> Step<()> {
+        let Some(s) = self.sync else {
+            return Ok(());
+        };
+        // As of S and before, a delete_tid of 0 or above S is "not deleted".
+        let by_s = |d: u64| (d != 0 && d <= s).then_some(d);
+        if target.base.create_tid <= s && by_s(target.base.delete_tid) != by_s(d) {
+            self.below_sync()?;
+        }
+        Ok(())
+    }
+
+    /// A change of the history at or below S: the call holds its batch if
+    /// it may, else it ends with nothing kept.
+    fn below_sync(&mut self) -> Step<()> {
+        if !self.may_hold {
+            return Err(StepError::BelowSync);
+        }
+        self.below_sync = true;
+        Ok(())
+    }
+
     /// §4.5: a non-zero source delete_tid that differs replaces the
     /// target's; 0 never un-deletes.
     fn update_delete_tid(&mut self, mut target: LeafElm, src: &LeafElm) -> Step<()> {
         let d = src.base.delete_tid;
         if d != 0 && d != target.base.delete_tid {
+            self.deleting(&target, d)?;
             target.base.delete_tid = d;
             target.delete_ts = src.delete_ts;
             self.max_tid = self.max_tid.max(d);
@@ -363,6 +432,9 @@ impl Batch<'_> {
                 leaf.data_crc = crc32c(&relocated);
                 data = &relocated;
             }
+        }
+        if self.sync.is_some_and(|s| leaf.base.create_tid <= s) {
+            self.below_sync()?;
         }
         leaf.data_offset = if data.is_empty() { 0 } else { DATA_OFFSET };
         let stored = stash(&mut self.blobs, data)?;

@@ -1,0 +1,98 @@
+//! The store's write transactions: BEGIN IMMEDIATE on the connection, then
+//! COMMIT, or a rollback that first gives the payload file's uncommitted
+//! tail back (`blob::Tail`), while the write lock still keeps every other
+//! writer from appending; and the held batch, a MIRROR_WRITE transaction
+//! left open between calls (see `write.rs`).
+
+use std::ops::Deref;
+
+use rusqlite::Connection;
+
+use super::blob::{Blobs, Tail};
+use super::Result;
+
+/// A write transaction left open on the connection between MIRROR_WRITE
+/// calls: a batch that changed the slave's history at or below its sync
+/// point, to be committed with the SET that moves the sync point (or a
+/// SYNCTID) and rolled back by anything else.
+pub(super) struct Held {
+    pub(super) pfs_id: u32,
+    tail: Option<Tail>,
+}
+
+/// An open write transaction; dropped without `commit` or `hold`, it rolls
+/// back.
+pub(super) struct WriteTx<'c> {
+    conn: &'c Connection,
+    /// Where the payload file this transaction appends to ended before.
+    tail: Option<Tail>,
+    open: bool,
+}
+
+impl<'c> WriteTx<'c> {
+    /// Takes the store's write lock at once (waiting up to the busy
+    /// timeout for another writer).
+    pub(super) fn begin(conn: &'c Connection) -> Result<Self> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(WriteTx {
+            conn,
+            tail: None,
+            open: true,
+        })
+    }
+
+    /// Takes up a held batch's transaction again.
+    pub(super) fn resume(conn: &'c Connection, held: Held) -> Self {
+        WriteTx {
+            conn,
+            tail: held.tail,
+            open: true,
+        }
+    }
+
+    /// Leaves the transaction open on the connection, for `resume`.
+    pub(super) fn hold(mut self, pfs_id: u32) -> Held {
+        self.open = false;
+        Held {
+            pfs_id,
+            tail: self.tail.take(),
+        }
+    }
+
+    /// Called with a payload writer before it appends: what it appends is
+    /// given back unless this transaction commits.
+    pub(super) fn guard_tail(&mut self, blobs: &Blobs) {
+        self.tail.get_or_insert_with(|| blobs.tail());
+    }
+
+    pub(super) fn commit(mut self) -> Result<()> {
+        // On failure `self` drops still open: tail cut, then rollback.
+        self.conn.execute_batch("COMMIT")?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Deref for WriteTx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        // The tail first: ROLLBACK releases the write lock. A tail that
+        // cannot be cut stays, as a killed writer's does, and is
+        // overwritten by the next writer.
+        if let Some(t) = &self.tail {
+            let _ = t.cut();
+        }
+        // A failed COMMIT may have ended the transaction already.
+        let _ = self.conn.execute_batch("ROLLBACK");
+    }
+}
