@@ -348,7 +348,9 @@ fn cycle_file_and_scoreboard_never_follow_planted_symlinks() {
         assert!(meta.file_type().is_file(), "{}", f.display());
     }
     assert_eq!(std::fs::metadata(&cycle).unwrap().len(), 48);
-    assert!(std::fs::read_to_string(&sb).unwrap().starts_with("Finished"));
+    assert!(std::fs::read_to_string(&sb)
+        .unwrap()
+        .starts_with("Finished"));
     // Nothing but the planted links, the cycle file and the scoreboard.
     assert_eq!(std::fs::read_dir(&work).unwrap().count(), 6000 + 2);
 }
