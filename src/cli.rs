@@ -3,6 +3,8 @@
 
 use std::ffi::OsString;
 
+use crate::cparse::{parse_cache_size, parse_size, strtol};
+
 /// `getopt(3)` option string of hammer.c.
 pub const OPTSTRING: &str = "b:c:de:hf:i:m:p:qrt:v2yABC:FR:S:T:X";
 
@@ -326,19 +328,19 @@ fn apply_flag(o: &mut GlobalOpts, c: char) -> Result<(), CliError> {
 
 fn apply_value(o: &mut GlobalOpts, c: char, v: String) -> Result<(), CliError> {
     match c {
-        'b' => o.bandwidth = parse_size(&v).ok_or(CliError::BadValue)?,
+        'b' => o.bandwidth = parse_size(v.as_bytes()).ok_or(CliError::BadValue)?,
         'S' => {
-            o.splitup = parse_size(&v).ok_or(CliError::BadValue)?;
+            o.splitup = parse_size(v.as_bytes()).ok_or(CliError::BadValue)?;
             o.splitup_text = Some(v);
         }
         'c' => o.cycle_file = Some(v),
         'e' => o.scoreboard = Some(v),
         'f' => o.blkdevs = Some(v),
-        'i' => o.delay = strtol(&v).0 as i32,
+        'i' => o.delay = strtol(v.as_bytes(), 0).0 as i32,
         'm' => o.memlimit = Some(v),
         'p' => o.ssh_port = Some(v),
-        't' => o.timeout = strtol(&v).0 as i32,
-        'C' => o.cache = Some(parse_cache_size(&v).ok_or(CliError::BadValue)?),
+        't' => o.timeout = strtol(v.as_bytes(), 0).0 as i32,
+        'C' => o.cache = Some(parse_cache_size(v.as_bytes()).ok_or(CliError::BadValue)?),
         'R' => {
             o.restrict_cmd.get_or_insert(v);
         }
@@ -348,152 +350,6 @@ fn apply_value(o: &mut GlobalOpts, c: char, v: String) -> Result<(), CliError> {
         _ => return Err(CliError::IllegalOption(c)),
     }
     Ok(())
-}
-
-/// C `strtoull(s, &end, 0)`: leading blanks, a sign, `0x` hex, `0` octal,
-/// else decimal; returns the value (negated modulo 2^64 for `-`, saturated
-/// on overflow) and the unparsed rest.
-pub fn strtoull(s: &str) -> (u64, &str) {
-    let (neg, magnitude, rest) = strto_parts(s);
-    let v = if neg {
-        magnitude.wrapping_neg()
-    } else {
-        magnitude
-    };
-    (v, rest)
-}
-
-/// C `strtol(s, &end, 0)` on LP64: like `strtoull` but saturating at the
-/// `i64` range.
-pub fn strtol(s: &str) -> (i64, &str) {
-    let (neg, magnitude, rest) = strto_parts(s);
-    let v = if neg {
-        if magnitude > i64::MIN.unsigned_abs() {
-            i64::MIN
-        } else {
-            (magnitude as i64).wrapping_neg()
-        }
-    } else {
-        i64::try_from(magnitude).unwrap_or(i64::MAX)
-    };
-    (v, rest)
-}
-
-/// C `strtoull(s, &end, base)` for a fixed base (16 for pfs-update TIDs).
-pub fn strtoull_base(s: &str, base: u32) -> (u64, &str) {
-    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (neg, t) = sign(t);
-    let t = if base == 16 { strip_hex_prefix(t) } else { t };
-    let (mag, rest) = digits(t, base);
-    match rest {
-        Some(r) => (if neg { mag.wrapping_neg() } else { mag }, r),
-        None => (0, s),
-    }
-}
-
-fn sign(t: &str) -> (bool, &str) {
-    if let Some(r) = t.strip_prefix('-') {
-        (true, r)
-    } else {
-        (false, t.strip_prefix('+').unwrap_or(t))
-    }
-}
-
-/// `0x`/`0X` is a prefix only when a hex digit follows (C semantics).
-fn strip_hex_prefix(t: &str) -> &str {
-    let b = t.as_bytes();
-    if b.len() > 2 && b[0] == b'0' && (b[1] | 0x20) == b'x' && b[2].is_ascii_hexdigit() {
-        &t[2..]
-    } else {
-        t
-    }
-}
-
-fn strto_parts(s: &str) -> (bool, u64, &str) {
-    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (neg, t) = sign(t);
-    let hex = strip_hex_prefix(t);
-    let (base, t) = if hex.len() != t.len() {
-        (16, hex)
-    } else if t.starts_with('0') {
-        (8, t)
-    } else {
-        (10, t)
-    };
-    match digits(t, base) {
-        (mag, Some(rest)) => (neg, mag, rest),
-        // No digits at all: the whole string is unparsed.
-        (_, None) => (false, 0, s),
-    }
-}
-
-/// Reads digits of `base`; `None` for the rest if there were none.
-fn digits(t: &str, base: u32) -> (u64, Option<&str>) {
-    let mut v: u64 = 0;
-    let mut overflow = false;
-    let mut n = 0;
-    for c in t.chars() {
-        let Some(d) = c.to_digit(base) else { break };
-        match v
-            .checked_mul(u64::from(base))
-            .and_then(|x| x.checked_add(u64::from(d)))
-        {
-            Some(x) => v = x,
-            None => overflow = true,
-        }
-        n += 1;
-    }
-    if n == 0 {
-        return (0, None);
-    }
-    (if overflow { u64::MAX } else { v }, Some(&t[n..]))
-}
-
-/// `-b` / `-S`: a base-0 number and at most one suffix character
-/// (`k`, `m`, `g`, either case); anything else after the number is an error,
-/// characters after the suffix are ignored (cli.md §1).
-pub fn parse_size(s: &str) -> Option<u64> {
-    let (v, rest) = strtoull(s);
-    let mult: u64 = match rest.chars().next() {
-        None => 1,
-        Some('g' | 'G') => 1 << 30,
-        Some('m' | 'M') => 1 << 20,
-        Some('k' | 'K') => 1 << 10,
-        Some(_) => return None,
-    };
-    Some(v.wrapping_mul(mult))
-}
-
-/// `-C cachesize[:readahead]` (hammer's cache.c): `k`/`m` suffix, at least
-/// 1 MiB; returns (cache bytes, read-ahead blocks).
-pub fn parse_cache_size(s: &str) -> Option<(i64, i64)> {
-    const BLKSIZE: i64 = 16384;
-    let (v, mut rest) = strtol(s);
-    let mut size = v as i32 as i64;
-    match rest.chars().next() {
-        Some('m' | 'M') => {
-            size *= 1024 * 1024;
-            rest = &rest[1..];
-        }
-        Some('k' | 'K') => {
-            size *= 1024;
-            rest = &rest[1..];
-        }
-        None | Some(':') => {}
-        Some(_) => return None,
-    }
-    let mut readahead = 0i64;
-    if let Some(r) = rest.strip_prefix(':') {
-        readahead = strtol(r).0 as i32 as i64;
-    }
-    size = size.max(1024 * 1024);
-    if readahead < 0 {
-        return None;
-    }
-    if readahead * BLKSIZE / size >= 16 {
-        readahead = size / 16 / BLKSIZE;
-    }
-    Some((size, readahead))
 }
 
 #[cfg(test)]
@@ -556,44 +412,9 @@ mod tests {
     }
 
     #[test]
-    fn size_suffix_rule() {
-        assert_eq!(parse_size("10kb"), Some(10240));
-        assert_eq!(parse_size("0x10"), Some(16));
-        assert_eq!(parse_size("010"), Some(8));
-        assert_eq!(parse_size("2G"), Some(2 << 30));
-        assert_eq!(parse_size(""), Some(0));
-        assert_eq!(parse_size("k"), Some(0));
-        assert_eq!(parse_size("10 "), None);
-        assert_eq!(parse_size("abc"), None);
-        assert_eq!(parse_size("0x"), None);
-    }
-
-    #[test]
-    fn strtol_like_c() {
-        assert_eq!(strtol("  -0x1f rest"), (-31, " rest"));
-        assert_eq!(strtol("08"), (0, "8"));
-        assert_eq!(strtol("zz"), (0, "zz"));
-        assert_eq!(strtol("99999999999999999999"), (i64::MAX, ""));
-        assert_eq!(strtoull("-1").0, u64::MAX);
-        assert_eq!(strtoull_base("0x00000001061a8ba0", 16).0, 0x1061a8ba0);
-        assert_eq!(strtoull_base("1061a8ba0zz", 16), (0x1061a8ba0, "zz"));
-        assert_eq!(strtoull_base("zz", 16), (0, "zz"));
-    }
-
-    #[test]
     fn int_options_truncate_like_c() {
         let o = p(&["-i", "0x100000001", "-t", "-3", "x"]).unwrap().opts;
         assert_eq!(o.delay, 1);
         assert_eq!(o.timeout, -3);
-    }
-
-    #[test]
-    fn cache_size() {
-        assert_eq!(parse_cache_size("64m"), Some((64 << 20, 0)));
-        assert_eq!(parse_cache_size("10k"), Some((1 << 20, 0)));
-        assert_eq!(parse_cache_size("64m:1000"), Some((64 << 20, 1000)));
-        assert_eq!(parse_cache_size("64m:100000"), Some((64 << 20, 256)));
-        assert_eq!(parse_cache_size("5x"), None);
-        assert_eq!(parse_cache_size("1m:-1"), None);
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod bridge;
 pub mod cli;
+pub mod cparse;
 pub mod errno;
 pub mod fsio;
 pub mod mirror;

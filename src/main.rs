@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use hammer_mirror::bridge::{self, export::ExportOptions, import::ImportOptions};
 use hammer_mirror::cli::{self, CliError, Invocation, MIRROR_USAGE, USAGE};
+use hammer_mirror::cparse;
 use hammer_mirror::errno::strerror;
 use hammer_mirror::mirror::chan;
 use hammer_mirror::mirror::copy::{mirror_copy, mirror_stream};
@@ -188,7 +189,9 @@ fn cmd_mirror(inv: &Invocation) -> Result<(), Failure> {
     let (fs, begin) = match (inv.command.as_str(), inv.args.as_slice()) {
         ("mirror-write", [fs]) => (fs, None),
         ("mirror-read" | "mirror-read-stream", [fs]) => (fs, None),
-        ("mirror-read" | "mirror-read-stream", [fs, b]) => (fs, Some(cli::strtoull(b).0)),
+        ("mirror-read" | "mirror-read-stream", [fs, b]) => {
+            (fs, Some(cparse::strtoull(b.as_bytes(), 0).0))
+        }
         _ => return Err(Failure::Usage(MIRROR_USAGE)),
     };
     if inv.command != "mirror-write" && io::stdout().is_terminal() {

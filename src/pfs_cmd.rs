@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use crate::cli::{strtoull_base, GlobalOpts, PFS_USAGE, SYNCTID_USAGE};
+use crate::cli::{GlobalOpts, PFS_USAGE, SYNCTID_USAGE};
+use crate::cparse::{strtoull, time_to_secs};
 use crate::errno::strerror;
 use crate::ondisk::{HammerUuid, PseudofsData, PFSD_SLAVE};
-use crate::pfs::getpfs::{dirname, scanpfsid, strip_trailing_slashes, strtol10};
+use crate::pfs::getpfs::{dirname, scanpfsid, strip_trailing_slashes};
 use crate::pfs::store::Store;
 use crate::pfs::{getpfs, OpenError, Pfs, PfsError, SynctidOp};
 use crate::pfsd_fmt::{write_pfs_block, SnapshotsHint};
@@ -216,8 +217,8 @@ pub fn apply_option(pfsd: &mut PseudofsData, opt: &str) -> CmdResult {
         }
     };
     match name {
-        "sync-beg-tid" => pfsd.sync_beg_tid = strtoull_base(value, 16).0,
-        "sync-end-tid" => pfsd.sync_end_tid = strtoull_base(value, 16).0,
+        "sync-beg-tid" => pfsd.sync_beg_tid = strtoull(value.as_bytes(), 16).0,
+        "sync-end-tid" => pfsd.sync_end_tid = strtoull(value.as_bytes(), 16).0,
         "shared-uuid" | "unique-uuid" => {
             let u = HammerUuid::parse(value).ok_or_else(|| {
                 CmdError::Errx(format!("option {name}: error parsing uuid {value}"))
@@ -257,7 +258,7 @@ pub fn apply_option(pfsd: &mut PseudofsData, opt: &str) -> CmdResult {
         }
         "snapshots-clear" => pfsd.set_snapshots(b""),
         "prune-min" => {
-            pfsd.prune_min = time_to_secs(value).ok_or_else(|| {
+            pfsd.prune_min = time_to_secs(value.as_bytes()).ok_or_else(|| {
                 // D17 fixed: the original names the value, not the option.
                 CmdError::Errx(format!(
                     "option {name}: illegal time spec, use Nd or [Nd/]hh[:mm[:ss]]"
@@ -267,37 +268,6 @@ pub fn apply_option(pfsd: &mut PseudofsData, opt: &str) -> CmdResult {
         _ => return Err(CmdError::Errx(format!("invalid option: {name}"))),
     }
     Ok(())
-}
-
-/// `[Nd[/]]hh[:mm[:ss]]` to seconds, clamped to 0x7FFFFFFF; computed in
-/// 64 bits (D17 fixed: the original overflows a 32-bit int).
-pub fn time_to_secs(s: &str) -> Option<i32> {
-    let (mut n, mut rest) = strtol10(s);
-    let mut days = 0;
-    if let Some(r) = rest.strip_prefix('d') {
-        days = n;
-        (n, rest) = match r.strip_prefix('/') {
-            Some(r) => strtol10(r),
-            None => (0, r),
-        };
-    }
-    let hours = n;
-    let (mut mins, mut secs) = (0, 0);
-    if let Some(r) = rest.strip_prefix(':') {
-        (mins, rest) = strtol10(r);
-        if let Some(r) = rest.strip_prefix(':') {
-            (secs, rest) = strtol10(r);
-        }
-    }
-    if days < 0 || hours < 0 || mins < 0 || secs < 0 || !rest.is_empty() {
-        return None;
-    }
-    let total = days
-        .saturating_mul(86400)
-        .saturating_add(hours.saturating_mul(3600))
-        .saturating_add(mins.saturating_mul(60))
-        .saturating_add(secs);
-    Some(total.min(0x7FFF_FFFF) as i32)
 }
 
 /// `hammer pfs-upgrade <dirpath>` (cli.md §8).
@@ -471,24 +441,6 @@ pub const STORE_CREATE_USAGE: &str = "hammer store-create <dir>\n";
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn time_specs_from_the_spec() {
-        assert_eq!(time_to_secs("30d"), Some(2_592_000));
-        assert_eq!(time_to_secs("1d/02:03:04"), Some(93_784));
-        assert_eq!(time_to_secs("12"), Some(43_200));
-        assert_eq!(time_to_secs("01:30"), Some(5_400));
-        assert_eq!(time_to_secs(""), Some(0));
-        assert_eq!(time_to_secs("5x"), None);
-        assert_eq!(time_to_secs("-1"), None);
-        assert_eq!(time_to_secs("1:-1"), None);
-    }
-
-    #[test]
-    fn d17_large_day_counts_clamp_instead_of_overflowing() {
-        assert_eq!(time_to_secs("30000d"), Some(0x7FFF_FFFF));
-        assert_eq!(time_to_secs("99999999999999999999d"), Some(0x7FFF_FFFF));
-    }
 
     #[test]
     fn options() {

@@ -17,6 +17,7 @@ use super::kernel::{KernelPfs, SysIoctl};
 use super::kernel_double::KernelDouble;
 use super::store::{self, Store, StoreError};
 use super::{Pfs, PfsError};
+use crate::cparse::{scan_decimal, scan_hex};
 use crate::errno::strerror;
 use crate::ondisk::PseudofsData;
 
@@ -340,46 +341,10 @@ pub fn parse_pfs_ref(name: &str) -> Option<u32> {
         }
         return None;
     }
-    let rest = scan_hex(rest)?;
-    let rest = rest.strip_prefix(':')?;
+    let rest = scan_hex(rest.as_bytes())?;
+    let rest = rest.strip_prefix(b":")?;
     let id = scan_decimal(rest)?;
     u32::try_from(id).ok().filter(|&id| id <= 0xFFFF)
-}
-
-/// scanf `%jx`: optional sign, optional `0x`, at least one hex digit.
-fn scan_hex(s: &str) -> Option<&str> {
-    let s = s.trim_start();
-    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
-    let s = match s.get(..2) {
-        Some("0x" | "0X") if s[2..].starts_with(|c: char| c.is_ascii_hexdigit()) => &s[2..],
-        _ => s,
-    };
-    let n = s.bytes().take_while(u8::is_ascii_hexdigit).count();
-    (n > 0).then(|| &s[n..])
-}
-
-/// scanf `%d`: optional blanks and sign, at least one decimal digit.
-fn scan_decimal(s: &str) -> Option<i64> {
-    let (v, rest) = strtol10(s);
-    (rest.len() != s.len()).then_some(v)
-}
-
-/// C `strtol(s, &end, 10)`: (value, rest), saturating; no digits leaves
-/// `s` whole.
-pub(crate) fn strtol10(s: &str) -> (i64, &str) {
-    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (neg, t) = match t.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let n = t.bytes().take_while(u8::is_ascii_digit).count();
-    if n == 0 {
-        return (0, s);
-    }
-    let v = t[..n].bytes().fold(0i64, |v, d| {
-        v.saturating_mul(10).saturating_add(i64::from(d - b'0'))
-    });
-    (if neg { -v } else { v }, &t[n..])
 }
 
 #[cfg(test)]
