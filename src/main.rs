@@ -1,24 +1,23 @@
-//! The `hammer` binary: parse the command line, dispatch, and turn errors
-//! into the original's messages and exit codes.
+//! The `hammer` binary: parse the command line, run the command, and turn
+//! its outcome into the original's messages and exit codes, here only.
 
+use std::fs::File;
 use std::io::{self, IsTerminal, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
 use std::process::ExitCode;
 
-use hammer_mirror::bridge::{self, export::ExportOptions, import::ImportOptions};
-use hammer_mirror::cli::{self, CliError, Invocation, MIRROR_USAGE, USAGE};
-use hammer_mirror::cparse;
+use hammer_mirror::bridge;
+use hammer_mirror::cli::{self, CliError, Command, Invocation, SshRemoteError, USAGE};
 use hammer_mirror::errno::strerror;
 use hammer_mirror::mirror::chan;
-use hammer_mirror::mirror::copy::{mirror_copy, mirror_stream};
+use hammer_mirror::mirror::copy::{mirror_copy, mirror_stream, CopyError};
 use hammer_mirror::mirror::dump::{mirror_dump, DumpError};
 use hammer_mirror::mirror::error::MirrorError;
-use hammer_mirror::mirror::read::{mirror_read, ReadOptions};
-use hammer_mirror::mirror::write::{mirror_write, WriteOptions};
+use hammer_mirror::mirror::read::mirror_read;
+use hammer_mirror::mirror::write::mirror_write;
 use hammer_mirror::pfs_cmd::{self, CmdError};
-use hammer_mirror::restrict;
-use std::os::fd::AsFd;
-use std::path::Path;
-use std::time::Duration;
+use hammer_mirror::restrict::{self, RestrictError};
 
 /// How a failure is shown: the original's `errx` (`hammer: msg`), its
 /// verbatim `say`, or a usage text.
@@ -39,126 +38,152 @@ fn main() -> ExitCode {
             let _ = io::stderr().write_all(USAGE.as_bytes());
             return ExitCode::SUCCESS;
         }
-        Err(e) => {
-            let mut err = io::stderr().lock();
-            if let Some(m) = e.message() {
-                let _ = writeln!(err, "{m}");
-            }
-            let _ = err.write_all(USAGE.as_bytes());
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return render(cli_failure(e)),
     };
-    match dispatch(&inv) {
+    match run(&inv) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            let mut err = io::stderr().lock();
-            let _ = match f {
-                Failure::Errx(m) => writeln!(err, "hammer: {m}"),
-                Failure::Say(m) => writeln!(err, "{m}"),
-                Failure::Usage(u) => err.write_all(u.as_bytes()),
-                Failure::Silent => Ok(()),
-                Failure::Status(code) => return ExitCode::from(code),
-            };
-            ExitCode::FAILURE
-        }
+        Err(f) => render(f),
     }
 }
 
-/// Commands of the original's usage that this tool does not provide.
-const OTHER_COMMANDS: &[&str] = &[
-    "bstats",
-    "iostats",
-    "stats",
-    "history",
-    "namekey1",
-    "namekey2",
-    "namekey32",
-    "cleanup",
-    "abort-cleanup",
-    "snapshot",
-    "prune",
-    "prune-everything",
-    "rebalance",
-    "reblock",
-    "reblock-btree",
-    "reblock-inodes",
-    "reblock-dirs",
-    "reblock-data",
-    "version",
-    "version-upgrade",
-    "volume-add",
-    "volume-del",
-    "volume-list",
-    "volume-blkdevs",
-    "config",
-    "viconfig",
-    "snap",
-    "snaplo",
-    "snapq",
-    "snaprm",
-    "blockmap",
-    "checkmap",
-    "show",
-    "show-undo",
-    "recover",
-    "strip",
-    "dedup-simulate",
-    "dedup",
-];
-
-fn dispatch(inv: &Invocation) -> Result<(), Failure> {
-    restrict::check(inv).map_err(|e| Failure::Errx(e.to_string()))?;
-    let cmd = inv.command.as_str();
-    match cmd {
-        "mirror-dump" => cmd_mirror_dump(&inv.args),
-        "ssh-remote" => cmd_ssh_remote(&inv.args),
-        "mirror-read" | "mirror-read-stream" | "mirror-write" => cmd_mirror(inv),
-        "mirror-copy" | "mirror-stream" => cmd_mirror_copy(inv),
-        "import" | "export" => cmd_bridge(inv),
-        "snapls" => cmd_snapls(&inv.args),
-        "pfs-status" | "pfs-master" | "pfs-slave" | "pfs-update" | "pfs-upgrade"
-        | "pfs-downgrade" | "pfs-destroy" | "synctid" | "store-create" => cmd_pfs(inv),
-        _ if OTHER_COMMANDS.contains(&cmd) => Err(Failure::Errx(format!("{cmd}: not implemented"))),
-        _ => Err(Failure::Usage(USAGE)),
-    }
-}
-
-fn cmd_pfs(inv: &Invocation) -> Result<(), Failure> {
-    let args = &inv.args;
-    let mut out = io::stdout().lock();
-    let r = match inv.command.as_str() {
-        "pfs-status" => pfs_cmd::pfs_status(args, &mut out),
-        "pfs-master" => pfs_cmd::pfs_create(args, false, &mut out),
-        "pfs-slave" => pfs_cmd::pfs_create(args, true, &mut out),
-        "pfs-update" => pfs_cmd::pfs_update(args, &mut out),
-        "pfs-upgrade" => pfs_cmd::pfs_upgrade(args, &mut out),
-        "pfs-downgrade" => pfs_cmd::pfs_downgrade(args, &mut out),
-        "pfs-destroy" => pfs_cmd::pfs_destroy(
-            args,
-            &inv.opts,
-            &mut io::stdin().lock(),
-            &mut out,
-            Duration::from_secs(1),
-        ),
-        "synctid" => pfs_cmd::synctid(args, &mut out),
-        _ => pfs_cmd::store_create(args),
+/// Prints a failure on stderr; its exit status.
+fn render(f: Failure) -> ExitCode {
+    let mut err = io::stderr().lock();
+    let _ = match f {
+        Failure::Errx(m) => writeln!(err, "hammer: {m}"),
+        Failure::Say(m) => writeln!(err, "{m}"),
+        Failure::Usage(u) => err.write_all(u.as_bytes()),
+        Failure::Silent => Ok(()),
+        Failure::Status(code) => return ExitCode::from(code),
     };
+    ExitCode::FAILURE
+}
+
+/// A refused command line: getopt's message and the usage, or the usage a
+/// command's arguments call for, or the restriction's message.
+fn cli_failure(e: CliError) -> Failure {
+    match e {
+        CliError::IllegalOption(_) | CliError::MissingArgument(_) | CliError::NotUnicode(_) => {
+            let _ = writeln!(io::stderr(), "hammer: {e}");
+            Failure::Usage(USAGE)
+        }
+        CliError::Help | CliError::BadValue | CliError::NoCommand => Failure::Usage(USAGE),
+        CliError::Usage(u) => Failure::Usage(u),
+        CliError::Restricted(r) => restrict_failure(r),
+    }
+}
+
+fn restrict_failure(e: RestrictError) -> Failure {
+    Failure::Errx(e.to_string())
+}
+
+fn run(inv: &Invocation) -> Result<(), Failure> {
+    let o = &inv.opts;
+    if let Some(prefix) = &o.restrict_path {
+        let paths = inv.command.confined_paths();
+        restrict::confine(prefix, paths.as_deref(), inv.command.creates_path())
+            .map_err(restrict_failure)?;
+    }
+    match &inv.command {
+        Command::MirrorRead { fs, begin_tid } => {
+            cmd_mirror_read("mirror-read", fs, &o.read_options(false, *begin_tid))
+        }
+        Command::MirrorReadStream { fs, begin_tid } => {
+            cmd_mirror_read("mirror-read-stream", fs, &o.read_options(true, *begin_tid))
+        }
+        Command::MirrorWrite { fs } => {
+            let (input, output) = stdio()?;
+            mirror_write(fs, &o.write_options(), input, output, &mut io::stderr())
+                .map_err(mirror_failure)
+        }
+        Command::MirrorDump { header } => cmd_mirror_dump(*header),
+        Command::MirrorCopy { source, target } => {
+            let r = mirror_copy(source, target, &o.copy_options(), false, &mut io::stderr());
+            copy_status(r.map(|outcome| outcome.status))
+        }
+        Command::MirrorStream { source, target } => copy_status(mirror_stream(
+            source,
+            target,
+            &o.copy_options(),
+            &mut io::stderr(),
+        )),
+        Command::PfsStatus { paths } => pfs(|out| pfs_cmd::pfs_status(paths, out)),
+        Command::PfsMaster { path, options } => {
+            pfs(|out| pfs_cmd::pfs_create(path, false, options, out))
+        }
+        Command::PfsSlave { path, options } => {
+            pfs(|out| pfs_cmd::pfs_create(path, true, options, out))
+        }
+        Command::PfsUpdate { path, options } => pfs(|out| pfs_cmd::pfs_update(path, options, out)),
+        Command::PfsUpgrade { path } => pfs(|out| pfs_cmd::pfs_upgrade(path, out)),
+        Command::PfsDowngrade { path } => pfs(|out| pfs_cmd::pfs_downgrade(path, out)),
+        Command::PfsDestroy { path } => pfs(|out| {
+            pfs_cmd::pfs_destroy(path, &o.destroy_options(), &mut io::stdin().lock(), out)
+        }),
+        Command::Synctid { fs, quick } => pfs(|out| pfs_cmd::synctid(fs, *quick, out)),
+        Command::StoreCreate { dir } => pfs(|_| pfs_cmd::store_create(dir)),
+        Command::SshRemote { commands, prefix } => cmd_ssh_remote(commands, prefix),
+        Command::Import { dir, pfs } => {
+            let s =
+                bridge::import::import(Path::new(dir), pfs, o.import_options(), &mut io::stderr())
+                    .map_err(|e| Failure::Errx(e.to_string()))?;
+            summary(
+                o.quiet > 0,
+                format_args!(
+                    "Imported {dir} into {pfs}: {} objects, {} changed, {} removed, {} bytes read, TID {:#018x}",
+                    s.objects, s.changed, s.removed, s.bytes, s.tid
+                ),
+            )
+        }
+        Command::Export { source, dir } => {
+            let s = bridge::export::export(
+                source,
+                Path::new(dir),
+                o.export_options(),
+                &mut io::stderr(),
+            )
+            .map_err(|e| Failure::Errx(e.to_string()))?;
+            summary(
+                o.quiet > 0,
+                format_args!(
+                    "Exported {source} as of TID {:#018x} into {dir}: {} objects, {} bytes",
+                    s.tid, s.objects, s.bytes
+                ),
+            )
+        }
+        Command::Snapls { paths } => {
+            let mut out = io::stdout().lock();
+            for path in paths {
+                bridge::snapls::snapls(path, &mut out).map_err(|e| Failure::Errx(e.to_string()))?;
+            }
+            Ok(())
+        }
+        Command::NotImplemented(name) => Err(Failure::Errx(format!("{name}: not implemented"))),
+    }
+}
+
+/// Runs a pfs-* command on stdout, flushed before a failure is told.
+fn pfs(command: impl FnOnce(&mut dyn Write) -> Result<(), CmdError>) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    let r = command(&mut out);
     let _ = out.flush();
     r.map_err(|e| match e {
         CmdError::Errx(m) => Failure::Errx(m),
         CmdError::Say(m) => Failure::Say(m),
-        CmdError::Usage(u) => Failure::Usage(u),
         CmdError::Failed => Failure::Silent,
         CmdError::Output(e) => Failure::Errx(strerror(&e)),
     })
 }
 
-fn cmd_mirror_dump(args: &[String]) -> Result<(), Failure> {
-    let header = match args {
-        [] => false,
-        [h] if h == "header" => true,
-        _ => return Err(Failure::Usage(MIRROR_USAGE)),
-    };
+/// import's and export's closing line, unless `-q`.
+fn summary(quiet: bool, line: std::fmt::Arguments<'_>) -> Result<(), Failure> {
+    if !quiet {
+        writeln!(io::stdout(), "{line}").map_err(|e| Failure::Errx(strerror(&e)))?;
+    }
+    Ok(())
+}
+
+fn cmd_mirror_dump(header: bool) -> Result<(), Failure> {
     let stdin = io::stdin().lock();
     chan::widen(&stdin);
     let stdout = io::stdout().lock();
@@ -173,52 +198,43 @@ fn cmd_mirror_dump(args: &[String]) -> Result<(), Failure> {
 
 /// `ssh-remote <cmd> <target>`: run `$SSH_ORIGINAL_COMMAND` restricted to
 /// that command and path prefix, in this process (no exec, no shell).
-fn cmd_ssh_remote(args: &[String]) -> Result<(), Failure> {
-    let [cmd, target] = args else {
-        return Err(Failure::Usage(USAGE));
-    };
+fn cmd_ssh_remote(commands: &str, prefix: &str) -> Result<(), Failure> {
     let original = std::env::var("SSH_ORIGINAL_COMMAND").ok();
-    let inv = restrict::ssh_remote_invocation(cmd, target, original.as_deref())
-        .map_err(|e| Failure::Errx(e.to_string()))?;
-    dispatch(&inv)
+    match cli::ssh_remote_invocation(commands, prefix, original.as_deref()) {
+        Ok(inv) => run(&inv),
+        Err(SshRemoteError::Command(e)) => Err(cli_failure(e)),
+        Err(e) => Err(Failure::Errx(e.to_string())),
+    }
 }
 
-/// mirror-read, mirror-read-stream and mirror-write on stdin/stdout.
-fn cmd_mirror(inv: &Invocation) -> Result<(), Failure> {
-    let o = &inv.opts;
-    let (fs, begin) = match (inv.command.as_str(), inv.args.as_slice()) {
-        ("mirror-write", [fs]) => (fs, None),
-        ("mirror-read" | "mirror-read-stream", [fs]) => (fs, None),
-        ("mirror-read" | "mirror-read-stream", [fs, b]) => {
-            (fs, Some(cparse::strtoull(b.as_bytes(), 0).0))
-        }
-        _ => return Err(Failure::Usage(MIRROR_USAGE)),
-    };
-    if inv.command != "mirror-write" && io::stdout().is_terminal() {
-        // As zfs send: a binary stream on a terminal helps nobody.
-        return Err(Failure::Errx(format!(
-            "{}: standard output is a terminal; redirect the stream to a file or a pipe",
-            inv.command
-        )));
-    }
-    let stdio = |fd: std::os::fd::BorrowedFd<'_>| {
+/// Standard input and output as files of their own, widened.
+fn stdio() -> Result<(File, File), Failure> {
+    let file = |fd: BorrowedFd<'_>| {
         fd.try_clone_to_owned()
-            .map(std::fs::File::from)
+            .map(File::from)
             .map_err(|e| Failure::Errx(format!("stdio: {}", strerror(&e))))
     };
-    let input = stdio(io::stdin().as_fd())?;
-    let output = stdio(io::stdout().as_fd())?;
+    let input = file(io::stdin().as_fd())?;
+    let output = file(io::stdout().as_fd())?;
     chan::widen(&input);
     chan::widen(&output);
-    let mut diag = io::stderr();
-    let r = if inv.command == "mirror-write" {
-        mirror_write(fs, &WriteOptions::from_global(o), input, output, &mut diag)
-    } else {
-        let stream = inv.command == "mirror-read-stream";
-        let ro = ReadOptions::from_global(o, stream, begin);
-        mirror_read(fs, &ro, input, output, &mut diag)
-    };
-    r.map_err(mirror_failure)
+    Ok((input, output))
+}
+
+/// mirror-read and mirror-read-stream on stdin/stdout.
+fn cmd_mirror_read(
+    name: &str,
+    fs: &str,
+    ro: &hammer_mirror::mirror::read::ReadOptions,
+) -> Result<(), Failure> {
+    if io::stdout().is_terminal() {
+        // As zfs send: a binary stream on a terminal helps nobody.
+        return Err(Failure::Errx(format!(
+            "{name}: standard output is a terminal; redirect the stream to a file or a pipe"
+        )));
+    }
+    let (input, output) = stdio()?;
+    mirror_read(fs, ro, input, output, &mut io::stderr()).map_err(mirror_failure)
 }
 
 fn mirror_failure(e: MirrorError) -> Failure {
@@ -229,70 +245,11 @@ fn mirror_failure(e: MirrorError) -> Failure {
     }
 }
 
-/// mirror-copy and mirror-stream; their exit status names the failed side.
-fn cmd_mirror_copy(inv: &Invocation) -> Result<(), Failure> {
-    let [src, dst] = inv.args.as_slice() else {
-        return Err(Failure::Usage(MIRROR_USAGE));
-    };
-    let mut diag = io::stderr();
-    let r = if inv.command == "mirror-stream" {
-        mirror_stream(src, dst, &inv.opts, &mut diag)
-    } else {
-        mirror_copy(src, dst, &inv.opts, false, &mut diag).map(|o| o.status)
-    };
+/// mirror-copy's and mirror-stream's exit status names the failed side.
+fn copy_status(r: Result<u8, CopyError>) -> Result<(), Failure> {
     match r {
         Ok(0) => Ok(()),
         Ok(code) => Err(Failure::Status(code)),
         Err(e) => Err(Failure::Errx(e.to_string())),
     }
-}
-
-/// `snapls <pfs> ...`: the TIDs each PFS can be exported as of.
-fn cmd_snapls(args: &[String]) -> Result<(), Failure> {
-    if args.is_empty() {
-        return Err(Failure::Usage("hammer snapls <pfs-path> ...\n"));
-    }
-    let mut out = io::stdout().lock();
-    for path in args {
-        bridge::snapls::snapls(path, &mut out).map_err(|e| Failure::Errx(e.to_string()))?;
-    }
-    Ok(())
-}
-
-/// Usage of import and export.
-const BRIDGE_USAGE: &str = "\
-hammer import <dir> <pfs-path>
-hammer [-F] export <pfs-path>[@@<tid>] <dir>
-";
-
-/// `import <dir> <pfs>` and `export <pfs>[@@<tid>] <dir>` on the store.
-fn cmd_bridge(inv: &Invocation) -> Result<(), Failure> {
-    let [a, b] = inv.args.as_slice() else {
-        return Err(Failure::Usage(BRIDGE_USAGE));
-    };
-    let quiet = inv.opts.quiet > 0;
-    let mut diag = io::stderr();
-    let line = if inv.command == "import" {
-        let s = bridge::import::import(Path::new(a), b, ImportOptions { quiet }, &mut diag)
-            .map_err(|e| Failure::Errx(e.to_string()))?;
-        format!(
-            "Imported {a} into {b}: {} objects, {} changed, {} removed, {} bytes read, TID {:#018x}",
-            s.objects, s.changed, s.removed, s.bytes, s.tid
-        )
-    } else {
-        let opts = ExportOptions {
-            force: inv.opts.force,
-            quiet,
-        };
-        let s = bridge::export::export(a, Path::new(b), opts, &mut diag)
-            .map_err(|e| Failure::Errx(e.to_string()))?;
-        format!(
-            "Exported {a} as of TID {:#018x} into {b}: {} objects, {} bytes",
-            s.tid, s.objects, s.bytes
-        )
-    };
-    if !quiet {
-        println!("{line}");
-    }
-    Ok(())
 }

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use crate::cli::{GlobalOpts, PFS_USAGE, SYNCTID_USAGE};
 use crate::cparse::{strtoull, time_to_secs};
 use crate::errno::strerror;
 use crate::ondisk::{HammerUuid, PseudofsData, PFSD_SLAVE};
@@ -28,8 +27,6 @@ pub enum CmdError {
     /// Printed verbatim on stderr (a newline is added).
     #[error("{0}")]
     Say(String),
-    #[error("usage")]
-    Usage(&'static str),
     /// The message is already on stdout; only the exit status is left.
     #[error("failed")]
     Failed,
@@ -65,10 +62,8 @@ fn getpfs_or_exit(path: &str) -> Result<(Box<dyn Pfs>, PseudofsData), CmdError> 
     getpfs(path).map_err(|e| CmdError::Errx(e.to_string()))
 }
 
-/// `hammer pfs-status [dirpath ...]` (cli.md §5).
-pub fn pfs_status(args: &[String], out: &mut dyn Write) -> CmdResult {
-    let dot = [".".to_string()];
-    let paths = if args.is_empty() { &dot[..] } else { args };
+/// `hammer pfs-status <dirpath> ...` (cli.md §5).
+pub fn pfs_status(paths: &[String], out: &mut dyn Write) -> CmdResult {
     for path in paths {
         out.flush()?;
         let (pfs, _) = getpfs_or_exit(path)?;
@@ -87,10 +82,7 @@ pub fn pfs_status(args: &[String], out: &mut dyn Write) -> CmdResult {
 }
 
 /// `hammer pfs-master|pfs-slave <dirpath> [options]` (cli.md §6).
-pub fn pfs_create(args: &[String], slave: bool, out: &mut dyn Write) -> CmdResult {
-    let Some(path) = args.first() else {
-        return Err(CmdError::Usage(PFS_USAGE));
-    };
+pub fn pfs_create(path: &str, slave: bool, options: &[String], out: &mut dyn Write) -> CmdResult {
     if fs::symlink_metadata(path).is_ok() {
         return Err(CmdError::Errx(format!(
             "Cannot create {path}, file exists!"
@@ -146,7 +138,7 @@ pub fn pfs_create(args: &[String], slave: bool, out: &mut dyn Write) -> CmdResul
     }
     writeln!(out, "succeeded!")?;
     drop(pfs);
-    pfs_update(args, out)
+    pfs_update(path, options, out)
 }
 
 const NOT_MAIN_MOUNT: &str =
@@ -173,17 +165,14 @@ fn free_pfs_id(pfs: &mut dyn Pfs, path: &str) -> Result<u32, CmdError> {
 }
 
 /// `hammer pfs-update <dirpath> [options]` (cli.md §7).
-pub fn pfs_update(args: &[String], out: &mut dyn Write) -> CmdResult {
-    let Some(path) = args.first() else {
-        return Err(CmdError::Usage(PFS_USAGE));
-    };
+pub fn pfs_update(path: &str, options: &[String], out: &mut dyn Write) -> CmdResult {
     let (mut pfs, _) = getpfs_or_exit(path)?;
     writeln!(out, "{path}")?;
     out.flush()?;
     let Ok(mut pfsd) = pfs.get_pseudofs() else {
         return Ok(());
     };
-    for opt in &args[1..] {
+    for opt in options {
         apply_option(&mut pfsd, opt)?;
     }
     if pfsd.is_slave() && pfs.pfs_id() == 0 {
@@ -271,10 +260,7 @@ pub fn apply_option(pfsd: &mut PseudofsData, opt: &str) -> CmdResult {
 }
 
 /// `hammer pfs-upgrade <dirpath>` (cli.md §8).
-pub fn pfs_upgrade(args: &[String], out: &mut dyn Write) -> CmdResult {
-    let Some(path) = args.first() else {
-        return Err(CmdError::Usage(PFS_USAGE));
-    };
+pub fn pfs_upgrade(path: &str, out: &mut dyn Write) -> CmdResult {
     let (mut pfs, pfsd) = getpfs_or_exit(path)?;
     let id = pfs.pfs_id();
     if id == 0 {
@@ -293,10 +279,7 @@ pub fn pfs_upgrade(args: &[String], out: &mut dyn Write) -> CmdResult {
 }
 
 /// `hammer pfs-downgrade <dirpath>` (cli.md §8).
-pub fn pfs_downgrade(args: &[String], out: &mut dyn Write) -> CmdResult {
-    let Some(path) = args.first() else {
-        return Err(CmdError::Usage(PFS_USAGE));
-    };
+pub fn pfs_downgrade(path: &str, out: &mut dyn Write) -> CmdResult {
     let (mut pfs, pfsd) = getpfs_or_exit(path)?;
     let id = pfs.pfs_id();
     if id == 0 {
@@ -323,18 +306,23 @@ fn confirmed(input: &mut dyn BufRead) -> io::Result<bool> {
     Ok(matches!(answer, "y" | "yes" | "Y" | "YES"))
 }
 
-/// `hammer pfs-destroy <dirpath>` (cli.md §9); the countdown takes
-/// `tick` per step (one second in the binary).
+/// What pfs-destroy is asked to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DestroyOptions {
+    /// Each of the countdown's five steps; `None` (`-d`) skips it.
+    pub countdown_step: Option<Duration>,
+}
+
+/// The original's countdown step.
+pub const COUNTDOWN_STEP: Duration = Duration::from_secs(1);
+
+/// `hammer pfs-destroy <dirpath>` (cli.md §9).
 pub fn pfs_destroy(
-    args: &[String],
-    opts: &GlobalOpts,
+    path: &str,
+    opts: &DestroyOptions,
     input: &mut dyn BufRead,
     out: &mut dyn Write,
-    tick: Duration,
 ) -> CmdResult {
-    let Some(path) = args.first() else {
-        return Err(CmdError::Usage(PFS_USAGE));
-    };
     let (mut pfs, pfsd) = getpfs_or_exit(path)?;
     let id = pfs.pfs_id();
     if id == 0 {
@@ -364,16 +352,17 @@ pub fn pfs_destroy(
         }
     }
     write!(out, "Destroying PFS#{id} ({label})")?;
-    if opts.debug > 0 {
-        writeln!(out)?;
-    } else {
-        write!(out, " in")?;
-        for i in (1..=5).rev() {
-            write!(out, " {i}")?;
-            out.flush()?;
-            thread::sleep(tick);
+    match opts.countdown_step {
+        None => writeln!(out)?,
+        Some(step) => {
+            write!(out, " in")?;
+            for i in (1..=5).rev() {
+                write!(out, " {i}")?;
+                out.flush()?;
+                thread::sleep(step);
+            }
+            writeln!(out, ".. starting destruction pass")?;
         }
-        writeln!(out, ".. starting destruction pass")?;
     }
     out.flush()?;
     if let Err(e) = pfs.destroy() {
@@ -387,7 +376,7 @@ pub fn pfs_destroy(
     // directory; a store's links always dangle, so they are stripped
     // whenever the path itself is not a symlink.
     let link = match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => path.as_str(),
+        Ok(m) if m.file_type().is_symlink() => path,
         _ => strip_trailing_slashes(path),
     };
     if fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink()) {
@@ -398,13 +387,12 @@ pub fn pfs_destroy(
 }
 
 /// `hammer synctid <filesystem> [quick]` (cli.md §10).
-pub fn synctid(args: &[String], out: &mut dyn Write) -> CmdResult {
-    let op = match args {
-        [_] => SynctidOp::Sync2,
-        [_, q] if q == "quick" => SynctidOp::Sync1,
-        _ => return Err(CmdError::Usage(SYNCTID_USAGE)),
+pub fn synctid(fs_path: &str, quick: bool, out: &mut dyn Write) -> CmdResult {
+    let op = if quick {
+        SynctidOp::Sync1
+    } else {
+        SynctidOp::Sync2
     };
-    let fs_path = &args[0];
     let failed = |e: &dyn std::fmt::Display| err(format!("Synctid {fs_path} failed"), e);
     let unable = |e: &dyn std::fmt::Display| err(format!("Unable to open {fs_path}"), e);
     // The TID is filesystem-wide: any path of the filesystem will do, a
@@ -426,17 +414,11 @@ pub fn synctid(args: &[String], out: &mut dyn Write) -> CmdResult {
 }
 
 /// `hammer store-create <dir>`: a new store holding PFS#0.
-pub fn store_create(args: &[String]) -> CmdResult {
-    let [dir] = args else {
-        return Err(CmdError::Usage(STORE_CREATE_USAGE));
-    };
+pub fn store_create(dir: &str) -> CmdResult {
     Store::create(Path::new(dir))
         .map(drop)
         .map_err(|e| err("store-create", e))
 }
-
-/// Usage of the store's own command.
-pub const STORE_CREATE_USAGE: &str = "hammer store-create <dir>\n";
 
 #[cfg(test)]
 mod tests {

@@ -65,11 +65,10 @@ pub fn confirm(fs: &str, yes: bool, diag: &mut dyn Write) -> bool {
 /// `out` (stderr: stdout may be the stream). On failure returns the message
 /// the command would have printed.
 pub fn create_slave(fs: &str, shared_uuid: HammerUuid, out: &mut dyn Write) -> Result<(), String> {
-    let args = [fs.to_string(), format!("shared-uuid={shared_uuid}")];
-    pfs_cmd::pfs_create(&args, true, out).map_err(|e| match e {
+    let options = [format!("shared-uuid={shared_uuid}")];
+    pfs_cmd::pfs_create(fs, true, &options, out).map_err(|e| match e {
         CmdError::Errx(m) => format!("hammer: {m}"),
         CmdError::Say(m) => m,
-        CmdError::Usage(u) => u.trim_end().to_string(),
         CmdError::Failed => String::new(),
         CmdError::Output(e) => format!("hammer: {}", crate::errno::strerror(&e)),
     })

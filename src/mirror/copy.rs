@@ -15,9 +15,19 @@ use std::time::{Duration, Instant};
 use super::chan;
 use super::error::{is_peer_gone_line, is_permanent_line, MirrorError};
 use super::read::{mirror_read, ReadOptions};
-use super::remote::{parse_side, ssh_argv, RemoteError, Role, Side};
+use super::remote::{parse_side, ssh_argv, RemoteError, Role, Side, SshOptions};
 use super::write::{mirror_write, WriteOptions};
-use crate::cli::GlobalOpts;
+
+/// What a copy is asked to do; the command line builds it.
+#[derive(Clone, Debug, Default)]
+pub struct CopyOptions {
+    /// The source side's options (a local source always runs two-way).
+    pub read: ReadOptions,
+    /// The target side's options (a local target always runs two-way).
+    pub write: WriteOptions,
+    /// How a remote side is reached.
+    pub ssh: SshOptions,
+}
 
 /// Exit statuses of mirror-copy / mirror-stream (the original always
 /// exited 0, D4).
@@ -180,7 +190,7 @@ fn rsh() -> String {
 fn start(
     side: &Side,
     role: Role,
-    opts: &GlobalOpts,
+    opts: &CopyOptions,
     end: UnixStream,
 ) -> Result<Running, CopyError> {
     match side {
@@ -219,7 +229,7 @@ fn start(
 fn start_local<R, W>(
     fs: &str,
     role: Role,
-    opts: &GlobalOpts,
+    opts: &CopyOptions,
     input: R,
     output: W,
 ) -> Result<Running, CopyError>
@@ -243,7 +253,7 @@ where
 fn run_local(
     fs: &str,
     role: Role,
-    o: &GlobalOpts,
+    o: &CopyOptions,
     input: impl Read,
     output: impl Write,
 ) -> Result<(), MirrorError> {
@@ -252,14 +262,15 @@ fn run_local(
         Role::Source { stream } => {
             let ro = ReadOptions {
                 two_way: true,
-                ..ReadOptions::from_global(o, stream, None)
+                stream,
+                ..o.read.clone()
             };
             mirror_read(fs, &ro, input, output, &mut diag)
         }
         Role::Target => {
             let wo = WriteOptions {
                 two_way: true,
-                ..WriteOptions::from_global(o)
+                ..o.write
             };
             mirror_write(fs, &wo, input, output, &mut diag)
         }
@@ -270,7 +281,7 @@ fn run_local(
 pub fn mirror_copy(
     src: &str,
     dst: &str,
-    opts: &GlobalOpts,
+    opts: &CopyOptions,
     stream: bool,
     diag: &mut dyn Write,
 ) -> Result<Outcome, CopyError> {
@@ -318,7 +329,7 @@ pub fn mirror_copy(
 pub fn mirror_stream(
     src: &str,
     dst: &str,
-    opts: &GlobalOpts,
+    opts: &CopyOptions,
     diag: &mut dyn Write,
 ) -> Result<u8, CopyError> {
     loop {
@@ -330,9 +341,9 @@ pub fn mirror_stream(
             );
             return Ok(outcome.status);
         }
-        if opts.verbose > 0 {
+        if opts.read.verbose > 0 {
             let _ = write!(diag, "\nLost Link\n");
         }
-        thread::sleep(Duration::from_secs(15 + opts.delay.max(0) as u64));
+        thread::sleep(Duration::from_secs(15) + opts.read.delay);
     }
 }

@@ -2,7 +2,19 @@
 //! argument vector for a remote side (spec: protocol.md §10.1), with D6 and
 //! D7 fixed.
 
-use crate::cli::GlobalOpts;
+use super::copy::CopyOptions;
+
+/// How a remote side is reached (besides what mirror-copy forwards of the
+/// source's and target's options).
+#[derive(Clone, Debug, Default)]
+pub struct SshOptions {
+    /// `-X`: ssh compresses.
+    pub compress: bool,
+    /// `-p`: ssh's port.
+    pub port: Option<String>,
+    /// `-S` as typed, forwarded to a remote source.
+    pub splitup_text: Option<String>,
+}
 
 /// A remote side: `[user@]host:path`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,9 +109,9 @@ pub fn shell_word(w: &str) -> String {
 }
 
 /// The argument vector exec'd for a remote side (program first).
-pub fn ssh_argv(rsh: &str, opts: &GlobalOpts, spec: &RemoteSpec, role: Role) -> Vec<String> {
+pub fn ssh_argv(rsh: &str, o: &CopyOptions, spec: &RemoteSpec, role: Role) -> Vec<String> {
     let mut v = vec![rsh.to_string()];
-    if opts.ssh_compress {
+    if o.ssh.compress {
         v.push("-C".into());
     }
     if let Some(user) = &spec.user {
@@ -107,32 +119,32 @@ pub fn ssh_argv(rsh: &str, opts: &GlobalOpts, spec: &RemoteSpec, role: Role) -> 
         v.push(user.clone());
     }
     v.push(spec.host.clone());
-    if let Some(port) = &opts.ssh_port {
+    if let Some(port) = &o.ssh.port {
         v.push("-p".into());
         v.push(port.clone());
     }
     v.push("hammer".into());
-    match opts.verbose {
-        ..=0 => {}
+    match o.read.verbose {
+        0 => {}
         1 => v.push("-v".into()),
         2 => v.push("-vv".into()),
         _ => v.push("-vvv".into()),
     }
     // Not forwarded by the original; a quiet copy wants its remote side
     // quiet too (an original hammer there takes -q as well).
-    if opts.quiet > 0 {
+    if o.read.quiet {
         v.push("-q".into());
     }
-    if opts.yes {
+    if o.write.yes {
         v.push("-y".into());
     }
     v.push("-2".into());
     if let Role::Source { stream } = role {
-        if opts.timeout != 0 {
+        if let Some(t) = o.read.timeout {
             v.push("-t".into());
-            v.push(opts.timeout.to_string());
+            v.push(t.as_secs().to_string());
         }
-        if let Some(s) = &opts.splitup_text {
+        if let Some(s) = &o.ssh.splitup_text {
             v.push("-S".into());
             v.push(shell_word(s));
         }
@@ -154,18 +166,13 @@ pub fn ssh_argv(rsh: &str, opts: &GlobalOpts, spec: &RemoteSpec, role: Role) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli;
-    use std::ffi::OsString;
+    use std::time::Duration;
 
-    fn opts(args: &[&str]) -> GlobalOpts {
-        cli::parse(
-            std::iter::once("hammer")
-                .chain(args.iter().copied())
-                .chain(["x"])
-                .map(OsString::from),
-        )
-        .unwrap()
-        .opts
+    /// The options of a copy, as `set` makes them.
+    fn opts(set: impl FnOnce(&mut CopyOptions)) -> CopyOptions {
+        let mut o = CopyOptions::default();
+        set(&mut o);
+        o
     }
 
     fn remote(arg: &str) -> RemoteSpec {
@@ -178,7 +185,14 @@ mod tests {
     /// spec: protocol.md §10.1, first example.
     #[test]
     fn spec_example_stream_source() {
-        let o = opts(&["-v", "-X", "-p", "2222", "-t", "3600", "-S", "1g"]);
+        // -v -X -p 2222 -t 3600 -S 1g
+        let o = opts(|o| {
+            o.read.verbose = 1;
+            o.ssh.compress = true;
+            o.ssh.port = Some("2222".into());
+            o.read.timeout = Some(Duration::from_secs(3600));
+            o.ssh.splitup_text = Some("1g".into());
+        });
         let argv = ssh_argv(
             "ssh",
             &o,
@@ -196,7 +210,7 @@ mod tests {
     fn spec_example_copy_target() {
         let argv = ssh_argv(
             "ssh",
-            &opts(&["-y"]),
+            &opts(|o| o.write.yes = true),
             &remote("backup:/pfs/b"),
             Role::Target,
         );
@@ -217,9 +231,15 @@ mod tests {
     /// Beyond the original: a quiet copy asks its remote side for quiet.
     #[test]
     fn quiet_is_forwarded() {
-        let argv = ssh_argv("ssh", &opts(&["-q", "-y"]), &remote("b:/p"), Role::Target);
+        let quiet_yes = opts(|o| {
+            o.read.quiet = true;
+            o.write.quiet = true;
+            o.write.yes = true;
+        });
+        let argv = ssh_argv("ssh", &quiet_yes, &remote("b:/p"), Role::Target);
         assert_eq!(argv.join(" "), "ssh b hammer -q -y -2 mirror-write /p");
-        let argv = ssh_argv("ssh", &opts(&["-q", "-v"]), &remote("b:/p"), Role::Target);
+        // -q -v: the two cancel (cli's verbose_and_quiet_cancel).
+        let argv = ssh_argv("ssh", &opts(|_| ()), &remote("b:/p"), Role::Target);
         assert_eq!(argv.join(" "), "ssh b hammer -2 mirror-write /p");
     }
 
@@ -227,7 +247,7 @@ mod tests {
     fn verbosity_levels_and_rsh() {
         let argv = ssh_argv(
             "/opt/rsh",
-            &opts(&["-vvvv"]),
+            &opts(|o| o.read.verbose = 4),
             &remote("h:p"),
             Role::Source { stream: false },
         );
@@ -276,7 +296,12 @@ mod tests {
             parse_side("@h:/x"),
             Err(RemoteError::EmptyUser(_))
         ));
-        let argv = ssh_argv("ssh", &opts(&[]), &remote("h:/a b;$(id)'x"), Role::Target);
+        let argv = ssh_argv(
+            "ssh",
+            &opts(|_| ()),
+            &remote("h:/a b;$(id)'x"),
+            Role::Target,
+        );
         assert_eq!(argv.last().unwrap(), r#"'/a b;$(id)'\''x'"#);
         assert_eq!(shell_word(""), "''");
     }

@@ -10,27 +10,17 @@ use super::header::{read_pfsd, validate_header};
 use crate::pfs::{getpfs, MirrorWriteReq, SynctidOp};
 use crate::wire::{mrec_type, Mrecord, MrecordReader, MrecordWriter, UPDATE_REC_SIZE};
 
+/// What a target is asked to do; the command line builds it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WriteOptions {
     /// `-2`: answer with PFSD_T and UPDATE records.
     pub two_way: bool,
     /// `-y`: create a missing slave without asking.
     pub yes: bool,
-    pub verbose: i32,
+    /// `-v` count.
+    pub verbose: u32,
     /// `-q`: nothing on stderr or stdout but warnings and errors.
     pub quiet: bool,
-}
-
-impl WriteOptions {
-    /// The options a target takes from the global command line.
-    pub fn from_global(o: &crate::cli::GlobalOpts) -> Self {
-        WriteOptions {
-            two_way: o.two_way,
-            yes: o.yes,
-            verbose: o.verbose,
-            quiet: o.quiet > 0,
-        }
-    }
 }
 
 /// Runs mirror-write until the source sends TERM. `output` is the reply
@@ -106,23 +96,24 @@ pub fn mirror_write<R: Read, W: Write>(
                 });
             }
         }
-        let (rt, rec_size) = match reader.read_mrecord()? {
-            Some(r) => (r.rec_type(), r.rec_size()),
-            None => (u32::MAX, 0),
+        let rt = match reader.read_mrecord()?.map(|r| (r.rec_type(), r.rec_size())) {
+            Some((mrec_type::TERM, _)) => {
+                if !o.quiet {
+                    let _ = writeln!(diag, "Mirror-write: received termination request");
+                }
+                return Ok(());
+            }
+            Some((rt @ (mrec_type::SYNC | mrec_type::IDLE), UPDATE_REC_SIZE)) => rt,
+            // The original's rt=-1 when no record came.
+            other => {
+                let rt = other.map_or(-1, |(rt, _)| rt as i32);
+                return Err(ProtocolError::NoSync {
+                    fs: fs.to_string(),
+                    rt,
+                }
+                .into());
+            }
         };
-        if rt == mrec_type::TERM {
-            if !o.quiet {
-                let _ = writeln!(diag, "Mirror-write: received termination request");
-            }
-            return Ok(());
-        }
-        if !matches!(rt, mrec_type::SYNC | mrec_type::IDLE) || rec_size != UPDATE_REC_SIZE {
-            return Err(ProtocolError::NoSync {
-                fs: fs.to_string(),
-                rt: rt as i32,
-            }
-            .into());
-        }
         if rt == mrec_type::SYNC {
             let mut now = pfs
                 .get_pseudofs()

@@ -1,0 +1,195 @@
+//! hammer(8)'s global options, read with BSD getopt(3) semantics: options
+//! stop at the first non-option word, the command (spec: cli.md §1).
+
+use std::num::NonZeroU64;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::CliError;
+use crate::cparse::{parse_cache_size, parse_size, strtol};
+
+/// `getopt(3)` option string of hammer.c.
+pub const OPTSTRING: &str = "b:c:de:hf:i:m:p:qrt:v2yABC:FR:S:T:X";
+
+/// Default `-S`: 4 GiB.
+const DEFAULT_SPLITUP: u64 = 4_294_967_296;
+/// Default `-i`.
+const DEFAULT_DELAY: Duration = Duration::from_secs(5);
+
+/// The global options after parsing (hammer.c's `*Opt` globals that these
+/// commands use; `-C`, `-f`, `-m`, `-r` and `-A` are accepted and unused).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GlobalOpts {
+    /// `-2`
+    pub two_way: bool,
+    /// `-y`
+    pub yes: bool,
+    /// `-b`, bytes per second; `None`: unlimited.
+    pub bandwidth: Option<NonZeroU64>,
+    /// `-S`, bytes per prescan chunk.
+    pub splitup: u64,
+    /// `-S` as typed, forwarded to a remote source.
+    pub splitup_text: Option<String>,
+    /// `-c`
+    pub cycle_file: Option<PathBuf>,
+    /// `-d` count.
+    pub debug: u32,
+    /// `-e`
+    pub scoreboard: Option<PathBuf>,
+    /// `-i`: a negative value means none (D19).
+    pub delay: Duration,
+    /// `-p`
+    pub ssh_port: Option<String>,
+    /// `-v` and `-q` counts, each undoing the other.
+    pub verbose: u32,
+    pub quiet: u32,
+    /// `-t`; 0 means none.
+    pub timeout: Option<Duration>,
+    /// `-B`
+    pub no_bulk: bool,
+    /// `-X`
+    pub ssh_compress: bool,
+    /// `-R`, first one only.
+    pub restrict_cmd: Option<String>,
+    /// `-T`, first one only.
+    pub restrict_path: Option<PathBuf>,
+    /// `-F`
+    pub force: bool,
+}
+
+impl Default for GlobalOpts {
+    fn default() -> Self {
+        GlobalOpts {
+            two_way: false,
+            yes: false,
+            bandwidth: None,
+            splitup: DEFAULT_SPLITUP,
+            splitup_text: None,
+            cycle_file: None,
+            debug: 0,
+            scoreboard: None,
+            delay: DEFAULT_DELAY,
+            ssh_port: None,
+            verbose: 0,
+            quiet: 0,
+            timeout: None,
+            no_bulk: false,
+            ssh_compress: false,
+            restrict_cmd: None,
+            restrict_path: None,
+            force: false,
+        }
+    }
+}
+
+/// Whether option `c` takes an argument; `None` if hammer has no such option.
+fn takes_argument(c: char) -> Option<bool> {
+    let i = OPTSTRING.find(c).filter(|_| c != ':')?;
+    Some(OPTSTRING[i + c.len_utf8()..].starts_with(':'))
+}
+
+/// Reads the options at the head of `words` (argv without the program
+/// name); returns them and the words from the command on.
+pub fn getopt(mut words: Vec<String>) -> Result<(GlobalOpts, Vec<String>), CliError> {
+    let mut opts = GlobalOpts::default();
+    let mut i = 0;
+    while i < words.len() {
+        let w = &words[i];
+        if w == "--" {
+            i += 1;
+            break;
+        }
+        if !w.starts_with('-') || w == "-" {
+            break;
+        }
+        let cluster: Vec<char> = w[1..].chars().collect();
+        let mut j = 0;
+        while j < cluster.len() {
+            let c = cluster[j];
+            j += 1;
+            match takes_argument(c) {
+                None => return Err(CliError::IllegalOption(c)),
+                Some(false) => apply_flag(&mut opts, c)?,
+                Some(true) => {
+                    let value: String = if j < cluster.len() {
+                        cluster[j..].iter().collect()
+                    } else {
+                        i += 1;
+                        match words.get(i) {
+                            Some(v) => v.clone(),
+                            None => return Err(CliError::MissingArgument(c)),
+                        }
+                    };
+                    apply_value(&mut opts, c, value)?;
+                    j = cluster.len();
+                }
+            }
+        }
+        i += 1;
+    }
+    let rest = words.split_off(i.min(words.len()));
+    Ok((opts, rest))
+}
+
+fn apply_flag(o: &mut GlobalOpts, c: char) -> Result<(), CliError> {
+    match c {
+        '2' => o.two_way = true,
+        'y' => o.yes = true,
+        'd' => o.debug += 1,
+        'h' => return Err(CliError::Help),
+        'q' => {
+            if o.verbose > 0 {
+                o.verbose -= 1;
+            } else {
+                o.quiet += 1;
+            }
+        }
+        'v' => {
+            if o.quiet > 0 {
+                o.quiet -= 1;
+            } else {
+                o.verbose += 1;
+            }
+        }
+        'B' => o.no_bulk = true,
+        'F' => o.force = true,
+        'X' => o.ssh_compress = true,
+        'r' | 'A' => {}
+        _ => return Err(CliError::IllegalOption(c)),
+    }
+    Ok(())
+}
+
+fn apply_value(o: &mut GlobalOpts, c: char, v: String) -> Result<(), CliError> {
+    match c {
+        'b' => o.bandwidth = NonZeroU64::new(parse_size(v.as_bytes()).ok_or(CliError::BadValue)?),
+        'S' => {
+            o.splitup = parse_size(v.as_bytes()).ok_or(CliError::BadValue)?;
+            o.splitup_text = Some(v);
+        }
+        'c' => o.cycle_file = Some(v.into()),
+        'e' => o.scoreboard = Some(v.into()),
+        'i' => {
+            let secs = strtol(v.as_bytes(), 0).0 as i32;
+            o.delay = Duration::from_secs(u64::try_from(secs).unwrap_or(0));
+        }
+        'p' => o.ssh_port = Some(v),
+        't' => {
+            // Compared as unsigned, as the original does.
+            let secs = strtol(v.as_bytes(), 0).0 as i32 as u32;
+            o.timeout = (secs != 0).then(|| Duration::from_secs(u64::from(secs)));
+        }
+        'C' => {
+            parse_cache_size(v.as_bytes()).ok_or(CliError::BadValue)?;
+        }
+        'R' => {
+            o.restrict_cmd.get_or_insert(v);
+        }
+        'T' => {
+            o.restrict_path.get_or_insert(v.into());
+        }
+        'f' | 'm' => {}
+        _ => return Err(CliError::IllegalOption(c)),
+    }
+    Ok(())
+}
