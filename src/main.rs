@@ -11,24 +11,58 @@ use hammer_mirror::bridge;
 use hammer_mirror::cli::{self, CliError, Command, Invocation, SshRemoteError, USAGE};
 use hammer_mirror::errno::strerror;
 use hammer_mirror::mirror::chan;
-use hammer_mirror::mirror::copy::{mirror_copy, mirror_stream, CopyError};
+use hammer_mirror::mirror::copy::{mirror_copy, mirror_stream, CopyError, CopyNote, Outcome};
 use hammer_mirror::mirror::dump::{mirror_dump, DumpError};
 use hammer_mirror::mirror::error::MirrorError;
-use hammer_mirror::mirror::read::mirror_read;
+use hammer_mirror::mirror::read::{mirror_read, ReadOptions};
 use hammer_mirror::mirror::write::mirror_write;
-use hammer_mirror::pfs_cmd::{self, CmdError};
-use hammer_mirror::restrict::{self, RestrictError};
+use hammer_mirror::pfs_cmd::{self, PfsCmdError, PfsCreate};
+use hammer_mirror::restrict;
 
-/// How a failure is shown: the original's `errx` (`hammer: msg`), its
-/// verbatim `say`, or a usage text.
-enum Failure {
+/// What a failure prints on stderr, and the exit status it ends with.
+struct Failure {
+    lines: Vec<Line>,
+    status: u8,
+}
+
+/// One message: the original's `errx` (`hammer: msg`), its verbatim
+/// `say`, or a usage text.
+enum Line {
     Errx(String),
     Say(String),
     Usage(&'static str),
-    /// The message is already out; exit 1.
-    Silent,
-    /// The messages are already out; exit with this status.
-    Status(u8),
+}
+
+impl Failure {
+    fn errx(m: impl std::fmt::Display) -> Self {
+        Failure::of(Line::Errx(m.to_string()))
+    }
+
+    fn of(line: Line) -> Self {
+        Failure {
+            lines: vec![line],
+            status: 1,
+        }
+    }
+
+    /// Nothing (more) to tell: the command told it already.
+    fn status(status: u8) -> Self {
+        Failure {
+            lines: Vec::new(),
+            status,
+        }
+    }
+}
+
+/// Exit statuses of mirror-copy and mirror-stream (D4: the original's was
+/// always 0).
+mod copy_exit {
+    /// The arguments were refused or the channel could not be set up.
+    pub const SETUP: u8 = 1;
+    pub const SOURCE_FAILED: u8 = 2;
+    pub const TARGET_FAILED: u8 = 3;
+    /// Both sides failed, each on its own.
+    pub const BOTH_FAILED: u8 = 4;
 }
 
 fn main() -> ExitCode {
@@ -48,15 +82,19 @@ fn main() -> ExitCode {
 
 /// Prints a failure on stderr; its exit status.
 fn render(f: Failure) -> ExitCode {
+    print_lines(&f.lines);
+    ExitCode::from(f.status)
+}
+
+fn print_lines(lines: &[Line]) {
     let mut err = io::stderr().lock();
-    let _ = match f {
-        Failure::Errx(m) => writeln!(err, "hammer: {m}"),
-        Failure::Say(m) => writeln!(err, "{m}"),
-        Failure::Usage(u) => err.write_all(u.as_bytes()),
-        Failure::Silent => Ok(()),
-        Failure::Status(code) => return ExitCode::from(code),
-    };
-    ExitCode::FAILURE
+    for line in lines {
+        let _ = match line {
+            Line::Errx(m) => writeln!(err, "hammer: {m}"),
+            Line::Say(m) => writeln!(err, "{m}"),
+            Line::Usage(u) => err.write_all(u.as_bytes()),
+        };
+    }
 }
 
 /// A refused command line: getopt's message and the usage, or the usage a
@@ -64,17 +102,17 @@ fn render(f: Failure) -> ExitCode {
 fn cli_failure(e: CliError) -> Failure {
     match e {
         CliError::IllegalOption(_) | CliError::MissingArgument(_) | CliError::NotUnicode(_) => {
-            let _ = writeln!(io::stderr(), "hammer: {e}");
-            Failure::Usage(USAGE)
+            Failure {
+                lines: vec![Line::Errx(e.to_string()), Line::Usage(USAGE)],
+                status: 1,
+            }
         }
-        CliError::Help | CliError::BadValue | CliError::NoCommand => Failure::Usage(USAGE),
-        CliError::Usage(u) => Failure::Usage(u),
-        CliError::Restricted(r) => restrict_failure(r),
+        CliError::Help | CliError::BadValue | CliError::NoCommand => {
+            Failure::of(Line::Usage(USAGE))
+        }
+        CliError::Usage(u) => Failure::of(Line::Usage(u)),
+        CliError::Restricted(r) => Failure::errx(r),
     }
-}
-
-fn restrict_failure(e: RestrictError) -> Failure {
-    Failure::Errx(e.to_string())
 }
 
 fn run(inv: &Invocation) -> Result<(), Failure> {
@@ -82,7 +120,7 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
     if let Some(prefix) = &o.restrict_path {
         let paths = inv.command.confined_paths();
         restrict::confine(prefix, paths.as_deref(), inv.command.creates_path())
-            .map_err(restrict_failure)?;
+            .map_err(Failure::errx)?;
     }
     match &inv.command {
         Command::MirrorRead { fs, begin_tid } => {
@@ -97,23 +135,41 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
                 .map_err(mirror_failure)
         }
         Command::MirrorDump { header } => cmd_mirror_dump(*header),
-        Command::MirrorCopy { source, target } => {
-            let r = mirror_copy(source, target, &o.copy_options(), false, &mut io::stderr());
-            copy_status(r.map(|outcome| outcome.status))
-        }
-        Command::MirrorStream { source, target } => copy_status(mirror_stream(
+        Command::MirrorCopy { source, target } => copy_status(mirror_copy(
             source,
             target,
             &o.copy_options(),
-            &mut io::stderr(),
+            false,
+            &mut copy_note,
         )),
+        Command::MirrorStream { source, target } => {
+            let verbose = o.verbose > 0;
+            let r = mirror_stream(source, target, &o.copy_options(), &mut |n| match n {
+                CopyNote::LostLink if verbose => eprint!("\nLost Link\n"),
+                n => copy_note(n),
+            });
+            if r.is_ok() {
+                let giving_up = "mirror-stream: giving up, retrying cannot help";
+                print_lines(&[Line::Errx(giving_up.into())]);
+            }
+            copy_status(r)
+        }
         Command::PfsStatus { paths } => pfs(|out| pfs_cmd::pfs_status(paths, out)),
-        Command::PfsMaster { path, options } => {
-            pfs(|out| pfs_cmd::pfs_create(path, false, options, out))
-        }
-        Command::PfsSlave { path, options } => {
-            pfs(|out| pfs_cmd::pfs_create(path, true, options, out))
-        }
+        Command::PfsMaster { path, options } => pfs(|out| {
+            let new = PfsCreate {
+                options,
+                ..PfsCreate::default()
+            };
+            pfs_cmd::pfs_create(path, &new, out)
+        }),
+        Command::PfsSlave { path, options } => pfs(|out| {
+            let new = PfsCreate {
+                slave: true,
+                options,
+                ..PfsCreate::default()
+            };
+            pfs_cmd::pfs_create(path, &new, out)
+        }),
         Command::PfsUpdate { path, options } => pfs(|out| pfs_cmd::pfs_update(path, options, out)),
         Command::PfsUpgrade { path } => pfs(|out| pfs_cmd::pfs_upgrade(path, out)),
         Command::PfsDowngrade { path } => pfs(|out| pfs_cmd::pfs_downgrade(path, out)),
@@ -126,7 +182,7 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
         Command::Import { dir, pfs } => {
             let s =
                 bridge::import::import(Path::new(dir), pfs, o.import_options(), &mut io::stderr())
-                    .map_err(|e| Failure::Errx(e.to_string()))?;
+                    .map_err(Failure::errx)?;
             summary(
                 o.quiet > 0,
                 format_args!(
@@ -142,7 +198,7 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
                 o.export_options(),
                 &mut io::stderr(),
             )
-            .map_err(|e| Failure::Errx(e.to_string()))?;
+            .map_err(Failure::errx)?;
             summary(
                 o.quiet > 0,
                 format_args!(
@@ -154,31 +210,36 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
         Command::Snapls { paths } => {
             let mut out = io::stdout().lock();
             for path in paths {
-                bridge::snapls::snapls(path, &mut out).map_err(|e| Failure::Errx(e.to_string()))?;
+                bridge::snapls::snapls(path, &mut out).map_err(Failure::errx)?;
             }
             Ok(())
         }
-        Command::NotImplemented(name) => Err(Failure::Errx(format!("{name}: not implemented"))),
+        Command::NotImplemented(name) => {
+            Err(Failure::errx(format_args!("{name}: not implemented")))
+        }
     }
 }
 
 /// Runs a pfs-* command on stdout, flushed before a failure is told.
-fn pfs(command: impl FnOnce(&mut dyn Write) -> Result<(), CmdError>) -> Result<(), Failure> {
+fn pfs(command: impl FnOnce(&mut dyn Write) -> Result<(), PfsCmdError>) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
     let r = command(&mut out);
     let _ = out.flush();
-    r.map_err(|e| match e {
-        CmdError::Errx(m) => Failure::Errx(m),
-        CmdError::Say(m) => Failure::Say(m),
-        CmdError::Failed => Failure::Silent,
-        CmdError::Output(e) => Failure::Errx(strerror(&e)),
-    })
+    r.map_err(pfs_failure)
+}
+
+fn pfs_failure(e: PfsCmdError) -> Failure {
+    match e {
+        PfsCmdError::Reported => Failure::status(1),
+        e if e.is_plain() => Failure::of(Line::Say(e.to_string())),
+        e => Failure::errx(e),
+    }
 }
 
 /// import's and export's closing line, unless `-q`.
 fn summary(quiet: bool, line: std::fmt::Arguments<'_>) -> Result<(), Failure> {
     if !quiet {
-        writeln!(io::stdout(), "{line}").map_err(|e| Failure::Errx(strerror(&e)))?;
+        writeln!(io::stdout(), "{line}").map_err(|e| Failure::errx(strerror(&e)))?;
     }
     Ok(())
 }
@@ -189,10 +250,10 @@ fn cmd_mirror_dump(header: bool) -> Result<(), Failure> {
     let stdout = io::stdout().lock();
     let stderr = io::stderr();
     mirror_dump(stdin, stdout, stderr, header).map_err(|e| match e {
-        DumpError::FirstRecord(r) => Failure::Say(r.to_string()),
-        DumpError::Incomplete => Failure::Silent,
-        DumpError::Output(io) => Failure::Errx(format!("mirror-dump: {}", strerror(&io))),
-        other => Failure::Errx(other.to_string()),
+        DumpError::FirstRecord(r) => Failure::of(Line::Say(r.to_string())),
+        DumpError::Incomplete => Failure::status(1),
+        DumpError::Output(io) => Failure::errx(format_args!("mirror-dump: {}", strerror(&io))),
+        other => Failure::errx(other),
     })
 }
 
@@ -203,7 +264,7 @@ fn cmd_ssh_remote(commands: &str, prefix: &str) -> Result<(), Failure> {
     match cli::ssh_remote_invocation(commands, prefix, original.as_deref()) {
         Ok(inv) => run(&inv),
         Err(SshRemoteError::Command(e)) => Err(cli_failure(e)),
-        Err(e) => Err(Failure::Errx(e.to_string())),
+        Err(e) => Err(Failure::errx(e)),
     }
 }
 
@@ -212,7 +273,7 @@ fn stdio() -> Result<(File, File), Failure> {
     let file = |fd: BorrowedFd<'_>| {
         fd.try_clone_to_owned()
             .map(File::from)
-            .map_err(|e| Failure::Errx(format!("stdio: {}", strerror(&e))))
+            .map_err(|e| Failure::errx(format_args!("stdio: {}", strerror(&e))))
     };
     let input = file(io::stdin().as_fd())?;
     let output = file(io::stdout().as_fd())?;
@@ -222,14 +283,10 @@ fn stdio() -> Result<(File, File), Failure> {
 }
 
 /// mirror-read and mirror-read-stream on stdin/stdout.
-fn cmd_mirror_read(
-    name: &str,
-    fs: &str,
-    ro: &hammer_mirror::mirror::read::ReadOptions,
-) -> Result<(), Failure> {
+fn cmd_mirror_read(name: &str, fs: &str, ro: &ReadOptions) -> Result<(), Failure> {
     if io::stdout().is_terminal() {
         // As zfs send: a binary stream on a terminal helps nobody.
-        return Err(Failure::Errx(format!(
+        return Err(Failure::errx(format_args!(
             "{name}: standard output is a terminal; redirect the stream to a file or a pipe"
         )));
     }
@@ -237,19 +294,48 @@ fn cmd_mirror_read(
     mirror_read(fs, ro, input, output, &mut io::stderr()).map_err(mirror_failure)
 }
 
+/// A mirror command's failure; a slave that could not be created tells
+/// why first.
 fn mirror_failure(e: MirrorError) -> Failure {
-    if e.is_plain() {
-        Failure::Say(e.to_string())
+    let line = if e.is_plain() {
+        Line::Say(e.to_string())
     } else {
-        Failure::Errx(e.to_string())
+        Line::Errx(e.to_string())
+    };
+    let mut f = match e {
+        MirrorError::SlaveNotCreated(cause) => pfs_failure(cause),
+        _ => Failure::status(1),
+    };
+    f.lines.push(line);
+    f.status = 1;
+    f
+}
+
+/// What a copy's sides have to tell, as they end.
+fn copy_note(n: CopyNote) {
+    match n {
+        CopyNote::Failed(e) => print_lines(&mirror_failure(e).lines),
+        CopyNote::Panicked => print_lines(&[Line::Errx("mirror side panicked".into())]),
+        CopyNote::Remote(line) => print_lines(&[Line::Say(line)]),
+        CopyNote::LostLink => {}
     }
 }
 
 /// mirror-copy's and mirror-stream's exit status names the failed side.
-fn copy_status(r: Result<u8, CopyError>) -> Result<(), Failure> {
-    match r {
-        Ok(0) => Ok(()),
-        Ok(code) => Err(Failure::Status(code)),
-        Err(e) => Err(Failure::Errx(e.to_string())),
-    }
+fn copy_status(r: Result<Outcome, CopyError>) -> Result<(), Failure> {
+    let status = match r {
+        Ok(o) => match (o.source_failed, o.target_failed) {
+            (false, false) => return Ok(()),
+            (true, false) => copy_exit::SOURCE_FAILED,
+            (false, true) => copy_exit::TARGET_FAILED,
+            (true, true) => copy_exit::BOTH_FAILED,
+        },
+        Err(e) => {
+            return Err(Failure {
+                status: copy_exit::SETUP,
+                ..Failure::errx(e)
+            })
+        }
+    };
+    Err(Failure::status(status))
 }

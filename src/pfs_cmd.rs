@@ -15,32 +15,123 @@ use crate::errno::strerror;
 use crate::ondisk::{HammerUuid, PseudofsData, PFSD_SLAVE};
 use crate::pfs::getpfs::{dirname, scanpfsid, strip_trailing_slashes};
 use crate::pfs::store::Store;
-use crate::pfs::{getpfs, OpenError, Pfs, PfsError, SynctidOp};
+use crate::pfs::{getpfs, GetpfsError, OpenError, Pfs, PfsError, SynctidOp};
 use crate::pfsd_fmt::{write_pfs_block, SnapshotsHint};
 
-/// How a command failed; `main` prints it and exits 1.
+/// How a command failed, each with the original's text (cli.md §5-10);
+/// every one ends the command with exit status 1.
 #[derive(Debug, thiserror::Error)]
-pub enum CmdError {
-    /// errx/err: printed as `hammer: <text>`.
-    #[error("{0}")]
-    Errx(String),
-    /// Printed verbatim on stderr (a newline is added).
-    #[error("{0}")]
-    Say(String),
-    /// The message is already on stdout; only the exit status is left.
+pub enum PfsCmdError {
+    #[error(transparent)]
+    Getpfs(#[from] GetpfsError),
+    #[error("Cannot create {0}, file exists!")]
+    Exists(String),
+    #[error("Invalid PFS path {0} with trailing /")]
+    TrailingSlash(String),
+    #[error("Cannot open directory {dir}: {source}")]
+    OpenDir { dir: String, source: OpenError },
+    /// Printed verbatim (the original's `fprintf`).
+    #[error(
+        "You are attempting to access a PFS softlink from a PFS.  It may not represent the PFS\n\
+         on the main filesystem mount that you expect!  You may only access PFS softlinks\n\
+         via the main filesystem mount!"
+    )]
+    NotMainMount,
+    #[error("Fatal error: PFS#0 must exist")]
+    NoPfs0,
+    #[error("Cannot create {path}: {source}")]
+    Create { path: String, source: PfsError },
+    #[error("Cannot create {0}, all PFSs in use")]
+    AllInUse(String),
+    /// The failure is told on stdout already (`failed: ...`); only the exit
+    /// status is left (D20: the original's was 0).
     #[error("failed")]
-    Failed,
+    Reported,
+    #[error("option {0} requires an assignment")]
+    NoAssignment(String),
+    #[error("option {name}: error parsing uuid {value}")]
+    BadUuid { name: &'static str, value: String },
+    #[error("option label: malformed string")]
+    MalformedLabel,
+    /// Printed verbatim, with a hint for an empty value.
+    #[error("option snapshots: '{0}' must be an absolute path{hint}", hint = clear_hint(.0))]
+    SnapshotsNotAbsolute(String),
+    #[error("option snapshots: path too long, {0} character limit")]
+    SnapshotsTooLong(usize),
+    /// D17 fixed: the original names the value, not the option.
+    #[error("option prune-min: illegal time spec, use Nd or [Nd/]hh[:mm[:ss]]")]
+    BadTimeSpec,
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+    #[error("The real mount point cannot be made a PFS slave, only PFS sub-directories can be made slaves")]
+    SlaveRoot,
+    #[error("Unable to adjust PFS configuration: {0}")]
+    Adjust(PfsError),
+    #[error("Unable to retrieve PFS configuration after successful update: {0}")]
+    Retrieve(PfsError),
+    #[error("You cannot upgrade PFS#0 (It should already be a master)")]
+    UpgradeRoot,
+    #[error("It is already a master")]
+    AlreadyMaster,
+    #[error("You cannot downgrade PFS#0")]
+    DowngradeRoot,
+    #[error("It is already a slave")]
+    AlreadySlave,
+    /// pfs-upgrade or pfs-downgrade (`op`) failed.
+    #[error("pfs-{op} of PFS#{id} ({label}) failed: {source}")]
+    RoleChange {
+        op: &'static str,
+        id: u32,
+        label: String,
+        source: PfsError,
+    },
+    #[error("You cannot destroy PFS#0")]
+    DestroyRoot,
+    #[error("No action taken on PFS#{0}")]
+    NoAction(u32),
+    #[error("Unable to remove softlink {link}: {}", strerror(.source))]
+    RemoveLink { link: String, source: io::Error },
+    #[error("Unable to open {fs}: {source}")]
+    SynctidOpen { fs: String, source: Cause },
+    #[error("Synctid {fs} failed: {source}")]
+    Synctid { fs: String, source: Cause },
+    #[error("store-create: {0}")]
+    StoreCreate(PfsError),
     /// Writing stdout failed.
     #[error("{}", strerror(.0))]
     Output(#[from] io::Error),
 }
 
-type CmdResult = Result<(), CmdError>;
-
-/// `err(3)`: the text, a colon and the error.
-fn err(text: impl std::fmt::Display, e: impl std::fmt::Display) -> CmdError {
-    CmdError::Errx(format!("{text}: {e}"))
+impl PfsCmdError {
+    /// Whether the original prints the message verbatim ("say") rather
+    /// than as `hammer: <message>`.
+    pub fn is_plain(&self) -> bool {
+        matches!(
+            self,
+            PfsCmdError::NotMainMount | PfsCmdError::SnapshotsNotAbsolute(_)
+        )
+    }
 }
+
+/// What failed beneath an `err(3)` message: opening the path, or a PFS
+/// operation on it.
+#[derive(Debug, thiserror::Error)]
+pub enum Cause {
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error(transparent)]
+    Pfs(#[from] PfsError),
+}
+
+fn clear_hint(value: &str) -> &'static str {
+    if value.is_empty() {
+        "\nuse 'snapshots-clear' to unset snapshots dir"
+    } else {
+        ""
+    }
+}
+
+type CmdResult = Result<(), PfsCmdError>;
 
 /// The line of the PFS block that needs a descriptor (cli.md §4.2).
 fn hint(pfs: &dyn Pfs) -> SnapshotsHint {
@@ -58,15 +149,11 @@ fn label(pfsd: &PseudofsData) -> String {
     String::from_utf8_lossy(pfsd.label_bytes()).into_owned()
 }
 
-fn getpfs_or_exit(path: &str) -> Result<(Box<dyn Pfs>, PseudofsData), CmdError> {
-    getpfs(path).map_err(|e| CmdError::Errx(e.to_string()))
-}
-
 /// `hammer pfs-status <dirpath> ...` (cli.md §5).
 pub fn pfs_status(paths: &[String], out: &mut dyn Write) -> CmdResult {
     for path in paths {
         out.flush()?;
-        let (pfs, _) = getpfs_or_exit(path)?;
+        let (pfs, _) = getpfs(path)?;
         write!(out, "{path}\t")?;
         match pfs.get_pseudofs() {
             Err(_) => writeln!(out, "Invalid PFS path {path}")?,
@@ -81,47 +168,52 @@ pub fn pfs_status(paths: &[String], out: &mut dyn Write) -> CmdResult {
     Ok(())
 }
 
+/// What pfs-master and pfs-slave create.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PfsCreate<'a> {
+    pub slave: bool,
+    /// The new PFS's shared uuid; a fresh one if `None`.
+    pub shared_uuid: Option<HammerUuid>,
+    /// pfs-update's `name=value` options, applied once it exists.
+    pub options: &'a [String],
+}
+
 /// `hammer pfs-master|pfs-slave <dirpath> [options]` (cli.md §6).
-pub fn pfs_create(path: &str, slave: bool, options: &[String], out: &mut dyn Write) -> CmdResult {
+pub fn pfs_create(path: &str, new: &PfsCreate<'_>, out: &mut dyn Write) -> CmdResult {
     if fs::symlink_metadata(path).is_ok() {
-        return Err(CmdError::Errx(format!(
-            "Cannot create {path}, file exists!"
-        )));
+        return Err(PfsCmdError::Exists(path.to_string()));
     }
     if path.ends_with('/') {
-        return Err(CmdError::Errx(format!(
-            "Invalid PFS path {path} with trailing /"
-        )));
+        return Err(PfsCmdError::TrailingSlash(path.to_string()));
     }
     let dir = dirname(path);
+    let open_dir = |source| PfsCmdError::OpenDir {
+        dir: dir.clone(),
+        source,
+    };
     // A PFS link or `@@` name opens that PFS, as on HAMMER, and is refused
     // below as not PFS#0.
     let mut pfs = match scanpfsid(&dir).open() {
         Ok(pfs) => pfs,
-        Err(OpenError::Io(e)) => {
-            return Err(err(format!("Cannot open directory {dir}"), strerror(&e)))
-        }
-        Err(OpenError::Store(e)) => return Err(err(format!("Cannot open directory {dir}"), e)),
         // GET_PSEUDOFS fails: pfs_id stays -1.
-        Err(OpenError::NotHammer(_)) => return Err(CmdError::Say(NOT_MAIN_MOUNT.to_string())),
+        Err(OpenError::NotHammer(_)) => return Err(PfsCmdError::NotMainMount),
+        Err(e) => return Err(open_dir(e)),
     };
     if pfs.get_pseudofs().is_err() || pfs.pfs_id() != 0 {
-        return Err(CmdError::Say(NOT_MAIN_MOUNT.to_string()));
+        return Err(PfsCmdError::NotMainMount);
     }
     // The link is made in `dir` itself, which a store's `@@-1:00000` is
     // not: refused before a PFS is created for nothing.
-    if let Err(e) = fs::metadata(&dir) {
-        return Err(err(format!("Cannot open directory {dir}"), strerror(&e)));
-    }
+    fs::metadata(&dir).map_err(|e| open_dir(OpenError::Io(e)))?;
     let id = free_pfs_id(pfs.as_mut(), path)?;
     write!(out, "Creating PFS#{id}\t")?;
     out.flush()?;
     let pfsd = PseudofsData {
         sync_beg_tid: 1,
         sync_end_tid: 1,
-        shared_uuid: HammerUuid::new_random(),
+        shared_uuid: new.shared_uuid.unwrap_or_else(HammerUuid::new_random),
         unique_uuid: HammerUuid::new_random(),
-        mirror_flags: if slave { PFSD_SLAVE } else { 0 },
+        mirror_flags: if new.slave { PFSD_SLAVE } else { 0 },
         ..Default::default()
     };
     pfs.set_pfs_id(id);
@@ -129,44 +221,40 @@ pub fn pfs_create(path: &str, slave: bool, options: &[String], out: &mut dyn Wri
         // D20 fixed: the original exits 0 here.
         writeln!(out, "failed: {e}")?;
         out.flush()?;
-        return Err(CmdError::Failed);
+        return Err(PfsCmdError::Reported);
     }
     if let Err(e) = std::os::unix::fs::symlink(format!("@@PFS{id:05}"), path) {
         writeln!(out, "failed: cannot create symlink: {}", strerror(&e))?;
         out.flush()?;
-        return Err(CmdError::Failed);
+        return Err(PfsCmdError::Reported);
     }
     writeln!(out, "succeeded!")?;
     drop(pfs);
-    pfs_update(path, options, out)
+    pfs_update(path, new.options, out)
 }
 
-const NOT_MAIN_MOUNT: &str =
-    "You are attempting to access a PFS softlink from a PFS.  It may not represent the PFS\n\
-on the main filesystem mount that you expect!  You may only access PFS softlinks\n\
-via the main filesystem mount!";
-
 /// The lowest id whose GET fails with ENOENT.
-fn free_pfs_id(pfs: &mut dyn Pfs, path: &str) -> Result<u32, CmdError> {
+fn free_pfs_id(pfs: &mut dyn Pfs, path: &str) -> Result<u32, PfsCmdError> {
     for id in 0..=0xFFFF {
         pfs.set_pfs_id(id);
         match pfs.get_pseudofs() {
             Ok(_) => continue,
-            Err(PfsError::Sys(Errno::ENOENT)) if id == 0 => {
-                return Err(CmdError::Errx("Fatal error: PFS#0 must exist".into()))
-            }
+            Err(PfsError::Sys(Errno::ENOENT)) if id == 0 => return Err(PfsCmdError::NoPfs0),
             Err(PfsError::Sys(Errno::ENOENT)) => return Ok(id),
-            Err(e) => return Err(err(format!("Cannot create {path}"), e)),
+            Err(source) => {
+                return Err(PfsCmdError::Create {
+                    path: path.to_string(),
+                    source,
+                })
+            }
         }
     }
-    Err(CmdError::Errx(format!(
-        "Cannot create {path}, all PFSs in use"
-    )))
+    Err(PfsCmdError::AllInUse(path.to_string()))
 }
 
 /// `hammer pfs-update <dirpath> [options]` (cli.md §7).
 pub fn pfs_update(path: &str, options: &[String], out: &mut dyn Write) -> CmdResult {
-    let (mut pfs, _) = getpfs_or_exit(path)?;
+    let (mut pfs, _) = getpfs(path)?;
     writeln!(out, "{path}")?;
     out.flush()?;
     let Ok(mut pfsd) = pfs.get_pseudofs() else {
@@ -176,18 +264,10 @@ pub fn pfs_update(path: &str, options: &[String], out: &mut dyn Write) -> CmdRes
         apply_option(&mut pfsd, opt)?;
     }
     if pfsd.is_slave() && pfs.pfs_id() == 0 {
-        return Err(CmdError::Errx(
-            "The real mount point cannot be made a PFS slave, only PFS sub-directories can be made slaves".into(),
-        ));
+        return Err(PfsCmdError::SlaveRoot);
     }
-    pfs.set_pseudofs(&pfsd)
-        .map_err(|e| err("Unable to adjust PFS configuration", e))?;
-    let pfsd = pfs.get_pseudofs().map_err(|e| {
-        err(
-            "Unable to retrieve PFS configuration after successful update",
-            e,
-        )
-    })?;
+    pfs.set_pseudofs(&pfsd).map_err(PfsCmdError::Adjust)?;
+    let pfsd = pfs.get_pseudofs().map_err(PfsCmdError::Retrieve)?;
     print_block(out, &pfsd, pfs.as_ref())?;
     out.flush()?;
     Ok(())
@@ -199,25 +279,13 @@ pub fn apply_option(pfsd: &mut PseudofsData, opt: &str) -> CmdResult {
         Some(nv) => nv,
         // D17 fixed: the bare form the usage text shows is accepted.
         None if opt == "snapshots-clear" => (opt, ""),
-        None => {
-            return Err(CmdError::Errx(format!(
-                "option {opt} requires an assignment"
-            )))
-        }
+        None => return Err(PfsCmdError::NoAssignment(opt.to_string())),
     };
     match name {
         "sync-beg-tid" => pfsd.sync_beg_tid = strtoull(value.as_bytes(), 16).0,
         "sync-end-tid" => pfsd.sync_end_tid = strtoull(value.as_bytes(), 16).0,
-        "shared-uuid" | "unique-uuid" => {
-            let u = HammerUuid::parse(value).ok_or_else(|| {
-                CmdError::Errx(format!("option {name}: error parsing uuid {value}"))
-            })?;
-            if name == "shared-uuid" {
-                pfsd.shared_uuid = u;
-            } else {
-                pfsd.unique_uuid = u;
-            }
-        }
+        "shared-uuid" => pfsd.shared_uuid = uuid("shared-uuid", value)?,
+        "unique-uuid" => pfsd.unique_uuid = uuid("unique-uuid", value)?,
         "label" => {
             let text = if !value.starts_with('"') {
                 value
@@ -225,73 +293,71 @@ pub fn apply_option(pfsd: &mut PseudofsData, opt: &str) -> CmdResult {
                 // A lone `"` is both quotes: the label is empty.
                 &value[1..value.len().max(2) - 1]
             } else {
-                return Err(CmdError::Errx(format!("option {name}: malformed string")));
+                return Err(PfsCmdError::MalformedLabel);
             };
             pfsd.set_label(text.as_bytes());
         }
         "snapshots" => {
             if !value.starts_with('/') {
-                let mut m = format!("option {name}: '{value}' must be an absolute path");
-                if value.is_empty() {
-                    m.push_str("\nuse 'snapshots-clear' to unset snapshots dir");
-                }
-                return Err(CmdError::Say(m));
+                return Err(PfsCmdError::SnapshotsNotAbsolute(value.to_string()));
             }
             if value.len() >= 64 {
-                return Err(CmdError::Errx(format!(
-                    "option {name}: path too long, {} character limit",
-                    value.len()
-                )));
+                return Err(PfsCmdError::SnapshotsTooLong(value.len()));
             }
             pfsd.set_snapshots(value.as_bytes());
         }
         "snapshots-clear" => pfsd.set_snapshots(b""),
         "prune-min" => {
-            pfsd.prune_min = time_to_secs(value.as_bytes()).ok_or_else(|| {
-                // D17 fixed: the original names the value, not the option.
-                CmdError::Errx(format!(
-                    "option {name}: illegal time spec, use Nd or [Nd/]hh[:mm[:ss]]"
-                ))
-            })?;
+            pfsd.prune_min = time_to_secs(value.as_bytes()).ok_or(PfsCmdError::BadTimeSpec)?;
         }
-        _ => return Err(CmdError::Errx(format!("invalid option: {name}"))),
+        _ => return Err(PfsCmdError::InvalidOption(name.to_string())),
     }
     Ok(())
 }
 
-/// `hammer pfs-upgrade <dirpath>` (cli.md §8).
+fn uuid(name: &'static str, value: &str) -> Result<HammerUuid, PfsCmdError> {
+    HammerUuid::parse(value).ok_or_else(|| PfsCmdError::BadUuid {
+        name,
+        value: value.to_string(),
+    })
+}
+
+/// `hammer pfs-upgrade <dirpath>` (cli.md §8): a slave becomes a master.
 pub fn pfs_upgrade(path: &str, out: &mut dyn Write) -> CmdResult {
-    let (mut pfs, pfsd) = getpfs_or_exit(path)?;
-    let id = pfs.pfs_id();
-    if id == 0 {
-        return Err(CmdError::Errx(
-            "You cannot upgrade PFS#0 (It should already be a master)".into(),
-        ));
-    }
-    if !pfsd.is_slave() {
-        return Err(CmdError::Errx("It is already a master".into()));
-    }
-    let what = format!("pfs-upgrade of PFS#{id} ({})", label(&pfsd));
-    pfs.upgrade()
-        .map_err(|e| err(format!("{what} failed"), e))?;
-    writeln!(out, "{what} succeeded")?;
-    Ok(())
+    change_role(path, true, out)
 }
 
-/// `hammer pfs-downgrade <dirpath>` (cli.md §8).
+/// `hammer pfs-downgrade <dirpath>` (cli.md §8): a master becomes a slave.
 pub fn pfs_downgrade(path: &str, out: &mut dyn Write) -> CmdResult {
-    let (mut pfs, pfsd) = getpfs_or_exit(path)?;
+    change_role(path, false, out)
+}
+
+fn change_role(path: &str, upgrade: bool, out: &mut dyn Write) -> CmdResult {
+    let (mut pfs, pfsd) = getpfs(path)?;
     let id = pfs.pfs_id();
-    if id == 0 {
-        return Err(CmdError::Errx("You cannot downgrade PFS#0".into()));
+    match (upgrade, id, pfsd.is_slave()) {
+        (true, 0, _) => return Err(PfsCmdError::UpgradeRoot),
+        (false, 0, _) => return Err(PfsCmdError::DowngradeRoot),
+        (true, _, false) => return Err(PfsCmdError::AlreadyMaster),
+        (false, _, true) => return Err(PfsCmdError::AlreadySlave),
+        _ => {}
     }
-    if pfsd.is_slave() {
-        return Err(CmdError::Errx("It is already a slave".into()));
+    let op = if upgrade { "upgrade" } else { "downgrade" };
+    let label = label(&pfsd);
+    let r = if upgrade {
+        pfs.upgrade()
+    } else {
+        pfs.downgrade()
+    };
+    if let Err(source) = r {
+        return Err(PfsCmdError::RoleChange {
+            op,
+            id,
+            label,
+            source,
+        });
     }
-    let what = format!("pfs-downgrade of PFS#{id} ({})", label(&pfsd));
-    pfs.downgrade()
-        .map_err(|e| err(format!("{what} failed"), e))?;
-    writeln!(out, "{what} succeeded")?;
+    writeln!(out, "pfs-{op} of PFS#{id} ({label}) succeeded")?;
     Ok(())
 }
 
@@ -323,13 +389,13 @@ pub fn pfs_destroy(
     input: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> CmdResult {
-    let (mut pfs, pfsd) = getpfs_or_exit(path)?;
+    let (mut pfs, pfsd) = getpfs(path)?;
     let id = pfs.pfs_id();
     if id == 0 {
-        return Err(CmdError::Errx("You cannot destroy PFS#0".into()));
+        return Err(PfsCmdError::DestroyRoot);
     }
     let label = label(&pfsd);
-    let refuse = || CmdError::Errx(format!("No action taken on PFS#{id}"));
+    let refuse = || PfsCmdError::NoAction(id);
     write!(
         out,
         "You have requested that PFS#{id} ({label}) be destroyed\n\
@@ -368,7 +434,7 @@ pub fn pfs_destroy(
     if let Err(e) = pfs.destroy() {
         writeln!(out, "pfs-destroy of PFS#{id} failed: {e}")?;
         out.flush()?;
-        return Err(CmdError::Failed);
+        return Err(PfsCmdError::Reported);
     }
     writeln!(out, "pfs-destroy of PFS#{id} succeeded!")?;
     out.flush()?;
@@ -380,8 +446,10 @@ pub fn pfs_destroy(
         _ => strip_trailing_slashes(path),
     };
     if fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink()) {
-        fs::remove_file(link)
-            .map_err(|e| err(format!("Unable to remove softlink {link}"), strerror(&e)))?;
+        fs::remove_file(link).map_err(|source| PfsCmdError::RemoveLink {
+            link: link.to_string(),
+            source,
+        })?;
     }
     Ok(())
 }
@@ -393,22 +461,28 @@ pub fn synctid(fs_path: &str, quick: bool, out: &mut dyn Write) -> CmdResult {
     } else {
         SynctidOp::Sync2
     };
-    let failed = |e: &dyn std::fmt::Display| err(format!("Synctid {fs_path} failed"), e);
-    let unable = |e: &dyn std::fmt::Display| err(format!("Unable to open {fs_path}"), e);
+    let failed = |source: Cause| PfsCmdError::Synctid {
+        fs: fs_path.to_string(),
+        source,
+    };
+    let unable = |source: Cause| PfsCmdError::SynctidOpen {
+        fs: fs_path.to_string(),
+        source,
+    };
     // The TID is filesystem-wide: any path of the filesystem will do, a
     // PFS link or `@@` name included, as getpfs resolves it.
     let pp = scanpfsid(fs_path);
     let mut pfs = match pp.open() {
         Ok(pfs) => pfs,
-        Err(OpenError::Io(e)) => return Err(unable(&strerror(&e))),
-        Err(OpenError::NotHammer(errno)) => return Err(failed(&PfsError::Sys(errno))),
-        Err(OpenError::Store(e)) => return Err(failed(&e)),
+        Err(e @ OpenError::Io(_)) => return Err(unable(e.into())),
+        // The ioctl fails, not the open.
+        Err(e) => return Err(failed(e.into())),
     };
     // HAMMER's open fails on a reference to a PFS that does not exist.
     if pp.pfs_id.is_some() {
-        pfs.get_pseudofs().map_err(|e| unable(&e))?;
+        pfs.get_pseudofs().map_err(|e| unable(e.into()))?;
     }
-    let tid = pfs.synctid(op).map_err(|e| failed(&e))?;
+    let tid = pfs.synctid(op).map_err(|e| failed(e.into()))?;
     writeln!(out, "0x{tid:016x}")?;
     Ok(())
 }
@@ -417,7 +491,7 @@ pub fn synctid(fs_path: &str, quick: bool, out: &mut dyn Write) -> CmdResult {
 pub fn store_create(dir: &str) -> CmdResult {
     Store::create(Path::new(dir))
         .map(drop)
-        .map_err(|e| err("store-create", e))
+        .map_err(PfsCmdError::StoreCreate)
 }
 
 #[cfg(test)]

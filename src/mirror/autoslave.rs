@@ -1,13 +1,13 @@
 //! Creating a missing slave for mirror-write (protocol.md §7): the
-//! question, then `pfs-slave <fs> shared-uuid=<uuid>` run in this process
-//! instead of through `system()` (D10).
+//! question, then pfs-slave's own code run in this process instead of
+//! `pfs-slave <fs> shared-uuid=<uuid>` through `system()` (D10).
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 
 use crate::ondisk::HammerUuid;
 use crate::pfs::getpfs::scanpfsid;
-use crate::pfs_cmd::{self, CmdError};
+use crate::pfs_cmd::{self, PfsCmdError, PfsCreate};
 
 /// Whether slave `fs` is missing, so that mirror-write creates it. A
 /// store's PFS link given with a trailing `/` and an `@@-1:00001` name
@@ -60,16 +60,18 @@ pub fn confirm(fs: &str, yes: bool, diag: &mut dyn Write) -> bool {
     }
 }
 
-/// Creates slave PFS `fs` sharing `shared_uuid`, exactly as
+/// Creates slave PFS `fs` sharing `shared_uuid`, as
 /// `hammer pfs-slave <fs> shared-uuid=<uuid>` would, its output going to
-/// `out` (stderr: stdout may be the stream). On failure returns the message
-/// the command would have printed.
-pub fn create_slave(fs: &str, shared_uuid: HammerUuid, out: &mut dyn Write) -> Result<(), String> {
-    let options = [format!("shared-uuid={shared_uuid}")];
-    pfs_cmd::pfs_create(fs, true, &options, out).map_err(|e| match e {
-        CmdError::Errx(m) => format!("hammer: {m}"),
-        CmdError::Say(m) => m,
-        CmdError::Failed => String::new(),
-        CmdError::Output(e) => format!("hammer: {}", crate::errno::strerror(&e)),
-    })
+/// `out` (stderr: stdout may be the stream).
+pub fn create_slave(
+    fs: &str,
+    shared_uuid: HammerUuid,
+    out: &mut dyn Write,
+) -> Result<(), PfsCmdError> {
+    let new = PfsCreate {
+        slave: true,
+        shared_uuid: Some(shared_uuid),
+        options: &[],
+    };
+    pfs_cmd::pfs_create(fs, &new, out)
 }

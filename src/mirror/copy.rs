@@ -2,8 +2,8 @@
 //! one socketpair (protocol.md §10; D5 fixed), or by in-process pipes when
 //! both are local (`chan.rs`), each side in a thread of this process or,
 //! for `[user@]host:fs`, an ssh child with an argument vector (no shell).
-//! The exit status tells which side failed (D4): the side whose own
-//! failure came first, not the one that then lost its peer.
+//! The outcome tells which side failed (D4): the side whose own failure
+//! came first, not the one that then lost its peer.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::OwnedFd;
@@ -29,15 +29,19 @@ pub struct CopyOptions {
     pub ssh: SshOptions,
 }
 
-/// Exit statuses of mirror-copy / mirror-stream (the original always
-/// exited 0, D4).
-pub mod exit {
-    pub const OK: u8 = 0;
-    /// The arguments were refused or the channel could not be set up.
-    pub const SETUP: u8 = 1;
-    pub const SOURCE_FAILED: u8 = 2;
-    pub const TARGET_FAILED: u8 = 3;
-    pub const BOTH_FAILED: u8 = 4;
+/// What a copy has to tell while it runs; the caller renders it. A
+/// remote side's own stderr lines pass through as they come, not as notes.
+#[derive(Debug)]
+pub enum CopyNote {
+    /// A local side's failure that counts.
+    Failed(MirrorError),
+    /// A local side panicked.
+    Panicked,
+    /// A remote side's line, held back while it was unknown whether the
+    /// side counts (it only said that its peer went away).
+    Remote(String),
+    /// mirror-stream lost its link; it reconnects after 15 s and `-i`.
+    LostLink,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,11 +67,11 @@ struct Ended {
 
 enum End {
     Ok,
-    /// Its own failure; the messages still to print (a remote side's are
+    /// Its own failure; what is still to tell (a remote side's lines are
     /// printed as they come), and whether trying again cannot help.
-    Failed(Vec<String>, bool),
-    /// Failed only because its peer went away; the messages held back.
-    PeerGone(Vec<String>),
+    Failed(Vec<CopyNote>, bool),
+    /// Failed only because its peer went away; what is held back.
+    PeerGone(Vec<CopyNote>),
 }
 
 /// One running side.
@@ -83,7 +87,7 @@ impl Running {
             Running::Local(h) | Running::Remote(h) => h,
         };
         h.join().unwrap_or_else(|_| Ended {
-            end: End::Failed(vec!["hammer: mirror side panicked".into()], true),
+            end: End::Failed(vec![CopyNote::Panicked], true),
             at: Instant::now(),
         })
     }
@@ -93,8 +97,11 @@ impl Running {
 fn local_end(r: Result<(), MirrorError>) -> Ended {
     let end = match r {
         Ok(()) => End::Ok,
-        Err(e) if e.is_peer_gone() => End::PeerGone(vec![e.line()]),
-        Err(e) => End::Failed(vec![e.line()], e.is_permanent()),
+        Err(e) if e.is_peer_gone() => End::PeerGone(vec![CopyNote::Failed(e)]),
+        Err(e) => {
+            let permanent = e.is_permanent();
+            End::Failed(vec![CopyNote::Failed(e)], permanent)
+        }
     };
     Ended {
         end,
@@ -116,7 +123,7 @@ fn watch_remote(mut child: Child) -> Ended {
             last_gone = is_peer_gone_line(&text);
             last_permanent = is_permanent_line(&text);
             if last_gone {
-                held.push(text.trim_end_matches('\n').to_string());
+                held.push(CopyNote::Remote(text.trim_end_matches('\n').to_string()));
             } else {
                 let _ = std::io::stderr().write_all(&line);
             }
@@ -135,19 +142,20 @@ fn watch_remote(mut child: Child) -> Ended {
     }
 }
 
-/// How a copy ended: its exit status, and whether a side failed in a way
-/// that trying again cannot mend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a copy ended: which sides failed (the original always exited 0,
+/// D4), and whether one failed in a way that trying again cannot mend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
-    pub status: u8,
+    pub source_failed: bool,
+    pub target_failed: bool,
     pub permanent: bool,
 }
 
 /// D4 and the peer rule: a side counts as failed when it failed on its
 /// own, or when it failed because its peer went away while the peer itself
-/// succeeded or failed the same way later. Prints the messages of the
-/// sides that count.
-fn report(source: Ended, target: Ended, diag: &mut dyn Write) -> Outcome {
+/// succeeded or failed the same way later. Tells what the sides that
+/// count have to say.
+fn report(source: Ended, target: Ended, note: &mut dyn FnMut(CopyNote)) -> Outcome {
     let counts = |me: &Ended, peer: &Ended| match (&me.end, &peer.end) {
         (End::Ok, _) => false,
         (End::Failed(..), _) => true,
@@ -155,31 +163,27 @@ fn report(source: Ended, target: Ended, diag: &mut dyn Write) -> Outcome {
         (End::PeerGone(_), End::Ok) => true,
         (End::PeerGone(_), End::PeerGone(_)) => me.at <= peer.at,
     };
-    let (s, t) = (counts(&source, &target), counts(&target, &source));
-    let mut permanent = false;
-    for (side, counted) in [(source, s), (target, t)] {
-        if !counted {
-            continue;
-        }
-        let lines = match side.end {
-            End::Ok => Vec::new(),
-            End::Failed(lines, p) => {
-                permanent |= p;
-                lines
-            }
-            End::PeerGone(lines) => lines,
-        };
-        for l in lines {
-            let _ = writeln!(diag, "{l}");
-        }
-    }
-    let status = match (s, t) {
-        (false, false) => exit::OK,
-        (true, false) => exit::SOURCE_FAILED,
-        (false, true) => exit::TARGET_FAILED,
-        (true, true) => exit::BOTH_FAILED,
+    let mut outcome = Outcome {
+        source_failed: counts(&source, &target),
+        target_failed: counts(&target, &source),
+        permanent: false,
     };
-    Outcome { status, permanent }
+    for (side, counted) in [
+        (source, outcome.source_failed),
+        (target, outcome.target_failed),
+    ] {
+        let notes = match side.end {
+            _ if !counted => continue,
+            End::Ok => Vec::new(),
+            End::Failed(notes, p) => {
+                outcome.permanent |= p;
+                notes
+            }
+            End::PeerGone(notes) => notes,
+        };
+        notes.into_iter().for_each(&mut *note);
+    }
+    outcome
 }
 
 /// The program exec'd for a remote side: `$HAMMER_RSH` or `ssh`.
@@ -283,7 +287,7 @@ pub fn mirror_copy(
     dst: &str,
     opts: &CopyOptions,
     stream: bool,
-    diag: &mut dyn Write,
+    note: &mut dyn FnMut(CopyNote),
 ) -> Result<Outcome, CopyError> {
     let src = parse_side(src)?;
     let dst = parse_side(dst)?;
@@ -309,41 +313,33 @@ pub fn mirror_copy(
         Err(e) => {
             // The source then dies of the missing target: only a failure
             // of its own is told beside the cause.
-            if let End::Failed(lines, _) = source.finish().end {
-                for l in lines {
-                    let _ = writeln!(diag, "{l}");
-                }
+            if let End::Failed(notes, _) = source.finish().end {
+                notes.into_iter().for_each(&mut *note);
             }
             return Err(e);
         }
     };
     let source = source.finish();
     let target = target.finish();
-    Ok(report(source, target, diag))
+    Ok(report(source, target, note))
 }
 
 /// mirror-stream: mirror-copy with a streaming source, restarted after
 /// every lost link. Returns when the arguments or the channel fail, or
 /// when a side fails in a way that no reconnection can mend (the paths or
-/// the pair of PFSes are wrong), with that copy's exit status.
+/// the pair of PFSes are wrong), with that copy's outcome.
 pub fn mirror_stream(
     src: &str,
     dst: &str,
     opts: &CopyOptions,
-    diag: &mut dyn Write,
-) -> Result<u8, CopyError> {
+    note: &mut dyn FnMut(CopyNote),
+) -> Result<Outcome, CopyError> {
     loop {
-        let outcome = mirror_copy(src, dst, opts, true, diag)?;
+        let outcome = mirror_copy(src, dst, opts, true, note)?;
         if outcome.permanent {
-            let _ = writeln!(
-                diag,
-                "hammer: mirror-stream: giving up, retrying cannot help"
-            );
-            return Ok(outcome.status);
+            return Ok(outcome);
         }
-        if opts.read.verbose > 0 {
-            let _ = write!(diag, "\nLost Link\n");
-        }
+        note(CopyNote::LostLink);
         thread::sleep(Duration::from_secs(15) + opts.read.delay);
     }
 }

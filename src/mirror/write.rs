@@ -51,12 +51,8 @@ pub fn mirror_write<R: Read, W: Write>(
             // The original says so and goes on, into whatever PFS the path
             // then opens: the slave's creation failed, so nothing is
             // answered, read or written.
-            if let Err(msg) = autoslave::create_slave(fs, pfsd1.shared_uuid, notes) {
-                if !msg.is_empty() {
-                    let _ = writeln!(diag, "{msg}");
-                }
-                return Err(ProtocolError::CreateFailed.into());
-            }
+            autoslave::create_slave(fs, pfsd1.shared_uuid, notes)
+                .map_err(MirrorError::SlaveNotCreated)?;
         }
         let (mut pfs, _) = getpfs(fs)?;
         if o.two_way {
