@@ -1,7 +1,11 @@
 //! C-compatible parsing of argument words as hammer(8)'s C code reads
 //! them: `strtol(3)`/`strtoull(3)`, `sscanf`'s `%jx` and `%d`, the `-b`,
-//! `-S` and `-C` sizes and prune-min times; on bytes, since an argument
-//! need not be UTF-8.
+//! `-S` and `-C` sizes, prune-min times, `dirname(3)` and `basename(3)`;
+//! all on bytes, since an argument need not be UTF-8.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 /// What `isspace(3)` skips before a number.
 const BLANKS: &[u8] = b" \t\n\r\x0b\x0c";
@@ -177,6 +181,45 @@ pub fn time_to_secs(s: &[u8]) -> Option<i32> {
     Some(total.min(0x7FFF_FFFF) as i32)
 }
 
+fn path(b: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(b))
+}
+
+fn strip_slashes(p: &[u8]) -> &[u8] {
+    match p.iter().rposition(|&c| c != b'/') {
+        Some(i) => &p[..=i],
+        None if p.is_empty() => p,
+        None => b"/",
+    }
+}
+
+/// `p` without trailing slashes (`/` stays `/`).
+pub fn strip_trailing_slashes(p: &Path) -> &Path {
+    path(strip_slashes(p.as_os_str().as_bytes()))
+}
+
+/// basename(3): the last component, trailing slashes ignored.
+pub fn basename(p: &Path) -> &OsStr {
+    let t = strip_slashes(p.as_os_str().as_bytes());
+    if t == b"/" {
+        return OsStr::from_bytes(t);
+    }
+    let start = t.iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1);
+    OsStr::from_bytes(&t[start..])
+}
+
+/// dirname(3): everything before the last component.
+pub fn dirname(p: &Path) -> &Path {
+    let t = strip_slashes(p.as_os_str().as_bytes());
+    match t.iter().rposition(|&c| c == b'/') {
+        None => path(b"."),
+        Some(i) => match strip_slashes(&t[..i]) {
+            b"" => path(b"/"),
+            d => path(d),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,5 +305,36 @@ mod tests {
     fn d17_large_day_counts_clamp_instead_of_overflowing() {
         assert_eq!(time_to_secs(b"30000d"), Some(0x7FFF_FFFF));
         assert_eq!(time_to_secs(b"99999999999999999999d"), Some(0x7FFF_FFFF));
+    }
+
+    #[test]
+    fn dirname_and_basename() {
+        let d = |p: &str| dirname(Path::new(p)).to_str().unwrap().to_string();
+        let b = |p: &str| basename(Path::new(p)).to_str().unwrap().to_string();
+        assert_eq!(d("/fs/pfs/backup"), "/fs/pfs");
+        assert_eq!(d("/fs/pfs/backup/"), "/fs/pfs");
+        assert_eq!(d("/fs//backup"), "/fs");
+        assert_eq!(d("backup"), ".");
+        assert_eq!(d("/backup"), "/");
+        assert_eq!(d("//backup"), "/");
+        assert_eq!(b("/fs/pfs/backup//"), "backup");
+        assert_eq!(b("../pfs/@@-1:00003"), "@@-1:00003");
+        assert_eq!(b("/"), "/");
+        let s = |p: &str| {
+            strip_trailing_slashes(Path::new(p))
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(s("a//"), "a");
+        assert_eq!(s("///"), "/");
+        assert_eq!(s(""), "");
+    }
+
+    #[test]
+    fn paths_are_bytes() {
+        let p = Path::new(OsStr::from_bytes(b"/st/p\xff/x\xfe"));
+        assert_eq!(dirname(p).as_os_str().as_bytes(), b"/st/p\xff");
+        assert_eq!(basename(p).as_bytes(), b"x\xfe");
     }
 }

@@ -12,6 +12,7 @@ pub mod errno;
 pub mod fsio;
 pub mod mirror;
 pub mod ondisk;
+pub mod patharg;
 pub mod pfs;
 pub mod pfs_cmd;
 pub mod pfsd_fmt;

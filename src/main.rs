@@ -1,6 +1,7 @@
 //! The `hammer` binary: parse the command line, run the command, and turn
 //! its outcome into the original's messages and exit codes, here only.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -16,6 +17,7 @@ use hammer_mirror::mirror::dump::{mirror_dump, DumpError};
 use hammer_mirror::mirror::error::MirrorError;
 use hammer_mirror::mirror::read::{mirror_read, ReadOptions};
 use hammer_mirror::mirror::write::mirror_write;
+use hammer_mirror::patharg::PathArg;
 use hammer_mirror::pfs_cmd::{self, PfsCmdError, PfsCreate};
 use hammer_mirror::restrict;
 
@@ -101,12 +103,10 @@ fn print_lines(lines: &[Line]) {
 /// command's arguments call for, or the restriction's message.
 fn cli_failure(e: CliError) -> Failure {
     match e {
-        CliError::IllegalOption(_) | CliError::MissingArgument(_) | CliError::NotUnicode(_) => {
-            Failure {
-                lines: vec![Line::Errx(e.to_string()), Line::Usage(USAGE)],
-                status: 1,
-            }
-        }
+        CliError::IllegalOption(_) | CliError::MissingArgument(_) => Failure {
+            lines: vec![Line::Errx(e.to_string()), Line::Usage(USAGE)],
+            status: 1,
+        },
         CliError::Help | CliError::BadValue | CliError::NoCommand => {
             Failure::of(Line::Usage(USAGE))
         }
@@ -180,30 +180,27 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
         Command::StoreCreate { dir } => pfs(|_| pfs_cmd::store_create(dir)),
         Command::SshRemote { commands, prefix } => cmd_ssh_remote(commands, prefix),
         Command::Import { dir, pfs } => {
-            let s =
-                bridge::import::import(Path::new(dir), pfs, o.import_options(), &mut io::stderr())
-                    .map_err(Failure::errx)?;
+            let s = bridge::import::import(dir, pfs, o.import_options(), &mut io::stderr())
+                .map_err(Failure::errx)?;
             summary(
                 o.quiet > 0,
                 format_args!(
-                    "Imported {dir} into {pfs}: {} objects, {} changed, {} removed, {} bytes read, TID {:#018x}",
-                    s.objects, s.changed, s.removed, s.bytes, s.tid
+                    "Imported {} into {pfs}: {} objects, {} changed, {} removed, {} bytes read, TID {:#018x}",
+                    dir.display(), s.objects, s.changed, s.removed, s.bytes, s.tid
                 ),
             )
         }
         Command::Export { source, dir } => {
-            let s = bridge::export::export(
-                source,
-                Path::new(dir),
-                o.export_options(),
-                &mut io::stderr(),
-            )
-            .map_err(Failure::errx)?;
+            let s = bridge::export::export(source, dir, o.export_options(), &mut io::stderr())
+                .map_err(Failure::errx)?;
             summary(
                 o.quiet > 0,
                 format_args!(
-                    "Exported {source} as of TID {:#018x} into {dir}: {} objects, {} bytes",
-                    s.tid, s.objects, s.bytes
+                    "Exported {source} as of TID {:#018x} into {}: {} objects, {} bytes",
+                    s.tid,
+                    dir.display(),
+                    s.objects,
+                    s.bytes
                 ),
             )
         }
@@ -259,8 +256,8 @@ fn cmd_mirror_dump(header: bool) -> Result<(), Failure> {
 
 /// `ssh-remote <cmd> <target>`: run `$SSH_ORIGINAL_COMMAND` restricted to
 /// that command and path prefix, in this process (no exec, no shell).
-fn cmd_ssh_remote(commands: &str, prefix: &str) -> Result<(), Failure> {
-    let original = std::env::var("SSH_ORIGINAL_COMMAND").ok();
+fn cmd_ssh_remote(commands: &OsStr, prefix: &Path) -> Result<(), Failure> {
+    let original = std::env::var_os("SSH_ORIGINAL_COMMAND");
     match cli::ssh_remote_invocation(commands, prefix, original.as_deref()) {
         Ok(inv) => run(&inv),
         Err(SshRemoteError::Command(e)) => Err(cli_failure(e)),
@@ -283,7 +280,7 @@ fn stdio() -> Result<(File, File), Failure> {
 }
 
 /// mirror-read and mirror-read-stream on stdin/stdout.
-fn cmd_mirror_read(name: &str, fs: &str, ro: &ReadOptions) -> Result<(), Failure> {
+fn cmd_mirror_read(name: &str, fs: &PathArg, ro: &ReadOptions) -> Result<(), Failure> {
     if io::stdout().is_terminal() {
         // As zfs send: a binary stream on a terminal helps nobody.
         return Err(Failure::errx(format_args!(

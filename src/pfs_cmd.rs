@@ -2,18 +2,22 @@
 //! and exit codes (spec: cli.md §5-10), the defects of protocol.md §15
 //! fixed: every failure exits non-zero.
 
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, BufRead, Write};
-use std::path::Path;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
 use nix::errno::Errno;
 
+use crate::cparse::{dirname, strip_trailing_slashes};
 use crate::cparse::{strtoull, time_to_secs};
 use crate::errno::strerror;
 use crate::ondisk::{HammerUuid, PseudofsData, PFSD_SLAVE};
-use crate::pfs::getpfs::{dirname, scanpfsid, strip_trailing_slashes};
+use crate::patharg::PathArg;
+use crate::pfs::getpfs::scanpfsid;
 use crate::pfs::store::Store;
 use crate::pfs::{getpfs, GetpfsError, OpenError, Pfs, PfsError, SynctidOp};
 use crate::pfsd_fmt::{write_pfs_block, SnapshotsHint};
@@ -25,11 +29,11 @@ pub enum PfsCmdError {
     #[error(transparent)]
     Getpfs(#[from] GetpfsError),
     #[error("Cannot create {0}, file exists!")]
-    Exists(String),
+    Exists(PathArg),
     #[error("Invalid PFS path {0} with trailing /")]
-    TrailingSlash(String),
-    #[error("Cannot open directory {dir}: {source}")]
-    OpenDir { dir: String, source: OpenError },
+    TrailingSlash(PathArg),
+    #[error("Cannot open directory {}: {source}", dir.display())]
+    OpenDir { dir: PathBuf, source: OpenError },
     /// Printed verbatim (the original's `fprintf`).
     #[error(
         "You are attempting to access a PFS softlink from a PFS.  It may not represent the PFS\n\
@@ -40,9 +44,9 @@ pub enum PfsCmdError {
     #[error("Fatal error: PFS#0 must exist")]
     NoPfs0,
     #[error("Cannot create {path}: {source}")]
-    Create { path: String, source: PfsError },
+    Create { path: PathArg, source: PfsError },
     #[error("Cannot create {0}, all PFSs in use")]
-    AllInUse(String),
+    AllInUse(PathArg),
     /// The failure is told on stdout already (`failed: ...`); only the exit
     /// status is left (D20: the original's was 0).
     #[error("failed")]
@@ -89,12 +93,12 @@ pub enum PfsCmdError {
     DestroyRoot,
     #[error("No action taken on PFS#{0}")]
     NoAction(u32),
-    #[error("Unable to remove softlink {link}: {}", strerror(.source))]
-    RemoveLink { link: String, source: io::Error },
+    #[error("Unable to remove softlink {}: {}", link.display(), strerror(.source))]
+    RemoveLink { link: PathBuf, source: io::Error },
     #[error("Unable to open {fs}: {source}")]
-    SynctidOpen { fs: String, source: Cause },
+    SynctidOpen { fs: PathArg, source: Cause },
     #[error("Synctid {fs} failed: {source}")]
-    Synctid { fs: String, source: Cause },
+    Synctid { fs: PathArg, source: Cause },
     #[error("store-create: {0}")]
     StoreCreate(PfsError),
     /// Writing stdout failed.
@@ -150,13 +154,19 @@ fn label(pfsd: &PseudofsData) -> String {
 }
 
 /// `hammer pfs-status <dirpath> ...` (cli.md §5).
-pub fn pfs_status(paths: &[String], out: &mut dyn Write) -> CmdResult {
+pub fn pfs_status(paths: &[PathArg], out: &mut dyn Write) -> CmdResult {
     for path in paths {
         out.flush()?;
         let (pfs, _) = getpfs(path)?;
-        write!(out, "{path}\t")?;
+        // Paths on stdout are written as they were given, bytes and all.
+        out.write_all(path.as_os_str().as_bytes())?;
+        out.write_all(b"\t")?;
         match pfs.get_pseudofs() {
-            Err(_) => writeln!(out, "Invalid PFS path {path}")?,
+            Err(_) => {
+                out.write_all(b"Invalid PFS path ")?;
+                out.write_all(path.as_os_str().as_bytes())?;
+                out.write_all(b"\n")?;
+            }
             Ok(pfsd) => {
                 writeln!(out, "PFS#{} {{", pfs.pfs_id())?;
                 print_block(out, &pfsd, pfs.as_ref())?;
@@ -175,25 +185,25 @@ pub struct PfsCreate<'a> {
     /// The new PFS's shared uuid; a fresh one if `None`.
     pub shared_uuid: Option<HammerUuid>,
     /// pfs-update's `name=value` options, applied once it exists.
-    pub options: &'a [String],
+    pub options: &'a [OsString],
 }
 
 /// `hammer pfs-master|pfs-slave <dirpath> [options]` (cli.md §6).
-pub fn pfs_create(path: &str, new: &PfsCreate<'_>, out: &mut dyn Write) -> CmdResult {
+pub fn pfs_create(path: &PathArg, new: &PfsCreate<'_>, out: &mut dyn Write) -> CmdResult {
     if fs::symlink_metadata(path).is_ok() {
-        return Err(PfsCmdError::Exists(path.to_string()));
+        return Err(PfsCmdError::Exists(path.clone()));
     }
-    if path.ends_with('/') {
-        return Err(PfsCmdError::TrailingSlash(path.to_string()));
+    if path.as_os_str().as_bytes().ends_with(b"/") {
+        return Err(PfsCmdError::TrailingSlash(path.clone()));
     }
     let dir = dirname(path);
     let open_dir = |source| PfsCmdError::OpenDir {
-        dir: dir.clone(),
+        dir: dir.to_path_buf(),
         source,
     };
     // A PFS link or `@@` name opens that PFS, as on HAMMER, and is refused
     // below as not PFS#0.
-    let mut pfs = match scanpfsid(&dir).open() {
+    let mut pfs = match scanpfsid(dir).open() {
         Ok(pfs) => pfs,
         // GET_PSEUDOFS fails: pfs_id stays -1.
         Err(OpenError::NotHammer(_)) => return Err(PfsCmdError::NotMainMount),
@@ -204,7 +214,7 @@ pub fn pfs_create(path: &str, new: &PfsCreate<'_>, out: &mut dyn Write) -> CmdRe
     }
     // The link is made in `dir` itself, which a store's `@@-1:00000` is
     // not: refused before a PFS is created for nothing.
-    fs::metadata(&dir).map_err(|e| open_dir(OpenError::Io(e)))?;
+    fs::metadata(dir).map_err(|e| open_dir(OpenError::Io(e)))?;
     let id = free_pfs_id(pfs.as_mut(), path)?;
     write!(out, "Creating PFS#{id}\t")?;
     out.flush()?;
@@ -223,7 +233,7 @@ pub fn pfs_create(path: &str, new: &PfsCreate<'_>, out: &mut dyn Write) -> CmdRe
         out.flush()?;
         return Err(PfsCmdError::Reported);
     }
-    if let Err(e) = std::os::unix::fs::symlink(format!("@@PFS{id:05}"), path) {
+    if let Err(e) = std::os::unix::fs::symlink(format!("@@PFS{id:05}"), path.as_path()) {
         writeln!(out, "failed: cannot create symlink: {}", strerror(&e))?;
         out.flush()?;
         return Err(PfsCmdError::Reported);
@@ -234,7 +244,7 @@ pub fn pfs_create(path: &str, new: &PfsCreate<'_>, out: &mut dyn Write) -> CmdRe
 }
 
 /// The lowest id whose GET fails with ENOENT.
-fn free_pfs_id(pfs: &mut dyn Pfs, path: &str) -> Result<u32, PfsCmdError> {
+fn free_pfs_id(pfs: &mut dyn Pfs, path: &PathArg) -> Result<u32, PfsCmdError> {
     for id in 0..=0xFFFF {
         pfs.set_pfs_id(id);
         match pfs.get_pseudofs() {
@@ -243,19 +253,20 @@ fn free_pfs_id(pfs: &mut dyn Pfs, path: &str) -> Result<u32, PfsCmdError> {
             Err(PfsError::Sys(Errno::ENOENT)) => return Ok(id),
             Err(source) => {
                 return Err(PfsCmdError::Create {
-                    path: path.to_string(),
+                    path: path.clone(),
                     source,
                 })
             }
         }
     }
-    Err(PfsCmdError::AllInUse(path.to_string()))
+    Err(PfsCmdError::AllInUse(path.clone()))
 }
 
 /// `hammer pfs-update <dirpath> [options]` (cli.md §7).
-pub fn pfs_update(path: &str, options: &[String], out: &mut dyn Write) -> CmdResult {
+pub fn pfs_update(path: &PathArg, options: &[OsString], out: &mut dyn Write) -> CmdResult {
     let (mut pfs, _) = getpfs(path)?;
-    writeln!(out, "{path}")?;
+    out.write_all(path.as_os_str().as_bytes())?;
+    out.write_all(b"\n")?;
     out.flush()?;
     let Ok(mut pfsd) = pfs.get_pseudofs() else {
         return Ok(());
@@ -273,66 +284,75 @@ pub fn pfs_update(path: &str, options: &[String], out: &mut dyn Write) -> CmdRes
     Ok(())
 }
 
-/// One `name=value` option of pfs-update (cli.md §7.1).
-pub fn apply_option(pfsd: &mut PseudofsData, opt: &str) -> CmdResult {
-    let (name, value) = match opt.split_once('=') {
-        Some(nv) => nv,
+/// One `name=value` option of pfs-update (cli.md §7.1), its value taken
+/// as bytes, as the original does.
+pub fn apply_option(pfsd: &mut PseudofsData, opt: &OsStr) -> CmdResult {
+    let opt = opt.as_bytes();
+    let (name, value) = match opt.iter().position(|&c| c == b'=') {
+        Some(i) => (&opt[..i], &opt[i + 1..]),
         // D17 fixed: the bare form the usage text shows is accepted.
-        None if opt == "snapshots-clear" => (opt, ""),
-        None => return Err(PfsCmdError::NoAssignment(opt.to_string())),
+        None if opt == b"snapshots-clear" => (opt, &b""[..]),
+        None => return Err(PfsCmdError::NoAssignment(lossy(opt))),
     };
     match name {
-        "sync-beg-tid" => pfsd.sync_beg_tid = strtoull(value.as_bytes(), 16).0,
-        "sync-end-tid" => pfsd.sync_end_tid = strtoull(value.as_bytes(), 16).0,
-        "shared-uuid" => pfsd.shared_uuid = uuid("shared-uuid", value)?,
-        "unique-uuid" => pfsd.unique_uuid = uuid("unique-uuid", value)?,
-        "label" => {
-            let text = if !value.starts_with('"') {
-                value
-            } else if value.ends_with('"') {
+        b"sync-beg-tid" => pfsd.sync_beg_tid = strtoull(value, 16).0,
+        b"sync-end-tid" => pfsd.sync_end_tid = strtoull(value, 16).0,
+        b"shared-uuid" => pfsd.shared_uuid = uuid("shared-uuid", value)?,
+        b"unique-uuid" => pfsd.unique_uuid = uuid("unique-uuid", value)?,
+        b"label" => {
+            let text = match value {
                 // A lone `"` is both quotes: the label is empty.
-                &value[1..value.len().max(2) - 1]
-            } else {
-                return Err(PfsCmdError::MalformedLabel);
+                [b'"'] => &[][..],
+                [b'"', text @ .., b'"'] => text,
+                [b'"', ..] => return Err(PfsCmdError::MalformedLabel),
+                text => text,
             };
-            pfsd.set_label(text.as_bytes());
+            pfsd.set_label(text);
         }
-        "snapshots" => {
-            if !value.starts_with('/') {
-                return Err(PfsCmdError::SnapshotsNotAbsolute(value.to_string()));
+        b"snapshots" => {
+            if !value.starts_with(b"/") {
+                return Err(PfsCmdError::SnapshotsNotAbsolute(lossy(value)));
             }
             if value.len() >= 64 {
                 return Err(PfsCmdError::SnapshotsTooLong(value.len()));
             }
-            pfsd.set_snapshots(value.as_bytes());
+            pfsd.set_snapshots(value);
         }
-        "snapshots-clear" => pfsd.set_snapshots(b""),
-        "prune-min" => {
-            pfsd.prune_min = time_to_secs(value.as_bytes()).ok_or(PfsCmdError::BadTimeSpec)?;
+        b"snapshots-clear" => pfsd.set_snapshots(b""),
+        b"prune-min" => {
+            pfsd.prune_min = time_to_secs(value).ok_or(PfsCmdError::BadTimeSpec)?;
         }
-        _ => return Err(PfsCmdError::InvalidOption(name.to_string())),
+        _ => return Err(PfsCmdError::InvalidOption(lossy(name))),
     }
     Ok(())
 }
 
-fn uuid(name: &'static str, value: &str) -> Result<HammerUuid, PfsCmdError> {
-    HammerUuid::parse(value).ok_or_else(|| PfsCmdError::BadUuid {
-        name,
-        value: value.to_string(),
-    })
+/// Bytes of an argument as a message shows them.
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn uuid(name: &'static str, value: &[u8]) -> Result<HammerUuid, PfsCmdError> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(HammerUuid::parse)
+        .ok_or_else(|| PfsCmdError::BadUuid {
+            name,
+            value: lossy(value),
+        })
 }
 
 /// `hammer pfs-upgrade <dirpath>` (cli.md §8): a slave becomes a master.
-pub fn pfs_upgrade(path: &str, out: &mut dyn Write) -> CmdResult {
+pub fn pfs_upgrade(path: &Path, out: &mut dyn Write) -> CmdResult {
     change_role(path, true, out)
 }
 
 /// `hammer pfs-downgrade <dirpath>` (cli.md §8): a master becomes a slave.
-pub fn pfs_downgrade(path: &str, out: &mut dyn Write) -> CmdResult {
+pub fn pfs_downgrade(path: &Path, out: &mut dyn Write) -> CmdResult {
     change_role(path, false, out)
 }
 
-fn change_role(path: &str, upgrade: bool, out: &mut dyn Write) -> CmdResult {
+fn change_role(path: &Path, upgrade: bool, out: &mut dyn Write) -> CmdResult {
     let (mut pfs, pfsd) = getpfs(path)?;
     let id = pfs.pfs_id();
     match (upgrade, id, pfsd.is_slave()) {
@@ -384,7 +404,7 @@ pub const COUNTDOWN_STEP: Duration = Duration::from_secs(1);
 
 /// `hammer pfs-destroy <dirpath>` (cli.md §9).
 pub fn pfs_destroy(
-    path: &str,
+    path: &Path,
     opts: &DestroyOptions,
     input: &mut dyn BufRead,
     out: &mut dyn Write,
@@ -447,7 +467,7 @@ pub fn pfs_destroy(
     };
     if fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink()) {
         fs::remove_file(link).map_err(|source| PfsCmdError::RemoveLink {
-            link: link.to_string(),
+            link: link.to_path_buf(),
             source,
         })?;
     }
@@ -455,18 +475,18 @@ pub fn pfs_destroy(
 }
 
 /// `hammer synctid <filesystem> [quick]` (cli.md §10).
-pub fn synctid(fs_path: &str, quick: bool, out: &mut dyn Write) -> CmdResult {
+pub fn synctid(fs_path: &PathArg, quick: bool, out: &mut dyn Write) -> CmdResult {
     let op = if quick {
         SynctidOp::Sync1
     } else {
         SynctidOp::Sync2
     };
     let failed = |source: Cause| PfsCmdError::Synctid {
-        fs: fs_path.to_string(),
+        fs: fs_path.clone(),
         source,
     };
     let unable = |source: Cause| PfsCmdError::SynctidOpen {
-        fs: fs_path.to_string(),
+        fs: fs_path.clone(),
         source,
     };
     // The TID is filesystem-wide: any path of the filesystem will do, a
@@ -488,8 +508,8 @@ pub fn synctid(fs_path: &str, quick: bool, out: &mut dyn Write) -> CmdResult {
 }
 
 /// `hammer store-create <dir>`: a new store holding PFS#0.
-pub fn store_create(dir: &str) -> CmdResult {
-    Store::create(Path::new(dir))
+pub fn store_create(dir: &Path) -> CmdResult {
+    Store::create(dir)
         .map(drop)
         .map_err(PfsCmdError::StoreCreate)
 }
@@ -498,27 +518,45 @@ pub fn store_create(dir: &str) -> CmdResult {
 mod tests {
     use super::*;
 
+    fn apply(p: &mut PseudofsData, opt: &str) -> CmdResult {
+        apply_option(p, OsStr::new(opt))
+    }
+
     #[test]
     fn options() {
         let mut p = PseudofsData::default();
-        apply_option(&mut p, "sync-beg-tid=0x10").unwrap();
-        apply_option(&mut p, "sync-end-tid=ff").unwrap();
-        apply_option(&mut p, "label=\"my label\"").unwrap();
-        apply_option(&mut p, "snapshots=/snaps").unwrap();
-        apply_option(&mut p, "prune-min=1d").unwrap();
+        apply(&mut p, "sync-beg-tid=0x10").unwrap();
+        apply(&mut p, "sync-end-tid=ff").unwrap();
+        apply(&mut p, "label=\"my label\"").unwrap();
+        apply(&mut p, "snapshots=/snaps").unwrap();
+        apply(&mut p, "prune-min=1d").unwrap();
         assert_eq!((p.sync_beg_tid, p.sync_end_tid), (0x10, 0xff));
         assert_eq!(p.label_bytes(), b"my label");
         assert_eq!(p.snapshots_bytes(), b"/snaps");
         assert_eq!(p.prune_min, 86400);
-        apply_option(&mut p, "snapshots-clear").unwrap();
+        apply(&mut p, "snapshots-clear").unwrap();
         assert_eq!(p.snapshots_bytes(), b"");
-        apply_option(&mut p, "label=\"").unwrap();
+        apply(&mut p, "label=\"").unwrap();
         assert_eq!(p.label_bytes(), b"");
-        let e = apply_option(&mut p, "label=\"abc").unwrap_err();
+        let e = apply(&mut p, "label=\"abc").unwrap_err();
         assert_eq!(e.to_string(), "option label: malformed string");
-        let e = apply_option(&mut p, "bogus=1").unwrap_err();
+        let e = apply(&mut p, "bogus=1").unwrap_err();
         assert_eq!(e.to_string(), "invalid option: bogus");
-        let e = apply_option(&mut p, "label").unwrap_err();
+        let e = apply(&mut p, "label").unwrap_err();
         assert_eq!(e.to_string(), "option label requires an assignment");
+    }
+
+    #[test]
+    fn option_values_are_bytes() {
+        let mut p = PseudofsData::default();
+        apply_option(&mut p, OsStr::from_bytes(b"label=\"caf\xe9\"")).unwrap();
+        assert_eq!(p.label_bytes(), b"caf\xe9");
+        apply_option(&mut p, OsStr::from_bytes(b"snapshots=/s\xff")).unwrap();
+        assert_eq!(p.snapshots_bytes(), b"/s\xff");
+        let e = apply_option(&mut p, OsStr::from_bytes(b"shared-uuid=\xff")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "option shared-uuid: error parsing uuid \u{fffd}"
+        );
     }
 }

@@ -3,6 +3,8 @@
 //! `-T` confining the PFS a path opens, not its text, for every command it
 //! admits.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::pfs::getpfs::{pfs_place, PfsPlace};
@@ -39,8 +41,8 @@ fn client_option(c: char) -> Option<bool> {
 }
 
 /// Characters of a word that needs no quoting for a shell.
-fn plain_word(w: &str) -> bool {
-    w.bytes().all(|c| {
+fn plain_word(w: &[u8]) -> bool {
+    w.iter().all(|&c| {
         c.is_ascii_alphanumeric()
             || matches!(
                 c,
@@ -51,27 +53,32 @@ fn plain_word(w: &str) -> bool {
 
 /// D11: every option word before the command must be an admitted option;
 /// every word must be free of shell syntax.
-pub fn check_client_words(words: &[&str]) -> Result<(), RestrictError> {
+pub fn check_client_words(words: &[&OsStr]) -> Result<(), RestrictError> {
     let mut in_options = true;
     let mut expect_value = false;
     for w in words {
+        let w = w.as_bytes();
         if !plain_word(w) {
-            return Err(RestrictError::IllegalWord((*w).to_string()));
+            return Err(RestrictError::IllegalWord(
+                String::from_utf8_lossy(w).into_owned(),
+            ));
         }
         if expect_value {
             expect_value = false;
             continue;
         }
-        if !in_options || !w.starts_with('-') || *w == "-" {
+        if !in_options || !w.starts_with(b"-") || w == b"-" {
             in_options = false;
             continue;
         }
-        if *w == "--" {
+        if w == b"--" {
             in_options = false;
             continue;
         }
-        let cluster: Vec<char> = w[1..].chars().collect();
+        // A plain word is ASCII: each byte is an option letter.
+        let cluster = &w[1..];
         for (i, &c) in cluster.iter().enumerate() {
+            let c = char::from(c);
             match client_option(c) {
                 None => return Err(RestrictError::OptionRefused(c)),
                 Some(true) => {
@@ -86,8 +93,9 @@ pub fn check_client_words(words: &[&str]) -> Result<(), RestrictError> {
 }
 
 /// `-R`: the command word must be one of the comma-separated `list`.
-pub fn check_command(list: &str, command: &str) -> Result<(), RestrictError> {
-    if list.split(',').any(|c| c == command) {
+pub fn check_command(list: &OsStr, command: &OsStr) -> Result<(), RestrictError> {
+    let command = command.as_bytes();
+    if list.as_bytes().split(|&c| c == b',').any(|c| c == command) {
         Ok(())
     } else {
         Err(RestrictError::CommandMismatch)
@@ -99,7 +107,7 @@ pub fn check_command(list: &str, command: &str) -> Result<(), RestrictError> {
 /// a command that `creates` its path may name one that does not exist yet.
 /// Applied before the command runs, so nothing, not even a two-way
 /// target's PFSD, goes out for a refused path.
-pub fn confine(prefix: &Path, paths: Option<&[&str]>, creates: bool) -> Result<(), RestrictError> {
+pub fn confine(prefix: &Path, paths: Option<&[&Path]>, creates: bool) -> Result<(), RestrictError> {
     let paths = paths.ok_or(RestrictError::RestrictedTarget)?;
     for p in paths {
         check_path(prefix, p, creates)?;
@@ -112,11 +120,8 @@ pub fn confine(prefix: &Path, paths: Option<&[&str]>, creates: bool) -> Result<(
 /// there; a path that does not exist yet, only for a command that
 /// `creates` it, by where its link would be made. `@@` references in the
 /// path itself are refused: they name any PFS from anywhere.
-pub fn check_path(prefix: &Path, path: &str, creates: bool) -> Result<(), RestrictError> {
-    if Path::new(path)
-        .components()
-        .any(|c| c == Component::ParentDir)
-    {
+pub fn check_path(prefix: &Path, path: &Path, creates: bool) -> Result<(), RestrictError> {
+    if path.components().any(|c| c == Component::ParentDir) {
         return Err(RestrictError::DotDot);
     }
     let prefix = canonical_or_parent(prefix).ok_or(RestrictError::RestrictedTarget)?;
@@ -150,6 +155,15 @@ fn canonical_or_parent(path: &Path) -> Option<PathBuf> {
 mod tests {
     use super::*;
     use crate::pfs::store::Store;
+
+    fn check_client_words(words: &[&str]) -> Result<(), RestrictError> {
+        let words: Vec<&OsStr> = words.iter().map(OsStr::new).collect();
+        super::check_client_words(&words)
+    }
+
+    fn check_command(list: &str, command: &str) -> Result<(), RestrictError> {
+        super::check_command(OsStr::new(list), OsStr::new(command))
+    }
 
     #[test]
     fn client_options_and_their_arguments() {
@@ -192,10 +206,6 @@ mod tests {
         assert_eq!(confine(Path::new("/"), Some(&[]), false), Ok(()));
     }
 
-    fn s(p: &Path) -> &str {
-        p.to_str().unwrap()
-    }
-
     #[test]
     fn d11_path_prefix_is_component_wise_and_canonical() {
         let dir = tempfile::tempdir().unwrap();
@@ -206,7 +216,7 @@ mod tests {
         std::os::unix::fs::symlink(root, root.join("backup/escape")).unwrap();
         std::os::unix::fs::symlink("@@PFS00001", root.join("backup/pfs")).unwrap();
         let prefix = root.join("backup");
-        let check = |p: &str| check_path(&prefix, s(&root.join(p)), true);
+        let check = |p: &str| check_path(&prefix, &root.join(p), true);
         assert_eq!(check("backup/new"), Ok(()));
         assert_eq!(check("backup/pfs"), Ok(()));
         assert_eq!(check("backup"), Ok(()));
@@ -238,7 +248,7 @@ mod tests {
         // A link the administrator put there names that PFS for the client.
         link("@@PFS00003", "clientA/granted");
         let prefix = store.join("clientA");
-        let check = |p: &str, creates| check_path(&prefix, s(&store.join(p)), creates);
+        let check = |p: &str, creates| check_path(&prefix, &store.join(p), creates);
         for creates in [false, true] {
             for ok in [
                 "clientA/pfs",
@@ -280,11 +290,11 @@ mod tests {
         );
         // The whole store as the prefix admits PFS#0 too; a prefix that is
         // a PFS link admits that link.
-        assert_eq!(check_path(&store, s(&prefix), false), Ok(()));
+        assert_eq!(check_path(&store, &prefix, false), Ok(()));
         let pfs = store.join("clientA/pfs");
-        assert_eq!(check_path(&pfs, s(&pfs), false), Ok(()));
+        assert_eq!(check_path(&pfs, &pfs, false), Ok(()));
         assert_eq!(
-            check_path(&pfs, s(&store.join("clientB/pfs")), false),
+            check_path(&pfs, &store.join("clientB/pfs"), false),
             Err(RestrictError::RestrictedTarget)
         );
     }

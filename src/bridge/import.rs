@@ -24,6 +24,7 @@ use super::tree::{Entry, Tree, TREE_TYPES};
 use super::{micros, open_pfs, BridgeError, Progress};
 use crate::fsio::read_full_at;
 use crate::ondisk::{rectype, LeafElm, LOCALIZE_INODE, LOCALIZE_MISC};
+use crate::patharg::PathArg;
 use crate::pfs::store::{RecordId, Txn};
 use crate::pfs::Pfs;
 
@@ -66,7 +67,7 @@ pub struct ImportSummary {
 /// skipped entries go to `diag`; nothing is committed on error.
 pub fn import(
     dir: &Path,
-    pfs_path: &str,
+    pfs_path: &PathArg,
     opts: ImportOptions,
     diag: &mut dyn Write,
 ) -> Result<ImportSummary, BridgeError> {

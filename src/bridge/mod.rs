@@ -60,18 +60,19 @@ impl BridgeError {
 }
 
 /// An open store addressing the PFS `path` names, and that PFS's data.
-pub(crate) fn open_pfs(path: &str) -> Result<(Store, PseudofsData), BridgeError> {
+pub(crate) fn open_pfs(path: &Path) -> Result<(Store, PseudofsData), BridgeError> {
     // getpfs gives the original's errors for paths that are no PFS at all.
     let (_, pfsd) = getpfs(path)?;
     let pp = scanpfsid(path);
-    let dir = Path::new(&pp.open_path);
+    let dir = pp.open_path.as_path();
     let dir = if dir.is_dir() {
         dir.to_path_buf()
     } else {
         dir.parent().unwrap_or(Path::new(".")).to_path_buf()
     };
     let canon = std::fs::canonicalize(&dir).map_err(|e| BridgeError::io(&dir, e))?;
-    let root = find_root(&canon).ok_or_else(|| BridgeError::NotStore(path.to_string()))?;
+    let root =
+        find_root(&canon).ok_or_else(|| BridgeError::NotStore(path.display().to_string()))?;
     let mut store = Store::open(&root).map_err(PfsError::from)?;
     store.set_pfs_id(pp.pfs_id.unwrap_or(0));
     Ok((store, pfsd))

@@ -2,84 +2,90 @@
 //! per command, each with the arguments it takes (cli.md §2-11), or the
 //! usage text a wrong count of them gets.
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
 use super::usage::{
     BRIDGE_USAGE, MIRROR_USAGE, PFS_USAGE, SNAPLS_USAGE, STORE_CREATE_USAGE, SYNCTID_USAGE, USAGE,
 };
 use super::CliError;
 use crate::cparse::strtoull;
+use crate::patharg::PathArg;
 
 /// A command with its arguments.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     MirrorRead {
-        fs: String,
+        fs: PathArg,
         begin_tid: Option<u64>,
     },
     MirrorReadStream {
-        fs: String,
+        fs: PathArg,
         begin_tid: Option<u64>,
     },
     MirrorWrite {
-        fs: String,
+        fs: PathArg,
     },
     MirrorDump {
         header: bool,
     },
+    /// Each side `[[user@]host:]<filesystem>`.
     MirrorCopy {
-        source: String,
-        target: String,
+        source: OsString,
+        target: OsString,
     },
     MirrorStream {
-        source: String,
-        target: String,
+        source: OsString,
+        target: OsString,
     },
     /// The paths in order; `.` when none was given.
     PfsStatus {
-        paths: Vec<String>,
+        paths: Vec<PathArg>,
     },
     PfsMaster {
-        path: String,
-        options: Vec<String>,
+        path: PathArg,
+        options: Vec<OsString>,
     },
     PfsSlave {
-        path: String,
-        options: Vec<String>,
+        path: PathArg,
+        options: Vec<OsString>,
     },
     PfsUpdate {
-        path: String,
-        options: Vec<String>,
+        path: PathArg,
+        options: Vec<OsString>,
     },
     PfsUpgrade {
-        path: String,
+        path: PathArg,
     },
     PfsDowngrade {
-        path: String,
+        path: PathArg,
     },
     PfsDestroy {
-        path: String,
+        path: PathArg,
     },
     Synctid {
-        fs: String,
+        fs: PathArg,
         quick: bool,
     },
     /// `ssh-remote <commands> <path-prefix>`.
     SshRemote {
-        commands: String,
-        prefix: String,
+        commands: OsString,
+        prefix: PathBuf,
     },
     StoreCreate {
-        dir: String,
+        dir: PathBuf,
     },
     Import {
-        dir: String,
-        pfs: String,
+        dir: PathBuf,
+        pfs: PathArg,
     },
     Export {
-        source: String,
-        dir: String,
+        source: PathArg,
+        dir: PathBuf,
     },
     Snapls {
-        paths: Vec<String>,
+        paths: Vec<PathArg>,
     },
     /// A command of the original's that this tool does not provide.
     NotImplemented(&'static str),
@@ -128,35 +134,45 @@ pub const OTHER_COMMANDS: &[&str] = &[
 ];
 
 /// begin-tid: C base auto-detection, without error checking (cli.md §3).
-fn begin_tid(word: &str) -> Option<u64> {
+fn begin_tid(word: &OsStr) -> Option<u64> {
     Some(strtoull(word.as_bytes(), 0).0)
+}
+
+fn arg(word: &OsString) -> PathArg {
+    PathArg::from(word.clone())
+}
+
+fn paths(words: &[OsString]) -> Vec<PathArg> {
+    words.iter().map(arg).collect()
 }
 
 impl Command {
     /// The command `word` with `args`; a wrong count of arguments is the
     /// usage error the original gives for it.
-    pub fn parse(word: &str, args: Vec<String>) -> Result<Command, CliError> {
+    pub fn parse(word: &OsStr, args: Vec<OsString>) -> Result<Command, CliError> {
         use Command::*;
-        let owned = |s: &String| s.clone();
+        let owned = |s: &OsString| s.clone();
         let usage = |text| Err(CliError::Usage(text));
+        // A word that is not UTF-8 is no command.
+        let word = word.to_str().unwrap_or("");
         Ok(match (word, args.as_slice()) {
             ("mirror-read", [fs]) => MirrorRead {
-                fs: owned(fs),
+                fs: arg(fs),
                 begin_tid: None,
             },
             ("mirror-read", [fs, b]) => MirrorRead {
-                fs: owned(fs),
+                fs: arg(fs),
                 begin_tid: begin_tid(b),
             },
             ("mirror-read-stream", [fs]) => MirrorReadStream {
-                fs: owned(fs),
+                fs: arg(fs),
                 begin_tid: None,
             },
             ("mirror-read-stream", [fs, b]) => MirrorReadStream {
-                fs: owned(fs),
+                fs: arg(fs),
                 begin_tid: begin_tid(b),
             },
-            ("mirror-write", [fs]) => MirrorWrite { fs: owned(fs) },
+            ("mirror-write", [fs]) => MirrorWrite { fs: arg(fs) },
             ("mirror-dump", []) => MirrorDump { header: false },
             ("mirror-dump", [h]) if h == "header" => MirrorDump { header: true },
             ("mirror-copy", [s, t]) => MirrorCopy {
@@ -173,59 +189,61 @@ impl Command {
                 _,
             ) => return usage(MIRROR_USAGE),
             ("pfs-status", []) => PfsStatus {
-                paths: vec![".".to_string()],
+                paths: vec![".".into()],
             },
-            ("pfs-status", paths) => PfsStatus {
-                paths: paths.to_vec(),
+            ("pfs-status", words) => PfsStatus {
+                paths: paths(words),
             },
             ("pfs-master", [path, options @ ..]) => PfsMaster {
-                path: owned(path),
+                path: arg(path),
                 options: options.to_vec(),
             },
             ("pfs-slave", [path, options @ ..]) => PfsSlave {
-                path: owned(path),
+                path: arg(path),
                 options: options.to_vec(),
             },
             ("pfs-update", [path, options @ ..]) => PfsUpdate {
-                path: owned(path),
+                path: arg(path),
                 options: options.to_vec(),
             },
             // Extra arguments are ignored (cli.md §2).
-            ("pfs-upgrade", [path, ..]) => PfsUpgrade { path: owned(path) },
-            ("pfs-downgrade", [path, ..]) => PfsDowngrade { path: owned(path) },
-            ("pfs-destroy", [path, ..]) => PfsDestroy { path: owned(path) },
+            ("pfs-upgrade", [path, ..]) => PfsUpgrade { path: arg(path) },
+            ("pfs-downgrade", [path, ..]) => PfsDowngrade { path: arg(path) },
+            ("pfs-destroy", [path, ..]) => PfsDestroy { path: arg(path) },
             (
                 "pfs-master" | "pfs-slave" | "pfs-update" | "pfs-upgrade" | "pfs-downgrade"
                 | "pfs-destroy",
                 [],
             ) => return usage(PFS_USAGE),
             ("synctid", [fs]) => Synctid {
-                fs: owned(fs),
+                fs: arg(fs),
                 quick: false,
             },
             ("synctid", [fs, q]) if q == "quick" => Synctid {
-                fs: owned(fs),
+                fs: arg(fs),
                 quick: true,
             },
             ("synctid", _) => return usage(SYNCTID_USAGE),
             ("ssh-remote", [c, p]) => SshRemote {
                 commands: owned(c),
-                prefix: owned(p),
+                prefix: owned(p).into(),
             },
-            ("store-create", [dir]) => StoreCreate { dir: owned(dir) },
+            ("store-create", [dir]) => StoreCreate {
+                dir: owned(dir).into(),
+            },
             ("store-create", _) => return usage(STORE_CREATE_USAGE),
             ("import", [dir, pfs]) => Import {
-                dir: owned(dir),
-                pfs: owned(pfs),
+                dir: owned(dir).into(),
+                pfs: arg(pfs),
             },
             ("export", [source, dir]) => Export {
-                source: owned(source),
-                dir: owned(dir),
+                source: arg(source),
+                dir: owned(dir).into(),
             },
             ("import" | "export", _) => return usage(BRIDGE_USAGE),
             ("snapls", []) => return usage(SNAPLS_USAGE),
-            ("snapls", paths) => Snapls {
-                paths: paths.to_vec(),
+            ("snapls", words) => Snapls {
+                paths: paths(words),
             },
             (other, _) => match OTHER_COMMANDS.iter().find(|&&c| c == other) {
                 Some(name) => NotImplemented(name),
@@ -236,20 +254,20 @@ impl Command {
 
     /// The paths `-T` confines, or `None` for a command whose arguments are
     /// not known to be confinable (it is then refused under `-T`).
-    pub fn confined_paths(&self) -> Option<Vec<&str>> {
+    pub fn confined_paths(&self) -> Option<Vec<&Path>> {
         use Command::*;
         match self {
             MirrorRead { fs, .. }
             | MirrorReadStream { fs, .. }
             | MirrorWrite { fs }
-            | Synctid { fs, .. } => Some(vec![fs]),
+            | Synctid { fs, .. } => Some(vec![fs.as_path()]),
             PfsMaster { path, .. }
             | PfsSlave { path, .. }
             | PfsUpdate { path, .. }
             | PfsUpgrade { path }
             | PfsDowngrade { path }
-            | PfsDestroy { path } => Some(vec![path]),
-            PfsStatus { paths } => Some(paths.iter().map(String::as_str).collect()),
+            | PfsDestroy { path } => Some(vec![path.as_path()]),
+            PfsStatus { paths } => Some(paths.iter().map(PathArg::as_path).collect()),
             MirrorDump { .. } => Some(Vec::new()),
             MirrorCopy { .. }
             | MirrorStream { .. }

@@ -1,7 +1,9 @@
 //! hammer(8)'s global options, read with BSD getopt(3) semantics: options
 //! stop at the first non-option word, the command (spec: cli.md §1).
 
+use std::ffi::{OsStr, OsString};
 use std::num::NonZeroU64;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -29,7 +31,7 @@ pub struct GlobalOpts {
     /// `-S`, bytes per prescan chunk.
     pub splitup: u64,
     /// `-S` as typed, forwarded to a remote source.
-    pub splitup_text: Option<String>,
+    pub splitup_text: Option<OsString>,
     /// `-c`
     pub cycle_file: Option<PathBuf>,
     /// `-d` count.
@@ -39,7 +41,7 @@ pub struct GlobalOpts {
     /// `-i`: a negative value means none (D19).
     pub delay: Duration,
     /// `-p`
-    pub ssh_port: Option<String>,
+    pub ssh_port: Option<OsString>,
     /// `-v` and `-q` counts, each undoing the other.
     pub verbose: u32,
     pub quiet: u32,
@@ -50,7 +52,7 @@ pub struct GlobalOpts {
     /// `-X`
     pub ssh_compress: bool,
     /// `-R`, first one only.
-    pub restrict_cmd: Option<String>,
+    pub restrict_cmd: Option<OsString>,
     /// `-T`, first one only.
     pub restrict_path: Option<PathBuf>,
     /// `-F`
@@ -89,30 +91,36 @@ fn takes_argument(c: char) -> Option<bool> {
 }
 
 /// Reads the options at the head of `words` (argv without the program
-/// name); returns them and the words from the command on.
-pub fn getopt(mut words: Vec<String>) -> Result<(GlobalOpts, Vec<String>), CliError> {
+/// name); returns them and the words from the command on. Option letters
+/// are bytes, as for getopt(3); a value is the rest of its word or the
+/// next word, bytes and all.
+pub fn getopt(mut words: Vec<OsString>) -> Result<(GlobalOpts, Vec<OsString>), CliError> {
     let mut opts = GlobalOpts::default();
     let mut i = 0;
     while i < words.len() {
-        let w = &words[i];
-        if w == "--" {
+        let w = words[i].as_bytes();
+        if w == b"--" {
             i += 1;
             break;
         }
-        if !w.starts_with('-') || w == "-" {
+        if !w.starts_with(b"-") || w == b"-" {
             break;
         }
-        let cluster: Vec<char> = w[1..].chars().collect();
-        let mut j = 0;
-        while j < cluster.len() {
-            let c = cluster[j];
+        let mut j = 1;
+        while j < w.len() {
+            // A byte that is no ASCII letter is shown as Path::display shows it.
+            let c = if w[j].is_ascii() {
+                char::from(w[j])
+            } else {
+                char::REPLACEMENT_CHARACTER
+            };
             j += 1;
             match takes_argument(c) {
                 None => return Err(CliError::IllegalOption(c)),
                 Some(false) => apply_flag(&mut opts, c)?,
                 Some(true) => {
-                    let value: String = if j < cluster.len() {
-                        cluster[j..].iter().collect()
+                    let value = if j < w.len() {
+                        OsStr::from_bytes(&w[j..]).to_os_string()
                     } else {
                         i += 1;
                         match words.get(i) {
@@ -121,7 +129,7 @@ pub fn getopt(mut words: Vec<String>) -> Result<(GlobalOpts, Vec<String>), CliEr
                         }
                     };
                     apply_value(&mut opts, c, value)?;
-                    j = cluster.len();
+                    break;
                 }
             }
         }
@@ -160,27 +168,28 @@ fn apply_flag(o: &mut GlobalOpts, c: char) -> Result<(), CliError> {
     Ok(())
 }
 
-fn apply_value(o: &mut GlobalOpts, c: char, v: String) -> Result<(), CliError> {
+fn apply_value(o: &mut GlobalOpts, c: char, v: OsString) -> Result<(), CliError> {
+    let bytes = v.as_bytes();
     match c {
-        'b' => o.bandwidth = NonZeroU64::new(parse_size(v.as_bytes()).ok_or(CliError::BadValue)?),
+        'b' => o.bandwidth = NonZeroU64::new(parse_size(bytes).ok_or(CliError::BadValue)?),
         'S' => {
-            o.splitup = parse_size(v.as_bytes()).ok_or(CliError::BadValue)?;
+            o.splitup = parse_size(bytes).ok_or(CliError::BadValue)?;
             o.splitup_text = Some(v);
         }
         'c' => o.cycle_file = Some(v.into()),
         'e' => o.scoreboard = Some(v.into()),
         'i' => {
-            let secs = strtol(v.as_bytes(), 0).0 as i32;
+            let secs = strtol(bytes, 0).0 as i32;
             o.delay = Duration::from_secs(u64::try_from(secs).unwrap_or(0));
         }
         'p' => o.ssh_port = Some(v),
         't' => {
             // Compared as unsigned, as the original does.
-            let secs = strtol(v.as_bytes(), 0).0 as i32 as u32;
+            let secs = strtol(bytes, 0).0 as i32 as u32;
             o.timeout = (secs != 0).then(|| Duration::from_secs(u64::from(secs)));
         }
         'C' => {
-            parse_cache_size(v.as_bytes()).ok_or(CliError::BadValue)?;
+            parse_cache_size(bytes).ok_or(CliError::BadValue)?;
         }
         'R' => {
             o.restrict_cmd.get_or_insert(v);

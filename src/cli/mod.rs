@@ -41,9 +41,6 @@ pub enum CliError {
     /// No command word: usage, exit 1.
     #[error("no command")]
     NoCommand,
-    /// An argument that is not valid Unicode.
-    #[error("argument is not valid UTF-8: {0}")]
-    NotUnicode(String),
     /// An unknown command or a wrong count of arguments: this usage text,
     /// exit 1.
     #[error("usage")]
@@ -57,14 +54,7 @@ pub enum CliError {
 /// `-R` check on the command word (before its arguments are looked at, as
 /// the original), then the command and its arguments.
 pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Invocation, CliError> {
-    let mut words = Vec::new();
-    for a in argv.into_iter().skip(1) {
-        match a.into_string() {
-            Ok(s) => words.push(s),
-            Err(os) => return Err(CliError::NotUnicode(os.to_string_lossy().into_owned())),
-        }
-    }
-    let (opts, rest) = getopt::getopt(words)?;
+    let (opts, rest) = getopt::getopt(argv.into_iter().skip(1).collect())?;
     let mut rest = rest.into_iter();
     let word = rest.next().ok_or(CliError::NoCommand)?;
     if let Some(list) = &opts.restrict_cmd {
@@ -76,6 +66,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Invocation, Cl
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsStr;
     use std::num::NonZeroU64;
     use std::path::Path;
     use std::time::Duration;
@@ -99,7 +90,7 @@ mod tests {
         assert!(inv.opts.yes);
         assert_eq!(inv.opts.bandwidth, NonZeroU64::new(10 << 20));
         assert_eq!(inv.opts.splitup, 1 << 30);
-        assert_eq!(inv.opts.splitup_text.as_deref(), Some("1g"));
+        assert_eq!(inv.opts.splitup_text.as_deref(), Some(OsStr::new("1g")));
         // `-v` after the command is its begin-tid argument.
         assert_eq!(
             inv.command,
@@ -156,7 +147,7 @@ mod tests {
         ])
         .unwrap()
         .opts;
-        assert_eq!(o.restrict_cmd.as_deref(), Some("mirror-dump"));
+        assert_eq!(o.restrict_cmd.as_deref(), Some(OsStr::new("mirror-dump")));
         assert_eq!(o.restrict_path.as_deref(), Some(Path::new("/x")));
     }
 
@@ -230,6 +221,18 @@ mod tests {
         }
     }
 
+    fn ssh_remote_invocation(
+        commands: &str,
+        prefix: &str,
+        original: Option<&str>,
+    ) -> Result<Invocation, SshRemoteError> {
+        super::ssh_remote_invocation(
+            OsStr::new(commands),
+            Path::new(prefix),
+            original.map(OsStr::new),
+        )
+    }
+
     fn inv(original: &str, prefix: &str) -> Result<Invocation, SshRemoteError> {
         ssh_remote_invocation("mirror-write", prefix, Some(original))
     }
@@ -249,7 +252,10 @@ mod tests {
     fn d11_client_options_filtered() {
         let ok = inv("hammer -vv -y -2 -S 1g -t 30 mirror-write /b/x", "/").unwrap();
         assert_eq!(ok.command, Command::MirrorWrite { fs: "/b/x".into() });
-        assert_eq!(ok.opts.restrict_cmd.as_deref(), Some("mirror-write"));
+        assert_eq!(
+            ok.opts.restrict_cmd.as_deref(),
+            Some(OsStr::new("mirror-write"))
+        );
         assert_eq!(ok.opts.restrict_path.as_deref(), Some(Path::new("/")));
         assert_eq!(ok.opts.verbose, 2);
         let refused = |c| Err(SshRemoteError::Refused(RestrictError::OptionRefused(c)));

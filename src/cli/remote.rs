@@ -2,7 +2,9 @@
 //! words, filtered (restrict.rs) and parsed under the forced command's `-R`
 //! and `-T` (protocol.md §11), with D11 and D13 fixed.
 
-use std::ffi::OsString;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use super::{parse, CliError, Invocation};
 use crate::restrict::{check_client_words, RestrictError};
@@ -30,25 +32,33 @@ pub enum SshRemoteError {
 /// Turns `$SSH_ORIGINAL_COMMAND` into the restricted invocation that
 /// `hammer ssh-remote <cmd> <target>` runs in-process (no exec, no shell).
 pub fn ssh_remote_invocation(
-    restrict_cmd: &str,
-    restrict_path: &str,
-    original: Option<&str>,
+    restrict_cmd: &OsStr,
+    restrict_path: &Path,
+    original: Option<&OsStr>,
 ) -> Result<Invocation, SshRemoteError> {
     let original = original.ok_or(SshRemoteError::MissingEnv)?;
     // D13: repeated separators no longer make empty words.
     let mut words = original
-        .split([' ', '\t', '\r', '\n'])
-        .filter(|w| !w.is_empty());
+        .as_bytes()
+        .split(|c| b" \t\r\n".contains(c))
+        .filter(|w| !w.is_empty())
+        .map(OsStr::from_bytes);
     let first = words.next().ok_or(SshRemoteError::NullCommand)?;
-    if !first.contains("hammer") {
+    if !first.as_bytes().windows(6).any(|w| w == b"hammer") {
         return Err(SshRemoteError::NotHammer);
     }
-    let client: Vec<&str> = words.collect();
+    let client: Vec<&OsStr> = words.collect();
     check_client_words(&client)?;
-    let argv = ["hammer", "-R", restrict_cmd, "-T", restrict_path]
-        .into_iter()
-        .chain(client)
-        .map(OsString::from);
+    let argv = [
+        OsStr::new("hammer"),
+        OsStr::new("-R"),
+        restrict_cmd,
+        OsStr::new("-T"),
+        restrict_path.as_os_str(),
+    ]
+    .into_iter()
+    .chain(client)
+    .map(OsStr::to_os_string);
     parse(argv).map_err(|e| match e {
         CliError::Usage(_) | CliError::Restricted(_) => SshRemoteError::Command(e),
         e => SshRemoteError::BadCommandLine(e),

@@ -4,8 +4,10 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
 
 use crate::ondisk::HammerUuid;
+use crate::patharg::PathArg;
 use crate::pfs::getpfs::scanpfsid;
 use crate::pfs_cmd::{self, PfsCmdError, PfsCreate};
 
@@ -14,14 +16,14 @@ use crate::pfs_cmd::{self, PfsCmdError, PfsCreate};
 /// fail lstat(2) although getpfs opens them, like HAMMER's lstat once the
 /// kernel resolved them. A PFS reference is never created: pfs-slave
 /// would make a link of that name to another, new PFS.
-pub fn missing(fs: &str) -> bool {
+pub fn missing(fs: &Path) -> bool {
     fs::symlink_metadata(fs).is_err() && scanpfsid(fs).pfs_id.is_none()
 }
 
 /// Asks whether to create the slave (`-y` answers yes). The question goes
 /// to stderr and the answer comes from /dev/tty, since stdin and stdout
 /// carry the stream.
-pub fn confirm(fs: &str, yes: bool, diag: &mut dyn Write) -> bool {
+pub fn confirm(fs: &PathArg, yes: bool, diag: &mut dyn Write) -> bool {
     if yes {
         let _ = writeln!(
             diag,
@@ -64,7 +66,7 @@ pub fn confirm(fs: &str, yes: bool, diag: &mut dyn Write) -> bool {
 /// `hammer pfs-slave <fs> shared-uuid=<uuid>` would, its output going to
 /// `out` (stderr: stdout may be the stream).
 pub fn create_slave(
-    fs: &str,
+    fs: &PathArg,
     shared_uuid: HammerUuid,
     out: &mut dyn Write,
 ) -> Result<(), PfsCmdError> {

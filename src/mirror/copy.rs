@@ -5,6 +5,7 @@
 //! The outcome tells which side failed (D4): the side whose own failure
 //! came first, not the one that then lost its peer.
 
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
@@ -17,6 +18,7 @@ use super::error::{is_peer_gone_line, is_permanent_line, MirrorError};
 use super::read::{mirror_read, ReadOptions};
 use super::remote::{parse_side, ssh_argv, RemoteError, Role, Side, SshOptions};
 use super::write::{mirror_write, WriteOptions};
+use crate::patharg::PathArg;
 
 /// What a copy is asked to do; the command line builds it.
 #[derive(Clone, Debug, Default)]
@@ -187,8 +189,8 @@ fn report(source: Ended, target: Ended, note: &mut dyn FnMut(CopyNote)) -> Outco
 }
 
 /// The program exec'd for a remote side: `$HAMMER_RSH` or `ssh`.
-fn rsh() -> String {
-    std::env::var("HAMMER_RSH").unwrap_or_else(|_| "ssh".to_string())
+fn rsh() -> OsString {
+    std::env::var_os("HAMMER_RSH").unwrap_or_else(|| "ssh".into())
 }
 
 fn start(
@@ -201,7 +203,7 @@ fn start(
         Side::Remote(spec) => {
             let argv = ssh_argv(&rsh(), opts, spec, role);
             let spawn_err = |source| CopyError::Spawn {
-                what: argv[0].clone(),
+                what: argv[0].to_string_lossy().into_owned(),
                 source,
             };
             let input: OwnedFd = end.try_clone().map_err(spawn_err)?.into();
@@ -231,7 +233,7 @@ fn start(
 
 /// Runs an in-process side in a thread of its own.
 fn start_local<R, W>(
-    fs: &str,
+    fs: &PathArg,
     role: Role,
     opts: &CopyOptions,
     input: R,
@@ -241,7 +243,7 @@ where
     R: Read + Send + 'static,
     W: Write + Send + 'static,
 {
-    let fs = fs.to_string();
+    let fs = fs.clone();
     let opts = opts.clone();
     let handle = thread::Builder::new()
         .name(format!("{role:?}"))
@@ -255,7 +257,7 @@ where
 
 /// An in-process side, always two-way.
 fn run_local(
-    fs: &str,
+    fs: &PathArg,
     role: Role,
     o: &CopyOptions,
     input: impl Read,
@@ -283,8 +285,8 @@ fn run_local(
 
 /// One mirror-copy: both sides over a fresh channel, then their outcome.
 pub fn mirror_copy(
-    src: &str,
-    dst: &str,
+    src: &OsStr,
+    dst: &OsStr,
     opts: &CopyOptions,
     stream: bool,
     note: &mut dyn FnMut(CopyNote),
@@ -329,8 +331,8 @@ pub fn mirror_copy(
 /// when a side fails in a way that no reconnection can mend (the paths or
 /// the pair of PFSes are wrong), with that copy's outcome.
 pub fn mirror_stream(
-    src: &str,
-    dst: &str,
+    src: &OsStr,
+    dst: &OsStr,
     opts: &CopyOptions,
     note: &mut dyn FnMut(CopyNote),
 ) -> Result<Outcome, CopyError> {

@@ -16,6 +16,7 @@ use super::prescan::{summary, HistEntry, Prescan};
 use super::report::{Report, Verbosity};
 use super::scoreboard::Scoreboard;
 use crate::ondisk::{BaseElm, LeafElm, PseudofsData};
+use crate::patharg::PathArg;
 use crate::pfs::{getpfs, MirrorReadReq, Pfs};
 use crate::wire::reader::BatchIter;
 use crate::wire::{mrec_type, Mrecord, MrecordReader, HEAD_SIZE, SERIALBUF_SIZE, UPDATE_REC_SIZE};
@@ -50,7 +51,7 @@ pub struct ReadOptions {
 }
 
 struct Source<'a, R, W> {
-    fs: &'a str,
+    fs: &'a PathArg,
     o: &'a ReadOptions,
     reader: MrecordReader<R>,
     out: W,
@@ -76,7 +77,7 @@ struct Source<'a, R, W> {
 /// Runs mirror-read(-stream) on `fs`, writing the stream to `output` and,
 /// in two-way mode, reading the target's replies from `input`.
 pub fn mirror_read<R: Read, W: Write>(
-    fs: &str,
+    fs: &PathArg,
     o: &ReadOptions,
     input: R,
     output: W,

@@ -2,7 +2,11 @@
 //! argument vector for a remote side (spec: protocol.md §10.1), with D6 and
 //! D7 fixed.
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
 use super::copy::CopyOptions;
+use crate::patharg::PathArg;
 
 /// How a remote side is reached (besides what mirror-copy forwards of the
 /// source's and target's options).
@@ -11,23 +15,23 @@ pub struct SshOptions {
     /// `-X`: ssh compresses.
     pub compress: bool,
     /// `-p`: ssh's port.
-    pub port: Option<String>,
+    pub port: Option<OsString>,
     /// `-S` as typed, forwarded to a remote source.
-    pub splitup_text: Option<String>,
+    pub splitup_text: Option<OsString>,
 }
 
-/// A remote side: `[user@]host:path`.
+/// A remote side: `[user@]host:path`, as bytes (so is ssh's argv).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteSpec {
-    pub user: Option<String>,
-    pub host: String,
-    pub path: String,
+    pub user: Option<OsString>,
+    pub host: OsString,
+    pub path: OsString,
 }
 
 /// Where one side of a copy runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Side {
-    Local(String),
+    Local(PathArg),
     Remote(RemoteSpec),
 }
 
@@ -48,37 +52,40 @@ pub enum RemoteError {
 /// the colon cannot be a host: it contains a `/`, or starts with `@@` (a
 /// HAMMER PFS path such as `@@-1:00001`) — D7. `@` only separates a user
 /// when it comes before that colon.
-pub fn parse_side(arg: &str) -> Result<Side, RemoteError> {
-    let Some(colon) = arg.find(':') else {
-        return Ok(Side::Local(arg.to_string()));
+pub fn parse_side(arg: &OsStr) -> Result<Side, RemoteError> {
+    let bytes = arg.as_bytes();
+    let local = || Ok(Side::Local(PathArg::from(arg.to_os_string())));
+    let Some(colon) = bytes.iter().position(|&c| c == b':') else {
+        return local();
     };
-    let before = &arg[..colon];
-    if before.contains('/') || before.starts_with("@@") {
-        return Ok(Side::Local(arg.to_string()));
+    let before = &bytes[..colon];
+    if before.contains(&b'/') || before.starts_with(b"@@") {
+        return local();
     }
-    let path = arg[colon + 1..].to_string();
-    let (user, host) = match before.find('@') {
+    let shown = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let (user, host) = match before.iter().position(|&c| c == b'@') {
         Some(at) => (Some(&before[..at]), &before[at + 1..]),
         None => (None, before),
     };
     if host.is_empty() {
-        return Err(RemoteError::EmptyHost(arg.to_string()));
+        return Err(RemoteError::EmptyHost(shown(bytes)));
     }
-    if host.starts_with('-') {
-        return Err(RemoteError::DashHost(host.to_string()));
+    if host.starts_with(b"-") {
+        return Err(RemoteError::DashHost(shown(host)));
     }
     if let Some(u) = user {
         if u.is_empty() {
-            return Err(RemoteError::EmptyUser(arg.to_string()));
+            return Err(RemoteError::EmptyUser(shown(bytes)));
         }
-        if u.starts_with('-') {
-            return Err(RemoteError::DashUser(u.to_string()));
+        if u.starts_with(b"-") {
+            return Err(RemoteError::DashUser(shown(u)));
         }
     }
+    let owned = |b: &[u8]| OsStr::from_bytes(b).to_os_string();
     Ok(Side::Remote(RemoteSpec {
-        user: user.map(str::to_string),
-        host: host.to_string(),
-        path,
+        user: user.map(owned),
+        host: owned(host),
+        path: owned(&bytes[colon + 1..]),
     }))
 }
 
@@ -92,9 +99,10 @@ pub enum Role {
 /// Quotes a word for the remote login shell, which re-parses the words ssh
 /// joins with spaces (D6). Words made only of characters no shell treats
 /// specially go as they are, so ordinary paths give the original's argv.
-pub fn shell_word(w: &str) -> String {
+pub fn shell_word(w: &OsStr) -> OsString {
+    let w = w.as_bytes();
     let plain = !w.is_empty()
-        && w.bytes().all(|c| {
+        && w.iter().all(|&c| {
             c.is_ascii_alphanumeric()
                 || matches!(
                     c,
@@ -102,15 +110,22 @@ pub fn shell_word(w: &str) -> String {
                 )
         });
     if plain {
-        w.to_string()
-    } else {
-        format!("'{}'", w.replace('\'', "'\\''"))
+        return OsStr::from_bytes(w).to_os_string();
     }
+    let mut q = vec![b'\''];
+    for &c in w {
+        match c {
+            b'\'' => q.extend_from_slice(b"'\\''"),
+            c => q.push(c),
+        }
+    }
+    q.push(b'\'');
+    OsString::from_vec(q)
 }
 
 /// The argument vector exec'd for a remote side (program first).
-pub fn ssh_argv(rsh: &str, o: &CopyOptions, spec: &RemoteSpec, role: Role) -> Vec<String> {
-    let mut v = vec![rsh.to_string()];
+pub fn ssh_argv(rsh: &OsStr, o: &CopyOptions, spec: &RemoteSpec, role: Role) -> Vec<OsString> {
+    let mut v: Vec<OsString> = vec![rsh.into()];
     if o.ssh.compress {
         v.push("-C".into());
     }
@@ -142,7 +157,7 @@ pub fn ssh_argv(rsh: &str, o: &CopyOptions, spec: &RemoteSpec, role: Role) -> Ve
     if let Role::Source { stream } = role {
         if let Some(t) = o.read.timeout {
             v.push("-t".into());
-            v.push(t.as_secs().to_string());
+            v.push(t.as_secs().to_string().into());
         }
         if let Some(s) = &o.ssh.splitup_text {
             v.push("-S".into());
@@ -175,11 +190,23 @@ mod tests {
         o
     }
 
+    fn side(arg: &str) -> Result<Side, RemoteError> {
+        parse_side(OsStr::new(arg))
+    }
+
     fn remote(arg: &str) -> RemoteSpec {
-        match parse_side(arg).unwrap() {
+        match side(arg).unwrap() {
             Side::Remote(r) => r,
             s => panic!("{arg} parsed as {s:?}"),
         }
+    }
+
+    /// The argument vector as text.
+    fn ssh_argv(rsh: &str, o: &CopyOptions, spec: &RemoteSpec, role: Role) -> Vec<String> {
+        super::ssh_argv(OsStr::new(rsh), o, spec, role)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
     }
 
     /// spec: protocol.md §10.1, first example.
@@ -261,14 +288,14 @@ mod tests {
     #[test]
     fn d7_local_colon_paths_and_late_at() {
         assert_eq!(
-            parse_side("@@-1:00001").unwrap(),
+            side("@@-1:00001").unwrap(),
             Side::Local("@@-1:00001".into())
         );
         assert_eq!(
-            parse_side("/pfs/@@-1:00001").unwrap(),
+            side("/pfs/@@-1:00001").unwrap(),
             Side::Local("/pfs/@@-1:00001".into())
         );
-        assert_eq!(parse_side("./a:b").unwrap(), Side::Local("./a:b".into()));
+        assert_eq!(side("./a:b").unwrap(), Side::Local("./a:b".into()));
         assert_eq!(
             remote("host:/pfs/@@0x100:00001"),
             RemoteSpec {
@@ -284,18 +311,12 @@ mod tests {
     #[test]
     fn d6_dash_host_refused_and_paths_quoted() {
         assert_eq!(
-            parse_side("-oProxyCommand=x:/x"),
+            side("-oProxyCommand=x:/x"),
             Err(RemoteError::DashHost("-oProxyCommand=x".into()))
         );
-        assert_eq!(
-            parse_side("-l@h:/x"),
-            Err(RemoteError::DashUser("-l".into()))
-        );
-        assert!(matches!(parse_side(":/x"), Err(RemoteError::EmptyHost(_))));
-        assert!(matches!(
-            parse_side("@h:/x"),
-            Err(RemoteError::EmptyUser(_))
-        ));
+        assert_eq!(side("-l@h:/x"), Err(RemoteError::DashUser("-l".into())));
+        assert!(matches!(side(":/x"), Err(RemoteError::EmptyHost(_))));
+        assert!(matches!(side("@h:/x"), Err(RemoteError::EmptyUser(_))));
         let argv = ssh_argv(
             "ssh",
             &opts(|_| ()),
@@ -303,6 +324,10 @@ mod tests {
             Role::Target,
         );
         assert_eq!(argv.last().unwrap(), r#"'/a b;$(id)'\''x'"#);
-        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word(OsStr::new("")), "''");
+        assert_eq!(
+            shell_word(OsStr::from_bytes(b"/p\xff")).as_bytes(),
+            b"'/p\xff'"
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use super::autoslave;
 use super::error::{pfs_err, MirrorError, ProtocolError};
 use super::header::{read_pfsd, validate_header};
+use crate::patharg::PathArg;
 use crate::pfs::{getpfs, MirrorWriteReq, SynctidOp};
 use crate::wire::{mrec_type, Mrecord, MrecordReader, MrecordWriter, UPDATE_REC_SIZE};
 
@@ -26,7 +27,7 @@ pub struct WriteOptions {
 /// Runs mirror-write until the source sends TERM. `output` is the reply
 /// channel in two-way mode and stdout otherwise.
 pub fn mirror_write<R: Read, W: Write>(
-    fs: &str,
+    fs: &PathArg,
     o: &WriteOptions,
     input: R,
     output: W,
