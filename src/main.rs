@@ -107,9 +107,8 @@ fn cli_failure(e: CliError) -> Failure {
             lines: vec![Line::Errx(e.to_string()), Line::Usage(USAGE)],
             status: 1,
         },
-        CliError::Help | CliError::BadValue | CliError::NoCommand => {
-            Failure::of(Line::Usage(USAGE))
-        }
+        CliError::Help | CliError::NoCommand => Failure::of(Line::Usage(USAGE)),
+        CliError::BadValue { .. } => Failure::errx(e),
         CliError::Usage(u) => Failure::of(Line::Usage(u)),
         CliError::Restricted(r) => Failure::errx(r),
     }

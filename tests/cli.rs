@@ -59,11 +59,51 @@ fn missing_option_argument() {
     assert_eq!(hammer(&["-b"]), (String::new(), want, 1));
 }
 
+/// First-hour issue, item 2: a bad option value is named in one line,
+/// exit 1 (the original printed the whole usage for `-b`, `-S` and `-C`,
+/// and took whatever strtol made of `-i` and `-t`).
 #[test]
-fn bad_bandwidth_is_usage() {
+fn bad_option_values_are_named() {
+    for (args, line) in [
+        (
+            &["-b", "10x", "mirror-dump"][..],
+            "option -b: invalid value '10x': expected bytes per second, a number with an optional k, m or g",
+        ),
+        (
+            &["-i", "abc", "mirror-dump"],
+            "option -i: invalid value 'abc': expected whole seconds",
+        ),
+        (
+            &["-t", "-5", "mirror-dump"],
+            "option -t: invalid value '-5': expected whole seconds, 0 for no limit",
+        ),
+        (
+            &["-vS1q", "mirror-dump"],
+            "option -S: invalid value '1q': expected bytes, a number with an optional k, m or g",
+        ),
+        (
+            &["-C", "5x", "mirror-dump"],
+            "option -C: invalid value '5x': expected cachesize[:readahead], a number with an optional k or m",
+        ),
+        (
+            &["-i", "4294967297", "mirror-dump"],
+            "option -i: invalid value '4294967297': expected whole seconds",
+        ),
+    ] {
+        let want = format!("hammer: {line}\n");
+        assert_eq!(hammer(args), (String::new(), want, 1), "{args:?}");
+    }
+}
+
+/// Values the original reads alike are still taken: `10kb` is 10 KiB, a
+/// negative `-i` no delay (D19), `-t 0` no limit. mirror-dump then runs on
+/// its empty input (D23: status 1).
+#[test]
+fn good_option_values_are_taken() {
+    let (_, err, code) = hammer(&["-b10kb", "-i", "-1", "-t", "0", "-S", "0x10", "mirror-dump"]);
     assert_eq!(
-        hammer(&["-b", "10x", "mirror-dump"]),
-        (String::new(), USAGE.to_string(), 1)
+        (err.as_str(), code),
+        ("Mirror-dump: Did not get termination sync record\n", 1)
     );
 }
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::CliError;
-use crate::cparse::{parse_cache_size, parse_size, strtol};
+use crate::cparse::{parse_cache_size, scan_number, size_suffix};
 
 /// `getopt(3)` option string of hammer.c.
 pub const OPTSTRING: &str = "b:c:de:hf:i:m:p:qrt:v2yABC:FR:S:T:X";
@@ -170,26 +170,33 @@ fn apply_flag(o: &mut GlobalOpts, c: char) -> Result<(), CliError> {
 
 fn apply_value(o: &mut GlobalOpts, c: char, v: OsString) -> Result<(), CliError> {
     let bytes = v.as_bytes();
+    let bad = |expected| CliError::BadValue {
+        option: c,
+        value: String::from_utf8_lossy(bytes).into_owned(),
+        expected,
+    };
     match c {
-        'b' => o.bandwidth = NonZeroU64::new(parse_size(bytes).ok_or(CliError::BadValue)?),
+        'b' => o.bandwidth = NonZeroU64::new(size(bytes).ok_or_else(|| bad(BANDWIDTH))?),
         'S' => {
-            o.splitup = parse_size(bytes).ok_or(CliError::BadValue)?;
+            o.splitup = size(bytes).ok_or_else(|| bad(SPLITSIZE))?;
             o.splitup_text = Some(v);
         }
         'c' => o.cycle_file = Some(v.into()),
         'e' => o.scoreboard = Some(v.into()),
         'i' => {
-            let secs = strtol(bytes, 0).0 as i32;
+            let secs = seconds(bytes).ok_or_else(|| bad(DELAY))?;
+            // D19: a negative delay is none.
             o.delay = Duration::from_secs(u64::try_from(secs).unwrap_or(0));
         }
         'p' => o.ssh_port = Some(v),
         't' => {
-            // Compared as unsigned, as the original does.
-            let secs = strtol(bytes, 0).0 as i32 as u32;
-            o.timeout = (secs != 0).then(|| Duration::from_secs(u64::from(secs)));
+            let secs = seconds(bytes)
+                .and_then(|s| u64::try_from(s).ok())
+                .ok_or_else(|| bad(TIMEOUT))?;
+            o.timeout = (secs > 0).then(|| Duration::from_secs(secs));
         }
         'C' => {
-            parse_cache_size(bytes).ok_or(CliError::BadValue)?;
+            parse_cache_size(bytes).ok_or_else(|| bad(CACHESIZE))?;
         }
         'R' => {
             o.restrict_cmd.get_or_insert(v);
@@ -201,4 +208,62 @@ fn apply_value(o: &mut GlobalOpts, c: char, v: OsString) -> Result<(), CliError>
         _ => return Err(CliError::IllegalOption(c)),
     }
     Ok(())
+}
+
+/// What a bad value of each checked option should have been.
+const BANDWIDTH: &str = "expected bytes per second, a number with an optional k, m or g";
+const SPLITSIZE: &str = "expected bytes, a number with an optional k, m or g";
+const DELAY: &str = "expected whole seconds";
+const TIMEOUT: &str = "expected whole seconds, 0 for no limit";
+const CACHESIZE: &str = "expected cachesize[:readahead], a number with an optional k or m";
+
+/// `-b` / `-S`: the original's syntax (cli.md §1), refusing what it would
+/// silently misread: no digit, a sign, a value beyond 64 bits.
+fn size(s: &[u8]) -> Option<u64> {
+    let n = scan_number(s, 0).filter(|n| !n.negative)?;
+    n.magnitude?.checked_mul(size_suffix(n.rest)?)
+}
+
+/// `-i` / `-t`: one whole C number that fits the original's int.
+fn seconds(s: &[u8]) -> Option<i32> {
+    let n = scan_number(s, 0).filter(|n| n.rest.is_empty())?;
+    let m = i64::try_from(n.magnitude?).ok()?;
+    i32::try_from(if n.negative { -m } else { m }).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// cli.md §1's syntax, without what the original silently misread.
+    #[test]
+    fn size_suffix_rule() {
+        assert_eq!(size(b"10kb"), Some(10240));
+        assert_eq!(size(b"0x10"), Some(16));
+        assert_eq!(size(b"010"), Some(8));
+        assert_eq!(size(b"2G"), Some(2 << 30));
+        assert_eq!(size(b"0"), Some(0));
+        assert_eq!(size(b"10 "), None);
+        assert_eq!(size(b"abc"), None);
+        assert_eq!(size(b"0x"), None);
+        // The original read these as 0 or as a wrapped number.
+        assert_eq!(size(b""), None);
+        assert_eq!(size(b"k"), None);
+        assert_eq!(size(b"-1"), None);
+        assert_eq!(size(b"99999999999999999999"), None);
+        assert_eq!(size(b"17179869184g"), None);
+    }
+
+    #[test]
+    fn seconds_fit_the_originals_int() {
+        assert_eq!(seconds(b"30"), Some(30));
+        assert_eq!(seconds(b"0x10"), Some(16));
+        assert_eq!(seconds(b"-1"), Some(-1));
+        assert_eq!(seconds(b"2147483647"), Some(i32::MAX));
+        assert_eq!(seconds(b"2147483648"), None);
+        assert_eq!(seconds(b"0x100000001"), None);
+        assert_eq!(seconds(b"abc"), None);
+        assert_eq!(seconds(b"5s"), None);
+        assert_eq!(seconds(b""), None);
+    }
 }

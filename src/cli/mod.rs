@@ -35,9 +35,14 @@ pub enum CliError {
     IllegalOption(char),
     #[error("option requires an argument -- {0}")]
     MissingArgument(char),
-    /// A malformed `-b`/`-S`/`-C` value: usage, exit 1, no message.
-    #[error("bad option value")]
-    BadValue,
+    /// A value the option cannot take: one line naming both, exit 1
+    /// (the original printed the usage, or took whatever strtol made of it).
+    #[error("option -{option}: invalid value '{value}': {expected}")]
+    BadValue {
+        option: char,
+        value: String,
+        expected: &'static str,
+    },
     /// No command word: usage, exit 1.
     #[error("no command")]
     NoCommand,
@@ -118,7 +123,14 @@ mod tests {
         assert_eq!(p(&[]), Err(CliError::NoCommand));
         assert_eq!(p(&["-v"]), Err(CliError::NoCommand));
         assert_eq!(p(&["-h", "-Z"]), Err(CliError::Help));
-        assert_eq!(p(&["-b", "10x", "mirror-dump"]), Err(CliError::BadValue));
+        assert_eq!(
+            p(&["-b", "10x", "mirror-dump"]),
+            Err(CliError::BadValue {
+                option: 'b',
+                value: "10x".into(),
+                expected: "expected bytes per second, a number with an optional k, m or g"
+            })
+        );
     }
 
     #[test]
@@ -151,16 +163,27 @@ mod tests {
         assert_eq!(o.restrict_path.as_deref(), Some(Path::new("/x")));
     }
 
+    /// The original truncated `-i 0x100000001` to 1 and took `-t -3` as
+    /// 4294967293 seconds; both are refused now, naming the value.
     #[test]
-    fn int_options_truncate_like_c() {
-        let o = p(&["-i", "0x100000001", "-t", "-3", "mirror-dump"])
-            .unwrap()
-            .opts;
-        assert_eq!(o.delay, Duration::from_secs(1));
-        assert_eq!(
-            o.timeout,
-            Some(Duration::from_secs(u64::from(-3i32 as u32)))
-        );
+    fn int_options_are_checked() {
+        let o = p(&["-i", "0x10", "-t", "30", "mirror-dump"]).unwrap().opts;
+        assert_eq!(o.delay, Duration::from_secs(16));
+        assert_eq!(o.timeout, Some(Duration::from_secs(30)));
+        // D19: a negative delay is none; -t 0 is no limit.
+        let o = p(&["-i", "-1", "-t", "0", "mirror-dump"]).unwrap().opts;
+        assert_eq!((o.delay, o.timeout), (Duration::ZERO, None));
+        for (args, option) in [
+            (&["-i", "0x100000001"][..], 'i'),
+            (&["-t", "-3"], 't'),
+            (&["-iabc"], 'i'),
+        ] {
+            let args = [args, &["mirror-dump"]].concat();
+            assert!(
+                matches!(p(&args), Err(CliError::BadValue { option: o, .. }) if o == option),
+                "{args:?}"
+            );
+        }
     }
 
     #[test]
