@@ -70,10 +70,6 @@ mod copy_exit {
 fn main() -> ExitCode {
     let inv = match cli::parse(std::env::args_os()) {
         Ok(inv) => inv,
-        Err(CliError::Help) => {
-            let _ = io::stderr().write_all(USAGE.as_bytes());
-            return ExitCode::SUCCESS;
-        }
         Err(e) => return render(cli_failure(e)),
     };
     match run(&inv) {
@@ -107,7 +103,7 @@ fn cli_failure(e: CliError) -> Failure {
             lines: vec![Line::Errx(e.to_string()), Line::Usage(USAGE)],
             status: 1,
         },
-        CliError::Help | CliError::NoCommand => Failure::of(Line::Usage(USAGE)),
+        CliError::NoCommand => Failure::of(Line::Usage(USAGE)),
         CliError::BadValue { .. } => Failure::errx(e),
         CliError::Usage(u) => Failure::of(Line::Usage(u)),
         CliError::Restricted(r) => Failure::errx(r),
@@ -210,6 +206,11 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Help { topic } => {
+            let text = cli::help(topic.as_deref()).map_err(Failure::errx)?;
+            print_out(&text)
+        }
+        Command::Version => print_out(&cli::version()),
         Command::NotImplemented(name) => {
             Err(Failure::errx(format_args!("{name}: not implemented")))
         }
@@ -234,10 +235,18 @@ fn pfs_failure(e: PfsCmdError) -> Failure {
 
 /// import's and export's closing line, unless `-q`.
 fn summary(quiet: bool, line: std::fmt::Arguments<'_>) -> Result<(), Failure> {
-    if !quiet {
-        writeln!(io::stdout(), "{line}").map_err(|e| Failure::errx(strerror(&e)))?;
+    if quiet {
+        return Ok(());
     }
-    Ok(())
+    print_out(&format!("{line}\n"))
+}
+
+/// Text on stdout; failing to write it is a failure.
+fn print_out(text: &str) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::errx(strerror(&e)))
 }
 
 fn cmd_mirror_dump(header: bool) -> Result<(), Failure> {

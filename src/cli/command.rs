@@ -7,7 +7,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::usage::{
-    BRIDGE_USAGE, MIRROR_USAGE, PFS_USAGE, SNAPLS_USAGE, STORE_CREATE_USAGE, SYNCTID_USAGE, USAGE,
+    BRIDGE_USAGE, HELP_USAGE, MIRROR_USAGE, PFS_USAGE, SNAPLS_USAGE, STORE_CREATE_USAGE,
+    SYNCTID_USAGE, USAGE,
 };
 use super::CliError;
 use crate::cparse::strtoull;
@@ -87,6 +88,12 @@ pub enum Command {
     Snapls {
         paths: Vec<PathArg>,
     },
+    /// `help [command]`, `-h`, `--help`, `<command> --help`.
+    Help {
+        topic: Option<OsString>,
+    },
+    /// `version` without an argument, `--version`: this tool's.
+    Version,
     /// A command of the original's that this tool does not provide.
     NotImplemented(&'static str),
 }
@@ -154,8 +161,19 @@ impl Command {
         let owned = |s: &OsString| s.clone();
         let usage = |text| Err(CliError::Usage(text));
         // A word that is not UTF-8 is no command.
-        let word = word.to_str().unwrap_or("");
-        Ok(match (word, args.as_slice()) {
+        let name = word.to_str().unwrap_or("");
+        Ok(match (name, args.as_slice()) {
+            // As words, not as options: getopt knows no long options.
+            (_, [h]) if h == "--help" => Help {
+                topic: Some(word.to_os_string()),
+            },
+            ("help", []) => Help { topic: None },
+            ("help", [topic]) => Help {
+                topic: Some(owned(topic)),
+            },
+            ("help", _) => return usage(HELP_USAGE),
+            // `version <filesystem>` is the original's, not implemented.
+            ("version", []) => Version,
             ("mirror-read", [fs]) => MirrorRead {
                 fs: arg(fs),
                 begin_tid: None,
@@ -268,7 +286,7 @@ impl Command {
             | PfsDowngrade { path }
             | PfsDestroy { path } => Some(vec![path.as_path()]),
             PfsStatus { paths } => Some(paths.iter().map(PathArg::as_path).collect()),
-            MirrorDump { .. } => Some(Vec::new()),
+            MirrorDump { .. } | Help { .. } | Version => Some(Vec::new()),
             MirrorCopy { .. }
             | MirrorStream { .. }
             | SshRemote { .. }

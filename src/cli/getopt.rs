@@ -93,15 +93,23 @@ fn takes_argument(c: char) -> Option<bool> {
 /// Reads the options at the head of `words` (argv without the program
 /// name); returns them and the words from the command on. Option letters
 /// are bytes, as for getopt(3); a value is the rest of its word or the
-/// next word, bytes and all.
+/// next word, bytes and all. `-h` and `--help` stop it: whatever came
+/// before or follows, the command is `help`; `--version` likewise stands
+/// for `version` (words of their own: the original has no long options).
 pub fn getopt(mut words: Vec<OsString>) -> Result<(GlobalOpts, Vec<OsString>), CliError> {
+    let only = |command: &str| Ok((GlobalOpts::default(), vec![command.into()]));
     let mut opts = GlobalOpts::default();
     let mut i = 0;
     while i < words.len() {
         let w = words[i].as_bytes();
-        if w == b"--" {
-            i += 1;
-            break;
+        match w {
+            b"--" => {
+                i += 1;
+                break;
+            }
+            b"--help" => return only("help"),
+            b"--version" => return only("version"),
+            _ => {}
         }
         if !w.starts_with(b"-") || w == b"-" {
             break;
@@ -117,6 +125,7 @@ pub fn getopt(mut words: Vec<OsString>) -> Result<(GlobalOpts, Vec<OsString>), C
             j += 1;
             match takes_argument(c) {
                 None => return Err(CliError::IllegalOption(c)),
+                Some(false) if c == 'h' => return only("help"),
                 Some(false) => apply_flag(&mut opts, c)?,
                 Some(true) => {
                     let value = if j < w.len() {
@@ -144,7 +153,6 @@ fn apply_flag(o: &mut GlobalOpts, c: char) -> Result<(), CliError> {
         '2' => o.two_way = true,
         'y' => o.yes = true,
         'd' => o.debug += 1,
-        'h' => return Err(CliError::Help),
         'q' => {
             if o.verbose > 0 {
                 o.verbose -= 1;

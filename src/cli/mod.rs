@@ -14,7 +14,9 @@ use std::ffi::OsString;
 pub use command::{Command, OTHER_COMMANDS};
 pub use getopt::{GlobalOpts, OPTSTRING};
 pub use remote::{ssh_remote_invocation, SshRemoteError};
-pub use usage::{MIRROR_USAGE, PFS_USAGE, SYNCTID_USAGE, USAGE};
+pub use usage::{
+    help, version, HelpError, COMMANDS, MIRROR_USAGE, PFS_USAGE, SYNCTID_USAGE, USAGE,
+};
 
 use crate::restrict::{check_command, RestrictError};
 
@@ -28,9 +30,6 @@ pub struct Invocation {
 /// Why the command line was refused; `main` prints it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CliError {
-    /// `-h`: usage on stderr, exit 0.
-    #[error("help requested")]
-    Help,
     #[error("illegal option -- {0}")]
     IllegalOption(char),
     #[error("option requires an argument -- {0}")]
@@ -122,7 +121,10 @@ mod tests {
         assert_eq!(p(&["-v:"]), Err(CliError::IllegalOption(':')));
         assert_eq!(p(&[]), Err(CliError::NoCommand));
         assert_eq!(p(&["-v"]), Err(CliError::NoCommand));
-        assert_eq!(p(&["-h", "-Z"]), Err(CliError::Help));
+        let help = Command::Help { topic: None };
+        assert_eq!(p(&["-h", "-Z"]).unwrap().command, help);
+        assert_eq!(p(&["-v", "--help", "-Z"]).unwrap().command, help);
+        assert_eq!(p(&["--version"]).unwrap().command, Command::Version);
         assert_eq!(
             p(&["-b", "10x", "mirror-dump"]),
             Err(CliError::BadValue {
