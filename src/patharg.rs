@@ -2,7 +2,7 @@
 //! unchanged (an argument need not be UTF-8, as the original takes bytes),
 //! and messages show it as `Path::display` does.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fmt;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
@@ -30,12 +30,6 @@ impl AsRef<Path> for PathArg {
     }
 }
 
-impl AsRef<OsStr> for PathArg {
-    fn as_ref(&self) -> &OsStr {
-        self.0.as_os_str()
-    }
-}
-
 /// As `Path::display`: a byte that is not UTF-8 shows as U+FFFD.
 impl fmt::Display for PathArg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -46,12 +40,6 @@ impl fmt::Display for PathArg {
 impl From<OsString> for PathArg {
     fn from(s: OsString) -> Self {
         PathArg(s.into())
-    }
-}
-
-impl From<PathBuf> for PathArg {
-    fn from(p: PathBuf) -> Self {
-        PathArg(p)
     }
 }
 
