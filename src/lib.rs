@@ -7,10 +7,12 @@
 
 pub mod bridge;
 pub mod cli;
+pub mod cparse;
 pub mod errno;
 pub mod fsio;
 pub mod mirror;
 pub mod ondisk;
+pub mod patharg;
 pub mod pfs;
 pub mod pfs_cmd;
 pub mod pfsd_fmt;

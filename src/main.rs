@@ -1,295 +1,346 @@
-//! The `hammer` binary: parse the command line, dispatch, and turn errors
-//! into the original's messages and exit codes.
+//! The `hammer` binary: parse the command line, run the command, and turn
+//! its outcome into the original's messages and exit codes, here only.
 
+use std::ffi::OsStr;
+use std::fs::File;
 use std::io::{self, IsTerminal, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
 use std::process::ExitCode;
 
-use hammer_mirror::bridge::{self, export::ExportOptions, import::ImportOptions};
-use hammer_mirror::cli::{self, CliError, Invocation, MIRROR_USAGE, USAGE};
+use hammer_mirror::bridge;
+use hammer_mirror::cli::{self, CliError, Command, Invocation, SshRemoteError, USAGE};
 use hammer_mirror::errno::strerror;
 use hammer_mirror::mirror::chan;
-use hammer_mirror::mirror::copy::{mirror_copy, mirror_stream};
+use hammer_mirror::mirror::copy::{mirror_copy, mirror_stream, CopyError, CopyNote, Outcome};
 use hammer_mirror::mirror::dump::{mirror_dump, DumpError};
 use hammer_mirror::mirror::error::MirrorError;
 use hammer_mirror::mirror::read::{mirror_read, ReadOptions};
-use hammer_mirror::mirror::write::{mirror_write, WriteOptions};
-use hammer_mirror::pfs_cmd::{self, CmdError};
+use hammer_mirror::mirror::write::mirror_write;
+use hammer_mirror::patharg::PathArg;
+use hammer_mirror::pfs_cmd::{self, PfsCmdError, PfsCreate};
 use hammer_mirror::restrict;
-use std::os::fd::AsFd;
-use std::path::Path;
-use std::time::Duration;
 
-/// How a failure is shown: the original's `errx` (`hammer: msg`), its
-/// verbatim `say`, or a usage text.
-enum Failure {
+/// What a failure prints on stderr, and the exit status it ends with.
+struct Failure {
+    lines: Vec<Line>,
+    status: u8,
+}
+
+/// One message: the original's `errx` (`hammer: msg`), its verbatim
+/// `say`, or a usage text.
+enum Line {
     Errx(String),
     Say(String),
     Usage(&'static str),
-    /// The message is already out; exit 1.
-    Silent,
-    /// The messages are already out; exit with this status.
-    Status(u8),
+}
+
+impl Failure {
+    fn errx(m: impl std::fmt::Display) -> Self {
+        Failure::of(Line::Errx(m.to_string()))
+    }
+
+    fn of(line: Line) -> Self {
+        Failure {
+            lines: vec![line],
+            status: 1,
+        }
+    }
+
+    /// Nothing (more) to tell: the command told it already.
+    fn status(status: u8) -> Self {
+        Failure {
+            lines: Vec::new(),
+            status,
+        }
+    }
+}
+
+/// Exit statuses of mirror-copy and mirror-stream (D4: the original's was
+/// always 0).
+mod copy_exit {
+    /// The arguments were refused or the channel could not be set up.
+    pub const SETUP: u8 = 1;
+    pub const SOURCE_FAILED: u8 = 2;
+    pub const TARGET_FAILED: u8 = 3;
+    /// Both sides failed, each on its own.
+    pub const BOTH_FAILED: u8 = 4;
 }
 
 fn main() -> ExitCode {
     let inv = match cli::parse(std::env::args_os()) {
         Ok(inv) => inv,
-        Err(CliError::Help) => {
-            let _ = io::stderr().write_all(USAGE.as_bytes());
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let mut err = io::stderr().lock();
-            if let Some(m) = e.message() {
-                let _ = writeln!(err, "{m}");
-            }
-            let _ = err.write_all(USAGE.as_bytes());
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return render(cli_failure(e)),
     };
-    match dispatch(&inv) {
+    match run(&inv) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            let mut err = io::stderr().lock();
-            let _ = match f {
-                Failure::Errx(m) => writeln!(err, "hammer: {m}"),
-                Failure::Say(m) => writeln!(err, "{m}"),
-                Failure::Usage(u) => err.write_all(u.as_bytes()),
-                Failure::Silent => Ok(()),
-                Failure::Status(code) => return ExitCode::from(code),
+        Err(f) => render(f),
+    }
+}
+
+/// Prints a failure on stderr; its exit status.
+fn render(f: Failure) -> ExitCode {
+    print_lines(&f.lines);
+    ExitCode::from(f.status)
+}
+
+fn print_lines(lines: &[Line]) {
+    let mut err = io::stderr().lock();
+    for line in lines {
+        let _ = match line {
+            Line::Errx(m) => writeln!(err, "hammer: {m}"),
+            Line::Say(m) => writeln!(err, "{m}"),
+            Line::Usage(u) => err.write_all(u.as_bytes()),
+        };
+    }
+}
+
+/// A refused command line: getopt's message and the usage, or the usage a
+/// command's arguments call for, or the restriction's message.
+fn cli_failure(e: CliError) -> Failure {
+    match e {
+        CliError::IllegalOption(_) | CliError::MissingArgument(_) => Failure {
+            lines: vec![Line::Errx(e.to_string()), Line::Usage(USAGE)],
+            status: 1,
+        },
+        CliError::NoCommand => Failure::of(Line::Usage(USAGE)),
+        CliError::BadValue { .. } => Failure::errx(e),
+        CliError::Usage(u) => Failure::of(Line::Usage(u)),
+        CliError::Restricted(r) => Failure::errx(r),
+    }
+}
+
+fn run(inv: &Invocation) -> Result<(), Failure> {
+    let o = &inv.opts;
+    if let Some(prefix) = &o.restrict_path {
+        let paths = inv.command.confined_paths();
+        restrict::confine(prefix, paths.as_deref(), inv.command.creates_path())
+            .map_err(Failure::errx)?;
+    }
+    match &inv.command {
+        Command::MirrorRead { fs, begin_tid } => {
+            cmd_mirror_read("mirror-read", fs, &o.read_options(false, *begin_tid))
+        }
+        Command::MirrorReadStream { fs, begin_tid } => {
+            cmd_mirror_read("mirror-read-stream", fs, &o.read_options(true, *begin_tid))
+        }
+        Command::MirrorWrite { fs } => {
+            let (input, output) = stdio()?;
+            mirror_write(fs, &o.write_options(), input, output, &mut io::stderr())
+                .map_err(mirror_failure)
+        }
+        Command::MirrorDump { header } => cmd_mirror_dump(*header),
+        Command::MirrorCopy { source, target } => copy_status(mirror_copy(
+            source,
+            target,
+            &o.copy_options(),
+            false,
+            &mut copy_note,
+        )),
+        Command::MirrorStream { source, target } => {
+            let verbose = o.verbose > 0;
+            let r = mirror_stream(source, target, &o.copy_options(), &mut |n| match n {
+                CopyNote::LostLink if verbose => eprint!("\nLost Link\n"),
+                n => copy_note(n),
+            });
+            if r.is_ok() {
+                let giving_up = "mirror-stream: giving up, retrying cannot help";
+                print_lines(&[Line::Errx(giving_up.into())]);
+            }
+            copy_status(r)
+        }
+        Command::PfsStatus { paths } => pfs(|out| pfs_cmd::pfs_status(paths, out)),
+        Command::PfsMaster { path, options } => pfs(|out| {
+            let new = PfsCreate {
+                options,
+                ..PfsCreate::default()
             };
-            ExitCode::FAILURE
+            pfs_cmd::pfs_create(path, &new, out)
+        }),
+        Command::PfsSlave { path, options } => pfs(|out| {
+            let new = PfsCreate {
+                slave: true,
+                options,
+                ..PfsCreate::default()
+            };
+            pfs_cmd::pfs_create(path, &new, out)
+        }),
+        Command::PfsUpdate { path, options } => pfs(|out| pfs_cmd::pfs_update(path, options, out)),
+        Command::PfsUpgrade { path } => pfs(|out| pfs_cmd::pfs_upgrade(path, out)),
+        Command::PfsDowngrade { path } => pfs(|out| pfs_cmd::pfs_downgrade(path, out)),
+        Command::PfsDestroy { path } => pfs(|out| {
+            pfs_cmd::pfs_destroy(path, &o.destroy_options(), &mut io::stdin().lock(), out)
+        }),
+        Command::Synctid { fs, quick } => pfs(|out| pfs_cmd::synctid(fs, *quick, out)),
+        Command::StoreCreate { dir } => pfs(|_| pfs_cmd::store_create(dir)),
+        Command::SshRemote { commands, prefix } => cmd_ssh_remote(commands, prefix),
+        Command::Import { dir, pfs } => {
+            let s = bridge::import::import(dir, pfs, o.import_options(), &mut io::stderr())
+                .map_err(Failure::errx)?;
+            summary(
+                o.quiet > 0,
+                format_args!(
+                    "Imported {} into {pfs}: {} objects, {} changed, {} removed, {} bytes read, TID {:#018x}",
+                    dir.display(), s.objects, s.changed, s.removed, s.bytes, s.tid
+                ),
+            )
+        }
+        Command::Export { source, dir } => {
+            let s = bridge::export::export(source, dir, o.export_options(), &mut io::stderr())
+                .map_err(Failure::errx)?;
+            summary(
+                o.quiet > 0,
+                format_args!(
+                    "Exported {source} as of TID {:#018x} into {}: {} objects, {} bytes",
+                    s.tid,
+                    dir.display(),
+                    s.objects,
+                    s.bytes
+                ),
+            )
+        }
+        Command::Snapls { paths } => {
+            let mut out = io::stdout().lock();
+            for path in paths {
+                bridge::snapls::snapls(path, &mut out).map_err(Failure::errx)?;
+            }
+            Ok(())
+        }
+        Command::Help { topic } => {
+            let text = cli::help(topic.as_deref()).map_err(Failure::errx)?;
+            print_out(&text)
+        }
+        Command::Version => print_out(&cli::version()),
+        Command::NotImplemented(name) => {
+            Err(Failure::errx(format_args!("{name}: not implemented")))
         }
     }
 }
 
-/// Commands of the original's usage that this tool does not provide.
-const OTHER_COMMANDS: &[&str] = &[
-    "bstats",
-    "iostats",
-    "stats",
-    "history",
-    "namekey1",
-    "namekey2",
-    "namekey32",
-    "cleanup",
-    "abort-cleanup",
-    "snapshot",
-    "prune",
-    "prune-everything",
-    "rebalance",
-    "reblock",
-    "reblock-btree",
-    "reblock-inodes",
-    "reblock-dirs",
-    "reblock-data",
-    "version",
-    "version-upgrade",
-    "volume-add",
-    "volume-del",
-    "volume-list",
-    "volume-blkdevs",
-    "config",
-    "viconfig",
-    "snap",
-    "snaplo",
-    "snapq",
-    "snaprm",
-    "blockmap",
-    "checkmap",
-    "show",
-    "show-undo",
-    "recover",
-    "strip",
-    "dedup-simulate",
-    "dedup",
-];
+/// Runs a pfs-* command on stdout, flushed before a failure is told.
+fn pfs(command: impl FnOnce(&mut dyn Write) -> Result<(), PfsCmdError>) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    let r = command(&mut out);
+    let _ = out.flush();
+    r.map_err(pfs_failure)
+}
 
-fn dispatch(inv: &Invocation) -> Result<(), Failure> {
-    restrict::check(inv).map_err(|e| Failure::Errx(e.to_string()))?;
-    let cmd = inv.command.as_str();
-    match cmd {
-        "mirror-dump" => cmd_mirror_dump(&inv.args),
-        "ssh-remote" => cmd_ssh_remote(&inv.args),
-        "mirror-read" | "mirror-read-stream" | "mirror-write" => cmd_mirror(inv),
-        "mirror-copy" | "mirror-stream" => cmd_mirror_copy(inv),
-        "import" | "export" => cmd_bridge(inv),
-        "snapls" => cmd_snapls(&inv.args),
-        "pfs-status" | "pfs-master" | "pfs-slave" | "pfs-update" | "pfs-upgrade"
-        | "pfs-downgrade" | "pfs-destroy" | "synctid" | "store-create" => cmd_pfs(inv),
-        _ if OTHER_COMMANDS.contains(&cmd) => Err(Failure::Errx(format!("{cmd}: not implemented"))),
-        _ => Err(Failure::Usage(USAGE)),
+fn pfs_failure(e: PfsCmdError) -> Failure {
+    match e {
+        PfsCmdError::Reported => Failure::status(1),
+        e if e.is_plain() => Failure::of(Line::Say(e.to_string())),
+        e => Failure::errx(e),
     }
 }
 
-fn cmd_pfs(inv: &Invocation) -> Result<(), Failure> {
-    let args = &inv.args;
-    let mut out = io::stdout().lock();
-    let r = match inv.command.as_str() {
-        "pfs-status" => pfs_cmd::pfs_status(args, &mut out),
-        "pfs-master" => pfs_cmd::pfs_create(args, false, &mut out),
-        "pfs-slave" => pfs_cmd::pfs_create(args, true, &mut out),
-        "pfs-update" => pfs_cmd::pfs_update(args, &mut out),
-        "pfs-upgrade" => pfs_cmd::pfs_upgrade(args, &mut out),
-        "pfs-downgrade" => pfs_cmd::pfs_downgrade(args, &mut out),
-        "pfs-destroy" => pfs_cmd::pfs_destroy(
-            args,
-            &inv.opts,
-            &mut io::stdin().lock(),
-            &mut out,
-            Duration::from_secs(1),
-        ),
-        "synctid" => pfs_cmd::synctid(args, &mut out),
-        _ => pfs_cmd::store_create(args),
-    };
-    let _ = out.flush();
-    r.map_err(|e| match e {
-        CmdError::Errx(m) => Failure::Errx(m),
-        CmdError::Say(m) => Failure::Say(m),
-        CmdError::Usage(u) => Failure::Usage(u),
-        CmdError::Failed => Failure::Silent,
-        CmdError::Output(e) => Failure::Errx(strerror(&e)),
-    })
+/// import's and export's closing line, unless `-q`.
+fn summary(quiet: bool, line: std::fmt::Arguments<'_>) -> Result<(), Failure> {
+    if quiet {
+        return Ok(());
+    }
+    print_out(&format!("{line}\n"))
 }
 
-fn cmd_mirror_dump(args: &[String]) -> Result<(), Failure> {
-    let header = match args {
-        [] => false,
-        [h] if h == "header" => true,
-        _ => return Err(Failure::Usage(MIRROR_USAGE)),
-    };
+/// Text on stdout; failing to write it is a failure.
+fn print_out(text: &str) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::errx(strerror(&e)))
+}
+
+fn cmd_mirror_dump(header: bool) -> Result<(), Failure> {
     let stdin = io::stdin().lock();
     chan::widen(&stdin);
     let stdout = io::stdout().lock();
     let stderr = io::stderr();
     mirror_dump(stdin, stdout, stderr, header).map_err(|e| match e {
-        DumpError::FirstRecord(r) => Failure::Say(r.to_string()),
-        DumpError::Incomplete => Failure::Silent,
-        DumpError::Output(io) => Failure::Errx(format!("mirror-dump: {}", strerror(&io))),
-        other => Failure::Errx(other.to_string()),
+        DumpError::FirstRecord(r) => Failure::of(Line::Say(r.to_string())),
+        DumpError::Incomplete => Failure::status(1),
+        DumpError::Output(io) => Failure::errx(format_args!("mirror-dump: {}", strerror(&io))),
+        other => Failure::errx(other),
     })
 }
 
 /// `ssh-remote <cmd> <target>`: run `$SSH_ORIGINAL_COMMAND` restricted to
 /// that command and path prefix, in this process (no exec, no shell).
-fn cmd_ssh_remote(args: &[String]) -> Result<(), Failure> {
-    let [cmd, target] = args else {
-        return Err(Failure::Usage(USAGE));
-    };
-    let original = std::env::var("SSH_ORIGINAL_COMMAND").ok();
-    let inv = restrict::ssh_remote_invocation(cmd, target, original.as_deref())
-        .map_err(|e| Failure::Errx(e.to_string()))?;
-    dispatch(&inv)
+fn cmd_ssh_remote(commands: &OsStr, prefix: &Path) -> Result<(), Failure> {
+    let original = std::env::var_os("SSH_ORIGINAL_COMMAND");
+    match cli::ssh_remote_invocation(commands, prefix, original.as_deref()) {
+        Ok(inv) => run(&inv),
+        Err(SshRemoteError::Command(e)) => Err(cli_failure(e)),
+        Err(e) => Err(Failure::errx(e)),
+    }
 }
 
-/// mirror-read, mirror-read-stream and mirror-write on stdin/stdout.
-fn cmd_mirror(inv: &Invocation) -> Result<(), Failure> {
-    let o = &inv.opts;
-    let (fs, begin) = match (inv.command.as_str(), inv.args.as_slice()) {
-        ("mirror-write", [fs]) => (fs, None),
-        ("mirror-read" | "mirror-read-stream", [fs]) => (fs, None),
-        ("mirror-read" | "mirror-read-stream", [fs, b]) => (fs, Some(cli::strtoull(b).0)),
-        _ => return Err(Failure::Usage(MIRROR_USAGE)),
-    };
-    if inv.command != "mirror-write" && io::stdout().is_terminal() {
-        // As zfs send: a binary stream on a terminal helps nobody.
-        return Err(Failure::Errx(format!(
-            "{}: standard output is a terminal; redirect the stream to a file or a pipe",
-            inv.command
-        )));
-    }
-    let stdio = |fd: std::os::fd::BorrowedFd<'_>| {
+/// Standard input and output as files of their own, widened.
+fn stdio() -> Result<(File, File), Failure> {
+    let file = |fd: BorrowedFd<'_>| {
         fd.try_clone_to_owned()
-            .map(std::fs::File::from)
-            .map_err(|e| Failure::Errx(format!("stdio: {}", strerror(&e))))
+            .map(File::from)
+            .map_err(|e| Failure::errx(format_args!("stdio: {}", strerror(&e))))
     };
-    let input = stdio(io::stdin().as_fd())?;
-    let output = stdio(io::stdout().as_fd())?;
+    let input = file(io::stdin().as_fd())?;
+    let output = file(io::stdout().as_fd())?;
     chan::widen(&input);
     chan::widen(&output);
-    let mut diag = io::stderr();
-    let r = if inv.command == "mirror-write" {
-        mirror_write(fs, &WriteOptions::from_global(o), input, output, &mut diag)
-    } else {
-        let stream = inv.command == "mirror-read-stream";
-        let ro = ReadOptions::from_global(o, stream, begin);
-        mirror_read(fs, &ro, input, output, &mut diag)
-    };
-    r.map_err(mirror_failure)
+    Ok((input, output))
 }
 
+/// mirror-read and mirror-read-stream on stdin/stdout.
+fn cmd_mirror_read(name: &str, fs: &PathArg, ro: &ReadOptions) -> Result<(), Failure> {
+    if io::stdout().is_terminal() {
+        // As zfs send: a binary stream on a terminal helps nobody.
+        return Err(Failure::errx(format_args!(
+            "{name}: standard output is a terminal; redirect the stream to a file or a pipe"
+        )));
+    }
+    let (input, output) = stdio()?;
+    mirror_read(fs, ro, input, output, &mut io::stderr()).map_err(mirror_failure)
+}
+
+/// A mirror command's failure; a slave that could not be created tells
+/// why first.
 fn mirror_failure(e: MirrorError) -> Failure {
-    if e.is_plain() {
-        Failure::Say(e.to_string())
+    let line = if e.is_plain() {
+        Line::Say(e.to_string())
     } else {
-        Failure::Errx(e.to_string())
+        Line::Errx(e.to_string())
+    };
+    let mut f = match e {
+        MirrorError::SlaveNotCreated(cause) => pfs_failure(cause),
+        _ => Failure::status(1),
+    };
+    f.lines.push(line);
+    f.status = 1;
+    f
+}
+
+/// What a copy's sides have to tell, as they end.
+fn copy_note(n: CopyNote) {
+    match n {
+        CopyNote::Failed(e) => print_lines(&mirror_failure(e).lines),
+        CopyNote::Panicked => print_lines(&[Line::Errx("mirror side panicked".into())]),
+        CopyNote::Remote(line) => print_lines(&[Line::Say(line)]),
+        CopyNote::LostLink => {}
     }
 }
 
-/// mirror-copy and mirror-stream; their exit status names the failed side.
-fn cmd_mirror_copy(inv: &Invocation) -> Result<(), Failure> {
-    let [src, dst] = inv.args.as_slice() else {
-        return Err(Failure::Usage(MIRROR_USAGE));
+/// mirror-copy's and mirror-stream's exit status names the failed side.
+fn copy_status(r: Result<Outcome, CopyError>) -> Result<(), Failure> {
+    let status = match r {
+        Ok(o) => match (o.source_failed, o.target_failed) {
+            (false, false) => return Ok(()),
+            (true, false) => copy_exit::SOURCE_FAILED,
+            (false, true) => copy_exit::TARGET_FAILED,
+            (true, true) => copy_exit::BOTH_FAILED,
+        },
+        Err(e) => {
+            return Err(Failure {
+                status: copy_exit::SETUP,
+                ..Failure::errx(e)
+            })
+        }
     };
-    let mut diag = io::stderr();
-    let r = if inv.command == "mirror-stream" {
-        mirror_stream(src, dst, &inv.opts, &mut diag)
-    } else {
-        mirror_copy(src, dst, &inv.opts, false, &mut diag).map(|o| o.status)
-    };
-    match r {
-        Ok(0) => Ok(()),
-        Ok(code) => Err(Failure::Status(code)),
-        Err(e) => Err(Failure::Errx(e.to_string())),
-    }
-}
-
-/// `snapls <pfs> ...`: the TIDs each PFS can be exported as of.
-fn cmd_snapls(args: &[String]) -> Result<(), Failure> {
-    if args.is_empty() {
-        return Err(Failure::Usage("hammer snapls <pfs-path> ...\n"));
-    }
-    let mut out = io::stdout().lock();
-    for path in args {
-        bridge::snapls::snapls(path, &mut out).map_err(|e| Failure::Errx(e.to_string()))?;
-    }
-    Ok(())
-}
-
-/// Usage of import and export.
-const BRIDGE_USAGE: &str = "\
-hammer import <dir> <pfs-path>
-hammer [-F] export <pfs-path>[@@<tid>] <dir>
-";
-
-/// `import <dir> <pfs>` and `export <pfs>[@@<tid>] <dir>` on the store.
-fn cmd_bridge(inv: &Invocation) -> Result<(), Failure> {
-    let [a, b] = inv.args.as_slice() else {
-        return Err(Failure::Usage(BRIDGE_USAGE));
-    };
-    let quiet = inv.opts.quiet > 0;
-    let mut diag = io::stderr();
-    let line = if inv.command == "import" {
-        let s = bridge::import::import(Path::new(a), b, ImportOptions { quiet }, &mut diag)
-            .map_err(|e| Failure::Errx(e.to_string()))?;
-        format!(
-            "Imported {a} into {b}: {} objects, {} changed, {} removed, {} bytes read, TID {:#018x}",
-            s.objects, s.changed, s.removed, s.bytes, s.tid
-        )
-    } else {
-        let opts = ExportOptions {
-            force: inv.opts.force,
-            quiet,
-        };
-        let s = bridge::export::export(a, Path::new(b), opts, &mut diag)
-            .map_err(|e| Failure::Errx(e.to_string()))?;
-        format!(
-            "Exported {a} as of TID {:#018x} into {b}: {} objects, {} bytes",
-            s.tid, s.objects, s.bytes
-        )
-    };
-    if !quiet {
-        println!("{line}");
-    }
-    Ok(())
+    Err(Failure::status(status))
 }

@@ -2,47 +2,140 @@
 //! and exit codes (spec: cli.md §5-10), the defects of protocol.md §15
 //! fixed: every failure exits non-zero.
 
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, BufRead, Write};
-use std::path::Path;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
 use nix::errno::Errno;
 
-use crate::cli::{strtoull_base, GlobalOpts, PFS_USAGE, SYNCTID_USAGE};
+use crate::cparse::{dirname, strip_trailing_slashes};
+use crate::cparse::{strtoull, time_to_secs};
 use crate::errno::strerror;
 use crate::ondisk::{HammerUuid, PseudofsData, PFSD_SLAVE};
-use crate::pfs::getpfs::{dirname, scanpfsid, strip_trailing_slashes, strtol10};
+use crate::patharg::PathArg;
+use crate::pfs::getpfs::scanpfsid;
 use crate::pfs::store::Store;
-use crate::pfs::{getpfs, OpenError, Pfs, PfsError, SynctidOp};
+use crate::pfs::{getpfs, GetpfsError, OpenError, Pfs, PfsError, SynctidOp};
 use crate::pfsd_fmt::{write_pfs_block, SnapshotsHint};
 
-/// How a command failed; `main` prints it and exits 1.
+/// How a command failed, each with the original's text (cli.md §5-10);
+/// every one ends the command with exit status 1.
 #[derive(Debug, thiserror::Error)]
-pub enum CmdError {
-    /// errx/err: printed as `hammer: <text>`.
-    #[error("{0}")]
-    Errx(String),
-    /// Printed verbatim on stderr (a newline is added).
-    #[error("{0}")]
-    Say(String),
-    #[error("usage")]
-    Usage(&'static str),
-    /// The message is already on stdout; only the exit status is left.
+pub enum PfsCmdError {
+    #[error(transparent)]
+    Getpfs(#[from] GetpfsError),
+    #[error("Cannot create {0}, file exists!")]
+    Exists(PathArg),
+    #[error("Invalid PFS path {0} with trailing /")]
+    TrailingSlash(PathArg),
+    #[error("Cannot open directory {}: {source}", dir.display())]
+    OpenDir { dir: PathBuf, source: OpenError },
+    /// Printed verbatim (the original's `fprintf`).
+    #[error(
+        "You are attempting to access a PFS softlink from a PFS.  It may not represent the PFS\n\
+         on the main filesystem mount that you expect!  You may only access PFS softlinks\n\
+         via the main filesystem mount!"
+    )]
+    NotMainMount,
+    #[error("Fatal error: PFS#0 must exist")]
+    NoPfs0,
+    #[error("Cannot create {path}: {source}")]
+    Create { path: PathArg, source: PfsError },
+    #[error("Cannot create {0}, all PFSs in use")]
+    AllInUse(PathArg),
+    /// The failure is told on stdout already (`failed: ...`); only the exit
+    /// status is left (D20: the original's was 0).
     #[error("failed")]
-    Failed,
+    Reported,
+    #[error("option {0} requires an assignment")]
+    NoAssignment(String),
+    #[error("option {name}: error parsing uuid {value}")]
+    BadUuid { name: &'static str, value: String },
+    #[error("option label: malformed string")]
+    MalformedLabel,
+    /// Printed verbatim, with a hint for an empty value.
+    #[error("option snapshots: '{0}' must be an absolute path{hint}", hint = clear_hint(.0))]
+    SnapshotsNotAbsolute(String),
+    #[error("option snapshots: path too long, {0} character limit")]
+    SnapshotsTooLong(usize),
+    /// D17 fixed: the original names the value, not the option.
+    #[error("option prune-min: illegal time spec, use Nd or [Nd/]hh[:mm[:ss]]")]
+    BadTimeSpec,
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+    #[error("The real mount point cannot be made a PFS slave, only PFS sub-directories can be made slaves")]
+    SlaveRoot,
+    #[error("Unable to adjust PFS configuration: {0}")]
+    Adjust(PfsError),
+    #[error("Unable to retrieve PFS configuration after successful update: {0}")]
+    Retrieve(PfsError),
+    #[error("You cannot upgrade PFS#0 (It should already be a master)")]
+    UpgradeRoot,
+    #[error("It is already a master")]
+    AlreadyMaster,
+    #[error("You cannot downgrade PFS#0")]
+    DowngradeRoot,
+    #[error("It is already a slave")]
+    AlreadySlave,
+    /// pfs-upgrade or pfs-downgrade (`op`) failed.
+    #[error("pfs-{op} of PFS#{id} ({label}) failed: {source}")]
+    RoleChange {
+        op: &'static str,
+        id: u32,
+        label: String,
+        source: PfsError,
+    },
+    #[error("You cannot destroy PFS#0")]
+    DestroyRoot,
+    #[error("No action taken on PFS#{0}")]
+    NoAction(u32),
+    #[error("Unable to remove softlink {}: {}", link.display(), strerror(.source))]
+    RemoveLink { link: PathBuf, source: io::Error },
+    #[error("Unable to open {fs}: {source}")]
+    SynctidOpen { fs: PathArg, source: Cause },
+    #[error("Synctid {fs} failed: {source}")]
+    Synctid { fs: PathArg, source: Cause },
+    #[error("store-create: {0}")]
+    StoreCreate(PfsError),
     /// Writing stdout failed.
     #[error("{}", strerror(.0))]
     Output(#[from] io::Error),
 }
 
-type CmdResult = Result<(), CmdError>;
-
-/// `err(3)`: the text, a colon and the error.
-fn err(text: impl std::fmt::Display, e: impl std::fmt::Display) -> CmdError {
-    CmdError::Errx(format!("{text}: {e}"))
+impl PfsCmdError {
+    /// Whether the original prints the message verbatim ("say") rather
+    /// than as `hammer: <message>`.
+    pub fn is_plain(&self) -> bool {
+        matches!(
+            self,
+            PfsCmdError::NotMainMount | PfsCmdError::SnapshotsNotAbsolute(_)
+        )
+    }
 }
+
+/// What failed beneath an `err(3)` message: opening the path, or a PFS
+/// operation on it.
+#[derive(Debug, thiserror::Error)]
+pub enum Cause {
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error(transparent)]
+    Pfs(#[from] PfsError),
+}
+
+fn clear_hint(value: &str) -> &'static str {
+    if value.is_empty() {
+        "\nuse 'snapshots-clear' to unset snapshots dir"
+    } else {
+        ""
+    }
+}
+
+type CmdResult = Result<(), PfsCmdError>;
 
 /// The line of the PFS block that needs a descriptor (cli.md §4.2).
 fn hint(pfs: &dyn Pfs) -> SnapshotsHint {
@@ -60,20 +153,20 @@ fn label(pfsd: &PseudofsData) -> String {
     String::from_utf8_lossy(pfsd.label_bytes()).into_owned()
 }
 
-fn getpfs_or_exit(path: &str) -> Result<(Box<dyn Pfs>, PseudofsData), CmdError> {
-    getpfs(path).map_err(|e| CmdError::Errx(e.to_string()))
-}
-
-/// `hammer pfs-status [dirpath ...]` (cli.md §5).
-pub fn pfs_status(args: &[String], out: &mut dyn Write) -> CmdResult {
-    let dot = [".".to_string()];
-    let paths = if args.is_empty() { &dot[..] } else { args };
+/// `hammer pfs-status <dirpath> ...` (cli.md §5).
+pub fn pfs_status(paths: &[PathArg], out: &mut dyn Write) -> CmdResult {
     for path in paths {
         out.flush()?;
-        let (pfs, _) = getpfs_or_exit(path)?;
-        write!(out, "{path}\t")?;
+        let (pfs, _) = getpfs(path)?;
+        // Paths on stdout are written as they were given, bytes and all.
+        out.write_all(path.as_os_str().as_bytes())?;
+        out.write_all(b"\t")?;
         match pfs.get_pseudofs() {
-            Err(_) => writeln!(out, "Invalid PFS path {path}")?,
+            Err(_) => {
+                out.write_all(b"Invalid PFS path ")?;
+                out.write_all(path.as_os_str().as_bytes())?;
+                out.write_all(b"\n")?;
+            }
             Ok(pfsd) => {
                 writeln!(out, "PFS#{} {{", pfs.pfs_id())?;
                 print_block(out, &pfsd, pfs.as_ref())?;
@@ -85,50 +178,52 @@ pub fn pfs_status(args: &[String], out: &mut dyn Write) -> CmdResult {
     Ok(())
 }
 
+/// What pfs-master and pfs-slave create.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PfsCreate<'a> {
+    pub slave: bool,
+    /// The new PFS's shared uuid; a fresh one if `None`.
+    pub shared_uuid: Option<HammerUuid>,
+    /// pfs-update's `name=value` options, applied once it exists.
+    pub options: &'a [OsString],
+}
+
 /// `hammer pfs-master|pfs-slave <dirpath> [options]` (cli.md §6).
-pub fn pfs_create(args: &[String], slave: bool, out: &mut dyn Write) -> CmdResult {
-    let Some(path) = args.first() else {
-        return Err(CmdError::Usage(PFS_USAGE));
-    };
+pub fn pfs_create(path: &PathArg, new: &PfsCreate<'_>, out: &mut dyn Write) -> CmdResult {
     if fs::symlink_metadata(path).is_ok() {
-        return Err(CmdError::Errx(format!(
-            "Cannot create {path}, file exists!"
-        )));
+        return Err(PfsCmdError::Exists(path.clone()));
     }
-    if path.ends_with('/') {
-        return Err(CmdError::Errx(format!(
-            "Invalid PFS path {path} with trailing /"
-        )));
+    if path.as_os_str().as_bytes().ends_with(b"/") {
+        return Err(PfsCmdError::TrailingSlash(path.clone()));
     }
     let dir = dirname(path);
+    let open_dir = |source| PfsCmdError::OpenDir {
+        dir: dir.to_path_buf(),
+        source,
+    };
     // A PFS link or `@@` name opens that PFS, as on HAMMER, and is refused
     // below as not PFS#0.
-    let mut pfs = match scanpfsid(&dir).open() {
+    let mut pfs = match scanpfsid(dir).open() {
         Ok(pfs) => pfs,
-        Err(OpenError::Io(e)) => {
-            return Err(err(format!("Cannot open directory {dir}"), strerror(&e)))
-        }
-        Err(OpenError::Store(e)) => return Err(err(format!("Cannot open directory {dir}"), e)),
         // GET_PSEUDOFS fails: pfs_id stays -1.
-        Err(OpenError::NotHammer(_)) => return Err(CmdError::Say(NOT_MAIN_MOUNT.to_string())),
+        Err(OpenError::NotHammer(_)) => return Err(PfsCmdError::NotMainMount),
+        Err(e) => return Err(open_dir(e)),
     };
     if pfs.get_pseudofs().is_err() || pfs.pfs_id() != 0 {
-        return Err(CmdError::Say(NOT_MAIN_MOUNT.to_string()));
+        return Err(PfsCmdError::NotMainMount);
     }
     // The link is made in `dir` itself, which a store's `@@-1:00000` is
     // not: refused before a PFS is created for nothing.
-    if let Err(e) = fs::metadata(&dir) {
-        return Err(err(format!("Cannot open directory {dir}"), strerror(&e)));
-    }
+    fs::metadata(dir).map_err(|e| open_dir(OpenError::Io(e)))?;
     let id = free_pfs_id(pfs.as_mut(), path)?;
     write!(out, "Creating PFS#{id}\t")?;
     out.flush()?;
     let pfsd = PseudofsData {
         sync_beg_tid: 1,
         sync_end_tid: 1,
-        shared_uuid: HammerUuid::new_random(),
+        shared_uuid: new.shared_uuid.unwrap_or_else(HammerUuid::new_random),
         unique_uuid: HammerUuid::new_random(),
-        mirror_flags: if slave { PFSD_SLAVE } else { 0 },
+        mirror_flags: if new.slave { PFSD_SLAVE } else { 0 },
         ..Default::default()
     };
     pfs.set_pfs_id(id);
@@ -136,209 +231,153 @@ pub fn pfs_create(args: &[String], slave: bool, out: &mut dyn Write) -> CmdResul
         // D20 fixed: the original exits 0 here.
         writeln!(out, "failed: {e}")?;
         out.flush()?;
-        return Err(CmdError::Failed);
+        return Err(PfsCmdError::Reported);
     }
-    if let Err(e) = std::os::unix::fs::symlink(format!("@@PFS{id:05}"), path) {
+    if let Err(e) = std::os::unix::fs::symlink(format!("@@PFS{id:05}"), path.as_path()) {
         writeln!(out, "failed: cannot create symlink: {}", strerror(&e))?;
         out.flush()?;
-        return Err(CmdError::Failed);
+        return Err(PfsCmdError::Reported);
     }
     writeln!(out, "succeeded!")?;
     drop(pfs);
-    pfs_update(args, out)
+    pfs_update(path, new.options, out)
 }
 
-const NOT_MAIN_MOUNT: &str =
-    "You are attempting to access a PFS softlink from a PFS.  It may not represent the PFS\n\
-on the main filesystem mount that you expect!  You may only access PFS softlinks\n\
-via the main filesystem mount!";
-
 /// The lowest id whose GET fails with ENOENT.
-fn free_pfs_id(pfs: &mut dyn Pfs, path: &str) -> Result<u32, CmdError> {
+fn free_pfs_id(pfs: &mut dyn Pfs, path: &PathArg) -> Result<u32, PfsCmdError> {
     for id in 0..=0xFFFF {
         pfs.set_pfs_id(id);
         match pfs.get_pseudofs() {
             Ok(_) => continue,
-            Err(PfsError::Sys(Errno::ENOENT)) if id == 0 => {
-                return Err(CmdError::Errx("Fatal error: PFS#0 must exist".into()))
-            }
+            Err(PfsError::Sys(Errno::ENOENT)) if id == 0 => return Err(PfsCmdError::NoPfs0),
             Err(PfsError::Sys(Errno::ENOENT)) => return Ok(id),
-            Err(e) => return Err(err(format!("Cannot create {path}"), e)),
+            Err(source) => {
+                return Err(PfsCmdError::Create {
+                    path: path.clone(),
+                    source,
+                })
+            }
         }
     }
-    Err(CmdError::Errx(format!(
-        "Cannot create {path}, all PFSs in use"
-    )))
+    Err(PfsCmdError::AllInUse(path.clone()))
 }
 
 /// `hammer pfs-update <dirpath> [options]` (cli.md §7).
-pub fn pfs_update(args: &[String], out: &mut dyn Write) -> CmdResult {
-    let Some(path) = args.first() else {
-        return Err(CmdError::Usage(PFS_USAGE));
-    };
-    let (mut pfs, _) = getpfs_or_exit(path)?;
-    writeln!(out, "{path}")?;
+pub fn pfs_update(path: &PathArg, options: &[OsString], out: &mut dyn Write) -> CmdResult {
+    let (mut pfs, _) = getpfs(path)?;
+    out.write_all(path.as_os_str().as_bytes())?;
+    out.write_all(b"\n")?;
     out.flush()?;
     let Ok(mut pfsd) = pfs.get_pseudofs() else {
         return Ok(());
     };
-    for opt in &args[1..] {
+    for opt in options {
         apply_option(&mut pfsd, opt)?;
     }
     if pfsd.is_slave() && pfs.pfs_id() == 0 {
-        return Err(CmdError::Errx(
-            "The real mount point cannot be made a PFS slave, only PFS sub-directories can be made slaves".into(),
-        ));
+        return Err(PfsCmdError::SlaveRoot);
     }
-    pfs.set_pseudofs(&pfsd)
-        .map_err(|e| err("Unable to adjust PFS configuration", e))?;
-    let pfsd = pfs.get_pseudofs().map_err(|e| {
-        err(
-            "Unable to retrieve PFS configuration after successful update",
-            e,
-        )
-    })?;
+    pfs.set_pseudofs(&pfsd).map_err(PfsCmdError::Adjust)?;
+    let pfsd = pfs.get_pseudofs().map_err(PfsCmdError::Retrieve)?;
     print_block(out, &pfsd, pfs.as_ref())?;
     out.flush()?;
     Ok(())
 }
 
-/// One `name=value` option of pfs-update (cli.md §7.1).
-pub fn apply_option(pfsd: &mut PseudofsData, opt: &str) -> CmdResult {
-    let (name, value) = match opt.split_once('=') {
-        Some(nv) => nv,
+/// One `name=value` option of pfs-update (cli.md §7.1), its value taken
+/// as bytes, as the original does.
+pub fn apply_option(pfsd: &mut PseudofsData, opt: &OsStr) -> CmdResult {
+    let opt = opt.as_bytes();
+    let (name, value) = match opt.iter().position(|&c| c == b'=') {
+        Some(i) => (&opt[..i], &opt[i + 1..]),
         // D17 fixed: the bare form the usage text shows is accepted.
-        None if opt == "snapshots-clear" => (opt, ""),
-        None => {
-            return Err(CmdError::Errx(format!(
-                "option {opt} requires an assignment"
-            )))
-        }
+        None if opt == b"snapshots-clear" => (opt, &b""[..]),
+        None => return Err(PfsCmdError::NoAssignment(lossy(opt))),
     };
     match name {
-        "sync-beg-tid" => pfsd.sync_beg_tid = strtoull_base(value, 16).0,
-        "sync-end-tid" => pfsd.sync_end_tid = strtoull_base(value, 16).0,
-        "shared-uuid" | "unique-uuid" => {
-            let u = HammerUuid::parse(value).ok_or_else(|| {
-                CmdError::Errx(format!("option {name}: error parsing uuid {value}"))
-            })?;
-            if name == "shared-uuid" {
-                pfsd.shared_uuid = u;
-            } else {
-                pfsd.unique_uuid = u;
-            }
-        }
-        "label" => {
-            let text = if !value.starts_with('"') {
-                value
-            } else if value.ends_with('"') {
+        b"sync-beg-tid" => pfsd.sync_beg_tid = strtoull(value, 16).0,
+        b"sync-end-tid" => pfsd.sync_end_tid = strtoull(value, 16).0,
+        b"shared-uuid" => pfsd.shared_uuid = uuid("shared-uuid", value)?,
+        b"unique-uuid" => pfsd.unique_uuid = uuid("unique-uuid", value)?,
+        b"label" => {
+            let text = match value {
                 // A lone `"` is both quotes: the label is empty.
-                &value[1..value.len().max(2) - 1]
-            } else {
-                return Err(CmdError::Errx(format!("option {name}: malformed string")));
+                [b'"'] => &[][..],
+                [b'"', text @ .., b'"'] => text,
+                [b'"', ..] => return Err(PfsCmdError::MalformedLabel),
+                text => text,
             };
-            pfsd.set_label(text.as_bytes());
+            pfsd.set_label(text);
         }
-        "snapshots" => {
-            if !value.starts_with('/') {
-                let mut m = format!("option {name}: '{value}' must be an absolute path");
-                if value.is_empty() {
-                    m.push_str("\nuse 'snapshots-clear' to unset snapshots dir");
-                }
-                return Err(CmdError::Say(m));
+        b"snapshots" => {
+            if !value.starts_with(b"/") {
+                return Err(PfsCmdError::SnapshotsNotAbsolute(lossy(value)));
             }
             if value.len() >= 64 {
-                return Err(CmdError::Errx(format!(
-                    "option {name}: path too long, {} character limit",
-                    value.len()
-                )));
+                return Err(PfsCmdError::SnapshotsTooLong(value.len()));
             }
-            pfsd.set_snapshots(value.as_bytes());
+            pfsd.set_snapshots(value);
         }
-        "snapshots-clear" => pfsd.set_snapshots(b""),
-        "prune-min" => {
-            pfsd.prune_min = time_to_secs(value).ok_or_else(|| {
-                // D17 fixed: the original names the value, not the option.
-                CmdError::Errx(format!(
-                    "option {name}: illegal time spec, use Nd or [Nd/]hh[:mm[:ss]]"
-                ))
-            })?;
+        b"snapshots-clear" => pfsd.set_snapshots(b""),
+        b"prune-min" => {
+            pfsd.prune_min = time_to_secs(value).ok_or(PfsCmdError::BadTimeSpec)?;
         }
-        _ => return Err(CmdError::Errx(format!("invalid option: {name}"))),
+        _ => return Err(PfsCmdError::InvalidOption(lossy(name))),
     }
     Ok(())
 }
 
-/// `[Nd[/]]hh[:mm[:ss]]` to seconds, clamped to 0x7FFFFFFF; computed in
-/// 64 bits (D17 fixed: the original overflows a 32-bit int).
-pub fn time_to_secs(s: &str) -> Option<i32> {
-    let (mut n, mut rest) = strtol10(s);
-    let mut days = 0;
-    if let Some(r) = rest.strip_prefix('d') {
-        days = n;
-        (n, rest) = match r.strip_prefix('/') {
-            Some(r) => strtol10(r),
-            None => (0, r),
-        };
-    }
-    let hours = n;
-    let (mut mins, mut secs) = (0, 0);
-    if let Some(r) = rest.strip_prefix(':') {
-        (mins, rest) = strtol10(r);
-        if let Some(r) = rest.strip_prefix(':') {
-            (secs, rest) = strtol10(r);
-        }
-    }
-    if days < 0 || hours < 0 || mins < 0 || secs < 0 || !rest.is_empty() {
-        return None;
-    }
-    let total = days
-        .saturating_mul(86400)
-        .saturating_add(hours.saturating_mul(3600))
-        .saturating_add(mins.saturating_mul(60))
-        .saturating_add(secs);
-    Some(total.min(0x7FFF_FFFF) as i32)
+/// Bytes of an argument as a message shows them.
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
-/// `hammer pfs-upgrade <dirpath>` (cli.md §8).
-pub fn pfs_upgrade(args: &[String], out: &mut dyn Write) -> CmdResult {
-    let Some(path) = args.first() else {
-        return Err(CmdError::Usage(PFS_USAGE));
-    };
-    let (mut pfs, pfsd) = getpfs_or_exit(path)?;
-    let id = pfs.pfs_id();
-    if id == 0 {
-        return Err(CmdError::Errx(
-            "You cannot upgrade PFS#0 (It should already be a master)".into(),
-        ));
-    }
-    if !pfsd.is_slave() {
-        return Err(CmdError::Errx("It is already a master".into()));
-    }
-    let what = format!("pfs-upgrade of PFS#{id} ({})", label(&pfsd));
-    pfs.upgrade()
-        .map_err(|e| err(format!("{what} failed"), e))?;
-    writeln!(out, "{what} succeeded")?;
-    Ok(())
+fn uuid(name: &'static str, value: &[u8]) -> Result<HammerUuid, PfsCmdError> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(HammerUuid::parse)
+        .ok_or_else(|| PfsCmdError::BadUuid {
+            name,
+            value: lossy(value),
+        })
 }
 
-/// `hammer pfs-downgrade <dirpath>` (cli.md §8).
-pub fn pfs_downgrade(args: &[String], out: &mut dyn Write) -> CmdResult {
-    let Some(path) = args.first() else {
-        return Err(CmdError::Usage(PFS_USAGE));
-    };
-    let (mut pfs, pfsd) = getpfs_or_exit(path)?;
+/// `hammer pfs-upgrade <dirpath>` (cli.md §8): a slave becomes a master.
+pub fn pfs_upgrade(path: &Path, out: &mut dyn Write) -> CmdResult {
+    change_role(path, true, out)
+}
+
+/// `hammer pfs-downgrade <dirpath>` (cli.md §8): a master becomes a slave.
+pub fn pfs_downgrade(path: &Path, out: &mut dyn Write) -> CmdResult {
+    change_role(path, false, out)
+}
+
+fn change_role(path: &Path, upgrade: bool, out: &mut dyn Write) -> CmdResult {
+    let (mut pfs, pfsd) = getpfs(path)?;
     let id = pfs.pfs_id();
-    if id == 0 {
-        return Err(CmdError::Errx("You cannot downgrade PFS#0".into()));
+    match (upgrade, id, pfsd.is_slave()) {
+        (true, 0, _) => return Err(PfsCmdError::UpgradeRoot),
+        (false, 0, _) => return Err(PfsCmdError::DowngradeRoot),
+        (true, _, false) => return Err(PfsCmdError::AlreadyMaster),
+        (false, _, true) => return Err(PfsCmdError::AlreadySlave),
+        _ => {}
     }
-    if pfsd.is_slave() {
-        return Err(CmdError::Errx("It is already a slave".into()));
+    let op = if upgrade { "upgrade" } else { "downgrade" };
+    let label = label(&pfsd);
+    let r = if upgrade {
+        pfs.upgrade()
+    } else {
+        pfs.downgrade()
+    };
+    if let Err(source) = r {
+        return Err(PfsCmdError::RoleChange {
+            op,
+            id,
+            label,
+            source,
+        });
     }
-    let what = format!("pfs-downgrade of PFS#{id} ({})", label(&pfsd));
-    pfs.downgrade()
-        .map_err(|e| err(format!("{what} failed"), e))?;
-    writeln!(out, "{what} succeeded")?;
+    writeln!(out, "pfs-{op} of PFS#{id} ({label}) succeeded")?;
     Ok(())
 }
 
@@ -353,25 +392,30 @@ fn confirmed(input: &mut dyn BufRead) -> io::Result<bool> {
     Ok(matches!(answer, "y" | "yes" | "Y" | "YES"))
 }
 
-/// `hammer pfs-destroy <dirpath>` (cli.md §9); the countdown takes
-/// `tick` per step (one second in the binary).
+/// What pfs-destroy is asked to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DestroyOptions {
+    /// Each of the countdown's five steps; `None` (`-d`) skips it.
+    pub countdown_step: Option<Duration>,
+}
+
+/// The original's countdown step.
+pub const COUNTDOWN_STEP: Duration = Duration::from_secs(1);
+
+/// `hammer pfs-destroy <dirpath>` (cli.md §9).
 pub fn pfs_destroy(
-    args: &[String],
-    opts: &GlobalOpts,
+    path: &Path,
+    opts: &DestroyOptions,
     input: &mut dyn BufRead,
     out: &mut dyn Write,
-    tick: Duration,
 ) -> CmdResult {
-    let Some(path) = args.first() else {
-        return Err(CmdError::Usage(PFS_USAGE));
-    };
-    let (mut pfs, pfsd) = getpfs_or_exit(path)?;
+    let (mut pfs, pfsd) = getpfs(path)?;
     let id = pfs.pfs_id();
     if id == 0 {
-        return Err(CmdError::Errx("You cannot destroy PFS#0".into()));
+        return Err(PfsCmdError::DestroyRoot);
     }
     let label = label(&pfsd);
-    let refuse = || CmdError::Errx(format!("No action taken on PFS#{id}"));
+    let refuse = || PfsCmdError::NoAction(id);
     write!(
         out,
         "You have requested that PFS#{id} ({label}) be destroyed\n\
@@ -394,22 +438,23 @@ pub fn pfs_destroy(
         }
     }
     write!(out, "Destroying PFS#{id} ({label})")?;
-    if opts.debug > 0 {
-        writeln!(out)?;
-    } else {
-        write!(out, " in")?;
-        for i in (1..=5).rev() {
-            write!(out, " {i}")?;
-            out.flush()?;
-            thread::sleep(tick);
+    match opts.countdown_step {
+        None => writeln!(out)?,
+        Some(step) => {
+            write!(out, " in")?;
+            for i in (1..=5).rev() {
+                write!(out, " {i}")?;
+                out.flush()?;
+                thread::sleep(step);
+            }
+            writeln!(out, ".. starting destruction pass")?;
         }
-        writeln!(out, ".. starting destruction pass")?;
     }
     out.flush()?;
     if let Err(e) = pfs.destroy() {
         writeln!(out, "pfs-destroy of PFS#{id} failed: {e}")?;
         out.flush()?;
-        return Err(CmdError::Failed);
+        return Err(PfsCmdError::Reported);
     }
     writeln!(out, "pfs-destroy of PFS#{id} succeeded!")?;
     out.flush()?;
@@ -417,100 +462,101 @@ pub fn pfs_destroy(
     // directory; a store's links always dangle, so they are stripped
     // whenever the path itself is not a symlink.
     let link = match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => path.as_str(),
+        Ok(m) if m.file_type().is_symlink() => path,
         _ => strip_trailing_slashes(path),
     };
     if fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink()) {
-        fs::remove_file(link)
-            .map_err(|e| err(format!("Unable to remove softlink {link}"), strerror(&e)))?;
+        fs::remove_file(link).map_err(|source| PfsCmdError::RemoveLink {
+            link: link.to_path_buf(),
+            source,
+        })?;
     }
     Ok(())
 }
 
 /// `hammer synctid <filesystem> [quick]` (cli.md §10).
-pub fn synctid(args: &[String], out: &mut dyn Write) -> CmdResult {
-    let op = match args {
-        [_] => SynctidOp::Sync2,
-        [_, q] if q == "quick" => SynctidOp::Sync1,
-        _ => return Err(CmdError::Usage(SYNCTID_USAGE)),
+pub fn synctid(fs_path: &PathArg, quick: bool, out: &mut dyn Write) -> CmdResult {
+    let op = if quick {
+        SynctidOp::Sync1
+    } else {
+        SynctidOp::Sync2
     };
-    let fs_path = &args[0];
-    let failed = |e: &dyn std::fmt::Display| err(format!("Synctid {fs_path} failed"), e);
-    let unable = |e: &dyn std::fmt::Display| err(format!("Unable to open {fs_path}"), e);
+    let failed = |source: Cause| PfsCmdError::Synctid {
+        fs: fs_path.clone(),
+        source,
+    };
+    let unable = |source: Cause| PfsCmdError::SynctidOpen {
+        fs: fs_path.clone(),
+        source,
+    };
     // The TID is filesystem-wide: any path of the filesystem will do, a
     // PFS link or `@@` name included, as getpfs resolves it.
     let pp = scanpfsid(fs_path);
     let mut pfs = match pp.open() {
         Ok(pfs) => pfs,
-        Err(OpenError::Io(e)) => return Err(unable(&strerror(&e))),
-        Err(OpenError::NotHammer(errno)) => return Err(failed(&PfsError::Sys(errno))),
-        Err(OpenError::Store(e)) => return Err(failed(&e)),
+        Err(e @ OpenError::Io(_)) => return Err(unable(e.into())),
+        // The ioctl fails, not the open.
+        Err(e) => return Err(failed(e.into())),
     };
     // HAMMER's open fails on a reference to a PFS that does not exist.
     if pp.pfs_id.is_some() {
-        pfs.get_pseudofs().map_err(|e| unable(&e))?;
+        pfs.get_pseudofs().map_err(|e| unable(e.into()))?;
     }
-    let tid = pfs.synctid(op).map_err(|e| failed(&e))?;
+    let tid = pfs.synctid(op).map_err(|e| failed(e.into()))?;
     writeln!(out, "0x{tid:016x}")?;
     Ok(())
 }
 
 /// `hammer store-create <dir>`: a new store holding PFS#0.
-pub fn store_create(args: &[String]) -> CmdResult {
-    let [dir] = args else {
-        return Err(CmdError::Usage(STORE_CREATE_USAGE));
-    };
-    Store::create(Path::new(dir))
+pub fn store_create(dir: &Path) -> CmdResult {
+    Store::create(dir)
         .map(drop)
-        .map_err(|e| err("store-create", e))
+        .map_err(PfsCmdError::StoreCreate)
 }
-
-/// Usage of the store's own command.
-pub const STORE_CREATE_USAGE: &str = "hammer store-create <dir>\n";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn time_specs_from_the_spec() {
-        assert_eq!(time_to_secs("30d"), Some(2_592_000));
-        assert_eq!(time_to_secs("1d/02:03:04"), Some(93_784));
-        assert_eq!(time_to_secs("12"), Some(43_200));
-        assert_eq!(time_to_secs("01:30"), Some(5_400));
-        assert_eq!(time_to_secs(""), Some(0));
-        assert_eq!(time_to_secs("5x"), None);
-        assert_eq!(time_to_secs("-1"), None);
-        assert_eq!(time_to_secs("1:-1"), None);
-    }
-
-    #[test]
-    fn d17_large_day_counts_clamp_instead_of_overflowing() {
-        assert_eq!(time_to_secs("30000d"), Some(0x7FFF_FFFF));
-        assert_eq!(time_to_secs("99999999999999999999d"), Some(0x7FFF_FFFF));
+    fn apply(p: &mut PseudofsData, opt: &str) -> CmdResult {
+        apply_option(p, OsStr::new(opt))
     }
 
     #[test]
     fn options() {
         let mut p = PseudofsData::default();
-        apply_option(&mut p, "sync-beg-tid=0x10").unwrap();
-        apply_option(&mut p, "sync-end-tid=ff").unwrap();
-        apply_option(&mut p, "label=\"my label\"").unwrap();
-        apply_option(&mut p, "snapshots=/snaps").unwrap();
-        apply_option(&mut p, "prune-min=1d").unwrap();
+        apply(&mut p, "sync-beg-tid=0x10").unwrap();
+        apply(&mut p, "sync-end-tid=ff").unwrap();
+        apply(&mut p, "label=\"my label\"").unwrap();
+        apply(&mut p, "snapshots=/snaps").unwrap();
+        apply(&mut p, "prune-min=1d").unwrap();
         assert_eq!((p.sync_beg_tid, p.sync_end_tid), (0x10, 0xff));
         assert_eq!(p.label_bytes(), b"my label");
         assert_eq!(p.snapshots_bytes(), b"/snaps");
         assert_eq!(p.prune_min, 86400);
-        apply_option(&mut p, "snapshots-clear").unwrap();
+        apply(&mut p, "snapshots-clear").unwrap();
         assert_eq!(p.snapshots_bytes(), b"");
-        apply_option(&mut p, "label=\"").unwrap();
+        apply(&mut p, "label=\"").unwrap();
         assert_eq!(p.label_bytes(), b"");
-        let e = apply_option(&mut p, "label=\"abc").unwrap_err();
+        let e = apply(&mut p, "label=\"abc").unwrap_err();
         assert_eq!(e.to_string(), "option label: malformed string");
-        let e = apply_option(&mut p, "bogus=1").unwrap_err();
+        let e = apply(&mut p, "bogus=1").unwrap_err();
         assert_eq!(e.to_string(), "invalid option: bogus");
-        let e = apply_option(&mut p, "label").unwrap_err();
+        let e = apply(&mut p, "label").unwrap_err();
         assert_eq!(e.to_string(), "option label requires an assignment");
+    }
+
+    #[test]
+    fn option_values_are_bytes() {
+        let mut p = PseudofsData::default();
+        apply_option(&mut p, OsStr::from_bytes(b"label=\"caf\xe9\"")).unwrap();
+        assert_eq!(p.label_bytes(), b"caf\xe9");
+        apply_option(&mut p, OsStr::from_bytes(b"snapshots=/s\xff")).unwrap();
+        assert_eq!(p.snapshots_bytes(), b"/s\xff");
+        let e = apply_option(&mut p, OsStr::from_bytes(b"shared-uuid=\xff")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "option shared-uuid: error parsing uuid \u{fffd}"
+        );
     }
 }

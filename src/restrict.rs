@@ -1,22 +1,16 @@
-//! Restricted remote access: `ssh-remote` as an authorized_keys forced
-//! command and the `-R` / `-T` checks (protocol.md §11), with D11 and D13
-//! fixed: client options filtered, words validated, `-T` confining the PFS
-//! a path opens, not its text, for every command it admits.
+//! Restricted remote access (protocol.md §11), with D11 and D13 fixed: the
+//! filter on a forced command's client words, and the `-R` / `-T` checks,
+//! `-T` confining the PFS a path opens, not its text, for every command it
+//! admits.
 
-use std::ffi::OsString;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::cli::{self, Invocation};
 use crate::pfs::getpfs::{pfs_place, PfsPlace};
 
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RestrictError {
-    #[error("SSH_ORIGINAL_COMMAND env missing")]
-    MissingEnv,
-    #[error("hammer-remote: null command")]
-    NullCommand,
-    #[error("hammer-remote: Command not 'hammer'")]
-    NotHammer,
     /// D11: options a client may not pass (they write files or change the
     /// restriction).
     #[error("hammer-remote: option -{0} not allowed")]
@@ -31,20 +25,24 @@ pub enum RestrictError {
     RestrictedTarget,
     #[error("hammer-remote: '..' not allowed")]
     DotDot,
-    /// The client's command line did not parse.
-    #[error("hammer-remote: {0}")]
-    BadCommandLine(String),
 }
 
-/// Options a remote client may pass through ssh-remote: the ones
-/// mirror-copy and mirror-stream forward (protocol.md §10.1) and harmless
-/// tuning. Everything else (`-c`, `-e` write files; `-R`, `-T` are the
-/// restriction; `-f`, `-C`, `-m`, ...) is refused.
-const CLIENT_OPTIONS: &str = "2vqytSBib";
+/// Options a remote client may pass through ssh-remote, in getopt(3) form:
+/// the ones mirror-copy and mirror-stream forward (protocol.md §10.1) and
+/// harmless tuning. Everything else (`-c`, `-e` write files; `-R`, `-T`
+/// are the restriction; `-f`, `-C`, `-m`, ...) is refused.
+pub const CLIENT_OPTIONS: &str = "2vqyt:S:Bi:b:";
+
+/// Whether client option `c` is admitted, and if so whether it takes an
+/// argument.
+fn client_option(c: char) -> Option<bool> {
+    let i = CLIENT_OPTIONS.find(c).filter(|_| c != ':')?;
+    Some(CLIENT_OPTIONS[i + c.len_utf8()..].starts_with(':'))
+}
 
 /// Characters of a word that needs no quoting for a shell.
-fn plain_word(w: &str) -> bool {
-    w.bytes().all(|c| {
+fn plain_word(w: &[u8]) -> bool {
+    w.iter().all(|&c| {
         c.is_ascii_alphanumeric()
             || matches!(
                 c,
@@ -53,104 +51,66 @@ fn plain_word(w: &str) -> bool {
     })
 }
 
-/// Turns `$SSH_ORIGINAL_COMMAND` into the restricted invocation that
-/// `hammer ssh-remote <cmd> <target>` runs in-process (no exec, no shell).
-pub fn ssh_remote_invocation(
-    restrict_cmd: &str,
-    restrict_path: &str,
-    original: Option<&str>,
-) -> Result<Invocation, RestrictError> {
-    let original = original.ok_or(RestrictError::MissingEnv)?;
-    // D13: repeated separators no longer make empty words.
-    let mut words = original
-        .split([' ', '\t', '\r', '\n'])
-        .filter(|w| !w.is_empty());
-    let first = words.next().ok_or(RestrictError::NullCommand)?;
-    if !first.contains("hammer") {
-        return Err(RestrictError::NotHammer);
-    }
-    let client: Vec<&str> = words.collect();
-    check_client_words(&client)?;
-    let argv = ["hammer", "-R", restrict_cmd, "-T", restrict_path]
-        .into_iter()
-        .chain(client)
-        .map(OsString::from);
-    cli::parse(argv).map_err(|e| RestrictError::BadCommandLine(e.to_string()))
-}
-
 /// D11: every option word before the command must be an admitted option;
 /// every word must be free of shell syntax.
-fn check_client_words(words: &[&str]) -> Result<(), RestrictError> {
+pub fn check_client_words(words: &[&OsStr]) -> Result<(), RestrictError> {
     let mut in_options = true;
     let mut expect_value = false;
     for w in words {
+        let w = w.as_bytes();
         if !plain_word(w) {
-            return Err(RestrictError::IllegalWord((*w).to_string()));
+            return Err(RestrictError::IllegalWord(
+                String::from_utf8_lossy(w).into_owned(),
+            ));
         }
         if expect_value {
             expect_value = false;
             continue;
         }
-        if !in_options || !w.starts_with('-') || *w == "-" {
+        if !in_options || !w.starts_with(b"-") || w == b"-" {
             in_options = false;
             continue;
         }
-        if *w == "--" {
+        if w == b"--" {
             in_options = false;
             continue;
         }
-        let cluster: Vec<char> = w[1..].chars().collect();
+        // A plain word is ASCII: each byte is an option letter.
+        let cluster = &w[1..];
         for (i, &c) in cluster.iter().enumerate() {
-            if !CLIENT_OPTIONS.contains(c) {
-                return Err(RestrictError::OptionRefused(c));
-            }
-            if cli::takes_argument(c) == Some(true) {
-                expect_value = i + 1 == cluster.len();
-                break;
+            let c = char::from(c);
+            match client_option(c) {
+                None => return Err(RestrictError::OptionRefused(c)),
+                Some(true) => {
+                    expect_value = i + 1 == cluster.len();
+                    break;
+                }
+                Some(false) => {}
             }
         }
     }
     Ok(())
 }
 
-/// The path arguments of a command, for the `-T` check; `None` for a
-/// command whose arguments are not known to be confinable.
-fn path_args<'a>(command: &str, args: &'a [String]) -> Option<Vec<&'a str>> {
-    let first = || args.first().map(String::as_str).into_iter().collect();
-    match command {
-        "mirror-read" | "mirror-read-stream" | "mirror-write" | "pfs-master" | "pfs-slave"
-        | "pfs-update" | "pfs-upgrade" | "pfs-downgrade" | "pfs-destroy" | "synctid" => {
-            Some(first())
-        }
-        "pfs-status" => Some(if args.is_empty() {
-            vec!["."]
-        } else {
-            args.iter().map(String::as_str).collect()
-        }),
-        "mirror-dump" => Some(Vec::new()),
-        _ => None,
+/// `-R`: the command word must be one of the comma-separated `list`.
+pub fn check_command(list: &OsStr, command: &OsStr) -> Result<(), RestrictError> {
+    let command = command.as_bytes();
+    if list.as_bytes().split(|&c| c == b',').any(|c| c == command) {
+        Ok(())
+    } else {
+        Err(RestrictError::CommandMismatch)
     }
 }
 
-/// Commands that create their path when it does not exist (mirror-write
-/// by auto-creating the slave).
-fn creates_path(command: &str) -> bool {
-    matches!(command, "mirror-write" | "pfs-master" | "pfs-slave")
-}
-
-/// The `-R` and `-T` checks, applied before any command runs (so nothing,
-/// not even a two-way target's PFSD, goes out for a refused path).
-pub fn check(inv: &Invocation) -> Result<(), RestrictError> {
-    if let Some(list) = &inv.opts.restrict_cmd {
-        if !list.split(',').any(|c| c == inv.command) {
-            return Err(RestrictError::CommandMismatch);
-        }
-    }
-    if let Some(prefix) = &inv.opts.restrict_path {
-        let paths = path_args(&inv.command, &inv.args).ok_or(RestrictError::RestrictedTarget)?;
-        for p in paths {
-            check_path(Path::new(prefix), p, creates_path(&inv.command))?;
-        }
+/// `-T`: every path a command opens (`None`: a command whose arguments
+/// are not known to be confinable) must pass `check_path` under `prefix`;
+/// a command that `creates` its path may name one that does not exist yet.
+/// Applied before the command runs, so nothing, not even a two-way
+/// target's PFSD, goes out for a refused path.
+pub fn confine(prefix: &Path, paths: Option<&[&Path]>, creates: bool) -> Result<(), RestrictError> {
+    let paths = paths.ok_or(RestrictError::RestrictedTarget)?;
+    for p in paths {
+        check_path(prefix, p, creates)?;
     }
     Ok(())
 }
@@ -160,11 +120,8 @@ pub fn check(inv: &Invocation) -> Result<(), RestrictError> {
 /// there; a path that does not exist yet, only for a command that
 /// `creates` it, by where its link would be made. `@@` references in the
 /// path itself are refused: they name any PFS from anywhere.
-pub fn check_path(prefix: &Path, path: &str, creates: bool) -> Result<(), RestrictError> {
-    if Path::new(path)
-        .components()
-        .any(|c| c == Component::ParentDir)
-    {
+pub fn check_path(prefix: &Path, path: &Path, creates: bool) -> Result<(), RestrictError> {
+    if path.components().any(|c| c == Component::ParentDir) {
         return Err(RestrictError::DotDot);
     }
     let prefix = canonical_or_parent(prefix).ok_or(RestrictError::RestrictedTarget)?;
@@ -199,70 +156,54 @@ mod tests {
     use super::*;
     use crate::pfs::store::Store;
 
-    fn inv(original: &str, prefix: &str) -> Result<Invocation, RestrictError> {
-        ssh_remote_invocation("mirror-write", prefix, Some(original))
+    fn check_client_words(words: &[&str]) -> Result<(), RestrictError> {
+        let words: Vec<&OsStr> = words.iter().map(OsStr::new).collect();
+        super::check_client_words(&words)
+    }
+
+    fn check_command(list: &str, command: &str) -> Result<(), RestrictError> {
+        super::check_command(OsStr::new(list), OsStr::new(command))
     }
 
     #[test]
-    fn original_command_checks() {
+    fn client_options_and_their_arguments() {
+        assert_eq!(check_client_words(&["-vv", "-y", "-2", "-S", "1g"]), Ok(()));
+        assert_eq!(check_client_words(&["-t30", "mirror-write", "-c"]), Ok(()));
         assert_eq!(
-            ssh_remote_invocation("a", "/", None),
-            Err(RestrictError::MissingEnv)
-        );
-        assert_eq!(inv("", "/"), Err(RestrictError::NullCommand));
-        assert_eq!(inv("   ", "/"), Err(RestrictError::NullCommand));
-        assert_eq!(inv("rm -rf /", "/"), Err(RestrictError::NotHammer));
-    }
-
-    #[test]
-    fn d11_client_options_filtered() {
-        let ok = inv("hammer -vv -y -2 -S 1g -t 30 mirror-write /b/x", "/").unwrap();
-        assert_eq!(ok.command, "mirror-write");
-        assert_eq!(ok.opts.restrict_cmd.as_deref(), Some("mirror-write"));
-        assert_eq!(ok.opts.restrict_path.as_deref(), Some("/"));
-        assert_eq!(ok.opts.verbose, 2);
-        assert_eq!(
-            inv("hammer -c /etc/passwd mirror-write /b", "/"),
-            Err(RestrictError::OptionRefused('c'))
-        );
-        assert_eq!(
-            inv("hammer -2e/tmp/x mirror-write /b", "/"),
+            check_client_words(&["-2e/tmp/x", "mirror-write"]),
             Err(RestrictError::OptionRefused('e'))
         );
+        // A refused letter in an option's value is no option.
+        assert_eq!(check_client_words(&["-S", "-c", "mirror-read"]), Ok(()));
         assert_eq!(
-            inv("hammer -T / mirror-write /b", "/b"),
-            Err(RestrictError::OptionRefused('T'))
+            check_client_words(&["-v:", "x"]),
+            Err(RestrictError::OptionRefused(':'))
         );
-        // Option-looking words after the command are arguments, not options.
-        assert!(inv("hammer mirror-write -c", "/").is_ok());
-    }
-
-    #[test]
-    fn shell_syntax_refused() {
-        for bad in [
-            "/b/x;id", "/b/$(id)", "/b/'x'", "/b/`id`", "/b/a|b", "/b/\"q\"",
-        ] {
-            assert!(
-                matches!(
-                    inv(&format!("hammer -2 mirror-write {bad}"), "/"),
-                    Err(RestrictError::IllegalWord(_))
-                ),
-                "{bad}"
-            );
-        }
     }
 
     #[test]
     fn restricted_command_list() {
-        let mut i = inv("hammer mirror-read /x", "/").unwrap();
-        assert_eq!(check(&i), Err(RestrictError::CommandMismatch));
-        i.opts.restrict_cmd = Some("mirror-write,mirror-read".into());
-        i.opts.restrict_path = None;
-        assert_eq!(check(&i), Ok(()));
+        assert_eq!(
+            check_command("mirror-write", "mirror-read"),
+            Err(RestrictError::CommandMismatch)
+        );
+        assert_eq!(
+            check_command("mirror-write,mirror-read", "mirror-read"),
+            Ok(())
+        );
+        assert_eq!(
+            check_command("mirror-write", "mirror-writ"),
+            Err(RestrictError::CommandMismatch)
+        );
     }
 
-    fn s(p: &Path) -> &str {
-        p.to_str().unwrap()
+    #[test]
+    fn unknown_arguments_cannot_pass_a_path_restriction() {
+        assert_eq!(
+            confine(Path::new("/"), None, false),
+            Err(RestrictError::RestrictedTarget)
+        );
+        assert_eq!(confine(Path::new("/"), Some(&[]), false), Ok(()));
     }
 
     #[test]
@@ -275,7 +216,7 @@ mod tests {
         std::os::unix::fs::symlink(root, root.join("backup/escape")).unwrap();
         std::os::unix::fs::symlink("@@PFS00001", root.join("backup/pfs")).unwrap();
         let prefix = root.join("backup");
-        let check = |p: &str| check_path(&prefix, s(&root.join(p)), true);
+        let check = |p: &str| check_path(&prefix, &root.join(p), true);
         assert_eq!(check("backup/new"), Ok(()));
         assert_eq!(check("backup/pfs"), Ok(()));
         assert_eq!(check("backup"), Ok(()));
@@ -307,7 +248,7 @@ mod tests {
         // A link the administrator put there names that PFS for the client.
         link("@@PFS00003", "clientA/granted");
         let prefix = store.join("clientA");
-        let check = |p: &str, creates| check_path(&prefix, s(&store.join(p)), creates);
+        let check = |p: &str, creates| check_path(&prefix, &store.join(p), creates);
         for creates in [false, true] {
             for ok in [
                 "clientA/pfs",
@@ -349,45 +290,12 @@ mod tests {
         );
         // The whole store as the prefix admits PFS#0 too; a prefix that is
         // a PFS link admits that link.
-        assert_eq!(check_path(&store, s(&prefix), false), Ok(()));
+        assert_eq!(check_path(&store, &prefix, false), Ok(()));
         let pfs = store.join("clientA/pfs");
-        assert_eq!(check_path(&pfs, s(&pfs), false), Ok(()));
+        assert_eq!(check_path(&pfs, &pfs, false), Ok(()));
         assert_eq!(
-            check_path(&pfs, s(&store.join("clientB/pfs")), false),
+            check_path(&pfs, &store.join("clientB/pfs"), false),
             Err(RestrictError::RestrictedTarget)
         );
-    }
-
-    #[test]
-    fn only_creating_commands_admit_a_missing_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = dir.path().join("s");
-        Store::create(&store).unwrap();
-        let prefix = s(&store).to_string();
-        let new = store.join("new").display().to_string();
-        for (cmd, ok) in [
-            ("mirror-write", true),
-            ("pfs-slave", true),
-            ("pfs-master", true),
-            ("mirror-read", false),
-            ("pfs-status", false),
-            ("synctid", false),
-        ] {
-            let mut i = inv(&format!("hammer {cmd} {new}"), &prefix).unwrap();
-            i.opts.restrict_cmd = None;
-            let want = if ok {
-                Ok(())
-            } else {
-                Err(RestrictError::RestrictedTarget)
-            };
-            assert_eq!(check(&i), want, "{cmd}");
-        }
-    }
-
-    #[test]
-    fn unknown_commands_cannot_pass_a_path_restriction() {
-        let mut i = inv("hammer cleanup /x", "/").unwrap();
-        i.opts.restrict_cmd = None;
-        assert_eq!(check(&i), Err(RestrictError::RestrictedTarget));
     }
 }

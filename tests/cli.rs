@@ -38,12 +38,89 @@ fn usage_texts_match_spec() {
     assert!(USAGE.lines().nth(1).unwrap().ends_with("[:readahead]] "));
 }
 
+/// First-hour issue, item 1: asked for, the help tells what this tool
+/// implements, on stdout, exit 0: `-h` (which stops getopt, as the
+/// original's), `--help`, `hammer help`. The original's usage texts are
+/// what a usage error prints (the tests below).
 #[test]
-fn help_is_usage_on_stderr_exit_0() {
-    assert_eq!(hammer(&["-h"]), (String::new(), USAGE.to_string(), 0));
+fn help_is_the_overview_on_stdout_exit_0() {
+    let (overview, err, code) = hammer(&["-h"]);
+    assert_eq!((err.as_str(), code), ("", 0));
+    for args in [
+        &["-vh", "-Z"][..],
+        &["--help"],
+        &["-v", "--help", "x"],
+        &["help"],
+    ] {
+        assert_eq!(
+            hammer(args),
+            (overview.clone(), String::new(), 0),
+            "{args:?}"
+        );
+    }
+    assert_ne!(overview, USAGE);
+    for line in [
+        "  hammer mirror-copy ",
+        "  hammer store-create <dir>",
+        "  hammer import ",
+        "  hammer [-F] export ",
+        "  hammer help [command]",
+        "  hammer version",
+    ] {
+        assert!(overview.contains(line), "{line}");
+    }
+    // The original's other commands, in one line at the end.
+    let last = overview.lines().last().unwrap();
+    assert!(last.starts_with("Not implemented"), "{last}");
+    assert!(last.contains(" cleanup, ") && last.contains(" version <filesystem>, "));
+    assert!(!overview.lines().any(|l| l.starts_with("  hammer cleanup")));
+}
+
+#[test]
+fn help_for_one_command() {
+    let (text, err, code) = hammer(&["help", "mirror-read"]);
+    assert_eq!((err.as_str(), code), ("", 0));
+    assert!(
+        text.starts_with("usage: hammer mirror-read <filesystem> [begin-tid]\n\n"),
+        "{text}"
+    );
+    assert_eq!(hammer(&["mirror-read", "--help"]), (text, String::new(), 0));
     assert_eq!(
-        hammer(&["-vh", "-Z"]),
-        (String::new(), USAGE.to_string(), 0)
+        hammer(&["help", "cleanup"]),
+        (
+            String::new(),
+            "hammer: help: cleanup: not implemented (a command of DragonFly's hammer(8) this tool does not provide)\n".into(),
+            1
+        )
+    );
+    assert_eq!(
+        hammer(&["help", "frobnicate"]),
+        (
+            String::new(),
+            "hammer: help: no such command: frobnicate\n".into(),
+            1
+        )
+    );
+    assert_eq!(
+        hammer(&["help", "a", "b"]),
+        (String::new(), "hammer help [command]\n".into(), 1)
+    );
+}
+
+/// `hammer version` and `--version` are this tool's; the original's
+/// `version <filesystem>` is not implemented.
+#[test]
+fn version() {
+    let want = format!("hammer-mirror {}\n", env!("CARGO_PKG_VERSION"));
+    assert_eq!(hammer(&["version"]), (want.clone(), String::new(), 0));
+    assert_eq!(hammer(&["--version"]), (want, String::new(), 0));
+    assert_eq!(
+        hammer(&["version", "/"]),
+        (
+            String::new(),
+            "hammer: version: not implemented\n".into(),
+            1
+        )
     );
 }
 
@@ -59,11 +136,51 @@ fn missing_option_argument() {
     assert_eq!(hammer(&["-b"]), (String::new(), want, 1));
 }
 
+/// First-hour issue, item 2: a bad option value is named in one line,
+/// exit 1 (the original printed the whole usage for `-b`, `-S` and `-C`,
+/// and took whatever strtol made of `-i` and `-t`).
 #[test]
-fn bad_bandwidth_is_usage() {
+fn bad_option_values_are_named() {
+    for (args, line) in [
+        (
+            &["-b", "10x", "mirror-dump"][..],
+            "option -b: invalid value '10x': expected bytes per second, a number with an optional k, m or g",
+        ),
+        (
+            &["-i", "abc", "mirror-dump"],
+            "option -i: invalid value 'abc': expected whole seconds",
+        ),
+        (
+            &["-t", "-5", "mirror-dump"],
+            "option -t: invalid value '-5': expected whole seconds, 0 for no limit",
+        ),
+        (
+            &["-vS1q", "mirror-dump"],
+            "option -S: invalid value '1q': expected bytes, a number with an optional k, m or g",
+        ),
+        (
+            &["-C", "5x", "mirror-dump"],
+            "option -C: invalid value '5x': expected cachesize[:readahead], a number with an optional k or m",
+        ),
+        (
+            &["-i", "4294967297", "mirror-dump"],
+            "option -i: invalid value '4294967297': expected whole seconds",
+        ),
+    ] {
+        let want = format!("hammer: {line}\n");
+        assert_eq!(hammer(args), (String::new(), want, 1), "{args:?}");
+    }
+}
+
+/// Values the original reads alike are still taken: `10kb` is 10 KiB, a
+/// negative `-i` no delay (D19), `-t 0` no limit. mirror-dump then runs on
+/// its empty input (D23: status 1).
+#[test]
+fn good_option_values_are_taken() {
+    let (_, err, code) = hammer(&["-b10kb", "-i", "-1", "-t", "0", "-S", "0x10", "mirror-dump"]);
     assert_eq!(
-        hammer(&["-b", "10x", "mirror-dump"]),
-        (String::new(), USAGE.to_string(), 1)
+        (err.as_str(), code),
+        ("Mirror-dump: Did not get termination sync record\n", 1)
     );
 }
 

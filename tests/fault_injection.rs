@@ -19,6 +19,7 @@ use hammer_mirror::bridge::BridgeError;
 use hammer_mirror::mirror::error::MirrorError;
 use hammer_mirror::mirror::read::{mirror_read, ReadOptions};
 use hammer_mirror::mirror::write::{mirror_write, WriteOptions};
+use hammer_mirror::patharg::PathArg;
 use hammer_mirror::pfs::Pfs;
 use hammer_mirror::wire::{doalign, mrec_type, MrecordReader, PFSD_REC_SIZE, UPDATE_REC_SIZE};
 
@@ -50,7 +51,7 @@ fn stream_of(root: &Path) -> Vec<u8> {
     let mut out = Vec::new();
     let master = root.join("master");
     mirror_read(
-        master.to_str().unwrap(),
+        &PathArg::from(master.as_path()),
         &read_options(false),
         io::empty(),
         &mut out,
@@ -126,7 +127,7 @@ fn mirror_write_with_its_input_cut_anywhere_keeps_whole_batches() {
         .count();
     assert!(syncs >= 3, "{syncs} batches");
     let slave = root.join("slave");
-    let fs = slave.to_str().unwrap();
+    let fs = &PathArg::from(slave.as_path());
     let offsets = stream_offsets(&stream);
     for &n in &offsets {
         for fault in [Fault::Eof, Fault::Errno(EIO)] {
@@ -152,7 +153,7 @@ fn mirror_read_with_its_output_cut_anywhere_sends_a_prefix_and_fails() {
     let root = master_with_batches(dir.path());
     let stream = stream_of(&root);
     let master = root.join("master");
-    let fs = master.to_str().unwrap();
+    let fs = &PathArg::from(master.as_path());
     let read = |out: &mut dyn io::Write| {
         mirror_read(fs, &read_options(false), io::empty(), out, &mut io::sink())
     };
@@ -205,7 +206,7 @@ fn mirror_read_with_its_replies_cut_anywhere_fails_cleanly() {
             remove_slave(&root);
             let (source_end, target_end) = UnixStream::pair().unwrap();
             let target = {
-                let fs = slave.to_str().unwrap().to_string();
+                let fs = PathArg::from(slave.as_path());
                 std::thread::spawn(move || {
                     let o = WriteOptions {
                         two_way: true,
@@ -217,7 +218,7 @@ fn mirror_read_with_its_replies_cut_anywhere_fails_cleanly() {
             };
             let mut replies = FailAfter::new(source_end.try_clone().unwrap(), n, fault).chunked(5);
             let r = mirror_read(
-                master.to_str().unwrap(),
+                &PathArg::from(master.as_path()),
                 &read_options(true),
                 &mut replies,
                 &source_end,
@@ -279,7 +280,7 @@ fn import_through(
     let mut diag = Vec::new();
     import_with(
         tree,
-        pfs.to_str().unwrap(),
+        &PathArg::from(pfs),
         ImportOptions { quiet: true },
         &mut diag,
         &mut |f| Box::new(wrap(f)),

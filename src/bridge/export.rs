@@ -18,6 +18,7 @@ use super::format::{objtype, InodeData, FIXKEY_SYMLINK, INLINE_SYMLINK_MAX};
 use super::tree::{visible, Tree, TREE_TYPES};
 use super::{open_pfs, BridgeError, Progress};
 use crate::ondisk::{rectype, LeafElm, LOCALIZE_MISC};
+use crate::patharg::PathArg;
 use crate::pfs::PfsError;
 use crate::wire::crc::data_crc_matches;
 
@@ -47,34 +48,46 @@ pub struct ExportSummary {
 
 /// Splits `<pfs-path>@@<tid>` into the path and the TID. A PFS reference
 /// `@@0x<tid>:<id>` names its TID the same way; `@@-1:<id>` names none.
-pub fn parse_source(arg: &str) -> Result<(String, Option<u64>), BridgeError> {
-    let trimmed = arg.trim_end_matches('/');
-    let base = trimmed.rfind('/').map_or(0, |i| i + 1);
-    let Some(at) = trimmed[base..].rfind("@@").map(|i| base + i) else {
-        return Ok((arg.to_string(), None));
+pub fn parse_source(arg: &PathArg) -> Result<(PathArg, Option<u64>), BridgeError> {
+    let bytes = arg.as_os_str().as_bytes();
+    let end = bytes.iter().rposition(|&c| c != b'/').map_or(0, |i| i + 1);
+    let trimmed = &bytes[..end];
+    let base = trimmed
+        .iter()
+        .rposition(|&c| c == b'/')
+        .map_or(0, |i| i + 1);
+    let Some(at) = trimmed[base..]
+        .windows(2)
+        .rposition(|w| w == b"@@")
+        .map(|i| base + i)
+    else {
+        return Ok((arg.clone(), None));
     };
     if at > base {
-        return Ok((
-            trimmed[..at].to_string(),
-            Some(parse_tid(&trimmed[at + 2..])?),
-        ));
+        let path = Path::new(OsStr::from_bytes(&trimmed[..at]));
+        return Ok((path.into(), Some(parse_tid(&trimmed[at + 2..])?)));
     }
-    let tid = trimmed[at + 2..].split(':').next().unwrap_or("");
-    if tid == "-1" || !tid.starts_with("0x") {
-        return Ok((arg.to_string(), None));
+    let tid = trimmed[at + 2..]
+        .split(|&c| c == b':')
+        .next()
+        .unwrap_or(b"");
+    if tid == b"-1" || !tid.starts_with(b"0x") {
+        return Ok((arg.clone(), None));
     }
-    Ok((arg.to_string(), Some(parse_tid(tid)?)))
+    Ok((arg.clone(), Some(parse_tid(tid)?)))
 }
 
-fn parse_tid(s: &str) -> Result<u64, BridgeError> {
+fn parse_tid(s: &[u8]) -> Result<u64, BridgeError> {
+    let bad = || BridgeError::BadTid(String::from_utf8_lossy(s).into_owned());
     let hex = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
+        .strip_prefix(b"0x")
+        .or_else(|| s.strip_prefix(b"0X"))
         .unwrap_or(s);
     if hex.is_empty() || hex.len() > 16 {
-        return Err(BridgeError::BadTid(s.to_string()));
+        return Err(bad());
     }
-    u64::from_str_radix(hex, 16).map_err(|_| BridgeError::BadTid(s.to_string()))
+    let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
+    u64::from_str_radix(hex, 16).map_err(|_| bad())
 }
 
 /// Why a directory entry name cannot become a file name in the target.
@@ -98,7 +111,7 @@ fn bad_name(name: &[u8]) -> Option<&'static str> {
 /// that cannot be decoded or entries that cannot be created are reported
 /// on `diag`, the rest is exported, and the result is then an error.
 pub fn export(
-    source: &str,
+    source: &PathArg,
     target: &Path,
     opts: ExportOptions,
     diag: &mut dyn Write,
@@ -542,6 +555,10 @@ impl Exporter {
 mod tests {
     use super::*;
 
+    fn parse_source(arg: &str) -> Result<(PathArg, Option<u64>), BridgeError> {
+        super::parse_source(&arg.into())
+    }
+
     #[test]
     fn source_forms() {
         assert_eq!(
@@ -562,6 +579,11 @@ mod tests {
         );
         assert!(parse_source("/s/master@@zz").is_err());
         assert!(parse_source("/s/master@@").is_err());
+        let odd = PathArg::from(Path::new(OsStr::from_bytes(b"/s/m\xff@@0x5")));
+        assert_eq!(
+            super::parse_source(&odd).unwrap(),
+            (Path::new(OsStr::from_bytes(b"/s/m\xff")).into(), Some(5))
+        );
     }
 
     #[test]

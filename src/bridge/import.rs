@@ -24,6 +24,7 @@ use super::tree::{Entry, Tree, TREE_TYPES};
 use super::{micros, open_pfs, BridgeError, Progress};
 use crate::fsio::read_full;
 use crate::ondisk::{rectype, LeafElm, LOCALIZE_INODE, LOCALIZE_MISC};
+use crate::patharg::PathArg;
 use crate::pfs::store::{RecordId, Txn};
 use crate::pfs::Pfs;
 
@@ -72,7 +73,7 @@ pub type Contents<'f> = Box<dyn Read + 'f>;
 /// skipped entries go to `diag`; nothing is committed on error.
 pub fn import(
     dir: &Path,
-    pfs_path: &str,
+    pfs_path: &PathArg,
     opts: ImportOptions,
     diag: &mut dyn Write,
 ) -> Result<ImportSummary, BridgeError> {
@@ -83,7 +84,7 @@ pub fn import(
 /// `contents` makes of the opened file.
 pub fn import_with(
     dir: &Path,
-    pfs_path: &str,
+    pfs_path: &PathArg,
     opts: ImportOptions,
     diag: &mut dyn Write,
     contents: &mut dyn FnMut(&File) -> Contents<'_>,

@@ -72,24 +72,25 @@ impl BridgeError {
 /// An open store addressing the PFS `path` names, and that PFS's data.
 /// The handle is pinned to that PFS: should it be destroyed meanwhile,
 /// the import or export fails instead of working on its successor.
-pub(crate) fn open_pfs(path: &str) -> Result<(Store, PseudofsData), BridgeError> {
+pub(crate) fn open_pfs(path: &Path) -> Result<(Store, PseudofsData), BridgeError> {
     // getpfs gives the original's errors for paths that are no PFS at all.
     getpfs(path)?;
     let pp = scanpfsid(path);
-    let dir = Path::new(&pp.open_path);
+    let dir = pp.open_path.as_path();
     let dir = if dir.is_dir() {
         dir.to_path_buf()
     } else {
         dir.parent().unwrap_or(Path::new(".")).to_path_buf()
     };
     let canon = std::fs::canonicalize(&dir).map_err(|e| BridgeError::io(&dir, e))?;
-    let root = find_root(&canon).ok_or_else(|| BridgeError::NotStore(path.to_string()))?;
+    let root =
+        find_root(&canon).ok_or_else(|| BridgeError::NotStore(path.display().to_string()))?;
     // Issue 12.2: a directory inside a store silently meant PFS#0, so a
     // second import "into" another directory replaced the first one's
     // tree. PFS#0 is reached only by naming the store root.
     if pp.pfs_id.is_none() && canon != root {
         return Err(BridgeError::PlainDir {
-            path: path.to_string(),
+            path: path.display().to_string(),
             root: root.display().to_string(),
         });
     }

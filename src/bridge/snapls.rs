@@ -5,11 +5,12 @@
 use std::io::Write;
 
 use super::{open_pfs, BridgeError};
+use crate::patharg::PathArg;
 use crate::pfs::store::Change;
 use crate::pfs::Pfs;
 
 /// Lists the history of the PFS `path` names on `out`.
-pub fn snapls(path: &str, out: &mut dyn Write) -> Result<(), BridgeError> {
+pub fn snapls(path: &PathArg, out: &mut dyn Write) -> Result<(), BridgeError> {
     let (store, _) = open_pfs(path)?;
     let changes = store.history()?;
     let mut text = format!(

@@ -1,27 +1,29 @@
 //! Creating a missing slave for mirror-write (protocol.md §7): the
-//! question, then `pfs-slave <fs> shared-uuid=<uuid>` run in this process
-//! instead of through `system()` (D10).
+//! question, then pfs-slave's own code run in this process instead of
+//! `pfs-slave <fs> shared-uuid=<uuid>` through `system()` (D10).
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
 
 use crate::ondisk::HammerUuid;
+use crate::patharg::PathArg;
 use crate::pfs::getpfs::scanpfsid;
-use crate::pfs_cmd::{self, CmdError};
+use crate::pfs_cmd::{self, PfsCmdError, PfsCreate};
 
 /// Whether slave `fs` is missing, so that mirror-write creates it. A
 /// store's PFS link given with a trailing `/` and an `@@-1:00001` name
 /// fail lstat(2) although getpfs opens them, like HAMMER's lstat once the
 /// kernel resolved them. A PFS reference is never created: pfs-slave
 /// would make a link of that name to another, new PFS.
-pub fn missing(fs: &str) -> bool {
+pub fn missing(fs: &Path) -> bool {
     fs::symlink_metadata(fs).is_err() && scanpfsid(fs).pfs_id.is_none()
 }
 
 /// Asks whether to create the slave (`-y` answers yes). The question goes
 /// to stderr and the answer comes from /dev/tty, since stdin and stdout
 /// carry the stream.
-pub fn confirm(fs: &str, yes: bool, diag: &mut dyn Write) -> bool {
+pub fn confirm(fs: &PathArg, yes: bool, diag: &mut dyn Write) -> bool {
     if yes {
         let _ = writeln!(
             diag,
@@ -60,17 +62,18 @@ pub fn confirm(fs: &str, yes: bool, diag: &mut dyn Write) -> bool {
     }
 }
 
-/// Creates slave PFS `fs` sharing `shared_uuid`, exactly as
+/// Creates slave PFS `fs` sharing `shared_uuid`, as
 /// `hammer pfs-slave <fs> shared-uuid=<uuid>` would, its output going to
-/// `out` (stderr: stdout may be the stream). On failure returns the message
-/// the command would have printed.
-pub fn create_slave(fs: &str, shared_uuid: HammerUuid, out: &mut dyn Write) -> Result<(), String> {
-    let args = [fs.to_string(), format!("shared-uuid={shared_uuid}")];
-    pfs_cmd::pfs_create(&args, true, out).map_err(|e| match e {
-        CmdError::Errx(m) => format!("hammer: {m}"),
-        CmdError::Say(m) => m,
-        CmdError::Usage(u) => u.trim_end().to_string(),
-        CmdError::Failed => String::new(),
-        CmdError::Output(e) => format!("hammer: {}", crate::errno::strerror(&e)),
-    })
+/// `out` (stderr: stdout may be the stream).
+pub fn create_slave(
+    fs: &PathArg,
+    shared_uuid: HammerUuid,
+    out: &mut dyn Write,
+) -> Result<(), PfsCmdError> {
+    let new = PfsCreate {
+        slave: true,
+        shared_uuid: Some(shared_uuid),
+        options: &[],
+    };
+    pfs_cmd::pfs_create(fs, &new, out)
 }

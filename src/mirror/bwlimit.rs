@@ -2,6 +2,7 @@
 //! bytes per one-second window (protocol.md §9).
 
 use std::io::{self, Write};
+use std::num::NonZeroU64;
 use std::time::{Duration, Instant};
 
 /// Time source, replaceable in tests.
@@ -22,21 +23,21 @@ impl Clock for SystemClock {
 }
 
 pub struct BwLimit<C: Clock = SystemClock> {
-    /// Bytes per second; 0 = unlimited.
-    limit: u64,
+    /// Bytes per second; `None`: unlimited.
+    limit: Option<NonZeroU64>,
     window_start: Instant,
     sent: u64,
     clock: C,
 }
 
 impl BwLimit<SystemClock> {
-    pub fn new(limit: u64) -> Self {
+    pub fn new(limit: Option<NonZeroU64>) -> Self {
         BwLimit::with_clock(limit, SystemClock)
     }
 }
 
 impl<C: Clock> BwLimit<C> {
-    pub fn with_clock(limit: u64, clock: C) -> Self {
+    pub fn with_clock(limit: Option<NonZeroU64>, clock: C) -> Self {
         let window_start = clock.now();
         BwLimit {
             limit,
@@ -55,18 +56,18 @@ impl<C: Clock> BwLimit<C> {
     /// Writes all of `buf`, sleeping so no window carries more than the
     /// limit.
     pub fn write_all<W: Write + ?Sized>(&mut self, out: &mut W, mut buf: &[u8]) -> io::Result<()> {
-        if self.limit == 0 {
+        let Some(limit) = self.limit.map(NonZeroU64::get) else {
             return out.write_all(buf);
-        }
+        };
         while !buf.is_empty() {
-            let room = self.limit.saturating_sub(self.sent);
+            let room = limit.saturating_sub(self.sent);
             let n = usize::try_from(room).unwrap_or(usize::MAX).min(buf.len());
             if n > 0 {
                 out.write_all(&buf[..n])?;
                 buf = &buf[n..];
                 self.sent += n as u64;
             }
-            if self.sent >= self.limit {
+            if self.sent >= limit {
                 let elapsed = self
                     .clock
                     .now()
@@ -75,7 +76,7 @@ impl<C: Clock> BwLimit<C> {
                     self.clock.sleep(Duration::from_secs(1) - elapsed);
                 }
                 self.window_start = self.clock.now();
-                self.sent -= self.limit;
+                self.sent -= limit;
             }
         }
         Ok(())
@@ -107,7 +108,7 @@ mod tests {
             slept: vec![],
         };
         let start = clock.t;
-        let mut bw = BwLimit::with_clock(1000, clock);
+        let mut bw = BwLimit::with_clock(NonZeroU64::new(1000), clock);
         let mut out = Vec::new();
         bw.write_all(&mut out, &[1u8; 3500]).unwrap();
         assert_eq!(out.len(), 3500);
@@ -123,7 +124,7 @@ mod tests {
             t: Instant::now(),
             slept: vec![],
         };
-        let mut bw = BwLimit::with_clock(0, clock);
+        let mut bw = BwLimit::with_clock(None, clock);
         let mut out = Vec::new();
         bw.write_all(&mut out, &[0u8; 100_000]).unwrap();
         assert!(bw.clock.slept.is_empty());

@@ -2,9 +2,10 @@
 //! one socketpair (protocol.md §10; D5 fixed), or by in-process pipes when
 //! both are local (`chan.rs`), each side in a thread of this process or,
 //! for `[user@]host:fs`, an ssh child with an argument vector (no shell).
-//! The exit status tells which side failed (D4): the side whose own
-//! failure came first, not the one that then lost its peer.
+//! The outcome tells which side failed (D4): the side whose own failure
+//! came first, not the one that then lost its peer.
 
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
@@ -15,20 +16,35 @@ use std::time::{Duration, Instant};
 use super::chan;
 use super::error::{is_peer_gone_line, is_permanent_line, MirrorError};
 use super::read::{mirror_read, ReadOptions};
-use super::remote::{parse_side, ssh_argv, RemoteError, Role, Side};
+use super::remote::{parse_side, ssh_argv, RemoteError, Role, Side, SshOptions};
 use super::write::{mirror_write, WriteOptions};
-use crate::cli::GlobalOpts;
+use crate::patharg::PathArg;
 use crate::pfs::getpfs;
 
-/// Exit statuses of mirror-copy / mirror-stream (the original always
-/// exited 0, D4).
-pub mod exit {
-    pub const OK: u8 = 0;
-    /// The arguments were refused or the channel could not be set up.
-    pub const SETUP: u8 = 1;
-    pub const SOURCE_FAILED: u8 = 2;
-    pub const TARGET_FAILED: u8 = 3;
-    pub const BOTH_FAILED: u8 = 4;
+/// What a copy is asked to do; the command line builds it.
+#[derive(Clone, Debug, Default)]
+pub struct CopyOptions {
+    /// The source side's options (a local source always runs two-way).
+    pub read: ReadOptions,
+    /// The target side's options (a local target always runs two-way).
+    pub write: WriteOptions,
+    /// How a remote side is reached.
+    pub ssh: SshOptions,
+}
+
+/// What a copy has to tell while it runs; the caller renders it. A
+/// remote side's own stderr lines pass through as they come, not as notes.
+#[derive(Debug)]
+pub enum CopyNote {
+    /// A local side's failure that counts.
+    Failed(MirrorError),
+    /// A local side panicked.
+    Panicked,
+    /// A remote side's line, held back while it was unknown whether the
+    /// side counts (it only said that its peer went away).
+    Remote(String),
+    /// mirror-stream lost its link; it reconnects after 15 s and `-i`.
+    LostLink,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,11 +73,11 @@ struct Ended {
 
 enum End {
     Ok,
-    /// Its own failure; the messages still to print (a remote side's are
+    /// Its own failure; what is still to tell (a remote side's lines are
     /// printed as they come), and whether trying again cannot help.
-    Failed(Vec<String>, bool),
-    /// Failed only because its peer went away; the messages held back.
-    PeerGone(Vec<String>),
+    Failed(Vec<CopyNote>, bool),
+    /// Failed only because its peer went away; what is held back.
+    PeerGone(Vec<CopyNote>),
 }
 
 /// One running side.
@@ -77,7 +93,7 @@ impl Running {
             Running::Local(h) | Running::Remote(h) => h,
         };
         h.join().unwrap_or_else(|_| Ended {
-            end: End::Failed(vec!["hammer: mirror side panicked".into()], true),
+            end: End::Failed(vec![CopyNote::Panicked], true),
             at: Instant::now(),
         })
     }
@@ -87,8 +103,11 @@ impl Running {
 fn local_end(r: Result<(), MirrorError>) -> Ended {
     let end = match r {
         Ok(()) => End::Ok,
-        Err(e) if e.is_peer_gone() => End::PeerGone(vec![e.line()]),
-        Err(e) => End::Failed(vec![e.line()], e.is_permanent()),
+        Err(e) if e.is_peer_gone() => End::PeerGone(vec![CopyNote::Failed(e)]),
+        Err(e) => {
+            let permanent = e.is_permanent();
+            End::Failed(vec![CopyNote::Failed(e)], permanent)
+        }
     };
     Ended {
         end,
@@ -110,7 +129,7 @@ fn watch_remote(mut child: Child) -> Ended {
             last_gone = is_peer_gone_line(&text);
             last_permanent = is_permanent_line(&text);
             if last_gone {
-                held.push(text.trim_end_matches('\n').to_string());
+                held.push(CopyNote::Remote(text.trim_end_matches('\n').to_string()));
             } else {
                 let _ = std::io::stderr().write_all(&line);
             }
@@ -129,19 +148,20 @@ fn watch_remote(mut child: Child) -> Ended {
     }
 }
 
-/// How a copy ended: its exit status, and whether a side failed in a way
-/// that trying again cannot mend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a copy ended: which sides failed (the original always exited 0,
+/// D4), and whether one failed in a way that trying again cannot mend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
-    pub status: u8,
+    pub source_failed: bool,
+    pub target_failed: bool,
     pub permanent: bool,
 }
 
 /// D4 and the peer rule: a side counts as failed when it failed on its
 /// own, or when it failed because its peer went away while the peer itself
-/// succeeded or failed the same way later. Prints the messages of the
-/// sides that count.
-fn report(source: Ended, target: Ended, diag: &mut dyn Write) -> Outcome {
+/// succeeded or failed the same way later. Tells what the sides that
+/// count have to say.
+fn report(source: Ended, target: Ended, note: &mut dyn FnMut(CopyNote)) -> Outcome {
     let counts = |me: &Ended, peer: &Ended| match (&me.end, &peer.end) {
         (End::Ok, _) => false,
         (End::Failed(..), _) => true,
@@ -149,38 +169,34 @@ fn report(source: Ended, target: Ended, diag: &mut dyn Write) -> Outcome {
         (End::PeerGone(_), End::Ok) => true,
         (End::PeerGone(_), End::PeerGone(_)) => me.at <= peer.at,
     };
-    let (s, t) = (counts(&source, &target), counts(&target, &source));
-    let mut permanent = false;
-    for (side, counted) in [(source, s), (target, t)] {
-        if !counted {
-            continue;
-        }
-        let lines = match side.end {
-            End::Ok => Vec::new(),
-            End::Failed(lines, p) => {
-                permanent |= p;
-                lines
-            }
-            End::PeerGone(lines) => lines,
-        };
-        for l in lines {
-            let _ = writeln!(diag, "{l}");
-        }
-    }
-    let status = match (s, t) {
-        (false, false) => exit::OK,
-        (true, false) => exit::SOURCE_FAILED,
-        (false, true) => exit::TARGET_FAILED,
-        (true, true) => exit::BOTH_FAILED,
+    let mut outcome = Outcome {
+        source_failed: counts(&source, &target),
+        target_failed: counts(&target, &source),
+        permanent: false,
     };
-    Outcome { status, permanent }
+    for (side, counted) in [
+        (source, outcome.source_failed),
+        (target, outcome.target_failed),
+    ] {
+        let notes = match side.end {
+            _ if !counted => continue,
+            End::Ok => Vec::new(),
+            End::Failed(notes, p) => {
+                outcome.permanent |= p;
+                notes
+            }
+            End::PeerGone(notes) => notes,
+        };
+        notes.into_iter().for_each(&mut *note);
+    }
+    outcome
 }
 
 /// Whether two local paths open one PFS: the same shared and unique uuid
 /// (every PFS gets a unique uuid of its own when it is made). A path that
 /// does not open (a slave still to be created) is no PFS yet.
-fn same_pfs(a: &str, b: &str) -> bool {
-    match (getpfs(a), getpfs(b)) {
+fn same_pfs(a: &PathArg, b: &PathArg) -> bool {
+    match (getpfs(a.as_path()), getpfs(b.as_path())) {
         (Ok((_, x)), Ok((_, y))) => {
             x.shared_uuid == y.shared_uuid && x.unique_uuid == y.unique_uuid
         }
@@ -189,21 +205,21 @@ fn same_pfs(a: &str, b: &str) -> bool {
 }
 
 /// The program exec'd for a remote side: `$HAMMER_RSH` or `ssh`.
-fn rsh() -> String {
-    std::env::var("HAMMER_RSH").unwrap_or_else(|_| "ssh".to_string())
+fn rsh() -> OsString {
+    std::env::var_os("HAMMER_RSH").unwrap_or_else(|| "ssh".into())
 }
 
 fn start(
     side: &Side,
     role: Role,
-    opts: &GlobalOpts,
+    opts: &CopyOptions,
     end: UnixStream,
 ) -> Result<Running, CopyError> {
     match side {
         Side::Remote(spec) => {
             let argv = ssh_argv(&rsh(), opts, spec, role);
             let spawn_err = |source| CopyError::Spawn {
-                what: argv[0].clone(),
+                what: argv[0].to_string_lossy().into_owned(),
                 source,
             };
             let input: OwnedFd = end.try_clone().map_err(spawn_err)?.into();
@@ -233,9 +249,9 @@ fn start(
 
 /// Runs an in-process side in a thread of its own.
 fn start_local<R, W>(
-    fs: &str,
+    fs: &PathArg,
     role: Role,
-    opts: &GlobalOpts,
+    opts: &CopyOptions,
     input: R,
     output: W,
 ) -> Result<Running, CopyError>
@@ -243,7 +259,7 @@ where
     R: Read + Send + 'static,
     W: Write + Send + 'static,
 {
-    let fs = fs.to_string();
+    let fs = fs.clone();
     let opts = opts.clone();
     let handle = thread::Builder::new()
         .name(format!("{role:?}"))
@@ -257,9 +273,9 @@ where
 
 /// An in-process side, always two-way.
 fn run_local(
-    fs: &str,
+    fs: &PathArg,
     role: Role,
-    o: &GlobalOpts,
+    o: &CopyOptions,
     input: impl Read,
     output: impl Write,
 ) -> Result<(), MirrorError> {
@@ -268,14 +284,15 @@ fn run_local(
         Role::Source { stream } => {
             let ro = ReadOptions {
                 two_way: true,
-                ..ReadOptions::from_global(o, stream, None)
+                stream,
+                ..o.read.clone()
             };
             mirror_read(fs, &ro, input, output, &mut diag)
         }
         Role::Target => {
             let wo = WriteOptions {
                 two_way: true,
-                ..WriteOptions::from_global(o)
+                ..o.write
             };
             mirror_write(fs, &wo, input, output, &mut diag)
         }
@@ -284,19 +301,19 @@ fn run_local(
 
 /// One mirror-copy: both sides over a fresh channel, then their outcome.
 pub fn mirror_copy(
-    src: &str,
-    dst: &str,
-    opts: &GlobalOpts,
+    src: &OsStr,
+    dst: &OsStr,
+    opts: &CopyOptions,
     stream: bool,
-    diag: &mut dyn Write,
+    note: &mut dyn FnMut(CopyNote),
 ) -> Result<Outcome, CopyError> {
     let src = parse_side(src)?;
     let dst = parse_side(dst)?;
     if let (Side::Local(s), Side::Local(d)) = (&src, &dst) {
         if same_pfs(s, d) {
             return Err(CopyError::SamePfs {
-                src: s.clone(),
-                dst: d.clone(),
+                src: s.to_string(),
+                dst: d.to_string(),
             });
         }
     }
@@ -322,41 +339,33 @@ pub fn mirror_copy(
         Err(e) => {
             // The source then dies of the missing target: only a failure
             // of its own is told beside the cause.
-            if let End::Failed(lines, _) = source.finish().end {
-                for l in lines {
-                    let _ = writeln!(diag, "{l}");
-                }
+            if let End::Failed(notes, _) = source.finish().end {
+                notes.into_iter().for_each(&mut *note);
             }
             return Err(e);
         }
     };
     let source = source.finish();
     let target = target.finish();
-    Ok(report(source, target, diag))
+    Ok(report(source, target, note))
 }
 
 /// mirror-stream: mirror-copy with a streaming source, restarted after
 /// every lost link. Returns when the arguments or the channel fail, or
 /// when a side fails in a way that no reconnection can mend (the paths or
-/// the pair of PFSes are wrong), with that copy's exit status.
+/// the pair of PFSes are wrong), with that copy's outcome.
 pub fn mirror_stream(
-    src: &str,
-    dst: &str,
-    opts: &GlobalOpts,
-    diag: &mut dyn Write,
-) -> Result<u8, CopyError> {
+    src: &OsStr,
+    dst: &OsStr,
+    opts: &CopyOptions,
+    note: &mut dyn FnMut(CopyNote),
+) -> Result<Outcome, CopyError> {
     loop {
-        let outcome = mirror_copy(src, dst, opts, true, diag)?;
+        let outcome = mirror_copy(src, dst, opts, true, note)?;
         if outcome.permanent {
-            let _ = writeln!(
-                diag,
-                "hammer: mirror-stream: giving up, retrying cannot help"
-            );
-            return Ok(outcome.status);
+            return Ok(outcome);
         }
-        if opts.verbose > 0 {
-            let _ = write!(diag, "\nLost Link\n");
-        }
-        thread::sleep(Duration::from_secs(15 + opts.delay.max(0) as u64));
+        note(CopyNote::LostLink);
+        thread::sleep(Duration::from_secs(15) + opts.read.delay);
     }
 }

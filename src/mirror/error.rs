@@ -7,6 +7,7 @@ use nix::errno::Errno;
 
 use crate::errno::strerror;
 use crate::pfs::{GetpfsError, Pfs, PfsError};
+use crate::pfs_cmd::PfsCmdError;
 use crate::wire::{BatchError, ReadError};
 
 /// The header and terminator checks of protocol.md §3-4.
@@ -34,9 +35,6 @@ pub enum ProtocolError {
     NoAck,
     #[error("Aborting operation")]
     Aborted,
-    /// The missing slave could not be created (the original went on).
-    #[error("Failed to create PFS")]
-    CreateFailed,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +73,10 @@ pub enum MirrorError {
     /// Printing a status line on stdout failed.
     #[error("stdout: {}", strerror(.0))]
     Stdout(io::Error),
+    /// The missing slave could not be created (the original went on); its
+    /// own failure is told first.
+    #[error("Failed to create PFS")]
+    SlaveNotCreated(#[source] PfsCmdError),
 }
 
 impl MirrorError {
@@ -105,15 +107,6 @@ impl MirrorError {
             }
         } else {
             self
-        }
-    }
-
-    /// The message as the command prints it on stderr.
-    pub fn line(&self) -> String {
-        if self.is_plain() {
-            self.to_string()
-        } else {
-            format!("hammer: {self}")
         }
     }
 
@@ -161,7 +154,7 @@ impl MirrorError {
     /// reconnecting for ever.
     pub fn is_permanent(&self) -> bool {
         match self {
-            MirrorError::Getpfs(_) => true,
+            MirrorError::Getpfs(_) | MirrorError::SlaveNotCreated(_) => true,
             MirrorError::Protocol(p) => matches!(
                 p,
                 ProtocolError::SharedUuid
@@ -169,7 +162,6 @@ impl MirrorError {
                     | ProtocolError::PfsVersion
                     | ProtocolError::Version
                     | ProtocolError::Aborted
-                    | ProtocolError::CreateFailed
             ),
             _ => false,
         }
@@ -225,6 +217,15 @@ pub fn pfs_err(what: impl Into<String>) -> impl FnOnce(PfsError) -> MirrorError 
 mod tests {
     use super::*;
     use crate::wire::{BatchErrorKind, ReadErrorKind};
+
+    /// The last line a failure prints on stderr, as `main` renders it.
+    fn line(e: &MirrorError) -> String {
+        if e.is_plain() {
+            e.to_string()
+        } else {
+            format!("hammer: {e}")
+        }
+    }
 
     fn gone_errors() -> Vec<MirrorError> {
         let io = |k: io::ErrorKind| {
@@ -283,9 +284,9 @@ mod tests {
         for e in gone_errors() {
             assert!(e.is_peer_gone(), "{e:?}");
             assert!(
-                is_peer_gone_line(&format!("{}\n", e.line())),
+                is_peer_gone_line(&format!("{}\n", line(&e))),
                 "{}",
-                e.line()
+                line(&e)
             );
         }
         let own: Vec<MirrorError> = vec![
@@ -306,7 +307,7 @@ mod tests {
         ];
         for e in own {
             assert!(!e.is_peer_gone(), "{e:?}");
-            assert!(!is_peer_gone_line(&e.line()), "{}", e.line());
+            assert!(!is_peer_gone_line(&line(&e)), "{}", line(&e));
         }
         assert!(!is_peer_gone_line(
             "ssh: Could not resolve hostname nohost: Name or service not known"
@@ -331,15 +332,15 @@ mod tests {
             ProtocolError::PfsVersion.into(),
             ProtocolError::Version.into(),
             ProtocolError::Aborted.into(),
-            ProtocolError::CreateFailed.into(),
+            MirrorError::SlaveNotCreated(PfsCmdError::Reported),
         ];
         for e in permanent {
             assert!(e.is_permanent(), "{e:?}");
-            assert!(is_permanent_line(&e.line()), "{}", e.line());
+            assert!(is_permanent_line(&line(&e)), "{}", line(&e));
         }
         for e in gone_errors() {
             assert!(!e.is_permanent(), "{e:?}");
-            assert!(!is_permanent_line(&e.line()), "{}", e.line());
+            assert!(!is_permanent_line(&line(&e)), "{}", line(&e));
         }
         assert!(!is_permanent_line(
             "ssh: connect to host backup port 22: Connection refused"

@@ -1,7 +1,8 @@
 //! `hammer mirror-read` / `mirror-read-stream`: the source side of the
 //! protocol (protocol.md §2, §5, §6, §8, §9, §13) with D1, D2 and D3 fixed.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -15,60 +16,42 @@ use super::prescan::{summary, HistEntry, Prescan};
 use super::report::{Report, Verbosity};
 use super::scoreboard::Scoreboard;
 use crate::ondisk::{BaseElm, LeafElm, PseudofsData};
+use crate::patharg::PathArg;
 use crate::pfs::{getpfs, MirrorReadReq, Pfs};
 use crate::wire::reader::BatchIter;
 use crate::wire::{mrec_type, Mrecord, MrecordReader, HEAD_SIZE, SERIALBUF_SIZE, UPDATE_REC_SIZE};
 
+/// What a source is asked to do; the command line builds it.
 #[derive(Clone, Debug, Default)]
 pub struct ReadOptions {
     /// `-2`: read PFSD_T and UPDATE from the target.
     pub two_way: bool,
     /// mirror-read-stream: wait for new data after each batch.
     pub stream: bool,
-    pub verbose: i32,
+    /// `-v` count.
+    pub verbose: u32,
     /// `-q`: only warnings and errors on stderr.
     pub quiet: bool,
     /// stderr is a terminal: `-v` progress is drawn in place.
     pub tty: bool,
-    /// `-i` seconds.
-    pub delay: i32,
-    /// `-t` seconds, 0 = none.
-    pub timeout: i32,
+    /// `-i`: the least time from one batch of a stream to the next.
+    pub delay: Duration,
+    /// `-t`: stop after this long.
+    pub timeout: Option<Duration>,
     /// `-S` bytes.
     pub splitup: u64,
     /// `-B`
     pub no_bulk: bool,
-    /// `-b` bytes per second.
-    pub bandwidth: u64,
+    /// `-b` bytes per second; `None`: unlimited.
+    pub bandwidth: Option<NonZeroU64>,
     pub cycle_file: Option<PathBuf>,
     pub scoreboard: Option<PathBuf>,
     /// The begin-tid argument.
     pub begin_tid: Option<u64>,
 }
 
-impl ReadOptions {
-    /// The options a source takes from the global command line.
-    pub fn from_global(o: &crate::cli::GlobalOpts, stream: bool, begin_tid: Option<u64>) -> Self {
-        ReadOptions {
-            two_way: o.two_way,
-            stream,
-            verbose: o.verbose,
-            quiet: o.quiet > 0,
-            tty: std::io::stderr().is_terminal(),
-            delay: o.delay,
-            timeout: o.timeout,
-            splitup: o.splitup,
-            no_bulk: o.no_bulk,
-            bandwidth: o.bandwidth,
-            cycle_file: o.cycle_file.as_ref().map(Into::into),
-            scoreboard: o.scoreboard.as_ref().map(Into::into),
-            begin_tid,
-        }
-    }
-}
-
 struct Source<'a, R, W> {
-    fs: &'a str,
+    fs: &'a PathArg,
     o: &'a ReadOptions,
     reader: MrecordReader<R>,
     out: W,
@@ -97,7 +80,7 @@ struct Source<'a, R, W> {
 /// Runs mirror-read(-stream) on `fs`, writing the stream to `output` and,
 /// in two-way mode, reading the target's replies from `input`.
 pub fn mirror_read<R: Read, W: Write>(
-    fs: &str,
+    fs: &PathArg,
     o: &ReadOptions,
     input: R,
     output: W,
@@ -322,7 +305,7 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             if self.mode == Mode::Once || self.o.verbose >= 2 {
                 self.say("Mirror-read: No work to do");
             }
-            sleep(Duration::from_secs(self.o.delay.max(0) as u64));
+            sleep(self.o.delay);
             self.chunks = None;
             false
         } else {
@@ -570,17 +553,19 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             self.mode = Mode::Once;
             return;
         }
-        let delay = Duration::from_secs(self.o.delay.max(0) as u64);
         let waited = t1.elapsed();
-        if waited < delay {
+        if waited < self.o.delay {
             self.report.delaying();
-            sleep(delay - waited);
+            sleep(self.o.delay - waited);
         }
         self.report.woke();
     }
 
     fn timed_out(&self) -> bool {
-        self.o.timeout != 0 && self.start.elapsed().as_secs() > u64::from(self.o.timeout as u32)
+        // Whole seconds, as the original compares them.
+        self.o
+            .timeout
+            .is_some_and(|t| self.start.elapsed().as_secs() > t.as_secs())
     }
 
     fn send(&mut self, rec: &Mrecord<'_>) -> Result<(), MirrorError> {

@@ -2,20 +2,36 @@
 //! argument vector for a remote side (spec: protocol.md §10.1), with D6 and
 //! D7 fixed.
 
-use crate::cli::GlobalOpts;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-/// A remote side: `[user@]host:path`.
+use super::copy::CopyOptions;
+use crate::patharg::PathArg;
+
+/// How a remote side is reached (besides what mirror-copy forwards of the
+/// source's and target's options).
+#[derive(Clone, Debug, Default)]
+pub struct SshOptions {
+    /// `-X`: ssh compresses.
+    pub compress: bool,
+    /// `-p`: ssh's port.
+    pub port: Option<OsString>,
+    /// `-S` as typed, forwarded to a remote source.
+    pub splitup_text: Option<OsString>,
+}
+
+/// A remote side: `[user@]host:path`, as bytes (so is ssh's argv).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteSpec {
-    pub user: Option<String>,
-    pub host: String,
-    pub path: String,
+    pub user: Option<OsString>,
+    pub host: OsString,
+    pub path: OsString,
 }
 
 /// Where one side of a copy runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Side {
-    Local(String),
+    Local(PathArg),
     Remote(RemoteSpec),
 }
 
@@ -36,37 +52,40 @@ pub enum RemoteError {
 /// the colon cannot be a host: it contains a `/`, or starts with `@@` (a
 /// HAMMER PFS path such as `@@-1:00001`) — D7. `@` only separates a user
 /// when it comes before that colon.
-pub fn parse_side(arg: &str) -> Result<Side, RemoteError> {
-    let Some(colon) = arg.find(':') else {
-        return Ok(Side::Local(arg.to_string()));
+pub fn parse_side(arg: &OsStr) -> Result<Side, RemoteError> {
+    let bytes = arg.as_bytes();
+    let local = || Ok(Side::Local(PathArg::from(arg.to_os_string())));
+    let Some(colon) = bytes.iter().position(|&c| c == b':') else {
+        return local();
     };
-    let before = &arg[..colon];
-    if before.contains('/') || before.starts_with("@@") {
-        return Ok(Side::Local(arg.to_string()));
+    let before = &bytes[..colon];
+    if before.contains(&b'/') || before.starts_with(b"@@") {
+        return local();
     }
-    let path = arg[colon + 1..].to_string();
-    let (user, host) = match before.find('@') {
+    let shown = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let (user, host) = match before.iter().position(|&c| c == b'@') {
         Some(at) => (Some(&before[..at]), &before[at + 1..]),
         None => (None, before),
     };
     if host.is_empty() {
-        return Err(RemoteError::EmptyHost(arg.to_string()));
+        return Err(RemoteError::EmptyHost(shown(bytes)));
     }
-    if host.starts_with('-') {
-        return Err(RemoteError::DashHost(host.to_string()));
+    if host.starts_with(b"-") {
+        return Err(RemoteError::DashHost(shown(host)));
     }
     if let Some(u) = user {
         if u.is_empty() {
-            return Err(RemoteError::EmptyUser(arg.to_string()));
+            return Err(RemoteError::EmptyUser(shown(bytes)));
         }
-        if u.starts_with('-') {
-            return Err(RemoteError::DashUser(u.to_string()));
+        if u.starts_with(b"-") {
+            return Err(RemoteError::DashUser(shown(u)));
         }
     }
+    let owned = |b: &[u8]| OsStr::from_bytes(b).to_os_string();
     Ok(Side::Remote(RemoteSpec {
-        user: user.map(str::to_string),
-        host: host.to_string(),
-        path,
+        user: user.map(owned),
+        host: owned(host),
+        path: owned(&bytes[colon + 1..]),
     }))
 }
 
@@ -80,9 +99,10 @@ pub enum Role {
 /// Quotes a word for the remote login shell, which re-parses the words ssh
 /// joins with spaces (D6). Words made only of characters no shell treats
 /// specially go as they are, so ordinary paths give the original's argv.
-pub fn shell_word(w: &str) -> String {
+pub fn shell_word(w: &OsStr) -> OsString {
+    let w = w.as_bytes();
     let plain = !w.is_empty()
-        && w.bytes().all(|c| {
+        && w.iter().all(|&c| {
             c.is_ascii_alphanumeric()
                 || matches!(
                     c,
@@ -90,16 +110,23 @@ pub fn shell_word(w: &str) -> String {
                 )
         });
     if plain {
-        w.to_string()
-    } else {
-        format!("'{}'", w.replace('\'', "'\\''"))
+        return OsStr::from_bytes(w).to_os_string();
     }
+    let mut q = vec![b'\''];
+    for &c in w {
+        match c {
+            b'\'' => q.extend_from_slice(b"'\\''"),
+            c => q.push(c),
+        }
+    }
+    q.push(b'\'');
+    OsString::from_vec(q)
 }
 
 /// The argument vector exec'd for a remote side (program first).
-pub fn ssh_argv(rsh: &str, opts: &GlobalOpts, spec: &RemoteSpec, role: Role) -> Vec<String> {
-    let mut v = vec![rsh.to_string()];
-    if opts.ssh_compress {
+pub fn ssh_argv(rsh: &OsStr, o: &CopyOptions, spec: &RemoteSpec, role: Role) -> Vec<OsString> {
+    let mut v: Vec<OsString> = vec![rsh.into()];
+    if o.ssh.compress {
         v.push("-C".into());
     }
     if let Some(user) = &spec.user {
@@ -107,32 +134,32 @@ pub fn ssh_argv(rsh: &str, opts: &GlobalOpts, spec: &RemoteSpec, role: Role) -> 
         v.push(user.clone());
     }
     v.push(spec.host.clone());
-    if let Some(port) = &opts.ssh_port {
+    if let Some(port) = &o.ssh.port {
         v.push("-p".into());
         v.push(port.clone());
     }
     v.push("hammer".into());
-    match opts.verbose {
-        ..=0 => {}
+    match o.read.verbose {
+        0 => {}
         1 => v.push("-v".into()),
         2 => v.push("-vv".into()),
         _ => v.push("-vvv".into()),
     }
     // Not forwarded by the original; a quiet copy wants its remote side
     // quiet too (an original hammer there takes -q as well).
-    if opts.quiet > 0 {
+    if o.read.quiet {
         v.push("-q".into());
     }
-    if opts.yes {
+    if o.write.yes {
         v.push("-y".into());
     }
     v.push("-2".into());
     if let Role::Source { stream } = role {
-        if opts.timeout != 0 {
+        if let Some(t) = o.read.timeout {
             v.push("-t".into());
-            v.push(opts.timeout.to_string());
+            v.push(t.as_secs().to_string().into());
         }
-        if let Some(s) = &opts.splitup_text {
+        if let Some(s) = &o.ssh.splitup_text {
             v.push("-S".into());
             v.push(shell_word(s));
         }
@@ -154,31 +181,45 @@ pub fn ssh_argv(rsh: &str, opts: &GlobalOpts, spec: &RemoteSpec, role: Role) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli;
-    use std::ffi::OsString;
+    use std::time::Duration;
 
-    fn opts(args: &[&str]) -> GlobalOpts {
-        cli::parse(
-            std::iter::once("hammer")
-                .chain(args.iter().copied())
-                .chain(["x"])
-                .map(OsString::from),
-        )
-        .unwrap()
-        .opts
+    /// The options of a copy, as `set` makes them.
+    fn opts(set: impl FnOnce(&mut CopyOptions)) -> CopyOptions {
+        let mut o = CopyOptions::default();
+        set(&mut o);
+        o
+    }
+
+    fn side(arg: &str) -> Result<Side, RemoteError> {
+        parse_side(OsStr::new(arg))
     }
 
     fn remote(arg: &str) -> RemoteSpec {
-        match parse_side(arg).unwrap() {
+        match side(arg).unwrap() {
             Side::Remote(r) => r,
             s => panic!("{arg} parsed as {s:?}"),
         }
     }
 
+    /// The argument vector as text.
+    fn ssh_argv(rsh: &str, o: &CopyOptions, spec: &RemoteSpec, role: Role) -> Vec<String> {
+        super::ssh_argv(OsStr::new(rsh), o, spec, role)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
     /// spec: protocol.md §10.1, first example.
     #[test]
     fn spec_example_stream_source() {
-        let o = opts(&["-v", "-X", "-p", "2222", "-t", "3600", "-S", "1g"]);
+        // -v -X -p 2222 -t 3600 -S 1g
+        let o = opts(|o| {
+            o.read.verbose = 1;
+            o.ssh.compress = true;
+            o.ssh.port = Some("2222".into());
+            o.read.timeout = Some(Duration::from_secs(3600));
+            o.ssh.splitup_text = Some("1g".into());
+        });
         let argv = ssh_argv(
             "ssh",
             &o,
@@ -196,7 +237,7 @@ mod tests {
     fn spec_example_copy_target() {
         let argv = ssh_argv(
             "ssh",
-            &opts(&["-y"]),
+            &opts(|o| o.write.yes = true),
             &remote("backup:/pfs/b"),
             Role::Target,
         );
@@ -217,9 +258,15 @@ mod tests {
     /// Beyond the original: a quiet copy asks its remote side for quiet.
     #[test]
     fn quiet_is_forwarded() {
-        let argv = ssh_argv("ssh", &opts(&["-q", "-y"]), &remote("b:/p"), Role::Target);
+        let quiet_yes = opts(|o| {
+            o.read.quiet = true;
+            o.write.quiet = true;
+            o.write.yes = true;
+        });
+        let argv = ssh_argv("ssh", &quiet_yes, &remote("b:/p"), Role::Target);
         assert_eq!(argv.join(" "), "ssh b hammer -q -y -2 mirror-write /p");
-        let argv = ssh_argv("ssh", &opts(&["-q", "-v"]), &remote("b:/p"), Role::Target);
+        // -q -v: the two cancel (cli's verbose_and_quiet_cancel).
+        let argv = ssh_argv("ssh", &opts(|_| ()), &remote("b:/p"), Role::Target);
         assert_eq!(argv.join(" "), "ssh b hammer -2 mirror-write /p");
     }
 
@@ -227,7 +274,7 @@ mod tests {
     fn verbosity_levels_and_rsh() {
         let argv = ssh_argv(
             "/opt/rsh",
-            &opts(&["-vvvv"]),
+            &opts(|o| o.read.verbose = 4),
             &remote("h:p"),
             Role::Source { stream: false },
         );
@@ -241,14 +288,14 @@ mod tests {
     #[test]
     fn d7_local_colon_paths_and_late_at() {
         assert_eq!(
-            parse_side("@@-1:00001").unwrap(),
+            side("@@-1:00001").unwrap(),
             Side::Local("@@-1:00001".into())
         );
         assert_eq!(
-            parse_side("/pfs/@@-1:00001").unwrap(),
+            side("/pfs/@@-1:00001").unwrap(),
             Side::Local("/pfs/@@-1:00001".into())
         );
-        assert_eq!(parse_side("./a:b").unwrap(), Side::Local("./a:b".into()));
+        assert_eq!(side("./a:b").unwrap(), Side::Local("./a:b".into()));
         assert_eq!(
             remote("host:/pfs/@@0x100:00001"),
             RemoteSpec {
@@ -264,20 +311,23 @@ mod tests {
     #[test]
     fn d6_dash_host_refused_and_paths_quoted() {
         assert_eq!(
-            parse_side("-oProxyCommand=x:/x"),
+            side("-oProxyCommand=x:/x"),
             Err(RemoteError::DashHost("-oProxyCommand=x".into()))
         );
-        assert_eq!(
-            parse_side("-l@h:/x"),
-            Err(RemoteError::DashUser("-l".into()))
+        assert_eq!(side("-l@h:/x"), Err(RemoteError::DashUser("-l".into())));
+        assert!(matches!(side(":/x"), Err(RemoteError::EmptyHost(_))));
+        assert!(matches!(side("@h:/x"), Err(RemoteError::EmptyUser(_))));
+        let argv = ssh_argv(
+            "ssh",
+            &opts(|_| ()),
+            &remote("h:/a b;$(id)'x"),
+            Role::Target,
         );
-        assert!(matches!(parse_side(":/x"), Err(RemoteError::EmptyHost(_))));
-        assert!(matches!(
-            parse_side("@h:/x"),
-            Err(RemoteError::EmptyUser(_))
-        ));
-        let argv = ssh_argv("ssh", &opts(&[]), &remote("h:/a b;$(id)'x"), Role::Target);
         assert_eq!(argv.last().unwrap(), r#"'/a b;$(id)'\''x'"#);
-        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word(OsStr::new("")), "''");
+        assert_eq!(
+            shell_word(OsStr::from_bytes(b"/p\xff")).as_bytes(),
+            b"'/p\xff'"
+        );
     }
 }

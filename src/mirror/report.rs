@@ -14,7 +14,7 @@ const LINE_INTERVAL: Duration = Duration::from_secs(1);
 pub struct Report<'a> {
     diag: &'a mut dyn Write,
     board: Option<Scoreboard>,
-    verbose: i32,
+    verbose: u32,
     quiet: bool,
     /// `diag` is a terminal: progress is redrawn in place.
     tty: bool,
@@ -28,7 +28,7 @@ pub struct Report<'a> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Verbosity {
     /// `-v` count.
-    pub verbose: i32,
+    pub verbose: u32,
     /// `-q`: nothing but warnings and errors.
     pub quiet: bool,
     /// stderr is a terminal.

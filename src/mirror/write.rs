@@ -10,36 +10,27 @@ use super::autoslave;
 use super::error::{pfs_err, MirrorError, ProtocolError};
 use super::header::{read_pfsd, validate_header};
 use crate::ondisk::PseudofsData;
+use crate::patharg::PathArg;
 use crate::pfs::{getpfs, MirrorWriteReq, Pfs, SynctidOp};
 use crate::wire::{mrec_type, Mrecord, MrecordReader, MrecordWriter, UPDATE_REC_SIZE};
 
+/// What a target is asked to do; the command line builds it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WriteOptions {
     /// `-2`: answer with PFSD_T and UPDATE records.
     pub two_way: bool,
     /// `-y`: create a missing slave without asking.
     pub yes: bool,
-    pub verbose: i32,
+    /// `-v` count.
+    pub verbose: u32,
     /// `-q`: nothing on stderr or stdout but warnings and errors.
     pub quiet: bool,
-}
-
-impl WriteOptions {
-    /// The options a target takes from the global command line.
-    pub fn from_global(o: &crate::cli::GlobalOpts) -> Self {
-        WriteOptions {
-            two_way: o.two_way,
-            yes: o.yes,
-            verbose: o.verbose,
-            quiet: o.quiet > 0,
-        }
-    }
 }
 
 /// Runs mirror-write until the source sends TERM. `output` is the reply
 /// channel in two-way mode and stdout otherwise.
 pub fn mirror_write<R: Read, W: Write>(
-    fs: &str,
+    fs: &PathArg,
     o: &WriteOptions,
     input: R,
     output: W,
@@ -78,7 +69,7 @@ pub fn mirror_write<R: Read, W: Write>(
 
 /// The slave `fs`, created first if missing (protocol.md §7).
 fn open_slave(
-    fs: &str,
+    fs: &PathArg,
     o: &WriteOptions,
     pfsd1: &PseudofsData,
     diag: &mut dyn Write,
@@ -94,12 +85,8 @@ fn open_slave(
         // The original says so and goes on, into whatever PFS the path
         // then opens: the slave's creation failed, so nothing is answered,
         // read or written.
-        if let Err(msg) = autoslave::create_slave(fs, pfsd1.shared_uuid, notes) {
-            if !msg.is_empty() {
-                let _ = writeln!(diag, "{msg}");
-            }
-            return Err(ProtocolError::CreateFailed.into());
-        }
+        autoslave::create_slave(fs, pfsd1.shared_uuid, notes)
+            .map_err(MirrorError::SlaveNotCreated)?;
     }
     Ok(getpfs(fs)?.0)
 }
@@ -108,7 +95,7 @@ fn open_slave(
 /// `Destroyed` when that PFS is gone. `known` is asked last: a PFS it
 /// still finds after the new handle found (and pinned) its own is the
 /// same one.
-fn reopen(fs: &str, known: &dyn Pfs) -> Result<Box<dyn Pfs>, MirrorError> {
+fn reopen(fs: &PathArg, known: &dyn Pfs) -> Result<Box<dyn Pfs>, MirrorError> {
     let id = known.pfs_id();
     let opened = getpfs(fs)
         .map_err(MirrorError::from)
@@ -133,7 +120,7 @@ fn reopen(fs: &str, known: &dyn Pfs) -> Result<Box<dyn Pfs>, MirrorError> {
 /// One batch after its PFSD#1: the header, the records, SYNC or IDLE and
 /// the acknowledgement. False when the source ended the session.
 fn batch<R: Read, W: Write>(
-    fs: &str,
+    fs: &PathArg,
     o: &WriteOptions,
     pfs: &mut dyn Pfs,
     reader: &mut MrecordReader<R>,
@@ -177,23 +164,24 @@ fn batch<R: Read, W: Write>(
             });
         }
     }
-    let (rt, rec_size) = match reader.read_mrecord()? {
-        Some(r) => (r.rec_type(), r.rec_size()),
-        None => (u32::MAX, 0),
+    let rt = match reader.read_mrecord()?.map(|r| (r.rec_type(), r.rec_size())) {
+        Some((mrec_type::TERM, _)) => {
+            if !o.quiet {
+                let _ = writeln!(diag, "Mirror-write: received termination request");
+            }
+            return Ok(false);
+        }
+        Some((rt @ (mrec_type::SYNC | mrec_type::IDLE), UPDATE_REC_SIZE)) => rt,
+        // The original's rt=-1 when no record came.
+        other => {
+            let rt = other.map_or(-1, |(rt, _)| rt as i32);
+            return Err(ProtocolError::NoSync {
+                fs: fs.to_string(),
+                rt,
+            }
+            .into());
+        }
     };
-    if rt == mrec_type::TERM {
-        if !o.quiet {
-            let _ = writeln!(diag, "Mirror-write: received termination request");
-        }
-        return Ok(false);
-    }
-    if !matches!(rt, mrec_type::SYNC | mrec_type::IDLE) || rec_size != UPDATE_REC_SIZE {
-        return Err(ProtocolError::NoSync {
-            fs: fs.to_string(),
-            rt: rt as i32,
-        }
-        .into());
-    }
     if rt == mrec_type::SYNC {
         let mut now = pfs
             .get_pseudofs()

@@ -2,6 +2,7 @@
 //! (spec: ioctl-abi.md §8), the choice of backend, and where the PFS a
 //! path opens is named (for ssh-remote's `-T`).
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -17,6 +18,7 @@ use super::kernel::{KernelPfs, SysIoctl};
 use super::kernel_double::KernelDouble;
 use super::store::{self, Store, StoreError};
 use super::{Pfs, PfsError};
+use crate::cparse::{basename, dirname, scan_decimal, scan_hex, strip_trailing_slashes};
 use crate::errno::strerror;
 use crate::ondisk::PseudofsData;
 
@@ -37,17 +39,17 @@ pub enum OpenError {
 /// `getpfs` failures with the original's texts (without `hammer: `).
 #[derive(Debug, thiserror::Error)]
 pub enum GetpfsError {
-    #[error("Failed to open {path}: {}", strerror(.source))]
-    Open { path: String, source: io::Error },
-    #[error("Cannot access {path}: {source}")]
-    Access { path: String, source: PfsError },
+    #[error("Failed to open {}: {}", path.display(), strerror(.source))]
+    Open { path: PathBuf, source: io::Error },
+    #[error("Cannot access {}: {source}", path.display())]
+    Access { path: PathBuf, source: PfsError },
 }
 
 /// What `scanpfsid` made of a path: the path to open and, for a PFS
 /// reference (`@@<tid>:<id>` or a link to one), the PFS id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PfsPath {
-    pub open_path: String,
+    pub open_path: PathBuf,
     pub pfs_id: Option<u32>,
 }
 
@@ -71,8 +73,8 @@ impl PfsPath {
 /// descriptor -> the kernel; the path is in a store -> the store; else the
 /// probe's errno. The handle addresses the PFS the path lies in (pfs_id −1
 /// resolved).
-pub fn open_fs(path: &str) -> Result<Box<dyn Pfs>, OpenError> {
-    match probe(Path::new(path))? {
+pub fn open_fs(path: &Path) -> Result<Box<dyn Pfs>, OpenError> {
+    match probe(path)? {
         Probed::Kernel(kernel) => Ok(Box::new(kernel)),
         Probed::Store { root, fd } => open_store(&root, fd),
     }
@@ -126,7 +128,7 @@ fn open_store(root: &Path, fd: OwnedFd) -> Result<Box<dyn Pfs>, OpenError> {
 }
 
 /// `getpfs`: resolves `path`, opens it and reads the PFS data.
-pub fn getpfs(path: &str) -> Result<(Box<dyn Pfs>, PseudofsData), GetpfsError> {
+pub fn getpfs(path: &Path) -> Result<(Box<dyn Pfs>, PseudofsData), GetpfsError> {
     let pp = scanpfsid(path);
     let access = |source: PfsError| GetpfsError::Access {
         path: pp.open_path.clone(),
@@ -149,23 +151,23 @@ pub fn getpfs(path: &str) -> Result<(Box<dyn Pfs>, PseudofsData), GetpfsError> {
 
 /// `scanpfsid` plus the choice of the path to open (ioctl-abi.md §8 steps
 /// 2-3).
-pub fn scanpfsid(path: &str) -> PfsPath {
+pub fn scanpfsid(path: &Path) -> PfsPath {
     let not_ref = || PfsPath {
-        open_path: path.to_string(),
+        open_path: path.to_path_buf(),
         pfs_id: None,
     };
     let text = match fs::metadata(path) {
         Ok(m) if !m.is_dir() => return not_ref(),
         _ => match link_text(path) {
             LinkText::Link(t) => t,
-            LinkText::Path => path.to_string(),
+            LinkText::Path => path.into(),
             LinkText::Unreadable => return not_ref(),
         },
     };
-    match parse_pfs_ref(basename(&text)) {
+    match parse_pfs_ref(basename(&text).as_bytes()) {
         // D18 fixed: an id of 0 names PFS#0 instead of aborting.
         Some(id) => PfsPath {
-            open_path: dirname(path),
+            open_path: dirname(path).to_path_buf(),
             pfs_id: Some(id),
         },
         None => not_ref(),
@@ -195,9 +197,9 @@ pub enum PfsPlace {
 /// in a directory of another PFS (on HAMMER that is the other PFS's data:
 /// a slave's is written by whoever feeds it, so pfs-master refuses such
 /// places too), or a path that resolves to no PFS.
-pub fn pfs_place(path: &str) -> Option<PfsPlace> {
+pub fn pfs_place(path: &Path) -> Option<PfsPlace> {
     let path = strip_trailing_slashes(path);
-    let named_by_text = Path::new(path).components().any(|c| match c {
+    let named_by_text = path.components().any(|c| match c {
         Component::ParentDir => true,
         Component::Normal(n) => n.as_bytes().starts_with(b"@@"),
         _ => false,
@@ -210,7 +212,7 @@ pub fn pfs_place(path: &str) -> Option<PfsPlace> {
         return in_dir().map(PfsPlace::Missing);
     }
     if scanpfsid(path).pfs_id.is_some() {
-        return match probe(Path::new(&dirname(path))).ok()? {
+        return match probe(dirname(path)).ok()? {
             Probed::Store { .. } => in_dir().map(PfsPlace::Link),
             Probed::Kernel(k) if k.pfs_id() == 0 => in_dir().map(PfsPlace::Link),
             Probed::Kernel(_) => None,
@@ -239,7 +241,7 @@ fn kernel_pfs_root(real: &Path, mount: &Path, resolved: u32) -> Option<PathBuf> 
     let mut at = mount.to_path_buf();
     for c in below.components() {
         at.push(c);
-        let Some(id) = parse_pfs_ref(&c.as_os_str().to_string_lossy()) else {
+        let Some(id) = parse_pfs_ref(c.as_os_str().as_bytes()) else {
             continue;
         };
         if root.is_some() || id != resolved {
@@ -265,7 +267,7 @@ fn mount_point(real: &Path) -> Option<PathBuf> {
 }
 
 enum LinkText {
-    Link(String),
+    Link(PathBuf),
     Path,
     Unreadable,
 }
@@ -273,12 +275,12 @@ enum LinkText {
 /// Step 2b: the link text if `path` (trailing slashes stripped) is a
 /// symlink. On Linux every store PFS link dangles, so the slashes are also
 /// stripped when the first lstat fails, which a kernel never needs.
-fn link_text(path: &str) -> LinkText {
+fn link_text(path: &Path) -> LinkText {
     let stripped = strip_trailing_slashes(path);
     let name = match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => stripped,
         Ok(_) => path,
-        Err(_) if stripped != path => stripped,
+        Err(_) if stripped.as_os_str() != path.as_os_str() => stripped,
         Err(_) => return LinkText::Path,
     };
     match fs::symlink_metadata(name) {
@@ -286,7 +288,7 @@ fn link_text(path: &str) -> LinkText {
             // readlink into a 64-byte buffer: at most 63 bytes are kept.
             Ok(t) => {
                 let b = t.as_os_str().as_bytes();
-                LinkText::Link(String::from_utf8_lossy(&b[..b.len().min(63)]).into_owned())
+                LinkText::Link(OsStr::from_bytes(&b[..b.len().min(63)]).into())
             }
             Err(_) => LinkText::Unreadable,
         },
@@ -294,92 +296,22 @@ fn link_text(path: &str) -> LinkText {
     }
 }
 
-pub(crate) fn strip_trailing_slashes(p: &str) -> &str {
-    let t = p.trim_end_matches('/');
-    if t.is_empty() && p.starts_with('/') {
-        "/"
-    } else {
-        t
-    }
-}
-
-/// basename(3): the last component, trailing slashes ignored.
-fn basename(p: &str) -> &str {
-    let t = strip_trailing_slashes(p);
-    if t == "/" {
-        return t;
-    }
-    t.rsplit('/').next().unwrap_or(t)
-}
-
-/// dirname(3): everything before the last component.
-pub fn dirname(p: &str) -> String {
-    let t = strip_trailing_slashes(p);
-    match t.rfind('/') {
-        None => ".".to_string(),
-        Some(i) => {
-            let d = t[..i].trim_end_matches('/');
-            if d.is_empty() {
-                "/".to_string()
-            } else {
-                d.to_string()
-            }
-        }
-    }
-}
-
 /// The PFS id of a link text or path component: the kernel's readlink
 /// forms `@@-1:%05d` / `@@0x%016x:%05d` as scanned by `@@%jx:%d`, and the
 /// raw stored form `@@PFS%05d` that a Linux readlink returns for a store
 /// link (the kernel would substitute one of the former).
-pub fn parse_pfs_ref(name: &str) -> Option<u32> {
-    let rest = name.strip_prefix("@@")?;
-    if let Some(digits) = rest.strip_prefix("PFS") {
-        if digits.len() == 5 && digits.bytes().all(|c| c.is_ascii_digit()) {
-            return digits.parse().ok();
+pub fn parse_pfs_ref(name: &[u8]) -> Option<u32> {
+    let rest = name.strip_prefix(b"@@")?;
+    if let Some(digits) = rest.strip_prefix(b"PFS") {
+        if digits.len() == 5 && digits.iter().all(u8::is_ascii_digit) {
+            return scan_decimal(digits).and_then(|id| u32::try_from(id).ok());
         }
         return None;
     }
     let rest = scan_hex(rest)?;
-    let rest = rest.strip_prefix(':')?;
+    let rest = rest.strip_prefix(b":")?;
     let id = scan_decimal(rest)?;
     u32::try_from(id).ok().filter(|&id| id <= 0xFFFF)
-}
-
-/// scanf `%jx`: optional sign, optional `0x`, at least one hex digit.
-fn scan_hex(s: &str) -> Option<&str> {
-    let s = s.trim_start();
-    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
-    let s = match s.get(..2) {
-        Some("0x" | "0X") if s[2..].starts_with(|c: char| c.is_ascii_hexdigit()) => &s[2..],
-        _ => s,
-    };
-    let n = s.bytes().take_while(u8::is_ascii_hexdigit).count();
-    (n > 0).then(|| &s[n..])
-}
-
-/// scanf `%d`: optional blanks and sign, at least one decimal digit.
-fn scan_decimal(s: &str) -> Option<i64> {
-    let (v, rest) = strtol10(s);
-    (rest.len() != s.len()).then_some(v)
-}
-
-/// C `strtol(s, &end, 10)`: (value, rest), saturating; no digits leaves
-/// `s` whole.
-pub(crate) fn strtol10(s: &str) -> (i64, &str) {
-    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (neg, t) = match t.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let n = t.bytes().take_while(u8::is_ascii_digit).count();
-    if n == 0 {
-        return (0, s);
-    }
-    let v = t[..n].bytes().fold(0i64, |v, d| {
-        v.saturating_mul(10).saturating_add(i64::from(d - b'0'))
-    });
-    (if neg { -v } else { v }, &t[n..])
 }
 
 #[cfg(test)]
@@ -388,31 +320,22 @@ mod tests {
 
     #[test]
     fn pfs_reference_forms() {
-        assert_eq!(parse_pfs_ref("@@-1:00003"), Some(3));
-        assert_eq!(parse_pfs_ref("@@0x00000001061a8ba0:00003"), Some(3));
-        assert_eq!(parse_pfs_ref("@@PFS00007"), Some(7));
-        assert_eq!(parse_pfs_ref("@@-1:00000"), Some(0));
-        assert_eq!(parse_pfs_ref("@@PFS0007"), None);
-        assert_eq!(parse_pfs_ref("@@-1"), None);
-        assert_eq!(parse_pfs_ref("backup"), None);
-        assert_eq!(parse_pfs_ref("@@-1:70000"), None);
-    }
-
-    #[test]
-    fn dirname_and_basename() {
-        assert_eq!(dirname("/fs/pfs/backup"), "/fs/pfs");
-        assert_eq!(dirname("/fs/pfs/backup/"), "/fs/pfs");
-        assert_eq!(dirname("backup"), ".");
-        assert_eq!(dirname("/backup"), "/");
-        assert_eq!(basename("/fs/pfs/backup//"), "backup");
-        assert_eq!(basename("../pfs/@@-1:00003"), "@@-1:00003");
+        assert_eq!(parse_pfs_ref(b"@@-1:00003"), Some(3));
+        assert_eq!(parse_pfs_ref(b"@@0x00000001061a8ba0:00003"), Some(3));
+        assert_eq!(parse_pfs_ref(b"@@PFS00007"), Some(7));
+        assert_eq!(parse_pfs_ref(b"@@-1:00000"), Some(0));
+        assert_eq!(parse_pfs_ref(b"@@PFS0007"), None);
+        assert_eq!(parse_pfs_ref(b"@@-1"), None);
+        assert_eq!(parse_pfs_ref(b"backup"), None);
+        assert_eq!(parse_pfs_ref(b"@@-1:70000"), None);
+        assert_eq!(parse_pfs_ref(b"@@PFS0000\xff"), None);
     }
 
     #[test]
     fn scan_of_missing_direct_reference() {
-        let pp = scanpfsid("/nonexistent-dir/@@-1:00004");
+        let pp = scanpfsid(Path::new("/nonexistent-dir/@@-1:00004"));
         assert_eq!(pp.pfs_id, Some(4));
-        assert_eq!(pp.open_path, "/nonexistent-dir");
+        assert_eq!(pp.open_path, Path::new("/nonexistent-dir"));
     }
 
     /// DESIGN.md, Backends: off HAMMER the probe fails harmlessly and a
@@ -427,11 +350,11 @@ mod tests {
         let sub = root.join("sub");
         fs::create_dir(&sub).unwrap();
         for p in [&root, &sub] {
-            let pfs = open_fs(p.to_str().unwrap()).unwrap();
+            let pfs = open_fs(p).unwrap();
             assert_eq!(pfs.pfs_id(), 0);
             assert_eq!(pfs.get_pseudofs().unwrap().sync_low_tid, 1);
         }
-        let outside = dir.path().to_str().unwrap();
+        let outside = dir.path();
         match open_fs(outside) {
             Err(OpenError::NotHammer(e)) => assert_eq!(e, Errno::ENOTTY),
             other => panic!("{:?}", other.map(|p| p.pfs_id())),
@@ -439,13 +362,19 @@ mod tests {
         let e = getpfs(outside).err().unwrap();
         assert_eq!(
             e.to_string(),
-            format!("Cannot access {outside}: Inappropriate ioctl for device")
+            format!(
+                "Cannot access {}: Inappropriate ioctl for device",
+                outside.display()
+            )
         );
-        let missing = format!("{outside}/nope");
+        let missing = outside.join("nope");
         let e = getpfs(&missing).err().unwrap();
         assert_eq!(
             e.to_string(),
-            format!("Failed to open {missing}: No such file or directory")
+            format!(
+                "Failed to open {}: No such file or directory",
+                missing.display()
+            )
         );
     }
 
@@ -504,7 +433,7 @@ mod tests {
         fs::create_dir(root.join("d")).unwrap();
         std::os::unix::fs::symlink("@@PFS00001", root.join("d/pfs")).unwrap();
         std::os::unix::fs::symlink("elsewhere", root.join("d/other")).unwrap();
-        let place = |p: &str| pfs_place(root.join(p).to_str().unwrap());
+        let place = |p: &str| pfs_place(&root.join(p));
         assert_eq!(place("d/pfs/"), Some(PfsPlace::Link(root.join("d/pfs"))));
         assert_eq!(place("d"), Some(PfsPlace::Root(root.clone())));
         assert_eq!(place("d/new"), Some(PfsPlace::Missing(root.join("d/new"))));
@@ -517,7 +446,6 @@ mod tests {
         ] {
             assert_eq!(place(none), None, "{none}");
         }
-        let outside = dir.path().to_str().unwrap();
-        assert_eq!(pfs_place(outside), None);
+        assert_eq!(pfs_place(dir.path()), None);
     }
 }

@@ -1,0 +1,309 @@
+//! The command word and its arguments as a typed `Command`: one variant
+//! per command, each with the arguments it takes (cli.md §2-11), or the
+//! usage text a wrong count of them gets.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::usage::{
+    BRIDGE_USAGE, HELP_USAGE, MIRROR_USAGE, PFS_USAGE, SNAPLS_USAGE, STORE_CREATE_USAGE,
+    SYNCTID_USAGE, USAGE,
+};
+use super::CliError;
+use crate::cparse::strtoull;
+use crate::patharg::PathArg;
+
+/// A command with its arguments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    MirrorRead {
+        fs: PathArg,
+        begin_tid: Option<u64>,
+    },
+    MirrorReadStream {
+        fs: PathArg,
+        begin_tid: Option<u64>,
+    },
+    MirrorWrite {
+        fs: PathArg,
+    },
+    MirrorDump {
+        header: bool,
+    },
+    /// Each side `[[user@]host:]<filesystem>`.
+    MirrorCopy {
+        source: OsString,
+        target: OsString,
+    },
+    MirrorStream {
+        source: OsString,
+        target: OsString,
+    },
+    /// The paths in order; `.` when none was given.
+    PfsStatus {
+        paths: Vec<PathArg>,
+    },
+    PfsMaster {
+        path: PathArg,
+        options: Vec<OsString>,
+    },
+    PfsSlave {
+        path: PathArg,
+        options: Vec<OsString>,
+    },
+    PfsUpdate {
+        path: PathArg,
+        options: Vec<OsString>,
+    },
+    PfsUpgrade {
+        path: PathArg,
+    },
+    PfsDowngrade {
+        path: PathArg,
+    },
+    PfsDestroy {
+        path: PathArg,
+    },
+    Synctid {
+        fs: PathArg,
+        quick: bool,
+    },
+    /// `ssh-remote <commands> <path-prefix>`.
+    SshRemote {
+        commands: OsString,
+        prefix: PathBuf,
+    },
+    StoreCreate {
+        dir: PathBuf,
+    },
+    Import {
+        dir: PathBuf,
+        pfs: PathArg,
+    },
+    Export {
+        source: PathArg,
+        dir: PathBuf,
+    },
+    Snapls {
+        paths: Vec<PathArg>,
+    },
+    /// `help [command]`, `-h`, `--help`, `<command> --help`.
+    Help {
+        topic: Option<OsString>,
+    },
+    /// `version` without an argument, `--version`: this tool's.
+    Version,
+    /// A command of the original's that this tool does not provide.
+    NotImplemented(&'static str),
+}
+
+/// Commands of the original's usage that this tool does not provide.
+pub const OTHER_COMMANDS: &[&str] = &[
+    "bstats",
+    "iostats",
+    "stats",
+    "history",
+    "namekey1",
+    "namekey2",
+    "namekey32",
+    "cleanup",
+    "abort-cleanup",
+    "snapshot",
+    "prune",
+    "prune-everything",
+    "rebalance",
+    "reblock",
+    "reblock-btree",
+    "reblock-inodes",
+    "reblock-dirs",
+    "reblock-data",
+    "version",
+    "version-upgrade",
+    "volume-add",
+    "volume-del",
+    "volume-list",
+    "volume-blkdevs",
+    "config",
+    "viconfig",
+    "snap",
+    "snaplo",
+    "snapq",
+    "snaprm",
+    "blockmap",
+    "checkmap",
+    "show",
+    "show-undo",
+    "recover",
+    "strip",
+    "dedup-simulate",
+    "dedup",
+];
+
+/// begin-tid: C base auto-detection, without error checking (cli.md §3).
+fn begin_tid(word: &OsStr) -> Option<u64> {
+    Some(strtoull(word.as_bytes(), 0).0)
+}
+
+fn arg(word: &OsString) -> PathArg {
+    PathArg::from(word.clone())
+}
+
+fn paths(words: &[OsString]) -> Vec<PathArg> {
+    words.iter().map(arg).collect()
+}
+
+impl Command {
+    /// The command `word` with `args`; a wrong count of arguments is the
+    /// usage error the original gives for it.
+    pub fn parse(word: &OsStr, args: Vec<OsString>) -> Result<Command, CliError> {
+        use Command::*;
+        let owned = |s: &OsString| s.clone();
+        let usage = |text| Err(CliError::Usage(text));
+        // A word that is not UTF-8 is no command.
+        let name = word.to_str().unwrap_or("");
+        Ok(match (name, args.as_slice()) {
+            // As words, not as options: getopt knows no long options.
+            (_, [h]) if h == "--help" => Help {
+                topic: Some(word.to_os_string()),
+            },
+            ("help", []) => Help { topic: None },
+            ("help", [topic]) => Help {
+                topic: Some(owned(topic)),
+            },
+            ("help", _) => return usage(HELP_USAGE),
+            // `version <filesystem>` is the original's, not implemented.
+            ("version", []) => Version,
+            ("mirror-read", [fs]) => MirrorRead {
+                fs: arg(fs),
+                begin_tid: None,
+            },
+            ("mirror-read", [fs, b]) => MirrorRead {
+                fs: arg(fs),
+                begin_tid: begin_tid(b),
+            },
+            ("mirror-read-stream", [fs]) => MirrorReadStream {
+                fs: arg(fs),
+                begin_tid: None,
+            },
+            ("mirror-read-stream", [fs, b]) => MirrorReadStream {
+                fs: arg(fs),
+                begin_tid: begin_tid(b),
+            },
+            ("mirror-write", [fs]) => MirrorWrite { fs: arg(fs) },
+            ("mirror-dump", []) => MirrorDump { header: false },
+            ("mirror-dump", [h]) if h == "header" => MirrorDump { header: true },
+            ("mirror-copy", [s, t]) => MirrorCopy {
+                source: owned(s),
+                target: owned(t),
+            },
+            ("mirror-stream", [s, t]) => MirrorStream {
+                source: owned(s),
+                target: owned(t),
+            },
+            (
+                "mirror-read" | "mirror-read-stream" | "mirror-write" | "mirror-dump"
+                | "mirror-copy" | "mirror-stream",
+                _,
+            ) => return usage(MIRROR_USAGE),
+            ("pfs-status", []) => PfsStatus {
+                paths: vec![".".into()],
+            },
+            ("pfs-status", words) => PfsStatus {
+                paths: paths(words),
+            },
+            ("pfs-master", [path, options @ ..]) => PfsMaster {
+                path: arg(path),
+                options: options.to_vec(),
+            },
+            ("pfs-slave", [path, options @ ..]) => PfsSlave {
+                path: arg(path),
+                options: options.to_vec(),
+            },
+            ("pfs-update", [path, options @ ..]) => PfsUpdate {
+                path: arg(path),
+                options: options.to_vec(),
+            },
+            // Extra arguments are ignored (cli.md §2).
+            ("pfs-upgrade", [path, ..]) => PfsUpgrade { path: arg(path) },
+            ("pfs-downgrade", [path, ..]) => PfsDowngrade { path: arg(path) },
+            ("pfs-destroy", [path, ..]) => PfsDestroy { path: arg(path) },
+            (
+                "pfs-master" | "pfs-slave" | "pfs-update" | "pfs-upgrade" | "pfs-downgrade"
+                | "pfs-destroy",
+                [],
+            ) => return usage(PFS_USAGE),
+            ("synctid", [fs]) => Synctid {
+                fs: arg(fs),
+                quick: false,
+            },
+            ("synctid", [fs, q]) if q == "quick" => Synctid {
+                fs: arg(fs),
+                quick: true,
+            },
+            ("synctid", _) => return usage(SYNCTID_USAGE),
+            ("ssh-remote", [c, p]) => SshRemote {
+                commands: owned(c),
+                prefix: owned(p).into(),
+            },
+            ("store-create", [dir]) => StoreCreate {
+                dir: owned(dir).into(),
+            },
+            ("store-create", _) => return usage(STORE_CREATE_USAGE),
+            ("import", [dir, pfs]) => Import {
+                dir: owned(dir).into(),
+                pfs: arg(pfs),
+            },
+            ("export", [source, dir]) => Export {
+                source: arg(source),
+                dir: owned(dir).into(),
+            },
+            ("import" | "export", _) => return usage(BRIDGE_USAGE),
+            ("snapls", []) => return usage(SNAPLS_USAGE),
+            ("snapls", words) => Snapls {
+                paths: paths(words),
+            },
+            (other, _) => match OTHER_COMMANDS.iter().find(|&&c| c == other) {
+                Some(name) => NotImplemented(name),
+                None => return usage(USAGE),
+            },
+        })
+    }
+
+    /// The paths `-T` confines, or `None` for a command whose arguments are
+    /// not known to be confinable (it is then refused under `-T`).
+    pub fn confined_paths(&self) -> Option<Vec<&Path>> {
+        use Command::*;
+        match self {
+            MirrorRead { fs, .. }
+            | MirrorReadStream { fs, .. }
+            | MirrorWrite { fs }
+            | Synctid { fs, .. } => Some(vec![fs.as_path()]),
+            PfsMaster { path, .. }
+            | PfsSlave { path, .. }
+            | PfsUpdate { path, .. }
+            | PfsUpgrade { path }
+            | PfsDowngrade { path }
+            | PfsDestroy { path } => Some(vec![path.as_path()]),
+            PfsStatus { paths } => Some(paths.iter().map(PathArg::as_path).collect()),
+            MirrorDump { .. } | Help { .. } | Version => Some(Vec::new()),
+            MirrorCopy { .. }
+            | MirrorStream { .. }
+            | SshRemote { .. }
+            | StoreCreate { .. }
+            | Import { .. }
+            | Export { .. }
+            | Snapls { .. }
+            | NotImplemented(_) => None,
+        }
+    }
+
+    /// Whether the command creates its path when it does not exist
+    /// (mirror-write by auto-creating the slave).
+    pub fn creates_path(&self) -> bool {
+        matches!(
+            self,
+            Command::MirrorWrite { .. } | Command::PfsMaster { .. } | Command::PfsSlave { .. }
+        )
+    }
+}

@@ -1,0 +1,377 @@
+//! The command line, the layer over the library that only `main` uses:
+//! argv to the global options and a typed `Command` (BSD getopt, spec:
+//! cli.md §1-2), the library's option structs built from them, ssh-remote's
+//! client command line, and the usage texts. No library module uses it.
+
+mod command;
+mod getopt;
+mod options;
+mod remote;
+mod usage;
+
+use std::ffi::OsString;
+
+pub use command::{Command, OTHER_COMMANDS};
+pub use getopt::{GlobalOpts, OPTSTRING};
+pub use remote::{ssh_remote_invocation, SshRemoteError};
+pub use usage::{
+    help, version, HelpError, COMMANDS, MIRROR_USAGE, PFS_USAGE, SYNCTID_USAGE, USAGE,
+};
+
+use crate::restrict::{check_command, RestrictError};
+
+/// A parsed command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    pub opts: GlobalOpts,
+    pub command: Command,
+}
+
+/// Why the command line was refused; `main` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CliError {
+    #[error("illegal option -- {0}")]
+    IllegalOption(char),
+    #[error("option requires an argument -- {0}")]
+    MissingArgument(char),
+    /// A value the option cannot take: one line naming both, exit 1
+    /// (the original printed the usage, or took whatever strtol made of it).
+    #[error("option -{option}: invalid value '{value}': {expected}")]
+    BadValue {
+        option: char,
+        value: String,
+        expected: &'static str,
+    },
+    /// No command word: usage, exit 1.
+    #[error("no command")]
+    NoCommand,
+    /// An unknown command or a wrong count of arguments: this usage text,
+    /// exit 1.
+    #[error("usage")]
+    Usage(&'static str),
+    /// `-R` does not admit the command word.
+    #[error(transparent)]
+    Restricted(RestrictError),
+}
+
+/// Parses `argv` (program name first) the way hammer.c does: getopt, the
+/// `-R` check on the command word (before its arguments are looked at, as
+/// the original), then the command and its arguments.
+pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Invocation, CliError> {
+    let (opts, rest) = getopt::getopt(argv.into_iter().skip(1).collect())?;
+    let mut rest = rest.into_iter();
+    let word = rest.next().ok_or(CliError::NoCommand)?;
+    if let Some(list) = &opts.restrict_cmd {
+        check_command(list, &word).map_err(CliError::Restricted)?;
+    }
+    let command = Command::parse(&word, rest.collect())?;
+    Ok(Invocation { opts, command })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+    use std::num::NonZeroU64;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::pfs::store::Store;
+    use crate::restrict::{confine, CLIENT_OPTIONS};
+
+    fn p(args: &[&str]) -> Result<Invocation, CliError> {
+        parse(
+            std::iter::once("hammer")
+                .chain(args.iter().copied())
+                .map(OsString::from),
+        )
+    }
+
+    #[test]
+    fn clustered_and_attached_options() {
+        let inv = p(&["-vvy", "-b10m", "-S", "1g", "mirror-read", "/a", "-v"]).unwrap();
+        assert_eq!(inv.opts.verbose, 2);
+        assert!(inv.opts.yes);
+        assert_eq!(inv.opts.bandwidth, NonZeroU64::new(10 << 20));
+        assert_eq!(inv.opts.splitup, 1 << 30);
+        assert_eq!(inv.opts.splitup_text.as_deref(), Some(OsStr::new("1g")));
+        // `-v` after the command is its begin-tid argument.
+        assert_eq!(
+            inv.command,
+            Command::MirrorRead {
+                fs: "/a".into(),
+                begin_tid: Some(0)
+            }
+        );
+    }
+
+    #[test]
+    fn double_dash_ends_options() {
+        // `-x` is the command word, not an illegal option.
+        assert_eq!(p(&["-v", "--", "-x"]), Err(CliError::Usage(USAGE)));
+        let inv = p(&["-v", "--", "mirror-dump"]).unwrap();
+        assert_eq!(inv.command, Command::MirrorDump { header: false });
+        assert_eq!(inv.opts.verbose, 1);
+    }
+
+    #[test]
+    fn getopt_errors() {
+        assert_eq!(p(&["-Z", "x"]), Err(CliError::IllegalOption('Z')));
+        assert_eq!(p(&["-b"]), Err(CliError::MissingArgument('b')));
+        assert_eq!(p(&["-v:"]), Err(CliError::IllegalOption(':')));
+        assert_eq!(p(&[]), Err(CliError::NoCommand));
+        assert_eq!(p(&["-v"]), Err(CliError::NoCommand));
+        let help = Command::Help { topic: None };
+        assert_eq!(p(&["-h", "-Z"]).unwrap().command, help);
+        assert_eq!(p(&["-v", "--help", "-Z"]).unwrap().command, help);
+        assert_eq!(p(&["--version"]).unwrap().command, Command::Version);
+        assert_eq!(
+            p(&["-b", "10x", "mirror-dump"]),
+            Err(CliError::BadValue {
+                option: 'b',
+                value: "10x".into(),
+                expected: "expected bytes per second, a number with an optional k, m or g"
+            })
+        );
+    }
+
+    #[test]
+    fn verbose_and_quiet_cancel() {
+        let o = p(&["-vq", "mirror-dump"]).unwrap().opts;
+        assert_eq!((o.verbose, o.quiet), (0, 0));
+        let o = p(&["-qqv", "mirror-dump"]).unwrap().opts;
+        assert_eq!((o.verbose, o.quiet), (0, 1));
+        let c = p(&["-q", "-v", "mirror-dump"]).unwrap().opts.copy_options();
+        assert_eq!(
+            (c.read.verbose, c.read.quiet, c.write.quiet),
+            (0, false, false)
+        );
+    }
+
+    #[test]
+    fn first_restrictions_win() {
+        let o = p(&[
+            "-R",
+            "mirror-dump",
+            "-Rb",
+            "-T/x",
+            "-T",
+            "/y",
+            "mirror-dump",
+        ])
+        .unwrap()
+        .opts;
+        assert_eq!(o.restrict_cmd.as_deref(), Some(OsStr::new("mirror-dump")));
+        assert_eq!(o.restrict_path.as_deref(), Some(Path::new("/x")));
+    }
+
+    /// The original truncated `-i 0x100000001` to 1 and took `-t -3` as
+    /// 4294967293 seconds; both are refused now, naming the value.
+    #[test]
+    fn int_options_are_checked() {
+        let o = p(&["-i", "0x10", "-t", "30", "mirror-dump"]).unwrap().opts;
+        assert_eq!(o.delay, Duration::from_secs(16));
+        assert_eq!(o.timeout, Some(Duration::from_secs(30)));
+        // D19: a negative delay is none; -t 0 is no limit.
+        let o = p(&["-i", "-1", "-t", "0", "mirror-dump"]).unwrap().opts;
+        assert_eq!((o.delay, o.timeout), (Duration::ZERO, None));
+        for (args, option) in [
+            (&["-i", "0x100000001"][..], 'i'),
+            (&["-t", "-3"], 't'),
+            (&["-iabc"], 'i'),
+        ] {
+            let args = [args, &["mirror-dump"]].concat();
+            assert!(
+                matches!(p(&args), Err(CliError::BadValue { option: o, .. }) if o == option),
+                "{args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_argument_counts_are_the_commands_usage() {
+        for (args, usage) in [
+            (&["mirror-dump", "-v"][..], MIRROR_USAGE),
+            (&["mirror-read"], MIRROR_USAGE),
+            (&["mirror-copy", "a"], MIRROR_USAGE),
+            (&["pfs-master"], PFS_USAGE),
+            (&["synctid", "a", "slow"], SYNCTID_USAGE),
+            (&["ssh-remote", "a"], USAGE),
+            (&["mirror-foo"], USAGE),
+        ] {
+            assert_eq!(p(args), Err(CliError::Usage(usage)), "{args:?}");
+        }
+        assert_eq!(
+            p(&["pfs-destroy", "a", "ignored"]).unwrap().command,
+            Command::PfsDestroy { path: "a".into() }
+        );
+        assert_eq!(
+            p(&["pfs-status"]).unwrap().command,
+            Command::PfsStatus {
+                paths: vec![".".into()]
+            }
+        );
+        assert_eq!(
+            p(&["cleanup", "/x"]).unwrap().command,
+            Command::NotImplemented("cleanup")
+        );
+    }
+
+    /// protocol.md §11: `-R` is checked on the command word before the
+    /// command's arguments.
+    #[test]
+    fn restriction_comes_before_the_usage() {
+        assert_eq!(
+            p(&["-R", "mirror-write", "mirror-read"]),
+            Err(CliError::Restricted(RestrictError::CommandMismatch))
+        );
+        assert_eq!(
+            p(&["-R", "mirror-write,mirror-read", "mirror-read"]),
+            Err(CliError::Usage(MIRROR_USAGE))
+        );
+    }
+
+    /// The options restrict.rs admits take arguments exactly as getopt
+    /// reads them.
+    #[test]
+    fn client_options_agree_with_getopt() {
+        for c in CLIENT_OPTIONS.chars().filter(|&c| c != ':') {
+            let i = OPTSTRING.find(c).unwrap();
+            let j = CLIENT_OPTIONS.find(c).unwrap();
+            assert_eq!(
+                OPTSTRING[i + 1..].starts_with(':'),
+                CLIENT_OPTIONS[j + 1..].starts_with(':'),
+                "-{c}"
+            );
+        }
+    }
+
+    fn ssh_remote_invocation(
+        commands: &str,
+        prefix: &str,
+        original: Option<&str>,
+    ) -> Result<Invocation, SshRemoteError> {
+        super::ssh_remote_invocation(
+            OsStr::new(commands),
+            Path::new(prefix),
+            original.map(OsStr::new),
+        )
+    }
+
+    fn inv(original: &str, prefix: &str) -> Result<Invocation, SshRemoteError> {
+        ssh_remote_invocation("mirror-write", prefix, Some(original))
+    }
+
+    #[test]
+    fn original_command_checks() {
+        assert_eq!(
+            ssh_remote_invocation("a", "/", None),
+            Err(SshRemoteError::MissingEnv)
+        );
+        assert_eq!(inv("", "/"), Err(SshRemoteError::NullCommand));
+        assert_eq!(inv("   ", "/"), Err(SshRemoteError::NullCommand));
+        assert_eq!(inv("rm -rf /", "/"), Err(SshRemoteError::NotHammer));
+    }
+
+    #[test]
+    fn d11_client_options_filtered() {
+        let ok = inv("hammer -vv -y -2 -S 1g -t 30 mirror-write /b/x", "/").unwrap();
+        assert_eq!(ok.command, Command::MirrorWrite { fs: "/b/x".into() });
+        assert_eq!(
+            ok.opts.restrict_cmd.as_deref(),
+            Some(OsStr::new("mirror-write"))
+        );
+        assert_eq!(ok.opts.restrict_path.as_deref(), Some(Path::new("/")));
+        assert_eq!(ok.opts.verbose, 2);
+        let refused = |c| Err(SshRemoteError::Refused(RestrictError::OptionRefused(c)));
+        assert_eq!(
+            inv("hammer -c /etc/passwd mirror-write /b", "/"),
+            refused('c')
+        );
+        assert_eq!(inv("hammer -2e/tmp/x mirror-write /b", "/"), refused('e'));
+        assert_eq!(inv("hammer -T / mirror-write /b", "/b"), refused('T'));
+        // Option-looking words after the command are arguments, not options.
+        assert!(inv("hammer mirror-write -c", "/").is_ok());
+        // A usage error is the command's own.
+        assert_eq!(
+            inv("hammer mirror-write", "/"),
+            Err(SshRemoteError::Command(CliError::Usage(MIRROR_USAGE)))
+        );
+        assert_eq!(
+            inv("hammer -t", "/"),
+            Err(SshRemoteError::BadCommandLine(CliError::MissingArgument(
+                't'
+            )))
+        );
+    }
+
+    #[test]
+    fn shell_syntax_refused() {
+        for bad in [
+            "/b/x;id", "/b/$(id)", "/b/'x'", "/b/`id`", "/b/a|b", "/b/\"q\"",
+        ] {
+            assert!(
+                matches!(
+                    inv(&format!("hammer -2 mirror-write {bad}"), "/"),
+                    Err(SshRemoteError::Refused(RestrictError::IllegalWord(_)))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn restricted_command_list() {
+        assert_eq!(
+            inv("hammer mirror-read /x", "/"),
+            Err(SshRemoteError::Command(CliError::Restricted(
+                RestrictError::CommandMismatch
+            )))
+        );
+        let i = ssh_remote_invocation(
+            "mirror-write,mirror-read",
+            "/",
+            Some("hammer mirror-read /x"),
+        );
+        assert!(i.is_ok());
+    }
+
+    /// The `-T` check of an invocation, as `main` applies it.
+    fn check(i: &Invocation) -> Result<(), RestrictError> {
+        let prefix = i.opts.restrict_path.as_deref().unwrap();
+        let paths = i.command.confined_paths();
+        confine(prefix, paths.as_deref(), i.command.creates_path())
+    }
+
+    #[test]
+    fn only_creating_commands_admit_a_missing_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("s");
+        Store::create(&store).unwrap();
+        let prefix = store.to_str().unwrap().to_string();
+        let new = store.join("new").display().to_string();
+        for (cmd, ok) in [
+            ("mirror-write", true),
+            ("pfs-slave", true),
+            ("pfs-master", true),
+            ("mirror-read", false),
+            ("pfs-status", false),
+            ("synctid", false),
+        ] {
+            let i =
+                ssh_remote_invocation(cmd, &prefix, Some(&format!("hammer {cmd} {new}"))).unwrap();
+            let want = if ok {
+                Ok(())
+            } else {
+                Err(RestrictError::RestrictedTarget)
+            };
+            assert_eq!(check(&i), want, "{cmd}");
+        }
+    }
+
+    #[test]
+    fn unknown_commands_cannot_pass_a_path_restriction() {
+        let i = ssh_remote_invocation("cleanup", "/", Some("hammer cleanup /x")).unwrap();
+        assert_eq!(check(&i), Err(RestrictError::RestrictedTarget));
+    }
+}
