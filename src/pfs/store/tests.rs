@@ -1,8 +1,11 @@
 //! Unit tests of the store against the rules of kernel-semantics.md §3-5.
 
+use std::fs;
+
 use super::*;
-use crate::ondisk::{LOCALIZE_MISC, PFSD_SLAVE};
+use crate::ondisk::{rectype, BaseElm, LOCALIZE_INODE, LOCALIZE_MISC, PFSD_SLAVE};
 use crate::pfs::{MirrorReadReq, MirrorWriteReq};
+use crate::wire::crc::crc32c;
 use crate::wire::reader::BatchIter;
 use crate::wire::{mrec_type, Mrecord};
 

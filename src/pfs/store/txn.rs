@@ -8,13 +8,15 @@ use nix::errno::Errno;
 use rusqlite::{params, Connection};
 
 use super::blob::Blobs;
+use super::error::StoreError;
 use super::key;
+use super::payload::{load_payload, stash, DATA_OFFSET, PAYLOAD};
+use super::records::{insert_rec, leaf_from, update_leaf};
+use super::tid::{alloc_tid, now_secs};
 use super::writetx::WriteTx;
-use super::{
-    alloc_tid, insert_rec, leaf_from, load_payload, now_secs, stash, update_leaf, PfsError, Result,
-    Store, StoreError, DATA_OFFSET, PAYLOAD,
-};
+use super::Store;
 use crate::ondisk::{rectype, BaseElm, LeafElm, BTREE_TYPE_RECORD, LOCALIZE_INODE, LOCALIZE_MISC};
+use crate::pfs::{PfsError, Result};
 use crate::wire::crc::{leaf_data_crc, DataCrcKind};
 use crate::wire::XBUF_SIZE;
 

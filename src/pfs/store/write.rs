@@ -26,13 +26,13 @@ use rusqlite::Connection;
 
 use super::blob::Blobs;
 use super::key::{self, RecKey};
+use super::payload::{payload_into, stash, Stored, DATA_OFFSET, INLINE_MAX};
+use super::records::{insert_rec, key_from, leaf_from, mtid_of, relocalize, update_leaf};
+use super::tid::{now_secs, raise_next_tid};
 use super::txn::{known_localization, known_rec_type};
-use super::{
-    insert_rec, key_from, leaf_from, mtid_of, now_secs, payload_into, raise_next_tid, relocalize,
-    stash, update_leaf, PfsError, Result, Store, Stored, DATA_OFFSET, INLINE_MAX,
-};
+use super::Store;
 use crate::ondisk::{rectype, BaseElm, LeafElm};
-use crate::pfs::MirrorWriteReq;
+use crate::pfs::{MirrorWriteReq, PfsError, Result};
 use crate::wire::crc::{crc32c, data_crc_matches};
 use crate::wire::record::{Head, RawRecord};
 use crate::wire::{
