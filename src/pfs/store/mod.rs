@@ -79,7 +79,7 @@ pub use tid::FIRST_TID;
 pub use txn::{RecordId, Txn};
 
 use super::{MirrorReadReq, MirrorWriteReq, Pfs, PfsError, Result, SynctidOp};
-use crate::ondisk::{HammerUuid, LeafElm, PseudofsData, PFSD_DELETED, PFSD_SLAVE};
+use crate::ondisk::{HammerUuid, LeafElm, PseudofsData, LOCALIZE_MASK, PFSD_DELETED, PFSD_SLAVE};
 
 /// The HAMMER version the store emulates (CRC-32C data, DIR_LOCAL_INO).
 pub const HAMMER_VERSION: u32 = 7;
@@ -165,14 +165,8 @@ impl Store {
         let mut stmt = tx.prepare_cached(&format!(
             "SELECT leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k < ?2"
         ))?;
-        let lo = |id: u32| (id << 16).to_be_bytes();
-        // Keys of PFS n start with n's localization; PFS#65535 ends the table.
-        let hi: &[u8] = if id == 0xFFFF {
-            &[0xFF; KEY_LEN + 1]
-        } else {
-            &lo(id + 1)
-        };
-        let mut rows = stmt.query(params![&lo(id)[..], hi])?;
+        let (first, end) = key::localization_range(id << 16..=(id << 16) | LOCALIZE_MASK);
+        let mut rows = stmt.query(params![&first[..], &end[..]])?;
         let mut data = Vec::new();
         while let Some(row) = rows.next()? {
             let leaf = leaf_from(row.get_ref(0)?.as_blob()?)?;

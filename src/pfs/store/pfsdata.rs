@@ -4,6 +4,7 @@
 
 use nix::errno::Errno;
 use rusqlite::{params, Connection};
+use zerocopy::{FromZeros, IntoBytes};
 
 use super::error::StoreError;
 use super::key;
@@ -12,11 +13,11 @@ use super::records::{insert_rec, leaf_from, update_leaf};
 use super::tid::{now_micros, now_secs};
 use super::{blob, Store};
 use crate::ondisk::{
-    rectype, BaseElm, LeafElm, PseudofsData, BTREE_TYPE_RECORD, LOCALIZE_INODE, LOCALIZE_MISC,
-    PFSD_DELETED,
+    objtype, rectype, BaseElm, InodeDataLe, LeafElm, PseudofsData, BTREE_TYPE_RECORD,
+    CAP_DIRHASH_ALG1, CAP_DIR_LOCAL_INO, LOCALIZE_INODE, LOCALIZE_MISC, PFSD_DELETED,
 };
 use crate::pfs::Result;
-use crate::wire::crc::{crc32c, INODE_CRC_LEN, INODE_DATA_SIZE};
+use crate::wire::crc::crc32c;
 
 /// The identity of a PFS: its id and generation (how many times that id
 /// was destroyed). A handle that pinned one fails every later operation
@@ -87,7 +88,7 @@ pub(super) fn pfs_record_key(id: u32, create_tid: u64) -> BaseElm {
         create_tid,
         delete_tid: 0,
         rec_type: rectype::PFS,
-        obj_type: OBJTYPE_DIRECTORY,
+        obj_type: objtype::DIRECTORY,
         btype: BTREE_TYPE_RECORD,
         localization: LOCALIZE_MISC,
     }
@@ -178,15 +179,18 @@ pub(super) fn has_root(conn: &Connection, id: u32) -> Result<bool> {
 /// 0755, one link, uid/gid 0, DIR_LOCAL_INO and ALG1 hashing (§2.1).
 pub(super) fn create_root(tx: &Connection, id: u32, tid: u64) -> Result<()> {
     let micros = now_micros();
-    let mut d = [0u8; INODE_DATA_SIZE];
-    d[0..2].copy_from_slice(&1u16.to_le_bytes());
-    d[2..4].copy_from_slice(&0o755u16.to_le_bytes());
-    d[16..24].copy_from_slice(&micros.to_le_bytes());
-    d[64] = OBJTYPE_DIRECTORY;
-    d[65] = 0x05;
-    d[72..80].copy_from_slice(&1u64.to_le_bytes());
-    d[112..120].copy_from_slice(&micros.to_le_bytes());
-    d[120..128].copy_from_slice(&micros.to_le_bytes());
+    let inode = InodeDataLe {
+        version: InodeDataLe::VERSION.into(),
+        mode: 0o755.into(),
+        ctime: micros.into(),
+        obj_type: objtype::DIRECTORY,
+        cap_flags: CAP_DIR_LOCAL_INO | CAP_DIRHASH_ALG1,
+        nlinks: 1.into(),
+        mtime: micros.into(),
+        atime: micros.into(),
+        ..InodeDataLe::new_zeroed()
+    };
+    let d = inode.as_bytes();
     let leaf = LeafElm {
         base: BaseElm {
             obj_id: 1,
@@ -194,18 +198,15 @@ pub(super) fn create_root(tx: &Connection, id: u32, tid: u64) -> Result<()> {
             create_tid: tid,
             delete_tid: 0,
             rec_type: rectype::INODE,
-            obj_type: OBJTYPE_DIRECTORY,
+            obj_type: objtype::DIRECTORY,
             btype: BTREE_TYPE_RECORD,
             localization: (id << 16) | LOCALIZE_INODE,
         },
         create_ts: now_secs(),
         delete_ts: 0,
         data_offset: DATA_OFFSET,
-        data_len: INODE_DATA_SIZE as i32,
-        data_crc: crc32c(&d[..INODE_CRC_LEN]),
+        data_len: InodeDataLe::SIZE as i32,
+        data_crc: crc32c(&d[..InodeDataLe::CRC_LEN]),
     };
-    insert_rec(tx, &leaf, Stored::Inline(&d))
+    insert_rec(tx, &leaf, Stored::Inline(d))
 }
-
-/// `HAMMER_OBJTYPE_DIRECTORY`.
-const OBJTYPE_DIRECTORY: u8 = 1;

@@ -109,6 +109,21 @@ fn fresh_store_has_pfs0_master_with_root() {
     assert_eq!(v.len(), 2);
     assert_eq!((v[0].0.obj_id, v[0].0.rec_type), (1, rectype::INODE));
     assert_eq!((v[1].0.obj_id, v[1].0.rec_type), (1, rectype::PFS));
+    // The root inode's bytes (kernel-semantics.md §2.1): version 1, mode
+    // 0755, a directory with DIR_LOCAL_INO and ALG1, one link, uid/gid 0,
+    // ctime = mtime = atime, every other byte zero.
+    let d = &v[0].1;
+    assert_eq!(d.len(), 128);
+    assert_eq!(&d[0..2], &1u16.to_le_bytes());
+    assert_eq!(&d[2..4], &0o755u16.to_le_bytes());
+    assert_eq!((d[64], d[65]), (1, 0x05));
+    assert_eq!(&d[72..80], &1u64.to_le_bytes());
+    let ctime = &d[16..24];
+    assert_ne!(ctime, &[0; 8]);
+    assert_eq!((&d[112..120], &d[120..128]), (ctime, ctime));
+    for zero in [4..16, 24..64, 66..72, 80..112] {
+        assert!(d[zero.clone()].iter().all(|&b| b == 0), "{zero:?}");
+    }
     // GET shows a master's live sync point, the record holds what was set.
     let stored = PseudofsData {
         sync_end_tid: 0,

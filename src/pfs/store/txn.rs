@@ -289,12 +289,7 @@ pub(super) fn scan<E: From<PfsError>>(
     mut f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
     let lo = |t: u32| (pfs_id << 16) | (t & 0xFFFF);
-    let first = lo(*types.start()).to_be_bytes();
-    // Keys start with the localization: the range ends before the next one.
-    let end: Vec<u8> = match lo(*types.end()).checked_add(1) {
-        Some(next) => next.to_be_bytes().to_vec(),
-        None => vec![0xFF; key::KEY_LEN + 1],
-    };
+    let (first, end) = key::localization_range(lo(*types.start())..=lo(*types.end()));
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k < ?2"

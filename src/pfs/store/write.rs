@@ -31,7 +31,7 @@ use super::records::{insert_rec, key_from, leaf_from, mtid_of, relocalize, updat
 use super::tid::{now_secs, raise_next_tid};
 use super::txn::{known_localization, known_rec_type};
 use super::Store;
-use crate::ondisk::{rectype, BaseElm, LeafElm};
+use crate::ondisk::{rectype, BaseElm, DirentryHeadLe, LeafElm};
 use crate::pfs::{MirrorWriteReq, PfsError, Result};
 use crate::wire::crc::{crc32c, data_crc_matches};
 use crate::wire::record::{Head, RawRecord};
@@ -426,9 +426,12 @@ impl Batch<'_> {
                 return bad();
             }
             let lo = (self.pfs_id << 16).to_le_bytes();
-            if leaf.base.rec_type == rectype::DIRENTRY && data.len() >= 12 && data[8..12] != lo {
+            let field = DirentryHeadLe::LOCALIZATION;
+            if leaf.base.rec_type == rectype::DIRENTRY
+                && data.get(field.clone()).is_some_and(|old| old != lo)
+            {
                 relocated = data.to_vec();
-                relocated[8..12].copy_from_slice(&lo);
+                relocated[field].copy_from_slice(&lo);
                 leaf.data_crc = crc32c(&relocated);
                 data = &relocated;
             }
