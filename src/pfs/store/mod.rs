@@ -66,7 +66,7 @@ use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use blob::Blobs;
 use payload::{load_payload, PAYLOAD};
 use pfsdata::{create_root, has_root, save_pfs, Pin};
-use records::{leaf_from, rollback};
+use records::{leaf_from, relocalize, rollback};
 use tid::{alloc_tid, next_tid};
 use writetx::{Held, WriteTx};
 
@@ -165,7 +165,8 @@ impl Store {
         let mut stmt = tx.prepare_cached(&format!(
             "SELECT leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k < ?2"
         ))?;
-        let (first, end) = key::localization_range(id << 16..=(id << 16) | LOCALIZE_MASK);
+        let (first, end) =
+            key::localization_range(relocalize(0, id)..=relocalize(LOCALIZE_MASK, id));
         let mut rows = stmt.query(params![&first[..], &end[..]])?;
         let mut data = Vec::new();
         while let Some(row) = rows.next()? {

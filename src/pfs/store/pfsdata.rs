@@ -9,7 +9,7 @@ use zerocopy::{FromZeros, IntoBytes};
 use super::error::StoreError;
 use super::key;
 use super::payload::{Stored, DATA_OFFSET};
-use super::records::{insert_rec, leaf_from, update_leaf};
+use super::records::{insert_rec, leaf_from, relocalize, update_leaf};
 use super::tid::{now_micros, now_secs};
 use super::{blob, Store};
 use crate::ondisk::{
@@ -152,7 +152,7 @@ pub(super) fn save_pfs(tx: &Connection, id: u32, pfsd: &PseudofsData, tid: u64) 
 
 /// Whether PFS `id` has a live root inode (obj_id 1).
 pub(super) fn has_root(conn: &Connection, id: u32) -> Result<bool> {
-    let lo = (id << 16) | LOCALIZE_INODE;
+    let lo = relocalize(LOCALIZE_INODE, id);
     let first = BaseElm {
         localization: lo,
         obj_id: 1,
@@ -200,7 +200,7 @@ pub(super) fn create_root(tx: &Connection, id: u32, tid: u64) -> Result<()> {
             rec_type: rectype::INODE,
             obj_type: objtype::DIRECTORY,
             btype: BTREE_TYPE_RECORD,
-            localization: (id << 16) | LOCALIZE_INODE,
+            localization: relocalize(LOCALIZE_INODE, id),
         },
         create_ts: now_secs(),
         delete_ts: 0,

@@ -11,7 +11,7 @@ use super::blob::Blobs;
 use super::error::StoreError;
 use super::key;
 use super::payload::{load_payload, stash, DATA_OFFSET, PAYLOAD};
-use super::records::{insert_rec, leaf_from, update_leaf};
+use super::records::{insert_rec, leaf_from, relocalize, update_leaf};
 use super::tid::{alloc_tid, now_secs};
 use super::writetx::WriteTx;
 use super::Store;
@@ -100,7 +100,7 @@ impl<'a> Txn<'a> {
     /// The live records of one object in one localization type, in key
     /// order.
     pub fn live_of(&self, localization: u32, obj_id: i64) -> Result<Vec<LeafElm>> {
-        let lo = (self.pfs_id << 16) | (localization & 0xFFFF);
+        let lo = relocalize(localization, self.pfs_id);
         let at = |obj_id: i64, create_tid| BaseElm {
             localization: lo,
             obj_id,
@@ -148,7 +148,7 @@ impl<'a> Txn<'a> {
             rec_type: id.rec_type,
             obj_type: 0,
             btype: BTREE_TYPE_RECORD,
-            localization: (self.pfs_id << 16) | (id.localization & 0xFFFF),
+            localization: relocalize(id.localization, self.pfs_id),
         })
     }
 
@@ -288,7 +288,7 @@ pub(super) fn scan<E: From<PfsError>>(
     types: RangeInclusive<u32>,
     mut f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
-    let lo = |t: u32| (pfs_id << 16) | (t & 0xFFFF);
+    let lo = |t: u32| relocalize(t, pfs_id);
     let (first, end) = key::localization_range(lo(*types.start())..=lo(*types.end()));
     let mut stmt = conn
         .prepare_cached(&format!(
