@@ -99,3 +99,54 @@ fn snapls_lists_each_import_and_each_sync_point() {
     let out = run(&["snapls", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// A PFS link retargeted while a command resolves it: import, export and
+/// snapls resolve the path once, so a run works on the PFS the link named
+/// then or fails as getpfs fails for a PFS that is not there. They used to
+/// check the path, throw that handle away and resolve it again, and could
+/// pass the check on one PFS and then open another.
+#[test]
+fn a_link_retargeted_during_snapls_is_resolved_once() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "st");
+    let link = root.join("flip");
+    let stop = Arc::new(AtomicBool::new(false));
+    let flipper = {
+        let (stop, link, tmp) = (stop.clone(), link.clone(), root.join("flip.tmp"));
+        std::thread::spawn(move || {
+            // PFS#1 is the master; PFS#2 does not exist.
+            for target in ["@@PFS00001", "@@PFS00002"].iter().cycle() {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                std::os::unix::fs::symlink(target, &tmp).unwrap();
+                fs::rename(&tmp, &link).unwrap();
+            }
+        })
+    };
+    let outs: Vec<_> = (0..100)
+        .map(|_| run(&["snapls", link.to_str().unwrap()]))
+        .collect();
+    stop.store(true, Ordering::Relaxed);
+    flipper.join().unwrap();
+    let gone = format!(
+        "hammer: Cannot access {}: No such file or directory\n",
+        root.display()
+    );
+    let listed = outs.iter().filter(|o| o.status.success()).count();
+    for out in &outs {
+        if out.status.success() {
+            assert!(text(&out.stdout).contains("\tPFS #1\n"), "{out:?}");
+        } else {
+            assert_eq!(text(&out.stderr), gone);
+        }
+    }
+    assert!(
+        0 < listed && listed < outs.len(),
+        "{listed} of {} listed",
+        outs.len()
+    );
+}
