@@ -8,14 +8,6 @@ use std::fs;
 
 use common::*;
 
-/// The TID at the end of an import's summary line.
-fn import(tree: &std::path::Path, pfs: &std::path::Path) -> u64 {
-    let out = ok(&["import", tree.to_str().unwrap(), pfs.to_str().unwrap()]);
-    let line = text(&out.stdout);
-    let hex = line.trim_end().rsplit("TID 0x").next().unwrap();
-    u64::from_str_radix(hex, 16).unwrap()
-}
-
 /// (TID, note) of each row of a snapls listing, after its two heading lines.
 fn rows(out: &str) -> Vec<(u64, String)> {
     out.lines()
@@ -35,9 +27,7 @@ fn snapls_lists_each_import_and_each_sync_point() {
     let dir = tempfile::tempdir().unwrap();
     let root = store_with_master(dir.path(), "st");
     let m = root.join("master");
-    let tree = dir.path().join("tree");
-    fs::create_dir(&tree).unwrap();
-    fs::write(tree.join("a"), vec![1u8; 3000]).unwrap();
+    let tree = tree(dir.path(), [("a", vec![1u8; 3000])]);
     let t1 = import(&tree, &m);
     fs::write(tree.join("b"), b"bee").unwrap();
     fs::remove_file(tree.join("a")).unwrap();

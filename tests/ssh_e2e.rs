@@ -7,12 +7,10 @@
 mod common;
 
 use std::fs;
-use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -123,15 +121,12 @@ fn start_sshd(dir: &Path, commands: &str, prefix: &Path) -> Sshd {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    let end = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < end,
-            "sshd did not start: {}",
-            fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(
+        "sshd to start",
+        10,
+        || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        || fs::read_to_string(&log).unwrap_or_default(),
+    );
     Sshd {
         child,
         dir: dir.to_path_buf(),
@@ -156,24 +151,13 @@ impl Sshd {
     /// Runs `command` on the server with the forced key, `input` on its
     /// standard input.
     fn forced_with_input(&self, command: &str, input: &[u8]) -> Output {
-        let mut child = Command::new("ssh")
-            .arg("-F")
-            .arg(self.dir.join("ssh_config_forced"))
-            .args(["localhost", command])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let input = input.to_vec();
-        // A refused request exits without reading: the write may fail.
-        let feeder = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let out = child.wait_with_output().unwrap();
-        feeder.join().unwrap();
-        out
+        run_with_input(
+            Command::new("ssh")
+                .arg("-F")
+                .arg(self.dir.join("ssh_config_forced"))
+                .args(["localhost", command]),
+            input,
+        )
     }
 }
 
@@ -218,14 +202,12 @@ fn mirror_copy_and_stream_over_ssh() {
         .spawn()
         .unwrap();
     let t = make_history(&src, 20, 1, 200);
-    let end = Instant::now() + Duration::from_secs(30);
-    while sync_end(&src, 2) <= t {
-        assert!(
-            Instant::now() < end,
-            "mirror-stream over ssh did not follow"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(
+        "mirror-stream over ssh to follow",
+        30,
+        || sync_end(&src, 2) > t,
+        String::new,
+    );
     let _ = stream.kill();
     let _ = stream.wait();
     assert_mirrored((&src, 1), (&src, 2));

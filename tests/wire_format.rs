@@ -1,9 +1,11 @@
 //! The writer against the spec's hex examples (wire-format.md §10) and the
 //! real fixture streams: byte-identical encoding, lossless decoding.
 
-use std::fs;
-use std::path::Path;
+mod common;
 
+use std::fs;
+
+use common::*;
 use hammer_mirror::ondisk::{rectype, BaseElm, HammerUuid, LeafElm, PseudofsData};
 use hammer_mirror::wire::crc::crc32c;
 use hammer_mirror::wire::{mrec_type, Mrecord, MrecordReader, RawRecord};
@@ -215,27 +217,10 @@ fn spec_10_7_skip() {
     );
 }
 
-fn fixture(name: &str) -> Vec<u8> {
-    fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name),
-    )
-    .unwrap()
-}
-
-fn encode(recs: &[Mrecord<'_>]) -> Vec<u8> {
-    let mut v = Vec::new();
-    for r in recs {
-        r.encode_into(&mut v);
-    }
-    v
-}
-
 /// spec: wire-format.md §10, "the 960-byte stream".
 #[test]
 fn writer_reproduces_example_stream() {
-    let s = encode(&[
+    let s = stream(&[
         pfsd(),
         pfsd(),
         rec16(),
@@ -245,7 +230,7 @@ fn writer_reproduces_example_stream() {
         Mrecord::Term { tid: 1 },
     ]);
     assert_eq!(s.len(), 960);
-    assert_eq!(s, fixture("example.stream"));
+    assert_eq!(s, fs::read(fixture("example.stream")).unwrap());
 }
 
 /// The field values of fixtures/README.md reproduce batches.stream exactly.
@@ -271,7 +256,7 @@ fn writer_reproduces_batches_stream() {
         ),
         data: DATA16,
     };
-    let s = encode(&[
+    let s = stream(&[
         pfsd(),
         pfsd(),
         rec16(),
@@ -286,7 +271,7 @@ fn writer_reproduces_batches_stream() {
         Mrecord::Idle { tid: 1 },
         Mrecord::Term { tid: 1 },
     ]);
-    assert_eq!(s, fixture("batches.stream"));
+    assert_eq!(s, fs::read(fixture("batches.stream")).unwrap());
 }
 
 /// Every record of every well-formed fixture decodes and re-encodes to the
@@ -294,21 +279,11 @@ fn writer_reproduces_batches_stream() {
 #[test]
 fn fixture_records_reencode_identically() {
     for name in ["batches.stream", "example.stream", "inode-record.stream"] {
-        let s = fixture(name);
-        let mut r = MrecordReader::new(&s[..]);
+        let s = fs::read(fixture(name)).unwrap();
         let mut out = Vec::new();
-        loop {
-            let batch = r.read_mrecords(&mut |_| ()).unwrap();
-            if batch.is_empty() {
-                match r.read_mrecord().unwrap() {
-                    Some(rec) => rec.decode().unwrap().encode_into(&mut out),
-                    None => break,
-                }
-            } else {
-                for rec in batch.records() {
-                    rec.decode().unwrap().encode_into(&mut out);
-                }
-            }
+        for rec in read_records(&s).unwrap() {
+            let raw = RawRecord::new(&rec).unwrap();
+            raw.decode().unwrap().encode_into(&mut out);
         }
         assert_eq!(out, s, "{name}");
     }
