@@ -8,8 +8,7 @@ use std::process::Stdio;
 
 use common::*;
 
-use hammer_mirror::ondisk::{BaseElm, LeafElm, PseudofsData};
-use hammer_mirror::wire::crc::crc32c;
+use hammer_mirror::ondisk::PseudofsData;
 use hammer_mirror::wire::{mrec_type, Mrecord};
 
 fn big_stream(records: usize, data: &[u8]) -> Vec<u8> {
@@ -19,18 +18,7 @@ fn big_stream(records: usize, data: &[u8]) -> Vec<u8> {
     };
     let recs = (0..records).map(|i| Mrecord::Rec {
         rtype: mrec_type::REC,
-        leaf: LeafElm {
-            base: BaseElm {
-                obj_id: i as i64,
-                rec_type: 0x10,
-                localization: 2,
-                ..Default::default()
-            },
-            data_offset: 1,
-            data_len: data.len() as i32,
-            data_crc: crc32c(data),
-            ..Default::default()
-        },
+        leaf: data_leaf(i as i64, 0, 0, data),
         data,
     });
     let all: Vec<Mrecord> = [pfsd, pfsd]

@@ -113,7 +113,7 @@ fn malformed_fixtures_are_refused_and_change_nothing() {
 /// fails its CRC is refused with EINVAL as the kernel does.
 #[test]
 fn kernel_flagged_records_are_not_applied() {
-    use hammer_mirror::ondisk::{BaseElm, HammerUuid, LeafElm, PseudofsData};
+    use hammer_mirror::ondisk::{HammerUuid, LeafElm, PseudofsData};
     use hammer_mirror::wire::{crc::crc32c, mrec_type, Mrecord};
     let dir = tempfile::tempdir().unwrap();
     let (root, slave) = fixture_slave(dir.path());
@@ -130,20 +130,8 @@ fn kernel_flagged_records_are_not_applied() {
     let rec = |obj: i64, rtype: u32, crc: u32| Mrecord::Rec {
         rtype,
         leaf: LeafElm {
-            base: BaseElm {
-                obj_id: obj,
-                key: 0x4000,
-                create_tid: 0x1_0600_0000,
-                rec_type: 0x10,
-                obj_type: 2,
-                btype: b'R',
-                localization: 2,
-                ..Default::default()
-            },
-            data_offset: 1,
-            data_len: 16,
             data_crc: crc,
-            ..Default::default()
+            ..data_leaf(obj, 0x4000, 0x1_0600_0000, data)
         },
         data,
     };

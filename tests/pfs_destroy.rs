@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::{Child, Output, Stdio};
 
 use common::*;
 use hammer_mirror::wire::mrec_type;
@@ -28,6 +28,20 @@ fn mirror_write(args: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// How mirror-write into `slave` (PFS#2) ends once the slave is destroyed
+/// under it.
+#[track_caller]
+fn assert_write_failed(out: &Output, slave: &Path) {
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_stderr_ends(
+        out,
+        &format!(
+            "hammer: Mirror-write {} failed: PFS#2 was destroyed\n",
+            slave.display()
+        ),
+    );
 }
 
 /// A master with about 4 MB of history in 8 TIDs in store `s`; its
@@ -62,14 +76,7 @@ fn mirror_write_into_a_destroyed_slave_fails_and_leaves_nothing() {
     let _ = input.write_all(&stream[3 << 20..]);
     drop(input);
     let out = w.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert_stderr_ends(
-        &out,
-        &format!(
-            "hammer: Mirror-write {} failed: PFS#2 was destroyed\n",
-            slave.display()
-        ),
-    );
+    assert_write_failed(&out, &slave);
     assert!(as_of(&root, 2, u64::MAX).is_empty());
     // The id is reused: the new PFS shows nothing of the old one.
     let again = root.join("again");
@@ -122,14 +129,7 @@ fn mirror_write_does_not_continue_into_a_recreated_slave() {
     let mut rest = String::new();
     acks.read_to_string(&mut rest).unwrap();
     let out = w.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert_stderr_ends(
-        &out,
-        &format!(
-            "hammer: Mirror-write {} failed: PFS#2 was destroyed\n",
-            slave.display()
-        ),
-    );
+    assert_write_failed(&out, &slave);
     assert_eq!(rest, "");
     assert!(first > 1);
     assert_eq!(sync_end(&root, 2), 1, "the new slave took a sync point");

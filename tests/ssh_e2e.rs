@@ -143,6 +143,13 @@ impl Sshd {
             .unwrap()
     }
 
+    /// `hammer -y -i 0 mirror-copy <from> <to>` through the remote shell
+    /// `rsh`, which must succeed.
+    fn copy(&self, rsh: &str, from: &str, to: &str) {
+        let out = self.hammer(rsh, &["-y", "-i", "0", "mirror-copy", from, to]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+
     /// Runs `command` on the server with the forced key.
     fn forced(&self, command: &str) -> Output {
         self.forced_with_input(command, b"")
@@ -170,18 +177,7 @@ fn mirror_copy_and_stream_over_ssh() {
     make_history(&src, 20, 3, 5000);
     let m = src.join("master").display().to_string();
     let s = src.join("slave").display().to_string();
-    let out = sshd.hammer(
-        "rsh",
-        &[
-            "-y",
-            "-i",
-            "0",
-            "mirror-copy",
-            &m,
-            &format!("localhost:{s}"),
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    sshd.copy("rsh", &m, &format!("localhost:{s}"));
     assert_mirrored((&src, 1), (&src, 2));
     let t = make_history(&src, 20, 1, 100);
     // Remote source this time.
@@ -226,18 +222,7 @@ fn ssh_remote_forced_command_confines_the_client() {
     // Allowed: a mirror-write inside the prefix (store links may live in a
     // subdirectory of the store).
     let slave = prefix.join("slave").display().to_string();
-    let out = sshd.hammer(
-        "rsh-forced",
-        &[
-            "-y",
-            "-i",
-            "0",
-            "mirror-copy",
-            &m,
-            &format!("localhost:{slave}"),
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    sshd.copy("rsh-forced", &m, &format!("localhost:{slave}"));
     assert_mirrored((&src, 1), (&src, 2));
 
     let outside = dir.path().join("outside");
@@ -364,33 +349,11 @@ fn ssh_remote_confines_the_pfs_a_path_opens() {
 
     // A's own: its master to a local slave and back to a new slave of its
     // own, through mirror-copy's remote sides.
-    let local = dir.path().join("local");
-    ok(&["store-create", local.to_str().unwrap()]);
-    let out = sshd.hammer(
-        "rsh-forced",
-        &[
-            "-y",
-            "-i",
-            "0",
-            "mirror-copy",
-            &format!("localhost:{ad}/pfs"),
-            local.join("copy").to_str().unwrap(),
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let local = new_store(dir.path(), "local");
+    let copy = local.join("copy").display().to_string();
+    sshd.copy("rsh-forced", &format!("localhost:{ad}/pfs"), &copy);
     assert_mirrored((&store, 1), (&local, 1));
-    let out = sshd.hammer(
-        "rsh-forced",
-        &[
-            "-y",
-            "-i",
-            "0",
-            "mirror-copy",
-            local.join("copy").to_str().unwrap(),
-            &format!("localhost:{ad}/slave"),
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    sshd.copy("rsh-forced", &copy, &format!("localhost:{ad}/slave"));
     assert_mirrored((&local, 1), (&store, 4));
     assert!((pfs_state(&store, 2), pfs_state(&store, 3)) == b_before);
 }

@@ -10,10 +10,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use hammer_mirror::ondisk::{rectype, BaseElm, LeafElm, LOCALIZE_MISC};
+use hammer_mirror::ondisk::rectype;
 use hammer_mirror::pfs::store::{RecordId, Store, DB_NAME};
 use hammer_mirror::pfs::{MirrorWriteReq, Pfs};
-use hammer_mirror::wire::crc::crc32c;
 use hammer_mirror::wire::Mrecord;
 
 const CHILD_ENV: &str = "HAMMER_STORE_CRASH_CHILD";
@@ -164,22 +163,7 @@ fn mirror_child(root: &Path) {
         let recs: Vec<Mrecord> = (0..PER_CALL)
             .map(|i| Mrecord::Rec {
                 rtype: 1,
-                leaf: LeafElm {
-                    base: BaseElm {
-                        obj_id: g as i64 * 1000 + i,
-                        key: 4096,
-                        create_tid: 0x1_0000_0000 + g,
-                        rec_type: rectype::DATA,
-                        obj_type: 2,
-                        btype: b'R',
-                        localization: LOCALIZE_MISC,
-                        ..Default::default()
-                    },
-                    data_offset: 1,
-                    data_len: 4096,
-                    data_crc: crc32c(&data),
-                    ..Default::default()
-                },
+                leaf: data_leaf(g as i64 * 1000 + i, 4096, 0x1_0000_0000 + g, &data),
                 data: &data,
             })
             .collect();

@@ -410,24 +410,17 @@ fn run(ops: Vec<Op>) {
         let sync = store.get_pseudofs().unwrap().sync_end_tid;
         assert!(sync >= last_sync);
         last_sync = sync;
-        store.set_pfs_id(SLAVE);
-        let e = store.get_pseudofs().unwrap().sync_end_tid;
-        if e > 1 {
-            assert_eq!(
-                store_view(&mut store, SLAVE, e),
-                model_view(&m, e),
-                "slave as of {e:x}"
-            );
-        }
-        // The slave's slave, as of its own sync point, is the master then.
-        store.set_pfs_id(CASCADE);
-        let e = store.get_pseudofs().unwrap().sync_end_tid;
-        if e > 1 {
-            assert_eq!(
-                store_view(&mut store, CASCADE, e),
-                model_view(&m, e),
-                "cascade as of {e:x}"
-            );
+        // So is the slave's slave, as of its own sync point.
+        for (pfs, what) in [(SLAVE, "slave"), (CASCADE, "cascade")] {
+            store.set_pfs_id(pfs);
+            let e = store.get_pseudofs().unwrap().sync_end_tid;
+            if e > 1 {
+                assert_eq!(
+                    store_view(&mut store, pfs, e),
+                    model_view(&m, e),
+                    "{what} as of {e:x}"
+                );
+            }
         }
     }
 }

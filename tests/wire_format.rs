@@ -34,7 +34,8 @@ fn pfsd() -> Mrecord<'static> {
 
 const DATA16: &[u8] = b"0123456789abcdef";
 
-fn data_leaf(obj_id: i64, key: i64, create_tid: u64, data_crc: u32) -> LeafElm {
+/// A DATA leaf with the field values of the spec's examples.
+fn example_leaf(obj_id: i64, key: i64, create_tid: u64, data_crc: u32) -> LeafElm {
     LeafElm {
         base: BaseElm {
             obj_id,
@@ -100,7 +101,7 @@ fn skip() -> Mrecord<'static> {
 fn rec16() -> Mrecord<'static> {
     Mrecord::Rec {
         rtype: mrec_type::REC,
-        leaf: data_leaf(0x0000000100000001, 0x10, 0x0000000106000000, crc32c(DATA16)),
+        leaf: example_leaf(0x0000000100000001, 0x10, 0x0000000106000000, crc32c(DATA16)),
         data: DATA16,
     }
 }
@@ -174,7 +175,7 @@ fn spec_10_4_rec() {
 
 #[test]
 fn spec_10_5_padding() {
-    let mut leaf = data_leaf(0x0000000100000024, 5, 0x0000000106000000, 0x3610a686);
+    let mut leaf = example_leaf(0x0000000100000024, 5, 0x0000000106000000, 0x3610a686);
     leaf.create_ts = 0;
     leaf.data_len = 5;
     check(
@@ -238,17 +239,17 @@ fn writer_reproduces_example_stream() {
 fn writer_reproduces_batches_stream() {
     let flagged = Mrecord::Rec {
         rtype: mrec_type::REC | mrec_type::CRC_ERROR | mrec_type::DATA_CRC_BAD,
-        leaf: data_leaf(0x0000000100000004, 0x4000, 0x0000000106000010, 0xdeadbeef),
+        leaf: example_leaf(0x0000000100000004, 0x4000, 0x0000000106000010, 0xdeadbeef),
         data: DATA16,
     };
     let unflagged = Mrecord::Rec {
         rtype: mrec_type::REC,
-        leaf: data_leaf(0x0000000100000005, 0x4000, 0x0000000106000010, 0xdeadbeef),
+        leaf: example_leaf(0x0000000100000005, 0x4000, 0x0000000106000010, 0xdeadbeef),
         data: DATA16,
     };
     let classic = Mrecord::Rec {
         rtype: mrec_type::REC,
-        leaf: data_leaf(
+        leaf: example_leaf(
             0x0000000100000006,
             0x4000,
             0x0000000106000010,

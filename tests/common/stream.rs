@@ -4,9 +4,10 @@
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-use hammer_mirror::ondisk::BaseElm;
+use hammer_mirror::ondisk::{rectype, BaseElm, LeafElm, BTREE_TYPE_RECORD, LOCALIZE_MISC};
 use hammer_mirror::pfs::store::Store;
 use hammer_mirror::pfs::{MirrorReadReq, Pfs};
+use hammer_mirror::wire::crc::crc32c;
 use hammer_mirror::wire::reader::MrecordReader;
 use hammer_mirror::wire::{doalign, Mrecord};
 
@@ -60,6 +61,27 @@ pub fn read_calls(store: &mut Store, req: &mut MirrorReadReq, bufsize: usize) ->
         }
         calls.push(buf[..n].to_vec());
         req.key_beg = req.key_cur;
+    }
+}
+
+/// The leaf of a regular file's DATA record at `key` of object `obj_id`,
+/// created at `create_tid`, for the payload `data`.
+pub fn data_leaf(obj_id: i64, key: i64, create_tid: u64, data: &[u8]) -> LeafElm {
+    LeafElm {
+        base: BaseElm {
+            obj_id,
+            key,
+            create_tid,
+            rec_type: rectype::DATA,
+            obj_type: 2,
+            btype: BTREE_TYPE_RECORD,
+            localization: LOCALIZE_MISC,
+            ..Default::default()
+        },
+        data_offset: 1,
+        data_len: data.len() as i32,
+        data_crc: crc32c(data),
+        ..Default::default()
     }
 }
 

@@ -25,6 +25,13 @@ fn data_id(obj_id: i64, key: i64) -> RecordId {
     }
 }
 
+/// Puts one record in a transaction of its own; returns its TID.
+fn put_one(store: &mut Store, id: &RecordId, data: &[u8]) -> u64 {
+    let mut tx = store.begin().unwrap();
+    tx.put(id, 2, data).unwrap();
+    tx.commit().unwrap()
+}
+
 fn make_pfs(store: &mut Store, id: u32, slave: bool) {
     store.set_pfs_id(id);
     let p = PseudofsData {
@@ -165,12 +172,8 @@ fn transactions_get_increasing_tids_and_move_the_sync_point() {
 #[test]
 fn put_replaces_live_version_and_keeps_history() {
     let (_d, mut store) = new_store();
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(10, 16), 2, b"one").unwrap();
-    let t1 = tx.commit().unwrap();
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(10, 16), 2, b"two").unwrap();
-    let t2 = tx.commit().unwrap();
+    let t1 = put_one(&mut store, &data_id(10, 16), b"one");
+    let t2 = put_one(&mut store, &data_id(10, 16), b"two");
     let mut tx = store.begin().unwrap();
     let (leaf, data) = tx.get(&data_id(10, 16)).unwrap().unwrap();
     assert_eq!((leaf.base.create_tid, data.as_slice()), (t2, &b"two"[..]));
@@ -209,12 +212,8 @@ fn txn_refuses_unknown_types() {
 #[test]
 fn mirror_read_classifies_rec_and_pass() {
     let (_d, mut store) = new_store();
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(10, 16), 2, b"old").unwrap();
-    let t1 = tx.commit().unwrap();
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(11, 16), 2, b"new").unwrap();
-    let t2 = tx.commit().unwrap();
+    let t1 = put_one(&mut store, &data_id(10, 16), b"old");
+    let t2 = put_one(&mut store, &data_id(11, 16), b"new");
     let s = read_all(&mut store, t2, t2, 1 << 19);
     let recs: Vec<_> = BatchIter::new(&s).map(|r| r.decode().unwrap()).collect();
     // Root inode and obj 10 are older: PASS, or inside a SKIP.
@@ -275,9 +274,7 @@ fn incremental_read_skips_unchanged_ranges() {
         tx.put(&data_id(100 + i, 16), 2, b"bulk").unwrap();
     }
     tx.commit().unwrap();
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(150, 16), 2, b"changed").unwrap();
-    let t = tx.commit().unwrap();
+    let t = put_one(&mut store, &data_id(150, 16), b"changed");
     let s = read_all(&mut store, t, t, 1 << 19);
     let ty = types(&s);
     // SKIP, PASS (old version of 150, now deleted at t), REC, SKIP.
@@ -353,13 +350,9 @@ fn sweep_marks_unmentioned_records_deleted_at_tid_end() {
     let (_d, mut store) = master_and_slave();
     store.set_pfs_id(2);
     // A slave record the source never had.
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(7, 16), 2, b"stale").unwrap();
-    let t = tx.commit().unwrap();
+    let t = put_one(&mut store, &data_id(7, 16), b"stale");
     store.set_pfs_id(1);
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(9, 16), 2, b"fresh").unwrap();
-    tx.commit().unwrap();
+    put_one(&mut store, &data_id(9, 16), b"fresh");
     let end = mirror(&mut store, 0);
     store.set_pfs_id(2);
     let mut stale = None;
@@ -379,9 +372,7 @@ fn sweep_marks_unmentioned_records_deleted_at_tid_end() {
 fn bad_records_change_nothing() {
     let (_d, mut store) = master_and_slave();
     store.set_pfs_id(1);
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(9, 16), 2, b"fresh").unwrap();
-    tx.commit().unwrap();
+    put_one(&mut store, &data_id(9, 16), b"fresh");
     store.set_pfs_id(1);
     let good = read_all(&mut store, 0, u64::MAX, 1 << 16);
     let mut bad_type = Vec::new();
@@ -389,33 +380,19 @@ fn bad_records_change_nothing() {
     let mut bad_crc = Vec::new();
     for r in BatchIter::new(&good) {
         if let Some(Mrecord::Rec { rtype, leaf, data }) = r.decode() {
-            let mut l = leaf;
-            l.base.rec_type = 0x0042;
-            Mrecord::Rec {
-                rtype,
-                leaf: l,
-                data,
-            }
-            .encode_into(&mut bad_type);
-            let mut l = leaf;
-            l.base.localization = 0xFFFF;
-            Mrecord::Rec {
-                rtype,
-                leaf: l,
-                data,
-            }
-            .encode_into(&mut bad_lo);
+            let changed = |out: &mut Vec<u8>, change: fn(&mut LeafElm)| {
+                let mut leaf = leaf;
+                change(&mut leaf);
+                Mrecord::Rec { rtype, leaf, data }.encode_into(out);
+            };
+            changed(&mut bad_type, |l| l.base.rec_type = 0x0042);
+            changed(&mut bad_lo, |l| l.base.localization = 0xFFFF);
             // A record the target lacks: an existing one's payload is
             // never looked at.
-            let mut l = leaf;
-            l.base.obj_id += 1000;
-            l.data_crc ^= 1;
-            Mrecord::Rec {
-                rtype,
-                leaf: l,
-                data,
-            }
-            .encode_into(&mut bad_crc);
+            changed(&mut bad_crc, |l| {
+                l.base.obj_id += 1000;
+                l.data_crc ^= 1;
+            });
         }
     }
     for bad in [bad_type, bad_lo, bad_crc] {
@@ -447,9 +424,7 @@ fn direntry_payload_is_relocalized() {
         rec_type: rectype::DIRENTRY,
         key: 0x1234_0000_0000,
     };
-    let mut tx = store.begin().unwrap();
-    tx.put(&id, 2, &ent).unwrap();
-    tx.commit().unwrap();
+    put_one(&mut store, &id, &ent);
     mirror(&mut store, 0);
     store.set_pfs_id(2);
     let mut got = None;
@@ -469,14 +444,10 @@ fn direntry_payload_is_relocalized() {
 fn upgrade_rolls_back_to_sync_point_and_downgrade_raises_it() {
     let (_d, mut store) = master_and_slave();
     store.set_pfs_id(1);
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(9, 16), 2, b"v1").unwrap();
-    tx.commit().unwrap();
+    put_one(&mut store, &data_id(9, 16), b"v1");
     let e1 = mirror(&mut store, 0);
     store.set_pfs_id(1);
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(9, 16), 2, b"v2").unwrap();
-    tx.commit().unwrap();
+    put_one(&mut store, &data_id(9, 16), b"v2");
     // Apply the increment without moving the slave's sync point.
     store.set_pfs_id(1);
     let end = store.get_pseudofs().unwrap().sync_end_tid;
@@ -523,9 +494,7 @@ fn destroy_removes_records_and_hides_the_pfs() {
     );
     make_pfs(&mut store, 1, false);
     assert_eq!(view(&store, u64::MAX).len(), 1);
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(9, 16), 2, &[4; 4096]).unwrap();
-    tx.commit().unwrap();
+    put_one(&mut store, &data_id(9, 16), &[4; 4096]);
     let again = blob_files(&store, 1);
     assert_eq!(again.len(), 1);
     assert_ne!(again, files, "a new generation, not the old file reused");
@@ -540,9 +509,7 @@ fn a_handle_never_works_on_a_pfs_destroyed_under_it() {
     let (_d, mut store) = master_and_slave();
     let root = store.root().to_path_buf();
     store.set_pfs_id(1);
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(9, 16), 2, b"old").unwrap();
-    tx.commit().unwrap();
+    put_one(&mut store, &data_id(9, 16), b"old");
     let stream = read_all(&mut store, 0, u64::MAX, 1 << 16);
     let mut slave = Store::open(&root).unwrap();
     slave.set_pfs_id(2);
@@ -930,9 +897,7 @@ fn plain_scan_above_the_skip_limit() {
 #[test]
 fn a_busy_pfs_is_remembered_only_for_earlier_tids() {
     let (_d, mut store, n, t1) = above_the_skip_limit();
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(100 + n / 2, 16), 2, b"changed").unwrap();
-    let t2 = tx.commit().unwrap();
+    let t2 = put_one(&mut store, &data_id(100 + n / 2, 16), b"changed");
     let has_skip = |s: &[u8]| types(s).contains(&mrec_type::SKIP);
     assert!(!has_skip(&read_all(&mut store, 1, t2, 1 << 16)));
     assert!(has_skip(&read_all(&mut store, t2, t2, 1 << 16)));
