@@ -413,11 +413,8 @@ fn bad_records_change_nothing() {
 fn direntry_payload_is_relocalized() {
     let (_d, mut store) = master_and_slave();
     store.set_pfs_id(1);
-    let mut ent = Vec::new();
-    ent.extend_from_slice(&5i64.to_le_bytes());
-    ent.extend_from_slice(&0x1_0000u32.to_le_bytes());
-    ent.extend_from_slice(&[0; 4]);
-    ent.extend_from_slice(b"name");
+    // An entry for object 5 of PFS#1, as the master holds it.
+    let ent = crate::bridge::format::direntry(5, 1, b"name");
     let id = RecordId {
         localization: LOCALIZE_INODE,
         obj_id: 1,
