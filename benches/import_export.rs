@@ -4,26 +4,19 @@
 //! ratios are medians over `HAMMER_BENCH_ROUNDS` (default 4, half of them
 //! with `cp -r` last) rounds.
 
+// The tests' seeded generator, so the tree is the same every run; this
+// bench uses only part of it.
+#[path = "../tests/common/rng.rs"]
+#[allow(dead_code)]
+mod rng;
+
 use std::fs;
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// xorshift64*, seeded: the same tree every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use rng::Rng;
 
 /// Mixed sizes: most files small, some medium, a few large; 20 files per
 /// directory.

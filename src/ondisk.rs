@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::mem::{offset_of, size_of};
+use std::ops::Range;
 
 use zerocopy::little_endian::{I32, I64, U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
@@ -21,6 +22,19 @@ pub mod rectype {
     pub const PFS: u16 = 0x0015;
     pub const SNAPSHOT: u16 = 0x0016;
     pub const CONFIG: u16 = 0x0017;
+}
+
+/// Object types (`HAMMER_OBJTYPE_*`, kernel-semantics.md §1.7), in a
+/// leaf's key and in inode data.
+pub mod objtype {
+    pub const DIRECTORY: u8 = 1;
+    pub const REGFILE: u8 = 2;
+    pub const DBFILE: u8 = 3;
+    pub const FIFO: u8 = 4;
+    pub const CDEV: u8 = 5;
+    pub const BDEV: u8 = 6;
+    pub const SOFTLINK: u8 = 7;
+    pub const SOCKET: u8 = 9;
 }
 
 /// `btype` of a leaf element: `'R'`.
@@ -418,6 +432,12 @@ impl InodeDataLe {
     pub const CRC_LEN: usize = offset_of!(Self, mtime);
 }
 
+/// `cap_flags` of an inode: bits 0-1 the directory hash algorithm, bit 2
+/// (`DIR_LOCAL_INO`) directory entries in INODE localization.
+pub const CAP_DIRHASH_MASK: u8 = 0x03;
+pub const CAP_DIRHASH_ALG1: u8 = 0x01;
+pub const CAP_DIR_LOCAL_INO: u8 = 0x04;
+
 /// The fixed head of a `hammer_direntry_data`, followed by the name
 /// (kernel-semantics.md §2.2).
 #[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
@@ -427,6 +447,14 @@ pub struct DirentryHeadLe {
     /// The target's PFS: `pfs_id << 16`.
     pub localization: U32,
     pub reserved01: U32,
+}
+
+impl DirentryHeadLe {
+    /// Where a payload holds `localization`, which MIRROR_WRITE overwrites
+    /// in place (kernel-semantics.md §4.6) whatever the payload's length
+    /// past it.
+    pub const LOCALIZATION: Range<usize> =
+        offset_of!(Self, localization)..offset_of!(Self, reserved01);
 }
 
 // Layout proofs against wire-format.md §5 and kernel-semantics.md §2
@@ -474,6 +502,7 @@ const _: () = {
 
     assert!(size_of::<DirentryHeadLe>() == 16);
     assert!(offset_of!(DirentryHeadLe, localization) == 8);
+    assert!(DirentryHeadLe::LOCALIZATION.start == 8 && DirentryHeadLe::LOCALIZATION.end == 12);
 };
 
 #[cfg(test)]

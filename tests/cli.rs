@@ -1,6 +1,8 @@
 //! The command line against cli.md §1-2: getopt errors, usage texts and
 //! exit codes, command dispatch.
 
+mod common;
+
 use assert_cmd::Command;
 use hammer_mirror::cli::{MIRROR_USAGE, USAGE};
 
@@ -22,10 +24,7 @@ fn hammer(args: &[&str]) -> (String, String, i32) {
 /// pfs usage texts.
 #[test]
 fn usage_texts_match_spec() {
-    let spec = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/spec/cli-usage.md"),
-    )
-    .unwrap();
+    let spec = std::fs::read_to_string(common::fixture("spec/cli-usage.md")).unwrap();
     let blocks: Vec<&str> = spec
         .split("```\n")
         .skip(1)

@@ -2,9 +2,12 @@
 //! the writer and both readers; arbitrary and corrupted input never panics
 //! and a corrupted covered byte always yields a reader error.
 
+mod common;
+
+use common::*;
 use hammer_mirror::ondisk::{BaseElm, HammerUuid, LeafElm, PseudofsData};
 use hammer_mirror::wire::crc::{leaf_data_crc, DataCrcKind};
-use hammer_mirror::wire::{doalign, mrec_type, Mrecord, MrecordReader};
+use hammer_mirror::wire::{doalign, mrec_type, Mrecord};
 use proptest::prelude::*;
 
 /// An owned record, so strategies can produce data payloads.
@@ -156,30 +159,8 @@ fn record() -> impl Strategy<Value = Owned> {
     ]
 }
 
-/// Reads a whole stream the way the tool's readers are driven: batches of
-/// bulk records, and the single reader for anything else.
-fn read_all(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let mut r = MrecordReader::new(bytes);
-    let mut out = Vec::new();
-    loop {
-        let batch = r.read_mrecords(&mut |_| ()).map_err(|e| e.to_string())?;
-        if batch.is_empty() {
-            match r.read_mrecord().map_err(|e| e.to_string())? {
-                Some(rec) => out.push(rec.bytes().to_vec()),
-                None => return Ok(out),
-            }
-        } else {
-            out.extend(batch.records().map(|rec| rec.bytes().to_vec()));
-        }
-    }
-}
-
 fn encode(recs: &[Owned]) -> Vec<u8> {
-    let mut v = Vec::new();
-    for r in recs {
-        r.as_mrecord().encode_into(&mut v);
-    }
-    v
+    stream(&recs.iter().map(Owned::as_mrecord).collect::<Vec<_>>())
 }
 
 /// Offsets of bytes covered by a head CRC or the signature (not padding).
@@ -200,7 +181,7 @@ proptest! {
     #[test]
     fn valid_sequences_round_trip(recs in proptest::collection::vec(record(), 0..40)) {
         let bytes = encode(&recs);
-        let back = read_all(&bytes).unwrap();
+        let back = read_records(&bytes).unwrap();
         prop_assert_eq!(back.len(), recs.len());
         for (raw, want) in back.iter().zip(&recs) {
             let rec = hammer_mirror::wire::RawRecord::new(raw).unwrap();
@@ -210,7 +191,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
-        let _ = read_all(&bytes);
+        let _ = read_records(&bytes);
         let _ = hammer_mirror::mirror::dump::mirror_dump(&bytes[..], std::io::sink(), std::io::sink(), false);
         let _ = hammer_mirror::mirror::dump::mirror_dump(&bytes[..], std::io::sink(), std::io::sink(), true);
     }
@@ -226,6 +207,6 @@ proptest! {
         let at = covered[pick.index(covered.len())];
         bytes[at] ^= flip;
         let _ = hammer_mirror::mirror::dump::mirror_dump(&bytes[..], std::io::sink(), std::io::sink(), false);
-        prop_assert!(read_all(&bytes).is_err(), "corruption at {} went unnoticed", at);
+        prop_assert!(read_records(&bytes).is_err(), "corruption at {} went unnoticed", at);
     }
 }

@@ -9,9 +9,8 @@
 mod common;
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use common::*;
 use hammer_mirror::bridge::format::{direntry, namekey, objtype};
@@ -111,10 +110,13 @@ fn setup() -> Setup {
     let root = store_with_master(&scratch, "s");
     let master = root.join("master");
     let slave = root.join("slave");
-    let tree = scratch.join("tree");
-    fs::create_dir_all(tree.join("sub")).unwrap();
-    fs::write(tree.join("a"), b"first file\n").unwrap();
-    fs::write(tree.join("sub/b"), vec![7u8; 40_000]).unwrap();
+    let tree = tree(
+        &scratch,
+        [
+            ("a", b"first file\n".to_vec()),
+            ("sub/b", vec![7u8; 40_000]),
+        ],
+    );
     import(&tree, &master);
     fs::write(tree.join("a"), b"first file, again\n").unwrap();
     fs::write(tree.join("sub/c"), b"third\n").unwrap();
@@ -133,43 +135,35 @@ fn setup() -> Setup {
     }
 }
 
-fn import(tree: &Path, pfs: &Path) {
-    ok(&["import", tree.to_str().unwrap(), pfs.to_str().unwrap()]);
-}
-
 fn mirror(master: &Path, slave: &Path) {
-    let (r, w) = pipe(
+    pipe_ok(
         &["mirror-read", master.to_str().unwrap()],
         &["-y", "mirror-write", slave.to_str().unwrap()],
     );
-    assert!(
-        r.status.success() && w.status.success(),
-        "{}",
-        text(&w.stderr)
-    );
 }
 
+/// `stream` into mirror-write of `slave`, which may stop reading at the
+/// first bad record.
 fn write_stream(slave: &Path, stream: &[u8]) -> Output {
-    let mut w = hammer()
-        .args(["mirror-write", slave.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // mirror-write may stop reading at the first bad record.
-    let _ = w.stdin.take().unwrap().write_all(stream);
-    w.wait_with_output().unwrap()
+    run_with_input(
+        hammer().args(["mirror-write", slave.to_str().unwrap()]),
+        stream,
+    )
 }
 
 /// PFSD#1 and PFSD#2 of the master with this end TID.
 fn headers(root: &Path, tid_end: u64) -> Vec<u8> {
-    let mut pfsd: PseudofsData = open(root, 1).get_pseudofs().unwrap();
-    let mut s = Vec::new();
-    Mrecord::Pfsd { version: 1, pfsd }.encode_into(&mut s);
-    pfsd.sync_end_tid = tid_end;
-    Mrecord::Pfsd { version: 1, pfsd }.encode_into(&mut s);
-    s
+    let pfsd: PseudofsData = open(root, 1).get_pseudofs().unwrap();
+    stream(&[
+        Mrecord::Pfsd { version: 1, pfsd },
+        Mrecord::Pfsd {
+            version: 1,
+            pfsd: PseudofsData {
+                sync_end_tid: tid_end,
+                ..pfsd
+            },
+        },
+    ])
 }
 
 /// The slave's live record of this object and type.

@@ -1,49 +1,38 @@
 //! mirror-dump failure paths beyond the fixtures: closed output pipe,
 //! oversized records, batches larger than one buffer.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
 
-use hammer_mirror::ondisk::{BaseElm, LeafElm, PseudofsData};
-use hammer_mirror::wire::crc::crc32c;
+use std::io::Write;
+use std::process::Stdio;
+
+use common::*;
+
+use hammer_mirror::ondisk::PseudofsData;
 use hammer_mirror::wire::{mrec_type, Mrecord};
 
 fn big_stream(records: usize, data: &[u8]) -> Vec<u8> {
-    let mut s = Vec::new();
     let pfsd = Mrecord::Pfsd {
         version: 1,
         pfsd: PseudofsData::default(),
     };
-    pfsd.encode_into(&mut s);
-    pfsd.encode_into(&mut s);
-    for i in 0..records {
-        Mrecord::Rec {
-            rtype: mrec_type::REC,
-            leaf: LeafElm {
-                base: BaseElm {
-                    obj_id: i as i64,
-                    rec_type: 0x10,
-                    localization: 2,
-                    ..Default::default()
-                },
-                data_offset: 1,
-                data_len: data.len() as i32,
-                data_crc: crc32c(data),
-                ..Default::default()
-            },
-            data,
-        }
-        .encode_into(&mut s);
-    }
-    Mrecord::Sync { tid: 1 }.encode_into(&mut s);
-    Mrecord::Term { tid: 1 }.encode_into(&mut s);
-    s
+    let recs = (0..records).map(|i| Mrecord::Rec {
+        rtype: mrec_type::REC,
+        leaf: data_leaf(i as i64, 0, 0, data),
+        data,
+    });
+    let all: Vec<Mrecord> = [pfsd, pfsd]
+        .into_iter()
+        .chain(recs)
+        .chain([Mrecord::Sync { tid: 1 }, Mrecord::Term { tid: 1 }])
+        .collect();
+    stream(&all)
 }
 
 #[test]
 fn closed_stdout_is_an_error_not_a_silent_sigpipe() {
     let stream = big_stream(200_000, b"0123456789abcdef");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hammer"))
+    let mut child = hammer()
         .arg("mirror-dump")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -69,12 +58,7 @@ fn multi_batch_stream_dumps_every_record() {
     // 16 KiB records: several 512 KiB batches.
     let data = vec![0x5au8; 16384];
     let stream = big_stream(100, &data);
-    let out = assert_cmd::Command::cargo_bin("hammer")
-        .unwrap()
-        .arg("mirror-dump")
-        .write_stdin(stream)
-        .output()
-        .unwrap();
+    let out = run_with_input(hammer().arg("mirror-dump"), &stream);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(out.stderr, b"");
     let text = String::from_utf8(out.stdout).unwrap();
@@ -90,10 +74,7 @@ fn multi_batch_stream_dumps_every_record() {
 /// at every kind of place.
 #[test]
 fn d23_incomplete_stream_exits_1_with_the_same_messages() {
-    let stream = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/example.stream"),
-    )
-    .unwrap();
+    let stream = std::fs::read(fixture("example.stream")).unwrap();
     assert_eq!(stream.len(), 960);
     const NO_SYNC: &str = "Mirror-dump: Did not get termination sync record\n";
     let short_head = format!("short read of mrecord header\n{NO_SYNC}");
@@ -114,12 +95,7 @@ fn d23_incomplete_stream_exits_1_with_the_same_messages() {
         (960, "", 0),
     ];
     for &(len, stderr, status) in cases {
-        let out = assert_cmd::Command::cargo_bin("hammer")
-            .unwrap()
-            .arg("mirror-dump")
-            .write_stdin(stream[..len].to_vec())
-            .output()
-            .unwrap();
+        let out = run_with_input(hammer().arg("mirror-dump"), &stream[..len]);
         assert_eq!(
             (
                 String::from_utf8_lossy(&out.stderr).as_ref(),

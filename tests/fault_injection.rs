@@ -21,7 +21,7 @@ use hammer_mirror::mirror::read::{mirror_read, ReadOptions};
 use hammer_mirror::mirror::write::{mirror_write, WriteOptions};
 use hammer_mirror::patharg::PathArg;
 use hammer_mirror::pfs::Pfs;
-use hammer_mirror::wire::{doalign, mrec_type, MrecordReader, PFSD_REC_SIZE, UPDATE_REC_SIZE};
+use hammer_mirror::wire::{doalign, mrec_type, PFSD_REC_SIZE, UPDATE_REC_SIZE};
 
 const EIO: i32 = 5;
 
@@ -30,11 +30,7 @@ const EIO: i32 = 5;
 fn master_with_batches(dir: &Path) -> PathBuf {
     let root = store_with_master(dir, "s");
     make_history(&root, 30, 4, 20_000);
-    ok(&[
-        "pfs-update",
-        root.join("master").to_str().unwrap(),
-        "sync-beg-tid=0x100000001",
-    ]);
+    begin_at_first_tid(&root);
     root
 }
 
@@ -59,18 +55,6 @@ fn stream_of(root: &Path) -> Vec<u8> {
     )
     .unwrap();
     out
-}
-
-/// Where each record of `stream` ends, with its type.
-fn record_ends(stream: &[u8]) -> Vec<(u32, usize)> {
-    let mut r = MrecordReader::new(stream);
-    let mut end = 0;
-    let mut v = Vec::new();
-    while let Some(rec) = r.read_mrecord().unwrap() {
-        end += doalign(rec.rec_size());
-        v.push((rec.rec_type(), end));
-    }
-    v
 }
 
 /// Offsets where a cut lands in a different place of a stream: inside and
@@ -256,18 +240,20 @@ const IMPORT_OFFSETS: [usize; 9] = [
 /// A tree with an empty file, small ones and one of 1.5 MiB (records of
 /// 16 KiB and 64 KiB blocks), its bytes telling where they are.
 fn source_tree(dir: &Path) -> std::path::PathBuf {
-    let tree = dir.join("tree");
-    fs::create_dir_all(tree.join("sub")).unwrap();
     let bytes = |n: usize, salt: u8| -> Vec<u8> {
         (0..n)
             .map(|i| (i as u8) ^ ((i >> 9) as u8) ^ salt)
             .collect()
     };
-    fs::write(tree.join("empty"), b"").unwrap();
-    fs::write(tree.join("small"), bytes(100, 1)).unwrap();
-    fs::write(tree.join("sub/block"), bytes(16384 + 5, 2)).unwrap();
-    fs::write(tree.join("sub/large"), bytes(3 << 19, 3)).unwrap();
-    tree
+    tree(
+        dir,
+        [
+            ("empty", bytes(0, 0)),
+            ("small", bytes(100, 1)),
+            ("sub/block", bytes(16384 + 5, 2)),
+            ("sub/large", bytes(3 << 19, 3)),
+        ],
+    )
 }
 
 /// Imports `tree` into `pfs`, each file read through what `wrap` makes

@@ -3,14 +3,12 @@
 //! documented fix of defect D15 or D23 (spec: protocol.md §15) says
 //! otherwise.
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use assert_cmd::Command;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
+use common::*;
 
 const NO_TERMINATION: &str = "Mirror-dump: Did not get termination sync record\n";
 
@@ -82,8 +80,7 @@ struct Expect {
 }
 
 fn expected(name: &str, mode: &str) -> Expect {
-    let dir = fixtures();
-    let read = |ext: &str| fs::read_to_string(dir.join(format!("{name}.{mode}.{ext}"))).unwrap();
+    let read = |ext: &str| fs::read_to_string(fixture(&format!("{name}.{mode}.{ext}"))).unwrap();
     let mut e = Expect {
         stdout: read("stdout"),
         stderr: read("stderr"),
@@ -127,22 +124,17 @@ fn expected(name: &str, mode: &str) -> Expect {
 }
 
 fn run_dump(stream: &Path, mode: &str) -> (String, String, i32) {
-    let mut cmd = Command::cargo_bin("hammer").unwrap();
+    let mut cmd = hammer();
     cmd.arg("mirror-dump");
     if mode == "header" {
         cmd.arg("header");
     }
-    let out = cmd.pipe_stdin(stream).unwrap().output().unwrap();
-    (
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-        out.status.code().unwrap_or(-1),
-    )
+    outcome(&cmd.stdin(fs::File::open(stream).unwrap()).output().unwrap())
 }
 
 #[test]
 fn every_fixture_in_both_modes() {
-    let mut names: Vec<String> = fs::read_dir(fixtures())
+    let mut names: Vec<String> = fs::read_dir(FIXTURES)
         .unwrap()
         .filter_map(|e| {
             let n = e.unwrap().file_name().into_string().unwrap();
@@ -155,8 +147,7 @@ fn every_fixture_in_both_modes() {
     for name in &names {
         for mode in ["plain", "header"] {
             let want = expected(name, mode);
-            let (stdout, stderr, status) =
-                run_dump(&fixtures().join(format!("{name}.stream")), mode);
+            let (stdout, stderr, status) = run_dump(&fixture(&format!("{name}.stream")), mode);
             if stdout != want.stdout || stderr != want.stderr || status != want.status {
                 failures.push(format!(
                     "{name}.{mode}: status {status} (want {}), stdout {:?}\n want {:?}, stderr {:?}\n want {:?}",
@@ -171,7 +162,7 @@ fn every_fixture_in_both_modes() {
 /// spec: cli.md §4.3, the worked example.
 #[test]
 fn d15_worked_example_has_no_spurious_message() {
-    let (stdout, stderr, status) = run_dump(&fixtures().join("example.stream"), "plain");
+    let (stdout, stderr, status) = run_dump(&fixture("example.stream"), "plain");
     assert_eq!(status, 0);
     assert_eq!(stderr, "");
     assert_eq!(
@@ -189,7 +180,7 @@ fn d15_worked_example_has_no_spurious_message() {
 /// and, D23, exits 1.
 #[test]
 fn d15_real_missing_sync_still_reported() {
-    let data = fs::read(fixtures().join("example.stream")).unwrap();
+    let data = fs::read(fixture("example.stream")).unwrap();
     // Drop SYNC and TERM (the last 48 bytes).
     let tmp = tempfile::NamedTempFile::new().unwrap();
     fs::write(tmp.path(), &data[..data.len() - 48]).unwrap();

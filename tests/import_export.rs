@@ -18,32 +18,6 @@ use hammer_mirror::bridge::format::{direntry, namekey, objtype, InodeData};
 use hammer_mirror::ondisk::{rectype, LOCALIZE_INODE, LOCALIZE_MISC};
 use hammer_mirror::pfs::store::RecordId;
 
-/// xorshift64*: a seeded generator, so a failure can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
-        &v[self.below(v.len() as u64) as usize]
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-    /// `base` plus up to `spread` random bytes.
-    fn sized(&mut self, base: usize, spread: u64) -> Vec<u8> {
-        let n = base + self.below(spread) as usize;
-        self.bytes(n)
-    }
-}
-
 /// What a path is, as far as export must reproduce it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Node {
@@ -257,19 +231,6 @@ fn mutate(root: &Path, rng: &mut Rng) {
     }
 }
 
-/// Imports `tree`; returns the summary line and the TID it ends with.
-fn import_summary(tree: &Path, pfs: &Path) -> (String, u64) {
-    let out = ok(&["import", tree.to_str().unwrap(), pfs.to_str().unwrap()]);
-    let line = text(&out.stdout);
-    let tid = line.trim().rsplit(' ').next().unwrap();
-    let tid = u64::from_str_radix(tid.trim_start_matches("0x"), 16).unwrap();
-    (line, tid)
-}
-
-fn import(tree: &Path, pfs: &Path) -> u64 {
-    import_summary(tree, pfs).1
-}
-
 fn export_at(pfs: &Path, tid: u64, target: &Path) {
     ok(&[
         "export",
@@ -308,18 +269,11 @@ fn random_trees_round_trip_at_every_tid_on_master_and_slave() {
             );
         }
 
-        let dst = dir.path().join("dst");
-        ok(&["store-create", dst.to_str().unwrap()]);
+        let dst = new_store(dir.path(), "dst");
         let slave = dst.join("slave");
-        let (r, w) = pipe(
+        pipe_ok(
             &["-i", "0", "mirror-read", master.to_str().unwrap()],
             &["-y", "mirror-write", slave.to_str().unwrap()],
-        );
-        assert!(
-            r.status.success() && w.status.success(),
-            "{}{}",
-            text(&r.stderr),
-            text(&w.stderr)
         );
         for (i, (tid, want)) in history.iter().enumerate() {
             let out = dir.path().join(format!("s{i}"));
@@ -341,11 +295,7 @@ fn random_trees_round_trip_at_every_tid_on_master_and_slave() {
             dir.path().join("beyond").to_str().unwrap(),
         ]);
         assert_eq!(out.status.code(), Some(1));
-        assert!(
-            text(&out.stderr).contains("beyond the slave's sync point"),
-            "{}",
-            text(&out.stderr)
-        );
+        assert_stderr_has(&out, "beyond the slave's sync point");
     }
 }
 
@@ -354,9 +304,8 @@ fn hard_links_stay_one_object() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_master(dir.path(), "s");
     let master = store.join("master");
-    let tree = dir.path().join("tree");
-    fs::create_dir_all(tree.join("d")).unwrap();
-    fs::write(tree.join("f"), b"shared").unwrap();
+    let tree = tree(dir.path(), [("f", b"shared")]);
+    fs::create_dir(tree.join("d")).unwrap();
     fs::hard_link(tree.join("f"), tree.join("d/g")).unwrap();
     import(&tree, &master);
     let out = dir.path().join("out");
@@ -390,12 +339,11 @@ fn reimport_writes_only_what_changed() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_master(dir.path(), "s");
     let master = store.join("master");
-    let tree = dir.path().join("tree");
-    fs::create_dir(&tree).unwrap();
     let mut rng = Rng(7);
-    for i in 0..20 {
-        fs::write(tree.join(format!("f{i}")), rng.bytes(50_000)).unwrap();
-    }
+    let tree = tree(
+        dir.path(),
+        (0..20).map(|i| (format!("f{i}"), rng.bytes(50_000))),
+    );
     let t1 = import(&tree, &master);
     // Nothing changed: no new TID, nothing written; the tree is the PFS
     // as of its sync point.
@@ -464,13 +412,15 @@ fn renames_keep_their_objects_and_their_data() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_master(dir.path(), "s");
     let master = store.join("master");
-    let tree = dir.path().join("tree");
     let mut rng = Rng(11);
-    fs::create_dir_all(tree.join("a/deep")).unwrap();
-    fs::create_dir(tree.join("b")).unwrap();
-    fs::write(tree.join("a/big"), rng.bytes(300_000)).unwrap();
-    fs::write(tree.join("a/deep/inner"), rng.bytes(70_000)).unwrap();
-    fs::write(tree.join("b/edited"), rng.bytes(40_000)).unwrap();
+    let tree = tree(
+        dir.path(),
+        [
+            ("a/big", rng.bytes(300_000)),
+            ("a/deep/inner", rng.bytes(70_000)),
+            ("b/edited", rng.bytes(40_000)),
+        ],
+    );
     let t1 = import(&tree, &master);
     let was = snapshot(&tree);
 
@@ -507,21 +457,15 @@ fn import_refuses_a_slave_and_export_a_non_empty_target() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_master(dir.path(), "s");
     ok(&["pfs-slave", store.join("slave").to_str().unwrap()]);
-    let tree = dir.path().join("tree");
-    fs::create_dir(&tree).unwrap();
+    let tree = tree(dir.path(), [("f", b"x")]);
     let out = run(&[
         "import",
         tree.to_str().unwrap(),
         store.join("slave").to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("PFS is a slave; import needs a master"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr_has(&out, "PFS is a slave; import needs a master");
 
-    fs::write(tree.join("f"), b"x").unwrap();
     import(&tree, &store.join("master"));
     let target = dir.path().join("t");
     fs::create_dir(&target).unwrap();
@@ -529,11 +473,7 @@ fn import_refuses_a_slave_and_export_a_non_empty_target() {
     let m = store.join("master");
     let out = run(&["export", m.to_str().unwrap(), target.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("target is not empty"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr_has(&out, "target is not empty");
     // -F writes into it, replacing what is in the way.
     fs::write(target.join("f"), b"in the way").unwrap();
     ok(&[
@@ -550,11 +490,7 @@ fn import_refuses_a_slave_and_export_a_non_empty_target() {
         &format!("{}@@zz", m.display()),
         dir.path().join("u").to_str().unwrap(),
     ]);
-    assert!(
-        text(&out.stderr).contains("bad TID 'zz'"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr_has(&out, "bad TID 'zz'");
 }
 
 /// A master whose records were written by hand to attack an export, then
@@ -669,10 +605,8 @@ fn hostile_stream_never_writes_outside_the_target() {
     t.commit().unwrap();
     drop(s);
 
-    let dst = dir.path().join("dst");
-    ok(&["store-create", dst.to_str().unwrap()]);
-    let slave = dst.join("slave");
-    let (r, w) = pipe(
+    let slave = new_store(dir.path(), "dst").join("slave");
+    pipe_ok(
         &[
             "-i",
             "0",
@@ -680,12 +614,6 @@ fn hostile_stream_never_writes_outside_the_target() {
             src.join("master").to_str().unwrap(),
         ],
         &["-y", "mirror-write", slave.to_str().unwrap()],
-    );
-    assert!(
-        r.status.success() && w.status.success(),
-        "{}{}",
-        text(&r.stderr),
-        text(&w.stderr)
     );
 
     let jail = dir.path().join("jail");
@@ -710,7 +638,7 @@ fn hostile_stream_never_writes_outside_the_target() {
         "garbled: object 0x0000000000000500 has no inode",
         "could not be exported",
     ] {
-        assert!(err.contains(want), "missing '{want}' in:\n{err}");
+        assert_stderr_has(&out, want);
     }
     // Nothing appeared outside the target.
     assert!(!outside.exists());
@@ -745,13 +673,12 @@ fn import_of_a_changing_tree_is_consistent_or_fails_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_master(dir.path(), "s");
     let master = store.join("master");
-    let tree = dir.path().join("tree");
-    fs::create_dir(&tree).unwrap();
     let size = 3 << 20;
-    fs::write(tree.join("hot"), vec![b'A'; size]).unwrap();
-    for i in 0..50 {
-        fs::write(tree.join(format!("cold{i}")), vec![b'c'; 10_000]).unwrap();
-    }
+    let tree = tree(
+        dir.path(),
+        std::iter::once(("hot".to_string(), vec![b'A'; size]))
+            .chain((0..50).map(|i| (format!("cold{i}"), vec![b'c'; 10_000]))),
+    );
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let stop = stop.clone();
@@ -786,12 +713,8 @@ fn import_of_a_changing_tree_is_consistent_or_fails_cleanly() {
         } else {
             outcomes.1 += 1;
             assert_eq!(out.status.code(), Some(1));
-            assert!(
-                text(&out.stderr).contains("changed while being read"),
-                "{}",
-                text(&out.stderr)
-            );
-            assert!(text(&out.stderr).contains("nothing was imported"));
+            assert_stderr_has(&out, "changed while being read");
+            assert_stderr_has(&out, "nothing was imported");
             // No partial TID.
             assert_eq!(sync_end(&store, 1), before);
         }
@@ -807,9 +730,7 @@ fn special_files_are_imported_and_reported_on_export() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_master(dir.path(), "s");
     let master = store.join("master");
-    let tree = dir.path().join("tree");
-    fs::create_dir(&tree).unwrap();
-    fs::write(tree.join("f"), b"data").unwrap();
+    let tree = tree(dir.path(), [("f", b"data")]);
     let _sock = std::os::unix::net::UnixListener::bind(tree.join("sock")).unwrap();
     nix::unistd::mkfifo(
         &tree.join("fifo"),
@@ -836,11 +757,7 @@ fn special_files_are_imported_and_reported_on_export() {
         out_dir.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("sock: socket not created"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr_has(&out, "sock: socket not created");
     assert_eq!(fs::read(out_dir.join("f")).unwrap(), b"data");
     assert!(fs::symlink_metadata(out_dir.join("fifo"))
         .unwrap()
@@ -873,9 +790,7 @@ fn give_to_nobody(dir: &Path) {
 fn unreadable_file_fails_the_import_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_master(dir.path(), "s");
-    let tree = dir.path().join("tree");
-    fs::create_dir(&tree).unwrap();
-    fs::write(tree.join("secret"), b"x").unwrap();
+    let tree = tree(dir.path(), [("secret", b"x")]);
     fs::set_permissions(tree.join("secret"), fs::Permissions::from_mode(0o000)).unwrap();
     let before = sync_end(&store, 1);
     let master = store.join("master");
@@ -893,10 +808,6 @@ fn unreadable_file_fails_the_import_with_its_path() {
         run(&args)
     };
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("secret: Permission denied"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr_has(&out, "secret: Permission denied");
     assert_eq!(sync_end(&store, 1), before);
 }

@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::{make_history, ok, open, store_with_master, text};
-use hammer_mirror::pfs::{MirrorReadReq, Pfs};
+use common::*;
+use hammer_mirror::pfs::MirrorReadReq;
 use hammer_mirror::wire::mrec_type;
 use hammer_mirror::wire::reader::BatchIter;
 
@@ -50,18 +50,12 @@ fn mirror_read_through_the_double_equals_the_store_byte_for_byte() {
     ] {
         let out = ok(args);
         let (beg, end) = tid_range(&text(&out.stderr));
-        let mut store = open(&root, 1);
-        let mut req = MirrorReadReq::new(beg, end);
-        let mut buf = vec![0u8; 524_288];
-        let mut direct = Vec::new();
-        loop {
-            let n = store.mirror_read(&mut req, &mut buf).unwrap();
-            if n == 0 {
-                break;
-            }
-            direct.extend(scan_records(&buf[..n]));
-            req.key_beg = req.key_cur;
-        }
+        let calls = read_calls(
+            &mut open(&root, 1),
+            &mut MirrorReadReq::new(beg, end),
+            524_288,
+        );
+        let direct: Vec<_> = calls.iter().flat_map(|c| scan_records(c)).collect();
         let streamed = scan_records(&out.stdout);
         assert!(!direct.is_empty(), "{args:?}: nothing to compare");
         assert!(streamed == direct, "{args:?}: streams differ");
@@ -79,20 +73,24 @@ fn an_interrupted_mirror_read_fails_the_batch_without_sync() {
     make_history(&root, 30, 2, 3000);
     let master = root.join("master");
     for call in [1, 2] {
-        let out = common::hammer()
+        let out = hammer()
             .env("HAMMER_DOUBLE_INTERRUPT_MIRROR_READ", call.to_string())
             .args(["-B", "mirror-read", master.to_str().unwrap()])
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap();
-        let err = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "call {call}: {err}");
-        assert!(
-            err.contains(&format!(
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "call {call}: {}",
+            text(&out.stderr)
+        );
+        assert_stderr_has(
+            &out,
+            &format!(
                 "Mirror-read {} failed: Interrupted system call",
                 master.display()
-            )),
-            "call {call}: {err}"
+            ),
         );
         let types: Vec<u32> = BatchIter::new(&out.stdout)
             .map(|r| r.rec_type() & 0xFF)

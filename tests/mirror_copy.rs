@@ -16,36 +16,26 @@ fn copy_full_then_incremental() {
     make_history(&src, 30, 4, 2000);
     let m = src.join("master");
     let s = src.join("slave");
-    let out = run(&[
-        "-y",
-        "-i",
-        "0",
-        "mirror-copy",
-        m.to_str().unwrap(),
-        s.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let copy = |opts: &[&str]| {
+        let mut args = opts.to_vec();
+        args.extend([
+            "-i",
+            "0",
+            "mirror-copy",
+            m.to_str().unwrap(),
+            s.to_str().unwrap(),
+        ]);
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    };
+    copy(&["-y"]);
     let t1 = assert_mirrored((&src, 1), (&src, 2));
     make_history(&src, 30, 3, 10);
-    let out = run(&[
-        "-i",
-        "0",
-        "mirror-copy",
-        m.to_str().unwrap(),
-        s.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    copy(&[]);
     let t2 = assert_mirrored((&src, 1), (&src, 2));
     assert!(t2 > t1);
     // Nothing new: a no-work batch, the slave stays equal.
-    let out = run(&[
-        "-i",
-        "0",
-        "mirror-copy",
-        m.to_str().unwrap(),
-        s.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    copy(&[]);
     // (The slave's own sync-point updates are TIDs of the store too, so
     // its sync point may move; its content must not.)
     assert!(assert_mirrored((&src, 1), (&src, 2)) >= t2);
@@ -94,11 +84,7 @@ fn d6_d7_side_arguments() {
     );
     // A colon after a slash, or in a PFS path, keeps the side local.
     let out = run(&["mirror-copy", "/no/such/@@-1:00001", "@@-1:00002"]);
-    assert!(
-        text(&out.stderr).contains("Failed to open /no/such"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr_has(&out, "Failed to open /no/such");
     let out = run(&["mirror-copy", "a"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).starts_with("hammer mirror-read <filesystem> [begin-tid]\n"));
@@ -171,61 +157,28 @@ fn d1_d3_timeout_in_two_way_mode_resumes() {
     let m = src.join("master");
     let s = src.join("slave");
     let cycle = dir.path().join("cycle");
-    let out = run(&[
-        "-y",
-        "-i",
-        "0",
-        "-B",
-        "-t",
-        "1",
-        "-b",
-        "1m",
-        "-c",
-        cycle.to_str().unwrap(),
-        "mirror-copy",
-        m.to_str().unwrap(),
-        s.to_str().unwrap(),
-    ]);
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("interrupted by timer at"), "{err}");
-    assert!(err.contains("updated for continuation"), "{err}");
-    assert!(
-        err.contains("Mirror-write: received termination request"),
-        "{err}"
-    );
+    // Two-way (-B) with a cycle file.
+    let copy = |opts: &[&str]| {
+        let mut args = vec!["-i", "0", "-B", "-c", cycle.to_str().unwrap()];
+        args.extend(opts);
+        args.extend(["mirror-copy", m.to_str().unwrap(), s.to_str().unwrap()]);
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        out
+    };
+    let out = copy(&["-y", "-t", "1", "-b", "1m"]);
+    assert_stderr_has(&out, "interrupted by timer at");
+    assert_stderr_has(&out, "updated for continuation");
+    assert_stderr_has(&out, "Mirror-write: received termination request");
     // The slave's sync point did not move.
     assert_eq!(sync_end(&src, 2), 1);
     // Changes made meanwhile travel after the resumed range.
     let last = make_history(&src, 5, 1, 100);
-    let out = run(&[
-        "-i",
-        "0",
-        "-B",
-        "-c",
-        cycle.to_str().unwrap(),
-        "mirror-copy",
-        m.to_str().unwrap(),
-        s.to_str().unwrap(),
-    ]);
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("Mirror-read: Resuming at object"), "{err}");
+    let out = copy(&[]);
+    assert_stderr_has(&out, "Mirror-read: Resuming at object");
     assert_mirrored((&src, 1), (&src, 2));
     assert!(sync_end(&src, 2) > last);
-    assert!(err.contains("Cyclefile"), "{err}");
-}
-
-fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool, diag: impl Fn() -> String) {
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while !cond() {
-        assert!(
-            std::time::Instant::now() < end,
-            "timed out waiting for {what}: {}",
-            diag()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    assert_stderr_has(&out, "Cyclefile");
 }
 
 /// The slave exists and its sync point is past TID `t`.
@@ -306,11 +259,7 @@ fn d9_remote_side_that_fails_to_start_or_dies() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("hammer: cannot start"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr_has(&out, "hammer: cannot start");
     let out = hammer()
         .env("HAMMER_RSH", "false")
         .args(["-i", "0", "mirror-copy", m.to_str().unwrap(), "host:/x"])
@@ -320,16 +269,6 @@ fn d9_remote_side_that_fails_to_start_or_dies() {
     // or a short read), which is not counted nor told.
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "");
-}
-
-/// The shared uuid of PFS `pfs`, from pfs-status.
-fn shared_uuid(pfs: &std::path::Path) -> String {
-    let out = ok(&["pfs-status", pfs.to_str().unwrap()]);
-    text(&out.stdout)
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("shared-uuid="))
-        .expect("pfs-status shows a shared-uuid")
-        .to_string()
 }
 
 /// mirror-copy without a controlling terminal (so the slave question

@@ -10,8 +10,7 @@ use hammer_mirror::pfs::Pfs;
 fn one_way_full_then_incremental() {
     let dir = tempfile::tempdir().unwrap();
     let src = store_with_master(dir.path(), "src");
-    let dst = dir.path().join("dst");
-    ok(&["store-create", dst.to_str().unwrap()]);
+    let dst = new_store(dir.path(), "dst");
     make_history(&src, 20, 4, 3000);
     let m = src.join("master");
     let s = dst.join("slave");
@@ -21,18 +20,18 @@ fn one_way_full_then_incremental() {
     );
     assert!(r.status.success(), "read: {}", text(&r.stderr));
     assert!(w.status.success(), "write: {}", text(&w.stderr));
-    assert!(text(&r.stderr).contains(&format!("Mirror-read {} succeeded", m.display())));
+    assert_stderr_has(&r, &format!("Mirror-read {} succeeded", m.display()));
     assert!(
         text(&w.stdout).starts_with("Source can update synctid to 0x"),
         "{}",
         text(&w.stdout)
     );
-    assert!(text(&w.stderr).contains("Auto create new slave PFS!"));
+    assert_stderr_has(&w, "Auto create new slave PFS!");
     let t1 = assert_mirrored((&src, 1), (&dst, 1));
 
     // Changes travel incrementally: only records after the sync point.
     make_history(&src, 20, 2, 100);
-    let (r, w) = pipe(
+    pipe_ok(
         &[
             "-i",
             "0",
@@ -41,12 +40,6 @@ fn one_way_full_then_incremental() {
             &format!("{:#x}", t1 + 1),
         ],
         &["mirror-write", s.to_str().unwrap()],
-    );
-    assert!(
-        r.status.success() && w.status.success(),
-        "{}{}",
-        text(&r.stderr),
-        text(&w.stderr)
     );
     let t2 = assert_mirrored((&src, 1), (&dst, 1));
     assert!(t2 > t1);
@@ -60,26 +53,15 @@ fn prescan_splits_into_chunks_each_synced() {
     let m = src.join("master");
     // Real TID ranges span many buckets; here history starts at the first
     // TID, so the whole range is a handful of TIDs.
-    ok(&[
-        "pfs-update",
-        m.to_str().unwrap(),
-        "sync-beg-tid=0x100000001",
-    ]);
+    begin_at_first_tid(&src);
     let s = src.join("slave");
-    let (r, w) = pipe(
+    let (r, w) = pipe_ok(
         &["-i", "0", "-S", "100k", "mirror-read", m.to_str().unwrap()],
         &["-y", "mirror-write", s.to_str().unwrap()],
     );
-    assert!(
-        r.status.success() && w.status.success(),
-        "{}{}",
-        text(&r.stderr),
-        text(&w.stderr)
-    );
-    let err = text(&r.stderr);
-    assert!(err.contains("Prescan to break up bulk transfer"), "{err}");
+    assert_stderr_has(&r, "Prescan to break up bulk transfer");
     let syncs = text(&w.stdout).matches("Source can update synctid").count();
-    assert!(syncs > 2, "{syncs} chunks: {}\n{err}", text(&w.stdout));
+    assert!(syncs > 2, "{syncs} chunks: {}", text(&w.stdout));
     assert_mirrored((&src, 1), (&src, 2));
 }
 
@@ -90,17 +72,7 @@ fn stream_is_readable_by_mirror_dump() {
     make_history(&src, 5, 2, 64);
     let m = src.join("master");
     let out = ok(&["-B", "mirror-read", m.to_str().unwrap()]);
-    let dump = hammer()
-        .arg("mirror-dump")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    let mut dump = dump;
-    dump.stdin.take().unwrap().write_all(&out.stdout).unwrap();
-    let d = dump.wait_with_output().unwrap();
+    let d = run_with_input(hammer().arg("mirror-dump"), &out.stdout);
     assert!(d.status.success());
     assert_eq!(text(&d.stderr), "");
     assert!(
@@ -147,7 +119,7 @@ fn begin_tid_and_one_way_timeout() {
         &format!("{:#x}", t1 + 1),
     ]);
     assert!(late.stdout.len() < all.stdout.len());
-    assert!(text(&late.stderr).contains(&format!("Mirror-read: Mirror {:016x} to", t1 + 1)));
+    assert_stderr_has(&late, &format!("Mirror-read: Mirror {:016x} to", t1 + 1));
 
     make_history(&src, 80, 1, 60_000);
     let out = ok(&[
@@ -159,8 +131,7 @@ fn begin_tid_and_one_way_timeout() {
         "mirror-read",
         m.to_str().unwrap(),
     ]);
-    let err = text(&out.stderr);
-    assert!(err.contains("interrupted by timer at"), "{err}");
+    assert_stderr_has(&out, "interrupted by timer at");
     // The stream ends in TERM without a SYNC.
     let tail = &out.stdout[out.stdout.len() - 24..];
     assert_eq!(&tail[12..16], &[7, 0, 0, 0]);
@@ -203,20 +174,14 @@ fn auto_create_needs_an_answer() {
     make_history(&src, 2, 1, 10);
     let stream = ok(&["-B", "mirror-read", src.join("master").to_str().unwrap()]).stdout;
     let slave = src.join("slave");
-    let mut w = std::process::Command::new("setsid")
-        .args([
+    let out = run_with_input(
+        std::process::Command::new("setsid").args([
             env!("CARGO_BIN_EXE_hammer"),
             "mirror-write",
             slave.to_str().unwrap(),
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    w.stdin.take().unwrap().write_all(&stream).unwrap();
-    let out = w.wait_with_output().unwrap();
+        ]),
+        &stream,
+    );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
@@ -248,7 +213,7 @@ fn d19_negative_delay_and_scoreboard() {
         "0xffffffffffff",
     ]);
     assert!(t.elapsed().as_secs() < 3);
-    assert!(text(&out.stderr).contains("Mirror-read: No work to do"));
+    assert_stderr_has(&out, "Mirror-read: No work to do");
     ok(&[
         "-e",
         sb.to_str().unwrap(),
@@ -363,8 +328,7 @@ fn cycle_file_and_scoreboard_never_follow_planted_symlinks() {
 fn failed_slave_creation_ends_mirror_write() {
     let dir = tempfile::tempdir().unwrap();
     let src = store_with_master(dir.path(), "src");
-    let dst = dir.path().join("dst");
-    ok(&["store-create", dst.to_str().unwrap()]);
+    let dst = new_store(dir.path(), "dst");
     make_history(&src, 5, 2, 100);
     let m = src.join("master");
     let read = ["-i", "0", "mirror-read", m.to_str().unwrap()];

@@ -5,17 +5,25 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::*;
+use hammer_mirror::pfs::store::DB_NAME;
 
 const FIXTURE_UUID: &str = "01234567-89ab-cdef-0123-456789abcdef";
 
-fn fixture(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+/// A store `dir/s` with a slave PFS that takes the fixtures' streams;
+/// returns the store root and the slave.
+fn fixture_slave(dir: &Path) -> (PathBuf, PathBuf) {
+    let root = new_store(dir, "s");
+    let slave = root.join("slave");
+    ok(&[
+        "pfs-slave",
+        slave.to_str().unwrap(),
+        &format!("shared-uuid={FIXTURE_UUID}"),
+    ]);
+    (root, slave)
 }
 
 fn write_from(stream: &Path, slave: &Path) -> std::process::Output {
@@ -30,14 +38,7 @@ fn write_from(stream: &Path, slave: &Path) -> std::process::Output {
 #[test]
 fn malformed_fixtures_are_refused_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("s");
-    ok(&["store-create", root.to_str().unwrap()]);
-    let slave = root.join("slave");
-    ok(&[
-        "pfs-slave",
-        slave.to_str().unwrap(),
-        &format!("shared-uuid={FIXTURE_UUID}"),
-    ]);
+    let (root, slave) = fixture_slave(dir.path());
     // A good stream first, so there is state to protect.
     let out = write_from(&fixture("example.stream"), &slave);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -112,17 +113,10 @@ fn malformed_fixtures_are_refused_and_change_nothing() {
 /// fails its CRC is refused with EINVAL as the kernel does.
 #[test]
 fn kernel_flagged_records_are_not_applied() {
-    use hammer_mirror::ondisk::{BaseElm, HammerUuid, LeafElm, PseudofsData};
+    use hammer_mirror::ondisk::{HammerUuid, LeafElm, PseudofsData};
     use hammer_mirror::wire::{crc::crc32c, mrec_type, Mrecord};
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("s");
-    ok(&["store-create", root.to_str().unwrap()]);
-    let slave = root.join("slave");
-    ok(&[
-        "pfs-slave",
-        slave.to_str().unwrap(),
-        &format!("shared-uuid={FIXTURE_UUID}"),
-    ]);
+    let (root, slave) = fixture_slave(dir.path());
     let pfsd = Mrecord::Pfsd {
         version: 1,
         pfsd: PseudofsData {
@@ -136,34 +130,19 @@ fn kernel_flagged_records_are_not_applied() {
     let rec = |obj: i64, rtype: u32, crc: u32| Mrecord::Rec {
         rtype,
         leaf: LeafElm {
-            base: BaseElm {
-                obj_id: obj,
-                key: 0x4000,
-                create_tid: 0x1_0600_0000,
-                rec_type: 0x10,
-                obj_type: 2,
-                btype: b'R',
-                localization: 2,
-                ..Default::default()
-            },
-            data_offset: 1,
-            data_len: 16,
             data_crc: crc,
-            ..Default::default()
+            ..data_leaf(obj, 0x4000, 0x1_0600_0000, data)
         },
         data,
     };
-    let mut s = Vec::new();
-    for r in [
+    let s = stream(&[
         pfsd,
         pfsd,
         rec(0x1_0000_0001, mrec_type::REC, crc32c(data)),
         rec(0x1_0000_0004, 0xC000_0001, 0xdeadbeef),
         Mrecord::Sync { tid: 1 },
         Mrecord::Term { tid: 1 },
-    ] {
-        r.encode_into(&mut s);
-    }
+    ]);
     let path = dir.path().join("flagged.stream");
     std::fs::write(&path, &s).unwrap();
     let out = write_from(&path, &slave);
@@ -175,19 +154,15 @@ fn kernel_flagged_records_are_not_applied() {
     // batches.stream carries an unflagged REC with a bad data CRC.
     let out = write_from(&fixture("batches.stream"), &slave);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).ends_with(&format!(
-            "hammer: Mirror-write {} fatal error 22\n",
-            slave.display()
-        )),
-        "{}",
-        text(&out.stderr)
+    assert_stderr_ends(
+        &out,
+        &format!("hammer: Mirror-write {} fatal error 22\n", slave.display()),
     );
     assert_eq!(sync_end(&root, 1), 0x1_0600_0100);
 }
 
 fn integrity_ok(root: &Path) {
-    let conn = rusqlite::Connection::open(root.join(hammer_mirror::pfs::store::DB_NAME)).unwrap();
+    let conn = rusqlite::Connection::open(root.join(DB_NAME)).unwrap();
     let r: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
@@ -206,14 +181,10 @@ fn sigkill_during_copy_never_corrupts_and_reruns_converge() {
     let dir = tempfile::tempdir().unwrap();
     let src = store_with_master(dir.path(), "src");
     make_history(&src, 40, 4, 40_000);
-    ok(&[
-        "pfs-update",
-        src.join("master").to_str().unwrap(),
-        "sync-beg-tid=0x100000001",
-    ]);
+    begin_at_first_tid(&src);
     let m = src.join("master");
     let s = src.join("slave");
-    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut interrupted = 0;
     for _ in 0..50 {
         make_history(&src, 40, 1, 40_000);
@@ -239,11 +210,8 @@ fn sigkill_during_copy_never_corrupts_and_reruns_converge() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
         // Up to 2 MB of a stream of about 1.7 MB and more.
-        let mut left = (seed % (2 << 20)) as usize;
+        let mut left = rng.below(2 << 20) as usize;
         let (mut from, mut to) = (r.stdout.take().unwrap(), w.stdin.take().unwrap());
         let mut buf = vec![0u8; 64 << 10];
         while left > 0 {
@@ -276,14 +244,9 @@ fn sigkill_during_copy_never_corrupts_and_reruns_converge() {
         "only {interrupted} of 50 kills landed before the end of a copy"
     );
     let master_end = sync_end(&src, 1);
-    let (r, w) = pipe(
+    pipe_ok(
         &["-i", "0", "mirror-read", m.to_str().unwrap()],
         &["-y", "mirror-write", s.to_str().unwrap()],
-    );
-    assert!(
-        r.status.success() && w.status.success(),
-        "{}",
-        text(&w.stderr)
     );
     let t = assert_mirrored((&src, 1), (&src, 2));
     assert!(t >= master_end);

@@ -71,13 +71,10 @@ fn a_pfs_is_not_copied_onto_itself() {
 #[test]
 fn import_and_export_refuse_a_plain_directory_of_a_store() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("st");
-    ok(&["store-create", root.to_str().unwrap()]);
+    let root = new_store(dir.path(), "st");
     let plain = root.join("plaindir");
     std::fs::create_dir(&plain).unwrap();
-    let tree = dir.path().join("tree");
-    std::fs::create_dir(&tree).unwrap();
-    std::fs::write(tree.join("f"), b"data").unwrap();
+    let tree = tree(dir.path(), [("f", b"data")]);
     let want = format!(
         "hammer: {p}: a plain directory of the store {r}, not a PFS: make one with \
          `hammer pfs-master <store>/<name>` and use that link, or give the store root {r} \
@@ -113,10 +110,7 @@ fn export_makes_only_its_target_and_no_tid_of_the_future() {
     let dir = tempfile::tempdir().unwrap();
     let root = store_with_master(dir.path(), "st");
     let m = root.join("master");
-    let tree = dir.path().join("tree");
-    std::fs::create_dir(&tree).unwrap();
-    std::fs::write(tree.join("f"), b"data").unwrap();
-    ok(&["import", tree.to_str().unwrap(), m.to_str().unwrap()]);
+    import(&tree(dir.path(), [("f", b"data")]), &m);
 
     let deep = dir.path().join("no/such/parent/out");
     let out = run(&["export", m.to_str().unwrap(), deep.to_str().unwrap()]);

@@ -2,9 +2,11 @@
 //! store: every text of cli.md §5-10, exit codes, and the protocol.md §15
 //! defects fixed (D17, D18, D20).
 
+mod common;
+
 use std::path::Path;
 
-use assert_cmd::Command;
+use common::*;
 use hammer_mirror::cli::{PFS_USAGE, SYNCTID_USAGE};
 
 const SHARED: &str = "01234567-89ab-cdef-0123-456789abcdef";
@@ -12,18 +14,10 @@ const UNIQUE: &str = "fedcba98-7654-3210-aabb-001122334455";
 
 /// Runs hammer in `dir` with `stdin`; (stdout, stderr, status).
 fn hammer_in(dir: &Path, args: &[&str], stdin: &str) -> (String, String, i32) {
-    let out = Command::cargo_bin("hammer")
-        .unwrap()
-        .current_dir(dir)
-        .args(args)
-        .write_stdin(stdin)
-        .output()
-        .unwrap();
-    (
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-        out.status.code().unwrap_or(-1),
-    )
+    outcome(&run_with_input(
+        hammer().current_dir(dir).args(args),
+        stdin.as_bytes(),
+    ))
 }
 
 /// A fresh store in a temp dir; returns (tempdir, store path).
@@ -523,4 +517,20 @@ fn pfs_create_in_a_pfs_is_refused() {
         (e.as_str(), c),
         ("hammer: Cannot access .: No such file or directory\n", 1)
     );
+}
+
+/// A file named without a slash lies in "." (its parent is no "" to open).
+#[test]
+fn a_file_named_without_a_slash_is_in_the_current_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("st");
+    common::ok(&["store-create", root.to_str().unwrap()]);
+    std::fs::write(root.join("file"), b"x").unwrap();
+    let out = common::hammer()
+        .args(["pfs-status", "file"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    assert!(common::text(&out.stdout).starts_with("file\tPFS#0 {\n"));
 }

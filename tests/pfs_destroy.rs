@@ -8,43 +8,16 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Output, Stdio};
 
 use common::*;
-use hammer_mirror::wire::{mrec_type, MrecordReader};
-
-/// `hammer -d pfs-destroy <pfs>`, answering yes to every question.
-fn destroy(pfs: &Path) {
-    let mut c = hammer()
-        .args(["-d", "pfs-destroy", pfs.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(b"y\ny\n").unwrap();
-    let out = c.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", text(&out.stdout));
-}
+use hammer_mirror::wire::mrec_type;
 
 /// The whole stream `hammer <args> mirror-read <pfs>` writes.
 fn stream_of(args: &[&str], pfs: &Path) -> Vec<u8> {
     let mut a = args.to_vec();
     a.extend(["mirror-read", pfs.to_str().unwrap()]);
     ok(&a).stdout
-}
-
-/// (type, end offset) of every record of a stream, up to what it can read.
-fn records(stream: &[u8]) -> Vec<(u32, usize)> {
-    let mut r = MrecordReader::new(stream);
-    let mut v = Vec::new();
-    let mut end = 0;
-    while let Ok(Some(rec)) = r.read_mrecord() {
-        end += hammer_mirror::wire::doalign(rec.rec_size()) as usize;
-        v.push((rec.rec_type(), end));
-    }
-    v
 }
 
 fn mirror_write(args: &[&str]) -> Child {
@@ -57,23 +30,18 @@ fn mirror_write(args: &[&str]) -> Child {
         .unwrap()
 }
 
-/// Waits until `f` holds, for at most 20 s.
-fn until(what: &str, f: impl Fn() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < Duration::from_secs(20), "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn shared_uuid(pfs: &Path) -> String {
-    let out = ok(&["pfs-status", pfs.to_str().unwrap()]);
-    let status = text(&out.stdout);
-    let line = status
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("shared-uuid="))
-        .unwrap();
-    line.to_string()
+/// How mirror-write into `slave` (PFS#2) ends once the slave is destroyed
+/// under it.
+#[track_caller]
+fn assert_write_failed(out: &Output, slave: &Path) {
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_stderr_ends(
+        out,
+        &format!(
+            "hammer: Mirror-write {} failed: PFS#2 was destroyed\n",
+            slave.display()
+        ),
+    );
 }
 
 /// A master with about 4 MB of history in 8 TIDs in store `s`; its
@@ -81,11 +49,7 @@ fn shared_uuid(pfs: &Path) -> String {
 fn big_master(dir: &Path) -> std::path::PathBuf {
     let root = store_with_master(dir, "s");
     make_history(&root, 60, 8, 20_000);
-    ok(&[
-        "pfs-update",
-        root.join("master").to_str().unwrap(),
-        "sync-beg-tid=0x100000001",
-    ]);
+    begin_at_first_tid(&root);
     root
 }
 
@@ -101,23 +65,18 @@ fn mirror_write_into_a_destroyed_slave_fails_and_leaves_nothing() {
     let mut w = mirror_write(&["-y", "mirror-write", slave.to_str().unwrap()]);
     let mut input = w.stdin.take().unwrap();
     input.write_all(&stream[..3 << 20]).unwrap();
-    until("a batch applied", || {
-        slave.symlink_metadata().is_ok() && !as_of(&root, 2, u64::MAX).is_empty()
-    });
+    wait_for(
+        "a batch applied",
+        20,
+        || slave.symlink_metadata().is_ok() && !as_of(&root, 2, u64::MAX).is_empty(),
+        String::new,
+    );
     destroy(&slave);
     // The pipe may be closed by the failing writer before all is written.
     let _ = input.write_all(&stream[3 << 20..]);
     drop(input);
     let out = w.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).ends_with(&format!(
-            "hammer: Mirror-write {} failed: PFS#2 was destroyed\n",
-            slave.display()
-        )),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_write_failed(&out, &slave);
     assert!(as_of(&root, 2, u64::MAX).is_empty());
     // The id is reused: the new PFS shows nothing of the old one.
     let again = root.join("again");
@@ -143,7 +102,7 @@ fn mirror_write_does_not_continue_into_a_recreated_slave() {
     let root = big_master(dir.path());
     let master = root.join("master");
     let stream = stream_of(&["-S", "1m"], &master);
-    let syncs: Vec<usize> = records(&stream)
+    let syncs: Vec<usize> = record_ends(&stream)
         .into_iter()
         .filter(|r| r.0 == mrec_type::SYNC)
         .map(|r| r.1)
@@ -170,15 +129,7 @@ fn mirror_write_does_not_continue_into_a_recreated_slave() {
     let mut rest = String::new();
     acks.read_to_string(&mut rest).unwrap();
     let out = w.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).ends_with(&format!(
-            "hammer: Mirror-write {} failed: PFS#2 was destroyed\n",
-            slave.display()
-        )),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_write_failed(&out, &slave);
     assert_eq!(rest, "");
     assert!(first > 1);
     assert_eq!(sync_end(&root, 2), 1, "the new slave took a sync point");
@@ -210,33 +161,26 @@ fn mirror_read_of_a_destroyed_master_fails_without_sync() {
     out.read_to_end(&mut stream).unwrap();
     let ro = r.wait_with_output().unwrap();
     assert_eq!(ro.status.code(), Some(1), "{}", text(&ro.stderr));
-    assert!(
-        text(&ro.stderr).ends_with(&format!(
+    assert_stderr_ends(
+        &ro,
+        &format!(
             "hammer: Mirror-read {} failed: PFS#1 was destroyed\n",
             master.display()
-        )),
-        "{}",
-        text(&ro.stderr)
+        ),
     );
-    let types: Vec<u32> = records(&stream).iter().map(|r| r.0).collect();
+    let types: Vec<u32> = record_ends(&stream).iter().map(|r| r.0).collect();
     assert!(types.len() > 2, "{} records", types.len());
     assert!(
         !types.contains(&mrec_type::SYNC) && !types.contains(&mrec_type::TERM),
         "the part looks complete"
     );
     // What a slave makes of it: no new sync point.
-    let other = dir.path().join("t");
-    ok(&["store-create", other.to_str().unwrap()]);
+    let other = new_store(dir.path(), "t");
     let slave = other.join("slave");
-    let mut w = Command::new(env!("CARGO_BIN_EXE_hammer"))
-        .args(["-y", "mirror-write", slave.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    w.stdin.take().unwrap().write_all(&stream).unwrap();
-    let wo = w.wait_with_output().unwrap();
+    let wo = run_with_input(
+        hammer().args(["-y", "mirror-write", slave.to_str().unwrap()]),
+        &stream,
+    );
     assert_eq!(wo.status.code(), Some(1), "{}", text(&wo.stderr));
     assert_eq!(sync_end(&other, 1), 1);
 }

@@ -14,21 +14,8 @@ use common::*;
 /// the same global options on both; returns (status, stdout, stderr) of
 /// both as one text each.
 fn pipe_copy(opts: &[&str], pfs: &str, slave: &str) -> (bool, String, String) {
-    let mut read = hammer()
-        .args(opts)
-        .args(["mirror-read", pfs])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let write = hammer()
-        .args(opts)
-        .args(["mirror-write", slave])
-        .stdin(read.stdout.take().unwrap())
-        .output()
-        .unwrap();
-    let read = read.wait_with_output().unwrap();
+    let side = |cmd, fs| [opts, &[cmd, fs]].concat();
+    let (read, write) = pipe(&side("mirror-read", pfs), &side("mirror-write", slave));
     (
         read.status.success() && write.status.success(),
         text(&read.stdout) + &text(&write.stdout),
@@ -66,11 +53,7 @@ fn quiet_prints_nothing_on_success() {
     // Errors still reach stderr.
     let out = run(&["-q", "-i", "0", "mirror-copy", &format!("{m}-missing"), &s]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("Failed to open"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr_has(&out, "Failed to open");
 }
 
 #[test]
@@ -123,17 +106,7 @@ fn a_run_cut_by_the_timer_says_it_is_incomplete_and_how_to_go_on() {
 
 /// The REC records a mirror-read stream carries.
 fn recs(stream: &[u8]) -> usize {
-    let out = hammer()
-        .arg("mirror-dump")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(stream)?;
-            c.wait_with_output()
-        })
-        .unwrap();
+    let out = run_with_input(hammer().arg("mirror-dump"), stream);
     text(&out.stdout)
         .lines()
         .filter(|l| l.starts_with("Record"))

@@ -8,14 +8,6 @@ use std::fs;
 
 use common::*;
 
-/// The TID at the end of an import's summary line.
-fn import(tree: &std::path::Path, pfs: &std::path::Path) -> u64 {
-    let out = ok(&["import", tree.to_str().unwrap(), pfs.to_str().unwrap()]);
-    let line = text(&out.stdout);
-    let hex = line.trim_end().rsplit("TID 0x").next().unwrap();
-    u64::from_str_radix(hex, 16).unwrap()
-}
-
 /// (TID, note) of each row of a snapls listing, after its two heading lines.
 fn rows(out: &str) -> Vec<(u64, String)> {
     out.lines()
@@ -35,9 +27,7 @@ fn snapls_lists_each_import_and_each_sync_point() {
     let dir = tempfile::tempdir().unwrap();
     let root = store_with_master(dir.path(), "st");
     let m = root.join("master");
-    let tree = dir.path().join("tree");
-    fs::create_dir(&tree).unwrap();
-    fs::write(tree.join("a"), vec![1u8; 3000]).unwrap();
+    let tree = tree(dir.path(), [("a", vec![1u8; 3000])]);
     let t1 = import(&tree, &m);
     fs::write(tree.join("b"), b"bee").unwrap();
     fs::remove_file(tree.join("a")).unwrap();
@@ -98,4 +88,55 @@ fn snapls_lists_each_import_and_each_sync_point() {
     assert_eq!(out.status.code(), Some(1));
     let out = run(&["snapls", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// A PFS link retargeted while a command resolves it: import, export and
+/// snapls resolve the path once, so a run works on the PFS the link named
+/// then or fails as getpfs fails for a PFS that is not there. They used to
+/// check the path, throw that handle away and resolve it again, and could
+/// pass the check on one PFS and then open another.
+#[test]
+fn a_link_retargeted_during_snapls_is_resolved_once() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "st");
+    let link = root.join("flip");
+    let stop = Arc::new(AtomicBool::new(false));
+    let flipper = {
+        let (stop, link, tmp) = (stop.clone(), link.clone(), root.join("flip.tmp"));
+        std::thread::spawn(move || {
+            // PFS#1 is the master; PFS#2 does not exist.
+            for target in ["@@PFS00001", "@@PFS00002"].iter().cycle() {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                std::os::unix::fs::symlink(target, &tmp).unwrap();
+                fs::rename(&tmp, &link).unwrap();
+            }
+        })
+    };
+    let outs: Vec<_> = (0..100)
+        .map(|_| run(&["snapls", link.to_str().unwrap()]))
+        .collect();
+    stop.store(true, Ordering::Relaxed);
+    flipper.join().unwrap();
+    let gone = format!(
+        "hammer: Cannot access {}: No such file or directory\n",
+        root.display()
+    );
+    let listed = outs.iter().filter(|o| o.status.success()).count();
+    for out in &outs {
+        if out.status.success() {
+            assert!(text(&out.stdout).contains("\tPFS #1\n"), "{out:?}");
+        } else {
+            assert_eq!(text(&out.stderr), gone);
+        }
+    }
+    assert!(
+        0 < listed && listed < outs.len(),
+        "{listed} of {} listed",
+        outs.len()
+    );
 }

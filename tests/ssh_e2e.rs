@@ -7,12 +7,10 @@
 mod common;
 
 use std::fs;
-use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -123,15 +121,12 @@ fn start_sshd(dir: &Path, commands: &str, prefix: &Path) -> Sshd {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    let end = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < end,
-            "sshd did not start: {}",
-            fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(
+        "sshd to start",
+        10,
+        || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        || fs::read_to_string(&log).unwrap_or_default(),
+    );
     Sshd {
         child,
         dir: dir.to_path_buf(),
@@ -148,6 +143,13 @@ impl Sshd {
             .unwrap()
     }
 
+    /// `hammer -y -i 0 mirror-copy <from> <to>` through the remote shell
+    /// `rsh`, which must succeed.
+    fn copy(&self, rsh: &str, from: &str, to: &str) {
+        let out = self.hammer(rsh, &["-y", "-i", "0", "mirror-copy", from, to]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+
     /// Runs `command` on the server with the forced key.
     fn forced(&self, command: &str) -> Output {
         self.forced_with_input(command, b"")
@@ -156,24 +158,13 @@ impl Sshd {
     /// Runs `command` on the server with the forced key, `input` on its
     /// standard input.
     fn forced_with_input(&self, command: &str, input: &[u8]) -> Output {
-        let mut child = Command::new("ssh")
-            .arg("-F")
-            .arg(self.dir.join("ssh_config_forced"))
-            .args(["localhost", command])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let input = input.to_vec();
-        // A refused request exits without reading: the write may fail.
-        let feeder = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let out = child.wait_with_output().unwrap();
-        feeder.join().unwrap();
-        out
+        run_with_input(
+            Command::new("ssh")
+                .arg("-F")
+                .arg(self.dir.join("ssh_config_forced"))
+                .args(["localhost", command]),
+            input,
+        )
     }
 }
 
@@ -186,18 +177,7 @@ fn mirror_copy_and_stream_over_ssh() {
     make_history(&src, 20, 3, 5000);
     let m = src.join("master").display().to_string();
     let s = src.join("slave").display().to_string();
-    let out = sshd.hammer(
-        "rsh",
-        &[
-            "-y",
-            "-i",
-            "0",
-            "mirror-copy",
-            &m,
-            &format!("localhost:{s}"),
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    sshd.copy("rsh", &m, &format!("localhost:{s}"));
     assert_mirrored((&src, 1), (&src, 2));
     let t = make_history(&src, 20, 1, 100);
     // Remote source this time.
@@ -218,14 +198,12 @@ fn mirror_copy_and_stream_over_ssh() {
         .spawn()
         .unwrap();
     let t = make_history(&src, 20, 1, 200);
-    let end = Instant::now() + Duration::from_secs(30);
-    while sync_end(&src, 2) <= t {
-        assert!(
-            Instant::now() < end,
-            "mirror-stream over ssh did not follow"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(
+        "mirror-stream over ssh to follow",
+        30,
+        || sync_end(&src, 2) > t,
+        String::new,
+    );
     let _ = stream.kill();
     let _ = stream.wait();
     assert_mirrored((&src, 1), (&src, 2));
@@ -244,18 +222,7 @@ fn ssh_remote_forced_command_confines_the_client() {
     // Allowed: a mirror-write inside the prefix (store links may live in a
     // subdirectory of the store).
     let slave = prefix.join("slave").display().to_string();
-    let out = sshd.hammer(
-        "rsh-forced",
-        &[
-            "-y",
-            "-i",
-            "0",
-            "mirror-copy",
-            &m,
-            &format!("localhost:{slave}"),
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    sshd.copy("rsh-forced", &m, &format!("localhost:{slave}"));
     assert_mirrored((&src, 1), (&src, 2));
 
     let outside = dir.path().join("outside");
@@ -382,33 +349,11 @@ fn ssh_remote_confines_the_pfs_a_path_opens() {
 
     // A's own: its master to a local slave and back to a new slave of its
     // own, through mirror-copy's remote sides.
-    let local = dir.path().join("local");
-    ok(&["store-create", local.to_str().unwrap()]);
-    let out = sshd.hammer(
-        "rsh-forced",
-        &[
-            "-y",
-            "-i",
-            "0",
-            "mirror-copy",
-            &format!("localhost:{ad}/pfs"),
-            local.join("copy").to_str().unwrap(),
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let local = new_store(dir.path(), "local");
+    let copy = local.join("copy").display().to_string();
+    sshd.copy("rsh-forced", &format!("localhost:{ad}/pfs"), &copy);
     assert_mirrored((&store, 1), (&local, 1));
-    let out = sshd.hammer(
-        "rsh-forced",
-        &[
-            "-y",
-            "-i",
-            "0",
-            "mirror-copy",
-            local.join("copy").to_str().unwrap(),
-            &format!("localhost:{ad}/slave"),
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    sshd.copy("rsh-forced", &copy, &format!("localhost:{ad}/slave"));
     assert_mirrored((&local, 1), (&store, 4));
     assert!((pfs_state(&store, 2), pfs_state(&store, 3)) == b_before);
 }

@@ -5,9 +5,8 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use common::*;
 use hammer_mirror::ondisk::PseudofsData;
@@ -19,27 +18,16 @@ const REFUSED: &str = "hammer: hammer-remote: restricted target\n";
 /// `hammer ssh-remote mirror-read,mirror-write <prefix>` running `command`
 /// with `input` on its standard input.
 fn forced(prefix: &Path, command: &str, input: &[u8]) -> Output {
-    let mut child = hammer()
-        .args([
-            "ssh-remote",
-            "mirror-read,mirror-write",
-            prefix.to_str().unwrap(),
-        ])
-        .env("SSH_ORIGINAL_COMMAND", command)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    // A refused request exits without reading: the write may fail.
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
-    out
+    run_with_input(
+        hammer()
+            .args([
+                "ssh-remote",
+                "mirror-read,mirror-write",
+                prefix.to_str().unwrap(),
+            ])
+            .env("SSH_ORIGINAL_COMMAND", command),
+        input,
+    )
 }
 
 fn assert_refused(out: &Output, command: &str, want: &str) {

@@ -2,12 +2,15 @@
 //! runs mirror_read, GET_PSEUDOFS and `hammer pfs-status` on the same store;
 //! every read sees one consistent state and none fails with a lock error.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hammer_mirror::ondisk::{rectype, LOCALIZE_MISC};
-use hammer_mirror::pfs::store::{RecordId, Store};
+use common::*;
+use hammer_mirror::ondisk::rectype;
+use hammer_mirror::pfs::store::Store;
 use hammer_mirror::pfs::{MirrorReadReq, Pfs};
 use hammer_mirror::wire::reader::BatchIter;
 use hammer_mirror::wire::Mrecord;
@@ -25,15 +28,9 @@ fn writer(root: &Path, base: i64) {
         g += 1;
         let mut tx = store.begin().unwrap();
         for obj in 0..OBJS {
-            let rid = RecordId {
-                localization: LOCALIZE_MISC,
-                obj_id: base + obj + 100,
-                rec_type: rectype::DATA,
-                key: 1024,
-            };
-            let mut data = vec![0u8; 1024];
-            data[..8].copy_from_slice(&g.to_le_bytes());
-            tx.put(&rid, 2, &data).unwrap();
+            let mut payload = vec![0u8; 1024];
+            payload[..8].copy_from_slice(&g.to_le_bytes());
+            tx.put(&data(base + obj + 100, 1024), 2, &payload).unwrap();
         }
         tx.commit().unwrap();
         // A real writer waits for its input between transactions; without
@@ -46,15 +43,9 @@ fn writer(root: &Path, base: i64) {
 /// its own snapshot) and returns the generations visible as of that TID.
 fn read_generations(store: &mut Store) -> Vec<u64> {
     let end = store.get_pseudofs().unwrap().sync_end_tid;
-    let mut req = MirrorReadReq::new(0, end);
-    let mut buf = vec![0u8; 32 * 1024];
     let mut gens = Vec::new();
-    loop {
-        let n = store.mirror_read(&mut req, &mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        for r in BatchIter::new(&buf[..n]) {
+    for call in read_calls(store, &mut MirrorReadReq::new(0, end), 32 * 1024) {
+        for r in BatchIter::new(&call) {
             if let Some(Mrecord::Rec { leaf, data, .. }) = r.decode() {
                 if leaf.base.rec_type == rectype::DATA
                     && leaf.base.delete_tid == 0
@@ -64,7 +55,6 @@ fn read_generations(store: &mut Store) -> Vec<u64> {
                 }
             }
         }
-        req.key_beg = req.key_cur;
     }
     gens
 }
@@ -111,16 +101,8 @@ fn readers_see_consistent_snapshots_while_a_process_writes() {
         }
         reads += 1;
         if reads % 5 == 0 {
-            let out = Command::new(env!("CARGO_BIN_EXE_hammer"))
-                .args(["pfs-status", root.to_str().unwrap()])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert!(String::from_utf8_lossy(&out.stdout).contains("PFS#0 {"));
+            let out = ok(&["pfs-status", root.to_str().unwrap()]);
+            assert!(text(&out.stdout).contains("PFS#0 {"));
             statuses += 1;
         }
     }

@@ -2,15 +2,17 @@
 //! SIGKILL at random points; the store must always open, pass
 //! `PRAGMA integrity_check` and hold exactly the last committed state.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use hammer_mirror::ondisk::{rectype, BaseElm, LeafElm, PseudofsData, LOCALIZE_MISC, PFSD_SLAVE};
+use common::*;
+use hammer_mirror::ondisk::rectype;
 use hammer_mirror::pfs::store::{RecordId, Store, DB_NAME};
 use hammer_mirror::pfs::{MirrorWriteReq, Pfs};
-use hammer_mirror::wire::crc::crc32c;
 use hammer_mirror::wire::Mrecord;
 
 const CHILD_ENV: &str = "HAMMER_STORE_CRASH_CHILD";
@@ -18,13 +20,9 @@ const MIRROR_CHILD_ENV: &str = "HAMMER_STORE_CRASH_MIRROR_CHILD";
 /// Records rewritten by every transaction.
 const OBJS: i64 = 64;
 
-fn rid(obj: i64) -> RecordId {
-    RecordId {
-        localization: LOCALIZE_MISC,
-        obj_id: obj,
-        rec_type: rectype::DATA,
-        key: 4096,
-    }
+/// The record each transaction of the child rewrites for object `obj`.
+fn data_id(obj: i64) -> RecordId {
+    data(obj, 4096)
 }
 
 /// The generation every live record of the store carries, checking they
@@ -61,7 +59,7 @@ fn child(root: &Path) {
         for obj in 0..OBJS {
             let mut data = vec![(g % 251) as u8; 4096];
             data[..8].copy_from_slice(&g.to_le_bytes());
-            tx.put(&rid(obj + 100), 2, &data).unwrap();
+            tx.put(&data_id(obj + 100), 2, &data).unwrap();
         }
         tx.commit().unwrap();
         println!("{g}");
@@ -70,7 +68,7 @@ fn child(root: &Path) {
 
 /// Runs `test` in a child process with `env` set to the store root, kills
 /// it after a pseudo-random delay, and returns the last number it printed.
-fn run_and_kill(test: &str, env: &str, root: &Path, seed: &mut u64) -> Option<u64> {
+fn run_and_kill(test: &str, env: &str, root: &Path, rng: &mut Rng) -> Option<u64> {
     let mut c = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(env, root)
@@ -78,10 +76,7 @@ fn run_and_kill(test: &str, env: &str, root: &Path, seed: &mut u64) -> Option<u6
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    std::thread::sleep(Duration::from_millis(5 + *seed % 120));
+    std::thread::sleep(Duration::from_millis(5 + rng.below(120)));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(c.id() as i32),
         nix::sys::signal::Signal::SIGKILL,
@@ -93,6 +88,21 @@ fn run_and_kill(test: &str, env: &str, root: &Path, seed: &mut u64) -> Option<u6
         .map_while(Result::ok)
         .filter_map(|l| l.trim().parse::<u64>().ok())
         .max()
+}
+
+/// After a kill: the store holds `g` (generations or calls) where the
+/// child reported up to `reported`. What it reported is kept (the one
+/// being committed when the kill came may or may not be), and nothing
+/// kept before is lost.
+fn assert_kept(round: usize, g: u64, reported: Option<u64>, last: &mut u64) {
+    if let Some(r) = reported {
+        assert!(
+            g == r || g == r + 1,
+            "round {round}: store at {g}, child reported {r}"
+        );
+    }
+    assert!(g >= *last, "round {round}: committed state lost");
+    *last = g;
 }
 
 /// Opens the store after a kill and runs SQLite's own consistency check.
@@ -115,7 +125,7 @@ fn sigkill_at_random_points_loses_nothing_committed() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("s");
     drop(Store::create(&root).unwrap());
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut last_tid = 0;
     let mut last_gen = 0;
     for round in 0..100 {
@@ -123,20 +133,10 @@ fn sigkill_at_random_points_loses_nothing_committed() {
             "sigkill_at_random_points_loses_nothing_committed",
             CHILD_ENV,
             &root,
-            &mut seed,
+            &mut rng,
         );
         let store = reopen_checked(&root, round);
-        let g = generation(&store);
-        if let Some(r) = reported {
-            // Committed and reported is kept; the one being committed when
-            // the kill came may or may not be.
-            assert!(
-                g == r || g == r + 1,
-                "round {round}: store at {g}, child reported {r}"
-            );
-        }
-        assert!(g >= last_gen, "round {round}: committed state lost");
-        last_gen = g;
+        assert_kept(round, generation(&store), reported, &mut last_gen);
         let tid = store.flush_tid().unwrap();
         assert!(tid >= last_tid, "TIDs went back");
         last_tid = tid;
@@ -160,31 +160,14 @@ fn mirror_child(root: &Path) {
     let data = vec![0x5au8; 4096];
     loop {
         g += 1;
-        let mut stream = Vec::new();
-        for i in 0..PER_CALL {
-            let leaf = LeafElm {
-                base: BaseElm {
-                    obj_id: g as i64 * 1000 + i,
-                    key: 4096,
-                    create_tid: 0x1_0000_0000 + g,
-                    rec_type: rectype::DATA,
-                    obj_type: 2,
-                    btype: b'R',
-                    localization: LOCALIZE_MISC,
-                    ..Default::default()
-                },
-                data_offset: 1,
-                data_len: 4096,
-                data_crc: crc32c(&data),
-                ..Default::default()
-            };
-            Mrecord::Rec {
+        let recs: Vec<Mrecord> = (0..PER_CALL)
+            .map(|i| Mrecord::Rec {
                 rtype: 1,
-                leaf,
+                leaf: data_leaf(g as i64 * 1000 + i, 4096, 0x1_0000_0000 + g, &data),
                 data: &data,
-            }
-            .encode_into(&mut stream);
-        }
+            })
+            .collect();
+        let stream = stream(&recs);
         // tid_end 2: nothing this store holds is ever swept.
         let mut req = MirrorWriteReq::new(1, 2);
         assert_eq!(store.mirror_write(&mut req, &stream).unwrap(), stream.len());
@@ -217,36 +200,19 @@ fn sigkill_during_mirror_write_keeps_whole_calls() {
     }
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("s");
-    let mut store = Store::create(&root).unwrap();
-    store.set_pfs_id(1);
-    let slave = PseudofsData {
-        sync_beg_tid: 1,
-        sync_end_tid: 1,
-        mirror_flags: PFSD_SLAVE,
-        ..Default::default()
-    };
-    store.set_pseudofs(&slave).unwrap();
-    drop(store);
-    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    new_pfs(&mut Store::create(&root).unwrap(), 1, true);
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let mut last = 0;
     for round in 0..50 {
         let reported = run_and_kill(
             "sigkill_during_mirror_write_keeps_whole_calls",
             MIRROR_CHILD_ENV,
             &root,
-            &mut seed,
+            &mut rng,
         );
         let mut store = reopen_checked(&root, round);
         store.set_pfs_id(1);
-        let g = mirror_generations(&store);
-        if let Some(r) = reported {
-            assert!(
-                g == r || g == r + 1,
-                "round {round}: {g} calls, child reported {r}"
-            );
-        }
-        assert!(g >= last, "round {round}: applied calls lost");
-        last = g;
+        assert_kept(round, mirror_generations(&store), reported, &mut last);
     }
     assert!(last > 10, "the children hardly wrote ({last} calls)");
 }

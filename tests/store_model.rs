@@ -3,11 +3,12 @@
 //! checked after every step against an in-memory reference of the kernel
 //! semantics (spec: kernel-semantics.md §7.3).
 
+mod common;
+
 use std::collections::BTreeMap;
 
-use hammer_mirror::ondisk::{
-    rectype, BaseElm, LeafElm, PseudofsData, LOCALIZE_INODE, LOCALIZE_MISC, PFSD_SLAVE,
-};
+use common::*;
+use hammer_mirror::ondisk::{BaseElm, LeafElm};
 use hammer_mirror::pfs::store::{encode_key, RecordId, Store};
 use hammer_mirror::pfs::{MirrorReadReq, MirrorWriteReq, Pfs, SynctidOp};
 use hammer_mirror::wire::reader::BatchIter;
@@ -55,21 +56,11 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn id(obj: i64, inode: bool, key: i64) -> RecordId {
-    if inode {
-        RecordId {
-            localization: LOCALIZE_INODE,
-            obj_id: obj,
-            rec_type: rectype::INODE,
-            key: 0,
-        }
+fn id(obj: i64, is_inode: bool, key: i64) -> RecordId {
+    if is_inode {
+        inode(obj)
     } else {
-        RecordId {
-            localization: LOCALIZE_MISC,
-            obj_id: obj,
-            rec_type: rectype::DATA,
-            key,
-        }
+        data(obj, key)
     }
 }
 
@@ -165,17 +156,12 @@ fn read_checked(
 ) -> Vec<Vec<u8>> {
     store.set_pfs_id(MASTER);
     let mut req = MirrorReadReq::new(tid_beg, tid_end);
-    let mut buf = vec![0u8; bufsize];
-    let mut chunks = Vec::new();
+    let chunks = read_calls(store, &mut req, bufsize);
     let mut seen: Vec<Vec<u8>> = Vec::new();
-    loop {
-        let n = store.mirror_read(&mut req, &mut buf).unwrap();
-        assert_eq!(n % 8, 0);
-        if n == 0 {
-            break;
-        }
+    for chunk in &chunks {
+        assert_eq!(chunk.len() % 8, 0);
         let mut last: Option<Vec<u8>> = None;
-        for r in BatchIter::new(&buf[..n]) {
+        for r in BatchIter::new(chunk) {
             let k = match r.decode().unwrap() {
                 Mrecord::Rec { leaf, data, .. } => {
                     let b = leaf.base;
@@ -219,8 +205,6 @@ fn read_checked(
             }
             last = Some(k);
         }
-        chunks.push(buf[..n].to_vec());
-        req.key_beg = req.key_cur;
     }
     assert_eq!(req.key_cur, BaseElm::KEY_END_INIT);
     // Every record changed in range is sent (not hidden in a SKIP).
@@ -253,16 +237,10 @@ fn assert_nodata_matches(store: &mut Store, beg: u64, end: u64, chunks: &[Vec<u8
     store.set_pfs_id(MASTER);
     let mut req = MirrorReadReq::new(beg, end);
     req.nodata = true;
-    let mut buf = vec![0u8; 1 << 16];
-    let mut nodata = Vec::new();
-    loop {
-        let n = store.mirror_read(&mut req, &mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        nodata.extend(recs(&buf[..n], true));
-        req.key_beg = req.key_cur;
-    }
+    let nodata: Vec<LeafElm> = read_calls(store, &mut req, 1 << 16)
+        .iter()
+        .flat_map(|c| recs(c, true))
+        .collect();
     let full: Vec<LeafElm> = chunks.iter().flat_map(|c| recs(c, false)).collect();
     assert_eq!(nodata, full);
 }
@@ -276,17 +254,7 @@ fn read_chunks(
     bufsize: usize,
 ) -> Vec<Vec<u8>> {
     store.set_pfs_id(pfs);
-    let mut req = MirrorReadReq::new(tid_beg, tid_end);
-    let mut buf = vec![0u8; bufsize];
-    let mut chunks = Vec::new();
-    loop {
-        let n = store.mirror_read(&mut req, &mut buf).unwrap();
-        if n == 0 {
-            return chunks;
-        }
-        chunks.push(buf[..n].to_vec());
-        req.key_beg = req.key_cur;
-    }
+    read_calls(store, &mut MirrorReadReq::new(tid_beg, tid_end), bufsize)
 }
 
 fn write_chunks(store: &mut Store, chunks: &[Vec<u8>], tid_end: u64) {
@@ -313,15 +281,8 @@ fn set_sync(store: &mut Store, pfs: u32, tid: u64) {
 fn run(ops: Vec<Op>) {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::create(&dir.path().join("s")).unwrap();
-    for (pfs, flags) in [(MASTER, 0), (SLAVE, PFSD_SLAVE), (CASCADE, PFSD_SLAVE)] {
-        store.set_pfs_id(pfs);
-        let p = PseudofsData {
-            sync_beg_tid: 1,
-            sync_end_tid: 1,
-            mirror_flags: flags,
-            ..Default::default()
-        };
-        store.set_pseudofs(&p).unwrap();
+    for (pfs, slave) in [(MASTER, false), (SLAVE, true), (CASCADE, true)] {
+        new_pfs(&mut store, pfs, slave);
     }
     let mut m: Model = BTreeMap::new();
     for (l, d) in store_records(&mut store, MASTER) {
@@ -449,24 +410,17 @@ fn run(ops: Vec<Op>) {
         let sync = store.get_pseudofs().unwrap().sync_end_tid;
         assert!(sync >= last_sync);
         last_sync = sync;
-        store.set_pfs_id(SLAVE);
-        let e = store.get_pseudofs().unwrap().sync_end_tid;
-        if e > 1 {
-            assert_eq!(
-                store_view(&mut store, SLAVE, e),
-                model_view(&m, e),
-                "slave as of {e:x}"
-            );
-        }
-        // The slave's slave, as of its own sync point, is the master then.
-        store.set_pfs_id(CASCADE);
-        let e = store.get_pseudofs().unwrap().sync_end_tid;
-        if e > 1 {
-            assert_eq!(
-                store_view(&mut store, CASCADE, e),
-                model_view(&m, e),
-                "cascade as of {e:x}"
-            );
+        // So is the slave's slave, as of its own sync point.
+        for (pfs, what) in [(SLAVE, "slave"), (CASCADE, "cascade")] {
+            store.set_pfs_id(pfs);
+            let e = store.get_pseudofs().unwrap().sync_end_tid;
+            if e > 1 {
+                assert_eq!(
+                    store_view(&mut store, pfs, e),
+                    model_view(&m, e),
+                    "{what} as of {e:x}"
+                );
+            }
         }
     }
 }

@@ -1,9 +1,11 @@
 //! The writer against the spec's hex examples (wire-format.md §10) and the
 //! real fixture streams: byte-identical encoding, lossless decoding.
 
-use std::fs;
-use std::path::Path;
+mod common;
 
+use std::fs;
+
+use common::*;
 use hammer_mirror::ondisk::{rectype, BaseElm, HammerUuid, LeafElm, PseudofsData};
 use hammer_mirror::wire::crc::crc32c;
 use hammer_mirror::wire::{mrec_type, Mrecord, MrecordReader, RawRecord};
@@ -32,7 +34,8 @@ fn pfsd() -> Mrecord<'static> {
 
 const DATA16: &[u8] = b"0123456789abcdef";
 
-fn data_leaf(obj_id: i64, key: i64, create_tid: u64, data_crc: u32) -> LeafElm {
+/// A DATA leaf with the field values of the spec's examples.
+fn example_leaf(obj_id: i64, key: i64, create_tid: u64, data_crc: u32) -> LeafElm {
     LeafElm {
         base: BaseElm {
             obj_id,
@@ -98,7 +101,7 @@ fn skip() -> Mrecord<'static> {
 fn rec16() -> Mrecord<'static> {
     Mrecord::Rec {
         rtype: mrec_type::REC,
-        leaf: data_leaf(0x0000000100000001, 0x10, 0x0000000106000000, crc32c(DATA16)),
+        leaf: example_leaf(0x0000000100000001, 0x10, 0x0000000106000000, crc32c(DATA16)),
         data: DATA16,
     }
 }
@@ -172,7 +175,7 @@ fn spec_10_4_rec() {
 
 #[test]
 fn spec_10_5_padding() {
-    let mut leaf = data_leaf(0x0000000100000024, 5, 0x0000000106000000, 0x3610a686);
+    let mut leaf = example_leaf(0x0000000100000024, 5, 0x0000000106000000, 0x3610a686);
     leaf.create_ts = 0;
     leaf.data_len = 5;
     check(
@@ -215,27 +218,10 @@ fn spec_10_7_skip() {
     );
 }
 
-fn fixture(name: &str) -> Vec<u8> {
-    fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name),
-    )
-    .unwrap()
-}
-
-fn encode(recs: &[Mrecord<'_>]) -> Vec<u8> {
-    let mut v = Vec::new();
-    for r in recs {
-        r.encode_into(&mut v);
-    }
-    v
-}
-
 /// spec: wire-format.md §10, "the 960-byte stream".
 #[test]
 fn writer_reproduces_example_stream() {
-    let s = encode(&[
+    let s = stream(&[
         pfsd(),
         pfsd(),
         rec16(),
@@ -245,7 +231,7 @@ fn writer_reproduces_example_stream() {
         Mrecord::Term { tid: 1 },
     ]);
     assert_eq!(s.len(), 960);
-    assert_eq!(s, fixture("example.stream"));
+    assert_eq!(s, fs::read(fixture("example.stream")).unwrap());
 }
 
 /// The field values of fixtures/README.md reproduce batches.stream exactly.
@@ -253,17 +239,17 @@ fn writer_reproduces_example_stream() {
 fn writer_reproduces_batches_stream() {
     let flagged = Mrecord::Rec {
         rtype: mrec_type::REC | mrec_type::CRC_ERROR | mrec_type::DATA_CRC_BAD,
-        leaf: data_leaf(0x0000000100000004, 0x4000, 0x0000000106000010, 0xdeadbeef),
+        leaf: example_leaf(0x0000000100000004, 0x4000, 0x0000000106000010, 0xdeadbeef),
         data: DATA16,
     };
     let unflagged = Mrecord::Rec {
         rtype: mrec_type::REC,
-        leaf: data_leaf(0x0000000100000005, 0x4000, 0x0000000106000010, 0xdeadbeef),
+        leaf: example_leaf(0x0000000100000005, 0x4000, 0x0000000106000010, 0xdeadbeef),
         data: DATA16,
     };
     let classic = Mrecord::Rec {
         rtype: mrec_type::REC,
-        leaf: data_leaf(
+        leaf: example_leaf(
             0x0000000100000006,
             0x4000,
             0x0000000106000010,
@@ -271,7 +257,7 @@ fn writer_reproduces_batches_stream() {
         ),
         data: DATA16,
     };
-    let s = encode(&[
+    let s = stream(&[
         pfsd(),
         pfsd(),
         rec16(),
@@ -286,7 +272,7 @@ fn writer_reproduces_batches_stream() {
         Mrecord::Idle { tid: 1 },
         Mrecord::Term { tid: 1 },
     ]);
-    assert_eq!(s, fixture("batches.stream"));
+    assert_eq!(s, fs::read(fixture("batches.stream")).unwrap());
 }
 
 /// Every record of every well-formed fixture decodes and re-encodes to the
@@ -294,21 +280,11 @@ fn writer_reproduces_batches_stream() {
 #[test]
 fn fixture_records_reencode_identically() {
     for name in ["batches.stream", "example.stream", "inode-record.stream"] {
-        let s = fixture(name);
-        let mut r = MrecordReader::new(&s[..]);
+        let s = fs::read(fixture(name)).unwrap();
         let mut out = Vec::new();
-        loop {
-            let batch = r.read_mrecords(&mut |_| ()).unwrap();
-            if batch.is_empty() {
-                match r.read_mrecord().unwrap() {
-                    Some(rec) => rec.decode().unwrap().encode_into(&mut out),
-                    None => break,
-                }
-            } else {
-                for rec in batch.records() {
-                    rec.decode().unwrap().encode_into(&mut out);
-                }
-            }
+        for rec in read_records(&s).unwrap() {
+            let raw = RawRecord::new(&rec).unwrap();
+            raw.decode().unwrap().encode_into(&mut out);
         }
         assert_eq!(out, s, "{name}");
     }

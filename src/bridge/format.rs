@@ -3,28 +3,13 @@
 
 use zerocopy::{FromBytes, IntoBytes};
 
+// The inode's own vocabulary, defined with its layout.
+pub use crate::ondisk::{objtype, CAP_DIRHASH_ALG1, CAP_DIRHASH_MASK, CAP_DIR_LOCAL_INO};
 use crate::ondisk::{DirentryHeadLe, InodeDataLe};
 use crate::wire::crc::{crc32, INODE_DATA_SIZE};
 
-/// `HAMMER_OBJTYPE_*` (§1.7).
-pub mod objtype {
-    pub const DIRECTORY: u8 = 1;
-    pub const REGFILE: u8 = 2;
-    pub const DBFILE: u8 = 3;
-    pub const FIFO: u8 = 4;
-    pub const CDEV: u8 = 5;
-    pub const BDEV: u8 = 6;
-    pub const SOFTLINK: u8 = 7;
-    pub const SOCKET: u8 = 9;
-}
-
 /// `HAMMER_INODE_DATA_VERSION`.
 pub const INODE_VERSION: u16 = InodeDataLe::VERSION;
-/// cap_flags bits 0-1: the directory hash algorithm.
-pub const CAP_DIRHASH_MASK: u8 = 0x03;
-pub const CAP_DIRHASH_ALG1: u8 = 0x01;
-/// cap_flags bit 2: directory entries use INODE localization.
-pub const CAP_DIR_LOCAL_INO: u8 = 0x04;
 /// Longest symlink target kept inside the inode (`ext.symlink`).
 pub const INLINE_SYMLINK_MAX: usize = 24;
 /// `HAMMER_FIXKEY_SYMLINK`: key of the FIX record of a long symlink.

@@ -12,9 +12,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::ondisk::PseudofsData;
-use crate::pfs::getpfs::scanpfsid;
-use crate::pfs::store::{find_root, Store};
-use crate::pfs::{getpfs, GetpfsError, Pfs, PfsError};
+use crate::pfs::getpfs::getpfs_store;
+use crate::pfs::store::Store;
+use crate::pfs::{GetpfsError, PfsError};
 
 /// Why an import or export failed; `Display` is the message after
 /// `hammer: `.
@@ -73,31 +73,20 @@ impl BridgeError {
 /// The handle is pinned to that PFS: should it be destroyed meanwhile,
 /// the import or export fails instead of working on its successor.
 pub(crate) fn open_pfs(path: &Path) -> Result<(Store, PseudofsData), BridgeError> {
-    // getpfs gives the original's errors for paths that are no PFS at all.
-    getpfs(path)?;
-    let pp = scanpfsid(path);
-    let dir = pp.open_path.as_path();
-    let dir = if dir.is_dir() {
-        dir.to_path_buf()
-    } else {
-        dir.parent().unwrap_or(Path::new(".")).to_path_buf()
-    };
-    let canon = std::fs::canonicalize(&dir).map_err(|e| BridgeError::io(&dir, e))?;
-    let root =
-        find_root(&canon).ok_or_else(|| BridgeError::NotStore(path.display().to_string()))?;
+    // getpfs's resolution, once, with the original's errors for paths
+    // that are no PFS at all.
+    let pfs =
+        getpfs_store(path)?.ok_or_else(|| BridgeError::NotStore(path.display().to_string()))?;
     // Issue 12.2: a directory inside a store silently meant PFS#0, so a
     // second import "into" another directory replaced the first one's
     // tree. PFS#0 is reached only by naming the store root.
-    if pp.pfs_id.is_none() && canon != root {
+    if !pfs.by_ref && pfs.dir != pfs.store.root() {
         return Err(BridgeError::PlainDir {
             path: path.display().to_string(),
-            root: root.display().to_string(),
+            root: pfs.store.root().display().to_string(),
         });
     }
-    let mut store = Store::open(&root).map_err(PfsError::from)?;
-    store.set_pfs_id(pp.pfs_id.unwrap_or(0));
-    let pfsd = store.get_pseudofs()?;
-    Ok((store, pfsd))
+    Ok((pfs.store, pfs.pfsd))
 }
 
 /// A one-line progress report on stderr, only when it is a terminal.

@@ -76,7 +76,7 @@ impl PfsPath {
 pub fn open_fs(path: &Path) -> Result<Box<dyn Pfs>, OpenError> {
     match probe(path)? {
         Probed::Kernel(kernel) => Ok(Box::new(kernel)),
-        Probed::Store { root, fd } => open_store(&root, fd),
+        Probed::Store { root, fd, .. } => open_store(&root, fd),
     }
 }
 
@@ -84,8 +84,13 @@ pub fn open_fs(path: &Path) -> Result<Box<dyn Pfs>, OpenError> {
 enum Probed {
     /// GET_PSEUDOFS succeeded: HAMMER, with the descriptor's PFS resolved.
     Kernel(KernelPfs<SysIoctl>),
-    /// In the store at `root`; the descriptor is kept for the double.
-    Store { root: PathBuf, fd: OwnedFd },
+    /// In the store at `root`, from `dir` (the canonical directory the
+    /// path opened); the descriptor is kept for the double.
+    Store {
+        root: PathBuf,
+        dir: PathBuf,
+        fd: OwnedFd,
+    },
 }
 
 /// `open(path, O_RDONLY)` and the probe of `open_fs`.
@@ -96,15 +101,15 @@ fn probe(p: &Path) -> Result<Probed, OpenError> {
         Ok(kernel) => return Ok(Probed::Kernel(kernel)),
         Err(failed) => failed,
     };
-    let dir = if is_dir {
-        p.to_path_buf()
-    } else {
-        p.parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    let dir = match p.parent() {
+        _ if is_dir => p,
+        // A file named without a slash lies in ".", not in "".
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
     };
     let dir = fs::canonicalize(dir)?;
     match store::find_root(&dir) {
-        Some(root) => Ok(Probed::Store { root, fd }),
+        Some(root) => Ok(Probed::Store { root, dir, fd }),
         None => Err(OpenError::NotHammer(probe_errno)),
     }
 }
@@ -130,23 +135,73 @@ fn open_store(root: &Path, fd: OwnedFd) -> Result<Box<dyn Pfs>, OpenError> {
 /// `getpfs`: resolves `path`, opens it and reads the PFS data.
 pub fn getpfs(path: &Path) -> Result<(Box<dyn Pfs>, PseudofsData), GetpfsError> {
     let pp = scanpfsid(path);
-    let access = |source: PfsError| GetpfsError::Access {
-        path: pp.open_path.clone(),
-        source,
-    };
-    let pfs = match pp.open() {
-        Ok(pfs) => pfs,
-        Err(OpenError::Io(source)) => {
-            return Err(GetpfsError::Open {
-                path: pp.open_path.clone(),
-                source,
-            })
-        }
-        Err(OpenError::NotHammer(errno)) => return Err(access(PfsError::Sys(errno))),
-        Err(OpenError::Store(e)) => return Err(access(PfsError::Store(e))),
-    };
-    let pfsd = pfs.get_pseudofs().map_err(access)?;
+    let pfs = pp.open().map_err(|e| pp.open_failed(e))?;
+    let pfsd = pfs.get_pseudofs().map_err(|e| pp.access_failed(e))?;
     Ok((pfs, pfsd))
+}
+
+/// A PFS of a store, as `getpfs_store` opened it.
+pub struct StorePfs {
+    /// Addressing the PFS, and pinned to it.
+    pub store: Store,
+    pub pfsd: PseudofsData,
+    /// The canonical directory the path opened.
+    pub dir: PathBuf,
+    /// Whether the path named the PFS by a reference (an `@@` name or a
+    /// link to one) rather than by a directory it lies in.
+    pub by_ref: bool,
+}
+
+/// `getpfs` for the commands that work on the store itself (import,
+/// export, snapls): the same resolution, probe and messages, but a path in
+/// a store opens its `Store` directly, once. `None` for a PFS on HAMMER.
+pub fn getpfs_store(path: &Path) -> Result<Option<StorePfs>, GetpfsError> {
+    let pp = scanpfsid(path);
+    let (root, dir) = match probe(&pp.open_path) {
+        Ok(Probed::Store { root, dir, .. }) => (root, dir),
+        Ok(Probed::Kernel(mut kernel)) => {
+            // A PFS that is not there fails as getpfs fails.
+            if let Some(id) = pp.pfs_id {
+                kernel.set_pfs_id(id);
+            }
+            kernel.get_pseudofs().map_err(|e| pp.access_failed(e))?;
+            return Ok(None);
+        }
+        Err(e) => return Err(pp.open_failed(e)),
+    };
+    let mut store = Store::open(&root).map_err(|e| pp.open_failed(e.into()))?;
+    if let Some(id) = pp.pfs_id {
+        store.set_pfs_id(id);
+    }
+    let pfsd = store.get_pseudofs().map_err(|e| pp.access_failed(e))?;
+    Ok(Some(StorePfs {
+        store,
+        pfsd,
+        dir,
+        by_ref: pp.pfs_id.is_some(),
+    }))
+}
+
+impl PfsPath {
+    /// getpfs's message for a failed open of `open_path`.
+    fn open_failed(&self, e: OpenError) -> GetpfsError {
+        match e {
+            OpenError::Io(source) => GetpfsError::Open {
+                path: self.open_path.clone(),
+                source,
+            },
+            OpenError::NotHammer(errno) => self.access_failed(PfsError::Sys(errno)),
+            OpenError::Store(e) => self.access_failed(PfsError::Store(e)),
+        }
+    }
+
+    /// getpfs's message for a failed GET_PSEUDOFS on `open_path`.
+    fn access_failed(&self, source: PfsError) -> GetpfsError {
+        GetpfsError::Access {
+            path: self.open_path.clone(),
+            source,
+        }
+    }
 }
 
 /// `scanpfsid` plus the choice of the path to open (ioctl-abi.md §8 steps

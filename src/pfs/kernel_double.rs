@@ -355,7 +355,7 @@ mod tests {
     use crate::pfs::kernel::ioctl::IocHead;
     use crate::pfs::kernel::KernelPfs;
     use crate::pfs::store::RecordId;
-    use crate::wire::{SIGNATURE, SKIP_REC_SIZE};
+    use crate::wire::Mrecord;
 
     /// A store whose PFS#1 is a master with several generations of
     /// history: creations, rewrites and deletions.
@@ -649,10 +649,11 @@ mod tests {
 
         // A record cut short (a size that ends inside it) is a record
         // error: the ioctl succeeds, the head says EINVAL, nothing is used.
-        let mut skip = [0u8; 96];
-        skip[0..4].copy_from_slice(&SIGNATURE.to_le_bytes());
-        skip[4..8].copy_from_slice(&5u32.to_le_bytes());
-        skip[8..12].copy_from_slice(&SKIP_REC_SIZE.to_le_bytes());
+        let mut skip = Mrecord::Skip {
+            beg: BaseElm::KEY_BEG_INIT,
+            end: BaseElm::KEY_END_INIT,
+        }
+        .to_vec();
         let mut m = mirror_rw(skip.as_mut_ptr(), 17);
         raw(&k, fd, HAMMERIOC_MIRROR_WRITE, &mut m).unwrap();
         assert_eq!(

@@ -376,9 +376,12 @@ impl<'a> Iterator for BatchIter<'a> {
 
 #[cfg(test)]
 mod tests {
+    use zerocopy::FromBytes;
+
     use super::*;
     use crate::ondisk::{BaseElm, PseudofsData};
     use crate::wire::record::Mrecord;
+    use crate::wire::CRC_OFF;
 
     fn leaf(obj_id: i64, data: &[u8]) -> LeafElm {
         LeafElm {
@@ -533,7 +536,7 @@ mod tests {
     #[test]
     fn single_reader_caps_rec_size() {
         let mut s = Mrecord::Term { tid: 1 }.to_vec();
-        s[8..12].copy_from_slice(&0xFFFF_FFFAu32.to_le_bytes());
+        Head::mut_from_prefix(&mut s).unwrap().0.rec_size = 0xFFFF_FFFA.into();
         let mut r = MrecordReader::new(&s[..]);
         let e = r.read_mrecord().unwrap_err();
         assert!(matches!(e.kind, ReadErrorKind::IllegalRecSize));
@@ -550,9 +553,9 @@ mod tests {
             data,
         }]);
         let mut zero = Mrecord::Term { tid: 9 }.to_vec();
-        zero[12] = 0;
-        let crc = crate::wire::crc::crc32(&zero[8..]);
-        zero[4..8].copy_from_slice(&crc.to_le_bytes());
+        Head::mut_from_prefix(&mut zero).unwrap().0.rec_type = 0.into();
+        let crc = crc32(&zero[CRC_OFF..]);
+        Head::mut_from_prefix(&mut zero).unwrap().0.rec_crc = crc.into();
         s.extend_from_slice(&zero);
         let mut r = MrecordReader::new(&s[..]);
         assert_eq!(r.read_mrecords(&mut |_| ()).unwrap().records().count(), 1);

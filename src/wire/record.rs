@@ -18,10 +18,10 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 )]
 #[repr(C)]
 pub struct Head {
-    signature: U32,
-    rec_crc: U32,
-    rec_size: U32,
-    rec_type: U32,
+    pub(crate) signature: U32,
+    pub(crate) rec_crc: U32,
+    pub(crate) rec_size: U32,
+    pub(crate) rec_type: U32,
 }
 
 impl Head {

@@ -26,8 +26,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Result, StoreError};
+use super::error::StoreError;
 use crate::fsio::{drop_behind, read_full_at};
+use crate::pfs::Result;
 
 /// Appended payloads are written in chunks of this size, not one
 /// `pwrite` per record; sequential reads read ahead as much.

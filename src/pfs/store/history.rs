@@ -6,8 +6,12 @@ use std::collections::BTreeMap;
 
 use rusqlite::params;
 
-use super::{key, leaf_from, pfs_record_key, Result, Store};
+use super::key;
+use super::pfsdata::pfs_record_key;
+use super::records::leaf_from;
+use super::Store;
 use crate::ondisk::{rectype, PseudofsData};
+use crate::pfs::Result;
 
 /// What happened at one TID of a PFS.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

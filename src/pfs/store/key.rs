@@ -1,14 +1,32 @@
 //! The order-preserving 30-byte record key: memcmp order of the bytes is
 //! `hammer_btree_cmp` order (spec: kernel-semantics.md §1.2).
 
+use std::mem::size_of;
+use std::ops::RangeInclusive;
+
+use zerocopy::big_endian::{U16, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
 use crate::ondisk::BaseElm;
 
-/// Length of an encoded key.
-pub const KEY_LEN: usize = 30;
+/// The compared fields in comparison order, each big-endian so that byte
+/// order is numeric order: signed fields with the sign bit flipped,
+/// create_tid minus one so that 0 (infinity) sorts last.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct KeyBe {
+    localization: U32,
+    obj_id: U64,
+    rec_type: U16,
+    key: U64,
+    create_tid: U64,
+}
 
-/// An encoded key: localization, obj_id, rec_type, key, create_tid, each
-/// big-endian, signed fields with the sign bit flipped, create_tid minus
-/// one so that 0 (infinity) sorts last.
+/// Length of an encoded key.
+pub const KEY_LEN: usize = size_of::<KeyBe>();
+const _: () = assert!(KEY_LEN == 30);
+
+/// An encoded key (`KeyBe`'s bytes).
 pub type RecKey = [u8; KEY_LEN];
 
 const SIGN: u64 = 0x8000_0000_0000_0000;
@@ -16,30 +34,37 @@ const SIGN: u64 = 0x8000_0000_0000_0000;
 /// Encodes the five compared fields of `e`; delete_tid, obj_type and btype
 /// are not part of a record's identity.
 pub fn encode(e: &BaseElm) -> RecKey {
-    let mut k = [0u8; KEY_LEN];
-    k[0..4].copy_from_slice(&e.localization.to_be_bytes());
-    k[4..12].copy_from_slice(&((e.obj_id as u64) ^ SIGN).to_be_bytes());
-    k[12..14].copy_from_slice(&e.rec_type.to_be_bytes());
-    k[14..22].copy_from_slice(&((e.key as u64) ^ SIGN).to_be_bytes());
-    k[22..30].copy_from_slice(&e.create_tid.wrapping_sub(1).to_be_bytes());
-    k
+    zerocopy::transmute!(KeyBe {
+        localization: e.localization.into(),
+        obj_id: ((e.obj_id as u64) ^ SIGN).into(),
+        rec_type: e.rec_type.into(),
+        key: ((e.key as u64) ^ SIGN).into(),
+        create_tid: e.create_tid.wrapping_sub(1).into(),
+    })
 }
 
 /// The compared fields of an encoded key (other fields zero).
 pub fn decode(k: &RecKey) -> BaseElm {
-    let u64_at = |o: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&k[o..o + 8]);
-        u64::from_be_bytes(b)
-    };
+    let f: KeyBe = zerocopy::transmute!(*k);
     BaseElm {
-        localization: u32::from_be_bytes([k[0], k[1], k[2], k[3]]),
-        obj_id: (u64_at(4) ^ SIGN) as i64,
-        rec_type: u16::from_be_bytes([k[12], k[13]]),
-        key: (u64_at(14) ^ SIGN) as i64,
-        create_tid: u64_at(22).wrapping_add(1),
+        localization: f.localization.get(),
+        obj_id: (f.obj_id.get() ^ SIGN) as i64,
+        rec_type: f.rec_type.get(),
+        key: (f.key.get() ^ SIGN) as i64,
+        create_tid: f.create_tid.get().wrapping_add(1),
         ..Default::default()
     }
+}
+
+/// The keys `[first, end)` of every record whose localization lies in
+/// `lo`: keys start with it, so the range ends where the next one begins,
+/// or past every key.
+pub fn localization_range(lo: RangeInclusive<u32>) -> ([u8; 4], Vec<u8>) {
+    let end = match lo.end().checked_add(1) {
+        Some(next) => next.to_be_bytes().to_vec(),
+        None => vec![0xFF; KEY_LEN + 1],
+    };
+    (lo.start().to_be_bytes(), end)
 }
 
 /// A TID as an index value whose byte order is its unsigned order.

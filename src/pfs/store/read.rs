@@ -6,9 +6,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::blob::Blobs;
 use super::key::{self, RecKey};
-use super::{key_from, leaf_from, load_payload, payload_into, relocalize, Result, PAYLOAD};
+use super::payload::{load_payload, payload_into, PAYLOAD};
+use super::records::{key_from, leaf_from, relocalize};
 use crate::ondisk::{BaseElm, LeafElm, LOCALIZE_MASK, LOCALIZE_PSEUDOFS_MASK};
-use crate::pfs::MirrorReadReq;
+use crate::pfs::{MirrorReadReq, Result};
 use crate::wire::crc::data_crc_matches;
 use crate::wire::{mrec_type, Mrecord};
 

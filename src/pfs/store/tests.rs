@@ -1,8 +1,11 @@
 //! Unit tests of the store against the rules of kernel-semantics.md §3-5.
 
+use std::fs;
+
 use super::*;
-use crate::ondisk::{LOCALIZE_MISC, PFSD_SLAVE};
+use crate::ondisk::{rectype, BaseElm, LOCALIZE_INODE, LOCALIZE_MISC, PFSD_SLAVE};
 use crate::pfs::{MirrorReadReq, MirrorWriteReq};
+use crate::wire::crc::crc32c;
 use crate::wire::reader::BatchIter;
 use crate::wire::{mrec_type, Mrecord};
 
@@ -20,6 +23,13 @@ fn data_id(obj_id: i64, key: i64) -> RecordId {
         rec_type: rectype::DATA,
         key,
     }
+}
+
+/// Puts one record in a transaction of its own; returns its TID.
+fn put_one(store: &mut Store, id: &RecordId, data: &[u8]) -> u64 {
+    let mut tx = store.begin().unwrap();
+    tx.put(id, 2, data).unwrap();
+    tx.commit().unwrap()
 }
 
 fn make_pfs(store: &mut Store, id: u32, slave: bool) {
@@ -106,6 +116,21 @@ fn fresh_store_has_pfs0_master_with_root() {
     assert_eq!(v.len(), 2);
     assert_eq!((v[0].0.obj_id, v[0].0.rec_type), (1, rectype::INODE));
     assert_eq!((v[1].0.obj_id, v[1].0.rec_type), (1, rectype::PFS));
+    // The root inode's bytes (kernel-semantics.md §2.1): version 1, mode
+    // 0755, a directory with DIR_LOCAL_INO and ALG1, one link, uid/gid 0,
+    // ctime = mtime = atime, every other byte zero.
+    let d = &v[0].1;
+    assert_eq!(d.len(), 128);
+    assert_eq!(&d[0..2], &1u16.to_le_bytes());
+    assert_eq!(&d[2..4], &0o755u16.to_le_bytes());
+    assert_eq!((d[64], d[65]), (1, 0x05));
+    assert_eq!(&d[72..80], &1u64.to_le_bytes());
+    let ctime = &d[16..24];
+    assert_ne!(ctime, &[0; 8]);
+    assert_eq!((&d[112..120], &d[120..128]), (ctime, ctime));
+    for zero in [4..16, 24..64, 66..72, 80..112] {
+        assert!(d[zero.clone()].iter().all(|&b| b == 0), "{zero:?}");
+    }
     // GET shows a master's live sync point, the record holds what was set.
     let stored = PseudofsData {
         sync_end_tid: 0,
@@ -147,12 +172,8 @@ fn transactions_get_increasing_tids_and_move_the_sync_point() {
 #[test]
 fn put_replaces_live_version_and_keeps_history() {
     let (_d, mut store) = new_store();
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(10, 16), 2, b"one").unwrap();
-    let t1 = tx.commit().unwrap();
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(10, 16), 2, b"two").unwrap();
-    let t2 = tx.commit().unwrap();
+    let t1 = put_one(&mut store, &data_id(10, 16), b"one");
+    let t2 = put_one(&mut store, &data_id(10, 16), b"two");
     let mut tx = store.begin().unwrap();
     let (leaf, data) = tx.get(&data_id(10, 16)).unwrap().unwrap();
     assert_eq!((leaf.base.create_tid, data.as_slice()), (t2, &b"two"[..]));
@@ -191,12 +212,8 @@ fn txn_refuses_unknown_types() {
 #[test]
 fn mirror_read_classifies_rec_and_pass() {
     let (_d, mut store) = new_store();
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(10, 16), 2, b"old").unwrap();
-    let t1 = tx.commit().unwrap();
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(11, 16), 2, b"new").unwrap();
-    let t2 = tx.commit().unwrap();
+    let t1 = put_one(&mut store, &data_id(10, 16), b"old");
+    let t2 = put_one(&mut store, &data_id(11, 16), b"new");
     let s = read_all(&mut store, t2, t2, 1 << 19);
     let recs: Vec<_> = BatchIter::new(&s).map(|r| r.decode().unwrap()).collect();
     // Root inode and obj 10 are older: PASS, or inside a SKIP.
@@ -257,9 +274,7 @@ fn incremental_read_skips_unchanged_ranges() {
         tx.put(&data_id(100 + i, 16), 2, b"bulk").unwrap();
     }
     tx.commit().unwrap();
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(150, 16), 2, b"changed").unwrap();
-    let t = tx.commit().unwrap();
+    let t = put_one(&mut store, &data_id(150, 16), b"changed");
     let s = read_all(&mut store, t, t, 1 << 19);
     let ty = types(&s);
     // SKIP, PASS (old version of 150, now deleted at t), REC, SKIP.
@@ -335,13 +350,9 @@ fn sweep_marks_unmentioned_records_deleted_at_tid_end() {
     let (_d, mut store) = master_and_slave();
     store.set_pfs_id(2);
     // A slave record the source never had.
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(7, 16), 2, b"stale").unwrap();
-    let t = tx.commit().unwrap();
+    let t = put_one(&mut store, &data_id(7, 16), b"stale");
     store.set_pfs_id(1);
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(9, 16), 2, b"fresh").unwrap();
-    tx.commit().unwrap();
+    put_one(&mut store, &data_id(9, 16), b"fresh");
     let end = mirror(&mut store, 0);
     store.set_pfs_id(2);
     let mut stale = None;
@@ -361,9 +372,7 @@ fn sweep_marks_unmentioned_records_deleted_at_tid_end() {
 fn bad_records_change_nothing() {
     let (_d, mut store) = master_and_slave();
     store.set_pfs_id(1);
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(9, 16), 2, b"fresh").unwrap();
-    tx.commit().unwrap();
+    put_one(&mut store, &data_id(9, 16), b"fresh");
     store.set_pfs_id(1);
     let good = read_all(&mut store, 0, u64::MAX, 1 << 16);
     let mut bad_type = Vec::new();
@@ -371,33 +380,19 @@ fn bad_records_change_nothing() {
     let mut bad_crc = Vec::new();
     for r in BatchIter::new(&good) {
         if let Some(Mrecord::Rec { rtype, leaf, data }) = r.decode() {
-            let mut l = leaf;
-            l.base.rec_type = 0x0042;
-            Mrecord::Rec {
-                rtype,
-                leaf: l,
-                data,
-            }
-            .encode_into(&mut bad_type);
-            let mut l = leaf;
-            l.base.localization = 0xFFFF;
-            Mrecord::Rec {
-                rtype,
-                leaf: l,
-                data,
-            }
-            .encode_into(&mut bad_lo);
+            let changed = |out: &mut Vec<u8>, change: fn(&mut LeafElm)| {
+                let mut leaf = leaf;
+                change(&mut leaf);
+                Mrecord::Rec { rtype, leaf, data }.encode_into(out);
+            };
+            changed(&mut bad_type, |l| l.base.rec_type = 0x0042);
+            changed(&mut bad_lo, |l| l.base.localization = 0xFFFF);
             // A record the target lacks: an existing one's payload is
             // never looked at.
-            let mut l = leaf;
-            l.base.obj_id += 1000;
-            l.data_crc ^= 1;
-            Mrecord::Rec {
-                rtype,
-                leaf: l,
-                data,
-            }
-            .encode_into(&mut bad_crc);
+            changed(&mut bad_crc, |l| {
+                l.base.obj_id += 1000;
+                l.data_crc ^= 1;
+            });
         }
     }
     for bad in [bad_type, bad_lo, bad_crc] {
@@ -418,20 +413,15 @@ fn bad_records_change_nothing() {
 fn direntry_payload_is_relocalized() {
     let (_d, mut store) = master_and_slave();
     store.set_pfs_id(1);
-    let mut ent = Vec::new();
-    ent.extend_from_slice(&5i64.to_le_bytes());
-    ent.extend_from_slice(&0x1_0000u32.to_le_bytes());
-    ent.extend_from_slice(&[0; 4]);
-    ent.extend_from_slice(b"name");
+    // An entry for object 5 of PFS#1, as the master holds it.
+    let ent = crate::bridge::format::direntry(5, 1, b"name");
     let id = RecordId {
         localization: LOCALIZE_INODE,
         obj_id: 1,
         rec_type: rectype::DIRENTRY,
         key: 0x1234_0000_0000,
     };
-    let mut tx = store.begin().unwrap();
-    tx.put(&id, 2, &ent).unwrap();
-    tx.commit().unwrap();
+    put_one(&mut store, &id, &ent);
     mirror(&mut store, 0);
     store.set_pfs_id(2);
     let mut got = None;
@@ -451,14 +441,10 @@ fn direntry_payload_is_relocalized() {
 fn upgrade_rolls_back_to_sync_point_and_downgrade_raises_it() {
     let (_d, mut store) = master_and_slave();
     store.set_pfs_id(1);
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(9, 16), 2, b"v1").unwrap();
-    tx.commit().unwrap();
+    put_one(&mut store, &data_id(9, 16), b"v1");
     let e1 = mirror(&mut store, 0);
     store.set_pfs_id(1);
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(9, 16), 2, b"v2").unwrap();
-    tx.commit().unwrap();
+    put_one(&mut store, &data_id(9, 16), b"v2");
     // Apply the increment without moving the slave's sync point.
     store.set_pfs_id(1);
     let end = store.get_pseudofs().unwrap().sync_end_tid;
@@ -505,9 +491,7 @@ fn destroy_removes_records_and_hides_the_pfs() {
     );
     make_pfs(&mut store, 1, false);
     assert_eq!(view(&store, u64::MAX).len(), 1);
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(9, 16), 2, &[4; 4096]).unwrap();
-    tx.commit().unwrap();
+    put_one(&mut store, &data_id(9, 16), &[4; 4096]);
     let again = blob_files(&store, 1);
     assert_eq!(again.len(), 1);
     assert_ne!(again, files, "a new generation, not the old file reused");
@@ -522,9 +506,7 @@ fn a_handle_never_works_on_a_pfs_destroyed_under_it() {
     let (_d, mut store) = master_and_slave();
     let root = store.root().to_path_buf();
     store.set_pfs_id(1);
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(9, 16), 2, b"old").unwrap();
-    tx.commit().unwrap();
+    put_one(&mut store, &data_id(9, 16), b"old");
     let stream = read_all(&mut store, 0, u64::MAX, 1 << 16);
     let mut slave = Store::open(&root).unwrap();
     slave.set_pfs_id(2);
@@ -912,9 +894,7 @@ fn plain_scan_above_the_skip_limit() {
 #[test]
 fn a_busy_pfs_is_remembered_only_for_earlier_tids() {
     let (_d, mut store, n, t1) = above_the_skip_limit();
-    let mut tx = store.begin().unwrap();
-    tx.put(&data_id(100 + n / 2, 16), 2, b"changed").unwrap();
-    let t2 = tx.commit().unwrap();
+    let t2 = put_one(&mut store, &data_id(100 + n / 2, 16), b"changed");
     let has_skip = |s: &[u8]| types(s).contains(&mrec_type::SKIP);
     assert!(!has_skip(&read_all(&mut store, 1, t2, 1 << 16)));
     assert!(has_skip(&read_all(&mut store, t2, t2, 1 << 16)));

@@ -8,13 +8,15 @@ use nix::errno::Errno;
 use rusqlite::{params, Connection};
 
 use super::blob::Blobs;
+use super::error::StoreError;
 use super::key;
+use super::payload::{load_payload, stash, DATA_OFFSET, PAYLOAD};
+use super::records::{insert_rec, leaf_from, relocalize, update_leaf};
+use super::tid::{alloc_tid, now_secs};
 use super::writetx::WriteTx;
-use super::{
-    alloc_tid, insert_rec, leaf_from, load_payload, now_secs, stash, update_leaf, PfsError, Result,
-    Store, StoreError, DATA_OFFSET, PAYLOAD,
-};
+use super::Store;
 use crate::ondisk::{rectype, BaseElm, LeafElm, BTREE_TYPE_RECORD, LOCALIZE_INODE, LOCALIZE_MISC};
+use crate::pfs::{PfsError, Result};
 use crate::wire::crc::{leaf_data_crc, DataCrcKind};
 use crate::wire::XBUF_SIZE;
 
@@ -98,7 +100,7 @@ impl<'a> Txn<'a> {
     /// The live records of one object in one localization type, in key
     /// order.
     pub fn live_of(&self, localization: u32, obj_id: i64) -> Result<Vec<LeafElm>> {
-        let lo = (self.pfs_id << 16) | (localization & 0xFFFF);
+        let lo = relocalize(localization, self.pfs_id);
         let at = |obj_id: i64, create_tid| BaseElm {
             localization: lo,
             obj_id,
@@ -146,7 +148,7 @@ impl<'a> Txn<'a> {
             rec_type: id.rec_type,
             obj_type: 0,
             btype: BTREE_TYPE_RECORD,
-            localization: (self.pfs_id << 16) | (id.localization & 0xFFFF),
+            localization: relocalize(id.localization, self.pfs_id),
         })
     }
 
@@ -286,13 +288,8 @@ pub(super) fn scan<E: From<PfsError>>(
     types: RangeInclusive<u32>,
     mut f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
-    let lo = |t: u32| (pfs_id << 16) | (t & 0xFFFF);
-    let first = lo(*types.start()).to_be_bytes();
-    // Keys start with the localization: the range ends before the next one.
-    let end: Vec<u8> = match lo(*types.end()).checked_add(1) {
-        Some(next) => next.to_be_bytes().to_vec(),
-        None => vec![0xFF; key::KEY_LEN + 1],
-    };
+    let lo = |t: u32| relocalize(t, pfs_id);
+    let (first, end) = key::localization_range(lo(*types.start())..=lo(*types.end()));
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k < ?2"

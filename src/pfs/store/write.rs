@@ -26,13 +26,13 @@ use rusqlite::Connection;
 
 use super::blob::Blobs;
 use super::key::{self, RecKey};
+use super::payload::{payload_into, stash, Stored, DATA_OFFSET, INLINE_MAX};
+use super::records::{insert_rec, key_from, leaf_from, mtid_of, relocalize, update_leaf};
+use super::tid::{now_secs, raise_next_tid};
 use super::txn::{known_localization, known_rec_type};
-use super::{
-    insert_rec, key_from, leaf_from, mtid_of, now_secs, payload_into, raise_next_tid, relocalize,
-    stash, update_leaf, PfsError, Result, Store, Stored, DATA_OFFSET, INLINE_MAX,
-};
-use crate::ondisk::{rectype, BaseElm, LeafElm};
-use crate::pfs::MirrorWriteReq;
+use super::Store;
+use crate::ondisk::{rectype, BaseElm, DirentryHeadLe, LeafElm};
+use crate::pfs::{MirrorWriteReq, PfsError, Result};
 use crate::wire::crc::{crc32c, data_crc_matches};
 use crate::wire::record::{Head, RawRecord};
 use crate::wire::{
@@ -426,9 +426,12 @@ impl Batch<'_> {
                 return bad();
             }
             let lo = (self.pfs_id << 16).to_le_bytes();
-            if leaf.base.rec_type == rectype::DIRENTRY && data.len() >= 12 && data[8..12] != lo {
+            let field = DirentryHeadLe::LOCALIZATION;
+            if leaf.base.rec_type == rectype::DIRENTRY
+                && data.get(field.clone()).is_some_and(|old| old != lo)
+            {
                 relocated = data.to_vec();
-                relocated[8..12].copy_from_slice(&lo);
+                relocated[field].copy_from_slice(&lo);
                 leaf.data_crc = crc32c(&relocated);
                 data = &relocated;
             }

@@ -9,7 +9,7 @@ use std::ops::Deref;
 use rusqlite::Connection;
 
 use super::blob::{Blobs, Tail};
-use super::Result;
+use crate::pfs::Result;
 
 /// A write transaction left open on the connection between MIRROR_WRITE
 /// calls: a batch that changed the slave's history at or below its sync

@@ -1,0 +1,107 @@
+//! Rows of `rec`, one per record version: inserting one, rewriting its
+//! leaf, decoding leaves and keys, the change index (`mtid`), and UPG's
+//! rollback, which that index makes cost O(changes).
+
+use rusqlite::{params, Connection};
+
+use super::error::StoreError;
+use super::key::{self, RecKey};
+use super::payload::Stored;
+use crate::ondisk::{LeafElm, LOCALIZE_MASK};
+use crate::pfs::Result;
+
+/// The localization of PFS `id` with the type bits of `lo`.
+pub(super) fn relocalize(lo: u32, id: u32) -> u32 {
+    (id << 16) | (lo & LOCALIZE_MASK)
+}
+
+/// The index value of a record: the last TID at which it was created,
+/// deleted or otherwise changed; a SKIP may only cover records whose
+/// value is below the reader's tid_beg.
+pub(super) fn mtid_of(leaf: &LeafElm) -> u64 {
+    leaf.base.create_tid.max(leaf.base.delete_tid)
+}
+
+/// Inserts a record; the caller keeps the allocator above its TIDs.
+pub(super) fn insert_rec(tx: &Connection, leaf: &LeafElm, data: Stored<'_>) -> Result<()> {
+    let k = key::encode(&leaf.base);
+    let mut l = [0u8; LeafElm::SIZE];
+    leaf.encode(&mut l);
+    let (inline, boff) = match data {
+        Stored::Nothing => (None, None),
+        Stored::Inline(d) => (Some(d), None),
+        Stored::Blob(off) => (None, Some(off)),
+    };
+    tx.prepare_cached(
+        "INSERT INTO rec(k, pfs, mtid, leaf, data, boff) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        &k[..],
+        leaf.base.localization >> 16,
+        &key::tid_bytes(mtid_of(leaf))[..],
+        &l[..],
+        inline,
+        boff,
+    ])?;
+    Ok(())
+}
+
+/// Rewrites the leaf of an existing record (delete_tid changes) with the
+/// change TID `mtid`; the caller keeps the allocator above it.
+pub(super) fn update_leaf(tx: &Connection, leaf: &LeafElm, mtid: u64) -> Result<()> {
+    let k = key::encode(&leaf.base);
+    let mut l = [0u8; LeafElm::SIZE];
+    leaf.encode(&mut l);
+    tx.prepare_cached("UPDATE rec SET leaf = ?2, mtid = ?3 WHERE k = ?1")?
+        .execute(params![&k[..], &l[..], &key::tid_bytes(mtid)[..]])?;
+    Ok(())
+}
+
+/// The leaf a `leaf` column holds.
+pub(super) fn leaf_from(blob: &[u8]) -> Result<LeafElm> {
+    let b: &[u8; LeafElm::SIZE] = blob
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("leaf is not 64 bytes"))?;
+    Ok(LeafElm::decode(b))
+}
+
+/// The key a `k` column holds.
+pub(super) fn key_from(blob: &[u8]) -> Result<RecKey> {
+    Ok(blob
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("record key is not 30 bytes"))?)
+}
+
+/// UPG's rollback to T − 1: records created at or after T are destroyed,
+/// deletions at or after T undone (§5.4), as a change at `tid`. Only
+/// records changed at or after T can qualify, which the change index finds
+/// directly.
+pub(super) fn rollback(tx: &Connection, id: u32, t: u64, tid: u64) -> Result<()> {
+    let mut doomed = Vec::new();
+    let mut revived = Vec::new();
+    {
+        let mut stmt =
+            tx.prepare_cached("SELECT k, leaf FROM rec WHERE pfs = ?1 AND mtid >= ?2")?;
+        let mut rows = stmt.query(params![id, &key::tid_bytes(t)[..]])?;
+        while let Some(row) = rows.next()? {
+            let k = key_from(row.get_ref(0)?.as_blob()?)?;
+            let mut leaf = leaf_from(row.get_ref(1)?.as_blob()?)?;
+            if leaf.base.create_tid >= t {
+                doomed.push(k);
+            } else if leaf.base.delete_tid >= t {
+                leaf.base.delete_tid = 0;
+                leaf.delete_ts = 0;
+                revived.push(leaf);
+            }
+        }
+    }
+    for k in doomed {
+        tx.prepare_cached("DELETE FROM rec WHERE k = ?1")?
+            .execute([&k[..]])?;
+    }
+    // Un-deleting is a change a downstream reader must not skip.
+    for leaf in revived {
+        update_leaf(tx, &leaf, tid)?;
+    }
+    Ok(())
+}

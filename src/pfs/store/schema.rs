@@ -1,0 +1,130 @@
+//! The store's database file: its name, schema and format version, the
+//! connection settings every handle uses, and finding the store a path
+//! lies in.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags};
+
+use super::error::StoreError;
+use super::tid::FIRST_TID;
+use crate::ondisk::HammerUuid;
+use crate::pfs::{PfsError, Result};
+
+/// The database file whose presence makes a directory a store.
+pub const DB_NAME: &str = ".hammer-store.db";
+/// The on-disk format this code writes; newer stores are refused.
+pub const FORMAT_VERSION: i64 = 2;
+/// `PRAGMA application_id`: "HMST".
+const APPLICATION_ID: i64 = 0x484d_5354;
+/// How long a writer waits for another process's transaction.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(600);
+
+const SCHEMA: &str = "
+CREATE TABLE meta(name TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE rec(
+    k BLOB PRIMARY KEY,
+    pfs INTEGER NOT NULL,
+    mtid BLOB NOT NULL,
+    leaf BLOB NOT NULL,
+    data BLOB,
+    boff INTEGER
+) WITHOUT ROWID;
+CREATE INDEX rec_mtid ON rec(pfs, mtid);
+CREATE TABLE blob(pfs INTEGER PRIMARY KEY, gen INTEGER NOT NULL, size INTEGER NOT NULL);
+CREATE TABLE origin(
+    pfs INTEGER NOT NULL,
+    dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    obj_id INTEGER NOT NULL,
+    PRIMARY KEY(pfs, dev, ino)
+) WITHOUT ROWID;
+";
+
+/// The store directory containing `dir` (itself or an ancestor), if any.
+pub fn find_root(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|d| d.join(DB_NAME).is_file())
+        .map(Path::to_path_buf)
+}
+
+/// A new database in `dir`, which must be empty or missing (then it is
+/// made), in WAL mode and not yet holding the schema (`init`).
+pub(super) fn create(dir: &Path) -> Result<Connection> {
+    let io = |source| {
+        PfsError::Store(StoreError::Io {
+            path: dir.display().to_string(),
+            source,
+        })
+    };
+    match fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(StoreError::NotEmpty(dir.display().to_string()).into());
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(io)?
+        }
+        Err(e) => return Err(io(e)),
+    }
+    let conn = Connection::open(dir.join(DB_NAME))?;
+    conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+/// Lays out a new database inside the transaction `tx`: the tables, the
+/// format marks, and the `meta` rows (the TID allocator at newfs_hammer's
+/// first TID, the filesystem's uuid `fsid`).
+pub(super) fn init(tx: &Connection, fsid: &HammerUuid) -> Result<()> {
+    tx.execute_batch(SCHEMA)?;
+    tx.execute_batch(&format!(
+        "PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={FORMAT_VERSION};"
+    ))?;
+    tx.execute(
+        "INSERT INTO meta(name, value) VALUES ('next_tid', ?1), ('fsid', ?2)",
+        params![FIRST_TID as i64, &fsid.0[..]],
+    )?;
+    Ok(())
+}
+
+/// Opens the database of the store whose root directory is `root`,
+/// refusing a file that is no store or of another format version.
+pub(super) fn open(root: &Path) -> std::result::Result<Connection, StoreError> {
+    let db = root.join(DB_NAME);
+    if !db.is_file() {
+        return Err(StoreError::NotAStore(root.display().to_string()));
+    }
+    let conn = Connection::open_with_flags(
+        &db,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn)?;
+    let app: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    if app != APPLICATION_ID {
+        return Err(StoreError::NotAStore(root.display().to_string()));
+    }
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > FORMAT_VERSION {
+        return Err(StoreError::NewerFormat(version));
+    }
+    if version < FORMAT_VERSION {
+        return Err(StoreError::OlderFormat(version));
+    }
+    Ok(conn)
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // FULL: a TID reported as committed must survive power loss, or it
+    // could be handed out again.
+    // A 32 MiB page cache keeps the upper B-Tree levels of a large PFS in
+    // memory while a mirror-write stays under 64 MB resident whatever the
+    // stream size. With payloads outside the database the WAL carries
+    // only B-Tree pages: SQLite's default checkpoint at 4 MiB keeps it
+    // small, its pages rewritten in place instead of ever new ones.
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA cache_size=-32768;")
+}
