@@ -8,7 +8,7 @@ pub mod snapls;
 pub mod tree;
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::ondisk::PseudofsData;
@@ -75,6 +75,17 @@ impl BridgeError {
 pub(crate) fn open_pfs(path: &str) -> Result<(Store, PseudofsData), BridgeError> {
     // getpfs gives the original's errors for paths that are no PFS at all.
     getpfs(path)?;
+    let (root, pfs_id) =
+        store_place(path)?.ok_or_else(|| BridgeError::NotStore(path.to_string()))?;
+    let mut store = Store::open(&root).map_err(PfsError::from)?;
+    store.set_pfs_id(pfs_id);
+    let pfsd = store.get_pseudofs()?;
+    Ok((store, pfsd))
+}
+
+/// The store root and PFS id of the PFS `path` names; `None` for a path
+/// in no store (on HAMMER).
+pub(crate) fn store_place(path: &str) -> Result<Option<(PathBuf, u32)>, BridgeError> {
     let pp = scanpfsid(path);
     let dir = Path::new(&pp.open_path);
     let dir = if dir.is_dir() {
@@ -83,7 +94,9 @@ pub(crate) fn open_pfs(path: &str) -> Result<(Store, PseudofsData), BridgeError>
         dir.parent().unwrap_or(Path::new(".")).to_path_buf()
     };
     let canon = std::fs::canonicalize(&dir).map_err(|e| BridgeError::io(&dir, e))?;
-    let root = find_root(&canon).ok_or_else(|| BridgeError::NotStore(path.to_string()))?;
+    let Some(root) = find_root(&canon) else {
+        return Ok(None);
+    };
     // Issue 12.2: a directory inside a store silently meant PFS#0, so a
     // second import "into" another directory replaced the first one's
     // tree. PFS#0 is reached only by naming the store root.
@@ -93,10 +106,21 @@ pub(crate) fn open_pfs(path: &str) -> Result<(Store, PseudofsData), BridgeError>
             root: root.display().to_string(),
         });
     }
-    let mut store = Store::open(&root).map_err(PfsError::from)?;
-    store.set_pfs_id(pp.pfs_id.unwrap_or(0));
-    let pfsd = store.get_pseudofs()?;
-    Ok((store, pfsd))
+    Ok(Some((root, pp.pfs_id.unwrap_or(0))))
+}
+
+/// The TID a PFS is read as of: `asked`, or by default its sync point (a
+/// slave's sync_end_tid, a master's newest). A slave refuses a TID beyond
+/// its sync point, a master one beyond its newest: later changes would
+/// get TIDs up to it, so what it shows could change.
+pub(crate) fn as_of(pfsd: &PseudofsData, asked: Option<u64>) -> Result<u64, BridgeError> {
+    let sync = pfsd.sync_end_tid;
+    match asked {
+        Some(tid) if tid > sync && pfsd.is_slave() => Err(BridgeError::BeyondSync { tid, sync }),
+        Some(tid) if tid > sync => Err(BridgeError::BeyondNewest { tid, newest: sync }),
+        Some(tid) => Ok(tid),
+        None => Ok(sync),
+    }
 }
 
 /// A one-line progress report on stderr, only when it is a terminal.
