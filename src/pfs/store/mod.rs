@@ -29,6 +29,7 @@
 //! id reused later never shows a record of an earlier PFS.
 
 mod blob;
+mod check;
 mod history;
 mod key;
 mod read;
@@ -50,6 +51,7 @@ use nix::errno::Errno;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
 use blob::Blobs;
+pub use blob::{PayloadAt, PayloadFault};
 pub use history::Change;
 pub use key::{decode as decode_key, encode as encode_key, RecKey, KEY_LEN};
 pub use txn::{RecordId, Txn};
