@@ -15,6 +15,7 @@ use hammer_mirror::mirror::read::{mirror_read, ReadOptions};
 use hammer_mirror::mirror::write::{mirror_write, WriteOptions};
 use hammer_mirror::pfs_cmd::{self, CmdError};
 use hammer_mirror::restrict;
+use hammer_mirror::verify;
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::Duration;
@@ -115,6 +116,7 @@ fn dispatch(inv: &Invocation) -> Result<(), Failure> {
         "mirror-copy" | "mirror-stream" => cmd_mirror_copy(inv),
         "import" | "export" => cmd_bridge(inv),
         "snapls" => cmd_snapls(&inv.args),
+        "verify" => cmd_verify(&inv.args),
         "pfs-status" | "pfs-master" | "pfs-slave" | "pfs-update" | "pfs-upgrade"
         | "pfs-downgrade" | "pfs-destroy" | "synctid" | "store-create" => cmd_pfs(inv),
         _ if OTHER_COMMANDS.contains(&cmd) => Err(Failure::Errx(format!("{cmd}: not implemented"))),
@@ -254,6 +256,23 @@ fn cmd_snapls(args: &[String]) -> Result<(), Failure> {
         bridge::snapls::snapls(path, &mut out).map_err(|e| Failure::Errx(e.to_string()))?;
     }
     Ok(())
+}
+
+/// `verify <pfs>[@@<tid>]`: exit 0 clean, 1 problems found, 2 cannot
+/// read (a usage error too: 1 would claim problems).
+fn cmd_verify(args: &[String]) -> Result<(), Failure> {
+    let [source] = args else {
+        eprintln!("hammer verify <pfs-path>[@@<tid>]");
+        return Err(Failure::Status(2));
+    };
+    match verify::verify(source, &mut io::stdout().lock()) {
+        Ok(s) if s.problems == 0 => Ok(()),
+        Ok(_) => Err(Failure::Status(1)),
+        Err(e) => {
+            eprintln!("hammer: {e}");
+            Err(Failure::Status(2))
+        }
+    }
 }
 
 /// Usage of import and export.
