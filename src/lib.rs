@@ -17,4 +17,5 @@ pub mod pfs;
 pub mod pfs_cmd;
 pub mod pfsd_fmt;
 pub mod restrict;
+pub mod verify;
 pub mod wire;

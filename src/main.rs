@@ -20,6 +20,7 @@ use hammer_mirror::mirror::write::mirror_write;
 use hammer_mirror::patharg::PathArg;
 use hammer_mirror::pfs_cmd::{self, PfsCmdError, PfsCreate};
 use hammer_mirror::restrict;
+use hammer_mirror::verify;
 
 /// What a failure prints on stderr, and the exit status it ends with.
 struct Failure {
@@ -105,6 +106,11 @@ fn cli_failure(e: CliError) -> Failure {
         },
         CliError::NoCommand => Failure::of(Line::Usage(USAGE)),
         CliError::BadValue { .. } => Failure::errx(e),
+        // verify's exit 1 means "problems found".
+        CliError::Usage(u) if u == cli::VERIFY_USAGE => Failure {
+            lines: vec![Line::Usage(u)],
+            status: 2,
+        },
         CliError::Usage(u) => Failure::of(Line::Usage(u)),
         CliError::Restricted(r) => Failure::errx(r),
     }
@@ -205,6 +211,17 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
                 bridge::snapls::snapls(path, &mut out).map_err(Failure::errx)?;
             }
             Ok(())
+        }
+        Command::Verify { source } => {
+            // 0 clean, 1 problems found, 2 cannot read.
+            match verify::verify(source, &mut io::stdout().lock()) {
+                Ok(s) if s.problems == 0 => Ok(()),
+                Ok(_) => Err(Failure::status(1)),
+                Err(e) => Err(Failure {
+                    status: 2,
+                    ..Failure::errx(e)
+                }),
+            }
         }
         Command::Help { topic } => {
             let text = cli::help(topic.as_deref()).map_err(Failure::errx)?;

@@ -16,7 +16,7 @@ use nix::unistd::{geteuid, mkfifo};
 
 use super::format::{objtype, InodeData, FIXKEY_SYMLINK, INLINE_SYMLINK_MAX};
 use super::tree::{visible, Tree, TREE_TYPES};
-use super::{open_pfs, BridgeError, Progress};
+use super::{as_of, open_pfs, BridgeError, Progress};
 use crate::ondisk::{rectype, LeafElm, LOCALIZE_MISC};
 use crate::patharg::PathArg;
 use crate::pfs::PfsError;
@@ -118,24 +118,7 @@ pub fn export(
 ) -> Result<ExportSummary, BridgeError> {
     let (path, tid) = parse_source(source)?;
     let (store, pfsd) = open_pfs(&path)?;
-    let tid = match tid {
-        Some(t) if pfsd.is_slave() && t > pfsd.sync_end_tid => {
-            return Err(BridgeError::BeyondSync {
-                tid: t,
-                sync: pfsd.sync_end_tid,
-            })
-        }
-        // Later changes would get TIDs up to it: such an export could not
-        // be made again.
-        Some(t) if t > pfsd.sync_end_tid => {
-            return Err(BridgeError::BeyondNewest {
-                tid: t,
-                newest: pfsd.sync_end_tid,
-            })
-        }
-        Some(t) => t,
-        None => pfsd.sync_end_tid,
-    };
+    let tid = as_of(&pfsd, tid)?;
     prepare_target(target, opts.force)?;
     let mut tree = Tree::default();
     store.scan(TREE_TYPES, |leaf, load| tree.add(tid, leaf, load))?;
@@ -143,7 +126,7 @@ pub fn export(
         return Err(BridgeError::NoRoot(format!("{path} as of {tid:#018x}")));
     };
     let mut ex = Exporter {
-        problems: std::mem::take(&mut tree.problems),
+        problems: tree.problems.drain(..).map(|p| p.to_string()).collect(),
         tree,
         tid,
         force: opts.force,

@@ -73,10 +73,16 @@ impl BridgeError {
 /// The handle is pinned to that PFS: should it be destroyed meanwhile,
 /// the import or export fails instead of working on its successor.
 pub(crate) fn open_pfs(path: &Path) -> Result<(Store, PseudofsData), BridgeError> {
+    open_store_pfs(path)?.ok_or_else(|| BridgeError::NotStore(path.display().to_string()))
+}
+
+/// `open_pfs` for a path that may also be on HAMMER: `None` there.
+pub(crate) fn open_store_pfs(path: &Path) -> Result<Option<(Store, PseudofsData)>, BridgeError> {
     // getpfs's resolution, once, with the original's errors for paths
     // that are no PFS at all.
-    let pfs =
-        getpfs_store(path)?.ok_or_else(|| BridgeError::NotStore(path.display().to_string()))?;
+    let Some(pfs) = getpfs_store(path)? else {
+        return Ok(None);
+    };
     // Issue 12.2: a directory inside a store silently meant PFS#0, so a
     // second import "into" another directory replaced the first one's
     // tree. PFS#0 is reached only by naming the store root.
@@ -86,7 +92,21 @@ pub(crate) fn open_pfs(path: &Path) -> Result<(Store, PseudofsData), BridgeError
             root: pfs.store.root().display().to_string(),
         });
     }
-    Ok((pfs.store, pfs.pfsd))
+    Ok(Some((pfs.store, pfs.pfsd)))
+}
+
+/// The TID a PFS is read as of: `asked`, or by default its sync point (a
+/// slave's sync_end_tid, a master's newest). A slave refuses a TID beyond
+/// its sync point, a master one beyond its newest: later changes would
+/// get TIDs up to it, so what it shows could change.
+pub(crate) fn as_of(pfsd: &PseudofsData, asked: Option<u64>) -> Result<u64, BridgeError> {
+    let sync = pfsd.sync_end_tid;
+    match asked {
+        Some(tid) if tid > sync && pfsd.is_slave() => Err(BridgeError::BeyondSync { tid, sync }),
+        Some(tid) if tid > sync => Err(BridgeError::BeyondNewest { tid, newest: sync }),
+        Some(tid) => Ok(tid),
+        None => Ok(sync),
+    }
 }
 
 /// A one-line progress report on stderr, only when it is a terminal.

@@ -2,9 +2,10 @@
 //! from a record scan (spec: kernel-semantics.md §2.8).
 
 use std::collections::HashMap;
+use std::fmt;
 
 use super::format::{parse_direntry, InodeData};
-use crate::ondisk::{rectype, LeafElm, LOCALIZE_INODE, LOCALIZE_MASK, LOCALIZE_MISC};
+use crate::ondisk::{rectype, BaseElm, LeafElm, LOCALIZE_INODE, LOCALIZE_MASK, LOCALIZE_MISC};
 use crate::pfs::PfsError;
 
 /// One directory entry as stored.
@@ -18,7 +19,36 @@ pub struct Entry {
     pub obj_id: i64,
     /// The leaf's obj_type: the target's type as the entry recorded it.
     pub obj_type: u8,
+    /// The record's TIDs, for messages that name it.
+    pub create_tid: u64,
+    pub delete_tid: u64,
 }
+
+/// A record the tree could not take: its key and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Undecodable {
+    pub key: BaseElm,
+    pub what: &'static str,
+}
+
+impl fmt::Display for Undecodable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let k = &self.key;
+        match k.rec_type {
+            rectype::DIRENTRY => write!(
+                f,
+                "directory {:#018x} entry {:#018x}: {}",
+                k.obj_id, k.key, self.what
+            ),
+            _ => write!(f, "inode {:#018x}: {}", k.obj_id, self.what),
+        }
+    }
+}
+
+/// What `Undecodable` says of an inode whose payload is no inode.
+const NOT_AN_INODE: &str = "payload is not a version-1 inode of 128 bytes";
+/// What `Undecodable` says of a directory entry too short to be one.
+const SHORT_ENTRY: &str = "payload shorter than 16 bytes";
 
 /// Inodes and directories visible as of a TID, plus what could not be
 /// decoded.
@@ -26,7 +56,7 @@ pub struct Entry {
 pub struct Tree {
     pub inodes: HashMap<i64, InodeData>,
     pub dirs: HashMap<i64, Vec<Entry>>,
-    pub problems: Vec<String>,
+    pub problems: Vec<Undecodable>,
 }
 
 /// `hammer_btree_chkts`: visible as of `tid` (§1.3).
@@ -59,10 +89,10 @@ impl Tree {
                     Some(ino) => {
                         self.inodes.insert(b.obj_id, ino);
                     }
-                    None => self.problems.push(format!(
-                        "inode {:#018x}: payload is not a version-1 inode of 128 bytes",
-                        b.obj_id
-                    )),
+                    None => self.problems.push(Undecodable {
+                        key: *b,
+                        what: NOT_AN_INODE,
+                    }),
                 }
             }
             rectype::DIRENTRY => {
@@ -74,11 +104,13 @@ impl Tree {
                         lo_type,
                         obj_id,
                         obj_type: b.obj_type,
+                        create_tid: b.create_tid,
+                        delete_tid: b.delete_tid,
                     }),
-                    None => self.problems.push(format!(
-                        "directory {:#018x} entry {:#018x}: payload shorter than 16 bytes",
-                        b.obj_id, b.key
-                    )),
+                    None => self.problems.push(Undecodable {
+                        key: *b,
+                        what: SHORT_ENTRY,
+                    }),
                 }
             }
             _ => {}
@@ -91,7 +123,6 @@ impl Tree {
 mod tests {
     use super::*;
     use crate::bridge::format::{direntry, objtype};
-    use crate::ondisk::BaseElm;
 
     fn leaf(lo: u32, obj_id: i64, rec_type: u16, key: i64, ct: u64, dt: u64) -> LeafElm {
         LeafElm {
@@ -143,5 +174,9 @@ mod tests {
         assert_eq!(t.dirs[&1].len(), 1);
         assert_eq!(t.dirs[&1][0].key, 8);
         assert_eq!(t.problems.len(), 1);
+        assert_eq!(
+            t.problems[0].to_string(),
+            "inode 0x0000000000000002: payload is not a version-1 inode of 128 bytes"
+        );
     }
 }

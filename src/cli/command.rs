@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::usage::{
     BRIDGE_USAGE, HELP_USAGE, MIRROR_USAGE, PFS_USAGE, SNAPLS_USAGE, STORE_CREATE_USAGE,
-    SYNCTID_USAGE, USAGE,
+    SYNCTID_USAGE, USAGE, VERIFY_USAGE,
 };
 use super::CliError;
 use crate::cparse::strtoull;
@@ -87,6 +87,10 @@ pub enum Command {
     },
     Snapls {
         paths: Vec<PathArg>,
+    },
+    /// `verify <pfs>[@@<tid>]`.
+    Verify {
+        source: PathArg,
     },
     /// `help [command]`, `-h`, `--help`, `<command> --help`.
     Help {
@@ -263,6 +267,10 @@ impl Command {
             ("snapls", words) => Snapls {
                 paths: paths(words),
             },
+            ("verify", [source]) => Verify {
+                source: arg(source),
+            },
+            ("verify", _) => return usage(VERIFY_USAGE),
             (other, _) => match OTHER_COMMANDS.iter().find(|&&c| c == other) {
                 Some(name) => NotImplemented(name),
                 None => return usage(USAGE),
@@ -294,6 +302,7 @@ impl Command {
             | Import { .. }
             | Export { .. }
             | Snapls { .. }
+            | Verify { .. }
             | NotImplemented(_) => None,
         }
     }

@@ -136,6 +136,9 @@ hammer import <dir> <pfs-path>
 hammer [-F] export <pfs-path>[@@<tid>] <dir>
 ";
 
+/// Usage of verify (its exit status is 2: 1 would say problems were found).
+pub const VERIFY_USAGE: &str = "hammer verify <pfs-path>[@@<tid>]\n";
+
 /// Usage of snapls.
 pub const SNAPLS_USAGE: &str = "hammer snapls <pfs-path> ...\n";
 
@@ -349,6 +352,16 @@ Options: -F -q
                 "\
 Lists the TIDs a PFS of a store can be exported as of, oldest first, with
 their time (UTC) and what changed.
+",
+            ),
+            cmd(
+                "verify",
+                "verify <pfs-path>[@@<tid>]",
+                "\
+Checks a PFS as of <tid> (default: its sync point) without writing: every
+record's payload and CRC, key order and TIDs, the file tree, and on a store
+its database and payload files. Exit 0 clean, 1 problems found, 2 cannot
+read.
 ",
             ),
         ],

@@ -20,6 +20,7 @@
 //! handle tell the PFS it started with from a later one under its id.
 
 use std::cell::RefCell;
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -158,6 +159,49 @@ impl Blobs {
         Ok(())
     }
 
+    /// Why the `len` bytes at `off` cannot be read, if they cannot: they
+    /// lie beyond the committed size, beyond the file's end, or the read
+    /// fails. Reads them to find out (for `hammer verify`, which asks only
+    /// about payloads a read already failed on).
+    pub(crate) fn fault(&self, off: u64, len: usize) -> Option<PayloadFault> {
+        let end = off.saturating_add(len as u64);
+        let at = || PayloadAt {
+            file: self.file_name(),
+            off,
+            end,
+        };
+        if end > self.committed {
+            return Some(PayloadFault::BeyondCommitted {
+                at: at(),
+                committed: self.committed,
+            });
+        }
+        // Nothing committed: no file, and nothing to read either.
+        let file = self.file.as_ref()?;
+        let unreadable = |error| Some(PayloadFault::Unreadable { at: at(), error });
+        match file.metadata() {
+            Ok(m) if m.len() < end => {
+                return Some(PayloadFault::BeyondEnd {
+                    at: at(),
+                    file_len: m.len(),
+                })
+            }
+            Ok(_) => {}
+            Err(e) => return unreadable(e),
+        }
+        let mut bytes = vec![0u8; len];
+        file.read_exact_at(&mut bytes, off)
+            .err()
+            .and_then(unreadable)
+    }
+
+    /// The payload file's name inside the store directory.
+    fn file_name(&self) -> String {
+        self.path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    }
+
     /// Where this writer's file ends before it appends anything: what the
     /// file goes back to if its transaction does not commit.
     pub(crate) fn tail(&self) -> Tail {
@@ -221,6 +265,44 @@ impl Blobs {
         self.committed = self.flushed;
         Ok(())
     }
+}
+
+/// Where a payload lies: its bytes `off..end` of the payload file `file`.
+#[derive(Debug)]
+pub struct PayloadAt {
+    pub file: String,
+    pub off: u64,
+    pub end: u64,
+}
+
+impl fmt::Display for PayloadAt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "payload at bytes {}..{} of {}",
+            self.off, self.end, self.file
+        )
+    }
+}
+
+/// Why a record's payload cannot be read from its payload file.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadFault {
+    /// The row names no place in the file.
+    #[error("payload offset {boff} or length {len} is negative")]
+    BadPlace { boff: i64, len: i32 },
+    /// Past the size the database records as committed: a writer's
+    /// bytes that never committed, or a row that names a wrong offset.
+    #[error("{at} lies beyond the committed size {committed}")]
+    BeyondCommitted { at: PayloadAt, committed: u64 },
+    /// Inside the committed size, in bytes the file no longer has.
+    #[error("{at} lies beyond the file's end at {file_len} (truncated)")]
+    BeyondEnd { at: PayloadAt, file_len: u64 },
+    #[error("{at} cannot be read: {}", crate::errno::strerror(.error))]
+    Unreadable {
+        at: PayloadAt,
+        error: std::io::Error,
+    },
 }
 
 /// The committed end of a payload file as a write transaction found it.
@@ -419,6 +501,42 @@ mod tests {
         assert!(r.read(offs[6], 20_000).is_err());
         assert!(r.read(offs[7], 20_000).is_err());
         assert_eq!(r.read(offs[2], 20_000).unwrap(), vec![2u8; 20_000]);
+    }
+
+    /// What `fault` tells about payloads a read failed on.
+    #[test]
+    fn faults_name_where_a_payload_lies_and_why_it_cannot_be_read() {
+        let (d, c) = db();
+        let mut b = Blobs::open_writer(&c, d.path(), 7).unwrap();
+        b.append(&[3u8; 30_000]).unwrap();
+        b.finish(&c, 7, false).unwrap();
+        // Bytes a writer appended but never committed.
+        let path = path_of(d.path(), 7, 0);
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .write_all_at(&[4u8; 1000], 30_000)
+            .unwrap();
+        let r = Blobs::open(&c, d.path(), 7).unwrap();
+        assert!(r.fault(0, 30_000).is_none());
+        assert_eq!(
+            r.fault(29_500, 1000).unwrap().to_string(),
+            "payload at bytes 29500..30500 of .hammer-store.pfs00007.0 \
+             lies beyond the committed size 30000"
+        );
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(20_000)
+            .unwrap();
+        assert!(r.fault(0, 20_000).is_none());
+        assert_eq!(
+            r.fault(10_000, 20_000).unwrap().to_string(),
+            "payload at bytes 10000..30000 of .hammer-store.pfs00007.0 \
+             lies beyond the file's end at 20000 (truncated)"
+        );
     }
 
     #[test]

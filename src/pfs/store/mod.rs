@@ -34,10 +34,12 @@
 //! and `blob` (where payloads live), `pfsdata` (PFS records, a master's
 //! root, the pinned PFS), `read` and `write` (MIRROR_READ, MIRROR_WRITE),
 //! `txn` (import's transactions), `writetx` (write transactions, held
-//! batches), `history` (snapls), `error`. This file keeps the handle and
+//! batches), `history` (snapls), `check` (verify's store checks),
+//! `error`. This file keeps the handle and
 //! its `Pfs` operations.
 
 mod blob;
+mod check;
 mod error;
 mod history;
 mod key;
@@ -70,6 +72,7 @@ use records::{leaf_from, relocalize, rollback};
 use tid::{alloc_tid, next_tid};
 use writetx::{Held, WriteTx};
 
+pub use blob::{PayloadAt, PayloadFault};
 pub use error::StoreError;
 pub use history::Change;
 pub use key::{decode as decode_key, encode as encode_key, RecKey, KEY_LEN};

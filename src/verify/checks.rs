@@ -1,0 +1,234 @@
+//! What `hammer verify` checks in the records it reads: each version on its
+//! own (payload length and data CRC, TIDs, key order) and the file tree as
+//! of the TID (entries name inodes, file data inside the file's size).
+
+use std::fmt::Display;
+use std::io::Write;
+
+use super::scan::Item;
+use super::{Key, Summary, VerifyError};
+use crate::bridge::format::{block_at, objtype};
+use crate::bridge::tree::{visible, Tree};
+use crate::errno::errno_desc;
+use crate::ondisk::{rectype, BaseElm, LeafElm, LOCALIZE_MASK, LOCALIZE_MISC};
+use crate::pfs::store::{encode_key, RecKey, Store};
+use crate::pfs::PfsError;
+use crate::wire::crc::data_crc_matches;
+use crate::wire::{mrec_type, Mrecord};
+
+pub(super) struct Checker<'a> {
+    /// The TID the tree is checked as of.
+    tid: u64,
+    tree: Tree,
+    /// The key of the record before, for the order check.
+    last: Option<(RecKey, BaseElm)>,
+    /// The store the PFS lives in, which can tell why a payload could not
+    /// be read; `None` on HAMMER.
+    store: Option<&'a Store>,
+    out: &'a mut dyn Write,
+    summary: Summary,
+}
+
+impl<'a> Checker<'a> {
+    pub(super) fn new(tid: u64, store: Option<&'a Store>, out: &'a mut dyn Write) -> Self {
+        Checker {
+            tid,
+            tree: Tree::default(),
+            last: None,
+            store,
+            out,
+            summary: Summary::default(),
+        }
+    }
+
+    /// Prints a problem that belongs to no record.
+    pub(super) fn problem(&mut self, what: impl Display) -> Result<(), VerifyError> {
+        writeln!(self.out, "{what}").map_err(VerifyError::Output)?;
+        self.summary.problems += 1;
+        Ok(())
+    }
+
+    /// Prints a problem of the record `key`.
+    fn record_problem(&mut self, key: &BaseElm, what: impl Display) -> Result<(), VerifyError> {
+        self.problem(format_args!("{}: {what}", Key(key)))
+    }
+
+    /// Checks one record of the scan.
+    pub(super) fn take(&mut self, item: Item<'_>) -> Result<(), VerifyError> {
+        match item {
+            Item::Read(rec) => match rec.decode() {
+                Some(Mrecord::Rec { rtype, leaf, data }) => self.record(&leaf, Ok((rtype, data))),
+                _ => Err(VerifyError::Unexpected(rec.rec_type())),
+            },
+            Item::Unreadable { leaf, error } => self.record(&leaf, Err(error)),
+        }
+    }
+
+    fn record(
+        &mut self,
+        leaf: &LeafElm,
+        payload: Result<(u32, &[u8]), PfsError>,
+    ) -> Result<(), VerifyError> {
+        let b = &leaf.base;
+        self.summary.records += 1;
+        self.order(b)?;
+        if b.create_tid == 0 {
+            self.record_problem(b, "create_tid is 0")?;
+        } else if b.delete_tid != 0 && b.delete_tid <= b.create_tid {
+            self.record_problem(
+                b,
+                "deleted at or before its creation (create_tid >= delete_tid)",
+            )?;
+        }
+        match payload {
+            Ok((rtype, data)) => {
+                self.summary.bytes += data.len() as u64;
+                self.payload(leaf, rtype, data)?;
+                self.tree.add(self.tid, leaf, &|| Ok(data.to_vec()))?;
+            }
+            Err(error) => match self.store.map(|s| s.payload_fault(b)).transpose()? {
+                Some(Some(fault)) => self.record_problem(b, fault)?,
+                _ => self.record_problem(
+                    b,
+                    format_args!(
+                        "payload cannot be read: {}",
+                        errno_desc(error.errno() as i32)
+                    ),
+                )?,
+            },
+        }
+        self.file_data(leaf)
+    }
+
+    /// Records come in strictly ascending key order, none twice
+    /// (kernel-semantics.md §3.5).
+    fn order(&mut self, b: &BaseElm) -> Result<(), VerifyError> {
+        let k = encode_key(b);
+        if let Some((prev_k, prev)) = self.last {
+            if k <= prev_k {
+                let how = if k == prev_k {
+                    "same key as"
+                } else {
+                    "out of key order after"
+                };
+                self.record_problem(
+                    b,
+                    format_args!("{how} the record before it ({})", Key(&prev)),
+                )?;
+            }
+        }
+        self.last = Some((k, *b));
+        Ok(())
+    }
+
+    /// A payload is as long as its leaf says and passes its data CRC.
+    fn payload(&mut self, leaf: &LeafElm, rtype: u32, data: &[u8]) -> Result<(), VerifyError> {
+        if leaf.data_offset == 0 {
+            return Ok(());
+        }
+        let b = &leaf.base;
+        if i64::try_from(data.len()) != Ok(i64::from(leaf.data_len)) {
+            let what = format!(
+                "payload is {} bytes, its leaf says {}",
+                data.len(),
+                leaf.data_len
+            );
+            return self.record_problem(b, what);
+        }
+        if rtype & mrec_type::DATA_CRC_BAD != 0
+            || !data_crc_matches(b.rec_type, data, leaf.data_crc)
+        {
+            return self.record_problem(b, "payload fails its data CRC");
+        }
+        Ok(())
+    }
+
+    /// A regular file's data visible as of the TID lies inside the file:
+    /// it ends in the block holding the file's last byte at the latest
+    /// (kernel-semantics.md §2.3: truncation deletes the records beyond the
+    /// size; the bytes past the last record are a hole). Inodes sort
+    /// before all file data, so the tree holds them all by now.
+    fn file_data(&mut self, leaf: &LeafElm) -> Result<(), VerifyError> {
+        let b = &leaf.base;
+        if b.rec_type != rectype::DATA
+            || b.localization & LOCALIZE_MASK != LOCALIZE_MISC
+            || !visible(leaf, self.tid)
+        {
+            return Ok(());
+        }
+        let Some(ino) = self.tree.inodes.get(&b.obj_id) else {
+            let what = format!(
+                "file data of object {:#018x}, which has no inode as of {:#018x}",
+                b.obj_id, self.tid
+            );
+            return self.record_problem(b, what);
+        };
+        if ino.obj_type != objtype::REGFILE {
+            return Ok(());
+        }
+        let size = ino.size;
+        let len = i64::from(leaf.data_len);
+        if len <= 0 || !matches!(b.key.checked_sub(len), Some(start) if start >= 0) {
+            let what = format!("data record of {len} bytes cannot end at offset {}", b.key);
+            return self.record_problem(b, what);
+        }
+        let last_block_end = match size {
+            0 => 0,
+            _ => {
+                let (start, len) = block_at(size - 1, size);
+                start + len
+            }
+        };
+        if b.key as u64 > last_block_end {
+            let what = format!(
+                "data up to offset {} lies beyond the file's size {size} (its last block ends at {last_block_end})",
+                b.key
+            );
+            return self.record_problem(b, what);
+        }
+        Ok(())
+    }
+
+    /// The checks of the tree as a whole, once every record is in: every
+    /// directory entry names an inode, every record decoded. Printed in
+    /// key order.
+    pub(super) fn finish(mut self, pfs_id: u32) -> Result<Summary, VerifyError> {
+        let tree = std::mem::take(&mut self.tree);
+        let mut found: Vec<(RecKey, BaseElm, String)> = tree
+            .problems
+            .iter()
+            .map(|p| (encode_key(&p.key), p.key, p.what.to_string()))
+            .collect();
+        for (&dir, entries) in &tree.dirs {
+            for e in entries
+                .iter()
+                .filter(|e| !tree.inodes.contains_key(&e.obj_id))
+            {
+                let key = BaseElm {
+                    localization: (pfs_id << 16) | e.lo_type,
+                    obj_id: dir,
+                    rec_type: rectype::DIRENTRY,
+                    key: e.key,
+                    create_tid: e.create_tid,
+                    delete_tid: e.delete_tid,
+                    obj_type: e.obj_type,
+                    ..Default::default()
+                };
+                let what = format!(
+                    "entry '{}' names object {:#018x}, which has no inode as of {:#018x}",
+                    e.name.escape_ascii(),
+                    e.obj_id,
+                    self.tid
+                );
+                found.push((encode_key(&key), key, what));
+            }
+        }
+        found.sort_by_key(|f| f.0);
+        for (_, key, what) in found {
+            self.record_problem(&key, what)?;
+        }
+        self.summary.inodes = tree.inodes.len() as u64;
+        self.summary.entries = tree.dirs.values().map(|d| d.len() as u64).sum();
+        Ok(self.summary)
+    }
+}

@@ -1,0 +1,153 @@
+//! The record stream `hammer verify` checks: MIRROR_READ over a whole PFS
+//! as mirror-read's bulk loop reads it, stepping over a record whose
+//! payload cannot be read instead of stopping there.
+
+use nix::errno::Errno;
+
+use crate::ondisk::{BaseElm, LeafElm, LOCALIZE_MASK};
+use crate::pfs::{MirrorReadReq, Pfs, PfsError};
+use crate::wire::reader::BatchIter;
+use crate::wire::{Mrecord, RawRecord, SERIALBUF_SIZE};
+
+/// One record of the scan, in key order.
+pub(super) enum Item<'a> {
+    /// As MIRROR_READ returned it, payload included.
+    Read(RawRecord<'a>),
+    /// Its leaf, from a read without payloads; reading its payload failed.
+    Unreadable { leaf: LeafElm, error: PfsError },
+}
+
+/// The scan could not go on at `key`: not even the keys from there on
+/// could be read.
+#[derive(Debug)]
+pub(super) struct Stopped {
+    pub key: BaseElm,
+    pub error: PfsError,
+}
+
+pub(super) struct Scan<'p> {
+    pfs: &'p mut dyn Pfs,
+    tid_end: u64,
+    buf: Vec<u8>,
+}
+
+impl<'p> Scan<'p> {
+    /// A scan of the records of `pfs` created up to `tid_end`.
+    pub(super) fn new(pfs: &'p mut dyn Pfs, tid_end: u64) -> Self {
+        Scan {
+            pfs,
+            tid_end,
+            buf: vec![0; SERIALBUF_SIZE],
+        }
+    }
+
+    /// Calls `f` for every record, all versions, in key order.
+    pub(super) fn run<E: From<Stopped>>(
+        &mut self,
+        mut f: impl FnMut(Item<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut key_beg = BaseElm::KEY_BEG_INIT;
+        loop {
+            let mut req = self.request(key_beg, BaseElm::KEY_END_INIT, false);
+            match self.read(&mut req) {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    for rec in BatchIter::new(&self.buf[..n]) {
+                        f(Item::Read(rec))?;
+                    }
+                    key_beg = req.key_cur;
+                }
+                Err(error) if error.errno() == Errno::EINTR => {
+                    return Err(Stopped {
+                        key: key_beg,
+                        error,
+                    }
+                    .into())
+                }
+                Err(error) => key_beg = self.step_over(key_beg, error, &mut f)?,
+            }
+        }
+    }
+
+    /// After a read from `key_beg` failed with `error` (MIRROR_READ fails
+    /// as a whole at a payload it cannot read): lists the records from
+    /// there by a read that loads no payload, reads them one at a time up
+    /// to the one that fails, hands that one over as unreadable and
+    /// returns the key after it, where bulk reads go on. The reads of
+    /// single records are only for the records before a failing one.
+    fn step_over<E: From<Stopped>>(
+        &mut self,
+        key_beg: BaseElm,
+        error: PfsError,
+        f: &mut impl FnMut(Item<'_>) -> Result<(), E>,
+    ) -> Result<BaseElm, E> {
+        let mut keys = self.request(key_beg, BaseElm::KEY_END_INIT, true);
+        let n = self.read(&mut keys).map_err(|error| Stopped {
+            key: key_beg,
+            error,
+        })?;
+        let leaves: Vec<LeafElm> = BatchIter::new(&self.buf[..n])
+            .filter_map(|rec| match rec.decode() {
+                Some(Mrecord::Rec { leaf, .. }) => Some(leaf),
+                _ => None,
+            })
+            .collect();
+        if leaves.is_empty() {
+            // The failure is not a record's: nothing to step over.
+            return Err(Stopped {
+                key: key_beg,
+                error,
+            }
+            .into());
+        }
+        for (i, leaf) in leaves.iter().enumerate() {
+            let at = scan_key(&leaf.base);
+            let mut one = self.request(at, at, false);
+            match self.read(&mut one) {
+                Ok(n) => {
+                    for rec in BatchIter::new(&self.buf[..n]) {
+                        f(Item::Read(rec))?;
+                    }
+                }
+                Err(error) => {
+                    f(Item::Unreadable { leaf: *leaf, error })?;
+                    return Ok(leaves
+                        .get(i + 1)
+                        .map_or(keys.key_cur, |l| scan_key(&l.base)));
+                }
+            }
+        }
+        // Each read alone: the failure did not come back.
+        Ok(keys.key_cur)
+    }
+
+    /// A read of `[beg, end]`. tid_beg 0: no record is older than it and
+    /// no subtree unchanged since it, so every record comes as a REC, none
+    /// as a PASS or inside a SKIP (kernel-semantics.md §3.2-3.3).
+    fn request(&self, beg: BaseElm, end: BaseElm, nodata: bool) -> MirrorReadReq {
+        let mut req = MirrorReadReq::new(0, self.tid_end);
+        req.key_beg = beg;
+        req.key_end = end;
+        req.nodata = nodata;
+        req
+    }
+
+    /// One MIRROR_READ into the buffer; an interrupted one is an error,
+    /// not a short result.
+    fn read(&mut self, req: &mut MirrorReadReq) -> Result<usize, PfsError> {
+        let n = self.pfs.mirror_read(req, &mut self.buf)?;
+        if req.interrupted {
+            return Err(Errno::EINTR.into());
+        }
+        Ok(n)
+    }
+}
+
+/// A record's key as a scan bound: without the PFS bits, which the caller
+/// may not pass (kernel-semantics.md §3.1).
+fn scan_key(key: &BaseElm) -> BaseElm {
+    BaseElm {
+        localization: key.localization & LOCALIZE_MASK,
+        ..*key
+    }
+}
