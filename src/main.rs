@@ -93,8 +93,50 @@ fn print_lines(lines: &[Line]) {
             Line::Say(m) => writeln!(err, "{m}"),
             Line::Usage(u) => err.write_all(u.as_bytes()),
         };
+        if let Line::Errx(m) | Line::Say(m) = line {
+            // ENOTTY is what every HAMMER ioctl gives a path on another
+            // filesystem that is in no store either (issue 12.2).
+            if m.ends_with(": Inappropriate ioctl for device") {
+                let _ = writeln!(err, "{NO_STORE_HINT}");
+            }
+        }
     }
 }
+
+/// mirror-stream runs until it is told to stop: SIGINT or SIGTERM end it
+/// with one line and 128 + the signal's number, as a shell reports a
+/// process such a signal ended. The batch in progress is abandoned as a
+/// lost link abandons it: a slave keeps what its last SYNC committed (its
+/// store rolls back the rest), and a remote side ends with its channel.
+fn stop_on_signals() {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    // Blocked here, before any side starts, so that every thread leaves
+    // them to the one below (children get a clear mask from exec).
+    if set.thread_block().is_err() {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Ok(sig) = set.wait() {
+                print_lines(&[Line::Errx(format!(
+                    "mirror-stream: stopped by {}; the slave keeps what its last sync committed",
+                    sig.as_str()
+                ))]);
+                std::process::exit(128 + sig as i32);
+            }
+        });
+    if spawned.is_err() {
+        let _ = set.thread_unblock();
+    }
+}
+
+/// The fix for a path that is on no HAMMER filesystem and in no store.
+const NO_STORE_HINT: &str = "hint: that path is on no HAMMER filesystem and in no store: \
+     make a store with `hammer store-create <dir>` and PFSes in it with `hammer pfs-master <dir>/<name>`";
 
 /// A refused command line: getopt's message and the usage, or the usage a
 /// command's arguments call for, or the restriction's message.
@@ -144,6 +186,7 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
             &mut copy_note,
         )),
         Command::MirrorStream { source, target } => {
+            stop_on_signals();
             let verbose = o.verbose > 0;
             let r = mirror_stream(source, target, &o.copy_options(), &mut |n| match n {
                 CopyNote::LostLink if verbose => eprint!("\nLost Link\n"),
@@ -245,6 +288,10 @@ fn pfs(command: impl FnOnce(&mut dyn Write) -> Result<(), PfsCmdError>) -> Resul
 fn pfs_failure(e: PfsCmdError) -> Failure {
     match e {
         PfsCmdError::Reported => Failure::status(1),
+        e @ PfsCmdError::NoStore(_) => Failure {
+            lines: vec![Line::Say(e.to_string()), Line::Say(NO_STORE_HINT.into())],
+            status: 1,
+        },
         e if e.is_plain() => Failure::of(Line::Say(e.to_string())),
         e => Failure::errx(e),
     }

@@ -41,6 +41,14 @@ pub enum PfsCmdError {
          via the main filesystem mount!"
     )]
     NotMainMount,
+    /// The same words for a directory on no HAMMER filesystem and in no
+    /// store, where `main` adds how to make a store.
+    #[error(
+        "You are attempting to access a PFS softlink from a PFS.  It may not represent the PFS\n\
+         on the main filesystem mount that you expect!  You may only access PFS softlinks\n\
+         via the main filesystem mount!"
+    )]
+    NoStore(PathBuf),
     #[error("Fatal error: PFS#0 must exist")]
     NoPfs0,
     #[error("Cannot create {path}: {source}")]
@@ -112,7 +120,9 @@ impl PfsCmdError {
     pub fn is_plain(&self) -> bool {
         matches!(
             self,
-            PfsCmdError::NotMainMount | PfsCmdError::SnapshotsNotAbsolute(_)
+            PfsCmdError::NotMainMount
+                | PfsCmdError::NoStore(_)
+                | PfsCmdError::SnapshotsNotAbsolute(_)
         )
     }
 }
@@ -206,7 +216,7 @@ pub fn pfs_create(path: &PathArg, new: &PfsCreate<'_>, out: &mut dyn Write) -> C
     let mut pfs = match scanpfsid(dir).open() {
         Ok(pfs) => pfs,
         // GET_PSEUDOFS fails: pfs_id stays -1.
-        Err(OpenError::NotHammer(_)) => return Err(PfsCmdError::NotMainMount),
+        Err(OpenError::NotHammer(_)) => return Err(PfsCmdError::NoStore(dir.to_path_buf())),
         Err(e) => return Err(open_dir(e)),
     };
     if pfs.get_pseudofs().is_err() || pfs.pfs_id() != 0 {

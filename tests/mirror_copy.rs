@@ -475,3 +475,64 @@ fn mirror_stream_stops_on_a_permanent_error() {
         );
     }
 }
+
+/// Issue 12.5: SIGINT or SIGTERM ends mirror-stream with one line and
+/// 128 + the signal's number; the slave keeps what its last SYNC committed.
+#[test]
+fn mirror_stream_stops_on_sigint_and_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    let rsh = fake_rsh(dir.path());
+    let m = src.join("master");
+    // A local target, then a remote one through the fake ssh.
+    for (id, signal, code) in [(2, "INT", 130), (3, "TERM", 143)] {
+        let t = make_history(&src, 10, 1, 500);
+        let s = src.join(format!("slave{id}"));
+        let target = if id == 2 {
+            s.display().to_string()
+        } else {
+            format!("backup:{}", s.display())
+        };
+        let mut child = hammer()
+            .env("HAMMER_RSH", &rsh)
+            .args([
+                "-y",
+                "-i",
+                "0",
+                "mirror-stream",
+                m.to_str().unwrap(),
+                &target,
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let synced = || std::fs::symlink_metadata(&s).is_ok() && sync_end(&src, id) > t;
+        wait_for("first sync", 30, synced, String::new);
+        std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        let mut status = None;
+        wait_for(
+            "mirror-stream to stop",
+            10,
+            || {
+                status = child.try_wait().unwrap();
+                status.is_some()
+            },
+            String::new,
+        );
+        let out = child.wait_with_output().unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(status.and_then(|s| s.code()), Some(code), "{err}");
+        assert!(
+            err.ends_with(&format!(
+                "hammer: mirror-stream: stopped by SIG{signal}; the slave keeps what its last sync committed\n"
+            )),
+            "{err}"
+        );
+        assert_mirrored((&src, 1), (&src, id));
+    }
+}

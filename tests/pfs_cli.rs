@@ -122,6 +122,11 @@ fn pfs_status_of_a_missing_pfs() {
     assert_eq!(c, 1);
 }
 
+/// The line issue 12.2 adds after the original's message for a path on
+/// no HAMMER filesystem and in no store.
+const NO_STORE_HINT: &str = "hint: that path is on no HAMMER filesystem and in no store: \
+     make a store with `hammer store-create <dir>` and PFSes in it with `hammer pfs-master <dir>/<name>`\n";
+
 #[test]
 fn path_outside_any_store() {
     let d = tempfile::tempdir().unwrap();
@@ -130,22 +135,24 @@ fn path_outside_any_store() {
     assert_eq!(o, "");
     assert_eq!(
         e,
-        format!("hammer: Cannot access {p}: Inappropriate ioctl for device\n")
+        format!("hammer: Cannot access {p}: Inappropriate ioctl for device\n{NO_STORE_HINT}")
     );
     assert_eq!(c, 1);
     let (_, e, c) = hammer_in(d.path(), &["synctid", &p], "");
     assert_eq!(
         e,
-        format!("hammer: Synctid {p} failed: Inappropriate ioctl for device\n")
+        format!("hammer: Synctid {p} failed: Inappropriate ioctl for device\n{NO_STORE_HINT}")
     );
     assert_eq!(c, 1);
     let (o, e, c) = hammer_in(d.path(), &["pfs-master", "x"], "");
     assert_eq!(o, "");
     assert_eq!(
         e,
-        "You are attempting to access a PFS softlink from a PFS.  It may not represent the PFS\n\
-         on the main filesystem mount that you expect!  You may only access PFS softlinks\n\
-         via the main filesystem mount!\n"
+        format!(
+            "You are attempting to access a PFS softlink from a PFS.  It may not represent the PFS\n\
+             on the main filesystem mount that you expect!  You may only access PFS softlinks\n\
+             via the main filesystem mount!\n{NO_STORE_HINT}"
+        )
     );
     assert_eq!(c, 1);
 }
