@@ -62,13 +62,7 @@ fn snapls_lists_each_import_and_each_sync_point() {
     }
 
     let s = root.join("slave");
-    ok(&[
-        "-y",
-        "-q",
-        "mirror-copy",
-        m.to_str().unwrap(),
-        s.to_str().unwrap(),
-    ]);
+    copy_quietly(&m, &s);
     let sync = sync_end(&root, 2);
     fs::write(tree.join("c"), b"sea").unwrap();
     let t3 = import(&tree, &m);

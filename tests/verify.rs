@@ -227,13 +227,7 @@ fn a_master_with_history_and_its_slave_verify_clean() {
     assert_eq!(summary(&out)[1..3], [8, 7], "{out}");
 
     let s = root.join("slave");
-    ok(&[
-        "-y",
-        "-q",
-        "mirror-copy",
-        m.to_str().unwrap(),
-        s.to_str().unwrap(),
-    ]);
+    copy_quietly(&m, &s);
     let (code, slave_out, err) = verify(&s);
     assert_eq!(code, 0, "{slave_out}{err}");
     assert!(

@@ -97,6 +97,17 @@ pub fn import_summary(tree: &Path, pfs: &Path) -> (String, u64) {
     (line, tid)
 }
 
+/// `hammer -y -q mirror-copy <src> <dst>`, which must succeed.
+pub fn copy_quietly(src: &Path, dst: &Path) {
+    ok(&[
+        "-y",
+        "-q",
+        "mirror-copy",
+        src.to_str().unwrap(),
+        dst.to_str().unwrap(),
+    ]);
+}
+
 /// Imports `tree` into `pfs`; returns the TID of the import.
 pub fn import(tree: &Path, pfs: &Path) -> u64 {
     import_summary(tree, pfs).1
