@@ -47,7 +47,7 @@ run "$hammer" -y mirror-copy "$work/store-a/master" "$work/store-b/slave"
 run sed -i '$a // changed by the quickstart' "$work/tree/lib.rs"
 run cp "$work/tree/main.rs" "$work/tree/added.rs"
 run rm "$work/tree/errno.rs"
-run chmod 600 "$work/tree/cli.rs"
+run chmod 600 "$work/tree/fsio.rs"
 run ln -s ../lib.rs "$work/tree/wire/lib-link"
 
 out=$(run "$hammer" import "$work/tree" "$work/store-a/master")
