@@ -16,6 +16,7 @@ pub mod patharg;
 pub mod pfs;
 pub mod pfs_cmd;
 pub mod pfsd_fmt;
+pub mod progress;
 pub mod restrict;
 pub mod verify;
 pub mod wire;

@@ -3,7 +3,7 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal, Seek, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::process::ExitCode;
@@ -19,6 +19,7 @@ use hammer_mirror::mirror::read::{mirror_read, ReadOptions};
 use hammer_mirror::mirror::write::mirror_write;
 use hammer_mirror::patharg::PathArg;
 use hammer_mirror::pfs_cmd::{self, PfsCmdError, PfsCreate};
+use hammer_mirror::progress::Progress;
 use hammer_mirror::restrict;
 use hammer_mirror::verify;
 
@@ -108,7 +109,8 @@ fn print_lines(lines: &[Line]) {
 /// process such a signal ended. The batch in progress is abandoned as a
 /// lost link abandons it: a slave keeps what its last SYNC committed (its
 /// store rolls back the rest), and a remote side ends with its channel.
-fn stop_on_signals() {
+/// The progress line goes first, so that the line stands alone.
+fn stop_on_signals(progress: Progress) {
     use nix::sys::signal::{SigSet, Signal};
     let mut set = SigSet::empty();
     set.add(Signal::SIGINT);
@@ -122,6 +124,7 @@ fn stop_on_signals() {
         .name("signals".into())
         .spawn(move || {
             if let Ok(sig) = set.wait() {
+                progress.finish();
                 print_lines(&[Line::Errx(format!(
                     "mirror-stream: stopped by {}; the slave keeps what its last sync committed",
                     sig.as_str()
@@ -174,21 +177,22 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
         }
         Command::MirrorWrite { fs } => {
             let (input, output) = stdio()?;
-            mirror_write(fs, &o.write_options(), input, output, &mut io::stderr())
-                .map_err(mirror_failure)
+            let wo = o.write_options(stream_len(&input));
+            mirror_write(fs, &wo, input, output, &mut io::stderr()).map_err(mirror_failure)
         }
         Command::MirrorDump { header } => cmd_mirror_dump(*header),
         Command::MirrorCopy { source, target } => copy_status(mirror_copy(
             source,
             target,
-            &o.copy_options(),
+            &o.copy_options(false),
             false,
             &mut copy_note,
         )),
         Command::MirrorStream { source, target } => {
-            stop_on_signals();
+            let co = o.copy_options(true);
+            stop_on_signals(co.read.progress.clone());
             let verbose = o.verbose > 0;
-            let r = mirror_stream(source, target, &o.copy_options(), &mut |n| match n {
+            let r = mirror_stream(source, target, &co, &mut |n| match n {
                 CopyNote::LostLink if verbose => eprint!("\nLost Link\n"),
                 n => copy_note(n),
             });
@@ -349,6 +353,13 @@ fn stdio() -> Result<(File, File), Failure> {
     chan::widen(&input);
     chan::widen(&output);
     Ok((input, output))
+}
+
+/// What is left to read of standard input when it is a file.
+fn stream_len(mut input: &File) -> Option<u64> {
+    let meta = input.metadata().ok().filter(|m| m.is_file())?;
+    let at = input.stream_position().ok()?;
+    Some(meta.len().saturating_sub(at))
 }
 
 /// mirror-read and mirror-read-stream on stdin/stdout.

@@ -267,7 +267,7 @@ fn import_through(
     import_with(
         tree,
         &PathArg::from(pfs),
-        ImportOptions { quiet: true },
+        ImportOptions::default(),
         &mut diag,
         &mut |f| Box::new(wrap(f)),
     )

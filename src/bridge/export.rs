@@ -16,10 +16,11 @@ use nix::unistd::{geteuid, mkfifo};
 
 use super::format::{objtype, InodeData, FIXKEY_SYMLINK, INLINE_SYMLINK_MAX};
 use super::tree::{visible, Tree, TREE_TYPES};
-use super::{as_of, open_pfs, BridgeError, Progress};
+use super::{as_of, open_pfs, BridgeError};
 use crate::ondisk::{rectype, LeafElm, LOCALIZE_MISC};
 use crate::patharg::PathArg;
 use crate::pfs::PfsError;
+use crate::progress::Progress;
 use crate::wire::crc::data_crc_matches;
 
 /// Longest file name a directory entry may carry (NAME_MAX).
@@ -28,12 +29,12 @@ const NAME_MAX: usize = 255;
 const TARGET_MAX: usize = 4095;
 const ROOT_OBJ: i64 = 1;
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ExportOptions {
     /// Write into a non-empty target, replacing entries in the way.
     pub force: bool,
-    /// No progress line.
-    pub quiet: bool,
+    /// The progress line: file bytes written of the tree's sizes.
+    pub progress: Progress,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -142,16 +143,23 @@ pub fn export(
             objects: 1,
             bytes: 0,
         },
-        progress: Progress::new("hammer export", opts.quiet),
+        progress: opts.progress.clone(),
     };
-    ex.build(target)?;
-    // File data: one pass in key order, loading only the payloads wanted.
-    store.scan(LOCALIZE_MISC..=LOCALIZE_MISC, |leaf, load| {
-        ex.record(leaf, load)
-    })?;
-    ex.flush()?;
-    ex.finish();
-    ex.progress.done();
+    opts.progress.start();
+    opts.progress.expect(file_bytes(&ex.tree));
+    let mut write = || -> Result<(), BridgeError> {
+        ex.build(target)?;
+        // File data: one pass in key order, loading only the payloads wanted.
+        store.scan(LOCALIZE_MISC..=LOCALIZE_MISC, |leaf, load| {
+            ex.record(leaf, load)
+        })?;
+        ex.flush()?;
+        ex.finish();
+        Ok(())
+    };
+    let r = write();
+    opts.progress.finish();
+    r?;
     for p in &ex.problems {
         let _ = writeln!(diag, "hammer: export: {p}");
     }
@@ -159,6 +167,16 @@ pub fn export(
         0 => Ok(ex.summary),
         count => Err(BridgeError::Incomplete { count }),
     }
+}
+
+/// The sizes of the regular files in the tree: what the data pass writes,
+/// holes aside.
+fn file_bytes(tree: &Tree) -> u64 {
+    tree.inodes
+        .values()
+        .filter(|i| i.obj_type == objtype::REGFILE)
+        .map(|i| i.size)
+        .sum()
 }
 
 fn prepare_target(target: &Path, force: bool) -> Result<(), BridgeError> {
@@ -351,7 +369,7 @@ impl Exporter {
             t => return Err(format!("object type {t} not exported")),
         }
         self.summary.objects += 1;
-        self.progress.tick(self.summary.objects, self.summary.bytes);
+        self.progress.at(self.summary.bytes, self.summary.objects);
         Ok(())
     }
 
@@ -436,7 +454,7 @@ impl Exporter {
             }
         }
         self.summary.bytes += n as u64;
-        self.progress.tick(self.summary.objects, self.summary.bytes);
+        self.progress.at(self.summary.bytes, self.summary.objects);
         Ok(())
     }
 

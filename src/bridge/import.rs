@@ -9,6 +9,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,12 +22,13 @@ use super::format::{
     CAP_DIR_LOCAL_INO, FIXKEY_SYMLINK, INLINE_SYMLINK_MAX, XBUFSIZE,
 };
 use super::tree::{Entry, Tree, TREE_TYPES};
-use super::{micros, open_pfs, BridgeError, Progress};
+use super::{micros, open_pfs, BridgeError};
 use crate::fsio::read_full;
 use crate::ondisk::{rectype, LeafElm, LOCALIZE_INODE, LOCALIZE_MISC};
 use crate::patharg::PathArg;
 use crate::pfs::store::{RecordId, Txn};
 use crate::pfs::Pfs;
+use crate::progress::Progress;
 
 /// How often a file that changes while being read is read again.
 const READ_TRIES: u32 = 5;
@@ -41,10 +43,11 @@ const ROOT_OBJ: i64 = 1;
 /// version 7 filesystem gives them (§2.1).
 const NEW_DIR_CAPS: u8 = CAP_DIR_LOCAL_INO | CAP_DIRHASH_ALG1;
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
-    /// No progress line.
-    pub quiet: bool,
+    /// The progress line: file bytes done of the tree's, counted beside
+    /// the import by a second walk.
+    pub progress: Progress,
 }
 
 /// What an import did.
@@ -122,13 +125,14 @@ pub fn import_with(
         skip: (store_dir.dev(), store_dir.ino()),
         records: 0,
         summary: ImportSummary::default(),
-        progress: Progress::new("hammer import", opts.quiet),
+        progress: opts.progress.clone(),
+        skipped: 0,
         diag,
         contents,
         buf: vec![0u8; (READ_WINDOW + XBUFSIZE) as usize],
     };
-    let r = im.run(dir, &root_meta, old_root);
-    im.progress.done();
+    let r = with_total(dir, &opts.progress, || im.run(dir, &root_meta, old_root));
+    opts.progress.finish();
     r?;
     let mut summary = im.summary;
     if im.records == 0 {
@@ -173,6 +177,8 @@ struct Importer<'t, 'd, 'c> {
     records: u64,
     summary: ImportSummary,
     progress: Progress,
+    /// Data bytes of the files found unchanged (not read): done too.
+    skipped: u64,
     diag: &'d mut dyn Write,
     contents: &'c mut dyn FnMut(&File) -> Contents<'_>,
     buf: Vec<u8>,
@@ -333,8 +339,15 @@ impl Importer<'_, '_, '_> {
     }
 
     fn note(&mut self, msg: String) {
-        self.progress.done();
-        let _ = writeln!(self.diag, "hammer: import: {msg}");
+        let diag = &mut self.diag;
+        self.progress.suspend(|| {
+            let _ = writeln!(diag, "hammer: import: {msg}");
+        });
+    }
+
+    fn show_progress(&self) {
+        let done = self.summary.bytes + self.skipped;
+        self.progress.at(done, self.summary.objects);
     }
 
     fn import_dir(&mut self, p: Pending, stack: &mut Vec<Pending>) -> Result<(), BridgeError> {
@@ -509,7 +522,7 @@ impl Importer<'_, '_, '_> {
             }
             _ => {}
         }
-        self.progress.tick(self.summary.objects, self.summary.bytes);
+        self.show_progress();
         if hard {
             self.links.insert(
                 link_key,
@@ -559,6 +572,9 @@ impl Importer<'_, '_, '_> {
             }
             if !unchanged && !self.import_blocks(path, &file, obj_id, before.size())? {
                 continue;
+            }
+            if unchanged {
+                self.skipped += data_bytes(&before);
             }
             let after = file.metadata().map_err(io)?;
             if same_file(&before, &after) {
@@ -648,7 +664,7 @@ impl Importer<'_, '_, '_> {
                     }
                 }
                 pos = end;
-                self.progress.tick(self.summary.objects, self.summary.bytes);
+                self.show_progress();
             }
             off = pos;
         }
@@ -741,4 +757,51 @@ impl Importer<'_, '_, '_> {
         }
         Ok(())
     }
+}
+
+/// Runs `import` while a second thread walks `dir` to give the progress
+/// line its total (file data bytes, as `data_bytes` counts them); the walk
+/// stops when the import ends first.
+fn with_total<T>(dir: &Path, progress: &Progress, import: impl FnOnce() -> T) -> T {
+    if !progress.counts() {
+        return import();
+    }
+    let stop = AtomicBool::new(false);
+    thread::scope(|s| {
+        s.spawn(|| {
+            if let Some(total) = tree_bytes(dir, &stop) {
+                progress.set_total(total);
+            }
+        });
+        let r = import();
+        stop.store(true, Ordering::Relaxed);
+        r
+    })
+}
+
+/// The data bytes of the regular files under `dir` (symlinks not
+/// followed); `None` if stopped. Unreadable parts count nothing: the
+/// import itself reports them.
+fn tree_bytes(dir: &Path, stop: &AtomicBool) -> Option<u64> {
+    let mut total = 0;
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for ent in rd.flatten() {
+            match ent.metadata() {
+                Ok(m) if m.is_dir() => dirs.push(ent.path()),
+                Ok(m) if m.is_file() => total += data_bytes(&m),
+                _ => {}
+            }
+        }
+    }
+    Some(total)
+}
+
+/// A file's bytes as import reads them: holes are not read.
+fn data_bytes(m: &Metadata) -> u64 {
+    m.size().min(m.blocks().saturating_mul(512))
 }

@@ -9,7 +9,6 @@ pub mod tree;
 
 use std::io;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use crate::ondisk::PseudofsData;
 use crate::pfs::getpfs::getpfs_store;
@@ -109,108 +108,8 @@ pub(crate) fn as_of(pfsd: &PseudofsData, asked: Option<u64>) -> Result<u64, Brid
     }
 }
 
-/// A one-line progress report on stderr, only when it is a terminal.
-pub(crate) struct Progress {
-    /// Where the line goes: stderr when it is a terminal, else nowhere.
-    out: Option<Box<dyn io::Write>>,
-    every: Duration,
-    shown: bool,
-    last: Instant,
-    what: &'static str,
-}
-
-impl Progress {
-    pub(crate) fn new(what: &'static str, quiet: bool) -> Self {
-        let tty = !quiet && nix::unistd::isatty(2).unwrap_or(false);
-        let out: Option<Box<dyn io::Write>> = if tty {
-            Some(Box::new(io::stderr()))
-        } else {
-            None
-        };
-        Progress::to(out, Duration::from_millis(200), what)
-    }
-
-    fn to(out: Option<Box<dyn io::Write>>, every: Duration, what: &'static str) -> Self {
-        Progress {
-            out,
-            every,
-            shown: false,
-            last: Instant::now(),
-            what,
-        }
-    }
-
-    /// Rewrites the line, at most once per interval.
-    pub(crate) fn tick(&mut self, files: u64, bytes: u64) {
-        let Some(out) = &mut self.out else {
-            return;
-        };
-        if self.last.elapsed() >= self.every {
-            self.last = Instant::now();
-            self.shown = true;
-            let _ = write!(out, "\r{}: {files} files, {} MiB ", self.what, bytes >> 20);
-            let _ = out.flush();
-        }
-    }
-
-    /// Ends a line that was shown.
-    pub(crate) fn done(&mut self) {
-        if let (true, Some(out)) = (self.shown, &mut self.out) {
-            let _ = writeln!(out);
-            self.shown = false;
-        }
-    }
-}
-
 /// Microseconds since the epoch as HAMMER stores times (§1.8); times
 /// before 1970 wrap like the kernel's unsigned field.
 pub(crate) fn micros(secs: i64, nsec: i64) -> u64 {
     secs.wrapping_mul(1_000_000).wrapping_add(nsec / 1000) as u64
-}
-
-#[cfg(test)]
-mod progress_tests {
-    use super::*;
-    use std::sync::{Arc, Mutex};
-
-    /// A writer whose bytes the test can read afterwards.
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-
-    impl io::Write for Shared {
-        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn the_line_is_rewritten_in_place_and_ended_once() {
-        let buf = Shared::default();
-        let mut p = Progress::to(Some(Box::new(buf.clone())), Duration::ZERO, "hammer import");
-        p.tick(3, 5 << 20);
-        p.tick(7, 12 << 20);
-        p.done();
-        p.done();
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-        assert_eq!(
-            text,
-            "\rhammer import: 3 files, 5 MiB \rhammer import: 7 files, 12 MiB \n"
-        );
-    }
-
-    #[test]
-    fn nothing_between_intervals_or_off_a_terminal() {
-        let buf = Shared::default();
-        let mut p = Progress::to(Some(Box::new(buf.clone())), Duration::from_secs(3600), "x");
-        p.tick(1, 1);
-        p.done();
-        assert!(buf.0.lock().unwrap().is_empty());
-        let mut off = Progress::to(None, Duration::ZERO, "x");
-        off.tick(1, 1);
-        off.done();
-    }
 }

@@ -141,7 +141,10 @@ mod tests {
         assert_eq!((o.verbose, o.quiet), (0, 0));
         let o = p(&["-qqv", "mirror-dump"]).unwrap().opts;
         assert_eq!((o.verbose, o.quiet), (0, 1));
-        let c = p(&["-q", "-v", "mirror-dump"]).unwrap().opts.copy_options();
+        let c = p(&["-q", "-v", "mirror-dump"])
+            .unwrap()
+            .opts
+            .copy_options(false);
         assert_eq!(
             (c.read.verbose, c.read.quiet, c.write.quiet),
             (0, false, false)

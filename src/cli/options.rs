@@ -11,10 +11,23 @@ use crate::mirror::read::ReadOptions;
 use crate::mirror::remote::SshOptions;
 use crate::mirror::write::WriteOptions;
 use crate::pfs_cmd::{DestroyOptions, COUNTDOWN_STEP};
+use crate::progress::Progress;
 
 impl GlobalOpts {
+    /// The progress line of `command`: on a terminal only, and neither
+    /// under `-q` nor under `-v` (which draws the original's progress).
+    fn progress(&self, command: &'static str, unit: &'static str) -> Progress {
+        let shown = self.quiet == 0 && self.verbose == 0 && std::io::stderr().is_terminal();
+        Progress::stderr(command, unit, shown)
+    }
+
     /// mirror-read's, or mirror-read-stream's with `stream`.
     pub fn read_options(&self, stream: bool, begin_tid: Option<u64>) -> ReadOptions {
+        let command = if stream {
+            "mirror-read-stream"
+        } else {
+            "mirror-read"
+        };
         ReadOptions {
             two_way: self.two_way,
             stream,
@@ -29,23 +42,41 @@ impl GlobalOpts {
             cycle_file: self.cycle_file.clone(),
             scoreboard: self.scoreboard.clone(),
             begin_tid,
+            progress: self.progress(command, "records"),
         }
     }
 
-    pub fn write_options(&self) -> WriteOptions {
+    /// mirror-write's; `input_len` is the stream's length when standard
+    /// input is a file.
+    pub fn write_options(&self, input_len: Option<u64>) -> WriteOptions {
         WriteOptions {
             two_way: self.two_way,
             yes: self.yes,
             verbose: self.verbose,
             quiet: self.quiet > 0,
+            input_len,
+            progress: self.progress("mirror-write", "records"),
         }
     }
 
-    /// mirror-copy's and mirror-stream's: both sides' and ssh's.
-    pub fn copy_options(&self) -> CopyOptions {
+    /// mirror-copy's (mirror-stream's with `stream`): both sides' and
+    /// ssh's. The sides share one progress line.
+    pub fn copy_options(&self, stream: bool) -> CopyOptions {
+        let command = if stream {
+            "mirror-stream"
+        } else {
+            "mirror-copy"
+        };
+        let progress = self.progress(command, "records");
         CopyOptions {
-            read: self.read_options(false, None),
-            write: self.write_options(),
+            read: ReadOptions {
+                progress: progress.clone(),
+                ..self.read_options(false, None)
+            },
+            write: WriteOptions {
+                progress,
+                ..self.write_options(None)
+            },
             ssh: SshOptions {
                 compress: self.ssh_compress,
                 port: self.ssh_port.clone(),
@@ -63,14 +94,14 @@ impl GlobalOpts {
 
     pub fn import_options(&self) -> ImportOptions {
         ImportOptions {
-            quiet: self.quiet > 0,
+            progress: self.progress("import", "files"),
         }
     }
 
     pub fn export_options(&self) -> ExportOptions {
         ExportOptions {
             force: self.force,
-            quiet: self.quiet > 0,
+            progress: self.progress("export", "files"),
         }
     }
 }

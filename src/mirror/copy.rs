@@ -20,6 +20,7 @@ use super::remote::{parse_side, ssh_argv, RemoteError, Role, Side, SshOptions};
 use super::write::{mirror_write, WriteOptions};
 use crate::patharg::PathArg;
 use crate::pfs::getpfs;
+use crate::progress::Progress;
 
 /// What a copy is asked to do; the command line builds it.
 #[derive(Clone, Debug, Default)]
@@ -118,7 +119,7 @@ fn local_end(r: Result<(), MirrorError>) -> Ended {
 /// Relays a remote side's stderr line by line as it comes, holding back
 /// the lines that only say its peer went away, then waits for it: a side
 /// whose last line is such a line failed because of its peer.
-fn watch_remote(mut child: Child) -> Ended {
+fn watch_remote(mut child: Child, progress: Progress) -> Ended {
     let mut held = Vec::new();
     let (mut last_gone, mut last_permanent) = (false, false);
     if let Some(err) = child.stderr.take() {
@@ -131,7 +132,7 @@ fn watch_remote(mut child: Child) -> Ended {
             if last_gone {
                 held.push(CopyNote::Remote(text.trim_end_matches('\n').to_string()));
             } else {
-                let _ = std::io::stderr().write_all(&line);
+                let _ = progress.suspend(|| std::io::stderr().write_all(&line));
             }
             line.clear();
         }
@@ -231,9 +232,10 @@ fn start(
                 .stderr(Stdio::piped())
                 .spawn()
                 .map_err(spawn_err)?;
+            let progress = opts.read.progress.clone();
             let handle = thread::Builder::new()
                 .name("remote stderr".into())
-                .spawn(move || watch_remote(child))
+                .spawn(move || watch_remote(child, progress))
                 .map_err(|source| CopyError::Spawn {
                     what: "thread".into(),
                     source,
@@ -292,7 +294,7 @@ fn run_local(
         Role::Target => {
             let wo = WriteOptions {
                 two_way: true,
-                ..o.write
+                ..o.write.clone()
             };
             mirror_write(fs, &wo, input, output, &mut diag)
         }
@@ -322,10 +324,14 @@ pub fn mirror_copy(
         // Two threads of this process: in-process pipes, one per direction.
         let (from_source, to_target) = chan::pipe();
         let (from_target, to_source) = chan::pipe();
-        let source = start_local(s, source_role, opts, from_target, to_target)?;
+        // The source draws the progress line; the target counts the same
+        // bytes again, so it only keeps its messages clear of it.
+        let mut opts = opts.clone();
+        opts.write.progress = opts.write.progress.passive();
+        let source = start_local(s, source_role, &opts, from_target, to_target)?;
         (
             source,
-            start_local(d, Role::Target, opts, from_source, to_source),
+            start_local(d, Role::Target, &opts, from_source, to_source),
         )
     } else {
         let (a, b) = UnixStream::pair().map_err(CopyError::Channel)?;

@@ -18,6 +18,7 @@ use super::scoreboard::Scoreboard;
 use crate::ondisk::{BaseElm, LeafElm, PseudofsData};
 use crate::patharg::PathArg;
 use crate::pfs::{getpfs, MirrorReadReq, Pfs};
+use crate::progress::Progress;
 use crate::wire::reader::BatchIter;
 use crate::wire::{mrec_type, Mrecord, MrecordReader, HEAD_SIZE, SERIALBUF_SIZE, UPDATE_REC_SIZE};
 
@@ -48,6 +49,8 @@ pub struct ReadOptions {
     pub scoreboard: Option<PathBuf>,
     /// The begin-tid argument.
     pub begin_tid: Option<u64>,
+    /// The progress line (stream bytes; its total from each prescan).
+    pub progress: Progress,
 }
 
 struct Source<'a, R, W> {
@@ -99,6 +102,7 @@ pub fn mirror_read<R: Read, W: Write>(
                 tty: o.tty,
             },
             o.scoreboard.as_ref().map(Scoreboard::new),
+            o.progress.clone(),
         ),
         bw: BwLimit::new(o.bandwidth),
         buf: vec![0u8; SERIALBUF_SIZE],
@@ -125,7 +129,9 @@ enum Next {
 
 impl<R: Read, W: Write> Source<'_, R, W> {
     fn run(&mut self) -> Result<(), MirrorError> {
+        self.o.progress.start();
         let r = self.run_batches();
+        self.o.progress.finish();
         self.report
             .finished(r.is_ok(), self.interrupted, self.sent, self.synced_to);
         r
@@ -367,6 +373,11 @@ impl<R: Read, W: Write> Source<'_, R, W> {
                     });
                 }
                 self.sent += count as u64;
+                let progress = &self.o.progress;
+                if progress.counts() {
+                    let records = BatchIter::new(&self.buf[..count]).count();
+                    progress.add(count as u64, records as u64);
+                }
             }
             total += count as u64;
             let progress = format!(
@@ -528,6 +539,7 @@ impl<R: Read, W: Write> Source<'_, R, W> {
                 break;
             }
         }
+        self.o.progress.expect(p.total);
         let entries = p.reduce(self.o.splitup);
         if !self.repeat {
             self.report.after_prescan();
@@ -546,11 +558,13 @@ impl<R: Read, W: Write> Source<'_, R, W> {
     /// batch every `-i` seconds.
     fn wait(&mut self, pfs: &dyn Pfs, tid_end: u64) {
         self.report.waiting();
+        self.o.progress.status("waiting");
         let t1 = Instant::now();
         if let Err(e) = pfs.wait(tid_end) {
             let msg = format!("Mirror-read {}: cannot stream: {e}", self.fs);
             self.report.incident(&msg);
             self.mode = Mode::Once;
+            self.o.progress.status("");
             return;
         }
         let waited = t1.elapsed();
@@ -559,6 +573,7 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             sleep(self.o.delay - waited);
         }
         self.report.woke();
+        self.o.progress.status("");
     }
 
     fn timed_out(&self) -> bool {

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use super::scoreboard::{Field, Scoreboard, MESSAGE, PROGRESS, STATUS};
+use crate::progress::Progress;
 
 /// Off a terminal, scan progress lines are written at most this often.
 const LINE_INTERVAL: Duration = Duration::from_secs(1);
@@ -14,6 +15,8 @@ const LINE_INTERVAL: Duration = Duration::from_secs(1);
 pub struct Report<'a> {
     diag: &'a mut dyn Write,
     board: Option<Scoreboard>,
+    /// Kept clear of the messages.
+    progress: Progress,
     verbose: u32,
     quiet: bool,
     /// `diag` is a terminal: progress is redrawn in place.
@@ -36,10 +39,16 @@ pub struct Verbosity {
 }
 
 impl<'a> Report<'a> {
-    pub fn new(diag: &'a mut dyn Write, v: Verbosity, board: Option<Scoreboard>) -> Self {
+    pub fn new(
+        diag: &'a mut dyn Write,
+        v: Verbosity,
+        board: Option<Scoreboard>,
+        progress: Progress,
+    ) -> Self {
         Report {
             diag,
             board,
+            progress,
             verbose: if v.quiet { 0 } else { v.verbose },
             quiet: v.quiet,
             tty: v.tty,
@@ -51,13 +60,16 @@ impl<'a> Report<'a> {
     /// An informational line (hidden by `-q`).
     pub fn say(&mut self, msg: &str) {
         if !self.quiet {
-            let _ = writeln!(self.diag, "{msg}");
+            self.warn(msg);
         }
     }
 
     /// A warning or an error, shown whatever `-q` says.
     pub fn warn(&mut self, msg: &str) {
-        let _ = writeln!(self.diag, "{msg}");
+        let diag = &mut self.diag;
+        self.progress.suspend(|| {
+            let _ = writeln!(diag, "{msg}");
+        });
     }
 
     /// A line for the scoreboard's message field only.
@@ -205,7 +217,7 @@ mod tests {
 
     fn run(v: Verbosity, events: impl FnOnce(&mut Report<'_>)) -> String {
         let mut out = Vec::new();
-        let mut r = Report::new(&mut out, v, None);
+        let mut r = Report::new(&mut out, v, None, Progress::default());
         events(&mut r);
         String::from_utf8(out).unwrap()
     }

@@ -12,10 +12,11 @@ use super::header::{read_pfsd, validate_header};
 use crate::ondisk::PseudofsData;
 use crate::patharg::PathArg;
 use crate::pfs::{getpfs, MirrorWriteReq, Pfs, SynctidOp};
+use crate::progress::Progress;
 use crate::wire::{mrec_type, Mrecord, MrecordReader, MrecordWriter, UPDATE_REC_SIZE};
 
 /// What a target is asked to do; the command line builds it.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct WriteOptions {
     /// `-2`: answer with PFSD_T and UPDATE records.
     pub two_way: bool,
@@ -25,11 +26,31 @@ pub struct WriteOptions {
     pub verbose: u32,
     /// `-q`: nothing on stderr or stdout but warnings and errors.
     pub quiet: bool,
+    /// The stream's length, when known (standard input is a file).
+    pub input_len: Option<u64>,
+    /// The progress line (stream bytes applied).
+    pub progress: Progress,
 }
 
 /// Runs mirror-write until the source sends TERM. `output` is the reply
 /// channel in two-way mode and stdout otherwise.
 pub fn mirror_write<R: Read, W: Write>(
+    fs: &PathArg,
+    o: &WriteOptions,
+    input: R,
+    output: W,
+    diag: &mut dyn Write,
+) -> Result<(), MirrorError> {
+    o.progress.start();
+    if let Some(len) = o.input_len {
+        o.progress.set_total(len);
+    }
+    let r = write_batches(fs, o, input, output, &mut o.progress.above(diag));
+    o.progress.finish();
+    r
+}
+
+fn write_batches<R: Read, W: Write>(
     fs: &PathArg,
     o: &WriteOptions,
     input: R,
@@ -157,6 +178,10 @@ fn batch<R: Read, W: Write>(
         }
         pfs.mirror_write(&mut req, batch.bytes())
             .map_err(pfs_err(format!("Mirror-write {fs} failed")))?;
+        if o.progress.counts() {
+            o.progress
+                .add(batch.len() as u64, batch.records().count() as u64);
+        }
         if let Some(errno) = req.head_error {
             return Err(MirrorError::Fatal {
                 what: format!("Mirror-write {fs}"),

@@ -1,13 +1,15 @@
 //! What the integration tests share: running the built binary and
 //! checking what it printed, and the fixtures; in the modules below,
 //! stores, PFSes and trees to run it on (`setup`), streams built, piped
-//! and scanned (`stream`), `FailAfter` (`fail_after`) and the seeded `Rng`
-//! (`rng`, which the benches build too).
+//! and scanned (`stream`), `FailAfter` (`fail_after`), the seeded `Rng`
+//! (`rng`, which the benches build too) and runs with stderr on a
+//! terminal (`pty`).
 
 // Each test binary uses a part of this module.
 #![allow(dead_code)]
 
 mod fail_after;
+mod pty;
 mod rng;
 mod setup;
 mod stream;
@@ -19,6 +21,8 @@ use std::time::{Duration, Instant};
 
 #[allow(unused_imports)]
 pub use fail_after::{FailAfter, Fault};
+#[allow(unused_imports)]
+pub use pty::{on_tty, spawn_on_tty};
 #[allow(unused_imports)]
 pub use rng::Rng;
 #[allow(unused_imports)]
