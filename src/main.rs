@@ -22,6 +22,7 @@ use hammer_mirror::pfs_cmd::{self, PfsCmdError, PfsCreate};
 use hammer_mirror::progress::Progress;
 use hammer_mirror::restrict;
 use hammer_mirror::verify;
+use hammer_mirror::wire::zframe::{ZReader, ZWriter};
 
 /// What a failure prints on stderr, and the exit status it ends with.
 struct Failure {
@@ -170,17 +171,29 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
     }
     match &inv.command {
         Command::MirrorRead { fs, begin_tid } => {
-            cmd_mirror_read("mirror-read", fs, &o.read_options(false, *begin_tid))
+            let ro = o.read_options(false, *begin_tid);
+            cmd_mirror_read("mirror-read", fs, &ro, o.zstd_level())
         }
         Command::MirrorReadStream { fs, begin_tid } => {
-            cmd_mirror_read("mirror-read-stream", fs, &o.read_options(true, *begin_tid))
+            let ro = o.read_options(true, *begin_tid);
+            cmd_mirror_read("mirror-read-stream", fs, &ro, o.zstd_level())
         }
         Command::MirrorWrite { fs } => {
             let (input, output) = stdio()?;
-            let wo = o.write_options(stream_len(&input));
-            mirror_write(fs, &wo, input, output, &mut io::stderr()).map_err(mirror_failure)
+            match o.zstd_level() {
+                // The file's size is not the stream's: no total.
+                Some(_) => {
+                    let wo = o.write_options(None);
+                    mirror_write(fs, &wo, zreader(input)?, output, &mut io::stderr())
+                }
+                None => {
+                    let wo = o.write_options(stream_len(&input));
+                    mirror_write(fs, &wo, input, output, &mut io::stderr())
+                }
+            }
+            .map_err(mirror_failure)
         }
-        Command::MirrorDump { header } => cmd_mirror_dump(*header),
+        Command::MirrorDump { header } => cmd_mirror_dump(*header, o.compress > 0),
         Command::MirrorCopy { source, target } => copy_status(mirror_copy(
             source,
             target,
@@ -317,12 +330,17 @@ fn print_out(text: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::errx(strerror(&e)))
 }
 
-fn cmd_mirror_dump(header: bool) -> Result<(), Failure> {
+fn cmd_mirror_dump(header: bool, compressed: bool) -> Result<(), Failure> {
     let stdin = io::stdin().lock();
     chan::widen(&stdin);
     let stdout = io::stdout().lock();
     let stderr = io::stderr();
-    mirror_dump(stdin, stdout, stderr, header).map_err(|e| match e {
+    let r = if compressed {
+        mirror_dump(zreader(stdin)?, stdout, stderr, header)
+    } else {
+        mirror_dump(stdin, stdout, stderr, header)
+    };
+    r.map_err(|e| match e {
         DumpError::FirstRecord(r) => Failure::of(Line::Say(r.to_string())),
         DumpError::Incomplete => Failure::status(1),
         DumpError::Output(io) => Failure::errx(format_args!("mirror-dump: {}", strerror(&io))),
@@ -362,8 +380,19 @@ fn stream_len(mut input: &File) -> Option<u64> {
     Some(meta.len().saturating_sub(at))
 }
 
-/// mirror-read and mirror-read-stream on stdin/stdout.
-fn cmd_mirror_read(name: &str, fs: &PathArg, ro: &ReadOptions) -> Result<(), Failure> {
+/// `-z`: standard input is a compressed stream.
+fn zreader<R: io::Read>(input: R) -> Result<ZReader<R>, Failure> {
+    ZReader::new(input).map_err(|e| Failure::errx(format_args!("zstd: {}", strerror(&e))))
+}
+
+/// mirror-read and mirror-read-stream on stdin/stdout; `-z` compresses
+/// the stream at that level.
+fn cmd_mirror_read(
+    name: &str,
+    fs: &PathArg,
+    ro: &ReadOptions,
+    compress: Option<i32>,
+) -> Result<(), Failure> {
     if io::stdout().is_terminal() {
         // As zfs send: a binary stream on a terminal helps nobody.
         return Err(Failure::errx(format_args!(
@@ -371,7 +400,15 @@ fn cmd_mirror_read(name: &str, fs: &PathArg, ro: &ReadOptions) -> Result<(), Fai
         )));
     }
     let (input, output) = stdio()?;
-    mirror_read(fs, ro, input, output, &mut io::stderr()).map_err(mirror_failure)
+    match compress {
+        Some(level) => {
+            let output = ZWriter::new(output, level)
+                .map_err(|e| Failure::errx(format_args!("zstd: {}", strerror(&e))))?;
+            mirror_read(fs, ro, input, output, &mut io::stderr())
+        }
+        None => mirror_read(fs, ro, input, output, &mut io::stderr()),
+    }
+    .map_err(mirror_failure)
 }
 
 /// A mirror command's failure; a slave that could not be created tells
@@ -398,6 +435,11 @@ fn copy_note(n: CopyNote) {
         CopyNote::Panicked => print_lines(&[Line::Errx("mirror side panicked".into())]),
         CopyNote::Remote(line) => print_lines(&[Line::Say(line)]),
         CopyNote::LostLink => {}
+        CopyNote::NoCompression => print_lines(&[Line::Errx(
+            "mirror-copy: the remote side refused -z: it is not hammer-mirror (an original \
+             hammer(8) has no compression); run without -z"
+                .into(),
+        )]),
     }
 }
 

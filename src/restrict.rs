@@ -28,10 +28,10 @@ pub enum RestrictError {
 }
 
 /// Options a remote client may pass through ssh-remote, in getopt(3) form:
-/// the ones mirror-copy and mirror-stream forward (protocol.md §10.1) and
-/// harmless tuning. Everything else (`-c`, `-e` write files; `-R`, `-T`
+/// the ones mirror-copy and mirror-stream forward (protocol.md §10.1, and
+/// this tool's `-z`) and harmless tuning. Everything else (`-c`, `-e` write files; `-R`, `-T`
 /// are the restriction; `-f`, `-C`, `-m`, ...) is refused.
-pub const CLIENT_OPTIONS: &str = "2vqyt:S:Bi:b:";
+pub const CLIENT_OPTIONS: &str = "2vqyt:S:Bi:b:z";
 
 /// Whether client option `c` is admitted, and if so whether it takes an
 /// argument.

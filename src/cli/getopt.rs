@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use super::CliError;
 use crate::cparse::{parse_cache_size, scan_number, size_suffix};
+use crate::wire::zframe::zstd_level;
 
 /// `getopt(3)` option string of hammer.c.
 pub const OPTSTRING: &str = "b:c:de:hf:i:m:p:qrt:v2yABC:FR:S:T:X";
+/// This tool's own options, on letters the original does not use.
+pub const OWN_OPTSTRING: &str = "z";
 
 /// Default `-S`: 4 GiB.
 const DEFAULT_SPLITUP: u64 = 4_294_967_296;
@@ -57,6 +60,15 @@ pub struct GlobalOpts {
     pub restrict_path: Option<PathBuf>,
     /// `-F`
     pub force: bool,
+    /// `-z` count: compress the stream, harder with each.
+    pub compress: u32,
+}
+
+impl GlobalOpts {
+    /// `-z`: the zstd level of a compressed stream.
+    pub fn zstd_level(&self) -> Option<i32> {
+        zstd_level(self.compress)
+    }
 }
 
 impl Default for GlobalOpts {
@@ -80,14 +92,17 @@ impl Default for GlobalOpts {
             restrict_cmd: None,
             restrict_path: None,
             force: false,
+            compress: 0,
         }
     }
 }
 
 /// Whether option `c` takes an argument; `None` if hammer has no such option.
-fn takes_argument(c: char) -> Option<bool> {
-    let i = OPTSTRING.find(c).filter(|_| c != ':')?;
-    Some(OPTSTRING[i + c.len_utf8()..].starts_with(':'))
+pub fn takes_argument(c: char) -> Option<bool> {
+    [OPTSTRING, OWN_OPTSTRING].into_iter().find_map(|s| {
+        let i = s.find(c).filter(|_| c != ':')?;
+        Some(s[i + c.len_utf8()..].starts_with(':'))
+    })
 }
 
 /// Reads the options at the head of `words` (argv without the program
@@ -170,6 +185,7 @@ fn apply_flag(o: &mut GlobalOpts, c: char) -> Result<(), CliError> {
         'B' => o.no_bulk = true,
         'F' => o.force = true,
         'X' => o.ssh_compress = true,
+        'z' => o.compress += 1,
         'r' | 'A' => {}
         _ => return Err(CliError::IllegalOption(c)),
     }
@@ -212,6 +228,7 @@ fn apply_value(o: &mut GlobalOpts, c: char, v: OsString) -> Result<(), CliError>
         'T' => {
             o.restrict_path.get_or_insert(v.into());
         }
+
         'f' | 'm' => {}
         _ => return Err(CliError::IllegalOption(c)),
     }

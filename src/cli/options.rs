@@ -77,6 +77,7 @@ impl GlobalOpts {
                 progress,
                 ..self.write_options(None)
             },
+            compress: self.compress,
             ssh: SshOptions {
                 compress: self.ssh_compress,
                 port: self.ssh_port.clone(),

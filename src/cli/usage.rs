@@ -177,9 +177,9 @@ records of its TID range, and SYNC (IDLE when there was nothing to send);
 TERM ends the stream. The first transfer is cut into batches of about -S
 bytes by a prescan (-B: none). begin-tid (0x hex, leading 0 octal) is
 where the first batch starts. With -2 the target's replies are read from
-standard input.
+standard input. -z writes the stream compressed (this tool's format).
 Options: -2 -B -b bandwidth -c cyclefile -e scoreboardfile -q -S splitsize
--t seconds -v
+-t seconds -v -z
 ",
             ),
             cmd(
@@ -199,8 +199,9 @@ Applies the mirror stream on standard input to the slave PFS
 <filesystem>, moving its sync point at each SYNC and printing
 \"Source can update synctid to 0x<tid>\" on standard output (with -2 an
 UPDATE record goes back instead). A missing slave is created, sharing the
-source's uuid, after a question on /dev/tty, or at once with -y.
-Options: -2 -q -v -y
+source's uuid, after a question on /dev/tty, or at once with -y. -z
+reads a compressed stream.
+Options: -2 -q -v -y -z
 ",
             ),
             cmd(
@@ -210,7 +211,7 @@ Options: -2 -q -v -y
 Decodes the mirror stream on standard input and prints its REC, PASS and
 SKIP records, two lines each; with header, the PFS block of its first
 record. A stream that does not end after a TERM or a complete batch makes
-it exit 1.
+it exit 1. -z reads a compressed stream.
 ",
             ),
             cmd(
@@ -223,7 +224,8 @@ missing target slave is created (-y: without asking). Exit status: 0;
 1 refused arguments or no channel; 2 the source failed; 3 the target
 failed; 4 both failed, each on its own.
 Options: those of mirror-read and mirror-write, -p ssh-port, -X (ssh
-compression)
+compression), -z (zstd between a local and a remote side, or two remote
+ones; the remote hammer must be this tool)
 ",
             ),
             cmd(
@@ -242,8 +244,8 @@ Options: those of mirror-copy, -i delay
                 "\
 For a forced command in authorized_keys: runs $SSH_ORIGINAL_COMMAND in
 this process, admitting only the listed commands, paths whose PFS is
-named inside <path-prefix>, the options -2 -v -q -y -t -S -B -i -b, and
-words without shell syntax.
+named inside <path-prefix>, the options -2 -v -q -y -t -S -B -i -b -z,
+and words without shell syntax.
 ",
             ),
         ],
@@ -407,6 +409,7 @@ Options (before the command):
   -t seconds        stop mirror-read after that long
   -X                ssh compression
   -y                create a missing slave without asking
+  -z                compress the stream with zstd (-zz, -zzz: harder)
   -A, -C, -f, -m, -r  accepted, unused
 ";
 

@@ -21,6 +21,7 @@ use super::write::{mirror_write, WriteOptions};
 use crate::patharg::PathArg;
 use crate::pfs::getpfs;
 use crate::progress::Progress;
+use crate::wire::zframe::{zstd_level, ZReader, ZWriter};
 
 /// What a copy is asked to do; the command line builds it.
 #[derive(Clone, Debug, Default)]
@@ -31,6 +32,9 @@ pub struct CopyOptions {
     pub write: WriteOptions,
     /// How a remote side is reached.
     pub ssh: SshOptions,
+    /// `-z` count: the stream between a local and a remote side is
+    /// compressed (two local sides share memory: not there).
+    pub compress: u32,
 }
 
 /// What a copy has to tell while it runs; the caller renders it. A
@@ -46,6 +50,8 @@ pub enum CopyNote {
     Remote(String),
     /// mirror-stream lost its link; it reconnects after 15 s and `-i`.
     LostLink,
+    /// A remote side refused `-z`: it is not this tool.
+    NoCompression,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +128,7 @@ fn local_end(r: Result<(), MirrorError>) -> Ended {
 fn watch_remote(mut child: Child, progress: Progress) -> Ended {
     let mut held = Vec::new();
     let (mut last_gone, mut last_permanent) = (false, false);
+    let mut refused_z = false;
     if let Some(err) = child.stderr.take() {
         let mut lines = BufReader::new(err);
         let mut line = Vec::new();
@@ -129,6 +136,7 @@ fn watch_remote(mut child: Child, progress: Progress) -> Ended {
             let text = String::from_utf8_lossy(&line);
             last_gone = is_peer_gone_line(&text);
             last_permanent = is_permanent_line(&text);
+            refused_z |= text.starts_with("hammer: illegal option -- z");
             if last_gone {
                 held.push(CopyNote::Remote(text.trim_end_matches('\n').to_string()));
             } else {
@@ -140,6 +148,7 @@ fn watch_remote(mut child: Child, progress: Progress) -> Ended {
     let ok = child.wait().is_ok_and(|s| s.success());
     let end = match (ok, last_gone) {
         (true, _) => End::Ok,
+        (false, _) if refused_z => End::Failed(vec![CopyNote::NoCompression], true),
         (false, true) => End::PeerGone(held),
         (false, false) => End::Failed(Vec::new(), last_permanent),
     };
@@ -244,7 +253,22 @@ fn start(
         }
         Side::Local(fs) => {
             let input = end.try_clone().map_err(CopyError::Channel)?;
-            start_local(fs, role, opts, input, end)
+            // The peer is remote: the stream crosses the wire compressed.
+            let zerr = |e| CopyError::Spawn {
+                what: "zstd".into(),
+                source: e,
+            };
+            match (role, zstd_level(opts.compress)) {
+                (Role::Source { .. }, Some(level)) => {
+                    let output = ZWriter::new(end, level).map_err(zerr)?;
+                    start_local(fs, role, opts, input, output)
+                }
+                (Role::Target, Some(_)) => {
+                    let input = ZReader::new(input).map_err(zerr)?;
+                    start_local(fs, role, opts, input, end)
+                }
+                _ => start_local(fs, role, opts, input, end),
+            }
         }
     }
 }

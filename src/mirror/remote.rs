@@ -153,6 +153,12 @@ pub fn ssh_argv(rsh: &OsStr, o: &CopyOptions, spec: &RemoteSpec, role: Role) -> 
     if o.write.yes {
         v.push("-y".into());
     }
+    // The source compresses; the target's one -z says to decompress.
+    match (o.compress, role) {
+        (0, _) => {}
+        (n, Role::Source { .. }) => v.push(format!("-{}", "z".repeat(n.min(3) as usize)).into()),
+        (_, Role::Target) => v.push("-z".into()),
+    }
     v.push("-2".into());
     if let Role::Source { stream } = role {
         if let Some(t) = o.read.timeout {

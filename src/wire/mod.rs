@@ -5,6 +5,7 @@ pub mod crc;
 pub mod reader;
 pub mod record;
 pub mod writer;
+pub mod zframe;
 
 pub use reader::{BatchError, BatchErrorKind, MrecordReader, ReadError, ReadErrorKind};
 pub use record::{Head, Mrecord, RawRecord};
