@@ -15,6 +15,7 @@ use hammer_mirror::mirror::chan;
 use hammer_mirror::mirror::copy::{mirror_copy, mirror_stream, CopyError, CopyNote, Outcome};
 use hammer_mirror::mirror::dump::{mirror_dump, DumpError};
 use hammer_mirror::mirror::error::MirrorError;
+use hammer_mirror::mirror::fanout::{mirror_fanout, FanOutcome};
 use hammer_mirror::mirror::read::{mirror_read, ReadOptions};
 use hammer_mirror::mirror::write::mirror_write;
 use hammer_mirror::patharg::PathArg;
@@ -68,6 +69,8 @@ mod copy_exit {
     pub const TARGET_FAILED: u8 = 3;
     /// Both sides failed, each on its own.
     pub const BOTH_FAILED: u8 = 4;
+    /// With several targets: these failed, target i (from 1) as bit i-1.
+    pub const TARGETS_FAILED: u8 = 16;
 }
 
 fn main() -> ExitCode {
@@ -214,6 +217,33 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
                 print_lines(&[Line::Errx(giving_up.into())]);
             }
             copy_status(r)
+        }
+        Command::MirrorFanout {
+            source,
+            targets,
+            stream,
+        } => {
+            let co = o.copy_options(*stream);
+            if *stream {
+                stop_on_signals(co.read.progress.clone());
+            }
+            let verbose = o.verbose > 0;
+            let r = mirror_fanout(source, targets, &co, *stream, &mut |i, n| match n {
+                CopyNote::LostLink if verbose && i == 0 => eprint!("\nLost Link\n"),
+                CopyNote::LostLink if verbose => {
+                    eprintln!("Lost link to target {i}, reconnecting");
+                }
+                CopyNote::Dropped(why) => print_lines(&[Line::Errx(format!(
+                    "mirror-copy: target {i} ({}) dropped: {why}",
+                    targets[i - 1].to_string_lossy()
+                ))]),
+                n => copy_note(n),
+            });
+            if *stream && r.is_ok() {
+                let giving_up = "mirror-stream: giving up, retrying cannot help";
+                print_lines(&[Line::Errx(giving_up.into())]);
+            }
+            fanout_status(r)
         }
         Command::PfsStatus { paths } => pfs(|out| pfs_cmd::pfs_status(paths, out)),
         Command::PfsMaster { path, options } => pfs(|out| {
@@ -435,12 +465,39 @@ fn copy_note(n: CopyNote) {
         CopyNote::Panicked => print_lines(&[Line::Errx("mirror side panicked".into())]),
         CopyNote::Remote(line) => print_lines(&[Line::Say(line)]),
         CopyNote::LostLink => {}
+        CopyNote::Dropped(why) => print_lines(&[Line::Errx(why)]),
         CopyNote::NoCompression => print_lines(&[Line::Errx(
             "mirror-copy: the remote side refused -z: it is not hammer-mirror (an original \
              hammer(8) has no compression); run without -z"
                 .into(),
         )]),
     }
+}
+
+/// With several targets the exit status names the failed ones.
+fn fanout_status(r: Result<FanOutcome, CopyError>) -> Result<(), Failure> {
+    let status = match r {
+        Ok(o) if o.source_failed => copy_exit::SOURCE_FAILED,
+        Ok(o) => {
+            let mask = o
+                .targets_failed
+                .iter()
+                .enumerate()
+                .filter(|(_, failed)| **failed)
+                .fold(0u8, |m, (i, _)| m | 1 << i);
+            if mask == 0 {
+                return Ok(());
+            }
+            copy_exit::TARGETS_FAILED + mask
+        }
+        Err(e) => {
+            return Err(Failure {
+                status: copy_exit::SETUP,
+                ..Failure::errx(e)
+            })
+        }
+    };
+    Err(Failure::status(status))
 }
 
 /// mirror-copy's and mirror-stream's exit status names the failed side.

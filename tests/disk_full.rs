@@ -140,3 +140,30 @@ fn mirror_write_out_of_space_gives_its_tail_back() {
     assert_mirrored((&src, 1), (&root, 1));
     destroy(&slave);
 }
+
+#[test]
+#[ignore = "needs root: mounts a tmpfs"]
+fn a_fanned_out_target_on_a_full_disk_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_with_master(dir.path(), "src");
+    // About 24 MB of payloads.
+    make_history(&src, 600, 1, 40_000);
+    let Some(mnt) = Tmpfs::mount(&dir.path().join("mnt"), 16) else {
+        return;
+    };
+    let small = new_store(&mnt.0, "s");
+    let m = src.join("master");
+    let big = src.join("roomy");
+    let out = run(&[
+        "-y",
+        "mirror-copy",
+        m.to_str().unwrap(),
+        big.to_str().unwrap(),
+        small.join("slave").to_str().unwrap(),
+    ]);
+    // Target 2 failed: 16 + bit 1.
+    assert_eq!(out.status.code(), Some(18), "{}", text(&out.stderr));
+    assert!(no_space(&out.stderr), "{}", text(&out.stderr));
+    assert_no_payload_tail(&small, 1);
+    assert_mirrored((&src, 1), (&src, 2));
+}

@@ -12,6 +12,7 @@ use super::usage::{
 };
 use super::CliError;
 use crate::cparse::strtoull;
+use crate::mirror::fanout::MAX_TARGETS;
 use crate::patharg::PathArg;
 
 /// A command with its arguments.
@@ -39,6 +40,13 @@ pub enum Command {
     MirrorStream {
         source: OsString,
         target: OsString,
+    },
+    /// mirror-copy (mirror-stream with `stream`) to 2 to `MAX_TARGETS`
+    /// targets: the source read once for all.
+    MirrorFanout {
+        source: OsString,
+        targets: Vec<OsString>,
+        stream: bool,
     },
     /// The paths in order; `.` when none was given.
     PfsStatus {
@@ -205,6 +213,15 @@ impl Command {
                 source: owned(s),
                 target: owned(t),
             },
+            ("mirror-copy" | "mirror-stream", [s, ts @ ..])
+                if (2..=MAX_TARGETS).contains(&ts.len()) =>
+            {
+                MirrorFanout {
+                    source: owned(s),
+                    targets: ts.iter().map(owned).collect(),
+                    stream: name == "mirror-stream",
+                }
+            }
             (
                 "mirror-read" | "mirror-read-stream" | "mirror-write" | "mirror-dump"
                 | "mirror-copy" | "mirror-stream",
@@ -297,6 +314,7 @@ impl Command {
             MirrorDump { .. } | Help { .. } | Version => Some(Vec::new()),
             MirrorCopy { .. }
             | MirrorStream { .. }
+            | MirrorFanout { .. }
             | SshRemote { .. }
             | StoreCreate { .. }
             | Import { .. }

@@ -223,6 +223,9 @@ this process, a remote side is hammer run over ssh (or $HAMMER_RSH). A
 missing target slave is created (-y: without asking). Exit status: 0;
 1 refused arguments or no channel; 2 the source failed; 3 the target
 failed; 4 both failed, each on its own.
+With two to six targets the source is read once for all; a target that
+fails is dropped and the others go on; exit 16 + a bit per failed target
+(1 for the first, 2 for the second, 4 for the third, ...).
 Options: those of mirror-read and mirror-write, -p ssh-port, -X (ssh
 compression), -z (zstd between a local and a remote side, or two remote
 ones; the remote hammer must be this tool)

@@ -52,6 +52,8 @@ pub enum CopyNote {
     LostLink,
     /// A remote side refused `-z`: it is not this tool.
     NoCompression,
+    /// The relay of a copy to several targets dropped this one.
+    Dropped(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +75,7 @@ pub enum CopyError {
 }
 
 /// How one side ended, and when.
-struct Ended {
+pub(super) struct Ended {
     end: End,
     at: Instant,
 }
@@ -88,14 +90,21 @@ enum End {
 }
 
 /// One running side.
-enum Running {
+pub(super) enum Running {
     Local(JoinHandle<Ended>),
     Remote(JoinHandle<Ended>),
 }
 
 impl Running {
+    /// Whether the side has ended (`finish` will not wait).
+    pub(super) fn is_finished(&self) -> bool {
+        match self {
+            Running::Local(h) | Running::Remote(h) => h.is_finished(),
+        }
+    }
+
     /// Waits for the side to end.
-    fn finish(self) -> Ended {
+    pub(super) fn finish(self) -> Ended {
         let h = match self {
             Running::Local(h) | Running::Remote(h) => h,
         };
@@ -202,10 +211,32 @@ fn report(source: Ended, target: Ended, note: &mut dyn FnMut(CopyNote)) -> Outco
     outcome
 }
 
+/// Tells what a side that counts has to say: its own failure always, a
+/// failure that only says its peer went away when `peer_gone_counts`.
+/// Returns whether it failed, and whether trying again cannot help.
+pub(super) fn report_side(
+    side: Ended,
+    peer_gone_counts: bool,
+    note: &mut dyn FnMut(CopyNote),
+) -> (bool, bool) {
+    match side.end {
+        End::Ok => (false, false),
+        End::Failed(notes, permanent) => {
+            notes.into_iter().for_each(note);
+            (true, permanent)
+        }
+        End::PeerGone(notes) if peer_gone_counts => {
+            notes.into_iter().for_each(note);
+            (true, false)
+        }
+        End::PeerGone(_) => (false, false),
+    }
+}
+
 /// Whether two local paths open one PFS: the same shared and unique uuid
 /// (every PFS gets a unique uuid of its own when it is made). A path that
 /// does not open (a slave still to be created) is no PFS yet.
-fn same_pfs(a: &PathArg, b: &PathArg) -> bool {
+pub(super) fn same_pfs(a: &PathArg, b: &PathArg) -> bool {
     match (getpfs(a.as_path()), getpfs(b.as_path())) {
         (Ok((_, x)), Ok((_, y))) => {
             x.shared_uuid == y.shared_uuid && x.unique_uuid == y.unique_uuid
@@ -219,7 +250,7 @@ fn rsh() -> OsString {
     std::env::var_os("HAMMER_RSH").unwrap_or_else(|| "ssh".into())
 }
 
-fn start(
+pub(super) fn start(
     side: &Side,
     role: Role,
     opts: &CopyOptions,
@@ -274,7 +305,7 @@ fn start(
 }
 
 /// Runs an in-process side in a thread of its own.
-fn start_local<R, W>(
+pub(super) fn start_local<R, W>(
     fs: &PathArg,
     role: Role,
     opts: &CopyOptions,

@@ -7,6 +7,7 @@ pub mod copy;
 pub mod cycle;
 pub mod dump;
 pub mod error;
+pub mod fanout;
 pub mod header;
 pub mod plan;
 pub mod prescan;

@@ -70,6 +70,7 @@ pub struct ZWriter<W: Write> {
     inner: W,
     compressor: zstd::bulk::Compressor<'static>,
     raw: Vec<u8>,
+    /// A compressed frame, head first.
     out: Vec<u8>,
     header_sent: bool,
     /// Frames still to store without trying, and the next such run.
@@ -83,7 +84,7 @@ impl<W: Write> ZWriter<W> {
             inner,
             compressor: zstd::bulk::Compressor::new(level)?,
             raw: Vec::with_capacity(FRAME_MAX),
-            out: Vec::with_capacity(FRAME_HEAD_SIZE + stored_max()),
+            out: Vec::new(),
             header_sent: false,
             skip: 0,
             next_skip: 1,
@@ -100,8 +101,9 @@ impl<W: Write> ZWriter<W> {
             return Ok(());
         }
         let raw_len = self.raw.len();
-        self.out.clear();
-        self.out.resize(FRAME_HEAD_SIZE + stored_max(), 0);
+        if self.out.len() < FRAME_HEAD_SIZE + stored_max() {
+            self.out.resize(FRAME_HEAD_SIZE + stored_max(), 0);
+        }
         let mut stored = None;
         if self.skip > 0 {
             self.skip -= 1;
@@ -117,22 +119,24 @@ impl<W: Write> ZWriter<W> {
                 self.next_skip = (self.next_skip * 2).min(MAX_SKIP);
             }
         }
-        let stored_len = match stored {
-            Some(n) => n,
-            None => {
-                self.out.truncate(FRAME_HEAD_SIZE);
-                self.out.extend_from_slice(&self.raw);
-                raw_len as u32 | STORED
-            }
-        };
-        let head = FrameHeadLe {
+        let head = |stored_len: u32| FrameHeadLe {
             raw_len: (raw_len as u32).to_le_bytes(),
             stored_len: stored_len.to_le_bytes(),
             crc: crc32c::crc32c(&self.raw).to_le_bytes(),
         };
-        self.out[..FRAME_HEAD_SIZE].copy_from_slice(head.as_bytes());
-        let len = FRAME_HEAD_SIZE + (stored_len & !STORED) as usize;
-        self.inner.write_all(&self.out[..len])?;
+        match stored {
+            Some(n) => {
+                self.out[..FRAME_HEAD_SIZE].copy_from_slice(head(n).as_bytes());
+                self.inner
+                    .write_all(&self.out[..FRAME_HEAD_SIZE + n as usize])?;
+            }
+            // Not copied: the head, then the raw bytes as they are.
+            None => {
+                self.inner
+                    .write_all(head(raw_len as u32 | STORED).as_bytes())?;
+                self.inner.write_all(&self.raw)?;
+            }
+        }
         self.raw.clear();
         Ok(())
     }
@@ -208,7 +212,17 @@ impl<R: Read> ZReader<R> {
     }
 
     /// Reads and checks the next frame; false at the end of the stream.
+    /// After an error nothing of the bad frame is served.
     fn next_frame(&mut self) -> io::Result<bool> {
+        let r = self.read_frame();
+        if !matches!(r, Ok(true)) {
+            self.raw.clear();
+            self.pos = 0;
+        }
+        r
+    }
+
+    fn read_frame(&mut self) -> io::Result<bool> {
         if !self.header_read {
             let mut magic = [0u8; 8];
             if !self.read_exact_or_eof(&mut magic, "header", 0)? {
@@ -240,17 +254,24 @@ impl<R: Read> ZReader<R> {
                 "frame at byte {at} has an impossible length {stored_len}"
             )));
         }
-        self.stored.resize(stored_len, 0);
-        let mut stored = std::mem::take(&mut self.stored);
-        let whole = self.read_exact_or_eof(&mut stored, "frame", at);
-        self.stored = stored;
+        // A stored body is read where the raw bytes go, a compressed one
+        // aside.
+        let mut body = std::mem::take(if is_stored {
+            &mut self.raw
+        } else {
+            &mut self.stored
+        });
+        body.resize(stored_len, 0);
+        let whole = self.read_exact_or_eof(&mut body, "frame", at);
+        if is_stored {
+            self.raw = body;
+        } else {
+            self.stored = body;
+        }
         if !whole? {
             return Err(invalid(format!("truncated frame at byte {at}")));
         }
-        self.raw.clear();
-        if is_stored {
-            self.raw.extend_from_slice(&self.stored);
-        } else {
+        if !is_stored {
             self.raw.resize(raw_len, 0);
             let n = self
                 .decompressor
@@ -278,7 +299,7 @@ impl<R: Read> Read for ZReader<R> {
         if self.pos == self.raw.len() && !self.next_frame()? {
             return Ok(0);
         }
-        let n = buf.len().min(self.raw.len() - self.pos);
+        let n = buf.len().min(self.raw.len().saturating_sub(self.pos));
         buf[..n].copy_from_slice(&self.raw[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)

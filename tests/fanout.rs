@@ -1,0 +1,317 @@
+//! mirror-copy and mirror-stream to several targets (issue 14.2): the
+//! source read once, each target ending where a separate mirror-copy would
+//! have, a target that dies dropped while the others converge, and the
+//! exit status naming the targets that failed.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// The PFS number the link `root/name` names (`@@PFS0000N`).
+fn id(root: &Path, name: &str) -> u32 {
+    let target = fs::read_link(root.join(name)).unwrap();
+    let t = target.to_string_lossy();
+    t.trim_start_matches("@@PFS").parse().unwrap()
+}
+
+/// A record: localization type, obj_id, key, rec_type, create and delete
+/// TIDs, data CRC, payload.
+type Record = (u32, i64, i64, u16, u64, u64, u32, Vec<u8>);
+
+/// Every record of a PFS, deleted ones included, without the PFS number's
+/// bits of its localization.
+fn records(root: &Path, id: u32) -> Vec<Record> {
+    let mut v = Vec::new();
+    open(root, id)
+        .for_each_record(|l, d| {
+            let b = &l.base;
+            v.push((
+                b.localization & 0xFFFF,
+                b.obj_id,
+                b.key,
+                b.rec_type,
+                b.create_tid,
+                b.delete_tid,
+                l.data_crc,
+                d.to_vec(),
+            ));
+        })
+        .unwrap();
+    v
+}
+
+#[test]
+fn targets_at_different_sync_points_end_as_separate_copies_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "s");
+    let m = s(&root.join("master"));
+    let copy = |dst: &str| {
+        ok(&["-q", "-y", "-i", "0", "mirror-copy", &m, dst]);
+    };
+    let slave = |name: &str| s(&root.join(name));
+    // a (PFS#2) and its twin ra (PFS#3) are one generation behind, b and
+    // rb (PFS#4, #5) two generations behind at the end; c and rc are new.
+    make_history(&root, 12, 1, 3000);
+    copy(&slave("b"));
+    copy(&slave("rb"));
+    make_history(&root, 12, 1, 3000);
+    copy(&slave("a"));
+    copy(&slave("ra"));
+    let last = make_history(&root, 12, 1, 3000);
+    let out = run(&[
+        "-y",
+        "-i",
+        "0",
+        "mirror-copy",
+        &m,
+        &slave("a"),
+        &slave("b"),
+        &slave("c"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Separate copies of the same master state.
+    for twin in ["ra", "rb", "rc"] {
+        copy(&slave(twin));
+    }
+    let id = |name: &str| id(&root, name);
+    for (fanned, separate) in [("a", "ra"), ("b", "rb"), ("c", "rc")] {
+        assert_mirrored((&root, 1), (&root, id(fanned)));
+        assert!(
+            records(&root, id(fanned)) == records(&root, id(separate)),
+            "{fanned} differs from {separate}"
+        );
+        assert!(sync_end(&root, id(fanned)) >= last);
+    }
+}
+
+/// A remote shell that logs its argv, writes the pid of the remote
+/// hammer to `<dir>/pid.<n>` and runs it locally.
+fn fake_rsh(dir: &Path) -> PathBuf {
+    let script = dir.join("fake-rsh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{d}/rsh.log'\nwhile [ \"$1\" != hammer ]; do shift; done\nshift\necho $$ > '{d}/pid.'$(ls '{d}' | grep -c '^pid')\nexec '{h}' \"$@\"\n",
+            d = dir.display(),
+            h = env!("CARGO_BIN_EXE_hammer")
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+#[test]
+fn a_target_killed_mid_copy_is_dropped_and_the_others_converge() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "s");
+    // 12 MB at 4 MB/s: the copy lasts about three seconds.
+    let last = make_history(&root, 300, 1, 40_000);
+    let rsh = fake_rsh(dir.path());
+    let m = s(&root.join("master"));
+    let child = Command::new(env!("CARGO_BIN_EXE_hammer"))
+        .env("HAMMER_RSH", &rsh)
+        .args(["-y", "-i", "0", "-b", "4m", "mirror-copy", &m])
+        .args([
+            s(&root.join("a")),
+            format!("far:{}", s(&root.join("b"))),
+            s(&root.join("c")),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid_file = dir.path().join("pid.0");
+    wait_for("the remote target", 30, || pid_file.exists(), String::new);
+    std::thread::sleep(Duration::from_millis(1200));
+    let pid = fs::read_to_string(&pid_file).unwrap();
+    Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    // Target 2 failed: 16 + bit 1.
+    assert_eq!(out.status.code(), Some(18), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "hammer: mirror-copy: target 2 (far:{}) dropped",
+            s(&root.join("b"))
+        )),
+        "{err}"
+    );
+    for name in ["a", "c"] {
+        let id = id(&root, name);
+        assert!(sync_end(&root, id) >= last, "{name}");
+        assert_mirrored((&root, 1), (&root, id));
+    }
+}
+
+#[test]
+fn remote_targets_and_compression() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "s");
+    make_history(&root, 20, 2, 5000);
+    let rsh = fake_rsh(dir.path());
+    let m = s(&root.join("master"));
+    let out = Command::new(env!("CARGO_BIN_EXE_hammer"))
+        .env("HAMMER_RSH", &rsh)
+        .args(["-q", "-y", "-z", "mirror-copy", &format!("src:{m}")])
+        .args([format!("b1:{}", s(&root.join("x"))), s(&root.join("y"))])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let log = fs::read_to_string(dir.path().join("rsh.log")).unwrap();
+    assert!(
+        log.contains(&format!("src hammer -q -y -z -2 mirror-read {m}")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "b1 hammer -q -y -z -2 mirror-write {}",
+            s(&root.join("x"))
+        )),
+        "{log}"
+    );
+    for name in ["x", "y"] {
+        assert_mirrored((&root, 1), (&root, id(&root, name)));
+    }
+}
+
+#[test]
+fn a_target_of_another_pfs_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "s");
+    make_history(&root, 5, 1, 1000);
+    // A slave of another master: different shared uuid.
+    ok(&["pfs-slave", &s(&root.join("other"))]);
+    let m = s(&root.join("master"));
+    let out = run(&[
+        "-y",
+        "mirror-copy",
+        &m,
+        &s(&root.join("good")),
+        &s(&root.join("other")),
+    ]);
+    assert_eq!(out.status.code(), Some(16 + 2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("source and target have different shared-uuid's!"));
+    assert_mirrored((&root, 1), (&root, id(&root, "good")));
+}
+
+#[test]
+fn the_arguments_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "s");
+    let m = s(&root.join("master"));
+    let a = s(&root.join("a"));
+    // The same PFS twice.
+    ok(&["pfs-slave", &a]);
+    let out = run(&["mirror-copy", &m, &a, &format!("{a}/")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("are the same PFS"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Seven targets: the mirror usage, as for any wrong count.
+    let seven: Vec<String> = (0..7).map(|i| s(&root.join(format!("t{i}")))).collect();
+    let mut args = vec!["mirror-copy", m.as_str()];
+    args.extend(seven.iter().map(String::as_str));
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("hammer mirror-copy [[user@]host:]"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_stream_goes_on_without_a_lost_target_and_takes_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "s");
+    make_history(&root, 10, 1, 2000);
+    let rsh = fake_rsh(dir.path());
+    let m = s(&root.join("master"));
+    let far = format!("far:{}", s(&root.join("b")));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hammer"))
+        .env("HAMMER_RSH", &rsh)
+        .args([
+            "-y",
+            "-v",
+            "-i",
+            "0",
+            "mirror-stream",
+            &m,
+            &s(&root.join("a")),
+            &far,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let synced = |name: &str, tid: u64| {
+        fs::symlink_metadata(root.join(name)).is_ok() && sync_end(&root, id(&root, name)) >= tid
+    };
+    let first = sync_end(&root, 1);
+    wait_for(
+        "both targets",
+        30,
+        || synced("a", first) && synced("b", first),
+        String::new,
+    );
+    let pid = fs::read_to_string(dir.path().join("pid.0")).unwrap();
+    Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .unwrap();
+    // The other target goes on at once.
+    let second = make_history(&root, 10, 1, 2000);
+    wait_for("target 1 alone", 30, || synced("a", second), String::new);
+    // The lost one is started again 15 s after it was found gone, at the
+    // next batch.
+    let mut newest = second;
+    wait_for(
+        "target 2 back",
+        60,
+        || {
+            if synced("b", newest) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_secs(2));
+            newest = make_history(&root, 2, 1, 100);
+            false
+        },
+        String::new,
+    );
+    assert!(
+        fs::read_to_string(dir.path().join("rsh.log"))
+            .unwrap()
+            .lines()
+            .count()
+            >= 2
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(143), "{err}");
+    assert!(err.contains("Lost link to target 2, reconnecting"), "{err}");
+    assert_mirrored((&root, 1), (&root, id(&root, "a")));
+}
