@@ -15,32 +15,14 @@ RATE=${BENCH_Z_RATE:-12500000}
 TREE=${BENCH_Z_TREE:-/usr/share}
 RANDOM_MB=${BENCH_Z_RANDOM_MB:-128}
 T=$(mktemp -d)
+. benches/lib/sshd.sh
 cleanup() {
-    [ -f "$T/sshd.pid" ] && kill "$(cat "$T/sshd.pid")" 2>/dev/null
+    stop_sshd
     rm -rf "$T"
 }
 trap cleanup EXIT
 
-mkdir -p "$T/bin" /run/sshd
-ln -s "$H" "$T/bin/hammer"
-ssh-keygen -q -t ed25519 -N '' -f "$T/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$T/id"
-echo "environment=\"PATH=$T/bin:/usr/bin:/bin\" $(cat "$T/id.pub")" >"$T/authorized_keys"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat >"$T/sshd_config" <<EOF
-Port $PORT
-ListenAddress 127.0.0.1
-HostKey $T/host_key
-AuthorizedKeysFile $T/authorized_keys
-PidFile $T/sshd.pid
-StrictModes no
-UsePAM no
-PermitRootLogin yes
-PermitUserEnvironment yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-LogLevel ERROR
-EOF
+start_sshd "$T"
 # The link: a token bucket of RATE bytes/s (64 KiB burst) each way.
 cat >"$T/link.py" <<'EOF'
 import os, socket, sys, threading, time
@@ -71,23 +53,8 @@ up = threading.Thread(target=pump, daemon=True, args=(
 up.start()
 pump(s.recv, out, lambda: None)
 EOF
-for link in slow fast; do
-    {
-        echo "Host *"
-        echo "  HostName 127.0.0.1"
-        echo "  Port $PORT"
-        echo "  IdentityFile $T/id"
-        echo "  IdentitiesOnly yes"
-        echo "  StrictHostKeyChecking no"
-        echo "  UserKnownHostsFile /dev/null"
-        echo "  BatchMode yes"
-        echo "  LogLevel ERROR"
-        [ $link = slow ] && echo "  ProxyCommand python3 $T/link.py 127.0.0.1 $PORT $RATE"
-    } >"$T/ssh_config.$link"
-    printf '#!/bin/sh\nexec ssh -F %s "$@"\n' "$T/ssh_config.$link" >"$T/rsh.$link"
-    chmod +x "$T/rsh.$link"
-done
-/usr/sbin/sshd -f "$T/sshd_config" -E "$T/sshd.log"
+link_rsh slow "python3 $T/link.py 127.0.0.1 $PORT $RATE"
+link_rsh fast ""
 
 "$H" store-create "$T/src" >/dev/null
 "$H" pfs-master "$T/src/text" >/dev/null
@@ -101,9 +68,9 @@ done
 rm -rf "$T/rtree"
 "$H" store-create "$T/dst" >/dev/null
 
-# secs <slave> <link> <pfs> [options]: one mirror-copy to the new slave
-# <slave>, in seconds.
-secs() {
+# copy_secs <slave> <link> <pfs> [options]: one mirror-copy to the new
+# slave <slave>, in seconds.
+copy_secs() {
     local slave=$T/dst/$1 link=$2 pfs=$3 t0 t1 status
     shift 3
     t0=$(date +%s.%N)
@@ -116,14 +83,13 @@ secs() {
     echo "$t1 - $t0" | bc -l
 }
 stream_mb() { "$H" -B mirror-read "$T/src/$1" 2>/dev/null | wc -c | awk '{printf "%.0f", $1 / 1000000}'; }
-ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
 row() { printf '   %-28s %7.1f s  %6.1f MB/s\n' "$1" "$2" "$(echo "$3 / $2" | bc -l)"; }
 
 for pfs in text random; do
     mb=$(stream_mb $pfs)
-    plain=$(secs $pfs-plain slow $pfs)
-    x=$(secs $pfs-X slow $pfs -X)
-    z=$(secs $pfs-z slow $pfs -z)
+    plain=$(copy_secs $pfs-plain slow $pfs)
+    x=$(copy_secs $pfs-X slow $pfs -X)
+    z=$(copy_secs $pfs-z slow $pfs -z)
     echo "== $pfs PFS ($mb MB of stream) over ssh through a $((RATE * 8 / 1000000)) Mbit/s link"
     row "plain" "$plain" "$mb"
     row "-X (ssh -C)" "$x" "$mb"
@@ -135,10 +101,10 @@ echo "   goals: text -z >= 2.5x plain and >= 1.5x -X; random -z >= 0.9x plain"
 mb=$(stream_mb random)
 ratios=()
 for round in 1 2 3 4 5; do
-    plain=$(secs fast-plain$round fast random)
-    z=$(secs fast-z$round fast random -z)
+    plain=$(copy_secs fast-plain$round fast random)
+    z=$(copy_secs fast-z$round fast random -z)
     ratios+=("$(ratio "$plain" "$z")")
 done
-median=$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 3p)
+med=$(median "${ratios[@]}")
 echo "== random PFS ($mb MB) over ssh on the unthrottled loopback (CPU-bound), 5 pairs"
-echo "   -z vs plain: ${ratios[*]}; median ${median}x (goal >= 0.9x: incompressible data costs <= 10%)"
+echo "   -z vs plain: ${ratios[*]}; median ${med}x (goal >= 0.9x: incompressible data costs <= 10%)"

@@ -10,47 +10,14 @@ cargo build --release --quiet
 H=$PWD/target/release/hammer
 MB=${BENCH_SSH_MB:-512}
 T=$(mktemp -d)
+. benches/lib/sshd.sh
 cleanup() {
-    [ -f "$T/sshd.pid" ] && kill "$(cat "$T/sshd.pid")" 2>/dev/null
+    stop_sshd
     rm -rf "$T"
 }
 trap cleanup EXIT
 
-mkdir -p "$T/bin" /run/sshd
-ln -s "$H" "$T/bin/hammer"
-ssh-keygen -q -t ed25519 -N '' -f "$T/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$T/id"
-# The remote side must find this hammer first on its PATH.
-echo "environment=\"PATH=$T/bin:/usr/bin:/bin\" $(cat "$T/id.pub")" >"$T/authorized_keys"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat >"$T/sshd_config" <<EOF
-Port $PORT
-ListenAddress 127.0.0.1
-HostKey $T/host_key
-AuthorizedKeysFile $T/authorized_keys
-PidFile $T/sshd.pid
-StrictModes no
-UsePAM no
-PermitRootLogin yes
-PermitUserEnvironment yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-LogLevel ERROR
-EOF
-cat >"$T/ssh_config" <<EOF
-Host *
-  HostName 127.0.0.1
-  Port $PORT
-  IdentityFile $T/id
-  IdentitiesOnly yes
-  StrictHostKeyChecking no
-  UserKnownHostsFile /dev/null
-  BatchMode yes
-  LogLevel ERROR
-EOF
-printf '#!/bin/sh\nexec ssh -F %s "$@"\n' "$T/ssh_config" >"$T/rsh"
-chmod +x "$T/rsh"
-/usr/sbin/sshd -f "$T/sshd_config" -E "$T/sshd.log"
+start_sshd "$T"
 
 # A master holding MB MiB of 512 KiB files (16 KiB data records).
 mkdir "$T/tree"
@@ -62,13 +29,6 @@ done
 "$H" import "$T/tree" "$T/src/m" >/dev/null
 "$H" store-create "$T/dst" >/dev/null
 
-secs() {
-    local t0 t1
-    t0=$(date +%s.%N)
-    "$@" >/dev/null 2>"$T/err" || { cat "$T/err" >&2; exit 1; }
-    t1=$(date +%s.%N)
-    echo "$t1 - $t0" | bc -l
-}
 read_s=$(secs "$H" -B mirror-read "$T/src/m")
 local_s=$(secs "$H" -y -B mirror-copy "$T/src/m" "$T/dst/local")
 ssh_s=$(HAMMER_RSH="$T/rsh" secs "$H" -y -B mirror-copy "$T/src/m" "localhost:$T/dst/remote")

@@ -246,6 +246,8 @@ fn a_stream_goes_on_without_a_lost_target_and_takes_it_back() {
     let rsh = fake_rsh(dir.path());
     let m = s(&root.join("master"));
     let far = format!("far:{}", s(&root.join("b")));
+    let log = dir.path().join("stderr");
+    let said = || fs::read_to_string(&log).unwrap_or_default();
     let mut child = Command::new(env!("CARGO_BIN_EXE_hammer"))
         .env("HAMMER_RSH", &rsh)
         .args([
@@ -260,7 +262,7 @@ fn a_stream_goes_on_without_a_lost_target_and_takes_it_back() {
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let synced = |name: &str, tid: u64| {
@@ -271,7 +273,7 @@ fn a_stream_goes_on_without_a_lost_target_and_takes_it_back() {
         "both targets",
         30,
         || synced("a", first) && synced("b", first),
-        String::new,
+        said,
     );
     let pid = fs::read_to_string(dir.path().join("pid.0")).unwrap();
     Command::new("kill")
@@ -280,7 +282,7 @@ fn a_stream_goes_on_without_a_lost_target_and_takes_it_back() {
         .unwrap();
     // The other target goes on at once.
     let second = make_history(&root, 10, 1, 2000);
-    wait_for("target 1 alone", 30, || synced("a", second), String::new);
+    wait_for("target 1 alone", 30, || synced("a", second), said);
     // The lost one is started again 15 s after it was found gone, at the
     // next batch.
     let mut newest = second;
@@ -288,14 +290,15 @@ fn a_stream_goes_on_without_a_lost_target_and_takes_it_back() {
         "target 2 back",
         60,
         || {
+            // A batch every two seconds, each given time to arrive.
+            std::thread::sleep(Duration::from_secs(2));
             if synced("b", newest) {
                 return true;
             }
-            std::thread::sleep(Duration::from_secs(2));
             newest = make_history(&root, 2, 1, 100);
             false
         },
-        String::new,
+        said,
     );
     assert!(
         fs::read_to_string(dir.path().join("rsh.log"))
@@ -309,8 +312,7 @@ fn a_stream_goes_on_without_a_lost_target_and_takes_it_back() {
         .status()
         .unwrap();
     let status = child.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let err = said();
     assert_eq!(status.code(), Some(143), "{err}");
     assert!(err.contains("Lost link to target 2, reconnecting"), "{err}");
     assert_mirrored((&root, 1), (&root, id(&root, "a")));

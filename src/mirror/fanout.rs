@@ -248,7 +248,7 @@ fn relay(
     let mut opening = true;
     let mut source_pfsd: Option<PseudofsData> = None;
     loop {
-        let rec = match source.stream.read_mrecord() {
+        let rec = match source.stream.frame_mrecord() {
             Ok(Some(rec)) => rec,
             // The source ended or failed: its side says why.
             Ok(None) | Err(_) => {
@@ -383,20 +383,21 @@ fn gather(
                     (reply, rec.rec_type() & mrec_type::MASK),
                     (Reply::Header, mrec_type::PFSD) | (Reply::Update, mrec_type::UPDATE)
                 );
-                expected.then(|| {
-                    let pfsd = rec.array(PFSD_OFF_DATA).map(PseudofsData::decode);
-                    let (differs, tid) = match (reply, pfsd) {
-                        (Reply::Header, Some(p)) => (
-                            !source.is_some_and(|s| s.shared_uuid == p.shared_uuid),
-                            p.sync_end_tid,
-                        ),
-                        _ => (false, rec.tid().unwrap_or(0)),
-                    };
-                    let mut bytes = rec.bytes().to_vec();
-                    bytes.resize(doalign(bytes.len() as u32), 0);
-                    (differs, tid, bytes)
-                })
-                .ok_or("it answered out of turn")
+                expected
+                    .then(|| {
+                        let pfsd = rec.array(PFSD_OFF_DATA).map(PseudofsData::decode);
+                        let (differs, tid) = match (reply, pfsd) {
+                            (Reply::Header, Some(p)) => (
+                                !source.is_some_and(|s| s.shared_uuid == p.shared_uuid),
+                                p.sync_end_tid,
+                            ),
+                            _ => (false, rec.tid().unwrap_or(0)),
+                        };
+                        let mut bytes = rec.bytes().to_vec();
+                        bytes.resize(doalign(bytes.len() as u32), 0);
+                        (differs, tid, bytes)
+                    })
+                    .ok_or("it answered out of turn")
             }
             _ => Err("it ended without answering"),
         };
