@@ -9,6 +9,7 @@ pub mod bridge;
 pub mod cli;
 pub mod cparse;
 pub mod errno;
+pub mod events;
 pub mod fsio;
 pub mod mirror;
 pub mod ondisk;

@@ -7,17 +7,23 @@ use std::io::{self, IsTerminal, Seek, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use hammer_mirror::bridge;
-use hammer_mirror::cli::{self, CliError, Command, Invocation, SshRemoteError, USAGE};
+use hammer_mirror::bridge::export::ExportOptions;
+use hammer_mirror::bridge::import::ImportOptions;
+use hammer_mirror::cli::{self, CliError, Command, GlobalOpts, Invocation, SshRemoteError, USAGE};
 use hammer_mirror::errno::strerror;
+use hammer_mirror::events::Events;
 use hammer_mirror::mirror::chan;
-use hammer_mirror::mirror::copy::{mirror_copy, mirror_stream, CopyError, CopyNote, Outcome};
+use hammer_mirror::mirror::copy::{
+    mirror_copy, mirror_stream, CopyError, CopyNote, CopyOptions, Outcome,
+};
 use hammer_mirror::mirror::dump::{mirror_dump, DumpError};
 use hammer_mirror::mirror::error::MirrorError;
 use hammer_mirror::mirror::fanout::{mirror_fanout, FanOutcome};
 use hammer_mirror::mirror::read::{mirror_read, ReadOptions};
-use hammer_mirror::mirror::write::mirror_write;
+use hammer_mirror::mirror::write::{mirror_write, WriteOptions};
 use hammer_mirror::patharg::PathArg;
 use hammer_mirror::pfs_cmd::{self, PfsCmdError, PfsCreate};
 use hammer_mirror::progress::Progress;
@@ -29,6 +35,17 @@ use hammer_mirror::wire::zframe::{ZReader, ZWriter};
 struct Failure {
     lines: Vec<Line>,
     status: u8,
+    /// What `-j`'s `error` events say of it.
+    class: &'static str,
+    errno: Option<i32>,
+}
+
+/// `-j`'s sink, set once the command line is parsed: main and the signal
+/// thread tell it every failure's messages and the exit status.
+static EVENTS: OnceLock<Events> = OnceLock::new();
+
+fn events() -> Events {
+    EVENTS.get().cloned().unwrap_or_default()
 }
 
 /// One message: the original's `errx` (`hammer: msg`), its verbatim
@@ -47,7 +64,7 @@ impl Failure {
     fn of(line: Line) -> Self {
         Failure {
             lines: vec![line],
-            status: 1,
+            ..Failure::status(1)
         }
     }
 
@@ -56,6 +73,16 @@ impl Failure {
         Failure {
             lines: Vec::new(),
             status,
+            class: "error",
+            errno: None,
+        }
+    }
+
+    fn class(self, class: &'static str, errno: Option<i32>) -> Self {
+        Failure {
+            class,
+            errno,
+            ..self
         }
     }
 }
@@ -76,18 +103,63 @@ mod copy_exit {
 fn main() -> ExitCode {
     let inv = match cli::parse(std::env::args_os()) {
         Ok(inv) => inv,
-        Err(e) => return render(cli_failure(e)),
+        Err(e) => {
+            let f = cli_failure(e);
+            let status = f.status;
+            if let Some((dest, word)) = cli::events_of_refused(std::env::args_os()) {
+                if let Ok(ev) = Events::open(&dest, &word) {
+                    let _ = EVENTS.set(ev);
+                }
+            }
+            let _ = render(f);
+            events().end(status);
+            return ExitCode::from(status);
+        }
     };
-    match run(&inv) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(f) => render(f),
+    if let Some(dest) = &inv.opts.events {
+        match Events::open(dest, inv.command.word()) {
+            Ok(e) => {
+                let _ = EVENTS.set(e);
+            }
+            Err(e) => {
+                let shown = dest.to_string_lossy();
+                return render(Failure::errx(format_args!("-j {shown}: {}", strerror(&e))));
+            }
+        }
     }
+    let status = match run(&inv) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            let status = f.status;
+            let _ = render(f);
+            events().end(status);
+            return ExitCode::from(status);
+        }
+    };
+    events().end(0);
+    status
 }
 
-/// Prints a failure on stderr; its exit status.
+/// Prints a failure on stderr (and tells `-j`); its exit status.
 fn render(f: Failure) -> ExitCode {
+    tell_lines(&f.lines, f.class, f.errno);
     print_lines(&f.lines);
     ExitCode::from(f.status)
+}
+
+/// `-j`: one `error` event per message line.
+fn tell_lines(lines: &[Line], class: &str, errno: Option<i32>) {
+    let ev = events();
+    if !ev.on() {
+        return;
+    }
+    for line in lines {
+        match line {
+            Line::Errx(m) => ev.error(class, &format!("hammer: {m}"), errno),
+            Line::Say(m) => ev.error(class, m, errno),
+            Line::Usage(u) => ev.error(class, u, errno),
+        }
+    }
 }
 
 fn print_lines(lines: &[Line]) {
@@ -129,11 +201,14 @@ fn stop_on_signals(progress: Progress) {
         .spawn(move || {
             if let Ok(sig) = set.wait() {
                 progress.finish();
-                print_lines(&[Line::Errx(format!(
+                let line = Line::Errx(format!(
                     "mirror-stream: stopped by {}; the slave keeps what its last sync committed",
                     sig.as_str()
-                ))]);
-                std::process::exit(128 + sig as i32);
+                ));
+                let status = 128 + sig as i32;
+                let _ = render(Failure::of(line).class("signal", None));
+                events().end(status as u8);
+                std::process::exit(status);
             }
         });
     if spawned.is_err() {
@@ -148,17 +223,21 @@ const NO_STORE_HINT: &str = "hint: that path is on no HAMMER filesystem and in n
 /// A refused command line: getopt's message and the usage, or the usage a
 /// command's arguments call for, or the restriction's message.
 fn cli_failure(e: CliError) -> Failure {
+    cli_lines(e).class("usage", None)
+}
+
+fn cli_lines(e: CliError) -> Failure {
     match e {
         CliError::IllegalOption(_) | CliError::MissingArgument(_) => Failure {
             lines: vec![Line::Errx(e.to_string()), Line::Usage(USAGE)],
-            status: 1,
+            ..Failure::status(1)
         },
         CliError::NoCommand => Failure::of(Line::Usage(USAGE)),
         CliError::BadValue { .. } => Failure::errx(e),
         // verify's exit 1 means "problems found".
         CliError::Usage(u) if u == cli::VERIFY_USAGE => Failure {
             lines: vec![Line::Usage(u)],
-            status: 2,
+            ..Failure::status(2)
         },
         CliError::Usage(u) => Failure::of(Line::Usage(u)),
         CliError::Restricted(r) => Failure::errx(r),
@@ -174,11 +253,17 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
     }
     match &inv.command {
         Command::MirrorRead { fs, begin_tid } => {
-            let ro = o.read_options(false, *begin_tid);
+            let ro = ReadOptions {
+                events: events(),
+                ..o.read_options(false, *begin_tid)
+            };
             cmd_mirror_read("mirror-read", fs, &ro, o.zstd_level())
         }
         Command::MirrorReadStream { fs, begin_tid } => {
-            let ro = o.read_options(true, *begin_tid);
+            let ro = ReadOptions {
+                events: events(),
+                ..o.read_options(true, *begin_tid)
+            };
             cmd_mirror_read("mirror-read-stream", fs, &ro, o.zstd_level())
         }
         Command::MirrorWrite { fs } => {
@@ -186,11 +271,17 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
             match o.zstd_level() {
                 // The file's size is not the stream's: no total.
                 Some(_) => {
-                    let wo = o.write_options(None);
+                    let wo = WriteOptions {
+                        events: events(),
+                        ..o.write_options(None)
+                    };
                     mirror_write(fs, &wo, zreader(input)?, output, &mut io::stderr())
                 }
                 None => {
-                    let wo = o.write_options(stream_len(&input));
+                    let wo = WriteOptions {
+                        events: events(),
+                        ..o.write_options(stream_len(&input))
+                    };
                     mirror_write(fs, &wo, input, output, &mut io::stderr())
                 }
             }
@@ -200,21 +291,22 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
         Command::MirrorCopy { source, target } => copy_status(mirror_copy(
             source,
             target,
-            &o.copy_options(false),
+            &copy_options(o, false),
             false,
             &mut copy_note,
         )),
         Command::MirrorStream { source, target } => {
-            let co = o.copy_options(true);
+            let co = copy_options(o, true);
             stop_on_signals(co.read.progress.clone());
             let verbose = o.verbose > 0;
+            let after = std::time::Duration::from_secs(15) + co.read.delay;
             let r = mirror_stream(source, target, &co, &mut |n| match n {
-                CopyNote::LostLink if verbose => eprint!("\nLost Link\n"),
+                CopyNote::LostLink => lost_link(0, after, verbose),
                 n => copy_note(n),
             });
             if r.is_ok() {
                 let giving_up = "mirror-stream: giving up, retrying cannot help";
-                print_lines(&[Line::Errx(giving_up.into())]);
+                let _ = render(Failure::errx(giving_up).class("give-up", None));
             }
             copy_status(r)
         }
@@ -223,25 +315,25 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
             targets,
             stream,
         } => {
-            let co = o.copy_options(*stream);
+            let co = copy_options(o, *stream);
             if *stream {
                 stop_on_signals(co.read.progress.clone());
             }
             let verbose = o.verbose > 0;
+            let after = std::time::Duration::from_secs(15) + co.read.delay;
             let r = mirror_fanout(source, targets, &co, *stream, &mut |i, n| match n {
-                CopyNote::LostLink if verbose && i == 0 => eprint!("\nLost Link\n"),
-                CopyNote::LostLink if verbose => {
-                    eprintln!("Lost link to target {i}, reconnecting");
-                }
-                CopyNote::Dropped(why) => print_lines(&[Line::Errx(format!(
+                // A whole session waits; a target starts again at once.
+                CopyNote::LostLink if i == 0 => lost_link(0, after, verbose),
+                CopyNote::LostLink => lost_link(i, std::time::Duration::ZERO, verbose),
+                CopyNote::Dropped(why) => copy_note(CopyNote::Dropped(format!(
                     "mirror-copy: target {i} ({}) dropped: {why}",
                     targets[i - 1].to_string_lossy()
-                ))]),
+                ))),
                 n => copy_note(n),
             });
             if *stream && r.is_ok() {
                 let giving_up = "mirror-stream: giving up, retrying cannot help";
-                print_lines(&[Line::Errx(giving_up.into())]);
+                let _ = render(Failure::errx(giving_up).class("give-up", None));
             }
             fanout_status(r)
         }
@@ -271,7 +363,7 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
         Command::StoreCreate { dir } => pfs(|_| pfs_cmd::store_create(dir)),
         Command::SshRemote { commands, prefix } => cmd_ssh_remote(commands, prefix),
         Command::Import { dir, pfs } => {
-            let s = bridge::import::import(dir, pfs, o.import_options(), &mut io::stderr())
+            let s = bridge::import::import(dir, pfs, import_options(o), &mut io::stderr())
                 .map_err(Failure::errx)?;
             summary(
                 o.quiet > 0,
@@ -282,7 +374,7 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
             )
         }
         Command::Export { source, dir } => {
-            let s = bridge::export::export(source, dir, o.export_options(), &mut io::stderr())
+            let s = bridge::export::export(source, dir, export_options(o), &mut io::stderr())
                 .map_err(Failure::errx)?;
             summary(
                 o.quiet > 0,
@@ -333,11 +425,15 @@ fn pfs(command: impl FnOnce(&mut dyn Write) -> Result<(), PfsCmdError>) -> Resul
 }
 
 fn pfs_failure(e: PfsCmdError) -> Failure {
+    pfs_lines(e).class("pfs", None)
+}
+
+fn pfs_lines(e: PfsCmdError) -> Failure {
     match e {
         PfsCmdError::Reported => Failure::status(1),
         e @ PfsCmdError::NoStore(_) => Failure {
             lines: vec![Line::Say(e.to_string()), Line::Say(NO_STORE_HINT.into())],
-            status: 1,
+            ..Failure::status(1)
         },
         e if e.is_plain() => Failure::of(Line::Say(e.to_string())),
         e => Failure::errx(e),
@@ -386,6 +482,28 @@ fn cmd_ssh_remote(commands: &OsStr, prefix: &Path) -> Result<(), Failure> {
         Ok(inv) => run(&inv),
         Err(SshRemoteError::Command(e)) => Err(cli_failure(e)),
         Err(e) => Err(Failure::errx(e)),
+    }
+}
+
+/// mirror-copy's options, both sides telling `-j`.
+fn copy_options(o: &GlobalOpts, stream: bool) -> CopyOptions {
+    let mut co = o.copy_options(stream);
+    co.read.events = events();
+    co.write.events = events();
+    co
+}
+
+fn import_options(o: &GlobalOpts) -> ImportOptions {
+    ImportOptions {
+        events: events(),
+        ..o.import_options()
+    }
+}
+
+fn export_options(o: &GlobalOpts) -> ExportOptions {
+    ExportOptions {
+        events: events(),
+        ..o.export_options()
     }
 }
 
@@ -449,29 +567,53 @@ fn mirror_failure(e: MirrorError) -> Failure {
     } else {
         Line::Errx(e.to_string())
     };
+    let (class, errno) = (e.class(), e.errno());
     let mut f = match e {
         MirrorError::SlaveNotCreated(cause) => pfs_failure(cause),
         _ => Failure::status(1),
     };
     f.lines.push(line);
     f.status = 1;
-    f
+    f.class(class, errno)
 }
 
 /// What a copy's sides have to tell, as they end.
 fn copy_note(n: CopyNote) {
+    let say = |line: Line, class| {
+        let _ = render(Failure::of(line).class(class, None));
+    };
     match n {
-        CopyNote::Failed(e) => print_lines(&mirror_failure(e).lines),
-        CopyNote::Panicked => print_lines(&[Line::Errx("mirror side panicked".into())]),
-        CopyNote::Remote(line) => print_lines(&[Line::Say(line)]),
+        CopyNote::Failed(e) => {
+            let _ = render(mirror_failure(e));
+        }
+        CopyNote::Panicked => say(Line::Errx("mirror side panicked".into()), "internal"),
+        CopyNote::Remote(line) => say(Line::Say(line), "remote"),
         CopyNote::LostLink => {}
-        CopyNote::Dropped(why) => print_lines(&[Line::Errx(why)]),
-        CopyNote::NoCompression => print_lines(&[Line::Errx(
-            "mirror-copy: the remote side refused -z: it is not hammer-mirror (an original \
-             hammer(8) has no compression); run without -z"
-                .into(),
-        )]),
+        CopyNote::Dropped(why) => say(Line::Errx(why), "dropped"),
+        CopyNote::NoCompression => say(
+            Line::Errx(
+                "mirror-copy: the remote side refused -z: it is not hammer-mirror (an original \
+                 hammer(8) has no compression); run without -z"
+                    .into(),
+            ),
+            "remote",
+        ),
     }
+}
+
+/// mirror-stream lost its link (`target` 0: the copy) and connects again
+/// after `after`: `-v` says so, `-j` tells it.
+fn lost_link(target: usize, after: std::time::Duration, verbose: bool) {
+    if verbose {
+        if target == 0 {
+            eprint!("\nLost Link\n");
+        } else {
+            eprintln!("Lost link to target {target}, reconnecting");
+        }
+    }
+    let ev = events();
+    ev.lost_link(target);
+    ev.retry(target, after.as_secs_f64());
 }
 
 /// With several targets the exit status names the failed ones.

@@ -17,8 +17,10 @@ use nix::unistd::{geteuid, mkfifo};
 use super::format::{objtype, InodeData, FIXKEY_SYMLINK, INLINE_SYMLINK_MAX};
 use super::tree::{visible, Tree, TREE_TYPES};
 use super::{as_of, open_pfs, BridgeError};
+use crate::events::{self, Events, Start};
 use crate::ondisk::{rectype, LeafElm, LOCALIZE_MISC};
 use crate::patharg::PathArg;
+use crate::pfs::Pfs;
 use crate::pfs::PfsError;
 use crate::progress::Progress;
 use crate::wire::crc::data_crc_matches;
@@ -35,6 +37,8 @@ pub struct ExportOptions {
     pub force: bool,
     /// The progress line: file bytes written of the tree's sizes.
     pub progress: Progress,
+    /// `-j`: the JSON-lines events.
+    pub events: Events,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -145,8 +149,21 @@ pub fn export(
         },
         progress: opts.progress.clone(),
     };
+    let planned = file_bytes(&ex.tree);
+    let t0 = std::time::Instant::now();
+    opts.events.start(
+        None,
+        &Start {
+            pfs: path.to_string(),
+            pfs_id: Some(store.pfs_id()),
+            shared_uuid: Some(pfsd.shared_uuid.to_string()),
+            end_tid: Some(events::tid(tid)),
+            planned_bytes: Some(planned),
+            ..Start::default()
+        },
+    );
     opts.progress.start();
-    opts.progress.expect(file_bytes(&ex.tree));
+    opts.progress.expect(planned);
     let mut write = || -> Result<(), BridgeError> {
         ex.build(target)?;
         // File data: one pass in key order, loading only the payloads wanted.
@@ -160,6 +177,10 @@ pub fn export(
     let r = write();
     opts.progress.finish();
     r?;
+    let took = t0.elapsed().as_secs_f64();
+    let s = &ex.summary;
+    opts.events
+        .batch(None, (tid, tid), s.objects, s.bytes, took);
     for p in &ex.problems {
         let _ = writeln!(diag, "hammer: export: {p}");
     }

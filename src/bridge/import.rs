@@ -23,6 +23,7 @@ use super::format::{
 };
 use super::tree::{Entry, Tree, TREE_TYPES};
 use super::{micros, open_pfs, BridgeError};
+use crate::events::{self, Events, Start};
 use crate::fsio::read_full;
 use crate::ondisk::{rectype, LeafElm, LOCALIZE_INODE, LOCALIZE_MISC};
 use crate::patharg::PathArg;
@@ -48,6 +49,8 @@ pub struct ImportOptions {
     /// The progress line: file bytes done of the tree's, counted beside
     /// the import by a second walk.
     pub progress: Progress,
+    /// `-j`: the JSON-lines events.
+    pub events: Events,
 }
 
 /// What an import did.
@@ -131,11 +134,23 @@ pub fn import_with(
         contents,
         buf: vec![0u8; (READ_WINDOW + XBUFSIZE) as usize],
     };
+    let t0 = std::time::Instant::now();
+    opts.events.start(
+        None,
+        &Start {
+            pfs: pfs_path.to_string(),
+            pfs_id: Some(pfs_id),
+            shared_uuid: Some(pfsd.shared_uuid.to_string()),
+            begin_tid: Some(events::tid(pfsd.sync_end_tid)),
+            ..Start::default()
+        },
+    );
     let r = with_total(dir, &opts.progress, || im.run(dir, &root_meta, old_root));
     opts.progress.finish();
     r?;
     let mut summary = im.summary;
-    if im.records == 0 {
+    let records = im.records;
+    if records == 0 {
         // Nothing changed: no TID is spent, the tree is the current state.
         drop(im);
         summary.tid = store.flush_tid()?;
@@ -144,6 +159,10 @@ pub fn import_with(
         im.txn.set_origins(&im.seen)?;
         summary.tid = im.txn.commit()?;
     }
+    let span = (pfsd.sync_end_tid, summary.tid);
+    let took = t0.elapsed().as_secs_f64();
+    opts.events.batch(None, span, records, summary.bytes, took);
+    opts.events.sync(None, summary.tid);
     Ok(summary)
 }
 

@@ -325,6 +325,36 @@ impl Command {
         }
     }
 
+    /// The command word, as the events of `-j` name the command.
+    pub fn word(&self) -> &'static str {
+        use Command::*;
+        match self {
+            MirrorRead { .. } => "mirror-read",
+            MirrorReadStream { .. } => "mirror-read-stream",
+            MirrorWrite { .. } => "mirror-write",
+            MirrorDump { .. } => "mirror-dump",
+            MirrorCopy { .. } | MirrorFanout { stream: false, .. } => "mirror-copy",
+            MirrorStream { .. } | MirrorFanout { stream: true, .. } => "mirror-stream",
+            PfsStatus { .. } => "pfs-status",
+            PfsMaster { .. } => "pfs-master",
+            PfsSlave { .. } => "pfs-slave",
+            PfsUpdate { .. } => "pfs-update",
+            PfsUpgrade { .. } => "pfs-upgrade",
+            PfsDowngrade { .. } => "pfs-downgrade",
+            PfsDestroy { .. } => "pfs-destroy",
+            Synctid { .. } => "synctid",
+            SshRemote { .. } => "ssh-remote",
+            StoreCreate { .. } => "store-create",
+            Import { .. } => "import",
+            Export { .. } => "export",
+            Snapls { .. } => "snapls",
+            Verify { .. } => "verify",
+            Help { .. } => "help",
+            Version => "version",
+            NotImplemented(word) => word,
+        }
+    }
+
     /// Whether the command creates its path when it does not exist
     /// (mirror-write by auto-creating the slave).
     pub fn creates_path(&self) -> bool {

@@ -14,7 +14,7 @@ use crate::wire::zframe::zstd_level;
 /// `getopt(3)` option string of hammer.c.
 pub const OPTSTRING: &str = "b:c:de:hf:i:m:p:qrt:v2yABC:FR:S:T:X";
 /// This tool's own options, on letters the original does not use.
-pub const OWN_OPTSTRING: &str = "z";
+pub const OWN_OPTSTRING: &str = "zj:";
 
 /// Default `-S`: 4 GiB.
 const DEFAULT_SPLITUP: u64 = 4_294_967_296;
@@ -62,6 +62,8 @@ pub struct GlobalOpts {
     pub force: bool,
     /// `-z` count: compress the stream, harder with each.
     pub compress: u32,
+    /// `-j`: where the JSON-lines events go.
+    pub events: Option<OsString>,
 }
 
 impl GlobalOpts {
@@ -93,6 +95,7 @@ impl Default for GlobalOpts {
             restrict_path: None,
             force: false,
             compress: 0,
+            events: None,
         }
     }
 }
@@ -213,6 +216,7 @@ fn apply_value(o: &mut GlobalOpts, c: char, v: OsString) -> Result<(), CliError>
             o.delay = Duration::from_secs(u64::try_from(secs).unwrap_or(0));
         }
         'p' => o.ssh_port = Some(v),
+        'j' => o.events = Some(v),
         't' => {
             let secs = seconds(bytes)
                 .and_then(|s| u64::try_from(s).ok())

@@ -68,6 +68,17 @@ pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Invocation, Cl
     Ok(Invocation { opts, command })
 }
 
+/// For a command line `parse` refused: the `-j` sink its options name,
+/// and its command word (empty without one), so that the refusal is told
+/// there too.
+pub fn events_of_refused<I: IntoIterator<Item = OsString>>(argv: I) -> Option<(OsString, String)> {
+    let (opts, rest) = getopt::getopt(argv.into_iter().skip(1).collect()).ok()?;
+    let word = rest
+        .first()
+        .map_or(String::new(), |w| w.to_string_lossy().into_owned());
+    Some((opts.events?, word))
+}
+
 #[cfg(test)]
 mod tests {
     use std::ffi::OsStr;

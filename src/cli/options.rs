@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use super::GlobalOpts;
 use crate::bridge::export::ExportOptions;
 use crate::bridge::import::ImportOptions;
+use crate::events::Events;
 use crate::mirror::copy::CopyOptions;
 use crate::mirror::read::ReadOptions;
 use crate::mirror::remote::SshOptions;
@@ -43,6 +44,7 @@ impl GlobalOpts {
             scoreboard: self.scoreboard.clone(),
             begin_tid,
             progress: self.progress(command, "records"),
+            events: Events::default(),
         }
     }
 
@@ -56,6 +58,7 @@ impl GlobalOpts {
             quiet: self.quiet > 0,
             input_len,
             progress: self.progress("mirror-write", "records"),
+            events: Events::default(),
         }
     }
 
@@ -96,6 +99,7 @@ impl GlobalOpts {
     pub fn import_options(&self) -> ImportOptions {
         ImportOptions {
             progress: self.progress("import", "files"),
+            events: Events::default(),
         }
     }
 
@@ -103,6 +107,7 @@ impl GlobalOpts {
         ExportOptions {
             force: self.force,
             progress: self.progress("export", "files"),
+            events: Events::default(),
         }
     }
 }

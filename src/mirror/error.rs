@@ -80,6 +80,40 @@ pub enum MirrorError {
 }
 
 impl MirrorError {
+    /// The class the events of `-j` give this failure.
+    pub fn class(&self) -> &'static str {
+        match self {
+            _ if self.is_peer_gone() => "peer-gone",
+            MirrorError::Getpfs(_) | MirrorError::Pfs { .. } | MirrorError::Fatal { .. } => "pfs",
+            MirrorError::SlaveNotCreated(_) => "pfs",
+            MirrorError::Reader(_) | MirrorError::Batch(_) | MirrorError::Protocol(_) => "protocol",
+            MirrorError::Destroyed { .. } => "destroyed",
+            MirrorError::Write(_) | MirrorError::ShortWrite { .. } | MirrorError::Stdout(_) => "io",
+        }
+    }
+
+    /// The errno behind this failure, when there is one.
+    pub fn errno(&self) -> Option<i32> {
+        use crate::wire::{BatchErrorKind as B, ReadErrorKind as R};
+        match self {
+            MirrorError::Getpfs(GetpfsError::Open { source, .. }) => source.raw_os_error(),
+            MirrorError::Getpfs(GetpfsError::Access { source, .. }) => Some(source.errno() as i32),
+            MirrorError::Pfs { source, .. } => Some(source.errno() as i32),
+            MirrorError::Fatal { errno, .. } => Some(*errno),
+            MirrorError::Write(e) | MirrorError::Stdout(e) => e.raw_os_error(),
+            MirrorError::ShortWrite { source, .. } => source.raw_os_error(),
+            MirrorError::Reader(r) => match &r.kind {
+                R::Io(e) => e.raw_os_error(),
+                _ => None,
+            },
+            MirrorError::Batch(b) => match &b.kind {
+                B::Io(e) => e.raw_os_error(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Whether the message is printed verbatim (the original's "say")
     /// rather than as `hammer: <message>`.
     pub fn is_plain(&self) -> bool {

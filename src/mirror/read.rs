@@ -15,6 +15,7 @@ use super::plan::{self, After, Chunks, Mode, Range};
 use super::prescan::{summary, HistEntry, Prescan};
 use super::report::{Report, Verbosity};
 use super::scoreboard::Scoreboard;
+use crate::events::{self, Events, Side, Start};
 use crate::ondisk::{BaseElm, LeafElm, PseudofsData};
 use crate::patharg::PathArg;
 use crate::pfs::{getpfs, MirrorReadReq, Pfs};
@@ -51,6 +52,8 @@ pub struct ReadOptions {
     pub begin_tid: Option<u64>,
     /// The progress line (stream bytes; its total from each prescan).
     pub progress: Progress,
+    /// `-j`: the JSON-lines events.
+    pub events: Events,
 }
 
 struct Source<'a, R, W> {
@@ -78,6 +81,13 @@ struct Source<'a, R, W> {
     /// The source PFS, opened at the first batch and kept: its handle is
     /// pinned to that PFS, so one destroyed under the run fails it.
     pfs: Option<Box<dyn Pfs>>,
+    /// The bytes the last prescan counted.
+    planned: Option<u64>,
+    /// The `start` event was written.
+    started: bool,
+    /// Records sent in the current batch (counted for the progress line
+    /// and the events only).
+    batch_records: u64,
 }
 
 /// Runs mirror-read(-stream) on `fs`, writing the stream to `output` and,
@@ -115,6 +125,9 @@ pub fn mirror_read<R: Read, W: Write>(
         synced_to: None,
         covered: None,
         pfs: None,
+        planned: None,
+        started: false,
+        batch_records: 0,
     };
     s.run()
 }
@@ -201,7 +214,30 @@ impl<R: Read, W: Write> Source<'_, R, W> {
         };
         let (range, resumed) = self.plan_range(pfs, target_sync_end)?;
         let tid_end = range.tid_end;
+        if !self.started {
+            self.started = true;
+            let pfsd = scratch_pfsd(pfs)?;
+            let start = Start {
+                pfs: self.fs.to_string(),
+                pfs_id: Some(pfs.pfs_id()),
+                shared_uuid: Some(pfsd.shared_uuid.to_string()),
+                begin_tid: Some(events::tid(range.tid_beg)),
+                end_tid: Some(events::tid(range.tid_end)),
+                planned_bytes: self.planned,
+            };
+            self.o.events.start(Some(Side::Source), &start);
+        }
+        let (t0, sent0) = (Instant::now(), self.sent);
+        self.batch_records = 0;
         self.transfer(pfs, range)?;
+        if !self.interrupted {
+            let took = t0.elapsed().as_secs_f64();
+            let span = (range.tid_beg, range.tid_end);
+            let bytes = self.sent - sent0;
+            self.o
+                .events
+                .batch(Some(Side::Source), span, self.batch_records, bytes, took);
+        }
         self.covered = Some(range.covered_to());
 
         match plan::after_batch(self.interrupted, resumed, self.chunks.as_ref(), self.mode) {
@@ -374,9 +410,10 @@ impl<R: Read, W: Write> Source<'_, R, W> {
                 }
                 self.sent += count as u64;
                 let progress = &self.o.progress;
-                if progress.counts() {
-                    let records = BatchIter::new(&self.buf[..count]).count();
-                    progress.add(count as u64, records as u64);
+                if progress.counts() || self.o.events.on() {
+                    let records = BatchIter::new(&self.buf[..count]).count() as u64;
+                    self.batch_records += records;
+                    progress.add(count as u64, records);
                 }
             }
             total += count as u64;
@@ -466,7 +503,9 @@ impl<R: Read, W: Write> Source<'_, R, W> {
         if rec.rec_type() != mrec_type::UPDATE || rec.rec_size() != UPDATE_REC_SIZE {
             return Err(ProtocolError::NoAck.into());
         }
-        Ok(rec.tid().unwrap_or_default())
+        let tid = rec.tid().unwrap_or_default();
+        self.o.events.sync(Some(Side::Source), tid);
+        Ok(tid)
     }
 
     /// A resume point from the cycle file, if it continues an interrupted
@@ -540,6 +579,7 @@ impl<R: Read, W: Write> Source<'_, R, W> {
             }
         }
         self.o.progress.expect(p.total);
+        self.planned = Some(p.total);
         let entries = p.reduce(self.o.splitup);
         if !self.repeat {
             self.report.after_prescan();

@@ -9,6 +9,7 @@ use nix::errno::Errno;
 use super::autoslave;
 use super::error::{pfs_err, MirrorError, ProtocolError};
 use super::header::{read_pfsd, validate_header};
+use crate::events::{self, Events, Side, Start};
 use crate::ondisk::PseudofsData;
 use crate::patharg::PathArg;
 use crate::pfs::{getpfs, MirrorWriteReq, Pfs, SynctidOp};
@@ -30,6 +31,8 @@ pub struct WriteOptions {
     pub input_len: Option<u64>,
     /// The progress line (stream bytes applied).
     pub progress: Progress,
+    /// `-j`: the JSON-lines events.
+    pub events: Events,
 }
 
 /// Runs mirror-write until the source sends TERM. `output` is the reply
@@ -64,6 +67,8 @@ fn write_batches<R: Read, W: Write>(
     // even recreated under its name, fails the next batch instead of being
     // given the rest of a stream whose start it never saw.
     let mut witness: Option<Box<dyn Pfs>> = None;
+    // The `start` event was written (at the first batch's header).
+    let mut witness_told = false;
     loop {
         // PFSD#1: only its shared uuid is used, to create a missing slave.
         let pfsd1 = match read_pfsd(&mut reader)? {
@@ -80,7 +85,9 @@ fn write_batches<R: Read, W: Write>(
                 pfs
             }
         };
-        let more = batch(fs, o, pfs.as_mut(), &mut reader, &mut writer, diag)
+        let first = witness_told;
+        witness_told = true;
+        let more = batch(fs, o, pfs.as_mut(), &mut reader, &mut writer, diag, first)
             .map_err(|e| e.or_destroyed(pfs.as_ref(), format!("Mirror-write {fs} failed")))?;
         if !more {
             return Ok(());
@@ -147,7 +154,9 @@ fn batch<R: Read, W: Write>(
     reader: &mut MrecordReader<R>,
     writer: &mut MrecordWriter<W>,
     diag: &mut dyn Write,
+    told: bool,
 ) -> Result<bool, MirrorError> {
+    let t0 = std::time::Instant::now();
     if o.two_way {
         let own = pfs
             .get_pseudofs()
@@ -165,6 +174,18 @@ fn batch<R: Read, W: Write>(
         Some(p) => p,
     };
     let tid_end = pfsd2.sync_end_tid;
+    if !told {
+        let start = Start {
+            pfs: fs.to_string(),
+            pfs_id: Some(pfs.pfs_id()),
+            shared_uuid: Some(pfsd2.shared_uuid.to_string()),
+            begin_tid: Some(events::tid(pfsd2.sync_beg_tid)),
+            end_tid: Some(events::tid(tid_end)),
+            planned_bytes: o.input_len,
+        };
+        o.events.start(Some(Side::Target), &start);
+    }
+    let (mut records, mut bytes) = (0u64, 0u64);
     let mut req = MirrorWriteReq::new(pfsd2.sync_beg_tid, tid_end);
     loop {
         let mut warnings = Vec::new();
@@ -178,9 +199,11 @@ fn batch<R: Read, W: Write>(
         }
         pfs.mirror_write(&mut req, batch.bytes())
             .map_err(pfs_err(format!("Mirror-write {fs} failed")))?;
-        if o.progress.counts() {
-            o.progress
-                .add(batch.len() as u64, batch.records().count() as u64);
+        if o.progress.counts() || o.events.on() {
+            let n = batch.records().count() as u64;
+            o.progress.add(batch.len() as u64, n);
+            records += n;
+            bytes += batch.len() as u64;
         }
         if let Some(errno) = req.head_error {
             return Err(MirrorError::Fatal {
@@ -215,6 +238,7 @@ fn batch<R: Read, W: Write>(
             now.sync_end_tid = tid_end;
             pfs.set_pseudofs(&now)
                 .map_err(pfs_err("update_pfs_snapshot (rewrite)"))?;
+            o.events.sync(Some(Side::Target), tid_end);
             if o.verbose >= 2 {
                 let _ = writeln!(
                     diag,
@@ -229,6 +253,10 @@ fn batch<R: Read, W: Write>(
             let _ = writeln!(diag, "Mirror-write {fs}: succeeded");
         }
     }
+    let took = t0.elapsed().as_secs_f64();
+    let span = (pfsd2.sync_beg_tid, tid_end);
+    o.events
+        .batch(Some(Side::Target), span, records, bytes, took);
     if o.two_way {
         send(writer, &Mrecord::Update { tid: tid_end })?;
     } else if !o.quiet {
