@@ -225,9 +225,6 @@ pub fn pfs_create(path: &PathArg, new: &PfsCreate<'_>, out: &mut dyn Write) -> C
     // The link is made in `dir` itself, which a store's `@@-1:00000` is
     // not: refused before a PFS is created for nothing.
     fs::metadata(dir).map_err(|e| open_dir(OpenError::Io(e)))?;
-    let id = free_pfs_id(pfs.as_mut(), path)?;
-    write!(out, "Creating PFS#{id}\t")?;
-    out.flush()?;
     let pfsd = PseudofsData {
         sync_beg_tid: 1,
         sync_end_tid: 1,
@@ -236,13 +233,26 @@ pub fn pfs_create(path: &PathArg, new: &PfsCreate<'_>, out: &mut dyn Write) -> C
         mirror_flags: if new.slave { PFSD_SLAVE } else { 0 },
         ..Default::default()
     };
-    pfs.set_pfs_id(id);
-    if let Err(e) = pfs.set_pseudofs(&pfsd) {
-        // D20 fixed: the original exits 0 here.
-        writeln!(out, "failed: {e}")?;
-        out.flush()?;
-        return Err(PfsCmdError::Reported);
-    }
+    // Another creator may take the id found free before this one does:
+    // the store refuses the second (EEXIST) and the next free id is tried.
+    let id = loop {
+        let id = free_pfs_id(pfs.as_mut(), path)?;
+        pfs.set_pfs_id(id);
+        match pfs.create_pseudofs(&pfsd) {
+            Err(e) if e.errno() == Errno::EEXIST => continue,
+            r => {
+                write!(out, "Creating PFS#{id}\t")?;
+                out.flush()?;
+                if let Err(e) = r {
+                    // D20 fixed: the original exits 0 here.
+                    writeln!(out, "failed: {e}")?;
+                    out.flush()?;
+                    return Err(PfsCmdError::Reported);
+                }
+                break id;
+            }
+        }
+    };
     if let Err(e) = std::os::unix::fs::symlink(format!("@@PFS{id:05}"), path.as_path()) {
         writeln!(out, "failed: cannot create symlink: {}", strerror(&e))?;
         out.flush()?;

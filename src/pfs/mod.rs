@@ -132,6 +132,17 @@ pub trait Pfs {
     /// `HAMMERIOC_SET_PSEUDOFS`: overwrites the PFS data (creating the PFS,
     /// and a master's root directory, when missing).
     fn set_pseudofs(&mut self, pfsd: &PseudofsData) -> Result<()>;
+    /// Creates the PFS with `pfsd`, EEXIST if it exists. HAMMER has no
+    /// such ioctl: there it is GET then SET, and two creators can pick
+    /// one id (the original's race); the store does both in one write
+    /// transaction.
+    fn create_pseudofs(&mut self, pfsd: &PseudofsData) -> Result<()> {
+        match self.get_pseudofs() {
+            Ok(_) => Err(nix::errno::Errno::EEXIST.into()),
+            Err(e) if e.errno() == nix::errno::Errno::ENOENT => self.set_pseudofs(pfsd),
+            Err(e) => Err(e),
+        }
+    }
     /// `HAMMERIOC_UPG_PSEUDOFS`: slave to master, rolled back to its sync
     /// point. An interrupted rollback (`HEAD_INTR`) is an error (EINTR),
     /// not a success (D8).

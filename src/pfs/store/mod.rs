@@ -67,7 +67,7 @@ use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 
 use blob::Blobs;
 use payload::{load_payload, PAYLOAD};
-use pfsdata::{create_root, has_root, save_pfs, Pin};
+use pfsdata::{create_root, has_root, load_live_pfs, save_pfs, Pin};
 use records::{leaf_from, relocalize, rollback};
 use tid::{alloc_tid, next_tid};
 use writetx::{Held, WriteTx};
@@ -195,6 +195,37 @@ impl Store {
         txn::scan(&tx, &blobs, id, types, f)
     }
 
+    /// SET_PSEUDOFS, or with `exclusive` the creation of a PFS that must
+    /// not exist yet (EEXIST), decided in the same write transaction.
+    fn save_pseudofs(&mut self, pfsd: &PseudofsData, exclusive: bool) -> Result<()> {
+        let id = self.check_id()?;
+        // A batch held on this PFS commits with the move of its sync point.
+        let (tx, _) = self.write_tx_on(id)?;
+        if exclusive && load_live_pfs(&tx, id).is_ok() {
+            return Err(Errno::EEXIST.into());
+        }
+        // A pinned PFS must still be there; an unpinned handle may create
+        // one (or revive a destroyed one, §5.3) and pins it.
+        let generation = if self.pinned(id) {
+            self.live(&tx, id)?.generation
+        } else {
+            blob::generation(&tx, id)?
+        };
+        // The sync point may move over payloads mirror-write left unsynced.
+        blob::sync(&tx, &self.root, id)?;
+        let tid = alloc_tid(&tx)?;
+        save_pfs(&tx, id, pfsd, tid)?;
+        if !pfsd.is_slave() && !has_root(&tx, id)? {
+            create_root(&tx, id, tid)?;
+        }
+        tx.commit()?;
+        self.pin.set(Some(Pin {
+            pfs_id: id,
+            generation,
+        }));
+        Ok(())
+    }
+
     fn check_id(&self) -> Result<u32> {
         if self.pfs_id > 0xFFFF {
             return Err(Errno::EINVAL.into());
@@ -315,29 +346,11 @@ impl Pfs for Store {
     }
 
     fn set_pseudofs(&mut self, pfsd: &PseudofsData) -> Result<()> {
-        let id = self.check_id()?;
-        // A batch held on this PFS commits with the move of its sync point.
-        let (tx, _) = self.write_tx_on(id)?;
-        // A pinned PFS must still be there; an unpinned handle may create
-        // one (or revive a destroyed one, §5.3) and pins it.
-        let generation = if self.pinned(id) {
-            self.live(&tx, id)?.generation
-        } else {
-            blob::generation(&tx, id)?
-        };
-        // The sync point may move over payloads mirror-write left unsynced.
-        blob::sync(&tx, &self.root, id)?;
-        let tid = alloc_tid(&tx)?;
-        save_pfs(&tx, id, pfsd, tid)?;
-        if !pfsd.is_slave() && !has_root(&tx, id)? {
-            create_root(&tx, id, tid)?;
-        }
-        tx.commit()?;
-        self.pin.set(Some(Pin {
-            pfs_id: id,
-            generation,
-        }));
-        Ok(())
+        self.save_pseudofs(pfsd, false)
+    }
+
+    fn create_pseudofs(&mut self, pfsd: &PseudofsData) -> Result<()> {
+        self.save_pseudofs(pfsd, true)
     }
 
     fn upgrade(&mut self) -> Result<()> {

@@ -118,7 +118,7 @@ fn load_pfs(conn: &Connection, id: u32) -> Result<Option<(PseudofsData, LeafElm)
 
 /// The PFS data and its record, or ENOENT when the PFS does not exist or
 /// is marked deleted.
-fn load_live_pfs(conn: &Connection, id: u32) -> Result<(PseudofsData, LeafElm)> {
+pub(super) fn load_live_pfs(conn: &Connection, id: u32) -> Result<(PseudofsData, LeafElm)> {
     match load_pfs(conn, id)? {
         Some((p, leaf)) if p.mirror_flags & PFSD_DELETED == 0 => Ok((p, leaf)),
         _ => Err(Errno::ENOENT.into()),

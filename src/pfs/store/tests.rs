@@ -1072,3 +1072,20 @@ fn an_older_batch_that_reaches_its_set_is_applied_as_the_kernel_does() {
     assert_eq!(find(&after, 10, DATA).unwrap().delete_tid, 400);
     assert_eq!(after.get_pseudofs().unwrap().sync_end_tid, 400);
 }
+
+#[test]
+fn create_is_exclusive_where_set_overwrites() {
+    let (_d, mut store) = new_store();
+    make_pfs(&mut store, 3, true);
+    store.set_pfs_id(3);
+    let mut other = store.get_pseudofs().unwrap();
+    other.label[0] = b'x';
+    let e = store.create_pseudofs(&other).unwrap_err();
+    assert_eq!(e.errno(), Errno::EEXIST);
+    assert_eq!(store.get_pseudofs().unwrap().label[0], 0);
+    store.set_pseudofs(&other).unwrap();
+    assert_eq!(store.get_pseudofs().unwrap().label[0], b'x');
+    store.set_pfs_id(4);
+    store.create_pseudofs(&other).unwrap();
+    assert_eq!(store.get_pseudofs().unwrap().label[0], b'x');
+}
