@@ -23,6 +23,7 @@ use hammer_mirror::mirror::dump::{mirror_dump, DumpError};
 use hammer_mirror::mirror::error::MirrorError;
 use hammer_mirror::mirror::fanout::{mirror_fanout, FanOutcome};
 use hammer_mirror::mirror::read::{mirror_read, ReadOptions};
+use hammer_mirror::mirror::remote::{parse_side, SshOptions};
 use hammer_mirror::mirror::write::{mirror_write, WriteOptions};
 use hammer_mirror::patharg::PathArg;
 use hammer_mirror::pfs_cmd::{self, PfsCmdError, PfsCreate};
@@ -235,7 +236,7 @@ fn cli_lines(e: CliError) -> Failure {
         CliError::NoCommand => Failure::of(Line::Usage(USAGE)),
         CliError::BadValue { .. } => Failure::errx(e),
         // verify's exit 1 means "problems found".
-        CliError::Usage(u) if u == cli::VERIFY_USAGE => Failure {
+        CliError::Usage(u) if u == cli::VERIFY_USAGE || u == cli::MIRROR_VERIFY_USAGE => Failure {
             lines: vec![Line::Usage(u)],
             ..Failure::status(2)
         },
@@ -399,6 +400,50 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
             match verify::verify(source, &mut io::stdout().lock()) {
                 Ok(s) if s.problems == 0 => Ok(()),
                 Ok(_) => Err(Failure::status(1)),
+                Err(e) => Err(Failure {
+                    status: 2,
+                    ..Failure::errx(e)
+                }),
+            }
+        }
+        Command::MirrorVerify { master, slave } => {
+            // 0 identical, 1 different, 2 cannot compare.
+            fn error(e: impl std::fmt::Display) -> Failure {
+                Failure {
+                    status: 2,
+                    ..Failure::errx(e)
+                }
+            }
+            let master = parse_side(master).map_err(error)?;
+            let slave = parse_side(slave).map_err(error)?;
+            let ssh = SshOptions {
+                compress: o.ssh_compress,
+                port: o.ssh_port.clone(),
+                splitup_text: None,
+            };
+            let outcome = verify::mirror_verify(&master, &slave, &ssh, &mut io::stdout().lock())
+                .map_err(error)?;
+            if o.verbose > 0 && o.quiet == 0 {
+                for (role, (read, written)) in ["master", "slave"].iter().zip(outcome.bytes) {
+                    eprintln!(
+                        "mirror-verify: {role}'s side: {read} bytes received, {written} bytes sent"
+                    );
+                }
+            }
+            match outcome.differences {
+                0 => Ok(()),
+                _ => Err(Failure::status(1)),
+            }
+        }
+        Command::MirrorVerifyServe { fs } => {
+            // What stopped the side was told to mirror-verify, which says it.
+            match verify::serve(
+                fs.as_path(),
+                &mut io::stdin().lock(),
+                &mut io::stdout().lock(),
+            ) {
+                Ok(()) => Ok(()),
+                Err(verify::ServeError::Told(_)) => Err(Failure::status(2)),
                 Err(e) => Err(Failure {
                     status: 2,
                     ..Failure::errx(e)

@@ -7,8 +7,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::usage::{
-    BRIDGE_USAGE, HELP_USAGE, MIRROR_USAGE, PFS_USAGE, SNAPLS_USAGE, STORE_CREATE_USAGE,
-    SYNCTID_USAGE, USAGE, VERIFY_USAGE,
+    BRIDGE_USAGE, HELP_USAGE, MIRROR_USAGE, MIRROR_VERIFY_USAGE, PFS_USAGE, SNAPLS_USAGE,
+    STORE_CREATE_USAGE, SYNCTID_USAGE, USAGE, VERIFY_USAGE,
 };
 use super::CliError;
 use crate::cparse::strtoull;
@@ -99,6 +99,16 @@ pub enum Command {
     /// `verify <pfs>[@@<tid>]`.
     Verify {
         source: PathArg,
+    },
+    /// `mirror-verify <master> <slave>`, each `[[user@]host:]<pfs>`.
+    MirrorVerify {
+        master: OsString,
+        slave: OsString,
+    },
+    /// `mirror-verify-serve <pfs>`: one PFS's side of a mirror-verify,
+    /// speaking on stdin and stdout.
+    MirrorVerifyServe {
+        fs: PathArg,
     },
     /// `help [command]`, `-h`, `--help`, `<command> --help`.
     Help {
@@ -288,6 +298,13 @@ impl Command {
                 source: arg(source),
             },
             ("verify", _) => return usage(VERIFY_USAGE),
+            ("mirror-verify", [master, slave]) => MirrorVerify {
+                master: owned(master),
+                slave: owned(slave),
+            },
+            ("mirror-verify", _) => return usage(MIRROR_VERIFY_USAGE),
+            ("mirror-verify-serve", [fs]) => MirrorVerifyServe { fs: arg(fs) },
+            ("mirror-verify-serve", _) => return usage(MIRROR_VERIFY_USAGE),
             (other, _) => match OTHER_COMMANDS.iter().find(|&&c| c == other) {
                 Some(name) => NotImplemented(name),
                 None => return usage(USAGE),
@@ -303,7 +320,8 @@ impl Command {
             MirrorRead { fs, .. }
             | MirrorReadStream { fs, .. }
             | MirrorWrite { fs }
-            | Synctid { fs, .. } => Some(vec![fs.as_path()]),
+            | Synctid { fs, .. }
+            | MirrorVerifyServe { fs } => Some(vec![fs.as_path()]),
             PfsMaster { path, .. }
             | PfsSlave { path, .. }
             | PfsUpdate { path, .. }
@@ -321,6 +339,7 @@ impl Command {
             | Export { .. }
             | Snapls { .. }
             | Verify { .. }
+            | MirrorVerify { .. }
             | NotImplemented(_) => None,
         }
     }
@@ -349,6 +368,8 @@ impl Command {
             Export { .. } => "export",
             Snapls { .. } => "snapls",
             Verify { .. } => "verify",
+            MirrorVerify { .. } => "mirror-verify",
+            MirrorVerifyServe { .. } => "mirror-verify-serve",
             Help { .. } => "help",
             Version => "version",
             NotImplemented(word) => word,

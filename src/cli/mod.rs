@@ -15,7 +15,8 @@ pub use command::{Command, OTHER_COMMANDS};
 pub use getopt::{GlobalOpts, OPTSTRING};
 pub use remote::{ssh_remote_invocation, SshRemoteError};
 pub use usage::{
-    help, version, HelpError, COMMANDS, MIRROR_USAGE, PFS_USAGE, SYNCTID_USAGE, USAGE, VERIFY_USAGE,
+    help, version, HelpError, COMMANDS, MIRROR_USAGE, MIRROR_VERIFY_USAGE, PFS_USAGE,
+    SYNCTID_USAGE, USAGE, VERIFY_USAGE,
 };
 
 use crate::restrict::{check_command, RestrictError};

@@ -139,6 +139,12 @@ hammer [-F] export <pfs-path>[@@<tid>] <dir>
 /// Usage of verify (its exit status is 2: 1 would say problems were found).
 pub const VERIFY_USAGE: &str = "hammer verify <pfs-path>[@@<tid>]\n";
 
+/// Usage of mirror-verify (exit 2, as verify's).
+pub const MIRROR_VERIFY_USAGE: &str = "\
+hammer mirror-verify [[user@]host:]<master-pfs> [[user@]host:]<slave-pfs>
+hammer mirror-verify-serve <pfs-path>
+";
+
 /// Usage of snapls.
 pub const SNAPLS_USAGE: &str = "hammer snapls <pfs-path> ...\n";
 
@@ -367,6 +373,30 @@ Checks a PFS as of <tid> (default: its sync point) without writing: every
 record's payload and CRC, key order and TIDs, the file tree, and on a store
 its database and payload files. Exit 0 clean, 1 problems found, 2 cannot
 read.
+",
+            ),
+            cmd(
+                "mirror-verify",
+                "mirror-verify [[user@]host:]<master-pfs> [[user@]host:]<slave-pfs>",
+                "\
+Proves a slave holds what its master holds as of the slave's sync point,
+without writing either and without moving the data: each side hashes its
+records into a tree over the key space, the trees are compared top-down
+and only the ranges that differ are compared record by record. A remote
+side is reached by ssh as mirror-copy reaches one (-p, -X, $HAMMER_RSH).
+Prints `identical as of <tid>`, or each differing record and a summary;
+-v adds the bytes exchanged with each side. Exit 0 identical, 1
+different, 2 error.
+",
+            ),
+            cmd(
+                "mirror-verify-serve",
+                "mirror-verify-serve <pfs-path>",
+                "\
+One PFS's side of a mirror-verify, which runs it through ssh on the host
+holding the PFS; it speaks mirror-verify's protocol on stdin and stdout
+and never writes the PFS. Admitted by ssh-remote, and confined by -T, as
+the mirror commands are.
 ",
             ),
         ],

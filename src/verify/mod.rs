@@ -1,10 +1,15 @@
 //! `hammer verify <pfs>[@@<tid>]`: reads a PFS through the same trait and
 //! record decoder as mirror-read and reports, without writing, every record
 //! and every part of its tree as of a TID that HAMMER would not hold; on a
-//! store also what SQLite and the payload files say.
+//! store also what SQLite and the payload files say; `hammer mirror-verify`
+//! compares a master and its slave through the same scan.
 
 mod checks;
+mod digest;
+mod pair;
+mod proto;
 mod scan;
+mod serve;
 
 use std::fmt;
 use std::io::{self, BufWriter, Write};
@@ -17,6 +22,9 @@ use crate::patharg::PathArg;
 use crate::pfs::{getpfs, GetpfsError, PfsError};
 use checks::Checker;
 use scan::{Scan, Stopped};
+
+pub use pair::{mirror_verify, MirrorVerifyError, Outcome};
+pub use serve::{serve, ServeError};
 
 /// What a verify run read, and how many problems it found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -2,9 +2,12 @@
 //! as mirror-read's bulk loop reads it, stepping over a record whose
 //! payload cannot be read instead of stopping there.
 
+use std::cell::Cell;
+
 use nix::errno::Errno;
 
 use crate::ondisk::{BaseElm, LeafElm, LOCALIZE_MASK};
+use crate::pfs::store::{encode_key, RecKey};
 use crate::pfs::{MirrorReadReq, Pfs, PfsError};
 use crate::wire::reader::BatchIter;
 use crate::wire::{Mrecord, RawRecord, SERIALBUF_SIZE};
@@ -28,6 +31,8 @@ pub(super) struct Stopped {
 pub(super) struct Scan<'p> {
     pfs: &'p mut dyn Pfs,
     tid_end: u64,
+    /// The last key of the scan under way.
+    key_end: BaseElm,
     buf: Vec<u8>,
 }
 
@@ -37,6 +42,7 @@ impl<'p> Scan<'p> {
         Scan {
             pfs,
             tid_end,
+            key_end: BaseElm::KEY_END_INIT,
             buf: vec![0; SERIALBUF_SIZE],
         }
     }
@@ -44,11 +50,45 @@ impl<'p> Scan<'p> {
     /// Calls `f` for every record, all versions, in key order.
     pub(super) fn run<E: From<Stopped>>(
         &mut self,
+        f: impl FnMut(Item<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.run_between(BaseElm::KEY_BEG_INIT, BaseElm::KEY_END_INIT, f)
+    }
+
+    /// Calls `f` for every record from `key_beg` to `key_end` (keys
+    /// without the PFS bits, both included), all versions, in key order.
+    pub(super) fn run_between<E: From<Stopped>>(
+        &mut self,
+        mut key_beg: BaseElm,
+        key_end: BaseElm,
         mut f: impl FnMut(Item<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut key_beg = BaseElm::KEY_BEG_INIT;
+        self.key_end = key_end;
+        // A scan that passes key_end returns key_cur = key_end, as does one
+        // whose buffer filled at a record there: the read from key_end
+        // that follows may bring the record handed over last again.
+        // (Only then: verify reports records out of key order.)
+        let mut handed: Option<RecKey> = None;
+        let at_end = Cell::new(false);
+        let mut f = |item: Item<'_>| -> Result<(), E> {
+            let leaf = match &item {
+                Item::Read(rec) => rec.leaf(),
+                Item::Unreadable { leaf, .. } => Some(*leaf),
+            };
+            if let Some(l) = leaf {
+                let k = encode_key(&scan_key(&l.base));
+                if at_end.get() && handed == Some(k) {
+                    return Ok(());
+                }
+                handed = Some(k);
+            }
+            f(item)
+        };
         loop {
-            let mut req = self.request(key_beg, BaseElm::KEY_END_INIT, false);
+            // A read of [key_end, key_end] always fits the buffer: the last.
+            let last = key_beg == key_end;
+            at_end.set(last);
+            let mut req = self.request(key_beg, key_end, false);
             match self.read(&mut req) {
                 Ok(0) => return Ok(()),
                 Ok(n) => {
@@ -66,6 +106,9 @@ impl<'p> Scan<'p> {
                 }
                 Err(error) => key_beg = self.step_over(key_beg, error, &mut f)?,
             }
+            if last {
+                return Ok(());
+            }
         }
     }
 
@@ -81,7 +124,7 @@ impl<'p> Scan<'p> {
         error: PfsError,
         f: &mut impl FnMut(Item<'_>) -> Result<(), E>,
     ) -> Result<BaseElm, E> {
-        let mut keys = self.request(key_beg, BaseElm::KEY_END_INIT, true);
+        let mut keys = self.request(key_beg, self.key_end, true);
         let n = self.read(&mut keys).map_err(|error| Stopped {
             key: key_beg,
             error,

@@ -8,6 +8,7 @@
 // Each test binary uses a part of this module.
 #![allow(dead_code)]
 
+mod damage;
 mod fail_after;
 mod pty;
 mod rng;
@@ -19,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)]
+pub use damage::*;
 #[allow(unused_imports)]
 pub use fail_after::{FailAfter, Fault};
 #[allow(unused_imports)]
