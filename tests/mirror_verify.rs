@@ -55,12 +55,12 @@ fn assert_differs(st: &Path, sl: &Path, lines: &[String]) {
     assert_eq!(found, lines, "{out}");
     let n = lines.len();
     let records = if n == 1 {
-        "1 record".to_string()
+        "1 record differs".to_string()
     } else {
-        format!("{n} records")
+        format!("{n} records differ")
     };
     assert!(
-        last.starts_with(&format!("{records} differ as of {tid:#018x}, in ")),
+        last.starts_with(&format!("{records} as of {tid:#018x}, in ")),
         "{out}"
     );
     assert!(err.is_empty(), "{err}");

@@ -357,3 +357,69 @@ fn ssh_remote_confines_the_pfs_a_path_opens() {
     assert_mirrored((&local, 1), (&store, 4));
     assert!((pfs_state(&store, 2), pfs_state(&store, 3)) == b_before);
 }
+
+#[test]
+#[ignore = "needs openssh-server's sshd on 127.0.0.1: cargo test -- --include-ignored, as .ci/run does"]
+fn mirror_verify_over_ssh_and_through_ssh_remote() {
+    use hammer_mirror::ondisk::rectype;
+    let dir = tempfile::tempdir().unwrap();
+    let st = master_with_history(dir.path());
+    let bk = new_store(dir.path(), "bk");
+    let sshd = start_sshd(
+        &dir.path().join("ssh"),
+        "mirror-write,mirror-verify-serve",
+        &bk,
+    );
+    let m = st.join("master").display().to_string();
+    let s = bk.join("slave").display().to_string();
+    sshd.copy("rsh", &m, &format!("localhost:{s}"));
+    let tid = sync_end(&bk, 1);
+    let identical = format!("identical as of {tid:#018x}\n");
+    // A remote slave, a remote master, both remote; and through the
+    // forced command, which admits mirror-verify-serve inside its prefix.
+    for (rsh, a, b) in [
+        ("rsh", m.clone(), format!("localhost:{s}")),
+        ("rsh", format!("localhost:{m}"), s.clone()),
+        (
+            "rsh",
+            format!("root@localhost:{m}"),
+            format!("localhost:{s}"),
+        ),
+        ("rsh-forced", m.clone(), format!("localhost:{s}")),
+    ] {
+        let out = sshd.hammer(rsh, &["mirror-verify", &a, &b]);
+        assert_eq!(out.status.code(), Some(0), "{a} {b}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), identical);
+    }
+    // -T: the master lies outside the forced command's prefix.
+    let out = sshd.hammer(
+        "rsh-forced",
+        &["mirror-verify", &format!("localhost:{m}"), &s],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("hammer: hammer-remote: restricted target"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "hammer: mirror-verify: master localhost:{m}: ended without answering"
+        )),
+        "{err}"
+    );
+    // A damaged slave, found over ssh.
+    let victim = &live(&bk, obj_of(&bk, "medium"), rectype::DATA)[0];
+    flip_payload_byte(&bk, victim.boff.unwrap() + 100);
+    let out = sshd.hammer(
+        "rsh-forced",
+        &["mirror-verify", &m, &format!("localhost:{s}")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let lines = text(&out.stdout);
+    assert!(
+        lines.contains(&format!(" obj={:016x} ", victim.leaf.base.obj_id))
+            && lines.contains(": data fails its CRC on the slave\n1 record differs"),
+        "{lines}"
+    );
+}

@@ -9,6 +9,7 @@ use std::cmp::Ordering;
 use crate::ondisk::{rectype, BaseElm, DirentryHeadLe, LeafElm, LOCALIZE_MASK};
 use crate::pfs::store::{encode_key, RecKey};
 use crate::wire::crc::data_crc_matches;
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 /// Levels of the tree, 0 (the leaves' parents) to `TOP`.
 pub const TOP: u32 = 3;
@@ -19,8 +20,12 @@ pub const TOP: u32 = 3;
 const LEAF_SPAN: u64 = 256;
 const FANOUT: u64 = 32;
 
-/// Length of a record's content hash.
+/// Length of a record's content hash and of a node's hash (XXH3-128:
+/// mirror-verify finds damage and mistakes; a hostile side could lie about
+/// its hashes whatever they are, so a cryptographic hash would buy
+/// nothing but time).
 pub const CONTENT_LEN: usize = 16;
+pub const HASH_LEN: usize = 16;
 
 /// What a record's payload was when it was read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +71,7 @@ impl RecordDigest {
             localization: b.localization & LOCALIZE_MASK,
             ..*b
         });
-        let mut h = blake3::Hasher::new();
+        let mut h = Xxh3::new();
         // data_offset is where the payload lies in one PFS, not content.
         h.update(&[b.obj_type, b.btype]);
         h.update(&leaf.create_ts.to_le_bytes());
@@ -104,8 +109,7 @@ impl RecordDigest {
                 Payload::Unreadable
             }
         };
-        let mut content = [0; CONTENT_LEN];
-        content.copy_from_slice(&h.finalize().as_bytes()[..CONTENT_LEN]);
+        let content = h.digest128().to_le_bytes();
         RecordDigest {
             key,
             delete_tid: b.delete_tid,
@@ -115,7 +119,7 @@ impl RecordDigest {
     }
 
     /// The bytes a level-0 node's hash folds in for this record.
-    fn fold_into(&self, h: &mut blake3::Hasher) {
+    fn fold_into(&self, h: &mut Xxh3) {
         h.update(&self.key);
         h.update(&self.delete_tid.to_le_bytes());
         h.update(&self.content);
@@ -125,10 +129,7 @@ impl RecordDigest {
 
 /// How many levels a record's key ends: 0 (none) to `TOP + 1` (all).
 fn levels_ended(key: &RecKey) -> u32 {
-    let h = blake3::hash(key);
-    let mut first = [0; 8];
-    first.copy_from_slice(&h.as_bytes()[..8]);
-    let h = u64::from_le_bytes(first);
+    let h = xxh3_64(key);
     let mut span = LEAF_SPAN;
     let mut n = 0;
     while n <= TOP && h % span == 0 {
@@ -143,11 +144,11 @@ fn levels_ended(key: &RecKey) -> u32 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Node {
     pub last: Option<RecKey>,
-    pub hash: [u8; 32],
+    pub hash: [u8; HASH_LEN],
 }
 
 impl Node {
-    fn fold_into(&self, h: &mut blake3::Hasher) {
+    fn fold_into(&self, h: &mut Xxh3) {
         h.update(&[u8::from(self.last.is_some())]);
         h.update(self.last.as_ref().map_or(&[][..], |k| &k[..]));
         h.update(&self.hash);
@@ -180,14 +181,14 @@ impl Tree {
 
 /// Folds a PFS's digests, in key order, into its tree.
 pub struct TreeBuilder {
-    hashers: Vec<blake3::Hasher>,
+    hashers: Vec<Xxh3>,
     levels: Vec<Vec<Node>>,
 }
 
 impl Default for TreeBuilder {
     fn default() -> Self {
         TreeBuilder {
-            hashers: (0..=TOP).map(|_| blake3::Hasher::new()).collect(),
+            hashers: (0..=TOP).map(|_| Xxh3::new()).collect(),
             levels: (0..=TOP).map(|_| Vec::new()).collect(),
         }
     }
@@ -206,7 +207,7 @@ impl TreeBuilder {
         for level in 0..n as usize {
             let node = Node {
                 last,
-                hash: *self.hashers[level].finalize().as_bytes(),
+                hash: self.hashers[level].digest128().to_le_bytes(),
             };
             self.hashers[level].reset();
             if let Some(parent) = self.hashers.get_mut(level + 1) {
@@ -351,7 +352,7 @@ mod tests {
     fn node(last: Option<u8>, hash: u8) -> Node {
         Node {
             last: last.map(|k| [k; 30]),
-            hash: [hash; 32],
+            hash: [hash; HASH_LEN],
         }
     }
 

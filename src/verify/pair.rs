@@ -379,7 +379,12 @@ fn compare(
             plural(differences, "record"),
             plural(ranges.len() as u64, "key range"),
         );
-        writeln!(out, "{records} differ as of 0x{tid:016x}, in {ranges}")
+        let verb = if differences == 1 {
+            "differs"
+        } else {
+            "differ"
+        };
+        writeln!(out, "{records} {verb} as of 0x{tid:016x}, in {ranges}")
     }
     .and_then(|()| out.flush())
     .map_err(MirrorVerifyError::Output)?;

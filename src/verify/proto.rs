@@ -16,7 +16,7 @@ use std::io::{self, Read, Write};
 use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-use super::digest::{KeyRange, Node, Payload, RecordDigest, CONTENT_LEN};
+use super::digest::{KeyRange, Node, Payload, RecordDigest, CONTENT_LEN, HASH_LEN};
 use crate::ondisk::{PseudofsData, PseudofsDataLe};
 use crate::pfs::store::{RecKey, KEY_LEN};
 
@@ -64,7 +64,7 @@ pub struct NodeLe {
     pub last: [u8; KEY_LEN],
     pub has_last: u8,
     pub pad: u8,
-    pub hash: [u8; 32],
+    pub hash: [u8; HASH_LEN],
 }
 
 #[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
@@ -344,7 +344,7 @@ mod tests {
         assert_eq!(offset_of!(MsgHeadLe, arg), 8);
         assert_eq!(size_of::<HelloLe>(), 8 + 292);
         assert_eq!(offset_of!(HelloLe, pfsd), 8);
-        assert_eq!(size_of::<NodeLe>(), 64);
+        assert_eq!(size_of::<NodeLe>(), 48);
         assert_eq!(offset_of!(NodeLe, has_last), 30);
         assert_eq!(offset_of!(NodeLe, hash), 32);
         assert_eq!(size_of::<RangeLe>(), 64);
@@ -383,11 +383,11 @@ mod tests {
             nodes: vec![
                 Node {
                     last: Some([7; KEY_LEN]),
-                    hash: [9; 32],
+                    hash: [9; HASH_LEN],
                 },
                 Node {
                     last: None,
-                    hash: [1; 32],
+                    hash: [1; HASH_LEN],
                 },
             ],
         });
