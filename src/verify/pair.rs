@@ -256,17 +256,24 @@ impl Peer {
         }
     }
 
-    /// Closes the channel (the side's cue to end) and waits for the side.
-    /// Its own failure was told over the channel, or on its stderr.
-    fn finish(self) -> (u64, u64) {
+    /// Closes the channel (the side's cue to end) and waits for the side;
+    /// after a failed comparison (`failed`) a side may be in the middle of
+    /// a scan: a local one is left to end with the process, a remote one
+    /// is killed. Its own failure was told over the channel, or on its
+    /// stderr.
+    fn finish(self, failed: bool) -> (u64, u64) {
         let bytes = (self.input.bytes, self.output.bytes);
         drop(self.input);
         drop(self.output);
         match self.running {
-            Running::Local(h) => {
+            Running::Local(h) if !failed => {
                 let _ = h.join();
             }
+            Running::Local(_) => {}
             Running::Remote(mut c) => {
+                if failed {
+                    let _ = c.kill();
+                }
                 let _ = c.wait();
             }
         }
@@ -311,12 +318,13 @@ pub fn mirror_verify(
     let mut s = match Peer::start(Role::Slave, slave, ssh) {
         Ok(s) => s,
         Err(e) => {
-            m.finish();
+            m.finish(true);
             return Err(e);
         }
     };
     let result = compare(&mut m, &mut s, out);
-    let bytes = [m.finish(), s.finish()];
+    let failed = result.is_err();
+    let bytes = [m.finish(failed), s.finish(failed)];
     result.map(|(tid, differences)| Outcome {
         tid,
         differences,
