@@ -12,6 +12,7 @@ pub mod errno;
 pub mod events;
 pub mod fsio;
 pub mod mirror;
+pub mod mount;
 pub mod ondisk;
 pub mod patharg;
 pub mod pfs;

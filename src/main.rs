@@ -395,6 +395,12 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Mount { source, mountpoint } => {
+            hammer_mirror::mount::mount(source, mountpoint).map_err(Failure::errx)
+        }
+        Command::Umount { mountpoint } => {
+            hammer_mirror::mount::umount(mountpoint).map_err(Failure::errx)
+        }
         Command::Verify { source } => {
             // 0 clean, 1 problems found, 2 cannot read.
             match verify::verify(source, &mut io::stdout().lock()) {

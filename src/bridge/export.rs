@@ -96,7 +96,7 @@ fn parse_tid(s: &[u8]) -> Result<u64, BridgeError> {
 }
 
 /// Why a directory entry name cannot become a file name in the target.
-fn bad_name(name: &[u8]) -> Option<&'static str> {
+pub(crate) fn bad_name(name: &[u8]) -> Option<&'static str> {
     if name.is_empty() {
         Some("empty name")
     } else if name == b"." || name == b".." {

@@ -7,8 +7,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::usage::{
-    BRIDGE_USAGE, HELP_USAGE, MIRROR_USAGE, MIRROR_VERIFY_USAGE, PFS_USAGE, SNAPLS_USAGE,
-    STORE_CREATE_USAGE, SYNCTID_USAGE, USAGE, VERIFY_USAGE,
+    BRIDGE_USAGE, HELP_USAGE, MIRROR_USAGE, MIRROR_VERIFY_USAGE, MOUNT_USAGE, PFS_USAGE,
+    SNAPLS_USAGE, STORE_CREATE_USAGE, SYNCTID_USAGE, USAGE, VERIFY_USAGE,
 };
 use super::CliError;
 use crate::cparse::strtoull;
@@ -95,6 +95,15 @@ pub enum Command {
     },
     Snapls {
         paths: Vec<PathArg>,
+    },
+    /// `mount <pfs>[@@<tid>] <mountpoint>`.
+    Mount {
+        source: PathArg,
+        mountpoint: PathBuf,
+    },
+    /// `umount <mountpoint>`.
+    Umount {
+        mountpoint: PathBuf,
     },
     /// `verify <pfs>[@@<tid>]`.
     Verify {
@@ -290,6 +299,14 @@ impl Command {
                 dir: owned(dir).into(),
             },
             ("import" | "export", _) => return usage(BRIDGE_USAGE),
+            ("mount", [source, mountpoint]) => Mount {
+                source: arg(source),
+                mountpoint: owned(mountpoint).into(),
+            },
+            ("umount", [mountpoint]) => Umount {
+                mountpoint: owned(mountpoint).into(),
+            },
+            ("mount" | "umount", _) => return usage(MOUNT_USAGE),
             ("snapls", []) => return usage(SNAPLS_USAGE),
             ("snapls", words) => Snapls {
                 paths: paths(words),
@@ -338,6 +355,8 @@ impl Command {
             | Import { .. }
             | Export { .. }
             | Snapls { .. }
+            | Mount { .. }
+            | Umount { .. }
             | Verify { .. }
             | MirrorVerify { .. }
             | NotImplemented(_) => None,
@@ -367,6 +386,8 @@ impl Command {
             Import { .. } => "import",
             Export { .. } => "export",
             Snapls { .. } => "snapls",
+            Mount { .. } => "mount",
+            Umount { .. } => "umount",
             Verify { .. } => "verify",
             MirrorVerify { .. } => "mirror-verify",
             MirrorVerifyServe { .. } => "mirror-verify-serve",

@@ -145,6 +145,12 @@ hammer mirror-verify [[user@]host:]<master-pfs> [[user@]host:]<slave-pfs>
 hammer mirror-verify-serve <pfs-path>
 ";
 
+/// Usage of mount and umount.
+pub const MOUNT_USAGE: &str = "\
+hammer mount <pfs-path>[@@<tid>] <mountpoint>
+hammer umount <mountpoint>
+";
+
 /// Usage of snapls.
 pub const SNAPLS_USAGE: &str = "hammer snapls <pfs-path> ...\n";
 
@@ -363,6 +369,23 @@ Options: -F -q
                 "\
 Lists the TIDs a PFS of a store can be exported as of, oldest first, with
 their time (UTC) and what changed.
+",
+            ),
+            cmd(
+                "mount",
+                "mount <pfs-path>[@@<tid>] <mountpoint>",
+                "\
+Shows a store PFS read-only through FUSE, as of <tid> or, without one,
+following its sync point; its root's `@@` directory holds one directory
+per TID at which the PFS changed, each the tree as of that TID. Runs in
+the foreground until unmounted (`hammer umount`, or SIGINT/SIGTERM).
+",
+            ),
+            cmd(
+                "umount",
+                "umount <mountpoint>",
+                "\
+Unmounts what `hammer mount` mounted there.
 ",
             ),
             cmd(

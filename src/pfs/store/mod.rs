@@ -50,6 +50,7 @@ mod records;
 mod schema;
 mod tid;
 mod txn;
+mod view;
 mod write;
 mod writetx;
 
@@ -80,6 +81,7 @@ pub use payload::DATA_OFFSET;
 pub use schema::{find_root, DB_NAME, FORMAT_VERSION};
 pub use tid::FIRST_TID;
 pub use txn::{RecordId, Txn};
+pub use view::View;
 
 use super::{MirrorReadReq, MirrorWriteReq, Pfs, PfsError, Result, SynctidOp};
 use crate::ondisk::{HammerUuid, LeafElm, PseudofsData, LOCALIZE_MASK, PFSD_DELETED, PFSD_SLAVE};

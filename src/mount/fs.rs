@@ -1,0 +1,483 @@
+//! The read-only FUSE filesystem of `hammer mount`: a store PFS's tree as
+//! of a TID (or following its sync point), and under `@@` the tree as of
+//! each TID at which the PFS changed. Every request reads through one
+//! `View` (one read transaction), so a batch being written is never seen
+//! half applied; nothing is ever written.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fuser::{
+    FileAttr, FileType, Filesystem, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry, ReplyOpen,
+    Request,
+};
+use nix::errno::Errno;
+
+use crate::bridge::export::bad_name;
+use crate::bridge::format::parse_direntry;
+use crate::bridge::format::{
+    collision_budget, namekey, objtype, InodeData, CAP_DIR_LOCAL_INO, FIXKEY_SYMLINK,
+    INLINE_SYMLINK_MAX,
+};
+use crate::ondisk::{rectype, LOCALIZE_INODE, LOCALIZE_MISC};
+use crate::pfs::store::{Store, View};
+use crate::pfs::PfsError;
+
+/// How long the kernel may keep what it was told: short, as a view that
+/// follows the sync point moves.
+const TTL: Duration = Duration::from_secs(1);
+/// The root directory's object, in every view.
+const ROOT_OBJ: i64 = 1;
+/// FUSE's root, and the `@@` directory of the TIDs.
+const ROOT_INO: u64 = 1;
+const HISTORY_INO: u64 = 2;
+/// The name of the directory of TIDs in the root.
+pub const HISTORY_NAME: &str = "@@";
+/// A view: the mount's own (`LIVE`: its TID, or the sync point now) or a
+/// TID under `@@`.
+const LIVE: u64 = 0;
+
+/// FUSE inode numbers for (view, object): the same object in one view has
+/// one number, so hard links share it.
+#[derive(Default)]
+struct Inos {
+    by_node: HashMap<(u64, i64), u64>,
+    nodes: Vec<(u64, i64)>,
+}
+
+impl Inos {
+    fn of(&mut self, view: u64, obj_id: i64) -> u64 {
+        if view == LIVE && obj_id == ROOT_OBJ {
+            return ROOT_INO;
+        }
+        if let Some(&ino) = self.by_node.get(&(view, obj_id)) {
+            return ino;
+        }
+        self.nodes.push((view, obj_id));
+        let ino = self.nodes.len() as u64 + HISTORY_INO;
+        self.by_node.insert((view, obj_id), ino);
+        ino
+    }
+
+    fn node(&self, ino: u64) -> Option<(u64, i64)> {
+        match ino {
+            ROOT_INO => Some((LIVE, ROOT_OBJ)),
+            HISTORY_INO => None,
+            n => self.nodes.get((n - HISTORY_INO - 1) as usize).copied(),
+        }
+    }
+}
+
+/// One directory entry as the mount shows it.
+struct Dirent {
+    name: Vec<u8>,
+    obj_id: i64,
+    obj_type: u8,
+}
+
+pub struct HammerFs {
+    store: Store,
+    /// The TID given on the command line, if any.
+    fixed: Option<u64>,
+    inos: Inos,
+    /// Entries hidden for their names, each reported once.
+    hidden: HashSet<(u64, i64, Vec<u8>)>,
+    /// The TIDs listed under `@@`, and the TID they were listed as of.
+    history: Option<(u64, Vec<u64>)>,
+}
+
+fn errno(e: PfsError) -> i32 {
+    e.errno() as i32
+}
+
+fn time(us: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_micros(us)
+}
+
+fn kind(obj_type: u8) -> FileType {
+    match obj_type {
+        objtype::DIRECTORY => FileType::Directory,
+        objtype::SOFTLINK => FileType::Symlink,
+        objtype::FIFO => FileType::NamedPipe,
+        objtype::CDEV => FileType::CharDevice,
+        objtype::BDEV => FileType::BlockDevice,
+        objtype::SOCKET => FileType::Socket,
+        _ => FileType::RegularFile,
+    }
+}
+
+fn attr(ino: u64, d: &InodeData) -> FileAttr {
+    FileAttr {
+        ino,
+        size: d.size,
+        blocks: d.size.div_ceil(512),
+        atime: time(d.atime),
+        mtime: time(d.mtime),
+        ctime: time(d.ctime),
+        crtime: time(d.ctime),
+        kind: kind(d.obj_type),
+        perm: d.mode & 0o7777,
+        nlink: u32::try_from(d.nlinks.max(1)).unwrap_or(u32::MAX),
+        uid: d.uid,
+        gid: d.gid,
+        rdev: libc::makedev(d.rmajor, d.rminor) as u32,
+        blksize: 65536,
+        flags: 0,
+    }
+}
+
+/// The attributes of the `@@` directory: the root's, read-only.
+fn history_attr(root: &FileAttr) -> FileAttr {
+    FileAttr {
+        ino: HISTORY_INO,
+        perm: 0o555,
+        nlink: 2,
+        ..*root
+    }
+}
+
+/// The inode of `obj_id` as of the view's TID.
+fn inode(v: &View<'_>, obj_id: i64) -> Result<InodeData, i32> {
+    let mut found = None;
+    v.records(LOCALIZE_INODE, obj_id, rectype::INODE, 0..=0, |_, load| {
+        found = InodeData::decode(&load()?);
+        Ok(false)
+    })
+    .map_err(errno)?;
+    found.ok_or(libc::ENOENT)
+}
+
+impl HammerFs {
+    pub fn new(store: Store, fixed: Option<u64>) -> Self {
+        HammerFs {
+            store,
+            fixed,
+            inos: Inos::default(),
+            hidden: HashSet::new(),
+            history: None,
+        }
+    }
+
+    /// The view `view` (`LIVE` or a TID) reads through.
+    fn view(&self, view: u64) -> Result<View<'_>, i32> {
+        let tid = if view == LIVE { self.fixed } else { Some(view) };
+        self.store.view(tid).map_err(errno)
+    }
+
+    /// The TIDs at which the PFS changed, up to the mount's TID.
+    fn history(&mut self) -> Result<Vec<u64>, i32> {
+        let now = self.view(LIVE)?.tid();
+        if let Some((at, tids)) = &self.history {
+            if *at == now {
+                return Ok(tids.clone());
+            }
+        }
+        let tids: Vec<u64> = self
+            .store
+            .history()
+            .map_err(errno)?
+            .into_iter()
+            .map(|c| c.tid)
+            .filter(|&t| t <= now)
+            .collect();
+        self.history = Some((now, tids.clone()));
+        Ok(tids)
+    }
+
+    fn history_tid(&mut self, name: &[u8]) -> Result<u64, i32> {
+        let text = std::str::from_utf8(name).map_err(|_| libc::ENOENT)?;
+        let hex = text.strip_prefix("0x").ok_or(libc::ENOENT)?;
+        let tid = u64::from_str_radix(hex, 16).map_err(|_| libc::ENOENT)?;
+        match self.history()?.contains(&tid) && text == format!("0x{tid:016x}") {
+            true => Ok(tid),
+            false => Err(libc::ENOENT),
+        }
+    }
+
+    /// The entries of directory `dir` whose name key lies in `keys`, with
+    /// names the mount can show.
+    fn entries(
+        &mut self,
+        view: u64,
+        dir: i64,
+        d: &InodeData,
+        keys: std::ops::RangeInclusive<i64>,
+    ) -> Result<Vec<Dirent>, i32> {
+        let lo = if d.cap_flags & CAP_DIR_LOCAL_INO != 0 {
+            LOCALIZE_INODE
+        } else {
+            LOCALIZE_MISC
+        };
+        let mut out = Vec::new();
+        let mut refused = Vec::new();
+        {
+            let v = self.view(view)?;
+            v.records(lo, dir, rectype::DIRENTRY, keys, |leaf, load| {
+                let data = load()?;
+                if let Some((obj_id, _, name)) = parse_direntry(&data) {
+                    match bad_name(name) {
+                        Some(why) => refused.push((name.to_vec(), why)),
+                        None => out.push(Dirent {
+                            name: name.to_vec(),
+                            obj_id,
+                            obj_type: leaf.base.obj_type,
+                        }),
+                    }
+                }
+                Ok(true)
+            })
+            .map_err(errno)?;
+        }
+        for (name, why) in refused {
+            if self.hidden.insert((view, dir, name.clone())) {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "hammer: mount: directory {dir:#018x}: entry '{}' hidden: {why}",
+                    name.escape_ascii()
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    fn lookup_in(&mut self, parent: u64, name: &OsStr) -> Result<FileAttr, i32> {
+        let name = name.as_bytes();
+        if parent == HISTORY_INO {
+            let tid = self.history_tid(name)?;
+            let d = inode(&self.view(tid)?, ROOT_OBJ)?;
+            return Ok(attr(self.inos.of(tid, ROOT_OBJ), &d));
+        }
+        let (view, dir) = self.inos.node(parent).ok_or(libc::ENOENT)?;
+        let d = inode(&self.view(view)?, dir)?;
+        if d.obj_type != objtype::DIRECTORY {
+            return Err(libc::ENOTDIR);
+        }
+        let key = namekey(d.cap_flags, name);
+        let hit = self
+            .entries(
+                view,
+                dir,
+                &d,
+                key..=key.saturating_add(collision_budget(d.cap_flags)),
+            )?
+            .into_iter()
+            .find(|e| e.name == name);
+        match hit {
+            Some(e) => {
+                let child = inode(&self.view(view)?, e.obj_id)?;
+                Ok(attr(self.inos.of(view, e.obj_id), &child))
+            }
+            None if parent == ROOT_INO && name == HISTORY_NAME.as_bytes() => {
+                Ok(history_attr(&attr(ROOT_INO, &d)))
+            }
+            None => Err(libc::ENOENT),
+        }
+    }
+
+    fn getattr_of(&mut self, ino: u64) -> Result<FileAttr, i32> {
+        if ino == HISTORY_INO {
+            let root = inode(&self.view(LIVE)?, ROOT_OBJ)?;
+            return Ok(history_attr(&attr(ROOT_INO, &root)));
+        }
+        let (view, obj) = self.inos.node(ino).ok_or(libc::ENOENT)?;
+        Ok(attr(ino, &inode(&self.view(view)?, obj)?))
+    }
+
+    /// Up to `size` bytes of file `ino` from `offset`: the data records
+    /// covering them, holes as zeros, never past the inode's size.
+    fn read_at(&self, ino: u64, offset: u64, size: u32) -> Result<Vec<u8>, i32> {
+        let (view, obj) = self.inos.node(ino).ok_or(libc::ENOENT)?;
+        let v = self.view(view)?;
+        let d = inode(&v, obj)?;
+        if d.obj_type != objtype::REGFILE {
+            return Err(libc::EINVAL);
+        }
+        let end = d.size.min(offset.saturating_add(u64::from(size)));
+        if offset >= end {
+            return Ok(Vec::new());
+        }
+        let mut out = vec![0u8; (end - offset) as usize];
+        // A DATA record's key is the offset just past its bytes.
+        let first = i64::try_from(offset + 1).map_err(|_| libc::EINVAL)?;
+        v.records(
+            LOCALIZE_MISC,
+            obj,
+            rectype::DATA,
+            first..=i64::MAX,
+            |leaf, load| {
+                let stop = leaf.base.key as u64;
+                let start = stop.saturating_sub(u64::try_from(leaf.data_len).unwrap_or(0));
+                if start >= end {
+                    return Ok(false);
+                }
+                let data = load()?;
+                let (from, to) = (start.max(offset), stop.min(end));
+                if from < to && (to - start) as usize <= data.len() {
+                    out[(from - offset) as usize..(to - offset) as usize]
+                        .copy_from_slice(&data[(from - start) as usize..(to - start) as usize]);
+                }
+                Ok(true)
+            },
+        )
+        .map_err(errno)?;
+        Ok(out)
+    }
+
+    fn readlink_of(&self, ino: u64) -> Result<Vec<u8>, i32> {
+        let (view, obj) = self.inos.node(ino).ok_or(libc::ENOENT)?;
+        let v = self.view(view)?;
+        let d = inode(&v, obj)?;
+        if d.obj_type != objtype::SOFTLINK {
+            return Err(libc::EINVAL);
+        }
+        let size = usize::try_from(d.size).map_err(|_| libc::EIO)?;
+        if size <= INLINE_SYMLINK_MAX {
+            return Ok(d.symlink[..size].to_vec());
+        }
+        let mut target = None;
+        v.records(
+            LOCALIZE_MISC,
+            obj,
+            rectype::FIX,
+            FIXKEY_SYMLINK..=FIXKEY_SYMLINK,
+            |_, load| {
+                target = Some(load()?);
+                Ok(false)
+            },
+        )
+        .map_err(errno)?;
+        target.filter(|t| t.len() == size).ok_or(libc::EIO)
+    }
+
+    /// The entries of directory `ino`: `.`, `..`, and its own (and `@@` in
+    /// the root).
+    fn list(&mut self, ino: u64) -> Result<Vec<(u64, FileType, Vec<u8>)>, i32> {
+        let mut out = vec![
+            (ino, FileType::Directory, b".".to_vec()),
+            (ino, FileType::Directory, b"..".to_vec()),
+        ];
+        if ino == HISTORY_INO {
+            for tid in self.history()? {
+                let child = self.inos.of(tid, ROOT_OBJ);
+                out.push((
+                    child,
+                    FileType::Directory,
+                    format!("0x{tid:016x}").into_bytes(),
+                ));
+            }
+            return Ok(out);
+        }
+        let (view, dir) = self.inos.node(ino).ok_or(libc::ENOENT)?;
+        let d = inode(&self.view(view)?, dir)?;
+        if d.obj_type != objtype::DIRECTORY {
+            return Err(libc::ENOTDIR);
+        }
+        let entries = self.entries(view, dir, &d, i64::MIN..=i64::MAX)?;
+        let has_history_name = entries.iter().any(|e| e.name == HISTORY_NAME.as_bytes());
+        for e in entries {
+            let child = self.inos.of(view, e.obj_id);
+            out.push((child, kind(e.obj_type), e.name));
+        }
+        if ino == ROOT_INO && !has_history_name {
+            out.push((
+                HISTORY_INO,
+                FileType::Directory,
+                HISTORY_NAME.as_bytes().to_vec(),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+impl Filesystem for HammerFs {
+    fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
+        match self.lookup_in(parent, name) {
+            Ok(a) => reply.entry(&TTL, &a, 0),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
+        match self.getattr_of(ino) {
+            Ok(a) => reply.attr(&TTL, &a),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readlink(&mut self, _req: &Request<'_>, ino: u64, reply: ReplyData) {
+        match self.readlink_of(ino) {
+            Ok(t) => reply.data(&t),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn open(&mut self, _req: &Request<'_>, _ino: u64, flags: i32, reply: ReplyOpen) {
+        if flags & libc::O_ACCMODE != libc::O_RDONLY {
+            return reply.error(Errno::EROFS as i32);
+        }
+        reply.opened(0, 0);
+    }
+
+    fn read(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        offset: i64,
+        size: u32,
+        _flags: i32,
+        _lock_owner: Option<u64>,
+        reply: ReplyData,
+    ) {
+        let Ok(offset) = u64::try_from(offset) else {
+            return reply.error(libc::EINVAL);
+        };
+        match self.read_at(ino, offset, size) {
+            Ok(d) => reply.data(&d),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdir(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        offset: i64,
+        mut reply: ReplyDirectory,
+    ) {
+        let list = match self.list(ino) {
+            Ok(l) => l,
+            Err(e) => return reply.error(e),
+        };
+        let skip = usize::try_from(offset).unwrap_or(0);
+        for (i, (child, kind, name)) in list.into_iter().enumerate().skip(skip) {
+            if reply.add(child, i as i64 + 1, kind, OsStr::from_bytes(&name)) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_number_per_object_and_view() {
+        let mut i = Inos::default();
+        assert_eq!(i.of(LIVE, ROOT_OBJ), ROOT_INO);
+        let a = i.of(LIVE, 5);
+        let b = i.of(0x100, 5);
+        assert!(a > HISTORY_INO && b > HISTORY_INO && a != b);
+        assert_eq!(i.of(LIVE, 5), a);
+        assert_eq!(i.node(a), Some((LIVE, 5)));
+        assert_eq!(i.node(b), Some((0x100, 5)));
+        assert_eq!(i.node(HISTORY_INO), None);
+        assert_eq!(i.node(999), None);
+    }
+}

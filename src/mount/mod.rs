@@ -1,0 +1,81 @@
+//! `hammer mount <pfs>[@@<tid>] <mountpoint>` and `hammer umount
+//! <mountpoint>`: a store PFS shown read-only through FUSE, in the
+//! foreground until it is unmounted or the command gets SIGINT, SIGTERM
+//! or SIGHUP (then it unmounts and exits 0).
+
+mod fs;
+
+use std::io;
+use std::path::Path;
+use std::thread;
+
+use fuser::{MountOption, Session};
+use nix::errno::Errno;
+use nix::sys::signal::{SigSet, Signal};
+
+use crate::bridge::export::parse_source;
+use crate::bridge::{as_of, open_pfs, BridgeError};
+use crate::patharg::PathArg;
+
+pub use fs::{HammerFs, HISTORY_NAME};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    #[error("mount: {0}")]
+    Bridge(#[from] BridgeError),
+    #[error("mount: {}: {}", .0.display(), crate::errno::strerror(.1))]
+    Mount(std::path::PathBuf, #[source] io::Error),
+    #[error("umount: {}: {}", .0.display(), .1.desc())]
+    Umount(std::path::PathBuf, Errno),
+}
+
+/// The signals that end a mount.
+fn ending_signals() -> SigSet {
+    let mut s = SigSet::empty();
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        s.add(sig);
+    }
+    s
+}
+
+/// Mounts the PFS `source` (`<pfs-path>[@@<tid>]`) read-only on
+/// `mountpoint` and serves it until it is unmounted.
+pub fn mount(source: &PathArg, mountpoint: &Path) -> Result<(), MountError> {
+    let (path, asked) = parse_source(source)?;
+    let (store, pfsd) = open_pfs(path.as_ref())?;
+    // A TID given must be one the PFS can be read as of (as export's).
+    let fixed = asked.map(|t| as_of(&pfsd, Some(t))).transpose()?;
+    // Blocked before the FUSE threads start, so that only the waiting
+    // thread below takes them.
+    let signals = ending_signals();
+    signals
+        .thread_block()
+        .map_err(|e| MountError::Mount(mountpoint.into(), e.into()))?;
+    let options = [
+        MountOption::RO,
+        MountOption::NoDev,
+        MountOption::NoSuid,
+        MountOption::FSName(format!("hammer:{path}")),
+        MountOption::Subtype("hammer".into()),
+        MountOption::DefaultPermissions,
+    ];
+    let mut session = Session::new(HammerFs::new(store, fixed), mountpoint, &options)
+        .map_err(|e| MountError::Mount(mountpoint.into(), e))?;
+    let mut unmounter = session.unmount_callable();
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if signals.wait().is_ok() {
+                let _ = unmounter.unmount();
+            }
+        })
+        .map_err(|e| MountError::Mount(mountpoint.into(), e))?;
+    session
+        .run()
+        .map_err(|e| MountError::Mount(mountpoint.into(), e))
+}
+
+/// Unmounts what is mounted on `mountpoint`.
+pub fn umount(mountpoint: &Path) -> Result<(), MountError> {
+    nix::mount::umount(mountpoint).map_err(|e| MountError::Umount(mountpoint.into(), e))
+}

@@ -1,0 +1,422 @@
+//! `hammer mount` (issue 15): a store PFS through FUSE, read-only. The
+//! tree under `@@/<tid>` equals an export as of that TID (contents, types,
+//! modes, owners, sizes, times, symlinks, hard links), a large file reads
+//! back whole, a slave's mount follows its sync point, every change is
+//! refused with EROFS, and SIGTERM unmounts. Needs root and /dev/fuse
+//! (`.ci/run` runs these tests as root).
+
+mod common;
+
+use std::fs;
+use std::io::ErrorKind;
+use std::os::unix::fs::{symlink, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+
+use common::*;
+
+const NEEDS: &str = "needs root and /dev/fuse: cargo test -- --include-ignored, as .ci/run does";
+
+/// A running `hammer mount`, unmounted (by SIGTERM) when dropped.
+struct Mounted {
+    child: Child,
+    at: PathBuf,
+}
+
+fn is_mounted(at: &Path) -> bool {
+    let at = at.canonicalize().unwrap();
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(at.to_str().unwrap()))
+}
+
+fn mount(source: &str, at: &Path) -> Mounted {
+    assert!(Path::new("/dev/fuse").exists(), "{NEEDS}");
+    fs::create_dir_all(at).unwrap();
+    // Its stderr in a file beside the mount point, shown if it fails.
+    let log = at.with_extension("log");
+    let child = hammer()
+        .args(["mount", source, at.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for(
+        "the mount",
+        10,
+        || is_mounted(at),
+        || fs::read_to_string(&log).unwrap_or_default(),
+    );
+    Mounted {
+        child,
+        at: at.to_path_buf(),
+    }
+}
+
+impl Mounted {
+    /// SIGTERM, then the exit status; the mount must be gone.
+    fn terminate(&mut self) -> i32 {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(!is_mounted(&self.at), "still mounted after SIGTERM");
+        status.code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.terminate();
+        }
+    }
+}
+
+/// Asserts the trees at `a` (the mount) and `b` (an export) are the same:
+/// names, types, modes, owners, sizes, mtimes, symlink targets, file
+/// contents, and hard links as shared inode numbers.
+fn assert_same_tree(a: &Path, b: &Path) {
+    let mut links_a: Vec<(u64, PathBuf)> = Vec::new();
+    let mut links_b: Vec<(u64, PathBuf)> = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let names = |root: &Path| -> Vec<_> {
+            let mut v: Vec<_> = fs::read_dir(root.join(&rel))
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(a), names(b), "entries of {}", rel.display());
+        for name in names(a) {
+            let r = rel.join(&name);
+            let (pa, pb) = (a.join(&r), b.join(&r));
+            let (ma, mb) = (
+                fs::symlink_metadata(&pa).unwrap(),
+                fs::symlink_metadata(&pb).unwrap(),
+            );
+            let shown = r.display();
+            assert_eq!(ma.mode(), mb.mode(), "mode of {shown}");
+            assert_eq!(
+                (ma.uid(), ma.gid()),
+                (mb.uid(), mb.gid()),
+                "owner of {shown}"
+            );
+            assert_eq!(ma.file_type(), mb.file_type(), "type of {shown}");
+            if ma.file_type().is_symlink() {
+                assert_eq!(fs::read_link(&pa).unwrap(), fs::read_link(&pb).unwrap());
+                continue;
+            }
+            assert_eq!(
+                (ma.mtime(), ma.mtime_nsec()),
+                (mb.mtime(), mb.mtime_nsec()),
+                "mtime of {shown}"
+            );
+            if ma.is_dir() {
+                stack.push(r);
+            } else if ma.is_file() {
+                assert_eq!(ma.len(), mb.len(), "size of {shown}");
+                assert!(
+                    fs::read(&pa).unwrap() == fs::read(&pb).unwrap(),
+                    "contents of {shown}"
+                );
+                assert_eq!(ma.nlink(), mb.nlink(), "links of {shown}");
+                links_a.push((ma.ino(), r.clone()));
+                links_b.push((mb.ino(), r));
+            }
+        }
+    }
+    // The same paths share an inode on both sides.
+    let groups = |mut v: Vec<(u64, PathBuf)>| {
+        v.sort();
+        let mut g: Vec<Vec<PathBuf>> = Vec::new();
+        let mut last = None;
+        for (ino, p) in v {
+            if last == Some(ino) {
+                g.last_mut().unwrap().push(p);
+            } else {
+                g.push(vec![p]);
+            }
+            last = Some(ino);
+        }
+        g.iter_mut().for_each(|x| x.sort());
+        g.sort();
+        g
+    };
+    assert_eq!(groups(links_a), groups(links_b), "hard links");
+}
+
+/// A master with three imports of history: files of several sizes, a
+/// sparse file, a hard link, a FIFO, short and long symlinks, a
+/// subdirectory; then changes and removals. Returns the store root and
+/// the tree.
+fn master_with_files(dir: &Path) -> PathBuf {
+    let root = store_with_master(dir, "st");
+    let t = dir.join("tree");
+    fs::create_dir_all(t.join("sub/deeper")).unwrap();
+    fs::write(t.join("small"), b"hello\n").unwrap();
+    fs::write(t.join("medium"), vec![7u8; 20_000]).unwrap();
+    fs::write(
+        t.join("sub/deeper/big"),
+        (0..1_500_000u32)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let sparse = fs::File::create(t.join("sparse")).unwrap();
+    sparse.set_len(3_000_000).unwrap();
+    std::os::unix::fs::FileExt::write_at(&sparse, b"end", 3_000_000).unwrap();
+    fs::hard_link(t.join("small"), t.join("sub/hard")).unwrap();
+    nix::unistd::mkfifo(
+        &t.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o640),
+    )
+    .unwrap();
+    symlink("small", t.join("short-link")).unwrap();
+    symlink(
+        "a/target/well/beyond/twenty-four/bytes",
+        t.join("long-link"),
+    )
+    .unwrap();
+    let m = root.join("master");
+    import(&t, &m);
+    fs::write(t.join("medium"), b"now short").unwrap();
+    fs::remove_file(t.join("short-link")).unwrap();
+    fs::write(t.join("sub/new"), b"new file").unwrap();
+    import(&t, &m);
+    fs::remove_dir_all(t.join("sub/deeper")).unwrap();
+    import(&t, &m);
+    root
+}
+
+/// The TIDs `snapls` lists for `pfs`.
+fn tids(pfs: &Path) -> Vec<String> {
+    let out = ok(&["snapls", pfs.to_str().unwrap()]);
+    text(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.starts_with("0x"))
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root and /dev/fuse: cargo test -- --include-ignored, as .ci/run does"]
+fn the_tree_as_of_each_tid_equals_its_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = master_with_files(dir.path());
+    let m = root.join("master");
+    let mnt = dir.path().join("mnt");
+    let _mounted = mount(m.to_str().unwrap(), &mnt);
+    let tids = tids(&m);
+    assert!(tids.len() >= 4, "{tids:?}");
+    let listed: Vec<String> = {
+        let mut v: Vec<String> = fs::read_dir(mnt.join("@@"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(listed, tids);
+    for tid in &tids {
+        let ex = dir.path().join(format!("ex-{tid}"));
+        ok(&[
+            "-q",
+            "export",
+            &format!("{}@@{tid}", m.display()),
+            ex.to_str().unwrap(),
+        ]);
+        assert_same_tree(&mnt.join("@@").join(tid), &ex);
+    }
+    // The mount's own tree is the newest, with `@@` besides.
+    let newest = dir.path().join(format!("ex-{}", tids.last().unwrap()));
+    let top = dir.path().join("top");
+    fs::create_dir(&top).unwrap();
+    let names: Vec<_> = fs::read_dir(&mnt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(names.iter().any(|n| n == "@@"));
+    assert_eq!(names.len(), fs::read_dir(&newest).unwrap().count() + 1);
+    assert_eq!(fs::read(mnt.join("medium")).unwrap(), b"now short");
+    // diff -r agrees (it cannot compare FIFOs: they are compared above).
+    let tid = &tids[1];
+    let out = std::process::Command::new("diff")
+        .args(["-r", "--no-dereference", "--exclude=fifo"])
+        .arg(mnt.join("@@").join(tid))
+        .arg(dir.path().join(format!("ex-{tid}")))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[test]
+#[ignore = "needs root and /dev/fuse: cargo test -- --include-ignored, as .ci/run does"]
+fn a_100_mb_file_reads_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "st");
+    let t = dir.path().join("tree");
+    fs::create_dir(&t).unwrap();
+    let mut rng = Rng(15);
+    let bytes: Vec<u8> = (0..100 << 20).map(|_| rng.next() as u8).collect();
+    fs::write(t.join("big"), &bytes).unwrap();
+    let m = root.join("master");
+    import(&t, &m);
+    let mnt = dir.path().join("mnt");
+    let _mounted = mount(m.to_str().unwrap(), &mnt);
+    let read = fs::read(mnt.join("big")).unwrap();
+    assert_eq!(read.len(), bytes.len());
+    assert!(read == bytes, "contents differ");
+}
+
+#[test]
+#[ignore = "needs root and /dev/fuse: cargo test -- --include-ignored, as .ci/run does"]
+fn a_slaves_mount_follows_its_sync_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "st");
+    let t = dir.path().join("tree");
+    fs::create_dir(&t).unwrap();
+    fs::write(t.join("f"), b"first").unwrap();
+    let m = root.join("master");
+    let s = root.join("slave");
+    import(&t, &m);
+    copy_quietly(&m, &s);
+    let mnt = dir.path().join("mnt");
+    let _mounted = mount(s.to_str().unwrap(), &mnt);
+    assert_eq!(fs::read(mnt.join("f")).unwrap(), b"first");
+    fs::write(t.join("f"), b"second").unwrap();
+    fs::write(t.join("g"), b"new").unwrap();
+    import(&t, &m);
+    // The master moved; the slave has not: its mount shows the same.
+    assert_eq!(fs::read(mnt.join("f")).unwrap(), b"first");
+    copy_quietly(&m, &s);
+    wait_for(
+        "the slave's mount to follow",
+        10,
+        || fs::read(mnt.join("f")).is_ok_and(|d| d == b"second") && mnt.join("g").exists(),
+        String::new,
+    );
+    // Its history lists the new sync point.
+    let n = fs::read_dir(mnt.join("@@")).unwrap().count();
+    assert!(n >= 2, "{n}");
+}
+
+#[test]
+#[ignore = "needs root and /dev/fuse: cargo test -- --include-ignored, as .ci/run does"]
+fn every_change_is_refused_and_sigterm_unmounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = master_with_files(dir.path());
+    let m = root.join("master");
+    let mnt = dir.path().join("mnt");
+    let mut mounted = mount(m.to_str().unwrap(), &mnt);
+    let erofs = |r: std::io::Result<()>| {
+        let e = r.expect_err("a change went through");
+        assert_eq!(e.raw_os_error(), Some(libc::EROFS), "{e}");
+    };
+    erofs(fs::write(mnt.join("new"), b"x"));
+    erofs(
+        fs::OpenOptions::new()
+            .append(true)
+            .open(mnt.join("small"))
+            .map(drop),
+    );
+    erofs(fs::rename(mnt.join("small"), mnt.join("renamed")));
+    erofs(fs::remove_file(mnt.join("small")));
+    erofs(fs::create_dir(mnt.join("d")));
+    erofs(fs::remove_dir(mnt.join("sub")));
+    erofs(fs::set_permissions(
+        mnt.join("small"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    ));
+    erofs(symlink("x", mnt.join("@@/ln")));
+    assert_eq!(fs::read(mnt.join("small")).unwrap(), b"hello\n");
+    assert_eq!(mounted.terminate(), 0);
+    // Nothing was written: the store verifies clean with the same TIDs.
+    let out = run(&["verify", m.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(fs::metadata(mnt.join("small")).is_err_and(|e| e.kind() == ErrorKind::NotFound));
+}
+
+#[test]
+fn a_pfs_that_cannot_be_mounted_is_refused_before_mounting() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "st");
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let nope = root.join("nope");
+    let out = run(&["mount", nope.to_str().unwrap(), mnt.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with("hammer: mount: "),
+        "{}",
+        text(&out.stderr)
+    );
+    let beyond = format!("{}@@0x7fffffffffffffff", root.join("master").display());
+    let out = run(&["mount", &beyond, mnt.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("beyond the master's newest"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["mount", root.join("master").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "hammer mount <pfs-path>[@@<tid>] <mountpoint>\nhammer umount <mountpoint>\n"
+    );
+}
+
+#[test]
+#[ignore = "needs root and /dev/fuse: cargo test -- --include-ignored, as .ci/run does"]
+fn names_export_would_refuse_are_hidden_and_reported_once() {
+    use hammer_mirror::bridge::format::{direntry, parse_direntry};
+    use hammer_mirror::ondisk::rectype;
+    let dir = tempfile::tempdir().unwrap();
+    // damage.rs's master: its entry `small` renamed behind the store's back.
+    let root = common::master_with_history(dir.path());
+    let entry = rows(&root)
+        .into_iter()
+        .find(|r| {
+            r.leaf.base.rec_type == rectype::DIRENTRY
+                && r.leaf.base.delete_tid == 0
+                && parse_direntry(r.data.as_deref().unwrap()).unwrap().2 == b"medium"
+        })
+        .unwrap();
+    let (obj, lo, _) = parse_direntry(entry.data.as_deref().unwrap()).unwrap();
+    set_data(&root, &entry, &direntry(obj, lo >> 16, b"bad/name"));
+    let mnt = dir.path().join("mnt");
+    let mounted = mount(root.join("master").to_str().unwrap(), &mnt);
+    for _ in 0..2 {
+        let names: Vec<_> = fs::read_dir(&mnt)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.contains("name") || n == "medium"),
+            "{names:?}"
+        );
+        assert!(names.iter().any(|n| n == "big"), "{names:?}");
+    }
+    drop(mounted);
+    let log = fs::read_to_string(mnt.with_extension("log")).unwrap();
+    assert_eq!(
+        log.matches("entry 'bad/name' hidden: name contains '/'")
+            .count(),
+        1,
+        "{log}"
+    );
+}
