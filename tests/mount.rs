@@ -420,3 +420,37 @@ fn names_export_would_refuse_are_hidden_and_reported_once() {
         "{log}"
     );
 }
+
+#[test]
+#[ignore = "needs root and /dev/fuse: cargo test -- --include-ignored, as .ci/run does"]
+fn an_import_running_meanwhile_is_never_seen_half_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "st");
+    let t = dir.path().join("tree");
+    fs::create_dir(&t).unwrap();
+    // 64 KiB: four 16 KiB data records, all rewritten by each import.
+    let generation = |n: u8| vec![n; 65536];
+    fs::write(t.join("f"), generation(0)).unwrap();
+    let m = root.join("master");
+    import(&t, &m);
+    let mnt = dir.path().join("mnt");
+    let _mounted = mount(m.to_str().unwrap(), &mnt);
+    let writer = {
+        let (t, m) = (t.clone(), m.clone());
+        std::thread::spawn(move || {
+            for n in 1..=40u8 {
+                fs::write(t.join("f"), generation(n)).unwrap();
+                import(&t, &m);
+            }
+        })
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    while !writer.is_finished() {
+        let d = fs::read(mnt.join("f")).unwrap();
+        assert_eq!(d.len(), 65536);
+        assert!(d.iter().all(|&b| b == d[0]), "a read mixes generations");
+        seen.insert(d[0]);
+    }
+    writer.join().unwrap();
+    assert!(seen.len() > 1, "the reads saw no import: {seen:?}");
+}

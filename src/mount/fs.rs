@@ -11,8 +11,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{
-    FileAttr, FileType, Filesystem, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry, ReplyOpen,
-    Request,
+    FileAttr, FileType, Filesystem, KernelConfig, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry,
+    ReplyOpen, Request,
 };
 use nix::errno::Errno;
 
@@ -392,7 +392,18 @@ impl HammerFs {
     }
 }
 
+/// The most the kernel reads ahead, and so reads in one request: a few
+/// large requests cost less than many small ones, each of which opens a
+/// view.
+const MAX_READAHEAD: u32 = 1 << 20;
+
 impl Filesystem for HammerFs {
+    fn init(&mut self, _req: &Request<'_>, config: &mut KernelConfig) -> Result<(), i32> {
+        // The kernel may offer less; what it offers is fine.
+        let _ = config.set_max_readahead(MAX_READAHEAD);
+        Ok(())
+    }
+
     fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
         match self.lookup_in(parent, name) {
             Ok(a) => reply.entry(&TTL, &a, 0),
