@@ -341,6 +341,19 @@ fn a_stream_that_loses_its_link_says_so_and_goes_on() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // New records once the link is lost: the first connection may have
+    // copied everything there was before it was killed (on a loaded
+    // machine), and the reconnected stream must have a batch to send.
+    wait_for(
+        "the stream to lose its link",
+        60,
+        || {
+            fs::read_to_string(&j)
+                .unwrap_or_default()
+                .contains(r#""event":"retry""#)
+        },
+        String::new,
+    );
     let newest = make_history(&root, 5, 1, 500);
     let ids =
         |_: ()| fs::symlink_metadata(root.join("slave")).is_ok() && sync_end(&root, 2) >= newest;

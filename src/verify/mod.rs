@@ -7,7 +7,7 @@
 mod checks;
 mod digest;
 mod pair;
-mod proto;
+pub mod proto;
 mod scan;
 mod serve;
 
