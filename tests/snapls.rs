@@ -97,6 +97,8 @@ fn a_link_retargeted_during_snapls_is_resolved_once() {
     let dir = tempfile::tempdir().unwrap();
     let root = store_with_master(dir.path(), "st");
     let link = root.join("flip");
+    // The link exists before the first snapls, whichever thread runs first.
+    std::os::unix::fs::symlink("@@PFS00001", &link).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let flipper = {
         let (stop, link, tmp) = (stop.clone(), link.clone(), root.join("flip.tmp"));
