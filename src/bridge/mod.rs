@@ -55,6 +55,8 @@ pub enum BridgeError {
     NoParent(String),
     #[error("{0}: target is not a directory")]
     TargetNotDir(String),
+    #[error("export's file writers stopped")]
+    WritersStopped,
     #[error("{count} record(s) or entries could not be exported (see above)")]
     Incomplete { count: usize },
 }

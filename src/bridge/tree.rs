@@ -69,53 +69,107 @@ pub fn visible(leaf: &LeafElm, tid: u64) -> bool {
 /// DIR_LOCAL_INO directories (INODE), entries of version-1 ones (MISC).
 pub const TREE_TYPES: std::ops::RangeInclusive<u32> = LOCALIZE_INODE..=LOCALIZE_MISC;
 
-impl Tree {
-    /// Takes one scanned record into the tree if it is visible as of `tid`
-    /// and is an inode or a directory entry; loads only those payloads.
-    pub fn add(
-        &mut self,
-        tid: u64,
-        leaf: &LeafElm,
-        load: &dyn Fn() -> Result<Vec<u8>, PfsError>,
-    ) -> Result<(), PfsError> {
-        let b = &leaf.base;
-        if !visible(leaf, tid) {
-            return Ok(());
-        }
-        let lo_type = b.localization & LOCALIZE_MASK;
-        match b.rec_type {
-            rectype::INODE if lo_type == LOCALIZE_INODE && b.key == 0 => {
-                match InodeData::decode(&load()?) {
-                    Some(ino) => {
-                        self.inodes.insert(b.obj_id, ino);
-                    }
-                    None => self.problems.push(Undecodable {
-                        key: *b,
-                        what: NOT_AN_INODE,
-                    }),
-                }
+/// One directory entry as decoded, its name borrowed from the payload.
+#[derive(Clone, Copy, Debug)]
+pub struct EntryRef<'a> {
+    pub name: &'a [u8],
+    pub key: i64,
+    pub lo_type: u32,
+    pub obj_id: i64,
+    pub obj_type: u8,
+    pub create_tid: u64,
+    pub delete_tid: u64,
+}
+
+/// Where `decode` puts what it finds: `Tree` keeps everything, export a
+/// compact form of its own.
+pub trait TreeSink {
+    fn inode(&mut self, obj_id: i64, ino: InodeData);
+    /// An entry of directory `dir`.
+    fn entry(&mut self, dir: i64, entry: EntryRef<'_>);
+    fn problem(&mut self, problem: Undecodable);
+}
+
+/// Takes one scanned record into `sink` if it is visible as of `tid` and
+/// is an inode or a directory entry; loads only those payloads.
+pub fn decode(
+    tid: u64,
+    leaf: &LeafElm,
+    load: &dyn Fn() -> Result<Vec<u8>, PfsError>,
+    sink: &mut impl TreeSink,
+) -> Result<(), PfsError> {
+    let b = &leaf.base;
+    if !visible(leaf, tid) {
+        return Ok(());
+    }
+    let lo_type = b.localization & LOCALIZE_MASK;
+    match b.rec_type {
+        rectype::INODE if lo_type == LOCALIZE_INODE && b.key == 0 => {
+            match InodeData::decode(&load()?) {
+                Some(ino) => sink.inode(b.obj_id, ino),
+                None => sink.problem(Undecodable {
+                    key: *b,
+                    what: NOT_AN_INODE,
+                }),
             }
-            rectype::DIRENTRY => {
-                let data = load()?;
-                match parse_direntry(&data) {
-                    Some((obj_id, _, name)) => self.dirs.entry(b.obj_id).or_default().push(Entry {
-                        name: name.to_vec(),
+        }
+        rectype::DIRENTRY => {
+            let data = load()?;
+            match parse_direntry(&data) {
+                Some((obj_id, _, name)) => sink.entry(
+                    b.obj_id,
+                    EntryRef {
+                        name,
                         key: b.key,
                         lo_type,
                         obj_id,
                         obj_type: b.obj_type,
                         create_tid: b.create_tid,
                         delete_tid: b.delete_tid,
-                    }),
-                    None => self.problems.push(Undecodable {
-                        key: *b,
-                        what: SHORT_ENTRY,
-                    }),
-                }
+                    },
+                ),
+                None => sink.problem(Undecodable {
+                    key: *b,
+                    what: SHORT_ENTRY,
+                }),
             }
-            _ => {}
         }
-        Ok(())
+        _ => {}
+    }
+    Ok(())
+}
+
+impl Tree {
+    /// `decode` into this tree.
+    pub fn add(
+        &mut self,
+        tid: u64,
+        leaf: &LeafElm,
+        load: &dyn Fn() -> Result<Vec<u8>, PfsError>,
+    ) -> Result<(), PfsError> {
+        decode(tid, leaf, load, self)
+    }
+}
+
+impl TreeSink for Tree {
+    fn inode(&mut self, obj_id: i64, ino: InodeData) {
+        self.inodes.insert(obj_id, ino);
+    }
+
+    fn entry(&mut self, dir: i64, e: EntryRef<'_>) {
+        self.dirs.entry(dir).or_default().push(Entry {
+            name: e.name.to_vec(),
+            key: e.key,
+            lo_type: e.lo_type,
+            obj_id: e.obj_id,
+            obj_type: e.obj_type,
+            create_tid: e.create_tid,
+            delete_tid: e.delete_tid,
+        });
+    }
+
+    fn problem(&mut self, problem: Undecodable) {
+        self.problems.push(problem);
     }
 }
 
