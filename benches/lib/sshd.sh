@@ -2,7 +2,10 @@
 # with throwaway keys, whose remote PATH finds $H (this build's hammer)
 # first. After `start_sshd <dir>`, "$T/rsh" is a HAMMER_RSH that reaches
 # it; `link_rsh <name> <ProxyCommand>` makes "$T/rsh.<name>" reaching it
-# through that proxy. Needs sshd, ssh, ssh-keygen, python3.
+# through that proxy. Needs sshd, ssh, ssh-keygen, python3. Also brings
+# the timing helpers (benches/lib/timing.sh).
+
+. benches/lib/timing.sh
 
 start_sshd() {
     T=$1
@@ -53,18 +56,3 @@ link_rsh() {
     printf '#!/bin/sh\nexec ssh -F %s "$@"\n' "$T/ssh_config.$1" >"$T/rsh.$1"
     chmod +x "$T/rsh.$1"
 }
-
-# secs <command...>: how long it took, in seconds; its stderr shown if it
-# fails (which ends the bench).
-secs() {
-    local t0 t1
-    t0=$(date +%s.%N)
-    "$@" >/dev/null 2>"$T/err" || { cat "$T/err" >&2; exit 1; }
-    t1=$(date +%s.%N)
-    echo "$t1 - $t0" | bc -l
-}
-
-ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
-
-# median of the numbers given
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
