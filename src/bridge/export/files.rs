@@ -29,11 +29,18 @@ const QUEUED_PER_WRITER: usize = 2;
 /// Writer threads at most: file creation scales little beyond this.
 const MAX_WRITERS: usize = 4;
 
-/// How files are finished: what export's options and user allow.
+/// How files are created and finished: what export's options and user
+/// allow, and what a new file already has without a syscall.
 #[derive(Clone, Copy, Debug)]
 pub struct Finish {
     /// Owners are set (and setuid/setgid kept) only as root.
     pub root_user: bool,
+    /// The owner and group every new file gets, when the directories
+    /// cannot decide otherwise: files of that owner need no chown.
+    pub creator: Option<(u32, u32)>,
+    /// The process's umask, when known: a mode it leaves whole is given
+    /// at creation and needs no chmod.
+    pub umask: Option<u32>,
 }
 
 impl Finish {
@@ -42,6 +49,29 @@ impl Finish {
         let keep = if self.root_user { 0o7777 } else { 0o1777 };
         u32::from(ino.mode) & keep
     }
+
+    /// The mode a file is created with, and whether that is its final
+    /// mode (a chown by root clears only setuid/setgid, never given at
+    /// creation).
+    fn create_mode(&self, ino: &Ino) -> (u32, bool) {
+        let mode = self.mode(ino);
+        match self.umask {
+            Some(mask) if mode & 0o7000 == 0 && mode & mask == 0 => (mode, true),
+            _ => (0o600, false),
+        }
+    }
+
+    fn needs_chown(&self, ino: &Ino) -> bool {
+        self.root_user && self.creator != Some((ino.uid, ino.gid))
+    }
+}
+
+/// The process's umask, from /proc: umask(2) would change it for a
+/// moment under the other threads.
+pub fn umask() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let mask = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(mask.trim(), 8).ok()
 }
 
 /// What went wrong with one file: `seq` places it among the others.
@@ -83,14 +113,16 @@ impl FileOut {
         seq: u64,
         ino: Ino,
         paths: Vec<PathBuf>,
+        how: Finish,
         problems: &mut Problems,
     ) -> Option<Self> {
+        let (mode, _) = how.create_mode(&ino);
         for (primary, path) in paths.iter().enumerate() {
             // O_EXCL: never opens an existing file or follows a symlink.
             let made = fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
-                .mode(0o600)
+                .mode(mode)
                 .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                 .open(path);
             match made {
@@ -175,16 +207,18 @@ impl FileOut {
                 .push((seq, format!("{}: cannot set {what}: {e}", path.display())))
         };
         let ino = &self.ino;
-        if how.root_user {
+        if how.needs_chown(ino) {
             if let Err(e) = std::os::unix::fs::fchown(&self.file, Some(ino.uid), Some(ino.gid)) {
                 fail("owner", e.to_string());
             }
         }
-        if let Err(e) = self
-            .file
-            .set_permissions(fs::Permissions::from_mode(how.mode(ino)))
-        {
-            fail("mode", e.to_string());
+        if !how.create_mode(ino).1 {
+            if let Err(e) = self
+                .file
+                .set_permissions(fs::Permissions::from_mode(how.mode(ino)))
+            {
+                fail("mode", e.to_string());
+            }
         }
         let (atime, mtime) = (super::timespec(ino.atime), super::timespec(ino.mtime));
         if let Err(e) = futimens(self.file.as_raw_fd(), &atime, &mtime) {
@@ -218,7 +252,7 @@ impl Job {
 
     /// Writes the whole file; true if it was created.
     fn run(self, how: Finish, problems: &mut Problems) -> Result<bool, BridgeError> {
-        let Some(mut out) = FileOut::create(self.seq, self.ino, self.paths, problems) else {
+        let Some(mut out) = FileOut::create(self.seq, self.ino, self.paths, how, problems) else {
             return Ok(false);
         };
         for (at, data) in &self.pieces {

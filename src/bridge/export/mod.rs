@@ -11,12 +11,12 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::{utimensat, Mode, UtimensatFlags};
 use nix::sys::time::TimeSpec;
-use nix::unistd::{geteuid, mkfifo};
+use nix::unistd::{getegid, geteuid, mkfifo};
 
 use self::files::{FileOut, Finish, Job, Pool, Problems, WRITE_WINDOW};
 use self::plan::{Ino, Plan};
@@ -137,13 +137,17 @@ pub fn export(
     let Some(&root) = plan.ino(ROOT_OBJ) else {
         return Err(BridgeError::NoRoot(format!("{path} as of {tid:#018x}")));
     };
-    let root_user = geteuid().is_root();
+    let how = Finish {
+        root_user: geteuid().is_root(),
+        creator: creator(target, opts.force),
+        umask: files::umask(),
+    };
     let mut ex = Exporter {
         problems: plan.problems.drain(..).map(|p| p.to_string()).collect(),
         plan,
         tid,
         force: opts.force,
-        how: Finish { root_user },
+        how,
         files: Vec::new(),
         symlinks: Vec::new(),
         fix: HashMap::new(),
@@ -198,6 +202,15 @@ pub fn export(
         0 => Ok(ex.summary),
         count => Err(BridgeError::Incomplete { count }),
     }
+}
+
+/// Who new files belong to: the effective user and group, unless a
+/// directory could decide the group (setgid, a group of its own, or with
+/// force one that was already there).
+fn creator(target: &Path, force: bool) -> Option<(u32, u32)> {
+    let m = fs::symlink_metadata(target).ok()?;
+    let gid = getegid().as_raw();
+    (!force && m.gid() == gid && m.mode() & 0o2000 == 0).then(|| (geteuid().as_raw(), gid))
 }
 
 fn prepare_target(target: &Path, force: bool) -> Result<(), BridgeError> {
@@ -607,7 +620,13 @@ impl<'a> DataPass<'a> {
         self.next += n;
         let ino = self.ex.plan.ino(first.obj_id).copied().unwrap_or_default();
         let cur = if ino.size > WRITE_WINDOW as u64 {
-            Current::Large(FileOut::create(first.seq, ino, paths, &mut self.own))
+            Current::Large(FileOut::create(
+                first.seq,
+                ino,
+                paths,
+                self.ex.how,
+                &mut self.own,
+            ))
         } else {
             Current::Small(Job {
                 seq: first.seq,
