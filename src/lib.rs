@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 pub mod bridge;
+pub mod chain;
 pub mod cli;
 pub mod cparse;
 pub mod errno;

@@ -12,6 +12,8 @@ use std::sync::OnceLock;
 use hammer_mirror::bridge;
 use hammer_mirror::bridge::export::ExportOptions;
 use hammer_mirror::bridge::import::ImportOptions;
+use hammer_mirror::chain::cmd::{self as chain_cmd, ChainFailure};
+use hammer_mirror::chain::url::is_chain_url;
 use hammer_mirror::cli::{self, CliError, Command, GlobalOpts, Invocation, SshRemoteError, USAGE};
 use hammer_mirror::errno::strerror;
 use hammer_mirror::events::Events;
@@ -288,7 +290,33 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
             }
             .map_err(mirror_failure)
         }
-        Command::MirrorDump { header } => cmd_mirror_dump(*header, o.compress > 0),
+        Command::MirrorDump {
+            header,
+            chain: Some(url),
+        } => chain_cmd::dump(url, *header, &mut io::stdout().lock(), &mut io::stderr())
+            .map_err(chain_failure),
+        Command::MirrorDump {
+            header,
+            chain: None,
+        } => cmd_mirror_dump(*header, o.compress > 0),
+        Command::MirrorCopy { source, target } | Command::MirrorStream { source, target }
+            if is_chain_url(source) || is_chain_url(target) =>
+        {
+            let stream = matches!(inv.command, Command::MirrorStream { .. });
+            let co = copy_options(o, stream);
+            chain_cmd::copy(
+                source,
+                target,
+                &co.read,
+                &co.write,
+                stream,
+                &mut io::stderr(),
+            )
+            .map_err(chain_failure)
+        }
+        Command::MirrorFanout { targets, .. } if targets.iter().any(|t| is_chain_url(t)) => Err(
+            Failure::errx("mirror-copy: an s3:// chain cannot be one of several targets"),
+        ),
         Command::MirrorCopy { source, target } => copy_status(mirror_copy(
             source,
             target,
@@ -375,8 +403,14 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
             )
         }
         Command::Export { source, dir } => {
-            let s = bridge::export::export(source, dir, export_options(o), &mut io::stderr())
-                .map_err(Failure::errx)?;
+            let s = if is_chain_url(source.as_path().as_os_str()) {
+                let url = source.as_path().as_os_str();
+                chain_cmd::export(url, dir, export_options(o), &mut io::stderr())
+                    .map_err(chain_failure)?
+            } else {
+                bridge::export::export(source, dir, export_options(o), &mut io::stderr())
+                    .map_err(Failure::errx)?
+            };
             summary(
                 o.quiet > 0,
                 format_args!(
@@ -400,6 +434,17 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
         }
         Command::Umount { mountpoint } => {
             hammer_mirror::mount::umount(mountpoint).map_err(Failure::errx)
+        }
+        Command::Verify { source } if is_chain_url(source.as_path().as_os_str()) => {
+            let url = source.as_path().as_os_str();
+            match chain_cmd::verify(url, &mut io::stdout().lock()).map_err(chain_failure)? {
+                0 => Ok(()),
+                _ => Err(Failure::status(1)),
+            }
+        }
+        Command::S3Prune { url, keep } => {
+            let ro = copy_options(o, false).read;
+            chain_cmd::prune(url, *keep, &ro, &mut io::stderr()).map_err(chain_failure)
         }
         Command::Verify { source } => {
             // 0 clean, 1 problems found, 2 cannot read.
@@ -523,6 +568,13 @@ fn cmd_mirror_dump(header: bool, compressed: bool) -> Result<(), Failure> {
         DumpError::Output(io) => Failure::errx(format_args!("mirror-dump: {}", strerror(&io))),
         other => Failure::errx(other),
     })
+}
+
+fn chain_failure(f: ChainFailure) -> Failure {
+    Failure {
+        status: f.status,
+        ..Failure::errx(f.error)
+    }
 }
 
 /// `ssh-remote <cmd> <target>`: run `$SSH_ORIGINAL_COMMAND` restricted to

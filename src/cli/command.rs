@@ -7,10 +7,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::usage::{
-    BRIDGE_USAGE, HELP_USAGE, MIRROR_USAGE, MIRROR_VERIFY_USAGE, MOUNT_USAGE, PFS_USAGE,
+    BRIDGE_USAGE, HELP_USAGE, MIRROR_USAGE, MIRROR_VERIFY_USAGE, MOUNT_USAGE, PFS_USAGE, S3_USAGE,
     SNAPLS_USAGE, STORE_CREATE_USAGE, SYNCTID_USAGE, USAGE, VERIFY_USAGE,
 };
 use super::CliError;
+use crate::chain::url::is_chain_url;
 use crate::cparse::strtoull;
 use crate::mirror::fanout::MAX_TARGETS;
 use crate::patharg::PathArg;
@@ -29,8 +30,11 @@ pub enum Command {
     MirrorWrite {
         fs: PathArg,
     },
+    /// With `chain`, the objects of `s3://bucket/prefix[@@0x<tid>]`
+    /// instead of standard input.
     MirrorDump {
         header: bool,
+        chain: Option<OsString>,
     },
     /// Each side `[[user@]host:]<filesystem>`.
     MirrorCopy {
@@ -119,6 +123,11 @@ pub enum Command {
     MirrorVerifyServe {
         fs: PathArg,
     },
+    /// `s3-prune s3://bucket/prefix keep=<N>`.
+    S3Prune {
+        url: OsString,
+        keep: usize,
+    },
     /// `help [command]`, `-h`, `--help`, `<command> --help`.
     Help {
         topic: Option<OsString>,
@@ -176,6 +185,15 @@ fn begin_tid(word: &OsStr) -> Option<u64> {
     Some(strtoull(word.as_bytes(), 0).0)
 }
 
+/// `keep=<N>`: how many of a chain's newest increments s3-prune keeps.
+fn keep_count(word: &OsStr) -> Option<usize> {
+    let n = word.to_str()?.strip_prefix("keep=")?;
+    if n.is_empty() || !n.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
+}
+
 fn arg(word: &OsString) -> PathArg {
     PathArg::from(word.clone())
 }
@@ -222,8 +240,22 @@ impl Command {
                 begin_tid: begin_tid(b),
             },
             ("mirror-write", [fs]) => MirrorWrite { fs: arg(fs) },
-            ("mirror-dump", []) => MirrorDump { header: false },
-            ("mirror-dump", [h]) if h == "header" => MirrorDump { header: true },
+            ("mirror-dump", []) => MirrorDump {
+                header: false,
+                chain: None,
+            },
+            ("mirror-dump", [h]) if h == "header" => MirrorDump {
+                header: true,
+                chain: None,
+            },
+            ("mirror-dump", [u]) if is_chain_url(u) => MirrorDump {
+                header: false,
+                chain: Some(owned(u)),
+            },
+            ("mirror-dump", [h, u]) if h == "header" && is_chain_url(u) => MirrorDump {
+                header: true,
+                chain: Some(owned(u)),
+            },
             ("mirror-copy", [s, t]) => MirrorCopy {
                 source: owned(s),
                 target: owned(t),
@@ -322,6 +354,14 @@ impl Command {
             ("mirror-verify", _) => return usage(MIRROR_VERIFY_USAGE),
             ("mirror-verify-serve", [fs]) => MirrorVerifyServe { fs: arg(fs) },
             ("mirror-verify-serve", _) => return usage(MIRROR_VERIFY_USAGE),
+            ("s3-prune", [u, k]) if is_chain_url(u) => match keep_count(k) {
+                Some(keep) => S3Prune {
+                    url: owned(u),
+                    keep,
+                },
+                None => return usage(S3_USAGE),
+            },
+            ("s3-prune", _) => return usage(S3_USAGE),
             (other, _) => match OTHER_COMMANDS.iter().find(|&&c| c == other) {
                 Some(name) => NotImplemented(name),
                 None => return usage(USAGE),
@@ -346,6 +386,9 @@ impl Command {
             | PfsDowngrade { path }
             | PfsDestroy { path } => Some(vec![path.as_path()]),
             PfsStatus { paths } => Some(paths.iter().map(PathArg::as_path).collect()),
+            // A chain is read with this host's credentials: never for a
+            // forced-command client.
+            MirrorDump { chain: Some(_), .. } => None,
             MirrorDump { .. } | Help { .. } | Version => Some(Vec::new()),
             MirrorCopy { .. }
             | MirrorStream { .. }
@@ -359,6 +402,7 @@ impl Command {
             | Umount { .. }
             | Verify { .. }
             | MirrorVerify { .. }
+            | S3Prune { .. }
             | NotImplemented(_) => None,
         }
     }
@@ -391,6 +435,7 @@ impl Command {
             Verify { .. } => "verify",
             MirrorVerify { .. } => "mirror-verify",
             MirrorVerifyServe { .. } => "mirror-verify-serve",
+            S3Prune { .. } => "s3-prune",
             Help { .. } => "help",
             Version => "version",
             NotImplemented(word) => word,

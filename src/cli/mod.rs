@@ -122,7 +122,13 @@ mod tests {
         // `-x` is the command word, not an illegal option.
         assert_eq!(p(&["-v", "--", "-x"]), Err(CliError::Usage(USAGE)));
         let inv = p(&["-v", "--", "mirror-dump"]).unwrap();
-        assert_eq!(inv.command, Command::MirrorDump { header: false });
+        assert_eq!(
+            inv.command,
+            Command::MirrorDump {
+                header: false,
+                chain: None
+            }
+        );
         assert_eq!(inv.opts.verbose, 1);
     }
 

@@ -43,6 +43,7 @@ impl GlobalOpts {
             cycle_file: self.cycle_file.clone(),
             scoreboard: self.scoreboard.clone(),
             begin_tid,
+            end_tid: None,
             progress: self.progress(command, "records"),
             events: Events::default(),
         }

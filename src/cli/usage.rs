@@ -151,6 +151,9 @@ hammer mount <pfs-path>[@@<tid>] <mountpoint>
 hammer umount <mountpoint>
 ";
 
+/// Usage of s3-prune.
+pub const S3_USAGE: &str = "hammer s3-prune s3://<bucket>[/<prefix>] keep=<N>\n";
+
 /// Usage of snapls.
 pub const SNAPLS_USAGE: &str = "hammer snapls <pfs-path> ...\n";
 
@@ -218,12 +221,14 @@ Options: -2 -q -v -y -z
             ),
             cmd(
                 "mirror-dump",
-                "mirror-dump [header]",
+                "mirror-dump [header] [s3://<bucket>[/<prefix>][@@<tid>]]",
                 "\
 Decodes the mirror stream on standard input and prints its REC, PASS and
 SKIP records, two lines each; with header, the PFS block of its first
 record. A stream that does not end after a TERM or a complete batch makes
-it exit 1. -z reads a compressed stream.
+it exit 1. -z reads a compressed stream. Given a chain in object storage,
+it dumps the chain's objects up to <tid> (all by default), in order,
+each checked against the chain's manifest.
 ",
             ),
             cmd(
@@ -241,6 +246,13 @@ fails is dropped and the others go on; exit 16 + a bit per failed target
 Options: those of mirror-read and mirror-write, -p ssh-port, -X (ssh
 compression), -z (zstd between a local and a remote side, or two remote
 ones; the remote hammer must be this tool)
+A side may be a chain in object storage, s3://<bucket>[/<prefix>]: to
+it, the PFS's changes since the chain's end are stored as one object and
+the chain's manifest names it (exit 2 the PFS could not be read, 3 the
+upload failed); from it, s3://...[@@<tid>] applies the chain up to <tid>
+(default: its end) to a slave (exit 2 the chain could not be read, 3 the
+slave refused it). Credentials and region come from the AWS environment
+variables or ~/.aws profiles, the server from HAMMER_S3_ENDPOINT.
 ",
             ),
             cmd(
@@ -359,7 +371,8 @@ Options: -q
                 "\
 Writes a PFS of a store as of <tid> (default: a slave's sync point, a
 master's newest state) into the new or empty directory <dir> (-F: into a
-non-empty one).
+non-empty one). <pfs-path> may be a chain, s3://<bucket>[/<prefix>]
+[@@<tid>]: it is applied to a temporary store beside <dir>, removed after.
 Options: -F -q
 ",
             ),
@@ -395,7 +408,9 @@ Unmounts what `hammer mount` mounted there.
 Checks a PFS as of <tid> (default: its sync point) without writing: every
 record's payload and CRC, key order and TIDs, the file tree, and on a store
 its database and payload files. Exit 0 clean, 1 problems found, 2 cannot
-read.
+read. Given a chain, s3://<bucket>[/<prefix>], it reads every object and
+checks its size and checksum against the manifest, every record's CRC, the
+shared uuid and the TID each object ends at, one line per object.
 ",
             ),
             cmd(
@@ -423,6 +438,19 @@ the mirror commands are.
 ",
             ),
         ],
+    ),
+    (
+        "Off-site copies in object storage",
+        &[cmd(
+            "s3-prune",
+            "s3-prune s3://<bucket>[/<prefix>] keep=<N>",
+            "\
+Merges a chain's base and all but its newest <N> increments into a new
+base (through a temporary store in the current directory), then deletes
+the objects it replaced; the restore points before the new base are gone.
+The manifest names the new base before anything is deleted.
+",
+        )],
     ),
     (
         "This help and the version",

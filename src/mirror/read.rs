@@ -50,6 +50,10 @@ pub struct ReadOptions {
     pub scoreboard: Option<PathBuf>,
     /// The begin-tid argument.
     pub begin_tid: Option<u64>,
+    /// No batch reaches past this TID (no option of the original's: a
+    /// chain object in object storage is named by its range before it is
+    /// read).
+    pub end_tid: Option<u64>,
     /// The progress line (stream bytes; its total from each prescan).
     pub progress: Progress,
     /// `-j`: the JSON-lines events.
@@ -99,6 +103,18 @@ pub fn mirror_read<R: Read, W: Write>(
     output: W,
     diag: &mut dyn Write,
 ) -> Result<(), MirrorError> {
+    mirror_read_synced(fs, o, input, output, diag).map(drop)
+}
+
+/// `mirror_read`, returning the end TID of the last batch closed by SYNC
+/// or IDLE (`None`: no batch was closed).
+pub fn mirror_read_synced<R: Read, W: Write>(
+    fs: &PathArg,
+    o: &ReadOptions,
+    input: R,
+    output: W,
+    diag: &mut dyn Write,
+) -> Result<Option<u64>, MirrorError> {
     let mut s = Source {
         fs,
         o,
@@ -129,7 +145,7 @@ pub fn mirror_read<R: Read, W: Write>(
         started: false,
         batch_records: 0,
     };
-    s.run()
+    s.run().map(|()| s.synced_to)
 }
 
 /// Outcome of one batch.
@@ -273,6 +289,10 @@ impl<R: Read, W: Write> Source<'_, R, W> {
         let first = self.covered.is_none();
         let mut scratch = scratch_pfsd(pfs)?;
         let (mut range, t_sync_end) = plan::initial_range(target_sync_end, self.covered, &scratch);
+        if let Some(cap) = self.o.end_tid {
+            range.tid_end = range.tid_end.min(cap);
+            scratch.sync_end_tid = range.tid_end;
+        }
         let resume = if self.chunks.is_none() && self.o.begin_tid.is_none() {
             self.load_cycle_file(&range, t_sync_end)
         } else {

@@ -1,0 +1,559 @@
+//! One bucket of an S3-compatible store through blocking calls: the async
+//! `object_store` client driven by a runtime of this module's own, with
+//! bounded buffers both ways (parts in flight, chunks queued).
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path as Key;
+use object_store::{
+    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, PutPayload, RetryConfig,
+};
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use xxhash_rust::xxh3::Xxh3;
+
+use super::awsconf::S3Settings;
+
+/// Bytes of one multipart part (S3 wants >= 5 MiB but for the last).
+pub const PART_SIZE: usize = 8 << 20;
+/// Parts uploading at once: memory is about `(1 + this) * PART_SIZE`.
+const PARTS_IN_FLIGHT: usize = 2;
+/// Downloaded chunks queued ahead of the reader.
+const CHUNKS_QUEUED: usize = 8;
+/// Times a download broken off mid-object is resumed where it broke.
+const RESUMES: u32 = 5;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum S3Error {
+    /// The client cannot be set up (no credentials, a bad endpoint).
+    #[error("{0}")]
+    Settings(String),
+    #[error("{what}: {why}")]
+    Request {
+        what: String,
+        why: String,
+        /// A network failure that outlasted the retries (a later run may
+        /// succeed), not a refusal.
+        transient: bool,
+    },
+}
+
+impl S3Error {
+    pub fn transient(&self) -> bool {
+        matches!(
+            self,
+            S3Error::Request {
+                transient: true,
+                ..
+            }
+        )
+    }
+}
+
+/// What the server's answer means, in words a user can act on.
+fn classify(what: String, e: &object_store::Error) -> S3Error {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    let code = text
+        .split_once("<Code>")
+        .and_then(|(_, r)| r.split_once("</Code>"))
+        .map(|(c, _)| c.to_string());
+    let (why, transient) = match code.as_deref() {
+        Some("NoSuchBucket") => ("no such bucket".to_string(), false),
+        Some(
+            c @ ("InvalidAccessKeyId"
+            | "SignatureDoesNotMatch"
+            | "AccessDenied"
+            | "Forbidden"
+            | "InvalidSignature"
+            | "AuthorizationHeaderMalformed"),
+        ) => (
+            format!(
+                "the server refused the credentials ({c}): check AWS_ACCESS_KEY_ID, \
+                 AWS_SECRET_ACCESS_KEY, AWS_REGION or the profile"
+            ),
+            false,
+        ),
+        Some(c) => (format!("the server answered {c}"), false),
+        None if matches!(e, object_store::Error::NotFound { .. }) => {
+            ("no such object".to_string(), false)
+        }
+        None if text.contains("error sending request")
+            || text.contains("onnect")
+            || text.contains("timed out")
+            || text.contains("Timeout") =>
+        {
+            // object_store repeats the request line in its source chain.
+            let first = text.split("  - ").next().unwrap_or(&text);
+            let first = first.strip_prefix("Generic S3 error: ").unwrap_or(first);
+            (format!("cannot reach the server: {first}"), true)
+        }
+        None => (text.chars().take(300).collect(), false),
+    };
+    S3Error::Request {
+        what,
+        why,
+        transient,
+    }
+}
+
+/// Whether the error is S3's "no such key" (a missing bucket is not).
+fn not_found(e: &object_store::Error) -> bool {
+    matches!(e, object_store::Error::NotFound { .. }) && !format!("{e:?}").contains("NoSuchBucket")
+}
+
+/// Told a multipart upload's id before its first part is sent.
+pub type OnStart<'a> = Box<dyn FnMut(&str) -> Result<(), S3Error> + 'a>;
+
+/// An object as a listing shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub size: u64,
+}
+
+/// A bucket and the client that reaches it.
+pub struct Bucket {
+    rt: Runtime,
+    s3: Arc<AmazonS3>,
+    name: String,
+}
+
+impl Bucket {
+    pub fn open(bucket: &str, s: &S3Settings) -> Result<Self, S3Error> {
+        let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        match (&s.access_key_id, &s.secret_access_key) {
+            (Some(id), Some(secret)) => {
+                b = b.with_access_key_id(id).with_secret_access_key(secret);
+                if let Some(t) = &s.session_token {
+                    b = b.with_token(t);
+                }
+            }
+            // A non-AWS server has no instance metadata to ask.
+            _ if s.endpoint.is_some() => {
+                return Err(S3Error::Settings(format!(
+                    "no credentials for s3://{bucket}: set AWS_ACCESS_KEY_ID and \
+                     AWS_SECRET_ACCESS_KEY, or keys in ~/.aws/credentials [{}]",
+                    s.profile
+                )))
+            }
+            _ => {}
+        }
+        if let Some(r) = &s.region {
+            b = b.with_region(r);
+        }
+        let mut client = ClientOptions::new()
+            .with_connect_timeout(Duration::from_secs(10))
+            .with_timeout(Duration::from_secs(300));
+        if let Some(e) = &s.endpoint {
+            if !(e.starts_with("http://") || e.starts_with("https://")) {
+                return Err(S3Error::Settings(format!(
+                    "endpoint {e}: not an http:// or https:// URL"
+                )));
+            }
+            client = client.with_allow_http(e.starts_with("http://"));
+            b = b
+                .with_endpoint(e.trim_end_matches('/'))
+                .with_virtual_hosted_style_request(false);
+        }
+        let retry = RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(200),
+                max_backoff: Duration::from_secs(10),
+                base: 2.0,
+            },
+            max_retries: 10,
+            retry_timeout: s.retry_timeout,
+        };
+        let s3 = b
+            .with_client_options(client)
+            .with_retry(retry)
+            .build()
+            .map_err(|e| S3Error::Settings(format!("s3://{bucket}: {e}")))?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("hammer-s3")
+            .enable_all()
+            .build()
+            .map_err(|e| S3Error::Settings(format!("cannot start the S3 client: {e}")))?;
+        Ok(Bucket {
+            rt,
+            s3: Arc::new(s3),
+            name: bucket.to_string(),
+        })
+    }
+
+    fn what(&self, verb: &str, key: &str) -> String {
+        format!("{verb} s3://{}/{key}", self.name)
+    }
+
+    /// A small object whole (at most `limit` bytes), `None` if missing.
+    pub fn get_small(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>, S3Error> {
+        let what = self.what("get", key);
+        self.rt.block_on(async {
+            let r = match self.s3.get(&Key::from(key)).await {
+                Ok(r) => r,
+                Err(e) if not_found(&e) => return Ok(None),
+                Err(e) => return Err(classify(what, &e)),
+            };
+            if r.meta.size > limit {
+                return Err(S3Error::Request {
+                    what,
+                    why: format!("{} bytes, more than {limit}", r.meta.size),
+                    transient: false,
+                });
+            }
+            r.bytes()
+                .await
+                .map(|b| Some(b.to_vec()))
+                .map_err(|e| classify(what, &e))
+        })
+    }
+
+    pub fn put_small(&self, key: &str, data: Vec<u8>) -> Result<(), S3Error> {
+        let what = self.what("put", key);
+        self.rt
+            .block_on(self.s3.put(&Key::from(key), PutPayload::from(data)))
+            .map(drop)
+            .map_err(|e| classify(what, &e))
+    }
+
+    /// Deletes `key`; one already gone is not an error.
+    pub fn delete(&self, key: &str) -> Result<(), S3Error> {
+        let what = self.what("delete", key);
+        match self.rt.block_on(self.s3.delete(&Key::from(key))) {
+            Err(e) if !not_found(&e) => Err(classify(what, &e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every object whose key starts with `prefix/`.
+    pub fn list(&self, prefix: &str) -> Result<Vec<Listed>, S3Error> {
+        let what = self.what("list", prefix);
+        self.rt.block_on(async {
+            let prefix = (!prefix.is_empty()).then(|| Key::from(prefix));
+            let mut stream = self.s3.list(prefix.as_ref());
+            let mut all = Vec::new();
+            while let Some(m) = stream.next().await {
+                let m = m.map_err(|e| classify(what.clone(), &e))?;
+                all.push(Listed {
+                    key: m.location.to_string(),
+                    size: m.size,
+                });
+            }
+            Ok(all)
+        })
+    }
+
+    /// Aborts multipart upload `id` of `key`; one already gone is fine.
+    pub fn abort_upload(&self, key: &str, id: &str) -> Result<(), S3Error> {
+        let what = self.what("abort the upload of", key);
+        match self
+            .rt
+            .block_on(self.s3.abort_multipart(&Key::from(key), &id.to_string()))
+        {
+            Err(e) if !not_found(&e) && !format!("{e:?}").contains("NoSuchUpload") => {
+                Err(classify(what, &e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads `key` as a byte stream, resuming a download that breaks off.
+    pub fn reader(&self, key: &str) -> ObjectReader {
+        let (tx, rx) = mpsc::channel(CHUNKS_QUEUED);
+        let task = self.rt.spawn(fetch(
+            self.s3.clone(),
+            Key::from(key),
+            self.what("get", key),
+            tx,
+        ));
+        ObjectReader {
+            rx,
+            cur: Bytes::new(),
+            task,
+            error: None,
+        }
+    }
+
+    /// Writes `key`: one PUT if it stays under a part, a multipart upload
+    /// otherwise, whose id is first handed to `started`.
+    pub fn writer<'a>(&'a self, key: &str, started: OnStart<'a>) -> ObjectWriter<'a> {
+        ObjectWriter {
+            bucket: self,
+            key: Key::from(key),
+            name: key.to_string(),
+            buf: Vec::with_capacity(PART_SIZE),
+            upload: None,
+            started,
+            parts: JoinSet::new(),
+            done: Vec::new(),
+            size: 0,
+            hash: Xxh3::new(),
+            error: None,
+        }
+    }
+}
+
+async fn fetch(
+    s3: Arc<AmazonS3>,
+    key: Key,
+    what: String,
+    tx: mpsc::Sender<Result<Bytes, S3Error>>,
+) {
+    let mut pos: u64 = 0;
+    let mut resumes = 0;
+    loop {
+        let opts = GetOptions {
+            range: (pos > 0).then_some(GetRange::Offset(pos)),
+            ..Default::default()
+        };
+        let failure = match s3.get_opts(&key, opts).await {
+            Ok(r) => {
+                let mut stream = r.into_stream();
+                loop {
+                    match stream.next().await {
+                        None => return,
+                        Some(Ok(b)) => {
+                            pos += b.len() as u64;
+                            if tx.send(Ok(b)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Some(Err(e)) => break classify(what.clone(), &e),
+                    }
+                }
+            }
+            Err(e) => classify(what.clone(), &e),
+        };
+        // The request itself was retried by the client; a body that broke
+        // off is asked again from where it stopped.
+        if pos == 0 || !failure.transient() || resumes == RESUMES {
+            let _ = tx.send(Err(failure)).await;
+            return;
+        }
+        resumes += 1;
+        tokio::time::sleep(Duration::from_millis(500 << resumes)).await;
+    }
+}
+
+/// An object's bytes as `Read`.
+pub struct ObjectReader {
+    rx: mpsc::Receiver<Result<Bytes, S3Error>>,
+    cur: Bytes,
+    task: tokio::task::JoinHandle<()>,
+    error: Option<S3Error>,
+}
+
+impl ObjectReader {
+    /// What failed the last read, in full.
+    pub fn error(&self) -> Option<&S3Error> {
+        self.error.as_ref()
+    }
+}
+
+impl Read for ObjectReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                None => return Ok(0),
+                Some(Ok(b)) => self.cur = b,
+                Some(Err(e)) => {
+                    let err = io::Error::other(e.to_string());
+                    self.error = Some(e);
+                    return Err(err);
+                }
+            }
+        }
+        let n = out.len().min(self.cur.len());
+        out[..n].copy_from_slice(&self.cur[..n]);
+        self.cur = self.cur.slice(n..);
+        Ok(n)
+    }
+}
+
+impl Drop for ObjectReader {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What an upload wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    pub size: u64,
+    /// XXH3-128 of the bytes, as 32 hex digits.
+    pub xxh3: String,
+}
+
+/// An object being written, as `Write`; `finish` completes it. Dropped
+/// unfinished, a multipart upload is aborted.
+pub struct ObjectWriter<'a> {
+    bucket: &'a Bucket,
+    key: Key,
+    name: String,
+    buf: Vec<u8>,
+    upload: Option<String>,
+    started: OnStart<'a>,
+    parts: JoinSet<Result<(usize, PartId), S3Error>>,
+    done: Vec<Option<PartId>>,
+    size: u64,
+    hash: Xxh3,
+    error: Option<S3Error>,
+}
+
+impl ObjectWriter<'_> {
+    /// What failed the last write, in full.
+    pub fn error(&self) -> Option<&S3Error> {
+        self.error.as_ref()
+    }
+
+    fn what(&self) -> String {
+        self.bucket.what("upload", &self.name)
+    }
+
+    /// Sends the buffer as the next part, once at most `PARTS_IN_FLIGHT`
+    /// others are still on their way.
+    fn send_part(&mut self) -> Result<(), S3Error> {
+        let id = match &self.upload {
+            Some(id) => id.clone(),
+            None => {
+                let what = self.what();
+                let id = self
+                    .bucket
+                    .rt
+                    .block_on(self.bucket.s3.create_multipart(&self.key))
+                    .map_err(|e| classify(what, &e))?;
+                self.upload = Some(id.clone());
+                (self.started)(&id)?;
+                id
+            }
+        };
+        while self.parts.len() >= PARTS_IN_FLIGHT {
+            self.join_one()?;
+        }
+        let idx = self.done.len();
+        self.done.push(None);
+        let data = PutPayload::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(PART_SIZE),
+        ));
+        let (s3, key, what) = (self.bucket.s3.clone(), self.key.clone(), self.what());
+        let _guard = self.bucket.rt.enter();
+        self.parts.spawn(async move {
+            s3.put_part(&key, &id, idx, data)
+                .await
+                .map(|p| (idx, p))
+                .map_err(|e| classify(what, &e))
+        });
+        Ok(())
+    }
+
+    fn join_one(&mut self) -> Result<(), S3Error> {
+        let what = self.what();
+        match self.bucket.rt.block_on(self.parts.join_next()) {
+            None => Ok(()),
+            Some(Ok(Ok((idx, part)))) => {
+                self.done[idx] = Some(part);
+                Ok(())
+            }
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(e)) => Err(S3Error::Request {
+                what,
+                why: e.to_string(),
+                transient: false,
+            }),
+        }
+    }
+
+    /// Completes the object.
+    pub fn finish(mut self) -> Result<Written, S3Error> {
+        let r = self.complete();
+        if let Err(e) = &r {
+            self.error = Some(e.clone());
+        }
+        r
+    }
+
+    fn complete(&mut self) -> Result<Written, S3Error> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let what = self.what();
+        if self.upload.is_none() {
+            let data = PutPayload::from(std::mem::take(&mut self.buf));
+            self.bucket
+                .rt
+                .block_on(self.bucket.s3.put(&self.key, data))
+                .map_err(|e| classify(what, &e))?;
+        } else {
+            if !self.buf.is_empty() {
+                self.send_part()?;
+            }
+            while !self.parts.is_empty() {
+                self.join_one()?;
+            }
+            let parts: Vec<PartId> = self.done.drain(..).flatten().collect();
+            let id = self.upload.take().unwrap_or_default();
+            let r = self
+                .bucket
+                .rt
+                .block_on(self.bucket.s3.complete_multipart(&self.key, &id, parts));
+            if let Err(e) = r {
+                self.upload = Some(id);
+                return Err(classify(what, &e));
+            }
+        }
+        Ok(Written {
+            size: self.size,
+            xxh3: format!("{:032x}", self.hash.digest128()),
+        })
+    }
+}
+
+impl Write for ObjectWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if let Some(e) = &self.error {
+            return Err(io::Error::other(e.to_string()));
+        }
+        let n = data.len().min(PART_SIZE - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        self.hash.update(&data[..n]);
+        self.size += n as u64;
+        if self.buf.len() == PART_SIZE {
+            if let Err(e) = self.send_part() {
+                let err = io::Error::other(e.to_string());
+                self.error = Some(e);
+                return Err(err);
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ObjectWriter<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.upload.take() {
+            self.parts.abort_all();
+            // Best effort: a run killed here leaves the id in the manifest's
+            // pending entry, which the next run aborts.
+            let _ = self.bucket.abort_upload(&self.name, &id);
+        }
+    }
+}
