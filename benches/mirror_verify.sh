@@ -43,16 +43,7 @@ verify_bytes() {
 }
 
 echo "== mirror-verify of two identical PFSes of $FILES small files"
-python3 - "$T/tree" "$FILES" <<'PY'
-import os, sys
-root, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    d = os.path.join(root, "d%04d" % (i // 250))
-    if i % 250 == 0:
-        os.makedirs(d)
-    with open(os.path.join(d, "f%d" % i), "w") as f:
-        f.write("file %d\n" % i)
-PY
+python3 benches/lib/gentree.py small "$T/tree" 1 "$FILES" --size 7-12
 pair small
 records=$(sqlite3 "$T/small-s/.hammer-store.db" 'SELECT count(*) FROM rec WHERE pfs = 1')
 read -r rc bytes named < <(verify_bytes small)

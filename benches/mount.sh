@@ -21,18 +21,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$T/tree/files" "$T/mnt"
+mkdir -p "$T/tree" "$T/mnt"
 head -c $((MB << 20)) /dev/urandom >"$T/tree/big"
-python3 - "$T/tree/files" "$FILES" <<'PY'
-import os, sys
-root, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    d = os.path.join(root, "d%03d" % (i // 500))
-    if i % 500 == 0:
-        os.makedirs(d)
-    with open(os.path.join(d, "f%d" % i), "w") as f:
-        f.write("%d\n" % i)
-PY
+python3 benches/lib/gentree.py small "$T/tree/files" 1 "$FILES" --per-dir 500 --size 2-6
 "$H" store-create "$T/st" >/dev/null
 "$H" pfs-master "$T/st/m" >/dev/null
 "$H" -q import "$T/tree" "$T/st/m" >/dev/null

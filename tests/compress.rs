@@ -173,22 +173,6 @@ fn pfs_id_of(link: &Path) -> u32 {
     t.trim_start_matches("@@PFS").parse().unwrap()
 }
 
-/// A remote shell that logs its argv and runs this hammer locally.
-fn fake_rsh(dir: &Path) -> PathBuf {
-    let script = dir.join("fake-rsh");
-    fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nwhile [ \"$1\" != hammer ]; do shift; done\nshift\nexec '{}' \"$@\"\n",
-            dir.join("rsh.log").display(),
-            env!("CARGO_BIN_EXE_hammer")
-        ),
-    )
-    .unwrap();
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    script
-}
-
 fn copy_via(rsh: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hammer"))
         .env("HAMMER_RSH", rsh)

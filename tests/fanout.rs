@@ -6,8 +6,7 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -92,23 +91,6 @@ fn targets_at_different_sync_points_end_as_separate_copies_would() {
         );
         assert!(sync_end(&root, id(fanned)) >= last);
     }
-}
-
-/// A remote shell that logs its argv, writes the pid of the remote
-/// hammer to `<dir>/pid.<n>` and runs it locally.
-fn fake_rsh(dir: &Path) -> PathBuf {
-    let script = dir.join("fake-rsh");
-    fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{d}/rsh.log'\nwhile [ \"$1\" != hammer ]; do shift; done\nshift\necho $$ > '{d}/pid.'$(ls '{d}' | grep -c '^pid')\nexec '{h}' \"$@\"\n",
-            d = dir.display(),
-            h = env!("CARGO_BIN_EXE_hammer")
-        ),
-    )
-    .unwrap();
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    script
 }
 
 #[test]

@@ -90,24 +90,6 @@ fn d6_d7_side_arguments() {
     assert!(text(&out.stderr).starts_with("hammer mirror-read <filesystem> [begin-tid]\n"));
 }
 
-/// A stand-in for ssh: records its argv, then runs the remote command
-/// locally with the hammer under test.
-fn fake_rsh(dir: &std::path::Path) -> std::path::PathBuf {
-    let script = dir.join("fake-rsh");
-    let log = dir.join("rsh.log");
-    fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nwhile [ \"$1\" != hammer ]; do shift; done\nshift\nexec '{}' \"$@\"\n",
-            log.display(),
-            env!("CARGO_BIN_EXE_hammer")
-        ),
-    )
-    .unwrap();
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    script
-}
-
 /// spec: protocol.md §10.1, the remote argument vector, end to end.
 #[test]
 fn remote_sides_through_hammer_rsh() {

@@ -84,16 +84,14 @@ fn assert_same_tree(a: &Path, b: &Path) {
     let mut links_b: Vec<(u64, PathBuf)> = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
-        let names = |root: &Path| -> Vec<_> {
-            let mut v: Vec<_> = fs::read_dir(root.join(&rel))
-                .unwrap()
-                .map(|e| e.unwrap().file_name())
-                .collect();
-            v.sort();
-            v
-        };
-        assert_eq!(names(a), names(b), "entries of {}", rel.display());
-        for name in names(a) {
+        let entries = names(&a.join(&rel));
+        assert_eq!(
+            entries,
+            names(&b.join(&rel)),
+            "entries of {}",
+            rel.display()
+        );
+        for name in entries {
             let r = rel.join(&name);
             let (pa, pb) = (a.join(&r), b.join(&r));
             let (ma, mb) = (
@@ -217,15 +215,7 @@ fn the_tree_as_of_each_tid_equals_its_export() {
     let _mounted = mount(m.to_str().unwrap(), &mnt);
     let tids = tids(&m);
     assert!(tids.len() >= 4, "{tids:?}");
-    let listed: Vec<String> = {
-        let mut v: Vec<String> = fs::read_dir(mnt.join("@@"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        v.sort();
-        v
-    };
-    assert_eq!(listed, tids);
+    assert_eq!(names(&mnt.join("@@")), tids);
     for tid in &tids {
         let ex = dir.path().join(format!("ex-{tid}"));
         ok(&[
@@ -240,12 +230,9 @@ fn the_tree_as_of_each_tid_equals_its_export() {
     let newest = dir.path().join(format!("ex-{}", tids.last().unwrap()));
     let top = dir.path().join("top");
     fs::create_dir(&top).unwrap();
-    let names: Vec<_> = fs::read_dir(&mnt)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert!(names.iter().any(|n| n == "@@"));
-    assert_eq!(names.len(), fs::read_dir(&newest).unwrap().count() + 1);
+    let top_names = names(&mnt);
+    assert!(top_names.iter().any(|n| n == "@@"));
+    assert_eq!(top_names.len(), fs::read_dir(&newest).unwrap().count() + 1);
     assert_eq!(fs::read(mnt.join("medium")).unwrap(), b"now short");
     // diff -r agrees (it cannot compare FIFOs: they are compared above).
     let tid = &tids[1];
@@ -384,32 +371,21 @@ fn a_pfs_that_cannot_be_mounted_is_refused_before_mounting() {
 #[ignore = "needs root and /dev/fuse: cargo test -- --include-ignored, as .ci/run does"]
 fn names_export_would_refuse_are_hidden_and_reported_once() {
     use hammer_mirror::bridge::format::{direntry, parse_direntry};
-    use hammer_mirror::ondisk::rectype;
     let dir = tempfile::tempdir().unwrap();
     // damage.rs's master: its entry `small` renamed behind the store's back.
     let root = common::master_with_history(dir.path());
-    let entry = rows(&root)
-        .into_iter()
-        .find(|r| {
-            r.leaf.base.rec_type == rectype::DIRENTRY
-                && r.leaf.base.delete_tid == 0
-                && parse_direntry(r.data.as_deref().unwrap()).unwrap().2 == b"medium"
-        })
-        .unwrap();
+    let entry = entry_named(&root, "medium");
     let (obj, lo, _) = parse_direntry(entry.data.as_deref().unwrap()).unwrap();
     set_data(&root, &entry, &direntry(obj, lo >> 16, b"bad/name"));
     let mnt = dir.path().join("mnt");
     let mounted = mount(root.join("master").to_str().unwrap(), &mnt);
     for _ in 0..2 {
-        let names: Vec<_> = fs::read_dir(&mnt)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let listed = names(&mnt);
         assert!(
-            !names.iter().any(|n| n.contains("name") || n == "medium"),
-            "{names:?}"
+            !listed.iter().any(|n| n.contains("name") || n == "medium"),
+            "{listed:?}"
         );
-        assert!(names.iter().any(|n| n == "big"), "{names:?}");
+        assert!(listed.iter().any(|n| n == "big"), "{listed:?}");
     }
     drop(mounted);
     let log = fs::read_to_string(mnt.with_extension("log")).unwrap();

@@ -10,7 +10,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use hammer_mirror::bridge::format::parse_direntry;
 use hammer_mirror::ondisk::rectype;
 use hammer_mirror::pfs::store::DB_NAME;
 use hammer_mirror::wire::crc::crc32c;
@@ -163,13 +162,7 @@ fn an_entry_whose_inode_row_is_gone_is_an_orphan() {
     db(&root)
         .execute("DELETE FROM rec WHERE k = ?1", [&ino.k])
         .unwrap();
-    let entry = rows(&root)
-        .into_iter()
-        .find(|r| {
-            r.leaf.base.rec_type == rectype::DIRENTRY
-                && parse_direntry(r.data.as_deref().unwrap()).unwrap().2 == b"empty"
-        })
-        .unwrap();
+    let entry = entry_named(&root, "empty");
     let out = assert_problem(
         &root.join("master"),
         &format!(

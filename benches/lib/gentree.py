@@ -1,10 +1,13 @@
-# Trees for benches/restore.sh, the same for a given seed on every run.
+# Trees for the benches (restore.sh, mirror_verify.sh, mount.sh), the same
+# for a given seed on every run.
 #   gentree.py system <dir> <seed> <files>   shaped like a system tree
-#   gentree.py small <dir> <seed> <files>    small files, 250 a directory
+#   gentree.py small <dir> <seed> <files> [--per-dir N] [--size MIN-MAX]
+#                                            small files, 250 a directory,
+#                                            100-4000 bytes unless told
 #   gentree.py change <dir> <seed> <percent> rewrite that share of files
+import argparse
 import os
 import random
-import sys
 import time
 
 
@@ -59,15 +62,16 @@ def system(root, r, files):
         made += 1
 
 
-def small(root, r, files):
-    """Files of 100-4000 bytes, 250 a directory."""
+def small(root, r, files, per_dir, size):
+    """Files of `size` (min, max) bytes, `per_dir` a directory."""
     os.makedirs(root)
+    width = max(3, len(str(per_dir - 1)))
     for i in range(files):
-        d = os.path.join(root, "d%05d" % (i // 250))
-        if i % 250 == 0:
+        d = os.path.join(root, "d%05d" % (i // per_dir))
+        if i % per_dir == 0:
             os.mkdir(d)
-        with open(os.path.join(d, "f%03d" % (i % 250)), "wb") as f:
-            f.write(r.randbytes(r.randint(100, 4000)))
+        with open(os.path.join(d, "f%0*d" % (width, i % per_dir)), "wb") as f:
+            f.write(r.randbytes(r.randint(*size)))
 
 
 def change(root, r, percent):
@@ -87,5 +91,23 @@ def change(root, r, percent):
             f.write(r.randbytes(size + r.randrange(64)))
 
 
-what, root, seed, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-{"system": system, "small": small, "change": change}[what](root, random.Random(seed), n)
+def size_range(arg):
+    lo, _, hi = arg.partition("-")
+    return int(lo), int(hi)
+
+
+args = argparse.ArgumentParser()
+shapes = args.add_subparsers(dest="shape", required=True)
+for name in ("system", "small", "change"):
+    shape = shapes.add_parser(name)
+    shape.add_argument("root")
+    shape.add_argument("seed", type=int)
+    shape.add_argument("n", type=int)
+shapes.choices["small"].add_argument("--per-dir", type=int, default=250)
+shapes.choices["small"].add_argument("--size", type=size_range, default=(100, 4000))
+a = args.parse_args()
+r = random.Random(a.seed)
+if a.shape == "small":
+    small(a.root, r, a.n, a.per_dir, a.size)
+else:
+    {"system": system, "change": change}[a.shape](a.root, r, a.n)

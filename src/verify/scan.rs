@@ -194,3 +194,124 @@ fn scan_key(key: &BaseElm) -> BaseElm {
         ..*key
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ondisk::{rectype, PseudofsData, LOCALIZE_MISC};
+    use crate::pfs::store::{RecordId, Store};
+    use crate::pfs::{MirrorWriteReq, Result, SynctidOp};
+
+    /// A store whose MIRROR_READs are counted: past `limit` the test fails
+    /// at once instead of spinning in a scan that never ends.
+    struct Bounded {
+        store: Store,
+        reads: usize,
+        limit: usize,
+    }
+
+    impl Pfs for Bounded {
+        fn pfs_id(&self) -> u32 {
+            self.store.pfs_id()
+        }
+        fn set_pfs_id(&mut self, pfs_id: u32) {
+            self.store.set_pfs_id(pfs_id)
+        }
+        fn version(&self) -> Result<u32> {
+            self.store.version()
+        }
+        fn get_pseudofs(&self) -> Result<PseudofsData> {
+            self.store.get_pseudofs()
+        }
+        fn set_pseudofs(&mut self, pfsd: &PseudofsData) -> Result<()> {
+            self.store.set_pseudofs(pfsd)
+        }
+        fn upgrade(&mut self) -> Result<()> {
+            self.store.upgrade()
+        }
+        fn downgrade(&mut self) -> Result<()> {
+            self.store.downgrade()
+        }
+        fn destroy(&mut self) -> Result<()> {
+            self.store.destroy()
+        }
+        fn wait(&self, tid: u64) -> Result<()> {
+            self.store.wait(tid)
+        }
+        fn synctid(&mut self, op: SynctidOp) -> Result<u64> {
+            self.store.synctid(op)
+        }
+        fn mirror_read(&mut self, req: &mut MirrorReadReq, buf: &mut [u8]) -> Result<usize> {
+            self.reads += 1;
+            assert!(
+                self.reads <= self.limit,
+                "{} MIRROR_READs for a few records: the scan loops",
+                self.reads
+            );
+            self.store.mirror_read(req, buf)
+        }
+        fn mirror_write(&mut self, req: &mut MirrorWriteReq, records: &[u8]) -> Result<usize> {
+            self.store.mirror_write(req, records)
+        }
+    }
+
+    /// A range scan ending exactly at a record's key hands over every
+    /// record up to it once and stops: MIRROR_READ returns key_cur =
+    /// key_end both when it passed the end and when its buffer filled
+    /// there, and reading on from key_end used to bring that record back
+    /// forever.
+    #[test]
+    fn a_range_ending_at_a_records_key_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::create(&dir.path().join("s")).unwrap();
+        store.set_pfs_id(1);
+        store
+            .set_pseudofs(&PseudofsData {
+                sync_beg_tid: 1,
+                sync_end_tid: 1,
+                ..Default::default()
+            })
+            .unwrap();
+        let mut tx = store.begin().unwrap();
+        for key in 1..=6 {
+            let id = RecordId {
+                localization: LOCALIZE_MISC,
+                obj_id: 0x100,
+                rec_type: rectype::DATA,
+                key: key * 0x4000,
+            };
+            tx.put(&id, 2, &[key as u8; 100]).unwrap();
+        }
+        let tid_end = tx.commit().unwrap();
+        let mut all = Vec::new();
+        store
+            .for_each_record(|leaf, _| all.push(scan_key(&leaf.base)))
+            .unwrap();
+        // Records lie on both sides of the end.
+        let key_end = *all
+            .iter()
+            .find(|b| b.rec_type == rectype::DATA && b.key == 4 * 0x4000)
+            .unwrap();
+        let want: Vec<RecKey> = all
+            .iter()
+            .map(encode_key)
+            .filter(|k| *k <= encode_key(&key_end))
+            .collect();
+
+        let mut pfs = Bounded {
+            store,
+            reads: 0,
+            limit: 8,
+        };
+        let mut got = Vec::new();
+        Scan::new(&mut pfs, tid_end)
+            .run_between(BaseElm::KEY_BEG_INIT, key_end, |item| {
+                if let Item::Read(rec) = item {
+                    got.extend(rec.leaf().map(|l| encode_key(&scan_key(&l.base))));
+                }
+                Ok::<_, Stopped>(())
+            })
+            .unwrap();
+        assert_eq!(got, want);
+    }
+}

@@ -108,16 +108,23 @@ pub fn rows(root: &Path) -> Vec<Row> {
     rows.map(Result::unwrap).collect()
 }
 
+/// PFS#1's live directory entry named `name`.
+pub fn entry_named(root: &Path, name: &str) -> Row {
+    rows(root)
+        .into_iter()
+        .find(|r| {
+            r.leaf.base.rec_type == rectype::DIRENTRY
+                && r.leaf.base.delete_tid == 0
+                && parse_direntry(r.data.as_deref().unwrap())
+                    .is_some_and(|(_, _, n)| n == name.as_bytes())
+        })
+        .unwrap_or_else(|| panic!("no live entry named {name:?}"))
+}
+
 /// The object a live directory entry named `name` points to.
 pub fn obj_of(root: &Path, name: &str) -> i64 {
-    rows(root)
-        .iter()
-        .filter(|r| r.leaf.base.rec_type == rectype::DIRENTRY && r.leaf.base.delete_tid == 0)
-        .find_map(|r| {
-            let (obj, _, n) = parse_direntry(r.data.as_deref().unwrap())?;
-            (n == name.as_bytes()).then_some(obj)
-        })
-        .unwrap()
+    let entry = entry_named(root, name);
+    parse_direntry(entry.data.as_deref().unwrap()).unwrap().0
 }
 
 /// The live records of `obj` of type `rec_type`, in key order.

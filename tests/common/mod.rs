@@ -1,9 +1,9 @@
-//! What the integration tests share: running the built binary and
-//! checking what it printed, and the fixtures; in the modules below,
-//! stores, PFSes and trees to run it on (`setup`), streams built, piped
-//! and scanned (`stream`), `FailAfter` (`fail_after`), the seeded `Rng`
-//! (`rng`, which the benches build too) and runs with stderr on a
-//! terminal (`pty`).
+//! What the integration tests share: running the built binary (also as a
+//! remote side, through a stand-in for ssh) and checking what it printed,
+//! and the fixtures; in the modules below, stores, PFSes and trees to run
+//! it on (`setup`), streams built, piped and scanned (`stream`),
+//! `FailAfter` (`fail_after`), the seeded `Rng` (`rng`, which the benches
+//! build too) and runs with stderr on a terminal (`pty`).
 
 // Each test binary uses a part of this module.
 #![allow(dead_code)]
@@ -15,7 +15,9 @@ mod rng;
 mod setup;
 mod stream;
 
+use std::fs;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -73,6 +75,25 @@ pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> Output {
     let out = child.wait_with_output().unwrap();
     feeder.join().unwrap();
     out
+}
+
+/// A stand-in for ssh, `<dir>/fake-rsh`, to pass as HAMMER_RSH: it
+/// appends its argv to `<dir>/rsh.log`, writes the pid of the remote
+/// hammer to `<dir>/pid.<n>` (n counting from 0) and runs that hammer,
+/// the one under test, locally.
+pub fn fake_rsh(dir: &Path) -> PathBuf {
+    let script = dir.join("fake-rsh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{d}/rsh.log'\nwhile [ \"$1\" != hammer ]; do shift; done\nshift\necho $$ > '{d}/pid.'$(ls '{d}' | grep -c '^pid')\nexec '{h}' \"$@\"\n",
+            d = dir.display(),
+            h = env!("CARGO_BIN_EXE_hammer")
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    script
 }
 
 /// Asserts that a run's stderr contains `want`, showing all of it if not.

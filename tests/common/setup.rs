@@ -203,6 +203,16 @@ pub fn as_of(root: &Path, pfs_id: u32, tid: u64) -> BTreeMap<RecKey, (u64, Vec<u
     m
 }
 
+/// The names in directory `dir`, sorted.
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
 /// The sync_end_tid of PFS `pfs_id`.
 pub fn sync_end(root: &Path, pfs_id: u32) -> u64 {
     open(root, pfs_id).get_pseudofs().unwrap().sync_end_tid

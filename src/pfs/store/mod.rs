@@ -68,7 +68,7 @@ use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 
 use blob::Blobs;
 use payload::{load_payload, PAYLOAD};
-use pfsdata::{create_root, has_root, load_live_pfs, save_pfs, Pin};
+use pfsdata::{create_root, has_root, load_live_pfs, save_pfs, sync_end, Pin};
 use records::{leaf_from, relocalize, rollback};
 use tid::{alloc_tid, next_tid};
 use writetx::{Held, WriteTx};
@@ -241,12 +241,7 @@ impl Store {
         let id = self.check_id()?;
         let tx = self.read_tx()?;
         let live = self.live(&tx, id)?;
-        let c = if live.pfsd.is_slave() {
-            live.pfsd.sync_end_tid
-        } else {
-            next_tid(&tx)? - 1
-        };
-        Ok((c, live.record.base.create_tid))
+        Ok((sync_end(&tx, &live.pfsd)?, live.record.base.create_tid))
     }
 
     /// A consistent view for a read: while this handle holds a batch, the
@@ -341,9 +336,7 @@ impl Pfs for Store {
         let id = self.check_id()?;
         let tx = self.read_tx()?;
         let mut pfsd = self.live(&tx, id)?.pfsd;
-        if !pfsd.is_slave() {
-            pfsd.sync_end_tid = next_tid(&tx)? - 1;
-        }
+        pfsd.sync_end_tid = sync_end(&tx, &pfsd)?;
         Ok(pfsd)
     }
 

@@ -10,7 +10,7 @@ use super::error::StoreError;
 use super::key;
 use super::payload::{Stored, DATA_OFFSET};
 use super::records::{insert_rec, leaf_from, relocalize, update_leaf};
-use super::tid::{now_micros, now_secs};
+use super::tid::{next_tid, now_micros, now_secs};
 use super::{blob, Store};
 use crate::ondisk::{
     objtype, rectype, BaseElm, InodeDataLe, LeafElm, PseudofsData, BTREE_TYPE_RECORD,
@@ -122,6 +122,17 @@ pub(super) fn load_live_pfs(conn: &Connection, id: u32) -> Result<(PseudofsData,
     match load_pfs(conn, id)? {
         Some((p, leaf)) if p.mirror_flags & PFSD_DELETED == 0 => Ok((p, leaf)),
         _ => Err(Errno::ENOENT.into()),
+    }
+}
+
+/// The sync point of a PFS with data `pfsd` as `conn`'s transaction sees
+/// it: a slave's sync_end_tid, a master's newest TID (every change up to
+/// it is committed).
+pub(super) fn sync_end(conn: &Connection, pfsd: &PseudofsData) -> Result<u64> {
+    if pfsd.is_slave() {
+        Ok(pfsd.sync_end_tid)
+    } else {
+        Ok(next_tid(conn)? - 1)
     }
 }
 

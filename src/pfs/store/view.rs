@@ -10,8 +10,8 @@ use rusqlite::params;
 use super::blob::Blobs;
 use super::key;
 use super::payload::{load_payload, PAYLOAD};
+use super::pfsdata::sync_end;
 use super::records::{leaf_from, relocalize};
-use super::tid::next_tid;
 use super::{ReadTx, Store};
 use crate::ondisk::{BaseElm, LeafElm, PseudofsData};
 use crate::pfs::Result;
@@ -32,11 +32,7 @@ impl Store {
         let id = self.check_id()?;
         let tx = self.read_tx()?;
         let live = self.live(&tx, id)?;
-        let now = if live.pfsd.is_slave() {
-            live.pfsd.sync_end_tid
-        } else {
-            next_tid(&tx)? - 1
-        };
+        let now = sync_end(&tx, &live.pfsd)?;
         let blobs = Blobs::open(&tx, &self.root, id)?;
         Ok(View {
             tx,
