@@ -13,7 +13,8 @@ use super::manifest::{ChainObject, Manifest, Span};
 use super::{Chain, ChainError};
 use crate::bridge::export::{export, ExportOptions, ExportSummary};
 use crate::mirror::autoslave;
-use crate::mirror::dump::mirror_dump;
+use crate::mirror::dump::{mirror_dump, DumpError};
+use crate::mirror::error::MirrorError;
 use crate::mirror::write::{mirror_write, WriteOptions};
 use crate::ondisk::{HammerUuid, PseudofsData};
 use crate::patharg::PathArg;
@@ -214,7 +215,16 @@ pub fn apply(
             ..wo.clone()
         };
         if let Err(e) = mirror_write(slave, &one_way, &mut r, io::sink(), diag) {
-            return Err(read_failure(chain, obj, &r, e.into()));
+            // A record that fails to read is the object's damage.
+            let e = match e {
+                MirrorError::Reader(_) | MirrorError::Batch(_) => ChainError::Corrupt {
+                    url: chain.url.to_string(),
+                    name: obj.name.clone(),
+                    why: e.to_string(),
+                },
+                e => e.into(),
+            };
+            return Err(read_failure(chain, obj, &r, e));
         }
         let now = slave_pfsd(slave, uuid)?.sync_end_tid;
         if now != span.end {
@@ -318,12 +328,15 @@ pub fn dump_chain(
     for (obj, _) in chain.upto(&m, tid)? {
         let mut r = open_object(chain, &obj);
         if let Err(e) = mirror_dump(&mut r, &mut *out, &mut *diag, header) {
-            return Err(read_failure(
-                chain,
-                &obj,
-                &r,
-                ChainError::Local(e.to_string()),
-            ));
+            let e = match e {
+                DumpError::Output(_) => ChainError::Local(e.to_string()),
+                e => ChainError::Corrupt {
+                    url: chain.url.to_string(),
+                    name: obj.name.clone(),
+                    why: e.to_string(),
+                },
+            };
+            return Err(read_failure(chain, &obj, &r, e));
         }
         if header {
             break;

@@ -10,6 +10,7 @@
 
 mod damage;
 mod fail_after;
+mod garage;
 mod pty;
 mod rng;
 mod setup;
@@ -26,6 +27,8 @@ use std::time::{Duration, Instant};
 pub use damage::*;
 #[allow(unused_imports)]
 pub use fail_after::{FailAfter, Fault};
+#[allow(unused_imports)]
+pub use garage::{garage, Garage};
 #[allow(unused_imports)]
 pub use pty::{on_tty, spawn_on_tty};
 #[allow(unused_imports)]

@@ -1,0 +1,118 @@
+//! The Garage cluster `.ci/run` starts with tests/garage/cluster.sh,
+//! named by `HAMMER_TEST_GARAGE` (its directory): hammer runs set up to
+//! reach it, a fresh bucket per test, a client of the same crate for
+//! looking behind hammer's back, and a node stopped and started again.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use hammer_mirror::chain::awsconf::S3Settings;
+use hammer_mirror::chain::client::Bucket;
+
+use super::hammer;
+
+pub struct Garage {
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+/// The cluster, or a panic saying how to start one.
+pub fn garage() -> Garage {
+    let dir = std::env::var_os("HAMMER_TEST_GARAGE")
+        .map(PathBuf::from)
+        .expect(
+            "HAMMER_TEST_GARAGE is not set: start a cluster with \
+         `GARAGE=<garage binary> tests/garage/cluster.sh start <dir>` and export \
+         HAMMER_TEST_GARAGE=<dir> (.ci/run does both)",
+        );
+    let text = std::fs::read_to_string(dir.join("env")).expect("the cluster's env file");
+    let env = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Garage { dir, env }
+}
+
+static BUCKETS: AtomicU32 = AtomicU32::new(0);
+
+impl Garage {
+    pub fn var(&self, key: &str) -> String {
+        self.env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{key} not in the cluster's env file"))
+    }
+
+    /// `hammer` with the cluster's endpoint, key and region, and nothing
+    /// of the host's own AWS settings.
+    pub fn hammer(&self) -> Command {
+        let mut c = hammer();
+        for k in [
+            "AWS_PROFILE",
+            "AWS_CONFIG_FILE",
+            "AWS_SHARED_CREDENTIALS_FILE",
+        ] {
+            c.env_remove(k);
+        }
+        for k in [
+            "HAMMER_S3_ENDPOINT",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+        ] {
+            c.env(k, self.var(k));
+        }
+        c.env("HAMMER_S3_RETRY_TIMEOUT", "20");
+        c
+    }
+
+    /// A new bucket the test key may use, named after `hint`.
+    pub fn bucket(&self, hint: &str) -> String {
+        let n = BUCKETS.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{hint}-{}-{n}", std::process::id());
+        self.cluster(&["bucket", &name]);
+        name
+    }
+
+    /// A client of the bucket, as hammer makes one.
+    pub fn client(&self, bucket: &str) -> Bucket {
+        let s = S3Settings {
+            access_key_id: Some(self.var("AWS_ACCESS_KEY_ID")),
+            secret_access_key: Some(self.var("AWS_SECRET_ACCESS_KEY")),
+            region: Some(self.var("AWS_REGION")),
+            endpoint: Some(self.var("HAMMER_S3_ENDPOINT")),
+            retry_timeout: std::time::Duration::from_secs(20),
+            ..S3Settings::default()
+        };
+        Bucket::open(bucket, &s).unwrap()
+    }
+
+    pub fn stop_node(&self, n: u32) {
+        self.cluster(&["stop-node", &n.to_string()]);
+    }
+
+    pub fn start_node(&self, n: u32) {
+        self.cluster(&["start-node", &n.to_string()]);
+    }
+
+    fn cluster(&self, args: &[&str]) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/garage/cluster.sh");
+        let (cmd, rest) = args.split_first().unwrap();
+        let out = Command::new("bash")
+            .arg(script)
+            .arg(cmd)
+            .arg(&self.dir)
+            .args(rest)
+            .env("GARAGE", self.var("GARAGE"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cluster.sh {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -1,0 +1,521 @@
+//! Stream chains in object storage against a real Garage cluster (the one
+//! `.ci/run` starts; `HAMMER_TEST_GARAGE` names it): a full copy and
+//! increments up, restores at every point equal to the master as of it,
+//! uploads killed anywhere, a node stopped during a run, prune, and each
+//! failure named with the chain left as it was.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+fn run_in(mut c: Command, args: &[&str]) -> Output {
+    c.args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+fn s3_ok(g: &Garage, args: &[&str]) -> Output {
+    let out = run_in(g.hammer(), args);
+    assert!(
+        out.status.success(),
+        "hammer {args:?}: {}",
+        text(&out.stderr)
+    );
+    out
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// The chain's manifest, as stored.
+fn manifest(g: &Garage, bucket: &str, prefix: &str) -> Option<serde_json::Value> {
+    let bytes = g
+        .client(bucket)
+        .get_small(&format!("{prefix}/manifest.json"), 1 << 24)
+        .unwrap()?;
+    Some(serde_json::from_slice(&bytes).unwrap())
+}
+
+fn points(m: &serde_json::Value) -> Vec<String> {
+    m["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["end_tid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every object key under the prefix but the manifest.
+fn stored(g: &Garage, bucket: &str, prefix: &str) -> Vec<String> {
+    let mut keys: Vec<String> = g
+        .client(bucket)
+        .list(prefix)
+        .unwrap()
+        .into_iter()
+        .map(|l| l.key)
+        .filter(|k| !k.ends_with("/manifest.json"))
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn named(m: &serde_json::Value, prefix: &str) -> Vec<String> {
+    let mut v: Vec<String> = m["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{prefix}/{}", o["name"].as_str().unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A master whose tree changes by generation: files added, changed and
+/// removed, one of them large enough for a multipart upload when `big`.
+struct Source {
+    root: PathBuf,
+    master: PathBuf,
+    tree: PathBuf,
+}
+
+impl Source {
+    fn new(dir: &Path, big: usize) -> Self {
+        let root = store_with_master(dir, "src");
+        let tree = dir.join("tree");
+        fs::create_dir_all(tree.join("d/e")).unwrap();
+        let mut rng = Rng(7);
+        let data: Vec<u8> = (0..big).map(|_| rng.next() as u8).collect();
+        fs::write(tree.join("big"), data).unwrap();
+        Source {
+            master: root.join("master"),
+            root,
+            tree,
+        }
+    }
+
+    /// Generation `n` of the tree, imported; its TID.
+    fn generation(&self, n: u32) -> u64 {
+        fs::write(self.tree.join(format!("new{n}")), format!("added in {n}\n")).unwrap();
+        fs::write(self.tree.join("d/e/changing"), format!("version {n}\n")).unwrap();
+        if n > 0 {
+            let _ = fs::remove_file(self.tree.join(format!("new{}", n - 1)));
+        }
+        import(&self.tree, &self.master)
+    }
+}
+
+fn tid_of(t: &str) -> u64 {
+    u64::from_str_radix(t.trim_start_matches("0x"), 16).unwrap()
+}
+
+/// The restore at `point` equals the master as of it: record by record,
+/// by mirror-verify, and file by file.
+fn assert_restores(g: &Garage, dir: &Path, src: &Source, url: &str, point: &str) {
+    let tid = tid_of(point);
+    let rstore = new_store(dir, &format!("r{point}"));
+    let slave = rstore.join("slave");
+    s3_ok(
+        g,
+        &["-y", "mirror-copy", &format!("{url}@@{point}"), p(&slave)],
+    );
+    assert_eq!(sync_end(&rstore, 1), tid);
+    assert!(
+        as_of(&src.root, 1, tid) == as_of(&rstore, 1, tid),
+        "records as of {point}"
+    );
+    let v = ok(&["mirror-verify", p(&src.master), p(&slave)]);
+    assert_eq!(text(&v.stdout).trim(), format!("identical as of {point}"));
+    let from_chain = dir.join(format!("chain{point}"));
+    let from_master = dir.join(format!("master{point}"));
+    s3_ok(g, &["export", &format!("{url}@@{point}"), p(&from_chain)]);
+    ok(&[
+        "export",
+        &format!("{}@@{point}", p(&src.master)),
+        p(&from_master),
+    ]);
+    let diff = Command::new("diff")
+        .args(["-r", p(&from_chain), p(&from_master)])
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "exports differ: {}",
+        text(&diff.stdout)
+    );
+    // Nothing of the temporary store is left beside the export.
+    assert!(fs::read_dir(dir).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".hammer-chain")));
+}
+
+#[test]
+#[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
+fn a_full_copy_and_three_increments_restore_at_every_point() {
+    let g = garage();
+    let dir = tempfile::tempdir().unwrap();
+    let src = Source::new(dir.path(), 12 << 20);
+    let bucket = g.bucket("full");
+    let url = format!("s3://{bucket}/site/a");
+    for n in 0..4 {
+        src.generation(n);
+        let out = s3_ok(&g, &["mirror-copy", p(&src.master), &url]);
+        assert_stderr_has(&out, "Stored ");
+    }
+    let again = s3_ok(&g, &["mirror-copy", p(&src.master), &url]);
+    assert_stderr_has(&again, "up to date");
+    let m = manifest(&g, &bucket, "site/a").unwrap();
+    let points = points(&m);
+    assert_eq!(points.len(), 4);
+    assert_eq!(stored(&g, &bucket, "site/a"), named(&m, "site/a"));
+    for point in &points {
+        assert_restores(&g, dir.path(), &src, &url, point);
+    }
+    // One slave brought forward object by object ends where the chain does.
+    let rstore = new_store(dir.path(), "stepwise");
+    for point in &points {
+        let out = s3_ok(
+            &g,
+            &[
+                "-y",
+                "mirror-copy",
+                &format!("{url}@@{point}"),
+                p(&rstore.join("s")),
+            ],
+        );
+        assert_stderr_has(&out, &format!("Applied 1 object(s) of {url}"));
+    }
+    let checked = s3_ok(&g, &["verify", &url]);
+    let out = text(&checked.stdout);
+    assert_eq!(out.matches(": ok, ").count(), 4, "{out}");
+    assert!(out.trim_end().ends_with(": ok"), "{out}");
+    let dump = s3_ok(&g, &["mirror-dump", &format!("{url}@@{}", points[0])]);
+    assert!(text(&dump.stdout).contains("Record lo="));
+    // A point that is not one of the chain's.
+    let off = format!("{url}@@{:#018x}", tid_of(&points[1]) - 1);
+    let out = run_in(g.hammer(), &["export", &off, p(&dir.path().join("x"))]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_stderr_has(&out, "no restore point at");
+    assert_stderr_has(&out, &points[1]);
+}
+
+#[test]
+#[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
+fn an_upload_killed_anywhere_leaves_the_chain_valid_and_the_next_run_converges() {
+    let g = garage();
+    let dir = tempfile::tempdir().unwrap();
+    let src = Source::new(dir.path(), 20 << 20);
+    let bucket = g.bucket("killed");
+    let url = format!("s3://{bucket}/k");
+    let mut rng = Rng(17);
+    for n in 0..20 {
+        src.generation(n);
+        let before = manifest(&g, &bucket, "k");
+        let mut child = g
+            .hammer()
+            .args(["-q", "mirror-copy", p(&src.master), &url])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.next() % 1500));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        let after = manifest(&g, &bucket, "k");
+        if let Some(m) = &after {
+            // Whatever the manifest names is whole.
+            let out = s3_ok(&g, &["verify", &url]);
+            assert!(text(&out.stdout).trim_end().ends_with(": ok"));
+            let before_points = before.as_ref().map(points).unwrap_or_default();
+            let now = points(m);
+            assert!(
+                now.starts_with(&before_points),
+                "round {n}: the chain lost points ({status})"
+            );
+        }
+    }
+    s3_ok(&g, &["-q", "mirror-copy", p(&src.master), &url]);
+    let m = manifest(&g, &bucket, "k").unwrap();
+    assert!(m.get("pending").is_none(), "an upload left pending: {m}");
+    assert_eq!(
+        stored(&g, &bucket, "k"),
+        named(&m, "k"),
+        "objects no manifest names"
+    );
+    let rstore = new_store(dir.path(), "r");
+    s3_ok(&g, &["-y", "-q", "mirror-copy", &url, p(&rstore.join("s"))]);
+    let v = ok(&["mirror-verify", p(&src.master), p(&rstore.join("s"))]);
+    assert!(text(&v.stdout).starts_with("identical as of"));
+    assert_eq!(sync_end(&rstore, 1), sync_end(&src.root, 1));
+}
+
+#[test]
+#[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
+fn a_node_stopped_during_a_run_and_a_later_run_converges() {
+    let g = garage();
+    let dir = tempfile::tempdir().unwrap();
+    let src = Source::new(dir.path(), 30 << 20);
+    let bucket = g.bucket("node");
+    let url = format!("s3://{bucket}/n");
+    src.generation(0);
+    struct Restart<'a>(&'a Garage);
+    impl Drop for Restart<'_> {
+        fn drop(&mut self) {
+            self.0.start_node(3);
+        }
+    }
+    let child = g
+        .hammer()
+        .args(["-q", "mirror-copy", p(&src.master), &url])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let restart = Restart(&g);
+    g.stop_node(3);
+    let out = child.wait_with_output().unwrap();
+    if !out.status.success() {
+        // A clean failure: the target's status and a message.
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).starts_with("hammer: "));
+    }
+    src.generation(1);
+    // Two of three nodes hold a quorum: runs go on with one down.
+    s3_ok(&g, &["-q", "mirror-copy", p(&src.master), &url]);
+    drop(restart);
+    src.generation(2);
+    s3_ok(&g, &["-q", "mirror-copy", p(&src.master), &url]);
+    let rstore = new_store(dir.path(), "r");
+    s3_ok(&g, &["-y", "-q", "mirror-copy", &url, p(&rstore.join("s"))]);
+    assert_eq!(sync_end(&rstore, 1), sync_end(&src.root, 1));
+    let v = ok(&["mirror-verify", p(&src.master), p(&rstore.join("s"))]);
+    assert!(text(&v.stdout).starts_with("identical as of"));
+}
+
+#[test]
+#[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
+fn prune_merges_the_oldest_objects_and_keeps_the_newest() {
+    let g = garage();
+    let dir = tempfile::tempdir().unwrap();
+    let src = Source::new(dir.path(), 1 << 20);
+    let bucket = g.bucket("prune");
+    let url = format!("s3://{bucket}/p");
+    for n in 0..5 {
+        src.generation(n);
+        s3_ok(&g, &["-q", "mirror-copy", p(&src.master), &url]);
+    }
+    let old = points(&manifest(&g, &bucket, "p").unwrap());
+    let out = s3_ok(&g, &["s3-prune", &url, "keep=2"]);
+    assert_stderr_has(&out, "merged 3 objects into ");
+    let m = manifest(&g, &bucket, "p").unwrap();
+    assert_eq!(points(&m), old[2..].to_vec());
+    assert_eq!(stored(&g, &bucket, "p"), named(&m, "p"));
+    for point in &old[2..] {
+        assert_restores(&g, dir.path(), &src, &url, point);
+    }
+    let gone = run_in(
+        g.hammer(),
+        &[
+            "-y",
+            "mirror-copy",
+            &format!("{url}@@{}", old[0]),
+            p(&dir.path().join("r/x")),
+        ],
+    );
+    assert_eq!(gone.status.code(), Some(2));
+    assert_stderr_has(&gone, "no restore point at");
+    let none = s3_ok(&g, &["s3-prune", &url, "keep=2"]);
+    assert_stderr_has(&none, "nothing to prune");
+    // The chain goes on after a prune.
+    src.generation(5);
+    s3_ok(&g, &["-q", "mirror-copy", p(&src.master), &url]);
+    let last = points(&manifest(&g, &bucket, "p").unwrap()).pop().unwrap();
+    assert_restores(&g, dir.path(), &src, &url, &last);
+}
+
+#[test]
+#[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
+fn each_failure_is_named_and_leaves_the_chain_as_it_was() {
+    let g = garage();
+    let dir = tempfile::tempdir().unwrap();
+    let src = Source::new(dir.path(), 1 << 20);
+    let bucket = g.bucket("errors");
+    let url = format!("s3://{bucket}/e");
+    src.generation(0);
+    s3_ok(&g, &["-q", "mirror-copy", p(&src.master), &url]);
+    src.generation(1);
+    let client = g.client(&bucket);
+    let manifest_bytes = || client.get_small("e/manifest.json", 1 << 24).unwrap();
+    let kept = manifest_bytes();
+    let fails = |c: Command, args: &[&str], code: i32, says: &str| {
+        let out = run_in(c, args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert_stderr_has(&out, says);
+        assert_eq!(manifest_bytes(), kept, "{args:?} changed the manifest");
+    };
+    let push = ["mirror-copy", p(&src.master), url.as_str()];
+    let mut wrong_key = g.hammer();
+    wrong_key.env("AWS_SECRET_ACCESS_KEY", "0".repeat(64));
+    fails(wrong_key, &push, 3, "the server refused the credentials");
+    let mut no_key = g.hammer();
+    no_key
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env("HOME", dir.path());
+    fails(no_key, &push, 1, "no credentials for s3://");
+    let mut unreachable = g.hammer();
+    unreachable
+        .env("HAMMER_S3_ENDPOINT", "http://127.0.0.1:9")
+        .env("HAMMER_S3_RETRY_TIMEOUT", "2");
+    fails(unreachable, &push, 3, "cannot reach the server");
+    let missing = format!("s3://{bucket}-missing/e");
+    fails(
+        g.hammer(),
+        &["mirror-copy", p(&src.master), &missing],
+        3,
+        "no such bucket",
+    );
+    fails(
+        g.hammer(),
+        &["-y", "mirror-copy", &missing, p(&dir.path().join("s"))],
+        2,
+        "no such bucket",
+    );
+    ok(&["pfs-master", p(&src.root.join("other"))]);
+    fails(
+        g.hammer(),
+        &["mirror-copy", p(&src.root.join("other")), &url],
+        3,
+        "the chain is of PFS shared-uuid",
+    );
+    fails(
+        g.hammer(),
+        &["s3-prune", &url, "keep=x"],
+        1,
+        "hammer s3-prune s3://",
+    );
+    // A restore into a slave of another PFS is refused as mirror-write refuses it.
+    let slave_of_other = src.root.join("otherslave");
+    ok(&["pfs-slave", p(&slave_of_other)]);
+    fails(
+        g.hammer(),
+        &["mirror-copy", &url, p(&slave_of_other)],
+        3,
+        "different shared-uuid",
+    );
+
+    // One byte of the object changed behind the chain's back.
+    let m: serde_json::Value = serde_json::from_slice(&kept.clone().unwrap()).unwrap();
+    let key = format!("e/{}", m["objects"][0]["name"].as_str().unwrap());
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut client.reader(&key), &mut bytes).unwrap();
+    let original = bytes.clone();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    client.put_small(&key, bytes).unwrap();
+    let v = run_in(g.hammer(), &["verify", &url]);
+    assert_eq!(v.status.code(), Some(1));
+    assert!(text(&v.stdout).contains("DAMAGED"), "{}", text(&v.stdout));
+    let rstore = new_store(dir.path(), "r");
+    let slave = rstore.join("s");
+    fails(
+        g.hammer(),
+        &["-y", "mirror-copy", &url, p(&slave)],
+        2,
+        &format!("{url}: object "),
+    );
+    // The slave did not move to the damaged object's end.
+    assert!(sync_end(&rstore, 1) < tid_of(m["objects"][0]["end_tid"].as_str().unwrap()));
+    fails(g.hammer(), &["mirror-dump", &url], 1, "object ");
+    fails(
+        g.hammer(),
+        &["export", &url, p(&dir.path().join("x"))],
+        1,
+        "object ",
+    );
+    assert!(!dir.path().join("x").exists() || names(&dir.path().join("x")).is_empty());
+
+    // Every record whole, but bytes the manifest does not count: found
+    // before the batch's SYNC reaches the slave.
+    let mut longer = original;
+    longer.extend_from_slice(&[0u8; 24]);
+    client.put_small(&key, longer).unwrap();
+    let rstore = new_store(dir.path(), "r2");
+    let slave = rstore.join("s");
+    fails(
+        g.hammer(),
+        &["-y", "mirror-copy", &url, p(&slave)],
+        2,
+        "longer than the",
+    );
+    assert_eq!(
+        sync_end(&rstore, 1),
+        1,
+        "the slave moved to a damaged object's end"
+    );
+}
+
+#[test]
+#[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
+fn mirror_stream_stores_a_batch_each_time_the_master_moves() {
+    let g = garage();
+    let dir = tempfile::tempdir().unwrap();
+    let src = Source::new(dir.path(), 1 << 10);
+    let bucket = g.bucket("stream");
+    let url = format!("s3://{bucket}/s");
+    src.generation(0);
+    let mut child = g
+        .hammer()
+        .args(["-q", "-i", "1", "mirror-stream", p(&src.master), &url])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let count = || manifest(&g, &bucket, "s").map_or(0, |m| points(&m).len());
+    wait_for("the first batch", 30, || count() >= 1, String::new);
+    src.generation(1);
+    wait_for("the second batch", 30, || count() >= 2, String::new);
+    src.generation(2);
+    wait_for("the third batch", 30, || count() >= 3, String::new);
+    let _ = child.kill();
+    let _ = child.wait();
+    let last = points(&manifest(&g, &bucket, "s").unwrap()).pop().unwrap();
+    assert_eq!(tid_of(&last), sync_end(&src.root, 1));
+}
+
+#[test]
+fn a_forced_command_client_cannot_reach_object_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in [
+        "hammer mirror-dump s3://bucket/x",
+        "hammer mirror-dump header s3://bucket/x",
+    ] {
+        let out = hammer()
+            .args(["ssh-remote", "mirror-read,mirror-dump", p(dir.path())])
+            .env("SSH_ORIGINAL_COMMAND", cmd)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{cmd} was admitted");
+        assert!(out.stdout.is_empty());
+    }
+    for args in [
+        vec!["-T", p(dir.path()), "mirror-dump", "s3://bucket/x"],
+        vec!["-T", p(dir.path()), "verify", "s3://bucket/x"],
+        vec!["-T", p(dir.path()), "export", "s3://bucket/x", "/tmp/x"],
+        vec!["-T", p(dir.path()), "s3-prune", "s3://bucket/x", "keep=1"],
+    ] {
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?} was admitted");
+        assert_stderr_has(&out, "restricted");
+    }
+}
