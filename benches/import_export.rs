@@ -70,7 +70,7 @@ fn timed(what: &str, cmd: &mut Command) -> Duration {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let m = v.len() / 2;
-    if v.len() % 2 == 0 {
+    if v.len().is_multiple_of(2) {
         (v[m - 1] + v[m]) / 2.0
     } else {
         v[m]
@@ -91,7 +91,7 @@ fn round(hammer: &str, d: &Path, tree: &Path, n: usize) -> ([Duration; 3], std::
                 .arg(d.join(format!("cp{n}"))),
         )
     };
-    let first = (n % 2 == 0).then(cp);
+    let first = n.is_multiple_of(2).then(cp);
     let store = d.join(format!("store{n}"));
     let quiet = |c: &mut Command| {
         let out = c.output().unwrap();

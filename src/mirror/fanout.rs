@@ -404,7 +404,7 @@ fn gather(
         match got {
             Err(why) => drop_target(t, why.into()),
             Ok(c) => {
-                if best.as_ref().map_or(true, |b| (c.0, c.1) < (b.0, b.1)) {
+                if best.as_ref().is_none_or(|b| (c.0, c.1) < (b.0, b.1)) {
                     best = Some(c);
                 }
             }

@@ -132,7 +132,7 @@ fn levels_ended(key: &RecKey) -> u32 {
     let h = xxh3_64(key);
     let mut span = LEAF_SPAN;
     let mut n = 0;
-    while n <= TOP && h % span == 0 {
+    while n <= TOP && h.is_multiple_of(span) {
         n += 1;
         span *= FANOUT;
     }
@@ -241,7 +241,7 @@ impl KeyRange {
     };
 
     pub fn contains(&self, k: &RecKey) -> bool {
-        self.after.map_or(true, |a| *k > a) && self.last.map_or(true, |l| *k <= l)
+        self.after.is_none_or(|a| *k > a) && self.last.is_none_or(|l| *k <= l)
     }
 
     /// Whether a node ending at `end` starts after this range's start.
