@@ -404,6 +404,31 @@ fn each_failure_is_named_and_leaves_the_chain_as_it_was() {
         1,
         "hammer s3-prune s3://",
     );
+    // A first run killed during its upload: a manifest with no object yet,
+    // naming the upload it left.
+    let uuid = shared_uuid(&src.master);
+    let pending = format!(
+        r#"{{"format":"hammer-mirror chain 1","shared_uuid":"{uuid}","objects":[],
+            "pending":[{{"name":"{uuid}/0000000000000000-0000000000000001.hammer","upload_id":"gone"}}]}}"#
+    );
+    client
+        .put_small("empty/manifest.json", pending.into_bytes())
+        .unwrap();
+    let empty = format!("s3://{bucket}/empty");
+    let out = run_in(
+        g.hammer(),
+        &["-y", "mirror-copy", &empty, p(&dir.path().join("e"))],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_stderr_has(&out, "the chain has no complete object yet");
+    s3_ok(&g, &["verify", &empty]);
+    let out = s3_ok(&g, &["mirror-copy", p(&src.master), &empty]);
+    assert_stderr_has(&out, "aborted an unfinished upload");
+    assert!(manifest(&g, &bucket, "empty")
+        .unwrap()
+        .get("pending")
+        .is_none());
+
     // A restore into a slave of another PFS is refused as mirror-write refuses it.
     let slave_of_other = src.root.join("otherslave");
     ok(&["pfs-slave", p(&slave_of_other)]);

@@ -38,6 +38,8 @@ pub enum ChainError {
         pfs: String,
         uuid: String,
     },
+    #[error("{0}: the chain has no complete object yet")]
+    Empty(String),
     #[error("{url}: no restore point at {tid:#018x}; the chain has {points}")]
     NoPoint {
         url: String,
@@ -147,6 +149,9 @@ impl Chain {
         m: &Manifest,
         tid: Option<u64>,
     ) -> Result<Vec<(ChainObject, Span)>, ChainError> {
+        if m.objects.is_empty() {
+            return Err(ChainError::Empty(self.url.to_string()));
+        }
         let all: Vec<(ChainObject, Span)> = m.objects.iter().cloned().zip(m.spans()).collect();
         let Some(tid) = tid else {
             return Ok(all);

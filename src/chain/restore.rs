@@ -364,7 +364,8 @@ pub fn verify_chain(chain: &Chain, out: &mut dyn Write) -> Result<ChainReport, C
     let say = |out: &mut dyn Write, line: String| {
         writeln!(out, "{line}").map_err(|e| ChainError::Local(format!("stdout: {e}")))
     };
-    for (obj, span) in chain.upto(&m, chain.url.tid)? {
+    // An empty chain (a first run that never finished) is sound.
+    for (obj, span) in m.objects.iter().cloned().zip(m.spans()) {
         let mut r = open_object(chain, &obj);
         let checked = check_stream(&mut r, uuid, span);
         report.objects += 1;
