@@ -341,6 +341,45 @@ fn prune_merges_the_oldest_objects_and_keeps_the_newest() {
 
 #[test]
 #[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
+fn a_chain_pruned_during_an_upload_is_not_overwritten_by_it() {
+    let g = garage();
+    let dir = tempfile::tempdir().unwrap();
+    let src = Source::new(dir.path(), 1 << 10);
+    let bucket = g.bucket("race");
+    let url = format!("s3://{bucket}/r");
+    for n in 0..3 {
+        src.generation(n);
+        s3_ok(&g, &["-q", "mirror-copy", p(&src.master), &url]);
+    }
+    let mut rng = Rng(3);
+    let data: Vec<u8> = (0..3 << 20).map(|_| rng.next() as u8).collect();
+    fs::write(src.tree.join("slow"), data).unwrap();
+    src.generation(3);
+    // 3 MiB at 512 KiB/s: the prune below runs in the middle of it.
+    let slow = g
+        .hammer()
+        .args(["-b", "512k", "mirror-copy", p(&src.master), &url])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    s3_ok(&g, &["-q", "s3-prune", &url, "keep=0"]);
+    let out = slow.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_stderr_has(&out, "the chain changed while this run wrote it");
+    // The pruned chain stands, whole; the next run adds what this one had.
+    let checked = s3_ok(&g, &["verify", &url]);
+    assert!(text(&checked.stdout).trim_end().ends_with(": ok"));
+    s3_ok(&g, &["-q", "mirror-copy", p(&src.master), &url]);
+    let m = manifest(&g, &bucket, "r").unwrap();
+    assert_eq!(stored(&g, &bucket, "r"), named(&m, "r"));
+    let last = points(&m).pop().unwrap();
+    assert_restores(&g, dir.path(), &src, &url, &last);
+}
+
+#[test]
+#[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
 fn each_failure_is_named_and_leaves_the_chain_as_it_was() {
     let g = garage();
     let dir = tempfile::tempdir().unwrap();

@@ -38,6 +38,11 @@ pub enum ChainError {
         pfs: String,
         uuid: String,
     },
+    #[error(
+        "{0}: the chain changed while this run wrote it (another run at the same time?); \
+         nothing of this run was added"
+    )]
+    Changed(String),
     #[error("{0}: the chain has no complete object yet")]
     Empty(String),
     #[error("{url}: no restore point at {tid:#018x}; the chain has {points}")]
@@ -110,6 +115,25 @@ impl Chain {
     /// Replaces the manifest (one PUT: readers see the old or the new).
     pub fn save(&self, m: &Manifest) -> Result<(), ChainError> {
         Ok(self.bucket.put_small(&self.key(MANIFEST), m.to_json())?)
+    }
+
+    /// Replaces the manifest `read` (as this run read it) with `new`,
+    /// unless the chain's objects changed meanwhile: the store offers no
+    /// atomic compare-and-swap (Garage ignores If-Match on PUT), so this
+    /// narrows a concurrent run's window to the moment between the two
+    /// requests instead of the whole upload.
+    pub fn save_over(&self, read: &Manifest, new: &Manifest) -> Result<(), ChainError> {
+        let now = self.existing_or_empty(read)?;
+        if now.objects != read.objects || now.shared_uuid != read.shared_uuid {
+            return Err(ChainError::Changed(self.url.to_string()));
+        }
+        self.save(new)
+    }
+
+    fn existing_or_empty(&self, read: &Manifest) -> Result<Manifest, ChainError> {
+        Ok(self
+            .manifest()?
+            .unwrap_or_else(|| Manifest::new(&read.shared_uuid)))
     }
 
     /// Aborts the uploads a failed run left and deletes objects of the

@@ -68,11 +68,12 @@ pub fn prune(
         });
     }
     let written = w.finish()?;
+    let read = m.clone();
     let removed: Vec<String> = m.objects.drain(..=last).map(|o| o.name).collect();
     let mut merged = Manifest::new(&m.shared_uuid);
     merged.push(span, written.size, written.xxh3);
     merged.objects.append(&mut m.objects);
-    chain.save(&merged)?;
+    chain.save_over(&read, &merged)?;
     for old in &removed {
         chain.bucket.delete(&chain.key(old))?;
     }

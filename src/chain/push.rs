@@ -92,8 +92,9 @@ pub fn push(
         }
     }
     let written = w.finish()?;
+    let read = m.clone();
     m.push(span, written.size, written.xxh3);
-    chain.save(&m)?;
+    chain.save_over(&read, &m)?;
     Ok(Some(Pushed {
         name,
         span,
