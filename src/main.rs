@@ -310,6 +310,7 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
                 &co.read,
                 &co.write,
                 stream,
+                o.zstd_level(),
                 &mut io::stderr(),
             )
             .map_err(chain_failure)
@@ -444,7 +445,8 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
         }
         Command::S3Prune { url, keep } => {
             let ro = copy_options(o, false).read;
-            chain_cmd::prune(url, *keep, &ro, &mut io::stderr()).map_err(chain_failure)
+            chain_cmd::prune(url, *keep, &ro, o.zstd_level(), &mut io::stderr())
+                .map_err(chain_failure)
         }
         Command::Verify { source } => {
             // 0 clean, 1 problems found, 2 cannot read.

@@ -341,6 +341,75 @@ fn prune_merges_the_oldest_objects_and_keeps_the_newest() {
 
 #[test]
 #[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
+fn compressed_objects_restore_as_plain_ones_do() {
+    let g = garage();
+    let dir = tempfile::tempdir().unwrap();
+    let src = Source::new(dir.path(), 0);
+    // Text compresses: the -z object must come out smaller.
+    let text_file: String = (0..40_000)
+        .map(|i| format!("line {i} of a log\n"))
+        .collect();
+    fs::write(src.tree.join("log"), &text_file).unwrap();
+    let bucket = g.bucket("zstd");
+    let (plain, packed) = (format!("s3://{bucket}/plain"), format!("s3://{bucket}/z"));
+    src.generation(0);
+    s3_ok(&g, &["-q", "mirror-copy", p(&src.master), &plain]);
+    s3_ok(&g, &["-q", "-z", "mirror-copy", p(&src.master), &packed]);
+    let size = |prefix: &str| {
+        manifest(&g, &bucket, prefix).unwrap()["objects"][0]["size"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(
+        size("z") * 4 < size("plain"),
+        "{} vs {}",
+        size("z"),
+        size("plain")
+    );
+    // A chain may mix them: an uncompressed increment after a compressed base.
+    src.generation(1);
+    s3_ok(&g, &["-q", "mirror-copy", p(&src.master), &packed]);
+    src.generation(2);
+    s3_ok(&g, &["-q", "-z", "mirror-copy", p(&src.master), &packed]);
+    let m = manifest(&g, &bucket, "z").unwrap();
+    let zstd: Vec<bool> = m["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["zstd"].as_bool().unwrap_or(false))
+        .collect();
+    assert_eq!(zstd, [true, false, true]);
+    assert!(named(&m, "z")[0].ends_with(".hammer.zst"));
+    let checked = s3_ok(&g, &["verify", &packed]);
+    assert_eq!(text(&checked.stdout).matches(": ok, ").count(), 3);
+    for point in points(&m) {
+        assert_restores(&g, dir.path(), &src, &packed, &point);
+    }
+    let dump = s3_ok(&g, &["mirror-dump", &packed]);
+    assert!(text(&dump.stdout).contains("Record lo="));
+    // A damaged compressed object is found as a plain one is.
+    let client = g.client(&bucket);
+    let key = &named(&m, "z")[2];
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut client.reader(key), &mut bytes).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    client.put_small(key, bytes).unwrap();
+    let v = run_in(g.hammer(), &["verify", &packed]);
+    assert_eq!(v.status.code(), Some(1));
+    assert!(text(&v.stdout).contains("DAMAGED"));
+    // s3-prune -z writes a compressed base.
+    s3_ok(&g, &["-q", "-z", "s3-prune", &plain, "keep=0"]);
+    src.generation(3);
+    s3_ok(&g, &["-q", "mirror-copy", p(&src.master), &plain]);
+    s3_ok(&g, &["-q", "-z", "s3-prune", &plain, "keep=0"]);
+    let m = manifest(&g, &bucket, "plain").unwrap();
+    assert_eq!(m["objects"][0]["zstd"], serde_json::Value::Bool(true));
+    assert_restores(&g, dir.path(), &src, &plain, &points(&m)[0]);
+}
+
+#[test]
+#[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
 fn a_chain_pruned_during_an_upload_is_not_overwritten_by_it() {
     let g = garage();
     let dir = tempfile::tempdir().unwrap();

@@ -42,13 +42,15 @@ fn open(word: &OsStr, status: u8) -> Result<(Chain, Option<u64>), ChainFailure> 
     Ok((chain, url.tid))
 }
 
-/// `mirror-copy` / `mirror-stream` with a chain on one side.
+/// `mirror-copy` / `mirror-stream` with a chain on one side; new objects
+/// compressed at `level` (-z).
 pub fn copy(
     source: &OsStr,
     target: &OsStr,
     ro: &ReadOptions,
     wo: &WriteOptions,
     stream: bool,
+    level: Option<i32>,
     diag: &mut dyn Write,
 ) -> Result<(), ChainFailure> {
     let setup = |why: &str| ChainFailure {
@@ -91,9 +93,9 @@ pub fn copy(
                 }
             };
             if stream {
-                return push_stream(&fs, &chain, ro, &mut told, diag).map_err(side);
+                return push_stream(&fs, &chain, ro, level, &mut told, diag).map_err(side);
             }
-            match push(&fs, &chain, ro, diag).map_err(side)? {
+            match push(&fs, &chain, ro, level, diag).map_err(side)? {
                 Some(p) => told(&p),
                 None if !quiet => {
                     let _ = writeln!(diag, "{}: up to date with {fs}", chain.url);
@@ -169,6 +171,7 @@ pub fn prune(
     url: &OsStr,
     keep: usize,
     ro: &ReadOptions,
+    level: Option<i32>,
     diag: &mut dyn Write,
 ) -> Result<(), ChainFailure> {
     let quiet = ro.quiet;
@@ -178,7 +181,7 @@ pub fn prune(
             "s3-prune: no @@<tid>: keep=<N> says what stays".into(),
         )));
     }
-    let done = prune::prune(&chain, keep, Path::new("."), ro, diag).map_err(fail(1))?;
+    let done = prune::prune(&chain, keep, Path::new("."), ro, level, diag).map_err(fail(1))?;
     if !quiet {
         let _ = match done {
             Some(p) => writeln!(

@@ -15,7 +15,8 @@ pub const MANIFEST_LIMIT: u64 = 16 << 20;
 /// capped at `end_tid`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainObject {
-    /// Object name under the prefix: `<shared uuid>/<beg>-<end>.hammer`.
+    /// Object name under the prefix: `<shared uuid>/<beg>-<end>.hammer`
+    /// (`.hammer.zst` compressed).
     pub name: String,
     /// First TID the stream covers (`0x` and 16 hex digits).
     pub beg_tid: String,
@@ -24,6 +25,9 @@ pub struct ChainObject {
     pub size: u64,
     /// XXH3-128 of the object's bytes, 32 hex digits.
     pub xxh3: String,
+    /// The stream is in `-z`'s compressed format (`.hammer.zst`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub zstd: bool,
 }
 
 /// A multipart upload that a run started and may not have finished: the
@@ -74,8 +78,9 @@ fn parse_tid(t: &str) -> Option<u64> {
 }
 
 /// The name an object of `uuid` covering `span` gets.
-pub fn object_name(uuid: &str, span: Span) -> String {
-    format!("{uuid}/{:016x}-{:016x}.hammer", span.beg, span.end)
+pub fn object_name(uuid: &str, span: Span, zstd: bool) -> String {
+    let z = if zstd { ".zst" } else { "" };
+    format!("{uuid}/{:016x}-{:016x}.hammer{z}", span.beg, span.end)
 }
 
 impl Manifest {
@@ -117,7 +122,7 @@ impl Manifest {
                 }
                 _ => {}
             }
-            if o.name != object_name(&m.shared_uuid, span) {
+            if o.name != object_name(&m.shared_uuid, span, o.zstd) {
                 return Err(bad("name does not match its uuid and TIDs"));
             }
             if o.xxh3.len() != 32 || !o.xxh3.bytes().all(|c| c.is_ascii_hexdigit()) {
@@ -156,13 +161,14 @@ impl Manifest {
         self.spans().last().map(|s| s.end)
     }
 
-    pub fn push(&mut self, span: Span, size: u64, xxh3: String) {
+    pub fn push(&mut self, span: Span, size: u64, xxh3: String, zstd: bool) {
         self.objects.push(ChainObject {
-            name: object_name(&self.shared_uuid, span),
+            name: object_name(&self.shared_uuid, span, zstd),
             beg_tid: tid_text(span.beg),
             end_tid: tid_text(span.end),
             size,
             xxh3,
+            zstd,
         });
     }
 }
@@ -175,7 +181,7 @@ mod tests {
 
     fn chain() -> Manifest {
         let mut m = Manifest::new(UUID);
-        m.push(Span { beg: 0, end: 0x10 }, 100, "0".repeat(32));
+        m.push(Span { beg: 0, end: 0x10 }, 100, "0".repeat(32), false);
         m.push(
             Span {
                 beg: 0x11,
@@ -183,6 +189,7 @@ mod tests {
             },
             50,
             "f".repeat(32),
+            true,
         );
         m
     }
@@ -195,8 +202,11 @@ mod tests {
         assert_eq!(back.end_tid(), Some(0x20));
         assert_eq!(
             back.objects[1].name,
-            format!("{UUID}/0000000000000011-0000000000000020.hammer")
+            format!("{UUID}/0000000000000011-0000000000000020.hammer.zst")
         );
+        assert!(!String::from_utf8(m.to_json())
+            .unwrap()
+            .contains("\"zstd\": false"));
     }
 
     #[test]
@@ -207,6 +217,9 @@ mod tests {
         assert!(Manifest::parse(&json(&m)).is_err());
         let mut m = chain();
         m.objects[0].name = "../../etc/passwd".into();
+        assert!(Manifest::parse(&json(&m)).is_err());
+        let mut m = chain();
+        m.objects[1].zstd = false;
         assert!(Manifest::parse(&json(&m)).is_err());
         let mut m = chain();
         m.format = "other".into();

@@ -7,10 +7,10 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use super::manifest::{object_name, Manifest, Span};
-use super::push::Pushed;
+use super::push::{upload_range, Pushed};
 use super::restore::{apply, Scratch};
 use super::{Chain, ChainError};
-use crate::mirror::read::{mirror_read_synced, ReadOptions};
+use crate::mirror::read::ReadOptions;
 use crate::mirror::write::WriteOptions;
 
 /// What a prune did: the new base, and the objects it replaced.
@@ -23,12 +23,13 @@ pub struct Pruned {
 /// Keeps the newest `keep` increments and merges everything before them
 /// into a new base; `None` when there is nothing to merge. The temporary
 /// store is made in `scratch_dir`; the base is read from it with `ro`'s
-/// settings (-S, -B, -b).
+/// settings (-S, -B, -b), compressed at `level` (-z).
 pub fn prune(
     chain: &Chain,
     keep: usize,
     scratch_dir: &Path,
     ro: &ReadOptions,
+    level: Option<i32>,
     diag: &mut dyn Write,
 ) -> Result<Option<Pruned>, ChainError> {
     let mut m = chain.existing()?;
@@ -49,29 +50,25 @@ pub fn prune(
         ..WriteOptions::default()
     };
     apply(chain, Some(span.end), &scratch.slave, &wo, diag)?;
-    let name = object_name(&m.shared_uuid, span);
-    let mut w = chain.bucket.writer(&chain.key(&name), Box::new(|_| Ok(())));
-    let ro = ReadOptions {
-        begin_tid: Some(0),
-        end_tid: Some(span.end),
+    let name = object_name(&m.shared_uuid, span, level.is_some());
+    let quiet = ReadOptions {
         quiet: true,
-        two_way: false,
-        stream: false,
-        cycle_file: None,
-        timeout: None,
         ..ro.clone()
     };
-    if let Err(e) = mirror_read_synced(&scratch.slave, &ro, io::empty(), &mut w, &mut io::sink()) {
-        return Err(match w.error() {
-            Some(s3) => ChainError::S3(s3.clone()),
-            None => e.into(),
-        });
-    }
-    let written = w.finish()?;
+    let written = upload_range(
+        chain,
+        &scratch.slave,
+        &quiet,
+        span,
+        level,
+        &name,
+        Box::new(|_| Ok(())),
+        &mut io::sink(),
+    )?;
     let read = m.clone();
     let removed: Vec<String> = m.objects.drain(..=last).map(|o| o.name).collect();
     let mut merged = Manifest::new(&m.shared_uuid);
-    merged.push(span, written.size, written.xxh3);
+    merged.push(span, written.size, written.xxh3, level.is_some());
     merged.objects.append(&mut m.objects);
     chain.save_over(&read, &merged)?;
     for old in &removed {

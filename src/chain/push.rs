@@ -6,11 +6,13 @@ use std::io::{self, Write};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use super::client::{OnStart, Written};
 use super::manifest::{object_name, Manifest, Pending, Span, MANIFEST};
 use super::{Chain, ChainError};
 use crate::mirror::read::{mirror_read_synced, ReadOptions};
 use crate::patharg::PathArg;
 use crate::pfs::getpfs;
+use crate::wire::zframe::ZWriter;
 
 /// What a run added.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,12 +23,13 @@ pub struct Pushed {
 }
 
 /// One run: the PFS's records from the chain's end (TID 0 for a new
-/// chain) up to its sync point now, uploaded as one object; `None` when
-/// the chain is there already.
+/// chain) up to its sync point now, uploaded as one object (compressed at
+/// `level`); `None` when the chain is there already.
 pub fn push(
     fs: &PathArg,
     chain: &Chain,
     o: &ReadOptions,
+    level: Option<i32>,
     diag: &mut dyn Write,
 ) -> Result<Option<Pushed>, ChainError> {
     let (_, pfsd) = getpfs(fs).map_err(|e| ChainError::Local(e.to_string()))?;
@@ -49,23 +52,45 @@ pub fn push(
         beg,
         end: pfsd.sync_end_tid,
     };
-    let name = object_name(&uuid, span);
+    let name = object_name(&uuid, span, level.is_some());
     let manifest_key = chain.key(MANIFEST);
     let before = m.clone();
     let recorded = name.clone();
-    let mut w = chain.bucket.writer(
-        &chain.key(&name),
-        // Recorded before any part is sent, so a killed run's upload is
-        // found and aborted by the next one.
-        Box::new(move |id| {
-            let mut p = before.clone();
-            p.pending.push(Pending {
-                name: recorded.clone(),
-                upload_id: id.to_string(),
-            });
-            chain.bucket.put_small(&manifest_key, p.to_json())
-        }),
-    );
+    // Recorded before any part is sent, so a killed run's upload is found
+    // and aborted by the next one.
+    let started: OnStart<'_> = Box::new(move |id| {
+        let mut p = before.clone();
+        p.pending.push(Pending {
+            name: recorded.clone(),
+            upload_id: id.to_string(),
+        });
+        chain.bucket.put_small(&manifest_key, p.to_json())
+    });
+    let written = upload_range(chain, fs, o, span, level, &name, started, diag)?;
+    let read = m.clone();
+    m.push(span, written.size, written.xxh3, level.is_some());
+    chain.save_over(&read, &m)?;
+    Ok(Some(Pushed {
+        name,
+        span,
+        size: written.size,
+    }))
+}
+
+/// Reads `fs`'s records of `span` as mirror-read writes them (in `-z`'s
+/// format at `level`) into a new object `name`, uploaded as they come.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn upload_range(
+    chain: &Chain,
+    fs: &PathArg,
+    o: &ReadOptions,
+    span: Span,
+    level: Option<i32>,
+    name: &str,
+    started: OnStart<'_>,
+    diag: &mut dyn Write,
+) -> Result<Written, ChainError> {
+    let mut w = chain.bucket.writer(&chain.key(name), started);
     let ro = ReadOptions {
         two_way: false,
         stream: false,
@@ -75,11 +100,25 @@ pub fn push(
         timeout: None,
         ..o.clone()
     };
-    match mirror_read_synced(fs, &ro, io::empty(), &mut w, diag) {
+    // `None`: the last compressed frame could not be written.
+    let synced = match level {
+        Some(l) => {
+            let mut z =
+                ZWriter::new(&mut w, l).map_err(|e| ChainError::Local(format!("zstd: {e}")))?;
+            let r = mirror_read_synced(fs, &ro, io::empty(), &mut z, diag);
+            let flushed = z.flush();
+            drop(z);
+            r.map_err(Some)
+                .and_then(|t| flushed.map(|()| t).map_err(|_| None))
+        }
+        None => mirror_read_synced(fs, &ro, io::empty(), &mut w, diag).map_err(Some),
+    };
+    match synced {
         Err(e) => {
-            return Err(match w.error() {
-                Some(s3) => ChainError::S3(s3.clone()),
-                None => e.into(),
+            return Err(match (w.error(), e) {
+                (Some(s3), _) => ChainError::S3(s3.clone()),
+                (None, Some(e)) => e.into(),
+                (None, None) => ChainError::Local("zstd: the last frame was not written".into()),
             })
         }
         Ok(Some(t)) if t == span.end => {}
@@ -91,15 +130,7 @@ pub fn push(
             )))
         }
     }
-    let written = w.finish()?;
-    let read = m.clone();
-    m.push(span, written.size, written.xxh3);
-    chain.save_over(&read, &m)?;
-    Ok(Some(Pushed {
-        name,
-        span,
-        size: written.size,
-    }))
+    Ok(w.finish()?)
 }
 
 /// `mirror-stream <pfs> s3://...`: a run, then another each time the PFS
@@ -109,6 +140,7 @@ pub fn push_stream(
     fs: &PathArg,
     chain: &Chain,
     o: &ReadOptions,
+    level: Option<i32>,
     told: &mut dyn FnMut(&Pushed),
     diag: &mut dyn Write,
 ) -> Result<(), ChainError> {
@@ -116,7 +148,7 @@ pub fn push_stream(
     let over = || o.timeout.is_some_and(|t| start.elapsed() >= t);
     loop {
         let t0 = Instant::now();
-        match push(fs, chain, o, diag) {
+        match push(fs, chain, o, level, diag) {
             Ok(Some(p)) => told(&p),
             Ok(None) => {}
             Err(e) if e.transient() && !over() => {

@@ -20,6 +20,7 @@ use crate::ondisk::{HammerUuid, PseudofsData};
 use crate::patharg::PathArg;
 use crate::pfs::getpfs;
 use crate::pfs::store::Store;
+use crate::wire::zframe::ZReader;
 use crate::wire::{mrec_type, Mrecord, MrecordReader};
 
 /// Bytes at an object's end held back until its size and checksum are
@@ -53,11 +54,6 @@ impl<R: Read> Checked<R> {
             verified: false,
             problem: Rc::new(RefCell::new(None)),
         }
-    }
-
-    /// Where a failed read's cause is told (size or checksum).
-    pub fn problem(&self) -> Rc<RefCell<Option<String>>> {
-        self.problem.clone()
     }
 
     fn fail(&self, why: String) -> io::Error {
@@ -129,29 +125,44 @@ impl<R: Read> Read for Checked<R> {
     }
 }
 
-/// Opens object `obj` of `chain` as a checked reader.
-fn open_object(chain: &Chain, obj: &ChainObject) -> Checked<super::client::ObjectReader> {
-    Checked::new(chain.bucket.reader(&chain.key(&obj.name)), obj)
-}
-
-/// The error that failed a read of `obj`: the check's, the download's, or
-/// what the consumer made of it.
-fn read_failure(
+/// Runs `consume` on object `obj`'s stream (decompressed when the object
+/// is compressed), checked against the manifest on the way. A failure is
+/// the check's, else the download's, else the consumer's.
+fn read_object<T>(
     chain: &Chain,
     obj: &ChainObject,
-    r: &Checked<super::client::ObjectReader>,
-    other: ChainError,
-) -> ChainError {
-    if let Some(why) = r.problem.borrow().clone() {
-        return ChainError::Corrupt {
-            url: chain.url.to_string(),
-            name: obj.name.clone(),
-            why,
-        };
-    }
-    match r.inner.error() {
-        Some(e) => ChainError::S3(e.clone()),
-        None => other,
+    consume: impl FnOnce(&mut dyn Read) -> Result<T, ChainError>,
+) -> Result<T, ChainError> {
+    let mut r = Checked::new(chain.bucket.reader(&chain.key(&obj.name)), obj);
+    let result = if obj.zstd {
+        match ZReader::new(&mut r) {
+            Ok(mut z) => consume(&mut z),
+            Err(e) => Err(ChainError::Local(format!("zstd: {e}"))),
+        }
+    } else {
+        consume(&mut r)
+    };
+    result.map_err(|other| {
+        if let Some(why) = r.problem.borrow().clone() {
+            return ChainError::Corrupt {
+                url: chain.url.to_string(),
+                name: obj.name.clone(),
+                why,
+            };
+        }
+        match r.inner.error() {
+            Some(e) => ChainError::S3(e.clone()),
+            None => other,
+        }
+    })
+}
+
+/// The object's own damage, named.
+fn damaged(chain: &Chain, obj: &ChainObject, why: impl std::fmt::Display) -> ChainError {
+    ChainError::Corrupt {
+        url: chain.url.to_string(),
+        name: obj.name.clone(),
+        why: why.to_string(),
     }
 }
 
@@ -208,24 +219,18 @@ pub fn apply(
                 done.tid, obj.name
             )));
         }
-        let mut r = open_object(chain, obj);
         let one_way = WriteOptions {
             two_way: false,
             input_len: Some(obj.size),
             ..wo.clone()
         };
-        if let Err(e) = mirror_write(slave, &one_way, &mut r, io::sink(), diag) {
-            // A record that fails to read is the object's damage.
-            let e = match e {
-                MirrorError::Reader(_) | MirrorError::Batch(_) => ChainError::Corrupt {
-                    url: chain.url.to_string(),
-                    name: obj.name.clone(),
-                    why: e.to_string(),
-                },
+        read_object(chain, obj, |r| {
+            mirror_write(slave, &one_way, r, io::sink(), &mut *diag).map_err(|e| match e {
+                // A record that fails to read is the object's damage.
+                MirrorError::Reader(_) | MirrorError::Batch(_) => damaged(chain, obj, e),
                 e => e.into(),
-            };
-            return Err(read_failure(chain, obj, &r, e));
-        }
+            })
+        })?;
         let now = slave_pfsd(slave, uuid)?.sync_end_tid;
         if now != span.end {
             return Err(ChainError::Corrupt {
@@ -326,18 +331,12 @@ pub fn dump_chain(
 ) -> Result<(), ChainError> {
     let m = chain.existing()?;
     for (obj, _) in chain.upto(&m, tid)? {
-        let mut r = open_object(chain, &obj);
-        if let Err(e) = mirror_dump(&mut r, &mut *out, &mut *diag, header) {
-            let e = match e {
+        read_object(chain, &obj, |r| {
+            mirror_dump(r, &mut *out, &mut *diag, header).map_err(|e| match e {
                 DumpError::Output(_) => ChainError::Local(e.to_string()),
-                e => ChainError::Corrupt {
-                    url: chain.url.to_string(),
-                    name: obj.name.clone(),
-                    why: e.to_string(),
-                },
-            };
-            return Err(read_failure(chain, &obj, &r, e));
-        }
+                e => damaged(chain, &obj, e),
+            })
+        })?;
         if header {
             break;
         }
@@ -366,8 +365,9 @@ pub fn verify_chain(chain: &Chain, out: &mut dyn Write) -> Result<ChainReport, C
     };
     // An empty chain (a first run that never finished) is sound.
     for (obj, span) in m.objects.iter().cloned().zip(m.spans()) {
-        let mut r = open_object(chain, &obj);
-        let checked = check_stream(&mut r, uuid, span);
+        let checked = read_object(chain, &obj, |r| {
+            check_stream(r, uuid, span).map_err(|why| damaged(chain, &obj, why))
+        });
         report.objects += 1;
         report.bytes += obj.size;
         match checked {
@@ -378,13 +378,10 @@ pub fn verify_chain(chain: &Chain, out: &mut dyn Write) -> Result<ChainReport, C
                     obj.name, obj.size, obj.beg_tid, obj.end_tid
                 ),
             )?,
-            Err(why) => {
+            // A download that failed is not a finding about the data.
+            Err(ChainError::S3(e)) => return Err(ChainError::S3(e)),
+            Err(e) => {
                 report.problems += 1;
-                let e = read_failure(chain, &obj, &r, ChainError::Local(why));
-                // A download that failed is not a finding about the data.
-                if let ChainError::S3(e) = e {
-                    return Err(ChainError::S3(e));
-                }
                 say(out, format!("{}: DAMAGED: {e}", obj.name))?;
             }
         }

@@ -251,8 +251,9 @@ it, the PFS's changes since the chain's end are stored as one object and
 the chain's manifest names it (exit 2 the PFS could not be read, 3 the
 upload failed); from it, s3://...[@@<tid>] applies the chain up to <tid>
 (default: its end) to a slave (exit 2 the chain could not be read, 3 the
-slave refused it). Credentials and region come from the AWS environment
-variables or ~/.aws profiles, the server from HAMMER_S3_ENDPOINT.
+slave refused it). -z stores the object compressed. Credentials and
+region come from the AWS environment variables or ~/.aws profiles, the
+server from HAMMER_S3_ENDPOINT.
 ",
             ),
             cmd(
@@ -448,7 +449,8 @@ the mirror commands are.
 Merges a chain's base and all but its newest <N> increments into a new
 base (through a temporary store in the current directory), then deletes
 the objects it replaced; the restore points before the new base are gone.
-The manifest names the new base before anything is deleted.
+The manifest names the new base before anything is deleted. -z
+compresses the new base.
 ",
         )],
     ),
