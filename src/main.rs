@@ -183,13 +183,17 @@ fn print_lines(lines: &[Line]) {
     }
 }
 
+/// What a mirror-stream to slaves stopped by a signal leaves behind.
+const SLAVE_KEEPS: &str = "the slave keeps what its last sync committed";
+
 /// mirror-stream runs until it is told to stop: SIGINT or SIGTERM end it
 /// with one line and 128 + the signal's number, as a shell reports a
 /// process such a signal ended. The batch in progress is abandoned as a
 /// lost link abandons it: a slave keeps what its last SYNC committed (its
 /// store rolls back the rest), and a remote side ends with its channel.
-/// The progress line goes first, so that the line stands alone.
-fn stop_on_signals(progress: Progress) {
+/// The progress line goes first, so that the line stands alone; the line
+/// says what the run `keeps`.
+fn stop_on_signals(progress: Progress, keeps: &'static str) {
     use nix::sys::signal::{SigSet, Signal};
     let mut set = SigSet::empty();
     set.add(Signal::SIGINT);
@@ -205,7 +209,7 @@ fn stop_on_signals(progress: Progress) {
             if let Ok(sig) = set.wait() {
                 progress.finish();
                 let line = Line::Errx(format!(
-                    "mirror-stream: stopped by {}; the slave keeps what its last sync committed",
+                    "mirror-stream: stopped by {}; {keeps}",
                     sig.as_str()
                 ));
                 let status = 128 + sig as i32;
@@ -304,6 +308,13 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
         {
             let stream = matches!(inv.command, Command::MirrorStream { .. });
             let co = copy_options(o, stream);
+            if stream {
+                stop_on_signals(
+                    co.read.progress.clone(),
+                    "the chain keeps the objects its manifest names; the next run \
+                     aborts the upload under way",
+                );
+            }
             chain_cmd::copy(
                 source,
                 target,
@@ -327,7 +338,7 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
         )),
         Command::MirrorStream { source, target } => {
             let co = copy_options(o, true);
-            stop_on_signals(co.read.progress.clone());
+            stop_on_signals(co.read.progress.clone(), SLAVE_KEEPS);
             let verbose = o.verbose > 0;
             let after = std::time::Duration::from_secs(15) + co.read.delay;
             let r = mirror_stream(source, target, &co, &mut |n| match n {
@@ -347,7 +358,7 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
         } => {
             let co = copy_options(o, *stream);
             if *stream {
-                stop_on_signals(co.read.progress.clone());
+                stop_on_signals(co.read.progress.clone(), SLAVE_KEEPS);
             }
             let verbose = o.verbose > 0;
             let after = std::time::Duration::from_secs(15) + co.read.delay;

@@ -607,10 +607,11 @@ fn mirror_stream_stores_a_batch_each_time_the_master_moves() {
     let bucket = g.bucket("stream");
     let url = format!("s3://{bucket}/s");
     src.generation(0);
-    let mut child = g
+    let child = g
         .hammer()
         .args(["-q", "-i", "1", "mirror-stream", p(&src.master), &url])
         .stdin(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let count = || manifest(&g, &bucket, "s").map_or(0, |m| points(&m).len());
@@ -619,8 +620,18 @@ fn mirror_stream_stores_a_batch_each_time_the_master_moves() {
     wait_for("the second batch", 30, || count() >= 2, String::new);
     src.generation(2);
     wait_for("the third batch", 30, || count() >= 3, String::new);
-    let _ = child.kill();
-    let _ = child.wait();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143));
+    assert_eq!(
+        text(&out.stderr),
+        "hammer: mirror-stream: stopped by SIGTERM; the chain keeps the objects its \
+         manifest names; the next run aborts the upload under way\n"
+    );
     let last = points(&manifest(&g, &bucket, "s").unwrap()).pop().unwrap();
     assert_eq!(tid_of(&last), sync_end(&src.root, 1));
 }
