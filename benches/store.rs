@@ -2,9 +2,20 @@
 //! and ratios against the issue's targets: apply >= 200,000 small
 //! records/s and >= 300 MB/s of 16 KiB records; an incremental read of
 //! 1,000 changes in a 1,000,000-record PFS <= 0.02 of a full read; store
-//! size <= 1.2 x the raw data for 16 KiB records.
+//! size <= 1.2 x the raw data for 16 KiB records; and, by the built
+//! `hammer mirror-read` (section `scale`, sizes in millions of records from
+//! `HAMMER_BENCH_SCALE`, default `1,4,10`), time per record at the largest
+//! size <= 1.3 x the smallest, peak RSS <= 256 MB at every size and an
+//! incremental read of 1,000 changes <= 0.02 of a full read.
 
+#[path = "common/rss.rs"]
+mod rss;
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use hammer_mirror::ondisk::{rectype, BaseElm, LeafElm, PseudofsData, LOCALIZE_MISC, PFSD_SLAVE};
@@ -14,6 +25,11 @@ use hammer_mirror::wire::crc::crc32c;
 use hammer_mirror::wire::{Mrecord, SERIALBUF_SIZE};
 
 const TID: u64 = 0x0000_0001_0000_0010;
+
+const HAMMER: &str = env!("CARGO_BIN_EXE_hammer");
+
+/// Records changed after the first sync in `incremental` and `scale`.
+const CHANGES: i64 = 1000;
 
 /// A slave PFS#1 in a fresh store.
 fn slave_store(dir: &Path) -> Store {
@@ -133,6 +149,9 @@ fn main() {
     if run("incremental") {
         incremental();
     }
+    if run("scale") {
+        scale();
+    }
 }
 
 fn small() {
@@ -174,28 +193,36 @@ fn big() {
     );
 }
 
-fn incremental() {
-    let n: i64 = 1_000_000;
-    let d = tempfile::tempdir().unwrap();
-    let mut s = slave_store(d.path());
+/// A master PFS#1 of `n` 16-byte records, synced as mirror-write leaves
+/// a slave and upgraded, then `CHANGES` records spread evenly over it
+/// rewritten in one transaction; returns the store, the sync_end_tid
+/// before the changes and the TID that made them.
+fn master_with_changes(dir: &Path, n: i64) -> (Store, u64, u64) {
+    let mut s = slave_store(dir);
     apply(&mut s, n, 16);
-    // SYNC as mirror-write does it, then make the copy a master.
     let mut p = s.get_pseudofs().unwrap();
     p.sync_end_tid = TID;
     s.set_pseudofs(&p).unwrap();
     s.upgrade().unwrap();
     let e1 = s.get_pseudofs().unwrap().sync_end_tid;
     let mut tx = s.begin().unwrap();
-    for i in 0..1000 {
+    for i in 0..CHANGES {
         let id = RecordId {
             localization: LOCALIZE_MISC,
-            obj_id: 0x1_0000_0000 + i * (n / 1000),
+            obj_id: 0x1_0000_0000 + i * (n / CHANGES),
             rec_type: rectype::DATA,
             key: 16,
         };
         tx.put(&id, 2, b"changed payload!").unwrap();
     }
     let e2 = tx.commit().unwrap();
+    (s, e1, e2)
+}
+
+fn incremental() {
+    let n: i64 = 1_000_000;
+    let d = tempfile::tempdir().unwrap();
+    let (mut s, e1, e2) = master_with_changes(d.path(), n);
     // Best of several runs: the machine may be shared.
     let best = |s: &mut Store, beg, runs| {
         (0..runs)
@@ -208,5 +235,192 @@ fn incremental() {
         "full read of {n} records: {full:.3} s, {full_bytes} bytes; incremental read of 1000 \
          changes: {inc:.4} s, {inc_bytes} bytes; ratio {:.4} (target <= 0.02)",
         inc / full
+    );
+}
+
+/// Sizes for `scale` in records: `HAMMER_BENCH_SCALE` as comma-separated
+/// millions (fractions allowed, for quick runs).
+fn scale_sizes() -> Vec<i64> {
+    let spec = std::env::var("HAMMER_BENCH_SCALE").unwrap_or_else(|_| "1,4,10".into());
+    let sizes: Vec<i64> = spec
+        .split(',')
+        .map(|m| {
+            let m: f64 = m.trim().parse().unwrap_or_else(|_| {
+                panic!("HAMMER_BENCH_SCALE: {m:?} is not a number of millions")
+            });
+            (m * 1e6).round() as i64
+        })
+        .collect();
+    assert!(
+        sizes.iter().all(|&n| n >= CHANGES),
+        "HAMMER_BENCH_SCALE: every size must hold the {CHANGES} changed records"
+    );
+    sizes
+}
+
+/// One `hammer mirror-read` of a size: best wall seconds of its runs and
+/// the largest peak RSS (KiB) of its child processes, polled from VmHWM.
+/// Not getrusage(RUSAGE_CHILDREN): a child's ru_maxrss counts the address
+/// space it replaced at exec, this process's own (vfork shares it).
+struct ReadRuns {
+    best: f64,
+    rss_kib: u64,
+}
+
+/// Runs `hammer mirror-read <args>` with stdout on /dev/null, as a user
+/// would, `runs` times; stderr goes to `log` and is shown if it fails.
+fn mirror_read_runs(args: &[OsString], log: &Path, runs: usize) -> ReadRuns {
+    let mut out = ReadRuns {
+        best: f64::MAX,
+        rss_kib: 0,
+    };
+    for _ in 0..runs {
+        let t = Instant::now();
+        let child = Command::new(HAMMER)
+            .arg("mirror-read")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(File::create("/dev/null").unwrap())
+            .stderr(File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        let (status, rss_kib) = rss::wait_peak_rss(child).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        assert!(
+            status.success(),
+            "hammer mirror-read {args:?}: {status}: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        out.best = out.best.min(secs);
+        out.rss_kib = out.rss_kib.max(rss_kib);
+    }
+    out
+}
+
+/// The bytes of stream `hammer mirror-read <args>` writes, counted through
+/// a pipe: the timed runs write to /dev/null, where nothing can be checked.
+fn mirror_read_bytes(args: &[OsString], log: &Path) -> u64 {
+    let mut child = Command::new(HAMMER)
+        .arg("mirror-read")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let bytes = io::copy(&mut child.stdout.take().unwrap(), &mut io::sink()).unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "hammer mirror-read {args:?}: {status}: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+    bytes
+}
+
+struct ScaleRow {
+    n: i64,
+    build: f64,
+    full: ReadRuns,
+    inc: ReadRuns,
+}
+
+impl ScaleRow {
+    fn secs_per_m(&self) -> f64 {
+        self.full.best / (self.n as f64 / 1e6)
+    }
+
+    fn rss_mb(&self) -> f64 {
+        kib_mb(self.full.rss_kib.max(self.inc.rss_kib))
+    }
+}
+
+fn kib_mb(kib: u64) -> f64 {
+    kib as f64 * 1024.0 / 1e6
+}
+
+/// `hammer mirror-read` of PFSes of each size, full and incremental, by
+/// the built binary in a child process.
+fn scale() {
+    const RUNS: usize = 3;
+    // A 16-byte REC on the wire: head, leaf, payload.
+    const REC_BYTES: u64 = 16 + 64 + 16;
+    let mut rows: Vec<ScaleRow> = Vec::new();
+    for n in scale_sizes() {
+        let d = tempfile::tempdir().unwrap();
+        let t = Instant::now();
+        let (s, e1, _) = master_with_changes(d.path(), n);
+        // Closed, as a user's store is between commands.
+        drop(s);
+        let build = t.elapsed().as_secs_f64();
+        let pfs = d.path().join("s/@@-1:00001").into_os_string();
+        let full_args = [pfs.clone()];
+        let inc_args = [pfs, format!("0x{:016x}", e1 + 1).into()];
+        let log = d.path().join("stderr");
+
+        // Correctness first: a timed run of the wrong stream proves nothing.
+        let full_bytes = mirror_read_bytes(&full_args, &log);
+        let inc_bytes = mirror_read_bytes(&inc_args, &log);
+        assert!(
+            full_bytes >= n as u64 * REC_BYTES,
+            "full stream of {n} records: only {full_bytes} bytes"
+        );
+        assert!(
+            (CHANGES as u64 * REC_BYTES..full_bytes / 20).contains(&inc_bytes),
+            "incremental stream of {CHANGES} changes: {inc_bytes} bytes"
+        );
+
+        let full = mirror_read_runs(&full_args, &log, RUNS);
+        let inc = mirror_read_runs(&inc_args, &log, RUNS);
+        rows.push(ScaleRow {
+            n,
+            build,
+            full,
+            inc,
+        });
+    }
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return;
+    };
+    println!(
+        "hammer mirror-read of a master PFS of N 16-byte records, stdout on /dev/null; \
+         best of {RUNS} runs; incremental: {CHANGES} changes (begin-tid after the first sync)"
+    );
+    println!(
+        "{:>12} {:>9} {:>9} {:>10} {:>11} {:>8} {:>9} {:>10}",
+        "N", "build s", "full s", "s per M", "x smallest", "RSS MB", "incr s", "incr/full"
+    );
+    for r in &rows {
+        println!(
+            "{:>12} {:>9.1} {:>9.3} {:>10.3} {:>11.2} {:>8.1} {:>9.4} {:>10.4}",
+            r.n,
+            r.build,
+            r.full.best,
+            r.secs_per_m(),
+            r.secs_per_m() / first.secs_per_m(),
+            r.rss_mb(),
+            r.inc.best,
+            r.inc.best / r.full.best
+        );
+    }
+    let verdict = |ok: bool| if ok { "met" } else { "not met" };
+    let growth = last.secs_per_m() / first.secs_per_m();
+    println!(
+        "time per record, {} vs {} records: {growth:.2}x (goal <= 1.3x): {}",
+        last.n,
+        first.n,
+        verdict(growth <= 1.3)
+    );
+    let peak = rows.iter().map(ScaleRow::rss_mb).fold(0.0, f64::max);
+    println!(
+        "peak RSS, largest at any size: {peak:.1} MB (goal <= 256 MB): {}",
+        verdict(peak <= 256.0)
+    );
+    let ratio = last.inc.best / last.full.best;
+    println!(
+        "incremental read of {CHANGES} changes in {} records: {ratio:.4} of a full read \
+         (goal <= 0.02): {}",
+        last.n,
+        verdict(ratio <= 0.02)
     );
 }
