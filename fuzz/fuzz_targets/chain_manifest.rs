@@ -1,0 +1,27 @@
+//! Fuzz target for a chain's manifest (src/chain/manifest.rs), which comes
+//! from a bucket anyone with its keys may write: arbitrary bytes parse or
+//! are refused, never panic; a manifest accepted names only objects of its
+//! own uuid in TID order, and writes back to bytes that parse the same.
+//!
+//! Run from the crate root: `cargo +nightly fuzz run chain_manifest --
+//! -max_total_time=600`.
+#![no_main]
+
+use hammer_mirror::chain::manifest::{object_name, Manifest};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(m) = Manifest::parse(data) else {
+        return;
+    };
+    let spans = m.spans();
+    for (o, s) in m.objects.iter().zip(&spans) {
+        assert_eq!(o.name, object_name(&m.shared_uuid, *s, o.zstd));
+        assert!(s.beg <= s.end);
+    }
+    for w in spans.windows(2) {
+        assert_eq!(w[0].end + 1, w[1].beg);
+    }
+    let back = Manifest::parse(&m.to_json()).expect("a manifest written reads back");
+    assert_eq!(back, m);
+});
