@@ -355,12 +355,21 @@ fn a_stream_that_loses_its_link_says_so_and_goes_on() {
         String::new,
     );
     let newest = make_history(&root, 5, 1, 500);
-    let ids =
-        |_: ()| fs::symlink_metadata(root.join("slave")).is_ok() && sync_end(&root, 2) >= newest;
+    // The slave's sync point moves at SYNC, before the source has its
+    // acknowledgement and tells its batch: wait for both.
+    let batch_after_retry = || {
+        let log = fs::read_to_string(&j).unwrap_or_default();
+        log.split_once(r#""event":"retry""#)
+            .is_some_and(|(_, after)| after.contains(r#""event":"batch""#))
+    };
     wait_for(
         "the stream to reconnect and sync",
         60,
-        || ids(()),
+        || {
+            fs::symlink_metadata(root.join("slave")).is_ok()
+                && sync_end(&root, 2) >= newest
+                && batch_after_retry()
+        },
         String::new,
     );
     Command::new("kill")
