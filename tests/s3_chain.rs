@@ -17,6 +17,14 @@ fn run_in(mut c: Command, args: &[&str]) -> Output {
     c.args(args).stdin(Stdio::null()).output().unwrap()
 }
 
+/// hammer started in the background against the cluster, its stderr
+/// kept for `wait_with_output` (the caller may kill it first).
+fn s3_spawn(g: &Garage, args: &[&str]) -> std::process::Child {
+    let mut c = g.hammer();
+    c.args(args).stdin(Stdio::null()).stderr(Stdio::piped());
+    c.spawn().unwrap()
+}
+
 fn s3_ok(g: &Garage, args: &[&str]) -> Output {
     let out = run_in(g.hammer(), args);
     assert!(
@@ -216,13 +224,7 @@ fn an_upload_killed_anywhere_leaves_the_chain_valid_and_the_next_run_converges()
     for n in 0..20 {
         src.generation(n);
         let before = manifest(&g, &bucket, "k");
-        let mut child = g
-            .hammer()
-            .args(["-q", "mirror-copy", p(&src.master), &url])
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = s3_spawn(&g, &["-q", "mirror-copy", p(&src.master), &url]);
         std::thread::sleep(Duration::from_millis(rng.next() % 1500));
         let _ = child.kill();
         let status = child.wait().unwrap();
@@ -269,13 +271,7 @@ fn a_node_stopped_during_a_run_and_a_later_run_converges() {
             self.0.start_node(3);
         }
     }
-    let child = g
-        .hammer()
-        .args(["-q", "mirror-copy", p(&src.master), &url])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = s3_spawn(&g, &["-q", "mirror-copy", p(&src.master), &url]);
     std::thread::sleep(Duration::from_millis(300));
     let restart = Restart(&g);
     g.stop_node(3);
@@ -425,13 +421,7 @@ fn a_chain_pruned_during_an_upload_is_not_overwritten_by_it() {
     fs::write(src.tree.join("slow"), data).unwrap();
     src.generation(3);
     // 3 MiB at 512 KiB/s: the prune below runs in the middle of it.
-    let slow = g
-        .hammer()
-        .args(["-b", "512k", "mirror-copy", p(&src.master), &url])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let slow = s3_spawn(&g, &["-b", "512k", "mirror-copy", p(&src.master), &url]);
     std::thread::sleep(Duration::from_millis(1500));
     s3_ok(&g, &["-q", "s3-prune", &url, "keep=0"]);
     let out = slow.wait_with_output().unwrap();
@@ -607,13 +597,10 @@ fn mirror_stream_stores_a_batch_each_time_the_master_moves() {
     let bucket = g.bucket("stream");
     let url = format!("s3://{bucket}/s");
     src.generation(0);
-    let child = g
-        .hammer()
-        .args(["-q", "-i", "1", "mirror-stream", p(&src.master), &url])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = s3_spawn(
+        &g,
+        &["-q", "-i", "1", "mirror-stream", p(&src.master), &url],
+    );
     let count = || manifest(&g, &bucket, "s").map_or(0, |m| points(&m).len());
     wait_for("the first batch", 30, || count() >= 1, String::new);
     src.generation(1);
