@@ -433,6 +433,7 @@ impl Pfs for Store {
 
     fn mirror_read(&mut self, req: &mut MirrorReadReq, buf: &mut [u8]) -> Result<usize> {
         let id = self.check_id()?;
+        self.conn.execute_batch(read::SCAN_CACHE)?;
         let tx = ReadTx::on(&self.conn, &self.held)?;
         self.live(&tx, id)?;
         let blobs = Blobs::open(&tx, &self.root, id)?;

@@ -99,6 +99,13 @@ impl Out<'_> {
 /// the same index entries again after every writer's commit has emptied
 /// the page cache. Should records vanish meanwhile (a rollback), a plain
 /// scan is still correct, only slower than skipping.
+/// The page cache of a connection that reads a PFS in key order: every
+/// leaf is read once, so 8 MiB (the path from the root, with room) does as
+/// well as the 32 MiB a writer keeps. Measured on 1 and 4 M records:
+/// 0.61 s per M either way, peak RSS 42 MB before and 16 MB after; with
+/// both sides in one mirror-copy, 106 MB before and 84 MB after.
+pub(super) const SCAN_CACHE: &str = "PRAGMA cache_size=-8192";
+
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Busy {
     pfs_id: u32,
