@@ -15,7 +15,13 @@
 # peak RSS (`cp -a` alongside). SHARE names the real tree (empty: none).
 # It works under BENCH_DIR (default
 # /var/tmp), the filesystem measured; installs rsync, time, bc and
-# python3 with apt-get where missing.
+# python3 with apt-get where missing. As root (with losetup and
+# mkfs.ext4), each scale size runs on a new ext4 filesystem of its own in
+# an image file under BENCH_DIR (a loop device with direct I/O, so the
+# image's pages are not cached twice), unmounted after: every size starts
+# on an empty filesystem, and a million files need no `rm -rf` (over half
+# an hour here). SCALE_FS=dir keeps them in BENCH_DIR itself. PARTS
+# (default "trees scale") picks the parts to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
@@ -24,6 +30,7 @@ TREE_FILES=${TREE_FILES:-40000}
 SIZES=${SIZES:-62500 250000}
 [ "${SCALE:-}" = full ] && SIZES="$SIZES 1000000"
 SHARE=${SHARE-/usr/share}
+PARTS=${PARTS:-trees scale}
 
 need() {
     if ! command -v "$1" >/dev/null; then
@@ -39,7 +46,12 @@ cargo build --release --quiet
 H=${CARGO_TARGET_DIR:-$PWD/target}/release/hammer
 GEN=$PWD/benches/lib/gentree.py
 T=$(mktemp -d -p "${BENCH_DIR:-/var/tmp}" restore.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+LOOP=
+cleanup() {
+    unmount_scale_fs
+    rm -rf "$T"
+}
+trap cleanup EXIT
 . benches/lib/timing.sh
 
 # One step timed: "<wall> <CPU> <RSS MB>", with no dirty pages left by
@@ -133,30 +145,61 @@ bench_tree() {
     declare -gA HW HC BW BC
 }
 
-python3 "$GEN" system "$T/tree" "$SEED" "$TREE_FILES"
-bench_tree "$T/tree" "generated system tree (seed $SEED)"
-rm -rf "$T/tree"
-if [ -n "$SHARE" ] && [ -d "$SHARE" ]; then
-    cp -a "$SHARE" "$T/share"
-    bench_tree "$T/share" "copy of /usr/share"
-    rm -rf "$T/share"
+if [[ " $PARTS " == *" trees "* ]]; then
+    python3 "$GEN" system "$T/tree" "$SEED" "$TREE_FILES"
+    bench_tree "$T/tree" "generated system tree (seed $SEED)"
+    rm -rf "$T/tree"
+    if [ -n "$SHARE" ] && [ -d "$SHARE" ]; then
+        cp -a "$SHARE" "$T/share"
+        bench_tree "$T/share" "copy of /usr/share"
+        rm -rf "$T/share"
+    fi
 fi
+[[ " $PARTS " == *" scale "* ]] || exit 0
+
+# scale_fs <files>: sets S, the directory a scale size runs in. As
+# root, a new ext4 filesystem big enough for the tree, its `cp -a` and
+# export copies (a 4 KiB block and an inode each) and the two stores.
+scale_fs() {
+    if [ "${SCALE_FS:-loop}" = dir ] || [ "$(id -u)" != 0 ] ||
+        ! command -v losetup >/dev/null || ! command -v mkfs.ext4 >/dev/null; then
+        S=$T
+        return
+    fi
+    local files=$1
+    truncate -s $((files * 24 * 1024 + (1 << 30))) "$T/fs.img"
+    mkfs.ext4 -q -F -N $((files * 4 + 100000)) "$T/fs.img"
+    LOOP=$(losetup --find --show --direct-io=on "$T/fs.img")
+    mkdir -p "$T/fs"
+    mount "$LOOP" "$T/fs"
+    S=$T/fs
+}
+
+unmount_scale_fs() {
+    [ -n "$LOOP" ] || return 0
+    umount "$T/fs"
+    losetup -d "$LOOP"
+    LOOP=
+    rm -f "$T/fs.img"
+}
 
 echo "== scale: small files (100-4000 bytes, 250 a directory), one run per size"
+[ "${SCALE_FS:-loop}" = dir ] || [ "$(id -u)" != 0 ] || echo "  (each size on a new ext4 filesystem in an image file on a loop device)"
 printf '  %-9s %-26s %-26s %-26s %s\n' files "import s (us/file, MB)" "mirror-copy s (us/file, MB)" "export s (us/file, MB)" "cp -a s (us/file)"
 declare -A FIRST LAST
 for n in $SIZES; do
-    python3 "$GEN" small "$T/small" "$SEED" "$n"
-    "$H" store-create "$T/sa" >/dev/null
-    "$H" pfs-master "$T/sa/m" >/dev/null
-    "$H" store-create "$T/sb" >/dev/null
+    scale_fs "$n"
+    python3 "$GEN" small "$S/small" "$SEED" "$n"
+    "$H" store-create "$S/sa" >/dev/null
+    "$H" pfs-master "$S/sa/m" >/dev/null
+    "$H" store-create "$S/sb" >/dev/null
     row=()
     for s in import copy export cp; do
         case $s in
-        import) out=$(step "$H" -q import "$T/small" "$T/sa/m") ;;
-        copy) out=$(step "$H" -q -y mirror-copy "$T/sa/m" "$T/sb/s") ;;
-        export) out=$(step "$H" -q export "$T/sb/s" "$T/sx") ;;
-        cp) out=$(step cp -a "$T/small" "$T/sc") ;;
+        import) out=$(step "$H" -q import "$S/small" "$S/sa/m") ;;
+        copy) out=$(step "$H" -q -y mirror-copy "$S/sa/m" "$S/sb/s") ;;
+        export) out=$(step "$H" -q export "$S/sb/s" "$S/sx") ;;
+        cp) out=$(step cp -a "$S/small" "$S/sc") ;;
         esac
         read -r w _ rss <<<"$out"
         per=$(printf '%.1f' "$(echo "$w * 1000000 / $n" | bc -l)")
@@ -165,7 +208,11 @@ for n in $SIZES; do
         if [ $s = cp ]; then row+=("$w ($per)"); else row+=("$w ($per, $rss)"); fi
     done
     printf '  %-9s %-26s %-26s %-26s %s\n' "$n" "${row[@]}"
-    rm -rf "$T/small" "$T/sa" "$T/sb" "$T/sx" "$T/sc"
+    if [ -n "$LOOP" ]; then
+        unmount_scale_fs
+    else
+        rm -rf "$S/small" "$S/sa" "$S/sb" "$S/sx" "$S/sc"
+    fi
 done
 printf '  per file, largest vs smallest: import %sx, mirror-copy %sx, export %sx, cp -a %sx (goal <= 1.3x; RSS <= 256 MB)\n' \
     "$(ratio "${LAST[import]}" "${FIRST[import]}")" "$(ratio "${LAST[copy]}" "${FIRST[copy]}")" \
