@@ -1,5 +1,6 @@
 //! Unit tests of the store against the rules of kernel-semantics.md §3-5.
 
+use std::collections::HashMap;
 use std::fs;
 
 use super::*;
@@ -1088,4 +1089,24 @@ fn create_is_exclusive_where_set_overwrites() {
     store.set_pfs_id(4);
     store.create_pseudofs(&other).unwrap();
     assert_eq!(store.get_pseudofs().unwrap().label[0], b'x');
+}
+
+#[test]
+fn update_origins_leaves_exactly_the_new_set() {
+    let (_d, mut store) = new_store();
+    let first = [((1, 10), 100), ((1, 11), 101), ((2, 10), 102)];
+    let mut tx = store.begin().unwrap();
+    tx.update_origins(&HashMap::new(), &first).unwrap();
+    tx.commit().unwrap();
+    let tx = store.begin().unwrap();
+    let old = tx.origins().unwrap();
+    assert_eq!(old, HashMap::from(first));
+    drop(tx);
+    // One gone, one moved to another object, one kept, one new.
+    let now = [((1, 11), 201), ((2, 10), 102), ((3, 1), 103)];
+    let mut tx = store.begin().unwrap();
+    tx.update_origins(&old, &now).unwrap();
+    tx.commit().unwrap();
+    let tx = store.begin().unwrap();
+    assert_eq!(tx.origins().unwrap(), HashMap::from(now));
 }
