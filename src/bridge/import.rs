@@ -21,6 +21,7 @@ use super::format::{
     block_at, collision_budget, direntry, namekey, objtype, InodeData, CAP_DIRHASH_ALG1,
     CAP_DIR_LOCAL_INO, FIXKEY_SYMLINK, INLINE_SYMLINK_MAX, XBUFSIZE,
 };
+use super::listing::Lister;
 use super::tree::{Entry, Tree, TREE_TYPES};
 use super::{micros, open_pfs, BridgeError};
 use crate::events::{self, Events, Start};
@@ -104,6 +105,9 @@ pub fn import_with(
         return Err(BridgeError::NotDir(dir.display().to_string()));
     }
     let store_dir = fs::metadata(store.root()).map_err(|e| BridgeError::io(store.root(), e))?;
+    let skip = (store_dir.dev(), store_dir.ino());
+    // Before the live tree is loaded: the walk overlaps it.
+    let lister = Lister::start(dir, skip);
     let pfs_id = store.pfs_id();
     let txn = store.begin()?;
     let mut old = Tree::default();
@@ -125,7 +129,8 @@ pub fn import_with(
         old,
         kept: HashSet::from([ROOT_OBJ]),
         links: HashMap::new(),
-        skip: (store_dir.dev(), store_dir.ino()),
+        skip,
+        lister,
         records: 0,
         summary: ImportSummary::default(),
         progress: opts.progress.clone(),
@@ -191,6 +196,8 @@ struct Importer<'t, 'd, 'c> {
     links: HashMap<(u64, u64), Link>,
     /// The store's own directory: never imported into itself.
     skip: (u64, u64),
+    /// The tree's directories, listed ahead.
+    lister: Lister,
     /// Records put or deleted.
     records: u64,
     summary: ImportSummary,
@@ -378,21 +385,15 @@ impl Importer<'_, '_, '_> {
     }
 
     fn import_dir(&mut self, p: Pending, stack: &mut Vec<Pending>) -> Result<(), BridgeError> {
-        let mut names = Vec::new();
-        let rd = fs::read_dir(&p.path).map_err(|e| BridgeError::io(&p.path, e))?;
-        for ent in rd {
-            let ent = ent.map_err(|e| BridgeError::io(&p.path, e))?;
-            names.push(ent.file_name());
-        }
-        names.sort();
+        let entries = (self.lister.entries(&p.path)).map_err(|e| BridgeError::io(&p.path, e))?;
         let old_entries = self.old.dirs.remove(&p.obj_id).unwrap_or_default();
         let mut occupied: HashSet<i64> = old_entries.iter().map(|e| e.key).collect();
         let old_by_name: HashMap<&[u8], &Entry> =
             old_entries.iter().map(|e| (e.name.as_slice(), e)).collect();
         let mut present = HashSet::new();
-        for name in names {
+        for (name, meta) in entries {
             let path = p.path.join(&name);
-            let meta = match fs::symlink_metadata(&path) {
+            let meta = match meta {
                 Ok(m) => m,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     self.note(format!(

@@ -4,6 +4,7 @@
 pub mod export;
 pub mod format;
 pub mod import;
+pub mod listing;
 pub mod snapls;
 pub mod tree;
 
