@@ -16,12 +16,16 @@
 # It works under BENCH_DIR (default
 # /var/tmp), the filesystem measured; installs rsync, time, bc and
 # python3 with apt-get where missing. As root (with losetup and
-# mkfs.ext4), each scale size runs on a new ext4 filesystem of its own in
-# an image file under BENCH_DIR (a loop device with direct I/O, so the
-# image's pages are not cached twice), unmounted after: every size starts
-# on an empty filesystem, and a million files need no `rm -rf` (over half
-# an hour here). SCALE_FS=dir keeps them in BENCH_DIR itself. PARTS
-# (default "trees scale") picks the parts to run.
+# mkfs.ext4), every round of a tree and every scale size runs on a new
+# ext4 filesystem of its own in an image file under BENCH_DIR (a loop
+# device with direct I/O, so the image's pages are not cached twice),
+# dropped after: each starts on an empty filesystem, as a restore does.
+# On a filesystem that has just deleted many files, ext4 looks at every
+# freed inode it could reuse before making a new one: `cp -a` of
+# /usr/share took 31 s there against 3-10 s on a fresh one, and a
+# million files take over half an hour to delete. SCALE_FS=dir keeps
+# everything in BENCH_DIR itself. PARTS (default "trees scale") picks
+# the parts to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
@@ -47,11 +51,37 @@ H=${CARGO_TARGET_DIR:-$PWD/target}/release/hammer
 GEN=$PWD/benches/lib/gentree.py
 T=$(mktemp -d -p "${BENCH_DIR:-/var/tmp}" restore.XXXXXX)
 LOOP=
-cleanup() {
-    unmount_scale_fs
-    rm -rf "$T"
+trap 'drop_fs; rm -rf "$T"' EXIT
+
+# fresh_fs <bytes> <inodes>: sets S, the directory the next steps write
+# in: a new ext4 filesystem of that size (sparse) as root, else $T/w.
+fresh_fs() {
+    if [ "${SCALE_FS:-loop}" = dir ] || [ "$(id -u)" != 0 ] ||
+        ! command -v losetup >/dev/null || ! command -v mkfs.ext4 >/dev/null; then
+        S=$T/w
+        mkdir -p "$S"
+        return
+    fi
+    truncate -s "$1" "$T/fs.img"
+    mkfs.ext4 -q -F -N "$2" "$T/fs.img"
+    LOOP=$(losetup --find --show --direct-io=on "$T/fs.img")
+    mkdir -p "$T/fs"
+    mount "$LOOP" "$T/fs"
+    S=$T/fs
 }
-trap cleanup EXIT
+
+# drop_fs: the end of what fresh_fs made.
+drop_fs() {
+    if [ -n "$LOOP" ]; then
+        umount "$T/fs"
+        losetup -d "$LOOP"
+        LOOP=
+        rm -f "$T/fs.img"
+    else
+        rm -rf "$T/w"
+    fi
+}
+
 . benches/lib/timing.sh
 
 # One step timed: "<wall> <CPU> <RSS MB>", with no dirty pages left by
@@ -122,20 +152,23 @@ report() {
 }
 
 bench_tree() {
-    local src=$1 what=$2 r
-    echo "== $what: $(find "$src" | wc -l) entries, $(du -sm "$src" | cut -f1) MB; $ROUNDS rounds, medians"
+    local src=$1 what=$2 r entries mb
+    entries=$(find "$src" | wc -l)
+    mb=$(du -sm "$src" | cut -f1)
+    echo "== $what: $entries entries, $mb MB; $ROUNDS rounds, medians"
     echo "  step (hammer | baseline)                     hammer wall, CPU  | baseline wall, CPU | ratio (per round)        | goal"
     for r in $(seq 1 "$ROUNDS"); do
-        "$H" store-create "$T/a$r" >/dev/null
-        "$H" pfs-master "$T/a$r/m" >/dev/null
-        "$H" store-create "$T/b$r" >/dev/null
-        pair import "$r" "$H" -q import "$src" "$T/a$r/m" -- cp -a "$src" "$T/cp$r"
-        pair copy "$r" "$H" -q -y mirror-copy "$T/a$r/m" "$T/b$r/s" -- bash -c 'ceiling "$1" "$2"' _ "$T/a$r" "$T/ceil$r"
-        pair export "$r" "$H" -q export "$T/b$r/s" "$T/x$r" -- cp -a "$src" "$T/y$r"
-        rm -rf "$T/x$r" "$T/y$r" "$T/ceil$r"
+        # Two stores, three copies and the ceiling's file, with room.
+        fresh_fs $(((mb * 8 + 1024) << 20)) $((entries * 4 + 100000))
+        "$H" store-create "$S/a" >/dev/null
+        "$H" pfs-master "$S/a/m" >/dev/null
+        "$H" store-create "$S/b" >/dev/null
+        pair import "$r" "$H" -q import "$src" "$S/a/m" -- cp -a "$src" "$S/cp"
+        pair copy "$r" "$H" -q -y mirror-copy "$S/a/m" "$S/b/s" -- bash -c 'ceiling "$1" "$2"' _ "$S/a" "$S/ceil"
+        pair export "$r" "$H" -q export "$S/b/s" "$S/x" -- cp -a "$src" "$S/y"
         python3 "$GEN" change "$src" "$((SEED * 100 + r))" 1
-        pair update "$r" bash -c 'update "$1" "$2" "$3"' _ "$src" "$T/a$r" "$T/b$r" -- rsync -a "$src/" "$T/cp$r/"
-        rm -rf "$T/a$r" "$T/b$r" "$T/cp$r"
+        pair update "$r" bash -c 'update "$1" "$2" "$3"' _ "$src" "$S/a" "$S/b" -- rsync -a "$src/" "$S/cp/"
+        drop_fs
     done
     report import "import vs cp -a" speed "reported"
     report copy "mirror-copy vs write ceiling" speed ">= 0.9x, CPU <= 1.5x"
@@ -157,38 +190,13 @@ if [[ " $PARTS " == *" trees "* ]]; then
 fi
 [[ " $PARTS " == *" scale "* ]] || exit 0
 
-# scale_fs <files>: sets S, the directory a scale size runs in. As
-# root, a new ext4 filesystem big enough for the tree, its `cp -a` and
-# export copies (a 4 KiB block and an inode each) and the two stores.
-scale_fs() {
-    if [ "${SCALE_FS:-loop}" = dir ] || [ "$(id -u)" != 0 ] ||
-        ! command -v losetup >/dev/null || ! command -v mkfs.ext4 >/dev/null; then
-        S=$T
-        return
-    fi
-    local files=$1
-    truncate -s $((files * 24 * 1024 + (1 << 30))) "$T/fs.img"
-    mkfs.ext4 -q -F -N $((files * 4 + 100000)) "$T/fs.img"
-    LOOP=$(losetup --find --show --direct-io=on "$T/fs.img")
-    mkdir -p "$T/fs"
-    mount "$LOOP" "$T/fs"
-    S=$T/fs
-}
-
-unmount_scale_fs() {
-    [ -n "$LOOP" ] || return 0
-    umount "$T/fs"
-    losetup -d "$LOOP"
-    LOOP=
-    rm -f "$T/fs.img"
-}
-
 echo "== scale: small files (100-4000 bytes, 250 a directory), one run per size"
-[ "${SCALE_FS:-loop}" = dir ] || [ "$(id -u)" != 0 ] || echo "  (each size on a new ext4 filesystem in an image file on a loop device)"
 printf '  %-9s %-26s %-26s %-26s %s\n' files "import s (us/file, MB)" "mirror-copy s (us/file, MB)" "export s (us/file, MB)" "cp -a s (us/file)"
 declare -A FIRST LAST
 for n in $SIZES; do
-    scale_fs "$n"
+    # The tree, its two copies and the two stores: a block and an inode
+    # a file each, with room.
+    fresh_fs $((n * 24 * 1024 + (1 << 30))) $((n * 4 + 100000))
     python3 "$GEN" small "$S/small" "$SEED" "$n"
     "$H" store-create "$S/sa" >/dev/null
     "$H" pfs-master "$S/sa/m" >/dev/null
@@ -208,11 +216,7 @@ for n in $SIZES; do
         if [ $s = cp ]; then row+=("$w ($per)"); else row+=("$w ($per, $rss)"); fi
     done
     printf '  %-9s %-26s %-26s %-26s %s\n' "$n" "${row[@]}"
-    if [ -n "$LOOP" ]; then
-        unmount_scale_fs
-    else
-        rm -rf "$S/small" "$S/sa" "$S/sb" "$S/sx" "$S/sc"
-    fi
+    drop_fs
 done
 printf '  per file, largest vs smallest: import %sx, mirror-copy %sx, export %sx, cp -a %sx (goal <= 1.3x; RSS <= 256 MB)\n' \
     "$(ratio "${LAST[import]}" "${FIRST[import]}")" "$(ratio "${LAST[copy]}" "${FIRST[copy]}")" \

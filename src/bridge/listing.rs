@@ -40,7 +40,15 @@ impl Lister {
         let root = root.to_path_buf();
         // Not joined: it ends with the tree, or at its first send once
         // the importer is gone.
-        thread::spawn(move || walk(root, skip, &tx));
+        let walker = thread::Builder::new()
+            .name("import-walk".into())
+            .spawn(move || walk(root, skip, &tx));
+        // Without a thread (none could be made), every directory is
+        // listed when asked for.
+        let rx = match walker {
+            Ok(_) => rx,
+            Err(_) => mpsc::sync_channel(0).1,
+        };
         Lister {
             rx,
             early: HashMap::new(),
