@@ -22,7 +22,7 @@
 # dropped after: each starts on an empty filesystem, as a restore does.
 # On a filesystem that has just deleted many files, ext4 looks at every
 # freed inode it could reuse before making a new one: `cp -a` of
-# /usr/share took 31 s there against 3-10 s on a fresh one, and a
+# /usr/share took 31 s there against 3.0-3.2 s on a fresh one, and a
 # million files take over half an hour to delete. SCALE_FS=dir keeps
 # everything in BENCH_DIR itself. PARTS (default "trees scale") picks
 # the parts to run.
