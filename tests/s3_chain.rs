@@ -650,3 +650,55 @@ fn a_forced_command_client_cannot_reach_object_storage() {
         assert_stderr_has(&out, "restricted");
     }
 }
+
+/// `hammer` pointed at a port nothing listens on, with made-up keys and
+/// no retries: a chain command gets as far as its first request.
+fn hammer_unreachable(args: &[&str]) -> Output {
+    let mut c = hammer();
+    for k in [
+        "AWS_PROFILE",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+    ] {
+        c.env_remove(k);
+    }
+    c.env("HAMMER_S3_ENDPOINT", "http://127.0.0.1:1")
+        .env("AWS_ACCESS_KEY_ID", "GK0000")
+        .env("AWS_SECRET_ACCESS_KEY", "0000")
+        .env("AWS_REGION", "garage")
+        .env("HAMMER_S3_RETRY_TIMEOUT", "0");
+    run_in(c, args)
+}
+
+#[test]
+fn a_pfs_named_by_its_id_is_local_and_a_host_path_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    ok(&["store-create", p(&store)]);
+    ok(&["pfs-master", p(&store.join("m"))]);
+    // A colon, and no file by that name: mirror-copy's rule says local.
+    let by_id = format!("{}/@@-1:00001", p(&store));
+    let slave = format!("{}/@@-1:00002", p(&store));
+    for args in [
+        vec!["mirror-copy", &by_id, "s3://bucket/p"],
+        vec!["-y", "mirror-copy", "s3://bucket/p", &slave],
+    ] {
+        let out = hammer_unreachable(&args);
+        assert!(!out.status.success(), "{args:?}");
+        assert_stderr_has(&out, "cannot reach the server");
+    }
+    for (args, why) in [
+        (
+            vec!["mirror-copy", "host:/pfs", "s3://bucket/p"],
+            "the PFS a chain is made from must be local",
+        ),
+        (
+            vec!["mirror-copy", "s3://bucket/p", "user@host:/pfs"],
+            "a chain is applied to a local slave only",
+        ),
+    ] {
+        let out = hammer_unreachable(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_stderr_has(&out, why);
+    }
+}

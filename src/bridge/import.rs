@@ -385,7 +385,10 @@ impl Importer<'_, '_, '_> {
     }
 
     fn import_dir(&mut self, p: Pending, stack: &mut Vec<Pending>) -> Result<(), BridgeError> {
-        let entries = (self.lister.entries(&p.path)).map_err(|e| BridgeError::io(&p.path, e))?;
+        let entries = self
+            .lister
+            .entries(&p.path)
+            .map_err(|e| BridgeError::io(&p.path, e))?;
         let old_entries = self.old.dirs.remove(&p.obj_id).unwrap_or_default();
         let mut occupied: HashSet<i64> = old_entries.iter().map(|e| e.key).collect();
         let old_by_name: HashMap<&[u8], &Entry> =

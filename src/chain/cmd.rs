@@ -13,6 +13,7 @@ use super::{prune, Chain, ChainError};
 use crate::bridge::export::{ExportOptions, ExportSummary};
 use crate::mirror::error::MirrorError;
 use crate::mirror::read::ReadOptions;
+use crate::mirror::remote::{parse_side, Side};
 use crate::mirror::write::WriteOptions;
 use crate::patharg::PathArg;
 
@@ -32,6 +33,13 @@ pub struct ChainFailure {
 
 fn fail(status: u8) -> impl Fn(ChainError) -> ChainFailure {
     move |error| ChainFailure { status, error }
+}
+
+/// Whether mirror-copy would take `side` for a local PFS (a `host:path`
+/// or a malformed one is not): by mirror-copy's own rule, which knows
+/// `<store>/@@-1:00001` and `@@...:...` for local names.
+fn is_local(side: &OsStr) -> bool {
+    matches!(parse_side(side), Ok(Side::Local(_)))
 }
 
 /// Parses the URL and sets up the client (no request yet): a failure is
@@ -60,7 +68,7 @@ pub fn copy(
     match (is_chain_url(source), is_chain_url(target)) {
         (true, true) => Err(setup("both sides are chains; one must be a PFS")),
         (false, true) => {
-            if source.to_string_lossy().contains(':') && !Path::new(source).exists() {
+            if !is_local(source) {
                 return Err(setup("the PFS a chain is made from must be local"));
             }
             let (chain, tid) = open(target, status::SETUP)?;
@@ -106,7 +114,7 @@ pub fn copy(
         }
         (true, false) if stream => Err(setup("mirror-stream reads a PFS, not a chain")),
         (true, false) => {
-            if target.to_string_lossy().contains(':') && !Path::new(target).exists() {
+            if !is_local(target) {
                 return Err(setup("a chain is applied to a local slave only"));
             }
             let (chain, tid) = open(source, status::SETUP)?;
