@@ -402,6 +402,41 @@ fn reimport_writes_only_what_changed() {
     );
 }
 
+/// A file rewritten in place with its size and mtime put back still
+/// changed: its ctime moved, and re-import (which skips a file whose
+/// size, mtime and ctime are unchanged without opening it) reads it.
+#[test]
+fn a_rewrite_that_keeps_size_and_mtime_is_still_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_master(dir.path(), "s");
+    let master = store.join("master");
+    let mut rng = Rng(11);
+    let tree = tree(
+        dir.path(),
+        (0..5).map(|i| (format!("f{i}"), rng.bytes(10_000))),
+    );
+    let f = tree.join("f2");
+    let mtime = fs::metadata(&f).unwrap().modified().unwrap();
+    import(&tree, &master);
+    // The next write must land in a later clock tick than the import saw.
+    std::thread::sleep(Duration::from_millis(50));
+    let new = rng.bytes(10_000);
+    fs::write(&f, &new).unwrap();
+    fs::File::open(&f)
+        .unwrap()
+        .set_times(fs::FileTimes::new().set_modified(mtime))
+        .unwrap();
+    assert_eq!(fs::metadata(&f).unwrap().modified().unwrap(), mtime);
+    let t2 = import(&tree, &master);
+    let x = dir.path().join("x");
+    export_at(&master, t2, &x);
+    assert_eq!(fs::read(x.join("f2")).unwrap(), new);
+    assert_eq!(
+        fs::read(x.join("f1")).unwrap(),
+        fs::read(tree.join("f1")).unwrap()
+    );
+}
+
 /// A renamed file and a renamed directory keep their objects: the
 /// re-import writes directory entries and inodes, no file data, and
 /// removes nothing; the export as of each TID is the tree as it was. A
