@@ -654,14 +654,7 @@ fn a_forced_command_client_cannot_reach_object_storage() {
 /// `hammer` pointed at a port nothing listens on, with made-up keys and
 /// no retries: a chain command gets as far as its first request.
 fn hammer_unreachable(args: &[&str]) -> Output {
-    let mut c = hammer();
-    for k in [
-        "AWS_PROFILE",
-        "AWS_CONFIG_FILE",
-        "AWS_SHARED_CREDENTIALS_FILE",
-    ] {
-        c.env_remove(k);
-    }
+    let mut c = hammer_without_aws();
     c.env("HAMMER_S3_ENDPOINT", "http://127.0.0.1:1")
         .env("AWS_ACCESS_KEY_ID", "GK0000")
         .env("AWS_SECRET_ACCESS_KEY", "0000")

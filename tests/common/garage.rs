@@ -37,6 +37,19 @@ pub fn garage() -> Garage {
 
 static BUCKETS: AtomicU32 = AtomicU32::new(0);
 
+/// `hammer` with none of the host's own AWS profiles and files.
+pub fn hammer_without_aws() -> Command {
+    let mut c = hammer();
+    for k in [
+        "AWS_PROFILE",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+    ] {
+        c.env_remove(k);
+    }
+    c
+}
+
 impl Garage {
     pub fn var(&self, key: &str) -> String {
         self.env
@@ -49,14 +62,7 @@ impl Garage {
     /// `hammer` with the cluster's endpoint, key and region, and nothing
     /// of the host's own AWS settings.
     pub fn hammer(&self) -> Command {
-        let mut c = hammer();
-        for k in [
-            "AWS_PROFILE",
-            "AWS_CONFIG_FILE",
-            "AWS_SHARED_CREDENTIALS_FILE",
-        ] {
-            c.env_remove(k);
-        }
+        let mut c = hammer_without_aws();
         for k in [
             "HAMMER_S3_ENDPOINT",
             "AWS_ACCESS_KEY_ID",
