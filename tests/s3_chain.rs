@@ -624,6 +624,53 @@ fn mirror_stream_stores_a_batch_each_time_the_master_moves() {
 }
 
 #[test]
+#[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
+fn a_change_made_during_an_upload_is_stored_by_the_next_batch() {
+    let g = garage();
+    let dir = tempfile::tempdir().unwrap();
+    // Random data, several parts: the first upload lasts long enough for
+    // an import to land in the middle of it.
+    let src = Source::new(dir.path(), 48 << 20);
+    let bucket = g.bucket("during");
+    let url = format!("s3://{bucket}/s");
+    src.generation(0);
+    let child = s3_spawn(
+        &g,
+        &["-q", "-i", "1", "mirror-stream", p(&src.master), &url],
+    );
+    let uploading = || {
+        manifest(&g, &bucket, "s")
+            .is_some_and(|m| m["pending"].as_array().is_some_and(|a| !a.is_empty()))
+    };
+    wait_for("the first upload to start", 30, uploading, String::new);
+    src.generation(1);
+    assert!(
+        uploading(),
+        "the first upload ended before the change: no race to test"
+    );
+    // No change after this one: the stream must still store it.
+    let end = sync_end(&src.root, 1);
+    let last = || {
+        manifest(&g, &bucket, "s")
+            .and_then(|m| points(&m).pop())
+            .map_or(0, |t| tid_of(&t))
+    };
+    wait_for(
+        "a batch up to the change",
+        60,
+        || last() >= end,
+        || format!("the chain ends at {:#x}, the master at {end:#x}", last()),
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out.stderr));
+}
+
+#[test]
 fn a_forced_command_client_cannot_reach_object_storage() {
     let dir = tempfile::tempdir().unwrap();
     for cmd in [

@@ -148,6 +148,12 @@ pub fn push_stream(
     let over = || o.timeout.is_some_and(|t| start.elapsed() >= t);
     loop {
         let t0 = Instant::now();
+        // Read before the run: a change committed while it uploads (or
+        // between its end and this loop's next look) moves the sync point
+        // past `seen`, so the next run stores it. Read after the run, it
+        // hid such a change until the next one (seen in CI).
+        let (_, pfsd) = getpfs(fs).map_err(|e| ChainError::Local(e.to_string()))?;
+        let seen = pfsd.sync_end_tid;
         match push(fs, chain, o, level, diag) {
             Ok(Some(p)) => told(&p),
             Ok(None) => {}
@@ -158,8 +164,6 @@ pub fn push_stream(
             }
             Err(e) => return Err(e),
         }
-        let (_, pfsd) = getpfs(fs).map_err(|e| ChainError::Local(e.to_string()))?;
-        let seen = pfsd.sync_end_tid;
         loop {
             if over() {
                 return Ok(());
