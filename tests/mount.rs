@@ -57,11 +57,7 @@ fn mount(source: &str, at: &Path) -> Mounted {
 impl Mounted {
     /// SIGTERM, then the exit status; the mount must be gone.
     fn terminate(&mut self) -> i32 {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .unwrap();
+        signal(&self.child, nix::sys::signal::Signal::SIGTERM);
         let status = self.child.wait().unwrap();
         assert!(!is_mounted(&self.at), "still mounted after SIGTERM");
         status.code().unwrap_or(-1)

@@ -181,11 +181,7 @@ fn a_stream_shows_it_waits_and_a_signal_clears_the_line() {
     );
     // The stream waits for the master to change; the line says so.
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    signal(&child, nix::sys::signal::Signal::SIGTERM);
     let mut child = child;
     assert_eq!(child.wait().unwrap().code(), Some(128 + 15));
     let seen = seen.join().unwrap();

@@ -588,30 +588,30 @@ fn each_failure_is_named_and_leaves_the_chain_as_it_was() {
     );
 }
 
+/// `mirror-stream -i 1` of the source's master, its generation 0
+/// imported, into a chain at `s` in a new bucket: the bucket and the run.
+fn start_stream(g: &Garage, src: &Source, hint: &str) -> (String, std::process::Child) {
+    let bucket = g.bucket(hint);
+    src.generation(0);
+    let url = format!("s3://{bucket}/s");
+    let child = s3_spawn(g, &["-q", "-i", "1", "mirror-stream", p(&src.master), &url]);
+    (bucket, child)
+}
+
 #[test]
 #[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
 fn mirror_stream_stores_a_batch_each_time_the_master_moves() {
     let g = garage();
     let dir = tempfile::tempdir().unwrap();
     let src = Source::new(dir.path(), 1 << 10);
-    let bucket = g.bucket("stream");
-    let url = format!("s3://{bucket}/s");
-    src.generation(0);
-    let child = s3_spawn(
-        &g,
-        &["-q", "-i", "1", "mirror-stream", p(&src.master), &url],
-    );
+    let (bucket, child) = start_stream(&g, &src, "stream");
     let count = || manifest(&g, &bucket, "s").map_or(0, |m| points(&m).len());
     wait_for("the first batch", 30, || count() >= 1, String::new);
     src.generation(1);
     wait_for("the second batch", 30, || count() >= 2, String::new);
     src.generation(2);
     wait_for("the third batch", 30, || count() >= 3, String::new);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    signal(&child, nix::sys::signal::Signal::SIGTERM);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(143));
     assert_eq!(
@@ -631,13 +631,7 @@ fn a_change_made_during_an_upload_is_stored_by_the_next_batch() {
     // Random data, several parts: the first upload lasts long enough for
     // an import to land in the middle of it.
     let src = Source::new(dir.path(), 48 << 20);
-    let bucket = g.bucket("during");
-    let url = format!("s3://{bucket}/s");
-    src.generation(0);
-    let child = s3_spawn(
-        &g,
-        &["-q", "-i", "1", "mirror-stream", p(&src.master), &url],
-    );
+    let (bucket, child) = start_stream(&g, &src, "during");
     let uploading = || {
         manifest(&g, &bucket, "s")
             .is_some_and(|m| m["pending"].as_array().is_some_and(|a| !a.is_empty()))
@@ -661,11 +655,7 @@ fn a_change_made_during_an_upload_is_stored_by_the_next_batch() {
         || last() >= end,
         || format!("the chain ends at {:#x}, the master at {end:#x}", last()),
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    signal(&child, nix::sys::signal::Signal::SIGTERM);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(143), "{}", text(&out.stderr));
 }

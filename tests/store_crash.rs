@@ -77,11 +77,7 @@ fn run_and_kill(test: &str, env: &str, root: &Path, rng: &mut Rng) -> Option<u64
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(5 + rng.below(120)));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(c.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    signal(&c, nix::sys::signal::Signal::SIGKILL);
     c.wait().unwrap();
     BufReader::new(c.stdout.take().unwrap())
         .lines()

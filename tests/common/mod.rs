@@ -20,7 +20,7 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 #[allow(unused_imports)]
@@ -148,4 +148,9 @@ pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"
 /// A file of `FIXTURES`.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(FIXTURES).join(name)
+}
+
+/// Sends `sig` to a running child (hammer under test).
+pub fn signal(child: &Child, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
 }
