@@ -402,6 +402,82 @@ fn reimport_writes_only_what_changed() {
     );
 }
 
+/// A version-1 directory (no DIR_LOCAL_INO, as older HAMMER filesystems
+/// made them) keeps its entries in MISC records, which import looks up
+/// by directory instead of scanning MISC whole: a name gone from the
+/// tree is still deleted there, a kept one not written twice.
+#[test]
+fn entries_of_a_version_1_directory_are_diffed_like_any_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_master(dir.path(), "s");
+    let master = store.join("master");
+    let caps_v1 = 1; // CAP_DIRHASH_ALG1 alone
+    let mut s = open(&store, 1);
+    let mut t = s.begin().unwrap();
+    let old_dir = 0x100;
+    let ino = |obj_type, parent, cap_flags| InodeData {
+        mode: 0o755,
+        obj_type,
+        cap_flags,
+        nlinks: 1,
+        parent_obj_id: parent,
+        ..Default::default()
+    };
+    t.put(
+        &inode(old_dir),
+        objtype::DIRECTORY,
+        &ino(objtype::DIRECTORY, 1, caps_v1).encode(),
+    )
+    .unwrap();
+    let root_entry = RecordId {
+        localization: LOCALIZE_INODE,
+        obj_id: 1,
+        rec_type: rectype::DIRENTRY,
+        key: namekey(5, b"old"),
+    };
+    t.put(
+        &root_entry,
+        objtype::DIRECTORY,
+        &direntry(old_dir, 1, b"old"),
+    )
+    .unwrap();
+    for (obj, name) in [(0x101, &b"keep"[..]), (0x102, b"drop")] {
+        t.put(
+            &inode(obj),
+            objtype::REGFILE,
+            &ino(objtype::REGFILE, old_dir, 0).encode(),
+        )
+        .unwrap();
+        let id = RecordId {
+            localization: LOCALIZE_MISC,
+            obj_id: old_dir,
+            rec_type: rectype::DIRENTRY,
+            key: namekey(caps_v1, name),
+        };
+        t.put(&id, objtype::REGFILE, &direntry(obj, 1, name))
+            .unwrap();
+    }
+    t.commit().unwrap();
+    drop(s);
+
+    let tree = tree(dir.path(), [("old/keep", "k"), ("old/new", "n")]);
+    let tid = import(&tree, &master);
+    let mut entries: Vec<(u32, Vec<u8>)> = as_of(&store, 1, tid)
+        .into_iter()
+        .filter(|(k, _)| k.1 == old_dir && k.3 == rectype::DIRENTRY)
+        .map(|(k, (_, d))| (k.0, d[16..].to_vec()))
+        .collect();
+    entries.sort();
+    assert_eq!(
+        entries,
+        [
+            (LOCALIZE_MISC, b"keep".to_vec()),
+            (LOCALIZE_MISC, b"new".to_vec())
+        ],
+        "{entries:?}"
+    );
+}
+
 /// A file rewritten in place with its size and mtime put back still
 /// changed: its ctime moved, and re-import (which skips a file whose
 /// size, mtime and ctime are unchanged without opening it) reads it.

@@ -9,13 +9,15 @@ use std::fs::{self, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
-/// Directories listed ahead of the importer at most: bounds what is held
-/// (import of 62,500 files peaked at 82 MB resident with 256, 70 MB with
-/// 32, in the same time).
-const AHEAD: usize = 32;
+/// Entries listed ahead of the importer at most (a directory counts one
+/// more): enough to walk most of a system tree while the live tree loads
+/// (with 32 directories ahead, a re-import of /usr/share waited for the
+/// walk for half its time), a few MB held (an entry is about 200 bytes).
+const AHEAD: usize = 1 << 16;
 
 /// A directory's entries sorted by name, each with its lstat.
 pub type Entries = Vec<(OsString, io::Result<Metadata>)>;
@@ -25,9 +27,59 @@ struct Listing {
     entries: io::Result<Entries>,
 }
 
+impl Listing {
+    /// What it counts against `AHEAD`.
+    fn weight(&self) -> usize {
+        1 + self.entries.as_ref().map_or(0, Vec::len)
+    }
+}
+
+/// What the walk has listed that the importer has not taken yet, and
+/// whether the importer is gone (the walk then stops).
+struct Ahead {
+    /// `AHEAD` but in tests.
+    limit: usize,
+    state: Mutex<(usize, bool)>,
+    taken: Condvar,
+}
+
+impl Ahead {
+    /// Waits until `weight` more fits (always when nothing is ahead, so
+    /// a directory larger than the bound still goes), then counts it;
+    /// false once the importer is gone.
+    fn reserve(&self, weight: usize) -> bool {
+        let Ok(mut s) = self.state.lock() else {
+            return false;
+        };
+        while !s.1 && s.0 > 0 && s.0 + weight > self.limit {
+            s = match self.taken.wait(s) {
+                Ok(s) => s,
+                Err(_) => return false,
+            };
+        }
+        s.0 += weight;
+        !s.1
+    }
+
+    fn release(&self, weight: usize) {
+        if let Ok(mut s) = self.state.lock() {
+            s.0 = s.0.saturating_sub(weight);
+        }
+        self.taken.notify_one();
+    }
+
+    fn close(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.1 = true;
+        }
+        self.taken.notify_one();
+    }
+}
+
 /// The lists of a tree's directories, as the walk ahead made them.
 pub struct Lister {
     rx: Receiver<Listing>,
+    ahead: Arc<Ahead>,
     /// Listed but asked for out of the walk's order (never, while the
     /// walk and the importer agree on it): kept until asked for.
     early: HashMap<PathBuf, io::Result<Entries>>,
@@ -38,21 +90,31 @@ impl Lister {
     /// whose (device, inode) is `skip` (the store's own, which import
     /// does not descend into).
     pub fn start(root: &Path, skip: (u64, u64)) -> Lister {
-        let (tx, rx) = mpsc::sync_channel(AHEAD);
+        Lister::start_with(root, skip, AHEAD)
+    }
+
+    fn start_with(root: &Path, skip: (u64, u64), limit: usize) -> Lister {
+        let (tx, rx) = mpsc::channel();
+        let ahead = Arc::new(Ahead {
+            limit,
+            state: Mutex::new((0, false)),
+            taken: Condvar::new(),
+        });
         let root = root.to_path_buf();
-        // Not joined: it ends with the tree, or at its first send once
-        // the importer is gone.
+        let walk_ahead = Arc::clone(&ahead);
+        // Not joined: it ends with the tree, or once the importer is gone.
         let walker = thread::Builder::new()
             .name("import-walk".into())
-            .spawn(move || walk(root, skip, &tx));
+            .spawn(move || walk(root, skip, &tx, &walk_ahead));
         // Without a thread (none could be made), every directory is
         // listed when asked for.
         let rx = match walker {
             Ok(_) => rx,
-            Err(_) => mpsc::sync_channel(0).1,
+            Err(_) => mpsc::channel().1,
         };
         Lister {
             rx,
+            ahead,
             early: HashMap::new(),
         }
     }
@@ -64,6 +126,7 @@ impl Lister {
             return entries;
         }
         while let Ok(l) = self.rx.recv() {
+            self.ahead.release(l.weight());
             if l.path == dir {
                 return l.entries;
             }
@@ -73,9 +136,15 @@ impl Lister {
     }
 }
 
+impl Drop for Lister {
+    fn drop(&mut self) {
+        self.ahead.close();
+    }
+}
+
 /// Lists every directory under `root` depth first, subdirectories pushed
 /// in name order and the last pushed visited first, as import does.
-fn walk(root: PathBuf, skip: (u64, u64), tx: &SyncSender<Listing>) {
+fn walk(root: PathBuf, skip: (u64, u64), tx: &Sender<Listing>, ahead: &Ahead) {
     let mut stack = vec![root];
     while let Some(path) = stack.pop() {
         let entries = list(&path);
@@ -86,7 +155,8 @@ fn walk(root: PathBuf, skip: (u64, u64), tx: &SyncSender<Listing>) {
                 }
             }
         }
-        if tx.send(Listing { path, entries }).is_err() {
+        let listing = Listing { path, entries };
+        if !ahead.reserve(listing.weight()) || tx.send(listing).is_err() {
             return;
         }
     }
@@ -138,6 +208,47 @@ mod tests {
         assert_eq!(names(&l.entries(&d.path().join("c/z")).unwrap()), ["w"]);
         assert_eq!(names(&l.entries(&d.path().join("c")).unwrap()), ["z"]);
         assert!(l.entries(&d.path().join("gone")).is_err());
+    }
+
+    /// What the walk holds listed ahead, once it has been steady a while.
+    fn held(ahead: &Ahead) -> usize {
+        let mut last = usize::MAX;
+        for _ in 0..500 {
+            thread::sleep(std::time::Duration::from_millis(20));
+            let now = ahead.state.lock().unwrap().0;
+            if now == last && now > 0 {
+                return now;
+            }
+            last = now;
+        }
+        panic!("the walk never settled");
+    }
+
+    #[test]
+    fn the_walk_stays_within_its_bound_and_ends_with_the_importer() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..6 {
+            fs::create_dir_all(d.path().join(format!("d{i}"))).unwrap();
+            for f in ["x", "y"] {
+                fs::write(d.path().join(format!("d{i}/{f}")), b"1").unwrap();
+            }
+        }
+        let mut l = Lister::start_with(d.path(), (0, 0), 5);
+        let ahead = Arc::clone(&l.ahead);
+        // The root (1 + 6 entries) goes though larger than the bound;
+        // nothing more until it is taken.
+        assert_eq!(held(&ahead), 7);
+        assert_eq!(names(&l.entries(d.path()).unwrap()).len(), 6);
+        // Then one directory of 1 + 2 at a time.
+        assert_eq!(held(&ahead), 3);
+        drop(l);
+        for _ in 0..500 {
+            if Arc::strong_count(&ahead) == 1 {
+                return;
+            }
+            thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the walk went on after the importer was gone");
     }
 
     #[test]

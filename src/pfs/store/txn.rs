@@ -97,6 +97,35 @@ impl<'a> Txn<'a> {
         scan(&self.tx, &self.blobs, self.pfs_id, types, f)
     }
 
+    /// `scan` of the records (all versions) of one object's type
+    /// `rec_type` in one localization type.
+    pub fn scan_of<E: From<PfsError>>(
+        &self,
+        localization: u32,
+        obj_id: i64,
+        rec_type: u16,
+        f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let at = |key, create_tid| {
+            key::encode(&BaseElm {
+                localization: relocalize(localization, self.pfs_id),
+                obj_id,
+                rec_type,
+                key,
+                create_tid,
+                ..Default::default()
+            })
+        };
+        let (first, last) = (at(i64::MIN, 1), at(i64::MAX, 0));
+        scan_keys(
+            &self.tx,
+            &self.blobs,
+            &format!("SELECT leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k <= ?2"),
+            (&first, &last),
+            f,
+        )
+    }
+
     /// The live records of one object in one localization type, in key
     /// order.
     pub fn live_of(&self, localization: u32, obj_id: i64) -> Result<Vec<LeafElm>> {
@@ -298,17 +327,30 @@ pub(super) fn scan<E: From<PfsError>>(
     blobs: &Blobs,
     pfs_id: u32,
     types: RangeInclusive<u32>,
-    mut f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> std::result::Result<(), E>,
+    f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
     let lo = |t: u32| relocalize(t, pfs_id);
     let (first, end) = key::localization_range(lo(*types.start())..=lo(*types.end()));
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k < ?2"
-        ))
-        .map_err(PfsError::from)?;
+    scan_keys(
+        conn,
+        blobs,
+        &format!("SELECT leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k < ?2"),
+        (&first, &end),
+        f,
+    )
+}
+
+/// `scan` of the records whose keys `sql` bounds by `keys`.
+fn scan_keys<E: From<PfsError>>(
+    conn: &Connection,
+    blobs: &Blobs,
+    sql: &str,
+    keys: (&[u8], &[u8]),
+    mut f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let mut stmt = conn.prepare_cached(sql).map_err(PfsError::from)?;
     let mut rows = stmt
-        .query(params![&first[..], &end[..]])
+        .query(params![keys.0, keys.1])
         .map_err(PfsError::from)?;
     while let Some(row) = rows.next().map_err(PfsError::from)? {
         let blob = row.get_ref(0).map_err(PfsError::from)?;
