@@ -12,6 +12,7 @@ pub mod cparse;
 pub mod errno;
 pub mod events;
 pub mod fsio;
+pub mod idhash;
 pub mod mirror;
 pub mod mount;
 pub mod ondisk;

@@ -478,6 +478,45 @@ fn entries_of_a_version_1_directory_are_diffed_like_any_other() {
     );
 }
 
+/// Two live entries of one name in a directory (a damaged or hostile
+/// PFS): import leaves one, as the tree has one.
+#[test]
+fn a_name_entered_twice_is_left_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_master(dir.path(), "s");
+    let master = store.join("master");
+    let mut s = open(&store, 1);
+    let mut t = s.begin().unwrap();
+    for (obj, collision) in [(0x101, 0), (0x102, 1)] {
+        let ino = InodeData {
+            mode: 0o644,
+            obj_type: objtype::REGFILE,
+            nlinks: 1,
+            parent_obj_id: 1,
+            ..Default::default()
+        };
+        t.put(&inode(obj), objtype::REGFILE, &ino.encode()).unwrap();
+        let id = RecordId {
+            localization: LOCALIZE_INODE,
+            obj_id: 1,
+            rec_type: rectype::DIRENTRY,
+            key: namekey(5, b"dup") + collision,
+        };
+        t.put(&id, objtype::REGFILE, &direntry(obj, 1, b"dup"))
+            .unwrap();
+    }
+    t.commit().unwrap();
+    drop(s);
+
+    let tree = tree(dir.path(), [("dup", "d")]);
+    let tid = import(&tree, &master);
+    let dups = as_of(&store, 1, tid)
+        .into_iter()
+        .filter(|(k, (_, d))| k.1 == 1 && k.3 == rectype::DIRENTRY && d.ends_with(b"dup"))
+        .count();
+    assert_eq!(dups, 1);
+}
+
 /// A file rewritten in place with its size and mtime put back still
 /// changed: its ctime moved, and re-import (which skips a file whose
 /// size, mtime and ctime are unchanged without opening it) reads it.

@@ -2,7 +2,7 @@
 //! HAMMER's record formats, diffed against the PFS's live state so that
 //! unchanged files cost nothing and removed ones get a delete_tid.
 
-use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
@@ -26,6 +26,7 @@ use super::tree::{Entry, Tree};
 use super::{micros, open_pfs, BridgeError};
 use crate::events::{self, Events, Start};
 use crate::fsio::read_full;
+use crate::idhash::{IdMap, IdSet};
 use crate::ondisk::{rectype, LeafElm, LOCALIZE_INODE, LOCALIZE_MISC};
 use crate::patharg::PathArg;
 use crate::pfs::store::{RecordId, Txn};
@@ -144,8 +145,8 @@ pub fn import_with(
         txn,
         pfs_id,
         old,
-        kept: HashSet::from([ROOT_OBJ]),
-        links: HashMap::new(),
+        kept: IdSet::from_iter([ROOT_OBJ]),
+        links: IdMap::default(),
         skip,
         lister,
         records: 0,
@@ -200,7 +201,7 @@ struct Importer<'t, 'd, 'c> {
     /// Which host file each old object was imported from: a file or
     /// directory found under another name keeps its object (a rename
     /// costs its directory entries, not its data).
-    origins: HashMap<(u64, u64), i64>,
+    origins: IdMap<(u64, u64), i64>,
     /// The same for this import's objects.
     seen: Vec<((u64, u64), i64)>,
     txn: Txn<'t>,
@@ -209,8 +210,8 @@ struct Importer<'t, 'd, 'c> {
     /// as they are visited.
     old: Tree,
     /// Old objects still in the tree.
-    kept: HashSet<i64>,
-    links: HashMap<(u64, u64), Link>,
+    kept: IdSet<i64>,
+    links: IdMap<(u64, u64), Link>,
     /// The store's own directory: never imported into itself.
     skip: (u64, u64),
     /// The tree's directories, listed ahead.
@@ -406,14 +407,18 @@ impl Importer<'_, '_, '_> {
             .lister
             .entries(&p.path)
             .map_err(|e| BridgeError::io(&p.path, e))?;
-        let old_entries = self.old.dirs.remove(&p.obj_id).unwrap_or_default();
-        let mut occupied: HashSet<i64> = old_entries.iter().map(|e| e.key).collect();
-        let old_by_name: HashMap<&[u8], &Entry> =
-            old_entries.iter().map(|e| (e.name.as_slice(), e)).collect();
-        let mut present = HashSet::new();
-        for (name, meta) in entries {
-            let path = p.path.join(&name);
-            let meta = match meta {
+        // Old and new entries both in name order, walked side by side: no
+        // set of names to build or look up per directory.
+        let mut old_entries = self.old.dirs.remove(&p.obj_id).unwrap_or_default();
+        old_entries.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut kept = vec![false; old_entries.len()];
+        let mut next_old = 0;
+        // Keys in use, made when the first entry is added (rare in a
+        // re-import).
+        let mut occupied: Option<IdSet<i64>> = None;
+        for listed in entries {
+            let path = p.path.join(&listed.name);
+            let meta = match listed.meta {
                 Ok(m) => m,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     self.note(format!(
@@ -431,27 +436,46 @@ impl Importer<'_, '_, '_> {
                 ));
                 continue;
             }
-            let name = name.as_bytes();
+            let name = listed.name.as_bytes();
+            while old_entries
+                .get(next_old)
+                .is_some_and(|e| e.name.as_slice() < name)
+            {
+                next_old += 1;
+            }
+            // Of several old entries with this name (a damaged PFS), the
+            // first is this one; the others are deleted below.
+            let old_at = old_entries
+                .get(next_old)
+                .is_some_and(|e| e.name == name)
+                .then_some(next_old);
+            let old_entry = old_at.map(|i| &old_entries[i]);
             let Some(obj_id) =
-                self.import_object(&path, &meta, old_by_name.get(name).copied(), &p, stack)?
+                self.import_object(&path, &meta, listed.target, old_entry, &p, stack)?
             else {
                 continue;
             };
-            present.insert(name.to_vec());
-            match old_by_name.get(name) {
-                Some(e) if e.obj_id == obj_id => {}
+            match old_entry {
+                Some(e) if e.obj_id == obj_id => {
+                    if let Some(i) = old_at {
+                        kept[i] = true;
+                    }
+                }
                 other => {
                     if let Some(e) = other {
                         self.delete_entry(p.obj_id, e)?;
                     }
-                    self.add_entry(&p, name, obj_id, objtype_of(&meta), &mut occupied, &path)?;
+                    if let Some(i) = old_at {
+                        kept[i] = true;
+                    }
+                    let occupied =
+                        occupied.get_or_insert_with(|| old_entries.iter().map(|e| e.key).collect());
+                    self.add_entry(&p, name, obj_id, objtype_of(&meta), occupied, &path)?;
                 }
             }
         }
-        for e in &old_entries {
-            if !present.contains(&e.name) {
-                self.delete_entry(p.obj_id, e)?;
-            }
+        for (e, _) in old_entries.iter().zip(kept).filter(|(_, k)| !k) {
+            self.delete_entry(p.obj_id, e)?;
         }
         Ok(())
     }
@@ -474,7 +498,7 @@ impl Importer<'_, '_, '_> {
         name: &[u8],
         obj_id: i64,
         obj_type: u8,
-        occupied: &mut HashSet<i64>,
+        occupied: &mut IdSet<i64>,
         path: &Path,
     ) -> Result<(), BridgeError> {
         let base = namekey(dir.caps, name);
@@ -501,6 +525,7 @@ impl Importer<'_, '_, '_> {
         &mut self,
         path: &Path,
         meta: &Metadata,
+        target: Option<OsString>,
         old_entry: Option<&Entry>,
         dir: &Pending,
         stack: &mut Vec<Pending>,
@@ -566,7 +591,16 @@ impl Importer<'_, '_, '_> {
                 }
                 None => self.skipped += data_bytes(meta),
             },
-            objtype::SOFTLINK => self.import_symlink(path, obj_id, &mut ino)?,
+            objtype::SOFTLINK => {
+                // Read with the listing; here only if listed otherwise.
+                let target = match target {
+                    Some(t) => t,
+                    None => fs::read_link(path)
+                        .map_err(|e| BridgeError::io(path, e))?
+                        .into_os_string(),
+                };
+                self.import_symlink(&target, obj_id, &mut ino)?
+            }
             objtype::DIRECTORY => {
                 ino.cap_flags = old.map_or(NEW_DIR_CAPS, |o| o.cap_flags);
                 stack.push(Pending {
@@ -647,7 +681,7 @@ impl Importer<'_, '_, '_> {
         size: u64,
     ) -> Result<bool, BridgeError> {
         let io = |e| BridgeError::io(path, e);
-        let mut existing: HashMap<i64, LeafElm> = self
+        let mut existing: IdMap<i64, LeafElm> = self
             .txn
             .live_of(LOCALIZE_MISC, obj_id)?
             .into_iter()
@@ -735,12 +769,11 @@ impl Importer<'_, '_, '_> {
     /// A symlink's target: inline up to 24 bytes, else a FIX record (§2.4).
     fn import_symlink(
         &mut self,
-        path: &Path,
+        target: &OsStr,
         obj_id: i64,
         ino: &mut InodeData,
     ) -> Result<(), BridgeError> {
-        let target = fs::read_link(path).map_err(|e| BridgeError::io(path, e))?;
-        let t = target.as_os_str().as_bytes();
+        let t = target.as_bytes();
         ino.size = t.len() as u64;
         let fix = RecordId {
             localization: LOCALIZE_MISC,

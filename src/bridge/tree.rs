@@ -1,10 +1,10 @@
 //! A PFS's file tree as of one TID: inodes and directory entries decoded
 //! from a record scan (spec: kernel-semantics.md §2.8).
 
-use std::collections::HashMap;
 use std::fmt;
 
 use super::format::{parse_direntry, InodeData};
+use crate::idhash::IdMap;
 use crate::ondisk::{rectype, BaseElm, LeafElm, LOCALIZE_INODE, LOCALIZE_MASK, LOCALIZE_MISC};
 use crate::pfs::PfsError;
 
@@ -54,8 +54,8 @@ const SHORT_ENTRY: &str = "payload shorter than 16 bytes";
 /// decoded.
 #[derive(Debug, Default)]
 pub struct Tree {
-    pub inodes: HashMap<i64, InodeData>,
-    pub dirs: HashMap<i64, Vec<Entry>>,
+    pub inodes: IdMap<i64, InodeData>,
+    pub dirs: IdMap<i64, Vec<Entry>>,
     pub problems: Vec<Undecodable>,
 }
 

@@ -1,9 +1,9 @@
 //! Unit tests of the store against the rules of kernel-semantics.md §3-5.
 
-use std::collections::HashMap;
 use std::fs;
 
 use super::*;
+use crate::idhash::IdMap;
 use crate::ondisk::{rectype, BaseElm, LOCALIZE_INODE, LOCALIZE_MISC, PFSD_SLAVE};
 use crate::pfs::{MirrorReadReq, MirrorWriteReq};
 use crate::wire::crc::crc32c;
@@ -1096,11 +1096,11 @@ fn update_origins_leaves_exactly_the_new_set() {
     let (_d, mut store) = new_store();
     let first = [((1, 10), 100), ((1, 11), 101), ((2, 10), 102)];
     let mut tx = store.begin().unwrap();
-    tx.update_origins(&HashMap::new(), &first).unwrap();
+    tx.update_origins(&IdMap::default(), &first).unwrap();
     tx.commit().unwrap();
     let tx = store.begin().unwrap();
     let old = tx.origins().unwrap();
-    assert_eq!(old, HashMap::from(first));
+    assert_eq!(old, IdMap::from_iter(first));
     drop(tx);
     // One gone, one moved to another object, one kept, one new.
     let now = [((1, 11), 201), ((2, 10), 102), ((3, 1), 103)];
@@ -1108,5 +1108,5 @@ fn update_origins_leaves_exactly_the_new_set() {
     tx.update_origins(&old, &now).unwrap();
     tx.commit().unwrap();
     let tx = store.begin().unwrap();
-    assert_eq!(tx.origins().unwrap(), HashMap::from(now));
+    assert_eq!(tx.origins().unwrap(), IdMap::from_iter(now));
 }

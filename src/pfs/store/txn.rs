@@ -1,7 +1,6 @@
 //! Writing history into a PFS from outside the mirror protocol (import):
 //! one transaction, one new TID for every record it puts or deletes.
 
-use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
 use nix::errno::Errno;
@@ -15,6 +14,7 @@ use super::records::{insert_rec, leaf_from, relocalize, update_leaf};
 use super::tid::{alloc_tid, now_secs};
 use super::writetx::WriteTx;
 use super::Store;
+use crate::idhash::IdMap;
 use crate::ondisk::{rectype, BaseElm, LeafElm, BTREE_TYPE_RECORD, LOCALIZE_INODE, LOCALIZE_MISC};
 use crate::pfs::{PfsError, Result};
 use crate::wire::crc::{leaf_data_crc, DataCrcKind};
@@ -271,12 +271,12 @@ impl<'a> Txn<'a> {
     }
 
     /// The host file (device, inode) each object was last imported from.
-    pub fn origins(&self) -> Result<HashMap<(u64, u64), i64>> {
+    pub fn origins(&self) -> Result<IdMap<(u64, u64), i64>> {
         let mut stmt = self
             .tx
             .prepare_cached("SELECT dev, ino, obj_id FROM origin WHERE pfs = ?1")?;
         let mut rows = stmt.query([self.pfs_id])?;
-        let mut m = HashMap::new();
+        let mut m = IdMap::default();
         while let Some(r) = rows.next()? {
             let (dev, ino): (i64, i64) = (r.get(0)?, r.get(1)?);
             m.insert((dev as u64, ino as u64), r.get(2)?);
@@ -290,10 +290,10 @@ impl<'a> Txn<'a> {
     /// import that changed 1% of a tree rewrote every row before.
     pub fn update_origins(
         &mut self,
-        old: &HashMap<(u64, u64), i64>,
+        old: &IdMap<(u64, u64), i64>,
         now: &[((u64, u64), i64)],
     ) -> Result<()> {
-        let now: HashMap<(u64, u64), i64> = now.iter().copied().collect();
+        let now: IdMap<(u64, u64), i64> = now.iter().copied().collect();
         let mut delete = self
             .tx
             .prepare_cached("DELETE FROM origin WHERE pfs = ?1 AND dev = ?2 AND ino = ?3")?;
