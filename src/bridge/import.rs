@@ -32,6 +32,7 @@ use crate::patharg::PathArg;
 use crate::pfs::store::{RecordId, Txn};
 use crate::pfs::Pfs;
 use crate::progress::Progress;
+use crate::wire::crc::data_crc_matches;
 
 /// How often a file that changes while being read is read again.
 const READ_TRIES: u32 = 5;
@@ -735,8 +736,14 @@ impl Importer<'_, '_, '_> {
                         key,
                     };
                     match existing.remove(&key) {
-                        Some(l) if l.data_len as usize == len && self.txn.payload(&l)? == block => {
-                        }
+                        // The CRC first: a block that changed is known so
+                        // without reading the old payload back from disk
+                        // (for 1% of /usr/share's files rewritten, those
+                        // reads were two thirds of the import's time).
+                        Some(l)
+                            if l.data_len as usize == len
+                                && data_crc_matches(rectype::DATA, block, l.data_crc)
+                                && self.txn.payload(&l)? == block => {}
                         Some(_) => {
                             self.records += 1;
                             self.txn.put(&id, objtype::REGFILE, block)?;
