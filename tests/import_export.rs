@@ -517,6 +517,46 @@ fn a_name_entered_twice_is_left_once() {
     assert_eq!(dups, 1);
 }
 
+/// A symlink changed in place across imports, between short (inline in
+/// the inode) and long (a FIX record) targets: every export shows the
+/// current target, and a target that became short leaves no live FIX
+/// record behind.
+#[test]
+fn symlink_targets_follow_every_change_of_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_master(dir.path(), "s");
+    let master = store.join("master");
+    let tree = tree(dir.path(), [("f", "x")]);
+    let link = tree.join("l");
+    let long = |c: &str| format!("../{}", c.repeat(30));
+    for (i, target) in [
+        "short".to_string(),
+        "other".to_string(),
+        long("a"),
+        long("b"),
+        "short-again".to_string(),
+        "tiny".to_string(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(target, &link).unwrap();
+        let tid = import(&tree, &master);
+        let out = dir.path().join(format!("x{i}"));
+        export_at(&master, tid, &out);
+        assert_eq!(
+            fs::read_link(out.join("l")).unwrap().as_os_str().as_bytes(),
+            target.as_bytes()
+        );
+        let fix = as_of(&store, 1, tid)
+            .into_keys()
+            .filter(|k| k.3 == rectype::FIX)
+            .count();
+        assert_eq!(fix, usize::from(target.len() > 24), "{target}");
+    }
+}
+
 /// A file rewritten in place with its size and mtime put back still
 /// changed: its ctime moved, and re-import (which skips a file whose
 /// size, mtime and ctime are unchanged without opening it) reads it.
