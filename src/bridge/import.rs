@@ -418,22 +418,23 @@ impl Importer<'_, '_, '_> {
         // re-import).
         let mut occupied: Option<IdSet<i64>> = None;
         for listed in entries {
-            let path = p.path.join(&listed.name);
+            // Joined only where needed: most entries are unchanged.
+            let path = || p.path.join(&listed.name);
             let meta = match listed.meta {
                 Ok(m) => m,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     self.note(format!(
                         "{}: vanished during import, not imported",
-                        path.display()
+                        path().display()
                     ));
                     continue;
                 }
-                Err(e) => return Err(BridgeError::io(&path, e)),
+                Err(e) => return Err(BridgeError::io(&path(), e)),
             };
             if (meta.dev(), meta.ino()) == self.skip {
                 self.note(format!(
                     "{}: the store itself, not imported",
-                    path.display()
+                    path().display()
                 ));
                 continue;
             }
@@ -500,13 +501,13 @@ impl Importer<'_, '_, '_> {
         obj_id: i64,
         obj_type: u8,
         occupied: &mut IdSet<i64>,
-        path: &Path,
+        path: &dyn Fn() -> PathBuf,
     ) -> Result<(), BridgeError> {
         let base = namekey(dir.caps, name);
         let mut key = base;
         while occupied.contains(&key) {
             if key - base >= collision_budget(dir.caps) {
-                return Err(BridgeError::KeySpace(path.display().to_string()));
+                return Err(BridgeError::KeySpace(path().display().to_string()));
             }
             key += 1;
         }
@@ -524,7 +525,7 @@ impl Importer<'_, '_, '_> {
     /// or None when the entry vanished before it could be read.
     fn import_object(
         &mut self,
-        path: &Path,
+        path: &dyn Fn() -> PathBuf,
         meta: &Metadata,
         target: Option<OsString>,
         old_entry: Option<&Entry>,
@@ -562,16 +563,16 @@ impl Importer<'_, '_, '_> {
         // A regular file is opened before anything is written, so one that
         // vanishes leaves no trace.
         let file = if otype == objtype::REGFILE && !unchanged {
-            match open_nofollow(path) {
+            match open_nofollow(&path()) {
                 Ok(f) => Some(f),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     self.note(format!(
                         "{}: vanished during import, not imported",
-                        path.display()
+                        path().display()
                     ));
                     return Ok(None);
                 }
-                Err(e) => return Err(BridgeError::io(path, e)),
+                Err(e) => return Err(BridgeError::io(&path(), e)),
             }
         } else {
             None
@@ -587,7 +588,7 @@ impl Importer<'_, '_, '_> {
         match otype {
             objtype::REGFILE => match file {
                 Some(f) => {
-                    let m = self.import_file(path, f, obj_id, old.as_ref())?;
+                    let m = self.import_file(&path(), f, obj_id, old.as_ref())?;
                     ino = inode_of(&m, otype, dir.obj_id);
                 }
                 None => self.skipped += data_bytes(meta),
@@ -596,8 +597,8 @@ impl Importer<'_, '_, '_> {
                 // Read with the listing; here only if listed otherwise.
                 let target = match target {
                     Some(t) => t,
-                    None => fs::read_link(path)
-                        .map_err(|e| BridgeError::io(path, e))?
+                    None => fs::read_link(path())
+                        .map_err(|e| BridgeError::io(&path(), e))?
                         .into_os_string(),
                 };
                 self.import_symlink(&target, obj_id, old.as_ref(), &mut ino)?
@@ -605,7 +606,7 @@ impl Importer<'_, '_, '_> {
             objtype::DIRECTORY => {
                 ino.cap_flags = old.map_or(NEW_DIR_CAPS, |o| o.cap_flags);
                 stack.push(Pending {
-                    path: path.to_path_buf(),
+                    path: path(),
                     obj_id,
                     caps: ino.cap_flags,
                 });
