@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use common::*;
 use hammer_mirror::bridge::format::{direntry, namekey, objtype, InodeData};
 use hammer_mirror::ondisk::{rectype, LOCALIZE_INODE, LOCALIZE_MISC};
-use hammer_mirror::pfs::store::RecordId;
+use hammer_mirror::pfs::store::{RecordId, Txn};
 
 /// What a path is, as far as export must reproduce it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -402,6 +402,32 @@ fn reimport_writes_only_what_changed() {
     );
 }
 
+/// Puts the inode of object `obj` (its type, parent directory and
+/// cap_flags) into an import transaction.
+fn put_object(t: &mut Txn<'_>, obj: i64, obj_type: u8, parent: i64, cap_flags: u8) {
+    let ino = InodeData {
+        mode: 0o755,
+        obj_type,
+        cap_flags,
+        nlinks: 1,
+        parent_obj_id: parent,
+        ..Default::default()
+    };
+    t.put(&inode(obj), obj_type, &ino.encode()).unwrap();
+}
+
+/// Puts an entry `name` -> `obj` into directory `dir` at the given
+/// localization type and key.
+fn put_entry(t: &mut Txn<'_>, lo: u32, dir: i64, key: i64, name: &[u8], obj: i64, obj_type: u8) {
+    let id = RecordId {
+        localization: lo,
+        obj_id: dir,
+        rec_type: rectype::DIRENTRY,
+        key,
+    };
+    t.put(&id, obj_type, &direntry(obj, 1, name)).unwrap();
+}
+
 /// A version-1 directory (no DIR_LOCAL_INO, as older HAMMER filesystems
 /// made them) keeps its entries in MISC records, which import looks up
 /// by directory instead of scanning MISC whole: a name gone from the
@@ -415,47 +441,29 @@ fn entries_of_a_version_1_directory_are_diffed_like_any_other() {
     let mut s = open(&store, 1);
     let mut t = s.begin().unwrap();
     let old_dir = 0x100;
-    let ino = |obj_type, parent, cap_flags| InodeData {
-        mode: 0o755,
-        obj_type,
-        cap_flags,
-        nlinks: 1,
-        parent_obj_id: parent,
-        ..Default::default()
-    };
-    t.put(
-        &inode(old_dir),
+    put_object(&mut t, old_dir, objtype::DIRECTORY, 1, caps_v1);
+    let key = namekey(5, b"old");
+    put_entry(
+        &mut t,
+        LOCALIZE_INODE,
+        1,
+        key,
+        b"old",
+        old_dir,
         objtype::DIRECTORY,
-        &ino(objtype::DIRECTORY, 1, caps_v1).encode(),
-    )
-    .unwrap();
-    let root_entry = RecordId {
-        localization: LOCALIZE_INODE,
-        obj_id: 1,
-        rec_type: rectype::DIRENTRY,
-        key: namekey(5, b"old"),
-    };
-    t.put(
-        &root_entry,
-        objtype::DIRECTORY,
-        &direntry(old_dir, 1, b"old"),
-    )
-    .unwrap();
+    );
     for (obj, name) in [(0x101, &b"keep"[..]), (0x102, b"drop")] {
-        t.put(
-            &inode(obj),
+        put_object(&mut t, obj, objtype::REGFILE, old_dir, 0);
+        let key = namekey(caps_v1, name);
+        put_entry(
+            &mut t,
+            LOCALIZE_MISC,
+            old_dir,
+            key,
+            name,
+            obj,
             objtype::REGFILE,
-            &ino(objtype::REGFILE, old_dir, 0).encode(),
-        )
-        .unwrap();
-        let id = RecordId {
-            localization: LOCALIZE_MISC,
-            obj_id: old_dir,
-            rec_type: rectype::DIRENTRY,
-            key: namekey(caps_v1, name),
-        };
-        t.put(&id, objtype::REGFILE, &direntry(obj, 1, name))
-            .unwrap();
+        );
     }
     t.commit().unwrap();
     drop(s);
@@ -488,22 +496,17 @@ fn a_name_entered_twice_is_left_once() {
     let mut s = open(&store, 1);
     let mut t = s.begin().unwrap();
     for (obj, collision) in [(0x101, 0), (0x102, 1)] {
-        let ino = InodeData {
-            mode: 0o644,
-            obj_type: objtype::REGFILE,
-            nlinks: 1,
-            parent_obj_id: 1,
-            ..Default::default()
-        };
-        t.put(&inode(obj), objtype::REGFILE, &ino.encode()).unwrap();
-        let id = RecordId {
-            localization: LOCALIZE_INODE,
-            obj_id: 1,
-            rec_type: rectype::DIRENTRY,
-            key: namekey(5, b"dup") + collision,
-        };
-        t.put(&id, objtype::REGFILE, &direntry(obj, 1, b"dup"))
-            .unwrap();
+        put_object(&mut t, obj, objtype::REGFILE, 1, 0);
+        let key = namekey(5, b"dup") + collision;
+        put_entry(
+            &mut t,
+            LOCALIZE_INODE,
+            1,
+            key,
+            b"dup",
+            obj,
+            objtype::REGFILE,
+        );
     }
     t.commit().unwrap();
     drop(s);

@@ -457,18 +457,15 @@ impl Importer<'_, '_, '_> {
             else {
                 continue;
             };
+            // Matched: kept, or replaced just below.
+            if let Some(i) = old_at {
+                kept[i] = true;
+            }
             match old_entry {
-                Some(e) if e.obj_id == obj_id => {
-                    if let Some(i) = old_at {
-                        kept[i] = true;
-                    }
-                }
+                Some(e) if e.obj_id == obj_id => {}
                 other => {
                     if let Some(e) = other {
                         self.delete_entry(p.obj_id, e)?;
-                    }
-                    if let Some(i) = old_at {
-                        kept[i] = true;
                     }
                     let occupied =
                         occupied.get_or_insert_with(|| old_entries.iter().map(|e| e.key).collect());
@@ -594,13 +591,14 @@ impl Importer<'_, '_, '_> {
                 None => self.skipped += data_bytes(meta),
             },
             objtype::SOFTLINK => {
-                // Read with the listing; here only if listed otherwise.
-                let target = match target {
-                    Some(t) => t,
-                    None => fs::read_link(path())
-                        .map_err(|e| BridgeError::io(&path(), e))?
-                        .into_os_string(),
-                };
+                // The listing reads the target of every entry it lstat'ed
+                // as a symlink.
+                let target = target.ok_or_else(|| {
+                    BridgeError::io(
+                        &path(),
+                        io::Error::other("symlink listed without its target"),
+                    )
+                })?;
                 self.import_symlink(&target, obj_id, old.as_ref(), &mut ino)?
             }
             objtype::DIRECTORY => {

@@ -106,17 +106,7 @@ impl<'a> Txn<'a> {
         rec_type: u16,
         f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
-        let at = |key, create_tid| {
-            key::encode(&BaseElm {
-                localization: relocalize(localization, self.pfs_id),
-                obj_id,
-                rec_type,
-                key,
-                create_tid,
-                ..Default::default()
-            })
-        };
-        let (first, last) = (at(i64::MIN, 1), at(i64::MAX, 0));
+        let (first, last) = self.object_keys(localization, obj_id, rec_type..=rec_type);
         scan_keys(
             &self.tx,
             &self.blobs,
@@ -129,23 +119,7 @@ impl<'a> Txn<'a> {
     /// The live records of one object in one localization type, in key
     /// order.
     pub fn live_of(&self, localization: u32, obj_id: i64) -> Result<Vec<LeafElm>> {
-        let lo = relocalize(localization, self.pfs_id);
-        let at = |obj_id: i64, create_tid| BaseElm {
-            localization: lo,
-            obj_id,
-            create_tid,
-            ..Default::default()
-        };
-        let first = key::encode(&BaseElm {
-            rec_type: 0,
-            key: i64::MIN,
-            ..at(obj_id, 1)
-        });
-        let last = key::encode(&BaseElm {
-            rec_type: u16::MAX,
-            key: i64::MAX,
-            ..at(obj_id, 0)
-        });
+        let (first, last) = self.object_keys(localization, obj_id, 0..=u16::MAX);
         let mut stmt = self
             .tx
             .prepare_cached("SELECT leaf FROM rec WHERE k >= ?1 AND k <= ?2")?;
@@ -158,6 +132,30 @@ impl<'a> Txn<'a> {
             }
         }
         Ok(out)
+    }
+
+    /// The first and last keys of one object's records whose type is in
+    /// `rec_types`, in one localization type: every key, every version.
+    fn object_keys(
+        &self,
+        localization: u32,
+        obj_id: i64,
+        rec_types: RangeInclusive<u16>,
+    ) -> (key::RecKey, key::RecKey) {
+        let at = |rec_type, key, create_tid| {
+            key::encode(&BaseElm {
+                localization: relocalize(localization, self.pfs_id),
+                obj_id,
+                rec_type,
+                key,
+                create_tid,
+                ..Default::default()
+            })
+        };
+        (
+            at(*rec_types.start(), i64::MIN, 1),
+            at(*rec_types.end(), i64::MAX, 0),
+        )
     }
 
     /// The payload of a record this transaction sees.
