@@ -1,16 +1,26 @@
 //! `-j <dest>`: every long command writes one JSON object per line (schema
 //! version 1, documented in the README's "JSON-lines events"): `start`,
-//! `batch`, `sync`, `lost-link`, `retry`, `error` and `end`. Clones share
-//! one sink; each line is one write under its lock, so the two sides of a
-//! copy never interleave. The default handle writes nothing.
+//! `batch`, `sync`, `lost-link`, `retry`, `error`, `dropped` and `end`.
+//! Clones share one sink; each line is one write, so the two sides of a
+//! copy never interleave. A file or descriptor is written by a thread of
+//! its own through a bounded queue: a reader that is slow, stalled or not
+//! there yet (a FIFO) never delays the run. The default handle writes
+//! nothing.
 
 use std::ffi::OsStr;
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::signal::{SigSet, SigmaskHow};
 use serde::Serialize;
 
 /// The schema's version, in every line as `"v"`.
@@ -33,13 +43,48 @@ impl std::fmt::Debug for Events {
 }
 
 struct Sink {
-    out: Mutex<Box<dyn Write + Send>>,
+    out: Out,
     command: String,
     started: Instant,
     /// The batches of the source side (or of a command without sides),
     /// and of the target side: `end` tells the source's when there are
     /// any, so that a copy does not count its stream twice.
     totals: Mutex<[Totals; 2]>,
+}
+
+/// Where the lines go.
+enum Out {
+    /// Written in place, as every other message on stderr is (and by the
+    /// unit tests into a buffer).
+    Direct(Mutex<Box<dyn Write + Send>>),
+    /// Handed to the writer thread.
+    Queued(Queue),
+}
+
+/// Lines a run may have written ahead of a slow reader; beyond them
+/// lines are counted and told as one `dropped` line.
+const QUEUE_LINES: usize = 4096;
+
+/// How long the run's end waits for the writer to pass on what is queued.
+const FLUSH_WAIT: Duration = Duration::from_secs(1);
+
+struct Queue {
+    /// Taken at `end`, which closes the queue.
+    tx: Mutex<Option<SyncSender<Vec<u8>>>>,
+    /// The `end` line, kept out of the queue so that an overflow never
+    /// drops it: the writer writes it after all the others.
+    last: Arc<Mutex<Option<Vec<u8>>>>,
+    dropped: Arc<AtomicU64>,
+    /// Set by the writer once it has written all it will.
+    done: Arc<(Mutex<bool>, Condvar)>,
+}
+
+/// A destination the writer thread writes to.
+enum Dest {
+    Open(File),
+    /// A FIFO no reader has opened yet: the writer opens it, waiting for
+    /// one, while the run goes on.
+    Fifo(PathBuf),
 }
 
 /// What the run's `batch` events added up to.
@@ -138,38 +183,33 @@ struct End {
 }
 
 impl Events {
-    /// The sink `dest` names: `-` for stderr, `fd:N` for an open
-    /// descriptor, else a file appended to (created if missing).
+    /// The sink `dest` names: `-` for stderr, `fd:N` for a descriptor
+    /// open for writing (written itself, not reopened), else a file
+    /// appended to, created if missing but never through a symlink.
     pub fn open(dest: &OsStr, command: &str) -> io::Result<Events> {
-        let out: Box<dyn Write + Send> = match dest.as_bytes() {
-            b"-" => Box::new(io::stderr()),
+        let out = match dest.as_bytes() {
+            b"-" => Out::Direct(Mutex::new(Box::new(io::stderr()))),
             d if d.starts_with(b"fd:") => {
-                let n: u32 = std::str::from_utf8(&d[3..])
+                let n: RawFd = std::str::from_utf8(&d[3..])
                     .ok()
                     .and_then(|n| n.parse().ok())
                     .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
-                // The descriptor reopened through /dev/fd: no unsafe here.
-                Box::new(
-                    OpenOptions::new()
-                        .append(true)
-                        .open(format!("/dev/fd/{n}"))?,
-                )
+                Out::Queued(Queue::start(Dest::Open(adopt_fd(n)?), command))
             }
-            _ => Box::new(
-                OpenOptions::new()
-                    .append(true)
-                    .create(true)
-                    .open::<&std::path::Path>(std::path::Path::new(dest))?,
-            ),
+            _ => Out::Queued(Queue::start(open_file(Path::new(dest))?, command)),
         };
-        Ok(Events {
+        Ok(Events::with(out, command))
+    }
+
+    fn with(out: Out, command: &str) -> Events {
+        Events {
             sink: Some(Arc::new(Sink {
-                out: Mutex::new(out),
+                out,
                 command: command.to_string(),
                 started: Instant::now(),
                 totals: Mutex::new([Totals::default(); 2]),
             })),
-        })
+        }
     }
 
     /// Whether events are written (callers skip counting otherwise).
@@ -245,7 +285,9 @@ impl Events {
         );
     }
 
-    /// The run's last line: its exit status and what it did.
+    /// The run's last line: its exit status and what it did. What is
+    /// queued is given `FLUSH_WAIT` to be written; a reader that takes
+    /// longer loses it rather than hold the run.
     pub fn end(&self, status: u8) {
         let Some(s) = &self.sink else {
             return;
@@ -257,31 +299,217 @@ impl Events {
             seconds: s.started.elapsed().as_secs_f64(),
             totals,
         };
-        self.emit("end", None, &end);
+        match &s.out {
+            Out::Queued(q) => q.close(line(&s.command, "end", None, &end), FLUSH_WAIT),
+            Out::Direct(_) => self.emit("end", None, &end),
+        }
     }
 
     fn emit<T: Serialize>(&self, event: &str, side: Option<Side>, body: &T) {
         let Some(s) = &self.sink else {
             return;
         };
-        let time = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        let line = Line {
-            v: VERSION,
-            event,
-            time,
-            command: &s.command,
-            body: WithSide { side, body },
+        let Some(text) = line(&s.command, event, side, body) else {
+            return;
         };
-        // Serializing plain structs cannot fail; a sink that cannot be
-        // written to loses its events, never the run.
-        if let Ok(mut text) = serde_json::to_vec(&line) {
-            text.push(b'\n');
-            let mut out = s.out.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = out.write_all(&text).and_then(|()| out.flush());
+        match &s.out {
+            // A sink that cannot be written to loses its events, never
+            // the run.
+            Out::Direct(out) => {
+                let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = out.write_all(&text).and_then(|()| out.flush());
+            }
+            Out::Queued(q) => q.send(text),
         }
     }
+}
+
+/// One event as a line of JSON.
+fn line<T: Serialize>(command: &str, event: &str, side: Option<Side>, body: &T) -> Option<Vec<u8>> {
+    let time = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let line = Line {
+        v: VERSION,
+        event,
+        time,
+        command,
+        body: WithSide { side, body },
+    };
+    // Serializing plain structs cannot fail.
+    let mut text = serde_json::to_vec(&line).ok()?;
+    text.push(b'\n');
+    Some(text)
+}
+
+#[derive(Serialize)]
+struct Dropped {
+    count: u64,
+}
+
+impl Queue {
+    fn start(target: Dest, command: &str) -> Queue {
+        let (tx, rx) = mpsc::sync_channel(QUEUE_LINES);
+        let q = Queue {
+            tx: Mutex::new(Some(tx)),
+            last: Arc::new(Mutex::new(None)),
+            dropped: Arc::new(AtomicU64::new(0)),
+            done: Arc::new((Mutex::new(false), Condvar::new())),
+        };
+        let writer = Writer {
+            command: command.to_string(),
+            last: q.last.clone(),
+            dropped: q.dropped.clone(),
+            done: q.done.clone(),
+        };
+        // The writer runs with every signal blocked, so that a signal sent
+        // to the process goes to a thread that waits for it (mirror-stream's
+        // SIGTERM) and not to this one, which would die of it.
+        let mask = SigSet::all().thread_swap_mask(SigmaskHow::SIG_BLOCK);
+        let spawned = std::thread::Builder::new()
+            .name("events".into())
+            .spawn(move || writer.run(target, rx));
+        if let Ok(mask) = mask {
+            let _ = mask.thread_set_mask();
+        }
+        if spawned.is_err() {
+            // No writer: the queue is closed and the run goes on without.
+            q.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        }
+        q
+    }
+
+    fn send(&self, text: Vec<u8>) {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = tx.as_ref() {
+            if let Err(TrySendError::Full(_)) = tx.try_send(text) {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// `last` is the last line; waits up to `wait` for the writer to
+    /// write the rest.
+    fn close(&self, last: Option<Vec<u8>>, wait: Duration) {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = last;
+        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let (lock, cvar) = &*self.done;
+        let done = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = cvar.wait_timeout_while(done, wait, |done| !*done);
+    }
+}
+
+/// The writer thread's side of a queue.
+struct Writer {
+    command: String,
+    last: Arc<Mutex<Option<Vec<u8>>>>,
+    dropped: Arc<AtomicU64>,
+    done: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl Writer {
+    /// Each line in one write, a `dropped` line first when the queue
+    /// overflowed since the last one; the `end` line after the queue
+    /// closed.
+    fn run(self, target: Dest, rx: Receiver<Vec<u8>>) {
+        let out = match target {
+            Dest::Open(f) => Some(f),
+            Dest::Fifo(path) => OpenOptions::new().append(true).open(path).ok(),
+        };
+        if let Some(mut out) = out {
+            let mut written = Ok(());
+            for text in rx {
+                written = self.write(&mut out, &text);
+                if written.is_err() {
+                    break;
+                }
+            }
+            let last = self.last.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let (Ok(()), Some(last)) = (written, last) {
+                let _ = self.write(&mut out, &last);
+            }
+        }
+        let (lock, cvar) = &*self.done;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cvar.notify_all();
+    }
+
+    fn write(&self, out: &mut File, text: &[u8]) -> io::Result<()> {
+        let count = self.dropped.swap(0, Ordering::Relaxed);
+        if count > 0 {
+            if let Some(l) = line(&self.command, "dropped", None, &Dropped { count }) {
+                out.write_all(&l)?;
+            }
+        }
+        out.write_all(text)
+    }
+}
+
+/// `fd:N`: a duplicate of descriptor N, which must be open for writing
+/// (reopening it through /dev/fd would write to a descriptor passed
+/// read-only, and cannot reopen a socket).
+fn adopt_fd(n: RawFd) -> io::Result<File> {
+    let flags = OFlag::from_bits_truncate(fcntl(n, FcntlArg::F_GETFL)?);
+    let mode = flags & OFlag::O_ACCMODE;
+    if mode != OFlag::O_WRONLY && mode != OFlag::O_RDWR {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "descriptor not open for writing",
+        ));
+    }
+    let dup = fcntl(n, FcntlArg::F_DUPFD_CLOEXEC(0))?;
+    // The one `unsafe` outside the kernel backend: taking ownership of a
+    // descriptor number has no safe form.
+    #[allow(unsafe_code)]
+    // SAFETY: `dup` was returned by F_DUPFD_CLOEXEC just now: an open
+    // descriptor of this process that nothing else owns or closes.
+    let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dup) };
+    Ok(File::from(owned))
+}
+
+/// A file to append to: an existing one (a symlink to one is followed),
+/// else a new one made with O_EXCL, which refuses a symlink at the last
+/// component, so a link planted where the file will be made cannot
+/// redirect the events. A FIFO without a reader yet is opened later, by
+/// the writer.
+fn open_file(path: &Path) -> io::Result<Dest> {
+    for _ in 0..2 {
+        let existing = OpenOptions::new()
+            .append(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path);
+        match existing {
+            Ok(f) => {
+                // Blocking again: only the writer thread writes it.
+                let flags = OFlag::from_bits_truncate(fcntl(f.as_raw_fd(), FcntlArg::F_GETFL)?);
+                fcntl(f.as_raw_fd(), FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+                return Ok(Dest::Open(f));
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                return Ok(Dest::Fifo(path.to_path_buf()));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        match OpenOptions::new().append(true).create_new(true).open(path) {
+            Ok(f) => return Ok(Dest::Open(f)),
+            // Made meanwhile by someone else: open it as an existing one.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && !is_symlink(path) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "a symlink to a file that does not exist; not created through it",
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::from_raw_os_error(libc::EEXIST))
+}
+
+fn is_symlink(path: &Path) -> bool {
+    path.symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
 }
 
 #[cfg(test)]
@@ -301,14 +529,10 @@ mod tests {
             }
         }
         let buf = Arc::new(Mutex::new(Vec::new()));
-        let e = Events {
-            sink: Some(Arc::new(Sink {
-                out: Mutex::new(Box::new(Shared(buf.clone()))),
-                command: "mirror-copy".into(),
-                started: Instant::now(),
-                totals: Mutex::new([Totals::default(); 2]),
-            })),
-        };
+        let e = Events::with(
+            Out::Direct(Mutex::new(Box::new(Shared(buf.clone())))),
+            "mirror-copy",
+        );
         (e, buf)
     }
 
@@ -359,6 +583,57 @@ mod tests {
         assert_eq!(lines[5]["totals"]["batches"], 2);
         assert_eq!(lines[5]["totals"]["bytes"], 4196);
         assert!(lines[5].get("side").is_none());
+    }
+
+    /// A reader that stops reading: the run's events never wait for it;
+    /// what did not fit in the queue is told as one `dropped` line, and
+    /// every event is either written or counted there.
+    #[test]
+    fn a_stalled_reader_never_holds_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let mut reader = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        let e = Events::open(fifo.as_os_str(), "mirror-copy").unwrap();
+        let sent = 20 * QUEUE_LINES as u64;
+        let run = std::thread::spawn(move || {
+            for i in 0..sent {
+                e.sync(Some(Side::Target), i);
+            }
+            e.end(0);
+        });
+        // The FIFO's buffer fills and the queue after it; the run ends.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !run.is_finished() {
+            assert!(Instant::now() < deadline, "the run waited for the reader");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        run.join().unwrap();
+        let flags =
+            OFlag::from_bits_truncate(fcntl(reader.as_raw_fd(), FcntlArg::F_GETFL).unwrap());
+        fcntl(
+            reader.as_raw_fd(),
+            FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK),
+        )
+        .unwrap();
+        let mut got = String::new();
+        std::io::Read::read_to_string(&mut reader, &mut got).unwrap();
+        let (mut written, mut dropped) = (0, 0);
+        for l in got.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            match v["event"].as_str().unwrap() {
+                "dropped" => dropped += v["count"].as_u64().unwrap(),
+                _ => written += 1,
+            }
+        }
+        assert!(dropped > 0, "nothing was dropped: the test did not stall");
+        assert_eq!(written + dropped, sent + 1);
+        let last: serde_json::Value = serde_json::from_str(got.lines().last().unwrap()).unwrap();
+        assert_eq!(last["event"], "end", "the end line is never dropped");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! byte, on HAMMER ioctls or on an embedded PFS store.
 
 // Every `unsafe` lives in the kernel backend and its test double, which
-// opt out of this one by one (src/pfs/mod.rs).
+// opt out of this one by one (src/pfs/mod.rs), but for one block in
+// events.rs: taking ownership of `-j fd:N`'s descriptor.
 #![deny(unsafe_code)]
 
 pub mod bridge;

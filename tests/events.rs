@@ -58,6 +58,7 @@ fn check(line: &str, from: &Path) -> Value {
         }
         "sync" => tid_field(&v, "tid"),
         "lost-link" => assert!(v["target"].is_u64(), "{line}"),
+        "dropped" => assert!(v["count"].as_u64().unwrap() > 0, "{line}"),
         "retry" => {
             assert!(v["target"].is_u64(), "{line}");
             assert!(v["after_seconds"].as_f64().unwrap() >= 0.0, "{line}");
@@ -388,4 +389,102 @@ fn a_stream_that_loses_its_link_says_so_and_goes_on() {
     assert!(k[lost + 2..].contains(&"batch"), "{k:?}");
     assert_eq!(k.last(), Some(&"end"));
     assert_eq!(ev.last().unwrap()["status"], 143);
+}
+
+/// Runs `hammer -j <dest> pfs-status <pfs>` (in `sh -c`, for the
+/// descriptor redirections in `redirect`), waiting at most a minute.
+fn status_with_events(dest: &str, pfs: &str, redirect: &str) -> Output {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec '{}' -j '{dest}' pfs-status '{pfs}' {redirect}",
+            env!("CARGO_BIN_EXE_hammer"),
+        ))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut done = None;
+    wait_for(
+        "a -j run to end",
+        60,
+        || {
+            done = child.try_wait().unwrap();
+            done.is_some()
+        },
+        || "still running".into(),
+    );
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_fifo_without_a_reader_never_holds_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "s");
+    let m = root.join("master").display().to_string();
+    let fifo = dir.path().join("events.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // Before: open(2) of the FIFO waited for a reader that never came.
+    let out = status_with_events(fifo.to_str().unwrap(), &m, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("PFS#1"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn fd_n_is_written_itself_and_must_be_open_for_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "s");
+    let m = root.join("master").display().to_string();
+
+    // A descriptor passed read-only: refused, its file untouched (before,
+    // /dev/fd/3 was reopened for writing and the events appended).
+    let file = dir.path().join("read-only");
+    fs::write(&file, b"keep\n").unwrap();
+    let out = status_with_events("fd:3", &m, &format!("3<'{}'", file.display()));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "hammer: -j fd:3: descriptor not open for writing\n"
+    );
+    assert_eq!(fs::read(&file).unwrap(), b"keep\n");
+
+    // A socket cannot be reopened through /dev/fd at all: the events go
+    // to the descriptor itself.
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let out = hammer()
+        .args(["-j", "fd:0", "pfs-status", &m])
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut got = String::new();
+    std::io::Read::read_to_string(&mut &ours, &mut got).unwrap();
+    let lines: Vec<Value> = got.lines().map(|l| check(l, Path::new("fd:0"))).collect();
+    assert_eq!(kinds(&lines), ["end"]);
+}
+
+#[test]
+fn no_event_file_is_created_through_a_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "s");
+    let m = root.join("master").display().to_string();
+    let planted = dir.path().join("elsewhere");
+    let link = dir.path().join("events.jsonl");
+    std::os::unix::fs::symlink(&planted, &link).unwrap();
+    let out = run(&["-j", link.to_str().unwrap(), "pfs-status", &m]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "hammer: -j {}: a symlink to a file that does not exist; not created through it\n",
+            link.display()
+        )
+    );
+    assert!(!planted.exists(), "the link's target was created");
+
+    // A link to a file that exists is followed, as before.
+    fs::write(&planted, b"").unwrap();
+    let out = run(&["-j", link.to_str().unwrap(), "pfs-status", &m]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(kinds(&events(&planted)), ["end"]);
 }
