@@ -166,6 +166,29 @@ fn damage_is_named_and_nothing_of_it_is_applied() {
     }
 }
 
+/// A frame head whose lengths are damaged is one error: before, the
+/// reader went on from the bad frame's body and reported a second frame
+/// at a byte where none begins.
+#[test]
+fn a_bad_frame_head_is_one_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, _) = master(dir.path());
+    let m = root.join("master").display().to_string();
+    let z = dir.path().join("stream.z");
+    assert_ok(&with_files(&["-z", "mirror-read", &m], None, Some(&z)));
+    let mut bad = fs::read(&z).unwrap();
+    // The first frame's stored length (bytes 12..16 of the stream).
+    bad[MAGIC.len() + 4] ^= 0xff;
+    bad[MAGIC.len() + 6] ^= 0x7f;
+    let f = dir.path().join("bad.z");
+    fs::write(&f, &bad).unwrap();
+    let dump = with_files(&["-z", "mirror-dump"], Some(&f), None);
+    assert_eq!(dump.status.code(), Some(1));
+    let err = text(&dump.stderr);
+    assert_eq!(err.matches("compressed stream").count(), 1, "{err}");
+    assert!(err.contains("frame at byte 8 "), "{err}");
+}
+
 /// The PFS number a PFS link of a store names (`@@PFS0000N`).
 fn pfs_id_of(link: &Path) -> u32 {
     let target = fs::read_link(link).unwrap();

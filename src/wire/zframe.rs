@@ -177,6 +177,10 @@ pub struct ZReader<R: Read> {
     pos: usize,
     stored: Vec<u8>,
     header_read: bool,
+    /// A frame failed: nothing after it is read (its head's lengths, or
+    /// the bytes that follow it, cannot be trusted to find another), so
+    /// the stream ends there.
+    failed: bool,
     /// Compressed-stream offset of the next frame, for messages.
     offset: u64,
 }
@@ -190,6 +194,7 @@ impl<R: Read> ZReader<R> {
             pos: 0,
             stored: Vec::new(),
             header_read: false,
+            failed: false,
             offset: 0,
         })
     }
@@ -212,12 +217,18 @@ impl<R: Read> ZReader<R> {
     }
 
     /// Reads and checks the next frame; false at the end of the stream.
-    /// After an error nothing of the bad frame is served.
+    /// After an error nothing of the bad frame is served, and the stream
+    /// ends: a reader that goes on after the error (mirror-dump does) is
+    /// not told of frames that the damage made up.
     fn next_frame(&mut self) -> io::Result<bool> {
+        if self.failed {
+            return Ok(false);
+        }
         let r = self.read_frame();
         if !matches!(r, Ok(true)) {
             self.raw.clear();
             self.pos = 0;
+            self.failed = r.is_err();
         }
         r
     }
@@ -375,6 +386,21 @@ mod tests {
         assert_eq!(z, MAGIC);
         assert_eq!(decompress(&z).unwrap(), b"");
         assert_eq!(decompress(b"").unwrap(), b"");
+    }
+
+    /// One bad frame head, one error: a read after it ends the stream
+    /// instead of taking the bad frame's body for the next head.
+    #[test]
+    fn nothing_is_read_past_a_bad_frame() {
+        let z = compress(&[&[7u8; 5000], &[8u8; 5000]], 3);
+        let mut bad = z.clone();
+        bad[8 + 4] ^= 0xff;
+        let mut r = ZReader::new(&bad[..]).unwrap();
+        let mut buf = [0u8; 100];
+        let e = r.read(&mut buf).unwrap_err();
+        assert!(e.to_string().contains("frame at byte 8"), "{e}");
+        assert_eq!(r.read(&mut buf).unwrap(), 0);
+        assert_eq!(r.read(&mut buf).unwrap(), 0);
     }
 
     #[test]
