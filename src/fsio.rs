@@ -112,6 +112,17 @@ pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
+    sync_parent(path)
+}
+
+/// Makes the creation, rename or removal of `path` durable: fsyncs the
+/// directory holding it (a new directory entry is not made durable by
+/// syncing the file, and not at all by a symlink).
+pub fn sync_parent(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     File::open(dir)?.sync_all()
 }
 

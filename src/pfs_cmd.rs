@@ -253,7 +253,10 @@ pub fn pfs_create(path: &PathArg, new: &PfsCreate<'_>, out: &mut dyn Write) -> C
             }
         }
     };
-    if let Err(e) = std::os::unix::fs::symlink(format!("@@PFS{id:05}"), path.as_path()) {
+    // The link is how the PFS is found again: durable before "succeeded".
+    let linked = std::os::unix::fs::symlink(format!("@@PFS{id:05}"), path.as_path())
+        .and_then(|()| crate::fsio::sync_parent(path.as_path()));
+    if let Err(e) = linked {
         writeln!(out, "failed: cannot create symlink: {}", strerror(&e))?;
         out.flush()?;
         return Err(PfsCmdError::Reported);
@@ -486,10 +489,12 @@ pub fn pfs_destroy(
         _ => strip_trailing_slashes(path),
     };
     if fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink()) {
-        fs::remove_file(link).map_err(|source| PfsCmdError::RemoveLink {
-            link: link.to_path_buf(),
-            source,
-        })?;
+        fs::remove_file(link)
+            .and_then(|()| crate::fsio::sync_parent(link))
+            .map_err(|source| PfsCmdError::RemoveLink {
+                link: link.to_path_buf(),
+                source,
+            })?;
     }
     Ok(())
 }

@@ -227,15 +227,7 @@ impl Blobs {
         }
         let f = match &mut self.file {
             Some(f) => f,
-            None => self.file.insert(
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(&self.path)
-                    .map_err(|e| io(&self.path, e))?,
-            ),
+            None => self.file.insert(open_or_create(&self.path)?),
         };
         f.write_all_at(&self.pending, self.flushed)
             .map_err(|e| io(&self.path, e))?;
@@ -326,6 +318,27 @@ impl Tail {
             f.set_len(self.size)?;
         }
         Ok(())
+    }
+}
+
+/// A payload file opened for appending; a new one's directory entry is
+/// made durable at once, so that a commit referencing it never outlives
+/// the file itself (once per generation of a PFS's file).
+fn open_or_create(path: &Path) -> Result<File> {
+    let open = |create| {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(create)
+            .open(path)
+    };
+    match open(false) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let f = open(true).map_err(|e| io(path, e))?;
+            crate::fsio::sync_parent(path).map_err(|e| io(path, e))?;
+            Ok(f)
+        }
+        r => Ok(r.map_err(|e| io(path, e))?),
     }
 }
 
