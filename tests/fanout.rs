@@ -140,6 +140,98 @@ fn a_target_killed_mid_copy_is_dropped_and_the_others_converge() {
     }
 }
 
+/// Runs a copy of `root`'s master to `a`, `far:b` (through `rsh`) and
+/// `c` with `-w 2`; when `stop_after` is given, stops the remote target
+/// (SIGSTOP: it neither reads nor answers) that long after it started.
+/// Returns the copy's outcome once it ended (before: it never did).
+fn copy_with_a_stalled_target(
+    dir: &Path,
+    root: &Path,
+    rsh: &Path,
+    stop_after: Option<Duration>,
+) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hammer"))
+        .env("HAMMER_RSH", rsh)
+        .args(["-y", "-i", "0", "-b", "4m", "-w", "2", "mirror-copy"])
+        .args([
+            s(&root.join("master")),
+            s(&root.join("a")),
+            format!("far:{}", s(&root.join("b"))),
+            s(&root.join("c")),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(after) = stop_after {
+        let pid_file = dir.join("pid.0");
+        wait_for("the remote target", 30, || pid_file.exists(), String::new);
+        std::thread::sleep(after);
+        let pid = fs::read_to_string(&pid_file).unwrap();
+        Command::new("kill")
+            .args(["-STOP", pid.trim()])
+            .status()
+            .unwrap();
+    }
+    let mut ended = false;
+    wait_for(
+        "the copy to drop its stalled target and end",
+        120,
+        || {
+            ended = child.try_wait().unwrap().is_some();
+            ended
+        },
+        String::new,
+    );
+    child.wait_with_output().unwrap()
+}
+
+/// The copy ended with target 2 dropped for standing still (`doing`
+/// nothing for 2 s), and the local targets hold the master.
+fn assert_stalled_target_dropped(root: &Path, out: &std::process::Output, last: u64, doing: &str) {
+    // Target 2 failed: 16 + bit 1.
+    assert_eq!(out.status.code(), Some(18), "{}", text(&out.stderr));
+    assert_stderr_has(
+        out,
+        &format!(
+            "hammer: mirror-copy: target 2 (far:{}) dropped: it {doing} nothing for 2 s",
+            s(&root.join("b"))
+        ),
+    );
+    for name in ["a", "c"] {
+        let id = id(root, name);
+        assert!(sync_end(root, id) >= last, "{name}");
+        assert_mirrored((root, 1), (root, id));
+    }
+}
+
+#[test]
+fn a_target_that_never_answers_is_dropped_after_w_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "s");
+    let last = make_history(&root, 20, 1, 4000);
+    // A remote side that stops itself before it reads a byte.
+    let rsh = dir.path().join("stopped-rsh");
+    fs::write(&rsh, "#!/bin/sh\nkill -STOP $$\n").unwrap();
+    fs::set_permissions(&rsh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = copy_with_a_stalled_target(dir.path(), &root, &rsh, None);
+    assert_stalled_target_dropped(&root, &out, last, "answered");
+}
+
+#[test]
+fn a_target_that_stops_reading_mid_copy_is_dropped_after_w_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "s");
+    // 12 MB at 4 MB/s: the copy lasts about three seconds; the stop at
+    // 1.2 s is mid-batch, and the relay's writes to it then stand still.
+    let last = make_history(&root, 300, 1, 40_000);
+    let rsh = fake_rsh(dir.path());
+    let out =
+        copy_with_a_stalled_target(dir.path(), &root, &rsh, Some(Duration::from_millis(1200)));
+    assert_stalled_target_dropped(&root, &out, last, "took");
+}
+
 #[test]
 fn remote_targets_and_compression() {
     let dir = tempfile::tempdir().unwrap();

@@ -14,12 +14,15 @@ use crate::wire::zframe::zstd_level;
 /// `getopt(3)` option string of hammer.c.
 pub const OPTSTRING: &str = "b:c:de:hf:i:m:p:qrt:v2yABC:FR:S:T:X";
 /// This tool's own options, on letters the original does not use.
-pub const OWN_OPTSTRING: &str = "zj:";
+pub const OWN_OPTSTRING: &str = "zj:w:";
 
 /// Default `-S`: 4 GiB.
 const DEFAULT_SPLITUP: u64 = 4_294_967_296;
 /// Default `-i`.
 const DEFAULT_DELAY: Duration = Duration::from_secs(5);
+/// Default `-w`: longer than any commit of a batch takes, short enough
+/// that a stalled target does not hold the others for long.
+pub const DEFAULT_STALL: Duration = Duration::from_secs(300);
 
 /// The global options after parsing (hammer.c's `*Opt` globals that these
 /// commands use; `-C`, `-f`, `-m`, `-r` and `-A` are accepted and unused).
@@ -64,6 +67,9 @@ pub struct GlobalOpts {
     pub compress: u32,
     /// `-j`: where the JSON-lines events go.
     pub events: Option<OsString>,
+    /// `-w`: how long a target of a copy to several targets may stall
+    /// before it is dropped; `None` (`-w 0`): never.
+    pub stall: Option<Duration>,
 }
 
 impl GlobalOpts {
@@ -96,6 +102,7 @@ impl Default for GlobalOpts {
             force: false,
             compress: 0,
             events: None,
+            stall: Some(DEFAULT_STALL),
         }
     }
 }
@@ -217,6 +224,12 @@ fn apply_value(o: &mut GlobalOpts, c: char, v: OsString) -> Result<(), CliError>
         }
         'p' => o.ssh_port = Some(v),
         'j' => o.events = Some(v),
+        'w' => {
+            let secs = seconds(bytes)
+                .and_then(|s| u64::try_from(s).ok())
+                .ok_or_else(|| bad(TIMEOUT))?;
+            o.stall = (secs > 0).then(|| Duration::from_secs(secs));
+        }
         't' => {
             let secs = seconds(bytes)
                 .and_then(|s| u64::try_from(s).ok())

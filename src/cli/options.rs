@@ -82,6 +82,7 @@ impl GlobalOpts {
                 ..self.write_options(None)
             },
             compress: self.compress,
+            stall: self.stall,
             ssh: SshOptions {
                 compress: self.ssh_compress,
                 port: self.ssh_port.clone(),

@@ -494,6 +494,7 @@ Options (before the command):
   -R cmds, -T path  restrictions (ssh-remote)
   -S splitsize      prescan chunk size (default 4g)
   -t seconds        stop mirror-read after that long
+  -w seconds        drop a target of several that stalls that long (300)
   -X                ssh compression
   -y                create a missing slave without asking
   -z                compress the stream with zstd (-zz, -zzz: harder)

@@ -14,6 +14,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// What a kernel pipe or socket between two sides should hold.
 const KERNEL_BUFFER: usize = 1 << 20;
@@ -78,16 +79,48 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn wait<'a>(&self, g: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        self.changed.wait(g).unwrap_or_else(|e| e.into_inner())
+    /// Waits for a change, until `deadline` if there is one: then fails
+    /// with `TimedOut`, as a socket with a timeout does with `WouldBlock`.
+    fn wait<'a>(
+        &self,
+        g: MutexGuard<'a, State>,
+        deadline: Option<Instant>,
+    ) -> io::Result<MutexGuard<'a, State>> {
+        let Some(deadline) = deadline else {
+            return Ok(self.changed.wait(g).unwrap_or_else(|e| e.into_inner()));
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        let (g, _) = self
+            .changed
+            .wait_timeout(g, left)
+            .unwrap_or_else(|e| e.into_inner());
+        Ok(g)
     }
 }
 
 /// The writing end; dropping it is end of file for the reader.
-pub struct PipeWriter(Arc<Shared>);
+pub struct PipeWriter(Arc<Shared>, Option<Duration>);
 
 /// The reading end; once dropped, writes fail with EPIPE as on a socket.
-pub struct PipeReader(Arc<Shared>);
+pub struct PipeReader(Arc<Shared>, Option<Duration>);
+
+impl PipeWriter {
+    /// A write that finds no room for this long fails with `TimedOut`
+    /// (`None`: it waits for ever), as `UnixStream::set_write_timeout`.
+    pub fn set_timeout(&mut self, t: Option<Duration>) {
+        self.1 = t;
+    }
+}
+
+impl PipeReader {
+    /// A read that finds no bytes for this long fails with `TimedOut`.
+    pub fn set_timeout(&mut self, t: Option<Duration>) {
+        self.1 = t;
+    }
+}
 
 /// A new pipe.
 pub fn pipe() -> (PipeReader, PipeWriter) {
@@ -99,7 +132,7 @@ pub fn pipe() -> (PipeReader, PipeWriter) {
         }),
         changed: Condvar::new(),
     });
-    (PipeReader(shared.clone()), PipeWriter(shared))
+    (PipeReader(shared.clone(), None), PipeWriter(shared, None))
 }
 
 impl Write for PipeWriter {
@@ -107,6 +140,7 @@ impl Write for PipeWriter {
         if data.is_empty() {
             return Ok(0);
         }
+        let deadline = self.1.map(|t| Instant::now() + t);
         let mut g = self.0.lock();
         loop {
             if g.reader_gone {
@@ -119,7 +153,7 @@ impl Write for PipeWriter {
                 self.0.changed.notify_all();
                 return Ok(n);
             }
-            g = self.0.wait(g);
+            g = self.0.wait(g, deadline)?;
         }
     }
 
@@ -140,6 +174,7 @@ impl Read for PipeReader {
         if out.is_empty() {
             return Ok(0);
         }
+        let deadline = self.1.map(|t| Instant::now() + t);
         let mut g = self.0.lock();
         loop {
             if !g.bytes.is_empty() {
@@ -155,7 +190,7 @@ impl Read for PipeReader {
             if g.writer_gone {
                 return Ok(0);
             }
-            g = self.0.wait(g);
+            g = self.0.wait(g, deadline)?;
         }
     }
 }
@@ -238,6 +273,23 @@ mod tests {
         drop(r);
         let e = t.join().unwrap();
         assert_eq!(e.raw_os_error(), Some(libc::EPIPE));
+    }
+
+    #[test]
+    fn ends_with_a_timeout_give_up_when_nothing_moves() {
+        let (mut r, mut w) = pipe();
+        r.set_timeout(Some(Duration::from_millis(20)));
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            r.read(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::TimedOut
+        );
+        w.set_timeout(Some(Duration::from_millis(20)));
+        let block = vec![1u8; CAPACITY + 1];
+        // The first write fills the pipe; the next finds no room.
+        assert_eq!(w.write(&block).unwrap(), CAPACITY);
+        assert_eq!(w.write(&block).unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert_eq!(r.read(&mut buf).unwrap(), 16);
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct CopyOptions {
     /// `-z` count: the stream between a local and a remote side is
     /// compressed (two local sides share memory: not there).
     pub compress: u32,
+    /// `-w`: with several targets, one that takes nothing and answers
+    /// nothing for this long is dropped; `None`: never.
+    pub stall: Option<Duration>,
 }
 
 /// What a copy has to tell while it runs; the caller renders it. A
@@ -92,21 +95,34 @@ enum End {
 /// One running side.
 pub(super) enum Running {
     Local(JoinHandle<Ended>),
-    Remote(JoinHandle<Ended>),
+    /// The thread watching the child (remote shell) with this pid.
+    Remote(JoinHandle<Ended>, u32),
 }
 
 impl Running {
     /// Whether the side has ended (`finish` will not wait).
     pub(super) fn is_finished(&self) -> bool {
         match self {
-            Running::Local(h) | Running::Remote(h) => h.is_finished(),
+            Running::Local(h) | Running::Remote(h, _) => h.is_finished(),
+        }
+    }
+
+    /// Ends a remote side that stalled: its shell is killed, which ends
+    /// the session on the far side too. A local side ends on its own once
+    /// its channel is gone (it cannot be stopped from outside).
+    pub(super) fn kill(&self) {
+        if let Running::Remote(h, pid) = self {
+            if !h.is_finished() {
+                let pid = nix::unistd::Pid::from_raw(*pid as i32);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
         }
     }
 
     /// Waits for the side to end.
     pub(super) fn finish(self) -> Ended {
         let h = match self {
-            Running::Local(h) | Running::Remote(h) => h,
+            Running::Local(h) | Running::Remote(h, _) => h,
         };
         h.join().unwrap_or_else(|_| Ended {
             end: End::Failed(vec![CopyNote::Panicked], true),
@@ -273,6 +289,7 @@ pub(super) fn start(
                 .spawn()
                 .map_err(spawn_err)?;
             let progress = opts.read.progress.clone();
+            let pid = child.id();
             let handle = thread::Builder::new()
                 .name("remote stderr".into())
                 .spawn(move || watch_remote(child, progress))
@@ -280,7 +297,7 @@ pub(super) fn start(
                     what: "thread".into(),
                     source,
                 })?;
-            Ok(Running::Remote(handle))
+            Ok(Running::Remote(handle, pid))
         }
         Side::Local(fs) => {
             let input = end.try_clone().map_err(CopyError::Channel)?;

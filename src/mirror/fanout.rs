@@ -5,7 +5,10 @@
 //! targets further on take what they already hold as no-ops. A target that
 //! fails or goes away is dropped with its own message and the others go
 //! on; writes back-pressure, so a slow target slows the copy instead of
-//! filling memory (each channel holds at most one pipe's worth).
+//! filling memory (each channel holds at most one pipe's worth). A target
+//! that takes nothing and answers nothing for `-w` seconds is dropped the
+//! same way (a remote one's shell killed), so one stalled target cannot
+//! hold the others.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};
@@ -20,6 +23,7 @@ use super::copy::{
 use super::remote::{parse_side, Role, Side};
 use super::write::WriteOptions;
 use crate::ondisk::PseudofsData;
+use crate::wire::reader::{ReadError, ReadErrorKind};
 use crate::wire::record::PFSD_OFF_DATA;
 use crate::wire::zframe::{zstd_level, ZReader, ZWriter};
 use crate::wire::{doalign, mrec_type, MrecordReader, SERIALBUF_SIZE};
@@ -56,6 +60,8 @@ struct Target {
     dropped: Option<(String, Instant)>,
     /// Dropped for good: it failed in a way no reconnection mends.
     permanent: bool,
+    /// `-w`: how long its channel may stand still.
+    stall: Option<Duration>,
 }
 
 /// The source's channel as the relay sees it.
@@ -87,6 +93,7 @@ pub fn mirror_fanout(
             ended: Vec::new(),
             dropped: None,
             permanent: false,
+            stall: opts.stall,
         })
         .collect();
     let mut outcome = FanOutcome {
@@ -209,6 +216,9 @@ fn connect(t: &mut Target, side: &Side, opts: &CopyOptions) -> Result<(), CopyEr
                 },
                 ..opts.clone()
             };
+            let (mut to_target, mut from_target) = (to_target, from_target);
+            to_target.set_timeout(t.stall);
+            from_target.set_timeout(t.stall);
             t.running = Some(start_local(fs, Role::Target, &local, from_relay, to_relay)?);
             t.link = Some((
                 Box::new(to_target),
@@ -219,6 +229,10 @@ fn connect(t: &mut Target, side: &Side, opts: &CopyOptions) -> Result<(), CopyEr
             let (mine, theirs) = UnixStream::pair().map_err(CopyError::Channel)?;
             chan::widen(&mine);
             chan::widen(&theirs);
+            // One socket: the timeouts hold for both directions' ends.
+            mine.set_write_timeout(t.stall)
+                .and_then(|()| mine.set_read_timeout(t.stall))
+                .map_err(CopyError::Channel)?;
             t.running = Some(start(side, Role::Target, opts, theirs)?);
             let replies: Box<dyn Read + Send> =
                 Box::new(mine.try_clone().map_err(CopyError::Channel)?);
@@ -330,10 +344,7 @@ fn broadcast(targets: &mut [Target], buf: &mut Vec<u8>) {
     for t in targets.iter_mut() {
         if let Some((out, _)) = &mut t.link {
             if let Err(e) = out.write_all(buf).and_then(|()| out.flush()) {
-                drop_target(
-                    t,
-                    format!("cannot send to it: {}", crate::errno::strerror(&e)),
-                );
+                cannot_send(t, &e);
             }
         }
     }
@@ -344,6 +355,35 @@ fn drop_target(t: &mut Target, why: String) {
     t.link = None;
     if t.dropped.is_none() {
         t.dropped = Some((why, Instant::now()));
+    }
+}
+
+/// Whether an error is a channel's timeout (`-w`): a socket's says
+/// `WouldBlock`, the in-process pipe's `TimedOut`.
+fn stalled(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Drops a target that stood still for `-w`, ending a remote one.
+fn drop_stalled(t: &mut Target, doing: &str) {
+    let secs = t.stall.map_or(0, |d| d.as_secs());
+    drop_target(t, format!("it {doing} nothing for {secs} s"));
+    if let Some(r) = &t.running {
+        r.kill();
+    }
+}
+
+fn cannot_send(t: &mut Target, e: &io::Error) {
+    if stalled(e) {
+        drop_stalled(t, "took");
+    } else {
+        drop_target(
+            t,
+            format!("cannot send to it: {}", crate::errno::strerror(e)),
+        );
     }
 }
 
@@ -367,10 +407,7 @@ fn gather(
         };
         if let Some(bytes) = first {
             if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
-                drop_target(
-                    t,
-                    format!("cannot send to it: {}", crate::errno::strerror(&e)),
-                );
+                cannot_send(t, &e);
                 continue;
             }
         }
@@ -398,6 +435,13 @@ fn gather(
                         (differs, tid, bytes)
                     })
                     .ok_or("it answered out of turn")
+            }
+            Err(ReadError {
+                kind: ReadErrorKind::Io(e),
+                ..
+            }) if stalled(&e) => {
+                drop_stalled(t, "answered");
+                continue;
             }
             _ => Err("it ended without answering"),
         };
