@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -128,4 +129,86 @@ fn readers_see_consistent_snapshots_while_a_process_writes() {
         .unwrap();
     let second = writer_of_tid.values().filter(|&&w| w == 1).count();
     assert!(second > 0 && second < writer_of_tid.len());
+}
+
+/// One tenant's batch that rewrites its slave's history (records created
+/// at or below the sync point: held until SYNC) and then stalls before its
+/// SYNC never holds another tenant's mirror-write into the same store
+/// (before: the held batch kept the store's write lock, and the other
+/// waited up to the 10-minute busy timeout). The stalled batch, cut off,
+/// leaves its slave as it was.
+#[test]
+fn a_stalled_history_rewrite_never_holds_another_client() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let store = two_clients(dir.path());
+    let path = |p: &str| store.join(p).display().to_string();
+    let before = pfs_state(&store, 3);
+    // B's slave (PFS#3): 40 records of 60 KB created at TID 2, below its
+    // sync point, in a batch that never reaches its SYNC.
+    let mut pfsd = open(&store, 3).get_pseudofs().unwrap();
+    pfsd.sync_end_tid += 0x100;
+    let head = Mrecord::Pfsd { version: 1, pfsd };
+    let payload = vec![0x5au8; 60_000];
+    let leaves: Vec<_> = (0..40)
+        .map(|i| data_leaf(0x1_0000_9000 + i, 0x4000, 2, &payload))
+        .collect();
+    let mut recs = vec![head, head];
+    recs.extend(leaves.iter().map(|&leaf| Mrecord::Rec {
+        rtype: hammer_mirror::wire::mrec_type::REC,
+        leaf,
+        data: &payload,
+    }));
+    let mut stalled = hammer()
+        .args(["-y", "mirror-write", &path("clientB/slave")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = stalled.stdin.take().unwrap();
+    input.write_all(&stream(&recs)).unwrap();
+    // Its stdin stays open: it waits for the rest, its calls made.
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Client A copies its master to a new slave meanwhile.
+    let mut copy = hammer()
+        .args([
+            "-y",
+            "-i",
+            "0",
+            "mirror-copy",
+            &path("clientA/pfs"),
+            &path("clientA/slave"),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let mut status = None;
+    wait_for(
+        "client A's copy while B's batch stalls",
+        120,
+        || {
+            status = copy.try_wait().unwrap();
+            status.is_some()
+        },
+        String::new,
+    );
+    assert!(status.unwrap().success(), "{:?}", copy.wait_with_output());
+    eprintln!("client A's copy took {:?}", t0.elapsed());
+    let a_slave = fs::read_link(store.join("clientA/slave")).unwrap();
+    let a_id: u32 = a_slave.to_string_lossy()[5..].parse().unwrap();
+    assert_mirrored((&store, 1), (&store, a_id));
+
+    // B's stream ends without its SYNC: nothing of it stays.
+    drop(input);
+    let out = stalled.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        pfs_state(&store, 3) == before,
+        "the cut batch changed B's slave"
+    );
 }

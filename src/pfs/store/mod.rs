@@ -15,11 +15,11 @@
 //! holds the TID allocator; `origin` remembers which host file (device,
 //! inode) each object of a PFS was last imported from, so that a renamed
 //! file keeps its object. Every ioctl is one SQLite transaction, and one
-//! that changes anything allocates one TID, like a flush; the exception
-//! is MIRROR_WRITE's held batch (`write.rs`), a transaction that stays
-//! open across calls until the SET or SYNCTID at SYNC. A write
-//! transaction that does not commit gives back the payload bytes it
-//! appended (`writetx.rs`).
+//! that changes anything allocates one TID, like a flush; MIRROR_WRITE's
+//! held batch (`write.rs`) is kept aside (`stage.rs`) and applied in the
+//! transaction of the SET or SYNCTID at its SYNC. A write transaction
+//! that does not commit gives back the payload bytes it appended
+//! (`writetx.rs`).
 //!
 //! Destroyed PFSes: a handle pins the PFS it first works on (`Pin`: the
 //! id and its generation, the count of its destroys) and checks it inside
@@ -33,8 +33,8 @@
 //! `records` (rows of `rec`, the change index, UPG's rollback), `payload`
 //! and `blob` (where payloads live), `pfsdata` (PFS records, a master's
 //! root, the pinned PFS), `read` and `write` (MIRROR_READ, MIRROR_WRITE),
-//! `txn` (import's transactions), `writetx` (write transactions, held
-//! batches), `history` (snapls), `check` (verify's store checks),
+//! `txn` (import's transactions), `writetx` (write transactions),
+//! `stage` (held batches), `history` (snapls), `check` (verify's store checks),
 //! `error`. This file keeps the handle and
 //! its `Pfs` operations.
 
@@ -48,6 +48,7 @@ mod pfsdata;
 mod read;
 mod records;
 mod schema;
+mod stage;
 mod tid;
 mod txn;
 mod view;
@@ -58,7 +59,6 @@ mod writetx;
 mod tests;
 
 use std::cell::{Cell, RefCell};
-use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
@@ -70,8 +70,10 @@ use blob::Blobs;
 use payload::{load_payload, PAYLOAD};
 use pfsdata::{create_root, has_root, load_live_pfs, save_pfs, sync_end, Pin};
 use records::{leaf_from, relocalize, rollback};
+use stage::Held;
 use tid::{alloc_tid, next_tid};
-use writetx::{Held, WriteTx};
+use write::Applied;
+use writetx::WriteTx;
 
 pub use blob::{PayloadAt, PayloadFault};
 pub use error::StoreError;
@@ -100,7 +102,7 @@ pub struct Store {
     /// found it.
     pin: Cell<Option<Pin>>,
     busy: Option<read::Busy>,
-    /// A MIRROR_WRITE batch whose transaction is still open (`write.rs`).
+    /// A MIRROR_WRITE batch kept for its SYNC (`write.rs`).
     held: RefCell<Option<Held>>,
 }
 
@@ -202,7 +204,8 @@ impl Store {
     fn save_pseudofs(&mut self, pfsd: &PseudofsData, exclusive: bool) -> Result<()> {
         let id = self.check_id()?;
         // A batch held on this PFS commits with the move of its sync point.
-        let (tx, _) = self.write_tx_on(id)?;
+        let mut tx = WriteTx::begin(&self.conn)?;
+        self.apply_held(&mut tx, id)?;
         if exclusive && load_live_pfs(&tx, id).is_ok() {
             return Err(Errno::EEXIST.into());
         }
@@ -244,75 +247,56 @@ impl Store {
         Ok((sync_end(&tx, &live.pfsd)?, live.record.base.create_tid))
     }
 
-    /// A consistent view for a read: while this handle holds a batch, the
-    /// held transaction (whose changes it then sees), else a transaction
-    /// of its own.
-    fn read_tx(&self) -> Result<ReadTx<'_>> {
-        ReadTx::on(&self.conn, &self.held)
+    /// A consistent view for a read.
+    fn read_tx(&self) -> Result<Transaction<'_>> {
+        Ok(self.conn.unchecked_transaction()?)
     }
 
-    /// A write transaction on PFS `id` that continues the batch this
-    /// handle holds on it, if any (its changes then commit or roll back
-    /// with this one's); a batch held on another PFS is rolled back.
-    /// Also returns whether a batch was continued.
-    fn write_tx_on(&self, id: u32) -> Result<(WriteTx<'_>, bool)> {
-        match self.held.take() {
-            Some(h) if h.pfs_id == id => Ok((WriteTx::resume(&self.conn, h), true)),
-            other => {
-                drop(other.map(|h| WriteTx::resume(&self.conn, h)));
-                Ok((WriteTx::begin(&self.conn)?, false))
-            }
-        }
-    }
-
-    /// A write transaction of its own, after rolling back a held batch.
+    /// A write transaction of its own, after discarding a held batch.
     fn write_tx(&self) -> Result<WriteTx<'_>> {
-        self.roll_back_held();
+        self.discard_held();
         WriteTx::begin(&self.conn)
     }
 
-    /// Rolls back the batch this handle holds, if any.
-    fn roll_back_held(&self) {
-        drop(self.held.take().map(|h| WriteTx::resume(&self.conn, h)));
+    /// Discards the batch this handle holds, if any.
+    fn discard_held(&self) {
+        self.held.take();
     }
 
     /// Whether this handle holds a batch on PFS `id`.
     fn holds(&self, id: u32) -> bool {
         self.held.borrow().as_ref().is_some_and(|h| h.pfs_id == id)
     }
-}
 
-/// A read's view of the store (`Store::read_tx`).
-enum ReadTx<'c> {
-    Own(Transaction<'c>),
-    Held(&'c Connection),
-}
-
-impl<'c> ReadTx<'c> {
-    fn on(conn: &'c Connection, held: &RefCell<Option<Held>>) -> Result<Self> {
-        Ok(if held.borrow().is_some() {
-            ReadTx::Held(conn)
-        } else {
-            ReadTx::Own(conn.unchecked_transaction()?)
-        })
-    }
-}
-
-impl Deref for ReadTx<'_> {
-    type Target = Connection;
-
-    fn deref(&self) -> &Connection {
-        match self {
-            ReadTx::Own(tx) => tx,
-            ReadTx::Held(conn) => conn,
+    /// Applies in `tx` the batch this handle holds on PFS `id` (one held
+    /// on another PFS is discarded). A record refused now, though it
+    /// passed `validate`, fails the whole batch.
+    fn apply_held(&self, tx: &mut WriteTx<'_>, id: u32) -> Result<()> {
+        let Some(held) = self.held.take() else {
+            return Ok(());
+        };
+        if held.pfs_id != id {
+            return Ok(());
         }
+        held.replay(
+            |mut req, records| match write::apply(self, tx, id, &mut req, records, true)? {
+                Applied::Done(_) => Ok(()),
+                Applied::Refused(_) | Applied::BelowSync => Err(Errno::EINVAL.into()),
+            },
+        )
     }
-}
 
-impl Drop for Store {
-    fn drop(&mut self) {
-        // A batch still held never reached its SYNC.
-        self.roll_back_held();
+    /// A call of a held batch on PFS `id`: checked, kept for its SYNC; a
+    /// refused record discards the batch.
+    fn stage(&self, id: u32, req: &mut MirrorWriteReq, records: &[u8]) -> Result<usize> {
+        let sent = *req;
+        let count = write::validate(id, req, records)?;
+        let mut held = self.held.borrow_mut();
+        match held.as_mut() {
+            Some(h) if req.head_error.is_none() => h.push(&sent, records)?,
+            _ => *held = None,
+        }
+        Ok(count)
     }
 }
 
@@ -401,8 +385,7 @@ impl Pfs for Store {
     }
 
     fn wait(&self, tid: u64) -> Result<()> {
-        // Nothing changes while this handle holds the write lock.
-        self.roll_back_held();
+        self.discard_held();
         let (c, version) = self.sync_point()?;
         if c > tid {
             return Ok(());
@@ -417,9 +400,10 @@ impl Pfs for Store {
     }
 
     fn synctid(&mut self, op: SynctidOp) -> Result<u64> {
-        if let Some(h) = self.held.take() {
-            let id = h.pfs_id;
-            let tx = WriteTx::resume(&self.conn, h);
+        let held_on = self.held.borrow().as_ref().map(|h| h.pfs_id);
+        if let Some(id) = held_on {
+            let mut tx = WriteTx::begin(&self.conn)?;
+            self.apply_held(&mut tx, id)?;
             blob::sync(&tx, &self.root, id)?;
             tx.commit()?;
         }
@@ -434,7 +418,7 @@ impl Pfs for Store {
     fn mirror_read(&mut self, req: &mut MirrorReadReq, buf: &mut [u8]) -> Result<usize> {
         let id = self.check_id()?;
         self.conn.execute_batch(read::SCAN_CACHE)?;
-        let tx = ReadTx::on(&self.conn, &self.held)?;
+        let tx = self.conn.unchecked_transaction()?;
         self.live(&tx, id)?;
         let blobs = Blobs::open(&tx, &self.root, id)?;
         read::mirror_read(&tx, &blobs, &mut self.busy, id, req, buf)
@@ -442,33 +426,31 @@ impl Pfs for Store {
 
     fn mirror_write(&mut self, req: &mut MirrorWriteReq, records: &[u8]) -> Result<usize> {
         let id = self.check_id()?;
+        if self.holds(id) {
+            return self.stage(id, req, records);
+        }
+        self.discard_held();
         let sent = *req;
-        let mut may_hold = self.holds(id);
-        loop {
-            let applied = if may_hold {
-                // A held transaction keeps the FULL level it began with
-                // (SQLite cannot change it inside one): it ends in the
-                // commit that moves the sync point.
-                write::mirror_write(self, id, req, records, true)?
-            } else {
-                self.roll_back_held();
-                // A batch need not be durable by itself: the SET that moves
-                // the slave's sync point at SYNC is, and syncing the payload
-                // file and the WAL then covers every batch before it.
-                self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
-                let r = write::mirror_write(self, id, req, records, false);
-                self.conn.execute_batch("PRAGMA synchronous=FULL")?;
-                r?
-            };
-            match applied {
-                Some(count) => return Ok(count),
-                // The call would change history at or below the sync
-                // point and kept nothing: again, in a transaction that may
-                // stay open until SYNC.
-                None => {
-                    *req = sent;
-                    may_hold = true;
-                }
+        // A batch need not be durable by itself: the SET that moves the
+        // slave's sync point at SYNC is, and syncing the payload file and
+        // the WAL then covers every batch before it.
+        self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+        let applied = WriteTx::begin(&self.conn).and_then(|mut tx| {
+            let a = write::apply(self, &mut tx, id, req, records, false)?;
+            if let Applied::Done(_) = a {
+                tx.commit()?;
+            }
+            Ok(a)
+        });
+        self.conn.execute_batch("PRAGMA synchronous=FULL")?;
+        match applied? {
+            Applied::Done(count) | Applied::Refused(count) => Ok(count),
+            // The call would change history at or below the sync point
+            // and kept nothing: it starts a batch kept for its SYNC.
+            Applied::BelowSync => {
+                *req = sent;
+                self.held.replace(Some(Held::new(&self.root, id)?));
+                self.stage(id, req, records)
             }
         }
     }

@@ -1004,9 +1004,10 @@ fn a_change_below_the_sync_point_waits_for_the_set_that_moves_it() {
     let (_d, mut store) = slave_at_500();
     let before = view(&other_handle(&store), 500);
     let mut req = held_batch(&mut store, false);
-    // The handle reads its own batch; others read the committed state.
+    // Nothing of the held batch is in the store before its SYNC, for this
+    // handle or another.
     assert_eq!(store.get_pseudofs().unwrap().sync_end_tid, 500);
-    assert!(find(&store, 13, DATA).is_some());
+    assert!(find(&store, 13, DATA).is_none());
     assert_eq!(view(&other_handle(&store), 500), before);
     // A later call above the sync point stays in the held batch.
     let third = rec(leaf(MISC, 14, DATA, 650, 0, b"e"), b"e");
@@ -1035,7 +1036,10 @@ fn a_held_batch_that_ends_otherwise_is_rolled_back_with_its_payloads() {
     let (_d, mut store) = slave_at_500();
     let root = store.root().to_path_buf();
     held_batch(&mut store, true);
-    assert!(!no_payload_tail(&store), "1.2 MiB written ahead");
+    assert!(
+        no_payload_tail(&store),
+        "nothing is written before the SYNC"
+    );
     drop(store);
     let mut store = Store::open(&root).unwrap();
     store.set_pfs_id(2);

@@ -5,20 +5,20 @@
 
 use std::ops::RangeInclusive;
 
-use rusqlite::params;
+use rusqlite::{params, Transaction};
 
 use super::blob::Blobs;
 use super::key;
 use super::payload::{load_payload, PAYLOAD};
 use super::pfsdata::sync_end;
 use super::records::{leaf_from, relocalize};
-use super::{ReadTx, Store};
+use super::Store;
 use crate::ondisk::{BaseElm, LeafElm, PseudofsData};
 use crate::pfs::Result;
 
 /// The addressed PFS as of one TID.
 pub struct View<'s> {
-    tx: ReadTx<'s>,
+    tx: Transaction<'s>,
     blobs: Blobs,
     pfs_id: u32,
     tid: u64,

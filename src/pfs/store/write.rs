@@ -12,14 +12,16 @@
 //! created at or before S a delete_tid that differs from its old one at
 //! or before S (either deleted by S and not before, or not and now so,
 //! or deleted at another TID by S), as a sweep with tid_end at or before
-//! S does, or a REC or PASS carrying such a delete_tid. Its transaction
-//! stays open across calls until the next SET_PSEUDOFS or SYNCTID on the
-//! same handle, which mirror-write issues at SYNC (SET moves S inside it,
-//! so the changes and the new S become durable together). Dropping the
-//! handle, a record or store error, or any other write operation rolls it
-//! back: a batch that never reached its SYNC changes nothing at or below
-//! S, while a complete stream still does what the kernel does (an older
-//! one may move S back).
+//! S does, or a REC or PASS carrying such a delete_tid. That call and the
+//! batch's later ones are checked (`validate`) and kept aside
+//! (`stage.rs`) until the next SET_PSEUDOFS or SYNCTID on the same
+//! handle, which mirror-write issues at SYNC: it applies them in its own
+//! transaction (SET moves S inside it, so the changes and the new S become
+//! durable together). Dropping the handle, a refused record or any other
+//! write operation discards them: a batch that never reached its SYNC
+//! changes nothing at or below S, and the write lock is never held while
+//! its client's stream is awaited, while a complete stream still does
+//! what the kernel does (an older one may move S back).
 
 use nix::errno::Errno;
 use rusqlite::Connection;
@@ -30,6 +32,7 @@ use super::payload::{payload_into, stash, Stored, DATA_OFFSET, INLINE_MAX};
 use super::records::{insert_rec, key_from, leaf_from, mtid_of, relocalize, update_leaf};
 use super::tid::{now_secs, raise_next_tid};
 use super::txn::{known_localization, known_rec_type};
+use super::writetx::WriteTx;
 use super::Store;
 use crate::ondisk::{rectype, BaseElm, DirentryHeadLe, LeafElm};
 use crate::pfs::{MirrorWriteReq, PfsError, Result};
@@ -75,35 +78,48 @@ struct Batch<'c> {
     /// Whether this call may change history at or below S; if not, such a
     /// change ends it with nothing kept.
     may_hold: bool,
-    /// This call changed history at or below S.
-    below_sync: bool,
 }
 
-/// Applies `records`; on a record error nothing of this call (or of the
-/// batch it held) is kept, the payload file is cut back, `head_error` is
-/// set and the returned count points at the failing record. `None` when
-/// the call would change history at or below the sync point and may not
-/// hold (nothing kept, `req` to be reset by the caller).
-pub(super) fn mirror_write(
+/// What one call of `apply` did.
+pub(super) enum Applied {
+    /// Every record was applied; `count` bytes.
+    Done(usize),
+    /// A record was refused (`req.head_error`, `count` points at it):
+    /// nothing of the call may be kept.
+    Refused(usize),
+    /// The call would change history at or below the sync point and may
+    /// not: nothing of it may be kept.
+    BelowSync,
+}
+
+/// Refuses a call larger than the ioctl accepts.
+pub(super) fn check_size(records: &[u8]) -> Result<()> {
+    if records.len() > MAX_WRITE_SIZE {
+        return Err(Errno::EINVAL.into());
+    }
+    Ok(())
+}
+
+/// Applies `records` in `tx`, which the caller commits on `Done` and
+/// drops (rolls back, giving back the payload bytes) otherwise. With
+/// `may_hold` (a held batch applied at its SYNC) changes at or below the
+/// sync point are made like any other.
+pub(super) fn apply(
     store: &Store,
+    tx: &mut WriteTx<'_>,
     pfs_id: u32,
     req: &mut MirrorWriteReq,
     records: &[u8],
     may_hold: bool,
-) -> Result<Option<usize>> {
-    if records.len() > MAX_WRITE_SIZE {
-        return Err(Errno::EINVAL.into());
-    }
-    for k in [&mut req.key_beg, &mut req.key_end, &mut req.key_cur] {
-        k.localization = relocalize(k.localization, pfs_id);
-    }
-    req.head_error = None;
-    let (mut tx, held) = store.write_tx_on(pfs_id)?;
-    let pfsd = store.live(&tx, pfs_id)?.pfsd;
-    let blobs = Blobs::open_writer(&tx, &store.root, pfs_id)?;
+) -> Result<Applied> {
+    check_size(records)?;
+    relocalize_req(req, pfs_id);
+    let pfsd = store.live(tx, pfs_id)?.pfsd;
+    let blobs = Blobs::open_writer(tx, &store.root, pfs_id)?;
     tx.guard_tail(&blobs);
+    let tx: &Connection = tx;
     let mut b = Batch {
-        tx: &tx,
+        tx,
         pfs_id,
         tid_beg: req.tid_beg,
         tid_end: req.tid_end,
@@ -117,8 +133,7 @@ pub(super) fn mirror_write(
         ahead: None,
         blobs,
         sync: pfsd.is_slave().then_some(pfsd.sync_end_tid),
-        may_hold: may_hold || held,
-        below_sync: false,
+        may_hold,
     };
     let mut count = 0;
     while count + HEAD_SIZE <= records.len() {
@@ -126,22 +141,162 @@ pub(super) fn mirror_write(
             Ok(used) => count += used,
             Err(StepError::Record(errno)) => {
                 req.head_error = Some(errno);
-                return Ok(Some(count));
+                return Ok(Applied::Refused(count));
             }
-            Err(StepError::BelowSync) => return Ok(None),
+            Err(StepError::BelowSync) => return Ok(Applied::BelowSync),
             Err(StepError::Store(e)) => return Err(e),
         }
     }
-    req.key_cur = key::decode(&b.pos.key);
-    req.key_cur.localization = relocalize(req.key_cur.localization, pfs_id);
-    raise_next_tid(&tx, b.max_tid)?;
-    b.blobs.finish(&tx, pfs_id, false)?;
-    if held || b.below_sync {
-        store.held.replace(Some(tx.hold(pfs_id)));
-    } else {
-        tx.commit()?;
+    set_key_cur(req, &b.pos, pfs_id);
+    raise_next_tid(b.tx, b.max_tid)?;
+    b.blobs.finish(b.tx, pfs_id, false)?;
+    Ok(Applied::Done(count))
+}
+
+/// A call of a held batch, checked without the store: the framing and the
+/// per-record checks `apply` makes whatever the PFS holds, and the CRC of
+/// every REC's payload (`apply` checks it only for a record it inserts;
+/// stricter here, as the records are applied only at SYNC). Sets `req` as
+/// `apply` would (keys re-localized, key_cur at the last record,
+/// head_error) and returns the bytes checked.
+pub(super) fn validate(pfs_id: u32, req: &mut MirrorWriteReq, records: &[u8]) -> Result<usize> {
+    check_size(records)?;
+    relocalize_req(req, pfs_id);
+    let mut pos = Position {
+        key: key::encode(&req.key_cur),
+        included: false,
+    };
+    let mut count = 0;
+    while count + HEAD_SIZE <= records.len() {
+        let checked = parse(&records[count..]).and_then(|(used, p)| {
+            let to = match p {
+                Parsed::Skip(_, end) => Some(local_key(&end, pfs_id)),
+                Parsed::Rec(mut leaf, data) => {
+                    relocalize_leaf(&mut leaf, pfs_id)?;
+                    if !data.is_empty()
+                        && !data_crc_matches(leaf.base.rec_type, data, leaf.data_crc)
+                    {
+                        return bad();
+                    }
+                    (leaf.base.rec_type != rectype::CONFIG).then(|| key::encode(&leaf.base))
+                }
+                Parsed::Pass(mut leaf) => {
+                    relocalize_leaf(&mut leaf, pfs_id)?;
+                    (leaf.base.rec_type != rectype::CONFIG).then(|| key::encode(&leaf.base))
+                }
+                Parsed::BadCrc => None,
+            };
+            if let Some(key) = to {
+                pos = Position {
+                    key,
+                    included: matches!(p, Parsed::Skip(..)),
+                };
+            }
+            Ok(used)
+        });
+        match checked {
+            Ok(used) => count += used,
+            Err(StepError::Record(errno)) => {
+                req.head_error = Some(errno);
+                return Ok(count);
+            }
+            Err(StepError::BelowSync) => unreachable!("parsing changes nothing"),
+            Err(StepError::Store(e)) => return Err(e),
+        }
     }
-    Ok(Some(count))
+    set_key_cur(req, &pos, pfs_id);
+    Ok(count)
+}
+
+fn relocalize_req(req: &mut MirrorWriteReq, pfs_id: u32) {
+    for k in [&mut req.key_beg, &mut req.key_end, &mut req.key_cur] {
+        k.localization = relocalize(k.localization, pfs_id);
+    }
+    req.head_error = None;
+}
+
+fn set_key_cur(req: &mut MirrorWriteReq, pos: &Position, pfs_id: u32) {
+    req.key_cur = key::decode(&pos.key);
+    req.key_cur.localization = relocalize(req.key_cur.localization, pfs_id);
+}
+
+/// One record as framed: what `Batch::apply` acts on.
+enum Parsed<'r> {
+    Skip(BaseElm, BaseElm),
+    Rec(LeafElm, &'r [u8]),
+    BadCrc,
+    Pass(LeafElm),
+}
+
+/// Frames the record at the start of `rest`; returns the bytes it
+/// occupies and what it is.
+fn parse(rest: &[u8]) -> Step<(usize, Parsed<'_>)> {
+    let Some(head) = Head::from_slice(rest) else {
+        return bad();
+    };
+    let rec_size = head.rec_size();
+    if head.signature() != SIGNATURE
+        || rec_size < HEAD_SIZE as u32
+        || rec_size > MAX_REC_SIZE
+        || rec_size as usize > rest.len()
+    {
+        return bad();
+    }
+    let bytes = &rest[..rec_size as usize];
+    let Some(raw) = RawRecord::new(bytes) else {
+        return bad();
+    };
+    let parsed = match head.rec_type() & mrec_type::MASK {
+        mrec_type::SKIP if rec_size == SKIP_REC_SIZE => {
+            let (Some(beg), Some(end)) = (
+                raw.array::<{ BaseElm::SIZE }>(HEAD_SIZE),
+                raw.array::<{ BaseElm::SIZE }>(HEAD_SIZE + BaseElm::SIZE),
+            ) else {
+                return bad();
+            };
+            Parsed::Skip(BaseElm::decode(beg), BaseElm::decode(end))
+        }
+        mrec_type::REC if rec_size >= REC_HEAD_SIZE => {
+            let Some(leaf) = raw.leaf() else {
+                return bad();
+            };
+            let data_len = leaf.data_len;
+            if data_len < 0
+                || data_len as u32 > XBUF_SIZE
+                || REC_HEAD_SIZE as usize + data_len as usize > bytes.len()
+            {
+                return bad();
+            }
+            let start = REC_HEAD_SIZE as usize;
+            Parsed::Rec(leaf, &bytes[start..start + data_len as usize])
+        }
+        mrec_type::REC_BADCRC if rec_size >= REC_HEAD_SIZE => Parsed::BadCrc,
+        mrec_type::PASS if rec_size == PASS_REC_SIZE => {
+            let Some(leaf) = raw.leaf() else {
+                return bad();
+            };
+            Parsed::Pass(leaf)
+        }
+        _ => return bad(),
+    };
+    Ok((doalign(rec_size).min(rest.len()), parsed))
+}
+
+/// Moves a leaf into the target PFS (§4.2); refuses what no PFS can
+/// hold: an unknown record type or localization type.
+fn relocalize_leaf(leaf: &mut LeafElm, pfs_id: u32) -> Step<()> {
+    if !known_rec_type(leaf.base.rec_type) || !known_localization(leaf.base.localization) {
+        return bad();
+    }
+    leaf.base.localization = relocalize(leaf.base.localization, pfs_id);
+    Ok(())
+}
+
+fn local_key(e: &BaseElm, pfs_id: u32) -> RecKey {
+    key::encode(&BaseElm {
+        localization: relocalize(e.localization, pfs_id),
+        ..*e
+    })
 }
 
 /// Why a record was not applied: the record is bad (reported in the head,
@@ -169,39 +324,19 @@ impl Batch<'_> {
     /// Applies the record at the start of `rest`; returns the bytes it
     /// occupies.
     fn apply(&mut self, rest: &[u8]) -> Step<usize> {
-        let Some(head) = Head::from_slice(rest) else {
-            return bad();
-        };
-        let rec_size = head.rec_size();
-        if head.signature() != SIGNATURE
-            || rec_size < HEAD_SIZE as u32
-            || rec_size > MAX_REC_SIZE
-            || rec_size as usize > rest.len()
-        {
-            return bad();
+        let (used, parsed) = parse(rest)?;
+        match parsed {
+            Parsed::Skip(beg, end) => self.skip(&beg, &end)?,
+            Parsed::Rec(leaf, data) => self.rec(leaf, data)?,
+            Parsed::BadCrc => {}
+            Parsed::Pass(leaf) => self.pass(leaf)?,
         }
-        let Some(raw) = RawRecord::new(&rest[..rec_size as usize]) else {
-            return bad();
-        };
-        match head.rec_type() & mrec_type::MASK {
-            mrec_type::SKIP if rec_size == SKIP_REC_SIZE => self.skip(&raw)?,
-            mrec_type::REC if rec_size >= REC_HEAD_SIZE => self.rec(&raw)?,
-            mrec_type::REC_BADCRC if rec_size >= REC_HEAD_SIZE => {}
-            mrec_type::PASS if rec_size == PASS_REC_SIZE => self.pass(&raw)?,
-            _ => return bad(),
-        }
-        Ok(doalign(rec_size).min(rest.len()))
+        Ok(used)
     }
 
-    fn skip(&mut self, raw: &RawRecord<'_>) -> Step<()> {
-        let (Some(beg), Some(end)) = (
-            raw.array::<{ BaseElm::SIZE }>(HEAD_SIZE),
-            raw.array::<{ BaseElm::SIZE }>(HEAD_SIZE + BaseElm::SIZE),
-        ) else {
-            return bad();
-        };
-        let beg = self.local_key(&BaseElm::decode(beg));
-        let end = self.local_key(&BaseElm::decode(end));
+    fn skip(&mut self, beg: &BaseElm, end: &BaseElm) -> Step<()> {
+        let beg = local_key(beg, self.pfs_id);
+        let end = local_key(end, self.pfs_id);
         self.sweep_to(&beg)?;
         self.pos = Position {
             key: end,
@@ -212,22 +347,10 @@ impl Batch<'_> {
         Ok(())
     }
 
-    fn rec(&mut self, raw: &RawRecord<'_>) -> Step<()> {
-        let Some(leaf) = raw.leaf() else {
-            return bad();
-        };
-        let data_len = leaf.data_len;
-        if data_len < 0
-            || data_len as u32 > XBUF_SIZE
-            || REC_HEAD_SIZE as usize + data_len as usize > raw.bytes().len()
-        {
-            return bad();
-        }
+    fn rec(&mut self, leaf: LeafElm, data: &[u8]) -> Step<()> {
         let Some((leaf, found)) = self.reach(leaf)? else {
             return Ok(());
         };
-        let start = REC_HEAD_SIZE as usize;
-        let data = &raw.bytes()[start..start + data_len as usize];
         match found {
             Some(target) => {
                 self.repair_payload(&target, data)?;
@@ -243,10 +366,7 @@ impl Batch<'_> {
         Ok(())
     }
 
-    fn pass(&mut self, raw: &RawRecord<'_>) -> Step<()> {
-        let Some(leaf) = raw.leaf() else {
-            return bad();
-        };
+    fn pass(&mut self, leaf: LeafElm) -> Step<()> {
         let Some((leaf, found)) = self.reach(leaf)? else {
             return Ok(());
         };
@@ -264,26 +384,9 @@ impl Batch<'_> {
     /// find the target's copy. `None` for a CONFIG record, which is never
     /// mirrored (§4.7) and leaves the position where it was.
     fn reach(&mut self, mut leaf: LeafElm) -> Step<Option<(LeafElm, Option<LeafElm>)>> {
-        self.relocalize_leaf(&mut leaf)?;
+        relocalize_leaf(&mut leaf, self.pfs_id)?;
         let found = self.sweep_to(&key::encode(&leaf.base))?;
         Ok((leaf.base.rec_type != rectype::CONFIG).then_some((leaf, found)))
-    }
-
-    /// Moves a leaf into the target PFS (§4.2); refuses what no PFS can
-    /// hold: an unknown record type or localization type.
-    fn relocalize_leaf(&self, leaf: &mut LeafElm) -> Step<()> {
-        if !known_rec_type(leaf.base.rec_type) || !known_localization(leaf.base.localization) {
-            return bad();
-        }
-        leaf.base.localization = relocalize(leaf.base.localization, self.pfs_id);
-        Ok(())
-    }
-
-    fn local_key(&self, e: &BaseElm) -> RecKey {
-        key::encode(&BaseElm {
-            localization: relocalize(e.localization, self.pfs_id),
-            ..*e
-        })
     }
 
     /// The sweep of §4.3 over `(P, k)` (P included after a SKIP): live,
@@ -360,13 +463,12 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// A change of the history at or below S: the call holds its batch if
-    /// it may, else it ends with nothing kept.
+    /// A change of the history at or below S: made in a held batch
+    /// applied at its SYNC, else the call ends with nothing kept.
     fn below_sync(&mut self) -> Step<()> {
         if !self.may_hold {
             return Err(StepError::BelowSync);
         }
-        self.below_sync = true;
         Ok(())
     }
 

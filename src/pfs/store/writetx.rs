@@ -1,8 +1,7 @@
 //! The store's write transactions: BEGIN IMMEDIATE on the connection, then
 //! COMMIT, or a rollback that first gives the payload file's uncommitted
 //! tail back (`blob::Tail`), while the write lock still keeps every other
-//! writer from appending; and the held batch, a MIRROR_WRITE transaction
-//! left open between calls (see `write.rs`).
+//! writer from appending.
 
 use std::ops::Deref;
 
@@ -10,15 +9,6 @@ use rusqlite::Connection;
 
 use super::blob::{Blobs, Tail};
 use crate::pfs::Result;
-
-/// A write transaction left open on the connection between MIRROR_WRITE
-/// calls: a batch that changed the slave's history at or below its sync
-/// point, to be committed with the SET that moves the sync point (or a
-/// SYNCTID) and rolled back by anything else.
-pub(super) struct Held {
-    pub(super) pfs_id: u32,
-    tail: Option<Tail>,
-}
 
 /// An open write transaction; dropped without `commit` or `hold`, it rolls
 /// back.
@@ -39,24 +29,6 @@ impl<'c> WriteTx<'c> {
             tail: None,
             open: true,
         })
-    }
-
-    /// Takes up a held batch's transaction again.
-    pub(super) fn resume(conn: &'c Connection, held: Held) -> Self {
-        WriteTx {
-            conn,
-            tail: held.tail,
-            open: true,
-        }
-    }
-
-    /// Leaves the transaction open on the connection, for `resume`.
-    pub(super) fn hold(mut self, pfs_id: u32) -> Held {
-        self.open = false;
-        Held {
-            pfs_id,
-            tail: self.tail.take(),
-        }
     }
 
     /// Called with a payload writer before it appends: what it appends is
