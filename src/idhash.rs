@@ -1,92 +1,23 @@
 //! Hashing of the integer keys import and verify index per object
-//! (object ids, device and inode numbers): one folded multiply per word
-//! instead of SipHash's rounds, keyed at random per map as std's are.
+//! (object ids, device and inode numbers): foldhash, one folded multiply
+//! per word instead of SipHash's rounds, seeded at random per map as
+//! std's maps are, so that whoever chose the ids (a stream's sender picks
+//! object ids) cannot line many of them up in one bucket.
 
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hasher};
 
 /// A map keyed by ids.
 pub type IdMap<K, V> = HashMap<K, V, IdState>;
 /// A set of ids.
 pub type IdSet<K> = HashSet<K, IdState>;
 
-/// The random keys of one map's hasher. They keep the hash of an id
-/// unknown to whoever chose the ids (a stream's sender picks object ids),
-/// so no one can line many of them up in one bucket.
-#[derive(Clone, Copy, Debug)]
-pub struct IdState {
-    seed: u64,
-    mul: u64,
-}
-
-impl Default for IdState {
-    fn default() -> Self {
-        // std's per-map random keys, drawn through SipHash of two words.
-        let random = RandomState::new();
-        IdState {
-            seed: random.hash_one(0u8),
-            mul: random.hash_one(1u8) | 1,
-        }
-    }
-}
-
-impl BuildHasher for IdState {
-    type Hasher = IdHasher;
-
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher {
-            h: self.seed,
-            mul: self.mul,
-        }
-    }
-}
-
-pub struct IdHasher {
-    h: u64,
-    mul: u64,
-}
-
-/// The 128-bit product's halves folded together: every input bit
-/// reaches the low bits (the bucket) and the high ones (hashbrown's tag).
-fn folded_multiply(a: u64, b: u64) -> u64 {
-    let p = u128::from(a) * u128::from(b);
-    (p as u64) ^ ((p >> 64) as u64)
-}
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u64(&mut self, x: u64) {
-        self.h = folded_multiply(self.h ^ x, self.mul);
-    }
-
-    fn write_i64(&mut self, x: i64) {
-        self.write_u64(x as u64);
-    }
-
-    fn write_u32(&mut self, x: u32) {
-        self.write_u64(u64::from(x));
-    }
-
-    fn write_usize(&mut self, x: usize) {
-        self.write_u64(x as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.h
-    }
-}
+/// A map's hasher: a new random seed for each.
+pub type IdState = foldhash::fast::RandomState;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::hash::BuildHasher;
 
     #[test]
     fn a_key_hashes_alike_in_one_map_and_differently_in_another() {
