@@ -158,7 +158,7 @@ fn damage_is_named_and_nothing_of_it_is_applied() {
         );
         // The batch the damage is in never reached its SYNC.
         if fs::symlink_metadata(&slave).is_ok() {
-            let id = pfs_id_of(&slave);
+            let id = link_id(&slave).unwrap();
             assert_eq!(sync_end(&root, id), 1, "{name}");
         }
         let dump = with_files(&["-z", "mirror-dump"], Some(&f), None);
@@ -187,13 +187,6 @@ fn a_bad_frame_head_is_one_error() {
     let err = text(&dump.stderr);
     assert_eq!(err.matches("compressed stream").count(), 1, "{err}");
     assert!(err.contains("frame at byte 8 "), "{err}");
-}
-
-/// The PFS number a PFS link of a store names (`@@PFS0000N`).
-fn pfs_id_of(link: &Path) -> u32 {
-    let target = fs::read_link(link).unwrap();
-    let t = target.to_string_lossy();
-    t.trim_start_matches("@@PFS").parse().unwrap()
 }
 
 fn copy_via(rsh: &Path, args: &[&str]) -> Output {

@@ -18,9 +18,7 @@ fn s(p: &Path) -> String {
 
 /// The PFS number the link `root/name` names (`@@PFS0000N`).
 fn id(root: &Path, name: &str) -> u32 {
-    let target = fs::read_link(root.join(name)).unwrap();
-    let t = target.to_string_lossy();
-    t.trim_start_matches("@@PFS").parse().unwrap()
+    link_id(&root.join(name)).unwrap()
 }
 
 /// A record: localization type, obj_id, key, rec_type, create and delete

@@ -48,14 +48,9 @@ fn creations_at_once_get_a_pfs_each() {
     let mut uuids = BTreeSet::new();
     for e in fs::read_dir(&root).unwrap() {
         let path = e.unwrap().path();
-        let Ok(target) = fs::read_link(&path) else {
+        let Some(id) = link_id(&path) else {
             continue;
         };
-        let id: u32 = target
-            .to_string_lossy()
-            .trim_start_matches("@@PFS")
-            .parse()
-            .unwrap();
         assert!(ids.insert(id), "two links name PFS#{id}");
         let status = ok(&["pfs-status", path.to_str().unwrap()]);
         let status = text(&status.stdout);

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -199,8 +198,7 @@ fn a_stalled_history_rewrite_never_holds_another_client() {
     );
     assert!(status.unwrap().success(), "{:?}", copy.wait_with_output());
     eprintln!("client A's copy took {:?}", t0.elapsed());
-    let a_slave = fs::read_link(store.join("clientA/slave")).unwrap();
-    let a_id: u32 = a_slave.to_string_lossy()[5..].parse().unwrap();
+    let a_id = link_id(&store.join("clientA/slave")).unwrap();
     assert_mirrored((&store, 1), (&store, a_id));
 
     // B's stream ends without its SYNC: nothing of it stays.

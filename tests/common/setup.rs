@@ -237,6 +237,14 @@ pub fn assert_no_payload_tail(root: &Path, pfs_id: u32) {
     );
 }
 
+/// The PFS number a PFS link of a store names (`@@PFS0000N`); `None`
+/// when there is no link there.
+pub fn link_id(link: &Path) -> Option<u32> {
+    let target = fs::read_link(link).ok()?;
+    let t = target.to_string_lossy();
+    Some(t.trim_start_matches("@@PFS").parse().unwrap())
+}
+
 /// Asserts the slave equals the master as of the slave's sync point.
 pub fn assert_mirrored(master: (&Path, u32), slave: (&Path, u32)) -> u64 {
     let tid = sync_end(slave.0, slave.1);
