@@ -1,9 +1,11 @@
 //! `hammer mirror-verify <master> <slave>`: proves, without writing either
 //! PFS, that a slave holds what its master holds as of the slave's sync
-//! point. Each PFS's side (serve.rs: in a thread, or through ssh for a
-//! remote PFS) hashes its records into a tree over the key space; this
-//! compares the two trees top-down, descends only into the ranges that
-//! differ, and compares the records there one by one.
+//! point, and that `hammer verify` finds nothing wrong with either. Each
+//! PFS's side (serve.rs: in a thread, or through ssh for a remote PFS)
+//! checks its records as verify does and hashes them into a tree over the
+//! key space; this prints the problems each side tells, compares the two
+//! trees top-down, descends only into the ranges that differ, and compares
+//! the records there one by one.
 
 use std::ffi::OsString;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -12,8 +14,8 @@ use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 use std::thread::{self, JoinHandle};
 
-use super::digest::{descend, Node, Payload, RecordDigest, TOP};
-use super::proto::{read_msg, write_msg, Msg, ProtoError};
+use super::digest::{descend, KeyRange, Node, RecordDigest, TOP};
+use super::proto::{read_msg, write_msg, Msg, ProtoError, NODES_CHUNK, RANGES_MAX};
 use super::serve::{serve, ServeError};
 use super::Key;
 use crate::mirror::remote::{shell_word, RemoteSpec, Side, SshOptions};
@@ -41,8 +43,11 @@ impl Role {
 pub struct Outcome {
     /// The slave's sync point, which both PFSes were compared as of.
     pub tid: u64,
-    /// Records that differ (0: identical).
+    /// Records that differ.
     pub differences: u64,
+    /// Problems `hammer verify` finds as of the TID, on the master and on
+    /// the slave (identical: no difference and no problem).
+    pub problems: [u64; 2],
     /// Bytes read from and written to the master's side and the slave's.
     pub bytes: [(u64, u64); 2],
 }
@@ -74,6 +79,8 @@ pub enum MirrorVerifyError {
     Channel(Role, String, ProtoError),
     #[error("mirror-verify: {} {}: unexpected answer", .0.name(), .1)]
     Unexpected(Role, String),
+    #[error("mirror-verify: {} {}: more than {ANSWER_NODES_MAX} nodes in an answer", .0.name(), .1)]
+    TooManyNodes(Role, String),
     #[error("mirror-verify: cannot start {what}: {}", crate::errno::strerror(.source))]
     Spawn {
         what: String,
@@ -83,6 +90,10 @@ pub enum MirrorVerifyError {
     #[error("mirror-verify: output: {}", crate::errno::strerror(.0))]
     Output(#[source] io::Error),
 }
+
+/// Most nodes taken in one answer, which a side of 4 G records reaches:
+/// what a hostile side can make the comparing process hold.
+const ANSWER_NODES_MAX: usize = 1 << 24;
 
 /// Counts the bytes through a reader or a writer.
 struct Counted<T> {
@@ -240,11 +251,61 @@ impl Peer {
         }
     }
 
+    /// The answer to `SCAN`: each problem the side's checks found, printed
+    /// on `out` as it comes, then the top level's nodes. Returns the nodes
+    /// and how many problems.
+    fn scanned(&mut self, out: &mut dyn Write) -> Result<(Vec<Node>, u64), MirrorVerifyError> {
+        let mut problems = 0;
+        loop {
+            match self.recv()? {
+                Msg::Problem(text) => {
+                    writeln!(out, "{}: {}", self.role.name(), printable(&text))
+                        .map_err(MirrorVerifyError::Output)?;
+                    problems += 1;
+                }
+                Msg::Nodes { level: TOP, nodes } => {
+                    return Ok((self.more_nodes(TOP, nodes)?, problems))
+                }
+                _ => return Err(self.unexpected()),
+            }
+        }
+    }
+
+    /// An answer of nodes of `level`.
     fn nodes(&mut self, level: u32) -> Result<Vec<Node>, MirrorVerifyError> {
         match self.recv()? {
-            Msg::Nodes { level: l, nodes } if l == level => Ok(nodes),
+            Msg::Nodes { level: l, nodes } if l == level => self.more_nodes(level, nodes),
             _ => Err(self.unexpected()),
         }
+    }
+
+    /// The rest of an answer of nodes of `level` that began with `nodes`:
+    /// messages of `NODES_CHUNK` nodes up to a shorter one.
+    fn more_nodes(
+        &mut self,
+        level: u32,
+        mut nodes: Vec<Node>,
+    ) -> Result<Vec<Node>, MirrorVerifyError> {
+        let mut last = nodes.len();
+        while last == NODES_CHUNK {
+            match self.recv()? {
+                Msg::Nodes {
+                    level: l,
+                    nodes: more,
+                } if l == level => {
+                    last = more.len();
+                    nodes.extend(more);
+                }
+                _ => return Err(self.unexpected()),
+            }
+            if nodes.len() > ANSWER_NODES_MAX {
+                return Err(MirrorVerifyError::TooManyNodes(
+                    self.role,
+                    self.name.clone(),
+                ));
+            }
+        }
+        Ok(nodes)
     }
 
     /// The next record of a `DIGESTS_OF` answer (`None` after its last).
@@ -281,25 +342,55 @@ impl Peer {
     }
 }
 
-/// The records of one side's `DIGESTS_OF` answer, one at a time.
+/// The records of one side in key ranges, one at a time, asked for by
+/// `DIGESTS_OF` requests of at most `RANGES_MAX` ranges each.
 struct DigestStream<'p> {
     peer: &'p mut Peer,
+    /// The ranges not asked for yet.
+    rest: &'p [KeyRange],
     batch: std::vec::IntoIter<RecordDigest>,
-    done: bool,
+    /// Whether an answer is under way.
+    asked: bool,
 }
 
-impl DigestStream<'_> {
+impl<'p> DigestStream<'p> {
+    /// Asks for the first ranges at once, so that both sides work at once.
+    fn start(peer: &'p mut Peer, ranges: &'p [KeyRange]) -> Result<Self, MirrorVerifyError> {
+        let mut s = DigestStream {
+            peer,
+            rest: ranges,
+            batch: Vec::new().into_iter(),
+            asked: false,
+        };
+        s.ask()?;
+        Ok(s)
+    }
+
+    /// Asks for the next ranges, if any are left.
+    fn ask(&mut self) -> Result<(), MirrorVerifyError> {
+        if !self.rest.is_empty() {
+            let (piece, rest) = self.rest.split_at(self.rest.len().min(RANGES_MAX));
+            self.peer.send(&Msg::DigestsOf(piece.to_vec()))?;
+            self.rest = rest;
+            self.asked = true;
+        }
+        Ok(())
+    }
+
     fn next(&mut self) -> Result<Option<RecordDigest>, MirrorVerifyError> {
         loop {
             if let Some(d) = self.batch.next() {
                 return Ok(Some(d));
             }
-            if self.done {
+            if !self.asked {
                 return Ok(None);
             }
             match self.peer.digests()? {
                 Some(b) => self.batch = b.into_iter(),
-                None => self.done = true,
+                None => {
+                    self.asked = false;
+                    self.ask()?;
+                }
             }
         }
     }
@@ -325,9 +416,10 @@ pub fn mirror_verify(
     let result = compare(&mut m, &mut s, out);
     let failed = result.is_err();
     let bytes = [m.finish(failed), s.finish(failed)];
-    result.map(|(tid, differences)| Outcome {
+    result.map(|(tid, differences, problems)| Outcome {
         tid,
         differences,
+        problems,
         bytes,
     })
 }
@@ -337,18 +429,20 @@ fn ask_both<T>(
     m: &mut Peer,
     s: &mut Peer,
     msg: &Msg,
-    answer: impl Fn(&mut Peer) -> Result<T, MirrorVerifyError>,
+    mut answer: impl FnMut(&mut Peer) -> Result<T, MirrorVerifyError>,
 ) -> Result<(T, T), MirrorVerifyError> {
     m.send(msg)?;
     s.send(msg)?;
     Ok((answer(m)?, answer(s)?))
 }
 
+/// Compares the two sides: the slave's sync point, the records that
+/// differ and the problems of each side.
 fn compare(
     m: &mut Peer,
     s: &mut Peer,
     out: &mut dyn Write,
-) -> Result<(u64, u64), MirrorVerifyError> {
+) -> Result<(u64, u64, [u64; 2]), MirrorVerifyError> {
     let (mpfsd, spfsd) = (m.hello()?, s.hello()?);
     if !spfsd.is_slave() {
         return Err(MirrorVerifyError::NotSlave(s.name.clone()));
@@ -365,38 +459,78 @@ fn compare(
         return Err(MirrorVerifyError::SamePfs(m.name.clone(), s.name.clone()));
     }
     let tid = spfsd.sync_end_tid;
-    let top = ask_both(m, s, &Msg::Scan { tid }, |p| p.nodes(TOP))?;
-    let ranges = descend(top, |level, ranges| {
-        let ask = Msg::NodesOf {
-            level,
-            ranges: ranges.to_vec(),
-        };
-        ask_both(m, s, &ask, |p| p.nodes(level))
-    })?;
     let mut out = BufWriter::new(out);
+    let ((mtop, mp), (stop, sp)) = ask_both(m, s, &Msg::Scan { tid }, |p| p.scanned(&mut out))?;
+    let problems = [mp, sp];
+    let ranges = descend((mtop, stop), |level, ranges| {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for piece in ranges.chunks(RANGES_MAX) {
+            let ask = Msg::NodesOf {
+                level,
+                ranges: piece.to_vec(),
+            };
+            let (x, y) = ask_both(m, s, &ask, |p| p.nodes(level))?;
+            a.extend(x);
+            b.extend(y);
+        }
+        Ok((a, b))
+    })?;
     let mut differences = 0;
     if !ranges.is_empty() {
-        m.send(&Msg::DigestsOf(ranges.clone()))?;
-        s.send(&Msg::DigestsOf(ranges.clone()))?;
-        differences = report(m, s, &mut out)?;
+        let ms = DigestStream::start(m, &ranges)?;
+        let ss = DigestStream::start(s, &ranges)?;
+        differences = report(ms, ss, &mut out)?;
     }
-    if differences == 0 {
-        writeln!(out, "identical as of 0x{tid:016x}")
-    } else {
-        let (records, ranges) = (
-            plural(differences, "record"),
-            plural(ranges.len() as u64, "key range"),
-        );
-        let verb = if differences == 1 {
-            "differs"
-        } else {
-            "differ"
-        };
-        writeln!(out, "{records} {verb} as of 0x{tid:016x}, in {ranges}")
-    }
+    writeln!(
+        out,
+        "{}",
+        summary(tid, differences, ranges.len() as u64, problems)
+    )
     .and_then(|()| out.flush())
     .map_err(MirrorVerifyError::Output)?;
-    Ok((tid, differences))
+    Ok((tid, differences, problems))
+}
+
+/// The last line: `identical as of <tid>` only with no record differing
+/// and no problem on either side.
+fn summary(tid: u64, differences: u64, ranges: u64, problems: [u64; 2]) -> String {
+    let found: Vec<String> = [Role::Master, Role::Slave]
+        .into_iter()
+        .zip(problems)
+        .filter(|&(_, n)| n > 0)
+        .map(|(role, n)| format!("{} on the {}", plural(n, "problem"), role.name()))
+        .collect();
+    let records = match differences {
+        0 if found.is_empty() => return format!("identical as of 0x{tid:016x}"),
+        0 => format!("no record differs as of 0x{tid:016x}"),
+        1 => format!(
+            "1 record differs as of 0x{tid:016x}, in {}",
+            plural(ranges, "key range")
+        ),
+        n => format!(
+            "{n} records differ as of 0x{tid:016x}, in {}",
+            plural(ranges, "key range")
+        ),
+    };
+    if found.is_empty() {
+        records
+    } else {
+        format!("{records}; {}", found.join(", "))
+    }
+}
+
+/// A side's text with its control characters escaped: a remote side
+/// cannot draw on the terminal or add lines of its own.
+fn printable(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
 }
 
 /// `n` and the noun, in the plural unless `n` is 1.
@@ -410,17 +544,11 @@ fn plural(n: u64, noun: &str) -> String {
 /// Prints one line per record that differs between the master's digests
 /// and the slave's (both in key order, read as they come); returns how
 /// many.
-fn report(m: &mut Peer, s: &mut Peer, out: &mut dyn Write) -> Result<u64, MirrorVerifyError> {
-    let mut ms = DigestStream {
-        peer: m,
-        batch: Vec::new().into_iter(),
-        done: false,
-    };
-    let mut ss = DigestStream {
-        peer: s,
-        batch: Vec::new().into_iter(),
-        done: false,
-    };
+fn report(
+    mut ms: DigestStream<'_>,
+    mut ss: DigestStream<'_>,
+    out: &mut dyn Write,
+) -> Result<u64, MirrorVerifyError> {
     let (mut a, mut b) = (ms.next()?, ss.next()?);
     let mut n = 0;
     loop {
@@ -460,7 +588,8 @@ fn report(m: &mut Peer, s: &mut Peer, out: &mut dyn Write) -> Result<u64, Mirror
 }
 
 /// What differs between the master's version `a` and the slave's `b` of
-/// one record, if anything.
+/// one record, if anything. (Which of them fails its data CRC or cannot
+/// be read, the side's checks have told.)
 fn differs(a: &RecordDigest, b: &RecordDigest) -> Option<String> {
     let mut what = Vec::new();
     if a.delete_tid != b.delete_tid {
@@ -469,14 +598,7 @@ fn differs(a: &RecordDigest, b: &RecordDigest) -> Option<String> {
             a.delete_tid, b.delete_tid
         ));
     }
-    for (d, role) in [(a, Role::Master), (b, Role::Slave)] {
-        match d.payload {
-            Payload::Good => {}
-            Payload::BadCrc => what.push(format!("data fails its CRC on the {}", role.name())),
-            Payload::Unreadable => what.push(format!("data cannot be read on the {}", role.name())),
-        }
-    }
-    if a.content != b.content && a.payload == b.payload {
+    if a.content != b.content {
         what.push("different data".to_string());
     }
     (!what.is_empty()).then(|| what.join(", "))
