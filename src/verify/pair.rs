@@ -75,6 +75,9 @@ pub enum MirrorVerifyError {
     Told(Role, String, String),
     #[error("mirror-verify: {} {}: ended without answering", .0.name(), .1)]
     Ended(Role, String),
+    /// A local side's thread panicked (a bug): what it said.
+    #[error("mirror-verify: {} {}: its side panicked: {}", .0.name(), .1, .2)]
+    Panicked(Role, String, String),
     #[error("mirror-verify: {} {}: {}", .0.name(), .1, .2)]
     Channel(Role, String, ProtoError),
     #[error("mirror-verify: {} {}: unexpected answer", .0.name(), .1)]
@@ -163,46 +166,71 @@ pub fn ssh_argv(rsh: OsString, ssh: &SshOptions, spec: &RemoteSpec) -> Vec<OsStr
     v
 }
 
+/// `MirrorVerifyError::Spawn` of `what`.
+fn spawn_err(what: &str) -> impl FnOnce(io::Error) -> MirrorVerifyError {
+    let what = what.to_string();
+    move |source| MirrorVerifyError::Spawn { what, source }
+}
+
 impl Peer {
     fn start(role: Role, side: &Side, ssh: &SshOptions) -> Result<Peer, MirrorVerifyError> {
-        let spawn_err = |what: &str| {
-            let what = what.to_string();
-            move |source| MirrorVerifyError::Spawn { what, source }
-        };
-        let (mine, theirs) = UnixStream::pair().map_err(spawn_err("a channel"))?;
-        let (name, running) = match side {
+        match side {
             Side::Local(path) => {
-                let name = path.to_string();
                 let path = path.clone();
-                let mut input = theirs.try_clone().map_err(spawn_err("a channel"))?;
-                let mut output = theirs;
-                let handle = thread::Builder::new()
-                    .name(format!("{} side", role.name()))
-                    .spawn(move || serve(path.as_path(), &mut input, &mut output))
-                    .map_err(spawn_err("a thread"))?;
-                (name, Running::Local(handle))
+                Peer::local(role, path.to_string(), move |input, output| {
+                    serve(path.as_path(), input, output)
+                })
             }
-            Side::Remote(spec) => {
-                let argv = ssh_argv(rsh(), ssh, spec);
-                let what = argv[0].to_string_lossy().into_owned();
-                let input: OwnedFd = theirs.try_clone().map_err(spawn_err(&what))?.into();
-                let child = Command::new(&argv[0])
-                    .args(&argv[1..])
-                    .stdin(Stdio::from(input))
-                    .stdout(Stdio::from(OwnedFd::from(theirs)))
-                    .spawn()
-                    .map_err(spawn_err(&what))?;
-                let name = format!(
-                    "{}{}:{}",
-                    spec.user
-                        .as_ref()
-                        .map_or(String::new(), |u| format!("{}@", u.to_string_lossy())),
-                    spec.host.to_string_lossy(),
-                    spec.path.to_string_lossy()
-                );
-                (name, Running::Remote(child))
-            }
-        };
+            Side::Remote(spec) => Peer::remote(role, spec, ssh),
+        }
+    }
+
+    /// A side run by `side` in a thread of this process.
+    fn local(
+        role: Role,
+        name: String,
+        side: impl FnOnce(&mut dyn Read, &mut dyn Write) -> Result<(), ServeError> + Send + 'static,
+    ) -> Result<Peer, MirrorVerifyError> {
+        let (mine, theirs) = UnixStream::pair().map_err(spawn_err("a channel"))?;
+        let mut input = theirs.try_clone().map_err(spawn_err("a channel"))?;
+        let mut output = theirs;
+        let handle = thread::Builder::new()
+            .name(format!("{} side", role.name()))
+            .spawn(move || side(&mut input, &mut output))
+            .map_err(spawn_err("a thread"))?;
+        Peer::over(role, name, mine, Running::Local(handle))
+    }
+
+    /// A side on another host, through ssh.
+    fn remote(role: Role, spec: &RemoteSpec, ssh: &SshOptions) -> Result<Peer, MirrorVerifyError> {
+        let (mine, theirs) = UnixStream::pair().map_err(spawn_err("a channel"))?;
+        let argv = ssh_argv(rsh(), ssh, spec);
+        let what = argv[0].to_string_lossy().into_owned();
+        let input: OwnedFd = theirs.try_clone().map_err(spawn_err(&what))?.into();
+        let child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::from(input))
+            .stdout(Stdio::from(OwnedFd::from(theirs)))
+            .spawn()
+            .map_err(spawn_err(&what))?;
+        let name = format!(
+            "{}{}:{}",
+            spec.user
+                .as_ref()
+                .map_or(String::new(), |u| format!("{}@", u.to_string_lossy())),
+            spec.host.to_string_lossy(),
+            spec.path.to_string_lossy()
+        );
+        Peer::over(role, name, mine, Running::Remote(child))
+    }
+
+    /// The comparing process's end `mine` of a side's channel.
+    fn over(
+        role: Role,
+        name: String,
+        mine: UnixStream,
+        running: Running,
+    ) -> Result<Peer, MirrorVerifyError> {
         let input = mine.try_clone().map_err(spawn_err("a channel"))?;
         Ok(Peer {
             role,
@@ -317,28 +345,35 @@ impl Peer {
         }
     }
 
-    /// Closes the channel (the side's cue to end) and waits for the side;
-    /// after a failed comparison (`failed`) a side may be in the middle of
-    /// a scan: a local one is left to end with the process, a remote one
-    /// is killed. Its own failure was told over the channel, or on its
-    /// stderr.
-    fn finish(self, failed: bool) -> (u64, u64) {
+    /// Closes the channel (the side's cue to end) and, if `wait`, waits
+    /// for the side. Otherwise (a failed comparison) it may be in the
+    /// middle of a scan: a local one is left to end with the process, a
+    /// remote one is killed. Its own failure was told over the channel, or
+    /// on its stderr; a local side's panic is an error of its own.
+    fn finish(self, wait: bool) -> Result<(u64, u64), MirrorVerifyError> {
         let bytes = (self.input.bytes, self.output.bytes);
         drop(self.input);
         drop(self.output);
         match self.running {
-            Running::Local(h) if !failed => {
-                let _ = h.join();
+            Running::Local(h) if wait => {
+                if let Err(panic) = h.join() {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "(no message)".into());
+                    return Err(MirrorVerifyError::Panicked(self.role, self.name, what));
+                }
             }
             Running::Local(_) => {}
             Running::Remote(mut c) => {
-                if failed {
+                if !wait {
                     let _ = c.kill();
                 }
                 let _ = c.wait();
             }
         }
-        bytes
+        Ok(bytes)
     }
 }
 
@@ -405,18 +440,37 @@ pub fn mirror_verify(
     ssh: &SshOptions,
     out: &mut dyn Write,
 ) -> Result<Outcome, MirrorVerifyError> {
-    let mut m = Peer::start(Role::Master, master, ssh)?;
-    let mut s = match Peer::start(Role::Slave, slave, ssh) {
+    let m = Peer::start(Role::Master, master, ssh)?;
+    let s = match Peer::start(Role::Slave, slave, ssh) {
         Ok(s) => s,
         Err(e) => {
-            m.finish(true);
+            let _ = m.finish(false);
             return Err(e);
         }
     };
-    let result = compare(&mut m, &mut s, out);
-    let failed = result.is_err();
-    let bytes = [m.finish(failed), s.finish(failed)];
-    result.map(|(tid, differences, problems)| Outcome {
+    run(m, s, out)
+}
+
+/// Compares the sides `m` and `s`, then ends them; the last line is
+/// printed once both are known to have ended well.
+fn run(mut m: Peer, mut s: Peer, out: &mut dyn Write) -> Result<Outcome, MirrorVerifyError> {
+    let mut out = BufWriter::new(out);
+    let result = compare(&mut m, &mut s, &mut out);
+    // Waited for: a side after a comparison that went well, and one that
+    // ended of itself (its thread is ending: it may have panicked).
+    let wait = |role| match &result {
+        Ok(_) => true,
+        Err(MirrorVerifyError::Ended(r, _)) => *r == role,
+        Err(_) => false,
+    };
+    let (mw, sw) = (wait(Role::Master), wait(Role::Slave));
+    let (mb, sb) = (m.finish(mw), s.finish(sw));
+    let bytes = [mb?, sb?];
+    let (tid, differences, ranges, problems) = result?;
+    writeln!(out, "{}", summary(tid, differences, ranges, problems))
+        .and_then(|()| out.flush())
+        .map_err(MirrorVerifyError::Output)?;
+    Ok(Outcome {
         tid,
         differences,
         problems,
@@ -436,13 +490,14 @@ fn ask_both<T>(
     Ok((answer(m)?, answer(s)?))
 }
 
-/// Compares the two sides: the slave's sync point, the records that
-/// differ and the problems of each side.
+/// Compares the two sides, printing the problems each tells and the
+/// records that differ: returns the slave's sync point, how many records
+/// differ, in how many key ranges, and the problems of each side.
 fn compare(
     m: &mut Peer,
     s: &mut Peer,
     out: &mut dyn Write,
-) -> Result<(u64, u64, [u64; 2]), MirrorVerifyError> {
+) -> Result<(u64, u64, u64, [u64; 2]), MirrorVerifyError> {
     let (mpfsd, spfsd) = (m.hello()?, s.hello()?);
     if !spfsd.is_slave() {
         return Err(MirrorVerifyError::NotSlave(s.name.clone()));
@@ -459,8 +514,7 @@ fn compare(
         return Err(MirrorVerifyError::SamePfs(m.name.clone(), s.name.clone()));
     }
     let tid = spfsd.sync_end_tid;
-    let mut out = BufWriter::new(out);
-    let ((mtop, mp), (stop, sp)) = ask_both(m, s, &Msg::Scan { tid }, |p| p.scanned(&mut out))?;
+    let ((mtop, mp), (stop, sp)) = ask_both(m, s, &Msg::Scan { tid }, |p| p.scanned(out))?;
     let problems = [mp, sp];
     let ranges = descend((mtop, stop), |level, ranges| {
         let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -479,16 +533,9 @@ fn compare(
     if !ranges.is_empty() {
         let ms = DigestStream::start(m, &ranges)?;
         let ss = DigestStream::start(s, &ranges)?;
-        differences = report(ms, ss, &mut out)?;
+        differences = report(ms, ss, out)?;
     }
-    writeln!(
-        out,
-        "{}",
-        summary(tid, differences, ranges.len() as u64, problems)
-    )
-    .and_then(|()| out.flush())
-    .map_err(MirrorVerifyError::Output)?;
-    Ok((tid, differences, problems))
+    Ok((tid, differences, ranges.len() as u64, problems))
 }
 
 /// The last line: `identical as of <tid>` only with no record differing
@@ -607,6 +654,83 @@ fn differs(a: &RecordDigest, b: &RecordDigest) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ondisk::PFSD_SLAVE;
+    use crate::verify::digest::HASH_LEN;
+    use crate::verify::proto::write_nodes;
+
+    /// When a stand-in side panics.
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    enum Panic {
+        Never,
+        BeforeHello,
+        AtTheEnd,
+    }
+
+    /// A stand-in side for a PFS of no records with `pfsd`, speaking as
+    /// serve does, that panics `when` told.
+    fn stand_in(
+        pfsd: PseudofsData,
+        when: Panic,
+    ) -> impl FnOnce(&mut dyn Read, &mut dyn Write) -> Result<(), ServeError> + Send + 'static {
+        move |input, output| {
+            assert!(when != Panic::BeforeHello, "a bug before hello");
+            write_msg(output, &Msg::Hello(Box::new(pfsd)))?;
+            loop {
+                match read_msg(input) {
+                    Ok(Msg::Scan { .. }) => {
+                        let empty = Node {
+                            last: None,
+                            hash: [0; HASH_LEN],
+                        };
+                        write_nodes(output, TOP, &[empty])?;
+                    }
+                    Err(ProtoError::Eof) => break,
+                    other => panic!("not a request of this test: {other:?}"),
+                }
+            }
+            assert!(when != Panic::AtTheEnd, "a bug at the end");
+            Ok(())
+        }
+    }
+
+    /// A local side's thread that panics, even after it answered all, is
+    /// an error (exit 2) naming it, and nothing is called identical; the
+    /// panic used to be dropped.
+    #[test]
+    fn a_local_side_that_panics_is_an_error() {
+        let master = PseudofsData {
+            unique_uuid: HammerUuid([1; 16]),
+            ..Default::default()
+        };
+        let slave = PseudofsData {
+            sync_end_tid: 5,
+            mirror_flags: PFSD_SLAVE,
+            ..Default::default()
+        };
+        for when in [Panic::Never, Panic::AtTheEnd, Panic::BeforeHello] {
+            let m = Peer::local(Role::Master, "m".into(), stand_in(master, Panic::Never));
+            let s = Peer::local(Role::Slave, "s".into(), stand_in(slave, when));
+            let mut out = Vec::new();
+            let got = run(m.unwrap(), s.unwrap(), &mut out).map_err(|e| e.to_string());
+            let out = String::from_utf8(out).unwrap();
+            match when {
+                Panic::Never => {
+                    assert_eq!(got.map(|o| o.tid), Ok(5));
+                    assert_eq!(out, "identical as of 0x0000000000000005\n");
+                }
+                Panic::BeforeHello | Panic::AtTheEnd => {
+                    let said = if when == Panic::AtTheEnd {
+                        "a bug at the end"
+                    } else {
+                        "a bug before hello"
+                    };
+                    let want = format!("mirror-verify: slave s: its side panicked: {said}");
+                    assert_eq!(got.map(|o| o.tid), Err(want));
+                    assert_eq!(out, "");
+                }
+            }
+        }
+    }
 
     #[test]
     fn ssh_argv_runs_the_serving_side() {
