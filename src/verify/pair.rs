@@ -432,8 +432,9 @@ impl<'p> DigestStream<'p> {
 }
 
 /// Compares the PFS `master` with its slave `slave` as of the slave's
-/// sync point: `identical as of <tid>`, or one line per differing record
-/// and a summary, on `out`.
+/// sync point: on `out`, each side's problems, one line per differing
+/// record, and `identical as of <tid>` when there are none, else a
+/// summary.
 pub fn mirror_verify(
     master: &Side,
     slave: &Side,
