@@ -2,7 +2,7 @@
 //! side of each PFS (`hammer mirror-verify-serve <pfs>`, in a thread for a
 //! local PFS, through ssh for a remote one). Little-endian; each message
 //! is a `MsgHeadLe` and `count` entries of its kind's struct (bytes of
-//! text for `ERROR`).
+//! text for `ERROR` and `PROBLEM`).
 //!
 //! The side speaks first (`HELLO`: magic and the PFS's pfsd), then answers
 //! each request: `SCAN` (as of `arg`, a TID) with a `PROBLEM` for each
@@ -185,7 +185,6 @@ impl From<&RecordDigest> for DigestLe {
 
 /// Writes `msg` (the caller flushes).
 pub fn write_msg(w: &mut dyn Write, msg: &Msg) -> io::Result<()> {
-    let head = msg_head;
     match msg {
         Msg::Hello(pfsd) => {
             let mut raw = [0; PseudofsData::SIZE];
@@ -194,24 +193,24 @@ pub fn write_msg(w: &mut dyn Write, msg: &Msg) -> io::Result<()> {
                 magic: MAGIC,
                 pfsd: zerocopy::transmute!(raw),
             };
-            w.write_all(head(HELLO, 1, VERSION).as_bytes())?;
+            w.write_all(msg_head(HELLO, 1, VERSION).as_bytes())?;
             w.write_all(hello.as_bytes())
         }
         Msg::Nodes { level, nodes } => write_nodes(w, *level, nodes),
         Msg::Digests(ds) => {
-            w.write_all(head(DIGESTS, ds.len(), 0).as_bytes())?;
+            w.write_all(msg_head(DIGESTS, ds.len(), 0).as_bytes())?;
             ds.iter()
                 .try_for_each(|d| w.write_all(DigestLe::from(d).as_bytes()))
         }
         Msg::Error(text) => write_text(w, ERROR, text),
         Msg::Problem(text) => write_text(w, PROBLEM, text),
-        Msg::Scan { tid } => w.write_all(head(SCAN, 0, *tid).as_bytes()),
+        Msg::Scan { tid } => w.write_all(msg_head(SCAN, 0, *tid).as_bytes()),
         Msg::NodesOf { level, ranges } => {
-            w.write_all(head(NODES_OF, ranges.len(), (*level).into()).as_bytes())?;
+            w.write_all(msg_head(NODES_OF, ranges.len(), (*level).into()).as_bytes())?;
             write_ranges(w, ranges)
         }
         Msg::DigestsOf(ranges) => {
-            w.write_all(head(DIGESTS_OF, ranges.len(), 0).as_bytes())?;
+            w.write_all(msg_head(DIGESTS_OF, ranges.len(), 0).as_bytes())?;
             write_ranges(w, ranges)
         }
     }
