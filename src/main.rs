@@ -494,8 +494,8 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
                     );
                 }
             }
-            match outcome.differences {
-                0 => Ok(()),
+            match (outcome.differences, outcome.problems) {
+                (0, [0, 0]) => Ok(()),
                 _ => Err(Failure::status(1)),
             }
         }

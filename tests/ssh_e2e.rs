@@ -418,8 +418,11 @@ fn mirror_verify_over_ssh_and_through_ssh_remote() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let lines = text(&out.stdout);
     assert!(
-        lines.contains(&format!(" obj={:016x} ", victim.leaf.base.obj_id))
-            && lines.contains(": data fails its CRC on the slave\n1 record differs"),
+        lines.starts_with("slave: lo=")
+            && lines.contains(&format!(" obj={:016x} ", victim.leaf.base.obj_id))
+            && lines.contains(": payload fails its data CRC\n")
+            && lines.contains(": different data\n1 record differs")
+            && lines.ends_with("; 1 problem on the slave\n"),
         "{lines}"
     );
 }

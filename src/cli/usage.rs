@@ -419,13 +419,15 @@ shared uuid and the TID each object ends at, one line per object.
                 "mirror-verify [[user@]host:]<master-pfs> [[user@]host:]<slave-pfs>",
                 "\
 Proves a slave holds what its master holds as of the slave's sync point,
-without writing either and without moving the data: each side hashes its
-records into a tree over the key space, the trees are compared top-down
-and only the ranges that differ are compared record by record. A remote
-side is reached by ssh as mirror-copy reaches one (-p, -X, $HAMMER_RSH).
-Prints `identical as of <tid>`, or each differing record and a summary;
--v adds the bytes exchanged with each side. Exit 0 identical, 1
-different, 2 error.
+and that verify finds nothing wrong with either, without writing either
+and without moving the data: each side runs verify's checks on its
+records and hashes them into a tree over the key space, the trees are
+compared top-down and only the ranges that differ are compared record by
+record. A remote side is reached by ssh as mirror-copy reaches one (-p,
+-X, $HAMMER_RSH). Prints each side's problems (verify's lines), each
+differing record, and `identical as of <tid>` only when there are none,
+else a summary; -v adds the bytes exchanged with each side. Exit 0
+identical, 1 different or problems found, 2 error.
 ",
             ),
             cmd(

@@ -1,6 +1,7 @@
 //! What `hammer verify` checks in the records it reads: each version on its
 //! own (payload length and data CRC, TIDs, key order) and the file tree as
-//! of the TID (entries name inodes, file data inside the file's size).
+//! of the TID (entries name inodes, file data inside the file's size); a
+//! mirror-verify side runs the same checks on the records it hashes.
 
 use std::fmt::Display;
 use std::io::Write;
@@ -15,6 +16,36 @@ use crate::pfs::store::{encode_key, RecKey, Store};
 use crate::pfs::PfsError;
 use crate::wire::crc::data_crc_matches;
 use crate::wire::{mrec_type, Mrecord};
+
+/// One record of the scan, decoded: its leaf, and its payload (its type
+/// as MIRROR_READ flagged it and its bytes) or why that could not be read.
+pub(super) struct Record<'a> {
+    pub leaf: LeafElm,
+    pub payload: Result<(u32, &'a [u8]), PfsError>,
+}
+
+impl<'a> Record<'a> {
+    pub(super) fn of(item: Item<'a>) -> Result<Self, VerifyError> {
+        match item {
+            Item::Read(rec) => match rec.decode() {
+                Some(Mrecord::Rec { rtype, leaf, data }) => Ok(Record {
+                    leaf,
+                    payload: Ok((rtype, data)),
+                }),
+                _ => Err(VerifyError::Unexpected(rec.rec_type())),
+            },
+            Item::Unreadable { leaf, error } => Ok(Record {
+                leaf,
+                payload: Err(error),
+            }),
+        }
+    }
+
+    /// The payload's bytes, if it could be read.
+    pub(super) fn data(&self) -> Option<&'a [u8]> {
+        self.payload.as_ref().ok().map(|&(_, d)| d)
+    }
+}
 
 pub(super) struct Checker<'a> {
     /// The TID the tree is checked as of.
@@ -42,9 +73,19 @@ impl<'a> Checker<'a> {
     }
 
     /// Prints a problem that belongs to no record.
-    pub(super) fn problem(&mut self, what: impl Display) -> Result<(), VerifyError> {
+    fn problem(&mut self, what: impl Display) -> Result<(), VerifyError> {
         writeln!(self.out, "{what}").map_err(VerifyError::Output)?;
         self.summary.problems += 1;
+        Ok(())
+    }
+
+    /// On a store: what `PRAGMA quick_check` finds in its database.
+    pub(super) fn database(&mut self) -> Result<(), VerifyError> {
+        if let Some(s) = self.store {
+            for line in s.quick_check()? {
+                self.problem(format_args!("store database: {line}"))?;
+            }
+        }
         Ok(())
     }
 
@@ -54,21 +95,8 @@ impl<'a> Checker<'a> {
     }
 
     /// Checks one record of the scan.
-    pub(super) fn take(&mut self, item: Item<'_>) -> Result<(), VerifyError> {
-        match item {
-            Item::Read(rec) => match rec.decode() {
-                Some(Mrecord::Rec { rtype, leaf, data }) => self.record(&leaf, Ok((rtype, data))),
-                _ => Err(VerifyError::Unexpected(rec.rec_type())),
-            },
-            Item::Unreadable { leaf, error } => self.record(&leaf, Err(error)),
-        }
-    }
-
-    fn record(
-        &mut self,
-        leaf: &LeafElm,
-        payload: Result<(u32, &[u8]), PfsError>,
-    ) -> Result<(), VerifyError> {
+    pub(super) fn take(&mut self, rec: &Record<'_>) -> Result<(), VerifyError> {
+        let leaf = &rec.leaf;
         let b = &leaf.base;
         self.summary.records += 1;
         self.order(b)?;
@@ -80,10 +108,10 @@ impl<'a> Checker<'a> {
                 "deleted at or before its creation (create_tid >= delete_tid)",
             )?;
         }
-        match payload {
+        match &rec.payload {
             Ok((rtype, data)) => {
                 self.summary.bytes += data.len() as u64;
-                self.payload(leaf, rtype, data)?;
+                self.payload(leaf, *rtype, data)?;
                 self.tree.add(self.tid, leaf, &|| Ok(data.to_vec()))?;
             }
             Err(error) => match self.store.map(|s| s.payload_fault(b)).transpose()? {

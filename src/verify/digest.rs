@@ -8,7 +8,6 @@ use std::cmp::Ordering;
 
 use crate::ondisk::{rectype, BaseElm, DirentryHeadLe, LeafElm, LOCALIZE_MASK};
 use crate::pfs::store::{encode_key, RecKey};
-use crate::wire::crc::data_crc_matches;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 /// Levels of the tree, 0 (the leaves' parents) to `TOP`.
@@ -27,25 +26,6 @@ const FANOUT: u64 = 32;
 pub const CONTENT_LEN: usize = 16;
 pub const HASH_LEN: usize = 16;
 
-/// What a record's payload was when it was read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Payload {
-    /// Read (and, when checked, it matches the leaf's data CRC).
-    Good = 0,
-    /// Read, and it fails the leaf's data CRC.
-    BadCrc = 1,
-    /// It could not be read.
-    Unreadable = 2,
-}
-
-impl Payload {
-    pub fn from_wire(b: u8) -> Option<Self> {
-        [Payload::Good, Payload::BadCrc, Payload::Unreadable]
-            .into_iter()
-            .find(|p| *p as u8 == b)
-    }
-}
-
 /// One record version as mirror-verify compares it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordDigest {
@@ -55,17 +35,16 @@ pub struct RecordDigest {
     /// 0 when not deleted as of the TID compared (MIRROR_READ clears a
     /// later one, kernel-semantics.md §3.2).
     pub delete_tid: u64,
-    /// The leaf's other fields and the payload bytes, hashed.
+    /// The leaf's other fields and the payload bytes (or that it could
+    /// not be read), hashed.
     pub content: [u8; CONTENT_LEN],
-    pub payload: Payload,
 }
 
 impl RecordDigest {
     /// The digest of a record read with its payload (`None` when it could
-    /// not be read). `check_crc`: check the payload against the leaf's
-    /// data CRC too (only where records are compared one by one: the
-    /// content hash already tells a changed payload from its master's).
-    pub fn new(leaf: &LeafElm, data: Option<&[u8]>, check_crc: bool) -> Self {
+    /// not be read). Whether the payload passes its data CRC is verify's
+    /// check, which each side runs on the records it hashes.
+    pub fn new(leaf: &LeafElm, data: Option<&[u8]>) -> Self {
         let b = &leaf.base;
         let key = encode_key(&BaseElm {
             localization: b.localization & LOCALIZE_MASK,
@@ -82,7 +61,7 @@ impl RecordDigest {
         h.update(&leaf.data_len.to_le_bytes());
         // Not data_crc: MIRROR_WRITE rewrites a directory entry's target
         // PFS in its payload and its CRC with it (kernel-semantics.md §4.6).
-        let payload = match data {
+        match data {
             Some(d) => {
                 h.update(&[1]);
                 let field = DirentryHeadLe::LOCALIZATION;
@@ -95,26 +74,15 @@ impl RecordDigest {
                         h.update(d);
                     }
                 }
-                let bad = check_crc
-                    && leaf.data_offset != 0
-                    && !data_crc_matches(b.rec_type, d, leaf.data_crc);
-                if bad {
-                    Payload::BadCrc
-                } else {
-                    Payload::Good
-                }
             }
             None => {
                 h.update(&[0]);
-                Payload::Unreadable
             }
-        };
-        let content = h.digest128().to_le_bytes();
+        }
         RecordDigest {
             key,
             delete_tid: b.delete_tid,
-            content,
-            payload,
+            content: h.digest128().to_le_bytes(),
         }
     }
 
@@ -123,7 +91,6 @@ impl RecordDigest {
         h.update(&self.key);
         h.update(&self.delete_tid.to_le_bytes());
         h.update(&self.content);
-        h.update(&[self.payload as u8]);
     }
 }
 
@@ -162,20 +129,19 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// The nodes of `level` inside `ranges` (in key order, apart), each
-    /// range's nodes in order.
-    pub fn nodes_in(&self, level: u32, ranges: &[KeyRange]) -> Vec<Node> {
+    /// The nodes of `level` that end inside `r`, in order.
+    pub fn nodes_in(&self, level: u32, r: &KeyRange) -> &[Node] {
         let nodes = self
             .levels
             .get(level as usize)
             .map_or(&[][..], Vec::as_slice);
-        let mut out = Vec::new();
-        for r in ranges {
-            // Nodes are in order of their ends, `None` last.
-            let from = nodes.partition_point(|n| !r.after_is_before(&n.last));
-            out.extend(nodes[from..].iter().take_while(|n| r.holds_end(&n.last)));
-        }
-        out
+        // Nodes are in order of their ends, `None` last.
+        let from = nodes.partition_point(|n| !r.after_is_before(&n.last));
+        let n = nodes[from..]
+            .iter()
+            .take_while(|n| r.holds_end(&n.last))
+            .count();
+        &nodes[from..from + n]
     }
 }
 
@@ -423,8 +389,16 @@ mod tests {
             key,
             delete_tid: 0,
             content: [v; CONTENT_LEN],
-            payload: Payload::Good,
         }
+    }
+
+    /// The nodes of `level` of `t` in `ranges`, as a side answers.
+    fn nodes_of(t: &Tree, level: u32, ranges: &[KeyRange]) -> Vec<Node> {
+        ranges
+            .iter()
+            .flat_map(|r| t.nodes_in(level, r))
+            .copied()
+            .collect()
     }
 
     fn tree_of(records: impl Iterator<Item = RecordDigest>) -> Tree {
@@ -448,12 +422,12 @@ mod tests {
         let sizes: Vec<usize> = a.levels.iter().map(Vec::len).collect();
         assert!(sizes[TOP as usize - 1] > 1, "{sizes:?} nodes per level");
         let top = (
-            a.nodes_in(TOP, &[KeyRange::ALL]),
-            b.nodes_in(TOP, &[KeyRange::ALL]),
+            nodes_of(&a, TOP, &[KeyRange::ALL]),
+            nodes_of(&b, TOP, &[KeyRange::ALL]),
         );
         let mut asked = 0;
         let ranges = descend(top, |level, ranges| {
-            let both = (a.nodes_in(level, ranges), b.nodes_in(level, ranges));
+            let both = (nodes_of(&a, level, ranges), nodes_of(&b, level, ranges));
             asked += both.0.len() + both.1.len();
             Ok::<_, ()>(both)
         })
@@ -474,8 +448,8 @@ mod tests {
         assert!(asked < 3 * 2 * 4 * FANOUT as usize, "{asked} nodes asked");
         // The same trees: nothing to descend into.
         let same = (
-            a.nodes_in(TOP, &[KeyRange::ALL]),
-            a.nodes_in(TOP, &[KeyRange::ALL]),
+            nodes_of(&a, TOP, &[KeyRange::ALL]),
+            nodes_of(&a, TOP, &[KeyRange::ALL]),
         );
         let none = descend(same, |_, _| -> Result<_, ()> { unreachable!() }).unwrap();
         assert!(none.is_empty());
@@ -489,7 +463,7 @@ mod tests {
         t.cut(1, Some([5; 30]));
         let tree = t.finish();
         let ends = |ranges: &[KeyRange]| -> Vec<Option<u8>> {
-            tree.nodes_in(0, ranges)
+            nodes_of(&tree, 0, ranges)
                 .iter()
                 .map(|n| n.last.map(|k| k[0]))
                 .collect()
@@ -501,6 +475,6 @@ mod tests {
             [Some(1), None]
         );
         // The top level has one open-ended node.
-        assert_eq!(tree.nodes_in(TOP, &[KeyRange::ALL]).len(), 1);
+        assert_eq!(tree.nodes_in(TOP, &KeyRange::ALL).len(), 1);
     }
 }

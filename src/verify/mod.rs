@@ -20,7 +20,7 @@ use crate::errno::errno_desc;
 use crate::ondisk::BaseElm;
 use crate::patharg::PathArg;
 use crate::pfs::{getpfs, GetpfsError, PfsError};
-use checks::Checker;
+use checks::{Checker, Record};
 use scan::{Scan, Stopped};
 
 pub use pair::{mirror_verify, MirrorVerifyError, Outcome};
@@ -105,14 +105,10 @@ pub fn verify(source: &PathArg, out: &mut dyn Write) -> Result<Summary, VerifyEr
     .map_err(VerifyError::Output)?;
     let pfs_id = pfs.pfs_id();
     let mut checker = Checker::new(tid, store.as_ref(), &mut out);
-    if let Some(s) = &store {
-        for line in s.quick_check()? {
-            checker.problem(format_args!("store database: {line}"))?;
-        }
-    }
+    checker.database()?;
     // Every version up to the sync point: later ones are a slave's batch
     // not yet synced, or a master's flush not yet complete.
-    Scan::new(pfs.as_mut(), pfsd.sync_end_tid).run(|item| checker.take(item))?;
+    Scan::new(pfs.as_mut(), pfsd.sync_end_tid).run(|item| checker.take(&Record::of(item)?))?;
     let s = checker.finish(pfs_id)?;
     writeln!(
         out,

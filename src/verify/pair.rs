@@ -1,9 +1,11 @@
 //! `hammer mirror-verify <master> <slave>`: proves, without writing either
 //! PFS, that a slave holds what its master holds as of the slave's sync
-//! point. Each PFS's side (serve.rs: in a thread, or through ssh for a
-//! remote PFS) hashes its records into a tree over the key space; this
-//! compares the two trees top-down, descends only into the ranges that
-//! differ, and compares the records there one by one.
+//! point, and that `hammer verify` finds nothing wrong with either. Each
+//! PFS's side (serve.rs: in a thread, or through ssh for a remote PFS)
+//! checks its records as verify does and hashes them into a tree over the
+//! key space; this prints the problems each side tells, compares the two
+//! trees top-down, descends only into the ranges that differ, and compares
+//! the records there one by one.
 
 use std::ffi::OsString;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -12,8 +14,8 @@ use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 use std::thread::{self, JoinHandle};
 
-use super::digest::{descend, Node, Payload, RecordDigest, TOP};
-use super::proto::{read_msg, write_msg, Msg, ProtoError};
+use super::digest::{descend, KeyRange, Node, RecordDigest, TOP};
+use super::proto::{read_msg, write_msg, Msg, ProtoError, NODES_CHUNK, RANGES_MAX};
 use super::serve::{serve, ServeError};
 use super::Key;
 use crate::mirror::remote::{shell_word, RemoteSpec, Side, SshOptions};
@@ -41,8 +43,11 @@ impl Role {
 pub struct Outcome {
     /// The slave's sync point, which both PFSes were compared as of.
     pub tid: u64,
-    /// Records that differ (0: identical).
+    /// Records that differ.
     pub differences: u64,
+    /// Problems `hammer verify` finds as of the TID, on the master and on
+    /// the slave (identical: no difference and no problem).
+    pub problems: [u64; 2],
     /// Bytes read from and written to the master's side and the slave's.
     pub bytes: [(u64, u64); 2],
 }
@@ -70,10 +75,15 @@ pub enum MirrorVerifyError {
     Told(Role, String, String),
     #[error("mirror-verify: {} {}: ended without answering", .0.name(), .1)]
     Ended(Role, String),
+    /// A local side's thread panicked (a bug): what it said.
+    #[error("mirror-verify: {} {}: its side panicked: {}", .0.name(), .1, .2)]
+    Panicked(Role, String, String),
     #[error("mirror-verify: {} {}: {}", .0.name(), .1, .2)]
     Channel(Role, String, ProtoError),
     #[error("mirror-verify: {} {}: unexpected answer", .0.name(), .1)]
     Unexpected(Role, String),
+    #[error("mirror-verify: {} {}: more than {ANSWER_NODES_MAX} nodes in an answer", .0.name(), .1)]
+    TooManyNodes(Role, String),
     #[error("mirror-verify: cannot start {what}: {}", crate::errno::strerror(.source))]
     Spawn {
         what: String,
@@ -83,6 +93,10 @@ pub enum MirrorVerifyError {
     #[error("mirror-verify: output: {}", crate::errno::strerror(.0))]
     Output(#[source] io::Error),
 }
+
+/// Most nodes taken in one answer, which a side of 4 G records reaches:
+/// what a hostile side can make the comparing process hold.
+const ANSWER_NODES_MAX: usize = 1 << 24;
 
 /// Counts the bytes through a reader or a writer.
 struct Counted<T> {
@@ -152,46 +166,71 @@ pub fn ssh_argv(rsh: OsString, ssh: &SshOptions, spec: &RemoteSpec) -> Vec<OsStr
     v
 }
 
+/// `MirrorVerifyError::Spawn` of `what`.
+fn spawn_err(what: &str) -> impl FnOnce(io::Error) -> MirrorVerifyError {
+    let what = what.to_string();
+    move |source| MirrorVerifyError::Spawn { what, source }
+}
+
 impl Peer {
     fn start(role: Role, side: &Side, ssh: &SshOptions) -> Result<Peer, MirrorVerifyError> {
-        let spawn_err = |what: &str| {
-            let what = what.to_string();
-            move |source| MirrorVerifyError::Spawn { what, source }
-        };
-        let (mine, theirs) = UnixStream::pair().map_err(spawn_err("a channel"))?;
-        let (name, running) = match side {
+        match side {
             Side::Local(path) => {
-                let name = path.to_string();
                 let path = path.clone();
-                let mut input = theirs.try_clone().map_err(spawn_err("a channel"))?;
-                let mut output = theirs;
-                let handle = thread::Builder::new()
-                    .name(format!("{} side", role.name()))
-                    .spawn(move || serve(path.as_path(), &mut input, &mut output))
-                    .map_err(spawn_err("a thread"))?;
-                (name, Running::Local(handle))
+                Peer::local(role, path.to_string(), move |input, output| {
+                    serve(path.as_path(), input, output)
+                })
             }
-            Side::Remote(spec) => {
-                let argv = ssh_argv(rsh(), ssh, spec);
-                let what = argv[0].to_string_lossy().into_owned();
-                let input: OwnedFd = theirs.try_clone().map_err(spawn_err(&what))?.into();
-                let child = Command::new(&argv[0])
-                    .args(&argv[1..])
-                    .stdin(Stdio::from(input))
-                    .stdout(Stdio::from(OwnedFd::from(theirs)))
-                    .spawn()
-                    .map_err(spawn_err(&what))?;
-                let name = format!(
-                    "{}{}:{}",
-                    spec.user
-                        .as_ref()
-                        .map_or(String::new(), |u| format!("{}@", u.to_string_lossy())),
-                    spec.host.to_string_lossy(),
-                    spec.path.to_string_lossy()
-                );
-                (name, Running::Remote(child))
-            }
-        };
+            Side::Remote(spec) => Peer::remote(role, spec, ssh),
+        }
+    }
+
+    /// A side run by `side` in a thread of this process.
+    fn local(
+        role: Role,
+        name: String,
+        side: impl FnOnce(&mut dyn Read, &mut dyn Write) -> Result<(), ServeError> + Send + 'static,
+    ) -> Result<Peer, MirrorVerifyError> {
+        let (mine, theirs) = UnixStream::pair().map_err(spawn_err("a channel"))?;
+        let mut input = theirs.try_clone().map_err(spawn_err("a channel"))?;
+        let mut output = theirs;
+        let handle = thread::Builder::new()
+            .name(format!("{} side", role.name()))
+            .spawn(move || side(&mut input, &mut output))
+            .map_err(spawn_err("a thread"))?;
+        Peer::over(role, name, mine, Running::Local(handle))
+    }
+
+    /// A side on another host, through ssh.
+    fn remote(role: Role, spec: &RemoteSpec, ssh: &SshOptions) -> Result<Peer, MirrorVerifyError> {
+        let (mine, theirs) = UnixStream::pair().map_err(spawn_err("a channel"))?;
+        let argv = ssh_argv(rsh(), ssh, spec);
+        let what = argv[0].to_string_lossy().into_owned();
+        let input: OwnedFd = theirs.try_clone().map_err(spawn_err(&what))?.into();
+        let child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::from(input))
+            .stdout(Stdio::from(OwnedFd::from(theirs)))
+            .spawn()
+            .map_err(spawn_err(&what))?;
+        let name = format!(
+            "{}{}:{}",
+            spec.user
+                .as_ref()
+                .map_or(String::new(), |u| format!("{}@", u.to_string_lossy())),
+            spec.host.to_string_lossy(),
+            spec.path.to_string_lossy()
+        );
+        Peer::over(role, name, mine, Running::Remote(child))
+    }
+
+    /// The comparing process's end `mine` of a side's channel.
+    fn over(
+        role: Role,
+        name: String,
+        mine: UnixStream,
+        running: Running,
+    ) -> Result<Peer, MirrorVerifyError> {
         let input = mine.try_clone().map_err(spawn_err("a channel"))?;
         Ok(Peer {
             role,
@@ -240,11 +279,61 @@ impl Peer {
         }
     }
 
+    /// The answer to `SCAN`: each problem the side's checks found, printed
+    /// on `out` as it comes, then the top level's nodes. Returns the nodes
+    /// and how many problems.
+    fn scanned(&mut self, out: &mut dyn Write) -> Result<(Vec<Node>, u64), MirrorVerifyError> {
+        let mut problems = 0;
+        loop {
+            match self.recv()? {
+                Msg::Problem(text) => {
+                    writeln!(out, "{}: {}", self.role.name(), printable(&text))
+                        .map_err(MirrorVerifyError::Output)?;
+                    problems += 1;
+                }
+                Msg::Nodes { level: TOP, nodes } => {
+                    return Ok((self.more_nodes(TOP, nodes)?, problems))
+                }
+                _ => return Err(self.unexpected()),
+            }
+        }
+    }
+
+    /// An answer of nodes of `level`.
     fn nodes(&mut self, level: u32) -> Result<Vec<Node>, MirrorVerifyError> {
         match self.recv()? {
-            Msg::Nodes { level: l, nodes } if l == level => Ok(nodes),
+            Msg::Nodes { level: l, nodes } if l == level => self.more_nodes(level, nodes),
             _ => Err(self.unexpected()),
         }
+    }
+
+    /// The rest of an answer of nodes of `level` that began with `nodes`:
+    /// messages of `NODES_CHUNK` nodes up to a shorter one.
+    fn more_nodes(
+        &mut self,
+        level: u32,
+        mut nodes: Vec<Node>,
+    ) -> Result<Vec<Node>, MirrorVerifyError> {
+        let mut last = nodes.len();
+        while last == NODES_CHUNK {
+            match self.recv()? {
+                Msg::Nodes {
+                    level: l,
+                    nodes: more,
+                } if l == level => {
+                    last = more.len();
+                    nodes.extend(more);
+                }
+                _ => return Err(self.unexpected()),
+            }
+            if nodes.len() > ANSWER_NODES_MAX {
+                return Err(MirrorVerifyError::TooManyNodes(
+                    self.role,
+                    self.name.clone(),
+                ));
+            }
+        }
+        Ok(nodes)
     }
 
     /// The next record of a `DIGESTS_OF` answer (`None` after its last).
@@ -256,78 +345,136 @@ impl Peer {
         }
     }
 
-    /// Closes the channel (the side's cue to end) and waits for the side;
-    /// after a failed comparison (`failed`) a side may be in the middle of
-    /// a scan: a local one is left to end with the process, a remote one
-    /// is killed. Its own failure was told over the channel, or on its
-    /// stderr.
-    fn finish(self, failed: bool) -> (u64, u64) {
+    /// Closes the channel (the side's cue to end) and, if `wait`, waits
+    /// for the side. Otherwise (a failed comparison) it may be in the
+    /// middle of a scan: a local one is left to end with the process, a
+    /// remote one is killed. Its own failure was told over the channel, or
+    /// on its stderr; a local side's panic is an error of its own.
+    fn finish(self, wait: bool) -> Result<(u64, u64), MirrorVerifyError> {
         let bytes = (self.input.bytes, self.output.bytes);
         drop(self.input);
         drop(self.output);
         match self.running {
-            Running::Local(h) if !failed => {
-                let _ = h.join();
+            Running::Local(h) if wait => {
+                if let Err(panic) = h.join() {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "(no message)".into());
+                    return Err(MirrorVerifyError::Panicked(self.role, self.name, what));
+                }
             }
             Running::Local(_) => {}
             Running::Remote(mut c) => {
-                if failed {
+                if !wait {
                     let _ = c.kill();
                 }
                 let _ = c.wait();
             }
         }
-        bytes
+        Ok(bytes)
     }
 }
 
-/// The records of one side's `DIGESTS_OF` answer, one at a time.
+/// The records of one side in key ranges, one at a time, asked for by
+/// `DIGESTS_OF` requests of at most `RANGES_MAX` ranges each.
 struct DigestStream<'p> {
     peer: &'p mut Peer,
+    /// The ranges not asked for yet.
+    rest: &'p [KeyRange],
     batch: std::vec::IntoIter<RecordDigest>,
-    done: bool,
+    /// Whether an answer is under way.
+    asked: bool,
 }
 
-impl DigestStream<'_> {
+impl<'p> DigestStream<'p> {
+    /// Asks for the first ranges at once, so that both sides work at once.
+    fn start(peer: &'p mut Peer, ranges: &'p [KeyRange]) -> Result<Self, MirrorVerifyError> {
+        let mut s = DigestStream {
+            peer,
+            rest: ranges,
+            batch: Vec::new().into_iter(),
+            asked: false,
+        };
+        s.ask()?;
+        Ok(s)
+    }
+
+    /// Asks for the next ranges, if any are left.
+    fn ask(&mut self) -> Result<(), MirrorVerifyError> {
+        if !self.rest.is_empty() {
+            let (piece, rest) = self.rest.split_at(self.rest.len().min(RANGES_MAX));
+            self.peer.send(&Msg::DigestsOf(piece.to_vec()))?;
+            self.rest = rest;
+            self.asked = true;
+        }
+        Ok(())
+    }
+
     fn next(&mut self) -> Result<Option<RecordDigest>, MirrorVerifyError> {
         loop {
             if let Some(d) = self.batch.next() {
                 return Ok(Some(d));
             }
-            if self.done {
+            if !self.asked {
                 return Ok(None);
             }
             match self.peer.digests()? {
                 Some(b) => self.batch = b.into_iter(),
-                None => self.done = true,
+                None => {
+                    self.asked = false;
+                    self.ask()?;
+                }
             }
         }
     }
 }
 
 /// Compares the PFS `master` with its slave `slave` as of the slave's
-/// sync point: `identical as of <tid>`, or one line per differing record
-/// and a summary, on `out`.
+/// sync point: on `out`, each side's problems, one line per differing
+/// record, and `identical as of <tid>` when there are none, else a
+/// summary.
 pub fn mirror_verify(
     master: &Side,
     slave: &Side,
     ssh: &SshOptions,
     out: &mut dyn Write,
 ) -> Result<Outcome, MirrorVerifyError> {
-    let mut m = Peer::start(Role::Master, master, ssh)?;
-    let mut s = match Peer::start(Role::Slave, slave, ssh) {
+    let m = Peer::start(Role::Master, master, ssh)?;
+    let s = match Peer::start(Role::Slave, slave, ssh) {
         Ok(s) => s,
         Err(e) => {
-            m.finish(true);
+            let _ = m.finish(false);
             return Err(e);
         }
     };
-    let result = compare(&mut m, &mut s, out);
-    let failed = result.is_err();
-    let bytes = [m.finish(failed), s.finish(failed)];
-    result.map(|(tid, differences)| Outcome {
+    run(m, s, out)
+}
+
+/// Compares the sides `m` and `s`, then ends them; the last line is
+/// printed once both are known to have ended well.
+fn run(mut m: Peer, mut s: Peer, out: &mut dyn Write) -> Result<Outcome, MirrorVerifyError> {
+    let mut out = BufWriter::new(out);
+    let result = compare(&mut m, &mut s, &mut out);
+    // Waited for: a side after a comparison that went well, and one that
+    // ended of itself (its thread is ending: it may have panicked).
+    let wait = |role| match &result {
+        Ok(_) => true,
+        Err(MirrorVerifyError::Ended(r, _)) => *r == role,
+        Err(_) => false,
+    };
+    let (mw, sw) = (wait(Role::Master), wait(Role::Slave));
+    let (mb, sb) = (m.finish(mw), s.finish(sw));
+    let bytes = [mb?, sb?];
+    let (tid, differences, ranges, problems) = result?;
+    writeln!(out, "{}", summary(tid, differences, ranges, problems))
+        .and_then(|()| out.flush())
+        .map_err(MirrorVerifyError::Output)?;
+    Ok(Outcome {
         tid,
         differences,
+        problems,
         bytes,
     })
 }
@@ -337,18 +484,21 @@ fn ask_both<T>(
     m: &mut Peer,
     s: &mut Peer,
     msg: &Msg,
-    answer: impl Fn(&mut Peer) -> Result<T, MirrorVerifyError>,
+    mut answer: impl FnMut(&mut Peer) -> Result<T, MirrorVerifyError>,
 ) -> Result<(T, T), MirrorVerifyError> {
     m.send(msg)?;
     s.send(msg)?;
     Ok((answer(m)?, answer(s)?))
 }
 
+/// Compares the two sides, printing the problems each tells and the
+/// records that differ: returns the slave's sync point, how many records
+/// differ, in how many key ranges, and the problems of each side.
 fn compare(
     m: &mut Peer,
     s: &mut Peer,
     out: &mut dyn Write,
-) -> Result<(u64, u64), MirrorVerifyError> {
+) -> Result<(u64, u64, u64, [u64; 2]), MirrorVerifyError> {
     let (mpfsd, spfsd) = (m.hello()?, s.hello()?);
     if !spfsd.is_slave() {
         return Err(MirrorVerifyError::NotSlave(s.name.clone()));
@@ -365,38 +515,70 @@ fn compare(
         return Err(MirrorVerifyError::SamePfs(m.name.clone(), s.name.clone()));
     }
     let tid = spfsd.sync_end_tid;
-    let top = ask_both(m, s, &Msg::Scan { tid }, |p| p.nodes(TOP))?;
-    let ranges = descend(top, |level, ranges| {
-        let ask = Msg::NodesOf {
-            level,
-            ranges: ranges.to_vec(),
-        };
-        ask_both(m, s, &ask, |p| p.nodes(level))
+    let ((mtop, mp), (stop, sp)) = ask_both(m, s, &Msg::Scan { tid }, |p| p.scanned(out))?;
+    let problems = [mp, sp];
+    let ranges = descend((mtop, stop), |level, ranges| {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for piece in ranges.chunks(RANGES_MAX) {
+            let ask = Msg::NodesOf {
+                level,
+                ranges: piece.to_vec(),
+            };
+            let (x, y) = ask_both(m, s, &ask, |p| p.nodes(level))?;
+            a.extend(x);
+            b.extend(y);
+        }
+        Ok((a, b))
     })?;
-    let mut out = BufWriter::new(out);
     let mut differences = 0;
     if !ranges.is_empty() {
-        m.send(&Msg::DigestsOf(ranges.clone()))?;
-        s.send(&Msg::DigestsOf(ranges.clone()))?;
-        differences = report(m, s, &mut out)?;
+        let ms = DigestStream::start(m, &ranges)?;
+        let ss = DigestStream::start(s, &ranges)?;
+        differences = report(ms, ss, out)?;
     }
-    if differences == 0 {
-        writeln!(out, "identical as of 0x{tid:016x}")
+    Ok((tid, differences, ranges.len() as u64, problems))
+}
+
+/// The last line: `identical as of <tid>` only with no record differing
+/// and no problem on either side.
+fn summary(tid: u64, differences: u64, ranges: u64, problems: [u64; 2]) -> String {
+    let found: Vec<String> = [Role::Master, Role::Slave]
+        .into_iter()
+        .zip(problems)
+        .filter(|&(_, n)| n > 0)
+        .map(|(role, n)| format!("{} on the {}", plural(n, "problem"), role.name()))
+        .collect();
+    let records = match differences {
+        0 if found.is_empty() => return format!("identical as of 0x{tid:016x}"),
+        0 => format!("no record differs as of 0x{tid:016x}"),
+        1 => format!(
+            "1 record differs as of 0x{tid:016x}, in {}",
+            plural(ranges, "key range")
+        ),
+        n => format!(
+            "{n} records differ as of 0x{tid:016x}, in {}",
+            plural(ranges, "key range")
+        ),
+    };
+    if found.is_empty() {
+        records
     } else {
-        let (records, ranges) = (
-            plural(differences, "record"),
-            plural(ranges.len() as u64, "key range"),
-        );
-        let verb = if differences == 1 {
-            "differs"
-        } else {
-            "differ"
-        };
-        writeln!(out, "{records} {verb} as of 0x{tid:016x}, in {ranges}")
+        format!("{records}; {}", found.join(", "))
     }
-    .and_then(|()| out.flush())
-    .map_err(MirrorVerifyError::Output)?;
-    Ok((tid, differences))
+}
+
+/// A side's text with its control characters escaped: a remote side
+/// cannot draw on the terminal or add lines of its own.
+fn printable(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
 }
 
 /// `n` and the noun, in the plural unless `n` is 1.
@@ -410,17 +592,11 @@ fn plural(n: u64, noun: &str) -> String {
 /// Prints one line per record that differs between the master's digests
 /// and the slave's (both in key order, read as they come); returns how
 /// many.
-fn report(m: &mut Peer, s: &mut Peer, out: &mut dyn Write) -> Result<u64, MirrorVerifyError> {
-    let mut ms = DigestStream {
-        peer: m,
-        batch: Vec::new().into_iter(),
-        done: false,
-    };
-    let mut ss = DigestStream {
-        peer: s,
-        batch: Vec::new().into_iter(),
-        done: false,
-    };
+fn report(
+    mut ms: DigestStream<'_>,
+    mut ss: DigestStream<'_>,
+    out: &mut dyn Write,
+) -> Result<u64, MirrorVerifyError> {
     let (mut a, mut b) = (ms.next()?, ss.next()?);
     let mut n = 0;
     loop {
@@ -460,7 +636,8 @@ fn report(m: &mut Peer, s: &mut Peer, out: &mut dyn Write) -> Result<u64, Mirror
 }
 
 /// What differs between the master's version `a` and the slave's `b` of
-/// one record, if anything.
+/// one record, if anything. (Which of them fails its data CRC or cannot
+/// be read, the side's checks have told.)
 fn differs(a: &RecordDigest, b: &RecordDigest) -> Option<String> {
     let mut what = Vec::new();
     if a.delete_tid != b.delete_tid {
@@ -469,14 +646,7 @@ fn differs(a: &RecordDigest, b: &RecordDigest) -> Option<String> {
             a.delete_tid, b.delete_tid
         ));
     }
-    for (d, role) in [(a, Role::Master), (b, Role::Slave)] {
-        match d.payload {
-            Payload::Good => {}
-            Payload::BadCrc => what.push(format!("data fails its CRC on the {}", role.name())),
-            Payload::Unreadable => what.push(format!("data cannot be read on the {}", role.name())),
-        }
-    }
-    if a.content != b.content && a.payload == b.payload {
+    if a.content != b.content {
         what.push("different data".to_string());
     }
     (!what.is_empty()).then(|| what.join(", "))
@@ -485,6 +655,83 @@ fn differs(a: &RecordDigest, b: &RecordDigest) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ondisk::PFSD_SLAVE;
+    use crate::verify::digest::HASH_LEN;
+    use crate::verify::proto::write_nodes;
+
+    /// When a stand-in side panics.
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    enum Panic {
+        Never,
+        BeforeHello,
+        AtTheEnd,
+    }
+
+    /// A stand-in side for a PFS of no records with `pfsd`, speaking as
+    /// serve does, that panics `when` told.
+    fn stand_in(
+        pfsd: PseudofsData,
+        when: Panic,
+    ) -> impl FnOnce(&mut dyn Read, &mut dyn Write) -> Result<(), ServeError> + Send + 'static {
+        move |input, output| {
+            assert!(when != Panic::BeforeHello, "a bug before hello");
+            write_msg(output, &Msg::Hello(Box::new(pfsd)))?;
+            loop {
+                match read_msg(input) {
+                    Ok(Msg::Scan { .. }) => {
+                        let empty = Node {
+                            last: None,
+                            hash: [0; HASH_LEN],
+                        };
+                        write_nodes(output, TOP, &[empty])?;
+                    }
+                    Err(ProtoError::Eof) => break,
+                    other => panic!("not a request of this test: {other:?}"),
+                }
+            }
+            assert!(when != Panic::AtTheEnd, "a bug at the end");
+            Ok(())
+        }
+    }
+
+    /// A local side's thread that panics, even after it answered all, is
+    /// an error (exit 2) naming it, and nothing is called identical; the
+    /// panic used to be dropped.
+    #[test]
+    fn a_local_side_that_panics_is_an_error() {
+        let master = PseudofsData {
+            unique_uuid: HammerUuid([1; 16]),
+            ..Default::default()
+        };
+        let slave = PseudofsData {
+            sync_end_tid: 5,
+            mirror_flags: PFSD_SLAVE,
+            ..Default::default()
+        };
+        for when in [Panic::Never, Panic::AtTheEnd, Panic::BeforeHello] {
+            let m = Peer::local(Role::Master, "m".into(), stand_in(master, Panic::Never));
+            let s = Peer::local(Role::Slave, "s".into(), stand_in(slave, when));
+            let mut out = Vec::new();
+            let got = run(m.unwrap(), s.unwrap(), &mut out).map_err(|e| e.to_string());
+            let out = String::from_utf8(out).unwrap();
+            match when {
+                Panic::Never => {
+                    assert_eq!(got.map(|o| o.tid), Ok(5));
+                    assert_eq!(out, "identical as of 0x0000000000000005\n");
+                }
+                Panic::BeforeHello | Panic::AtTheEnd => {
+                    let said = if when == Panic::AtTheEnd {
+                        "a bug at the end"
+                    } else {
+                        "a bug before hello"
+                    };
+                    let want = format!("mirror-verify: slave s: its side panicked: {said}");
+                    assert_eq!(got.map(|o| o.tid), Err(want));
+                    assert_eq!(out, "");
+                }
+            }
+        }
+    }
 
     #[test]
     fn ssh_argv_runs_the_serving_side() {

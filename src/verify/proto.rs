@@ -2,33 +2,38 @@
 //! side of each PFS (`hammer mirror-verify-serve <pfs>`, in a thread for a
 //! local PFS, through ssh for a remote one). Little-endian; each message
 //! is a `MsgHeadLe` and `count` entries of its kind's struct (bytes of
-//! text for `ERROR`).
+//! text for `ERROR` and `PROBLEM`).
 //!
 //! The side speaks first (`HELLO`: magic and the PFS's pfsd), then answers
-//! each request: `SCAN` (as of `arg`, a TID) with the top level's `NODES`;
-//! `NODES_OF` (level `arg`, key ranges) with that level's `NODES` in them;
-//! `DIGESTS_OF` (key ranges) with `DIGESTS` messages of at most
-//! `DIGESTS_MAX` records, the last one empty. `ERROR` replaces any answer
-//! and ends the side. The comparing process ends by closing its end.
+//! each request: `SCAN` (as of `arg`, a TID) with a `PROBLEM` for each
+//! problem `hammer verify` would report of the PFS as of that TID (none
+//! for a sound PFS), then the top level's nodes; `NODES_OF` (level `arg`,
+//! key ranges) with that level's nodes in them. Nodes come in `NODES`
+//! messages of `NODES_CHUNK` nodes, the last one shorter (possibly empty).
+//! `DIGESTS_OF` (key ranges) is answered with `DIGESTS` messages of at most
+//! `DIGESTS_MAX` records, the last one empty. A request holds at most
+//! `RANGES_MAX` ranges, in key order and apart. `ERROR` replaces any
+//! answer and ends the side. The comparing process ends by closing its end.
 
 use std::io::{self, Read, Write};
 
 use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-use super::digest::{KeyRange, Node, Payload, RecordDigest, CONTENT_LEN, HASH_LEN};
+use super::digest::{KeyRange, Node, RecordDigest, CONTENT_LEN, HASH_LEN};
 use crate::ondisk::{PseudofsData, PseudofsDataLe};
 use crate::pfs::store::{RecKey, KEY_LEN};
 
 /// `HELLO`'s magic: "HMVERIFY"; `HELLO`'s `arg` is the format version.
 pub const MAGIC: [u8; 8] = *b"HMVERIFY";
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
 
 /// Kinds sent by a PFS's side.
 pub const HELLO: u32 = 1;
 pub const NODES: u32 = 2;
 pub const DIGESTS: u32 = 3;
 pub const ERROR: u32 = 4;
+pub const PROBLEM: u32 = 5;
 /// Kinds sent by the comparing process.
 pub const SCAN: u32 = 0x10;
 pub const NODES_OF: u32 = 0x11;
@@ -36,12 +41,13 @@ pub const DIGESTS_OF: u32 = 0x12;
 
 /// Most records in one `DIGESTS` message.
 pub const DIGESTS_MAX: usize = 4096;
-/// Most key ranges in one request, nodes in one answer, bytes of an
-/// error's text: far above what a sane peer sends, bounding what a
-/// hostile one makes the reader hold.
-const RANGES_MAX: u32 = 1 << 20;
-const NODES_MAX: u32 = 1 << 24;
-const TEXT_MAX: u32 = 4096;
+/// Nodes in each `NODES` message of an answer but its last.
+pub const NODES_CHUNK: usize = 4096;
+/// Most key ranges in one request: a side holds a request's ranges (4 MiB
+/// at most) while it answers; a longer list is asked in pieces.
+pub const RANGES_MAX: usize = 1 << 16;
+/// Most bytes of an error's or a problem's text.
+pub(super) const TEXT_MAX: u32 = 4096;
 
 #[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
 #[repr(C)]
@@ -81,8 +87,7 @@ pub struct RangeLe {
 #[repr(C)]
 pub struct DigestLe {
     pub key: [u8; KEY_LEN],
-    pub payload: u8,
-    pub pad: u8,
+    pub pad: [u8; 2],
     pub delete_tid: U64,
     pub content: [u8; CONTENT_LEN],
 }
@@ -98,6 +103,8 @@ pub enum Msg {
     /// An empty one ends an answer.
     Digests(Vec<RecordDigest>),
     Error(String),
+    /// One line of what `hammer verify` reports.
+    Problem(String),
     Scan {
         tid: u64,
     },
@@ -124,8 +131,8 @@ pub enum ProtoError {
     Kind(u32),
     #[error("message kind {kind:#x} with {count} entries, over its limit")]
     TooMany { kind: u32, count: u32 },
-    #[error("record digest with payload state {0}")]
-    PayloadState(u8),
+    #[error("key ranges not in key order and apart")]
+    RangeOrder,
 }
 
 fn opt_key(present: u8, key: [u8; KEY_LEN]) -> Option<RecKey> {
@@ -169,8 +176,7 @@ impl From<&RecordDigest> for DigestLe {
     fn from(d: &RecordDigest) -> Self {
         DigestLe {
             key: d.key,
-            payload: d.payload as u8,
-            pad: 0,
+            pad: [0; 2],
             delete_tid: d.delete_tid.into(),
             content: d.content,
         }
@@ -179,11 +185,6 @@ impl From<&RecordDigest> for DigestLe {
 
 /// Writes `msg` (the caller flushes).
 pub fn write_msg(w: &mut dyn Write, msg: &Msg) -> io::Result<()> {
-    let head = |kind: u32, count: usize, arg: u64| MsgHeadLe {
-        kind: kind.into(),
-        count: u32::try_from(count).unwrap_or(u32::MAX).into(),
-        arg: arg.into(),
-    };
     match msg {
         Msg::Hello(pfsd) => {
             let mut raw = [0; PseudofsData::SIZE];
@@ -192,34 +193,49 @@ pub fn write_msg(w: &mut dyn Write, msg: &Msg) -> io::Result<()> {
                 magic: MAGIC,
                 pfsd: zerocopy::transmute!(raw),
             };
-            w.write_all(head(HELLO, 1, VERSION).as_bytes())?;
+            w.write_all(msg_head(HELLO, 1, VERSION).as_bytes())?;
             w.write_all(hello.as_bytes())
         }
-        Msg::Nodes { level, nodes } => {
-            w.write_all(head(NODES, nodes.len(), (*level).into()).as_bytes())?;
-            nodes
-                .iter()
-                .try_for_each(|n| w.write_all(NodeLe::from(n).as_bytes()))
-        }
+        Msg::Nodes { level, nodes } => write_nodes(w, *level, nodes),
         Msg::Digests(ds) => {
-            w.write_all(head(DIGESTS, ds.len(), 0).as_bytes())?;
+            w.write_all(msg_head(DIGESTS, ds.len(), 0).as_bytes())?;
             ds.iter()
                 .try_for_each(|d| w.write_all(DigestLe::from(d).as_bytes()))
         }
-        Msg::Error(text) => {
-            let text = &text.as_bytes()[..text.len().min(TEXT_MAX as usize)];
-            w.write_all(head(ERROR, text.len(), 0).as_bytes())?;
-            w.write_all(text)
-        }
-        Msg::Scan { tid } => w.write_all(head(SCAN, 0, *tid).as_bytes()),
+        Msg::Error(text) => write_text(w, ERROR, text),
+        Msg::Problem(text) => write_text(w, PROBLEM, text),
+        Msg::Scan { tid } => w.write_all(msg_head(SCAN, 0, *tid).as_bytes()),
         Msg::NodesOf { level, ranges } => {
-            w.write_all(head(NODES_OF, ranges.len(), (*level).into()).as_bytes())?;
+            w.write_all(msg_head(NODES_OF, ranges.len(), (*level).into()).as_bytes())?;
             write_ranges(w, ranges)
         }
         Msg::DigestsOf(ranges) => {
-            w.write_all(head(DIGESTS_OF, ranges.len(), 0).as_bytes())?;
+            w.write_all(msg_head(DIGESTS_OF, ranges.len(), 0).as_bytes())?;
             write_ranges(w, ranges)
         }
+    }
+}
+
+/// Writes one `NODES` message of `nodes`.
+pub fn write_nodes(w: &mut dyn Write, level: u32, nodes: &[Node]) -> io::Result<()> {
+    w.write_all(msg_head(NODES, nodes.len(), level.into()).as_bytes())?;
+    nodes
+        .iter()
+        .try_for_each(|n| w.write_all(NodeLe::from(n).as_bytes()))
+}
+
+/// A text cut to `TEXT_MAX` bytes.
+fn write_text(w: &mut dyn Write, kind: u32, text: &str) -> io::Result<()> {
+    let text = &text.as_bytes()[..text.len().min(TEXT_MAX as usize)];
+    w.write_all(msg_head(kind, text.len(), 0).as_bytes())?;
+    w.write_all(text)
+}
+
+fn msg_head(kind: u32, count: usize, arg: u64) -> MsgHeadLe {
+    MsgHeadLe {
+        kind: kind.into(),
+        count: u32::try_from(count).unwrap_or(u32::MAX).into(),
+        arg: arg.into(),
     }
 }
 
@@ -276,11 +292,11 @@ pub fn read_msg(r: &mut dyn Read) -> Result<Msg, ProtoError> {
     let (kind, count, arg) = (head.kind.get(), head.count.get(), head.arg.get());
     let limit = match kind {
         HELLO => 1,
-        NODES => NODES_MAX,
+        NODES => NODES_CHUNK as u32,
         DIGESTS => DIGESTS_MAX as u32,
-        ERROR => TEXT_MAX,
+        ERROR | PROBLEM => TEXT_MAX,
         SCAN => 0,
-        NODES_OF | DIGESTS_OF => RANGES_MAX,
+        NODES_OF | DIGESTS_OF => RANGES_MAX as u32,
         _ => return Err(ProtoError::Kind(kind)),
     };
     if count > limit {
@@ -314,21 +330,39 @@ pub fn read_msg(r: &mut dyn Read) -> Result<Msg, ProtoError> {
                 key: d.key,
                 delete_tid: d.delete_tid.get(),
                 content: d.content,
-                payload: Payload::from_wire(d.payload)
-                    .ok_or(ProtoError::PayloadState(d.payload))?,
             })
         })?),
-        ERROR => {
-            let bytes = read_entries(r, count, |b: u8| Ok(b))?;
-            Msg::Error(String::from_utf8_lossy(&bytes).into_owned())
-        }
+        ERROR => Msg::Error(read_text(r, count)?),
+        PROBLEM => Msg::Problem(read_text(r, count)?),
         SCAN => Msg::Scan { tid: arg },
         NODES_OF => Msg::NodesOf {
             level: arg as u32,
-            ranges: read_entries(r, count, range_of)?,
+            ranges: read_ranges(r, count)?,
         },
-        _ => Msg::DigestsOf(read_entries(r, count, range_of)?),
+        _ => Msg::DigestsOf(read_ranges(r, count)?),
     })
+}
+
+fn read_text(r: &mut dyn Read, count: u32) -> Result<String, ProtoError> {
+    let bytes = read_entries(r, count, |b: u8| Ok(b))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A request's ranges, which must come in key order, each non-empty and
+/// after the one before: so no request makes a side answer for a node or
+/// a record twice.
+fn read_ranges(r: &mut dyn Read, count: u32) -> Result<Vec<KeyRange>, ProtoError> {
+    let ranges = read_entries(r, count, range_of)?;
+    let mut end = None;
+    for (i, r) in ranges.iter().enumerate() {
+        let after_the_last = i == 0 || matches!((end, r.after), (Some(e), Some(a)) if a >= e);
+        let non_empty = !matches!((r.after, r.last), (Some(a), Some(l)) if a >= l);
+        if !after_the_last || !non_empty {
+            return Err(ProtoError::RangeOrder);
+        }
+        end = r.last;
+    }
+    Ok(ranges)
 }
 
 #[cfg(test)]
@@ -352,7 +386,7 @@ mod tests {
         assert_eq!(offset_of!(RangeLe, has_after), 60);
         assert_eq!(offset_of!(RangeLe, has_last), 61);
         assert_eq!(size_of::<DigestLe>(), 56);
-        assert_eq!(offset_of!(DigestLe, payload), 30);
+        assert_eq!(offset_of!(DigestLe, pad), 30);
         assert_eq!(offset_of!(DigestLe, delete_tid), 32);
         assert_eq!(offset_of!(DigestLe, content), 40);
     }
@@ -395,14 +429,20 @@ mod tests {
             key: [5; KEY_LEN],
             delete_tid: 0x1234,
             content: [6; CONTENT_LEN],
-            payload: Payload::BadCrc,
         }]));
         round_trip(Msg::Digests(Vec::new()));
         round_trip(Msg::Error("no such PFS".into()));
+        round_trip(Msg::Problem("store database: row 3 missing".into()));
         round_trip(Msg::Scan { tid: 42 });
         round_trip(Msg::NodesOf {
             level: 1,
-            ranges: vec![range, KeyRange::ALL],
+            ranges: vec![
+                KeyRange {
+                    after: None,
+                    last: Some([1; KEY_LEN]),
+                },
+                range,
+            ],
         });
         round_trip(Msg::DigestsOf(vec![range]));
     }
@@ -431,5 +471,49 @@ mod tests {
         b[16] = b'X';
         assert!(read(b).starts_with("not a mirror-verify peer"));
         assert!(read(head(HELLO, 1)[..10].to_vec()).contains("end of file"));
+        assert_eq!(
+            read(head(NODES_OF, RANGES_MAX as u32 + 1)),
+            "message kind 0x11 with 65537 entries, over its limit"
+        );
+    }
+
+    /// A side answers each range of a request in turn: ranges that
+    /// overlap, come out of order or are empty would make it answer for
+    /// the same nodes or records again and again.
+    #[test]
+    fn ranges_out_of_order_or_overlapping_are_refused() {
+        let key = |k: u8| Some([k; KEY_LEN]);
+        let range = |after, last| KeyRange { after, last };
+        let read = |ranges: Vec<KeyRange>| {
+            let mut b = Vec::new();
+            write_msg(&mut b, &Msg::DigestsOf(ranges.clone())).unwrap();
+            let got = read_msg(&mut &b[..]);
+            b.clear();
+            write_msg(&mut b, &Msg::NodesOf { level: 0, ranges }).unwrap();
+            let again = read_msg(&mut &b[..]);
+            assert_eq!(got.is_ok(), again.is_ok());
+            got.map(|_| ()).map_err(|e| e.to_string())
+        };
+        let refused = Err("key ranges not in key order and apart".to_string());
+        assert_eq!(read(vec![KeyRange::ALL]), Ok(()));
+        assert_eq!(
+            read(vec![
+                range(None, key(2)),
+                range(key(2), key(4)),
+                range(key(7), None)
+            ]),
+            Ok(())
+        );
+        assert_eq!(read(vec![KeyRange::ALL, KeyRange::ALL]), refused);
+        assert_eq!(
+            read(vec![range(None, key(4)), range(key(3), None)]),
+            refused
+        );
+        assert_eq!(
+            read(vec![range(key(4), None), range(None, key(2))]),
+            refused
+        );
+        assert_eq!(read(vec![range(key(4), key(4))]), refused);
+        assert_eq!(read(vec![range(key(5), key(4))]), refused);
     }
 }
