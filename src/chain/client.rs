@@ -1,6 +1,8 @@
-//! One bucket of an S3-compatible store through blocking calls: the async
-//! `object_store` client driven by a runtime of this module's own, with
-//! bounded buffers both ways (parts in flight, chunks queued).
+//! One bucket of an object store through blocking calls: any async
+//! `object_store` store with multipart uploads (S3 in use, an in-memory
+//! one or a failure-injecting wrapper in tests), driven by a runtime of
+//! this module's own, with bounded buffers both ways (parts in flight,
+//! chunks queued).
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -8,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::AmazonS3Builder;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as Key;
 use object_store::{
@@ -43,6 +45,10 @@ pub enum S3Error {
         /// succeed), not a refusal.
         transient: bool,
     },
+    /// The object is not the one expected: of another length than the
+    /// manifest records, or replaced while it was read.
+    #[error("{0}")]
+    Mismatch(String),
 }
 
 impl S3Error {
@@ -124,11 +130,18 @@ pub struct Listed {
     pub size: u64,
 }
 
+/// What the chain needs of a store: objects, plus multipart uploads whose
+/// ids a run can record and a later run abort.
+pub trait ObjectStorage: ObjectStore + MultipartStore {}
+
+impl<T: ObjectStore + MultipartStore> ObjectStorage for T {}
+
 /// A bucket and the client that reaches it.
 pub struct Bucket {
     rt: Runtime,
-    s3: Arc<AmazonS3>,
+    s3: Arc<dyn ObjectStorage>,
     name: String,
+    part_size: usize,
 }
 
 impl Bucket {
@@ -182,6 +195,11 @@ impl Bucket {
             .with_retry(retry)
             .build()
             .map_err(|e| S3Error::Settings(format!("s3://{bucket}: {e}")))?;
+        Self::over(Arc::new(s3), bucket)
+    }
+
+    /// The bucket `name` as `store` holds it (tests: an in-memory store).
+    pub fn over(store: Arc<dyn ObjectStorage>, name: &str) -> Result<Self, S3Error> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("hammer-s3")
@@ -190,9 +208,17 @@ impl Bucket {
             .map_err(|e| S3Error::Settings(format!("cannot start the S3 client: {e}")))?;
         Ok(Bucket {
             rt,
-            s3: Arc::new(s3),
-            name: bucket.to_string(),
+            s3: store,
+            name: name.to_string(),
+            part_size: PART_SIZE,
         })
+    }
+
+    /// Small parts, so that a test's small stream is a multipart upload.
+    #[cfg(test)]
+    pub fn with_part_size(mut self, bytes: usize) -> Self {
+        self.part_size = bytes;
+        self
     }
 
     fn what(&self, verb: &str, key: &str) -> String {
@@ -273,10 +299,17 @@ impl Bucket {
 
     /// Reads `key` as a byte stream, resuming a download that breaks off.
     pub fn reader(&self, key: &str) -> ObjectReader {
+        self.reader_sized(key, None)
+    }
+
+    /// Reads `key`, which must be `size` bytes long (when given): an
+    /// object of another length fails before its first byte is passed on.
+    pub fn reader_sized(&self, key: &str, size: Option<u64>) -> ObjectReader {
         let (tx, rx) = mpsc::channel(CHUNKS_QUEUED);
         let task = self.rt.spawn(fetch(
             self.s3.clone(),
             Key::from(key),
+            size,
             self.what("get", key),
             tx,
         ));
@@ -295,7 +328,7 @@ impl Bucket {
             bucket: self,
             key: Key::from(key),
             name: key.to_string(),
-            buf: Vec::with_capacity(PART_SIZE),
+            buf: Vec::with_capacity(self.part_size),
             upload: None,
             started,
             parts: JoinSet::new(),
@@ -308,20 +341,43 @@ impl Bucket {
 }
 
 async fn fetch(
-    s3: Arc<AmazonS3>,
+    s3: Arc<dyn ObjectStorage>,
     key: Key,
+    mut size: Option<u64>,
     what: String,
     tx: mpsc::Sender<Result<Bytes, S3Error>>,
 ) {
     let mut pos: u64 = 0;
     let mut resumes = 0;
+    let mut etag = None;
     loop {
+        // A resumed download must be of the same object.
         let opts = GetOptions {
             range: (pos > 0).then_some(GetRange::Offset(pos)),
+            if_match: etag.clone(),
             ..Default::default()
         };
         let failure = match s3.get_opts(&key, opts).await {
+            Ok(r) if size.is_some_and(|s| s != r.meta.size) => {
+                let why = match pos {
+                    0 => format!(
+                        "{what}: {} bytes, the manifest records {}",
+                        r.meta.size,
+                        size.unwrap_or_default()
+                    ),
+                    _ => format!("{what}: the object was replaced while it was read"),
+                };
+                let _ = tx.send(Err(S3Error::Mismatch(why))).await;
+                return;
+            }
+            Err(object_store::Error::Precondition { .. }) if pos > 0 => {
+                let why = format!("{what}: the object was replaced while it was read");
+                let _ = tx.send(Err(S3Error::Mismatch(why))).await;
+                return;
+            }
             Ok(r) => {
+                size = Some(r.meta.size);
+                etag = etag.or(r.meta.e_tag.clone());
                 let mut stream = r.into_stream();
                 loop {
                     match stream.next().await {
@@ -448,7 +504,7 @@ impl ObjectWriter<'_> {
         self.done.push(None);
         let data = PutPayload::from(std::mem::replace(
             &mut self.buf,
-            Vec::with_capacity(PART_SIZE),
+            Vec::with_capacity(self.bucket.part_size),
         ));
         let (s3, key, what) = (self.bucket.s3.clone(), self.key.clone(), self.what());
         let _guard = self.bucket.rt.enter();
@@ -528,11 +584,12 @@ impl Write for ObjectWriter<'_> {
         if let Some(e) = &self.error {
             return Err(io::Error::other(e.to_string()));
         }
-        let n = data.len().min(PART_SIZE - self.buf.len());
+        let part = self.bucket.part_size;
+        let n = data.len().min(part - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
         self.hash.update(&data[..n]);
         self.size += n as u64;
-        if self.buf.len() == PART_SIZE {
+        if self.buf.len() == part {
             if let Err(e) = self.send_part() {
                 let err = io::Error::other(e.to_string());
                 self.error = Some(e);

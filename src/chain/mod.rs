@@ -7,10 +7,14 @@
 pub mod awsconf;
 pub mod client;
 pub mod cmd;
+#[cfg(test)]
+mod double;
 pub mod manifest;
 pub mod prune;
 pub mod push;
 pub mod restore;
+#[cfg(test)]
+mod tests;
 pub mod url;
 
 use std::io::Write;

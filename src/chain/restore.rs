@@ -9,6 +9,7 @@ use std::rc::Rc;
 
 use xxhash_rust::xxh3::Xxh3;
 
+use super::client::S3Error;
 use super::manifest::{ChainObject, Manifest, Span};
 use super::{Chain, ChainError};
 use crate::bridge::export::{export, ExportOptions, ExportSummary};
@@ -60,6 +61,12 @@ impl<R: Read> Checked<R> {
         let e = io::Error::new(io::ErrorKind::InvalidData, why.clone());
         *self.problem.borrow_mut() = Some(why);
         e
+    }
+
+    /// Reads what is left of the object, so that it is checked whole.
+    pub fn finish(&mut self) -> io::Result<()> {
+        // Ends only once `verify` passed: the last bytes come from the tail.
+        io::copy(self, &mut io::sink()).map(drop)
     }
 
     /// Reads the held tail and the end of the object, and checks both.
@@ -126,14 +133,19 @@ impl<R: Read> Read for Checked<R> {
 }
 
 /// Runs `consume` on object `obj`'s stream (decompressed when the object
-/// is compressed), checked against the manifest on the way. A failure is
-/// the check's, else the download's, else the consumer's.
-fn read_object<T>(
+/// is compressed), checked against the manifest on the way; with `whole`,
+/// the rest of the object is read and checked after `consume` is done (a
+/// consumer stops at TERM: bytes after it, or a size that says more, are
+/// damage too). A failure is the check's, else the download's, else the
+/// consumer's.
+pub(super) fn read_object<T>(
     chain: &Chain,
     obj: &ChainObject,
+    whole: bool,
     consume: impl FnOnce(&mut dyn Read) -> Result<T, ChainError>,
 ) -> Result<T, ChainError> {
-    let mut r = Checked::new(chain.bucket.reader(&chain.key(&obj.name)), obj);
+    let key = chain.key(&obj.name);
+    let mut r = Checked::new(chain.bucket.reader_sized(&key, Some(obj.size)), obj);
     let result = if obj.zstd {
         match ZReader::new(&mut r) {
             Ok(mut z) => consume(&mut z),
@@ -142,15 +154,19 @@ fn read_object<T>(
     } else {
         consume(&mut r)
     };
+    let result = match result {
+        Ok(t) if whole => r
+            .finish()
+            .map(|()| t)
+            .map_err(|e| ChainError::Local(e.to_string())),
+        other => other,
+    };
     result.map_err(|other| {
         if let Some(why) = r.problem.borrow().clone() {
-            return ChainError::Corrupt {
-                url: chain.url.to_string(),
-                name: obj.name.clone(),
-                why,
-            };
+            return damaged(chain, obj, why);
         }
         match r.inner.error() {
+            Some(S3Error::Mismatch(why)) => damaged(chain, obj, why),
             Some(e) => ChainError::S3(e.clone()),
             None => other,
         }
@@ -224,7 +240,7 @@ pub fn apply(
             input_len: Some(obj.size),
             ..wo.clone()
         };
-        read_object(chain, obj, |r| {
+        read_object(chain, obj, true, |r| {
             mirror_write(slave, &one_way, r, io::sink(), &mut *diag).map_err(|e| match e {
                 // A record that fails to read is the object's damage.
                 MirrorError::Reader(_) | MirrorError::Batch(_) => damaged(chain, obj, e),
@@ -241,7 +257,7 @@ pub fn apply(
         }
         done = Applied {
             objects: done.objects + 1,
-            bytes: done.bytes + obj.size,
+            bytes: done.bytes.saturating_add(obj.size),
             tid: now,
         };
     }
@@ -331,7 +347,7 @@ pub fn dump_chain(
 ) -> Result<(), ChainError> {
     let m = chain.existing()?;
     for (obj, _) in chain.upto(&m, tid)? {
-        read_object(chain, &obj, |r| {
+        read_object(chain, &obj, !header, |r| {
             mirror_dump(r, &mut *out, &mut *diag, header).map_err(|e| match e {
                 DumpError::Output(_) => ChainError::Local(e.to_string()),
                 e => damaged(chain, &obj, e),
@@ -365,11 +381,11 @@ pub fn verify_chain(chain: &Chain, out: &mut dyn Write) -> Result<ChainReport, C
     };
     // An empty chain (a first run that never finished) is sound.
     for (obj, span) in m.objects.iter().cloned().zip(m.spans()) {
-        let checked = read_object(chain, &obj, |r| {
+        let checked = read_object(chain, &obj, true, |r| {
             check_stream(r, uuid, span).map_err(|why| damaged(chain, &obj, why))
         });
         report.objects += 1;
-        report.bytes += obj.size;
+        report.bytes = report.bytes.saturating_add(obj.size);
         match checked {
             Ok(()) => say(
                 out,

@@ -1,0 +1,270 @@
+//! The chain's logic against an in-memory object store (no server): runs
+//! that overlap, fail half-way or meet a misbehaving store, each checked
+//! by what a restore of the chain gives.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::client::Bucket;
+use super::double::{Double, Faults, Shared};
+use super::manifest::{Manifest, MANIFEST, OBJECT_LIMIT};
+use super::push::{push, Pushed};
+use super::restore::{apply, dump_chain, verify_chain};
+use super::url::ChainUrl;
+use super::{Chain, ChainError};
+use crate::bridge::import::{import, ImportOptions};
+use crate::mirror::read::ReadOptions;
+use crate::mirror::write::WriteOptions;
+use crate::patharg::PathArg;
+use crate::pfs::getpfs;
+use crate::pfs::store::Store;
+use crate::pfs_cmd::{pfs_create, PfsCreate};
+
+/// A master PFS with a tree to import into it, and one in-memory bucket.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub master: PathArg,
+    pub tree: PathBuf,
+    pub shared: Arc<Shared>,
+}
+
+pub fn read_options() -> ReadOptions {
+    ReadOptions {
+        quiet: true,
+        splitup: 1 << 30,
+        ..ReadOptions::default()
+    }
+}
+
+impl Fixture {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        Store::create(&root).unwrap();
+        let master = PathArg::from(root.join("master").into_os_string());
+        pfs_create(&master, &PfsCreate::default(), &mut io::sink()).unwrap();
+        let tree = dir.path().join("tree");
+        std::fs::create_dir(&tree).unwrap();
+        Fixture {
+            dir,
+            master,
+            tree,
+            shared: Arc::new(Shared::default()),
+        }
+    }
+
+    /// Generation `n` of the tree (a file of `bytes` random-ish bytes
+    /// added), imported: the master's new sync point.
+    pub fn generation(&self, n: u32, bytes: usize) -> u64 {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(n);
+        let data: Vec<u8> = (0..bytes)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        std::fs::write(self.tree.join(format!("f{n}")), data).unwrap();
+        import(
+            &self.tree,
+            &self.master,
+            ImportOptions::default(),
+            &mut io::sink(),
+        )
+        .unwrap();
+        self.sync_end(&self.master)
+    }
+
+    pub fn sync_end(&self, pfs: &PathArg) -> u64 {
+        getpfs(pfs).unwrap().1.sync_end_tid
+    }
+
+    /// The chain at s3://bucket/c as one run sees it through `faults`.
+    pub fn chain(&self, faults: Faults) -> Chain {
+        let store = Arc::new(Double::new(&self.shared, faults));
+        Chain {
+            url: ChainUrl::parse("s3://bucket/c".as_ref()).unwrap(),
+            bucket: Bucket::over(store, "bucket").unwrap(),
+        }
+    }
+
+    pub fn push(&self, chain: &Chain) -> Result<Option<Pushed>, ChainError> {
+        push(&self.master, chain, &read_options(), None, &mut io::sink())
+    }
+
+    /// The manifest as stored.
+    pub fn manifest(&self) -> Option<Manifest> {
+        self.chain(Faults::default()).manifest().unwrap()
+    }
+
+    /// Every key under the chain's prefix but the manifest.
+    pub fn stored(&self) -> Vec<String> {
+        let chain = self.chain(Faults::default());
+        let mut keys: Vec<String> = chain
+            .bucket
+            .list("c")
+            .unwrap()
+            .into_iter()
+            .map(|l| l.key)
+            .filter(|k| k.ends_with(".hammer") || k.ends_with(".hammer.zst"))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    pub fn named(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .manifest()
+            .map(|m| m.objects.iter().map(|o| format!("c/{}", o.name)).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// A new slave restored from the whole chain: its sync point.
+    pub fn restore(&self, name: &str) -> Result<u64, ChainError> {
+        let root = self.dir.path().join(name);
+        Store::create(&root).unwrap();
+        let slave = PathArg::from(root.join("slave").into_os_string());
+        let wo = WriteOptions {
+            yes: true,
+            quiet: true,
+            ..WriteOptions::default()
+        };
+        apply(
+            &self.chain(Faults::default()),
+            None,
+            &slave,
+            &wo,
+            &mut io::sink(),
+        )?;
+        Ok(self.sync_end(&slave))
+    }
+}
+
+#[test]
+fn a_chain_in_memory_restores_to_the_master() {
+    let f = Fixture::new();
+    let chain = f.chain(Faults::default());
+    f.generation(0, 1000);
+    assert!(f.push(&chain).unwrap().is_some());
+    let end = f.generation(1, 1000);
+    let p = f.push(&chain).unwrap().unwrap();
+    assert_eq!(p.span.end, end);
+    assert!(f.push(&chain).unwrap().is_none());
+    assert_eq!(f.stored(), f.named());
+    assert_eq!(f.restore("r").unwrap(), end);
+    assert!(f.manifest().is_some_and(|m| m.objects.len() == 2));
+    assert!(chain
+        .bucket
+        .get_small(&chain.key(MANIFEST), 1 << 20)
+        .unwrap()
+        .is_some());
+}
+
+#[test]
+fn an_object_larger_than_a_part_goes_up_in_parts() {
+    let f = Fixture::new();
+    let store = Arc::new(Double::new(&f.shared, Faults::default()));
+    let chain = Chain {
+        url: ChainUrl::parse("s3://bucket/c".as_ref()).unwrap(),
+        bucket: Bucket::over(store, "bucket").unwrap().with_part_size(4096),
+    };
+    let end = f.generation(0, 40_000);
+    f.push(&chain).unwrap();
+    assert_eq!(f.shared.uploads_started.load(Ordering::Relaxed), 1);
+    assert!(f.shared.open_uploads.lock().unwrap().is_empty());
+    assert_eq!(f.restore("r").unwrap(), end);
+}
+
+/// The chain of `good` with `size` recorded for its second object.
+fn with_second_size(f: &Fixture, good: &Manifest, size: u64) {
+    let chain = f.chain(Faults::default());
+    let mut m = good.clone();
+    m.objects[1].size = size;
+    let json = serde_json::to_vec(&m).unwrap();
+    chain.bucket.put_small(&chain.key(MANIFEST), json).unwrap();
+}
+
+/// Whether every way of reading the chain refuses it: verify finds
+/// damage, and neither a restore nor a dump goes through.
+fn refused_everywhere(f: &Fixture, case: &str, first_end: u64) -> Result<(), String> {
+    let chain = f.chain(Faults::default());
+    match verify_chain(&chain, &mut io::sink()) {
+        Ok(r) if r.problems == 0 => return Err(format!("{case}: verify says ok")),
+        _ => {}
+    }
+    let mut out = Vec::new();
+    if dump_chain(&chain, None, false, &mut out, &mut io::sink()).is_ok() {
+        return Err(format!("{case}: mirror-dump went through"));
+    }
+    let root = f.dir.path().join(format!("r{case}"));
+    Store::create(&root).unwrap();
+    let slave = PathArg::from(root.join("slave").into_os_string());
+    let wo = WriteOptions {
+        yes: true,
+        quiet: true,
+        ..WriteOptions::default()
+    };
+    if apply(&chain, None, &slave, &wo, &mut io::sink()).is_ok() {
+        return Err(format!("{case}: the restore went through"));
+    }
+    // A manifest refused whole makes no slave.
+    let at = getpfs(&slave).map_or(0, |(_, p)| p.sync_end_tid);
+    if at > first_end {
+        return Err(format!(
+            "{case}: the slave moved to {at:#x}, past the sound object"
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_size_the_object_does_not_have_is_damage_wherever_it_is_read() {
+    let f = Fixture::new();
+    let chain = f.chain(Faults::default());
+    let first = f.generation(0, 5000);
+    f.push(&chain).unwrap();
+    f.generation(1, 200_000);
+    f.push(&chain).unwrap();
+    let good = chain.existing().unwrap();
+    let real = good.objects[1].size;
+    // More than the 64 KiB held back: the reader meets TERM first.
+    for size in [real + 70_000, real + 1, real - 1, 1 << 63, u64::MAX, 0] {
+        with_second_size(&f, &good, size);
+        refused_everywhere(&f, &size.to_string(), first).unwrap();
+    }
+    with_second_size(&f, &good, real);
+    assert_eq!(verify_chain(&chain, &mut io::sink()).unwrap().problems, 0);
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 32,
+        ..Default::default()
+    });
+    let sizes = proptest::prop_oneof![0..real, real + 1..real + (1 << 20), real + 1..=u64::MAX,];
+    runner
+        .run(&sizes, |size| {
+            with_second_size(&f, &good, size);
+            refused_everywhere(&f, &size.to_string(), first)
+                .map_err(proptest::test_runner::TestCaseError::fail)
+        })
+        .unwrap();
+}
+
+#[test]
+fn sizes_past_any_object_are_refused_and_totals_do_not_wrap() {
+    let f = Fixture::new();
+    let chain = f.chain(Faults::default());
+    f.generation(0, 100);
+    f.push(&chain).unwrap();
+    f.generation(1, 100);
+    f.push(&chain).unwrap();
+    let mut m = chain.existing().unwrap();
+    m.objects[0].size = u64::MAX;
+    m.objects[1].size = 2;
+    assert!(Manifest::parse(&serde_json::to_vec(&m).unwrap()).is_err());
+    m.objects[0].size = OBJECT_LIMIT;
+    assert!(Manifest::parse(&serde_json::to_vec(&m).unwrap()).is_ok());
+}
