@@ -57,7 +57,8 @@ fn points(m: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// Every object key under the prefix but the manifest.
+/// Every stream object's key under the prefix (not the manifest, the
+/// lease or the probe of conditional writes).
 fn stored(g: &Garage, bucket: &str, prefix: &str) -> Vec<String> {
     let mut keys: Vec<String> = g
         .client(bucket)
@@ -65,7 +66,7 @@ fn stored(g: &Garage, bucket: &str, prefix: &str) -> Vec<String> {
         .unwrap()
         .into_iter()
         .map(|l| l.key)
-        .filter(|k| !k.ends_with("/manifest.json"))
+        .filter(|k| k.ends_with(".hammer") || k.ends_with(".hammer.zst"))
         .collect();
     keys.sort();
     keys
@@ -406,7 +407,7 @@ fn compressed_objects_restore_as_plain_ones_do() {
 
 #[test]
 #[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
-fn a_chain_pruned_during_an_upload_is_not_overwritten_by_it() {
+fn a_prune_during_an_upload_waits_its_turn() {
     let g = garage();
     let dir = tempfile::tempdir().unwrap();
     let src = Source::new(dir.path(), 1 << 10);
@@ -422,19 +423,63 @@ fn a_chain_pruned_during_an_upload_is_not_overwritten_by_it() {
     src.generation(3);
     // 3 MiB at 512 KiB/s: the prune below runs in the middle of it.
     let slow = s3_spawn(&g, &["-b", "512k", "mirror-copy", p(&src.master), &url]);
-    std::thread::sleep(Duration::from_millis(1500));
-    s3_ok(&g, &["-q", "s3-prune", &url, "keep=0"]);
+    std::thread::sleep(Duration::from_millis(2500));
+    let prune = run_in(g.hammer(), &["-q", "s3-prune", &url, "keep=0"]);
+    assert_eq!(prune.status.code(), Some(1), "{}", text(&prune.stderr));
+    assert_stderr_has(&prune, "another run is writing this chain");
     let out = slow.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert_stderr_has(&out, "the chain changed while this run wrote it");
-    // The pruned chain stands, whole; the next run adds what this one had.
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The upload went on, whole; a prune after it gets the chain.
     let checked = s3_ok(&g, &["verify", &url]);
     assert!(text(&checked.stdout).trim_end().ends_with(": ok"));
-    s3_ok(&g, &["-q", "mirror-copy", p(&src.master), &url]);
+    s3_ok(&g, &["-q", "s3-prune", &url, "keep=0"]);
     let m = manifest(&g, &bucket, "r").unwrap();
     assert_eq!(stored(&g, &bucket, "r"), named(&m, "r"));
     let last = points(&m).pop().unwrap();
     assert_restores(&g, dir.path(), &src, &url, &last);
+}
+
+#[test]
+#[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
+fn two_uploads_at_once_leave_a_restorable_chain() {
+    let g = garage();
+    let dir = tempfile::tempdir().unwrap();
+    let src = Source::new(dir.path(), 6 << 20);
+    let bucket = g.bucket("overlap");
+    for round in 0..6 {
+        let url = format!("s3://{bucket}/o{round}");
+        src.generation(round);
+        let first = s3_spawn(&g, &["-q", "mirror-copy", p(&src.master), &url]);
+        std::thread::sleep(Duration::from_millis(100 * u64::from(round)));
+        src.generation(round + 100);
+        let second = s3_spawn(&g, &["-q", "mirror-copy", p(&src.master), &url]);
+        for out in [
+            first.wait_with_output().unwrap(),
+            second.wait_with_output().unwrap(),
+        ] {
+            if !out.status.success() {
+                assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+                assert_stderr_has(&out, "another run is writing this chain");
+            }
+        }
+        // Whatever the manifest names is there, and restores.
+        let prefix = format!("o{round}");
+        if let Some(m) = manifest(&g, &bucket, &prefix) {
+            let have = stored(&g, &bucket, &prefix);
+            assert!(
+                named(&m, &prefix).iter().all(|n| have.contains(n)),
+                "round {round}"
+            );
+        }
+        s3_ok(&g, &["-q", "mirror-copy", p(&src.master), &url]);
+        let rstore = new_store(dir.path(), &format!("r{round}"));
+        s3_ok(&g, &["-y", "-q", "mirror-copy", &url, p(&rstore.join("s"))]);
+        assert_eq!(
+            sync_end(&rstore, 1),
+            sync_end(&src.root, 1),
+            "round {round}"
+        );
+    }
 }
 
 #[test]

@@ -14,7 +14,8 @@ use object_store::aws::AmazonS3Builder;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as Key;
 use object_store::{
-    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, PutPayload, RetryConfig,
+    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, PutMode, PutOptions,
+    PutPayload, RetryConfig, UpdateVersion,
 };
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
@@ -49,6 +50,9 @@ pub enum S3Error {
     /// manifest records, or replaced while it was read.
     #[error("{0}")]
     Mismatch(String),
+    /// A conditional write was refused: the object is not as it was read.
+    #[error("{0}: changed since it was read")]
+    Conflict(String),
 }
 
 impl S3Error {
@@ -123,6 +127,33 @@ fn not_found(e: &object_store::Error) -> bool {
 /// Told a multipart upload's id before its first part is sent.
 pub type OnStart<'a> = Box<dyn FnMut(&str) -> Result<(), S3Error> + 'a>;
 
+/// How a PUT may replace what is there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Put {
+    Overwrite,
+    /// Only if there is no such object (If-None-Match: *).
+    Create,
+    /// Only if the object still has this ETag (If-Match).
+    Replace(String),
+}
+
+/// What a GET or HEAD tells of an object beside its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Meta {
+    pub etag: Option<String>,
+    /// Last modified, by the server's clock: milliseconds since 1970.
+    pub modified_ms: i64,
+}
+
+impl Meta {
+    fn of(m: &object_store::ObjectMeta) -> Self {
+        Meta {
+            etag: m.e_tag.clone(),
+            modified_ms: m.last_modified.timestamp_millis(),
+        }
+    }
+}
+
 /// An object as a listing shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listed {
@@ -136,9 +167,10 @@ pub trait ObjectStorage: ObjectStore + MultipartStore {}
 
 impl<T: ObjectStore + MultipartStore> ObjectStorage for T {}
 
-/// A bucket and the client that reaches it.
+/// A bucket and the client that reaches it (a clone shares both).
+#[derive(Clone)]
 pub struct Bucket {
-    rt: Runtime,
+    rt: Arc<Runtime>,
     s3: Arc<dyn ObjectStorage>,
     name: String,
     part_size: usize,
@@ -207,7 +239,7 @@ impl Bucket {
             .build()
             .map_err(|e| S3Error::Settings(format!("cannot start the S3 client: {e}")))?;
         Ok(Bucket {
-            rt,
+            rt: Arc::new(rt),
             s3: store,
             name: name.to_string(),
             part_size: PART_SIZE,
@@ -227,6 +259,11 @@ impl Bucket {
 
     /// A small object whole (at most `limit` bytes), `None` if missing.
     pub fn get_small(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>, S3Error> {
+        Ok(self.get_with_meta(key, limit)?.map(|(b, _)| b))
+    }
+
+    /// A small object whole with its ETag and time, `None` if missing.
+    pub fn get_with_meta(&self, key: &str, limit: u64) -> Result<Option<(Vec<u8>, Meta)>, S3Error> {
         let what = self.what("get", key);
         self.rt.block_on(async {
             let r = match self.s3.get(&Key::from(key)).await {
@@ -241,19 +278,57 @@ impl Bucket {
                     transient: false,
                 });
             }
+            let meta = Meta::of(&r.meta);
             r.bytes()
                 .await
-                .map(|b| Some(b.to_vec()))
+                .map(|b| Some((b.to_vec(), meta)))
                 .map_err(|e| classify(what, &e))
         })
     }
 
+    /// The object's ETag and time, `None` if missing.
+    pub fn head(&self, key: &str) -> Result<Option<Meta>, S3Error> {
+        let what = self.what("head", key);
+        match self.rt.block_on(self.s3.head(&Key::from(key))) {
+            Ok(m) => Ok(Some(Meta::of(&m))),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(classify(what, &e)),
+        }
+    }
+
     pub fn put_small(&self, key: &str, data: Vec<u8>) -> Result<(), S3Error> {
+        self.put(key, data, Put::Overwrite).map(drop)
+    }
+
+    /// Writes a small object as `mode` allows: the new ETag, if the server
+    /// told one. A refused condition is `S3Error::Conflict`.
+    pub fn put(&self, key: &str, data: Vec<u8>, mode: Put) -> Result<Option<String>, S3Error> {
         let what = self.what("put", key);
-        self.rt
-            .block_on(self.s3.put(&Key::from(key), PutPayload::from(data)))
-            .map(drop)
-            .map_err(|e| classify(what, &e))
+        let mode = match mode {
+            Put::Overwrite => PutMode::Overwrite,
+            Put::Create => PutMode::Create,
+            Put::Replace(etag) => PutMode::Update(UpdateVersion {
+                e_tag: Some(etag),
+                version: None,
+            }),
+        };
+        let r = self.rt.block_on(self.s3.put_opts(
+            &Key::from(key),
+            PutPayload::from(data),
+            PutOptions::from(mode),
+        ));
+        match r {
+            Ok(r) => Ok(r.e_tag),
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Err(S3Error::Conflict(what)),
+            // AWS S3's answer to two conditional writes at once.
+            Err(e) if format!("{e:?}").contains("ConditionalRequestConflict") => {
+                Err(S3Error::Conflict(what))
+            }
+            Err(e) => Err(classify(what, &e)),
+        }
     }
 
     /// Deletes `key`; one already gone is not an error.

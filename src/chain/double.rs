@@ -69,8 +69,8 @@ type Hook = Box<dyn FnOnce() + Send>;
 pub struct Faults {
     /// Conditional PUTs are plain ones (Garage 2.5).
     pub ignore_conditions: bool,
-    /// This many conditional PUTs are refused (another writer won).
-    pub refuse_conditional: u32,
+    /// Conditional PUTs of a key ending so are refused (another writer won).
+    pub refuse_conditional: Option<String>,
     /// A PUT of a key ending so is stored, then answered with an error.
     pub lose_answer: Option<String>,
     /// Listings show the objects as they were when this was set.
@@ -136,22 +136,21 @@ impl ObjectStore for Double {
         self.alive()?;
         let mut opts = opts;
         let (lose, hold) = {
-            let mut f = self.faults.lock().unwrap();
+            let f = self.faults.lock().unwrap();
+            let ends = |s: &Option<String>| {
+                s.as_ref()
+                    .is_some_and(|s| location.as_ref().ends_with(s.as_str()))
+            };
             if opts.mode != PutMode::Overwrite {
                 if f.ignore_conditions {
                     opts.mode = PutMode::Overwrite;
-                } else if f.refuse_conditional > 0 {
-                    f.refuse_conditional -= 1;
+                } else if ends(&f.refuse_conditional) {
                     return Err(object_store::Error::Precondition {
                         path: location.to_string(),
                         source: "refused by the test".into(),
                     });
                 }
             }
-            let ends = |s: &Option<String>| {
-                s.as_ref()
-                    .is_some_and(|s| location.as_ref().ends_with(s.as_str()))
-            };
             let hold = match &f.hold {
                 Some((s, g)) if location.as_ref().ends_with(s.as_str()) => Some(g.clone()),
                 _ => None,

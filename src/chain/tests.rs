@@ -5,10 +5,14 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use object_store::{ObjectMeta, ObjectStore};
 
 use super::client::Bucket;
-use super::double::{Double, Faults, Shared};
+use super::double::{Double, Faults, Gate, Shared};
+use super::lock::{probe, Writer, LOCK};
 use super::manifest::{Manifest, MANIFEST, OBJECT_LIMIT};
 use super::push::{push, Pushed};
 use super::restore::{apply, dump_chain, verify_chain};
@@ -267,4 +271,198 @@ fn sizes_past_any_object_are_refused_and_totals_do_not_wrap() {
     assert!(Manifest::parse(&serde_json::to_vec(&m).unwrap()).is_err());
     m.objects[0].size = OBJECT_LIMIT;
     assert!(Manifest::parse(&serde_json::to_vec(&m).unwrap()).is_ok());
+}
+
+/// What a run in another thread ended with.
+type Outcome = Arc<Mutex<Option<Result<Option<Pushed>, String>>>>;
+
+/// Run B uploads its object and is held before its manifest; meanwhile
+/// the master moves on and run A starts, and B is let go as soon as A
+/// deletes anything. Whatever each run says, the chain must stay
+/// restorable: its manifest names no missing object.
+fn two_runs_overlap(ignore_conditions: bool) {
+    let f = Arc::new(Fixture::new());
+    f.generation(0, 3000);
+    let gate = Arc::new(Gate::default());
+    let b_chain = f.chain(Faults {
+        ignore_conditions,
+        hold: Some((".hammer".into(), gate.clone())),
+        ..Faults::default()
+    });
+    let b_out: Outcome = Arc::default();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let b = {
+        let (f, b_out) = (f.clone(), b_out.clone());
+        std::thread::spawn(move || {
+            let r = f.push(&b_chain).map_err(|e| e.to_string());
+            *b_out.lock().unwrap() = Some(r);
+            let _ = done_tx.send(());
+        })
+    };
+    gate.wait_reached();
+    let end = f.generation(1, 3000);
+    let a_chain = f.chain(Faults {
+        ignore_conditions,
+        on_delete: Some(Box::new({
+            let gate = gate.clone();
+            move || {
+                gate.open();
+                let _ = done_rx.recv();
+            }
+        })),
+        ..Faults::default()
+    });
+    let a = f.push(&a_chain).map_err(|e| e.to_string());
+    gate.open();
+    b.join().unwrap();
+    let b = b_out.lock().unwrap().take().unwrap();
+    let named = f.named();
+    let stored = f.stored();
+    assert!(
+        named.iter().all(|n| stored.contains(n)),
+        "the manifest names a deleted object: {named:?}, stored {stored:?} (A: {a:?}, B: {b:?})"
+    );
+    let lost: Vec<&String> = [&a, &b]
+        .into_iter()
+        .filter_map(|r| r.as_ref().err())
+        .collect();
+    assert_eq!(lost.len(), 1, "A: {a:?}, B: {b:?}");
+    assert!(
+        lost[0].contains("another run is writing this chain"),
+        "{lost:?}"
+    );
+    // The next run brings the chain to the master's end.
+    f.push(&f.chain(Faults::default())).unwrap();
+    assert_eq!(f.stored(), f.named());
+    assert_eq!(f.restore("r").unwrap(), end);
+}
+
+#[test]
+fn overlapping_runs_leave_a_restorable_chain_with_conditional_writes() {
+    two_runs_overlap(false);
+}
+
+#[test]
+fn overlapping_runs_leave_a_restorable_chain_without_conditional_writes() {
+    two_runs_overlap(true);
+}
+
+#[test]
+fn conditional_writes_are_found_out() {
+    let f = Fixture::new();
+    let chain = f.chain(Faults::default());
+    assert!(probe(&chain.bucket, "c/lock.probe").unwrap().conditional);
+    let chain = f.chain(Faults {
+        ignore_conditions: true,
+        ..Faults::default()
+    });
+    assert!(!probe(&chain.bucket, "c/lock.probe").unwrap().conditional);
+}
+
+#[test]
+fn a_refused_manifest_write_loses_cleanly_and_the_next_run_converges() {
+    let f = Fixture::new();
+    f.generation(0, 500);
+    f.push(&f.chain(Faults::default())).unwrap();
+    let before = f.manifest();
+    let end = f.generation(1, 500);
+    let refused = f.chain(Faults {
+        refuse_conditional: Some(MANIFEST.into()),
+        ..Faults::default()
+    });
+    let e = f.push(&refused).unwrap_err();
+    assert!(e.busy(), "{e}");
+    assert!(
+        e.to_string().contains("another run is writing this chain"),
+        "{e}"
+    );
+    assert_eq!(f.manifest(), before);
+    f.push(&f.chain(Faults::default())).unwrap();
+    assert_eq!(f.stored(), f.named());
+    assert_eq!(f.restore("r").unwrap(), end);
+}
+
+#[test]
+fn a_manifest_stored_whose_answer_was_lost_is_built_on() {
+    let f = Fixture::new();
+    f.generation(0, 500);
+    let lossy = f.chain(Faults {
+        lose_answer: Some(MANIFEST.into()),
+        ..Faults::default()
+    });
+    assert!(f.push(&lossy).is_err());
+    assert_eq!(f.manifest().map(|m| m.objects.len()), Some(1));
+    let end = f.generation(1, 500);
+    f.push(&f.chain(Faults::default())).unwrap();
+    assert_eq!(f.stored(), f.named());
+    assert_eq!(f.restore("r").unwrap(), end);
+}
+
+#[test]
+fn a_lagging_listing_never_costs_a_named_object() {
+    let f = Fixture::new();
+    f.generation(0, 500);
+    f.push(&f.chain(Faults::default())).unwrap();
+    // Listings as of now: the next object is never seen in them.
+    let old = f.shared.mem.list(None).collect::<Vec<_>>();
+    let old: Vec<ObjectMeta> = futures::executor::block_on(old)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let lagging = f.chain(Faults {
+        lagging: Some(old),
+        ..Faults::default()
+    });
+    f.generation(1, 500);
+    f.push(&lagging).unwrap();
+    let end = f.generation(2, 500);
+    f.push(&lagging).unwrap();
+    assert_eq!(f.stored(), f.named());
+    assert_eq!(f.restore("r").unwrap(), end);
+}
+
+/// A lease as another run wrote it.
+fn plant_lease(f: &Fixture, holder: serde_json::Value) {
+    let chain = f.chain(Faults::default());
+    let bytes = serde_json::to_vec(&holder).unwrap();
+    chain.bucket.put_small(&chain.key(LOCK), bytes).unwrap();
+}
+
+#[test]
+fn a_lease_is_taken_over_only_from_a_run_that_is_gone() {
+    let f = Fixture::new();
+    f.generation(0, 500);
+    let machine = |chain: &Chain| {
+        // This run's own lease shows what this host writes.
+        let w = Writer::begin(chain, "test").unwrap();
+        let got = chain.bucket.get_small(&chain.key(LOCK), 1 << 16).unwrap();
+        drop(w);
+        serde_json::from_slice::<serde_json::Value>(&got.unwrap()).unwrap()["machine"].clone()
+    };
+    let here = machine(&f.chain(Faults::default()));
+    // Elsewhere, renewed just now: held.
+    plant_lease(
+        &f,
+        serde_json::json!({"run": "r1", "command": "mirror-copy", "host": "far",
+                           "machine": "other", "pid": 1}),
+    );
+    let e = f.push(&f.chain(Faults::default())).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("mirror-copy on far (pid 1) holds its lease"),
+        "{e}"
+    );
+    // On this host, by this process, but by no run still going: gone.
+    plant_lease(
+        &f,
+        serde_json::json!({"run": "r2", "command": "mirror-copy", "host": "here",
+                           "machine": here, "pid": std::process::id()}),
+    );
+    f.push(&f.chain(Faults::default())).unwrap();
+    // The lease is given back at the end of a run.
+    let chain = f.chain(Faults::default());
+    assert_eq!(
+        chain.bucket.get_small(&chain.key(LOCK), 1 << 16).unwrap(),
+        None
+    );
 }
