@@ -624,7 +624,7 @@ fn each_failure_is_named_and_leaves_the_chain_as_it_was() {
         g.hammer(),
         &["-y", "mirror-copy", &url, p(&slave)],
         2,
-        "longer than the",
+        "bytes, the manifest records",
     );
     assert_eq!(
         sync_end(&rstore, 1),
