@@ -281,12 +281,50 @@ fn slave_pfsd(slave: &PathArg, uuid: HammerUuid) -> Result<PseudofsData, ChainEr
     Ok(pfsd)
 }
 
-/// A store of its own beside `near`, removed when dropped, holding one
+/// A store of its own in `near`, removed when dropped, holding one
 /// slave of the chain: where a chain becomes a PFS that export or
-/// mirror-read can read.
+/// mirror-read can read. Its directory is named after this process and
+/// boot, so that the next one made in the same place removes it if this
+/// process is killed before it could.
 pub struct Scratch {
     _dir: tempfile::TempDir,
     pub slave: PathArg,
+}
+
+/// The start of a temporary store's directory name.
+const SCRATCH: &str = ".hammer-chain.";
+
+/// This boot's id, shortened: a pid means a process only within one boot.
+fn boot() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().chars().take(8).collect())
+        .unwrap_or_default()
+}
+
+/// Removes the temporary stores in `near` whose process (of this boot)
+/// is gone. A failure leaves them: they are only space.
+fn sweep(near: &Path, boot: &str) {
+    let Ok(dir) = std::fs::read_dir(near) else {
+        return;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(SCRATCH)) else {
+            continue;
+        };
+        let mut parts = rest.split('.');
+        let (Some(pid), Some(b)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<i32>() else {
+            continue;
+        };
+        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+            == Err(nix::errno::Errno::ESRCH);
+        if b == boot && !boot.is_empty() && gone {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 impl Scratch {
@@ -297,8 +335,10 @@ impl Scratch {
                 near.display()
             ))
         };
+        let boot = boot();
+        sweep(near, &boot);
         let dir = tempfile::Builder::new()
-            .prefix(".hammer-chain-")
+            .prefix(&format!("{SCRATCH}{}.{boot}.", std::process::id()))
             .tempdir_in(near)
             .map_err(|e| local("create", &e))?;
         let root = dir.path().join("store");

@@ -14,8 +14,9 @@ use super::client::Bucket;
 use super::double::{Double, Faults, Gate, Shared};
 use super::lock::{probe, Writer, LOCK};
 use super::manifest::{Manifest, MANIFEST, OBJECT_LIMIT};
+use super::prune::prune;
 use super::push::{push, Pushed};
-use super::restore::{apply, dump_chain, verify_chain};
+use super::restore::{apply, dump_chain, verify_chain, Scratch};
 use super::url::ChainUrl;
 use super::{Chain, ChainError};
 use crate::bridge::import::{import, ImportOptions};
@@ -465,4 +466,77 @@ fn a_lease_is_taken_over_only_from_a_run_that_is_gone() {
         chain.bucket.get_small(&chain.key(LOCK), 1 << 16).unwrap(),
         None
     );
+}
+
+#[test]
+fn a_prune_killed_during_its_upload_leaves_it_to_the_next_run_to_abort() {
+    let f = Fixture::new();
+    for n in 0..3 {
+        f.generation(n, 20_000);
+        f.push(&f.chain(Faults::default())).unwrap();
+    }
+    // The network goes after the new base's first part.
+    let store = Arc::new(Double::new(
+        &f.shared,
+        Faults {
+            parts_left: Some(1),
+            ..Faults::default()
+        },
+    ));
+    let dying = Chain {
+        url: ChainUrl::parse("s3://bucket/c".as_ref()).unwrap(),
+        bucket: Bucket::over(store, "bucket").unwrap().with_part_size(4096),
+    };
+    let scratch = f.dir.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let r = prune(&dying, 0, &scratch, &read_options(), None, &mut io::sink());
+    assert!(r.is_err());
+    assert_eq!(f.shared.open_uploads.lock().unwrap().len(), 1);
+    let end = f.generation(3, 100);
+    let mut said = Vec::new();
+    push(
+        &f.master,
+        &f.chain(Faults::default()),
+        &read_options(),
+        None,
+        &mut said,
+    )
+    .unwrap();
+    assert!(String::from_utf8_lossy(&said).contains("aborted an unfinished upload"));
+    assert!(f.shared.open_uploads.lock().unwrap().is_empty());
+    assert_eq!(f.stored(), f.named());
+    assert_eq!(f.restore("r").unwrap(), end);
+}
+
+#[test]
+fn a_temporary_store_left_by_a_killed_process_is_removed_by_the_next() {
+    let f = Fixture::new();
+    f.generation(0, 100);
+    f.push(&f.chain(Faults::default())).unwrap();
+    let m = f.manifest().unwrap();
+    let place = f.dir.path().join("cache");
+    std::fs::create_dir(&place).unwrap();
+    let first = Scratch::new(&place, &m).unwrap();
+    let mine = std::fs::read_dir(&place)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let mine = mine.to_str().unwrap().to_string();
+    // The same name with the pid of a process that has ended.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let pid = std::process::id().to_string();
+    let left = place.join(mine.replacen(&pid, &dead.to_string(), 1));
+    std::fs::create_dir_all(left.join("store")).unwrap();
+    let second = Scratch::new(&place, &m).unwrap();
+    assert!(!left.exists(), "the killed process's store is still there");
+    assert!(
+        place.join(&mine).exists(),
+        "a live process's store was removed"
+    );
+    drop((first, second));
+    assert_eq!(std::fs::read_dir(&place).unwrap().count(), 0);
 }
