@@ -514,6 +514,7 @@ fn each_failure_is_named_and_leaves_the_chain_as_it_was() {
     let mut no_key = g.hammer();
     no_key
         .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
         .env("HOME", dir.path());
     fails(no_key, &push, 1, "no credentials for s3://");
     let mut unreachable = g.hammer();
@@ -776,4 +777,60 @@ fn a_pfs_named_by_its_id_is_local_and_a_host_path_is_not() {
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert_stderr_has(&out, why);
     }
+}
+
+/// `hammer verify` of a chain at `endpoint`, retrying for `retry` seconds:
+/// its output and how long it took.
+fn verify_at(endpoint: &str, retry: &str) -> (Output, Duration) {
+    let mut c = hammer_without_aws();
+    c.env("HAMMER_S3_ENDPOINT", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "GK0000")
+        .env("AWS_SECRET_ACCESS_KEY", "0000")
+        .env("AWS_REGION", "garage")
+        .env("HAMMER_S3_RETRY_TIMEOUT", retry);
+    let t0 = std::time::Instant::now();
+    let out = run_in(c, &["verify", "s3://bucket/p"]);
+    (out, t0.elapsed())
+}
+
+#[test]
+fn a_run_retries_for_as_long_as_hammer_s3_retry_timeout_says() {
+    let (out, took) = verify_at("http://127.0.0.1:1", "10");
+    assert_eq!(out.status.code(), Some(2));
+    assert_stderr_has(&out, "cannot reach the server");
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_secs(40),
+        "gave up after {took:?}"
+    );
+}
+
+#[test]
+fn dns_and_tls_failures_keep_their_reason() {
+    let (out, _) = verify_at("http://nonexistent.invalid:9", "1");
+    assert_stderr_has(&out, "cannot reach the server: dns error");
+    // Something that answers plain HTTP where TLS is expected.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(50) {
+            let Ok(mut conn) = conn else { continue };
+            let _ = std::io::Write::write_all(&mut conn, b"HTTP/1.1 400 Bad\r\n\r\n");
+        }
+    });
+    let (out, _) = verify_at(&format!("https://127.0.0.1:{port}"), "1");
+    assert_stderr_has(&out, "cannot reach the server: received corrupt message");
+}
+
+#[test]
+fn half_a_key_pair_in_the_environment_is_refused() {
+    let mut c = hammer_without_aws();
+    c.env("HAMMER_S3_ENDPOINT", "http://127.0.0.1:1")
+        .env("AWS_ACCESS_KEY_ID", "GK0000")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    let out = run_in(c, &["verify", "s3://bucket/p"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_stderr_has(
+        &out,
+        "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not",
+    );
 }

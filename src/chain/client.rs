@@ -50,6 +50,9 @@ pub enum S3Error {
     /// manifest records, or replaced while it was read.
     #[error("{0}")]
     Mismatch(String),
+    /// No such object.
+    #[error("{0}: no such object")]
+    Missing(String),
     /// A conditional write was refused: the object is not as it was read.
     #[error("{0}: changed since it was read")]
     Conflict(String),
@@ -98,17 +101,23 @@ fn classify(what: String, e: &object_store::Error) -> S3Error {
         ),
         Some(c) => (format!("the server answered {c}"), false),
         None if matches!(e, object_store::Error::NotFound { .. }) => {
-            ("no such object".to_string(), false)
+            return S3Error::Missing(what);
         }
         None if text.contains("error sending request")
             || text.contains("onnect")
             || text.contains("timed out")
             || text.contains("Timeout") =>
         {
-            // object_store repeats the request line in its source chain.
-            let first = text.split("  - ").next().unwrap_or(&text);
+            // object_store repeats the request line in its source chain;
+            // the reason (DNS, TLS, refused) is at the chain's end.
+            let line = e.to_string();
+            let first = line.split(" - ").next().unwrap_or(&line);
             let first = first.strip_prefix("Generic S3 error: ").unwrap_or(first);
-            (format!("cannot reach the server: {first}"), true)
+            let first = first.split(", max_retries").next().unwrap_or(first);
+            (
+                format!("cannot reach the server: {}; {first}", innermost(e)),
+                true,
+            )
         }
         None => (text.chars().take(300).collect(), false),
     };
@@ -117,6 +126,40 @@ fn classify(what: String, e: &object_store::Error) -> S3Error {
         why,
         transient,
     }
+}
+
+/// The object key as typed: `Path::from` would percent-encode non-ASCII
+/// and `~ # % [ ] ? * ^ " |`, storing a chain where other S3 tools do not
+/// look for it. What `parse` refuses (a control character, an empty part)
+/// the URL parser refused first.
+fn path(key: &str) -> Key {
+    Key::parse(key).unwrap_or_else(|_| Key::from(key))
+}
+
+/// Why a request never reached an answer: the causes below the HTTP
+/// client's own ("dns error: failed to lookup ...", "received corrupt
+/// message ...", "tcp connect error: Connection refused"), each cause once.
+fn innermost(e: &dyn std::error::Error) -> String {
+    let mut chain = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        chain.push(s.to_string());
+        source = s.source();
+    }
+    let client = chain
+        .iter()
+        .rposition(|t| t.contains("client error") || t.contains("error sending request"));
+    let tail = match client {
+        Some(i) if i + 1 < chain.len() => &chain[i + 1..],
+        _ => &chain[chain.len() - 1..],
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for t in tail {
+        if !parts.last().is_some_and(|p| p.ends_with(t.as_str())) {
+            parts.push(t);
+        }
+    }
+    parts.join(": ")
 }
 
 /// Whether the error is S3's "no such key" (a missing bucket is not).
@@ -219,7 +262,9 @@ impl Bucket {
                 max_backoff: Duration::from_secs(10),
                 base: 2.0,
             },
-            max_retries: 10,
+            // The time is the limit, as the setting says: ten retries
+            // with backoff took 4-6 s whatever it was.
+            max_retries: usize::MAX,
             retry_timeout: s.retry_timeout,
         };
         let s3 = b
@@ -266,7 +311,7 @@ impl Bucket {
     pub fn get_with_meta(&self, key: &str, limit: u64) -> Result<Option<(Vec<u8>, Meta)>, S3Error> {
         let what = self.what("get", key);
         self.rt.block_on(async {
-            let r = match self.s3.get(&Key::from(key)).await {
+            let r = match self.s3.get(&path(key)).await {
                 Ok(r) => r,
                 Err(e) if not_found(&e) => return Ok(None),
                 Err(e) => return Err(classify(what, &e)),
@@ -289,7 +334,7 @@ impl Bucket {
     /// The object's ETag and time, `None` if missing.
     pub fn head(&self, key: &str) -> Result<Option<Meta>, S3Error> {
         let what = self.what("head", key);
-        match self.rt.block_on(self.s3.head(&Key::from(key))) {
+        match self.rt.block_on(self.s3.head(&path(key))) {
             Ok(m) => Ok(Some(Meta::of(&m))),
             Err(e) if not_found(&e) => Ok(None),
             Err(e) => Err(classify(what, &e)),
@@ -313,7 +358,7 @@ impl Bucket {
             }),
         };
         let r = self.rt.block_on(self.s3.put_opts(
-            &Key::from(key),
+            &path(key),
             PutPayload::from(data),
             PutOptions::from(mode),
         ));
@@ -334,7 +379,7 @@ impl Bucket {
     /// Deletes `key`; one already gone is not an error.
     pub fn delete(&self, key: &str) -> Result<(), S3Error> {
         let what = self.what("delete", key);
-        match self.rt.block_on(self.s3.delete(&Key::from(key))) {
+        match self.rt.block_on(self.s3.delete(&path(key))) {
             Err(e) if !not_found(&e) => Err(classify(what, &e)),
             _ => Ok(()),
         }
@@ -363,7 +408,7 @@ impl Bucket {
         let what = self.what("abort the upload of", key);
         match self
             .rt
-            .block_on(self.s3.abort_multipart(&Key::from(key), &id.to_string()))
+            .block_on(self.s3.abort_multipart(&path(key), &id.to_string()))
         {
             Err(e) if !not_found(&e) && !format!("{e:?}").contains("NoSuchUpload") => {
                 Err(classify(what, &e))
@@ -383,7 +428,7 @@ impl Bucket {
         let (tx, rx) = mpsc::channel(CHUNKS_QUEUED);
         let task = self.rt.spawn(fetch(
             self.s3.clone(),
-            Key::from(key),
+            path(key),
             size,
             self.what("get", key),
             tx,
@@ -401,7 +446,7 @@ impl Bucket {
     pub fn writer<'a>(&'a self, key: &str, started: OnStart<'a>) -> ObjectWriter<'a> {
         ObjectWriter {
             bucket: self,
-            key: Key::from(key),
+            key: path(key),
             name: key.to_string(),
             buf: Vec::with_capacity(self.part_size),
             upload: None,

@@ -87,7 +87,7 @@ pub struct Chain {
 impl Chain {
     /// Opens the bucket `url` names, with the settings of the environment.
     pub fn open(url: &ChainUrl) -> Result<Self, ChainError> {
-        let settings = awsconf::settings(&|k| std::env::var(k).ok());
+        let settings = awsconf::settings(&|k| std::env::var(k).ok())?;
         Ok(Chain {
             url: url.base(),
             bucket: Bucket::open(&url.bucket, &settings)?,

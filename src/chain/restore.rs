@@ -434,6 +434,11 @@ pub fn verify_chain(chain: &Chain, out: &mut dyn Write) -> Result<ChainReport, C
                     obj.name, obj.size, obj.beg_tid, obj.end_tid
                 ),
             )?,
+            // An object gone is damage; the chain's others are still read.
+            Err(ChainError::S3(e @ S3Error::Missing(_))) => {
+                report.problems += 1;
+                say(out, format!("{}: MISSING: {e}", obj.name))?;
+            }
             // A download that failed is not a finding about the data.
             Err(ChainError::S3(e)) => return Err(ChainError::S3(e)),
             Err(e) => {

@@ -89,9 +89,13 @@ impl Fixture {
 
     /// The chain at s3://bucket/c as one run sees it through `faults`.
     pub fn chain(&self, faults: Faults) -> Chain {
+        self.chain_at("s3://bucket/c", faults)
+    }
+
+    pub fn chain_at(&self, url: &str, faults: Faults) -> Chain {
         let store = Arc::new(Double::new(&self.shared, faults));
         Chain {
-            url: ChainUrl::parse("s3://bucket/c".as_ref()).unwrap(),
+            url: ChainUrl::parse(url.as_ref()).unwrap(),
             bucket: Bucket::over(store, "bucket").unwrap(),
         }
     }
@@ -539,4 +543,49 @@ fn a_temporary_store_left_by_a_killed_process_is_removed_by_the_next() {
     );
     drop((first, second));
     assert_eq!(std::fs::read_dir(&place).unwrap().count(), 0);
+}
+
+#[test]
+fn a_prefix_is_stored_as_typed_and_its_objects_are_found_again() {
+    let f = Fixture::new();
+    let prefix = "wé/~#%[x]?*^\"|";
+    let chain = f.chain_at(&format!("s3://bucket/{prefix}"), Faults::default());
+    f.generation(0, 100);
+    f.push(&chain).unwrap();
+    f.generation(1, 100);
+    let mut said = Vec::new();
+    push(&f.master, &chain, &read_options(), None, &mut said).unwrap();
+    assert_eq!(String::from_utf8_lossy(&said), "");
+    let listed = futures::executor::block_on(f.shared.mem.list(None).collect::<Vec<_>>());
+    let keys: Vec<String> = listed
+        .into_iter()
+        .map(|m| m.unwrap().location.to_string())
+        .collect();
+    assert!(
+        keys.contains(&format!("{prefix}/manifest.json")),
+        "{keys:?}"
+    );
+    let objects = keys.iter().filter(|k| k.ends_with(".hammer")).count();
+    assert_eq!(objects, 2, "{keys:?}");
+    assert!(keys.iter().all(|k| k.starts_with(prefix)), "{keys:?}");
+}
+
+#[test]
+fn verify_reports_every_missing_object_not_only_the_first() {
+    let f = Fixture::new();
+    let chain = f.chain(Faults::default());
+    for n in 0..3 {
+        f.generation(n, 100);
+        f.push(&chain).unwrap();
+    }
+    let m = chain.existing().unwrap();
+    for o in [&m.objects[0], &m.objects[2]] {
+        chain.bucket.delete(&chain.key(&o.name)).unwrap();
+    }
+    let mut out = Vec::new();
+    let report = verify_chain(&chain, &mut out).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(report.problems, 2, "{out}");
+    assert_eq!(out.matches(": MISSING: ").count(), 2, "{out}");
+    assert_eq!(out.matches(": ok, ").count(), 1, "{out}");
 }
