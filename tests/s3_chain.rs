@@ -12,6 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::*;
+use hammer_mirror::chain::lock::probe;
 
 fn run_in(mut c: Command, args: &[&str]) -> Output {
     c.args(args).stdin(Stdio::null()).output().unwrap()
@@ -166,7 +167,16 @@ fn assert_restores(g: &Garage, dir: &Path, src: &Source, url: &str, point: &str)
 #[test]
 #[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
 fn a_full_copy_and_three_increments_restore_at_every_point() {
-    let g = garage();
+    full_copy_and_increments(&garage());
+}
+
+#[test]
+#[ignore = "needs the s3s-fs server .ci/run starts (HAMMER_TEST_S3S): cargo test -- --include-ignored"]
+fn a_full_copy_and_three_increments_restore_at_every_point_on_s3s_fs() {
+    full_copy_and_increments(&s3s());
+}
+
+fn full_copy_and_increments(g: &Garage) {
     let dir = tempfile::tempdir().unwrap();
     let src = Source::new(dir.path(), 12 << 20);
     let bucket = g.bucket("full");
@@ -408,7 +418,16 @@ fn compressed_objects_restore_as_plain_ones_do() {
 #[test]
 #[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
 fn a_prune_during_an_upload_waits_its_turn() {
-    let g = garage();
+    prune_during_an_upload(&garage());
+}
+
+#[test]
+#[ignore = "needs the s3s-fs server .ci/run starts (HAMMER_TEST_S3S): cargo test -- --include-ignored"]
+fn a_prune_during_an_upload_waits_its_turn_on_s3s_fs() {
+    prune_during_an_upload(&s3s());
+}
+
+fn prune_during_an_upload(g: &Garage) {
     let dir = tempfile::tempdir().unwrap();
     let src = Source::new(dir.path(), 1 << 10);
     let bucket = g.bucket("race");
@@ -442,7 +461,40 @@ fn a_prune_during_an_upload_waits_its_turn() {
 #[test]
 #[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
 fn two_uploads_at_once_leave_a_restorable_chain() {
+    two_uploads_at_once(&garage());
+}
+
+#[test]
+#[ignore = "needs the s3s-fs server .ci/run starts (HAMMER_TEST_S3S): cargo test -- --include-ignored"]
+fn two_uploads_at_once_leave_a_restorable_chain_on_s3s_fs() {
+    two_uploads_at_once(&s3s());
+}
+
+#[test]
+#[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
+fn garage_is_found_to_ignore_conditional_writes() {
     let g = garage();
+    let bucket = g.bucket("probe");
+    assert!(
+        !probe(&g.client(&bucket), "p/lock.probe")
+            .unwrap()
+            .conditional
+    );
+}
+
+#[test]
+#[ignore = "needs the s3s-fs server .ci/run starts (HAMMER_TEST_S3S): cargo test -- --include-ignored"]
+fn s3s_fs_is_found_to_honour_conditional_writes() {
+    let g = s3s();
+    let bucket = g.bucket("probe");
+    assert!(
+        probe(&g.client(&bucket), "p/lock.probe")
+            .unwrap()
+            .conditional
+    );
+}
+
+fn two_uploads_at_once(g: &Garage) {
     let dir = tempfile::tempdir().unwrap();
     let src = Source::new(dir.path(), 6 << 20);
     let bucket = g.bucket("overlap");
