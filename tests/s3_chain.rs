@@ -167,16 +167,16 @@ fn assert_restores(g: &Garage, dir: &Path, src: &Source, url: &str, point: &str)
 #[test]
 #[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
 fn a_full_copy_and_three_increments_restore_at_every_point() {
-    full_copy_and_increments(&garage());
+    full_copy_and_increments(garage());
 }
 
 #[test]
 #[ignore = "needs the s3s-fs server .ci/run starts (HAMMER_TEST_S3S): cargo test -- --include-ignored"]
 fn a_full_copy_and_three_increments_restore_at_every_point_on_s3s_fs() {
-    full_copy_and_increments(&s3s());
+    full_copy_and_increments(s3s());
 }
 
-fn full_copy_and_increments(g: &Garage) {
+fn full_copy_and_increments(g: Garage) {
     let dir = tempfile::tempdir().unwrap();
     let src = Source::new(dir.path(), 12 << 20);
     let bucket = g.bucket("full");
@@ -418,16 +418,16 @@ fn compressed_objects_restore_as_plain_ones_do() {
 #[test]
 #[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
 fn a_prune_during_an_upload_waits_its_turn() {
-    prune_during_an_upload(&garage());
+    prune_during_an_upload(garage());
 }
 
 #[test]
 #[ignore = "needs the s3s-fs server .ci/run starts (HAMMER_TEST_S3S): cargo test -- --include-ignored"]
 fn a_prune_during_an_upload_waits_its_turn_on_s3s_fs() {
-    prune_during_an_upload(&s3s());
+    prune_during_an_upload(s3s());
 }
 
-fn prune_during_an_upload(g: &Garage) {
+fn prune_during_an_upload(g: Garage) {
     let dir = tempfile::tempdir().unwrap();
     let src = Source::new(dir.path(), 1 << 10);
     let bucket = g.bucket("race");
@@ -461,13 +461,13 @@ fn prune_during_an_upload(g: &Garage) {
 #[test]
 #[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
 fn two_uploads_at_once_leave_a_restorable_chain() {
-    two_uploads_at_once(&garage());
+    two_uploads_at_once(garage());
 }
 
 #[test]
 #[ignore = "needs the s3s-fs server .ci/run starts (HAMMER_TEST_S3S): cargo test -- --include-ignored"]
 fn two_uploads_at_once_leave_a_restorable_chain_on_s3s_fs() {
-    two_uploads_at_once(&s3s());
+    two_uploads_at_once(s3s());
 }
 
 #[test]
@@ -494,7 +494,7 @@ fn s3s_fs_is_found_to_honour_conditional_writes() {
     );
 }
 
-fn two_uploads_at_once(g: &Garage) {
+fn two_uploads_at_once(g: Garage) {
     let dir = tempfile::tempdir().unwrap();
     let src = Source::new(dir.path(), 6 << 20);
     let bucket = g.bucket("overlap");
