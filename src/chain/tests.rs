@@ -388,19 +388,22 @@ fn a_refused_manifest_write_loses_cleanly_and_the_next_run_converges() {
 }
 
 #[test]
-fn a_manifest_stored_whose_answer_was_lost_is_built_on() {
-    let f = Fixture::new();
-    f.generation(0, 500);
-    let lossy = f.chain(Faults {
-        lose_answer: Some(MANIFEST.into()),
-        ..Faults::default()
-    });
-    assert!(f.push(&lossy).is_err());
-    assert_eq!(f.manifest().map(|m| m.objects.len()), Some(1));
-    let end = f.generation(1, 500);
-    f.push(&f.chain(Faults::default())).unwrap();
-    assert_eq!(f.stored(), f.named());
-    assert_eq!(f.restore("r").unwrap(), end);
+fn a_put_stored_whose_answer_was_lost_is_built_on() {
+    // The object's PUT, then the manifest's: stored, answered with an error.
+    for (lost, named) in [(".hammer", 0), (MANIFEST, 1)] {
+        let f = Fixture::new();
+        f.generation(0, 500);
+        let lossy = f.chain(Faults {
+            lose_answer: Some(lost.into()),
+            ..Faults::default()
+        });
+        assert!(f.push(&lossy).is_err(), "{lost}");
+        assert_eq!(f.manifest().map_or(0, |m| m.objects.len()), named, "{lost}");
+        let end = f.generation(1, 500);
+        f.push(&f.chain(Faults::default())).unwrap();
+        assert_eq!(f.stored(), f.named(), "{lost}");
+        assert_eq!(f.restore("r").unwrap(), end, "{lost}");
+    }
 }
 
 #[test]
