@@ -33,6 +33,8 @@ pub fn prune(
     level: Option<i32>,
     diag: &mut dyn Write,
 ) -> Result<Option<Pruned>, ChainError> {
+    // A chain that is not there is told before anything is written.
+    chain.existing()?;
     let (w, m) = Writer::begin(chain, "s3-prune")?;
     let mut m = m.ok_or_else(|| ChainError::NoChain(chain.url.to_string()))?;
     w.clean(&mut m, diag)?;

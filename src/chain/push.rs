@@ -2,11 +2,10 @@
 //! the chain's end, as one mirror-read stream object per run (per batch
 //! of a stream), then the manifest that names it.
 
+use std::cell::RefCell;
 use std::io::{self, Write};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
-
-use std::cell::RefCell;
 
 use super::client::{OnStart, S3Error, Written};
 use super::lock::Writer;
