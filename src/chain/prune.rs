@@ -9,7 +9,7 @@ use std::path::Path;
 use super::lock::Writer;
 use super::manifest::{object_name, Manifest, Span};
 use super::push::{upload_recorded, Pushed};
-use super::restore::{apply, Scratch};
+use super::restore::{apply, sweep, Scratch};
 use super::{Chain, ChainError};
 use crate::mirror::read::ReadOptions;
 use crate::mirror::write::WriteOptions;
@@ -33,6 +33,8 @@ pub fn prune(
     level: Option<i32>,
     diag: &mut dyn Write,
 ) -> Result<Option<Pruned>, ChainError> {
+    // Whether or not there is anything to merge, a killed prune's store goes.
+    sweep(scratch_dir);
     // A chain that is not there is told before anything is written.
     chain.existing()?;
     let (w, m) = Writer::begin(chain, "s3-prune")?;

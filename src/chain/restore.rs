@@ -303,7 +303,8 @@ fn boot() -> String {
 
 /// Removes the temporary stores in `near` whose process (of this boot)
 /// is gone. A failure leaves them: they are only space.
-fn sweep(near: &Path, boot: &str) {
+pub(super) fn sweep(near: &Path) {
+    let boot = boot();
     let Ok(dir) = std::fs::read_dir(near) else {
         return;
     };
@@ -321,7 +322,7 @@ fn sweep(near: &Path, boot: &str) {
         };
         let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
             == Err(nix::errno::Errno::ESRCH);
-        if b == boot && !boot.is_empty() && gone {
+        if b == boot.as_str() && !boot.is_empty() && gone {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
@@ -335,8 +336,8 @@ impl Scratch {
                 near.display()
             ))
         };
+        sweep(near);
         let boot = boot();
-        sweep(near, &boot);
         let dir = tempfile::Builder::new()
             .prefix(&format!("{SCRATCH}{}.{boot}.", std::process::id()))
             .tempdir_in(near)

@@ -546,6 +546,12 @@ fn a_temporary_store_left_by_a_killed_process_is_removed_by_the_next() {
     );
     drop((first, second));
     assert_eq!(std::fs::read_dir(&place).unwrap().count(), 0);
+    // A prune with nothing to merge removes them too.
+    std::fs::create_dir_all(left.join("store")).unwrap();
+    let chain = f.chain(Faults::default());
+    let none = prune(&chain, 5, &place, &read_options(), None, &mut io::sink());
+    assert!(none.unwrap().is_none());
+    assert!(!left.exists(), "a prune with nothing to merge left it");
 }
 
 #[test]
