@@ -217,6 +217,9 @@ pub struct Bucket {
     s3: Arc<dyn ObjectStorage>,
     name: String,
     part_size: usize,
+    /// How long a small request may take, retries included (`None`: as
+    /// long as the retry timeout lets it).
+    deadline: Option<Duration>,
 }
 
 impl Bucket {
@@ -288,6 +291,7 @@ impl Bucket {
             s3: store,
             name: name.to_string(),
             part_size: PART_SIZE,
+            deadline: None,
         })
     }
 
@@ -298,8 +302,38 @@ impl Bucket {
         self
     }
 
+    /// The same bucket, whose small requests (get, put, delete) give up
+    /// after `d`: for work that must not wait out the retry timeout.
+    pub fn within(&self, d: Duration) -> Bucket {
+        Bucket {
+            deadline: Some(d),
+            ..self.clone()
+        }
+    }
+
     fn what(&self, verb: &str, key: &str) -> String {
         format!("{verb} s3://{}/{key}", self.name)
+    }
+
+    /// Runs a small request to its end, or to the deadline.
+    fn block<T>(
+        &self,
+        what: &str,
+        request: impl std::future::Future<Output = Result<T, S3Error>>,
+    ) -> Result<T, S3Error> {
+        let Some(d) = self.deadline else {
+            return self.rt.block_on(request);
+        };
+        // Made inside the runtime: its timer is the runtime's.
+        self.rt
+            .block_on(async { tokio::time::timeout(d, request).await })
+            .unwrap_or_else(|_| {
+                Err(S3Error::Request {
+                    what: what.to_string(),
+                    why: format!("cannot reach the server: no answer within {d:?}"),
+                    transient: true,
+                })
+            })
     }
 
     /// A small object whole (at most `limit` bytes), `None` if missing.
@@ -310,7 +344,7 @@ impl Bucket {
     /// A small object whole with its ETag and time, `None` if missing.
     pub fn get_with_meta(&self, key: &str, limit: u64) -> Result<Option<(Vec<u8>, Meta)>, S3Error> {
         let what = self.what("get", key);
-        self.rt.block_on(async {
+        self.block(&what.clone(), async {
             let r = match self.s3.get(&path(key)).await {
                 Ok(r) => r,
                 Err(e) if not_found(&e) => return Ok(None),
@@ -357,39 +391,44 @@ impl Bucket {
                 version: None,
             }),
         };
-        let r = self.rt.block_on(self.s3.put_opts(
-            &path(key),
-            PutPayload::from(data),
-            PutOptions::from(mode),
-        ));
-        match r {
-            Ok(r) => Ok(r.e_tag),
-            Err(
-                object_store::Error::AlreadyExists { .. }
-                | object_store::Error::Precondition { .. },
-            ) => Err(S3Error::Conflict(what)),
-            // AWS S3's answer to two conditional writes at once.
-            Err(e) if format!("{e:?}").contains("ConditionalRequestConflict") => {
-                Err(S3Error::Conflict(what))
+        let request = async {
+            let r = self
+                .s3
+                .put_opts(&path(key), PutPayload::from(data), PutOptions::from(mode))
+                .await;
+            match r {
+                Ok(r) => Ok(r.e_tag),
+                Err(
+                    object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. },
+                ) => Err(S3Error::Conflict(what.clone())),
+                // AWS S3's answer to two conditional writes at once.
+                Err(e) if format!("{e:?}").contains("ConditionalRequestConflict") => {
+                    Err(S3Error::Conflict(what.clone()))
+                }
+                Err(e) => Err(classify(what.clone(), &e)),
             }
-            Err(e) => Err(classify(what, &e)),
-        }
+        };
+        self.block(&what, request)
     }
 
     /// Deletes `key`; one already gone is not an error.
     pub fn delete(&self, key: &str) -> Result<(), S3Error> {
         let what = self.what("delete", key);
-        match self.rt.block_on(self.s3.delete(&path(key))) {
-            Err(e) if !not_found(&e) => Err(classify(what, &e)),
-            _ => Ok(()),
-        }
+        let request = async {
+            match self.s3.delete(&path(key)).await {
+                Err(e) if !not_found(&e) => Err(classify(what.clone(), &e)),
+                _ => Ok(()),
+            }
+        };
+        self.block(&what, request)
     }
 
     /// Every object whose key starts with `prefix/`.
     pub fn list(&self, prefix: &str) -> Result<Vec<Listed>, S3Error> {
         let what = self.what("list", prefix);
         self.rt.block_on(async {
-            let prefix = (!prefix.is_empty()).then(|| Key::from(prefix));
+            let prefix = (!prefix.is_empty()).then(|| path(prefix));
             let mut stream = self.s3.list(prefix.as_ref());
             let mut all = Vec::new();
             while let Some(m) = stream.next().await {

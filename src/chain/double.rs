@@ -1,7 +1,7 @@
 //! The chain's object store in unit tests: object_store's `InMemory`
 //! behind a wrapper that misbehaves as real servers do when told to
 //! (ignore conditional writes as Garage does, refuse one, store a PUT and
-//! lose its answer, list late, hold a write, die mid-upload).
+//! lose its answer, answer late, list late, hold a write, die mid-upload).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -77,6 +77,8 @@ pub struct Faults {
     pub lagging: Option<Vec<ObjectMeta>>,
     /// A PUT of a key ending so waits for the gate once it is stored.
     pub hold: Option<(String, Arc<Gate>)>,
+    /// Every PUT takes this long to be answered (a server that hangs).
+    pub slow: Option<std::time::Duration>,
     /// Run once, before the first DELETE is carried out.
     pub on_delete: Option<Hook>,
     /// After this many parts, every request fails (the network is gone).
@@ -157,6 +159,10 @@ impl ObjectStore for Double {
             };
             (ends(&f.lose_answer), hold)
         };
+        let slow = self.faults.lock().unwrap().slow;
+        if let Some(d) = slow {
+            tokio::time::sleep(d).await;
+        }
         let r = self.shared.mem.put_opts(location, payload, opts).await?;
         if let Some(g) = hold {
             g.pass();

@@ -152,7 +152,8 @@ pub fn probe(bucket: &Bucket, key: &str) -> Result<Server, S3Error> {
 }
 
 /// A run's right to write a chain, renewed by a thread of its own until
-/// dropped, and then given back.
+/// dropped, and then given back (its requests bounded, so that a run that
+/// lost the network does not wait out the retry timeout for it).
 pub struct Lease {
     bucket: Bucket,
     key: String,
@@ -160,6 +161,8 @@ pub struct Lease {
     me: Holder,
     server: Server,
     lost: Arc<AtomicBool>,
+    /// When the lease was last written, by this process's clock.
+    renewed: Arc<Mutex<Instant>>,
     stop: Option<mpsc::Sender<()>>,
     renewer: Option<JoinHandle<()>>,
 }
@@ -212,21 +215,29 @@ impl Lease {
             live.insert(me.run.clone());
         }
         let lost = Arc::new(AtomicBool::new(false));
+        let renewed = Arc::new(Mutex::new(t0));
         let (stop, stopped) = mpsc::channel();
         let renewer = {
-            let (bucket, key, me, lost) = (bucket.clone(), key.clone(), me.clone(), lost.clone());
+            // A renewal that hangs in retries must not outlive the lease.
+            let bucket = bucket.within(RENEW);
+            let (key, me) = (key.clone(), me.clone());
+            let (lost, renewed) = (lost.clone(), renewed.clone());
             std::thread::Builder::new()
                 .name("hammer-lease".into())
-                .spawn(move || renew(&bucket, &key, &me, server.conditional, &lost, &stopped))
+                .spawn(move || {
+                    let lease = (&*lost, &*renewed);
+                    renew(&bucket, &key, &me, server.conditional, lease, &stopped)
+                })
                 .map_err(|e| ChainError::Local(format!("cannot start the lease thread: {e}")))?
         };
         Ok(Lease {
-            bucket: bucket.clone(),
+            bucket: bucket.within(RENEW),
             key,
             url,
             me,
             server,
             lost,
+            renewed,
             stop: Some(stop),
             renewer: Some(renewer),
         })
@@ -237,9 +248,11 @@ impl Lease {
         self.server.conditional
     }
 
-    /// Fails once the lease could not be renewed or another run took it.
+    /// Fails once another run took the lease, or it went unrenewed so
+    /// long that it may lapse before this run's next request is done.
     pub fn check(&self) -> Result<(), ChainError> {
-        match self.lost.load(Ordering::SeqCst) {
+        let stale = self.renewed.lock().map_or(true, |t| failing(*t));
+        match self.lost.load(Ordering::SeqCst) || stale {
             false => Ok(()),
             true => Err(ChainError::Busy {
                 url: self.url.clone(),
@@ -249,18 +262,24 @@ impl Lease {
     }
 }
 
+/// Whether a lease last renewed at `t` is too close to lapsing to be
+/// relied on: two renewals' time short of it.
+fn failing(t: Instant) -> bool {
+    t.elapsed() + 2 * RENEW >= LEASE
+}
+
 /// The renewing thread: until told to stop, rewrites the lease every
 /// `RENEW` if it is still this run's; marks it lost when another run has
-/// it or it could not be renewed before lapsing.
+/// it or it went unrenewed too long.
 fn renew(
     bucket: &Bucket,
     key: &str,
     me: &Holder,
     conditional: bool,
-    lost: &AtomicBool,
+    (lost, renewed): (&AtomicBool, &Mutex<Instant>),
     stop: &mpsc::Receiver<()>,
 ) {
-    let mut renewed = Instant::now();
+    let last = || renewed.lock().map_or_else(|_| Instant::now(), |t| *t);
     // Stopped, or the lease dropped: it is given back by the drop.
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(RENEW) {
         let once = || -> Result<bool, S3Error> {
@@ -279,10 +298,15 @@ fn renew(
                 r => r.map(|_| true),
             }
         };
+        let tried = Instant::now();
         match once() {
-            Ok(true) => renewed = Instant::now(),
-            // A network failure: tried again until the lease would lapse.
-            Err(_) if renewed.elapsed() + RENEW < LEASE => {}
+            Ok(true) => {
+                if let Ok(mut t) = renewed.lock() {
+                    *t = tried;
+                }
+            }
+            // A network failure: tried again while the lease holds.
+            Err(_) if !failing(last()) => {}
             Ok(false) | Err(_) => {
                 lost.store(true, Ordering::SeqCst);
                 return;

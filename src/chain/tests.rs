@@ -577,6 +577,28 @@ fn a_prefix_is_stored_as_typed_and_its_objects_are_found_again() {
     let objects = keys.iter().filter(|k| k.ends_with(".hammer")).count();
     assert_eq!(objects, 2, "{keys:?}");
     assert!(keys.iter().all(|k| k.starts_with(prefix)), "{keys:?}");
+    // What a killed run left there is found and removed.
+    let uuid = chain.existing().unwrap().shared_uuid;
+    let left = format!("{prefix}/{uuid}/0000000000000000-00000000000000ff.hammer");
+    chain.bucket.put_small(&left, b"x".to_vec()).unwrap();
+    let mut said = Vec::new();
+    push(&f.master, &chain, &read_options(), None, &mut said).unwrap();
+    assert!(String::from_utf8_lossy(&said).contains("removed"));
+    assert_eq!(chain.bucket.get_small(&left, 10).unwrap(), None);
+}
+
+#[test]
+fn a_request_held_past_its_deadline_gives_up() {
+    let f = Fixture::new();
+    let chain = f.chain(Faults {
+        slow: Some(std::time::Duration::from_secs(60)),
+        ..Faults::default()
+    });
+    let bucket = chain.bucket.within(std::time::Duration::from_millis(300));
+    let t0 = std::time::Instant::now();
+    let e = bucket.put_small("c/held", b"x".to_vec()).unwrap_err();
+    assert!(e.transient(), "{e}");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(5));
 }
 
 #[test]
