@@ -35,7 +35,7 @@ fn get(bucket: &Bucket, key: &str, file: &str) -> Result<u64, String> {
 }
 
 fn run(args: &[String]) -> Result<u64, String> {
-    let settings = awsconf::settings(&|k| std::env::var(k).ok());
+    let settings = awsconf::settings(&|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
     let open = |name: &str| Bucket::open(name, &settings).map_err(|e| e.to_string());
     match args {
         [verb, file, bucket, key] if verb == "put" => put(file, &open(bucket)?, key),

@@ -12,6 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::*;
+use hammer_mirror::chain::lock::probe;
 
 fn run_in(mut c: Command, args: &[&str]) -> Output {
     c.args(args).stdin(Stdio::null()).output().unwrap()
@@ -57,7 +58,8 @@ fn points(m: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// Every object key under the prefix but the manifest.
+/// Every stream object's key under the prefix (not the manifest, the
+/// lease or the probe of conditional writes).
 fn stored(g: &Garage, bucket: &str, prefix: &str) -> Vec<String> {
     let mut keys: Vec<String> = g
         .client(bucket)
@@ -65,7 +67,7 @@ fn stored(g: &Garage, bucket: &str, prefix: &str) -> Vec<String> {
         .unwrap()
         .into_iter()
         .map(|l| l.key)
-        .filter(|k| !k.ends_with("/manifest.json"))
+        .filter(|k| k.ends_with(".hammer") || k.ends_with(".hammer.zst"))
         .collect();
     keys.sort();
     keys
@@ -165,7 +167,16 @@ fn assert_restores(g: &Garage, dir: &Path, src: &Source, url: &str, point: &str)
 #[test]
 #[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
 fn a_full_copy_and_three_increments_restore_at_every_point() {
-    let g = garage();
+    full_copy_and_increments(garage());
+}
+
+#[test]
+#[ignore = "needs the s3s-fs server .ci/run starts (HAMMER_TEST_S3S): cargo test -- --include-ignored"]
+fn a_full_copy_and_three_increments_restore_at_every_point_on_s3s_fs() {
+    full_copy_and_increments(s3s());
+}
+
+fn full_copy_and_increments(g: Garage) {
     let dir = tempfile::tempdir().unwrap();
     let src = Source::new(dir.path(), 12 << 20);
     let bucket = g.bucket("full");
@@ -406,8 +417,17 @@ fn compressed_objects_restore_as_plain_ones_do() {
 
 #[test]
 #[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
-fn a_chain_pruned_during_an_upload_is_not_overwritten_by_it() {
-    let g = garage();
+fn a_prune_during_an_upload_waits_its_turn() {
+    prune_during_an_upload(garage());
+}
+
+#[test]
+#[ignore = "needs the s3s-fs server .ci/run starts (HAMMER_TEST_S3S): cargo test -- --include-ignored"]
+fn a_prune_during_an_upload_waits_its_turn_on_s3s_fs() {
+    prune_during_an_upload(s3s());
+}
+
+fn prune_during_an_upload(g: Garage) {
     let dir = tempfile::tempdir().unwrap();
     let src = Source::new(dir.path(), 1 << 10);
     let bucket = g.bucket("race");
@@ -422,19 +442,109 @@ fn a_chain_pruned_during_an_upload_is_not_overwritten_by_it() {
     src.generation(3);
     // 3 MiB at 512 KiB/s: the prune below runs in the middle of it.
     let slow = s3_spawn(&g, &["-b", "512k", "mirror-copy", p(&src.master), &url]);
-    std::thread::sleep(Duration::from_millis(1500));
-    s3_ok(&g, &["-q", "s3-prune", &url, "keep=0"]);
+    std::thread::sleep(Duration::from_millis(2500));
+    let prune = run_in(g.hammer(), &["-q", "s3-prune", &url, "keep=0"]);
+    assert_eq!(prune.status.code(), Some(1), "{}", text(&prune.stderr));
+    assert_stderr_has(&prune, "another run is writing this chain");
     let out = slow.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert_stderr_has(&out, "the chain changed while this run wrote it");
-    // The pruned chain stands, whole; the next run adds what this one had.
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The upload went on, whole; a prune after it gets the chain.
     let checked = s3_ok(&g, &["verify", &url]);
     assert!(text(&checked.stdout).trim_end().ends_with(": ok"));
-    s3_ok(&g, &["-q", "mirror-copy", p(&src.master), &url]);
+    s3_ok(&g, &["-q", "s3-prune", &url, "keep=0"]);
     let m = manifest(&g, &bucket, "r").unwrap();
     assert_eq!(stored(&g, &bucket, "r"), named(&m, "r"));
     let last = points(&m).pop().unwrap();
     assert_restores(&g, dir.path(), &src, &url, &last);
+}
+
+#[test]
+#[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
+fn two_uploads_at_once_leave_a_restorable_chain() {
+    two_uploads_at_once(garage());
+}
+
+#[test]
+#[ignore = "needs the s3s-fs server .ci/run starts (HAMMER_TEST_S3S): cargo test -- --include-ignored"]
+fn two_uploads_at_once_leave_a_restorable_chain_on_s3s_fs() {
+    two_uploads_at_once(s3s());
+}
+
+#[test]
+#[ignore = "needs the Garage cluster .ci/run starts (HAMMER_TEST_GARAGE): cargo test -- --include-ignored"]
+fn garage_is_found_to_ignore_conditional_writes() {
+    let g = garage();
+    let bucket = g.bucket("probe");
+    assert!(
+        !probe(&g.client(&bucket), "p/lock.probe")
+            .unwrap()
+            .conditional
+    );
+}
+
+#[test]
+#[ignore = "needs the s3s-fs server .ci/run starts (HAMMER_TEST_S3S): cargo test -- --include-ignored"]
+fn s3s_fs_is_found_to_honour_conditional_writes() {
+    let g = s3s();
+    let bucket = g.bucket("probe");
+    assert!(
+        probe(&g.client(&bucket), "p/lock.probe")
+            .unwrap()
+            .conditional
+    );
+}
+
+fn two_uploads_at_once(g: Garage) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Source::new(dir.path(), 6 << 20);
+    let bucket = g.bucket("overlap");
+    let mut lost = 0;
+    for round in 0..4 {
+        let url = format!("s3://{bucket}/o{round}");
+        src.generation(round);
+        // Even rounds: both at once, racing for the lease. Odd rounds: the
+        // first slowed to 2 MiB/s, the second started during its upload
+        // with the master moved on (the runs of the reported failure).
+        let slow = round % 2 == 1;
+        let first = match slow {
+            true => s3_spawn(&g, &["-q", "-b", "2m", "mirror-copy", p(&src.master), &url]),
+            false => s3_spawn(&g, &["-q", "mirror-copy", p(&src.master), &url]),
+        };
+        if slow {
+            std::thread::sleep(Duration::from_millis(500));
+            src.generation(round + 100);
+        }
+        let second = s3_spawn(&g, &["-q", "mirror-copy", p(&src.master), &url]);
+        for out in [
+            first.wait_with_output().unwrap(),
+            second.wait_with_output().unwrap(),
+        ] {
+            if !out.status.success() {
+                lost += 1;
+                assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+                assert_stderr_has(&out, "another run is writing this chain");
+            }
+        }
+        // Whatever the manifest names is there, and restores.
+        let prefix = format!("o{round}");
+        if let Some(m) = manifest(&g, &bucket, &prefix) {
+            let have = stored(&g, &bucket, &prefix);
+            assert!(
+                named(&m, &prefix).iter().all(|n| have.contains(n)),
+                "round {round}"
+            );
+        }
+        s3_ok(&g, &["-q", "mirror-copy", p(&src.master), &url]);
+        let rstore = new_store(dir.path(), &format!("r{round}"));
+        s3_ok(&g, &["-y", "-q", "mirror-copy", &url, p(&rstore.join("s"))]);
+        assert_eq!(
+            sync_end(&rstore, 1),
+            sync_end(&src.root, 1),
+            "round {round}"
+        );
+    }
+    // At least the slowed rounds overlapped: their second run lost.
+    assert!(lost >= 2, "{lost} runs lost: the rounds did not overlap");
 }
 
 #[test]
@@ -469,6 +579,7 @@ fn each_failure_is_named_and_leaves_the_chain_as_it_was() {
     let mut no_key = g.hammer();
     no_key
         .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
         .env("HOME", dir.path());
     fails(no_key, &push, 1, "no credentials for s3://");
     let mut unreachable = g.hammer();
@@ -579,7 +690,7 @@ fn each_failure_is_named_and_leaves_the_chain_as_it_was() {
         g.hammer(),
         &["-y", "mirror-copy", &url, p(&slave)],
         2,
-        "longer than the",
+        "bytes, the manifest records",
     );
     assert_eq!(
         sync_end(&rstore, 1),
@@ -731,4 +842,60 @@ fn a_pfs_named_by_its_id_is_local_and_a_host_path_is_not() {
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert_stderr_has(&out, why);
     }
+}
+
+/// `hammer verify` of a chain at `endpoint`, retrying for `retry` seconds:
+/// its output and how long it took.
+fn verify_at(endpoint: &str, retry: &str) -> (Output, Duration) {
+    let mut c = hammer_without_aws();
+    c.env("HAMMER_S3_ENDPOINT", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "GK0000")
+        .env("AWS_SECRET_ACCESS_KEY", "0000")
+        .env("AWS_REGION", "garage")
+        .env("HAMMER_S3_RETRY_TIMEOUT", retry);
+    let t0 = std::time::Instant::now();
+    let out = run_in(c, &["verify", "s3://bucket/p"]);
+    (out, t0.elapsed())
+}
+
+#[test]
+fn a_run_retries_for_as_long_as_hammer_s3_retry_timeout_says() {
+    let (out, took) = verify_at("http://127.0.0.1:1", "10");
+    assert_eq!(out.status.code(), Some(2));
+    assert_stderr_has(&out, "cannot reach the server");
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_secs(40),
+        "gave up after {took:?}"
+    );
+}
+
+#[test]
+fn dns_and_tls_failures_keep_their_reason() {
+    let (out, _) = verify_at("http://nonexistent.invalid:9", "1");
+    assert_stderr_has(&out, "cannot reach the server: dns error");
+    // Something that answers plain HTTP where TLS is expected.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(50) {
+            let Ok(mut conn) = conn else { continue };
+            let _ = std::io::Write::write_all(&mut conn, b"HTTP/1.1 400 Bad\r\n\r\n");
+        }
+    });
+    let (out, _) = verify_at(&format!("https://127.0.0.1:{port}"), "1");
+    assert_stderr_has(&out, "cannot reach the server: received corrupt message");
+}
+
+#[test]
+fn half_a_key_pair_in_the_environment_is_refused() {
+    let mut c = hammer_without_aws();
+    c.env("HAMMER_S3_ENDPOINT", "http://127.0.0.1:1")
+        .env("AWS_ACCESS_KEY_ID", "GK0000")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    let out = run_in(c, &["verify", "s3://bucket/p"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_stderr_has(
+        &out,
+        "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not",
+    );
 }

@@ -1,10 +1,13 @@
 //! The settings an AWS tool would use: environment first, then the
-//! profile in `~/.aws/credentials` and `~/.aws/config`, then
-//! `HAMMER_S3_ENDPOINT` for a non-AWS server.
+//! profile in `~/.aws/credentials` and `~/.aws/config` (with the `s3`
+//! endpoint of its `[services ...]` section), and `HAMMER_S3_ENDPOINT`
+//! for a non-AWS server.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use super::client::S3Error;
 
 /// How long a failing request is retried unless told otherwise.
 const RETRY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -26,8 +29,10 @@ pub struct S3Settings {
 }
 
 /// Reads the settings from `env` (a lookup, so tests need not touch the
-/// process environment) and the profile files it points at.
-pub fn settings(env: &dyn Fn(&str) -> Option<String>) -> S3Settings {
+/// process environment) and the profile files it points at. Half a key
+/// pair in the environment is refused: taking the profile's keys instead
+/// would write with another identity than the one set.
+pub fn settings(env: &dyn Fn(&str) -> Option<String>) -> Result<S3Settings, S3Error> {
     let var = |k: &str| env(k).filter(|v| !v.is_empty());
     let profile = var("AWS_PROFILE")
         .or_else(|| var("AWS_DEFAULT_PROFILE"))
@@ -47,21 +52,31 @@ pub fn settings(env: &dyn Fn(&str) -> Option<String>) -> S3Settings {
     } else {
         format!("profile {profile}")
     };
-    let config = read(file("AWS_CONFIG_FILE", "config"))
-        .map(|t| section(&t, &config_name))
-        .unwrap_or_default();
+    let config_text = read(file("AWS_CONFIG_FILE", "config")).unwrap_or_default();
+    let config = section(&config_text, &config_name);
+    let services = config
+        .get("services")
+        .and_then(|name| s3_endpoint(&config_text, name));
     let from_files = |k: &str| creds.get(k).or_else(|| config.get(k)).cloned();
     // Keys from the environment come as a pair, as the AWS SDKs take them.
+    let half = |set: &str, unset: &str| {
+        Err(S3Error::Settings(format!(
+            "{set} is set but {unset} is not: set both, or neither to use the keys of \
+             profile {profile}"
+        )))
+    };
     let (access_key_id, secret_access_key, session_token) =
         match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
             (Some(id), Some(secret)) => (Some(id), Some(secret), var("AWS_SESSION_TOKEN")),
-            _ => (
+            (Some(_), None) => return half("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+            (None, Some(_)) => return half("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID"),
+            (None, None) => (
                 from_files("aws_access_key_id"),
                 from_files("aws_secret_access_key"),
                 from_files("aws_session_token"),
             ),
         };
-    S3Settings {
+    Ok(S3Settings {
         access_key_id,
         secret_access_key,
         session_token,
@@ -71,12 +86,41 @@ pub fn settings(env: &dyn Fn(&str) -> Option<String>) -> S3Settings {
         endpoint: var("HAMMER_S3_ENDPOINT")
             .or_else(|| var("AWS_ENDPOINT_URL_S3"))
             .or_else(|| var("AWS_ENDPOINT_URL"))
+            .or(services)
             .or_else(|| from_files("endpoint_url")),
         profile,
         retry_timeout: var("HAMMER_S3_RETRY_TIMEOUT")
             .and_then(|v| v.parse().ok())
             .map_or(RETRY_TIMEOUT, Duration::from_secs),
+    })
+}
+
+/// The `endpoint_url` of the `s3 =` block in section `[services <name>]`:
+/// the block's lines are indented under it.
+fn s3_endpoint(text: &str, name: &str) -> Option<String> {
+    let want = format!("services {name}");
+    let (mut inside, mut in_s3) = (false, false);
+    for raw in text.lines() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(head) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = head.split_whitespace().collect::<Vec<_>>().join(" ") == want;
+            in_s3 = false;
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+        if !raw.starts_with([' ', '\t']) {
+            in_s3 = inside && k == "s3" && v.is_empty();
+        } else if in_s3 && k == "endpoint_url" {
+            return Some(v.to_string());
+        }
     }
+    None
 }
 
 /// The `key = value` lines of INI section `[name]`.
@@ -108,7 +152,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        settings(&|k| vars.get(k).cloned())
+        settings(&|k| vars.get(k).cloned()).unwrap()
     }
 
     #[test]
@@ -154,6 +198,56 @@ mod tests {
         assert_eq!(s.secret_access_key.as_deref(), Some("ENVSECRET"));
         assert_eq!(s.region.as_deref(), Some("r"));
         assert_eq!(s.endpoint.as_deref(), Some("http://h:1"));
+    }
+
+    #[test]
+    fn half_a_key_pair_is_refused_not_completed_from_the_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = dir.path().join("credentials");
+        std::fs::write(
+            &creds,
+            "[default]\naws_access_key_id = FILEID\naws_secret_access_key = FILESECRET\n",
+        )
+        .unwrap();
+        let c = creds.to_str().unwrap().to_string();
+        for (set, other) in [
+            ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+            ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID"),
+        ] {
+            let env = |k: &str| match k {
+                "AWS_SHARED_CREDENTIALS_FILE" => Some(c.clone()),
+                k if k == set => Some("ENV".to_string()),
+                _ => None,
+            };
+            let e = settings(&env).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("{set} is set but {other} is not")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_s3_endpoint_of_a_services_section_is_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(
+            &config,
+            "[profile p]\nregion = r\nservices = local\n\n\
+             [services local]\ndynamodb =\n  endpoint_url = http://127.0.0.1:8000\n\
+             s3 =\n  endpoint_url = http://127.0.0.1:3900\n  addressing_style = path\n\
+             [services other]\ns3 =\n  endpoint_url = http://elsewhere\n",
+        )
+        .unwrap();
+        let f = config.to_str().unwrap();
+        let s = with(&[("AWS_CONFIG_FILE", f), ("AWS_PROFILE", "p")]);
+        assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:3900"));
+        let s = with(&[
+            ("AWS_CONFIG_FILE", f),
+            ("AWS_PROFILE", "p"),
+            ("AWS_ENDPOINT_URL_S3", "http://env"),
+        ]);
+        assert_eq!(s.endpoint.as_deref(), Some("http://env"));
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! One bucket of an S3-compatible store through blocking calls: the async
-//! `object_store` client driven by a runtime of this module's own, with
-//! bounded buffers both ways (parts in flight, chunks queued).
+//! One bucket of an object store through blocking calls: any async
+//! `object_store` store with multipart uploads (S3 in use, an in-memory
+//! one or a failure-injecting wrapper in tests), driven by a runtime of
+//! this module's own, with bounded buffers both ways (parts in flight,
+//! chunks queued).
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -8,11 +10,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::AmazonS3Builder;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as Key;
 use object_store::{
-    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, PutPayload, RetryConfig,
+    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, PutMode, PutOptions,
+    PutPayload, RetryConfig, UpdateVersion,
 };
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
@@ -43,6 +46,16 @@ pub enum S3Error {
         /// succeed), not a refusal.
         transient: bool,
     },
+    /// The object is not the one expected: of another length than the
+    /// manifest records, or replaced while it was read.
+    #[error("{0}")]
+    Mismatch(String),
+    /// No such object.
+    #[error("{0}: no such object")]
+    Missing(String),
+    /// A conditional write was refused: the object is not as it was read.
+    #[error("{0}: changed since it was read")]
+    Conflict(String),
 }
 
 impl S3Error {
@@ -88,17 +101,23 @@ fn classify(what: String, e: &object_store::Error) -> S3Error {
         ),
         Some(c) => (format!("the server answered {c}"), false),
         None if matches!(e, object_store::Error::NotFound { .. }) => {
-            ("no such object".to_string(), false)
+            return S3Error::Missing(what);
         }
         None if text.contains("error sending request")
             || text.contains("onnect")
             || text.contains("timed out")
             || text.contains("Timeout") =>
         {
-            // object_store repeats the request line in its source chain.
-            let first = text.split("  - ").next().unwrap_or(&text);
+            // object_store repeats the request line in its source chain;
+            // the reason (DNS, TLS, refused) is at the chain's end.
+            let line = e.to_string();
+            let first = line.split(" - ").next().unwrap_or(&line);
             let first = first.strip_prefix("Generic S3 error: ").unwrap_or(first);
-            (format!("cannot reach the server: {first}"), true)
+            let first = first.split(", max_retries").next().unwrap_or(first);
+            (
+                format!("cannot reach the server: {}; {first}", innermost(e)),
+                true,
+            )
         }
         None => (text.chars().take(300).collect(), false),
     };
@@ -109,6 +128,40 @@ fn classify(what: String, e: &object_store::Error) -> S3Error {
     }
 }
 
+/// The object key as typed: `Path::from` would percent-encode non-ASCII
+/// and `~ # % [ ] ? * ^ " |`, storing a chain where other S3 tools do not
+/// look for it. What `parse` refuses (a control character, an empty part)
+/// the URL parser refused first.
+fn path(key: &str) -> Key {
+    Key::parse(key).unwrap_or_else(|_| Key::from(key))
+}
+
+/// Why a request never reached an answer: the causes below the HTTP
+/// client's own ("dns error: failed to lookup ...", "received corrupt
+/// message ...", "tcp connect error: Connection refused"), each cause once.
+fn innermost(e: &dyn std::error::Error) -> String {
+    let mut chain = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        chain.push(s.to_string());
+        source = s.source();
+    }
+    let client = chain
+        .iter()
+        .rposition(|t| t.contains("client error") || t.contains("error sending request"));
+    let tail = match client {
+        Some(i) if i + 1 < chain.len() => &chain[i + 1..],
+        _ => &chain[chain.len() - 1..],
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for t in tail {
+        if !parts.last().is_some_and(|p| p.ends_with(t.as_str())) {
+            parts.push(t);
+        }
+    }
+    parts.join(": ")
+}
+
 /// Whether the error is S3's "no such key" (a missing bucket is not).
 fn not_found(e: &object_store::Error) -> bool {
     matches!(e, object_store::Error::NotFound { .. }) && !format!("{e:?}").contains("NoSuchBucket")
@@ -117,6 +170,33 @@ fn not_found(e: &object_store::Error) -> bool {
 /// Told a multipart upload's id before its first part is sent.
 pub type OnStart<'a> = Box<dyn FnMut(&str) -> Result<(), S3Error> + 'a>;
 
+/// How a PUT may replace what is there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Put {
+    Overwrite,
+    /// Only if there is no such object (If-None-Match: *).
+    Create,
+    /// Only if the object still has this ETag (If-Match).
+    Replace(String),
+}
+
+/// What a GET or HEAD tells of an object beside its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Meta {
+    pub etag: Option<String>,
+    /// Last modified, by the server's clock: milliseconds since 1970.
+    pub modified_ms: i64,
+}
+
+impl Meta {
+    fn of(m: &object_store::ObjectMeta) -> Self {
+        Meta {
+            etag: m.e_tag.clone(),
+            modified_ms: m.last_modified.timestamp_millis(),
+        }
+    }
+}
+
 /// An object as a listing shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listed {
@@ -124,11 +204,22 @@ pub struct Listed {
     pub size: u64,
 }
 
-/// A bucket and the client that reaches it.
+/// What the chain needs of a store: objects, plus multipart uploads whose
+/// ids a run can record and a later run abort.
+pub trait ObjectStorage: ObjectStore + MultipartStore {}
+
+impl<T: ObjectStore + MultipartStore> ObjectStorage for T {}
+
+/// A bucket and the client that reaches it (a clone shares both).
+#[derive(Clone)]
 pub struct Bucket {
-    rt: Runtime,
-    s3: Arc<AmazonS3>,
+    rt: Arc<Runtime>,
+    s3: Arc<dyn ObjectStorage>,
     name: String,
+    part_size: usize,
+    /// How long a small request may take, retries included (`None`: as
+    /// long as the retry timeout lets it).
+    deadline: Option<Duration>,
 }
 
 impl Bucket {
@@ -174,7 +265,9 @@ impl Bucket {
                 max_backoff: Duration::from_secs(10),
                 base: 2.0,
             },
-            max_retries: 10,
+            // The time is the limit, as the setting says: ten retries
+            // with backoff took 4-6 s whatever it was.
+            max_retries: usize::MAX,
             retry_timeout: s.retry_timeout,
         };
         let s3 = b
@@ -182,6 +275,11 @@ impl Bucket {
             .with_retry(retry)
             .build()
             .map_err(|e| S3Error::Settings(format!("s3://{bucket}: {e}")))?;
+        Self::over(Arc::new(s3), bucket)
+    }
+
+    /// The bucket `name` as `store` holds it (tests: an in-memory store).
+    pub fn over(store: Arc<dyn ObjectStorage>, name: &str) -> Result<Self, S3Error> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("hammer-s3")
@@ -189,21 +287,65 @@ impl Bucket {
             .build()
             .map_err(|e| S3Error::Settings(format!("cannot start the S3 client: {e}")))?;
         Ok(Bucket {
-            rt,
-            s3: Arc::new(s3),
-            name: bucket.to_string(),
+            rt: Arc::new(rt),
+            s3: store,
+            name: name.to_string(),
+            part_size: PART_SIZE,
+            deadline: None,
         })
+    }
+
+    /// Small parts, so that a test's small stream is a multipart upload.
+    #[cfg(test)]
+    pub fn with_part_size(mut self, bytes: usize) -> Self {
+        self.part_size = bytes;
+        self
+    }
+
+    /// The same bucket, whose small requests (get, put, delete) give up
+    /// after `d`: for work that must not wait out the retry timeout.
+    pub fn within(&self, d: Duration) -> Bucket {
+        Bucket {
+            deadline: Some(d),
+            ..self.clone()
+        }
     }
 
     fn what(&self, verb: &str, key: &str) -> String {
         format!("{verb} s3://{}/{key}", self.name)
     }
 
+    /// Runs a small request to its end, or to the deadline.
+    fn block<T>(
+        &self,
+        what: &str,
+        request: impl std::future::Future<Output = Result<T, S3Error>>,
+    ) -> Result<T, S3Error> {
+        let Some(d) = self.deadline else {
+            return self.rt.block_on(request);
+        };
+        // Made inside the runtime: its timer is the runtime's.
+        self.rt
+            .block_on(async { tokio::time::timeout(d, request).await })
+            .unwrap_or_else(|_| {
+                Err(S3Error::Request {
+                    what: what.to_string(),
+                    why: format!("cannot reach the server: no answer within {d:?}"),
+                    transient: true,
+                })
+            })
+    }
+
     /// A small object whole (at most `limit` bytes), `None` if missing.
     pub fn get_small(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>, S3Error> {
+        Ok(self.get_with_meta(key, limit)?.map(|(b, _)| b))
+    }
+
+    /// A small object whole with its ETag and time, `None` if missing.
+    pub fn get_with_meta(&self, key: &str, limit: u64) -> Result<Option<(Vec<u8>, Meta)>, S3Error> {
         let what = self.what("get", key);
-        self.rt.block_on(async {
-            let r = match self.s3.get(&Key::from(key)).await {
+        self.block(&what.clone(), async {
+            let r = match self.s3.get(&path(key)).await {
                 Ok(r) => r,
                 Err(e) if not_found(&e) => return Ok(None),
                 Err(e) => return Err(classify(what, &e)),
@@ -215,35 +357,78 @@ impl Bucket {
                     transient: false,
                 });
             }
+            let meta = Meta::of(&r.meta);
             r.bytes()
                 .await
-                .map(|b| Some(b.to_vec()))
+                .map(|b| Some((b.to_vec(), meta)))
                 .map_err(|e| classify(what, &e))
         })
     }
 
+    /// The object's ETag and time, `None` if missing.
+    pub fn head(&self, key: &str) -> Result<Option<Meta>, S3Error> {
+        let what = self.what("head", key);
+        match self.rt.block_on(self.s3.head(&path(key))) {
+            Ok(m) => Ok(Some(Meta::of(&m))),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(classify(what, &e)),
+        }
+    }
+
     pub fn put_small(&self, key: &str, data: Vec<u8>) -> Result<(), S3Error> {
+        self.put(key, data, Put::Overwrite).map(drop)
+    }
+
+    /// Writes a small object as `mode` allows: the new ETag, if the server
+    /// told one. A refused condition is `S3Error::Conflict`.
+    pub fn put(&self, key: &str, data: Vec<u8>, mode: Put) -> Result<Option<String>, S3Error> {
         let what = self.what("put", key);
-        self.rt
-            .block_on(self.s3.put(&Key::from(key), PutPayload::from(data)))
-            .map(drop)
-            .map_err(|e| classify(what, &e))
+        let mode = match mode {
+            Put::Overwrite => PutMode::Overwrite,
+            Put::Create => PutMode::Create,
+            Put::Replace(etag) => PutMode::Update(UpdateVersion {
+                e_tag: Some(etag),
+                version: None,
+            }),
+        };
+        let request = async {
+            let r = self
+                .s3
+                .put_opts(&path(key), PutPayload::from(data), PutOptions::from(mode))
+                .await;
+            match r {
+                Ok(r) => Ok(r.e_tag),
+                Err(
+                    object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. },
+                ) => Err(S3Error::Conflict(what.clone())),
+                // AWS S3's answer to two conditional writes at once.
+                Err(e) if format!("{e:?}").contains("ConditionalRequestConflict") => {
+                    Err(S3Error::Conflict(what.clone()))
+                }
+                Err(e) => Err(classify(what.clone(), &e)),
+            }
+        };
+        self.block(&what, request)
     }
 
     /// Deletes `key`; one already gone is not an error.
     pub fn delete(&self, key: &str) -> Result<(), S3Error> {
         let what = self.what("delete", key);
-        match self.rt.block_on(self.s3.delete(&Key::from(key))) {
-            Err(e) if !not_found(&e) => Err(classify(what, &e)),
-            _ => Ok(()),
-        }
+        let request = async {
+            match self.s3.delete(&path(key)).await {
+                Err(e) if !not_found(&e) => Err(classify(what.clone(), &e)),
+                _ => Ok(()),
+            }
+        };
+        self.block(&what, request)
     }
 
     /// Every object whose key starts with `prefix/`.
     pub fn list(&self, prefix: &str) -> Result<Vec<Listed>, S3Error> {
         let what = self.what("list", prefix);
         self.rt.block_on(async {
-            let prefix = (!prefix.is_empty()).then(|| Key::from(prefix));
+            let prefix = (!prefix.is_empty()).then(|| path(prefix));
             let mut stream = self.s3.list(prefix.as_ref());
             let mut all = Vec::new();
             while let Some(m) = stream.next().await {
@@ -262,7 +447,7 @@ impl Bucket {
         let what = self.what("abort the upload of", key);
         match self
             .rt
-            .block_on(self.s3.abort_multipart(&Key::from(key), &id.to_string()))
+            .block_on(self.s3.abort_multipart(&path(key), &id.to_string()))
         {
             Err(e) if !not_found(&e) && !format!("{e:?}").contains("NoSuchUpload") => {
                 Err(classify(what, &e))
@@ -273,10 +458,17 @@ impl Bucket {
 
     /// Reads `key` as a byte stream, resuming a download that breaks off.
     pub fn reader(&self, key: &str) -> ObjectReader {
+        self.reader_sized(key, None)
+    }
+
+    /// Reads `key`, which must be `size` bytes long (when given): an
+    /// object of another length fails before its first byte is passed on.
+    pub fn reader_sized(&self, key: &str, size: Option<u64>) -> ObjectReader {
         let (tx, rx) = mpsc::channel(CHUNKS_QUEUED);
         let task = self.rt.spawn(fetch(
             self.s3.clone(),
-            Key::from(key),
+            path(key),
+            size,
             self.what("get", key),
             tx,
         ));
@@ -293,9 +485,9 @@ impl Bucket {
     pub fn writer<'a>(&'a self, key: &str, started: OnStart<'a>) -> ObjectWriter<'a> {
         ObjectWriter {
             bucket: self,
-            key: Key::from(key),
+            key: path(key),
             name: key.to_string(),
-            buf: Vec::with_capacity(PART_SIZE),
+            buf: Vec::with_capacity(self.part_size),
             upload: None,
             started,
             parts: JoinSet::new(),
@@ -308,20 +500,43 @@ impl Bucket {
 }
 
 async fn fetch(
-    s3: Arc<AmazonS3>,
+    s3: Arc<dyn ObjectStorage>,
     key: Key,
+    mut size: Option<u64>,
     what: String,
     tx: mpsc::Sender<Result<Bytes, S3Error>>,
 ) {
     let mut pos: u64 = 0;
     let mut resumes = 0;
+    let mut etag = None;
     loop {
+        // A resumed download must be of the same object.
         let opts = GetOptions {
             range: (pos > 0).then_some(GetRange::Offset(pos)),
+            if_match: etag.clone(),
             ..Default::default()
         };
         let failure = match s3.get_opts(&key, opts).await {
+            Ok(r) if size.is_some_and(|s| s != r.meta.size) => {
+                let why = match pos {
+                    0 => format!(
+                        "{what}: {} bytes, the manifest records {}",
+                        r.meta.size,
+                        size.unwrap_or_default()
+                    ),
+                    _ => format!("{what}: the object was replaced while it was read"),
+                };
+                let _ = tx.send(Err(S3Error::Mismatch(why))).await;
+                return;
+            }
+            Err(object_store::Error::Precondition { .. }) if pos > 0 => {
+                let why = format!("{what}: the object was replaced while it was read");
+                let _ = tx.send(Err(S3Error::Mismatch(why))).await;
+                return;
+            }
             Ok(r) => {
+                size = Some(r.meta.size);
+                etag = etag.or(r.meta.e_tag.clone());
                 let mut stream = r.into_stream();
                 loop {
                     match stream.next().await {
@@ -448,7 +663,7 @@ impl ObjectWriter<'_> {
         self.done.push(None);
         let data = PutPayload::from(std::mem::replace(
             &mut self.buf,
-            Vec::with_capacity(PART_SIZE),
+            Vec::with_capacity(self.bucket.part_size),
         ));
         let (s3, key, what) = (self.bucket.s3.clone(), self.key.clone(), self.what());
         let _guard = self.bucket.rt.enter();
@@ -528,11 +743,12 @@ impl Write for ObjectWriter<'_> {
         if let Some(e) = &self.error {
             return Err(io::Error::other(e.to_string()));
         }
-        let n = data.len().min(PART_SIZE - self.buf.len());
+        let part = self.bucket.part_size;
+        let n = data.len().min(part - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
         self.hash.update(&data[..n]);
         self.size += n as u64;
-        if self.buf.len() == PART_SIZE {
+        if self.buf.len() == part {
             if let Err(e) = self.send_part() {
                 let err = io::Error::other(e.to_string());
                 self.error = Some(e);

@@ -4,7 +4,8 @@
 
 use std::ffi::OsStr;
 use std::io::Write;
-use std::path::Path;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
 
 use super::push::{push, push_stream, Pushed};
 use super::restore::{apply, dump_chain, export_chain, verify_chain};
@@ -174,6 +175,29 @@ pub fn verify(url: &OsStr, out: &mut dyn Write) -> Result<usize, ChainFailure> {
     Ok(report.problems)
 }
 
+/// Where s3-prune makes its temporary store: one place whatever the
+/// current directory (`$XDG_CACHE_HOME/hammer-mirror`, else
+/// `~/.cache/hammer-mirror`), so that the next prune finds and removes the
+/// store of one that was killed.
+fn scratch_place() -> Result<PathBuf, ChainError> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let Some(cache) = var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|h| h.join(".cache")))
+    else {
+        return Ok(PathBuf::from("."));
+    };
+    let dir = cache.join("hammer-mirror");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| ChainError::Local(format!("{}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
 /// `hammer s3-prune s3://... keep=<N>`.
 pub fn prune(
     url: &OsStr,
@@ -189,7 +213,8 @@ pub fn prune(
             "s3-prune: no @@<tid>: keep=<N> says what stays".into(),
         )));
     }
-    let done = prune::prune(&chain, keep, Path::new("."), ro, level, diag).map_err(fail(1))?;
+    let scratch = scratch_place().map_err(fail(1))?;
+    let done = prune::prune(&chain, keep, &scratch, ro, level, diag).map_err(fail(1))?;
     if !quiet {
         let _ = match done {
             Some(p) => writeln!(

@@ -10,6 +10,11 @@ pub const MANIFEST: &str = "manifest.json";
 pub const FORMAT: &str = "hammer-mirror chain 1";
 /// A manifest bigger than this is not one of ours.
 pub const MANIFEST_LIMIT: u64 = 16 << 20;
+/// S3's largest object (5 TiB): a bigger size is not an object's. With at
+/// most 16 MiB of manifest, the sizes' sum stays far below 2^63.
+pub const OBJECT_LIMIT: u64 = 5 << 40;
+/// An upload id longer than this is not a server's.
+const UPLOAD_ID_LIMIT: usize = 1024;
 
 /// One stream object: what `hammer mirror-read <pfs> <beg_tid>` wrote,
 /// capped at `end_tid`.
@@ -128,11 +133,23 @@ impl Manifest {
             if o.xxh3.len() != 32 || !o.xxh3.bytes().all(|c| c.is_ascii_hexdigit()) {
                 return Err(bad("bad xxh3"));
             }
+            if o.size > OBJECT_LIMIT {
+                return Err(bad("size larger than S3's 5 TiB"));
+            }
             prev = Some(span);
         }
         for p in &m.pending {
-            if !p.name.starts_with(&format!("{}/", m.shared_uuid)) || p.name.contains("..") {
-                return Err(ManifestError::Object(m.objects.len(), "bad pending name"));
+            let id_ok = !p.upload_id.is_empty()
+                && p.upload_id.len() <= UPLOAD_ID_LIMIT
+                && p.upload_id.bytes().all(|c| c.is_ascii_graphic());
+            if !p.name.starts_with(&format!("{}/", m.shared_uuid))
+                || p.name.contains("..")
+                || !id_ok
+            {
+                return Err(ManifestError::Object(
+                    m.objects.len(),
+                    "bad pending name or upload id",
+                ));
             }
         }
         Ok(m)

@@ -7,15 +7,18 @@
 pub mod awsconf;
 pub mod client;
 pub mod cmd;
+#[cfg(test)]
+mod double;
+pub mod lock;
 pub mod manifest;
 pub mod prune;
 pub mod push;
 pub mod restore;
+#[cfg(test)]
+mod tests;
 pub mod url;
 
-use std::io::Write;
-
-use client::{Bucket, S3Error};
+use client::{Bucket, Meta, S3Error};
 use manifest::{ChainObject, Manifest, ManifestError, Span, MANIFEST, MANIFEST_LIMIT};
 use url::{ChainUrl, UrlError};
 
@@ -38,11 +41,8 @@ pub enum ChainError {
         pfs: String,
         uuid: String,
     },
-    #[error(
-        "{0}: the chain changed while this run wrote it (another run at the same time?); \
-         nothing of this run was added"
-    )]
-    Changed(String),
+    #[error("{url}: another run is writing this chain ({why}); nothing of this run was added")]
+    Busy { url: String, why: String },
     #[error("{0}: the chain has no complete object yet")]
     Empty(String),
     #[error("{url}: no restore point at {tid:#018x}; the chain has {points}")]
@@ -71,6 +71,11 @@ impl ChainError {
     pub fn transient(&self) -> bool {
         matches!(self, ChainError::S3(e) if e.transient())
     }
+
+    /// Whether another run holds the chain (a later run may get it).
+    pub fn busy(&self) -> bool {
+        matches!(self, ChainError::Busy { .. })
+    }
 }
 
 /// A chain's bucket and place in it.
@@ -82,7 +87,7 @@ pub struct Chain {
 impl Chain {
     /// Opens the bucket `url` names, with the settings of the environment.
     pub fn open(url: &ChainUrl) -> Result<Self, ChainError> {
-        let settings = awsconf::settings(&|k| std::env::var(k).ok());
+        let settings = awsconf::settings(&|k| std::env::var(k).ok())?;
         Ok(Chain {
             url: url.base(),
             bucket: Bucket::open(&url.bucket, &settings)?,
@@ -95,11 +100,19 @@ impl Chain {
 
     /// The manifest, if the chain has begun.
     pub fn manifest(&self) -> Result<Option<Manifest>, ChainError> {
-        let Some(bytes) = self.bucket.get_small(&self.key(MANIFEST), MANIFEST_LIMIT)? else {
+        Ok(self.manifest_with_meta()?.map(|(m, _)| m))
+    }
+
+    /// The manifest with its ETag and time, if the chain has begun.
+    pub fn manifest_with_meta(&self) -> Result<Option<(Manifest, Meta)>, ChainError> {
+        let got = self
+            .bucket
+            .get_with_meta(&self.key(MANIFEST), MANIFEST_LIMIT)?;
+        let Some((bytes, meta)) = got else {
             return Ok(None);
         };
         Manifest::parse(&bytes)
-            .map(Some)
+            .map(|m| Some((m, meta)))
             .map_err(|source| ChainError::Manifest {
                 url: self.url.to_string(),
                 source,
@@ -110,60 +123,6 @@ impl Chain {
     pub fn existing(&self) -> Result<Manifest, ChainError> {
         self.manifest()?
             .ok_or_else(|| ChainError::NoChain(self.url.to_string()))
-    }
-
-    /// Replaces the manifest (one PUT: readers see the old or the new).
-    pub fn save(&self, m: &Manifest) -> Result<(), ChainError> {
-        Ok(self.bucket.put_small(&self.key(MANIFEST), m.to_json())?)
-    }
-
-    /// Replaces the manifest `read` (as this run read it) with `new`,
-    /// unless the chain's objects changed meanwhile: the store offers no
-    /// atomic compare-and-swap (Garage ignores If-Match on PUT), so this
-    /// narrows a concurrent run's window to the moment between the two
-    /// requests instead of the whole upload.
-    pub fn save_over(&self, read: &Manifest, new: &Manifest) -> Result<(), ChainError> {
-        let now = self.existing_or_empty(read)?;
-        if now.objects != read.objects || now.shared_uuid != read.shared_uuid {
-            return Err(ChainError::Changed(self.url.to_string()));
-        }
-        self.save(new)
-    }
-
-    fn existing_or_empty(&self, read: &Manifest) -> Result<Manifest, ChainError> {
-        Ok(self
-            .manifest()?
-            .unwrap_or_else(|| Manifest::new(&read.shared_uuid)))
-    }
-
-    /// Aborts the uploads a failed run left and deletes objects of the
-    /// chain's uuid that the manifest does not name (a run killed after
-    /// its upload but before its manifest). Rewrites the manifest only if
-    /// it named pending uploads.
-    pub fn clean(&self, m: &mut Manifest, diag: &mut dyn Write) -> Result<(), ChainError> {
-        while let Some(p) = m.pending.first().cloned() {
-            self.bucket.abort_upload(&self.key(&p.name), &p.upload_id)?;
-            m.pending.remove(0);
-            self.save(m)?;
-            let _ = writeln!(
-                diag,
-                "{}: aborted an unfinished upload of {}",
-                self.url, p.name
-            );
-        }
-        let dir = self.key(&m.shared_uuid);
-        for obj in self.bucket.list(&dir)? {
-            let named = m.objects.iter().any(|o| self.key(&o.name) == obj.key);
-            if !named {
-                self.bucket.delete(&obj.key)?;
-                let _ = writeln!(
-                    diag,
-                    "{}: removed {} (no manifest names it)",
-                    self.url, obj.key
-                );
-            }
-        }
-        Ok(())
     }
 
     /// The objects to apply to reach the URL's restore point (the chain's

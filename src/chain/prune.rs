@@ -6,9 +6,10 @@
 use std::io::{self, Write};
 use std::path::Path;
 
+use super::lock::Writer;
 use super::manifest::{object_name, Manifest, Span};
-use super::push::{upload_range, Pushed};
-use super::restore::{apply, Scratch};
+use super::push::{upload_recorded, Pushed};
+use super::restore::{apply, sweep, Scratch};
 use super::{Chain, ChainError};
 use crate::mirror::read::ReadOptions;
 use crate::mirror::write::WriteOptions;
@@ -32,8 +33,13 @@ pub fn prune(
     level: Option<i32>,
     diag: &mut dyn Write,
 ) -> Result<Option<Pruned>, ChainError> {
-    let mut m = chain.existing()?;
-    chain.clean(&mut m, diag)?;
+    // Whether or not there is anything to merge, a killed prune's store goes.
+    sweep(scratch_dir);
+    // A chain that is not there is told before anything is written.
+    chain.existing()?;
+    let (w, m) = Writer::begin(chain, "s3-prune")?;
+    let mut m = m.ok_or_else(|| ChainError::NoChain(chain.url.to_string()))?;
+    w.clean(&mut m, diag)?;
     let spans = m.spans();
     // The base and the increments up to index `last` become one.
     let Some(last) = spans.len().checked_sub(keep + 1).filter(|&l| l > 0) else {
@@ -55,22 +61,21 @@ pub fn prune(
         quiet: true,
         ..ro.clone()
     };
-    let written = upload_range(
-        chain,
+    let written = upload_recorded(
+        &w,
+        &m,
         &scratch.slave,
         &quiet,
         span,
         level,
         &name,
-        Box::new(|_| Ok(())),
         &mut io::sink(),
     )?;
-    let read = m.clone();
     let removed: Vec<String> = m.objects.drain(..=last).map(|o| o.name).collect();
     let mut merged = Manifest::new(&m.shared_uuid);
     merged.push(span, written.size, written.xxh3, level.is_some());
     merged.objects.append(&mut m.objects);
-    chain.save_over(&read, &merged)?;
+    w.publish(&merged)?;
     for old in &removed {
         chain.bucket.delete(&chain.key(old))?;
     }

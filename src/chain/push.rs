@@ -2,12 +2,14 @@
 //! the chain's end, as one mirror-read stream object per run (per batch
 //! of a stream), then the manifest that names it.
 
+use std::cell::RefCell;
 use std::io::{self, Write};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use super::client::{OnStart, Written};
-use super::manifest::{object_name, Manifest, Pending, Span, MANIFEST};
+use super::client::{OnStart, S3Error, Written};
+use super::lock::Writer;
+use super::manifest::{object_name, Manifest, Pending, Span};
 use super::{Chain, ChainError};
 use crate::mirror::read::{mirror_read_synced, ReadOptions};
 use crate::patharg::PathArg;
@@ -34,7 +36,8 @@ pub fn push(
 ) -> Result<Option<Pushed>, ChainError> {
     let (_, pfsd) = getpfs(fs).map_err(|e| ChainError::Local(e.to_string()))?;
     let uuid = pfsd.shared_uuid.to_string();
-    let mut m = chain.manifest()?.unwrap_or_else(|| Manifest::new(&uuid));
+    let (w, m) = Writer::begin(chain, "mirror-copy")?;
+    let mut m = m.unwrap_or_else(|| Manifest::new(&uuid));
     if m.shared_uuid != uuid {
         return Err(ChainError::OtherPfs {
             url: chain.url.to_string(),
@@ -43,7 +46,7 @@ pub fn push(
             uuid,
         });
     }
-    chain.clean(&mut m, diag)?;
+    w.clean(&mut m, diag)?;
     let beg = m.end_tid().map_or(0, |e| e.saturating_add(1));
     if pfsd.sync_end_tid < beg {
         return Ok(None);
@@ -53,28 +56,50 @@ pub fn push(
         end: pfsd.sync_end_tid,
     };
     let name = object_name(&uuid, span, level.is_some());
-    let manifest_key = chain.key(MANIFEST);
-    let before = m.clone();
-    let recorded = name.clone();
-    // Recorded before any part is sent, so a killed run's upload is found
-    // and aborted by the next one.
-    let started: OnStart<'_> = Box::new(move |id| {
-        let mut p = before.clone();
-        p.pending.push(Pending {
-            name: recorded.clone(),
-            upload_id: id.to_string(),
-        });
-        chain.bucket.put_small(&manifest_key, p.to_json())
-    });
-    let written = upload_range(chain, fs, o, span, level, &name, started, diag)?;
-    let read = m.clone();
+    let written = upload_recorded(&w, &m, fs, o, span, level, &name, diag)?;
     m.push(span, written.size, written.xxh3, level.is_some());
-    chain.save_over(&read, &m)?;
+    w.publish(&m)?;
     Ok(Some(Pushed {
         name,
         span,
         size: written.size,
     }))
+}
+
+/// `upload_range` by writer `w`, whose manifest as it stands is `m`: a
+/// multipart upload is recorded in the manifest as pending before its
+/// first part is sent, so that a run killed during it leaves the upload to
+/// the next run to abort.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn upload_recorded(
+    w: &Writer<'_>,
+    m: &Manifest,
+    fs: &PathArg,
+    o: &ReadOptions,
+    span: Span,
+    level: Option<i32>,
+    name: &str,
+    diag: &mut dyn Write,
+) -> Result<Written, ChainError> {
+    let failed = RefCell::new(None);
+    let started: OnStart<'_> = Box::new(|id| {
+        let mut p = m.clone();
+        p.pending.push(Pending {
+            name: name.to_string(),
+            upload_id: id.to_string(),
+        });
+        w.publish(&p).map_err(|e| {
+            let s3 = S3Error::Request {
+                what: format!("record the upload of {name}"),
+                why: e.to_string(),
+                transient: false,
+            };
+            *failed.borrow_mut() = Some(e);
+            s3
+        })
+    });
+    let r = upload_range(w.chain, fs, o, span, level, name, started, diag);
+    r.map_err(|e| failed.take().unwrap_or(e))
 }
 
 /// Reads `fs`'s records of `span` as mirror-read writes them (in `-z`'s
@@ -135,7 +160,8 @@ pub(super) fn upload_range(
 
 /// `mirror-stream <pfs> s3://...`: a run, then another each time the PFS
 /// moves on (at least `-i` apart), until `-t` has passed. A network
-/// failure is told and retried after 15 s; any other failure ends it.
+/// failure, or another run holding the chain, is told and retried after
+/// 15 s; any other failure ends it.
 pub fn push_stream(
     fs: &PathArg,
     chain: &Chain,
@@ -157,7 +183,7 @@ pub fn push_stream(
         match push(fs, chain, o, level, diag) {
             Ok(Some(p)) => told(&p),
             Ok(None) => {}
-            Err(e) if e.transient() && !over() => {
+            Err(e) if (e.transient() || e.busy()) && !over() => {
                 let _ = writeln!(diag, "{e}\nretrying in 15 seconds");
                 sleep(Duration::from_secs(15));
                 continue;

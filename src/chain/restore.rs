@@ -9,6 +9,7 @@ use std::rc::Rc;
 
 use xxhash_rust::xxh3::Xxh3;
 
+use super::client::S3Error;
 use super::manifest::{ChainObject, Manifest, Span};
 use super::{Chain, ChainError};
 use crate::bridge::export::{export, ExportOptions, ExportSummary};
@@ -60,6 +61,12 @@ impl<R: Read> Checked<R> {
         let e = io::Error::new(io::ErrorKind::InvalidData, why.clone());
         *self.problem.borrow_mut() = Some(why);
         e
+    }
+
+    /// Reads what is left of the object, so that it is checked whole.
+    pub fn finish(&mut self) -> io::Result<()> {
+        // Ends only once `verify` passed: the last bytes come from the tail.
+        io::copy(self, &mut io::sink()).map(drop)
     }
 
     /// Reads the held tail and the end of the object, and checks both.
@@ -126,14 +133,19 @@ impl<R: Read> Read for Checked<R> {
 }
 
 /// Runs `consume` on object `obj`'s stream (decompressed when the object
-/// is compressed), checked against the manifest on the way. A failure is
-/// the check's, else the download's, else the consumer's.
-fn read_object<T>(
+/// is compressed), checked against the manifest on the way; with `whole`,
+/// the rest of the object is read and checked after `consume` is done (a
+/// consumer stops at TERM: bytes after it, or a size that says more, are
+/// damage too). A failure is the check's, else the download's, else the
+/// consumer's.
+pub(super) fn read_object<T>(
     chain: &Chain,
     obj: &ChainObject,
+    whole: bool,
     consume: impl FnOnce(&mut dyn Read) -> Result<T, ChainError>,
 ) -> Result<T, ChainError> {
-    let mut r = Checked::new(chain.bucket.reader(&chain.key(&obj.name)), obj);
+    let key = chain.key(&obj.name);
+    let mut r = Checked::new(chain.bucket.reader_sized(&key, Some(obj.size)), obj);
     let result = if obj.zstd {
         match ZReader::new(&mut r) {
             Ok(mut z) => consume(&mut z),
@@ -142,15 +154,19 @@ fn read_object<T>(
     } else {
         consume(&mut r)
     };
+    let result = match result {
+        Ok(t) if whole => r
+            .finish()
+            .map(|()| t)
+            .map_err(|e| ChainError::Local(e.to_string())),
+        other => other,
+    };
     result.map_err(|other| {
         if let Some(why) = r.problem.borrow().clone() {
-            return ChainError::Corrupt {
-                url: chain.url.to_string(),
-                name: obj.name.clone(),
-                why,
-            };
+            return damaged(chain, obj, why);
         }
         match r.inner.error() {
+            Some(S3Error::Mismatch(why)) => damaged(chain, obj, why),
             Some(e) => ChainError::S3(e.clone()),
             None => other,
         }
@@ -224,7 +240,7 @@ pub fn apply(
             input_len: Some(obj.size),
             ..wo.clone()
         };
-        read_object(chain, obj, |r| {
+        read_object(chain, obj, true, |r| {
             mirror_write(slave, &one_way, r, io::sink(), &mut *diag).map_err(|e| match e {
                 // A record that fails to read is the object's damage.
                 MirrorError::Reader(_) | MirrorError::Batch(_) => damaged(chain, obj, e),
@@ -241,7 +257,7 @@ pub fn apply(
         }
         done = Applied {
             objects: done.objects + 1,
-            bytes: done.bytes + obj.size,
+            bytes: done.bytes.saturating_add(obj.size),
             tid: now,
         };
     }
@@ -265,12 +281,51 @@ fn slave_pfsd(slave: &PathArg, uuid: HammerUuid) -> Result<PseudofsData, ChainEr
     Ok(pfsd)
 }
 
-/// A store of its own beside `near`, removed when dropped, holding one
+/// A store of its own in `near`, removed when dropped, holding one
 /// slave of the chain: where a chain becomes a PFS that export or
-/// mirror-read can read.
+/// mirror-read can read. Its directory is named after this process and
+/// boot, so that the next one made in the same place removes it if this
+/// process is killed before it could.
 pub struct Scratch {
     _dir: tempfile::TempDir,
     pub slave: PathArg,
+}
+
+/// The start of a temporary store's directory name.
+const SCRATCH: &str = ".hammer-chain.";
+
+/// This boot's id, shortened: a pid means a process only within one boot.
+fn boot() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().chars().take(8).collect())
+        .unwrap_or_default()
+}
+
+/// Removes the temporary stores in `near` whose process (of this boot)
+/// is gone. A failure leaves them: they are only space.
+pub(super) fn sweep(near: &Path) {
+    let boot = boot();
+    let Ok(dir) = std::fs::read_dir(near) else {
+        return;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(SCRATCH)) else {
+            continue;
+        };
+        let mut parts = rest.split('.');
+        let (Some(pid), Some(b)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<i32>() else {
+            continue;
+        };
+        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+            == Err(nix::errno::Errno::ESRCH);
+        if b == boot.as_str() && !boot.is_empty() && gone {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 impl Scratch {
@@ -281,8 +336,10 @@ impl Scratch {
                 near.display()
             ))
         };
+        sweep(near);
+        let boot = boot();
         let dir = tempfile::Builder::new()
-            .prefix(".hammer-chain-")
+            .prefix(&format!("{SCRATCH}{}.{boot}.", std::process::id()))
             .tempdir_in(near)
             .map_err(|e| local("create", &e))?;
         let root = dir.path().join("store");
@@ -331,7 +388,7 @@ pub fn dump_chain(
 ) -> Result<(), ChainError> {
     let m = chain.existing()?;
     for (obj, _) in chain.upto(&m, tid)? {
-        read_object(chain, &obj, |r| {
+        read_object(chain, &obj, !header, |r| {
             mirror_dump(r, &mut *out, &mut *diag, header).map_err(|e| match e {
                 DumpError::Output(_) => ChainError::Local(e.to_string()),
                 e => damaged(chain, &obj, e),
@@ -365,11 +422,11 @@ pub fn verify_chain(chain: &Chain, out: &mut dyn Write) -> Result<ChainReport, C
     };
     // An empty chain (a first run that never finished) is sound.
     for (obj, span) in m.objects.iter().cloned().zip(m.spans()) {
-        let checked = read_object(chain, &obj, |r| {
+        let checked = read_object(chain, &obj, true, |r| {
             check_stream(r, uuid, span).map_err(|why| damaged(chain, &obj, why))
         });
         report.objects += 1;
-        report.bytes += obj.size;
+        report.bytes = report.bytes.saturating_add(obj.size);
         match checked {
             Ok(()) => say(
                 out,
@@ -378,6 +435,11 @@ pub fn verify_chain(chain: &Chain, out: &mut dyn Write) -> Result<ChainReport, C
                     obj.name, obj.size, obj.beg_tid, obj.end_tid
                 ),
             )?,
+            // An object gone is damage; the chain's others are still read.
+            Err(ChainError::S3(e @ S3Error::Missing(_))) => {
+                report.problems += 1;
+                say(out, format!("{}: MISSING: {e}", obj.name))?;
+            }
             // A download that failed is not a finding about the data.
             Err(ChainError::S3(e)) => return Err(ChainError::S3(e)),
             Err(e) => {

@@ -1,7 +1,10 @@
-//! The Garage cluster `.ci/run` starts with tests/garage/cluster.sh,
-//! named by `HAMMER_TEST_GARAGE` (its directory): hammer runs set up to
-//! reach it, a fresh bucket per test, a client of the same crate for
-//! looking behind hammer's back, and a node stopped and started again.
+//! The S3 servers `.ci/run` starts: the Garage cluster of
+//! tests/garage/cluster.sh, named by `HAMMER_TEST_GARAGE` (its directory),
+//! and s3s-fs of tests/s3s/server.sh (a server that honours conditional
+//! writes, as AWS S3 does), named by `HAMMER_TEST_S3S`: hammer runs set up
+//! to reach one, a fresh bucket per test, a client of the same crate for
+//! looking behind hammer's back, and a Garage node stopped and started
+//! again.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -12,27 +15,40 @@ use hammer_mirror::chain::client::Bucket;
 
 use super::hammer;
 
+/// One of the servers (the name is Garage's, which came first).
 pub struct Garage {
     dir: PathBuf,
     env: Vec<(String, String)>,
+    /// The script that started it, under tests/.
+    script: &'static str,
 }
 
-/// The cluster, or a panic saying how to start one.
-pub fn garage() -> Garage {
-    let dir = std::env::var_os("HAMMER_TEST_GARAGE")
-        .map(PathBuf::from)
-        .expect(
-            "HAMMER_TEST_GARAGE is not set: start a cluster with \
-         `GARAGE=<garage binary> tests/garage/cluster.sh start <dir>` and export \
-         HAMMER_TEST_GARAGE=<dir> (.ci/run does both)",
-        );
-    let text = std::fs::read_to_string(dir.join("env")).expect("the cluster's env file");
+/// The server started in the directory `var` names, or a panic saying how
+/// to start one.
+fn server(var: &str, script: &'static str, binary: &str) -> Garage {
+    let dir = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        panic!(
+            "{var} is not set: start the server with `{binary}=<binary> bash tests/{script} \
+             start <dir>` and export {var}=<dir> (.ci/run does both)"
+        )
+    });
+    let text = std::fs::read_to_string(dir.join("env")).expect("the server's env file");
     let env = text
         .lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    Garage { dir, env }
+    Garage { dir, env, script }
+}
+
+/// The Garage cluster.
+pub fn garage() -> Garage {
+    server("HAMMER_TEST_GARAGE", "garage/cluster.sh", "GARAGE")
+}
+
+/// The s3s-fs server.
+pub fn s3s() -> Garage {
+    server("HAMMER_TEST_S3S", "s3s/server.sh", "S3S_FS")
 }
 
 static BUCKETS: AtomicU32 = AtomicU32::new(0);
@@ -105,14 +121,14 @@ impl Garage {
     }
 
     fn cluster(&self, args: &[&str]) {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/garage/cluster.sh");
+        let script = format!("{}/tests/{}", env!("CARGO_MANIFEST_DIR"), self.script);
         let (cmd, rest) = args.split_first().unwrap();
         let out = Command::new("bash")
             .arg(script)
             .arg(cmd)
             .arg(&self.dir)
             .args(rest)
-            .env("GARAGE", self.var("GARAGE"))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap();
         assert!(

@@ -28,7 +28,7 @@ pub use damage::*;
 #[allow(unused_imports)]
 pub use fail_after::{FailAfter, Fault};
 #[allow(unused_imports)]
-pub use garage::{garage, hammer_without_aws, Garage};
+pub use garage::{garage, hammer_without_aws, s3s, Garage};
 #[allow(unused_imports)]
 pub use pty::{on_tty, spawn_on_tty};
 #[allow(unused_imports)]
