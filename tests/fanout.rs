@@ -389,3 +389,94 @@ fn a_stream_goes_on_without_a_lost_target_and_takes_it_back() {
     assert!(err.contains("Lost link to target 2, reconnecting"), "{err}");
     assert_mirrored((&root, 1), (&root, id(&root, "a")));
 }
+
+/// A lost target that cannot be started again (its remote shell is gone)
+/// is told, with its reason and an `error` event, and tried again later;
+/// before, the failed start was dropped without a word and the target
+/// never came back.
+#[test]
+fn a_target_that_cannot_be_started_again_is_told_and_tried_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "s");
+    make_history(&root, 10, 1, 2000);
+    let rsh = fake_rsh(dir.path());
+    let m = s(&root.join("master"));
+    let far = format!("far:{}", s(&root.join("b")));
+    let log = dir.path().join("stderr");
+    let events = dir.path().join("events.jsonl");
+    let said = || fs::read_to_string(&log).unwrap_or_default();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hammer"))
+        .env("HAMMER_RSH", &rsh)
+        .args([
+            "-y",
+            "-i",
+            "0",
+            "-j",
+            events.to_str().unwrap(),
+            "mirror-stream",
+        ])
+        .args([&m, &s(&root.join("a")), &far])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let synced = |name: &str, tid: u64| {
+        fs::symlink_metadata(root.join(name)).is_ok() && sync_end(&root, id(&root, name)) >= tid
+    };
+    let first = sync_end(&root, 1);
+    wait_for(
+        "both targets",
+        30,
+        || synced("a", first) && synced("b", first),
+        said,
+    );
+    // The remote side dies, and its shell can no longer be started.
+    fs::set_permissions(&rsh, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let pid = fs::read_to_string(dir.path().join("pid.0")).unwrap();
+    Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .unwrap();
+    let mut newest = make_history(&root, 10, 1, 2000);
+    let told = format!("hammer: mirror-copy: target 2 ({far}) dropped: cannot start it again: ");
+    wait_for(
+        "the failed start to be told",
+        60,
+        || {
+            std::thread::sleep(Duration::from_secs(2));
+            if said().contains(&told) {
+                return true;
+            }
+            newest = make_history(&root, 2, 1, 100);
+            false
+        },
+        said,
+    );
+    assert!(synced("a", newest) || sync_end(&root, id(&root, "a")) > first);
+    let ev = fs::read_to_string(&events).unwrap();
+    assert!(
+        ev.contains(r#""class":"dropped""#) && ev.contains("cannot start it again"),
+        "{ev}"
+    );
+    // Its shell back, it is started again at a later batch.
+    fs::set_permissions(&rsh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    wait_for(
+        "target 2 back",
+        60,
+        || {
+            std::thread::sleep(Duration::from_secs(2));
+            if synced("b", newest) {
+                return true;
+            }
+            newest = make_history(&root, 2, 1, 100);
+            false
+        },
+        said,
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(143), "{}", said());
+}

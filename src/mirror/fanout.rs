@@ -55,9 +55,12 @@ struct Target {
     /// How its earlier runs in this session ended (mirror-stream restarts
     /// a dropped target); told at the session's end.
     ended: Vec<Ended>,
-    /// Why and when the relay dropped it, if it did so on its own account
-    /// (the target's own messages come from its side).
-    dropped: Option<(String, Instant)>,
+    /// When the relay found it gone (mirror-stream starts it again 15 s
+    /// plus `-i` later).
+    dropped: Option<Instant>,
+    /// Why the relay dropped it, if it did so on its own account (the
+    /// target's own messages come from its side), until told.
+    why: Option<String>,
     /// Dropped for good: it failed in a way no reconnection mends.
     permanent: bool,
     /// `-w`: how long its channel may stand still.
@@ -92,6 +95,7 @@ pub fn mirror_fanout(
             running: None,
             ended: Vec::new(),
             dropped: None,
+            why: None,
             permanent: false,
             stall: opts.stall,
         })
@@ -203,6 +207,7 @@ fn zstd_err(source: io::Error) -> CopyError {
 
 /// Starts a target (again) on a channel whose other end the relay keeps.
 fn connect(t: &mut Target, side: &Side, opts: &CopyOptions) -> Result<(), CopyError> {
+    t.dropped = None;
     match side {
         Side::Local(fs) => {
             let (from_relay, to_target) = chan::pipe();
@@ -354,7 +359,8 @@ fn broadcast(targets: &mut [Target], buf: &mut Vec<u8>) {
 fn drop_target(t: &mut Target, why: String) {
     t.link = None;
     if t.dropped.is_none() {
-        t.dropped = Some((why, Instant::now()));
+        t.dropped = Some(Instant::now());
+        t.why = Some(why);
     }
 }
 
@@ -468,10 +474,7 @@ fn rejoin(
 ) {
     for (i, (t, side)) in targets.iter_mut().zip(sides).enumerate() {
         let wait = Duration::from_secs(15) + opts.read.delay;
-        let due = t
-            .dropped
-            .as_ref()
-            .is_some_and(|(_, at)| at.elapsed() >= wait);
+        let due = t.dropped.is_some_and(|at| at.elapsed() >= wait);
         if t.link.is_some() || t.permanent || !due {
             continue;
         }
@@ -485,7 +488,12 @@ fn rejoin(
         tell(i, t, false, note);
         if !t.permanent {
             note(i + 1, CopyNote::LostLink);
-            let _ = connect(t, side, opts);
+            // One that cannot be started is told now and tried again
+            // after the same wait.
+            if let Err(e) = connect(t, side, opts) {
+                drop_target(t, format!("cannot start it again: {e}"));
+                tell(i, t, false, note);
+            }
         }
     }
 }
@@ -528,7 +536,7 @@ fn tell(
         failed |= f;
         t.permanent |= permanent;
     }
-    if let Some((why, _)) = t.dropped.take() {
+    if let Some(why) = t.why.take() {
         if !source_failed {
             failed = true;
             note(i + 1, CopyNote::Dropped(why));
