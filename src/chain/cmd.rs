@@ -7,7 +7,7 @@ use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use super::push::{push, push_stream, Pushed};
+use super::push::{push, push_stream};
 use super::restore::{apply, dump_chain, export_chain, verify_chain};
 use super::url::{is_chain_url, ChainUrl};
 use super::{prune, Chain, ChainError};
@@ -87,29 +87,15 @@ pub fn copy(
                 };
                 fail(status)(e)
             };
-            let quiet = ro.quiet;
-            let mut told = |p: &Pushed| {
-                if !quiet {
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "Stored {fs} {:#018x} to {:#018x} as {}/{} ({} bytes)",
-                        p.span.beg,
-                        p.span.end,
-                        chain.url,
-                        p.name,
-                        p.size
-                    );
-                }
-            };
             if stream {
-                return push_stream(&fs, &chain, ro, level, &mut told, diag).map_err(side);
+                return push_stream(&fs, &chain, ro, level, diag).map_err(side);
             }
             match push(&fs, &chain, ro, level, diag).map_err(side)? {
-                Some(p) => told(&p),
-                None if !quiet => {
+                Some(p) if !ro.quiet => p.tell(&fs, &chain, diag),
+                None if !ro.quiet => {
                     let _ = writeln!(diag, "{}: up to date with {fs}", chain.url);
                 }
-                None => {}
+                _ => {}
             }
             Ok(())
         }

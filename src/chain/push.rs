@@ -24,6 +24,17 @@ pub struct Pushed {
     pub size: u64,
 }
 
+impl Pushed {
+    /// The line a run that stored an object says, unless `-q`.
+    pub fn tell(&self, fs: &PathArg, chain: &Chain, diag: &mut dyn Write) {
+        let _ = writeln!(
+            diag,
+            "Stored {fs} {:#018x} to {:#018x} as {}/{} ({} bytes)",
+            self.span.beg, self.span.end, chain.url, self.name, self.size
+        );
+    }
+}
+
 /// One run: the PFS's records from the chain's end (TID 0 for a new
 /// chain) up to its sync point now, uploaded as one object (compressed at
 /// `level`); `None` when the chain is there already.
@@ -167,7 +178,6 @@ pub fn push_stream(
     chain: &Chain,
     o: &ReadOptions,
     level: Option<i32>,
-    told: &mut dyn FnMut(&Pushed),
     diag: &mut dyn Write,
 ) -> Result<(), ChainError> {
     let start = Instant::now();
@@ -181,8 +191,8 @@ pub fn push_stream(
         let (_, pfsd) = getpfs(fs).map_err(|e| ChainError::Local(e.to_string()))?;
         let seen = pfsd.sync_end_tid;
         match push(fs, chain, o, level, diag) {
-            Ok(Some(p)) => told(&p),
-            Ok(None) => {}
+            Ok(Some(p)) if !o.quiet => p.tell(fs, chain, diag),
+            Ok(_) => {}
             Err(e) if (e.transient() || e.busy()) && !over() => {
                 let _ = writeln!(diag, "{e}\nretrying in 15 seconds");
                 sleep(Duration::from_secs(15));

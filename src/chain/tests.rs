@@ -15,7 +15,7 @@ use super::double::{Double, Faults, Gate, Shared};
 use super::lock::{probe, Writer, LOCK};
 use super::manifest::{Manifest, MANIFEST, OBJECT_LIMIT};
 use super::prune::prune;
-use super::push::{push, Pushed};
+use super::push::{push, push_stream, Pushed};
 use super::restore::{apply, dump_chain, verify_chain, Scratch};
 use super::url::ChainUrl;
 use super::{Chain, ChainError};
@@ -172,6 +172,29 @@ fn a_chain_in_memory_restores_to_the_master() {
         .get_small(&chain.key(MANIFEST), 1 << 20)
         .unwrap()
         .is_some());
+}
+
+/// mirror-stream's "Stored ..." line goes to the writer it was given
+/// (before, straight to the process's stderr, past the caller's writer).
+#[test]
+fn mirror_stream_tells_what_it_stored_on_the_writer_it_was_given() {
+    let f = Fixture::new();
+    let chain = f.chain(Faults::default());
+    let end = f.generation(0, 1000);
+    let o = ReadOptions {
+        quiet: false,
+        // One run, then the time is up.
+        timeout: Some(std::time::Duration::from_millis(1)),
+        ..read_options()
+    };
+    let mut said = Vec::new();
+    push_stream(&f.master, &chain, &o, None, &mut said).unwrap();
+    let said = String::from_utf8(said).unwrap();
+    let want = format!(
+        "Stored {} 0x0000000000000000 to {end:#018x} as s3://bucket/c/",
+        f.master
+    );
+    assert!(said.lines().any(|l| l.starts_with(&want)), "{said}");
 }
 
 #[test]
