@@ -496,3 +496,48 @@ fn citations_are_found_with_their_sections() {
         BTreeSet::from(["4".into(), "4.3".into(), "4a".into()])
     );
 }
+
+/// The code blocks of a Markdown text, in order.
+fn code_blocks(text: &str) -> Vec<String> {
+    text.split("```")
+        .skip(1)
+        .step_by(2)
+        .map(|b| b.split_once('\n').map_or("", |(_, body)| body).to_string())
+        .collect()
+}
+
+/// docs/cli.md carries the original's usage texts and the worked example's
+/// output exactly as the fixtures hold them.
+#[test]
+fn the_cli_document_quotes_the_fixtures() {
+    let cli = read("docs/cli.md");
+    let usage = &cli[cli.find("\n## 2.").unwrap()..cli.find("\n## 3.").unwrap()];
+    let fixture = read("tests/fixtures/spec/cli-usage.md");
+    assert_eq!(code_blocks(usage)[..3], code_blocks(&fixture)[..3]);
+    let example = &cli[cli.find("\n### 4.3").unwrap()..cli.find("\n## 5.").unwrap()];
+    let blocks = code_blocks(example);
+    assert_eq!(blocks[0], read("tests/fixtures/example.plain.stdout"));
+    assert_eq!(blocks[1], read("tests/fixtures/example.header.stdout"));
+}
+
+/// docs/chain-format.md tells a user to check an object with `xxh128sum`:
+/// its example checksum is what the chain code computes (XXH3-128 as 32
+/// hex digits, most significant first).
+#[test]
+fn the_chain_checksum_example_is_what_the_code_computes() {
+    let doc = read("docs/chain-format.md");
+    let (_, after) = doc
+        .split_once("`xxh128sum tests/fixtures/example.stream`")
+        .unwrap();
+    let documented: String = after
+        .split('`')
+        .nth(1)
+        .unwrap()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let bytes = std::fs::read(common::fixture("example.stream")).unwrap();
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&bytes);
+    assert_eq!(documented, format!("{:032x}", h.digest128()));
+}
