@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bench of -z (issue 14.1): mirror-copy over real ssh to 127.0.0.1 through
+# Bench of -z: mirror-copy over real ssh to 127.0.0.1 through
 # a link held to BENCH_Z_RATE bytes/s each way (default 12500000, 100
 # Mbit/s; a token-bucket relay as ssh's ProxyCommand, so ssh -C compresses
 # before the link as it would before a real one), plain vs -X (ssh -C) vs

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bench of mirror-copy to several targets (issue 14.2): one source read
+# Bench of mirror-copy to several targets: one source read
 # once for three targets against a copy to one target, in paired rounds
 # (medians), to local targets and to targets over real ssh to 127.0.0.1
 # (its own sshd, as benches/ssh_copy.sh). Size: BENCH_FAN_MB (default

@@ -1,6 +1,6 @@
 //! Import and export against `cp -r` of the same tree in the same run:
-//! prints the speed ratios the issue asks for. Tree size in MiB from
-//! `HAMMER_BENCH_MB` (default 256; the issue's figure is 1024); the
+//! prints the speed ratios. Tree size in MiB from `HAMMER_BENCH_MB`
+//! (default 256; the figures in the README are for 1024); the
 //! ratios are medians over `HAMMER_BENCH_ROUNDS` (default 4, half of them
 //! with `cp -r` last) rounds.
 

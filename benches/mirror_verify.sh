@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bench of mirror-verify (issue 13.4). Part 1: two identical PFSes of
+# Bench of mirror-verify. Part 1: two identical PFSes of
 # 1,000,000 records (BENCH_MV_FILES small files, default 333,334: an
 # inode, an entry and a data record each), then the same with 10 records
 # deleted from the slave behind the store's back: bytes exchanged with

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bench of hammer mount (issue 15), as root with /dev/fuse: `cat` of a
+# Bench of hammer mount, as root with /dev/fuse: `cat` of a
 # 1 GiB file (BENCH_MOUNT_MB) through the mount against `cat` of the same
 # file exported to a plain directory, and `find | wc -l` over 50,000
 # entries (BENCH_MOUNT_FILES) through the mount against the exported copy,

@@ -1,4 +1,4 @@
-//! Bench of the progress line (issue 13.1), on a terminal as a user sees
+//! Bench of the progress line, on a terminal as a user sees
 //! it: how close its ETA comes to the time really left on a steady copy
 //! (mirror-copy held to `-b` so that the rate is steady), from the 20%
 //! mark on, and what drawing it costs: mirror-copy with the line on a

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Restore bench (issue 16). On a generated tree shaped like a system tree
+# Restore bench. On a generated tree shaped like a system tree
 # (benches/lib/gentree.py, seed SEED, TREE_FILES entries) and on a copy
 # of /usr/share when present, in paired rounds (ROUNDS, default 3; the
 # baseline runs first in every other round) with medians:

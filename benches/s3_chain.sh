@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# S3 chain bench (issue 17): `bash benches/s3_chain.sh`.
+# S3 chain bench: `bash benches/s3_chain.sh`.
 # Two master PFSes of SIZE_MB MiB (default 1024) of random 1 MiB files
 # each (`hammer import`); in paired rounds (ROUNDS, default 3; the
 # baseline runs first in every other round), medians:

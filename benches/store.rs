@@ -1,5 +1,5 @@
 //! Store throughput and the cost of incremental reads, printed as rates
-//! and ratios against the targets: apply >= 200,000 small
+//! and ratios against the targets: apply >= 200,000 small
 //! records/s and >= 300 MB/s of 16 KiB records; an incremental read of
 //! 1,000 changes in a 1,000,000-record PFS <= 0.02 of a full read; store
 //! size <= 1.2 x the raw data for 16 KiB records; and, by the built

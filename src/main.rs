@@ -175,7 +175,7 @@ fn print_lines(lines: &[Line]) {
         };
         if let Line::Errx(m) | Line::Say(m) = line {
             // ENOTTY is what every HAMMER ioctl gives a path on another
-            // filesystem that is in no store either (issue 12.2).
+            // filesystem that is in no store either; the hint names the fix.
             if m.ends_with(": Inappropriate ioctl for device") {
                 let _ = writeln!(err, "{NO_STORE_HINT}");
             }

@@ -1,8 +1,7 @@
-//! Arguments that are not UTF-8 (hardening issue, item 8): the original
-//! takes bytes, so do PFS paths, import sources and export targets here,
-//! from argv to the system call. Paths written on stdout as the original
-//! writes them are the bytes given; messages show them as
-//! `Path::display` does.
+//! Arguments that are not UTF-8: the original takes bytes, so do PFS paths,
+//! import sources and export targets here, from argv to the system call. Paths
+//! written on stdout as the original writes them are the bytes given; messages
+//! show them as `Path::display` does.
 
 mod common;
 

@@ -37,10 +37,9 @@ fn usage_texts_match_spec() {
     assert!(USAGE.lines().nth(1).unwrap().ends_with("[:readahead]] "));
 }
 
-/// First-hour issue, item 1: asked for, the help tells what this tool
-/// implements, on stdout, exit 0: `-h` (which stops getopt, as the
-/// original's), `--help`, `hammer help`. The original's usage texts are
-/// what a usage error prints (the tests below).
+/// Asked for, the help tells what this tool implements, on stdout, exit 0: `-h`
+/// (which stops getopt, as the original's), `--help`, `hammer help`. The
+/// original's usage texts are what a usage error prints (the tests below).
 #[test]
 fn help_is_the_overview_on_stdout_exit_0() {
     let (overview, err, code) = hammer(&["-h"]);
@@ -135,9 +134,9 @@ fn missing_option_argument() {
     assert_eq!(hammer(&["-b"]), (String::new(), want, 1));
 }
 
-/// First-hour issue, item 2: a bad option value is named in one line,
-/// exit 1 (the original printed the whole usage for `-b`, `-S` and `-C`,
-/// and took whatever strtol made of `-i` and `-t`).
+/// A bad option value is named in one line, exit 1 (the original printed the
+/// whole usage for `-b`, `-S` and `-C`, and took whatever strtol made of `-i`
+/// and `-t`).
 #[test]
 fn bad_option_values_are_named() {
     for (args, line) in [

@@ -1,6 +1,6 @@
-//! `-z` (issue 14.1): a zstd-compressed stream between two sides of this
-//! tool, to a file and back, over a remote shell, refused cleanly by a
-//! remote original, and checked frame by frame on the way in.
+//! `-z`: a zstd-compressed stream between two sides of this tool, to a file and
+//! back, over a remote shell, refused cleanly by a remote original, and checked
+//! frame by frame on the way in.
 
 mod common;
 

@@ -1,6 +1,6 @@
-//! `-j` (issue 13.2): every line of real runs of each long command parsed
-//! as JSON against the schema (version 1): `start` first, `end` last with
-//! the process's exit status, `batch` and `sync` between, `error` before
+//! `-j`, the JSON-lines events: every line of real runs of each long command
+//! parsed as JSON against the schema (version 1): `start` first, `end` last
+//! with the process's exit status, `batch` and `sync` between, `error` before
 //! the `end` of a failing run, `lost-link` then `retry` when mirror-stream
 //! loses its link; `-j -` and `-j fd:N`; ssh-remote refuses a client's -j.
 

@@ -1,7 +1,7 @@
-//! mirror-copy and mirror-stream to several targets (issue 14.2): the
-//! source read once, each target ending where a separate mirror-copy would
-//! have, a target that dies dropped while the others converge, and the
-//! exit status naming the targets that failed.
+//! mirror-copy and mirror-stream to several targets: the source read once, each
+//! target ending where a separate mirror-copy would have, a target that dies
+//! dropped while the others converge, and the exit status naming the targets
+//! that failed.
 
 mod common;
 

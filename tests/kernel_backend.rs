@@ -1,7 +1,7 @@
 //! Under `kernel-double`, the binary reaches every store through the kernel
 //! backend and its test double: its mirror-read stream must carry exactly
 //! the bytes the store produces directly for the same range (spec:
-//! ioctl-abi.md §4.3, DESIGN.md Backends).
+//! ioctl-abi.md §4.3, ARCHITECTURE.md §4).
 
 #![cfg(feature = "kernel-double")]
 

@@ -265,10 +265,9 @@ fn copy_without_terminal(args: &[&str]) -> std::process::Output {
         .expect("setsid (util-linux) runs")
 }
 
-/// Issue 12.4: the exit status names the side whose own failure came
-/// first, with its message alone; the other side, which then only lost
-/// its peer (short read, broken pipe, connection reset), is neither
-/// counted nor heard.
+/// The exit status names the side whose own failure came first, with its
+/// message alone; the other side, which then only lost its peer (short read,
+/// broken pipe, connection reset), is neither counted nor heard.
 #[test]
 fn exit_status_names_the_side_that_failed_first() {
     let dir = tempfile::tempdir().unwrap();
@@ -380,10 +379,9 @@ fn d10_slave_creation_runs_no_shell() {
     assert_mirrored((&src, 1), (&src, 2));
 }
 
-/// Issue 12.5: mirror-stream against a pair that no reconnection can mend
-/// (the target is a master, a shared-uuid differs, a path is missing)
-/// stops at once with a clear message and the copy's exit status, instead
-/// of retrying every 15 s for ever.
+/// mirror-stream against a pair that no reconnection can mend (the target is a
+/// master, a shared-uuid differs, a path is missing) stops at once with a clear
+/// message and the copy's exit status, instead of retrying every 15 s for ever.
 #[test]
 fn mirror_stream_stops_on_a_permanent_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -458,8 +456,8 @@ fn mirror_stream_stops_on_a_permanent_error() {
     }
 }
 
-/// Issue 12.5: SIGINT or SIGTERM ends mirror-stream with one line and
-/// 128 + the signal's number; the slave keeps what its last SYNC committed.
+/// SIGINT or SIGTERM ends mirror-stream with one line and 128 + the signal's
+/// number; the slave keeps what its last SYNC committed.
 #[test]
 fn mirror_stream_stops_on_sigint_and_sigterm() {
     let dir = tempfile::tempdir().unwrap();

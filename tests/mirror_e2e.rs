@@ -220,8 +220,8 @@ fn d19_negative_delay_and_scoreboard() {
         "mirror-read",
         m.to_str().unwrap(),
     ]);
-    // Issue 12.5: the board ends with the final state, not a stale
-    // "Running" (which it showed before).
+    // The board ends with the final state, not a stale "Running" (which it
+    // showed before).
     let board = std::fs::read_to_string(&sb).unwrap();
     assert!(board.starts_with("Finished"), "{board:?}");
     assert!(board.contains(" bytes sent, synced up to 0x"), "{board:?}");

@@ -1,4 +1,4 @@
-//! Mistakes a newcomer makes, caught with the fix named (issue 12.2).
+//! Mistakes a newcomer makes, caught with the fix named.
 
 mod common;
 

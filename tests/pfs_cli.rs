@@ -122,8 +122,8 @@ fn pfs_status_of_a_missing_pfs() {
     assert_eq!(c, 1);
 }
 
-/// The line issue 12.2 adds after the original's message for a path on
-/// no HAMMER filesystem and in no store.
+/// The hint this tool adds after the original's message for a path on no HAMMER
+/// filesystem and in no store.
 const NO_STORE_HINT: &str = "hint: that path is on no HAMMER filesystem and in no store: \
      make a store with `hammer store-create <dir>` and PFSes in it with `hammer pfs-master <dir>/<name>`\n";
 

@@ -53,8 +53,8 @@ fn big_master(dir: &Path) -> std::path::PathBuf {
     root
 }
 
-/// Issue item 2: the slave is destroyed while its mirror-write is in the
-/// middle of a batch; the rest of the stream must not land anywhere.
+/// The slave is destroyed while its mirror-write is in the middle of a batch;
+/// the rest of the stream must not land anywhere.
 #[test]
 fn mirror_write_into_a_destroyed_slave_fails_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -93,9 +93,9 @@ fn mirror_write_into_a_destroyed_slave_fails_and_leaves_nothing() {
     assert_eq!(std::fs::read_dir(&exported).unwrap().count(), 0);
 }
 
-/// Issue item 2, between batches: a slave destroyed after a batch and
-/// created anew under its name is not given the rest of the stream (it
-/// would claim the master's sync point without the first batch's data).
+/// Between batches: a slave destroyed after a batch and created anew under its
+/// name is not given the rest of the stream (it would claim the master's sync
+/// point without the first batch's data).
 #[test]
 fn mirror_write_does_not_continue_into_a_recreated_slave() {
     let dir = tempfile::tempdir().unwrap();
@@ -136,9 +136,9 @@ fn mirror_write_does_not_continue_into_a_recreated_slave() {
     assert!(as_of(&root, 2, u64::MAX).is_empty());
 }
 
-/// Issue item 3: the master is destroyed while mirror-read is blocked on
-/// a full pipe in the middle of its scan. It fails and sends no SYNC, so
-/// the slave fed from it keeps its sync point.
+/// The master is destroyed while mirror-read is blocked on a full pipe in the
+/// middle of its scan. It fails and sends no SYNC, so the slave fed from it
+/// keeps its sync point.
 #[test]
 fn mirror_read_of_a_destroyed_master_fails_without_sync() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,7 @@
-//! The progress line (issue 13.1): on a terminal, without `-q` or `-v`,
-//! every long command shows bytes and records (files) done, the rate and,
-//! once the total is known, the percentage and ETA; the stream and the
-//! original's messages stay as they were, whole lines above the line.
+//! The progress line: on a terminal, without `-q` or `-v`, every long command
+//! shows bytes and records (files) done, the rate and, once the total is known,
+//! the percentage and ETA; the stream and the original's messages stay as they
+//! were, whole lines above the line.
 
 mod common;
 

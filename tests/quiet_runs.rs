@@ -1,8 +1,7 @@
-//! Runs from cron and scripts (issue 12.5): `-q` prints nothing on
-//! success, `-v` into a file or pipe is one line per event with no
-//! terminal drawing, a run cut by `-t` says it is incomplete and how to
-//! go on, and a one-way stream or a begin-tid run sends (and counts in its
-//! prescan) only what is new.
+//! Runs from cron and scripts: `-q` prints nothing on success, `-v` into a file
+//! or pipe is one line per event with no terminal drawing, a run cut by `-t`
+//! says it is incomplete and how to go on, and a one-way stream or a begin-tid
+//! run sends (and counts in its prescan) only what is new.
 
 mod common;
 

@@ -1,6 +1,6 @@
-//! `hammer snapls` on the store (issue 12.3): every TID a PFS can be
-//! exported as of, newest last, on a master (its imports) and on a slave
-//! (what it received and the sync points it reached, none beyond).
+//! `hammer snapls` on the store: every TID a PFS can be exported as of, newest
+//! last, on a master (its imports) and on a slave (what it received and the
+//! sync points it reached, none beyond).
 
 mod common;
 

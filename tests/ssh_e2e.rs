@@ -295,12 +295,11 @@ fn ssh_remote_forced_command_confines_the_client() {
     assert!(fs::symlink_metadata(prefix.join("x")).is_err());
 }
 
-/// Issue item 1 over the forced-command path as sshd runs it: one store,
-/// a directory per client, client A's key forced to
-/// `ssh-remote mirror-read,mirror-write <store>/clientA`. No `@@` form,
-/// trailing `/` or plain directory reads B's PFS, leaks its uuid in the
-/// two-way header or writes into it; A's own requests, mirror-copy's
-/// included, still work.
+/// Confinement of a forced command, over the path sshd runs: one store, a
+/// directory per client, client A's key forced to `ssh-remote
+/// mirror-read,mirror-write <store>/clientA`. No `@@` form, trailing `/` or
+/// plain directory reads B's PFS, leaks its uuid in the two-way header or
+/// writes into it; A's own requests, mirror-copy's included, still work.
 #[test]
 #[ignore = "needs openssh-server's sshd on 127.0.0.1: cargo test -- --include-ignored, as .ci/run does"]
 fn ssh_remote_confines_the_pfs_a_path_opens() {

@@ -146,7 +146,7 @@ fn model_txn(m: &mut Model, tid: u64, changes: &[(i64, bool, i64, Option<u8>)]) 
 }
 
 /// Reads [tid_beg, tid_end] call by call and checks each call's output
-/// against §3 and the model; returns the per-call chunks.
+/// against kernel-semantics.md §3 and the model; returns the per-call chunks.
 fn read_checked(
     store: &mut Store,
     m: &Model,
@@ -217,7 +217,8 @@ fn read_checked(
 }
 
 /// A NODATA read (the prescan's) carries the same RECs without payloads,
-/// flagged NODATA exactly when a payload was left out (§3.2, §7.3 item 8).
+/// flagged NODATA exactly when a payload was left out (kernel-semantics.md
+/// §3.2, §7.3 item 8).
 fn assert_nodata_matches(store: &mut Store, beg: u64, end: u64, chunks: &[Vec<u8>]) {
     let recs = |bytes: &[u8], want_nodata: bool| -> Vec<LeafElm> {
         BatchIter::new(bytes)

@@ -91,7 +91,7 @@ impl InodeData {
     }
 
     /// Equal except for atime, which HAMMER updates in place without a
-    /// new record version (§2.1).
+    /// new record version (kernel-semantics.md §2.1).
     pub fn same_but_atime(&self, other: &InodeData) -> bool {
         InodeData {
             atime: other.atime,
@@ -120,7 +120,8 @@ pub fn parse_direntry(d: &[u8]) -> Option<(i64, u32, &[u8])> {
     Some((head.obj_id.get(), head.localization.get(), name))
 }
 
-/// The name key of `name` in a directory with `cap_flags` (§2.2).
+/// The name key of `name` in a directory with `cap_flags` (kernel-semantics.md
+/// §2.2).
 pub fn namekey(cap_flags: u8, name: &[u8]) -> i64 {
     let key: u64 = if cap_flags & CAP_DIRHASH_MASK == CAP_DIRHASH_ALG1 {
         let hi = name
@@ -145,7 +146,8 @@ pub fn namekey(cap_flags: u8, name: &[u8]) -> i64 {
     key as i64
 }
 
-/// How many keys after the name key a create may probe (§2.2).
+/// How many keys after the name key a create may probe (kernel-semantics.md
+/// §2.2).
 pub fn collision_budget(cap_flags: u8) -> i64 {
     if cap_flags & CAP_DIRHASH_MASK == CAP_DIRHASH_ALG1 {
         0x00FF_FFFF
@@ -155,8 +157,8 @@ pub fn collision_budget(cap_flags: u8) -> i64 {
 }
 
 /// The DATA record a file of `size` bytes has for the block holding
-/// `offset`: its start and length (§2.3). A file of at most 8192 bytes is
-/// one record of its size rounded to 16 bytes.
+/// `offset`: its start and length (kernel-semantics.md §2.3). A file of at most
+/// 8192 bytes is one record of its size rounded to 16 bytes.
 pub fn block_at(offset: u64, size: u64) -> (u64, u64) {
     if size <= BUFSIZE / 2 {
         return (0, (size + 15) & !15);

@@ -44,7 +44,7 @@ const TIMESTAMP_SLACK: Duration = Duration::from_millis(20);
 /// The root directory of every PFS.
 const ROOT_OBJ: i64 = 1;
 /// cap_flags of directories import creates: DIR_LOCAL_INO and ALG1, as a
-/// version 7 filesystem gives them (§2.1).
+/// version 7 filesystem gives them (kernel-semantics.md §2.1).
 const NEW_DIR_CAPS: u8 = CAP_DIR_LOCAL_INO | CAP_DIRHASH_ALG1;
 
 #[derive(Clone, Debug, Default)]
@@ -116,9 +116,9 @@ pub fn import_with(
     txn.scan(LOCALIZE_INODE..=LOCALIZE_INODE, |leaf, load| {
         old.add(u64::MAX, leaf, load)
     })?;
-    // Entries of version-1 directories are MISC records (§2.2), found by
-    // directory: a scan of MISC would read every data record too (40% of
-    // the rows of a copy of /usr/share).
+    // Entries of version-1 directories are MISC records (kernel-semantics.md
+    // §2.2), found by directory: a scan of MISC would read every data record
+    // too (40% of the rows of a copy of /usr/share).
     let mut v1_dirs: Vec<i64> = old
         .inodes
         .iter()
@@ -377,7 +377,8 @@ impl Importer<'_, '_, '_> {
         Ok(())
     }
 
-    /// Writes the inode unless only its atime differs (§2.1).
+    /// Writes the inode unless only its atime differs (kernel-semantics.md
+    /// §2.1).
     fn put_inode(
         &mut self,
         obj_id: i64,
@@ -490,7 +491,7 @@ impl Importer<'_, '_, '_> {
 
     /// A new entry at the first free key from the name key; keys of
     /// entries deleted by this import stay occupied, as pending deletions
-    /// do in the kernel (§2.2).
+    /// do in the kernel (kernel-semantics.md §2.2).
     fn add_entry(
         &mut self,
         dir: &Pending,
@@ -692,7 +693,8 @@ impl Importer<'_, '_, '_> {
         let mut reader = (self.contents)(file);
         let mut off = 0u64;
         while off < size {
-            // Holes stay holes: blocks without data get no record (§2.3).
+            // Holes stay holes: blocks without data get no record
+            // (kernel-semantics.md §2.3).
             let data = match lseek(fd, off as i64, Whence::SeekData) {
                 Ok(d) => d as u64,
                 Err(Errno::ENXIO) => break,
@@ -772,7 +774,8 @@ impl Importer<'_, '_, '_> {
         Ok(true)
     }
 
-    /// A symlink's target: inline up to 24 bytes, else a FIX record (§2.4).
+    /// A symlink's target: inline up to 24 bytes, else a FIX record
+    /// (kernel-semantics.md §2.4).
     fn import_symlink(
         &mut self,
         target: &OsStr,

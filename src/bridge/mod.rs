@@ -85,9 +85,9 @@ pub(crate) fn open_store_pfs(path: &Path) -> Result<Option<(Store, PseudofsData)
     let Some(pfs) = getpfs_store(path)? else {
         return Ok(None);
     };
-    // Issue 12.2: a directory inside a store silently meant PFS#0, so a
-    // second import "into" another directory replaced the first one's
-    // tree. PFS#0 is reached only by naming the store root.
+    // A newcomer's mistake, refused: a directory inside a store silently
+    // meant PFS#0, so a second import "into" another directory replaced the
+    // first one's tree. PFS#0 is reached only by naming the store root.
     if !pfs.by_ref && pfs.dir != pfs.store.root() {
         return Err(BridgeError::PlainDir {
             path: path.display().to_string(),
@@ -111,8 +111,8 @@ pub(crate) fn as_of(pfsd: &PseudofsData, asked: Option<u64>) -> Result<u64, Brid
     }
 }
 
-/// Microseconds since the epoch as HAMMER stores times (§1.8); times
-/// before 1970 wrap like the kernel's unsigned field.
+/// Microseconds since the epoch as HAMMER stores times (kernel-semantics.md
+/// §1.8); times before 1970 wrap like the kernel's unsigned field.
 pub(crate) fn micros(secs: i64, nsec: i64) -> u64 {
     secs.wrapping_mul(1_000_000).wrapping_add(nsec / 1000) as u64
 }

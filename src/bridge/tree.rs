@@ -59,7 +59,7 @@ pub struct Tree {
     pub problems: Vec<Undecodable>,
 }
 
-/// `hammer_btree_chkts`: visible as of `tid` (§1.3).
+/// `hammer_btree_chkts`: visible as of `tid` (kernel-semantics.md §1.3).
 pub fn visible(leaf: &LeafElm, tid: u64) -> bool {
     let b = &leaf.base;
     b.create_tid <= tid && (b.delete_tid == 0 || tid < b.delete_tid)

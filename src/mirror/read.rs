@@ -558,7 +558,7 @@ impl<R: Read, W: Write> Source<'_, R, W> {
         }
     }
 
-    /// §5: a NODATA scan counting bytes per TID bucket.
+    /// protocol.md §5: a NODATA scan counting bytes per TID bucket.
     fn prescan(
         &mut self,
         pfs: &mut dyn Pfs,
@@ -614,8 +614,8 @@ impl<R: Read, W: Write> Source<'_, R, W> {
         Ok(Some(entries))
     }
 
-    /// §6: wait for the sync point to move past `tid_end`, at most one
-    /// batch every `-i` seconds.
+    /// protocol.md §6: wait for the sync point to move past `tid_end`, at most
+    /// one batch every `-i` seconds.
     fn wait(&mut self, pfs: &dyn Pfs, tid_end: u64) {
         self.report.waiting();
         self.o.progress.status("waiting");

@@ -69,7 +69,7 @@ impl PfsPath {
 }
 
 /// Opens `path` as the original's `open(path, O_RDONLY)` and picks the
-/// backend by probing (DESIGN.md, Backends): GET_PSEUDOFS succeeds on the
+/// backend by probing (ARCHITECTURE.md §4): GET_PSEUDOFS succeeds on the
 /// descriptor -> the kernel; the path is in a store -> the store; else the
 /// probe's errno. The handle addresses the PFS the path lies in (pfs_id −1
 /// resolved).
@@ -393,7 +393,7 @@ mod tests {
         assert_eq!(pp.open_path, Path::new("/nonexistent-dir"));
     }
 
-    /// DESIGN.md, Backends: off HAMMER the probe fails harmlessly and a
+    /// ARCHITECTURE.md §4: off HAMMER the probe fails harmlessly and a
     /// path in a store selects the store (through the double under
     /// `kernel-double`); anything else gets the original's error text.
     #[cfg(target_os = "linux")]

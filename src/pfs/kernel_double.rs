@@ -104,7 +104,8 @@ impl KernelDouble {
         s
     }
 
-    /// `hammer_pfs_autodetect` and the `bytes` check (§5.1).
+    /// `hammer_pfs_autodetect` and the `bytes` check (kernel-semantics.md
+    /// §5.1).
     fn pfs_prologue(&self, rw: &mut IocPseudofsRw) -> SysResult<u32> {
         if rw.pfs_id == PFS_ID_AUTO {
             rw.pfs_id = i32::try_from(self.home_pfs).map_err(|_| Errno::EINVAL)?;
@@ -164,8 +165,8 @@ impl KernelDouble {
         }
     }
 
-    /// MIRROR_READ (§3.1, §3.4): the keys are checked before the buffer is
-    /// touched; output starts at `ubuf + count`.
+    /// MIRROR_READ (kernel-semantics.md §3.1, §3.4): the keys are checked
+    /// before the buffer is touched; output starts at `ubuf + count`.
     fn mirror_read(&self, m: &mut IocMirrorRw) -> SysResult<()> {
         let (beg, end) = (BaseElm::from(m.key_beg), BaseElm::from(m.key_end));
         if (beg.localization | end.localization) & LOCALIZE_PSEUDOFS_MASK != 0
@@ -176,7 +177,7 @@ impl KernelDouble {
         let (start, end) = window(m)?;
         if self.read_signalled() {
             // A signal before the first element: success, nothing added,
-            // key_cur where the scan stands (§3.1).
+            // key_cur where the scan stands (kernel-semantics.md §3.1).
             m.count = i32::try_from(start).map_err(|_| Errno::EFAULT)?;
             m.head.flags |= IOC_HEAD_INTR;
             return Ok(());
@@ -208,8 +209,9 @@ impl KernelDouble {
         Ok(())
     }
 
-    /// MIRROR_WRITE (§4.1): consumes `ubuf[count..size)`; record errors
-    /// go into the head, the ioctl itself fails only on a bad `size`.
+    /// MIRROR_WRITE (kernel-semantics.md §4.1): consumes `ubuf[count..size)`;
+    /// record errors go into the head, the ioctl itself fails only on a bad
+    /// `size`.
     fn mirror_write(&self, m: &mut IocMirrorRw) -> SysResult<()> {
         if !(0..=MAX_WRITE_SIZE).contains(&m.size) {
             return Err(Errno::EINVAL);

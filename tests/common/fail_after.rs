@@ -1,4 +1,4 @@
-//! `FailAfter`, the fault-injection seam for streams (STYLE.md 8): a
+//! `FailAfter`, the fault-injection seam for streams (CONTRIBUTING.md §2.8): a
 //! reader or writer that moves a set number of bytes, in calls as short as
 //! asked, and then fails.
 
@@ -15,7 +15,7 @@ pub enum Fault {
 
 /// A reader or writer that passes `limit` bytes through, at most `chunk`
 /// per call (short reads and writes), and then fails as `fault` says
-/// (STYLE.md 8: fault injection at the stream seam).
+/// (CONTRIBUTING.md §2.8: fault injection at the stream seam).
 pub struct FailAfter<T> {
     inner: T,
     left: usize,

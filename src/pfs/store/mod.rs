@@ -11,11 +11,11 @@
 //! otherwise changed, indexed per PFS, which is what lets a read from
 //! tid_beg find its changes without scanning (HAMMER's mirror_tid, kept
 //! per record instead of per subtree). PFS data lives where HAMMER keeps
-//! it, as PFS records in PFS#0 (§2.5), a new version per change; `meta`
-//! holds the TID allocator; `origin` remembers which host file (device,
-//! inode) each object of a PFS was last imported from, so that a renamed
-//! file keeps its object. Every ioctl is one SQLite transaction, and one
-//! that changes anything allocates one TID, like a flush; MIRROR_WRITE's
+//! it, as PFS records in PFS#0 (kernel-semantics.md §2.5), a new version per
+//! change; `meta` holds the TID allocator; `origin` remembers which host file
+//! (device, inode) each object of a PFS was last imported from, so that a
+//! renamed file keeps its object. Every ioctl is one SQLite transaction, and
+//! one that changes anything allocates one TID, like a flush; MIRROR_WRITE's
 //! held batch (`write.rs`) is kept aside (`stage.rs`) and applied in the
 //! transaction of the SET or SYNCTID at its SYNC. A write transaction
 //! that does not commit gives back the payload bytes it appended
@@ -210,7 +210,8 @@ impl Store {
             return Err(Errno::EEXIST.into());
         }
         // A pinned PFS must still be there; an unpinned handle may create
-        // one (or revive a destroyed one, §5.3) and pins it.
+        // one (or revive a destroyed one, kernel-semantics.md §5.3) and pins
+        // it.
         let generation = if self.pinned(id) {
             self.live(&tx, id)?.generation
         } else {
@@ -379,7 +380,7 @@ impl Pfs for Store {
         save_pfs(&tx, id, &pfsd, tid)?;
         tx.commit()?;
         // This handle knows its PFS is gone: like any other it gets ENOENT
-        // from it, but may SET the id anew (§5.3).
+        // from it, but may SET the id anew (kernel-semantics.md §5.3).
         self.pin.set(None);
         blob::remove(&retired)
     }

@@ -187,7 +187,8 @@ pub(super) fn has_root(conn: &Connection, id: u32) -> Result<bool> {
 }
 
 /// A new PFS root as SET_PSEUDOFS makes it for a master: a directory, mode
-/// 0755, one link, uid/gid 0, DIR_LOCAL_INO and ALG1 hashing (§2.1).
+/// 0755, one link, uid/gid 0, DIR_LOCAL_INO and ALG1 hashing
+/// (kernel-semantics.md §2.1).
 pub(super) fn create_root(tx: &Connection, id: u32, tid: u64) -> Result<()> {
     let micros = now_micros();
     let inode = InodeDataLe {

@@ -247,8 +247,8 @@ fn wants_payload(req: &MirrorReadReq, key: &BaseElm) -> bool {
     !req.nodata && req.tid_beg <= ct && ct <= req.tid_end
 }
 
-/// Classifies one record (§3.2) and appends what it yields; false when it
-/// does not fit (the caller resumes at this record).
+/// Classifies one record (kernel-semantics.md §3.2) and appends what it yields;
+/// false when it does not fit (the caller resumes at this record).
 fn emit(req: &MirrorReadReq, out: &mut Out<'_>, leaf: &LeafElm, data: &[u8]) -> bool {
     let ct = leaf.base.create_tid;
     if ct > req.tid_end {

@@ -73,9 +73,9 @@ pub(super) fn key_from(blob: &[u8]) -> Result<RecKey> {
 }
 
 /// UPG's rollback to T − 1: records created at or after T are destroyed,
-/// deletions at or after T undone (§5.4), as a change at `tid`. Only
-/// records changed at or after T can qualify, which the change index finds
-/// directly.
+/// deletions at or after T undone (kernel-semantics.md §5.4), as a change at
+/// `tid`. Only records changed at or after T can qualify, which the change
+/// index finds directly.
 pub(super) fn rollback(tx: &Connection, id: u32, t: u64, tid: u64) -> Result<()> {
     let mut doomed = Vec::new();
     let mut revived = Vec::new();

@@ -34,7 +34,8 @@ pub(super) fn alloc_tid(tx: &Connection) -> Result<u64> {
     Ok(tid)
 }
 
-/// Keeps the allocator above a TID the store now holds (§1.8).
+/// Keeps the allocator above a TID the store now holds (kernel-semantics.md
+/// §1.8).
 pub(super) fn raise_next_tid(tx: &Connection, tid: u64) -> Result<()> {
     if tid >= next_tid(tx)? {
         set_next_tid(tx, tid.saturating_add(1))?;

@@ -45,12 +45,12 @@ pub struct Txn<'a> {
     now: u32,
 }
 
-/// Record types a PFS may hold (§1.6).
+/// Record types a PFS may hold (kernel-semantics.md §1.6).
 pub(super) fn known_rec_type(rt: u16) -> bool {
     rt == rectype::INODE || (rectype::DATA..=rectype::CONFIG).contains(&rt)
 }
 
-/// Localization types a stored record may carry (§1.4).
+/// Localization types a stored record may carry (kernel-semantics.md §1.4).
 pub(super) fn known_localization(lo: u32) -> bool {
     matches!(lo & 0xFFFF, LOCALIZE_INODE | LOCALIZE_MISC)
 }
@@ -208,7 +208,7 @@ impl<'a> Txn<'a> {
 
     /// Writes a new version of `id` with this payload; the previous live
     /// version, if any, is deleted at this TID. `obj_type` goes into the
-    /// leaf as HAMMER puts it there (§1.7).
+    /// leaf as HAMMER puts it there (kernel-semantics.md §1.7).
     pub fn put(&mut self, id: &RecordId, obj_type: u8, data: &[u8]) -> Result<()> {
         if let Some(old) = self.live(id)? {
             if old.base.create_tid == self.tid {

@@ -63,7 +63,7 @@ struct Batch<'c> {
     /// Live records to mark deleted, collected before rewriting them.
     doomed: Vec<LeafElm>,
     /// The largest TID stored by this call: the allocator is raised above
-    /// it once, at the end (§1.8).
+    /// it once, at the end (kernel-semantics.md §1.8).
     max_tid: u64,
     /// What the last sweep saw beyond its end: (that end, the first target
     /// record after it). Records arrive in ascending order and are only
@@ -282,8 +282,8 @@ fn parse(rest: &[u8]) -> Step<(usize, Parsed<'_>)> {
     Ok((doalign(rec_size).min(rest.len()), parsed))
 }
 
-/// Moves a leaf into the target PFS (§4.2); refuses what no PFS can
-/// hold: an unknown record type or localization type.
+/// Moves a leaf into the target PFS (kernel-semantics.md §4.2); refuses what no
+/// PFS can hold: an unknown record type or localization type.
 fn relocalize_leaf(leaf: &mut LeafElm, pfs_id: u32) -> Step<()> {
     if !known_rec_type(leaf.base.rec_type) || !known_localization(leaf.base.localization) {
         return bad();
@@ -382,16 +382,17 @@ impl Batch<'_> {
 
     /// What REC and PASS share: re-localize, sweep up to the record and
     /// find the target's copy. `None` for a CONFIG record, which is never
-    /// mirrored (§4.7) and leaves the position where it was.
+    /// mirrored (kernel-semantics.md §4.7) and leaves the position where it
+    /// was.
     fn reach(&mut self, mut leaf: LeafElm) -> Step<Option<(LeafElm, Option<LeafElm>)>> {
         relocalize_leaf(&mut leaf, self.pfs_id)?;
         let found = self.sweep_to(&key::encode(&leaf.base))?;
         Ok((leaf.base.rec_type != rectype::CONFIG).then_some((leaf, found)))
     }
 
-    /// The sweep of §4.3 over `(P, k)` (P included after a SKIP): live,
-    /// non-CONFIG records created before tid_end are marked deleted at
-    /// tid_end. Returns the target record exactly at `k`, if any.
+    /// The sweep of kernel-semantics.md §4.3 over `(P, k)` (P included after a
+    /// SKIP): live, non-CONFIG records created before tid_end are marked
+    /// deleted at tid_end. Returns the target record exactly at `k`, if any.
     fn sweep_to(&mut self, k: &RecKey) -> Step<Option<LeafElm>> {
         if let Some((end, first_after)) = &self.ahead {
             let clear = match first_after {
@@ -472,8 +473,8 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// §4.5: a non-zero source delete_tid that differs replaces the
-    /// target's; 0 never un-deletes.
+    /// kernel-semantics.md §4.5: a non-zero source delete_tid that differs
+    /// replaces the target's; 0 never un-deletes.
     fn update_delete_tid(&mut self, mut target: LeafElm, src: &LeafElm) -> Step<()> {
         let d = src.base.delete_tid;
         if d != 0 && d != target.base.delete_tid {
@@ -518,8 +519,8 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// §4.6: inserts the leaf as sent, after checking the payload CRC;
-    /// directory entries are re-localized into the target PFS.
+    /// kernel-semantics.md §4.6: inserts the leaf as sent, after checking the
+    /// payload CRC; directory entries are re-localized into the target PFS.
     fn create(&mut self, mut leaf: LeafElm, data: &[u8]) -> Step<()> {
         let mut relocated;
         let mut data = data;
