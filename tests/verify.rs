@@ -1,8 +1,9 @@
-//! `hammer verify` (operator's view, item 3): a clean master with history
+//! `hammer verify`: a clean master with history
 //! and its slave verify clean; each class of damage, made on a copy of a
 //! store, is reported with the record's key and exit status 1, and one
 //! unreadable payload hides none of the rest; what cannot be read at all
-//! exits 2 and never says "0 problems" (openzfs#14370).
+//! exits 2 and never says "0 problems" (as a scrub that could not read a
+//! device once reported a clean pool).
 
 mod common;
 
