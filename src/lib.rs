@@ -9,6 +9,7 @@
 pub mod bridge;
 pub mod chain;
 pub mod cli;
+pub mod commands;
 pub mod cparse;
 pub mod errno;
 pub mod events;
@@ -19,9 +20,6 @@ pub mod mount;
 pub mod ondisk;
 pub mod patharg;
 pub mod pfs;
-pub mod pfs_cmd;
-pub mod pfsd_fmt;
 pub mod progress;
-pub mod restrict;
 pub mod verify;
 pub mod wire;

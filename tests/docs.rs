@@ -1,8 +1,8 @@
-//! The documentation tells the truth: every command the manual and the
-//! README name runs, none answers `not implemented`, and each command this
-//! tool implements is documented in both; every document the code cites
-//! (a Markdown file, a section of it, a defect of the original) is in the
-//! repository.
+//! The documentation tells the truth: every command the command table
+//! holds (which the manual documents) and the README names runs, none
+//! answers `not implemented`, and each of them is in the README; every
+//! document the code cites (a Markdown file, a section of it, a defect of
+//! the original) is in the repository.
 
 mod common;
 
@@ -23,17 +23,18 @@ fn overview() -> String {
     out
 }
 
-/// The commands this tool implements, as its help lists them.
+/// The commands this tool implements: the command table's words, each
+/// listed by the help.
 fn implemented() -> BTreeSet<String> {
-    let listed: BTreeSet<String> = overview()
-        .lines()
-        .filter_map(|l| l.strip_prefix("  hammer "))
-        .map(|l| l.strip_prefix("[-F] ").unwrap_or(l))
-        .filter_map(|l| l.split_whitespace().next())
-        .map(str::to_string)
-        .collect();
-    assert!(listed.len() >= 20, "{listed:?}");
-    listed
+    let overview = overview();
+    let mut words = BTreeSet::new();
+    for e in hammer_mirror::cli::table::entries() {
+        let line = format!("\n  hammer {}\n", e.synopsis);
+        assert!(overview.contains(&line), "the help lacks{line}");
+        words.insert(e.word.to_string());
+    }
+    assert!(words.len() >= 20, "{words:?}");
+    words
 }
 
 /// The original's commands the help names as not implemented, in its last
@@ -44,18 +45,6 @@ fn not_implemented() -> Vec<String> {
     let (_, list) = last.split_once("): ").unwrap();
     list.trim_end_matches('.')
         .split(", ")
-        .map(str::to_string)
-        .collect()
-}
-
-/// The man page's command entries: `.It Cm <name>`, also after `Oo Fl F Oc`.
-fn man_commands() -> BTreeSet<String> {
-    read("man/hammer.8")
-        .lines()
-        .filter_map(|l| l.strip_prefix(".It "))
-        .map(|l| l.strip_prefix("Oo Fl F Oc ").unwrap_or(l))
-        .filter_map(|l| l.strip_prefix("Cm "))
-        .filter_map(|l| l.split_whitespace().next())
         .map(str::to_string)
         .collect()
 }
@@ -135,12 +124,12 @@ fn assert_implemented(name: &str, named_by: &str) {
     assert!(help.starts_with("usage: hammer "), "{help}");
 }
 
+/// The manual documents exactly the table's words (a unit test of
+/// src/cli/table.rs checks it); each of them runs and has its help.
 #[test]
-fn every_command_the_manual_names_is_implemented() {
-    let named = man_commands();
-    assert_eq!(named, implemented(), "the man page's command list");
-    for name in &named {
-        assert_implemented(name, "hammer.8");
+fn every_command_of_the_table_is_implemented() {
+    for name in &implemented() {
+        assert_implemented(name, "the command table");
     }
 }
 

@@ -6,7 +6,6 @@
 
 pub mod awsconf;
 pub mod client;
-pub mod cmd;
 #[cfg(test)]
 mod double;
 pub mod lock;

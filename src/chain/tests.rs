@@ -20,12 +20,12 @@ use super::restore::{apply, dump_chain, verify_chain, Scratch};
 use super::url::ChainUrl;
 use super::{Chain, ChainError};
 use crate::bridge::import::{import, ImportOptions};
+use crate::commands::pfs::{pfs_create, PfsCreate};
 use crate::mirror::read::ReadOptions;
 use crate::mirror::write::WriteOptions;
 use crate::patharg::PathArg;
 use crate::pfs::getpfs;
 use crate::pfs::store::Store;
-use crate::pfs_cmd::{pfs_create, PfsCreate};
 
 /// A master PFS with a tree to import into it, and one in-memory bucket.
 pub struct Fixture {

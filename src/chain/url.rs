@@ -5,8 +5,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 
-/// The scheme every chain URL starts with.
-pub const SCHEME: &str = "s3://";
+use crate::patharg::CHAIN_SCHEME;
 
 /// A parsed chain URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,12 +24,6 @@ pub struct UrlError {
     pub why: &'static str,
 }
 
-/// Whether a command-line word names a chain rather than a path or a
-/// `[user@]host:` side.
-pub fn is_chain_url(word: &OsStr) -> bool {
-    word.as_bytes().starts_with(SCHEME.as_bytes())
-}
-
 impl ChainUrl {
     pub fn parse(word: &OsStr) -> Result<Self, UrlError> {
         let text = word.to_string_lossy().into_owned();
@@ -40,7 +33,7 @@ impl ChainUrl {
         };
         let rest = std::str::from_utf8(word.as_bytes())
             .map_err(|_| bad("not valid UTF-8"))?
-            .strip_prefix(SCHEME)
+            .strip_prefix(CHAIN_SCHEME)
             .ok_or_else(|| bad("does not start with s3://"))?;
         let (rest, tid) = match rest.rsplit_once("@@") {
             Some((r, t)) => (r, Some(parse_tid(t).ok_or_else(|| bad("bad @@0x<tid>"))?)),
@@ -87,7 +80,7 @@ impl ChainUrl {
 
 impl fmt::Display for ChainUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{SCHEME}{}", self.bucket)?;
+        write!(f, "{CHAIN_SCHEME}{}", self.bucket)?;
         if !self.prefix.is_empty() {
             write!(f, "/{}", self.prefix)?;
         }
@@ -154,7 +147,5 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
-        assert!(is_chain_url(OsStr::new("s3://b")));
-        assert!(!is_chain_url(OsStr::new("host:/pfs")));
     }
 }

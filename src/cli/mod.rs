@@ -1,31 +1,77 @@
-//! The command line, the layer over the library that only `main` uses:
-//! argv to the global options and a typed `Command` (BSD getopt, spec:
-//! cli.md §1-2), the library's option structs built from them, ssh-remote's
-//! client command line, and the usage texts. No library module uses it.
+//! The command line: argv to the global options (BSD getopt, spec: cli.md
+//! §1-2), the command table that declares every command word, the typed
+//! `Command` its parsers make, ssh-remote's client command line and its
+//! restrictions, and the usage and help texts. No library module below
+//! the commands uses it.
 
 mod command;
 mod getopt;
-mod options;
 mod remote;
+mod restrict;
+pub mod table;
 mod usage;
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
 
-pub use command::{Command, OTHER_COMMANDS};
+pub use command::Command;
 pub use getopt::{GlobalOpts, OPTSTRING};
 pub use remote::{ssh_remote_invocation, SshRemoteError};
-pub use usage::{
-    help, version, HelpError, COMMANDS, MIRROR_USAGE, MIRROR_VERIFY_USAGE, PFS_USAGE,
-    SYNCTID_USAGE, USAGE, VERIFY_USAGE,
-};
+pub use restrict::RestrictError;
+pub use table::Entry;
+pub use usage::{help, version, HelpError, Usage, MIRROR_USAGE, PFS_USAGE, SYNCTID_USAGE, USAGE};
 
-use crate::restrict::{check_command, RestrictError};
+use restrict::check_command;
+use table::{Paths, Remote};
+
+use crate::patharg::Place;
 
 /// A parsed command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invocation {
     pub opts: GlobalOpts,
+    /// The table's entry that parsed the command and runs it.
+    pub entry: &'static Entry,
     pub command: Command,
+    /// The command's arguments as typed, which `-T` confines.
+    pub args: Vec<OsString>,
+}
+
+impl Invocation {
+    /// The command word, as the events of `-j` name the command.
+    pub fn word(&self) -> &'static str {
+        match self.command {
+            Command::NotImplemented(word) => word,
+            _ => self.entry.word,
+        }
+    }
+
+    /// `-T`: what the entry admits, checked before the command does
+    /// anything (protocol.md §11).
+    pub fn confine(&self) -> Result<(), RestrictError> {
+        let Some(prefix) = &self.opts.restrict_path else {
+            return Ok(());
+        };
+        let Remote::Confined { paths, creates } = self.entry.remote else {
+            return Err(RestrictError::RestrictedTarget);
+        };
+        // A chain is read with this host's credentials: never for a
+        // forced-command client.
+        if self
+            .args
+            .iter()
+            .any(|a| matches!(Place::of(a), Place::Chain(_)))
+        {
+            return Err(RestrictError::RestrictedTarget);
+        }
+        let opened: Vec<&Path> = match paths {
+            Paths::None => Vec::new(),
+            Paths::First => self.args.iter().take(1).map(Path::new).collect(),
+            Paths::Each if self.args.is_empty() => vec![Path::new(".")],
+            Paths::Each => self.args.iter().map(Path::new).collect(),
+        };
+        restrict::confine(prefix, &opened, creates)
+    }
 }
 
 /// Why the command line was refused; `main` prints it.
@@ -46,10 +92,9 @@ pub enum CliError {
     /// No command word: usage, exit 1.
     #[error("no command")]
     NoCommand,
-    /// An unknown command or a wrong count of arguments: this usage text,
-    /// exit 1.
+    /// An unknown command or a wrong count of arguments: this usage.
     #[error("usage")]
-    Usage(&'static str),
+    Usage(Usage),
     /// `-R` does not admit the command word.
     #[error(transparent)]
     Restricted(RestrictError),
@@ -65,8 +110,44 @@ pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Invocation, Cl
     if let Some(list) = &opts.restrict_cmd {
         check_command(list, &word).map_err(CliError::Restricted)?;
     }
-    let command = Command::parse(&word, rest.collect())?;
-    Ok(Invocation { opts, command })
+    let args: Vec<OsString> = rest.collect();
+    let (entry, command) = lookup(&word, &args).map_err(CliError::Usage)?;
+    Ok(Invocation {
+        opts,
+        entry,
+        command,
+        args,
+    })
+}
+
+/// The entry and the typed command of `word` with `args`. `<word>
+/// --help` is help on it; arguments an entry does not take are its usage
+/// error, unless the original has a command of that word too (`version
+/// <filesystem>`): then they are that command, which this tool does not
+/// provide.
+fn lookup(word: &OsStr, args: &[OsString]) -> Result<(&'static Entry, Command), Usage> {
+    // As words, not as options: getopt knows no long options.
+    if let [h] = args {
+        if h == "--help" {
+            let help = Command::Help {
+                topic: Some(word.to_os_string()),
+            };
+            return Ok((
+                table::find(OsStr::new("help")).expect("help is a command"),
+                help,
+            ));
+        }
+    }
+    let parsed = table::find(word).map(|e| (e, (e.parse)(args)));
+    let other = table::OTHER_COMMANDS
+        .iter()
+        .find(|&&c| OsStr::new(c) == word);
+    match (parsed, other) {
+        (Some((entry, Some(command))), _) => Ok((entry, command)),
+        (_, Some(name)) => Ok((&table::NOT_PROVIDED, Command::NotImplemented(name))),
+        (Some((entry, None)), None) => Err(entry.usage),
+        (None, None) => Err(Usage::GENERAL),
+    }
 }
 
 /// For a command line `parse` refused: the `-j` sink its options name,
@@ -87,9 +168,9 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
+    use super::restrict::CLIENT_OPTIONS;
     use super::*;
     use crate::pfs::store::Store;
-    use crate::restrict::{confine, CLIENT_OPTIONS};
 
     fn p(args: &[&str]) -> Result<Invocation, CliError> {
         parse(
@@ -120,7 +201,7 @@ mod tests {
     #[test]
     fn double_dash_ends_options() {
         // `-x` is the command word, not an illegal option.
-        assert_eq!(p(&["-v", "--", "-x"]), Err(CliError::Usage(USAGE)));
+        assert_eq!(p(&["-v", "--", "-x"]), Err(CliError::Usage(Usage::GENERAL)));
         let inv = p(&["-v", "--", "mirror-dump"]).unwrap();
         assert_eq!(
             inv.command,
@@ -159,10 +240,13 @@ mod tests {
         assert_eq!((o.verbose, o.quiet), (0, 0));
         let o = p(&["-qqv", "mirror-dump"]).unwrap().opts;
         assert_eq!((o.verbose, o.quiet), (0, 1));
-        let c = p(&["-q", "-v", "mirror-dump"])
-            .unwrap()
-            .opts
-            .copy_options(false);
+        let opts = p(&["-q", "-v", "mirror-dump"]).unwrap().opts;
+        let cx = crate::commands::Context {
+            opts: &opts,
+            events: Default::default(),
+            word: "mirror-copy",
+        };
+        let c = cx.copy_options();
         assert_eq!(
             (c.read.verbose, c.read.quiet, c.write.quiet),
             (0, false, false)
@@ -212,13 +296,14 @@ mod tests {
     #[test]
     fn wrong_argument_counts_are_the_commands_usage() {
         for (args, usage) in [
-            (&["mirror-dump", "-v"][..], MIRROR_USAGE),
-            (&["mirror-read"], MIRROR_USAGE),
-            (&["mirror-copy", "a"], MIRROR_USAGE),
-            (&["pfs-master"], PFS_USAGE),
-            (&["synctid", "a", "slow"], SYNCTID_USAGE),
-            (&["ssh-remote", "a"], USAGE),
-            (&["mirror-foo"], USAGE),
+            (&["mirror-dump", "-v"][..], Usage::MIRROR),
+            (&["mirror-read"], Usage::MIRROR),
+            (&["mirror-copy", "a"], Usage::MIRROR),
+            (&["pfs-master"], Usage::PFS),
+            (&["synctid", "a", "slow"], Usage::SYNCTID),
+            (&["ssh-remote", "a"], Usage::GENERAL),
+            (&["mirror-foo"], Usage::GENERAL),
+            (&["verify"], Usage::VERIFY),
         ] {
             assert_eq!(p(args), Err(CliError::Usage(usage)), "{args:?}");
         }
@@ -248,7 +333,7 @@ mod tests {
         );
         assert_eq!(
             p(&["-R", "mirror-write,mirror-read", "mirror-read"]),
-            Err(CliError::Usage(MIRROR_USAGE))
+            Err(CliError::Usage(Usage::MIRROR))
         );
     }
 
@@ -315,7 +400,7 @@ mod tests {
         // A usage error is the command's own.
         assert_eq!(
             inv("hammer mirror-write", "/"),
-            Err(SshRemoteError::Command(CliError::Usage(MIRROR_USAGE)))
+            Err(SshRemoteError::Command(CliError::Usage(Usage::MIRROR)))
         );
         assert_eq!(
             inv("hammer -t", "/"),
@@ -356,11 +441,8 @@ mod tests {
         assert!(i.is_ok());
     }
 
-    /// The `-T` check of an invocation, as `main` applies it.
     fn check(i: &Invocation) -> Result<(), RestrictError> {
-        let prefix = i.opts.restrict_path.as_deref().unwrap();
-        let paths = i.command.confined_paths();
-        confine(prefix, paths.as_deref(), i.command.creates_path())
+        i.confine()
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use super::restrict::{check_client_words, RestrictError};
 use super::{parse, CliError, Invocation};
-use crate::restrict::{check_client_words, RestrictError};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SshRemoteError {

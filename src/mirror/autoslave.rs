@@ -6,10 +6,10 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
+use crate::commands::pfs::{pfs_create, PfsCmdError, PfsCreate};
 use crate::ondisk::HammerUuid;
 use crate::patharg::PathArg;
 use crate::pfs::getpfs::scanpfsid;
-use crate::pfs_cmd::{self, PfsCmdError, PfsCreate};
 
 /// Whether slave `fs` is missing, so that mirror-write creates it. A
 /// store's PFS link given with a trailing `/` and an `@@-1:00001` name
@@ -75,5 +75,5 @@ pub fn create_slave(
         shared_uuid: Some(shared_uuid),
         options: &[],
     };
-    pfs_cmd::pfs_create(fs, &new, out)
+    pfs_create(fs, &new, out)
 }

@@ -4,8 +4,8 @@
 
 use std::io::{self, Read, Write};
 
+use crate::commands::pfsd_fmt::{write_pfs_block, SnapshotsHint};
 use crate::ondisk::{BaseElm, LeafElm};
-use crate::pfsd_fmt::{write_pfs_block, SnapshotsHint};
 use crate::wire::reader::{BatchError, DataCrcWarning, ReadError};
 use crate::wire::record::{RawRecord, PFSD_OFF_DATA};
 use crate::wire::{mrec_type, MrecordReader, HEAD_SIZE, PFSD_REC_SIZE, SKIP_REC_SIZE};

@@ -5,9 +5,9 @@ use std::io;
 
 use nix::errno::Errno;
 
+use crate::commands::pfs::PfsCmdError;
 use crate::errno::strerror;
 use crate::pfs::{GetpfsError, Pfs, PfsError};
-use crate::pfs_cmd::PfsCmdError;
 use crate::wire::{BatchError, ReadError};
 
 /// The header and terminator checks of protocol.md §3-4.

@@ -1,6 +1,7 @@
 //! The pfs-*, synctid and store-create commands with the original's texts
 //! and exit codes (spec: cli.md §5-10), the defects of protocol.md §15
-//! fixed: every failure exits non-zero.
+//! fixed: every failure exits non-zero. mirror-write creates a missing
+//! slave with pfs-slave's own code (mirror/autoslave.rs).
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -12,6 +13,8 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
+use super::pfsd_fmt::{write_pfs_block, SnapshotsHint};
+use super::{Context, Failure, Line, NO_STORE_HINT};
 use crate::cparse::{dirname, strip_trailing_slashes};
 use crate::cparse::{strtoull, time_to_secs};
 use crate::errno::strerror;
@@ -20,7 +23,6 @@ use crate::patharg::PathArg;
 use crate::pfs::getpfs::scanpfsid;
 use crate::pfs::store::Store;
 use crate::pfs::{getpfs, GetpfsError, OpenError, Pfs, PfsError, SynctidOp};
-use crate::pfsd_fmt::{write_pfs_block, SnapshotsHint};
 
 /// How a command failed, each with the original's text (cli.md §5-10);
 /// every one ends the command with exit status 1.
@@ -537,6 +539,45 @@ pub fn store_create(dir: &Path) -> CmdResult {
     Store::create(dir)
         .map(drop)
         .map_err(PfsCmdError::StoreCreate)
+}
+
+/// Runs a pfs-* command on stdout, flushed before a failure is told.
+pub(crate) fn on_stdout(
+    command: impl FnOnce(&mut dyn Write) -> Result<(), PfsCmdError>,
+) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    let r = command(&mut out);
+    let _ = out.flush();
+    r.map_err(failure)
+}
+
+/// pfs-master, or pfs-slave with `slave`.
+pub(crate) fn create(path: &PathArg, options: &[OsString], slave: bool) -> Result<(), Failure> {
+    let new = PfsCreate {
+        slave,
+        options,
+        ..PfsCreate::default()
+    };
+    on_stdout(|out| pfs_create(path, &new, out))
+}
+
+/// pfs-destroy, its questions answered on stdin.
+pub(crate) fn destroy(cx: &Context<'_>, path: &Path) -> Result<(), Failure> {
+    on_stdout(|out| pfs_destroy(path, &cx.destroy_options(), &mut io::stdin().lock(), out))
+}
+
+/// A pfs-* command's failure, with the original's text.
+pub(crate) fn failure(e: PfsCmdError) -> Failure {
+    match e {
+        PfsCmdError::Reported => Failure::status(1),
+        e @ PfsCmdError::NoStore(_) => Failure {
+            lines: vec![Line::Say(e.to_string()), Line::Say(NO_STORE_HINT.into())],
+            ..Failure::status(1)
+        },
+        e if e.is_plain() => Failure::of(Line::Say(e.to_string())),
+        e => Failure::errx(e),
+    }
+    .class("pfs", None)
 }
 
 #[cfg(test)]

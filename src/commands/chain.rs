@@ -1,39 +1,26 @@
-//! The chain commands as the command line runs them: which side a
-//! failure belongs to (mirror-copy's exit statuses), and the lines a run
-//! prints.
+//! The chain commands as the command line runs them (chain-format.md):
+//! mirror-copy and mirror-stream with a chain on one side, export,
+//! mirror-dump, verify and s3-prune of a chain; which side a failure
+//! belongs to (mirror-copy's exit statuses), and the lines a run prints.
 
 use std::ffi::OsStr;
-use std::io::Write;
+use std::io::{self, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use super::push::{push, push_stream};
-use super::restore::{apply, dump_chain, export_chain, verify_chain};
-use super::url::{is_chain_url, ChainUrl};
-use super::{prune, Chain, ChainError};
-use crate::bridge::export::{ExportOptions, ExportSummary};
+use super::mirror::{copy_exit, stop_on_signals};
+use super::{Context, Failure};
+use crate::bridge::export::ExportSummary;
+use crate::chain::push::{push, push_stream};
+use crate::chain::restore::{apply, dump_chain, export_chain, verify_chain};
+use crate::chain::url::ChainUrl;
+use crate::chain::{prune as pruning, Chain, ChainError};
 use crate::mirror::error::MirrorError;
-use crate::mirror::read::ReadOptions;
 use crate::mirror::remote::{parse_side, Side};
-use crate::mirror::write::WriteOptions;
-use crate::patharg::PathArg;
+use crate::patharg::Place;
 
-/// mirror-copy's exit statuses, as for two PFSes.
-pub mod status {
-    pub const SETUP: u8 = 1;
-    pub const SOURCE_FAILED: u8 = 2;
-    pub const TARGET_FAILED: u8 = 3;
-}
-
-/// A failed chain command: its error and exit status.
-#[derive(Debug)]
-pub struct ChainFailure {
-    pub status: u8,
-    pub error: ChainError,
-}
-
-fn fail(status: u8) -> impl Fn(ChainError) -> ChainFailure {
-    move |error| ChainFailure { status, error }
+fn fail(status: u8) -> impl Fn(ChainError) -> Failure {
+    move |error| Failure::errx(error).exit(status)
 }
 
 /// Whether mirror-copy would take `side` for a local PFS (a `host:path`
@@ -45,53 +32,60 @@ fn is_local(side: &OsStr) -> bool {
 
 /// Parses the URL and sets up the client (no request yet): a failure is
 /// one of the arguments or the settings, with exit status `status`.
-fn open(word: &OsStr, status: u8) -> Result<(Chain, Option<u64>), ChainFailure> {
+fn open(word: &OsStr, status: u8) -> Result<(Chain, Option<u64>), Failure> {
     let url = ChainUrl::parse(word).map_err(|e| fail(status)(e.into()))?;
     let chain = Chain::open(&url).map_err(fail(status))?;
     Ok((chain, url.tid))
 }
 
 /// `mirror-copy` / `mirror-stream` with a chain on one side; new objects
-/// compressed at `level` (-z).
-pub fn copy(
-    source: &OsStr,
-    target: &OsStr,
-    ro: &ReadOptions,
-    wo: &WriteOptions,
+/// compressed as `-z` says.
+pub(crate) fn copy(
+    cx: &Context<'_>,
+    source: &Place,
+    target: &Place,
     stream: bool,
-    level: Option<i32>,
-    diag: &mut dyn Write,
-) -> Result<(), ChainFailure> {
-    let setup = |why: &str| ChainFailure {
-        status: status::SETUP,
-        error: ChainError::Local(format!("mirror-copy: {why}")),
-    };
-    match (is_chain_url(source), is_chain_url(target)) {
-        (true, true) => Err(setup("both sides are chains; one must be a PFS")),
-        (false, true) => {
-            if !is_local(source) {
+) -> Result<(), Failure> {
+    let co = cx.copy_options();
+    if stream {
+        stop_on_signals(
+            co.read.progress.clone(),
+            "the chain keeps the objects its manifest names; the next run \
+             aborts the upload under way",
+            &cx.events,
+        );
+    }
+    let (ro, wo) = (&co.read, &co.write);
+    let level = cx.opts.zstd_level();
+    let diag = &mut io::stderr();
+    let setup = |why: &str| Failure::errx(format_args!("mirror-copy: {why}"));
+    match (source, target) {
+        (Place::Chain(_), Place::Chain(_)) => {
+            Err(setup("both sides are chains; one must be a PFS"))
+        }
+        (Place::Pfs(fs), Place::Chain(url)) => {
+            if !is_local(fs.as_os_str()) {
                 return Err(setup("the PFS a chain is made from must be local"));
             }
-            let (chain, tid) = open(target, status::SETUP)?;
+            let (chain, tid) = open(url, copy_exit::SETUP)?;
             if tid.is_some() {
                 return Err(setup(
                     "a chain is written at its end: no @@<tid> on the target",
                 ));
             }
-            let fs = PathArg::from(source.to_os_string());
             // A failure reading the PFS is the source's; the rest the chain's.
             let side = |e: ChainError| {
                 let status = match e {
-                    ChainError::Mirror(_) | ChainError::Local(_) => status::SOURCE_FAILED,
-                    _ => status::TARGET_FAILED,
+                    ChainError::Mirror(_) | ChainError::Local(_) => copy_exit::SOURCE_FAILED,
+                    _ => copy_exit::TARGET_FAILED,
                 };
                 fail(status)(e)
             };
             if stream {
-                return push_stream(&fs, &chain, ro, level, diag).map_err(side);
+                return push_stream(fs, &chain, ro, level, diag).map_err(side);
             }
-            match push(&fs, &chain, ro, level, diag).map_err(side)? {
-                Some(p) if !ro.quiet => p.tell(&fs, &chain, diag),
+            match push(fs, &chain, ro, level, diag).map_err(side)? {
+                Some(p) if !ro.quiet => p.tell(fs, &chain, diag),
                 None if !ro.quiet => {
                     let _ = writeln!(diag, "{}: up to date with {fs}", chain.url);
                 }
@@ -99,25 +93,26 @@ pub fn copy(
             }
             Ok(())
         }
-        (true, false) if stream => Err(setup("mirror-stream reads a PFS, not a chain")),
-        (true, false) => {
-            if !is_local(target) {
+        (Place::Chain(_), Place::Pfs(_)) if stream => {
+            Err(setup("mirror-stream reads a PFS, not a chain"))
+        }
+        (Place::Chain(url), Place::Pfs(slave)) => {
+            if !is_local(slave.as_os_str()) {
                 return Err(setup("a chain is applied to a local slave only"));
             }
-            let (chain, tid) = open(source, status::SETUP)?;
-            let slave = PathArg::from(target.to_os_string());
+            let (chain, tid) = open(url, copy_exit::SETUP)?;
             let side = |e: ChainError| {
                 let status = match &e {
-                    ChainError::Slave(_) => status::TARGET_FAILED,
+                    ChainError::Slave(_) => copy_exit::TARGET_FAILED,
                     ChainError::Mirror(
                         MirrorError::Reader(_) | MirrorError::Batch(_) | MirrorError::Protocol(_),
-                    ) => status::SOURCE_FAILED,
-                    ChainError::Mirror(_) => status::TARGET_FAILED,
-                    _ => status::SOURCE_FAILED,
+                    ) => copy_exit::SOURCE_FAILED,
+                    ChainError::Mirror(_) => copy_exit::TARGET_FAILED,
+                    _ => copy_exit::SOURCE_FAILED,
                 };
                 fail(status)(e)
             };
-            let done = apply(&chain, tid, &slave, wo, diag).map_err(side)?;
+            let done = apply(&chain, tid, slave, wo, diag).map_err(side)?;
             if !wo.quiet {
                 let _ = writeln!(
                     diag,
@@ -127,38 +122,38 @@ pub fn copy(
             }
             Ok(())
         }
-        (false, false) => Err(setup("no chain named")),
+        (Place::Pfs(_), Place::Pfs(_)) => Err(setup("no chain named")),
     }
 }
 
 /// `hammer export s3://...[@@tid] <dir>`.
-pub fn export(
-    url: &OsStr,
-    dir: &Path,
-    eo: ExportOptions,
-    diag: &mut dyn Write,
-) -> Result<ExportSummary, ChainFailure> {
+pub(crate) fn export(cx: &Context<'_>, url: &OsStr, dir: &Path) -> Result<ExportSummary, Failure> {
     let (chain, tid) = open(url, 1)?;
-    export_chain(&chain, tid, dir, eo, diag).map_err(fail(1))
+    export_chain(&chain, tid, dir, cx.export_options(), &mut io::stderr()).map_err(fail(1))
 }
 
 /// `hammer mirror-dump [header] s3://...[@@tid]`.
-pub fn dump(
-    url: &OsStr,
-    header: bool,
-    out: &mut dyn Write,
-    diag: &mut dyn Write,
-) -> Result<(), ChainFailure> {
+pub(crate) fn dump(url: &OsStr, header: bool) -> Result<(), Failure> {
     let (chain, tid) = open(url, 1)?;
-    dump_chain(&chain, tid, header, out, diag).map_err(fail(1))
+    dump_chain(
+        &chain,
+        tid,
+        header,
+        &mut io::stdout().lock(),
+        &mut io::stderr(),
+    )
+    .map_err(fail(1))
 }
 
-/// `hammer verify s3://...`: the count of damaged objects; failures
-/// that stop it have status 2, as verify's.
-pub fn verify(url: &OsStr, out: &mut dyn Write) -> Result<usize, ChainFailure> {
+/// `hammer verify s3://...`: exit 1 for damaged objects; failures that
+/// stop it have status 2, as verify's.
+pub(crate) fn verify(url: &OsStr) -> Result<(), Failure> {
     let (chain, _) = open(url, 2)?;
-    let report = verify_chain(&chain, out).map_err(fail(2))?;
-    Ok(report.problems)
+    let report = verify_chain(&chain, &mut io::stdout().lock()).map_err(fail(2))?;
+    match report.problems {
+        0 => Ok(()),
+        _ => Err(Failure::status(1)),
+    }
 }
 
 /// Where s3-prune makes its temporary store: one place whatever the
@@ -185,14 +180,9 @@ fn scratch_place() -> Result<PathBuf, ChainError> {
 }
 
 /// `hammer s3-prune s3://... keep=<N>`.
-pub fn prune(
-    url: &OsStr,
-    keep: usize,
-    ro: &ReadOptions,
-    level: Option<i32>,
-    diag: &mut dyn Write,
-) -> Result<(), ChainFailure> {
-    let quiet = ro.quiet;
+pub(crate) fn prune(cx: &Context<'_>, url: &OsStr, keep: usize) -> Result<(), Failure> {
+    let ro = cx.read_options(false, None);
+    let diag = &mut io::stderr();
     let (chain, tid) = open(url, 1)?;
     if tid.is_some() {
         return Err(fail(1)(ChainError::Local(
@@ -200,8 +190,9 @@ pub fn prune(
         )));
     }
     let scratch = scratch_place().map_err(fail(1))?;
-    let done = prune::prune(&chain, keep, &scratch, ro, level, diag).map_err(fail(1))?;
-    if !quiet {
+    let done =
+        pruning::prune(&chain, keep, &scratch, &ro, cx.opts.zstd_level(), diag).map_err(fail(1))?;
+    if !ro.quiet {
         let _ = match done {
             Some(p) => writeln!(
                 diag,

@@ -1,0 +1,899 @@
+//! The command table: each command word this tool implements, declared
+//! once with its synopsis and help, the usage a wrong count of its
+//! arguments prints, what ssh-remote's `-T` admits of it, the parser that
+//! makes its typed `Command` and the handler that runs it. The help, the
+//! usage errors, the `-T` checks and the dispatcher all read it; so do the
+//! checks of the manual and the README (tests/docs.rs).
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+
+use super::command::Command::{self, *};
+use super::command::{arg, begin_tid, keep_count, mirror_copy, mirror_dump};
+use super::usage::Usage;
+use crate::commands::{self, bridge, chain, mirror, mount, pfs, verify, Context, Failure};
+use crate::patharg::Place;
+
+/// One command word.
+pub struct Entry {
+    pub word: &'static str,
+    /// Its usage line in the help, after `hammer `.
+    pub synopsis: &'static str,
+    /// What `hammer help <word>` says beneath that line.
+    pub help: &'static str,
+    /// What a wrong count of its arguments prints (the original's texts
+    /// for the original's commands, cli.md §2).
+    pub usage: Usage,
+    pub remote: Remote,
+    /// Its arguments as a typed command; `None`: not arguments it takes.
+    pub parse: fn(&[OsString]) -> Option<Command>,
+    pub run: Handler,
+}
+
+/// Runs a command its entry parsed.
+pub type Handler = fn(&Context<'_>, &Command) -> Result<(), Failure>;
+
+/// What ssh-remote's `-T` admits of a command (protocol.md §11): it is
+/// checked before the command does anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Remote {
+    /// Refused whatever its arguments: they are not PFS paths `-T` can
+    /// confine, or the command reaches beyond this host's PFSes.
+    Refused,
+    /// Admitted: the PFS each of `paths` opens must be named inside the
+    /// prefix; with `creates`, a path that does not exist yet may be
+    /// named by where its link would be made.
+    Confined { paths: Paths, creates: bool },
+}
+
+/// Which arguments of a command open a PFS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Paths {
+    None,
+    First,
+    /// Each of them; `.` when there is none (pfs-status's default).
+    Each,
+}
+
+/// The entries under one heading of the help.
+pub struct Group {
+    pub title: &'static str,
+    pub entries: &'static [Entry],
+}
+
+/// Entries are the same when they are the same entry of the table.
+impl PartialEq for Entry {
+    fn eq(&self, other: &Entry) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for Entry {}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Entry({})", self.word)
+    }
+}
+
+/// A handler that takes the variants its entry's parser makes, bound by
+/// these patterns.
+macro_rules! handler {
+    (|$cx:ident| $($variant:pat => $run:expr),+ $(,)?) => {
+        |$cx, command| match command {
+            $($variant => $run,)+
+            _ => unreachable!("an entry runs only what its own parser made"),
+        }
+    };
+    ($($variant:pat => $run:expr),+ $(,)?) => {
+        handler!(|_cx| $($variant => $run),+)
+    };
+}
+
+/// The groups, as the overview lists them.
+pub static GROUPS: &[Group] = &[
+    Group {
+        title: "Mirroring",
+        entries: MIRRORING,
+    },
+    Group {
+        title: "PFSes",
+        entries: PFSES,
+    },
+    Group {
+        title: "Embedded store and plain files",
+        entries: STORE,
+    },
+    Group {
+        title: "Off-site copies in object storage",
+        entries: OBJECT_STORAGE,
+    },
+    Group {
+        title: "This help and the version",
+        entries: HELP,
+    },
+];
+
+const MIRRORING: &[Entry] = &[
+    Entry {
+        word: "mirror-read",
+        synopsis: "mirror-read <filesystem> [begin-tid]",
+        help: "\
+Writes the mirror stream of PFS <filesystem> to standard output, which
+may not be a terminal: per batch two PFSD records, the REC, PASS and SKIP
+records of its TID range, and SYNC (IDLE when there was nothing to send);
+TERM ends the stream. The first transfer is cut into batches of about -S
+bytes by a prescan (-B: none). begin-tid (0x hex, leading 0 octal) is
+where the first batch starts. With -2 the target's replies are read from
+standard input. -z writes the stream compressed (this tool's format).
+Options: -2 -B -b bandwidth -c cyclefile -e scoreboardfile -q -S splitsize
+-t seconds -v -z
+",
+        usage: Usage::MIRROR,
+        remote: Remote::Confined {
+            paths: Paths::First,
+            creates: false,
+        },
+        parse: |a| match a {
+            [fs] => Some(MirrorRead {
+                fs: arg(fs),
+                begin_tid: None,
+            }),
+            [fs, b] => Some(MirrorRead {
+                fs: arg(fs),
+                begin_tid: begin_tid(b),
+            }),
+            _ => None,
+        },
+        run: handler!(|cx| MirrorRead { fs, begin_tid } => mirror::read(cx, fs, *begin_tid, false)),
+    },
+    Entry {
+        word: "mirror-read-stream",
+        synopsis: "mirror-read-stream <filesystem> [begin-tid]",
+        help: "\
+As mirror-read, then waits for new data and sends it, at most one batch
+every -i seconds (default 5), until it is killed.
+Options: those of mirror-read, -i delay
+",
+        usage: Usage::MIRROR,
+        remote: Remote::Confined {
+            paths: Paths::First,
+            creates: false,
+        },
+        parse: |a| match a {
+            [fs] => Some(MirrorReadStream {
+                fs: arg(fs),
+                begin_tid: None,
+            }),
+            [fs, b] => Some(MirrorReadStream {
+                fs: arg(fs),
+                begin_tid: begin_tid(b),
+            }),
+            _ => None,
+        },
+        run: handler!(|cx| MirrorReadStream { fs, begin_tid } => mirror::read(cx, fs, *begin_tid, true)),
+    },
+    Entry {
+        word: "mirror-write",
+        synopsis: "mirror-write <filesystem>",
+        help: "\
+Applies the mirror stream on standard input to the slave PFS
+<filesystem>, moving its sync point at each SYNC and printing
+\"Source can update synctid to 0x<tid>\" on standard output (with -2 an
+UPDATE record goes back instead). A missing slave is created, sharing the
+source's uuid, after a question on /dev/tty, or at once with -y. -z
+reads a compressed stream.
+Options: -2 -q -v -y -z
+",
+        usage: Usage::MIRROR,
+        remote: Remote::Confined {
+            paths: Paths::First,
+            creates: true,
+        },
+        parse: |a| match a {
+            [fs] => Some(MirrorWrite { fs: arg(fs) }),
+            _ => None,
+        },
+        run: handler!(|cx| MirrorWrite { fs } => mirror::write(cx, fs)),
+    },
+    Entry {
+        word: "mirror-dump",
+        synopsis: "mirror-dump [header] [s3://<bucket>[/<prefix>][@@<tid>]]",
+        help: "\
+Decodes the mirror stream on standard input and prints its REC, PASS and
+SKIP records, two lines each; with header, the PFS block of its first
+record. A stream that does not end after a TERM or a complete batch makes
+it exit 1. -z reads a compressed stream. Given a chain in object storage,
+it dumps the chain's objects up to <tid> (all by default), in order,
+each checked against the chain's manifest.
+",
+        usage: Usage::MIRROR,
+        remote: Remote::Confined {
+            paths: Paths::None,
+            creates: false,
+        },
+        parse: mirror_dump,
+        run: handler!(|cx| MirrorDump { header, chain } => mirror::dump(cx, *header, chain.as_deref())),
+    },
+    Entry {
+        word: "mirror-copy",
+        synopsis: "mirror-copy [[user@]host:]<filesystem> [[user@]host:]<filesystem>",
+        help: "\
+Copies the first PFS to the second in two-way mode: a local side runs in
+this process, a remote side is hammer run over ssh (or $HAMMER_RSH). A
+missing target slave is created (-y: without asking). Exit status: 0;
+1 refused arguments or no channel; 2 the source failed; 3 the target
+failed; 4 both failed, each on its own.
+With two to six targets the source is read once for all; a target that
+fails is dropped and the others go on; exit 16 + a bit per failed target
+(1 for the first, 2 for the second, 4 for the third, ...).
+Options: those of mirror-read and mirror-write, -p ssh-port, -X (ssh
+compression), -z (zstd between a local and a remote side, or two remote
+ones; the remote hammer must be this tool)
+A side may be a chain in object storage, s3://<bucket>[/<prefix>]: to
+it, the PFS's changes since the chain's end are stored as one object and
+the chain's manifest names it (exit 2 the PFS could not be read, 3 the
+upload failed); from it, s3://...[@@<tid>] applies the chain up to <tid>
+(default: its end) to a slave (exit 2 the chain could not be read, 3 the
+slave refused it). -z stores the object compressed. Credentials and
+region come from the AWS environment variables or ~/.aws profiles, the
+server from HAMMER_S3_ENDPOINT.
+",
+        usage: Usage::MIRROR,
+        remote: Remote::Refused,
+        parse: |a| mirror_copy(a, false),
+        run: handler!(|cx|
+            MirrorCopy { source, target } => mirror::copy(cx, source, target, false),
+            MirrorFanout { source, targets, stream } => mirror::fanout(cx, source, targets, *stream),
+        ),
+    },
+    Entry {
+        word: "mirror-stream",
+        synopsis: "mirror-stream [[user@]host:]<filesystem> [[user@]host:]<filesystem>",
+        help: "\
+As mirror-copy with a streaming source, reconnecting 15 seconds plus -i
+after a lost link. It stops, with the copy's exit status, when a side
+fails in a way no reconnection can mend.
+Options: those of mirror-copy, -i delay
+",
+        usage: Usage::MIRROR,
+        remote: Remote::Refused,
+        parse: |a| mirror_copy(a, true),
+        run: handler!(|cx|
+            MirrorStream { source, target } => mirror::copy(cx, source, target, true),
+            MirrorFanout { source, targets, stream } => mirror::fanout(cx, source, targets, *stream),
+        ),
+    },
+    Entry {
+        word: "ssh-remote",
+        synopsis: "ssh-remote <command[,command...]> <path-prefix>",
+        help: "\
+For a forced command in authorized_keys: runs $SSH_ORIGINAL_COMMAND in
+this process, admitting only the listed commands, paths whose PFS is
+named inside <path-prefix>, the options -2 -v -q -y -t -S -B -i -b -z,
+and words without shell syntax.
+",
+        usage: Usage::GENERAL,
+        remote: Remote::Refused,
+        parse: |a| match a {
+            [commands, prefix] => Some(SshRemote {
+                commands: commands.clone(),
+                prefix: prefix.into(),
+            }),
+            _ => None,
+        },
+        run: handler!(|cx| SshRemote { commands, prefix } => commands::ssh_remote(cx, commands, prefix)),
+    },
+];
+
+const PFSES: &[Entry] = &[
+    Entry {
+        word: "pfs-status",
+        synopsis: "pfs-status [<dirpath> ...]",
+        help: "\
+Prints the id and configuration of the PFS of each path (default: .).
+",
+        usage: Usage::PFS,
+        remote: Remote::Confined {
+            paths: Paths::Each,
+            creates: false,
+        },
+        parse: |a| match a {
+            [] => Some(PfsStatus {
+                paths: vec![".".into()],
+            }),
+            words => Some(PfsStatus {
+                paths: words.iter().map(arg).collect(),
+            }),
+        },
+        run: handler!(PfsStatus { paths } => pfs::on_stdout(|out| pfs::pfs_status(paths, out))),
+    },
+    Entry {
+        word: "pfs-master",
+        synopsis: "pfs-master <dirpath> [options]",
+        help: "\
+Creates a master PFS and its link <dirpath>, then applies the options as
+pfs-update does.
+",
+        usage: Usage::PFS,
+        remote: Remote::Confined {
+            paths: Paths::First,
+            creates: true,
+        },
+        parse: |a| match a {
+            [path, options @ ..] => Some(PfsMaster {
+                path: arg(path),
+                options: options.to_vec(),
+            }),
+            [] => None,
+        },
+        run: handler!(PfsMaster { path, options } => pfs::create(path, options, false)),
+    },
+    Entry {
+        word: "pfs-slave",
+        synopsis: "pfs-slave <dirpath> [options]",
+        help: "\
+Creates a slave PFS and its link <dirpath>, then applies the options as
+pfs-update does.
+",
+        usage: Usage::PFS,
+        remote: Remote::Confined {
+            paths: Paths::First,
+            creates: true,
+        },
+        parse: |a| match a {
+            [path, options @ ..] => Some(PfsSlave {
+                path: arg(path),
+                options: options.to_vec(),
+            }),
+            [] => None,
+        },
+        run: handler!(PfsSlave { path, options } => pfs::create(path, options, true)),
+    },
+    Entry {
+        word: "pfs-update",
+        synopsis: "pfs-update <dirpath> [options]",
+        help: "\
+Changes the configuration of a PFS. Options: sync-beg-tid=<hex tid>,
+sync-end-tid=<hex tid>, shared-uuid=<uuid>, unique-uuid=<uuid>,
+label=<string>, snapshots=</path>, snapshots-clear,
+prune-min=Nd or prune-min=[Nd/]hh[:mm[:ss]].
+",
+        usage: Usage::PFS,
+        remote: Remote::Confined {
+            paths: Paths::First,
+            creates: false,
+        },
+        parse: |a| match a {
+            [path, options @ ..] => Some(PfsUpdate {
+                path: arg(path),
+                options: options.to_vec(),
+            }),
+            [] => None,
+        },
+        run: handler!(PfsUpdate { path, options } => pfs::on_stdout(|out| pfs::pfs_update(path, options, out))),
+    },
+    Entry {
+        word: "pfs-upgrade",
+        synopsis: "pfs-upgrade <dirpath>",
+        help: "\
+Makes a slave PFS a master, rolled back to its sync point.
+",
+        usage: Usage::PFS,
+        remote: Remote::Confined {
+            paths: Paths::First,
+            creates: false,
+        },
+        parse: // Extra arguments are ignored (cli.md §2).
+        |a| a.first().map(|path| PfsUpgrade { path: arg(path) }),
+        run: handler!(PfsUpgrade { path } => pfs::on_stdout(|out| pfs::pfs_upgrade(path, out))),
+    },
+    Entry {
+        word: "pfs-downgrade",
+        synopsis: "pfs-downgrade <dirpath>",
+        help: "\
+Makes a master PFS a slave.
+",
+        usage: Usage::PFS,
+        remote: Remote::Confined {
+            paths: Paths::First,
+            creates: false,
+        },
+        parse: |a| a.first().map(|path| PfsDowngrade { path: arg(path) }),
+        run: handler!(PfsDowngrade { path } => pfs::on_stdout(|out| pfs::pfs_downgrade(path, out))),
+    },
+    Entry {
+        word: "pfs-destroy",
+        synopsis: "pfs-destroy <dirpath>",
+        help: "\
+Destroys a PFS and removes its link, after one question (two for a
+master) answered on standard input and a five-second countdown (-d: none).
+",
+        usage: Usage::PFS,
+        remote: Remote::Confined {
+            paths: Paths::First,
+            creates: false,
+        },
+        parse: |a| a.first().map(|path| PfsDestroy { path: arg(path) }),
+        run: handler!(|cx| PfsDestroy { path } => pfs::destroy(cx, path)),
+    },
+    Entry {
+        word: "synctid",
+        synopsis: "synctid <filesystem> [quick]",
+        help: "\
+Prints the TID up to which everything on the filesystem is durable
+(quick: after one flush instead of two).
+",
+        usage: Usage::SYNCTID,
+        remote: Remote::Confined {
+            paths: Paths::First,
+            creates: false,
+        },
+        parse: |a| match a {
+            [fs] => Some(Synctid {
+                fs: arg(fs),
+                quick: false,
+            }),
+            [fs, q] if q == "quick" => Some(Synctid {
+                fs: arg(fs),
+                quick: true,
+            }),
+            _ => None,
+        },
+        run: handler!(Synctid { fs, quick } => pfs::on_stdout(|out| pfs::synctid(fs, *quick, out))),
+    },
+];
+
+const STORE: &[Entry] = &[
+    Entry {
+        word: "store-create",
+        synopsis: "store-create <dir>",
+        help: "\
+Makes an embedded PFS store, holding PFS#0, in the new or empty directory
+<dir>, for hosts without HAMMER.
+",
+        usage: Usage::STORE_CREATE,
+        remote: Remote::Refused,
+        parse: |a| match a {
+            [dir] => Some(StoreCreate { dir: dir.into() }),
+            _ => None,
+        },
+        run: handler!(StoreCreate { dir } => pfs::on_stdout(|_| pfs::store_create(dir))),
+    },
+    Entry {
+        word: "import",
+        synopsis: "import <dir> <pfs-path>",
+        help: "\
+Writes the tree <dir> into a master PFS of a store as one new TID;
+unchanged files cost nothing, removed ones get a delete TID.
+Options: -q
+",
+        usage: Usage::BRIDGE,
+        remote: Remote::Refused,
+        parse: |a| match a {
+            [dir, pfs] => Some(Import {
+                dir: dir.into(),
+                pfs: arg(pfs),
+            }),
+            _ => None,
+        },
+        run: handler!(|cx| Import { dir, pfs } => bridge::import(cx, dir, pfs)),
+    },
+    Entry {
+        word: "export",
+        synopsis: "[-F] export <pfs-path>[@@<tid>] <dir>",
+        help: "\
+Writes a PFS of a store as of <tid> (default: a slave's sync point, a
+master's newest state) into the new or empty directory <dir> (-F: into a
+non-empty one). <pfs-path> may be a chain, s3://<bucket>[/<prefix>]
+[@@<tid>]: it is applied to a temporary store beside <dir>, removed after.
+Options: -F -q
+",
+        usage: Usage::BRIDGE,
+        remote: Remote::Refused,
+        parse: |a| match a {
+            [source, dir] => Some(Export {
+                source: Place::of(source),
+                dir: dir.into(),
+            }),
+            _ => None,
+        },
+        run: handler!(|cx| Export { source, dir } => bridge::export(cx, source, dir)),
+    },
+    Entry {
+        word: "snapls",
+        synopsis: "snapls <pfs-path> ...",
+        help: "\
+Lists the TIDs a PFS of a store can be exported as of, oldest first, with
+their time (UTC) and what changed.
+",
+        usage: Usage::SNAPLS,
+        remote: Remote::Refused,
+        parse: |a| match a {
+            [] => None,
+            words => Some(Snapls {
+                paths: words.iter().map(arg).collect(),
+            }),
+        },
+        run: handler!(Snapls { paths } => bridge::snapls(paths)),
+    },
+    Entry {
+        word: "mount",
+        synopsis: "mount <pfs-path>[@@<tid>] <mountpoint>",
+        help: "\
+Shows a store PFS read-only through FUSE, as of <tid> or, without one,
+following its sync point; its root's `@@` directory holds one directory
+per TID at which the PFS changed, each the tree as of that TID. Runs in
+the foreground until unmounted (`hammer umount`, or SIGINT/SIGTERM).
+",
+        usage: Usage::MOUNT,
+        remote: Remote::Refused,
+        parse: |a| match a {
+            [source, mountpoint] => Some(Mount {
+                source: arg(source),
+                mountpoint: mountpoint.into(),
+            }),
+            _ => None,
+        },
+        run: handler!(|cx| Mount { source, mountpoint } => mount::mount(cx, source, mountpoint)),
+    },
+    Entry {
+        word: "umount",
+        synopsis: "umount <mountpoint>",
+        help: "\
+Unmounts what `hammer mount` mounted there.
+",
+        usage: Usage::MOUNT,
+        remote: Remote::Refused,
+        parse: |a| match a {
+            [mountpoint] => Some(Umount {
+                mountpoint: mountpoint.into(),
+            }),
+            _ => None,
+        },
+        run: handler!(Umount { mountpoint } => mount::umount(mountpoint)),
+    },
+    Entry {
+        word: "verify",
+        synopsis: "verify <pfs-path>[@@<tid>]",
+        help: "\
+Checks a PFS as of <tid> (default: its sync point) without writing: every
+record's payload and CRC, key order and TIDs, the file tree, and on a store
+its database and payload files. Exit 0 clean, 1 problems found, 2 cannot
+read. Given a chain, s3://<bucket>[/<prefix>], it reads every object and
+checks its size and checksum against the manifest, every record's CRC, the
+shared uuid and the TID each object ends at, one line per object.
+",
+        usage: Usage::VERIFY,
+        remote: Remote::Refused,
+        parse: |a| match a {
+            [source] => Some(Verify {
+                source: Place::of(source),
+            }),
+            _ => None,
+        },
+        run: handler!(Verify { source } => verify::verify(source)),
+    },
+    Entry {
+        word: "mirror-verify",
+        synopsis: "mirror-verify [[user@]host:]<master-pfs> [[user@]host:]<slave-pfs>",
+        help: "\
+Proves a slave holds what its master holds as of the slave's sync point,
+and that verify finds nothing wrong with either, without writing either
+and without moving the data: each side runs verify's checks on its
+records and hashes them into a tree over the key space, the trees are
+compared top-down and only the ranges that differ are compared record by
+record. A remote side is reached by ssh as mirror-copy reaches one (-p,
+-X, $HAMMER_RSH). Prints each side's problems (verify's lines), each
+differing record, and `identical as of <tid>` only when there are none,
+else a summary; -v adds the bytes exchanged with each side. Exit 0
+identical, 1 different or problems found, 2 error.
+",
+        usage: Usage::MIRROR_VERIFY,
+        remote: Remote::Refused,
+        parse: |a| match a {
+            [master, slave] => Some(MirrorVerify {
+                master: master.clone(),
+                slave: slave.clone(),
+            }),
+            _ => None,
+        },
+        run: handler!(|cx| MirrorVerify { master, slave } => verify::mirror_verify(cx, master, slave)),
+    },
+    Entry {
+        word: "mirror-verify-serve",
+        synopsis: "mirror-verify-serve <pfs-path>",
+        help: "\
+One PFS's side of a mirror-verify, which runs it through ssh on the host
+holding the PFS; it speaks mirror-verify's protocol on stdin and stdout
+and never writes the PFS. Admitted by ssh-remote, and confined by -T, as
+the mirror commands are.
+",
+        usage: Usage::MIRROR_VERIFY,
+        remote: Remote::Confined {
+            paths: Paths::First,
+            creates: false,
+        },
+        parse: |a| match a {
+            [fs] => Some(MirrorVerifyServe { fs: arg(fs) }),
+            _ => None,
+        },
+        run: handler!(MirrorVerifyServe { fs } => verify::serve(fs)),
+    },
+];
+
+const OBJECT_STORAGE: &[Entry] = &[Entry {
+    word: "s3-prune",
+    synopsis: "s3-prune s3://<bucket>[/<prefix>] keep=<N>",
+    help: "\
+Merges a chain's base and all but its newest <N> increments into a new
+base (through a temporary store in the current directory), then deletes
+the objects it replaced; the restore points before the new base are gone.
+The manifest names the new base before anything is deleted. -z
+compresses the new base.
+",
+    usage: Usage::S3,
+    remote: Remote::Refused,
+    parse: |a| match a {
+        [url, keep] => match (Place::of(url), keep_count(keep)) {
+            (Place::Chain(url), Some(keep)) => Some(S3Prune { url, keep }),
+            _ => None,
+        },
+        _ => None,
+    },
+    run: handler!(|cx| S3Prune { url, keep } => chain::prune(cx, url, *keep)),
+}];
+
+const HELP: &[Entry] = &[
+    Entry {
+        word: "help",
+        synopsis: "help [command]",
+        help: "\
+Prints the overview of the commands, or what one of them does; so do
+-h, --help and <command> --help.
+",
+        usage: Usage::HELP,
+        remote: Remote::Confined {
+            paths: Paths::None,
+            creates: false,
+        },
+        parse: |a| match a {
+            [] => Some(Help { topic: None }),
+            [topic] => Some(Help {
+                topic: Some(topic.clone()),
+            }),
+            _ => None,
+        },
+        run: handler!(Help { topic } => commands::help(topic.as_deref())),
+    },
+    Entry {
+        word: "version",
+        synopsis: "version",
+        help: "\
+Prints this tool's version; so does --version. (version <filesystem>,
+the HAMMER version of a filesystem, is not implemented.)
+",
+        usage: Usage::GENERAL,
+        remote: Remote::Confined {
+            paths: Paths::None,
+            creates: false,
+        },
+        parse: // `version <filesystem>` is the original's (OTHER_COMMANDS).
+        |a| a.is_empty().then_some(Version),
+        run: handler!(Version => commands::version()),
+    },
+];
+
+/// Commands of the original's usage that this tool does not provide.
+pub const OTHER_COMMANDS: &[&str] = &[
+    "bstats",
+    "iostats",
+    "stats",
+    "history",
+    "namekey1",
+    "namekey2",
+    "namekey32",
+    "cleanup",
+    "abort-cleanup",
+    "snapshot",
+    "prune",
+    "prune-everything",
+    "rebalance",
+    "reblock",
+    "reblock-btree",
+    "reblock-inodes",
+    "reblock-dirs",
+    "reblock-data",
+    "version",
+    "version-upgrade",
+    "volume-add",
+    "volume-del",
+    "volume-list",
+    "volume-blkdevs",
+    "config",
+    "viconfig",
+    "snap",
+    "snaplo",
+    "snapq",
+    "snaprm",
+    "blockmap",
+    "checkmap",
+    "show",
+    "show-undo",
+    "recover",
+    "strip",
+    "dedup-simulate",
+    "dedup",
+];
+
+/// What runs a command of `OTHER_COMMANDS`: refused under `-T` (its
+/// arguments are unknown), and `not implemented` when run. It is in no
+/// group: the help names these commands in one line.
+pub static NOT_PROVIDED: Entry = Entry {
+    word: "",
+    synopsis: "",
+    help: "",
+    usage: Usage::GENERAL,
+    remote: Remote::Refused,
+    parse: |_| None,
+    run: handler!(NotImplemented(word) => Err(Failure::errx(format_args!("{word}: not implemented")))),
+};
+
+/// Every entry, in the help's order.
+pub fn entries() -> impl Iterator<Item = &'static Entry> {
+    GROUPS.iter().flat_map(|g| g.entries)
+}
+
+/// The entry of a command word.
+pub fn find(word: &OsStr) -> Option<&'static Entry> {
+    entries().find(|e| OsStr::new(e.word) == word)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::*;
+    use crate::cli::{help, ssh_remote_invocation};
+    use crate::pfs::store::Store;
+
+    /// The command word of a usage or synopsis line: the first word after
+    /// `hammer` and the options in brackets.
+    fn word_of(line: &str) -> Option<&str> {
+        let line = line.strip_prefix("hammer ").unwrap_or(line);
+        line.split_whitespace().find(|w| !w.starts_with('['))
+    }
+
+    #[test]
+    fn every_word_has_its_help_and_a_usage_line() {
+        let mut seen = BTreeSet::new();
+        for e in entries() {
+            assert!(seen.insert(e.word), "{} twice", e.word);
+            assert_eq!(word_of(e.synopsis), Some(e.word), "{}", e.synopsis);
+            assert!(e.help.ends_with('\n') && e.help.len() > 20, "{}", e.word);
+            let h = help(Some(OsStr::new(e.word))).unwrap();
+            assert!(h.starts_with(&format!("usage: hammer {}\n\n", e.synopsis)));
+            let lines = e.usage.text.lines();
+            assert!(
+                lines.filter_map(word_of).any(|w| w == e.word),
+                "{}'s usage names it nowhere: {}",
+                e.word,
+                e.usage.text
+            );
+        }
+        // Of the original's other words, only `version <filesystem>`
+        // shares a word with this tool's.
+        let shared: Vec<&str> = OTHER_COMMANDS
+            .iter()
+            .copied()
+            .filter(|w| seen.contains(w))
+            .collect();
+        assert_eq!(shared, ["version"]);
+    }
+
+    /// The man page's command entries: `.It Cm <word>`, also after global
+    /// options in brackets (`.It Oo Fl F Oc Cm export`).
+    #[test]
+    fn the_manual_documents_every_command_word() {
+        let man =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("man/hammer.8"))
+                .unwrap();
+        let mut documented = BTreeSet::new();
+        for line in man.lines() {
+            let Some(mut rest) = line.strip_prefix(".It ") else {
+                continue;
+            };
+            while let Some(option) = rest.strip_prefix("Oo Fl ") {
+                rest = option.split_once(" Oc ").map_or("", |(_, r)| r);
+            }
+            if let Some(word) = rest
+                .strip_prefix("Cm ")
+                .and_then(|r| r.split_whitespace().next())
+            {
+                documented.insert(word);
+            }
+        }
+        let words: BTreeSet<&str> = entries().map(|e| e.word).collect();
+        assert_eq!(documented, words);
+    }
+
+    /// ssh-remote's `-T` runs a command exactly when the table admits it,
+    /// through the checks a forced command's client line goes through:
+    /// every admitted command on a PFS named inside the prefix, and none
+    /// with one outside it (but those that open no PFS); every other
+    /// command refused even inside it.
+    #[test]
+    fn ssh_remote_admits_exactly_the_tables_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("s");
+        Store::create(&store).unwrap();
+        for client in ["a", "b"] {
+            std::fs::create_dir(store.join(client)).unwrap();
+        }
+        std::os::unix::fs::symlink("@@PFS00001", store.join("a/pfs")).unwrap();
+        std::os::unix::fs::symlink("@@PFS00002", store.join("b/pfs")).unwrap();
+        let prefix = store.join("a");
+        let run = |word: &str, args: Vec<String>| {
+            let original = OsString::from(format!("hammer {word} {}", args.join(" ")));
+            ssh_remote_invocation(OsStr::new(word), &prefix, Some(&original))
+                .unwrap()
+                .confine()
+                .is_ok()
+        };
+        let (inside, outside) = (store.join("a/pfs"), store.join("b/pfs"));
+        let mut admitted = Vec::new();
+        for e in entries() {
+            // Arguments the entry takes, of one shape or another.
+            let shapes: [&[&str]; 4] = [&["p"], &["p", "p"], &[], &["s3://b", "keep=1"]];
+            let shape = shapes
+                .iter()
+                .find(|s| {
+                    let args: Vec<OsString> = s.iter().map(OsString::from).collect();
+                    (e.parse)(&args).is_some()
+                })
+                .unwrap_or_else(|| panic!("no arguments of a known shape for {}", e.word));
+            let with = |pfs: &Path| -> Vec<String> {
+                let pick = |a: &&str| match *a {
+                    "p" => pfs.display().to_string(),
+                    a => a.to_string(),
+                };
+                shape.iter().map(pick).collect()
+            };
+            let confined = matches!(e.remote, Remote::Confined { .. });
+            assert_eq!(run(e.word, with(&inside)), confined, "{}", e.word);
+            let opens = !matches!(
+                e.remote,
+                Remote::Confined {
+                    paths: Paths::None,
+                    ..
+                }
+            );
+            assert_eq!(run(e.word, with(&outside)), !opens, "{}", e.word);
+            if confined {
+                admitted.push(e.word);
+            }
+        }
+        // What a forced command can be made to run: changed only on purpose.
+        assert_eq!(
+            admitted,
+            [
+                "mirror-read",
+                "mirror-read-stream",
+                "mirror-write",
+                "mirror-dump",
+                "pfs-status",
+                "pfs-master",
+                "pfs-slave",
+                "pfs-update",
+                "pfs-upgrade",
+                "pfs-downgrade",
+                "pfs-destroy",
+                "synctid",
+                "mirror-verify-serve",
+                "help",
+                "version",
+            ]
+        );
+    }
+}
