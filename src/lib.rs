@@ -1,5 +1,23 @@
 //! hammer-mirror: DragonFly BSD's `hammer mirror-*` replication, byte for
 //! byte, on HAMMER ioctls or on an embedded PFS store.
+//!
+//! The public surface is what the `hammer` binary, the integration tests,
+//! the benches, the examples and the fuzz targets use:
+//!
+//! * the binary: [`cli`] (the command line and its command table),
+//!   [`commands`] (running a parsed command line, its `Failure`s) and
+//!   [`events`] (`-j`'s sink);
+//! * the formats and the PFS they move between: [`wire`] (mrecords, the
+//!   readers and writer, `-z` frames), [`ondisk`] (HAMMER's structures),
+//!   [`pfs`] (`trait Pfs`, the kernel backend and the store);
+//! * the commands' library calls the tests drive directly: [`mirror`]
+//!   (mirror-read, mirror-write, mirror-dump and their errors), [`bridge`]
+//!   (HAMMER's file payloads, import), [`verify`] (mirror-verify's
+//!   messages and one side of it), `chain` (with the `s3` feature: the
+//!   bucket client, its settings, the manifest, the lease probe),
+//!   [`patharg`] (path arguments) and [`fsio`] (streaming I/O).
+//!
+//! Everything else is the crate's own.
 
 // Every `unsafe` lives in the kernel backend and its test double, which
 // opt out of this one by one (src/pfs/mod.rs), but for one block in
@@ -10,16 +28,16 @@ pub mod bridge;
 pub mod chain;
 pub mod cli;
 pub mod commands;
-pub mod cparse;
-pub mod errno;
+pub(crate) mod cparse;
+pub(crate) mod errno;
 pub mod events;
 pub mod fsio;
-pub mod idhash;
+pub(crate) mod idhash;
 pub mod mirror;
-pub mod mount;
+pub(crate) mod mount;
 pub mod ondisk;
 pub mod patharg;
 pub mod pfs;
-pub mod progress;
+pub(crate) mod progress;
 pub mod verify;
 pub mod wire;

@@ -1,12 +1,12 @@
 //! Bridging plain files and PFS history on the embedded store: `import` a
 //! directory tree as one new TID, `export` a PFS as of any TID.
 
-pub mod export;
+pub(crate) mod export;
 pub mod format;
 pub mod import;
-pub mod listing;
-pub mod snapls;
-pub mod tree;
+pub(crate) mod listing;
+pub(crate) mod snapls;
+pub(crate) mod tree;
 
 use std::io;
 use std::path::Path;

@@ -10,12 +10,12 @@ pub mod client;
 mod double;
 pub mod lock;
 pub mod manifest;
-pub mod prune;
-pub mod push;
-pub mod restore;
+pub(crate) mod prune;
+pub(crate) mod push;
+pub(crate) mod restore;
 #[cfg(test)]
 mod tests;
-pub mod url;
+pub(crate) mod url;
 
 use client::{Bucket, Meta, S3Error};
 use manifest::{ChainObject, Manifest, ManifestError, Span, MANIFEST, MANIFEST_LIMIT};

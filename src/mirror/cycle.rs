@@ -27,7 +27,7 @@ pub struct CyclePoint {
 }
 
 impl CyclePoint {
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub fn to_bytes(self) -> Vec<u8> {
         let mut b = vec![0u8; BaseElm::SIZE];
         let mut key = [0u8; BaseElm::SIZE];
         self.key.encode(&mut key);

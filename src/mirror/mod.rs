@@ -1,18 +1,18 @@
 //! The mirror commands, one file per concern.
 
-pub mod autoslave;
-pub mod bwlimit;
-pub mod chan;
-pub mod copy;
-pub mod cycle;
+pub(crate) mod autoslave;
+pub(crate) mod bwlimit;
+pub(crate) mod chan;
+pub(crate) mod copy;
+pub(crate) mod cycle;
 pub mod dump;
 pub mod error;
-pub mod fanout;
-pub mod header;
-pub mod plan;
-pub mod prescan;
+pub(crate) mod fanout;
+pub(crate) mod header;
+pub(crate) mod plan;
+pub(crate) mod prescan;
 pub mod read;
-pub mod remote;
-pub mod report;
-pub mod scoreboard;
+pub(crate) mod remote;
+pub(crate) mod report;
+pub(crate) mod scoreboard;
 pub mod write;

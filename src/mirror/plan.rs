@@ -127,11 +127,6 @@ impl Chunks {
         (entries.len() >= 2).then_some(Chunks { entries, index: 0 })
     }
 
-    /// The end of the chunk sent last (the start entry before the first).
-    pub fn current_end(&self) -> u64 {
-        self.entries[self.index].tid
-    }
-
     /// Moves to the next chunk: its end TID and the bytes the prescan
     /// counted for it.
     pub fn advance(&mut self) -> (u64, u64) {
@@ -264,10 +259,8 @@ mod tests {
     #[test]
     fn chunks_are_walked_once_each_with_the_bytes_before_them() {
         let mut c = chunks(&[(0x100, 10), (0x200, 20), (0x300, 30)]);
-        assert_eq!(c.current_end(), 0x100);
         assert!(!c.done());
         assert_eq!(c.advance(), (0x200, 10));
-        assert_eq!(c.current_end(), 0x200);
         assert_eq!(c.advance(), (0x300, 20));
         assert!(c.done());
         assert!(Chunks::new(vec![HistEntry { tid: 1, bytes: 0 }]).is_none());

@@ -17,7 +17,7 @@ use crate::bridge::export::parse_source;
 use crate::bridge::{as_of, open_pfs, BridgeError};
 use crate::patharg::PathArg;
 
-pub use fs::{HammerFs, HISTORY_NAME};
+use fs::HammerFs;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MountError {
