@@ -25,6 +25,7 @@
 #![deny(unsafe_code)]
 
 pub mod bridge;
+#[cfg(feature = "s3")]
 pub mod chain;
 pub mod cli;
 pub mod commands;

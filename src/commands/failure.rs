@@ -19,7 +19,7 @@ pub struct Failure {
 
 /// One message: the original's `errx` (`hammer: msg`), its verbatim
 /// `say`, or a usage text.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Line {
     Errx(String),
     Say(String),

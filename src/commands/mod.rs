@@ -5,6 +5,10 @@
 //! and event class.
 
 pub(crate) mod bridge;
+#[cfg(feature = "s3")]
+pub(crate) mod chain;
+#[cfg(not(feature = "s3"))]
+#[path = "no_s3.rs"]
 pub(crate) mod chain;
 mod failure;
 pub(crate) mod mirror;

@@ -10,6 +10,8 @@
 
 mod damage;
 mod fail_after;
+// The S3 servers, for a hammer built with S3 chains.
+#[cfg(feature = "s3")]
 mod garage;
 mod pty;
 mod rng;
@@ -27,6 +29,7 @@ use std::time::{Duration, Instant};
 pub use damage::*;
 #[allow(unused_imports)]
 pub use fail_after::{FailAfter, Fault};
+#[cfg(feature = "s3")]
 #[allow(unused_imports)]
 pub use garage::{garage, hammer_without_aws, s3s, Garage};
 #[allow(unused_imports)]
