@@ -133,9 +133,18 @@ pub enum Command {
     NotImplemented(&'static str),
 }
 
-/// begin-tid: C base auto-detection, without error checking (cli.md §3).
-pub(super) fn begin_tid(word: &OsStr) -> Option<u64> {
-    Some(strtoull(word.as_bytes(), 0).0)
+/// `mirror-read <filesystem> [begin-tid]` (mirror-read-stream's with
+/// `stream`): begin-tid in C's notation, nothing in it refused (cli.md §3).
+pub(super) fn mirror_read(args: &[OsString], stream: bool) -> Option<Command> {
+    let (fs, begin_tid) = match args {
+        [fs] => (arg(fs), None),
+        [fs, tid] => (arg(fs), Some(strtoull(tid.as_bytes(), 0).0)),
+        _ => return None,
+    };
+    Some(match stream {
+        false => Command::MirrorRead { fs, begin_tid },
+        true => Command::MirrorReadStream { fs, begin_tid },
+    })
 }
 
 /// `keep=<N>`: how many of a chain's newest increments s3-prune keeps.

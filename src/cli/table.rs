@@ -9,7 +9,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 
 use super::command::Command::{self, *};
-use super::command::{arg, begin_tid, keep_count, mirror_copy, mirror_dump};
+use super::command::{arg, keep_count, mirror_copy, mirror_dump, mirror_read};
 use super::usage::Usage;
 use crate::commands::{self, bridge, chain, mirror, mount, pfs, verify, Context, Failure};
 use crate::patharg::Place;
@@ -44,6 +44,29 @@ pub enum Remote {
     /// prefix; with `creates`, a path that does not exist yet may be
     /// named by where its link would be made.
     Confined { paths: Paths, creates: bool },
+}
+
+impl Remote {
+    /// Its first argument opens a PFS.
+    pub const OPENS_FIRST: Remote = Remote::Confined {
+        paths: Paths::First,
+        creates: false,
+    };
+    /// Its first argument opens a PFS, or names one it creates.
+    pub const CREATES_FIRST: Remote = Remote::Confined {
+        paths: Paths::First,
+        creates: true,
+    };
+    /// Each argument opens a PFS (`.` without one).
+    pub const OPENS_EACH: Remote = Remote::Confined {
+        paths: Paths::Each,
+        creates: false,
+    };
+    /// No argument opens anything.
+    pub const OPENS_NONE: Remote = Remote::Confined {
+        paths: Paths::None,
+        creates: false,
+    };
 }
 
 /// Which arguments of a command open a PFS.
@@ -130,21 +153,8 @@ Options: -2 -B -b bandwidth -c cyclefile -e scoreboardfile -q -S splitsize
 -t seconds -v -z
 ",
         usage: Usage::MIRROR,
-        remote: Remote::Confined {
-            paths: Paths::First,
-            creates: false,
-        },
-        parse: |a| match a {
-            [fs] => Some(MirrorRead {
-                fs: arg(fs),
-                begin_tid: None,
-            }),
-            [fs, b] => Some(MirrorRead {
-                fs: arg(fs),
-                begin_tid: begin_tid(b),
-            }),
-            _ => None,
-        },
+        remote: Remote::OPENS_FIRST,
+        parse: |a| mirror_read(a, false),
         run: handler!(|cx| MirrorRead { fs, begin_tid } => mirror::read(cx, fs, *begin_tid, false)),
     },
     Entry {
@@ -156,21 +166,8 @@ every -i seconds (default 5), until it is killed.
 Options: those of mirror-read, -i delay
 ",
         usage: Usage::MIRROR,
-        remote: Remote::Confined {
-            paths: Paths::First,
-            creates: false,
-        },
-        parse: |a| match a {
-            [fs] => Some(MirrorReadStream {
-                fs: arg(fs),
-                begin_tid: None,
-            }),
-            [fs, b] => Some(MirrorReadStream {
-                fs: arg(fs),
-                begin_tid: begin_tid(b),
-            }),
-            _ => None,
-        },
+        remote: Remote::OPENS_FIRST,
+        parse: |a| mirror_read(a, true),
         run: handler!(|cx| MirrorReadStream { fs, begin_tid } => mirror::read(cx, fs, *begin_tid, true)),
     },
     Entry {
@@ -186,10 +183,7 @@ reads a compressed stream.
 Options: -2 -q -v -y -z
 ",
         usage: Usage::MIRROR,
-        remote: Remote::Confined {
-            paths: Paths::First,
-            creates: true,
-        },
+        remote: Remote::CREATES_FIRST,
         parse: |a| match a {
             [fs] => Some(MirrorWrite { fs: arg(fs) }),
             _ => None,
@@ -208,10 +202,7 @@ it dumps the chain's objects up to <tid> (all by default), in order,
 each checked against the chain's manifest.
 ",
         usage: Usage::MIRROR,
-        remote: Remote::Confined {
-            paths: Paths::None,
-            creates: false,
-        },
+        remote: Remote::OPENS_NONE,
         parse: mirror_dump,
         run: handler!(|cx| MirrorDump { header, chain } => mirror::dump(cx, *header, chain.as_deref())),
     },
@@ -294,10 +285,7 @@ const PFSES: &[Entry] = &[
 Prints the id and configuration of the PFS of each path (default: .).
 ",
         usage: Usage::PFS,
-        remote: Remote::Confined {
-            paths: Paths::Each,
-            creates: false,
-        },
+        remote: Remote::OPENS_EACH,
         parse: |a| match a {
             [] => Some(PfsStatus {
                 paths: vec![".".into()],
@@ -316,10 +304,7 @@ Creates a master PFS and its link <dirpath>, then applies the options as
 pfs-update does.
 ",
         usage: Usage::PFS,
-        remote: Remote::Confined {
-            paths: Paths::First,
-            creates: true,
-        },
+        remote: Remote::CREATES_FIRST,
         parse: |a| match a {
             [path, options @ ..] => Some(PfsMaster {
                 path: arg(path),
@@ -337,10 +322,7 @@ Creates a slave PFS and its link <dirpath>, then applies the options as
 pfs-update does.
 ",
         usage: Usage::PFS,
-        remote: Remote::Confined {
-            paths: Paths::First,
-            creates: true,
-        },
+        remote: Remote::CREATES_FIRST,
         parse: |a| match a {
             [path, options @ ..] => Some(PfsSlave {
                 path: arg(path),
@@ -360,10 +342,7 @@ label=<string>, snapshots=</path>, snapshots-clear,
 prune-min=Nd or prune-min=[Nd/]hh[:mm[:ss]].
 ",
         usage: Usage::PFS,
-        remote: Remote::Confined {
-            paths: Paths::First,
-            creates: false,
-        },
+        remote: Remote::OPENS_FIRST,
         parse: |a| match a {
             [path, options @ ..] => Some(PfsUpdate {
                 path: arg(path),
@@ -380,10 +359,7 @@ prune-min=Nd or prune-min=[Nd/]hh[:mm[:ss]].
 Makes a slave PFS a master, rolled back to its sync point.
 ",
         usage: Usage::PFS,
-        remote: Remote::Confined {
-            paths: Paths::First,
-            creates: false,
-        },
+        remote: Remote::OPENS_FIRST,
         parse: // Extra arguments are ignored (cli.md §2).
         |a| a.first().map(|path| PfsUpgrade { path: arg(path) }),
         run: handler!(PfsUpgrade { path } => pfs::on_stdout(|out| pfs::pfs_upgrade(path, out))),
@@ -395,10 +371,7 @@ Makes a slave PFS a master, rolled back to its sync point.
 Makes a master PFS a slave.
 ",
         usage: Usage::PFS,
-        remote: Remote::Confined {
-            paths: Paths::First,
-            creates: false,
-        },
+        remote: Remote::OPENS_FIRST,
         parse: |a| a.first().map(|path| PfsDowngrade { path: arg(path) }),
         run: handler!(PfsDowngrade { path } => pfs::on_stdout(|out| pfs::pfs_downgrade(path, out))),
     },
@@ -410,10 +383,7 @@ Destroys a PFS and removes its link, after one question (two for a
 master) answered on standard input and a five-second countdown (-d: none).
 ",
         usage: Usage::PFS,
-        remote: Remote::Confined {
-            paths: Paths::First,
-            creates: false,
-        },
+        remote: Remote::OPENS_FIRST,
         parse: |a| a.first().map(|path| PfsDestroy { path: arg(path) }),
         run: handler!(|cx| PfsDestroy { path } => pfs::destroy(cx, path)),
     },
@@ -425,10 +395,7 @@ Prints the TID up to which everything on the filesystem is durable
 (quick: after one flush instead of two).
 ",
         usage: Usage::SYNCTID,
-        remote: Remote::Confined {
-            paths: Paths::First,
-            creates: false,
-        },
+        remote: Remote::OPENS_FIRST,
         parse: |a| match a {
             [fs] => Some(Synctid {
                 fs: arg(fs),
@@ -610,10 +577,7 @@ and never writes the PFS. Admitted by ssh-remote, and confined by -T, as
 the mirror commands are.
 ",
         usage: Usage::MIRROR_VERIFY,
-        remote: Remote::Confined {
-            paths: Paths::First,
-            creates: false,
-        },
+        remote: Remote::OPENS_FIRST,
         parse: |a| match a {
             [fs] => Some(MirrorVerifyServe { fs: arg(fs) }),
             _ => None,
@@ -653,10 +617,7 @@ Prints the overview of the commands, or what one of them does; so do
 -h, --help and <command> --help.
 ",
         usage: Usage::HELP,
-        remote: Remote::Confined {
-            paths: Paths::None,
-            creates: false,
-        },
+        remote: Remote::OPENS_NONE,
         parse: |a| match a {
             [] => Some(Help { topic: None }),
             [topic] => Some(Help {
@@ -674,10 +635,7 @@ Prints this tool's version; so does --version. (version <filesystem>,
 the HAMMER version of a filesystem, is not implemented.)
 ",
         usage: Usage::GENERAL,
-        remote: Remote::Confined {
-            paths: Paths::None,
-            creates: false,
-        },
+        remote: Remote::OPENS_NONE,
         parse: // `version <filesystem>` is the original's (OTHER_COMMANDS).
         |a| a.is_empty().then_some(Version),
         run: handler!(Version => commands::version()),
