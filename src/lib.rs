@@ -15,6 +15,7 @@ pub mod events;
 pub mod fsio;
 pub mod idhash;
 pub mod mirror;
+pub mod model;
 pub mod mount;
 pub mod ondisk;
 pub mod patharg;

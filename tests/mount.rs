@@ -366,7 +366,7 @@ fn a_pfs_that_cannot_be_mounted_is_refused_before_mounting() {
 #[test]
 #[ignore = "needs root and /dev/fuse: cargo test -- --include-ignored, as .ci/run does"]
 fn names_export_would_refuse_are_hidden_and_reported_once() {
-    use hammer_mirror::bridge::format::{direntry, parse_direntry};
+    use hammer_mirror::model::format::{direntry, parse_direntry};
     let dir = tempfile::tempdir().unwrap();
     // damage.rs's master: its entry `small` renamed behind the store's back.
     let root = common::master_with_history(dir.path());

@@ -2,11 +2,9 @@
 //! directory tree as one new TID, `export` a PFS as of any TID.
 
 pub mod export;
-pub mod format;
 pub mod import;
 pub mod listing;
 pub mod snapls;
-pub mod tree;
 
 use std::io;
 use std::path::Path;

@@ -17,8 +17,8 @@ use fuser::{
 use nix::errno::Errno;
 
 use crate::bridge::export::bad_name;
-use crate::bridge::format::parse_direntry;
-use crate::bridge::format::{
+use crate::model::format::parse_direntry;
+use crate::model::format::{
     collision_budget, namekey, objtype, InodeData, CAP_DIR_LOCAL_INO, FIXKEY_SYMLINK,
     INLINE_SYMLINK_MAX,
 };

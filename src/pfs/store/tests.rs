@@ -415,7 +415,7 @@ fn direntry_payload_is_relocalized() {
     let (_d, mut store) = master_and_slave();
     store.set_pfs_id(1);
     // An entry for object 5 of PFS#1, as the master holds it.
-    let ent = crate::bridge::format::direntry(5, 1, b"name");
+    let ent = crate::model::format::direntry(5, 1, b"name");
     let id = RecordId {
         localization: LOCALIZE_INODE,
         obj_id: 1,
