@@ -24,7 +24,13 @@ struct Mounted {
 }
 
 fn is_mounted(at: &Path) -> bool {
-    let at = at.canonicalize().unwrap();
+    // The parent, as a killed mount's own path no longer resolves.
+    let at = at
+        .parent()
+        .unwrap()
+        .canonicalize()
+        .unwrap()
+        .join(at.file_name().unwrap());
     fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
@@ -32,11 +38,20 @@ fn is_mounted(at: &Path) -> bool {
 }
 
 fn mount(source: &str, at: &Path) -> Mounted {
+    mount_with(&[], source, at)
+}
+
+/// `hammer <options> mount <source> <at>`, once it is mounted.
+fn mount_with(options: &[&str], source: &str, at: &Path) -> Mounted {
     assert!(Path::new("/dev/fuse").exists(), "{NEEDS}");
-    fs::create_dir_all(at).unwrap();
+    // A killed mount's path exists and does not resolve.
+    if let Err(e) = fs::create_dir_all(at) {
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    }
     // Its stderr in a file beside the mount point, shown if it fails.
     let log = at.with_extension("log");
     let child = hammer()
+        .args(options)
         .args(["mount", source, at.to_str().unwrap()])
         .stdin(Stdio::null())
         .stderr(fs::File::create(&log).unwrap())
@@ -425,4 +440,64 @@ fn an_import_running_meanwhile_is_never_seen_half_applied() {
     }
     writer.join().unwrap();
     assert!(seen.len() > 1, "the reads saw no import: {seen:?}");
+}
+
+#[test]
+#[ignore = "needs root and /dev/fuse: cargo test -- --include-ignored, as .ci/run does"]
+fn a_listing_made_while_mirror_write_commits_misses_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "st");
+    let t = dir.path().join("tree");
+    let d = t.join("d");
+    fs::create_dir_all(&d).unwrap();
+    let kept: Vec<String> = (0..10_000).map(|i| format!("keep-{i:05}")).collect();
+    for name in &kept {
+        fs::write(d.join(name), b"").unwrap();
+    }
+    for i in 0..2_000 {
+        fs::write(d.join(format!("gone-{i:04}")), b"").unwrap();
+    }
+    let (m, s) = (root.join("master"), root.join("slave"));
+    import(&t, &m);
+    copy_quietly(&m, &s);
+    let mnt = dir.path().join("mnt");
+    let _mounted = mount(s.to_str().unwrap(), &mnt);
+    let mut listing = fs::read_dir(mnt.join("d")).unwrap();
+    let mut listed: Vec<String> = listing
+        .by_ref()
+        .take(3_000)
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    // Between two reads of the listing, the slave loses 2,000 files and
+    // gains 200.
+    for i in 0..2_000 {
+        fs::remove_file(d.join(format!("gone-{i:04}"))).unwrap();
+    }
+    for i in 0..200 {
+        fs::write(d.join(format!("new-{i:03}")), b"").unwrap();
+    }
+    import(&t, &m);
+    copy_quietly(&m, &s);
+    wait_for(
+        "the slave's mount to follow",
+        10,
+        || mnt.join("d/new-000").exists() && !mnt.join("d/gone-0000").exists(),
+        String::new,
+    );
+    listed.extend(listing.map(|e| e.unwrap().file_name().into_string().unwrap()));
+    let n = listed.len();
+    listed.sort();
+    listed.dedup();
+    assert_eq!(listed.len(), n, "names listed twice");
+    let missing: Vec<&String> = kept
+        .iter()
+        .filter(|k| listed.binary_search(k).is_err())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} files in both states not listed, first {:?}",
+        missing.len(),
+        kept.len(),
+        missing.first()
+    );
 }
