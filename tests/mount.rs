@@ -501,3 +501,80 @@ fn a_listing_made_while_mirror_write_commits_misses_no_file() {
         missing.first()
     );
 }
+
+/// A field of /proc/<pid>/status, in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix(" kB")?.parse().ok())
+        .unwrap()
+}
+
+/// Asks the kernel to drop the dentries and inodes it caches: it then
+/// forgets those of the mount.
+fn drop_caches() {
+    fs::write("/proc/sys/vm/drop_caches", "2").unwrap();
+}
+
+/// Every entry of every directory under `dir`, stat'ed (as find -ls).
+fn stat_all(dir: &Path) {
+    for e in fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if fs::symlink_metadata(e.path()).unwrap().is_dir() {
+            stat_all(&e.path());
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root and /dev/fuse: cargo test -- --include-ignored, as .ci/run does"]
+fn memory_follows_the_inodes_the_kernel_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "st");
+    let t = dir.path().join("tree");
+    fs::create_dir(&t).unwrap();
+    for i in 0..4_000 {
+        fs::write(t.join(format!("f{i}")), b"").unwrap();
+    }
+    let m = root.join("master");
+    // 25 TIDs: 100,000 inodes under `@@`.
+    for g in 0..25 {
+        fs::write(t.join("f0"), format!("{g}")).unwrap();
+        import(&t, &m);
+    }
+    let mnt = dir.path().join("mnt");
+    let mounted = mount(m.to_str().unwrap(), &mnt);
+    let pid = mounted.child.id();
+    // The store's page cache warmed by one view, then given back.
+    let history = mnt.join("@@");
+    stat_all(&history.join(names(&history).last().unwrap()));
+    drop_caches();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let base = status_kib(pid, "VmRSS");
+    stat_all(&mnt.join("@@"));
+    let peak = status_kib(pid, "VmHWM");
+    assert!(
+        peak >= base + 2048,
+        "browsing 100,000 inodes took {base} -> {peak} KiB"
+    );
+    // Asked again every 2 s (wait_for polls every 50 ms): the kernel may
+    // keep what is in use at the moment it is asked.
+    let mut polls = 0;
+    wait_for(
+        "the mount to give back its inodes",
+        60,
+        || {
+            if polls % 40 == 0 {
+                drop_caches();
+            }
+            polls += 1;
+            status_kib(pid, "VmRSS") < base + (peak - base) / 2
+        },
+        || {
+            let now = status_kib(pid, "VmRSS");
+            format!("resident {base} KiB, {peak} KiB at most, now {now} KiB")
+        },
+    );
+}

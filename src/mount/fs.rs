@@ -5,15 +5,17 @@
 //! half applied, and a directory is listed as of the TID it was opened at;
 //! nothing is ever written.
 
+use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
+use std::hash::BuildHasher;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{
-    FileAttr, FileType, Filesystem, KernelConfig, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry,
-    ReplyOpen, Request,
+    fuse_forget_one, FileAttr, FileType, Filesystem, KernelConfig, ReplyAttr, ReplyData,
+    ReplyDirectory, ReplyEntry, ReplyOpen, Request,
 };
 use nix::errno::Errno;
 
@@ -23,6 +25,7 @@ use crate::bridge::format::{
     collision_budget, namekey, objtype, InodeData, CAP_DIR_LOCAL_INO, FIXKEY_SYMLINK,
     INLINE_SYMLINK_MAX,
 };
+use crate::idhash::IdMap;
 use crate::ondisk::{rectype, LOCALIZE_INODE, LOCALIZE_MISC};
 use crate::pfs::store::{Store, View};
 use crate::pfs::PfsError;
@@ -50,33 +53,91 @@ const DOTDOT: i64 = 1;
 const HISTORY_POS: i64 = 2;
 const FIRST_KEY: i64 = 3;
 
-/// FUSE inode numbers for (view, object): the same object in one view has
-/// one number, so hard links share it.
+/// FUSE inode numbers for (view, object) pairs. A pair's number is its
+/// keyed hash, or the next free number after it if another pair the kernel
+/// holds has that one: the same object in one view has one number, so hard
+/// links share it, and keeps it after the kernel forgot it, so tools that
+/// tell hard links by inode number over a long walk (tar, rsync, du) still
+/// do. Only the pairs the kernel holds are kept, each with the lookups it
+/// has not forgotten: memory follows what the kernel caches.
 #[derive(Default)]
 struct Inos {
-    by_node: HashMap<(u64, i64), u64>,
-    nodes: Vec<(u64, i64)>,
+    keys: RandomState,
+    held: IdMap<u64, Held>,
+    /// The held pairs whose number is not their hash.
+    moved: HashMap<(u64, i64), u64>,
 }
 
+/// A pair the kernel holds, and how many lookups of it it holds.
+struct Held {
+    node: (u64, i64),
+    lookups: u64,
+}
+
+/// A map of held pairs this small keeps its size when they are forgotten.
+const KEEP_CAPACITY: usize = 4096;
+
 impl Inos {
-    fn of(&mut self, view: u64, obj_id: i64) -> u64 {
-        if view == LIVE && obj_id == ROOT_OBJ {
+    /// The number of (view, obj_id): the one it is held under, or the one
+    /// a lookup would give it now.
+    fn number(&self, view: u64, obj_id: i64) -> u64 {
+        let node = (view, obj_id);
+        if node == (LIVE, ROOT_OBJ) {
             return ROOT_INO;
         }
-        if let Some(&ino) = self.by_node.get(&(view, obj_id)) {
+        if let Some(&ino) = self.moved.get(&node) {
             return ino;
         }
-        self.nodes.push((view, obj_id));
-        let ino = self.nodes.len() as u64 + HISTORY_INO;
-        self.by_node.insert((view, obj_id), ino);
+        let mut ino = self.keys.hash_one(node);
+        loop {
+            match self.held.get(&ino) {
+                _ if ino <= HISTORY_INO => {}
+                None => return ino,
+                Some(h) if h.node == node => return ino,
+                Some(_) => {}
+            }
+            ino = ino.wrapping_add(1);
+        }
+    }
+
+    /// `number`, counting one more lookup of the pair by the kernel.
+    fn hold(&mut self, view: u64, obj_id: i64) -> u64 {
+        let ino = self.number(view, obj_id);
+        if ino != ROOT_INO {
+            let node = (view, obj_id);
+            self.held
+                .entry(ino)
+                .or_insert(Held { node, lookups: 0 })
+                .lookups += 1;
+            if ino != self.keys.hash_one(node) {
+                self.moved.insert(node, ino);
+            }
+        }
         ino
+    }
+
+    /// The kernel dropped `lookups` lookups of `ino`.
+    fn forget(&mut self, ino: u64, lookups: u64) {
+        let Entry::Occupied(mut e) = self.held.entry(ino) else {
+            return;
+        };
+        let h = e.get_mut();
+        h.lookups = h.lookups.saturating_sub(lookups);
+        if h.lookups > 0 {
+            return;
+        }
+        let node = e.remove().node;
+        self.moved.remove(&node);
+        // A map keeps the room of its largest size unless told.
+        if self.held.capacity() > KEEP_CAPACITY.max(4 * self.held.len()) {
+            self.held.shrink_to_fit();
+        }
     }
 
     fn node(&self, ino: u64) -> Option<(u64, i64)> {
         match ino {
             ROOT_INO => Some((LIVE, ROOT_OBJ)),
-            HISTORY_INO => None,
-            n => self.nodes.get((n - HISTORY_INO - 1) as usize).copied(),
+            _ => self.held.get(&ino).map(|h| h.node),
         }
     }
 }
@@ -292,7 +353,7 @@ impl HammerFs {
         if parent == HISTORY_INO {
             let tid = self.history_tid(name)?;
             let d = inode(&self.view(tid)?, ROOT_OBJ)?;
-            return Ok(attr(self.inos.of(tid, ROOT_OBJ), &d));
+            return Ok(attr(self.inos.hold(tid, ROOT_OBJ), &d));
         }
         let (view, dir) = self.inos.node(parent).ok_or(libc::ENOENT)?;
         let mut refused = Vec::new();
@@ -310,7 +371,7 @@ impl HammerFs {
         };
         self.report_hidden(view, dir, refused);
         match child {
-            Some((obj, c)) => Ok(attr(self.inos.of(view, obj), &c)),
+            Some((obj, c)) => Ok(attr(self.inos.hold(view, obj), &c)),
             None if parent == ROOT_INO && name == HISTORY_NAME.as_bytes() => {
                 Ok(history_attr(&attr(ROOT_INO, &d)))
             }
@@ -428,7 +489,7 @@ impl HammerFs {
                 else {
                     continue;
                 };
-                let child = self.inos.of(t, ROOT_OBJ);
+                let child = self.inos.number(t, ROOT_OBJ);
                 let name = format!("0x{t:016x}");
                 if !out.add(pos, child, FileType::Directory, name.as_bytes()) {
                     break;
@@ -457,10 +518,10 @@ impl HammerFs {
             }
             // The entry at key i64::MAX would have no offset after it.
             let keys = offset.max(FIRST_KEY)..=i64::MAX - 1;
-            let inos = &mut self.inos;
+            let inos = &self.inos;
             if !out.full {
                 each_entry(&v, dir, &d, keys, &mut refused, |key, obj_id, t, name| {
-                    out.add(key, inos.of(view, obj_id), kind(t), name)
+                    out.add(key, inos.number(view, obj_id), kind(t), name)
                 })?;
             }
         }
@@ -485,6 +546,16 @@ impl Filesystem for HammerFs {
         match self.lookup_in(parent, name) {
             Ok(a) => reply.entry(&TTL, &a, 0),
             Err(e) => reply.error(e),
+        }
+    }
+
+    fn forget(&mut self, _req: &Request<'_>, ino: u64, nlookup: u64) {
+        self.inos.forget(ino, nlookup);
+    }
+
+    fn batch_forget(&mut self, _req: &Request<'_>, nodes: &[fuse_forget_one]) {
+        for n in nodes {
+            self.inos.forget(n.nodeid, n.nlookup);
         }
     }
 
@@ -557,16 +628,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_number_per_object_and_view() {
+    fn one_number_per_pair_while_held_and_after() {
         let mut i = Inos::default();
-        assert_eq!(i.of(LIVE, ROOT_OBJ), ROOT_INO);
-        let a = i.of(LIVE, 5);
-        let b = i.of(0x100, 5);
+        assert_eq!(i.hold(LIVE, ROOT_OBJ), ROOT_INO);
+        let a = i.hold(LIVE, 5);
+        let b = i.hold(0x100, 5);
         assert!(a > HISTORY_INO && b > HISTORY_INO && a != b);
-        assert_eq!(i.of(LIVE, 5), a);
+        assert_eq!(i.hold(LIVE, 5), a);
         assert_eq!(i.node(a), Some((LIVE, 5)));
         assert_eq!(i.node(b), Some((0x100, 5)));
         assert_eq!(i.node(HISTORY_INO), None);
-        assert_eq!(i.node(999), None);
+        // Held until every lookup is forgotten; the same number after.
+        i.forget(a, 1);
+        assert_eq!(i.node(a), Some((LIVE, 5)));
+        i.forget(a, 1);
+        assert_eq!(i.node(a), None);
+        assert_eq!(i.number(LIVE, 5), a);
+        assert_eq!(i.held.len(), 1);
+        i.forget(ROOT_INO, 1);
+        assert_eq!(i.node(ROOT_INO), Some((LIVE, ROOT_OBJ)));
+    }
+
+    #[test]
+    fn a_pair_whose_number_is_held_by_another_gets_the_next() {
+        let mut i = Inos::default();
+        let a = i.hold(LIVE, 5);
+        // Another pair under a's hash, as a collision would put it.
+        i.held.get_mut(&a).unwrap().node = (LIVE, 6);
+        let b = i.hold(LIVE, 5);
+        assert_ne!(a, b);
+        assert_eq!(i.number(LIVE, 5), b);
+        assert_eq!(i.node(b), Some((LIVE, 5)));
+        // Still b once a is forgotten, until b is.
+        i.forget(a, 1);
+        assert_eq!(i.number(LIVE, 5), b);
+        i.forget(b, 1);
+        assert_eq!(i.number(LIVE, 5), a);
+        assert!(i.held.is_empty() && i.moved.is_empty());
+    }
+
+    #[test]
+    fn forgotten_pairs_give_their_room_back() {
+        let mut i = Inos::default();
+        let inos: Vec<u64> = (0..100_000).map(|o| i.hold(0x100, o)).collect();
+        let most = i.held.capacity();
+        for ino in inos {
+            i.forget(ino, 1);
+        }
+        assert!(
+            i.held.capacity() <= KEEP_CAPACITY,
+            "{most} -> {}",
+            i.held.capacity()
+        );
     }
 }
