@@ -237,13 +237,9 @@ fn the_tree_as_of_each_tid_equals_its_export() {
         ]);
         assert_same_tree(&mnt.join("@@").join(tid), &ex);
     }
-    // The mount's own tree is the newest, with `@@` besides.
+    // The mount's own tree is the newest (`@@` is not listed).
     let newest = dir.path().join(format!("ex-{}", tids.last().unwrap()));
-    let top = dir.path().join("top");
-    fs::create_dir(&top).unwrap();
-    let top_names = names(&mnt);
-    assert!(top_names.iter().any(|n| n == "@@"));
-    assert_eq!(top_names.len(), fs::read_dir(&newest).unwrap().count() + 1);
+    assert_eq!(names(&mnt), names(&newest));
     assert_eq!(fs::read(mnt.join("medium")).unwrap(), b"now short");
     // diff -r agrees (it cannot compare FIFOs: they are compared above).
     let tid = &tids[1];
@@ -374,7 +370,7 @@ fn a_pfs_that_cannot_be_mounted_is_refused_before_mounting() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
-        "hammer mount <pfs-path>[@@<tid>] <mountpoint>\nhammer umount <mountpoint>\n"
+        "hammer [-a] mount <pfs-path>[@@<tid>] <mountpoint>\nhammer umount <mountpoint>\n"
     );
 }
 
@@ -577,4 +573,56 @@ fn memory_follows_the_inodes_the_kernel_holds() {
             format!("resident {base} KiB, {peak} KiB at most, now {now} KiB")
         },
     );
+}
+
+/// `find <dir>`'s paths below `dir`, sorted.
+fn find(dir: &Path) -> Vec<String> {
+    let out = std::process::Command::new("find")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut paths: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| l[dir.to_str().unwrap().len()..].to_string())
+        .collect();
+    paths.sort();
+    paths
+}
+
+#[test]
+#[ignore = "needs root and /dev/fuse: cargo test -- --include-ignored, as .ci/run does"]
+fn find_over_a_mount_walks_what_export_writes_and_at_at_is_reached_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = master_with_files(dir.path());
+    let m = root.join("master");
+    let tids = tids(&m);
+    // The first import's (the first TID is the PFS's creation).
+    let (first, newest) = (&tids[1], tids.last().unwrap());
+    let ex = dir.path().join("ex");
+    ok(&["-q", "export", m.to_str().unwrap(), ex.to_str().unwrap()]);
+    let mnt = dir.path().join("mnt");
+    let mounted = mount(m.to_str().unwrap(), &mnt);
+    assert_eq!(find(&mnt), find(&ex));
+    // `@@` is not listed, and still there by name.
+    assert_eq!(names(&mnt.join("@@")), tids);
+    assert_eq!(
+        fs::read(mnt.join("@@").join(first).join("medium")).unwrap(),
+        vec![7u8; 20_000]
+    );
+    drop(mounted);
+    // A mount as of a TID is its export.
+    let ex_first = dir.path().join("ex-first");
+    let at_first = format!("{}@@{first}", m.display());
+    ok(&["-q", "export", &at_first, ex_first.to_str().unwrap()]);
+    let mounted = mount(&at_first, &mnt);
+    assert_eq!(find(&mnt), find(&ex_first));
+    drop(mounted);
+    // -a lists it.
+    let _mounted = mount_with(&["-a"], m.to_str().unwrap(), &mnt);
+    let mut want = names(&ex);
+    want.push("@@".into());
+    want.sort();
+    assert_eq!(names(&mnt), want);
+    assert!(names(&mnt.join("@@")).contains(newest));
 }

@@ -14,7 +14,7 @@ use crate::wire::zframe::zstd_level;
 /// `getopt(3)` option string of hammer.c.
 pub const OPTSTRING: &str = "b:c:de:hf:i:m:p:qrt:v2yABC:FR:S:T:X";
 /// This tool's own options, on letters the original does not use.
-pub const OWN_OPTSTRING: &str = "zj:";
+pub const OWN_OPTSTRING: &str = "zj:a";
 
 /// Default `-S`: 4 GiB.
 const DEFAULT_SPLITUP: u64 = 4_294_967_296;
@@ -64,6 +64,8 @@ pub struct GlobalOpts {
     pub compress: u32,
     /// `-j`: where the JSON-lines events go.
     pub events: Option<OsString>,
+    /// `-a`: mount lists `@@` in its root.
+    pub show_history: bool,
 }
 
 impl GlobalOpts {
@@ -96,6 +98,7 @@ impl Default for GlobalOpts {
             force: false,
             compress: 0,
             events: None,
+            show_history: false,
         }
     }
 }
@@ -189,6 +192,7 @@ fn apply_flag(o: &mut GlobalOpts, c: char) -> Result<(), CliError> {
         'F' => o.force = true,
         'X' => o.ssh_compress = true,
         'z' => o.compress += 1,
+        'a' => o.show_history = true,
         'r' | 'A' => {}
         _ => return Err(CliError::IllegalOption(c)),
     }

@@ -146,6 +146,9 @@ pub struct HammerFs {
     store: Store,
     /// The TID given on the command line, if any.
     fixed: Option<u64>,
+    /// Whether the root lists `@@`: it is reached by name either way, and
+    /// unlisted a walk of the tree (find, du, tar) sees the tree alone.
+    show_history: bool,
     inos: Inos,
     /// Entries hidden for their names, each reported once.
     hidden: HashSet<(u64, i64, Vec<u8>)>,
@@ -289,10 +292,11 @@ impl Listing<'_> {
 }
 
 impl HammerFs {
-    pub fn new(store: Store, fixed: Option<u64>) -> Self {
+    pub fn new(store: Store, fixed: Option<u64>, show_history: bool) -> Self {
         HammerFs {
             store,
             fixed,
+            show_history,
             inos: Inos::default(),
             hidden: HashSet::new(),
             history: None,
@@ -465,7 +469,8 @@ impl HammerFs {
     }
 
     /// Fills `reply` with the entries of directory `ino` as of `tid` from
-    /// `offset` on: `.`, `..`, and its own (and `@@` in the root).
+    /// `offset` on: `.`, `..`, and its own (and with `show_history`, `@@`
+    /// in the root).
     fn list(
         &mut self,
         ino: u64,
@@ -506,6 +511,7 @@ impl HammerFs {
                 return Err(libc::ENOTDIR);
             }
             if ino == ROOT_INO
+                && self.show_history
                 && offset <= HISTORY_POS
                 && find_entry(&v, dir, &d, HISTORY_NAME.as_bytes(), &mut Vec::new())?.is_none()
             {

@@ -38,9 +38,20 @@ fn ending_signals() -> SigSet {
     s
 }
 
+/// How the mount shows the PFS.
+#[derive(Clone, Debug, Default)]
+pub struct MountOptions {
+    /// `@@` is listed in the root, not only reached by name.
+    pub show_history: bool,
+}
+
 /// Mounts the PFS `source` (`<pfs-path>[@@<tid>]`) read-only on
 /// `mountpoint` and serves it until it is unmounted.
-pub fn mount(source: &PathArg, mountpoint: &Path) -> Result<(), MountError> {
+pub fn mount(
+    source: &PathArg,
+    mountpoint: &Path,
+    options: &MountOptions,
+) -> Result<(), MountError> {
     let (path, asked) = parse_source(source)?;
     let (store, pfsd) = open_pfs(path.as_ref())?;
     // A TID given must be one the PFS can be read as of (as export's).
@@ -51,7 +62,7 @@ pub fn mount(source: &PathArg, mountpoint: &Path) -> Result<(), MountError> {
     signals
         .thread_block()
         .map_err(|e| MountError::Mount(mountpoint.into(), e.into()))?;
-    let options = [
+    let mount_options = [
         MountOption::RO,
         MountOption::NoDev,
         MountOption::NoSuid,
@@ -59,7 +70,8 @@ pub fn mount(source: &PathArg, mountpoint: &Path) -> Result<(), MountError> {
         MountOption::Subtype("hammer".into()),
         MountOption::DefaultPermissions,
     ];
-    let mut session = Session::new(HammerFs::new(store, fixed), mountpoint, &options)
+    let fs = HammerFs::new(store, fixed, options.show_history);
+    let mut session = Session::new(fs, mountpoint, &mount_options)
         .map_err(|e| MountError::Mount(mountpoint.into(), e))?;
     let mut unmounter = session.unmount_callable();
     thread::Builder::new()
