@@ -2,8 +2,11 @@
 //! tree under `@@/<tid>` equals an export as of that TID (contents, types,
 //! modes, owners, sizes, times, symlinks, hard links), a large file reads
 //! back whole, a slave's mount follows its sync point, every change is
-//! refused with EROFS, and SIGTERM unmounts. Needs root and /dev/fuse
-//! (`.ci/run` runs these tests as root).
+//! refused with EROFS, and SIGTERM unmounts; `find` over a mount walks
+//! what export writes (`@@` is reached by name, listed with -a), a listing
+//! read while mirror-write commits misses nothing, memory follows the
+//! inodes the kernel holds, and a killed mount is cleared. Needs root and
+//! /dev/fuse (`.ci/run` runs these tests as root).
 
 mod common;
 
@@ -625,4 +628,52 @@ fn find_over_a_mount_walks_what_export_writes_and_at_at_is_reached_by_name() {
     want.sort();
     assert_eq!(names(&mnt), want);
     assert!(names(&mnt.join("@@")).contains(newest));
+}
+
+#[test]
+#[ignore = "needs root and /dev/fuse: cargo test -- --include-ignored, as .ci/run does"]
+fn a_killed_mount_is_cleared_by_the_next_mount_and_by_umount() {
+    use nix::sys::signal::Signal::SIGKILL;
+    let dir = tempfile::tempdir().unwrap();
+    let root = master_with_files(dir.path());
+    let m = root.join("master");
+    let mnt = dir.path().join("mnt");
+    let kill = |mut mounted: Mounted| {
+        signal(&mounted.child, SIGKILL);
+        mounted.child.wait().unwrap();
+        // Once the attributes the kernel keeps for a second are stale.
+        wait_for(
+            "the killed mount to answer ENOTCONN",
+            10,
+            || fs::metadata(&mnt).is_err_and(|e| e.raw_os_error() == Some(libc::ENOTCONN)),
+            String::new,
+        );
+    };
+    kill(mount(m.to_str().unwrap(), &mnt));
+    // Mounted again on the dead one (listed as mounted meanwhile).
+    let mounted = mount(m.to_str().unwrap(), &mnt);
+    wait_for(
+        "the new mount",
+        10,
+        || fs::read(mnt.join("small")).is_ok_and(|d| d == b"hello\n"),
+        || fs::read_to_string(mnt.with_extension("log")).unwrap_or_default(),
+    );
+    let log = fs::read_to_string(mnt.with_extension("log")).unwrap();
+    assert!(
+        log.contains("cleared a mount whose server was gone"),
+        "{log}"
+    );
+    // Killed while a process works inside: umount clears it all the same.
+    let mut inside = std::process::Command::new("sleep")
+        .arg("600")
+        .current_dir(mnt.join("sub"))
+        .spawn()
+        .unwrap();
+    kill(mounted);
+    let out = run(&["umount", mnt.to_str().unwrap()]);
+    inside.kill().unwrap();
+    inside.wait().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!is_mounted(&mnt));
+    assert!(fs::read_dir(&mnt).unwrap().next().is_none());
 }

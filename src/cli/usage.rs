@@ -402,7 +402,8 @@ Options: -a
                 "umount",
                 "umount <mountpoint>",
                 "\
-Unmounts what `hammer mount` mounted there.
+Unmounts what `hammer mount` mounted there; one left by a killed
+`hammer mount` is detached, even with a process still inside it.
 ",
             ),
             cmd(

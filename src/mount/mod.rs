@@ -1,16 +1,18 @@
 //! `hammer mount <pfs>[@@<tid>] <mountpoint>` and `hammer umount
 //! <mountpoint>`: a store PFS shown read-only through FUSE, in the
 //! foreground until it is unmounted or the command gets SIGINT, SIGTERM
-//! or SIGHUP (then it unmounts and exits 0).
+//! or SIGHUP (then it unmounts and exits 0). Both clear a mount left by a
+//! killed `hammer mount`.
 
 mod fs;
 
-use std::io;
+use std::io::{self, Write};
 use std::path::Path;
 use std::thread;
 
 use fuser::{MountOption, Session};
 use nix::errno::Errno;
+use nix::mount::MntFlags;
 use nix::sys::signal::{SigSet, Signal};
 
 use crate::bridge::export::parse_source;
@@ -27,6 +29,25 @@ pub enum MountError {
     Mount(std::path::PathBuf, #[source] io::Error),
     #[error("umount: {}: {}", .0.display(), .1.desc())]
     Umount(std::path::PathBuf, Errno),
+    #[error(
+        "mount: {dir}: a mount whose server is gone is in the way and could not be cleared ({}): hammer umount {dir}",
+        .1.desc(),
+        dir = .0.display()
+    )]
+    Stale(std::path::PathBuf, Errno),
+}
+
+/// Whether `mountpoint` is a FUSE mount whose server is gone (a killed
+/// `hammer mount`): the kernel answers ENOTCONN. Opened, as the kernel may
+/// still answer a stat from the attributes it keeps for a second.
+fn is_stale(mountpoint: &Path) -> bool {
+    std::fs::File::open(mountpoint).is_err_and(|e| e.raw_os_error() == Some(libc::ENOTCONN))
+}
+
+/// Detaches a mount whose server is gone: nothing serves it, so nothing
+/// is lost, and a process still inside it does not keep it in the way.
+fn clear_stale(mountpoint: &Path) -> nix::Result<()> {
+    nix::mount::umount2(mountpoint, MntFlags::MNT_DETACH)
 }
 
 /// The signals that end a mount.
@@ -56,6 +77,14 @@ pub fn mount(
     let (store, pfsd) = open_pfs(path.as_ref())?;
     // A TID given must be one the PFS can be read as of (as export's).
     let fixed = asked.map(|t| as_of(&pfsd, Some(t))).transpose()?;
+    if is_stale(mountpoint) {
+        clear_stale(mountpoint).map_err(|e| MountError::Stale(mountpoint.into(), e))?;
+        let _ = writeln!(
+            io::stderr(),
+            "hammer: mount: {}: cleared a mount whose server was gone",
+            mountpoint.display()
+        );
+    }
     // Blocked before the FUSE threads start, so that only the waiting
     // thread below takes them.
     let signals = ending_signals();
@@ -87,7 +116,13 @@ pub fn mount(
         .map_err(|e| MountError::Mount(mountpoint.into(), e))
 }
 
-/// Unmounts what is mounted on `mountpoint`.
+/// Unmounts what is mounted on `mountpoint`; a mount whose server is gone
+/// is detached even if a process is still inside it (a live one is then
+/// busy, as umount(8) says).
 pub fn umount(mountpoint: &Path) -> Result<(), MountError> {
-    nix::mount::umount(mountpoint).map_err(|e| MountError::Umount(mountpoint.into(), e))
+    match is_stale(mountpoint) {
+        true => clear_stale(mountpoint),
+        false => nix::mount::umount(mountpoint),
+    }
+    .map_err(|e| MountError::Umount(mountpoint.into(), e))
 }
