@@ -5,7 +5,7 @@
 //! half applied, and a directory is listed as of the TID it was opened at;
 //! nothing is ever written.
 
-use std::collections::hash_map::{Entry, RandomState};
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::hash::BuildHasher;
@@ -19,13 +19,13 @@ use fuser::{
 };
 use nix::errno::Errno;
 
+use super::inotable::InoTable;
 use crate::bridge::export::bad_name;
 use crate::bridge::format::parse_direntry;
 use crate::bridge::format::{
     collision_budget, namekey, objtype, InodeData, CAP_DIR_LOCAL_INO, FIXKEY_SYMLINK,
     INLINE_SYMLINK_MAX,
 };
-use crate::idhash::IdMap;
 use crate::ondisk::{rectype, LOCALIZE_INODE, LOCALIZE_MISC};
 use crate::pfs::store::{Store, View};
 use crate::pfs::PfsError;
@@ -63,19 +63,10 @@ const FIRST_KEY: i64 = 3;
 #[derive(Default)]
 struct Inos {
     keys: RandomState,
-    held: IdMap<u64, Held>,
+    held: InoTable,
     /// The held pairs whose number is not their hash.
     moved: HashMap<(u64, i64), u64>,
 }
-
-/// A pair the kernel holds, and how many lookups of it it holds.
-struct Held {
-    node: (u64, i64),
-    lookups: u64,
-}
-
-/// A map of held pairs this small keeps its size when they are forgotten.
-const KEEP_CAPACITY: usize = 4096;
 
 impl Inos {
     /// The number of (view, obj_id): the one it is held under, or the one
@@ -90,7 +81,7 @@ impl Inos {
         }
         let mut ino = self.keys.hash_one(node);
         loop {
-            match self.held.get(&ino) {
+            match self.held.get(ino) {
                 _ if ino <= HISTORY_INO => {}
                 None => return ino,
                 Some(h) if h.node == node => return ino,
@@ -100,44 +91,31 @@ impl Inos {
         }
     }
 
-    /// `number`, counting one more lookup of the pair by the kernel.
-    fn hold(&mut self, view: u64, obj_id: i64) -> u64 {
+    /// `number`, counting one more lookup of the pair by the kernel;
+    /// ENOMEM if the table could not grow.
+    fn hold(&mut self, view: u64, obj_id: i64) -> Result<u64, i32> {
         let ino = self.number(view, obj_id);
         if ino != ROOT_INO {
             let node = (view, obj_id);
-            self.held
-                .entry(ino)
-                .or_insert(Held { node, lookups: 0 })
-                .lookups += 1;
+            self.held.hold(ino, node).map_err(|_| libc::ENOMEM)?;
             if ino != self.keys.hash_one(node) {
                 self.moved.insert(node, ino);
             }
         }
-        ino
+        Ok(ino)
     }
 
     /// The kernel dropped `lookups` lookups of `ino`.
     fn forget(&mut self, ino: u64, lookups: u64) {
-        let Entry::Occupied(mut e) = self.held.entry(ino) else {
-            return;
-        };
-        let h = e.get_mut();
-        h.lookups = h.lookups.saturating_sub(lookups);
-        if h.lookups > 0 {
-            return;
-        }
-        let node = e.remove().node;
-        self.moved.remove(&node);
-        // A map keeps the room of its largest size unless told.
-        if self.held.capacity() > KEEP_CAPACITY.max(4 * self.held.len()) {
-            self.held.shrink_to_fit();
+        if let Some(node) = self.held.forget(ino, lookups) {
+            self.moved.remove(&node);
         }
     }
 
     fn node(&self, ino: u64) -> Option<(u64, i64)> {
         match ino {
             ROOT_INO => Some((LIVE, ROOT_OBJ)),
-            _ => self.held.get(&ino).map(|h| h.node),
+            _ => self.held.get(ino).map(|h| h.node),
         }
     }
 }
@@ -357,7 +335,7 @@ impl HammerFs {
         if parent == HISTORY_INO {
             let tid = self.history_tid(name)?;
             let d = inode(&self.view(tid)?, ROOT_OBJ)?;
-            return Ok(attr(self.inos.hold(tid, ROOT_OBJ), &d));
+            return Ok(attr(self.inos.hold(tid, ROOT_OBJ)?, &d));
         }
         let (view, dir) = self.inos.node(parent).ok_or(libc::ENOENT)?;
         let mut refused = Vec::new();
@@ -375,7 +353,7 @@ impl HammerFs {
         };
         self.report_hidden(view, dir, refused);
         match child {
-            Some((obj, c)) => Ok(attr(self.inos.hold(view, obj), &c)),
+            Some((obj, c)) => Ok(attr(self.inos.hold(view, obj)?, &c)),
             None if parent == ROOT_INO && name == HISTORY_NAME.as_bytes() => {
                 Ok(history_attr(&attr(ROOT_INO, &d)))
             }
@@ -636,11 +614,11 @@ mod tests {
     #[test]
     fn one_number_per_pair_while_held_and_after() {
         let mut i = Inos::default();
-        assert_eq!(i.hold(LIVE, ROOT_OBJ), ROOT_INO);
-        let a = i.hold(LIVE, 5);
-        let b = i.hold(0x100, 5);
+        assert_eq!(i.hold(LIVE, ROOT_OBJ), Ok(ROOT_INO));
+        let a = i.hold(LIVE, 5).unwrap();
+        let b = i.hold(0x100, 5).unwrap();
         assert!(a > HISTORY_INO && b > HISTORY_INO && a != b);
-        assert_eq!(i.hold(LIVE, 5), a);
+        assert_eq!(i.hold(LIVE, 5), Ok(a));
         assert_eq!(i.node(a), Some((LIVE, 5)));
         assert_eq!(i.node(b), Some((0x100, 5)));
         assert_eq!(i.node(HISTORY_INO), None);
@@ -650,7 +628,6 @@ mod tests {
         i.forget(a, 1);
         assert_eq!(i.node(a), None);
         assert_eq!(i.number(LIVE, 5), a);
-        assert_eq!(i.held.len(), 1);
         i.forget(ROOT_INO, 1);
         assert_eq!(i.node(ROOT_INO), Some((LIVE, ROOT_OBJ)));
     }
@@ -658,10 +635,10 @@ mod tests {
     #[test]
     fn a_pair_whose_number_is_held_by_another_gets_the_next() {
         let mut i = Inos::default();
-        let a = i.hold(LIVE, 5);
-        // Another pair under a's hash, as a collision would put it.
-        i.held.get_mut(&a).unwrap().node = (LIVE, 6);
-        let b = i.hold(LIVE, 5);
+        let a = i.number(LIVE, 5);
+        // Another pair under a's number, as a collision would put it.
+        i.held.hold(a, (LIVE, 6)).unwrap();
+        let b = i.hold(LIVE, 5).unwrap();
         assert_ne!(a, b);
         assert_eq!(i.number(LIVE, 5), b);
         assert_eq!(i.node(b), Some((LIVE, 5)));
@@ -670,21 +647,6 @@ mod tests {
         assert_eq!(i.number(LIVE, 5), b);
         i.forget(b, 1);
         assert_eq!(i.number(LIVE, 5), a);
-        assert!(i.held.is_empty() && i.moved.is_empty());
-    }
-
-    #[test]
-    fn forgotten_pairs_give_their_room_back() {
-        let mut i = Inos::default();
-        let inos: Vec<u64> = (0..100_000).map(|o| i.hold(0x100, o)).collect();
-        let most = i.held.capacity();
-        for ino in inos {
-            i.forget(ino, 1);
-        }
-        assert!(
-            i.held.capacity() <= KEEP_CAPACITY,
-            "{most} -> {}",
-            i.held.capacity()
-        );
+        assert!(i.moved.is_empty());
     }
 }

@@ -5,6 +5,7 @@
 //! killed `hammer mount`.
 
 mod fs;
+mod inotable;
 
 use std::io::{self, Write};
 use std::path::Path;
