@@ -442,7 +442,8 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
             Ok(())
         }
         Command::Mount { source, mountpoint } => {
-            hammer_mirror::mount::mount(source, mountpoint).map_err(Failure::errx)
+            hammer_mirror::mount::mount(source, mountpoint, &o.mount_options())
+                .map_err(Failure::errx)
         }
         Command::Umount { mountpoint } => {
             hammer_mirror::mount::umount(mountpoint).map_err(Failure::errx)

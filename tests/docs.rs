@@ -29,6 +29,7 @@ fn implemented() -> BTreeSet<String> {
         .lines()
         .filter_map(|l| l.strip_prefix("  hammer "))
         .map(|l| l.strip_prefix("[-F] ").unwrap_or(l))
+        .map(|l| l.strip_prefix("[-a] ").unwrap_or(l))
         .filter_map(|l| l.split_whitespace().next())
         .map(str::to_string)
         .collect();
@@ -48,12 +49,14 @@ fn not_implemented() -> Vec<String> {
         .collect()
 }
 
-/// The man page's command entries: `.It Cm <name>`, also after `Oo Fl F Oc`.
+/// The man page's command entries: `.It Cm <name>`, also after `Oo Fl F Oc`
+/// or `Oo Fl a Oc`.
 fn man_commands() -> BTreeSet<String> {
     read("man/hammer.8")
         .lines()
         .filter_map(|l| l.strip_prefix(".It "))
         .map(|l| l.strip_prefix("Oo Fl F Oc ").unwrap_or(l))
+        .map(|l| l.strip_prefix("Oo Fl a Oc ").unwrap_or(l))
         .filter_map(|l| l.strip_prefix("Cm "))
         .filter_map(|l| l.split_whitespace().next())
         .map(str::to_string)

@@ -154,6 +154,13 @@ mod tests {
     }
 
     #[test]
+    fn a_makes_mount_list_its_history() {
+        let shown = |args: &[&str]| p(args).unwrap().opts.mount_options().show_history;
+        assert!(shown(&["-a", "mount", "/s/pfs", "/mnt"]));
+        assert!(!shown(&["mount", "/s/pfs", "/mnt"]));
+    }
+
+    #[test]
     fn verbose_and_quiet_cancel() {
         let o = p(&["-vq", "mirror-dump"]).unwrap().opts;
         assert_eq!((o.verbose, o.quiet), (0, 0));

@@ -11,6 +11,7 @@ use crate::mirror::copy::CopyOptions;
 use crate::mirror::read::ReadOptions;
 use crate::mirror::remote::SshOptions;
 use crate::mirror::write::WriteOptions;
+use crate::mount::MountOptions;
 use crate::pfs_cmd::{DestroyOptions, COUNTDOWN_STEP};
 use crate::progress::Progress;
 
@@ -110,6 +111,12 @@ impl GlobalOpts {
             force: self.force,
             progress: self.progress("export", "files"),
             events: Events::default(),
+        }
+    }
+
+    pub fn mount_options(&self) -> MountOptions {
+        MountOptions {
+            show_history: self.show_history,
         }
     }
 }

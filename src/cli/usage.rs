@@ -147,7 +147,7 @@ hammer mirror-verify-serve <pfs-path>
 
 /// Usage of mount and umount.
 pub const MOUNT_USAGE: &str = "\
-hammer mount <pfs-path>[@@<tid>] <mountpoint>
+hammer [-a] mount <pfs-path>[@@<tid>] <mountpoint>
 hammer umount <mountpoint>
 ";
 
@@ -387,19 +387,23 @@ their time (UTC) and what changed.
             ),
             cmd(
                 "mount",
-                "mount <pfs-path>[@@<tid>] <mountpoint>",
+                "[-a] mount <pfs-path>[@@<tid>] <mountpoint>",
                 "\
 Shows a store PFS read-only through FUSE, as of <tid> or, without one,
 following its sync point; its root's `@@` directory holds one directory
-per TID at which the PFS changed, each the tree as of that TID. Runs in
-the foreground until unmounted (`hammer umount`, or SIGINT/SIGTERM).
+per TID at which the PFS changed, each the tree as of that TID. `@@` is
+reached by name and not listed (find, du, tar, rsync and cp -a walk the
+tree alone) unless -a is given. Runs in the foreground until unmounted
+(`hammer umount`, or SIGINT/SIGTERM).
+Options: -a
 ",
             ),
             cmd(
                 "umount",
                 "umount <mountpoint>",
                 "\
-Unmounts what `hammer mount` mounted there.
+Unmounts what `hammer mount` mounted there; one left by a killed
+`hammer mount` is detached, even with a process still inside it.
 ",
             ),
             cmd(
@@ -483,6 +487,7 @@ the HAMMER version of a filesystem, is not implemented.)
 const OPTIONS: &str = "\
 Options (before the command):
   -2                two-way protocol (mirror-read, mirror-write)
+  -a                mount lists @@ in its root
   -B                no prescan split of the first transfer
   -b bandwidth      mirror-read's bytes per second (k, m, g suffixes)
   -c cyclefile      where mirror-read resumes
