@@ -47,7 +47,7 @@ const LIVE: u64 = 0;
 /// the root, with `-a`) `@@`, then the directory's entries at their keys
 /// (the offset after an entry is its key plus one), so an offset means the
 /// same whatever is committed while the listing is read. Keys below
-/// `FIRST_KEY` are never name keys (§2.2).
+/// `FIRST_KEY` are never name keys (kernel-semantics.md §2.2).
 const DOT: i64 = 0;
 const DOTDOT: i64 = 1;
 const HISTORY_POS: i64 = 2;
