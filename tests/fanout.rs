@@ -148,7 +148,7 @@ fn copy_with_a_stalled_target(
     rsh: &Path,
     stop_after: Option<Duration>,
 ) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hammer"))
+    let child = Command::new(env!("CARGO_BIN_EXE_hammer"))
         .env("HAMMER_RSH", rsh)
         .args(["-y", "-i", "0", "-b", "4m", "-w", "2", "mirror-copy"])
         .args([
@@ -172,17 +172,7 @@ fn copy_with_a_stalled_target(
             .status()
             .unwrap();
     }
-    let mut ended = false;
-    wait_for(
-        "the copy to drop its stalled target and end",
-        120,
-        || {
-            ended = child.try_wait().unwrap().is_some();
-            ended
-        },
-        String::new,
-    );
-    child.wait_with_output().unwrap()
+    wait_output("the copy to drop its stalled target and end", 120, child)
 }
 
 /// The copy ended with target 2 dropped for standing still (`doing`
@@ -310,36 +300,45 @@ fn the_arguments_are_checked() {
     );
 }
 
+/// `hammer -y -i 0 <args> mirror-stream` of `root`'s master to `a` and
+/// `far:b` (through `rsh`), its stderr in a file: the child, that file
+/// and the remote target's argument.
+fn stream_to_a_and_far_b(
+    dir: &Path,
+    root: &Path,
+    rsh: &Path,
+    args: &[&str],
+) -> (std::process::Child, std::path::PathBuf, String) {
+    let far = format!("far:{}", s(&root.join("b")));
+    let log = dir.join("stderr");
+    let child = Command::new(env!("CARGO_BIN_EXE_hammer"))
+        .env("HAMMER_RSH", rsh)
+        .args(["-y", "-i", "0"])
+        .args(args)
+        .arg("mirror-stream")
+        .args([s(&root.join("master")), s(&root.join("a")), far.clone()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    (child, log, far)
+}
+
+/// Whether the target `name` of `root` holds its master up to `tid`.
+fn synced(root: &Path, name: &str, tid: u64) -> bool {
+    fs::symlink_metadata(root.join(name)).is_ok() && sync_end(root, id(root, name)) >= tid
+}
+
 #[test]
 fn a_stream_goes_on_without_a_lost_target_and_takes_it_back() {
     let dir = tempfile::tempdir().unwrap();
     let root = store_with_master(dir.path(), "s");
     make_history(&root, 10, 1, 2000);
     let rsh = fake_rsh(dir.path());
-    let m = s(&root.join("master"));
-    let far = format!("far:{}", s(&root.join("b")));
-    let log = dir.path().join("stderr");
+    let (mut child, log, _) = stream_to_a_and_far_b(dir.path(), &root, &rsh, &["-v"]);
     let said = || fs::read_to_string(&log).unwrap_or_default();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hammer"))
-        .env("HAMMER_RSH", &rsh)
-        .args([
-            "-y",
-            "-v",
-            "-i",
-            "0",
-            "mirror-stream",
-            &m,
-            &s(&root.join("a")),
-            &far,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let synced = |name: &str, tid: u64| {
-        fs::symlink_metadata(root.join(name)).is_ok() && sync_end(&root, id(&root, name)) >= tid
-    };
+    let synced = |name: &str, tid: u64| synced(&root, name, tid);
     let first = sync_end(&root, 1);
     wait_for(
         "both targets",
@@ -400,30 +399,11 @@ fn a_target_that_cannot_be_started_again_is_told_and_tried_again() {
     let root = store_with_master(dir.path(), "s");
     make_history(&root, 10, 1, 2000);
     let rsh = fake_rsh(dir.path());
-    let m = s(&root.join("master"));
-    let far = format!("far:{}", s(&root.join("b")));
-    let log = dir.path().join("stderr");
     let events = dir.path().join("events.jsonl");
+    let j = ["-j", events.to_str().unwrap()];
+    let (mut child, log, far) = stream_to_a_and_far_b(dir.path(), &root, &rsh, &j);
     let said = || fs::read_to_string(&log).unwrap_or_default();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hammer"))
-        .env("HAMMER_RSH", &rsh)
-        .args([
-            "-y",
-            "-i",
-            "0",
-            "-j",
-            events.to_str().unwrap(),
-            "mirror-stream",
-        ])
-        .args([&m, &s(&root.join("a")), &far])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let synced = |name: &str, tid: u64| {
-        fs::symlink_metadata(root.join(name)).is_ok() && sync_end(&root, id(&root, name)) >= tid
-    };
+    let synced = |name: &str, tid: u64| synced(&root, name, tid);
     let first = sync_end(&root, 1);
     wait_for(
         "both targets",
