@@ -503,12 +503,7 @@ fn a_listing_made_while_mirror_write_commits_misses_no_file() {
 
 /// A field of /proc/<pid>/status, in KiB.
 fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().strip_suffix(" kB")?.parse().ok())
-        .unwrap()
+    rss::status_kib(pid, field).unwrap()
 }
 
 /// Asks the kernel to drop the dentries and inodes it caches: it then

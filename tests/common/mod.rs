@@ -13,6 +13,7 @@ mod fail_after;
 mod garage;
 mod pty;
 mod rng;
+pub mod rss;
 mod setup;
 mod stream;
 
