@@ -325,6 +325,31 @@ fn stream_to_a_and_far_b(
     (child, log, far)
 }
 
+/// A small batch on `root`'s master every two seconds (each given time to
+/// arrive) until `done` holds, at most a minute; `newest` follows the
+/// master's newest TID.
+fn batches_until(
+    root: &Path,
+    what: &str,
+    newest: &mut u64,
+    mut done: impl FnMut(u64) -> bool,
+    diag: impl Fn() -> String,
+) {
+    wait_for(
+        what,
+        60,
+        || {
+            std::thread::sleep(Duration::from_secs(2));
+            if done(*newest) {
+                return true;
+            }
+            *newest = make_history(root, 2, 1, 100);
+            false
+        },
+        diag,
+    );
+}
+
 /// Whether the target `name` of `root` holds its master up to `tid`.
 fn synced(root: &Path, name: &str, tid: u64) -> bool {
     fs::symlink_metadata(root.join(name)).is_ok() && sync_end(root, id(root, name)) >= tid
@@ -357,18 +382,11 @@ fn a_stream_goes_on_without_a_lost_target_and_takes_it_back() {
     // The lost one is started again 15 s after it was found gone, at the
     // next batch.
     let mut newest = second;
-    wait_for(
+    batches_until(
+        &root,
         "target 2 back",
-        60,
-        || {
-            // A batch every two seconds, each given time to arrive.
-            std::thread::sleep(Duration::from_secs(2));
-            if synced("b", newest) {
-                return true;
-            }
-            newest = make_history(&root, 2, 1, 100);
-            false
-        },
+        &mut newest,
+        |t| synced("b", t),
         said,
     );
     assert!(
@@ -420,17 +438,11 @@ fn a_target_that_cannot_be_started_again_is_told_and_tried_again() {
         .unwrap();
     let mut newest = make_history(&root, 10, 1, 2000);
     let told = format!("hammer: mirror-copy: target 2 ({far}) dropped: cannot start it again: ");
-    wait_for(
+    batches_until(
+        &root,
         "the failed start to be told",
-        60,
-        || {
-            std::thread::sleep(Duration::from_secs(2));
-            if said().contains(&told) {
-                return true;
-            }
-            newest = make_history(&root, 2, 1, 100);
-            false
-        },
+        &mut newest,
+        |_| said().contains(&told),
         said,
     );
     assert!(synced("a", newest) || sync_end(&root, id(&root, "a")) > first);
@@ -441,17 +453,11 @@ fn a_target_that_cannot_be_started_again_is_told_and_tried_again() {
     );
     // Its shell back, it is started again at a later batch.
     fs::set_permissions(&rsh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    wait_for(
+    batches_until(
+        &root,
         "target 2 back",
-        60,
-        || {
-            std::thread::sleep(Duration::from_secs(2));
-            if synced("b", newest) {
-                return true;
-            }
-            newest = make_history(&root, 2, 1, 100);
-            false
-        },
+        &mut newest,
+        |t| synced("b", t),
         said,
     );
     Command::new("kill")

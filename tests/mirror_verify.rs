@@ -549,7 +549,6 @@ fn read_answer(out: &mut ChildStdout) -> bool {
     }
 }
 
-
 /// A hostile client of mirror-verify-serve, through an ssh-remote forced
 /// command, sends the largest requests a side takes (and one larger than
 /// that, and one whose ranges overlap): the serving process stays within
