@@ -26,3 +26,10 @@ pub mod progress;
 pub mod restrict;
 pub mod verify;
 pub mod wire;
+
+/// The seeded generator of the unit tests, the integration tests and the
+/// benches alike (each uses the part it needs).
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../tests/common/rng.rs"]
+mod rng;
