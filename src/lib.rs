@@ -11,8 +11,8 @@
 //!   readers and writer, `-z` frames), [`ondisk`] (HAMMER's structures),
 //!   [`pfs`] (`trait Pfs`, the kernel backend and the store);
 //! * the commands' library calls the tests drive directly: [`mirror`]
-//!   (mirror-read, mirror-write, mirror-dump and their errors), [`bridge`]
-//!   (HAMMER's file payloads, import), [`verify`] (mirror-verify's
+//!   (mirror-read, mirror-write, mirror-dump and their errors), [`model`]
+//!   (HAMMER's file payloads), [`bridge`] (import), [`verify`] (mirror-verify's
 //!   messages and one side of it), `chain` (with the `s3` feature: the
 //!   bucket client, its settings, the manifest, the lease probe),
 //!   [`patharg`] (path arguments) and [`fsio`] (streaming I/O).
@@ -35,6 +35,7 @@ pub mod events;
 pub mod fsio;
 pub(crate) mod idhash;
 pub mod mirror;
+pub mod model;
 pub(crate) mod mount;
 pub mod ondisk;
 pub mod patharg;
@@ -42,3 +43,10 @@ pub mod pfs;
 pub(crate) mod progress;
 pub mod verify;
 pub mod wire;
+
+/// The seeded generator of the unit tests, the integration tests and the
+/// benches alike (each uses the part it needs).
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../tests/common/rng.rs"]
+mod rng;

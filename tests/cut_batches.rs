@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::*;
-use hammer_mirror::bridge::format::{direntry, namekey, objtype};
+use hammer_mirror::model::format::{direntry, namekey, objtype};
 use hammer_mirror::ondisk::{
     rectype, BaseElm, LeafElm, PseudofsData, BTREE_TYPE_RECORD, LOCALIZE_INODE, LOCALIZE_MISC,
 };

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use common::*;
-use hammer_mirror::bridge::format::{direntry, namekey, objtype, InodeData};
+use hammer_mirror::model::format::{direntry, namekey, objtype, InodeData};
 use hammer_mirror::ondisk::{rectype, LOCALIZE_INODE, LOCALIZE_MISC};
 use hammer_mirror::pfs::store::{RecordId, Txn};
 

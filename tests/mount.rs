@@ -1,9 +1,12 @@
-//! `hammer mount` (issue 15): a store PFS through FUSE, read-only. The
+//! `hammer mount`: a store PFS through FUSE, read-only. The
 //! tree under `@@/<tid>` equals an export as of that TID (contents, types,
 //! modes, owners, sizes, times, symlinks, hard links), a large file reads
 //! back whole, a slave's mount follows its sync point, every change is
-//! refused with EROFS, and SIGTERM unmounts. Needs root and /dev/fuse
-//! (`.ci/run` runs these tests as root).
+//! refused with EROFS, and SIGTERM unmounts; `find` over a mount walks
+//! what export writes (`@@` is reached by name, listed with -a), a listing
+//! read while mirror-write commits misses nothing, memory follows the
+//! inodes the kernel holds, and a killed mount is cleared. Needs root and
+//! /dev/fuse (`.ci/run` runs these tests as root).
 
 mod common;
 
@@ -24,7 +27,13 @@ struct Mounted {
 }
 
 fn is_mounted(at: &Path) -> bool {
-    let at = at.canonicalize().unwrap();
+    // The parent, as a killed mount's own path no longer resolves.
+    let at = at
+        .parent()
+        .unwrap()
+        .canonicalize()
+        .unwrap()
+        .join(at.file_name().unwrap());
     fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
@@ -32,11 +41,20 @@ fn is_mounted(at: &Path) -> bool {
 }
 
 fn mount(source: &str, at: &Path) -> Mounted {
+    mount_with(&[], source, at)
+}
+
+/// `hammer <options> mount <source> <at>`, once it is mounted.
+fn mount_with(options: &[&str], source: &str, at: &Path) -> Mounted {
     assert!(Path::new("/dev/fuse").exists(), "{NEEDS}");
-    fs::create_dir_all(at).unwrap();
+    // A killed mount's path exists and does not resolve.
+    if let Err(e) = fs::create_dir_all(at) {
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    }
     // Its stderr in a file beside the mount point, shown if it fails.
     let log = at.with_extension("log");
     let child = hammer()
+        .args(options)
         .args(["mount", source, at.to_str().unwrap()])
         .stdin(Stdio::null())
         .stderr(fs::File::create(&log).unwrap())
@@ -222,13 +240,9 @@ fn the_tree_as_of_each_tid_equals_its_export() {
         ]);
         assert_same_tree(&mnt.join("@@").join(tid), &ex);
     }
-    // The mount's own tree is the newest, with `@@` besides.
+    // The mount's own tree is the newest (`@@` is not listed).
     let newest = dir.path().join(format!("ex-{}", tids.last().unwrap()));
-    let top = dir.path().join("top");
-    fs::create_dir(&top).unwrap();
-    let top_names = names(&mnt);
-    assert!(top_names.iter().any(|n| n == "@@"));
-    assert_eq!(top_names.len(), fs::read_dir(&newest).unwrap().count() + 1);
+    assert_eq!(names(&mnt), names(&newest));
     assert_eq!(fs::read(mnt.join("medium")).unwrap(), b"now short");
     // diff -r agrees (it cannot compare FIFOs: they are compared above).
     let tid = &tids[1];
@@ -359,14 +373,14 @@ fn a_pfs_that_cannot_be_mounted_is_refused_before_mounting() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
-        "hammer mount <pfs-path>[@@<tid>] <mountpoint>\nhammer umount <mountpoint>\n"
+        "hammer [-a] mount <pfs-path>[@@<tid>] <mountpoint>\nhammer umount <mountpoint>\n"
     );
 }
 
 #[test]
 #[ignore = "needs root and /dev/fuse: cargo test -- --include-ignored, as .ci/run does"]
 fn names_export_would_refuse_are_hidden_and_reported_once() {
-    use hammer_mirror::bridge::format::{direntry, parse_direntry};
+    use hammer_mirror::model::format::{direntry, parse_direntry};
     let dir = tempfile::tempdir().unwrap();
     // damage.rs's master: its entry `small` renamed behind the store's back.
     let root = common::master_with_history(dir.path());
@@ -425,4 +439,236 @@ fn an_import_running_meanwhile_is_never_seen_half_applied() {
     }
     writer.join().unwrap();
     assert!(seen.len() > 1, "the reads saw no import: {seen:?}");
+}
+
+#[test]
+#[ignore = "needs root and /dev/fuse: cargo test -- --include-ignored, as .ci/run does"]
+fn a_listing_made_while_mirror_write_commits_misses_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "st");
+    let t = dir.path().join("tree");
+    let d = t.join("d");
+    fs::create_dir_all(&d).unwrap();
+    let kept: Vec<String> = (0..10_000).map(|i| format!("keep-{i:05}")).collect();
+    for name in &kept {
+        fs::write(d.join(name), b"").unwrap();
+    }
+    for i in 0..2_000 {
+        fs::write(d.join(format!("gone-{i:04}")), b"").unwrap();
+    }
+    let (m, s) = (root.join("master"), root.join("slave"));
+    import(&t, &m);
+    copy_quietly(&m, &s);
+    let mnt = dir.path().join("mnt");
+    let _mounted = mount(s.to_str().unwrap(), &mnt);
+    let mut listing = fs::read_dir(mnt.join("d")).unwrap();
+    let mut listed: Vec<String> = listing
+        .by_ref()
+        .take(3_000)
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    // Between two reads of the listing, the slave loses 2,000 files and
+    // gains 200.
+    for i in 0..2_000 {
+        fs::remove_file(d.join(format!("gone-{i:04}"))).unwrap();
+    }
+    for i in 0..200 {
+        fs::write(d.join(format!("new-{i:03}")), b"").unwrap();
+    }
+    import(&t, &m);
+    copy_quietly(&m, &s);
+    wait_for(
+        "the slave's mount to follow",
+        10,
+        || mnt.join("d/new-000").exists() && !mnt.join("d/gone-0000").exists(),
+        String::new,
+    );
+    listed.extend(listing.map(|e| e.unwrap().file_name().into_string().unwrap()));
+    let n = listed.len();
+    listed.sort();
+    listed.dedup();
+    assert_eq!(listed.len(), n, "names listed twice");
+    let missing: Vec<&String> = kept
+        .iter()
+        .filter(|k| listed.binary_search(k).is_err())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} files in both states not listed, first {:?}",
+        missing.len(),
+        kept.len(),
+        missing.first()
+    );
+}
+
+/// A field of /proc/<pid>/status, in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    rss::status_kib(pid, field).unwrap()
+}
+
+/// Asks the kernel to drop the dentries and inodes it caches: it then
+/// forgets those of the mount.
+fn drop_caches() {
+    fs::write("/proc/sys/vm/drop_caches", "2").unwrap();
+}
+
+/// Every entry of every directory under `dir`, stat'ed (as find -ls).
+fn stat_all(dir: &Path) {
+    for e in fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if fs::symlink_metadata(e.path()).unwrap().is_dir() {
+            stat_all(&e.path());
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root and /dev/fuse: cargo test -- --include-ignored, as .ci/run does"]
+fn memory_follows_the_inodes_the_kernel_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "st");
+    let t = dir.path().join("tree");
+    fs::create_dir(&t).unwrap();
+    for i in 0..4_000 {
+        fs::write(t.join(format!("f{i}")), b"").unwrap();
+    }
+    let m = root.join("master");
+    // 25 TIDs: 100,000 inodes under `@@`.
+    for g in 0..25 {
+        fs::write(t.join("f0"), format!("{g}")).unwrap();
+        import(&t, &m);
+    }
+    let mnt = dir.path().join("mnt");
+    let mounted = mount(m.to_str().unwrap(), &mnt);
+    let pid = mounted.child.id();
+    // The store's page cache warmed by one view, then given back.
+    let history = mnt.join("@@");
+    stat_all(&history.join(names(&history).last().unwrap()));
+    drop_caches();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let base = status_kib(pid, "VmRSS");
+    stat_all(&mnt.join("@@"));
+    let peak = status_kib(pid, "VmHWM");
+    assert!(
+        peak >= base + 2048,
+        "browsing 100,000 inodes took {base} -> {peak} KiB"
+    );
+    // Asked again every 2 s (wait_for polls every 50 ms): the kernel may
+    // keep what is in use at the moment it is asked.
+    let mut polls = 0;
+    wait_for(
+        "the mount to give back its inodes",
+        60,
+        || {
+            if polls % 40 == 0 {
+                drop_caches();
+            }
+            polls += 1;
+            status_kib(pid, "VmRSS") < base + (peak - base) / 2
+        },
+        || {
+            let now = status_kib(pid, "VmRSS");
+            format!("resident {base} KiB, {peak} KiB at most, now {now} KiB")
+        },
+    );
+}
+
+/// `find <dir>`'s paths below `dir`, sorted.
+fn find(dir: &Path) -> Vec<String> {
+    let out = std::process::Command::new("find")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut paths: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| l[dir.to_str().unwrap().len()..].to_string())
+        .collect();
+    paths.sort();
+    paths
+}
+
+#[test]
+#[ignore = "needs root and /dev/fuse: cargo test -- --include-ignored, as .ci/run does"]
+fn find_over_a_mount_walks_what_export_writes_and_at_at_is_reached_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = master_with_files(dir.path());
+    let m = root.join("master");
+    let tids = tids(&m);
+    // The first import's (the first TID is the PFS's creation).
+    let (first, newest) = (&tids[1], tids.last().unwrap());
+    let ex = dir.path().join("ex");
+    ok(&["-q", "export", m.to_str().unwrap(), ex.to_str().unwrap()]);
+    let mnt = dir.path().join("mnt");
+    let mounted = mount(m.to_str().unwrap(), &mnt);
+    assert_eq!(find(&mnt), find(&ex));
+    // `@@` is not listed, and still there by name.
+    assert_eq!(names(&mnt.join("@@")), tids);
+    assert_eq!(
+        fs::read(mnt.join("@@").join(first).join("medium")).unwrap(),
+        vec![7u8; 20_000]
+    );
+    drop(mounted);
+    // A mount as of a TID is its export.
+    let ex_first = dir.path().join("ex-first");
+    let at_first = format!("{}@@{first}", m.display());
+    ok(&["-q", "export", &at_first, ex_first.to_str().unwrap()]);
+    let mounted = mount(&at_first, &mnt);
+    assert_eq!(find(&mnt), find(&ex_first));
+    drop(mounted);
+    // -a lists it.
+    let _mounted = mount_with(&["-a"], m.to_str().unwrap(), &mnt);
+    let mut want = names(&ex);
+    want.push("@@".into());
+    want.sort();
+    assert_eq!(names(&mnt), want);
+    assert!(names(&mnt.join("@@")).contains(newest));
+}
+
+#[test]
+#[ignore = "needs root and /dev/fuse: cargo test -- --include-ignored, as .ci/run does"]
+fn a_killed_mount_is_cleared_by_the_next_mount_and_by_umount() {
+    use nix::sys::signal::Signal::SIGKILL;
+    let dir = tempfile::tempdir().unwrap();
+    let root = master_with_files(dir.path());
+    let m = root.join("master");
+    let mnt = dir.path().join("mnt");
+    let kill = |mut mounted: Mounted| {
+        signal(&mounted.child, SIGKILL);
+        mounted.child.wait().unwrap();
+        // Once the attributes the kernel keeps for a second are stale.
+        wait_for(
+            "the killed mount to answer ENOTCONN",
+            10,
+            || fs::metadata(&mnt).is_err_and(|e| e.raw_os_error() == Some(libc::ENOTCONN)),
+            String::new,
+        );
+    };
+    kill(mount(m.to_str().unwrap(), &mnt));
+    // Mounted again on the dead one (listed as mounted meanwhile).
+    let mounted = mount(m.to_str().unwrap(), &mnt);
+    wait_for(
+        "the new mount",
+        10,
+        || fs::read(mnt.join("small")).is_ok_and(|d| d == b"hello\n"),
+        || fs::read_to_string(mnt.with_extension("log")).unwrap_or_default(),
+    );
+    let log = fs::read_to_string(mnt.with_extension("log")).unwrap();
+    assert!(
+        log.contains("cleared a mount whose server was gone"),
+        "{log}"
+    );
+    // Killed while a process works inside: umount clears it all the same.
+    let mut inside = std::process::Command::new("sleep")
+        .arg("600")
+        .current_dir(mnt.join("sub"))
+        .spawn()
+        .unwrap();
+    kill(mounted);
+    let out = run(&["umount", mnt.to_str().unwrap()]);
+    inside.kill().unwrap();
+    inside.wait().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!is_mounted(&mnt));
+    assert!(fs::read_dir(&mnt).unwrap().next().is_none());
 }

@@ -17,16 +17,16 @@ use nix::errno::Errno;
 use nix::sys::stat::{major, minor};
 use nix::unistd::{lseek, Whence};
 
-use super::format::{
-    block_at, collision_budget, direntry, namekey, objtype, InodeData, CAP_DIRHASH_ALG1,
-    CAP_DIR_LOCAL_INO, FIXKEY_SYMLINK, INLINE_SYMLINK_MAX, XBUFSIZE,
-};
 use super::listing::Lister;
-use super::tree::{Entry, Tree};
 use super::{micros, open_pfs, BridgeError};
 use crate::events::{self, Events, Start};
 use crate::fsio::read_full;
 use crate::idhash::{IdMap, IdSet};
+use crate::model::format::{
+    block_at, collision_budget, direntry, namekey, objtype, InodeData, CAP_DIRHASH_ALG1,
+    CAP_DIR_LOCAL_INO, FIXKEY_SYMLINK, INLINE_SYMLINK_MAX, XBUFSIZE,
+};
+use crate::model::tree::{Entry, Tree};
 use crate::ondisk::{rectype, LeafElm, LOCALIZE_INODE, LOCALIZE_MISC};
 use crate::patharg::PathArg;
 use crate::pfs::store::{RecordId, Txn};

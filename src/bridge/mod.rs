@@ -2,11 +2,9 @@
 //! directory tree as one new TID, `export` a PFS as of any TID.
 
 pub(crate) mod export;
-pub mod format;
 pub mod import;
 pub(crate) mod listing;
 pub(crate) mod snapls;
-pub(crate) mod tree;
 
 use std::io;
 use std::path::Path;

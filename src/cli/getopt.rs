@@ -14,7 +14,7 @@ use crate::wire::zframe::zstd_level;
 /// `getopt(3)` option string of hammer.c.
 pub const OPTSTRING: &str = "b:c:de:hf:i:m:p:qrt:v2yABC:FR:S:T:X";
 /// This tool's own options, on letters the original does not use.
-pub const OWN_OPTSTRING: &str = "zj:w:";
+pub const OWN_OPTSTRING: &str = "zj:w:a";
 
 /// Default `-S`: 4 GiB.
 const DEFAULT_SPLITUP: u64 = 4_294_967_296;
@@ -70,6 +70,8 @@ pub struct GlobalOpts {
     /// `-w`: how long a target of a copy to several targets may stall
     /// before it is dropped; `None` (`-w 0`): never.
     pub stall: Option<Duration>,
+    /// `-a`: mount lists `@@` in its root.
+    pub show_history: bool,
 }
 
 impl GlobalOpts {
@@ -103,6 +105,7 @@ impl Default for GlobalOpts {
             compress: 0,
             events: None,
             stall: Some(DEFAULT_STALL),
+            show_history: false,
         }
     }
 }
@@ -196,6 +199,7 @@ fn apply_flag(o: &mut GlobalOpts, c: char) -> Result<(), CliError> {
         'F' => o.force = true,
         'X' => o.ssh_compress = true,
         'z' => o.compress += 1,
+        'a' => o.show_history = true,
         'r' | 'A' => {}
         _ => return Err(CliError::IllegalOption(c)),
     }

@@ -170,6 +170,7 @@ mod tests {
 
     use super::restrict::CLIENT_OPTIONS;
     use super::*;
+    use crate::commands::Context;
     use crate::pfs::store::Store;
 
     fn p(args: &[&str]) -> Result<Invocation, CliError> {
@@ -178,6 +179,15 @@ mod tests {
                 .chain(args.iter().copied())
                 .map(OsString::from),
         )
+    }
+
+    /// What a command of these options is run with.
+    fn context(opts: &GlobalOpts) -> Context<'_> {
+        Context {
+            opts,
+            events: Default::default(),
+            word: "hammer",
+        }
     }
 
     #[test]
@@ -235,18 +245,23 @@ mod tests {
     }
 
     #[test]
+    fn a_makes_mount_list_its_history() {
+        let shown = |args: &[&str]| {
+            let opts = p(args).unwrap().opts;
+            context(&opts).mount_options().show_history
+        };
+        assert!(shown(&["-a", "mount", "/s/pfs", "/mnt"]));
+        assert!(!shown(&["mount", "/s/pfs", "/mnt"]));
+    }
+
+    #[test]
     fn verbose_and_quiet_cancel() {
         let o = p(&["-vq", "mirror-dump"]).unwrap().opts;
         assert_eq!((o.verbose, o.quiet), (0, 0));
         let o = p(&["-qqv", "mirror-dump"]).unwrap().opts;
         assert_eq!((o.verbose, o.quiet), (0, 1));
         let opts = p(&["-q", "-v", "mirror-dump"]).unwrap().opts;
-        let cx = crate::commands::Context {
-            opts: &opts,
-            events: Default::default(),
-            word: "mirror-copy",
-        };
-        let c = cx.copy_options();
+        let c = context(&opts).copy_options();
         assert_eq!(
             (c.read.verbose, c.read.quiet, c.write.quiet),
             (0, false, false)

@@ -486,12 +486,15 @@ their time (UTC) and what changed.
     },
     Entry {
         word: "mount",
-        synopsis: "mount <pfs-path>[@@<tid>] <mountpoint>",
+        synopsis: "[-a] mount <pfs-path>[@@<tid>] <mountpoint>",
         help: "\
 Shows a store PFS read-only through FUSE, as of <tid> or, without one,
 following its sync point; its root's `@@` directory holds one directory
-per TID at which the PFS changed, each the tree as of that TID. Runs in
-the foreground until unmounted (`hammer umount`, or SIGINT/SIGTERM).
+per TID at which the PFS changed, each the tree as of that TID. `@@` is
+reached by name and not listed (find, du, tar, rsync and cp -a walk the
+tree alone) unless -a is given. Runs in the foreground until unmounted
+(`hammer umount`, or SIGINT/SIGTERM).
+Options: -a
 ",
         usage: Usage::MOUNT,
         remote: Remote::Refused,
@@ -508,7 +511,8 @@ the foreground until unmounted (`hammer umount`, or SIGINT/SIGTERM).
         word: "umount",
         synopsis: "umount <mountpoint>",
         help: "\
-Unmounts what `hammer mount` mounted there.
+Unmounts what `hammer mount` mounted there; one left by a killed
+`hammer mount` is detached, even with a process still inside it.
 ",
         usage: Usage::MOUNT,
         remote: Remote::Refused,

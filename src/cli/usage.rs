@@ -167,7 +167,7 @@ hammer mirror-verify-serve <pfs-path>
     };
     pub const MOUNT: Usage = Usage::of(
         "\
-hammer mount <pfs-path>[@@<tid>] <mountpoint>
+hammer [-a] mount <pfs-path>[@@<tid>] <mountpoint>
 hammer umount <mountpoint>
 ",
     );
@@ -180,6 +180,7 @@ hammer umount <mountpoint>
 const OPTIONS: &str = "\
 Options (before the command):
   -2                two-way protocol (mirror-read, mirror-write)
+  -a                mount lists @@ in its root
   -B                no prescan split of the first transfer
   -b bandwidth      mirror-read's bytes per second (k, m, g suffixes)
   -c cyclefile      where mirror-read resumes

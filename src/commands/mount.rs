@@ -6,8 +6,8 @@ use super::{Context, Failure};
 use crate::mount;
 use crate::patharg::PathArg;
 
-pub(crate) fn mount(_: &Context<'_>, source: &PathArg, mountpoint: &Path) -> Result<(), Failure> {
-    mount::mount(source, mountpoint).map_err(Failure::errx)
+pub(crate) fn mount(cx: &Context<'_>, source: &PathArg, mountpoint: &Path) -> Result<(), Failure> {
+    mount::mount(source, mountpoint, &cx.mount_options()).map_err(Failure::errx)
 }
 
 pub(crate) fn umount(mountpoint: &Path) -> Result<(), Failure> {

@@ -13,6 +13,7 @@ use crate::mirror::copy::CopyOptions;
 use crate::mirror::read::ReadOptions;
 use crate::mirror::remote::SshOptions;
 use crate::mirror::write::WriteOptions;
+use crate::mount::MountOptions;
 use crate::progress::Progress;
 
 impl Context<'_> {
@@ -112,6 +113,13 @@ impl Context<'_> {
             force: self.opts.force,
             progress: self.progress("files"),
             events: self.events.clone(),
+        }
+    }
+
+    /// `-a` lists `@@` in the mount's root.
+    pub fn mount_options(&self) -> MountOptions {
+        MountOptions {
+            show_history: self.opts.show_history,
         }
     }
 }

@@ -2,23 +2,27 @@
 //! of a TID (or following its sync point), and under `@@` the tree as of
 //! each TID at which the PFS changed. Every request reads through one
 //! `View` (one read transaction), so a batch being written is never seen
-//! half applied; nothing is ever written.
+//! half applied, and a directory is listed as of the TID it was opened at;
+//! nothing is ever written.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
+use std::hash::BuildHasher;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{
-    FileAttr, FileType, Filesystem, KernelConfig, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry,
-    ReplyOpen, Request,
+    fuse_forget_one, FileAttr, FileType, Filesystem, KernelConfig, ReplyAttr, ReplyData,
+    ReplyDirectory, ReplyEntry, ReplyOpen, Request,
 };
 use nix::errno::Errno;
 
+use super::inotable::InoTable;
 use crate::bridge::export::bad_name;
-use crate::bridge::format::parse_direntry;
-use crate::bridge::format::{
+use crate::model::format::parse_direntry;
+use crate::model::format::{
     collision_budget, namekey, objtype, InodeData, CAP_DIR_LOCAL_INO, FIXKEY_SYMLINK,
     INLINE_SYMLINK_MAX,
 };
@@ -39,49 +43,90 @@ pub const HISTORY_NAME: &str = "@@";
 /// A view: the mount's own (`LIVE`: its TID, or the sync point now) or a
 /// TID under `@@`.
 const LIVE: u64 = 0;
+/// Where a listing's entries sit, as in HAMMER's readdir: `.`, `..`, (in
+/// the root, with `-a`) `@@`, then the directory's entries at their keys
+/// (the offset after an entry is its key plus one), so an offset means the
+/// same whatever is committed while the listing is read. Keys below
+/// `FIRST_KEY` are never name keys (kernel-semantics.md §2.2).
+const DOT: i64 = 0;
+const DOTDOT: i64 = 1;
+const HISTORY_POS: i64 = 2;
+const FIRST_KEY: i64 = 3;
 
-/// FUSE inode numbers for (view, object): the same object in one view has
-/// one number, so hard links share it.
+/// FUSE inode numbers for (view, object) pairs. A pair's number is its
+/// keyed hash, or the next free number after it if another pair the kernel
+/// holds has that one: the same object in one view has one number, so hard
+/// links share it, and keeps it after the kernel forgot it, so tools that
+/// tell hard links by inode number over a long walk (tar, rsync, du) still
+/// do. Only the pairs the kernel holds are kept, each with the lookups it
+/// has not forgotten: memory follows what the kernel caches.
 #[derive(Default)]
 struct Inos {
-    by_node: HashMap<(u64, i64), u64>,
-    nodes: Vec<(u64, i64)>,
+    keys: RandomState,
+    held: InoTable,
+    /// The held pairs whose number is not their hash.
+    moved: HashMap<(u64, i64), u64>,
 }
 
 impl Inos {
-    fn of(&mut self, view: u64, obj_id: i64) -> u64 {
-        if view == LIVE && obj_id == ROOT_OBJ {
+    /// The number of (view, obj_id): the one it is held under, or the one
+    /// a lookup would give it now.
+    fn number(&self, view: u64, obj_id: i64) -> u64 {
+        let node = (view, obj_id);
+        if node == (LIVE, ROOT_OBJ) {
             return ROOT_INO;
         }
-        if let Some(&ino) = self.by_node.get(&(view, obj_id)) {
+        if let Some(&ino) = self.moved.get(&node) {
             return ino;
         }
-        self.nodes.push((view, obj_id));
-        let ino = self.nodes.len() as u64 + HISTORY_INO;
-        self.by_node.insert((view, obj_id), ino);
-        ino
+        let mut ino = self.keys.hash_one(node);
+        loop {
+            match self.held.get(ino) {
+                _ if ino <= HISTORY_INO => {}
+                None => return ino,
+                Some(h) if h.node == node => return ino,
+                Some(_) => {}
+            }
+            ino = ino.wrapping_add(1);
+        }
+    }
+
+    /// `number`, counting one more lookup of the pair by the kernel;
+    /// ENOMEM if the table could not grow.
+    fn hold(&mut self, view: u64, obj_id: i64) -> Result<u64, i32> {
+        let ino = self.number(view, obj_id);
+        if ino != ROOT_INO {
+            let node = (view, obj_id);
+            self.held.hold(ino, node).map_err(|_| libc::ENOMEM)?;
+            if ino != self.keys.hash_one(node) {
+                self.moved.insert(node, ino);
+            }
+        }
+        Ok(ino)
+    }
+
+    /// The kernel dropped `lookups` lookups of `ino`.
+    fn forget(&mut self, ino: u64, lookups: u64) {
+        if let Some(node) = self.held.forget(ino, lookups) {
+            self.moved.remove(&node);
+        }
     }
 
     fn node(&self, ino: u64) -> Option<(u64, i64)> {
         match ino {
             ROOT_INO => Some((LIVE, ROOT_OBJ)),
-            HISTORY_INO => None,
-            n => self.nodes.get((n - HISTORY_INO - 1) as usize).copied(),
+            _ => self.held.get(ino).map(|h| h.node),
         }
     }
-}
-
-/// One directory entry as the mount shows it.
-struct Dirent {
-    name: Vec<u8>,
-    obj_id: i64,
-    obj_type: u8,
 }
 
 pub struct HammerFs {
     store: Store,
     /// The TID given on the command line, if any.
     fixed: Option<u64>,
+    /// Whether the root lists `@@`: it is reached by name either way, and
+    /// unlisted a walk of the tree (find, du, tar) sees the tree alone.
+    show_history: bool,
     inos: Inos,
     /// Entries hidden for their names, each reported once.
     hidden: HashSet<(u64, i64, Vec<u8>)>,
@@ -150,11 +195,86 @@ fn inode(v: &View<'_>, obj_id: i64) -> Result<InodeData, i32> {
     found.ok_or(libc::ENOENT)
 }
 
+/// A name the mount hides, and why.
+type Refused = (Vec<u8>, &'static str);
+
+/// Calls `f` with the key, object, type and name of each entry of
+/// directory `dir` (inode `d`) whose key lies in `keys`, in key order,
+/// until it returns false; names export would refuse go to `refused`.
+fn each_entry(
+    v: &View<'_>,
+    dir: i64,
+    d: &InodeData,
+    keys: std::ops::RangeInclusive<i64>,
+    refused: &mut Vec<Refused>,
+    mut f: impl FnMut(i64, i64, u8, &[u8]) -> bool,
+) -> Result<(), i32> {
+    let lo = if d.cap_flags & CAP_DIR_LOCAL_INO != 0 {
+        LOCALIZE_INODE
+    } else {
+        LOCALIZE_MISC
+    };
+    v.records(lo, dir, rectype::DIRENTRY, keys, |leaf, load| {
+        let data = load()?;
+        let Some((obj_id, _, name)) = parse_direntry(&data) else {
+            return Ok(true);
+        };
+        match bad_name(name) {
+            Some(why) => {
+                refused.push((name.to_vec(), why));
+                Ok(true)
+            }
+            None => Ok(f(leaf.base.key, obj_id, leaf.base.obj_type, name)),
+        }
+    })
+    .map_err(errno)
+}
+
+/// The object entry `name` of directory `dir` (inode `d`) names, if any:
+/// looked for among the keys its name key may have been given.
+fn find_entry(
+    v: &View<'_>,
+    dir: i64,
+    d: &InodeData,
+    name: &[u8],
+    refused: &mut Vec<Refused>,
+) -> Result<Option<i64>, i32> {
+    let key = namekey(d.cap_flags, name);
+    let keys = key..=key.saturating_add(collision_budget(d.cap_flags));
+    let mut hit = None;
+    each_entry(v, dir, d, keys, refused, |_, obj_id, _, n| {
+        if n == name {
+            hit = Some(obj_id);
+        }
+        hit.is_none()
+    })?;
+    Ok(hit)
+}
+
+/// A directory listing being filled from `offset` on.
+struct Listing<'r> {
+    reply: &'r mut ReplyDirectory,
+    offset: i64,
+    full: bool,
+}
+
+impl Listing<'_> {
+    /// Adds the entry at `pos` if the listing is past it; false once the
+    /// reply is full.
+    fn add(&mut self, pos: i64, ino: u64, kind: FileType, name: &[u8]) -> bool {
+        if pos >= self.offset && !self.full {
+            self.full = self.reply.add(ino, pos + 1, kind, OsStr::from_bytes(name));
+        }
+        !self.full
+    }
+}
+
 impl HammerFs {
-    pub fn new(store: Store, fixed: Option<u64>) -> Self {
+    pub fn new(store: Store, fixed: Option<u64>, show_history: bool) -> Self {
         HammerFs {
             store,
             fixed,
+            show_history,
             inos: Inos::default(),
             hidden: HashSet::new(),
             history: None,
@@ -197,40 +317,8 @@ impl HammerFs {
         }
     }
 
-    /// The entries of directory `dir` whose name key lies in `keys`, with
-    /// names the mount can show.
-    fn entries(
-        &mut self,
-        view: u64,
-        dir: i64,
-        d: &InodeData,
-        keys: std::ops::RangeInclusive<i64>,
-    ) -> Result<Vec<Dirent>, i32> {
-        let lo = if d.cap_flags & CAP_DIR_LOCAL_INO != 0 {
-            LOCALIZE_INODE
-        } else {
-            LOCALIZE_MISC
-        };
-        let mut out = Vec::new();
-        let mut refused = Vec::new();
-        {
-            let v = self.view(view)?;
-            v.records(lo, dir, rectype::DIRENTRY, keys, |leaf, load| {
-                let data = load()?;
-                if let Some((obj_id, _, name)) = parse_direntry(&data) {
-                    match bad_name(name) {
-                        Some(why) => refused.push((name.to_vec(), why)),
-                        None => out.push(Dirent {
-                            name: name.to_vec(),
-                            obj_id,
-                            obj_type: leaf.base.obj_type,
-                        }),
-                    }
-                }
-                Ok(true)
-            })
-            .map_err(errno)?;
-        }
+    /// Reports each name of directory `dir` hidden in `view` once.
+    fn report_hidden(&mut self, view: u64, dir: i64, refused: Vec<Refused>) {
         for (name, why) in refused {
             if self.hidden.insert((view, dir, name.clone())) {
                 let _ = writeln!(
@@ -240,7 +328,6 @@ impl HammerFs {
                 );
             }
         }
-        Ok(out)
     }
 
     fn lookup_in(&mut self, parent: u64, name: &OsStr) -> Result<FileAttr, i32> {
@@ -248,28 +335,25 @@ impl HammerFs {
         if parent == HISTORY_INO {
             let tid = self.history_tid(name)?;
             let d = inode(&self.view(tid)?, ROOT_OBJ)?;
-            return Ok(attr(self.inos.of(tid, ROOT_OBJ), &d));
+            return Ok(attr(self.inos.hold(tid, ROOT_OBJ)?, &d));
         }
         let (view, dir) = self.inos.node(parent).ok_or(libc::ENOENT)?;
-        let d = inode(&self.view(view)?, dir)?;
-        if d.obj_type != objtype::DIRECTORY {
-            return Err(libc::ENOTDIR);
-        }
-        let key = namekey(d.cap_flags, name);
-        let hit = self
-            .entries(
-                view,
-                dir,
-                &d,
-                key..=key.saturating_add(collision_budget(d.cap_flags)),
-            )?
-            .into_iter()
-            .find(|e| e.name == name);
-        match hit {
-            Some(e) => {
-                let child = inode(&self.view(view)?, e.obj_id)?;
-                Ok(attr(self.inos.of(view, e.obj_id), &child))
+        let mut refused = Vec::new();
+        let (d, child) = {
+            let v = self.view(view)?;
+            let d = inode(&v, dir)?;
+            if d.obj_type != objtype::DIRECTORY {
+                return Err(libc::ENOTDIR);
             }
+            let child = match find_entry(&v, dir, &d, name, &mut refused)? {
+                Some(obj) => Some((obj, inode(&v, obj)?)),
+                None => None,
+            };
+            (d, child)
+        };
+        self.report_hidden(view, dir, refused);
+        match child {
+            Some((obj, c)) => Ok(attr(self.inos.hold(view, obj)?, &c)),
             None if parent == ROOT_INO && name == HISTORY_NAME.as_bytes() => {
                 Ok(history_attr(&attr(ROOT_INO, &d)))
             }
@@ -352,43 +436,81 @@ impl HammerFs {
         target.filter(|t| t.len() == size).ok_or(libc::EIO)
     }
 
-    /// The entries of directory `ino`: `.`, `..`, and its own (and `@@` in
-    /// the root).
-    fn list(&mut self, ino: u64) -> Result<Vec<(u64, FileType, Vec<u8>)>, i32> {
-        let mut out = vec![
-            (ino, FileType::Directory, b".".to_vec()),
-            (ino, FileType::Directory, b"..".to_vec()),
-        ];
+    /// The TID directory `ino` is listed as of from its opening on,
+    /// whatever is committed meanwhile.
+    fn opendir_at(&self, ino: u64) -> Result<u64, i32> {
+        let view = match ino {
+            HISTORY_INO => LIVE,
+            _ => self.inos.node(ino).ok_or(libc::ENOENT)?.0,
+        };
+        Ok(self.view(view)?.tid())
+    }
+
+    /// Fills `reply` with the entries of directory `ino` as of `tid` from
+    /// `offset` on: `.`, `..`, and its own (and with `show_history`, `@@`
+    /// in the root).
+    fn list(
+        &mut self,
+        ino: u64,
+        tid: u64,
+        offset: i64,
+        reply: &mut ReplyDirectory,
+    ) -> Result<(), i32> {
+        let mut out = Listing {
+            reply,
+            offset,
+            full: false,
+        };
+        out.add(DOT, ino, FileType::Directory, b".");
+        out.add(DOTDOT, ino, FileType::Directory, b"..");
         if ino == HISTORY_INO {
-            for tid in self.history()? {
-                let child = self.inos.of(tid, ROOT_OBJ);
-                out.push((
-                    child,
-                    FileType::Directory,
-                    format!("0x{tid:016x}").into_bytes(),
-                ));
+            // Each TID sits at its value, as an entry at its key.
+            for t in self.history()?.into_iter().filter(|&t| t <= tid) {
+                let Some(pos) = i64::try_from(t)
+                    .ok()
+                    .filter(|p| (FIRST_KEY..i64::MAX).contains(p))
+                else {
+                    continue;
+                };
+                let child = self.inos.number(t, ROOT_OBJ);
+                let name = format!("0x{t:016x}");
+                if !out.add(pos, child, FileType::Directory, name.as_bytes()) {
+                    break;
+                }
             }
-            return Ok(out);
+            return Ok(());
         }
         let (view, dir) = self.inos.node(ino).ok_or(libc::ENOENT)?;
-        let d = inode(&self.view(view)?, dir)?;
-        if d.obj_type != objtype::DIRECTORY {
-            return Err(libc::ENOTDIR);
+        let mut refused = Vec::new();
+        {
+            let v = self.store.view(Some(tid)).map_err(errno)?;
+            let d = inode(&v, dir)?;
+            if d.obj_type != objtype::DIRECTORY {
+                return Err(libc::ENOTDIR);
+            }
+            if ino == ROOT_INO
+                && self.show_history
+                && offset <= HISTORY_POS
+                && find_entry(&v, dir, &d, HISTORY_NAME.as_bytes(), &mut Vec::new())?.is_none()
+            {
+                out.add(
+                    HISTORY_POS,
+                    HISTORY_INO,
+                    FileType::Directory,
+                    HISTORY_NAME.as_bytes(),
+                );
+            }
+            // The entry at key i64::MAX would have no offset after it.
+            let keys = offset.max(FIRST_KEY)..=i64::MAX - 1;
+            let inos = &self.inos;
+            if !out.full {
+                each_entry(&v, dir, &d, keys, &mut refused, |key, obj_id, t, name| {
+                    out.add(key, inos.number(view, obj_id), kind(t), name)
+                })?;
+            }
         }
-        let entries = self.entries(view, dir, &d, i64::MIN..=i64::MAX)?;
-        let has_history_name = entries.iter().any(|e| e.name == HISTORY_NAME.as_bytes());
-        for e in entries {
-            let child = self.inos.of(view, e.obj_id);
-            out.push((child, kind(e.obj_type), e.name));
-        }
-        if ino == ROOT_INO && !has_history_name {
-            out.push((
-                HISTORY_INO,
-                FileType::Directory,
-                HISTORY_NAME.as_bytes().to_vec(),
-            ));
-        }
-        Ok(out)
+        self.report_hidden(view, dir, refused);
+        Ok(())
     }
 }
 
@@ -408,6 +530,16 @@ impl Filesystem for HammerFs {
         match self.lookup_in(parent, name) {
             Ok(a) => reply.entry(&TTL, &a, 0),
             Err(e) => reply.error(e),
+        }
+    }
+
+    fn forget(&mut self, _req: &Request<'_>, ino: u64, nlookup: u64) {
+        self.inos.forget(ino, nlookup);
+    }
+
+    fn batch_forget(&mut self, _req: &Request<'_>, nodes: &[fuse_forget_one]) {
+        for n in nodes {
+            self.inos.forget(n.nodeid, n.nlookup);
         }
     }
 
@@ -452,25 +584,26 @@ impl Filesystem for HammerFs {
         }
     }
 
+    fn opendir(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
+        // The handle is the TID the listing shows.
+        match self.opendir_at(ino) {
+            Ok(tid) => reply.opened(tid, 0),
+            Err(e) => reply.error(e),
+        }
+    }
+
     fn readdir(
         &mut self,
         _req: &Request<'_>,
         ino: u64,
-        _fh: u64,
+        fh: u64,
         offset: i64,
         mut reply: ReplyDirectory,
     ) {
-        let list = match self.list(ino) {
-            Ok(l) => l,
-            Err(e) => return reply.error(e),
-        };
-        let skip = usize::try_from(offset).unwrap_or(0);
-        for (i, (child, kind, name)) in list.into_iter().enumerate().skip(skip) {
-            if reply.add(child, i as i64 + 1, kind, OsStr::from_bytes(&name)) {
-                break;
-            }
+        match self.list(ino, fh, offset, &mut reply) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
         }
-        reply.ok();
     }
 }
 
@@ -479,16 +612,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_number_per_object_and_view() {
+    fn one_number_per_pair_while_held_and_after() {
         let mut i = Inos::default();
-        assert_eq!(i.of(LIVE, ROOT_OBJ), ROOT_INO);
-        let a = i.of(LIVE, 5);
-        let b = i.of(0x100, 5);
+        assert_eq!(i.hold(LIVE, ROOT_OBJ), Ok(ROOT_INO));
+        let a = i.hold(LIVE, 5).unwrap();
+        let b = i.hold(0x100, 5).unwrap();
         assert!(a > HISTORY_INO && b > HISTORY_INO && a != b);
-        assert_eq!(i.of(LIVE, 5), a);
+        assert_eq!(i.hold(LIVE, 5), Ok(a));
         assert_eq!(i.node(a), Some((LIVE, 5)));
         assert_eq!(i.node(b), Some((0x100, 5)));
         assert_eq!(i.node(HISTORY_INO), None);
-        assert_eq!(i.node(999), None);
+        // Held until every lookup is forgotten; the same number after.
+        i.forget(a, 1);
+        assert_eq!(i.node(a), Some((LIVE, 5)));
+        i.forget(a, 1);
+        assert_eq!(i.node(a), None);
+        assert_eq!(i.number(LIVE, 5), a);
+        i.forget(ROOT_INO, 1);
+        assert_eq!(i.node(ROOT_INO), Some((LIVE, ROOT_OBJ)));
+    }
+
+    #[test]
+    fn a_pair_whose_number_is_held_by_another_gets_the_next() {
+        let mut i = Inos::default();
+        let a = i.number(LIVE, 5);
+        // Another pair under a's number, as a collision would put it.
+        i.held.hold(a, (LIVE, 6)).unwrap();
+        let b = i.hold(LIVE, 5).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(i.number(LIVE, 5), b);
+        assert_eq!(i.node(b), Some((LIVE, 5)));
+        // Still b once a is forgotten, until b is.
+        i.forget(a, 1);
+        assert_eq!(i.number(LIVE, 5), b);
+        i.forget(b, 1);
+        assert_eq!(i.number(LIVE, 5), a);
+        assert!(i.moved.is_empty());
     }
 }

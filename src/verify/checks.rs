@@ -8,9 +8,9 @@ use std::io::Write;
 
 use super::scan::Item;
 use super::{Key, Summary, VerifyError};
-use crate::bridge::format::{block_at, objtype};
-use crate::bridge::tree::{visible, Tree};
 use crate::errno::errno_desc;
+use crate::model::format::{block_at, objtype};
+use crate::model::tree::{visible, Tree};
 use crate::ondisk::{rectype, BaseElm, LeafElm, LOCALIZE_MASK, LOCALIZE_MISC};
 use crate::pfs::store::{encode_key, RecKey, Store};
 use crate::pfs::PfsError;

@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use hammer_mirror::bridge::format::parse_direntry;
+use hammer_mirror::model::format::parse_direntry;
 use hammer_mirror::ondisk::{rectype, LeafElm};
 use hammer_mirror::pfs::store::DB_NAME;
 use rusqlite::{params, Connection};

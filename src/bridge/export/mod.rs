@@ -20,10 +20,10 @@ use nix::unistd::{getegid, geteuid, mkfifo};
 
 use self::files::{FileOut, Finish, Job, Pool, Problems, WRITE_WINDOW};
 use self::plan::{Ino, Plan};
-use super::format::{objtype, FIXKEY_SYMLINK, INLINE_SYMLINK_MAX};
-use super::tree::{decode, visible, TREE_TYPES};
 use super::{as_of, open_pfs, BridgeError};
 use crate::events::{self, Events, Start};
+use crate::model::format::{objtype, FIXKEY_SYMLINK, INLINE_SYMLINK_MAX};
+use crate::model::tree::{decode, visible, TREE_TYPES};
 use crate::ondisk::{rectype, LeafElm, LOCALIZE_MISC};
 use crate::patharg::PathArg;
 use crate::pfs::Pfs;

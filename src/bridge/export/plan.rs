@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
-use crate::bridge::format::{objtype, InodeData};
-use crate::bridge::tree::{EntryRef, TreeSink, Undecodable};
+use crate::model::format::{objtype, InodeData};
+use crate::model::tree::{EntryRef, TreeSink, Undecodable};
 
 /// The inode fields export restores.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

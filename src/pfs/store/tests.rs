@@ -415,7 +415,7 @@ fn direntry_payload_is_relocalized() {
     let (_d, mut store) = master_and_slave();
     store.set_pfs_id(1);
     // An entry for object 5 of PFS#1, as the master holds it.
-    let ent = crate::bridge::format::direntry(5, 1, b"name");
+    let ent = crate::model::format::direntry(5, 1, b"name");
     let id = RecordId {
         localization: LOCALIZE_INODE,
         obj_id: 1,
@@ -547,11 +547,25 @@ fn a_handle_never_works_on_a_pfs_destroyed_under_it() {
     assert!(slave.get_pseudofs().unwrap().is_slave());
 }
 
+/// A wait for a TID the sync point is already beyond needs no change:
+/// it returns without one (a hang here would be a wait for ever).
 #[test]
 fn wait_returns_at_once_when_beyond() {
     let (_d, mut store) = master_and_slave();
     store.set_pfs_id(2);
-    store.wait(0).unwrap();
+    let sync = store.get_pseudofs().unwrap().sync_end_tid;
+    assert_eq!(sync, 1, "a new slave's");
+    let (done, waited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = store.wait(sync - 1);
+        let _ = done.send((r, store));
+    });
+    let (r, store) = waited
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("wait below the sync point did not return");
+    r.unwrap();
+    // Nothing moved meanwhile.
+    assert_eq!(store.get_pseudofs().unwrap().sync_end_tid, sync);
 }
 
 #[test]

@@ -176,7 +176,7 @@ impl TreeSink for Tree {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bridge::format::{direntry, objtype};
+    use crate::model::format::{direntry, objtype};
 
     fn leaf(lo: u32, obj_id: i64, rec_type: u16, key: i64, ct: u64, dt: u64) -> LeafElm {
         LeafElm {
