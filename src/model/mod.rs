@@ -5,4 +5,4 @@
 //! and export (`bridge`), `verify` and `mount` are its users.
 
 pub mod format;
-pub mod tree;
+pub(crate) mod tree;
