@@ -23,16 +23,12 @@ fn overview() -> String {
     out
 }
 
-/// The commands this tool implements: the command table's words, each
-/// listed by the help.
+/// The commands this tool implements: the command table's words (the
+/// help lists each, tests/cli.rs checks it).
 fn implemented() -> BTreeSet<String> {
-    let overview = overview();
-    let mut words = BTreeSet::new();
-    for e in hammer_mirror::cli::table::entries() {
-        let line = format!("\n  hammer {}\n", e.synopsis);
-        assert!(overview.contains(&line), "the help lacks{line}");
-        words.insert(e.word.to_string());
-    }
+    let words: BTreeSet<String> = hammer_mirror::cli::table::entries()
+        .map(|e| e.word.to_string())
+        .collect();
     assert!(words.len() >= 20, "{words:?}");
     words
 }
