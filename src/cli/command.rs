@@ -160,6 +160,12 @@ pub(super) fn arg(word: &OsString) -> PathArg {
     PathArg::from(word.clone())
 }
 
+/// `<dirpath> [options]`: pfs-master's, pfs-slave's and pfs-update's.
+pub(super) fn path_and_options(args: &[OsString]) -> Option<(PathArg, Vec<OsString>)> {
+    let (path, options) = args.split_first()?;
+    Some((arg(path), options.to_vec()))
+}
+
 /// `mirror-dump [header] [s3://...]`.
 pub(super) fn mirror_dump(args: &[OsString]) -> Option<Command> {
     let (header, rest) = match args {

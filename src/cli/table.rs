@@ -9,7 +9,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 
 use super::command::Command::{self, *};
-use super::command::{arg, keep_count, mirror_copy, mirror_dump, mirror_read};
+use super::command::{arg, keep_count, mirror_copy, mirror_dump, mirror_read, path_and_options};
 use super::usage::Usage;
 use crate::commands::{self, bridge, chain, mirror, mount, pfs, verify, Context, Failure};
 use crate::patharg::Place;
@@ -305,13 +305,7 @@ pfs-update does.
 ",
         usage: Usage::PFS,
         remote: Remote::CREATES_FIRST,
-        parse: |a| match a {
-            [path, options @ ..] => Some(PfsMaster {
-                path: arg(path),
-                options: options.to_vec(),
-            }),
-            [] => None,
-        },
+        parse: |a| path_and_options(a).map(|(path, options)| PfsMaster { path, options }),
         run: handler!(PfsMaster { path, options } => pfs::create(path, options, false)),
     },
     Entry {
@@ -323,13 +317,7 @@ pfs-update does.
 ",
         usage: Usage::PFS,
         remote: Remote::CREATES_FIRST,
-        parse: |a| match a {
-            [path, options @ ..] => Some(PfsSlave {
-                path: arg(path),
-                options: options.to_vec(),
-            }),
-            [] => None,
-        },
+        parse: |a| path_and_options(a).map(|(path, options)| PfsSlave { path, options }),
         run: handler!(PfsSlave { path, options } => pfs::create(path, options, true)),
     },
     Entry {
@@ -343,13 +331,7 @@ prune-min=Nd or prune-min=[Nd/]hh[:mm[:ss]].
 ",
         usage: Usage::PFS,
         remote: Remote::OPENS_FIRST,
-        parse: |a| match a {
-            [path, options @ ..] => Some(PfsUpdate {
-                path: arg(path),
-                options: options.to_vec(),
-            }),
-            [] => None,
-        },
+        parse: |a| path_and_options(a).map(|(path, options)| PfsUpdate { path, options }),
         run: handler!(PfsUpdate { path, options } => pfs::on_stdout(|out| pfs::pfs_update(path, options, out))),
     },
     Entry {
