@@ -496,3 +496,47 @@ fn mirror_stream_stops_on_sigint_and_sigterm() {
         assert_mirrored((&src, 1), (&src, id));
     }
 }
+
+/// A remote side that ends without a word (a remote shell that runs no
+/// hammer) gets a line of ours and an `error` event, with the status the
+/// side's failure gives (before: nothing at all, only the status).
+#[test]
+fn a_remote_side_that_ends_without_a_word_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "s");
+    let m = root.join("master").display().to_string();
+    let events = dir.path().join("events.jsonl");
+    for (src, dst, role, code) in [
+        (
+            m.clone(),
+            format!("far:{}", root.join("sl").display()),
+            "target",
+            3,
+        ),
+        (
+            format!("far:{m}"),
+            root.join("sl").display().to_string(),
+            "source",
+            2,
+        ),
+    ] {
+        let out = hammer()
+            .env("HAMMER_RSH", "/bin/false")
+            .args(["-j", events.to_str().unwrap(), "mirror-copy", &src, &dst])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
+        let far = if role == "target" { &dst } else { &src };
+        let line = format!(
+            "hammer: mirror-copy: the remote {role} {far} ended without a word (exit status: 1): \
+             check that `/bin/false far hammer version` runs this hammer there\n"
+        );
+        assert_eq!(text(&out.stderr), line);
+        let ev = std::fs::read_to_string(&events).unwrap();
+        assert!(
+            ev.contains(r#""class":"remote""#) && ev.contains("ended without a word"),
+            "{ev}"
+        );
+        std::fs::remove_file(&events).unwrap();
+    }
+}

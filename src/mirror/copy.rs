@@ -149,15 +149,19 @@ fn local_end(r: Result<(), MirrorError>) -> Ended {
 
 /// Relays a remote side's stderr line by line as it comes, holding back
 /// the lines that only say its peer went away, then waits for it: a side
-/// whose last line is such a line failed because of its peer.
-fn watch_remote(mut child: Child, progress: Progress) -> Ended {
+/// whose last line is such a line failed because of its peer. One that
+/// ends badly without a line gets `silent` said for it, `{status}`
+/// replaced by its exit status.
+fn watch_remote(mut child: Child, progress: Progress, silent: String) -> Ended {
     let mut held = Vec::new();
+    let mut said = false;
     let (mut last_gone, mut last_permanent) = (false, false);
     let mut refused_z = false;
     if let Some(err) = child.stderr.take() {
         let mut lines = BufReader::new(err);
         let mut line = Vec::new();
         while matches!(lines.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+            said = true;
             let text = String::from_utf8_lossy(&line);
             last_gone = is_peer_gone_line(&text);
             last_permanent = is_permanent_line(&text);
@@ -170,11 +174,17 @@ fn watch_remote(mut child: Child, progress: Progress) -> Ended {
             line.clear();
         }
     }
-    let ok = child.wait().is_ok_and(|s| s.success());
+    let status = child.wait();
+    let ok = status.as_ref().is_ok_and(|s| s.success());
     let end = match (ok, last_gone) {
         (true, _) => End::Ok,
         (false, _) if refused_z => End::Failed(vec![CopyNote::NoCompression], true),
         (false, true) => End::PeerGone(held),
+        (false, false) if !said => {
+            let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
+            let line = silent.replace("{status}", &status);
+            End::Failed(vec![CopyNote::Remote(line)], false)
+        }
         (false, false) => End::Failed(Vec::new(), last_permanent),
     };
     Ended {
@@ -290,9 +300,25 @@ pub(super) fn start(
                 .map_err(spawn_err)?;
             let progress = opts.read.progress.clone();
             let pid = child.id();
+            let role_word = match role {
+                Role::Source { .. } => "source",
+                Role::Target => "target",
+            };
+            let user = spec
+                .user
+                .as_ref()
+                .map(|u| format!("{}@", u.to_string_lossy()))
+                .unwrap_or_default();
+            let host = spec.host.to_string_lossy();
+            let silent = format!(
+                "hammer: mirror-copy: the remote {role_word} {user}{host}:{} ended without a word ({{status}}): \
+                 check that `{} {user}{host} hammer version` runs this hammer there",
+                spec.path.to_string_lossy(),
+                argv[0].to_string_lossy()
+            );
             let handle = thread::Builder::new()
                 .name("remote stderr".into())
-                .spawn(move || watch_remote(child, progress))
+                .spawn(move || watch_remote(child, progress, silent))
                 .map_err(|source| CopyError::Spawn {
                     what: "thread".into(),
                     source,
