@@ -65,6 +65,22 @@ fn root_leaf(id: u32, rec_type: u16, key: i64, tid: u64, data: &[u8]) -> LeafElm
     }
 }
 
+/// The end of an ADD or DEL: the errno that stopped it in `req.error`, or,
+/// when the transaction failed (nothing of it kept), `index` back where it
+/// started and the failure.
+fn settle(req: &mut SnapshotReq, start: u32, done: Result<Option<Errno>>) -> Result<()> {
+    match done {
+        Ok(error) => {
+            req.error = error;
+            Ok(())
+        }
+        Err(e) => {
+            req.index = start;
+            Err(e)
+        }
+    }
+}
+
 impl Store {
     /// ADD_SNAPSHOT: one new TID for the call; each snapshot a record
     /// keyed by its TID holding its 128 bytes as given.
@@ -74,20 +90,23 @@ impl Store {
         let tx = self.write_tx()?;
         self.live(&tx, id)?;
         let tid = alloc_tid(&tx)?;
-        req.error = None;
-        while req.index < req.count {
-            let snap = req.snaps[req.index as usize];
-            let key = snap.tid as i64;
-            if live_root(&tx, id, rectype::SNAPSHOT, key)?.is_some() {
-                req.error = Some(Errno::EEXIST);
-                break;
+        let start = req.index;
+        let added = (|| {
+            while req.index < req.count {
+                let snap = req.snaps[req.index as usize];
+                let key = snap.tid as i64;
+                if live_root(&tx, id, rectype::SNAPSHOT, key)?.is_some() {
+                    return Ok(Some(Errno::EEXIST));
+                }
+                let data = snap.to_bytes();
+                let leaf = root_leaf(id, rectype::SNAPSHOT, key, tid, &data);
+                insert_rec(&tx, &leaf, Stored::Inline(&data))?;
+                req.index += 1;
             }
-            let data = snap.to_bytes();
-            let leaf = root_leaf(id, rectype::SNAPSHOT, key, tid, &data);
-            insert_rec(&tx, &leaf, Stored::Inline(&data))?;
-            req.index += 1;
-        }
-        tx.commit()
+            Ok(None)
+        })()
+        .and_then(|error| tx.commit().map(|()| error));
+        settle(req, start, added)
     }
 
     /// DEL_SNAPSHOT: each live snapshot record named destroyed outright.
@@ -96,17 +115,20 @@ impl Store {
         let id = self.check_id()?;
         let tx = self.write_tx()?;
         self.live(&tx, id)?;
-        req.error = None;
-        while req.index < req.count {
-            let key = req.snaps[req.index as usize].tid as i64;
-            let Some(leaf) = live_root(&tx, id, rectype::SNAPSHOT, key)? else {
-                req.error = Some(Errno::ENOENT);
-                break;
-            };
-            destroy_rec(&tx, id, &key::encode(&leaf.base))?;
-            req.index += 1;
-        }
-        tx.commit()
+        let start = req.index;
+        let deleted = (|| {
+            while req.index < req.count {
+                let key = req.snaps[req.index as usize].tid as i64;
+                let Some(leaf) = live_root(&tx, id, rectype::SNAPSHOT, key)? else {
+                    return Ok(Some(Errno::ENOENT));
+                };
+                destroy_rec(&tx, id, &key::encode(&leaf.base))?;
+                req.index += 1;
+            }
+            Ok(None)
+        })()
+        .and_then(|error| tx.commit().map(|()| error));
+        settle(req, start, deleted)
     }
 
     /// GET_SNAPSHOT: up to 16 live snapshot records from the key after the
