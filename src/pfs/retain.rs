@@ -182,8 +182,11 @@ impl PruneReq {
     /// The kernel's checks, in its order, before anything is scanned:
     /// too many elements, PFS bits in a key, key_beg after key_end (by
     /// localization, then obj_id), elements with PRUNE_ALL. Then one of
-    /// this tool's: an element with `mod_tid` 0, which would make the
-    /// kernel divide by zero once a record reached it.
+    /// this tool's: an element with `mod_tid` 0 whose `end_tid` lies above
+    /// its `beg_tid`, the only kind a record can reach the division with
+    /// (the kernel would divide by zero). One with `end_tid` at or below
+    /// `beg_tid` ends the search before dividing, and softprune makes one
+    /// when the oldest snapshot is TID 1.
     pub fn check(&self) -> Result<(), Errno> {
         let (beg, end) = (&self.key_beg, &self.key_end);
         if self.elms.len() > MAX_PRUNE_ELMS
@@ -191,7 +194,10 @@ impl PruneReq {
             || beg.localization > end.localization
             || (beg.localization == end.localization && beg.obj_id > end.obj_id)
             || (self.all && !self.elms.is_empty())
-            || self.elms.iter().any(|e| e.mod_tid == 0)
+            || self
+                .elms
+                .iter()
+                .any(|e| e.mod_tid == 0 && e.end_tid > e.beg_tid)
         {
             return Err(Errno::EINVAL);
         }
@@ -211,7 +217,8 @@ impl PruneReq {
 /// and both TIDs fall in the same `mod_tid` step from `beg_tid`. A record
 /// created at or after an element's `end_tid`, or deleted after it, ends
 /// the search (the elements are meant to be sorted, newest first). A live
-/// record never goes. `mod_tid` must not be 0 (`PruneReq::check`).
+/// record never goes. An element a record can reach the division with
+/// has a `mod_tid` other than 0 (`PruneReq::check`).
 pub fn prunes(all: bool, elms: &[PruneElm], create_tid: u64, delete_tid: u64) -> bool {
     if all {
         return delete_tid != 0;
@@ -300,6 +307,10 @@ mod tests {
         assert_eq!(r.check(), Ok(()));
         let r = PruneReq::new(false, vec![elm(1, 10, 0)]);
         assert_eq!(r.check(), Err(Errno::EINVAL));
+        // No record reaches the division of an empty bucket.
+        let r = PruneReq::new(false, vec![elm(1, 1, 0)]);
+        assert_eq!(r.check(), Ok(()));
+        assert!(!r.prunes(1, 2) && !r.prunes(5, 9));
         let r = PruneReq::new(false, vec![elm(1, 10, 9); MAX_PRUNE_ELMS + 1]);
         assert_eq!(r.check(), Err(Errno::EINVAL));
     }
