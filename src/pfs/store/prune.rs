@@ -8,7 +8,8 @@
 //! and the other writers go on between them. SQLite's lock is not fair: a
 //! writer waiting for it polls (at most every 100 ms) and would miss the
 //! moment between two transactions, so after each one the prune waits as
-//! long as the transaction took, holding the lock at most half the time.
+//! long as the transaction held the lock, holding it at most half the
+//! time.
 //! Readers keep their snapshot
 //! (WAL), and the payload bytes of destroyed records stay in the payload
 //! file, so a reader that found a record before the commit still reads
@@ -131,8 +132,8 @@ impl Store {
         let mut visited = 0usize;
         let mut object: Option<(u32, i64)> = None;
         loop {
-            let began = Instant::now();
             let tx = self.write_tx()?;
+            let began = Instant::now();
             self.live(&tx, id)?;
             let rows = window.rows(&tx, per_txn)?;
             let full = rows.len() == per_txn;
