@@ -4,7 +4,7 @@
 //! PFS's snapshot records — turns them into HAMMERIOC_PRUNE's elements
 //! exactly as the original does, and drives a prune call by call with its
 //! resume point, so a `-t` deadline or a `-c` cycle file can stop it and
-//! go on later (kernel-semantics.md §6; ioctl-abi.md §9, §11).
+//! go on later (kernel-semantics.md §6, §6.1; ioctl-abi.md §9, §11).
 
 use std::ffi::OsString;
 use std::fs;
