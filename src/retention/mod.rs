@@ -374,6 +374,71 @@ mod tests {
         assert!(scan_snapshot_links(&p.join("missing")).is_err());
     }
 
+    /// The rule's one exception to "views at snapshots survive": a record
+    /// created exactly at a snapshot's TID and deleted before the next
+    /// snapshot is visible as of the first and goes (kernel-semantics.md
+    /// §6).
+    #[test]
+    fn a_record_created_exactly_at_a_snapshot_tid_goes() {
+        let s = softprune_elms(&[at(100, 0), at(200, 0), at(300, 0)], 0, 0);
+        let goes = |c, d| crate::pfs::retain::prunes(false, &s.elms, c, d);
+        assert!(goes(100, 150), "visible as of 100, yet pruned");
+        assert!(!goes(99, 150) && !goes(100, 200) && !goes(150, 250));
+        assert!(goes(101, 199) && goes(50, 99));
+        // After the newest snapshot everything stays.
+        assert!(!goes(300, 310) && !goes(250, 310));
+    }
+
+    /// A driven prune stops when told to and goes on from key_cur to the
+    /// same end as one that is not stopped.
+    #[test]
+    fn a_stopped_prune_goes_on_from_key_cur() {
+        use crate::ondisk::{rectype, LOCALIZE_MISC};
+        use crate::pfs::store::{RecordId, Store};
+        let d = tempfile::tempdir().unwrap();
+        let mut store = Store::create(&d.path().join("s")).unwrap();
+        store.set_pfs_id(1);
+        store.set_pseudofs(&Default::default()).unwrap();
+        for round in 0..2u8 {
+            let mut t = store.begin().unwrap();
+            for obj in 0..40 {
+                let id = RecordId {
+                    localization: LOCALIZE_MISC,
+                    obj_id: 0x100 + obj,
+                    rec_type: rectype::DATA,
+                    key: 0x4000,
+                };
+                t.put(&id, 2, &[round; 10]).unwrap();
+            }
+            t.commit().unwrap();
+        }
+        store.set_prune_bounds(4, 5);
+        let mut req = PruneReq::new(true, Vec::new());
+        let mut calls = 0;
+        let end = prune_until(&mut store, &mut req, |_| {
+            calls += 1;
+            calls < 3
+        });
+        assert_eq!(end.unwrap(), PruneEnd::Stopped);
+        assert!(req.stats.raw_records > 0 && req.stats.raw_records < 40);
+        // As a cycle file carries it: key_cur becomes the next key_end.
+        let mut next = PruneReq::new(true, Vec::new());
+        next.key_end = req.key_cur;
+        assert_eq!(
+            prune_until(&mut store, &mut next, |_| true).unwrap(),
+            PruneEnd::Finished
+        );
+        assert_eq!(req.stats.raw_records + next.stats.raw_records, 40);
+        let mut live = 0;
+        store
+            .for_each_record(|l, _| {
+                assert_eq!(l.base.delete_tid, 0);
+                live += 1;
+            })
+            .unwrap();
+        assert_eq!(live, 41, "40 files and the root");
+    }
+
     #[test]
     fn snapshot_times_are_seconds() {
         let s = SnapshotData::new(7, 1_700_000_000_999_999, b"");
