@@ -6,7 +6,7 @@
 //! BENCH_INCR_RECORDS (default 1000000), BENCH_INCR_CHANGES (default
 //! 1000).
 
-#[path = "common/rss.rs"]
+#[path = "../tests/common/rss.rs"]
 mod rss;
 
 use std::path::Path;

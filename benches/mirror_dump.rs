@@ -9,7 +9,7 @@
 //! Every figure is measured in this one run, interleaved with its
 //! reference, so a busy machine skews both sides alike.
 
-#[path = "common/rss.rs"]
+#[path = "../tests/common/rss.rs"]
 mod rss;
 
 use std::fs::File;

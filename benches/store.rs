@@ -8,7 +8,7 @@
 //! size <= 1.3 x the smallest, peak RSS <= 256 MB at every size and an
 //! incremental read of 1,000 changes <= 0.02 of a full read.
 
-#[path = "common/rss.rs"]
+#[path = "../tests/common/rss.rs"]
 mod rss;
 
 use std::ffi::OsString;

@@ -27,3 +27,10 @@ pub mod restrict;
 pub mod retention;
 pub mod verify;
 pub mod wire;
+
+/// The seeded generator of the unit tests, the integration tests and the
+/// benches alike (each uses the part it needs).
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../tests/common/rng.rs"]
+mod rng;

@@ -394,7 +394,7 @@ fn a_stream_that_loses_its_link_says_so_and_goes_on() {
 /// Runs `hammer -j <dest> pfs-status <pfs>` (in `sh -c`, for the
 /// descriptor redirections in `redirect`), waiting at most a minute.
 fn status_with_events(dest: &str, pfs: &str, redirect: &str) -> Output {
-    let mut child = Command::new("sh")
+    let child = Command::new("sh")
         .arg("-c")
         .arg(format!(
             "exec '{}' -j '{dest}' pfs-status '{pfs}' {redirect}",
@@ -404,17 +404,7 @@ fn status_with_events(dest: &str, pfs: &str, redirect: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut done = None;
-    wait_for(
-        "a -j run to end",
-        60,
-        || {
-            done = child.try_wait().unwrap();
-            done.is_some()
-        },
-        || "still running".into(),
-    );
-    child.wait_with_output().unwrap()
+    wait_output("a -j run to end", 60, child)
 }
 
 #[test]

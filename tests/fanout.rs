@@ -148,7 +148,7 @@ fn copy_with_a_stalled_target(
     rsh: &Path,
     stop_after: Option<Duration>,
 ) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hammer"))
+    let child = Command::new(env!("CARGO_BIN_EXE_hammer"))
         .env("HAMMER_RSH", rsh)
         .args(["-y", "-i", "0", "-b", "4m", "-w", "2", "mirror-copy"])
         .args([
@@ -172,17 +172,7 @@ fn copy_with_a_stalled_target(
             .status()
             .unwrap();
     }
-    let mut ended = false;
-    wait_for(
-        "the copy to drop its stalled target and end",
-        120,
-        || {
-            ended = child.try_wait().unwrap().is_some();
-            ended
-        },
-        String::new,
-    );
-    child.wait_with_output().unwrap()
+    wait_output("the copy to drop its stalled target and end", 120, child)
 }
 
 /// The copy ended with target 2 dropped for standing still (`doing`
@@ -310,36 +300,70 @@ fn the_arguments_are_checked() {
     );
 }
 
+/// `hammer -y -i 0 <args> mirror-stream` of `root`'s master to `a` and
+/// `far:b` (through `rsh`), its stderr in a file: the child, that file
+/// and the remote target's argument.
+fn stream_to_a_and_far_b(
+    dir: &Path,
+    root: &Path,
+    rsh: &Path,
+    args: &[&str],
+) -> (std::process::Child, std::path::PathBuf, String) {
+    let far = format!("far:{}", s(&root.join("b")));
+    let log = dir.join("stderr");
+    let child = Command::new(env!("CARGO_BIN_EXE_hammer"))
+        .env("HAMMER_RSH", rsh)
+        .args(["-y", "-i", "0"])
+        .args(args)
+        .arg("mirror-stream")
+        .args([s(&root.join("master")), s(&root.join("a")), far.clone()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    (child, log, far)
+}
+
+/// A small batch on `root`'s master every two seconds (each given time to
+/// arrive) until `done` holds, at most a minute; `newest` follows the
+/// master's newest TID.
+fn batches_until(
+    root: &Path,
+    what: &str,
+    newest: &mut u64,
+    mut done: impl FnMut(u64) -> bool,
+    diag: impl Fn() -> String,
+) {
+    wait_for(
+        what,
+        60,
+        || {
+            std::thread::sleep(Duration::from_secs(2));
+            if done(*newest) {
+                return true;
+            }
+            *newest = make_history(root, 2, 1, 100);
+            false
+        },
+        diag,
+    );
+}
+
+/// Whether the target `name` of `root` holds its master up to `tid`.
+fn synced(root: &Path, name: &str, tid: u64) -> bool {
+    fs::symlink_metadata(root.join(name)).is_ok() && sync_end(root, id(root, name)) >= tid
+}
+
 #[test]
 fn a_stream_goes_on_without_a_lost_target_and_takes_it_back() {
     let dir = tempfile::tempdir().unwrap();
     let root = store_with_master(dir.path(), "s");
     make_history(&root, 10, 1, 2000);
     let rsh = fake_rsh(dir.path());
-    let m = s(&root.join("master"));
-    let far = format!("far:{}", s(&root.join("b")));
-    let log = dir.path().join("stderr");
+    let (mut child, log, _) = stream_to_a_and_far_b(dir.path(), &root, &rsh, &["-v"]);
     let said = || fs::read_to_string(&log).unwrap_or_default();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hammer"))
-        .env("HAMMER_RSH", &rsh)
-        .args([
-            "-y",
-            "-v",
-            "-i",
-            "0",
-            "mirror-stream",
-            &m,
-            &s(&root.join("a")),
-            &far,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let synced = |name: &str, tid: u64| {
-        fs::symlink_metadata(root.join(name)).is_ok() && sync_end(&root, id(&root, name)) >= tid
-    };
+    let synced = |name: &str, tid: u64| synced(&root, name, tid);
     let first = sync_end(&root, 1);
     wait_for(
         "both targets",
@@ -358,18 +382,11 @@ fn a_stream_goes_on_without_a_lost_target_and_takes_it_back() {
     // The lost one is started again 15 s after it was found gone, at the
     // next batch.
     let mut newest = second;
-    wait_for(
+    batches_until(
+        &root,
         "target 2 back",
-        60,
-        || {
-            // A batch every two seconds, each given time to arrive.
-            std::thread::sleep(Duration::from_secs(2));
-            if synced("b", newest) {
-                return true;
-            }
-            newest = make_history(&root, 2, 1, 100);
-            false
-        },
+        &mut newest,
+        |t| synced("b", t),
         said,
     );
     assert!(
@@ -400,30 +417,11 @@ fn a_target_that_cannot_be_started_again_is_told_and_tried_again() {
     let root = store_with_master(dir.path(), "s");
     make_history(&root, 10, 1, 2000);
     let rsh = fake_rsh(dir.path());
-    let m = s(&root.join("master"));
-    let far = format!("far:{}", s(&root.join("b")));
-    let log = dir.path().join("stderr");
     let events = dir.path().join("events.jsonl");
+    let j = ["-j", events.to_str().unwrap()];
+    let (mut child, log, far) = stream_to_a_and_far_b(dir.path(), &root, &rsh, &j);
     let said = || fs::read_to_string(&log).unwrap_or_default();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hammer"))
-        .env("HAMMER_RSH", &rsh)
-        .args([
-            "-y",
-            "-i",
-            "0",
-            "-j",
-            events.to_str().unwrap(),
-            "mirror-stream",
-        ])
-        .args([&m, &s(&root.join("a")), &far])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let synced = |name: &str, tid: u64| {
-        fs::symlink_metadata(root.join(name)).is_ok() && sync_end(&root, id(&root, name)) >= tid
-    };
+    let synced = |name: &str, tid: u64| synced(&root, name, tid);
     let first = sync_end(&root, 1);
     wait_for(
         "both targets",
@@ -440,17 +438,11 @@ fn a_target_that_cannot_be_started_again_is_told_and_tried_again() {
         .unwrap();
     let mut newest = make_history(&root, 10, 1, 2000);
     let told = format!("hammer: mirror-copy: target 2 ({far}) dropped: cannot start it again: ");
-    wait_for(
+    batches_until(
+        &root,
         "the failed start to be told",
-        60,
-        || {
-            std::thread::sleep(Duration::from_secs(2));
-            if said().contains(&told) {
-                return true;
-            }
-            newest = make_history(&root, 2, 1, 100);
-            false
-        },
+        &mut newest,
+        |_| said().contains(&told),
         said,
     );
     assert!(synced("a", newest) || sync_end(&root, id(&root, "a")) > first);
@@ -461,17 +453,11 @@ fn a_target_that_cannot_be_started_again_is_told_and_tried_again() {
     );
     // Its shell back, it is started again at a later batch.
     fs::set_permissions(&rsh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    wait_for(
+    batches_until(
+        &root,
         "target 2 back",
-        60,
-        || {
-            std::thread::sleep(Duration::from_secs(2));
-            if synced("b", newest) {
-                return true;
-            }
-            newest = make_history(&root, 2, 1, 100);
-            false
-        },
+        &mut newest,
+        |t| synced("b", t),
         said,
     );
     Command::new("kill")

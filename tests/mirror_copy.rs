@@ -426,7 +426,7 @@ fn mirror_stream_stops_on_a_permanent_error() {
         ),
     ];
     for (args, code, message) in cases {
-        let mut child = hammer()
+        let child = hammer()
             .env("HAMMER_RSH", &rsh)
             .args(["-i", "0", "mirror-stream"])
             .args(&args)
@@ -435,19 +435,9 @@ fn mirror_stream_stops_on_a_permanent_error() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let mut status = None;
-        wait_for(
-            "mirror-stream to give up",
-            10,
-            || {
-                status = child.try_wait().unwrap();
-                status.is_some()
-            },
-            || format!("{args:?}"),
-        );
-        let out = child.wait_with_output().unwrap();
+        let out = wait_output("mirror-stream to give up", 10, child);
         let err = text(&out.stderr);
-        assert_eq!(status.and_then(|s| s.code()), Some(code), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
         assert!(err.contains(message), "{args:?}: {err}");
         assert!(
             err.ends_with("hammer: mirror-stream: giving up, retrying cannot help\n"),
@@ -473,7 +463,7 @@ fn mirror_stream_stops_on_sigint_and_sigterm() {
         } else {
             format!("backup:{}", s.display())
         };
-        let mut child = hammer()
+        let child = hammer()
             .env("HAMMER_RSH", &rsh)
             .args([
                 "-y",
@@ -494,19 +484,9 @@ fn mirror_stream_stops_on_sigint_and_sigterm() {
             .args([&format!("-{signal}"), &child.id().to_string()])
             .status()
             .unwrap();
-        let mut status = None;
-        wait_for(
-            "mirror-stream to stop",
-            10,
-            || {
-                status = child.try_wait().unwrap();
-                status.is_some()
-            },
-            String::new,
-        );
-        let out = child.wait_with_output().unwrap();
+        let out = wait_output("mirror-stream to stop", 10, child);
         let err = text(&out.stderr);
-        assert_eq!(status.and_then(|s| s.code()), Some(code), "{err}");
+        assert_eq!(out.status.code(), Some(code), "{err}");
         assert!(
             err.ends_with(&format!(
                 "hammer: mirror-stream: stopped by SIG{signal}; the slave keeps what its last sync committed\n"

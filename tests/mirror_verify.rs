@@ -549,17 +549,6 @@ fn read_answer(out: &mut ChildStdout) -> bool {
     }
 }
 
-/// The serving side's peak resident set (VmHWM, KiB), while it runs.
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 /// A hostile client of mirror-verify-serve, through an ssh-remote forced
 /// command, sends the largest requests a side takes (and one larger than
 /// that, and one whose ranges overlap): the serving process stays within
@@ -592,7 +581,7 @@ fn a_hostile_client_cannot_make_the_serving_side_grow() {
         std::thread::spawn(move || {
             use std::sync::atomic::Ordering::Relaxed;
             while !done.load(Relaxed) {
-                if let Some(kib) = vm_hwm_kib(pid) {
+                if let Some(kib) = rss::status_kib(pid, "VmHWM") {
                     peak.fetch_max(kib, Relaxed);
                 }
                 std::thread::sleep(std::time::Duration::from_millis(2));
@@ -600,7 +589,7 @@ fn a_hostile_client_cannot_make_the_serving_side_grow() {
         })
     };
     let sample = || {
-        if let Some(kib) = vm_hwm_kib(pid) {
+        if let Some(kib) = rss::status_kib(pid, "VmHWM") {
             peak.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
         }
     };

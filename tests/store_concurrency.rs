@@ -171,7 +171,7 @@ fn a_stalled_history_rewrite_never_holds_another_client() {
     std::thread::sleep(Duration::from_millis(500));
 
     // Client A copies its master to a new slave meanwhile.
-    let mut copy = hammer()
+    let copy = hammer()
         .args([
             "-y",
             "-i",
@@ -186,17 +186,8 @@ fn a_stalled_history_rewrite_never_holds_another_client() {
         .spawn()
         .unwrap();
     let t0 = Instant::now();
-    let mut status = None;
-    wait_for(
-        "client A's copy while B's batch stalls",
-        120,
-        || {
-            status = copy.try_wait().unwrap();
-            status.is_some()
-        },
-        String::new,
-    );
-    assert!(status.unwrap().success(), "{:?}", copy.wait_with_output());
+    let out = wait_output("client A's copy while B's batch stalls", 120, copy);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     eprintln!("client A's copy took {:?}", t0.elapsed());
     let a_id = link_id(&store.join("clientA/slave")).unwrap();
     assert_mirrored((&store, 1), (&store, a_id));

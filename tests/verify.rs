@@ -427,6 +427,10 @@ fn what_cannot_be_read_exits_2_without_a_summary() {
     let root = master_with_history(dir.path());
     let m = root.join("master");
     let garbage = copy_store(&root, &dir.path().join("garbage"));
+    // Garbage alone: no WAL whose pages would still make a database.
+    for wal in ["-wal", "-shm"] {
+        let _ = fs::remove_file(garbage.join(format!("{DB_NAME}{wal}")));
+    }
     fs::write(garbage.join(DB_NAME), vec![0x5a; 8192]).unwrap();
     let plain = root.join("plain");
     fs::create_dir(&plain).unwrap();

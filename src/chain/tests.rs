@@ -63,15 +63,7 @@ impl Fixture {
     /// Generation `n` of the tree (a file of `bytes` random-ish bytes
     /// added), imported: the master's new sync point.
     pub fn generation(&self, n: u32, bytes: usize) -> u64 {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(n);
-        let data: Vec<u8> = (0..bytes)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let data = crate::rng::Rng(0x9e37_79b9_7f4a_7c15 ^ u64::from(n)).bytes(bytes);
         std::fs::write(self.tree.join(format!("f{n}")), data).unwrap();
         import(
             &self.tree,

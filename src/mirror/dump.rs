@@ -327,11 +327,9 @@ mod tests {
         for v in [0, 9, 10, 15, 0xa5, 0x0123_4567_89ab_cdef, u64::MAX, 1 << 63] {
             assert_eq!(hex16(v), *format!("{v:016x}").as_bytes());
         }
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rng = crate::rng::Rng(0x9E37_79B9_7F4A_7C15);
         for _ in 0..10000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             assert_eq!(hex16(x), *format!("{x:016x}").as_bytes());
         }
     }

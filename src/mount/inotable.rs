@@ -191,13 +191,8 @@ mod tests {
     fn holds_and_forgets_as_a_map_does() {
         let mut t = InoTable::default();
         let mut model: HashMap<u64, Held> = HashMap::new();
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::rng::Rng(0x9e37_79b9_7f4a_7c15);
+        let mut next = || rng.next();
         for round in 0..200_000u64 {
             let r = next();
             // Numbers crowd at each end of a small table.

@@ -10,6 +10,7 @@ mod inotable;
 use std::io::{self, Write};
 use std::path::Path;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use fuser::{MountOption, Session};
 use nix::errno::Errno;
@@ -49,6 +50,23 @@ fn is_stale(mountpoint: &Path) -> bool {
 /// is lost, and a process still inside it does not keep it in the way.
 fn clear_stale(mountpoint: &Path) -> nix::Result<()> {
     nix::mount::umount2(mountpoint, MntFlags::MNT_DETACH)
+}
+
+/// How long a signal's unmount waits for the mount to be free: a file
+/// closed just before the signal is released by the kernel a moment
+/// after, and until then the mount is busy.
+const UNMOUNT_WAIT: Duration = Duration::from_secs(2);
+
+fn unmount_when_free(mountpoint: &Path) -> nix::Result<()> {
+    let deadline = Instant::now() + UNMOUNT_WAIT;
+    loop {
+        match nix::mount::umount(mountpoint) {
+            Err(Errno::EBUSY) if Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(20));
+            }
+            r => return r,
+        }
+    }
 }
 
 /// The signals that end a mount.
@@ -103,12 +121,24 @@ pub fn mount(
     let fs = HammerFs::new(store, fixed, options.show_history);
     let mut session = Session::new(fs, mountpoint, &mount_options)
         .map_err(|e| MountError::Mount(mountpoint.into(), e))?;
-    let mut unmounter = session.unmount_callable();
+    let at = mountpoint.to_path_buf();
     thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if signals.wait().is_ok() {
-                let _ = unmounter.unmount();
+            // Unmounting ends the session. One that cannot be (a process
+            // is inside) is told, and the next signal tries again.
+            while signals.wait().is_ok() {
+                match unmount_when_free(&at) {
+                    Ok(()) => return,
+                    Err(e) => {
+                        let _ = writeln!(
+                            io::stderr(),
+                            "hammer: mount: {}: still mounted: {} (a process is using it)",
+                            at.display(),
+                            e.desc()
+                        );
+                    }
+                }
             }
         })
         .map_err(|e| MountError::Mount(mountpoint.into(), e))?;

@@ -366,15 +366,7 @@ mod tests {
 
     #[test]
     fn random_data_is_stored_and_costs_twelve_bytes_a_frame() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let data: Vec<u8> = (0..3 * FRAME_MAX + 5)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let data = crate::rng::Rng(0x9e37_79b9_7f4a_7c15).bytes(3 * FRAME_MAX + 5);
         let z = compress(&[&data], 1);
         assert_eq!(z.len(), 8 + 4 * FRAME_HEAD_SIZE + data.len());
         assert_eq!(decompress(&z).unwrap(), data);

@@ -52,9 +52,11 @@ pub fn history(dir: &Path) -> (PathBuf, u64) {
 }
 
 /// A copy of the store at `from` (its database, payload files and PFS
-/// links) in `to`, to damage.
+/// links) in `to`, to damage; private as the store is (fs::copy keeps the
+/// files' modes).
 pub fn copy_store(from: &Path, to: &Path) -> PathBuf {
     fs::create_dir(to).unwrap();
+    fs::set_permissions(to, fs::metadata(from).unwrap().permissions()).unwrap();
     for e in fs::read_dir(from).unwrap() {
         let e = e.unwrap();
         let (src, dst) = (e.path(), to.join(e.file_name()));

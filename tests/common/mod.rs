@@ -13,6 +13,7 @@ mod fail_after;
 mod garage;
 mod pty;
 mod rng;
+pub mod rss;
 mod setup;
 mod stream;
 
@@ -129,6 +130,23 @@ pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool, diag: imp
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Waits for `child` to end, at most `secs` seconds (then fails naming
+/// `what`), and collects what it printed on the pipes it was given.
+#[track_caller]
+pub fn wait_output(what: &str, secs: u64, mut child: Child) -> Output {
+    let mut ended = false;
+    wait_for(
+        what,
+        secs,
+        || {
+            ended = child.try_wait().unwrap().is_some();
+            ended
+        },
+        || "still running".into(),
+    );
+    child.wait_with_output().unwrap()
 }
 
 /// What a run printed and how it ended: stdout, stderr, and the exit

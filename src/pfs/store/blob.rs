@@ -21,8 +21,8 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -321,20 +321,26 @@ impl Tail {
     }
 }
 
-/// A payload file opened for appending; a new one's directory entry is
-/// made durable at once, so that a commit referencing it never outlives
-/// the file itself (once per generation of a PFS's file).
+/// A payload file opened for appending; a new one gets the database
+/// file's mode and its directory entry is made durable at once, so that a
+/// commit referencing it never outlives the file itself (once per
+/// generation of a PFS's file).
 fn open_or_create(path: &Path) -> Result<File> {
     let open = |create| {
         OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(create)
+            .mode(0o600)
             .open(path)
     };
     match open(false) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let f = open(true).map_err(|e| io(path, e))?;
+            // The store's mode, not the umask's.
+            let root = path.parent().unwrap_or(Path::new("."));
+            f.set_permissions(Permissions::from_mode(super::schema::file_mode(root)))
+                .map_err(|e| io(path, e))?;
             crate::fsio::sync_parent(path).map_err(|e| io(path, e))?;
             Ok(f)
         }

@@ -32,6 +32,14 @@ pub enum StoreError {
     },
     #[error("store is corrupt: {0}")]
     Corrupt(&'static str),
+    /// A change asked of a store opened read-only.
+    #[error("{0}: write access needed: this command changes the store (reading it needs none)")]
+    ReadOnly(String),
+    #[error(
+        "{0}: cannot be read without write access until a command with write access has opened \
+         it once (it makes the store's .hammer-store.db-shm file)"
+    )]
+    NoShm(String),
 }
 
 impl StoreError {
@@ -45,6 +53,7 @@ impl StoreError {
             StoreError::Sqlite(e) if e.sqlite_error_code() == Some(ErrorCode::DiskFull) => {
                 Errno::ENOSPC
             }
+            StoreError::ReadOnly(_) | StoreError::NoShm(_) => Errno::EACCES,
             _ => Errno::EIO,
         }
     }

@@ -112,6 +112,8 @@ pub struct Store {
     held: RefCell<Option<Held>>,
     /// Records per prune transaction, and per PRUNE call (`prune.rs`).
     prune_bounds: (usize, usize),
+    /// Opened read-only: what a change would need write access to.
+    read_only: Option<PathBuf>,
 }
 
 impl Store {
@@ -132,17 +134,18 @@ impl Store {
         save_pfs(&tx, 0, &pfsd, tid)?;
         create_root(&tx, 0, tid)?;
         tx.commit()?;
-        Ok(Store::on(conn, dir))
+        Ok(Store::on(conn, dir, None))
     }
 
     /// Opens the store whose root directory is `root`, addressing PFS#0.
     pub fn open(root: &Path) -> std::result::Result<Store, StoreError> {
-        Ok(Store::on(schema::open(root)?, root))
+        let (conn, read_only) = schema::open(root)?;
+        Ok(Store::on(conn, root, read_only))
     }
 
     /// A handle on the database `conn` of the store at `root`, addressing
     /// PFS#0.
-    fn on(conn: Connection, root: &Path) -> Store {
+    fn on(conn: Connection, root: &Path, read_only: Option<PathBuf>) -> Store {
         Store {
             conn,
             root: root.to_path_buf(),
@@ -151,6 +154,7 @@ impl Store {
             busy: None,
             held: RefCell::new(None),
             prune_bounds: (prune::ROWS_PER_TXN, prune::ROWS_PER_CALL),
+            read_only,
         }
     }
 
@@ -213,7 +217,7 @@ impl Store {
     fn save_pseudofs(&mut self, pfsd: &PseudofsData, exclusive: bool) -> Result<()> {
         let id = self.check_id()?;
         // A batch held on this PFS commits with the move of its sync point.
-        let mut tx = WriteTx::begin(&self.conn)?;
+        let mut tx = self.begin_write()?;
         self.apply_held(&mut tx, id)?;
         if exclusive && load_live_pfs(&tx, id).is_ok() {
             return Err(Errno::EEXIST.into());
@@ -265,7 +269,21 @@ impl Store {
     /// A write transaction of its own, after discarding a held batch.
     fn write_tx(&self) -> Result<WriteTx<'_>> {
         self.discard_held();
+        self.begin_write()
+    }
+
+    /// Takes the store's write lock; on a store opened read-only, says
+    /// what needs write access instead.
+    fn begin_write(&self) -> Result<WriteTx<'_>> {
+        self.writable()?;
         WriteTx::begin(&self.conn)
+    }
+
+    fn writable(&self) -> Result<()> {
+        match &self.read_only {
+            Some(needs) => Err(StoreError::ReadOnly(needs.display().to_string()).into()),
+            None => Ok(()),
+        }
     }
 
     /// Discards the batch this handle holds, if any.
@@ -412,12 +430,13 @@ impl Pfs for Store {
     fn synctid(&mut self, op: SynctidOp) -> Result<u64> {
         let held_on = self.held.borrow().as_ref().map(|h| h.pfs_id);
         if let Some(id) = held_on {
-            let mut tx = WriteTx::begin(&self.conn)?;
+            let mut tx = self.begin_write()?;
             self.apply_held(&mut tx, id)?;
             blob::sync(&tx, &self.root, id)?;
             tx.commit()?;
         }
-        if matches!(op, SynctidOp::Sync1 | SynctidOp::Sync2) {
+        // A reader (mirror-read's SYNCTID) has nothing of its own to flush.
+        if matches!(op, SynctidOp::Sync1 | SynctidOp::Sync2) && self.read_only.is_none() {
             // Makes batches committed without a sync (mirror_write) durable.
             self.conn
                 .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
@@ -444,8 +463,9 @@ impl Pfs for Store {
         // A batch need not be durable by itself: the SET that moves the
         // slave's sync point at SYNC is, and syncing the payload file and
         // the WAL then covers every batch before it.
+        self.writable()?;
         self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
-        let applied = WriteTx::begin(&self.conn).and_then(|mut tx| {
+        let applied = self.begin_write().and_then(|mut tx| {
             let a = write::apply(self, &mut tx, id, req, records, false)?;
             if let Applied::Done(_) = a {
                 tx.commit()?;

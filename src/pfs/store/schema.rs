@@ -3,9 +3,14 @@
 //! lies in.
 
 use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Once;
 use std::time::Duration;
 
+use nix::unistd::{access, AccessFlags};
+use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OpenFlags};
 
 use super::error::StoreError;
@@ -50,8 +55,15 @@ pub fn find_root(dir: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// The modes of a new store: its contents are its owner's alone, whatever
+/// the umask (a group may be given read access on purpose, `chmod -R
+/// g+rX`; files made later copy the database file's mode).
+const DIR_MODE: u32 = 0o700;
+const FILE_MODE: u32 = 0o600;
+
 /// A new database in `dir`, which must be empty or missing (then it is
-/// made), in WAL mode and not yet holding the schema (`init`).
+/// made), in WAL mode and not yet holding the schema (`init`); the
+/// directory private to its owner, the database file too.
 pub(super) fn create(dir: &Path) -> Result<Connection> {
     let io = |source| {
         PfsError::Store(StoreError::Io {
@@ -70,7 +82,18 @@ pub(super) fn create(dir: &Path) -> Result<Connection> {
         }
         Err(e) => return Err(io(e)),
     }
-    let conn = Connection::open(dir.join(DB_NAME))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE)).map_err(io)?;
+    // Made here, not by SQLite, so that its mode (which SQLite gives the
+    // WAL files too) is the store's and not the umask's.
+    let db = dir.join(DB_NAME);
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(&db)
+        .and_then(|f| f.set_permissions(fs::Permissions::from_mode(FILE_MODE)))
+        .map_err(io)?;
+    let conn = Connection::open(&db)?;
     conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
     configure(&conn)?;
     Ok(conn)
@@ -92,16 +115,34 @@ pub(super) fn init(tx: &Connection, fsid: &HammerUuid) -> Result<()> {
 }
 
 /// Opens the database of the store whose root directory is `root`,
-/// refusing a file that is no store or of another format version.
-pub(super) fn open(root: &Path) -> std::result::Result<Connection, StoreError> {
+/// refusing a file that is no store or of another format version. Without
+/// write access to the database file or the directory (another user's
+/// store shared for reading, a read-only filesystem) it is opened
+/// read-only; the second value then names what a write would need.
+pub(super) fn open(root: &Path) -> std::result::Result<(Connection, Option<PathBuf>), StoreError> {
     let db = root.join(DB_NAME);
     if !db.is_file() {
         return Err(StoreError::NotAStore(root.display().to_string()));
     }
-    let conn = Connection::open_with_flags(
-        &db,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    let writable = |p: &Path| access(p, AccessFlags::W_OK).is_ok();
+    let needs = [&db, root]
+        .into_iter()
+        .find(|p| !writable(p))
+        .map(|p| p.to_path_buf());
+    let mode = match needs {
+        None => OpenFlags::SQLITE_OPEN_READ_WRITE,
+        Some(_) => OpenFlags::SQLITE_OPEN_READ_ONLY,
+    };
+    let conn =
+        Connection::open_with_flags(&db, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(|e| {
+            match &needs {
+                // Read-only WAL access needs the -shm file a writer leaves.
+                Some(_) if !root.join(format!("{DB_NAME}-shm")).exists() => {
+                    StoreError::NoShm(root.display().to_string())
+                }
+                _ => e.into(),
+            }
+        })?;
     configure(&conn)?;
     let app: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
     if app != APPLICATION_ID {
@@ -114,11 +155,40 @@ pub(super) fn open(root: &Path) -> std::result::Result<Connection, StoreError> {
     if version < FORMAT_VERSION {
         return Err(StoreError::OlderFormat(version));
     }
-    Ok(conn)
+    warn_if_exposed(root, &db);
+    Ok((conn, needs))
+}
+
+/// Says once per process, on stderr, that other users may read the store
+/// (one made before stores were private, or opened up by hand).
+fn warn_if_exposed(root: &Path, db: &Path) {
+    static WARNED: Once = Once::new();
+    let others = |p: &Path| fs::metadata(p).map_or(0, |m| m.mode() & 0o007);
+    if others(root) == 0 && others(db) == 0 {
+        return;
+    }
+    WARNED.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "hammer: warning: store {} can be read by other users: `chmod -R o-rwx {}` keeps what it holds private",
+            root.display(),
+            root.display()
+        );
+    });
+}
+
+/// The mode of a file a store makes after its creation (a payload file):
+/// the database file's, so that a store shared with a group stays so.
+pub(super) fn file_mode(root: &Path) -> u32 {
+    fs::metadata(root.join(DB_NAME)).map_or(FILE_MODE, |m| m.mode() & 0o666)
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // The WAL and its index stay when the last connection closes, so that
+    // a user with read access only can still open the store: SQLite cannot
+    // make them for such a user.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
     // FULL: a TID reported as committed must survive power loss, or it
     // could be handed out again.
     // A 32 MiB page cache keeps the upper B-Tree levels of a large PFS in

@@ -1,16 +1,19 @@
-//! Peak resident set size of a child process, read from /proc while it
-//! runs (VmHWM is the kernel's own high-water mark), without `unsafe`.
+//! Resident set sizes of a child process, read from /proc while it runs
+//! (VmHWM is the kernel's own high-water mark), without `unsafe`; the
+//! benches build this file too (`#[path]`).
 
 use std::io;
 use std::process::{Child, ExitStatus};
 use std::time::Duration;
 
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
+/// A `kB` field of a running process's /proc status (`VmHWM`, `VmRSS`);
+/// `None` once it is gone.
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
+        .trim()
+        .strip_suffix(" kB")?
         .parse()
         .ok()
 }
@@ -20,7 +23,7 @@ pub fn wait_peak_rss(mut child: Child) -> io::Result<(ExitStatus, u64)> {
     let pid = child.id();
     let mut peak = 0;
     loop {
-        if let Some(v) = vm_hwm_kib(pid) {
+        if let Some(v) = status_kib(pid, "VmHWM") {
             peak = peak.max(v);
         }
         if let Some(status) = child.try_wait()? {
