@@ -166,6 +166,30 @@ fn damage_is_named_and_nothing_of_it_is_applied() {
     }
 }
 
+/// A -z stream given to mirror-dump or mirror-write without -z says so and
+/// what to do, and nothing else (before: "bad signature", then a second
+/// error about a record that does not exist, from mirror-dump).
+#[test]
+fn a_z_stream_read_without_z_says_to_add_z() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, _) = master(dir.path());
+    let m = root.join("master").display().to_string();
+    let z = dir.path().join("stream.z");
+    assert_ok(&with_files(&["-z", "mirror-read", &m], None, Some(&z)));
+    let said = "read_mrecord: bad signature: this is a -z stream (compressed): add -z to read it\n";
+    for args in [
+        vec!["mirror-dump"],
+        vec!["mirror-dump", "header"],
+        vec!["-y", "mirror-write", root.join("slave").to_str().unwrap()],
+    ] {
+        let out = with_files(&args, Some(&z), None);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(text(&out.stderr), said, "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    assert!(fs::symlink_metadata(root.join("slave")).is_err());
+}
+
 /// A frame head whose lengths are damaged is one error: before, the
 /// reader went on from the bad frame's body and reported a second frame
 /// at a byte where none begins.

@@ -98,6 +98,8 @@ fn a_run_cut_by_the_timer_says_it_is_incomplete_and_how_to_go_on() {
         err.contains("the copy is incomplete (stopped by -t); run it again to go on"),
         "{err}"
     );
+    // Never "succeeded" beside it (the original said both).
+    assert!(!err.contains("succeeded"), "{err}");
     // Even -q says so: the copy did not finish.
     let err = cut(&["-q"]);
     assert!(err.contains("the copy is incomplete"), "{err}");

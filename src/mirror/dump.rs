@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 
 use crate::ondisk::{BaseElm, LeafElm};
 use crate::pfsd_fmt::{write_pfs_block, SnapshotsHint};
-use crate::wire::reader::{BatchError, DataCrcWarning, ReadError};
+use crate::wire::reader::{BatchError, DataCrcWarning, ReadError, ReadErrorKind};
 use crate::wire::record::{RawRecord, PFSD_OFF_DATA};
 use crate::wire::{mrec_type, MrecordReader, HEAD_SIZE, PFSD_REC_SIZE, SKIP_REC_SIZE};
 
@@ -94,7 +94,10 @@ impl<R: Read, W: Write, E: Write> Dumper<R, W, E> {
             }
             Ok(Some(first)) => self.last_type = Some(first.rec_type()),
             Ok(None) => {}
-            Err(e) if header => return Err(DumpError::FirstRecord(e)),
+            // A -z stream read without -z: nothing of it is a record.
+            Err(e) if header || matches!(e.kind, ReadErrorKind::Compressed) => {
+                return Err(DumpError::FirstRecord(e))
+            }
             Err(e) => self.read_error(&e)?,
         }
         loop {

@@ -186,8 +186,11 @@ impl<R: Read, W: Write> Source<'_, R, W> {
                 "Mirror-read {}: the copy is incomplete (stopped by -t); {how}",
                 self.fs
             ));
+        } else {
+            // The original says it after a -t cut too: not after the
+            // line that says the copy is incomplete.
+            self.say(&format!("Mirror-read {} succeeded", self.fs));
         }
-        self.say(&format!("Mirror-read {} succeeded", self.fs));
         Ok(())
     }
 

@@ -6,6 +6,7 @@ use std::io::{self, Read};
 
 use super::crc::{crc32, data_crc_matches};
 use super::record::{Head, RawRecord};
+use super::zframe;
 use super::{
     doalign, mrec_type, CRC_OFF, HEAD_SIZE, MAX_REC_SIZE, MIN_REC_SIZE, REC_HEAD_SIZE,
     SERIALBUF_SIZE, SIGNATURE,
@@ -20,6 +21,10 @@ pub enum ReadErrorKind {
     ShortHeader,
     #[error("read_mrecord: bad signature")]
     BadSignature,
+    /// The stream starts with the -z header: it was written with -z and
+    /// is read without it (the original would only see a bad signature).
+    #[error("read_mrecord: bad signature: this is a -z stream (compressed): add -z to read it")]
+    Compressed,
     /// D14 fixed: the original aborted or allocated without bound here.
     #[error("read_mrecord: illegal rec_size")]
     IllegalRecSize,
@@ -209,6 +214,12 @@ impl<R: Read> MrecordReader<R> {
         }
         let head = self.head_at(self.pos);
         if head.signature() != SIGNATURE {
+            if offset == 0 && self.buf[self.pos..self.end].starts_with(&zframe::MAGIC) {
+                // Nothing after the -z header is a record: the stream ends.
+                self.consume(self.end - self.pos);
+                self.eof = true;
+                return Err(fail(ReadErrorKind::Compressed));
+            }
             self.consume(HEAD_SIZE);
             return Err(fail(ReadErrorKind::BadSignature));
         }
