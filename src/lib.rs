@@ -24,6 +24,7 @@ pub mod pfs_cmd;
 pub mod pfsd_fmt;
 pub mod progress;
 pub mod restrict;
+pub mod retention;
 pub mod verify;
 pub mod wire;
 
