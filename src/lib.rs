@@ -15,7 +15,8 @@
 //!   (HAMMER's file payloads), [`bridge`] (import), [`verify`] (mirror-verify's
 //!   messages and one side of it), `chain` (with the `s3` feature: the
 //!   bucket client, its settings, the manifest, the lease probe),
-//!   [`patharg`] (path arguments) and [`fsio`] (streaming I/O).
+//!   [`patharg`] (path arguments), [`fsio`] (streaming I/O) and
+//!   [`retention`] (the userland half of hammer prune, not yet a command).
 //!
 //! Everything else is the crate's own.
 
@@ -41,6 +42,7 @@ pub mod ondisk;
 pub mod patharg;
 pub mod pfs;
 pub(crate) mod progress;
+pub mod retention;
 pub mod verify;
 pub mod wire;
 

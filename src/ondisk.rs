@@ -1,5 +1,6 @@
 //! HAMMER's nested on-media structures (base_elm, leaf_elm, pseudofs_data,
-//! inode data, direntry head, uuid): each laid out once as a little-endian
+//! inode data, direntry head, snapshot and config data, uuid): each laid
+//! out once as a little-endian
 //! `zerocopy` struct whose size and offsets are proven against the spec
 //! (wire-format.md §5, kernel-semantics.md §2), and decoded into a plain
 //! struct of native integers that the rest of the code works with.
@@ -457,6 +458,159 @@ impl DirentryHeadLe {
         offset_of!(Self, localization)..offset_of!(Self, reserved01);
 }
 
+/// `struct hammer_snapshot_data`: the payload of a SNAPSHOT record (128
+/// bytes, kernel-semantics.md §2.6) and an element of the snapshot ioctls'
+/// array (ioctl-abi.md §9), which the kernel copies to and from the record
+/// byte for byte.
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct SnapshotDataLe {
+    pub tid: U64,
+    pub ts: U64,
+    pub reserved01: U64,
+    pub reserved02: U64,
+    pub label: [u8; 64],
+    pub reserved03: [U64; 4],
+}
+
+/// A snapshot as its record holds it: the TID it names (the record's key),
+/// when it was taken (µs since the epoch, from the tool) and a label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotData {
+    pub tid: u64,
+    pub ts: u64,
+    pub reserved01: u64,
+    pub reserved02: u64,
+    pub label: [u8; 64],
+    pub reserved03: [u64; 4],
+}
+
+impl Default for SnapshotData {
+    fn default() -> Self {
+        SnapshotData {
+            tid: 0,
+            ts: 0,
+            reserved01: 0,
+            reserved02: 0,
+            label: [0; 64],
+            reserved03: [0; 4],
+        }
+    }
+}
+
+impl SnapshotData {
+    pub const SIZE: usize = size_of::<SnapshotDataLe>();
+
+    /// The snapshot named `tid`, taken at `ts` µs, labelled `label`
+    /// (truncated to 63 bytes, as the tool's snprintf leaves it).
+    pub fn new(tid: u64, ts: u64, label: &[u8]) -> Self {
+        let mut s = SnapshotData {
+            tid,
+            ts,
+            ..Default::default()
+        };
+        set_c_str(&mut s.label, label);
+        s
+    }
+
+    pub fn decode(b: &[u8; Self::SIZE]) -> Self {
+        let raw: SnapshotDataLe = zerocopy::transmute!(*b);
+        raw.into()
+    }
+
+    /// A record's payload as the kernel hands it out: its first 128
+    /// bytes, zeros where it is shorter (the kernel would copy whatever
+    /// follows the payload in its buffer; kernel-semantics.md §2.6).
+    pub fn from_payload(data: &[u8]) -> Self {
+        let mut b = [0u8; Self::SIZE];
+        let n = data.len().min(Self::SIZE);
+        b[..n].copy_from_slice(&data[..n]);
+        Self::decode(&b)
+    }
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        zerocopy::transmute!(SnapshotDataLe::from(*self))
+    }
+
+    /// The label up to its first NUL, never more than its 64 bytes (a
+    /// record from a stream may hold a label without one).
+    pub fn label_bytes(&self) -> &[u8] {
+        c_str(&self.label)
+    }
+}
+
+impl From<SnapshotDataLe> for SnapshotData {
+    fn from(s: SnapshotDataLe) -> Self {
+        SnapshotData {
+            tid: s.tid.get(),
+            ts: s.ts.get(),
+            reserved01: s.reserved01.get(),
+            reserved02: s.reserved02.get(),
+            label: s.label,
+            reserved03: s.reserved03.map(|r| r.get()),
+        }
+    }
+}
+
+impl From<SnapshotData> for SnapshotDataLe {
+    fn from(s: SnapshotData) -> Self {
+        SnapshotDataLe {
+            tid: s.tid.into(),
+            ts: s.ts.into(),
+            reserved01: s.reserved01.into(),
+            reserved02: s.reserved02.into(),
+            label: s.label,
+            reserved03: s.reserved03.map(U64::new),
+        }
+    }
+}
+
+/// `struct hammer_config_data`: the payload of a CONFIG record, 1024 bytes
+/// of text ending in NUL (kernel-semantics.md §2.6), the configuration
+/// `hammer cleanup` reads.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
+#[repr(C)]
+pub struct ConfigData {
+    pub text: [u8; 1024],
+}
+
+impl Default for ConfigData {
+    fn default() -> Self {
+        ConfigData { text: [0; 1024] }
+    }
+}
+
+impl ConfigData {
+    pub const SIZE: usize = size_of::<Self>();
+
+    /// `text` followed by NULs, if it leaves room for one NUL (at most
+    /// 1023 bytes, the original's limit).
+    pub fn from_text(text: &[u8]) -> Option<Self> {
+        if text.len() >= Self::SIZE {
+            return None;
+        }
+        let mut c = ConfigData::default();
+        c.text[..text.len()].copy_from_slice(text);
+        Some(c)
+    }
+
+    /// A record's payload as the kernel hands it out: its first 1024
+    /// bytes, zeros where it is shorter.
+    pub fn from_payload(data: &[u8]) -> Self {
+        let mut c = ConfigData::default();
+        let n = data.len().min(Self::SIZE);
+        c.text[..n].copy_from_slice(&data[..n]);
+        c
+    }
+
+    /// The text up to its first NUL (all 1024 bytes when there is none).
+    pub fn text_bytes(&self) -> &[u8] {
+        c_str(&self.text)
+    }
+}
+
 // Layout proofs against wire-format.md §5 and kernel-semantics.md §2
 // (the offsets are the spec's tables).
 const _: () = {
@@ -499,6 +653,15 @@ const _: () = {
     assert!(offset_of!(InodeDataLe, symlink) == 88 && offset_of!(InodeDataLe, mtime) == 112);
     assert!(offset_of!(InodeDataLe, atime) == 120);
     assert!(InodeDataLe::CRC_LEN == 112);
+
+    assert!(size_of::<SnapshotDataLe>() == 128);
+    assert!(offset_of!(SnapshotDataLe, ts) == 8);
+    assert!(offset_of!(SnapshotDataLe, reserved01) == 16);
+    assert!(offset_of!(SnapshotDataLe, reserved02) == 24);
+    assert!(offset_of!(SnapshotDataLe, label) == 32);
+    assert!(offset_of!(SnapshotDataLe, reserved03) == 96);
+
+    assert!(size_of::<ConfigData>() == 1024);
 
     assert!(size_of::<DirentryHeadLe>() == 16);
     assert!(offset_of!(DirentryHeadLe, localization) == 8);
@@ -563,6 +726,47 @@ mod tests {
         assert_eq!(&b[60..64], &[0x9e, 0x11, 0xd3, 0x42]);
         assert_eq!(&b[56..60], &[16, 0, 0, 0]);
         assert_eq!(LeafElm::decode(&b), l);
+    }
+
+    /// kernel-semantics.md §2.6: the snapshot payload's fields at their
+    /// offsets, little-endian.
+    #[test]
+    fn snapshot_data_layout_and_label() {
+        let mut s = SnapshotData::new(0x0000_0001_0000_00a0, 0x0102_0304_0506_0708, b"nightly");
+        s.reserved03[3] = 0x55;
+        let b = s.to_bytes();
+        assert_eq!(&b[0..8], &0x0000_0001_0000_00a0u64.to_le_bytes());
+        assert_eq!(&b[8..16], &0x0102_0304_0506_0708u64.to_le_bytes());
+        assert_eq!(&b[32..40], b"nightly\0");
+        assert_eq!(b[120], 0x55);
+        assert_eq!(SnapshotData::decode(&b), s);
+        assert_eq!(s.label_bytes(), b"nightly");
+        // A label of 64 bytes without NUL stops at the field's end.
+        let mut full = b;
+        full[32..96].fill(b'x');
+        assert_eq!(SnapshotData::decode(&full).label_bytes(), &[b'x'; 64]);
+        // A short payload reads as zeros past its end, a long one is cut.
+        assert_eq!(SnapshotData::from_payload(&b[..10]).tid, s.tid);
+        assert_eq!(SnapshotData::from_payload(&b[..10]).ts, 0x0708);
+        assert_eq!(
+            SnapshotData::from_payload(&[b.as_slice(), &[9; 7]].concat()),
+            s
+        );
+        // The tool's snprintf: 63 bytes and a NUL.
+        assert_eq!(SnapshotData::new(1, 2, &[b'y'; 80]).label_bytes().len(), 63);
+    }
+
+    #[test]
+    fn config_text_keeps_room_for_its_nul() {
+        let c = ConfigData::from_text(b"snapshots 1d 60d\n").unwrap();
+        assert_eq!(c.text_bytes(), b"snapshots 1d 60d\n");
+        assert!(ConfigData::from_text(&[b'a'; 1023]).is_some());
+        assert!(ConfigData::from_text(&[b'a'; 1024]).is_none());
+        assert_eq!(
+            ConfigData::from_payload(&[b'z'; 2000]).text_bytes().len(),
+            1024
+        );
+        assert_eq!(ConfigData::from_payload(b"ab").text_bytes(), b"ab");
     }
 
     #[test]

@@ -478,3 +478,24 @@ fn no_event_file_is_created_through_a_symlink() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(kinds(&events(&planted)), ["end"]);
 }
+
+/// The README's `-j -` example (`-q -j - mirror-read ... 2>events.jsonl`)
+/// gives a stderr of JSON lines alone.
+#[test]
+fn the_readmes_stderr_example_is_json_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "s");
+    make_history(&root, 5, 1, 500);
+    let m = root.join("master").display().to_string();
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains("hammer -q -j - mirror-read /backup/store/web 2>events.jsonl >web.stream")
+    );
+    let out = run(&["-q", "-j", "-", "mirror-read", &m]);
+    assert!(out.status.success());
+    let lines: Vec<Value> = text(&out.stderr)
+        .lines()
+        .map(|l| check(l, Path::new("-")))
+        .collect();
+    assert_framed(&lines, "mirror-read", 0);
+}

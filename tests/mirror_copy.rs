@@ -247,10 +247,15 @@ fn d9_remote_side_that_fails_to_start_or_dies() {
         .args(["-i", "0", "mirror-copy", m.to_str().unwrap(), "host:/x"])
         .output()
         .unwrap();
-    // The remote side failed; the source only met its dead channel (EPIPE
-    // or a short read), which is not counted nor told.
+    // The remote side failed, said so by us as it said nothing; the
+    // source only met its dead channel (EPIPE or a short read), which is
+    // not counted nor told.
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stderr), "");
+    assert_eq!(
+        text(&out.stderr),
+        "hammer: mirror-copy: the remote target host:/x ended without a word (exit status: 1): \
+         check that `false host hammer version` runs this hammer there\n"
+    );
 }
 
 /// mirror-copy without a controlling terminal (so the slave question

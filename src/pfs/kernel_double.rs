@@ -2,27 +2,39 @@
 //! raw `#[repr(C)]` request structures as `hammer_ioctl()` does, rejects
 //! what the kernel rejects, serves the request from a store and writes the
 //! results back, so the kernel backend's marshalling is proven on any Unix
-//! (spec: ioctl-abi.md §1-6, kernel-semantics.md §3.1, §4.1, §5).
+//! (spec: ioctl-abi.md §1-6, §9-11, kernel-semantics.md §3.1, §4.1, §5).
+//!
+//! Every descriptor the double serves lies in one PFS, the one its store
+//! addresses when the double is made: the snapshot, config and prune
+//! requests act on it, as the kernel acts on the descriptor's inode's.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
+use std::mem::size_of;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr;
 use std::slice;
 
 use nix::errno::Errno;
 use nix::sys::stat;
+use zerocopy::FromBytes;
 
 use super::kernel::ioctl::{
-    synctid_op, IocMirrorRw, IocPseudofsRw, IocSynctid, IocVersion, HAMMERIOC_DGD_PSEUDOFS,
-    HAMMERIOC_GET_PSEUDOFS, HAMMERIOC_GET_VERSION, HAMMERIOC_MIRROR_READ, HAMMERIOC_MIRROR_WRITE,
-    HAMMERIOC_RMR_PSEUDOFS, HAMMERIOC_SET_PSEUDOFS, HAMMERIOC_SYNCTID, HAMMERIOC_UPG_PSEUDOFS,
-    HAMMERIOC_WAI_PSEUDOFS, IOC_HEAD_ERROR, IOC_HEAD_INTR, IOC_MIRROR_NODATA,
+    synctid_op, IocConfig, IocMirrorRw, IocPrune, IocPruneElm, IocPseudofsRw, IocSnapshot,
+    IocSynctid, IocVersion, HAMMERIOC_ADD_SNAPSHOT, HAMMERIOC_DEL_SNAPSHOT, HAMMERIOC_DGD_PSEUDOFS,
+    HAMMERIOC_GET_CONFIG, HAMMERIOC_GET_PSEUDOFS, HAMMERIOC_GET_SNAPSHOT, HAMMERIOC_GET_VERSION,
+    HAMMERIOC_MIRROR_READ, HAMMERIOC_MIRROR_WRITE, HAMMERIOC_PRUNE, HAMMERIOC_RMR_PSEUDOFS,
+    HAMMERIOC_SET_CONFIG, HAMMERIOC_SET_PSEUDOFS, HAMMERIOC_SYNCTID, HAMMERIOC_UPG_PSEUDOFS,
+    HAMMERIOC_WAI_PSEUDOFS, IOC_HEAD_ERROR, IOC_HEAD_INTR, IOC_MIRROR_NODATA, IOC_PRUNE_ALL,
+    IOC_SNAPSHOT_EOF, MAX_PRUNE_ELMS,
 };
 use super::kernel::{IoctlSeam, PFS_ID_AUTO, PSEUDOFS_VERSION};
 use super::store::{encode_key, Store};
-use super::{MirrorReadReq, MirrorWriteReq, Pfs, PfsError, SynctidOp};
-use crate::ondisk::{BaseElm, PseudofsData, LOCALIZE_PSEUDOFS_MASK};
+use super::{
+    MirrorReadReq, MirrorWriteReq, Pfs, PfsError, PruneElm, PruneReq, PruneStats, SnapshotReq,
+    SynctidOp,
+};
+use crate::ondisk::{BaseElm, PseudofsData, SnapshotData, LOCALIZE_PSEUDOFS_MASK};
 
 type SysResult<T> = std::result::Result<T, Errno>;
 
@@ -251,6 +263,123 @@ impl KernelDouble {
         Ok(())
     }
 
+    /// ADD, DEL and GET_SNAPSHOT on the descriptor's PFS (ioctl-abi.md
+    /// §9): the structure's checks fail the call, the rest goes to
+    /// `head.error`.
+    fn snapshot(&self, request: u32, s: &mut IocSnapshot) -> SysResult<()> {
+        let mut req = SnapshotReq {
+            index: s.index,
+            count: s.count,
+            snaps: s.snaps.map(SnapshotData::from),
+            error: None,
+            eof: false,
+        };
+        let mut pfs = self.pfs(self.home_pfs);
+        let done = match request {
+            HAMMERIOC_ADD_SNAPSHOT => pfs.add_snapshots(&mut req),
+            HAMMERIOC_DEL_SNAPSHOT => pfs.del_snapshots(&mut req),
+            _ => pfs.get_snapshots(&mut req),
+        };
+        match done {
+            Err(e) if e.errno() == Errno::EINVAL => return Err(Errno::EINVAL),
+            Err(e) => req.error = Some(errno(e)),
+            Ok(()) => {}
+        }
+        s.index = req.index;
+        s.count = req.count;
+        s.snaps = req.snaps.map(Into::into);
+        s.head.error = req.error.map_or(0, |e| e as i32);
+        if req.eof {
+            s.head.flags |= IOC_SNAPSHOT_EOF;
+        }
+        Ok(())
+    }
+
+    /// GET and SET_CONFIG on the descriptor's PFS (ioctl-abi.md §10):
+    /// every failure, ENOENT for no config, goes to `head.error`.
+    fn config(&self, request: u32, c: &mut IocConfig) -> SysResult<()> {
+        let mut pfs = self.pfs(self.home_pfs);
+        let failed = if request == HAMMERIOC_GET_CONFIG {
+            match pfs.get_config() {
+                Ok(Some(config)) => {
+                    c.config = config;
+                    None
+                }
+                Ok(None) => Some(Errno::ENOENT),
+                Err(e) => Some(errno(e)),
+            }
+        } else {
+            pfs.set_config(&c.config).err().map(errno)
+        };
+        c.head.error = failed.map_or(0, |e| e as i32);
+        Ok(())
+    }
+
+    /// PRUNE on the descriptor's PFS (ioctl-abi.md §11): the kernel's
+    /// checks before the elements are copied in, then the store's prune
+    /// with the statistics carried in and out.
+    fn prune(&self, p: &mut IocPrune) -> SysResult<()> {
+        let nelms = usize::try_from(p.nelms)
+            .ok()
+            .filter(|&n| n <= MAX_PRUNE_ELMS)
+            .ok_or(Errno::EINVAL)?;
+        let mut req = PruneReq {
+            all: p.head.flags & IOC_PRUNE_ALL != 0,
+            elms: Vec::new(),
+            key_beg: p.key_beg.into(),
+            key_end: p.key_end.into(),
+            key_cur: p.key_cur.into(),
+            stats: PruneStats {
+                scan_records: p.stat_scanrecords,
+                raw_records: p.stat_rawrecords,
+                dir_records: p.stat_dirrecords,
+                bytes: p.stat_bytes,
+                realignments: p.stat_realignments,
+                oldest_tid: p.stat_oldest_tid,
+            },
+            interrupted: false,
+        };
+        req.check()?;
+        if req.all && nelms > 0 {
+            return Err(Errno::EINVAL);
+        }
+        if nelms > 0 && p.elms.is_null() {
+            return Err(Errno::EFAULT);
+        }
+        let bytes: &[u8] = if nelms == 0 {
+            &[]
+        } else {
+            // SAFETY: a non-NULL `elms` points at `nelms` elements in the
+            // caller's memory (the seam's contract), read here as bytes
+            // (copyin needs no alignment).
+            unsafe { slice::from_raw_parts(p.elms.cast::<u8>(), nelms * size_of::<IocPruneElm>()) }
+        };
+        req.elms = bytes
+            .chunks_exact(size_of::<IocPruneElm>())
+            .map(|b| {
+                let e = IocPruneElm::read_from_bytes(b).map_err(|_| Errno::EFAULT)?;
+                Ok(PruneElm {
+                    beg_tid: e.beg_tid,
+                    end_tid: e.end_tid,
+                    mod_tid: e.mod_tid,
+                })
+            })
+            .collect::<SysResult<_>>()?;
+        self.pfs(self.home_pfs).prune(&mut req).map_err(errno)?;
+        p.key_cur = req.key_cur.into();
+        let s = req.stats;
+        p.stat_scanrecords = s.scan_records;
+        p.stat_rawrecords = s.raw_records;
+        p.stat_dirrecords = s.dir_records;
+        p.stat_bytes = s.bytes;
+        p.stat_realignments = s.realignments;
+        p.stat_oldest_tid = s.oldest_tid;
+        if req.interrupted {
+            p.head.flags |= IOC_HEAD_INTR;
+        }
+        Ok(())
+    }
+
     fn synctid(&self, s: &mut IocSynctid) -> SysResult<()> {
         let op = match s.op {
             synctid_op::NONE => SynctidOp::None,
@@ -339,6 +468,13 @@ impl IoctlSeam for KernelDouble {
                 HAMMERIOC_MIRROR_WRITE => self.copy_in_out(arg, |m| self.mirror_write(m)),
                 HAMMERIOC_SYNCTID => self.copy_in_out(arg, |s| self.synctid(s)),
                 HAMMERIOC_GET_VERSION => self.copy_in_out(arg, |v| self.version(v)),
+                HAMMERIOC_ADD_SNAPSHOT | HAMMERIOC_DEL_SNAPSHOT | HAMMERIOC_GET_SNAPSHOT => {
+                    self.copy_in_out(arg, |s| self.snapshot(request, s))
+                }
+                HAMMERIOC_GET_CONFIG | HAMMERIOC_SET_CONFIG => {
+                    self.copy_in_out(arg, |c| self.config(request, c))
+                }
+                HAMMERIOC_PRUNE => self.copy_in_out(arg, |p| self.prune(p)),
                 _ => Err(Errno::EOPNOTSUPP),
             }
         }
@@ -753,5 +889,280 @@ mod tests {
         k.get_pseudofs().unwrap();
         k.destroy().unwrap();
         assert_eq!(k.get_pseudofs().unwrap_err().errno(), Errno::ENOENT);
+    }
+}
+
+/// The snapshot, config and prune ioctls through the raw structures and
+/// the double, against the store answering the same requests directly.
+#[cfg(test)]
+mod retain_tests {
+    use std::fs::File;
+    use std::os::fd::{AsFd, OwnedFd};
+    use std::path::Path;
+
+    use super::*;
+    use crate::ondisk::{BaseElmLe, ConfigData};
+    use crate::pfs::kernel::ioctl::IocHead;
+    use crate::pfs::kernel::KernelPfs;
+    use crate::pfs::retain::MAX_TID;
+
+    fn kernel_in(root: &Path, pfs: u32, bounds: (usize, usize)) -> KernelPfs<KernelDouble> {
+        let fd = OwnedFd::from(File::open(root).unwrap());
+        let mut store = Store::open(root).unwrap();
+        store.set_pfs_id(pfs);
+        store.set_prune_bounds(bounds.0, bounds.1);
+        KernelPfs::open(fd, KernelDouble::new(store).unwrap())
+            .map_err(|e| e.0)
+            .unwrap()
+    }
+
+    /// The same history in two stores (same TIDs, same records).
+    fn twin_stores() -> (
+        tempfile::TempDir,
+        std::path::PathBuf,
+        std::path::PathBuf,
+        Vec<u64>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut points = Vec::new();
+        for name in ["a", "b"] {
+            let mut s = Store::create(&dir.path().join(name)).unwrap();
+            s.set_pfs_id(1);
+            s.set_pseudofs(&PseudofsData::default()).unwrap();
+            let mut p = Vec::new();
+            for g in 0..5u8 {
+                let mut t = s.begin().unwrap();
+                for f in 0..30i64 {
+                    let id = crate::pfs::store::RecordId {
+                        localization: crate::ondisk::LOCALIZE_MISC,
+                        obj_id: 0x100 + f,
+                        rec_type: crate::ondisk::rectype::DATA,
+                        key: 0x4000,
+                    };
+                    if (f + i64::from(g)) % 3 == 0 {
+                        t.delete(&id).unwrap();
+                    } else {
+                        t.put(&id, 2, &vec![g ^ f as u8; 300 + 40 * f as usize])
+                            .unwrap();
+                    }
+                }
+                t.commit().unwrap();
+                p.push(s.synctid(SynctidOp::None).unwrap());
+            }
+            points = p;
+        }
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        (dir, a, b, points)
+    }
+
+    fn snapshots(pfs: &dyn Pfs) -> Vec<SnapshotData> {
+        let mut req = SnapshotReq::default();
+        let mut all = Vec::new();
+        loop {
+            pfs.get_snapshots(&mut req).unwrap();
+            all.extend_from_slice(req.held());
+            if req.eof {
+                return all;
+            }
+        }
+    }
+
+    fn records(root: &Path) -> Vec<(BaseElm, Vec<u8>)> {
+        let mut s = Store::open(root).unwrap();
+        s.set_pfs_id(1);
+        let mut v = Vec::new();
+        s.for_each_record(|l, d| {
+            if l.base.rec_type != crate::ondisk::rectype::INODE {
+                v.push((l.base, d.to_vec()));
+            }
+        })
+        .unwrap();
+        v
+    }
+
+    #[test]
+    fn store_and_kernel_backend_keep_and_forget_alike() {
+        let (_d, a, b, points) = twin_stores();
+        let mut store = Store::open(&a).unwrap();
+        store.set_pfs_id(1);
+        store.set_prune_bounds(4, 9);
+        let mut k = kernel_in(&b, 1, (4, 9));
+        let snaps: Vec<_> = points
+            .iter()
+            .map(|&t| SnapshotData::new(t, t * 3, b"daily"))
+            .collect();
+        for pfs in [&mut store as &mut dyn Pfs, &mut k] {
+            let mut req = SnapshotReq::of(&snaps[..3]).unwrap();
+            pfs.add_snapshots(&mut req).unwrap();
+            assert_eq!((req.index, req.error), (3, None));
+            let mut req = SnapshotReq::of(&snaps[2..]).unwrap();
+            pfs.add_snapshots(&mut req).unwrap();
+            assert_eq!((req.index, req.error), (0, Some(Errno::EEXIST)));
+            req.index = 1;
+            pfs.add_snapshots(&mut req).unwrap();
+            assert_eq!((req.index, req.error), (3, None));
+            let mut del = SnapshotReq::of(&[snaps[1], snaps[1]]).unwrap();
+            pfs.del_snapshots(&mut del).unwrap();
+            assert_eq!((del.index, del.error), (1, Some(Errno::ENOENT)));
+            assert_eq!(pfs.get_config().unwrap(), None);
+            pfs.set_config(&ConfigData::from_text(b"snapshots 1d 60d\n").unwrap())
+                .unwrap();
+        }
+        assert_eq!(snapshots(&store), snapshots(&k));
+        assert_eq!(snapshots(&k).len(), 4);
+        assert_eq!(store.get_config().unwrap(), k.get_config().unwrap());
+        // Prune both a call at a time with the same requests.
+        let elms = vec![
+            PruneElm {
+                beg_tid: points[1],
+                end_tid: points[3],
+                mod_tid: points[3] - points[1],
+            },
+            PruneElm {
+                beg_tid: 1,
+                end_tid: points[1],
+                mod_tid: points[1] - 1,
+            },
+        ];
+        let (mut ra, mut rb) = (
+            PruneReq::new(false, elms.clone()),
+            PruneReq::new(false, elms),
+        );
+        let mut calls = 0;
+        loop {
+            store.prune(&mut ra).unwrap();
+            k.prune(&mut rb).unwrap();
+            calls += 1;
+            assert_eq!(
+                (ra.key_cur, ra.stats, ra.interrupted),
+                (rb.key_cur, rb.stats, rb.interrupted)
+            );
+            if !ra.interrupted {
+                break;
+            }
+            ra.key_end = ra.key_cur;
+            rb.key_end = rb.key_cur;
+        }
+        assert!(calls > 2 && ra.stats.raw_records > 0);
+        assert!(records(&a) == records(&b));
+        // Not the descriptor's PFS: refused.
+        k.set_pfs_id(0);
+        assert_eq!(k.prune(&mut rb).unwrap_err().errno(), Errno::EXDEV);
+    }
+
+    fn raw<T>(k: &KernelPfs<KernelDouble>, code: u32, arg: &mut T) -> SysResult<()> {
+        let f = File::open(k.seam().store.borrow().root()).unwrap();
+        // SAFETY: each test passes the structure `code` names, with valid
+        // buffers.
+        unsafe { k.seam().ioctl(f.as_fd(), code, (arg as *mut T).cast()) }
+    }
+
+    fn prune_rw(elms: &mut [IocPruneElm]) -> IocPrune {
+        IocPrune {
+            head: IocHead::default(),
+            nelms: elms.len() as i32,
+            reserved01: 0,
+            key_beg: BaseElm {
+                obj_id: i64::MIN,
+                ..BaseElm::default()
+            }
+            .into(),
+            key_end: BaseElm {
+                obj_id: i64::MAX,
+                localization: 0xFFFF,
+                ..BaseElm::default()
+            }
+            .into(),
+            key_cur: BaseElmLe::default(),
+            stat_scanrecords: 0,
+            stat_rawrecords: 0,
+            stat_dirrecords: 0,
+            stat_bytes: 0,
+            stat_realignments: 0,
+            stat_oldest_tid: MAX_TID,
+            reserved02: [0; 6],
+            elms: elms.as_mut_ptr(),
+        }
+    }
+
+    /// ioctl-abi.md §9-11: what fails the call, with nothing copied back.
+    #[test]
+    fn double_rejects_what_the_kernel_rejects_in_the_new_structures() {
+        let (_d, a, _b, _) = twin_stores();
+        let k = kernel_in(&a, 1, (2048, 1 << 16));
+        let snap = |index, count| IocSnapshot {
+            head: IocHead::default(),
+            reserved01: 0,
+            index,
+            count,
+            pad: 0,
+            snaps: [SnapshotData::new(5, 6, b"x").into(); 16],
+        };
+        for (code, index, count) in [
+            (HAMMERIOC_ADD_SNAPSHOT, 0, 17),
+            (HAMMERIOC_ADD_SNAPSHOT, 3, 2),
+            (HAMMERIOC_DEL_SNAPSHOT, 0, 17),
+            (HAMMERIOC_GET_SNAPSHOT, 1, 1),
+            (HAMMERIOC_GET_SNAPSHOT, 0, 17),
+        ] {
+            let mut s = snap(index, count);
+            assert_eq!(raw(&k, code, &mut s), Err(Errno::EINVAL), "{code:#x}");
+            assert_eq!((s.index, s.count), (index, count), "nothing copied back");
+        }
+        let mut s = snap(0, 1);
+        raw(&k, HAMMERIOC_DEL_SNAPSHOT, &mut s).unwrap();
+        assert_eq!((s.index, s.head.error), (0, Errno::ENOENT as i32));
+        let mut s = snap(0, 0);
+        raw(&k, HAMMERIOC_GET_SNAPSHOT, &mut s).unwrap();
+        assert_eq!((s.count, s.head.flags), (0, IOC_SNAPSHOT_EOF));
+        let mut c = IocConfig {
+            head: IocHead::default(),
+            reserved01: 0,
+            reserved02: 0,
+            reserved03: [0; 4],
+            config: ConfigData::default(),
+        };
+        raw(&k, HAMMERIOC_GET_CONFIG, &mut c).unwrap();
+        assert_eq!(c.head.error, Errno::ENOENT as i32);
+
+        let mut elms = [IocPruneElm {
+            beg_tid: 1,
+            end_tid: 10,
+            mod_tid: 9,
+        }];
+        let mut bad = Vec::new();
+        let mut p = prune_rw(&mut elms);
+        p.nelms = -1;
+        bad.push(p);
+        let mut p = prune_rw(&mut elms);
+        p.nelms = MAX_PRUNE_ELMS as i32 + 1;
+        bad.push(p);
+        let mut p = prune_rw(&mut elms);
+        p.head.flags = IOC_PRUNE_ALL;
+        bad.push(p);
+        let mut p = prune_rw(&mut elms);
+        p.key_beg.localization = 0x1_0000.into();
+        bad.push(p);
+        let mut zero = [IocPruneElm {
+            beg_tid: 1,
+            end_tid: 10,
+            mod_tid: 0,
+        }];
+        bad.push(prune_rw(&mut zero));
+        for mut p in bad {
+            assert_eq!(raw(&k, HAMMERIOC_PRUNE, &mut p), Err(Errno::EINVAL));
+            assert_eq!(p.stat_scanrecords, 0);
+        }
+        let mut p = prune_rw(&mut elms);
+        p.elms = ptr::null_mut();
+        assert_eq!(raw(&k, HAMMERIOC_PRUNE, &mut p), Err(Errno::EFAULT));
+        // A good one: statistics added to, key_cur without PFS bits.
+        let mut p = prune_rw(&mut []);
+        p.head.flags = IOC_PRUNE_ALL;
+        p.stat_scanrecords = 1000;
+        raw(&k, HAMMERIOC_PRUNE, &mut p).unwrap();
+        assert!(p.stat_scanrecords > 1000 && p.stat_rawrecords > 0);
+        assert_eq!(p.head.flags, IOC_PRUNE_ALL);
+        assert_eq!(BaseElm::from(p.key_cur).localization & !0xFFFF, 0);
     }
 }

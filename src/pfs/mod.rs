@@ -10,13 +10,15 @@ pub mod kernel;
 #[cfg(any(test, feature = "kernel-double"))]
 #[allow(unsafe_code)]
 pub mod kernel_double;
+pub mod retain;
 pub mod store;
 
 use nix::errno::Errno;
 
-use crate::ondisk::{BaseElm, PseudofsData};
+use crate::ondisk::{BaseElm, ConfigData, PseudofsData};
 
 pub use getpfs::{getpfs, open_fs, GetpfsError, OpenError, PfsPath};
+pub use retain::{PruneElm, PruneReq, PruneStats, SnapshotReq};
 
 /// Why a PFS operation failed. `Display` is what the original's `err()`
 /// prints after the colon: the strerror text for an errno.
@@ -164,4 +166,51 @@ pub trait Pfs {
     /// consumed (`count`). A record error is reported in `req.head_error`,
     /// not as `Err`.
     fn mirror_write(&mut self, req: &mut MirrorWriteReq, records: &[u8]) -> Result<usize>;
+
+    // The PFS's snapshot and config records and its pruning
+    // (kernel-semantics.md §2.6, §6; ioctl-abi.md §9-11). On HAMMER these
+    // act on the PFS of the descriptor's own inode, not on `pfs_id`: the
+    // kernel backend refuses them (EXDEV) on a handle addressing another
+    // PFS, and a caller opens the PFS itself, as the original opens the
+    // path it is given. A backend without them answers EOPNOTSUPP, as a
+    // kernel does for a request it does not know.
+
+    /// `HAMMERIOC_ADD_SNAPSHOT`: a SNAPSHOT record per `snaps[index..count]`,
+    /// all at one new TID, each payload as given; stops at a snapshot
+    /// that exists (`req.error` EEXIST, `req.index` on it).
+    fn add_snapshots(&mut self, req: &mut SnapshotReq) -> Result<()> {
+        let _ = req;
+        Err(Errno::EOPNOTSUPP.into())
+    }
+    /// `HAMMERIOC_DEL_SNAPSHOT`: destroys the live SNAPSHOT record of each
+    /// of `snaps[index..count]` (no history kept); stops at one that does
+    /// not exist (`req.error` ENOENT, `req.index` on it).
+    fn del_snapshots(&mut self, req: &mut SnapshotReq) -> Result<()> {
+        let _ = req;
+        Err(Errno::EOPNOTSUPP.into())
+    }
+    /// `HAMMERIOC_GET_SNAPSHOT`: the next live snapshots after those
+    /// `req` holds, in signed key order (see `SnapshotReq`).
+    fn get_snapshots(&self, req: &mut SnapshotReq) -> Result<()> {
+        let _ = req;
+        Err(Errno::EOPNOTSUPP.into())
+    }
+    /// `HAMMERIOC_GET_CONFIG`: the live CONFIG record's text, `None` when
+    /// there is none (the kernel's ENOENT in `head.error`).
+    fn get_config(&self) -> Result<Option<ConfigData>> {
+        Err(Errno::EOPNOTSUPP.into())
+    }
+    /// `HAMMERIOC_SET_CONFIG`: destroys the live CONFIG record, if any,
+    /// and writes `config` as a new one at a new TID.
+    fn set_config(&mut self, config: &ConfigData) -> Result<()> {
+        let _ = config;
+        Err(Errno::EOPNOTSUPP.into())
+    }
+    /// `HAMMERIOC_PRUNE`: destroys the deleted records `req`'s rule picks,
+    /// scanning backwards from `req.key_end` (see `PruneReq`); adds to
+    /// `req.stats`.
+    fn prune(&mut self, req: &mut PruneReq) -> Result<()> {
+        let _ = req;
+        Err(Errno::EOPNOTSUPP.into())
+    }
 }

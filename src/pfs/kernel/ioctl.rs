@@ -13,7 +13,7 @@ use std::mem::{align_of, offset_of, size_of};
 
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 
-use crate::ondisk::{BaseElmLe, PseudofsData};
+use crate::ondisk::{BaseElmLe, ConfigData, PseudofsData, SnapshotDataLe};
 
 /// `HAMMER_IOC_MIRROR_NODATA`: MIRROR_READ omits data payloads.
 pub const IOC_MIRROR_NODATA: i32 = 0x0000_0001;
@@ -97,6 +97,75 @@ pub struct IocVersion {
     pub description: [u8; 64],
 }
 
+/// `HAMMER_SNAPS_PER_IOCTL`: the snapshots one snapshot request carries.
+pub const SNAPS_PER_IOCTL: usize = 16;
+/// `HAMMER_IOC_SNAPSHOT_EOF`: GET_SNAPSHOT found no snapshot after those
+/// it returned.
+pub const IOC_SNAPSHOT_EOF: i32 = 0x0000_0008;
+
+/// `struct hammer_ioc_snapshot` (ioctl-abi.md §9). The array holds the
+/// snapshot records' payload bytes; C aligns it (and the structure) to 8,
+/// which `pad` and `align(8)` make explicit.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct IocSnapshot {
+    pub head: IocHead,
+    pub reserved01: i32,
+    pub index: u32,
+    pub count: u32,
+    /// The C compiler's padding before `snaps`, made explicit.
+    pub pad: u32,
+    pub snaps: [SnapshotDataLe; SNAPS_PER_IOCTL],
+}
+
+/// `struct hammer_ioc_config` (ioctl-abi.md §10).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct IocConfig {
+    pub head: IocHead,
+    pub reserved01: u32,
+    pub reserved02: u32,
+    pub reserved03: [u64; 4],
+    pub config: ConfigData,
+}
+
+/// `HAMMER_IOC_PRUNE_ALL` (in `head.flags`): prune every deleted record.
+pub const IOC_PRUNE_ALL: i32 = 0x0000_0001;
+/// `HAMMER_MAX_PRUNE_ELMS`: the most elements one PRUNE takes.
+pub const MAX_PRUNE_ELMS: usize = 1024 * 1024 / size_of::<IocPruneElm>();
+
+/// `struct hammer_ioc_prune_elm` (ioctl-abi.md §11).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct IocPruneElm {
+    pub beg_tid: u64,
+    pub end_tid: u64,
+    pub mod_tid: u64,
+}
+
+/// `struct hammer_ioc_prune` (ioctl-abi.md §11). `elms` points at `nelms`
+/// elements in the caller's memory.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, FromZeros, KnownLayout, Immutable)]
+pub struct IocPrune {
+    pub head: IocHead,
+    pub nelms: i32,
+    pub reserved01: i32,
+    pub key_beg: BaseElmLe,
+    pub key_end: BaseElmLe,
+    pub key_cur: BaseElmLe,
+    pub stat_scanrecords: i64,
+    pub stat_rawrecords: i64,
+    pub stat_dirrecords: i64,
+    pub stat_bytes: i64,
+    pub stat_realignments: i64,
+    pub stat_oldest_tid: u64,
+    pub reserved02: [i64; 6],
+    pub elms: *mut IocPruneElm,
+}
+
 /// 4.4BSD `_IOWR(group, num, len)` (sys/sys/ioccom.h), not Linux's layout.
 pub const fn iowr(group: u8, num: u8, len: usize) -> u32 {
     const IOC_INOUT: u32 = 0xC000_0000;
@@ -104,6 +173,7 @@ pub const fn iowr(group: u8, num: u8, len: usize) -> u32 {
     IOC_INOUT | (((len as u32) & IOCPARM_MASK) << 16) | ((group as u32) << 8) | num as u32
 }
 
+pub const HAMMERIOC_PRUNE: u32 = iowr(b'h', 1, size_of::<IocPrune>());
 pub const HAMMERIOC_SYNCTID: u32 = iowr(b'h', 4, size_of::<IocSynctid>());
 pub const HAMMERIOC_SET_PSEUDOFS: u32 = iowr(b'h', 5, size_of::<IocPseudofsRw>());
 pub const HAMMERIOC_GET_PSEUDOFS: u32 = iowr(b'h', 6, size_of::<IocPseudofsRw>());
@@ -114,6 +184,11 @@ pub const HAMMERIOC_DGD_PSEUDOFS: u32 = iowr(b'h', 10, size_of::<IocPseudofsRw>(
 pub const HAMMERIOC_RMR_PSEUDOFS: u32 = iowr(b'h', 11, size_of::<IocPseudofsRw>());
 pub const HAMMERIOC_WAI_PSEUDOFS: u32 = iowr(b'h', 12, size_of::<IocPseudofsRw>());
 pub const HAMMERIOC_GET_VERSION: u32 = iowr(b'h', 13, size_of::<IocVersion>());
+pub const HAMMERIOC_ADD_SNAPSHOT: u32 = iowr(b'h', 18, size_of::<IocSnapshot>());
+pub const HAMMERIOC_DEL_SNAPSHOT: u32 = iowr(b'h', 19, size_of::<IocSnapshot>());
+pub const HAMMERIOC_GET_SNAPSHOT: u32 = iowr(b'h', 20, size_of::<IocSnapshot>());
+pub const HAMMERIOC_GET_CONFIG: u32 = iowr(b'h', 21, size_of::<IocConfig>());
+pub const HAMMERIOC_SET_CONFIG: u32 = iowr(b'h', 22, size_of::<IocConfig>());
 
 // Layout proofs against ioctl-abi.md (LP64).
 #[cfg(target_pointer_width = "64")]
@@ -150,6 +225,37 @@ const _: () = {
     assert!(offset_of!(IocVersion, wip_version) == 32);
     assert!(offset_of!(IocVersion, max_version) == 36);
     assert!(offset_of!(IocVersion, description) == 40);
+
+    assert!(size_of::<IocSnapshot>() == 2088 && align_of::<IocSnapshot>() == 8);
+    assert!(offset_of!(IocSnapshot, reserved01) == 24);
+    assert!(offset_of!(IocSnapshot, index) == 28);
+    assert!(offset_of!(IocSnapshot, count) == 32);
+    assert!(offset_of!(IocSnapshot, snaps) == 40);
+
+    assert!(size_of::<IocConfig>() == 1088 && align_of::<IocConfig>() == 8);
+    assert!(offset_of!(IocConfig, reserved01) == 24);
+    assert!(offset_of!(IocConfig, reserved02) == 28);
+    assert!(offset_of!(IocConfig, reserved03) == 32);
+    assert!(offset_of!(IocConfig, config) == 64);
+
+    assert!(size_of::<IocPruneElm>() == 24 && align_of::<IocPruneElm>() == 8);
+    assert!(offset_of!(IocPruneElm, end_tid) == 8 && offset_of!(IocPruneElm, mod_tid) == 16);
+    assert!(MAX_PRUNE_ELMS == 43690);
+
+    assert!(size_of::<IocPrune>() == 256 && align_of::<IocPrune>() == 8);
+    assert!(offset_of!(IocPrune, nelms) == 24);
+    assert!(offset_of!(IocPrune, reserved01) == 28);
+    assert!(offset_of!(IocPrune, key_beg) == 32);
+    assert!(offset_of!(IocPrune, key_end) == 72);
+    assert!(offset_of!(IocPrune, key_cur) == 112);
+    assert!(offset_of!(IocPrune, stat_scanrecords) == 152);
+    assert!(offset_of!(IocPrune, stat_rawrecords) == 160);
+    assert!(offset_of!(IocPrune, stat_dirrecords) == 168);
+    assert!(offset_of!(IocPrune, stat_bytes) == 176);
+    assert!(offset_of!(IocPrune, stat_realignments) == 184);
+    assert!(offset_of!(IocPrune, stat_oldest_tid) == 192);
+    assert!(offset_of!(IocPrune, reserved02) == 200);
+    assert!(offset_of!(IocPrune, elms) == 248);
 };
 
 #[cfg(test)]
@@ -169,6 +275,12 @@ mod tests {
         assert_eq!(HAMMERIOC_RMR_PSEUDOFS, 0xC030_680B);
         assert_eq!(HAMMERIOC_WAI_PSEUDOFS, 0xC030_680C);
         assert_eq!(HAMMERIOC_GET_VERSION, 0xC068_680D);
+        assert_eq!(HAMMERIOC_PRUNE, 0xC100_6801);
+        assert_eq!(HAMMERIOC_ADD_SNAPSHOT, 0xC828_6812);
+        assert_eq!(HAMMERIOC_DEL_SNAPSHOT, 0xC828_6813);
+        assert_eq!(HAMMERIOC_GET_SNAPSHOT, 0xC828_6814);
+        assert_eq!(HAMMERIOC_GET_CONFIG, 0xC440_6815);
+        assert_eq!(HAMMERIOC_SET_CONFIG, 0xC440_6816);
         // Not used here, but pins the BSD (not Linux) encoding of the size.
         assert_eq!(iowr(b'h', 28, 48), 0xC030_681C);
     }

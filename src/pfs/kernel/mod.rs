@@ -11,14 +11,18 @@ use nix::errno::Errno;
 
 pub mod ioctl;
 
-use super::{MirrorReadReq, MirrorWriteReq, Pfs, Result, SynctidOp};
-use crate::ondisk::{BaseElm, HammerUuid, PseudofsData};
+use super::{
+    MirrorReadReq, MirrorWriteReq, Pfs, PruneReq, PruneStats, Result, SnapshotReq, SynctidOp,
+};
+use crate::ondisk::{BaseElm, ConfigData, HammerUuid, PseudofsData, SnapshotData};
 use ioctl::{
-    synctid_op, IocHead, IocMirrorRw, IocPseudofsRw, IocSynctid, IocVersion,
-    HAMMERIOC_DGD_PSEUDOFS, HAMMERIOC_GET_PSEUDOFS, HAMMERIOC_GET_VERSION, HAMMERIOC_MIRROR_READ,
-    HAMMERIOC_MIRROR_WRITE, HAMMERIOC_RMR_PSEUDOFS, HAMMERIOC_SET_PSEUDOFS, HAMMERIOC_SYNCTID,
-    HAMMERIOC_UPG_PSEUDOFS, HAMMERIOC_WAI_PSEUDOFS, IOC_HEAD_ERROR, IOC_HEAD_INTR,
-    IOC_MIRROR_NODATA,
+    synctid_op, IocConfig, IocHead, IocMirrorRw, IocPrune, IocPruneElm, IocPseudofsRw, IocSnapshot,
+    IocSynctid, IocVersion, HAMMERIOC_ADD_SNAPSHOT, HAMMERIOC_DEL_SNAPSHOT, HAMMERIOC_DGD_PSEUDOFS,
+    HAMMERIOC_GET_CONFIG, HAMMERIOC_GET_PSEUDOFS, HAMMERIOC_GET_SNAPSHOT, HAMMERIOC_GET_VERSION,
+    HAMMERIOC_MIRROR_READ, HAMMERIOC_MIRROR_WRITE, HAMMERIOC_PRUNE, HAMMERIOC_RMR_PSEUDOFS,
+    HAMMERIOC_SET_CONFIG, HAMMERIOC_SET_PSEUDOFS, HAMMERIOC_SYNCTID, HAMMERIOC_UPG_PSEUDOFS,
+    HAMMERIOC_WAI_PSEUDOFS, IOC_HEAD_ERROR, IOC_HEAD_INTR, IOC_MIRROR_NODATA, IOC_PRUNE_ALL,
+    IOC_SNAPSHOT_EOF, SNAPS_PER_IOCTL,
 };
 
 /// `HAMMER_IOC_PSEUDOFS_VERSION`: the only version SET_PSEUDOFS accepts.
@@ -73,6 +77,9 @@ pub struct KernelPfs<S: IoctlSeam> {
     /// Always 0..=65535 after `open`, or out of range (the kernel says
     /// EINVAL) when a caller addressed an impossible id.
     pfs_id: i32,
+    /// The PFS of the descriptor's own inode (the probe's resolved id),
+    /// on which the snapshot, config and prune requests act.
+    home_pfs: i32,
     seam: S,
     /// The shared uuid of the PFS last read by GET_PSEUDOFS, which the tool
     /// copies into every mirror request (the kernel ignores it).
@@ -87,12 +94,14 @@ impl<S: IoctlSeam> KernelPfs<S> {
         let mut k = KernelPfs {
             fd,
             pfs_id: PFS_ID_AUTO,
+            home_pfs: PFS_ID_AUTO,
             seam,
             shared_uuid: Cell::new(None),
         };
         match k.get(PFS_ID_AUTO) {
             Ok((id, _)) => {
                 k.pfs_id = id;
+                k.home_pfs = id;
                 Ok(k)
             }
             Err(e) => Err((e, k.fd)),
@@ -196,6 +205,64 @@ impl<S: IoctlSeam> KernelPfs<S> {
             reserved01: 0,
             shared_uuid,
         })
+    }
+}
+
+impl<S: IoctlSeam> KernelPfs<S> {
+    /// The snapshot, config and prune requests name no PFS: the kernel
+    /// acts on the descriptor's own (ioctl-abi.md §9-11). A handle
+    /// addressing another PFS gets EXDEV rather than acting on the wrong
+    /// one; the caller opens a path inside the PFS instead.
+    fn own_pfs(&self) -> Result<()> {
+        if self.pfs_id != self.home_pfs {
+            return Err(Errno::EXDEV.into());
+        }
+        Ok(())
+    }
+
+    /// ADD, DEL or GET_SNAPSHOT with `req`'s fields; `flags` as the tool
+    /// leaves them in its reused structure (GET's EOF).
+    fn snapshot_rw(&self, request: u32, req: &mut SnapshotReq) -> Result<()> {
+        self.own_pfs()?;
+        let mut s = IocSnapshot {
+            head: IocHead {
+                flags: if req.eof { IOC_SNAPSHOT_EOF } else { 0 },
+                ..IocHead::default()
+            },
+            reserved01: 0,
+            index: req.index,
+            count: req.count,
+            pad: 0,
+            snaps: req.snaps.map(Into::into),
+        };
+        // SAFETY: the snapshot requests take a hammer_ioc_snapshot, which
+        // holds no pointers.
+        unsafe { self.call(request, &mut s) }?;
+        if s.count as usize > SNAPS_PER_IOCTL || s.index > s.count.max(req.count) {
+            return Err(Errno::EIO.into());
+        }
+        req.index = s.index;
+        req.count = s.count;
+        req.snaps = s.snaps.map(SnapshotData::from);
+        req.error = (s.head.error != 0).then(|| Errno::from_raw(s.head.error));
+        req.eof = s.head.flags & IOC_SNAPSHOT_EOF != 0;
+        Ok(())
+    }
+
+    /// GET or SET_CONFIG around `config`; returns the structure back.
+    fn config_rw(&self, request: u32, config: ConfigData) -> Result<IocConfig> {
+        self.own_pfs()?;
+        let mut c = IocConfig {
+            head: IocHead::default(),
+            reserved01: 0,
+            reserved02: 0,
+            reserved03: [0; 4],
+            config,
+        };
+        // SAFETY: the config requests take a hammer_ioc_config, which
+        // holds no pointers.
+        unsafe { self.call(request, &mut c) }?;
+        Ok(c)
     }
 }
 
@@ -325,12 +392,93 @@ impl<S: IoctlSeam> Pfs for KernelPfs<S> {
             (rw.head.flags & IOC_HEAD_ERROR != 0).then(|| Errno::from_raw(rw.head.error));
         checked_count(rw.count, len)
     }
+
+    fn add_snapshots(&mut self, req: &mut SnapshotReq) -> Result<()> {
+        req.eof = false;
+        self.snapshot_rw(HAMMERIOC_ADD_SNAPSHOT, req)
+    }
+
+    fn del_snapshots(&mut self, req: &mut SnapshotReq) -> Result<()> {
+        req.eof = false;
+        self.snapshot_rw(HAMMERIOC_DEL_SNAPSHOT, req)
+    }
+
+    fn get_snapshots(&self, req: &mut SnapshotReq) -> Result<()> {
+        self.snapshot_rw(HAMMERIOC_GET_SNAPSHOT, req)
+    }
+
+    fn get_config(&self) -> Result<Option<ConfigData>> {
+        let c = self.config_rw(HAMMERIOC_GET_CONFIG, ConfigData::default())?;
+        match c.head.error {
+            0 => Ok(Some(c.config)),
+            e if e == Errno::ENOENT as i32 => Ok(None),
+            e => Err(Errno::from_raw(e).into()),
+        }
+    }
+
+    fn set_config(&mut self, config: &ConfigData) -> Result<()> {
+        let c = self.config_rw(HAMMERIOC_SET_CONFIG, *config)?;
+        match c.head.error {
+            0 => Ok(()),
+            e => Err(Errno::from_raw(e).into()),
+        }
+    }
+
+    fn prune(&mut self, req: &mut PruneReq) -> Result<()> {
+        self.own_pfs()?;
+        let mut elms: Vec<IocPruneElm> = req
+            .elms
+            .iter()
+            .map(|e| IocPruneElm {
+                beg_tid: e.beg_tid,
+                end_tid: e.end_tid,
+                mod_tid: e.mod_tid,
+            })
+            .collect();
+        let s = &req.stats;
+        let mut p = IocPrune {
+            head: IocHead {
+                flags: if req.all { IOC_PRUNE_ALL } else { 0 },
+                ..IocHead::default()
+            },
+            nelms: i32::try_from(elms.len()).map_err(|_| Errno::EINVAL)?,
+            reserved01: 0,
+            key_beg: req.key_beg.into(),
+            key_end: req.key_end.into(),
+            key_cur: req.key_cur.into(),
+            stat_scanrecords: s.scan_records,
+            stat_rawrecords: s.raw_records,
+            stat_dirrecords: s.dir_records,
+            stat_bytes: s.bytes,
+            stat_realignments: s.realignments,
+            stat_oldest_tid: s.oldest_tid,
+            reserved02: [0; 6],
+            elms: elms.as_mut_ptr(),
+        };
+        // SAFETY: PRUNE takes a hammer_ioc_prune; `elms` points at the
+        // `nelms` elements of a vector that outlives the call (the kernel
+        // only copies them in).
+        unsafe { self.call(HAMMERIOC_PRUNE, &mut p) }?;
+        req.key_cur = p.key_cur.into();
+        req.stats = PruneStats {
+            scan_records: p.stat_scanrecords,
+            raw_records: p.stat_rawrecords,
+            dir_records: p.stat_dirrecords,
+            bytes: p.stat_bytes,
+            realignments: p.stat_realignments,
+            oldest_tid: p.stat_oldest_tid,
+        };
+        req.interrupted = p.head.flags & IOC_HEAD_INTR != 0;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
     use std::fs::File;
+
+    use zerocopy::IntoBytes;
 
     use super::*;
     use crate::ondisk::BaseElmLe;
@@ -342,6 +490,9 @@ mod tests {
         Mirror(IocMirrorRw),
         Synctid(IocSynctid),
         Version(IocVersion),
+        Snapshot(Box<IocSnapshot>),
+        Config(Box<IocConfig>),
+        Prune(IocPrune, Vec<IocPruneElm>),
     }
 
     /// A scripted kernel: records every request and answers as told.
@@ -374,6 +525,18 @@ mod tests {
                     }
                     HAMMERIOC_SYNCTID => Seen::Synctid(*arg.cast::<IocSynctid>()),
                     HAMMERIOC_GET_VERSION => Seen::Version(*arg.cast::<IocVersion>()),
+                    HAMMERIOC_ADD_SNAPSHOT | HAMMERIOC_DEL_SNAPSHOT | HAMMERIOC_GET_SNAPSHOT => {
+                        Seen::Snapshot(Box::new(*arg.cast::<IocSnapshot>()))
+                    }
+                    HAMMERIOC_GET_CONFIG | HAMMERIOC_SET_CONFIG => {
+                        Seen::Config(Box::new(*arg.cast::<IocConfig>()))
+                    }
+                    HAMMERIOC_PRUNE => {
+                        let p = *arg.cast::<IocPrune>();
+                        let n = usize::try_from(p.nelms).unwrap();
+                        let elms = std::slice::from_raw_parts(p.elms, n).to_vec();
+                        Seen::Prune(p, elms)
+                    }
                     _ => {
                         let rw = *arg.cast::<IocPseudofsRw>();
                         Seen::Pfs(rw, *rw.ondisk)
@@ -395,6 +558,23 @@ mod tests {
                     }
                     HAMMERIOC_SYNCTID => (*arg.cast::<IocSynctid>()).tid = 0x1234,
                     HAMMERIOC_GET_VERSION => (*arg.cast::<IocVersion>()).cur_version = 7,
+                    HAMMERIOC_ADD_SNAPSHOT | HAMMERIOC_DEL_SNAPSHOT | HAMMERIOC_GET_SNAPSHOT => {
+                        let s = &mut *arg.cast::<IocSnapshot>();
+                        s.head.flags |= self.flags.get();
+                        s.head.error = self.error.get();
+                        s.index = s.count.min(1);
+                    }
+                    HAMMERIOC_GET_CONFIG | HAMMERIOC_SET_CONFIG => {
+                        let c = &mut *arg.cast::<IocConfig>();
+                        c.head.error = self.error.get();
+                        c.config.text[0] = b'k';
+                    }
+                    HAMMERIOC_PRUNE => {
+                        let p = &mut *arg.cast::<IocPrune>();
+                        p.head.flags |= self.flags.get();
+                        p.stat_scanrecords += 10;
+                        p.key_cur.obj_id = 0x77.into();
+                    }
                     _ => {
                         let rw = &mut *arg.cast::<IocPseudofsRw>();
                         if rw.pfs_id == PFS_ID_AUTO {
@@ -554,6 +734,119 @@ mod tests {
         };
         assert_eq!((code, rw.version, rw.bytes), (0xC030_6805, 1, 292));
         assert_eq!(ondisk, p.to_bytes());
+    }
+
+    /// ioctl-abi.md §9-11: the snapshot, config and prune structures as
+    /// the tool fills them, their results read back, and all three only
+    /// on the descriptor's own PFS.
+    #[test]
+    fn snapshot_config_and_prune_requests_carry_the_fields_the_kernel_reads() {
+        let mut k = fake();
+        let snaps = [
+            SnapshotData::new(0x1_0000_0010, 1_700_000_000_000_000, b"n"),
+            SnapshotData::new(0x1_0000_0020, 1_700_000_001_000_000, b""),
+        ];
+        let mut req = SnapshotReq::of(&snaps).unwrap();
+        k.seam().error.set(Errno::EEXIST as i32);
+        k.add_snapshots(&mut req).unwrap();
+        let (code, Seen::Snapshot(s)) = last(&k) else {
+            panic!("not a snapshot request")
+        };
+        assert_eq!(code, 0xC828_6812);
+        assert_eq!(
+            (s.head, s.reserved01, s.index, s.count, s.pad),
+            (IocHead::default(), 0, 0, 2, 0)
+        );
+        assert_eq!(s.snaps[1].as_bytes(), snaps[1].to_bytes());
+        assert_eq!((req.index, req.error), (1, Some(Errno::EEXIST)));
+        // GET passes its EOF back as the tool's reused structure does, and
+        // reads it back.
+        k.seam().error.set(0);
+        k.seam().flags.set(IOC_SNAPSHOT_EOF);
+        let mut get = SnapshotReq::default();
+        k.get_snapshots(&mut get).unwrap();
+        assert!(get.eof && get.error.is_none());
+        k.get_snapshots(&mut get).unwrap();
+        let (code, Seen::Snapshot(s)) = last(&k) else {
+            panic!("not a snapshot request")
+        };
+        assert_eq!((code, s.head.flags), (0xC828_6814, IOC_SNAPSHOT_EOF));
+        k.seam().flags.set(0);
+        k.del_snapshots(&mut req).unwrap();
+        assert_eq!(last(&k).0, 0xC828_6813);
+
+        assert_eq!(k.get_config().unwrap().unwrap().text_bytes(), b"k");
+        let (code, Seen::Config(c)) = last(&k) else {
+            panic!("not a config request")
+        };
+        assert_eq!(
+            (code, c.head, c.config.text[0]),
+            (0xC440_6815, IocHead::default(), 0)
+        );
+        k.seam().error.set(Errno::ENOENT as i32);
+        assert_eq!(k.get_config().unwrap(), None);
+        let cfg = ConfigData::from_text(b"prune 1d 5m\n").unwrap();
+        assert_eq!(k.set_config(&cfg).unwrap_err().errno(), Errno::ENOENT);
+        let (code, Seen::Config(c)) = last(&k) else {
+            panic!("not a config request")
+        };
+        assert_eq!((code, c.config), (0xC440_6816, cfg));
+        k.seam().error.set(0);
+        k.set_config(&cfg).unwrap();
+
+        let elms = vec![
+            crate::pfs::PruneElm {
+                beg_tid: 20,
+                end_tid: u64::MAX,
+                mod_tid: u64::MAX - 20,
+            },
+            crate::pfs::PruneElm {
+                beg_tid: 1,
+                end_tid: 20,
+                mod_tid: 19,
+            },
+        ];
+        let mut p = PruneReq::new(false, elms.clone());
+        p.stats.scan_records = 5;
+        k.seam().flags.set(IOC_HEAD_INTR);
+        k.prune(&mut p).unwrap();
+        let (code, Seen::Prune(raw, got)) = last(&k) else {
+            panic!("not a prune request")
+        };
+        assert_eq!(
+            (code, raw.head.flags, raw.nelms, raw.reserved01),
+            (0xC100_6801, 0, 2, 0)
+        );
+        assert_eq!(BaseElm::from(raw.key_beg), p.key_beg);
+        assert_eq!(BaseElm::from(raw.key_end), p.key_end);
+        assert_eq!((raw.stat_scanrecords, raw.stat_oldest_tid), (5, u64::MAX));
+        assert_eq!(
+            got[1],
+            IocPruneElm {
+                beg_tid: 1,
+                end_tid: 20,
+                mod_tid: 19
+            }
+        );
+        assert_eq!(got.len(), elms.len());
+        assert!(p.interrupted);
+        assert_eq!((p.stats.scan_records, p.key_cur.obj_id), (15, 0x77));
+        k.seam().flags.set(0);
+        let mut all = PruneReq::new(true, Vec::new());
+        k.prune(&mut all).unwrap();
+        let (_, Seen::Prune(raw, _)) = last(&k) else {
+            panic!("not a prune request")
+        };
+        assert_eq!((raw.head.flags, raw.nelms), (IOC_PRUNE_ALL, 0));
+        assert!(!all.interrupted);
+
+        // Another PFS than the descriptor's: refused before any request.
+        let before = k.seam().seen.borrow().len();
+        k.set_pfs_id(4);
+        assert_eq!(k.add_snapshots(&mut req).unwrap_err().errno(), Errno::EXDEV);
+        assert_eq!(k.get_config().unwrap_err().errno(), Errno::EXDEV);
+        assert_eq!(k.prune(&mut all).unwrap_err().errno(), Errno::EXDEV);
+        assert_eq!(k.seam().seen.borrow().len(), before);
     }
 
     /// An id beyond i32 stays out of range instead of becoming −1.

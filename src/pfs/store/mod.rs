@@ -45,9 +45,11 @@ mod history;
 mod key;
 mod payload;
 mod pfsdata;
+mod prune;
 mod read;
 mod records;
 mod schema;
+mod snapshots;
 mod stage;
 mod tid;
 mod txn;
@@ -85,8 +87,12 @@ pub use tid::FIRST_TID;
 pub use txn::{RecordId, Txn};
 pub use view::View;
 
-use super::{MirrorReadReq, MirrorWriteReq, Pfs, PfsError, Result, SynctidOp};
-use crate::ondisk::{HammerUuid, LeafElm, PseudofsData, LOCALIZE_MASK, PFSD_DELETED, PFSD_SLAVE};
+use super::{
+    MirrorReadReq, MirrorWriteReq, Pfs, PfsError, PruneReq, Result, SnapshotReq, SynctidOp,
+};
+use crate::ondisk::{
+    ConfigData, HammerUuid, LeafElm, PseudofsData, LOCALIZE_MASK, PFSD_DELETED, PFSD_SLAVE,
+};
 
 /// The HAMMER version the store emulates (CRC-32C data, DIR_LOCAL_INO).
 pub const HAMMER_VERSION: u32 = 7;
@@ -104,6 +110,8 @@ pub struct Store {
     busy: Option<read::Busy>,
     /// A MIRROR_WRITE batch kept for its SYNC (`write.rs`).
     held: RefCell<Option<Held>>,
+    /// Records per prune transaction, and per PRUNE call (`prune.rs`).
+    prune_bounds: (usize, usize),
     /// Opened read-only: what a change would need write access to.
     read_only: Option<PathBuf>,
 }
@@ -145,6 +153,7 @@ impl Store {
             pin: Cell::new(None),
             busy: None,
             held: RefCell::new(None),
+            prune_bounds: (prune::ROWS_PER_TXN, prune::ROWS_PER_CALL),
             read_only,
         }
     }
@@ -474,5 +483,29 @@ impl Pfs for Store {
                 self.stage(id, req, records)
             }
         }
+    }
+
+    fn add_snapshots(&mut self, req: &mut SnapshotReq) -> Result<()> {
+        self.snapshots_add(req)
+    }
+
+    fn del_snapshots(&mut self, req: &mut SnapshotReq) -> Result<()> {
+        self.snapshots_del(req)
+    }
+
+    fn get_snapshots(&self, req: &mut SnapshotReq) -> Result<()> {
+        self.snapshots_get(req)
+    }
+
+    fn get_config(&self) -> Result<Option<ConfigData>> {
+        self.config_get()
+    }
+
+    fn set_config(&mut self, config: &ConfigData) -> Result<()> {
+        self.config_set(config)
+    }
+
+    fn prune(&mut self, req: &mut PruneReq) -> Result<()> {
+        self.prune_pfs(req)
     }
 }

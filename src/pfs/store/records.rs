@@ -1,5 +1,6 @@
 //! Rows of `rec`, one per record version: inserting one, rewriting its
-//! leaf, decoding leaves and keys, the change index (`mtid`), and UPG's
+//! leaf, removing one (its change TID kept by the record before it),
+//! decoding leaves and keys, the change index (`mtid`), and UPG's
 //! rollback, which that index makes cost O(changes).
 
 use rusqlite::{params, Connection};
@@ -54,6 +55,36 @@ pub(super) fn update_leaf(tx: &Connection, leaf: &LeafElm, mtid: u64) -> Result<
     leaf.encode(&mut l);
     tx.prepare_cached("UPDATE rec SET leaf = ?2, mtid = ?3 WHERE k = ?1")?
         .execute(params![&k[..], &l[..], &key::tid_bytes(mtid)[..]])?;
+    Ok(())
+}
+
+/// Physically removes the record at `k` of PFS `id` (no history kept),
+/// folding its change TID into the record before it (`fold_before`).
+pub(super) fn destroy_rec(tx: &Connection, id: u32, k: &RecKey) -> Result<()> {
+    let mtid: Vec<u8> = tx
+        .prepare_cached("SELECT mtid FROM rec WHERE k = ?1")?
+        .query_row([&k[..]], |r| r.get(0))?;
+    tx.prepare_cached("DELETE FROM rec WHERE k = ?1")?
+        .execute([&k[..]])?;
+    fold_before(tx, id, k, &mtid)
+}
+
+/// Raises the change TID (`mtid`) of the record of PFS `id` just before
+/// the key `k` to `mtid`, when lower. A record physically removed hands
+/// its change TID on so: HAMMER keeps a removed element's mirror_tid in
+/// its subtree's aggregate (kernel-semantics.md §1.9), and a MIRROR_READ
+/// from a TID at or before it must not skip the place where it was, or a
+/// target holding a copy is never swept there (store-format.md §3). The
+/// record before it is then sent instead of skipped, and the SKIP after it
+/// starts past the removed key. Nothing before `k` in the PFS: nothing to
+/// do, a target sweeps from the PFS's start up to the first record sent.
+pub(super) fn fold_before(tx: &Connection, id: u32, k: &[u8], mtid: &[u8]) -> Result<()> {
+    let start = relocalize(0, id).to_be_bytes();
+    tx.prepare_cached(
+        "UPDATE rec SET mtid = ?3 WHERE k = (SELECT k FROM rec WHERE k < ?1 AND k >= ?2
+         ORDER BY k DESC LIMIT 1) AND mtid < ?3",
+    )?
+    .execute(params![k, &start[..], mtid])?;
     Ok(())
 }
 

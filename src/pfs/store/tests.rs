@@ -1128,3 +1128,478 @@ fn update_origins_leaves_exactly_the_new_set() {
     let tx = store.begin().unwrap();
     assert_eq!(tx.origins().unwrap(), IdMap::from_iter(now));
 }
+
+// Snapshot and config records, prune (kernel-semantics.md §2.6, §6).
+
+use crate::ondisk::{ConfigData, SnapshotData};
+use crate::pfs::retain::{PruneElm, PruneReq, SnapshotReq};
+
+fn snap(tid: u64, label: &str) -> SnapshotData {
+    SnapshotData::new(tid, tid / 2, label.as_bytes())
+}
+
+/// Every snapshot listed as `hammer snapls` lists them: GET from the
+/// start, each call continuing after the last one returned, until EOF.
+/// Returns them with the size of each call's answer.
+fn list_snapshots(store: &Store) -> (Vec<SnapshotData>, Vec<u32>) {
+    let mut req = SnapshotReq::default();
+    let (mut all, mut calls) = (Vec::new(), Vec::new());
+    loop {
+        store.get_snapshots(&mut req).unwrap();
+        assert_eq!(req.error, None);
+        all.extend_from_slice(req.held());
+        calls.push(req.count);
+        if req.eof {
+            return (all, calls);
+        }
+        assert_eq!(req.count, 16, "no EOF before a full answer");
+    }
+}
+
+/// The records of the addressed PFS: key, leaf and payload.
+fn rows(store: &Store) -> Vec<(LeafElm, Vec<u8>)> {
+    let mut v = Vec::new();
+    store
+        .for_each_record(|l, d| v.push((*l, d.to_vec())))
+        .unwrap();
+    v
+}
+
+// spec: kernel-semantics.md §2.6
+#[test]
+fn snapshots_are_root_records_keyed_by_their_tid_at_one_new_tid() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(1);
+    let before = store.synctid(SynctidOp::None).unwrap();
+    let mut req = SnapshotReq::of(&[snap(0x500, "a"), snap(0x300, "b")]).unwrap();
+    store.add_snapshots(&mut req).unwrap();
+    assert_eq!((req.index, req.error), (2, None));
+    let recs: Vec<_> = rows(&store)
+        .into_iter()
+        .filter(|(l, _)| l.base.rec_type == rectype::SNAPSHOT)
+        .collect();
+    assert_eq!(recs.len(), 2);
+    let tid = recs[0].0.base.create_tid;
+    assert!(tid > before);
+    for ((l, d), want) in recs.iter().zip([snap(0x300, "b"), snap(0x500, "a")]) {
+        let b = l.base;
+        assert_eq!(
+            (b.localization, b.obj_id, b.key),
+            ((1 << 16) | LOCALIZE_INODE, 1, want.tid as i64)
+        );
+        assert_eq!(
+            (b.create_tid, b.delete_tid, b.obj_type, b.btype),
+            (tid, 0, 0, b'R')
+        );
+        assert_eq!((l.create_ts, l.data_len, l.data_crc), (0, 128, crc32c(d)));
+        assert_eq!(d.as_slice(), want.to_bytes().as_slice());
+    }
+    // One that exists stops the call there; those before it are added.
+    let mut req =
+        SnapshotReq::of(&[snap(0x700, "c"), snap(0x500, "again"), snap(0x800, "d")]).unwrap();
+    store.add_snapshots(&mut req).unwrap();
+    assert_eq!((req.index, req.error), (1, Some(Errno::EEXIST)));
+    let tids: Vec<u64> = list_snapshots(&store).0.iter().map(|s| s.tid).collect();
+    assert_eq!(tids, [0x300, 0x500, 0x700]);
+    assert_eq!(list_snapshots(&store).0[1].label_bytes(), b"a");
+    // Bad requests change nothing.
+    let mut bad = SnapshotReq {
+        count: 17,
+        ..SnapshotReq::default()
+    };
+    assert_eq!(
+        store.add_snapshots(&mut bad).unwrap_err().errno(),
+        Errno::EINVAL
+    );
+    let mut bad = SnapshotReq {
+        index: 2,
+        count: 1,
+        ..SnapshotReq::default()
+    };
+    assert_eq!(
+        store.add_snapshots(&mut bad).unwrap_err().errno(),
+        Errno::EINVAL
+    );
+    assert_eq!(
+        store.del_snapshots(&mut bad).unwrap_err().errno(),
+        Errno::EINVAL
+    );
+    // A PFS that does not exist.
+    store.set_pfs_id(9);
+    let mut req = SnapshotReq::of(&[snap(1, "")]).unwrap();
+    assert_eq!(
+        store.add_snapshots(&mut req).unwrap_err().errno(),
+        Errno::ENOENT
+    );
+}
+
+// spec: ioctl-abi.md §9
+#[test]
+fn get_snapshots_pages_sixteen_at_a_time_in_signed_key_order() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(1);
+    // 36 snapshots, two of them with the top bit set: they sort first.
+    let mut tids: Vec<u64> = (1..=34).map(|i| 0x1_0000_0000 + i * 0x10).collect();
+    tids.extend([0x8000_0000_0000_0010, u64::MAX - 1]);
+    for chunk in tids.chunks(16) {
+        let snaps: Vec<_> = chunk.iter().map(|&t| snap(t, "x")).collect();
+        let mut req = SnapshotReq::of(&snaps).unwrap();
+        store.add_snapshots(&mut req).unwrap();
+        assert_eq!(req.error, None);
+    }
+    let (got, calls) = list_snapshots(&store);
+    assert_eq!(calls, [16, 16, 4]);
+    let mut want = tids.clone();
+    want.sort_by_key(|&t| t as i64);
+    assert_eq!(got.iter().map(|s| s.tid).collect::<Vec<_>>(), want);
+    // Deleted ones are not listed; exactly 16 left ends with EOF at once.
+    let gone: Vec<_> = want[..20].iter().map(|&t| snap(t, "")).collect();
+    for chunk in gone.chunks(16) {
+        let mut req = SnapshotReq::of(chunk).unwrap();
+        store.del_snapshots(&mut req).unwrap();
+        assert_eq!(req.error, None);
+    }
+    assert_eq!(list_snapshots(&store).1, [16]);
+    // GET wants index 0 and at most 16.
+    let mut bad = SnapshotReq {
+        index: 1,
+        count: 1,
+        ..SnapshotReq::default()
+    };
+    assert_eq!(
+        store.get_snapshots(&mut bad).unwrap_err().errno(),
+        Errno::EINVAL
+    );
+    // Past the highest signed key there is nothing: EOF, no wrap-around.
+    let mut req = SnapshotReq::of(&[snap(i64::MAX as u64, "")]).unwrap();
+    store.get_snapshots(&mut req).unwrap();
+    assert_eq!((req.count, req.eof), (0, true));
+}
+
+// spec: kernel-semantics.md §2.6
+#[test]
+fn del_snapshots_destroys_the_record_without_history() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(1);
+    let mut req = SnapshotReq::of(&[snap(0x10, ""), snap(0x20, ""), snap(0x30, "")]).unwrap();
+    store.add_snapshots(&mut req).unwrap();
+    let after_add = store.synctid(SynctidOp::None).unwrap();
+    let mut req = SnapshotReq::of(&[snap(0x20, ""), snap(0x40, ""), snap(0x30, "")]).unwrap();
+    store.del_snapshots(&mut req).unwrap();
+    assert_eq!((req.index, req.error), (1, Some(Errno::ENOENT)));
+    // Gone, not deleted: no version of it is left, as of any TID.
+    assert!(rows(&store).iter().all(|(l, _)| l.base.key != 0x20));
+    assert!(view(&store, after_add).iter().all(|(b, _)| b.key != 0x20));
+    let tids: Vec<u64> = list_snapshots(&store).0.iter().map(|s| s.tid).collect();
+    assert_eq!(tids, [0x10, 0x30]);
+    // DEL takes no TID.
+    assert_eq!(store.synctid(SynctidOp::None).unwrap(), after_add);
+}
+
+// spec: kernel-semantics.md §2.6
+#[test]
+fn set_config_replaces_the_previous_version_outright() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(1);
+    assert_eq!(store.get_config().unwrap(), None);
+    let a = ConfigData::from_text(b"snapshots 1d 60d\nprune 1d 5m\n").unwrap();
+    store.set_config(&a).unwrap();
+    assert_eq!(store.get_config().unwrap(), Some(a));
+    let b = ConfigData::from_text(b"snapshots 0d 0d\n").unwrap();
+    store.set_config(&b).unwrap();
+    assert_eq!(
+        store.get_config().unwrap().unwrap().text_bytes(),
+        b"snapshots 0d 0d\n"
+    );
+    let configs: Vec<_> = rows(&store)
+        .into_iter()
+        .filter(|(l, _)| l.base.rec_type == rectype::CONFIG)
+        .collect();
+    assert_eq!(configs.len(), 1, "the first version is destroyed");
+    let (l, d) = &configs[0];
+    assert_eq!(
+        (l.base.localization, l.base.obj_id, l.base.key),
+        ((1 << 16) | LOCALIZE_INODE, 1, 0)
+    );
+    assert_eq!(
+        (l.base.delete_tid, l.data_len, d.as_slice()),
+        (0, 1024, &b.text[..])
+    );
+    // Each version at a TID of its own; another PFS has none.
+    store.set_pfs_id(2);
+    assert_eq!(store.get_config().unwrap(), None);
+}
+
+/// A master PFS#1 with `files` files rewritten and deleted over
+/// `generations` transactions (directory entries among them); returns the
+/// TID after each transaction (a sync point, as a snapshot takes it).
+fn pruning_history(store: &mut Store, files: i64, generations: u64) -> Vec<u64> {
+    store.set_pfs_id(1);
+    let mut points = Vec::new();
+    for g in 0..generations {
+        let mut tx = store.begin().unwrap();
+        for f in 0..files {
+            let ent = RecordId {
+                localization: LOCALIZE_INODE,
+                obj_id: 1,
+                rec_type: rectype::DIRENTRY,
+                key: 0x1000 + f,
+            };
+            if (f + g as i64) % 4 == 3 {
+                tx.delete(&data_id(100 + f, 16)).unwrap();
+                tx.delete(&ent).unwrap();
+            } else if (f * 7 + g as i64) % 3 != 0 {
+                let body = vec![(f as u8) ^ (g as u8); 200 + 300 * (f as usize % 3)];
+                tx.put(&data_id(100 + f, 16), 2, &body).unwrap();
+                tx.put(&ent, 2, &crate::model::format::direntry(100 + f, 1, b"n"))
+                    .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        points.push(store.synctid(SynctidOp::None).unwrap());
+    }
+    points
+}
+
+/// Prunes PFS#1 to the end, a call at a time as a driver does, counting
+/// the calls.
+fn prune_to_end(store: &mut Store, req: &mut PruneReq) -> usize {
+    store.set_pfs_id(1);
+    let mut calls = 1;
+    store.prune(req).unwrap();
+    while req.interrupted {
+        req.key_end = req.key_cur;
+        store.prune(req).unwrap();
+        calls += 1;
+    }
+    calls
+}
+
+// spec: kernel-semantics.md §6
+#[test]
+fn prune_destroys_exactly_what_the_rule_picks() {
+    let (_d, mut store) = master_and_slave();
+    let points = pruning_history(&mut store, 12, 8);
+    let elms = vec![
+        PruneElm {
+            beg_tid: points[4],
+            end_tid: points[6],
+            mod_tid: points[6] - points[4],
+        },
+        PruneElm {
+            beg_tid: points[1],
+            end_tid: points[4],
+            mod_tid: points[4] - points[1],
+        },
+        PruneElm {
+            beg_tid: 1,
+            end_tid: points[1],
+            mod_tid: points[1] - 1,
+        },
+    ];
+    let before = rows(&store);
+    let kept: Vec<_> = before
+        .iter()
+        .filter(|(l, _)| {
+            !crate::pfs::retain::prunes(false, &elms, l.base.create_tid, l.base.delete_tid)
+        })
+        .cloned()
+        .collect();
+    assert!(kept.len() < before.len() && kept.iter().any(|(l, _)| l.base.delete_tid != 0));
+    let views: Vec<_> = points.iter().map(|&t| view(&store, t)).collect();
+    let mut req = PruneReq::new(false, elms);
+    assert_eq!(prune_to_end(&mut store, &mut req), 1);
+    assert_eq!(rows(&store), kept);
+    // The views at the buckets' bounds are untouched, and after the last.
+    for i in [1, 4, 6, 7] {
+        assert_eq!(view(&store, points[i]), views[i], "as of point {i}");
+    }
+    let gone: Vec<_> = before.iter().filter(|r| !kept.contains(r)).collect();
+    let s = req.stats;
+    assert_eq!(s.scan_records as usize, before.len());
+    let dirs = gone
+        .iter()
+        .filter(|(l, _)| l.base.rec_type == rectype::DIRENTRY)
+        .count();
+    assert_eq!(
+        (s.dir_records as usize, s.raw_records as usize),
+        (dirs, gone.len() - dirs)
+    );
+    let bytes: i64 = gone.iter().map(|(l, _)| i64::from(l.data_len)).sum();
+    assert_eq!((s.bytes, s.realignments), (bytes, 0));
+    assert_eq!(
+        s.oldest_tid,
+        before.iter().map(|(l, _)| l.base.create_tid).min().unwrap()
+    );
+    // key_cur: the last record visited, the lowest, without its PFS.
+    let mut lowest = before[0].0.base;
+    lowest.localization &= 0xFFFF;
+    assert_eq!((req.key_cur, req.interrupted), (lowest, false));
+    // PRUNE_ALL leaves only what lives.
+    let mut all = PruneReq::new(true, Vec::new());
+    prune_to_end(&mut store, &mut all);
+    let live: Vec<_> = kept
+        .into_iter()
+        .filter(|(l, _)| l.base.delete_tid == 0)
+        .collect();
+    assert_eq!(rows(&store), live);
+    assert_eq!(view(&store, u64::MAX), views[7]);
+}
+
+#[test]
+fn prune_checks_its_request_and_its_pfs() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(1);
+    let mut req = PruneReq::new(
+        true,
+        vec![PruneElm {
+            beg_tid: 1,
+            end_tid: 2,
+            mod_tid: 1,
+        }],
+    );
+    assert_eq!(store.prune(&mut req).unwrap_err().errno(), Errno::EINVAL);
+    let mut req = PruneReq::new(
+        false,
+        vec![PruneElm {
+            beg_tid: 1,
+            end_tid: 2,
+            mod_tid: 0,
+        }],
+    );
+    assert_eq!(store.prune(&mut req).unwrap_err().errno(), Errno::EINVAL);
+    let mut req = PruneReq::new(true, Vec::new());
+    req.key_end.localization = 0x2_0001;
+    assert_eq!(store.prune(&mut req).unwrap_err().errno(), Errno::EINVAL);
+    store.set_pfs_id(9);
+    let mut req = PruneReq::new(true, Vec::new());
+    assert_eq!(store.prune(&mut req).unwrap_err().errno(), Errno::ENOENT);
+}
+
+/// Small transactions and calls: every call stops between two objects and
+/// the next, started at `key_cur`, goes on from there; the end result is
+/// one whole prune's.
+#[test]
+fn a_prune_cut_into_calls_resumes_at_key_cur() {
+    let (_d, mut one) = master_and_slave();
+    let points = pruning_history(&mut one, 20, 6);
+    let (_e, mut many) = master_and_slave();
+    assert_eq!(pruning_history(&mut many, 20, 6), points);
+    let elms = vec![PruneElm {
+        beg_tid: 1,
+        end_tid: points[4],
+        mod_tid: points[4] - 1,
+    }];
+    let mut whole = PruneReq::new(false, elms.clone());
+    assert_eq!(prune_to_end(&mut one, &mut whole), 1);
+    many.set_prune_bounds(3, 7);
+    let mut cut = PruneReq::new(false, elms);
+    let mut stops = Vec::new();
+    many.set_pfs_id(1);
+    loop {
+        many.prune(&mut cut).unwrap();
+        if !cut.interrupted {
+            break;
+        }
+        // It stopped on the first record of an object it did not start.
+        stops.push(cut.key_cur);
+        cut.key_end = cut.key_cur;
+    }
+    assert!(stops.len() > 3, "{} calls", stops.len() + 1);
+    assert!(stops.iter().all(|k| k.localization & !0xFFFF == 0));
+    // The same records are left (the two stores differ in their clocks).
+    let keys = |s: &Store| -> Vec<BaseElm> { rows(s).iter().map(|(l, _)| l.base).collect() };
+    assert!(keys(&many) == keys(&one));
+    assert_eq!(cut.stats, whole.stats, "each record visited once");
+}
+
+/// The place of a destroyed record is not skipped by a read from before
+/// its deletion: its change TID went to the record before it.
+// spec: kernel-semantics.md §1.9, §6
+#[test]
+fn a_pruned_record_is_still_swept_from_a_slave_behind() {
+    let (_d, mut store) = master_and_slave();
+    store.set_pfs_id(1);
+    let mut tx = store.begin().unwrap();
+    for i in 0..60 {
+        tx.put(&data_id(100 + i, 16), 2, &[i as u8; 40]).unwrap();
+    }
+    tx.commit().unwrap();
+    let e1 = mirror(&mut store, 0);
+    // Created before the slave's sync point, deleted after it, pruned.
+    store.set_pfs_id(1);
+    let mut tx = store.begin().unwrap();
+    tx.delete(&data_id(130, 16)).unwrap();
+    tx.commit().unwrap();
+    put_one(&mut store, &data_id(500, 16), b"later");
+    let mut req = PruneReq::new(true, Vec::new());
+    prune_to_end(&mut store, &mut req);
+    assert_eq!(req.stats.raw_records, 1);
+    // The read from e1 + 1 sends the record before it instead of skipping
+    // over its place.
+    let stream = read_all(&mut store, e1 + 1, u64::MAX - 1, 1 << 16);
+    let gone = encode_key(&BaseElm {
+        localization: (1 << 16) | MISC,
+        ..find_base(130)
+    });
+    for r in BatchIter::new(&stream) {
+        if let Some(Mrecord::Skip { beg, end }) = r.decode() {
+            let (b, e) = (encode_key(&beg), encode_key(&end));
+            assert!(!(b <= gone && gone < e), "a SKIP covers the pruned record");
+        }
+    }
+    let e2 = mirror(&mut store, e1 + 1);
+    store.set_pfs_id(2);
+    let on_slave = find(&store, 130, DATA).unwrap();
+    assert_eq!(on_slave.delete_tid, e2, "swept at the batch's end");
+    store.set_pfs_id(1);
+    let m = view(&store, e2);
+    store.set_pfs_id(2);
+    assert_eq!(view(&store, e2), m);
+}
+
+/// The key of data record `obj` at key 16 (create_tid 1: the first of its
+/// versions in key order).
+fn find_base(obj: i64) -> BaseElm {
+    BaseElm {
+        obj_id: obj,
+        key: 16,
+        rec_type: DATA,
+        create_tid: 1,
+        ..BaseElm::default()
+    }
+}
+
+/// A reader's snapshot survives a prune committed under it, payloads
+/// included (they stay in the payload file).
+#[test]
+fn a_prune_never_changes_what_a_reader_already_sees() {
+    let (_d, mut store) = master_and_slave();
+    let points = pruning_history(&mut store, 10, 5);
+    let reader = other_handle(&store);
+    let mut reader = reader;
+    reader.set_pfs_id(1);
+    let view_before = reader.view(Some(points[1])).unwrap();
+    let mut seen = Vec::new();
+    let collect = |v: &View<'_>, out: &mut Vec<Vec<u8>>| {
+        for obj in 100..110 {
+            v.records(LOCALIZE_MISC, obj, DATA, i64::MIN..=i64::MAX, |_, load| {
+                out.push(load()?);
+                Ok(true)
+            })
+            .unwrap();
+        }
+    };
+    collect(&view_before, &mut seen);
+    let mut req = PruneReq::new(true, Vec::new());
+    prune_to_end(&mut store, &mut req);
+    assert!(req.stats.raw_records > 0);
+    let mut again = Vec::new();
+    collect(&view_before, &mut again);
+    assert_eq!(again, seen);
+    drop(view_before);
+    // A new reader sees the pruned PFS.
+    let mut after = Vec::new();
+    collect(&reader.view(Some(points[1])).unwrap(), &mut after);
+    assert_ne!(after, seen);
+}
