@@ -3,10 +3,8 @@
 //! and the fixtures; in the modules below, stores, PFSes and trees to run
 //! it on (`setup`), streams built, piped and scanned (`stream`),
 //! `FailAfter` (`fail_after`), the seeded `Rng` (`rng`, which the benches
-//! build too) and runs with stderr on a terminal (`pty`).
-
-// Each test binary uses a part of this module.
-#![allow(dead_code)]
+//! build too) and runs with stderr on a terminal (`pty`). The one
+//! integration test binary (tests/integration) uses all of it.
 
 mod damage;
 mod fail_after;
@@ -26,20 +24,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-#[allow(unused_imports)]
 pub use damage::*;
-#[allow(unused_imports)]
 pub use fail_after::{FailAfter, Fault};
 #[cfg(feature = "s3")]
-#[allow(unused_imports)]
 pub use garage::{garage, hammer_without_aws, s3s, Garage};
-#[allow(unused_imports)]
 pub use pty::{on_tty, spawn_on_tty};
-#[allow(unused_imports)]
 pub use rng::Rng;
-#[allow(unused_imports)]
 pub use setup::*;
-#[allow(unused_imports)]
 pub use stream::*;
 
 pub fn hammer() -> Command {

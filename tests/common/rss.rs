@@ -19,6 +19,7 @@ pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
 }
 
 /// Waits for `child`, returning its status and peak RSS in KiB.
+#[allow(dead_code)] // the benches' (the tests read status_kib)
 pub fn wait_peak_rss(mut child: Child) -> io::Result<(ExitStatus, u64)> {
     let pid = child.id();
     let mut peak = 0;

@@ -1,0 +1,46 @@
+//! The integration tests, one binary (one link of the crate instead of one
+//! per file): each module drives the built `hammer` (or the library) on
+//! one subject; `common` holds what they share.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod bytes_args;
+mod cli;
+mod codec_props;
+mod compress;
+mod cut_batches;
+mod dir_sync;
+mod disk_full;
+mod docs;
+mod dump_errors;
+mod events;
+mod fanout;
+mod fault_injection;
+mod golden;
+mod import_export;
+mod kernel_backend;
+mod mirror_copy;
+mod mirror_e2e;
+mod mirror_faults;
+mod mirror_verify;
+mod mistakes;
+mod mount;
+mod pfs_cli;
+mod pfs_create_race;
+mod pfs_destroy;
+mod privacy;
+mod progress;
+mod quiet_runs;
+mod retain_mirror;
+#[cfg(feature = "s3")]
+mod s3_chain;
+mod snapls;
+mod ssh_e2e;
+mod ssh_remote;
+mod store_concurrency;
+mod store_crash;
+mod store_model;
+mod store_prune;
+mod verify;
+mod wire_format;
