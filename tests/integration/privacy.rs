@@ -13,10 +13,17 @@ use crate::common::*;
 
 const NEEDS: &str = "needs root (runuser): cargo test -- --include-ignored, as .ci/run does";
 
-/// `hammer args...` as the user nobody (group nogroup).
-fn as_nobody(args: &[&str]) -> Output {
+/// `hammer args...` as the user nobody (group nogroup): a copy of the
+/// binary in `dir`, as nobody may not reach the build directory (a fresh
+/// clone's is under a private temporary directory).
+fn as_nobody(dir: &Path, args: &[&str]) -> Output {
+    let bin = dir.join("hammer");
+    if !bin.exists() {
+        fs::copy(env!("CARGO_BIN_EXE_hammer"), &bin).unwrap();
+    }
     Command::new("runuser")
-        .args(["-u", "nobody", "--", env!("CARGO_BIN_EXE_hammer")])
+        .args(["-u", "nobody", "--"])
+        .arg(&bin)
         .args(args)
         .output()
         .expect(NEEDS)
@@ -100,7 +107,7 @@ fn a_group_given_read_access_reads_and_a_change_says_what_it_needs() {
         vec!["verify", m],
         vec!["mirror-read", m],
     ] {
-        let out = as_nobody(&args);
+        let out = as_nobody(dir.path(), &args);
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
         assert!(
             !text(&out.stderr).contains("warning"),
@@ -111,7 +118,10 @@ fn a_group_given_read_access_reads_and_a_change_says_what_it_needs() {
     let restored = dir.path().join("restored");
     fs::create_dir(&restored).unwrap();
     std::os::unix::fs::chown(&restored, Some(65534), Some(65534)).unwrap();
-    let out = as_nobody(&["-F", "-q", "export", m, restored.to_str().unwrap()]);
+    let out = as_nobody(
+        dir.path(),
+        &["-F", "-q", "export", m, restored.to_str().unwrap()],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         fs::read(restored.join("secret")).unwrap(),
@@ -119,7 +129,7 @@ fn a_group_given_read_access_reads_and_a_change_says_what_it_needs() {
     );
     // A change names what needs write access.
     let t = tree(dir.path(), [("other", b"x".to_vec())]);
-    let out = as_nobody(&["import", t.to_str().unwrap(), m]);
+    let out = as_nobody(dir.path(), &["import", t.to_str().unwrap(), m]);
     assert_eq!(out.status.code(), Some(1));
     assert_stderr_has(
         &out,
