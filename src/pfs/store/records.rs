@@ -89,6 +89,26 @@ pub(super) fn fold_before(tx: &Connection, id: u32, k: &[u8], mtid: &[u8]) -> Re
 }
 
 /// The leaf a `leaf` column holds.
+/// The live version of the record whose versions lie between the keys
+/// `first` and `last` (one key with create_tid 1 and 0: all its versions),
+/// if any: the newest version not deleted.
+pub(super) fn live_between(
+    conn: &Connection,
+    first: &RecKey,
+    last: &RecKey,
+) -> Result<Option<LeafElm>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT leaf FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k DESC")?;
+    let mut rows = stmt.query(rusqlite::params![&first[..], &last[..]])?;
+    while let Some(row) = rows.next()? {
+        let leaf = leaf_from(row.get_ref(0)?.as_blob()?)?;
+        if leaf.base.delete_tid == 0 {
+            return Ok(Some(leaf));
+        }
+    }
+    Ok(None)
+}
+
 pub(super) fn leaf_from(blob: &[u8]) -> Result<LeafElm> {
     let b: &[u8; LeafElm::SIZE] = blob
         .try_into()

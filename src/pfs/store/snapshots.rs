@@ -9,7 +9,7 @@ use rusqlite::{params, Connection};
 use super::blob::Blobs;
 use super::key;
 use super::payload::{load_payload, stash, Stored, DATA_OFFSET, PAYLOAD};
-use super::records::{destroy_rec, insert_rec, leaf_from, relocalize};
+use super::records::{destroy_rec, insert_rec, leaf_from, live_between, relocalize};
 use super::tid::alloc_tid;
 use super::Store;
 use crate::ondisk::{
@@ -38,16 +38,7 @@ fn live_root(conn: &Connection, id: u32, rec_type: u16, key: i64) -> Result<Opti
     // create_tid is stored minus one: 1 sorts first, 0 last.
     let first = key::encode(&root_key(id, rec_type, key, 1));
     let last = key::encode(&root_key(id, rec_type, key, 0));
-    let mut stmt =
-        conn.prepare_cached("SELECT leaf FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k DESC")?;
-    let mut rows = stmt.query(params![&first[..], &last[..]])?;
-    while let Some(row) = rows.next()? {
-        let leaf = leaf_from(row.get_ref(0)?.as_blob()?)?;
-        if leaf.base.delete_tid == 0 {
-            return Ok(Some(leaf));
-        }
-    }
-    Ok(None)
+    live_between(conn, &first, &last)
 }
 
 /// A new record of PFS `id`'s root at `tid` as the kernel's

@@ -10,7 +10,7 @@ use super::blob::Blobs;
 use super::error::StoreError;
 use super::key;
 use super::payload::{load_payload, stash, DATA_OFFSET, PAYLOAD};
-use super::records::{insert_rec, leaf_from, relocalize, update_leaf};
+use super::records::{insert_rec, leaf_from, live_between, relocalize, update_leaf};
 use super::tid::{alloc_tid, now_secs};
 use super::writetx::WriteTx;
 use super::Store;
@@ -183,17 +183,7 @@ impl<'a> Txn<'a> {
     fn live(&self, id: &RecordId) -> Result<Option<LeafElm>> {
         let first = key::encode(&self.base(id, 1)?);
         let last = key::encode(&self.base(id, 0)?);
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT leaf FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k DESC")?;
-        let mut rows = stmt.query(params![&first[..], &last[..]])?;
-        while let Some(row) = rows.next()? {
-            let leaf = leaf_from(row.get_ref(0)?.as_blob()?)?;
-            if leaf.base.delete_tid == 0 {
-                return Ok(Some(leaf));
-            }
-        }
-        Ok(None)
+        live_between(&self.tx, &first, &last)
     }
 
     /// The live version of `id` with its payload (what import compares
