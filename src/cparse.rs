@@ -218,9 +218,42 @@ pub fn dirname(p: &Path) -> &Path {
     }
 }
 
+/// The snapshot commands' `dirpart()`: what precedes the last `/` and the
+/// slashes before it, `.` when that is nothing. Unlike dirname(3) it keeps
+/// no trailing-slash rule (`a/` gives `a`) and gives `.` for `/x`, as the
+/// original's does (cli.md §13).
+pub fn dirpart(p: &Path) -> &Path {
+    let b = p.as_os_str().as_bytes();
+    let Some(mut end) = b.iter().rposition(|&c| c == b'/') else {
+        return path(b".");
+    };
+    while end > 0 && b[end - 1] == b'/' {
+        end -= 1;
+    }
+    if end == 0 {
+        return path(b".");
+    }
+    path(&b[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dirpart_as_the_snapshot_commands_cut() {
+        for (p, want) in [
+            ("a", "."),
+            ("/a", "."),
+            ("/a/b", "/a"),
+            ("a//b", "a"),
+            ("a/", "a"),
+            ("/usr/obj/@@0x10", "/usr/obj"),
+            ("x/y/", "x/y"),
+        ] {
+            assert_eq!(dirpart(Path::new(p)), Path::new(want), "{p}");
+        }
+    }
 
     #[test]
     fn strtol_like_c() {

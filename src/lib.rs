@@ -22,7 +22,8 @@
 
 // Every `unsafe` lives in the kernel backend and its test double, which
 // opt out of this one by one (src/pfs/mod.rs), but for one block in
-// events.rs: taking ownership of `-j fd:N`'s descriptor.
+// events.rs (taking ownership of `-j fd:N`'s descriptor) and ctime.rs
+// (the C library's localtime and strftime).
 #![deny(unsafe_code)]
 
 pub mod bridge;
@@ -31,6 +32,7 @@ pub mod chain;
 pub mod cli;
 pub mod commands;
 pub(crate) mod cparse;
+pub(crate) mod ctime;
 pub(crate) mod errno;
 pub mod events;
 pub mod fsio;

@@ -180,6 +180,12 @@ pub fn import_with(
         summary.tid = store.flush_tid()?;
     } else {
         im.txn.update_origins(&im.origins, &im.seen)?;
+        // Each import is a snapshot of the PFS, named after its source,
+        // which snapls lists (cli.md §13.4).
+        let mut note = b"import ".to_vec();
+        note.extend_from_slice(dir.as_os_str().as_bytes());
+        let secs = u64::try_from(crate::ctime::now_secs()).unwrap_or(0);
+        im.txn.add_snapshot(secs.saturating_mul(1_000_000), &note)?;
         summary.tid = im.txn.commit()?;
     }
     let span = (pfsd.sync_end_tid, summary.tid);

@@ -92,8 +92,28 @@ pub enum Command {
         source: Place,
         dir: PathBuf,
     },
+    /// `snap`, `snaplo` or `snapq <path> [<note>]`.
+    Snap {
+        path: PathArg,
+        note: Option<OsString>,
+        kind: SnapKind,
+    },
+    /// `snapshot [<filesystem>] <snapshot-dir>`, `snapshot <filesystem>
+    /// <snapshot-dir> [<note>]`.
+    Snapshot {
+        filesystem: Option<PathArg>,
+        dir: PathArg,
+        note: Option<OsString>,
+    },
+    /// `snaprm` with its paths or TIDs, read in turn as it runs.
+    Snaprm {
+        args: Vec<OsString>,
+    },
+    /// `snapls [<path> ...]`: the paths (`.` when none); with `changes`
+    /// (`snapls --changes`), every TID each store PFS changed at.
     Snapls {
         paths: Vec<PathArg>,
+        changes: bool,
     },
     /// `mount <pfs>[@@<tid>] <mountpoint>`.
     Mount {
@@ -133,6 +153,17 @@ pub enum Command {
     NotImplemented(&'static str),
 }
 
+/// Which of the three `snap` commands: where its softlink leads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnapKind {
+    /// `snap`: to the snapshot of the filesystem's mount point.
+    Base,
+    /// `snaplo`: to the snapshot of the directory itself.
+    Local,
+    /// `snapq`: no softlink; the snapshot's path on standard output.
+    Query,
+}
+
 /// `mirror-read <filesystem> [begin-tid]` (mirror-read-stream's with
 /// `stream`): begin-tid in C's notation, nothing in it refused (cli.md §3).
 pub(super) fn mirror_read(args: &[OsString], stream: bool) -> Option<Command> {
@@ -144,6 +175,47 @@ pub(super) fn mirror_read(args: &[OsString], stream: bool) -> Option<Command> {
     Some(match stream {
         false => Command::MirrorRead { fs, begin_tid },
         true => Command::MirrorReadStream { fs, begin_tid },
+    })
+}
+
+/// `snap`'s, `snaplo`'s and `snapq`'s `<path> [<note>]`.
+pub(super) fn snap(args: &[OsString], kind: SnapKind) -> Option<Command> {
+    let (path, note) = match args {
+        [path] => (path, None),
+        [path, note] => (path, Some(note.clone())),
+        _ => return None,
+    };
+    Some(Command::Snap {
+        path: arg(path),
+        note,
+        kind,
+    })
+}
+
+/// `snapshot`'s one to three arguments.
+pub(super) fn snapshot(args: &[OsString]) -> Option<Command> {
+    let (filesystem, dir, note) = match args {
+        [dir] => (None, dir, None),
+        [fs, dir] => (Some(arg(fs)), dir, None),
+        [fs, dir, note] => (Some(arg(fs)), dir, Some(note.clone())),
+        _ => return None,
+    };
+    Some(Command::Snapshot {
+        filesystem,
+        dir: arg(dir),
+        note,
+    })
+}
+
+/// `snapls [--changes] [<path> ...]`.
+pub(super) fn snapls(args: &[OsString]) -> Option<Command> {
+    let (changes, paths) = match args {
+        [flag, paths @ ..] if flag == "--changes" => (true, paths),
+        paths => (false, paths),
+    };
+    Some(Command::Snapls {
+        paths: paths.iter().map(arg).collect(),
+        changes,
     })
 }
 

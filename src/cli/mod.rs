@@ -14,12 +14,14 @@ mod usage;
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
-pub use command::Command;
+pub use command::{Command, SnapKind};
 pub use getopt::{GlobalOpts, OPTSTRING};
 pub use remote::{ssh_remote_invocation, SshRemoteError};
 pub use restrict::RestrictError;
 pub use table::Entry;
-pub use usage::{help, version, HelpError, Usage, MIRROR_USAGE, PFS_USAGE, SYNCTID_USAGE, USAGE};
+pub use usage::{
+    help, version, HelpError, Usage, MIRROR_USAGE, PFS_USAGE, SNAPSHOT_USAGE, SYNCTID_USAGE, USAGE,
+};
 
 use restrict::check_command;
 use table::{Paths, Remote};

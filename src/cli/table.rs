@@ -9,9 +9,12 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 
 use super::command::Command::{self, *};
-use super::command::{arg, keep_count, mirror_copy, mirror_dump, mirror_read, path_and_options};
+use super::command::{
+    arg, keep_count, mirror_copy, mirror_dump, mirror_read, path_and_options, snap, snapls,
+    snapshot, SnapKind,
+};
 use super::usage::Usage;
-use crate::commands::{self, bridge, chain, mirror, mount, pfs, verify, Context, Failure};
+use crate::commands::{self, bridge, chain, mirror, mount, pfs, snap, verify, Context, Failure};
 use crate::patharg::Place;
 
 /// One command word.
@@ -122,6 +125,10 @@ pub static GROUPS: &[Group] = &[
     Group {
         title: "PFSes",
         entries: PFSES,
+    },
+    Group {
+        title: "Snapshots",
+        entries: SNAPSHOTS,
     },
     Group {
         title: "Embedded store and plain files",
@@ -393,6 +400,92 @@ Prints the TID up to which everything on the filesystem is durable
     },
 ];
 
+const SNAPSHOTS: &[Entry] = &[
+    Entry {
+        word: "snap",
+        synopsis: "snap <path> [<note>]",
+        help: "\
+Records a snapshot of the PFS holding <path>, with <note>, at its sync
+point (after a synctid) and makes a softlink to it, leading to the
+snapshot of the filesystem's mount point: <path> itself when it does not
+exist, else snap-<date>-<time> in the directory <path>. On a store the
+snapshot is recorded only (a store keeps no softlinks), which a line on
+standard error says (-q: not).
+",
+        usage: Usage::SNAPSHOT,
+        remote: Remote::OPENS_FIRST,
+        parse: |a| snap(a, SnapKind::Base),
+        run: handler!(|cx| Snap { path, note, kind } => snap::snap(cx, path, note.as_deref(), *kind)),
+    },
+    Entry {
+        word: "snaplo",
+        synopsis: "snaplo <path> [<note>]",
+        help: "\
+As snap, the softlink leading to the snapshot of the directory itself.
+",
+        usage: Usage::SNAPSHOT,
+        remote: Remote::OPENS_FIRST,
+        parse: |a| snap(a, SnapKind::Local),
+        run: handler!(|cx| Snap { path, note, kind } => snap::snap(cx, path, note.as_deref(), *kind)),
+    },
+    Entry {
+        word: "snapq",
+        synopsis: "snapq <dir> [<note>]",
+        help: "\
+Records a snapshot of the PFS holding <dir>, with <note>, and prints the
+path of <dir> as of it, <dir>@@0x<tid>, which export, mount and verify
+take; no softlink.
+",
+        usage: Usage::SNAPSHOT,
+        remote: Remote::OPENS_FIRST,
+        parse: |a| snap(a, SnapKind::Query),
+        run: handler!(|cx| Snap { path, note, kind } => snap::snap(cx, path, note.as_deref(), *kind)),
+    },
+    Entry {
+        word: "snapshot",
+        synopsis: "snapshot [<filesystem>] <snapshot-dir> [<note>]",
+        help: "\
+The older form: records a snapshot of <filesystem> (default: the one
+holding <snapshot-dir>) and makes the softlink snap-<date>-<time> in the
+directory <snapshot-dir>, or, when <snapshot-dir> does not exist, the
+softlink named by it as a strftime(3) format, leading to
+<filesystem>/@@0x<tid>; prints the softlink's path. A <note> needs the
+<filesystem>.
+",
+        usage: Usage::SNAPSHOT,
+        remote: Remote::Refused,
+        parse: snapshot,
+        run: handler!(Snapshot { filesystem, dir, note } => snap::snapshot(filesystem.as_deref(), dir, note.as_deref())),
+    },
+    Entry {
+        word: "snaprm",
+        synopsis: "snaprm <path>|<transaction_id> ...",
+        help: "\
+Deletes snapshots: each softlink given and its snapshot, each TID given
+(of the PFS holding the current directory), or the TIDs given after a
+PFS or directory: snaprm <filesystem> <transaction_id> ...
+",
+        usage: Usage::SNAPSHOT,
+        remote: Remote::Refused,
+        parse: |a| (!a.is_empty()).then(|| Snaprm { args: a.to_vec() }),
+        run: handler!(Snaprm { args } => snap::snaprm(args)),
+    },
+    Entry {
+        word: "snapls",
+        synopsis: "snapls [--changes] [<path> ...]",
+        help: "\
+Lists the snapshots of the PFS holding each <path> (default: .), with
+their time and note. With --changes, instead, every TID at which a PFS of
+a store changed (each import, each change a slave received, each sync
+point it reached), with what changed: all of them can be exported as of.
+",
+        usage: Usage::SNAPSHOT,
+        remote: Remote::OPENS_EACH,
+        parse: snapls,
+        run: handler!(Snapls { paths, changes } => snap::snapls(paths, *changes)),
+    },
+];
+
 const STORE: &[Entry] = &[
     Entry {
         word: "store-create",
@@ -448,23 +541,6 @@ Options: -F -q
             _ => None,
         },
         run: handler!(|cx| Export { source, dir } => bridge::export(cx, source, dir)),
-    },
-    Entry {
-        word: "snapls",
-        synopsis: "snapls <pfs-path> ...",
-        help: "\
-Lists the TIDs a PFS of a store can be exported as of, oldest first, with
-their time (UTC) and what changed.
-",
-        usage: Usage::SNAPLS,
-        remote: Remote::Refused,
-        parse: |a| match a {
-            [] => None,
-            words => Some(Snapls {
-                paths: words.iter().map(arg).collect(),
-            }),
-        },
-        run: handler!(Snapls { paths } => bridge::snapls(paths)),
     },
     Entry {
         word: "mount",
@@ -639,7 +715,6 @@ pub const OTHER_COMMANDS: &[&str] = &[
     "namekey32",
     "cleanup",
     "abort-cleanup",
-    "snapshot",
     "prune",
     "prune-everything",
     "rebalance",
@@ -656,10 +731,6 @@ pub const OTHER_COMMANDS: &[&str] = &[
     "volume-blkdevs",
     "config",
     "viconfig",
-    "snap",
-    "snaplo",
-    "snapq",
-    "snaprm",
     "blockmap",
     "checkmap",
     "show",
@@ -716,9 +787,12 @@ mod tests {
             assert!(seen.insert(e.word), "{} twice", e.word);
             assert_eq!(word_of(e.synopsis), Some(e.word), "{}", e.synopsis);
             assert!(e.help.ends_with('\n') && e.help.len() > 20, "{}", e.word);
-            let lines = e.usage.text.lines();
+            // A line of the usage starts with the word, or (the old
+            // `snapshot` form in the snapshot usage) quotes it.
+            let mut lines = e.usage.text.lines();
+            let quoted = format!("'hammer {} ", e.word);
             assert!(
-                lines.filter_map(word_of).any(|w| w == e.word),
+                lines.any(|l| word_of(l) == Some(e.word) || l.contains(&quoted)),
                 "{}'s usage names it nowhere: {}",
                 e.word,
                 e.usage.text
@@ -832,6 +906,10 @@ mod tests {
                 "pfs-downgrade",
                 "pfs-destroy",
                 "synctid",
+                "snap",
+                "snaplo",
+                "snapq",
+                "snapls",
                 "mirror-verify-serve",
                 "help",
                 "version",

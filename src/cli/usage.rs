@@ -127,6 +127,35 @@ options:
 /// Usage of synctid.
 pub const SYNCTID_USAGE: &str = synctid_lines!();
 
+/// The snapshot commands' usage (cli.md §13): snap, snaplo, snapq,
+/// snaprm and snapshot print it for arguments they do not take.
+pub const SNAPSHOT_USAGE: &str = "\
+hammer snap <path> [<note>]\t\tcreate snapshot & link, points to
+\t\t\t\t\tbase of PFS mount
+hammer snaplo <path> [<note>]\t\tcreate snapshot & link, points to
+\t\t\t\t\ttarget dir
+hammer snapq <dir> [<note>]\t\tcreate snapshot, output path to stdout
+hammer snaprm <path> ...\t\tdelete snapshots; filesystem is CWD
+hammer snaprm <transid> ...\t\tdelete snapshots
+hammer snaprm <filesystem> <transid> ...\tdelete snapshots
+hammer snapls [<path> ...]\t\tlist available snapshots
+
+NOTE: Snapshots are created in filesystem meta-data, any directory
+      in a HAMMER filesystem or PFS may be specified.  If the path
+      specified does not exist this function will also create a
+      softlink.
+
+      When deleting snapshots transaction ids may be directly specified
+      or file paths to snapshot softlinks may be specified.  If a
+      softlink is specified the softlink will also be deleted.
+
+NOTE: The old 'hammer snapshot [<filesystem>] <snapshot-dir>' form
+      is still accepted but is a deprecated form.  This form will
+      work for older hammer versions.  The new forms only work for
+      HAMMER version 3 or later filesystems.  HAMMER can be upgraded
+      to version 3 in-place.
+";
+
 /// A usage error: its text, printed on stderr, and its exit status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Usage {
@@ -172,7 +201,7 @@ hammer umount <mountpoint>
 ",
     );
     pub const S3: Usage = Usage::of("hammer s3-prune s3://<bucket>[/<prefix>] keep=<N>\n");
-    pub const SNAPLS: Usage = Usage::of("hammer snapls <pfs-path> ...\n");
+    pub const SNAPSHOT: Usage = Usage::of(SNAPSHOT_USAGE);
     pub const HELP: Usage = Usage::of("hammer help [command]\n");
 }
 

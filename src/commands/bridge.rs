@@ -1,4 +1,4 @@
-//! import, export and snapls as the command line runs them: the library's
+//! import and export as the command line runs them: the library's
 //! calls, and the closing line each prints unless `-q`.
 
 use std::io;
@@ -43,14 +43,6 @@ pub(crate) fn export(cx: &Context<'_>, source: &Place, dir: &Path) -> Result<(),
             s.bytes
         ),
     )
-}
-
-pub(crate) fn snapls(paths: &[PathArg]) -> Result<(), Failure> {
-    let mut out = io::stdout().lock();
-    for path in paths {
-        bridge::snapls::snapls(path, &mut out).map_err(Failure::errx)?;
-    }
-    Ok(())
 }
 
 /// import's and export's closing line, unless `-q`.

@@ -140,6 +140,91 @@ pub fn getpfs(path: &Path) -> Result<(Box<dyn Pfs>, PseudofsData), GetpfsError> 
     Ok((pfs, pfsd))
 }
 
+/// A descriptor inside a PFS, for the requests that act on the PFS of the
+/// descriptor's own inode (the snapshot, config and prune ioctls,
+/// ioctl-abi.md §9-11).
+pub struct Inside {
+    /// Its handle addresses that PFS, which under the kernel backend is
+    /// also the descriptor's own.
+    pub pfs: Box<dyn Pfs>,
+    /// The path lies in a store, where a PFS link dangles: it is no
+    /// directory to make a softlink in, nor one a softlink could lead
+    /// into.
+    pub on_store: bool,
+}
+
+/// The original's `open(path, O_RDONLY)` before a snapshot, config or
+/// prune request: on HAMMER the kernel follows a PFS link (or resolves an
+/// `@@` name) into the PFS, and the descriptor lies there. On a store the
+/// link dangles and the name is no directory, so the PFS they name is
+/// opened through the directory holding them, as getpfs does; any other
+/// path of a store lies in PFS#0. Under `kernel-double` the double's
+/// descriptors then lie in that PFS.
+pub fn open_inside(path: &Path) -> Result<Inside, OpenError> {
+    let pp = scanpfsid(path);
+    let first = match probe(path) {
+        Ok(Probed::Kernel(kernel)) => {
+            return Ok(Inside {
+                pfs: Box::new(kernel),
+                on_store: false,
+            })
+        }
+        Ok(Probed::Store { root, fd, .. }) if pp.pfs_id.is_none() => {
+            return Ok(Inside {
+                pfs: open_store_in(&root, fd, 0)?,
+                on_store: true,
+            })
+        }
+        Ok(Probed::Store { .. }) => None,
+        Err(e) => Some(e),
+    };
+    match (probe(&pp.open_path), pp.pfs_id) {
+        (Ok(Probed::Store { root, fd, .. }), Some(id)) => Ok(Inside {
+            pfs: open_store_in(&root, fd, id)?,
+            on_store: true,
+        }),
+        (Err(e), _) => Err(first.unwrap_or(e)),
+        // The path itself could not be opened, and is no PFS of a store.
+        (Ok(_), _) => Err(first.unwrap_or(OpenError::NotHammer(Errno::ENOENT))),
+    }
+}
+
+/// The store at `root` addressing PFS `id`, as a descriptor inside it sees
+/// it.
+#[cfg(not(feature = "kernel-double"))]
+fn open_store_in(root: &Path, _fd: OwnedFd, id: u32) -> Result<Box<dyn Pfs>, OpenError> {
+    let mut store = Store::open(root)?;
+    store.set_pfs_id(id);
+    Ok(Box::new(store))
+}
+
+/// Under `kernel-double`: the kernel backend over a double whose
+/// descriptors lie in PFS `id` (a PFS that does not exist fails as
+/// GET_PSEUDOFS does).
+#[cfg(feature = "kernel-double")]
+fn open_store_in(root: &Path, fd: OwnedFd, id: u32) -> Result<Box<dyn Pfs>, OpenError> {
+    let mut store = Store::open(root)?;
+    store.set_pfs_id(id);
+    let double = KernelDouble::new(store).map_err(OpenError::NotHammer)?;
+    match KernelPfs::open(fd, double) {
+        Ok(kernel) => Ok(Box::new(kernel)),
+        Err((errno, _)) => Err(OpenError::NotHammer(errno)),
+    }
+}
+
+/// The filesystem a directory lies in, as the original's `getmntdir()`
+/// finds it for `snapshot` and `snap`: the store root for a path in a
+/// store (a store plays the filesystem), else the mount point, the
+/// highest directory above the path on its device. `None` when the path
+/// does not resolve.
+pub fn filesystem_of(path: &Path) -> Option<PathBuf> {
+    let real = fs::canonicalize(strip_trailing_slashes(path)).ok()?;
+    if let Some(root) = store::find_root(&real) {
+        return Some(root);
+    }
+    mount_point(&real)
+}
+
 /// A PFS of a store, as `getpfs_store` opened it.
 pub struct StorePfs {
     /// Addressing the PFS, and pinned to it.

@@ -375,9 +375,11 @@ fn reimport_writes_only_what_changed() {
     set_mtime(&f, &mut rng);
     let t2 = import(&tree, &master);
     assert!(t2 > t1);
+    // And the import's snapshot, at its TID (cli.md §13.4).
     assert_eq!(
         created_at(&store, t2),
         vec![
+            (LOCALIZE_INODE, 1, rectype::SNAPSHOT),
             (LOCALIZE_INODE, obj, rectype::INODE),
             (LOCALIZE_MISC, obj, rectype::DATA)
         ]
@@ -390,7 +392,10 @@ fn reimport_writes_only_what_changed() {
     // The root directory's mtime moved: a new version of its inode.
     assert_eq!(
         created_at(&store, t3),
-        vec![(LOCALIZE_INODE, 1, rectype::INODE)]
+        vec![
+            (LOCALIZE_INODE, 1, rectype::INODE),
+            (LOCALIZE_INODE, 1, rectype::SNAPSHOT)
+        ]
     );
     let gone: Vec<_> = before.keys().filter(|k| !after.contains_key(*k)).collect();
     assert_eq!(

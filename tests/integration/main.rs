@@ -36,6 +36,7 @@ mod retain_mirror;
 #[cfg(feature = "s3")]
 mod s3_chain;
 mod snapls;
+mod snapshots;
 mod ssh_e2e;
 mod ssh_remote;
 mod store_concurrency;

@@ -65,7 +65,8 @@ fn a_pfs_is_not_copied_onto_itself() {
 
 /// A directory inside a store silently meant PFS#0: a second import "into"
 /// another directory replaced the first one's tree. Now import, export and
-/// snapls take a PFS link, an `@@` name or the store root, nothing else.
+/// snapls --changes take a PFS link, an `@@` name or the store root, nothing
+/// else.
 #[test]
 fn import_and_export_refuse_a_plain_directory_of_a_store() {
     let dir = tempfile::tempdir().unwrap();
@@ -94,7 +95,7 @@ fn import_and_export_refuse_a_plain_directory_of_a_store() {
         (out.status.code(), text(&out.stderr)),
         (Some(1), want.clone())
     );
-    let out = run(&["snapls", plain.to_str().unwrap()]);
+    let out = run(&["snapls", "--changes", plain.to_str().unwrap()]);
     assert_eq!((out.status.code(), text(&out.stderr)), (Some(1), want));
     // The store root, explicitly, is PFS#0.
     ok(&["import", tree.to_str().unwrap(), root.to_str().unwrap()]);

@@ -215,9 +215,9 @@ fn master_with_files(dir: &Path) -> PathBuf {
     root
 }
 
-/// The TIDs `snapls` lists for `pfs`.
+/// The TIDs `snapls --changes` lists for `pfs`.
 fn tids(pfs: &Path) -> Vec<String> {
-    let out = ok(&["snapls", pfs.to_str().unwrap()]);
+    let out = ok(&["snapls", "--changes", pfs.to_str().unwrap()]);
     text(&out.stdout)
         .lines()
         .filter_map(|l| {

@@ -1,10 +1,21 @@
-//! `hammer snapls` on the store: every TID a PFS can be exported as of, newest
-//! last, on a master (its imports) and on a slave (what it received and the
-//! sync points it reached, none beyond).
+//! `hammer snapls --changes` on the store: every TID a PFS can be exported
+//! as of, newest last, on a master (its imports) and on a slave (what it
+//! received and the sync points it reached, none beyond) (cli.md §13.4).
 
 use std::fs;
 
 use crate::common::*;
+
+/// `hammer snapls --changes <pfs>` in UTC, which must succeed.
+fn changes(pfs: &std::path::Path) -> std::process::Output {
+    let out = hammer()
+        .env("TZ", "UTC")
+        .args(["snapls", "--changes", pfs.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    out
+}
 
 /// (TID, note) of each row of a snapls listing, after its two heading lines.
 fn rows(out: &str) -> Vec<(u64, String)> {
@@ -31,11 +42,11 @@ fn snapls_lists_each_import_and_each_sync_point() {
     fs::remove_file(tree.join("a")).unwrap();
     let t2 = import(&tree, &m);
 
-    let out = ok(&["snapls", m.to_str().unwrap()]);
+    let out = changes(&m);
     let listing = text(&out.stdout);
     assert!(
         listing.starts_with(&format!(
-            "Snapshots on {}\tPFS #1\nTransaction ID\t\tTimestamp\t\tNote\n",
+            "Snapshots on {}\tPFS#1\nTransaction ID\t\tTimestamp\t\tNote\n",
             m.display()
         )),
         "{listing}"
@@ -64,7 +75,7 @@ fn snapls_lists_each_import_and_each_sync_point() {
     let sync = sync_end(&root, 2);
     fs::write(tree.join("c"), b"sea").unwrap();
     let t3 = import(&tree, &m);
-    let out = ok(&["snapls", s.to_str().unwrap()]);
+    let out = changes(&s);
     let slave = rows(&text(&out.stdout));
     assert!(slave.iter().any(|r| r.0 == t1) && slave.iter().any(|r| r.0 == t2));
     assert!(
@@ -76,9 +87,7 @@ fn snapls_lists_each_import_and_each_sync_point() {
     // t3 is not on the slave yet: nothing beyond its sync point is listed.
     assert!(slave.iter().all(|r| r.0 <= sync && r.0 != t3), "{slave:?}");
 
-    let out = run(&["snapls"]);
-    assert_eq!(out.status.code(), Some(1));
-    let out = run(&["snapls", dir.path().to_str().unwrap()]);
+    let out = run(&["snapls", "--changes", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -112,7 +121,7 @@ fn a_link_retargeted_during_snapls_is_resolved_once() {
         })
     };
     let outs: Vec<_> = (0..100)
-        .map(|_| run(&["snapls", link.to_str().unwrap()]))
+        .map(|_| run(&["snapls", "--changes", link.to_str().unwrap()]))
         .collect();
     stop.store(true, Ordering::Relaxed);
     flipper.join().unwrap();
@@ -123,7 +132,7 @@ fn a_link_retargeted_during_snapls_is_resolved_once() {
     let listed = outs.iter().filter(|o| o.status.success()).count();
     for out in &outs {
         if out.status.success() {
-            assert!(text(&out.stdout).contains("\tPFS #1\n"), "{out:?}");
+            assert!(text(&out.stdout).contains("\tPFS#1\n"), "{out:?}");
         } else {
             assert_eq!(text(&out.stderr), gone);
         }

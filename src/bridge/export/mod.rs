@@ -78,14 +78,20 @@ pub fn parse_source(arg: &PathArg) -> Result<(PathArg, Option<u64>), BridgeError
         let path = Path::new(OsStr::from_bytes(&trimmed[..at]));
         return Ok((path.into(), Some(parse_tid(&trimmed[at + 2..])?)));
     }
-    let tid = trimmed[at + 2..]
-        .split(|&c| c == b':')
-        .next()
-        .unwrap_or(b"");
+    let mut parts = trimmed[at + 2..].split(|&c| c == b':');
+    let tid = parts.next().unwrap_or(b"");
     if tid == b"-1" || !tid.starts_with(b"0x") {
         return Ok((arg.clone(), None));
     }
-    Ok((arg.clone(), Some(parse_tid(tid)?)))
+    let tid = parse_tid(tid)?;
+    // `<dir>/@@0x<tid>`, HAMMER's path of a directory as of a snapshot,
+    // which `hammer snapshot`'s softlinks hold: the PFS `<dir>` names.
+    if parts.next().is_none() && base > 0 {
+        let dir = &trimmed[..base];
+        let end = dir.iter().rposition(|&c| c != b'/').map_or(1, |i| i + 1);
+        return Ok((Path::new(OsStr::from_bytes(&dir[..end])).into(), Some(tid)));
+    }
+    Ok((arg.clone(), Some(tid)))
 }
 
 fn parse_tid(s: &[u8]) -> Result<u64, BridgeError> {
@@ -754,6 +760,18 @@ mod tests {
         assert_eq!(
             parse_source("/s/@@-1:00001").unwrap(),
             ("/s/@@-1:00001".into(), None)
+        );
+        assert_eq!(
+            parse_source("/s/master/@@0x0000000100000005").unwrap(),
+            ("/s/master".into(), Some(0x1_0000_0005))
+        );
+        assert_eq!(
+            parse_source("/s/master//@@0x0000000100000005/").unwrap(),
+            ("/s/master".into(), Some(0x1_0000_0005))
+        );
+        assert_eq!(
+            parse_source("/@@0x0000000100000005").unwrap(),
+            ("/".into(), Some(0x1_0000_0005))
         );
         assert!(parse_source("/s/master@@zz").is_err());
         assert!(parse_source("/s/master@@").is_err());

@@ -72,6 +72,18 @@ fn settle(req: &mut SnapshotReq, start: u32, done: Result<Option<Errno>>) -> Res
     }
 }
 
+/// Adds the snapshot `snap` to PFS `id` at `tid`, unless a live one has
+/// its TID already.
+pub(super) fn add_at(tx: &Connection, id: u32, tid: u64, snap: &SnapshotData) -> Result<()> {
+    let key = snap.tid as i64;
+    if live_root(tx, id, rectype::SNAPSHOT, key)?.is_none() {
+        let data = snap.to_bytes();
+        let leaf = root_leaf(id, rectype::SNAPSHOT, key, tid, &data);
+        insert_rec(tx, &leaf, Stored::Inline(&data))?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// ADD_SNAPSHOT: one new TID for the call; each snapshot a record
     /// keyed by its TID holding its 128 bytes as given.

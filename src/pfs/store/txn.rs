@@ -15,7 +15,9 @@ use super::tid::{alloc_tid, now_secs};
 use super::writetx::WriteTx;
 use super::Store;
 use crate::idhash::IdMap;
-use crate::ondisk::{rectype, BaseElm, LeafElm, BTREE_TYPE_RECORD, LOCALIZE_INODE, LOCALIZE_MISC};
+use crate::ondisk::{
+    rectype, BaseElm, LeafElm, SnapshotData, BTREE_TYPE_RECORD, LOCALIZE_INODE, LOCALIZE_MISC,
+};
 use crate::pfs::{PfsError, Result};
 use crate::wire::crc::{leaf_data_crc, DataCrcKind};
 use crate::wire::XBUF_SIZE;
@@ -297,6 +299,15 @@ impl<'a> Txn<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Records a snapshot at this transaction's TID, as ADD_SNAPSHOT would
+    /// right after it (kernel-semantics.md §2.6): its record carries this
+    /// TID too, so the snapshot and what it names commit together. A
+    /// snapshot already recorded at this TID stays as it is.
+    pub fn add_snapshot(&mut self, ts: u64, note: &[u8]) -> Result<()> {
+        let snap = SnapshotData::new(self.tid, ts, note);
+        super::snapshots::add_at(&self.tx, self.pfs_id, self.tid, &snap)
     }
 
     /// Makes every change durable and visible at once; returns the TID.
