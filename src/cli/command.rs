@@ -109,6 +109,18 @@ pub enum Command {
     Snaprm {
         args: Vec<OsString>,
     },
+    /// `config [<filesystem> [<configfile>]]` (more arguments are
+    /// ignored, as by the original).
+    Config {
+        fs: Option<PathArg>,
+        file: Option<PathArg>,
+    },
+    /// `viconfig [<filesystem>]`; `too_many` arguments are refused when
+    /// it runs, with the original's message.
+    Viconfig {
+        fs: Option<PathArg>,
+        too_many: bool,
+    },
     /// `snapls [<path> ...]`: the paths (`.` when none); with `changes`
     /// (`snapls --changes`), every TID each store PFS changed at.
     Snapls {

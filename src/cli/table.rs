@@ -14,7 +14,9 @@ use super::command::{
     snapshot, SnapKind,
 };
 use super::usage::Usage;
-use crate::commands::{self, bridge, chain, mirror, mount, pfs, snap, verify, Context, Failure};
+use crate::commands::{
+    self, bridge, chain, config, mirror, mount, pfs, snap, verify, Context, Failure,
+};
 use crate::patharg::Place;
 
 /// One command word.
@@ -127,7 +129,7 @@ pub static GROUPS: &[Group] = &[
         entries: PFSES,
     },
     Group {
-        title: "Snapshots",
+        title: "Snapshots and configuration",
         entries: SNAPSHOTS,
     },
     Group {
@@ -484,6 +486,43 @@ point it reached), with what changed: all of them can be exported as of.
         parse: snapls,
         run: handler!(Snapls { paths, changes } => snap::snapls(paths, *changes)),
     },
+    Entry {
+        word: "config",
+        synopsis: "config [<filesystem> [<configfile>]]",
+        help: "\
+Prints the configuration text of the PFS holding <filesystem> (default:
+.), or with <configfile> replaces it by that file's text (at most 1022
+bytes). The text is the PFS's own: mirroring neither sends nor changes it.
+",
+        usage: Usage::GENERAL,
+        remote: Remote::Refused,
+        parse: |a| {
+            Some(Config {
+                fs: a.first().map(arg),
+                file: a.get(1).map(arg),
+            })
+        },
+        run: handler!(Config { fs, file } => config::config(fs.as_deref(), file.as_deref())),
+    },
+    Entry {
+        word: "viconfig",
+        synopsis: "viconfig [<filesystem>]",
+        help: "\
+Edits the configuration text of the PFS holding <filesystem> (default: .)
+with $EDITOR, else $VISUAL, else vi (split at blanks, run without a
+shell), on a temporary copy holding the original's defaults when there is
+none, and installs it if the editor wrote it.
+",
+        usage: Usage::GENERAL,
+        remote: Remote::Refused,
+        parse: |a| {
+            Some(Viconfig {
+                fs: a.first().map(arg),
+                too_many: a.len() > 1,
+            })
+        },
+        run: handler!(Viconfig { fs, too_many } => config::viconfig(fs.as_deref(), *too_many)),
+    },
 ];
 
 const STORE: &[Entry] = &[
@@ -729,8 +768,6 @@ pub const OTHER_COMMANDS: &[&str] = &[
     "volume-del",
     "volume-list",
     "volume-blkdevs",
-    "config",
-    "viconfig",
     "blockmap",
     "checkmap",
     "show",

@@ -9,6 +9,7 @@ mod bytes_args;
 mod cli;
 mod codec_props;
 mod compress;
+mod config;
 mod cut_batches;
 mod dir_sync;
 mod disk_full;
