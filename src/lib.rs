@@ -16,7 +16,7 @@
 //!   messages and one side of it), `chain` (with the `s3` feature: the
 //!   bucket client, its settings, the manifest, the lease probe),
 //!   [`patharg`] (path arguments), [`fsio`] (streaming I/O) and
-//!   [`retention`] (the userland half of hammer prune, not yet a command).
+//!   [`retention`] (the userland half of hammer prune).
 //!
 //! Everything else is the crate's own.
 

@@ -121,6 +121,12 @@ pub enum Command {
         fs: Option<PathArg>,
         too_many: bool,
     },
+    /// `prune <softlink-dir>`, or `prune-everything <filesystem>` with
+    /// `everything`.
+    Prune {
+        path: PathArg,
+        everything: bool,
+    },
     /// `snapls [<path> ...]`: the paths (`.` when none); with `changes`
     /// (`snapls --changes`), every TID each store PFS changed at.
     Snapls {

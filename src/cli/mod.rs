@@ -20,10 +20,12 @@ pub use remote::{ssh_remote_invocation, SshRemoteError};
 pub use restrict::RestrictError;
 pub use table::Entry;
 pub use usage::{
-    help, version, HelpError, Usage, MIRROR_USAGE, PFS_USAGE, SNAPSHOT_USAGE, SYNCTID_USAGE, USAGE,
+    help, version, HelpError, Usage, MIRROR_USAGE, PFS_USAGE, PRUNE_USAGE, SNAPSHOT_USAGE,
+    SYNCTID_USAGE, USAGE,
 };
 
 use restrict::check_command;
+pub(crate) use restrict::check_path;
 use table::{Paths, Remote};
 
 use crate::patharg::Place;

@@ -15,7 +15,7 @@ use super::command::{
 };
 use super::usage::Usage;
 use crate::commands::{
-    self, bridge, chain, config, mirror, mount, pfs, snap, verify, Context, Failure,
+    self, bridge, chain, config, mirror, mount, pfs, prune, snap, verify, Context, Failure,
 };
 use crate::patharg::Place;
 
@@ -129,7 +129,7 @@ pub static GROUPS: &[Group] = &[
         entries: PFSES,
     },
     Group {
-        title: "Snapshots and configuration",
+        title: "Snapshots, configuration and pruning",
         entries: SNAPSHOTS,
     },
     Group {
@@ -523,6 +523,49 @@ none, and installs it if the editor wrote it.
         },
         run: handler!(Viconfig { fs, too_many } => config::viconfig(fs.as_deref(), *too_many)),
     },
+    Entry {
+        word: "prune",
+        synopsis: "prune <softlink-dir>",
+        help: "\
+Destroys the history of a PFS that no snapshot keeps: the snapshots are
+the softlinks ...@@0x<tid> in <softlink-dir> (all into one PFS) and that
+PFS's snapshot records; given a PFS (or a directory without softlinks),
+its records alone. History after the newest snapshot stays, and so does
+any younger than the PFS's prune-min. Prints the buckets and the
+statistics. -t seconds stops it after that long (resumed by the next run
+with the same -c cyclefile).
+Options: -c cyclefile -t seconds
+",
+        usage: Usage::PRUNE,
+        remote: Remote::OPENS_FIRST,
+        parse: |a| match a {
+            [path] => Some(Prune {
+                path: arg(path),
+                everything: false,
+            }),
+            _ => None,
+        },
+        run: handler!(|cx| Prune { path, everything } => prune::prune(cx, path, *everything)),
+    },
+    Entry {
+        word: "prune-everything",
+        synopsis: "prune-everything <filesystem>",
+        help: "\
+Destroys all the history of the PFS <filesystem> and deletes its snapshot
+records (not softlinks): only its live state is left.
+Options: -c cyclefile -t seconds
+",
+        usage: Usage::PRUNE,
+        remote: Remote::OPENS_FIRST,
+        parse: |a| match a {
+            [path] => Some(Prune {
+                path: arg(path),
+                everything: true,
+            }),
+            _ => None,
+        },
+        run: handler!(|cx| Prune { path, everything } => prune::prune(cx, path, *everything)),
+    },
 ];
 
 const STORE: &[Entry] = &[
@@ -754,8 +797,6 @@ pub const OTHER_COMMANDS: &[&str] = &[
     "namekey32",
     "cleanup",
     "abort-cleanup",
-    "prune",
-    "prune-everything",
     "rebalance",
     "reblock",
     "reblock-btree",
@@ -947,6 +988,8 @@ mod tests {
                 "snaplo",
                 "snapq",
                 "snapls",
+                "prune",
+                "prune-everything",
                 "mirror-verify-serve",
                 "help",
                 "version",

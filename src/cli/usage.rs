@@ -156,6 +156,14 @@ NOTE: The old 'hammer snapshot [<filesystem>] <snapshot-dir>' form
       to version 3 in-place.
 ";
 
+/// The prune commands' usage (cli.md §15), for any count of arguments
+/// but one.
+pub const PRUNE_USAGE: &str = "\
+Badly formed prune command, use:
+hammer prune <softlink-dir>
+hammer prune-everything <filesystem>
+";
+
 /// A usage error: its text, printed on stderr, and its exit status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Usage {
@@ -202,6 +210,7 @@ hammer umount <mountpoint>
     );
     pub const S3: Usage = Usage::of("hammer s3-prune s3://<bucket>[/<prefix>] keep=<N>\n");
     pub const SNAPSHOT: Usage = Usage::of(SNAPSHOT_USAGE);
+    pub const PRUNE: Usage = Usage::of(PRUNE_USAGE);
     pub const HELP: Usage = Usage::of("hammer help [command]\n");
 }
 
@@ -212,7 +221,7 @@ Options (before the command):
   -a                mount lists @@ in its root
   -B                no prescan split of the first transfer
   -b bandwidth      mirror-read's bytes per second (k, m, g suffixes)
-  -c cyclefile      where mirror-read resumes
+  -c cyclefile      where mirror-read or prune resumes
   -d                pfs-destroy without countdown
   -e scoreboardfile mirror-read's progress file
   -F                export into a non-empty directory
@@ -222,7 +231,7 @@ Options (before the command):
   -q, -v            quieter, more verbose
   -R cmds, -T path  restrictions (ssh-remote)
   -S splitsize      prescan chunk size (default 4g)
-  -t seconds        stop mirror-read after that long
+  -t seconds        stop mirror-read or prune after that long
   -w seconds        drop a target of several that stalls that long (300)
   -X                ssh compression
   -y                create a missing slave without asking

@@ -17,6 +17,7 @@ pub(crate) mod mount;
 mod options;
 pub(crate) mod pfs;
 pub(crate) mod pfsd_fmt;
+pub(crate) mod prune;
 pub(crate) mod snap;
 pub(crate) mod verify;
 

@@ -99,8 +99,9 @@ pub enum PfsCmdError {
         label: String,
         source: PfsError,
     },
+    /// Followed by the hint that PFS#0 can be pruned to nothing instead.
     #[error("You cannot destroy PFS#0")]
-    DestroyRoot,
+    DestroyRoot(PathBuf),
     #[error("No action taken on PFS#{0}")]
     NoAction(u32),
     #[error("Unable to remove softlink {}: {}", link.display(), strerror(.source))]
@@ -437,7 +438,7 @@ pub fn pfs_destroy(
     let (mut pfs, pfsd) = getpfs(path)?;
     let id = pfs.pfs_id();
     if id == 0 {
-        return Err(PfsCmdError::DestroyRoot);
+        return Err(PfsCmdError::DestroyRoot(path.to_path_buf()));
     }
     let label = label(&pfsd);
     let refuse = || PfsCmdError::NoAction(id);
@@ -572,6 +573,17 @@ pub(crate) fn failure(e: PfsCmdError) -> Failure {
         PfsCmdError::Reported => Failure::status(1),
         e @ PfsCmdError::NoStore(_) => Failure {
             lines: vec![Line::Say(e.to_string()), Line::Say(NO_STORE_HINT.into())],
+            ..Failure::status(1)
+        },
+        PfsCmdError::DestroyRoot(path) => Failure {
+            lines: vec![
+                Line::Errx(PfsCmdError::DestroyRoot(PathBuf::new()).to_string()),
+                Line::Say(format!(
+                    "hint: PFS#0 is the filesystem itself, but it can be pruned to nothing: \
+                     remove its files, then `hammer prune-everything {}` destroys all its history",
+                    path.display()
+                )),
+            ],
             ..Failure::status(1)
         },
         e if e.is_plain() => Failure::of(Line::Say(e.to_string())),

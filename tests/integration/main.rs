@@ -32,6 +32,7 @@ mod pfs_create_race;
 mod pfs_destroy;
 mod privacy;
 mod progress;
+mod prune;
 mod quiet_runs;
 mod retain_mirror;
 #[cfg(feature = "s3")]

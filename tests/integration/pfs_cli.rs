@@ -350,7 +350,10 @@ fn pfs_destroy_dialogue() {
         hammer_in(&s, &["pfs-destroy", "."], ""),
         (
             String::new(),
-            "hammer: You cannot destroy PFS#0\n".to_string(),
+            "hammer: You cannot destroy PFS#0\n\
+             hint: PFS#0 is the filesystem itself, but it can be pruned to nothing: remove its \
+             files, then `hammer prune-everything .` destroys all its history\n"
+                .to_string(),
             1
         )
     );

@@ -79,28 +79,35 @@ fn snapq_prints_a_path_export_takes_and_snapls_lists_the_notes() {
     let m = root.join("master");
     let tree = tree(dir.path(), [("a", b"one".to_vec())]);
     let t1 = import(&tree, &m);
+    let ms = m.to_str().unwrap();
 
-    let out = tz_ok(&["snapq", m.to_str().unwrap(), "before the change"]);
+    // Right after an import the PFS's sync point is the import's
+    // snapshot's. A snapshot already there is no error, and keeps its
+    // note, as on HAMMER.
+    let s1 = sync_end(&root, 1);
+    assert!(s1 > t1);
+    let out = tz_ok(&["snapq", ms, "same state"]);
+    assert_eq!(text(&out.stdout), format!("{}@@0x{s1:016x}\n", m.display()));
+    assert_eq!(text(&out.stderr), "");
+
+    // Another change (a new configuration) moves the sync point on.
+    let cfg = dir.path().join("cfg");
+    fs::write(&cfg, "prune 1d 5m\n").unwrap();
+    ok(&["config", ms, cfg.to_str().unwrap()]);
+    let out = tz_ok(&["snapq", ms, "before the change"]);
     let line = text(&out.stdout);
     assert!(
         line.starts_with(&format!("{}@@0x", m.display())) && line.ends_with('\n'),
         "{line}"
     );
     assert_eq!(line.lines().count(), 1);
-    assert_eq!(text(&out.stderr), "");
     let q = tid_of(&line);
     // Taken at the master's sync point: everything it committed.
-    assert!(q > t1, "{q:#x} {t1:#x}");
-
-    fs::write(tree.join("a"), b"two").unwrap();
-    import(&tree, &m);
-    let back = dir.path().join("back");
-    ok(&["export", line.trim_end(), back.to_str().unwrap()]);
-    assert_eq!(fs::read(back.join("a")).unwrap(), b"one");
+    assert!(q > s1, "{q:#x} {s1:#x}");
 
     // snap and snaplo record only on a store, and say so (-q: silently).
     let before = names(&root);
-    let out = tz_ok(&["snap", m.to_str().unwrap()]);
+    let out = tz_ok(&["snap", ms]);
     assert_eq!(text(&out.stdout), "");
     let said = text(&out.stderr);
     assert!(
@@ -109,7 +116,7 @@ fn snapq_prints_a_path_export_takes_and_snapls_lists_the_notes() {
                 .ends_with(" of PFS#1 recorded in its meta-data only (hammer snapls lists it)\n"),
         "{said}"
     );
-    let out = tz_ok(&["-q", "snaplo", m.to_str().unwrap(), "quiet one"]);
+    let out = tz_ok(&["-q", "snaplo", ms, "quiet one"]);
     assert_eq!(
         (text(&out.stdout), text(&out.stderr)),
         (String::new(), String::new())
@@ -119,6 +126,13 @@ fn snapq_prints_a_path_export_takes_and_snapls_lists_the_notes() {
     tz_ok(&["-q", "snap", missing.to_str().unwrap(), "in PFS#0"]);
     assert_eq!(names(&root), before, "no softlink made in the store");
 
+    fs::write(tree.join("a"), b"two").unwrap();
+    import(&tree, &m);
+    let s2 = sync_end(&root, 1);
+    let back = dir.path().join("back");
+    ok(&["export", line.trim_end(), back.to_str().unwrap()]);
+    assert_eq!(fs::read(back.join("a")).unwrap(), b"one");
+
     let snaps = snapls(&m, 1);
     let notes: Vec<&str> = snaps.iter().map(|s| s.1.as_str()).collect();
     let imported = format!("import {}", tree.display());
@@ -127,13 +141,17 @@ fn snapq_prints_a_path_export_takes_and_snapls_lists_the_notes() {
         [
             &imported[..],
             "before the change",
-            &imported[..],
             "-",
-            "quiet one"
+            "quiet one",
+            &imported[..],
         ],
         "{snaps:?}"
     );
-    assert_eq!(snaps[0].0, t1, "the import's snapshot is at its TID");
+    assert_eq!(
+        snaps[0].0, s1,
+        "an import's snapshot is at the sync point it leaves"
+    );
+    assert_eq!(snaps[4].0, s2);
     assert_eq!(snaps[1].0, q);
     assert!(snaps.windows(2).all(|w| w[0].0 < w[1].0), "{snaps:?}");
     // The missing name's directory is the store root: PFS#0, which is also
@@ -154,6 +172,12 @@ fn snapshot_makes_softlinks_to_the_pfs_as_of_its_tid() {
     import(&tree, &m);
     let links = dir.path().join("snaps");
     fs::create_dir(&links).unwrap();
+
+    // A change that is no import (which records a snapshot of its own),
+    // for a snapshot at a TID of its own.
+    let cfg = dir.path().join("cfg");
+    fs::write(&cfg, "prune 1d 5m\n").unwrap();
+    ok(&["config", m.to_str().unwrap(), cfg.to_str().unwrap()]);
 
     // Into a directory: snap-<date>-<time>, the path printed.
     let out = tz_ok(&[
@@ -417,13 +441,13 @@ fn a_slave_lists_its_masters_snapshots_and_snaps_at_its_sync_point() {
     let m = root.join("master");
     let s = root.join("slave");
     let tree = tree(dir.path(), [("x", b"ex".to_vec())]);
-    import(&tree, &m);
     tz_ok(&["snapq", m.to_str().unwrap(), "on the master"]);
+    import(&tree, &m);
     copy_quietly(&m, &s);
     let notes: Vec<String> = snapls(&s, 2).into_iter().map(|s| s.1).collect();
     assert_eq!(
         notes,
-        [format!("import {}", tree.display()), "on the master".into()]
+        ["on the master".into(), format!("import {}", tree.display())]
     );
 
     // The master moves on; the slave's snapshot is of what it holds.

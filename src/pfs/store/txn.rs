@@ -301,12 +301,17 @@ impl<'a> Txn<'a> {
         Ok(())
     }
 
-    /// Records a snapshot at this transaction's TID, as ADD_SNAPSHOT would
-    /// right after it (kernel-semantics.md §2.6): its record carries this
-    /// TID too, so the snapshot and what it names commit together. A
-    /// snapshot already recorded at this TID stays as it is.
+    /// Records a snapshot at the sync point this transaction leaves its
+    /// master (one past the newest TID handed out, pfsdata.rs), as `hammer
+    /// snap` right after it would take one (kernel-semantics.md §2.6,
+    /// §6): no record carries that TID (the allocator skips it, tid.rs),
+    /// so the view as of it is this transaction's and prune keeps it
+    /// whole. Called last, after every object id the transaction takes.
+    /// Its record carries this transaction's TID, so the snapshot and what
+    /// it names commit together; one already recorded there stays.
     pub fn add_snapshot(&mut self, ts: u64, note: &[u8]) -> Result<()> {
-        let snap = SnapshotData::new(self.tid, ts, note);
+        let at = super::tid::next_tid(&self.tx)?.saturating_sub(1);
+        let snap = SnapshotData::new(at, ts, note);
         super::snapshots::add_at(&self.tx, self.pfs_id, self.tid, &snap)
     }
 

@@ -1,0 +1,343 @@
+//! `prune <softlink-dir>` and `prune-everything <filesystem>` with
+//! hammer(8)'s output, messages and exit statuses (cli.md §15): the
+//! snapshots to keep, from the softlinks of a directory and the PFS's
+//! snapshot records, turned into HAMMERIOC_PRUNE's elements by
+//! `retention` (kernel-semantics.md §6.1), and the prune driven call by
+//! call with `-t`'s deadline and `-c`'s resume point (ioctl-abi.md §11).
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::pfs::Cause;
+use super::{Context, Failure, Line};
+use crate::cli::{check_path, PRUNE_USAGE};
+use crate::ctime::now_secs;
+use crate::errno::strerror;
+use crate::mirror::cycle::{read_cycle_file, write_cycle_file, CyclePoint, CycleRead};
+use crate::ondisk::{HammerUuid, SnapshotData};
+use crate::pfs::getpfs::{open_inside, scanpfsid};
+use crate::pfs::retain::SNAPS_PER_CALL;
+use crate::pfs::{OpenError, Pfs, PfsError, PruneReq, SnapshotReq};
+use crate::retention::{
+    prune_until, scan_snapshot_links, snapshot_records, softprune_elms, PruneEnd, SnapTime,
+};
+
+/// How a prune failed before pruning (cli.md §15): the original's `err`,
+/// `errx` and `warn` texts, each exit 1.
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    #[error("usage")]
+    Usage,
+    #[error("Cannot open directory {}: {}", dir.display(), strerror(source))]
+    OpenDir { dir: PathBuf, source: io::Error },
+    #[error("Currently only one HAMMER filesystem may be specified in the softlink scan")]
+    SeveralFilesystems,
+    #[error("Unable to open {}: {source}", fs.display())]
+    Open { fs: PathBuf, source: OpenError },
+    #[error("Filesystem {} is not HAMMER: {source}", fs.display())]
+    NotHammer { fs: PathBuf, source: Cause },
+    #[error("Filesystem {} could not scan meta-data snaps: {source}", fs.display())]
+    Snaps { fs: PathBuf, source: PfsError },
+    /// `-T` does not admit the PFS the softlinks lead to.
+    #[error(transparent)]
+    Restricted(crate::cli::RestrictError),
+    /// Writing stdout failed.
+    #[error("{}", strerror(.0))]
+    Output(#[from] io::Error),
+}
+
+fn failure(e: PruneError) -> Failure {
+    match e {
+        PruneError::Usage => Failure::of(Line::Usage(PRUNE_USAGE)),
+        e => Failure::errx(e),
+    }
+    .class("prune", None)
+}
+
+/// Where the softlinks of a directory lead: one PFS (by its unique uuid),
+/// or, for a path that opens as no PFS, that path.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Ident {
+    Pfs(HammerUuid),
+    Other(PathBuf),
+}
+
+/// What a link's filesystem path opens, `None` when it opens nothing
+/// (the original's statfs fails: the link is passed over).
+fn ident(fs: &Path) -> Option<Ident> {
+    match open_inside(fs) {
+        Err(OpenError::Io(_)) => None,
+        Err(_) => Some(Ident::Other(fs.to_path_buf())),
+        Ok(inside) => Some(match inside.pfs.get_pseudofs() {
+            Ok(pfsd) => Ident::Pfs(pfsd.unique_uuid),
+            Err(_) => Ident::Other(fs.to_path_buf()),
+        }),
+    }
+}
+
+/// `<path>/`: the filesystem the original names when a directory holds no
+/// snapshot softlink, or for prune-everything.
+fn with_slash(p: &Path) -> PathBuf {
+    let mut b = p.as_os_str().as_bytes().to_vec();
+    b.push(b'/');
+    PathBuf::from(OsString::from_vec(b))
+}
+
+/// The filesystem to prune and the snapshots its softlinks keep.
+fn from_softlinks(dir: &Path) -> Result<(PathBuf, Vec<SnapTime>), PruneError> {
+    let links = match scan_snapshot_links(dir) {
+        Ok(links) => links,
+        // A store's PFS link dangles: a directory without softlinks, as
+        // a PFS's root usually is on HAMMER.
+        Err(_) if scanpfsid(dir).pfs_id.is_some() => Vec::new(),
+        Err(source) => {
+            return Err(PruneError::OpenDir {
+                dir: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut seen: HashMap<PathBuf, Option<Ident>> = HashMap::new();
+    let mut first: Option<(Ident, PathBuf)> = None;
+    let mut snaps = Vec::new();
+    for link in links {
+        let id = seen
+            .entry(link.fs.clone())
+            .or_insert_with(|| ident(&link.fs))
+            .clone();
+        let Some(id) = id else { continue };
+        match &first {
+            None => first = Some((id, link.fs.clone())),
+            Some((f, _)) if *f != id => return Err(PruneError::SeveralFilesystems),
+            Some(_) => {}
+        }
+        snaps.push(SnapTime {
+            tid: link.tid,
+            time: link.time,
+        });
+    }
+    match first {
+        Some((_, fs)) => Ok((fs, snaps)),
+        None => Ok((with_slash(dir), Vec::new())),
+    }
+}
+
+/// The original's `hammer_meta_flushdelete`: DEL_SNAPSHOT of up to 16
+/// snapshots, a refused one (`head.error`) stepped over, a failed call
+/// ending it.
+fn delete_records(pfs: &mut dyn Pfs, snaps: &[SnapshotData]) {
+    for chunk in snaps.chunks(SNAPS_PER_CALL) {
+        let mut req = SnapshotReq {
+            count: chunk.len() as u32,
+            ..SnapshotReq::default()
+        };
+        req.snaps[..chunk.len()].copy_from_slice(chunk);
+        while req.index < req.count {
+            if pfs.del_snapshots(&mut req).is_err() || req.error.is_none() {
+                break;
+            }
+            req.index += 1;
+        }
+    }
+}
+
+/// `hammer prune <softlink-dir>`, `hammer prune-everything <filesystem>`
+/// (cli.md §15).
+pub(crate) fn prune(cx: &Context<'_>, path: &Path, everything: bool) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    let r = prune_on(cx, path, everything, &mut out);
+    let _ = out.flush();
+    match r {
+        Ok(0) => Ok(()),
+        Ok(status) => Err(Failure::status(status).class("prune", None)),
+        Err(e) => Err(failure(e)),
+    }
+}
+
+/// The prune; its exit status, 0 or 2 (the prune failed).
+fn prune_on(
+    cx: &Context<'_>,
+    path: &Path,
+    everything: bool,
+    out: &mut dyn Write,
+) -> Result<u8, PruneError> {
+    let deadline = cx.opts.timeout.map(|t| Instant::now() + t);
+    let mut req = PruneReq::new(everything, Vec::new());
+    if let Some(cycle) = &cx.opts.cycle_file {
+        // Only the key is read (the original passes no TID to fill).
+        let mut said = Vec::new();
+        match read_cycle_file(cycle, &mut |m| said.push(m)) {
+            CycleRead::Loaded(p) => req.key_end = p.key,
+            CycleRead::Malformed(key) => {
+                req.key_end = key;
+                said.clear();
+            }
+            CycleRead::Absent | CycleRead::Cleared => {}
+        }
+        let mut err = io::stderr().lock();
+        for m in said {
+            writeln!(err, "{m}")?;
+        }
+    }
+    let (filesystem, mut snaps) = if everything {
+        (with_slash(path), Vec::new())
+    } else {
+        from_softlinks(path)?
+    };
+    if let Some(prefix) = &cx.opts.restrict_path {
+        check_path(prefix, &filesystem, false).map_err(PruneError::Restricted)?;
+    }
+    let fs_bytes = filesystem.as_os_str().as_bytes();
+    let mut pfs = match open_inside(&filesystem) {
+        Ok(inside) => inside.pfs,
+        // The original's statfs of a filesystem it cannot reach fails
+        // first, with the usage.
+        Err(OpenError::Io(_)) if snaps.is_empty() => return Err(PruneError::Usage),
+        Err(source @ OpenError::Io(_)) => {
+            return Err(PruneError::Open {
+                fs: filesystem,
+                source,
+            })
+        }
+        Err(e) => {
+            return Err(PruneError::NotHammer {
+                fs: filesystem,
+                source: e.into(),
+            })
+        }
+    };
+    let pfsd = pfs.get_pseudofs().map_err(|e| PruneError::NotHammer {
+        fs: filesystem.clone(),
+        source: e.into(),
+    })?;
+    // The snapshot records: kept, or for prune-everything deleted.
+    let version = pfs.version().map_err(|source| PruneError::Snaps {
+        fs: filesystem.clone(),
+        source,
+    })?;
+    if version >= 3 {
+        let records = match snapshot_records(pfs.as_ref()) {
+            Ok(r) => r,
+            Err(source) => {
+                writeln!(
+                    out,
+                    "hammer prune: Unable to access meta-data snaps: {source}"
+                )?;
+                return Err(PruneError::Snaps {
+                    fs: filesystem,
+                    source,
+                });
+            }
+        };
+        if everything {
+            delete_records(pfs.as_mut(), &records);
+        } else {
+            snaps.extend(records.iter().map(SnapTime::from));
+        }
+    }
+    let line = |out: &mut dyn Write, what: std::fmt::Arguments<'_>| -> io::Result<()> {
+        out.write_all(b"Prune ")?;
+        out.write_all(fs_bytes)?;
+        writeln!(out, "{what}")
+    };
+    if !everything {
+        let soft = softprune_elms(&snaps, pfsd.prune_min, now_secs());
+        if soft.held_by_prune_min > 0 {
+            line(
+                out,
+                format_args!(
+                    ": prune_min: Will not clean between the teeth of the first {} snapshots",
+                    soft.held_by_prune_min
+                ),
+            )?;
+        }
+        for e in &soft.elms {
+            writeln!(out, "TID {:016x} - {:016x}", e.beg_tid, e.end_tid)?;
+        }
+        req.elms = soft.elms;
+    }
+    if everything {
+        line(out, format_args!(": EVERYTHING"))?;
+    } else {
+        line(out, format_args!(": {} snapshots", req.elms.len()))?;
+    }
+    if req.elms.is_empty() && !everything {
+        out.flush()?;
+        writeln!(io::stderr().lock(), "No snapshots found")?;
+        return Ok(0);
+    }
+    line(
+        out,
+        format_args!(
+            ": objspace {:016x}:{:04x} {:016x}:{:04x} pfs_id {}",
+            req.key_beg.obj_id,
+            req.key_beg.localization,
+            req.key_end.obj_id,
+            req.key_end.localization,
+            pfs.pfs_id()
+        ),
+    )?;
+    let p = pfsd.prune_min;
+    line(
+        out,
+        format_args!(
+            ": prune_min is {}d/{:02}:{:02}:{:02}",
+            p / 86400,
+            p / 3600 % 24,
+            p / 60 % 60,
+            p % 60
+        ),
+    )?;
+    out.flush()?;
+    let mut status = 0;
+    let go_on = |_: &PruneReq| deadline.is_none_or(|d| Instant::now() < d);
+    match prune_until(pfs.as_mut(), &mut req, go_on) {
+        Err(e) => {
+            line(out, format_args!(" failed: {e}"))?;
+            status = 2;
+        }
+        Ok(PruneEnd::Stopped) => {
+            line(
+                out,
+                format_args!(
+                    " interrupted by timer at {:016x} {:04x}",
+                    req.key_cur.obj_id, req.key_cur.localization
+                ),
+            )?;
+            if let Some(cycle) = &cx.opts.cycle_file {
+                let point = CyclePoint {
+                    key: req.key_cur,
+                    tid: 0,
+                    tid_end: None,
+                };
+                if let Err(e) = write_cycle_file(cycle, &point) {
+                    out.flush()?;
+                    writeln!(
+                        io::stderr().lock(),
+                        "Warning: Unable to write to {}: {}",
+                        cycle.display(),
+                        strerror(&e)
+                    )?;
+                }
+            }
+        }
+        Ok(PruneEnd::Finished) => {
+            if let Some(cycle) = &cx.opts.cycle_file {
+                let _ = fs::remove_file(cycle);
+            }
+            line(out, format_args!(" succeeded"))?;
+        }
+    }
+    let s = &req.stats;
+    writeln!(
+        out,
+        "Pruned {}/{} records ({} directory entries) and {} bytes",
+        s.raw_records, s.scan_records, s.dir_records, s.bytes
+    )?;
+    Ok(status)
+}
