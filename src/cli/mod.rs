@@ -6,6 +6,7 @@
 
 mod command;
 mod getopt;
+mod hint;
 mod remote;
 mod restrict;
 pub mod table;
@@ -96,9 +97,24 @@ pub enum CliError {
     /// No command word: usage, exit 1.
     #[error("no command")]
     NoCommand,
-    /// An unknown command or a wrong count of arguments: this usage.
+    /// A wrong count of arguments: this usage.
     #[error("usage")]
     Usage(Usage),
+    /// A command word no hammer has: named, with the closest one this
+    /// tool implements, before the general usage.
+    #[error("unknown command '{word}'{}", closest.map_or(String::new(), |c| format!("; did you mean '{c}'?")))]
+    UnknownCommand {
+        word: String,
+        closest: Option<&'static str>,
+    },
+    /// An option written after the command word, which getopt (and so
+    /// the original) reads as an argument: said before the command's usage.
+    #[error("option '{option}' after the command word '{word}': options go first, as in 'hammer {option} {word} ...'")]
+    OptionAfterCommand {
+        option: String,
+        word: String,
+        usage: Usage,
+    },
     /// `-R` does not admit the command word.
     #[error(transparent)]
     Restricted(RestrictError),
@@ -115,7 +131,34 @@ pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Invocation, Cl
         check_command(list, &word).map_err(CliError::Restricted)?;
     }
     let args: Vec<OsString> = rest.collect();
-    let (entry, command) = lookup(&word, &args).map_err(CliError::Usage)?;
+    let misplaced = |usage: Usage, option: &OsStr| CliError::OptionAfterCommand {
+        option: option.to_string_lossy().into_owned(),
+        word: word.to_string_lossy().into_owned(),
+        usage,
+    };
+    let (entry, command) = lookup(&word, &args).map_err(|usage| {
+        if usage == Usage::GENERAL && table::find(&word).is_none() {
+            return CliError::UnknownCommand {
+                word: word.to_string_lossy().into_owned(),
+                closest: hint::closest_command(&word),
+            };
+        }
+        match args.iter().find(|a| hint::looks_like_options(a)) {
+            Some(option) => misplaced(usage, option),
+            None => CliError::Usage(usage),
+        }
+    })?;
+    // `hammer pfs-status -v <pfs>`: an option where a path belongs, and no
+    // file of that name. Not for a forced command's client, whose paths'
+    // existence is not told.
+    if let Some(first) = args.first() {
+        if opts.restrict_path.is_none()
+            && hint::looks_like_options(first)
+            && Path::new(first).symlink_metadata().is_err()
+        {
+            return Err(misplaced(entry.usage, first));
+        }
+    }
     Ok(Invocation {
         opts,
         entry,
@@ -215,7 +258,13 @@ mod tests {
     #[test]
     fn double_dash_ends_options() {
         // `-x` is the command word, not an illegal option.
-        assert_eq!(p(&["-v", "--", "-x"]), Err(CliError::Usage(Usage::GENERAL)));
+        assert_eq!(
+            p(&["-v", "--", "-x"]),
+            Err(CliError::UnknownCommand {
+                word: "-x".into(),
+                closest: None
+            })
+        );
         let inv = p(&["-v", "--", "mirror-dump"]).unwrap();
         assert_eq!(
             inv.command,
@@ -315,13 +364,12 @@ mod tests {
     #[test]
     fn wrong_argument_counts_are_the_commands_usage() {
         for (args, usage) in [
-            (&["mirror-dump", "-v"][..], Usage::MIRROR),
+            (&["mirror-dump", "x"][..], Usage::MIRROR),
             (&["mirror-read"], Usage::MIRROR),
             (&["mirror-copy", "a"], Usage::MIRROR),
             (&["pfs-master"], Usage::PFS),
             (&["synctid", "a", "slow"], Usage::SYNCTID),
             (&["ssh-remote", "a"], Usage::GENERAL),
-            (&["mirror-foo"], Usage::GENERAL),
             (&["verify"], Usage::VERIFY),
         ] {
             assert_eq!(p(args), Err(CliError::Usage(usage)), "{args:?}");
@@ -340,6 +388,38 @@ mod tests {
             p(&["cleanup", "/x"]).unwrap().command,
             Command::NotImplemented("cleanup")
         );
+    }
+
+    /// An unknown word is named with the closest command; an option after
+    /// the command word is told where options go, whether it made the
+    /// argument count wrong or stands where a path belongs.
+    #[test]
+    fn mistyped_command_lines_are_told_what_went_wrong() {
+        assert_eq!(
+            p(&["mirror-raed", "/a"]),
+            Err(CliError::UnknownCommand {
+                word: "mirror-raed".into(),
+                closest: Some("mirror-read")
+            })
+        );
+        let after = |word: &str, usage| {
+            Err(CliError::OptionAfterCommand {
+                option: "-v".into(),
+                word: word.into(),
+                usage,
+            })
+        };
+        assert_eq!(
+            p(&["mirror-dump", "-v"]),
+            after("mirror-dump", Usage::MIRROR)
+        );
+        assert_eq!(
+            p(&["pfs-status", "-v", "/nonexistent/a"]),
+            after("pfs-status", Usage::PFS)
+        );
+        // As the original: a begin-tid of `-v` is 0.
+        assert!(p(&["mirror-read", "/a", "-v"]).is_ok());
+        // (A file named `-v` is a path: tests/integration/cli.rs.)
     }
 
     /// protocol.md §11: `-R` is checked on the command word before the

@@ -60,7 +60,10 @@ pub fn ssh_remote_invocation(
     .chain(client)
     .map(OsStr::to_os_string);
     parse(argv).map_err(|e| match e {
-        CliError::Usage(_) | CliError::Restricted(_) => SshRemoteError::Command(e),
+        CliError::Usage(_)
+        | CliError::UnknownCommand { .. }
+        | CliError::OptionAfterCommand { .. }
+        | CliError::Restricted(_) => SshRemoteError::Command(e),
         e => SshRemoteError::BadCommandLine(e),
     })
 }

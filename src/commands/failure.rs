@@ -105,6 +105,14 @@ impl From<CliError> for Failure {
             },
             CliError::NoCommand => Failure::of(Line::Usage(crate::cli::USAGE)),
             CliError::Usage(u) => Failure::of(Line::Usage(u.text)).exit(u.status),
+            CliError::UnknownCommand { .. } => Failure {
+                lines: vec![Line::Errx(e.to_string()), Line::Usage(crate::cli::USAGE)],
+                ..Failure::status(1)
+            },
+            CliError::OptionAfterCommand { usage, .. } => Failure {
+                lines: vec![Line::Errx(e.to_string()), Line::Usage(usage.text)],
+                ..Failure::status(usage.status)
+            },
             CliError::BadValue { .. } | CliError::Restricted(_) => Failure::errx(e),
         }
         .class("usage", None)

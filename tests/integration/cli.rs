@@ -187,30 +187,73 @@ fn no_command_is_usage() {
     assert_eq!(hammer(&["-v"]), (String::new(), USAGE.to_string(), 1));
 }
 
+/// An unknown word is named (with the closest command, when one is
+/// close) on a line before the original's usage; the status stays 1.
 #[test]
-fn unknown_and_mirror_prefixed_words_are_usage() {
-    assert_eq!(
-        hammer(&["frobnicate"]),
-        (String::new(), USAGE.to_string(), 1)
-    );
-    assert_eq!(
-        hammer(&["mirror-foo"]),
-        (String::new(), USAGE.to_string(), 1)
-    );
-    assert_eq!(hammer(&["mirror"]), (String::new(), USAGE.to_string(), 1));
+fn unknown_words_are_named_before_the_usage() {
+    for (word, line) in [
+        ("frobnicate", "hammer: unknown command 'frobnicate'\n"),
+        (
+            "mirror-foo",
+            "hammer: unknown command 'mirror-foo'; did you mean 'mirror-copy'?\n",
+        ),
+        (
+            "mirror-raed",
+            "hammer: unknown command 'mirror-raed'; did you mean 'mirror-read'?\n",
+        ),
+        ("mirror", "hammer: unknown command 'mirror'\n"),
+    ] {
+        assert_eq!(
+            hammer(&[word]),
+            (String::new(), format!("{line}{USAGE}"), 1),
+            "{word}"
+        );
+    }
 }
 
+/// getopt stops at the command word (no permutation, as the original), so
+/// an option after it is an argument; where that makes the command line
+/// wrong, a line says options go first, before the command's usage.
 #[test]
-fn options_after_the_command_are_arguments() {
-    // No permutation: `-v` after the command is an argument of mirror-dump.
+fn options_after_the_command_are_told_to_go_first() {
+    let told = |word: &str| {
+        format!(
+            "hammer: option '-v' after the command word '{word}': options go first, \
+             as in 'hammer -v {word} ...'\n"
+        )
+    };
     assert_eq!(
         hammer(&["mirror-dump", "-v"]),
-        (String::new(), MIRROR_USAGE.to_string(), 1)
+        (
+            String::new(),
+            format!("{}{MIRROR_USAGE}", told("mirror-dump")),
+            1
+        )
+    );
+    assert_eq!(
+        hammer(&["pfs-status", "-v", "/nonexistent"]),
+        (
+            String::new(),
+            format!("{}{}", told("pfs-status"), hammer_mirror::cli::PFS_USAGE),
+            1
+        )
     );
     assert_eq!(
         hammer(&["mirror-dump", "header", "x"]),
         (String::new(), MIRROR_USAGE.to_string(), 1)
     );
+    // A file named `-v` is a path like any other.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("-v")).unwrap();
+    let out = Command::cargo_bin("hammer")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["pfs-status", "-v"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("options go first"), "{err}");
+    assert!(err.contains("-v"), "{err}");
 }
 
 /// mirror-dump runs on its empty input: the original's message and, D23
