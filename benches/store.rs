@@ -6,7 +6,9 @@
 //! `hammer mirror-read` (section `scale`, sizes in millions of records from
 //! `HAMMER_BENCH_SCALE`, default `1,4,10`), time per record at the largest
 //! size <= 1.3 x the smallest, peak RSS <= 256 MB at every size and an
-//! incremental read of 1,000 changes <= 0.02 of a full read.
+//! incremental read of 1,000 changes <= 0.02 of a full read; and (section
+//! `dates`) the cost of resolving `@@<date>` on a PFS of 10,000 snapshots
+//! <= 50 ms, as an export by date less the same export by TID.
 
 #[path = "../tests/common/rss.rs"]
 mod rss;
@@ -18,9 +20,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use hammer_mirror::ondisk::{rectype, BaseElm, LeafElm, PseudofsData, LOCALIZE_MISC, PFSD_SLAVE};
+use hammer_mirror::ondisk::{
+    rectype, BaseElm, LeafElm, PseudofsData, SnapshotData, LOCALIZE_MISC, PFSD_SLAVE,
+};
 use hammer_mirror::pfs::store::{RecordId, Store, DB_NAME};
-use hammer_mirror::pfs::{MirrorReadReq, MirrorWriteReq, Pfs};
+use hammer_mirror::pfs::{MirrorReadReq, MirrorWriteReq, Pfs, SnapshotReq};
 use hammer_mirror::wire::crc::crc32c;
 use hammer_mirror::wire::{Mrecord, SERIALBUF_SIZE};
 
@@ -152,6 +156,90 @@ fn main() {
     if run("scale") {
         scale();
     }
+    if run("dates") {
+        dates();
+    }
+}
+
+/// `hammer export <pfs>@@<date>` against `hammer export <pfs>@@<tid>` of
+/// the same TID on a PFS of 10,000 snapshots (a small tree, so the
+/// export itself is short): medians of 7 paired rounds.
+fn dates() {
+    const SNAPSHOTS: u64 = 10_000;
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("s");
+    let pfs = root.join("m");
+    let tree = d.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    for i in 0..100 {
+        std::fs::write(tree.join(format!("f{i}")), format!("{i}")).unwrap();
+    }
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new(HAMMER).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["store-create".as_ref(), root.as_os_str()]);
+    run(&["pfs-master".as_ref(), pfs.as_os_str()]);
+    let line = run(&["import".as_ref(), tree.as_os_str(), pfs.as_os_str()]);
+    let tid = line.trim().rsplit(' ').next().unwrap();
+    let tid = u64::from_str_radix(tid.trim_start_matches("0x"), 16).unwrap();
+    // Dated one second apart in 2020; the newest names the import's TID,
+    // the others TIDs a date far in the future never picks.
+    let mut s = Store::open(&root).unwrap();
+    s.set_pfs_id(1);
+    let snaps: Vec<SnapshotData> = (0..SNAPSHOTS)
+        .map(|i| {
+            let at = if i + 1 == SNAPSHOTS { tid } else { 0x1000 + i };
+            SnapshotData::new(at, (1_577_836_800 + i) * 1_000_000, b"bench")
+        })
+        .collect();
+    for chunk in snaps.chunks(16) {
+        let mut req = SnapshotReq::of(chunk).unwrap();
+        s.add_snapshots(&mut req).unwrap();
+        assert_eq!(req.error, None);
+    }
+    drop(s);
+    let export = |point: &str, n: usize| {
+        let target = d.path().join(format!("out{n}"));
+        let source = format!("{}@@{point}", pfs.display());
+        let t = Instant::now();
+        let out = Command::new(HAMMER)
+            .env("TZ", "UTC")
+            .args(["-q", "export", &source, target.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::remove_dir_all(&target).unwrap();
+        secs
+    };
+    let (mut by_tid, mut by_date) = (Vec::new(), Vec::new());
+    for round in 0..7 {
+        by_tid.push(export(&format!("{tid:#018x}"), 2 * round));
+        by_date.push(export("9999-12-31", 2 * round + 1));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (t, dt) = (median(&mut by_tid), median(&mut by_date));
+    println!(
+        "@@<date> on {SNAPSHOTS} snapshots: export by date {:.1} ms, by TID {:.1} ms: \
+         resolution {:.1} ms (target <= 50), ratio {:.2}",
+        dt * 1e3,
+        t * 1e3,
+        (dt - t) * 1e3,
+        dt / t
+    );
 }
 
 fn small() {

@@ -47,6 +47,32 @@ pub(crate) fn strftime_local(fmt: &[u8], secs: i64, max: usize) -> Option<Vec<u8
     Some(buf)
 }
 
+/// The seconds since the epoch of a local calendar time, as `mktime(3)`
+/// reads it with `tm_isdst = -1`: the zone decides whether daylight
+/// saving applies, and a time in a daylight-saving gap is moved on by the
+/// gap. `None` when the C library cannot represent it.
+pub(crate) fn mktime_local(year: i32, month: u32, day: u32, hms: (u32, u32, u32)) -> Option<i64> {
+    let (hour, min, sec) = hms;
+    // SAFETY: `tm` is plain data; all zeros (a null tm_zone included) is a
+    // valid value, whose fields are set below.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = year.checked_sub(1900)?;
+    tm.tm_mon = i32::try_from(month).ok()?.checked_sub(1)?;
+    tm.tm_mday = i32::try_from(day).ok()?;
+    tm.tm_hour = i32::try_from(hour).ok()?;
+    tm.tm_min = i32::try_from(min).ok()?;
+    tm.tm_sec = i32::try_from(sec).ok()?;
+    tm.tm_isdst = -1;
+    // SAFETY: tzset reads TZ and sets the C library's zone; mktime reads
+    // and normalises only `tm`, which lives across the call.
+    let t = unsafe {
+        tzset();
+        libc::mktime(&mut tm)
+    };
+    // -1 is also 1969-12-31 23:59:59 UTC, never a date asked for here.
+    (t != -1).then_some(t)
+}
+
 /// The seconds since the epoch now (0 before it, as no clock says).
 pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()

@@ -4,15 +4,18 @@
 pub(crate) mod export;
 pub mod import;
 pub(crate) mod listing;
+pub mod point;
 pub(crate) mod snapls;
 
-use std::io;
+use std::io::{self, Write};
 use std::path::Path;
+
+use self::point::{Point, PointError};
 
 use crate::ondisk::PseudofsData;
 use crate::pfs::getpfs::getpfs_store;
 use crate::pfs::store::Store;
-use crate::pfs::{GetpfsError, PfsError};
+use crate::pfs::{GetpfsError, Pfs, PfsError};
 
 /// Why an import or export failed; `Display` is the message after
 /// `hammer: `.
@@ -44,6 +47,8 @@ pub enum BridgeError {
     KeySpace(String),
     #[error("bad TID '{0}': expected a hexadecimal TID such as 0x0000000100000000")]
     BadTid(String),
+    #[error(transparent)]
+    Point(#[from] PointError),
     #[error("TID {tid:#018x} is beyond the slave's sync point {sync:#018x}: the copy is only complete up to it")]
     BeyondSync { tid: u64, sync: u64 },
     #[error("{0}: target is not empty (use hammer -F export to write into it)")]
@@ -93,6 +98,38 @@ pub(crate) fn open_store_pfs(path: &Path) -> Result<Option<(Store, PseudofsData)
         });
     }
     Ok(Some((pfs.store, pfs.pfsd)))
+}
+
+/// The TID `point` names in the PFS `pfs` (named `name`): a TID as
+/// given; a date, the newest snapshot or change at or before it, told on
+/// `tell`. Changes are known on the store (`store`); on HAMMER a date
+/// chooses among snapshots, listed through `pfs`.
+pub(crate) fn point_tid(
+    point: Option<Point>,
+    name: &str,
+    pfs: &dyn Pfs,
+    store: Option<&Store>,
+    pfsd: &PseudofsData,
+    tell: &mut dyn Write,
+) -> Result<Option<u64>, BridgeError> {
+    let moment = match point {
+        None => return Ok(None),
+        Some(Point::Tid(tid)) => return Ok(Some(tid)),
+        Some(Point::Date(moment)) => moment,
+    };
+    // The store's own handle where there is one: a kernel handle on a
+    // store (the test double) addresses the PFS from its root, where the
+    // snapshot ioctls refuse it (EXDEV); on HAMMER `pfs` lies in the PFS.
+    let snapshots = crate::retention::snapshot_records(store.map_or(pfs, |s| s as &dyn Pfs))?;
+    let changes = store.map(Store::history).transpose()?.unwrap_or_default();
+    let all = point::candidates(&snapshots, &changes, pfsd.sync_end_tid);
+    let chosen = point::choose(&moment, &all, name)?;
+    let told = point::Chosen {
+        moment: &moment,
+        point: &chosen,
+    };
+    writeln!(tell, "hammer: {name}{told}").map_err(|e| BridgeError::io(Path::new("stderr"), e))?;
+    Ok(Some(chosen.tid))
 }
 
 /// The TID a PFS is read as of: `asked`, or by default its sync point (a

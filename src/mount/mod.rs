@@ -18,7 +18,7 @@ use nix::mount::MntFlags;
 use nix::sys::signal::{SigSet, Signal};
 
 use crate::bridge::export::parse_source;
-use crate::bridge::{as_of, open_pfs, BridgeError};
+use crate::bridge::{as_of, open_pfs, point_tid, BridgeError};
 use crate::patharg::PathArg;
 
 use fs::HammerFs;
@@ -92,8 +92,10 @@ pub fn mount(
     mountpoint: &Path,
     options: &MountOptions,
 ) -> Result<(), MountError> {
-    let (path, asked) = parse_source(source)?;
+    let (path, point) = parse_source(source)?;
     let (store, pfsd) = open_pfs(path.as_ref())?;
+    let name = path.to_string();
+    let asked = point_tid(point, &name, &store, Some(&store), &pfsd, &mut io::stderr())?;
     // A TID given must be one the PFS can be read as of (as export's).
     let fixed = asked.map(|t| as_of(&pfsd, Some(t))).transpose()?;
     if is_stale(mountpoint) {

@@ -15,7 +15,7 @@ use std::fmt;
 use std::io::{self, BufWriter, Write};
 
 use crate::bridge::export::parse_source;
-use crate::bridge::{as_of, open_store_pfs, BridgeError};
+use crate::bridge::{as_of, open_store_pfs, point_tid, BridgeError};
 use crate::errno::errno_desc;
 use crate::ondisk::BaseElm;
 use crate::patharg::PathArg;
@@ -90,12 +90,21 @@ impl fmt::Display for Key<'_> {
 /// summary line on `out`. A PFS that could not be read in full is an
 /// error (the problems found until then are printed), never a summary.
 pub fn verify(source: &PathArg, out: &mut dyn Write) -> Result<Summary, VerifyError> {
-    let (path, asked) = parse_source(source)?;
+    let (path, point) = parse_source(source)?;
     let (mut pfs, pfsd) = getpfs(path.as_ref())?;
-    let tid = as_of(&pfsd, asked)?;
     // Under the kernel backend's test double the store is reached twice:
     // records through the ioctls, its own files directly, as on Linux.
     let store = open_store_pfs(path.as_ref())?.map(|(s, _)| s);
+    let name = path.to_string();
+    let asked = point_tid(
+        point,
+        &name,
+        &*pfs,
+        store.as_ref(),
+        &pfsd,
+        &mut io::stderr(),
+    )?;
+    let tid = as_of(&pfsd, asked)?;
     let mut out = BufWriter::new(out);
     writeln!(
         out,

@@ -11,6 +11,7 @@ mod codec_props;
 mod compress;
 mod config;
 mod cut_batches;
+mod dates;
 mod dir_sync;
 mod disk_full;
 mod docs;

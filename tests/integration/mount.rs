@@ -408,6 +408,16 @@ fn a_pfs_that_cannot_be_mounted_is_refused_before_mounting() {
         "{}",
         text(&out.stderr)
     );
+    // A date before the PFS's first point (cli.md §16).
+    let early = format!("{}@@1999-12-31", root.join("master").display());
+    let out = run(&["mount", &early, mnt.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr)
+            .contains("@@1999-12-31 is before the first point the PFS can be read as of: @@"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = run(&["mount", root.join("master").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(

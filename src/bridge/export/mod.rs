@@ -20,7 +20,8 @@ use nix::unistd::{getegid, geteuid, mkfifo};
 
 use self::files::{FileOut, Finish, Job, Pool, Problems, WRITE_WINDOW};
 use self::plan::{Ino, Plan};
-use super::{as_of, open_pfs, BridgeError};
+use super::point::{self, Point};
+use super::{as_of, open_pfs, point_tid, BridgeError};
 use crate::events::{self, Events, Start};
 use crate::model::format::{objtype, FIXKEY_SYMLINK, INLINE_SYMLINK_MAX};
 use crate::model::tree::{decode, visible, TREE_TYPES};
@@ -59,7 +60,7 @@ pub struct ExportSummary {
 
 /// Splits `<pfs-path>@@<tid>` into the path and the TID. A PFS reference
 /// `@@0x<tid>:<id>` names its TID the same way; `@@-1:<id>` names none.
-pub fn parse_source(arg: &PathArg) -> Result<(PathArg, Option<u64>), BridgeError> {
+pub fn parse_source(arg: &PathArg) -> Result<(PathArg, Option<Point>), BridgeError> {
     let bytes = arg.as_os_str().as_bytes();
     let end = bytes.iter().rposition(|&c| c != b'/').map_or(0, |i| i + 1);
     let trimmed = &bytes[..end];
@@ -76,7 +77,13 @@ pub fn parse_source(arg: &PathArg) -> Result<(PathArg, Option<u64>), BridgeError
     };
     if at > base {
         let path = Path::new(OsStr::from_bytes(&trimmed[..at]));
-        return Ok((path.into(), Some(parse_tid(&trimmed[at + 2..])?)));
+        let text = &trimmed[at + 2..];
+        let point = if point::is_date(text) {
+            Point::Date(point::parse_date(text)?)
+        } else {
+            Point::Tid(parse_tid(text)?)
+        };
+        return Ok((path.into(), Some(point)));
     }
     let mut parts = trimmed[at + 2..].split(|&c| c == b':');
     let tid = parts.next().unwrap_or(b"");
@@ -89,9 +96,12 @@ pub fn parse_source(arg: &PathArg) -> Result<(PathArg, Option<u64>), BridgeError
     if parts.next().is_none() && base > 0 {
         let dir = &trimmed[..base];
         let end = dir.iter().rposition(|&c| c != b'/').map_or(1, |i| i + 1);
-        return Ok((Path::new(OsStr::from_bytes(&dir[..end])).into(), Some(tid)));
+        return Ok((
+            Path::new(OsStr::from_bytes(&dir[..end])).into(),
+            Some(Point::Tid(tid)),
+        ));
     }
-    Ok((arg.clone(), Some(tid)))
+    Ok((arg.clone(), Some(Point::Tid(tid))))
 }
 
 fn parse_tid(s: &[u8]) -> Result<u64, BridgeError> {
@@ -133,9 +143,10 @@ pub fn export(
     opts: ExportOptions,
     diag: &mut dyn Write,
 ) -> Result<ExportSummary, BridgeError> {
-    let (path, tid) = parse_source(source)?;
+    let (path, point) = parse_source(source)?;
     let (store, pfsd) = open_pfs(&path)?;
-    let tid = as_of(&pfsd, tid)?;
+    let asked = point_tid(point, &path.to_string(), &store, Some(&store), &pfsd, diag)?;
+    let tid = as_of(&pfsd, asked)?;
     prepare_target(target, opts.force)?;
     let mut plan = Plan::new();
     store.scan(TREE_TYPES, |leaf, load| decode(tid, leaf, load, &mut plan))?;
@@ -739,8 +750,17 @@ impl<'a> DataPass<'a> {
 mod tests {
     use super::*;
 
+    /// The path and the TID of a source (a date is `None` here).
     fn parse_source(arg: &str) -> Result<(PathArg, Option<u64>), BridgeError> {
-        super::parse_source(&arg.into())
+        let (path, point) = super::parse_source(&arg.into())?;
+        Ok((path, point.and_then(tid_of)))
+    }
+
+    fn tid_of(point: Point) -> Option<u64> {
+        match point {
+            Point::Tid(tid) => Some(tid),
+            Point::Date(_) => None,
+        }
     }
 
     #[test]
@@ -776,10 +796,19 @@ mod tests {
         assert!(parse_source("/s/master@@zz").is_err());
         assert!(parse_source("/s/master@@").is_err());
         let odd = PathArg::from(Path::new(OsStr::from_bytes(b"/s/m\xff@@0x5")));
+        let (path, point) = super::parse_source(&odd).unwrap();
         assert_eq!(
-            super::parse_source(&odd).unwrap(),
+            (path, point.and_then(tid_of)),
             (Path::new(OsStr::from_bytes(b"/s/m\xff")).into(), Some(5))
         );
+        // A date after the path; a TID form keeps its meaning.
+        let (path, point) = super::parse_source(&"/s/master@@2026-12-05T10:00Z".into()).unwrap();
+        assert_eq!(path, "/s/master".into());
+        assert!(matches!(point, Some(Point::Date(m)) if m.secs == 1_796_464_800));
+        assert!(matches!(
+            parse_source("/s/master@@2026-02-30"),
+            Err(BridgeError::Point(point::PointError::BadDate { .. }))
+        ));
     }
 
     #[test]
