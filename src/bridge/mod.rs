@@ -49,6 +49,15 @@ pub enum BridgeError {
     BadTid(String),
     #[error(transparent)]
     Point(#[from] PointError),
+    #[error("{path}: {why}")]
+    BadInside { path: String, why: &'static str },
+    #[error("{path}: {why} in {pfs} as of {tid:#018x}")]
+    NotInside {
+        path: String,
+        pfs: String,
+        tid: u64,
+        why: &'static str,
+    },
     #[error("TID {tid:#018x} is beyond the slave's sync point {sync:#018x}: the copy is only complete up to it")]
     BeyondSync { tid: u64, sync: u64 },
     #[error("{0}: target is not empty (use hammer -F export to write into it)")]

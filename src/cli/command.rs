@@ -87,10 +87,12 @@ pub enum Command {
         dir: PathBuf,
         pfs: PathArg,
     },
-    /// `export <pfs>[@@<tid>] <dir>`, or a chain's restore point.
+    /// `export <pfs>[@@<tid>] <dir> [<path-inside>...]`, or a chain's
+    /// restore point.
     Export {
         source: Place,
         dir: PathBuf,
+        inside: Vec<PathBuf>,
     },
     /// `snap`, `snaplo` or `snapq <path> [<note>]`.
     Snap {

@@ -7,6 +7,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::path::PathBuf;
 
 use super::command::Command::{self, *};
 use super::command::{
@@ -605,24 +606,31 @@ Options: -q
     },
     Entry {
         word: "export",
-        synopsis: "[-F] export <pfs-path>[@@<tid>] <dir>",
+        synopsis: "[-F] export <pfs-path>[@@<tid>] <dir> [<path-inside> ...]",
         help: "\
 Writes a PFS of a store as of <tid> (default: a slave's sync point, a
 master's newest state) into the new or empty directory <dir> (-F: into a
-non-empty one). <pfs-path> may be a chain, s3://<bucket>[/<prefix>]
-[@@<tid>]: it is applied to a temporary store beside <dir>, removed after.
-Options: -F -q
+non-empty one); with paths inside the PFS, only those files or
+directories and the directories leading to them. <tid> may be a date
+(@@2026-12-05, @@2026-12-05T18:00[Z]). <pfs-path> may be a chain,
+s3://<bucket>[/<prefix>][@@<tid>]: it is applied to a temporary store
+beside <dir>, removed after. Options: -F -q
 ",
         usage: Usage::BRIDGE,
         remote: Remote::Refused,
         parse: |a| match a {
-            [source, dir] => Some(Export {
+            [source, dir, inside @ ..] => Some(Export {
                 source: Place::of(source),
                 dir: dir.into(),
+                inside: inside.iter().map(PathBuf::from).collect(),
             }),
             _ => None,
         },
-        run: handler!(|cx| Export { source, dir } => bridge::export(cx, source, dir)),
+        run: handler!(|cx| Export {
+            source,
+            dir,
+            inside
+        } => bridge::export(cx, source, dir, inside)),
     },
     Entry {
         word: "mount",

@@ -186,7 +186,7 @@ impl Usage {
     pub const BRIDGE: Usage = Usage::of(
         "\
 hammer import <dir> <pfs-path>
-hammer [-F] export <pfs-path>[@@<tid>] <dir>
+hammer [-F] export <pfs-path>[@@<tid>] <dir> [<path-inside> ...]
 ",
     );
     /// verify's exit 1 would say problems were found: 2.

@@ -2,7 +2,7 @@
 //! calls, and the closing line each prints unless `-q`.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{chain, print_out, Context, Failure};
 use crate::bridge;
@@ -26,11 +26,18 @@ pub(crate) fn import(cx: &Context<'_>, dir: &Path, pfs: &PathArg) -> Result<(), 
 }
 
 /// export of a PFS, or of a chain's restore point.
-pub(crate) fn export(cx: &Context<'_>, source: &Place, dir: &Path) -> Result<(), Failure> {
+pub(crate) fn export(
+    cx: &Context<'_>,
+    source: &Place,
+    dir: &Path,
+    inside: &[PathBuf],
+) -> Result<(), Failure> {
     let s = match source {
-        Place::Chain(url) => chain::export(cx, url, dir)?,
-        Place::Pfs(pfs) => bridge::export::export(pfs, dir, cx.export_options(), &mut io::stderr())
-            .map_err(Failure::errx)?,
+        Place::Chain(url) => chain::export(cx, url, dir, inside)?,
+        Place::Pfs(pfs) => {
+            let eo = cx.export_options(inside);
+            bridge::export::export(pfs, dir, eo, &mut io::stderr()).map_err(Failure::errx)?
+        }
     };
     summary(
         cx,

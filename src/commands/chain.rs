@@ -127,9 +127,15 @@ pub(crate) fn copy(
 }
 
 /// `hammer export s3://...[@@tid] <dir>`.
-pub(crate) fn export(cx: &Context<'_>, url: &OsStr, dir: &Path) -> Result<ExportSummary, Failure> {
+pub(crate) fn export(
+    cx: &Context<'_>,
+    url: &OsStr,
+    dir: &Path,
+    inside: &[PathBuf],
+) -> Result<ExportSummary, Failure> {
     let (chain, tid) = open(url, 1)?;
-    export_chain(&chain, tid, dir, cx.export_options(), &mut io::stderr()).map_err(fail(1))
+    let eo = cx.export_options(inside);
+    export_chain(&chain, tid, dir, eo, &mut io::stderr()).map_err(fail(1))
 }
 
 /// `hammer mirror-dump [header] s3://...[@@tid]`.

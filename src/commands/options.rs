@@ -4,6 +4,7 @@
 //! line.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use super::pfs::{DestroyOptions, COUNTDOWN_STEP};
 use super::Context;
@@ -108,11 +109,12 @@ impl Context<'_> {
         }
     }
 
-    pub fn export_options(&self) -> ExportOptions {
+    pub fn export_options(&self, inside: &[PathBuf]) -> ExportOptions {
         ExportOptions {
             force: self.opts.force,
             progress: self.progress("files"),
             events: self.events.clone(),
+            inside: inside.to_vec(),
         }
     }
 

@@ -18,7 +18,7 @@ use hammer_mirror::pfs::store::{RecordId, Txn};
 
 /// What a path is, as far as export must reproduce it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Node {
+pub(crate) enum Node {
     Dir {
         mode: u32,
         mtime_us: i64,
@@ -42,7 +42,7 @@ fn mtime_us(m: &fs::Metadata) -> i64 {
 }
 
 /// The tree under `root` (root itself as "").
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, Node> {
+pub(crate) fn snapshot(root: &Path) -> BTreeMap<PathBuf, Node> {
     let mut out = BTreeMap::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
@@ -77,7 +77,11 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, Node> {
     out
 }
 
-fn assert_same_tree(want: &BTreeMap<PathBuf, Node>, got: &BTreeMap<PathBuf, Node>, what: &str) {
+pub(crate) fn assert_same_tree(
+    want: &BTreeMap<PathBuf, Node>,
+    got: &BTreeMap<PathBuf, Node>,
+    what: &str,
+) {
     let wk: Vec<_> = want.keys().collect();
     let gk: Vec<_> = got.keys().collect();
     assert_eq!(wk, gk, "{what}: paths differ");
@@ -150,7 +154,7 @@ fn write_file(p: &Path, rng: &mut Rng) {
     set_mtime(p, rng);
 }
 
-fn add_entry(dir: &Path, rng: &mut Rng, depth: u32) {
+pub(crate) fn add_entry(dir: &Path, rng: &mut Rng, depth: u32) {
     let p = dir.join(name(rng));
     if fs::symlink_metadata(&p).is_ok() {
         return;
@@ -196,7 +200,7 @@ fn all_paths(root: &Path) -> Vec<PathBuf> {
 
 /// One generation of changes: rewrites, appends, deletions, mode changes,
 /// type changes, new entries.
-fn mutate(root: &Path, rng: &mut Rng) {
+pub(crate) fn mutate(root: &Path, rng: &mut Rng) {
     let paths = all_paths(root);
     for p in paths {
         let Ok(m) = fs::symlink_metadata(&p) else {

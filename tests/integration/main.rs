@@ -28,6 +28,7 @@ mod mirror_faults;
 mod mirror_verify;
 mod mistakes;
 mod mount;
+mod partial_export;
 mod pfs_cli;
 mod pfs_create_race;
 mod pfs_destroy;

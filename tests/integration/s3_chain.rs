@@ -154,6 +154,26 @@ fn assert_restores(g: &Garage, dir: &Path, src: &Source, url: &str, point: &str)
         "exports differ: {}",
         text(&diff.stdout)
     );
+    // One file of the restore point, alone (cli.md §17).
+    let part = dir.join(format!("part{point}"));
+    s3_ok(
+        g,
+        &[
+            "export",
+            &format!("{url}@@{point}"),
+            p(&part),
+            "d/e/changing",
+        ],
+    );
+    assert_eq!(
+        fs::read(part.join("d/e/changing")).unwrap(),
+        fs::read(from_master.join("d/e/changing")).unwrap()
+    );
+    assert_eq!(
+        fs::read_dir(&part).unwrap().count(),
+        1,
+        "only d/ in {point}"
+    );
     // Nothing of the temporary store is left beside the export.
     assert!(fs::read_dir(dir).unwrap().all(|e| !e
         .unwrap()

@@ -4,6 +4,7 @@
 //! pass over the file data creates each file with its data.
 
 mod files;
+mod part;
 mod plan;
 
 use std::collections::{HashMap, HashSet};
@@ -25,8 +26,9 @@ use super::{as_of, open_pfs, point_tid, BridgeError};
 use crate::events::{self, Events, Start};
 use crate::model::format::{objtype, FIXKEY_SYMLINK, INLINE_SYMLINK_MAX};
 use crate::model::tree::{decode, visible, TREE_TYPES};
-use crate::ondisk::{rectype, LeafElm, LOCALIZE_MISC};
+use crate::ondisk::{rectype, LeafElm, PseudofsData, LOCALIZE_MISC};
 use crate::patharg::PathArg;
+use crate::pfs::store::{Store, View};
 use crate::pfs::Pfs;
 use crate::pfs::PfsError;
 use crate::progress::Progress;
@@ -46,6 +48,9 @@ pub struct ExportOptions {
     pub progress: Progress,
     /// `-j`: the JSON-lines events.
     pub events: Events,
+    /// Paths inside the PFS to export, with the directories leading to
+    /// them; empty: the whole tree.
+    pub inside: Vec<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -144,16 +149,74 @@ pub fn export(
     diag: &mut dyn Write,
 ) -> Result<ExportSummary, BridgeError> {
     let (path, point) = parse_source(source)?;
+    for inside in &opts.inside {
+        part::components(inside)?;
+    }
     let (store, pfsd) = open_pfs(&path)?;
     let asked = point_tid(point, &path.to_string(), &store, Some(&store), &pfsd, diag)?;
     let tid = as_of(&pfsd, asked)?;
-    prepare_target(target, opts.force)?;
-    let mut plan = Plan::new();
-    store.scan(TREE_TYPES, |leaf, load| decode(tid, leaf, load, &mut plan))?;
-    plan.seal();
+    // A partial export reads its objects through one view; a whole one
+    // scans the PFS.
+    let view = match opts.inside.is_empty() {
+        true => None,
+        false => Some(store.view(Some(tid))?),
+    };
+    let plan = match &view {
+        Some(v) => part::plan(v, &path.to_string(), &opts.inside)?,
+        None => {
+            let mut plan = Plan::new();
+            store.scan(TREE_TYPES, |leaf, load| decode(tid, leaf, load, &mut plan))?;
+            plan.seal();
+            plan
+        }
+    };
     let Some(&root) = plan.ino(ROOT_OBJ) else {
         return Err(BridgeError::NoRoot(format!("{path} as of {tid:#018x}")));
     };
+    let made = prepare_target(target, opts.force)?;
+    let from = From {
+        store: &store,
+        view: view.as_ref(),
+        path: &path,
+        pfsd: &pfsd,
+        tid,
+    };
+    let done = write_tree(&from, plan, root, target, &opts, diag);
+    // A target this export made goes again when nothing could be written:
+    // a failure leaves no empty directory behind (a tree written with
+    // problems stays, with them reported).
+    if made && !matches!(done, Ok(_) | Err(BridgeError::Incomplete { .. })) {
+        let _ = fs::remove_dir_all(target);
+    }
+    done
+}
+
+/// What an export reads: the PFS (through `view` for a partial export)
+/// as of `tid`.
+struct From<'a> {
+    store: &'a Store,
+    view: Option<&'a View<'a>>,
+    path: &'a PathArg,
+    pfsd: &'a PseudofsData,
+    tid: u64,
+}
+
+/// The export once its plan is made and its target ready.
+fn write_tree(
+    from: &From<'_>,
+    mut plan: Plan,
+    root: Ino,
+    target: &Path,
+    opts: &ExportOptions,
+    diag: &mut dyn Write,
+) -> Result<ExportSummary, BridgeError> {
+    let From {
+        store,
+        view,
+        path,
+        pfsd,
+        tid,
+    } = *from;
     let how = Finish {
         root_user: geteuid().is_root(),
         creator: creator(target, opts.force),
@@ -197,10 +260,19 @@ pub fn export(
         ex.build();
         // File data: one pass in key order, loading only the payloads
         // wanted; each file is created when its turn comes.
+        let objs: Vec<i64> = match view {
+            Some(_) => (ex.files.iter().map(|f| f.obj_id))
+                .chain(ex.symlinks.iter().map(|s| s.1))
+                .collect(),
+            None => Vec::new(),
+        };
         let mut data = DataPass::new(&mut ex);
-        store.scan(LOCALIZE_MISC..=LOCALIZE_MISC, |leaf, load| {
-            data.record(leaf, load)
-        })?;
+        match view {
+            Some(v) => part::data(v, objs, |leaf, load| data.record(leaf, load))?,
+            None => store.scan(LOCALIZE_MISC..=LOCALIZE_MISC, |leaf, load| {
+                data.record(leaf, load)
+            })?,
+        }
         let files = data.finish()?;
         ex.finish(files);
         Ok(())
@@ -230,17 +302,21 @@ fn creator(target: &Path, force: bool) -> Option<(u32, u32)> {
     (!force && m.gid() == gid && m.mode() & 0o2000 == 0).then(|| (geteuid().as_raw(), gid))
 }
 
-fn prepare_target(target: &Path, force: bool) -> Result<(), BridgeError> {
+/// Makes `target` ready: a new directory (true: this export made it), or
+/// an empty one (with force, any directory).
+fn prepare_target(target: &Path, force: bool) -> Result<bool, BridgeError> {
     match fs::symlink_metadata(target) {
         // Only the target itself is made: a mistyped parent is an error,
         // not a new tree of directories.
-        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(target).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                BridgeError::NoParent(target.display().to_string())
-            } else {
-                BridgeError::io(target, e)
-            }
-        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir(target).map(|()| true).map_err(|e| {
+                if e.kind() == io::ErrorKind::NotFound {
+                    BridgeError::NoParent(target.display().to_string())
+                } else {
+                    BridgeError::io(target, e)
+                }
+            })
+        }
         Err(e) => Err(BridgeError::io(target, e)),
         Ok(m) if !m.is_dir() => Err(BridgeError::TargetNotDir(target.display().to_string())),
         Ok(_) => {
@@ -248,7 +324,7 @@ fn prepare_target(target: &Path, force: bool) -> Result<(), BridgeError> {
             if !force && rd.next().is_some() {
                 return Err(BridgeError::NotEmpty(target.display().to_string()));
             }
-            Ok(())
+            Ok(false)
         }
     }
 }
