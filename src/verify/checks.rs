@@ -2,6 +2,8 @@
 //! own (payload length and data CRC, TIDs, key order) and the file tree as
 //! of the TID (entries name inodes, file data inside the file's size); a
 //! mirror-verify side runs the same checks on the records it hashes.
+//! Each problem of a record names the file it belongs to, by its path as
+//! of that TID.
 
 use std::fmt::Display;
 use std::io::Write;
@@ -9,6 +11,7 @@ use std::io::Write;
 use super::scan::Item;
 use super::{Key, Summary, VerifyError};
 use crate::errno::errno_desc;
+use crate::idhash::IdMap;
 use crate::model::format::{block_at, objtype};
 use crate::model::tree::{visible, Tree};
 use crate::ondisk::{rectype, BaseElm, LeafElm, LOCALIZE_MASK, LOCALIZE_MISC};
@@ -53,6 +56,9 @@ pub(super) struct Checker<'a> {
     tree: Tree,
     /// The key of the record before, for the order check.
     last: Option<(RecKey, BaseElm)>,
+    /// Problems of records, printed at the end with the path of their
+    /// object, which only the whole tree tells.
+    found: Vec<(BaseElm, String)>,
     /// The store the PFS lives in, which can tell why a payload could not
     /// be read; `None` on HAMMER.
     store: Option<&'a Store>,
@@ -66,6 +72,7 @@ impl<'a> Checker<'a> {
             tid,
             tree: Tree::default(),
             last: None,
+            found: Vec::new(),
             store,
             out,
             summary: Summary::default(),
@@ -89,9 +96,12 @@ impl<'a> Checker<'a> {
         Ok(())
     }
 
-    /// Prints a problem of the record `key`.
+    /// Keeps a problem of the record `key` for the end.
     fn record_problem(&mut self, key: &BaseElm, what: impl Display) -> Result<(), VerifyError> {
-        self.problem(format_args!("{}: {what}", Key(key)))
+        // Bounded by the damage found, and each line is printed anyway.
+        self.found.push((*key, what.to_string()));
+        self.summary.problems += 1;
+        Ok(())
     }
 
     /// Checks one record of the scan.
@@ -218,11 +228,12 @@ impl<'a> Checker<'a> {
     }
 
     /// The checks of the tree as a whole, once every record is in: every
-    /// directory entry names an inode, every record decoded. Printed in
-    /// key order.
+    /// directory entry names an inode, every record decoded. The records'
+    /// problems are printed in the order found, then these in key order,
+    /// each with the path of its object.
     pub(super) fn finish(mut self, pfs_id: u32) -> Result<Summary, VerifyError> {
         let tree = std::mem::take(&mut self.tree);
-        let mut found: Vec<(RecKey, BaseElm, String)> = tree
+        let mut tail: Vec<(RecKey, BaseElm, String)> = tree
             .problems
             .iter()
             .map(|p| (encode_key(&p.key), p.key, p.what.to_string()))
@@ -248,15 +259,97 @@ impl<'a> Checker<'a> {
                     e.obj_id,
                     self.tid
                 );
-                found.push((encode_key(&key), key, what));
+                tail.push((encode_key(&key), key, what));
             }
         }
-        found.sort_by_key(|f| f.0);
-        for (_, key, what) in found {
-            self.record_problem(&key, what)?;
-        }
+        tail.sort_by_key(|f| f.0);
+        self.summary.problems += tail.len() as u64;
+        self.found
+            .extend(tail.into_iter().map(|(_, key, what)| (key, what)));
+        self.print(&tree)?;
         self.summary.inodes = tree.inodes.len() as u64;
         self.summary.entries = tree.dirs.values().map(|d| d.len() as u64).sum();
         Ok(self.summary)
     }
 }
+
+impl Checker<'_> {
+    /// When the scan could not go on: the problems found until then, with
+    /// the paths the tree read so far tells.
+    pub(super) fn abandon(mut self) -> Result<(), VerifyError> {
+        let tree = std::mem::take(&mut self.tree);
+        self.print(&tree)
+    }
+
+    /// Prints the records' problems kept so far, each with its object's
+    /// path in `tree`.
+    fn print(&mut self, tree: &Tree) -> Result<(), VerifyError> {
+        let found = std::mem::take(&mut self.found);
+        let paths = (!found.is_empty()).then(|| Paths::of(tree));
+        for (key, what) in &found {
+            let at = paths.as_ref().map(|p| p.shown(key.obj_id, self.tid));
+            writeln!(self.out, "{} {}: {what}", Key(key), at.unwrap_or_default())
+                .map_err(VerifyError::Output)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where each object of a tree is linked: one entry naming it (the first
+/// by directory and name), so a path can be walked up to the root.
+struct Paths {
+    parent: IdMap<i64, (i64, Vec<u8>)>,
+}
+
+impl Paths {
+    fn of(tree: &Tree) -> Paths {
+        let mut parent: IdMap<i64, (i64, Vec<u8>)> = IdMap::default();
+        for (&dir, entries) in &tree.dirs {
+            for e in entries {
+                let mine = (dir, e.name.clone());
+                match parent.get(&e.obj_id) {
+                    Some(held) if *held <= mine => {}
+                    _ => {
+                        parent.insert(e.obj_id, mine);
+                    }
+                }
+            }
+        }
+        Paths { parent }
+    }
+
+    /// The path of `obj` as of `tid` (the tree's TID), or that no
+    /// directory links it then.
+    fn shown(&self, obj: i64, tid: u64) -> String {
+        let mut names: Vec<&[u8]> = Vec::new();
+        let mut at = obj;
+        // A loop of directories (damage) ends the walk at a bound.
+        while at != ROOT_OBJ && names.len() < MAX_DEPTH {
+            match self.parent.get(&at) {
+                Some((dir, name)) => {
+                    names.push(name);
+                    at = *dir;
+                }
+                None => return format!("(no longer linked as of {tid:#018x})"),
+            }
+        }
+        if at != ROOT_OBJ {
+            return "(in a loop of directories)".to_string();
+        }
+        let mut path = String::new();
+        for name in names.iter().rev() {
+            path.push('/');
+            path.push_str(&name.escape_ascii().to_string());
+        }
+        if path.is_empty() {
+            path.push('/');
+        }
+        path
+    }
+}
+
+/// The root directory's object id.
+const ROOT_OBJ: i64 = 1;
+
+/// Deeper than any tree a path can name (PATH_MAX / 2).
+const MAX_DEPTH: usize = 2048;

@@ -117,7 +117,12 @@ pub fn verify(source: &PathArg, out: &mut dyn Write) -> Result<Summary, VerifyEr
     checker.database()?;
     // Every version up to the sync point: later ones are a slave's batch
     // not yet synced, or a master's flush not yet complete.
-    Scan::new(pfs.as_mut(), pfsd.sync_end_tid).run(|item| checker.take(&Record::of(item)?))?;
+    let scanned =
+        Scan::new(pfs.as_mut(), pfsd.sync_end_tid).run(|item| checker.take(&Record::of(item)?));
+    if let Err(e) = scanned {
+        checker.abandon()?;
+        return Err(e);
+    }
     let s = checker.finish(pfs_id)?;
     writeln!(
         out,

@@ -107,12 +107,16 @@ fn scan(
     let mut checker = Checker::new(tid, store, &mut problems);
     checker.database()?;
     let mut tree = TreeBuilder::default();
-    Scan::new(pfs, tid).run(|item| {
+    let scanned = Scan::new(pfs, tid).run(|item| {
         let rec = Record::of(item)?;
         checker.take(&rec)?;
         tree.take(&RecordDigest::new(&rec.leaf, rec.data()));
         Ok::<_, VerifyError>(())
-    })?;
+    });
+    if let Err(e) = scanned {
+        checker.abandon()?;
+        return Err(e);
+    }
     checker.finish(pfs_id)?;
     Ok(tree.finish())
 }

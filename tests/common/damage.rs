@@ -11,7 +11,7 @@ use hammer_mirror::ondisk::{rectype, LeafElm};
 use hammer_mirror::pfs::store::DB_NAME;
 use rusqlite::{params, Connection};
 
-use super::{ok, store_with_master, text};
+use super::{ok, store_with_master, sync_end, text};
 
 /// A master (PFS#1 of `dir/st`) with two imports of history: files of
 /// every payload size (inline, one 16 KiB block, many blocks up to 64 KiB
@@ -138,6 +138,37 @@ pub fn live(root: &Path, obj: i64, rec_type: u16) -> Vec<Row> {
             b.obj_id == obj && b.rec_type == rec_type && b.delete_tid == 0
         })
         .collect()
+}
+
+/// The path verify names beside a problem of object `obj` of PFS#1:
+/// walked up its live entries (the tree as of the sync point) to the
+/// root, or that none links it.
+pub fn path_of(root: &Path, obj: i64) -> String {
+    let rows = rows(root);
+    let mut names = Vec::new();
+    let mut at = obj;
+    while at != 1 {
+        let up = rows
+            .iter()
+            .filter(|r| r.leaf.base.rec_type == rectype::DIRENTRY && r.leaf.base.delete_tid == 0)
+            .find_map(|r| {
+                let (target, _, name) = parse_direntry(r.data.as_deref()?)?;
+                (target == at).then(|| (r.leaf.base.obj_id, name.to_vec()))
+            });
+        let Some((dir, name)) = up else {
+            return format!("(no longer linked as of {:#018x})", sync_end(root, 1));
+        };
+        names.push(String::from_utf8(name).unwrap());
+        at = dir;
+    }
+    names.reverse();
+    format!("/{}", names.join("/"))
+}
+
+/// The head of verify's line for a problem of `leaf` of PFS#1: its key
+/// and its object's path.
+pub fn problem_at(root: &Path, leaf: &LeafElm) -> String {
+    format!("{} {}", key_text(leaf), path_of(root, leaf.base.obj_id))
 }
 
 /// A record's key as verify prints it.

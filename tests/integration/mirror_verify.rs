@@ -91,10 +91,11 @@ fn key_of(leaf: &LeafElm) -> String {
     key_text(&l)
 }
 
-/// A line of what `hammer verify` reports of the side `role`, as
-/// mirror-verify prints it: verify's own line after the side's name.
-fn problem(role: &str, leaf: &LeafElm, what: &str) -> String {
-    format!("{role}: {}: {what}", key_text(leaf))
+/// A line of what `hammer verify` reports of the side `role` (the PFS#1
+/// of store `root`), as mirror-verify prints it: verify's own line after
+/// the side's name.
+fn problem(role: &str, root: &Path, leaf: &LeafElm, what: &str) -> String {
+    format!("{role}: {}: {what}", problem_at(root, leaf))
 }
 
 /// Asserts the pair differs in exactly `lines` (one per record) and shows
@@ -188,7 +189,12 @@ fn a_flipped_payload_byte_on_the_slave_is_found() {
     assert_found(
         &st,
         &sl,
-        &[problem("slave", &victim.leaf, "payload fails its data CRC")],
+        &[problem(
+            "slave",
+            &sl,
+            &victim.leaf,
+            "payload fails its data CRC",
+        )],
         &[format!("{}: different data", key_of(&victim.leaf))],
     );
 }
@@ -256,11 +262,16 @@ fn a_differing_delete_tid_is_found() {
         .iter()
         .map(|d| {
             let what = format!("file data of object {obj:#018x}, {no_inode}");
-            problem("slave", &d.leaf, &what)
+            problem("slave", &sl, &d.leaf, &what)
         })
         .collect();
     let what = format!("entry 'medium' names object {obj:#018x}, {no_inode}");
-    problems.push(problem("slave", &entry_named(&sl, "medium").leaf, &what));
+    problems.push(problem(
+        "slave",
+        &sl,
+        &entry_named(&sl, "medium").leaf,
+        &what,
+    ));
     // The master's version, not deleted, names the record.
     assert_found(
         &st,
@@ -417,7 +428,12 @@ fn a_record_failing_its_data_crc_is_never_identical() {
         set_leaf(root, victim, &leaf);
         let (code, out, _) = run_verify(&root.join(role));
         assert_eq!(code, 1, "{out}");
-        let want = [problem(role, &victim.leaf, "payload fails its data CRC")];
+        let want = [problem(
+            role,
+            root,
+            &victim.leaf,
+            "payload fails its data CRC",
+        )];
         for via in [Via::Local, Via::RemoteMaster(&rsh), Via::RemoteSlave(&rsh)] {
             let run = mirror_verify_via(via, &[], &st, &sl);
             check_found(run, sync_end(&sl, 1), &want, &[]);
@@ -469,7 +485,7 @@ fn damage_both_sides_share_is_reported_for_each() {
             ino.leaf.base.obj_id
         );
         assert!(
-            lines.contains(&problem(role, &entry.leaf, &orphan)),
+            lines.contains(&problem(role, root, &entry.leaf, &orphan)),
             "{out}"
         );
         let no_inode = format!(
@@ -477,7 +493,7 @@ fn damage_both_sides_share_is_reported_for_each() {
             ino.leaf.base.obj_id
         );
         assert!(
-            lines.contains(&problem(role, &data.leaf, &no_inode)),
+            lines.contains(&problem(role, root, &data.leaf, &no_inode)),
             "{out}"
         );
         want.extend(lines);

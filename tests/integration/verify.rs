@@ -105,7 +105,10 @@ fn a_flipped_byte_in_the_payload_file_fails_the_data_crc() {
     flip_payload_byte(&root, victim.boff.unwrap() + 100);
     let out = assert_problem(
         &root.join("master"),
-        &format!("{}: payload fails its data CRC", key_text(&victim.leaf)),
+        &format!(
+            "{}: payload fails its data CRC",
+            problem_at(&root, &victim.leaf)
+        ),
     );
     assert_eq!(summary(&out)[4], 1, "{out}");
 }
@@ -121,7 +124,10 @@ fn a_flipped_byte_in_an_inline_payload_fails_the_data_crc() {
     set_data(&root, ino, &data);
     let out = assert_problem(
         &root.join("master"),
-        &format!("{}: payload fails its data CRC", key_text(&ino.leaf)),
+        &format!(
+            "{}: payload fails its data CRC",
+            problem_at(&root, &ino.leaf)
+        ),
     );
     assert_eq!(summary(&out)[4], 1, "{out}");
 }
@@ -141,7 +147,7 @@ fn a_dropped_inode_row_leaves_file_data_without_an_inode() {
         &root.join("master"),
         &format!(
             "{}: file data of object {inner:#018x}, which has no inode as of {sync:#018x}",
-            key_text(&data.leaf)
+            problem_at(&root, &data.leaf)
         ),
     );
     // Its entry in sub/ names it too.
@@ -166,7 +172,7 @@ fn an_entry_whose_inode_row_is_gone_is_an_orphan() {
         &root.join("master"),
         &format!(
             "{}: entry 'empty' names object {empty:#018x}, which has no inode as of {sync:#018x}",
-            key_text(&entry.leaf)
+            problem_at(&root, &entry.leaf)
         ),
     );
     assert_eq!(summary(&out)[4], 1, "{out}");
@@ -200,7 +206,7 @@ fn a_truncated_payload_file_reports_every_payload_past_its_end() {
         let o = r.boff.unwrap() as u64;
         let line = format!(
             "{}: payload at bytes {o}..{} of .hammer-store.pfs00001.0 lies beyond the file's end at {cut} (truncated)",
-            key_text(&r.leaf),
+            problem_at(&root, &r.leaf),
             o + r.leaf.data_len as u64
         );
         assert!(out.lines().any(|l| l == line), "want {line}\n{out}");
@@ -239,7 +245,7 @@ fn a_payload_beyond_the_committed_size_hides_none_of_the_rest() {
         &root.join("master"),
         &format!(
             "{}: payload at bytes {}..{} of .hammer-store.pfs00001.0 lies beyond the committed size {committed}",
-            key_text(&moved.leaf),
+            problem_at(&root, &moved.leaf),
             committed - 10,
             committed - 10 + len
         ),
@@ -247,14 +253,14 @@ fn a_payload_beyond_the_committed_size_hides_none_of_the_rest() {
     assert!(
         out.contains(&format!(
             "{}: payload fails its data CRC",
-            key_text(&flipped.leaf)
+            problem_at(&root, &flipped.leaf)
         )),
         "{out}"
     );
     assert!(
         out.contains(&format!(
             "{}: payload offset -5 or length 16384 is negative",
-            key_text(&nowhere.leaf)
+            problem_at(&root, &nowhere.leaf)
         )),
         "{out}"
     );
@@ -276,12 +282,12 @@ fn records_with_impossible_tids_are_reported() {
         &root.join("master"),
         &format!(
             "{}: deleted at or before its creation (create_tid >= delete_tid)",
-            key_text(&deleted_first)
+            problem_at(&root, &deleted_first)
         ),
     );
     let out = assert_problem(
         &root.join("master"),
-        &format!("{}: create_tid is 0", key_text(&never_created)),
+        &format!("{}: create_tid is 0", problem_at(&root, &never_created)),
     );
     assert_eq!(summary(&out)[4], 2, "{out}");
 }
@@ -302,14 +308,14 @@ fn a_payload_of_the_wrong_length_and_an_undecodable_inode_are_reported() {
         &root.join("master"),
         &format!(
             "{}: payload is 100 bytes, its leaf says 128",
-            key_text(&ino.leaf)
+            problem_at(&root, &ino.leaf)
         ),
     );
     let out = assert_problem(
         &root.join("master"),
         &format!(
             "{}: payload is not a version-1 inode of 128 bytes",
-            key_text(&ino.leaf)
+            problem_at(&root, &ino.leaf)
         ),
     );
     // And so the entry names no inode.
@@ -329,7 +335,7 @@ fn a_data_record_ending_before_its_length_is_reported() {
         &root.join("master"),
         &format!(
             "{}: data record of 16384 bytes cannot end at offset 100",
-            key_text(&leaf)
+            problem_at(&root, &leaf)
         ),
     );
     assert_eq!(summary(&out)[4], 1, "{out}");
@@ -372,7 +378,7 @@ fn file_data_beyond_the_inode_size_is_reported() {
         &root.join("master"),
         &format!(
             "{}: data up to offset 32768 lies beyond the file's size 100 (its last block ends at 112)",
-            key_text(&blocks[1].leaf)
+            problem_at(&root, &blocks[1].leaf)
         ),
     );
     assert_eq!(summary(&out)[4], 2, "{out}");
@@ -392,7 +398,7 @@ fn records_out_of_key_order_are_reported() {
         &root.join("master"),
         &format!(
             "{}: out of key order after the record before it ({})",
-            key_text(&leaf),
+            problem_at(&root, &leaf),
             key_text(&before.leaf)
         ),
     );
@@ -449,4 +455,80 @@ fn what_cannot_be_read_exits_2_without_a_summary() {
     let out = run(&["verify"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(text(&out.stderr), "hammer verify <pfs-path>[@@<tid>]\n");
+}
+
+/// Each damaged record names its file: by its path as of the TID
+/// verified, or as no longer linked then (a file removed since).
+#[test]
+fn damaged_records_name_their_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = copy_of_master(dir.path());
+    let sync = sync_end(&root, 1);
+    // `small` was removed by the second import: its records are history.
+    let small = rows(&root)
+        .into_iter()
+        .find(|r| {
+            r.leaf.base.rec_type == rectype::DATA && r.leaf.base.delete_tid != 0 && r.data.is_some()
+        })
+        .expect("the removed file's data record");
+    let mut data = small.data.clone().unwrap();
+    data[7] ^= 1;
+    set_data(&root, &small, &data);
+    let inner = &live(&root, obj_of(&root, "inner"), rectype::DATA)[0];
+    flip_payload_byte(&root, inner.boff.unwrap() + 3);
+    let out = assert_problem(
+        &root.join("master"),
+        &format!(
+            "{} (no longer linked as of {sync:#018x}): payload fails its data CRC",
+            key_text(&small.leaf)
+        ),
+    );
+    assert!(
+        out.contains(&format!(
+            "{} /sub/inner: payload fails its data CRC",
+            key_text(&inner.leaf)
+        )),
+        "{out}"
+    );
+    assert_eq!(summary(&out)[4], 2, "{out}");
+}
+
+/// export names the file of each damaged record too, by its path inside
+/// the PFS, and still writes the rest (exit 1).
+#[test]
+fn export_names_the_file_of_a_damaged_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = copy_of_master(dir.path());
+    let medium = live(&root, obj_of(&root, "medium"), rectype::DATA);
+    flip_payload_byte(&root, medium[1].boff.unwrap() + 5);
+    let ino = &live(&root, obj_of(&root, "empty"), rectype::INODE)[0];
+    db(&root)
+        .execute(
+            "UPDATE rec SET data = substr(data, 1, 100) WHERE k = ?1",
+            [&ino.k],
+        )
+        .unwrap();
+    let out_dir = dir.path().join("out");
+    let out = run(&[
+        "export",
+        root.join("master").to_str().unwrap(),
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let b = &medium[1].leaf.base;
+    assert_stderr_has(
+        &out,
+        &format!(
+            "hammer: export: object {:#018x} data record {:#018x}: payload fails its CRC (/medium)\n",
+            b.obj_id, b.key
+        ),
+    );
+    assert_stderr_has(
+        &out,
+        &format!(
+            "hammer: export: inode {:#018x}: payload is not a version-1 inode of 128 bytes (/empty)\n",
+            ino.leaf.base.obj_id
+        ),
+    );
+    assert!(out_dir.join("sub/inner").is_file());
 }

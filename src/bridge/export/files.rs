@@ -6,7 +6,7 @@
 use std::fs::{self, File};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -144,6 +144,11 @@ impl FileOut {
             }
         }
         None
+    }
+
+    /// The name the file was created at.
+    pub fn path(&self) -> &Path {
+        &self.paths[self.primary]
     }
 
     /// The size the file gets.

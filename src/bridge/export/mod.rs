@@ -223,7 +223,13 @@ fn write_tree(
         umask: files::umask(),
     };
     let mut ex = Exporter {
-        problems: plan.problems.drain(..).map(|p| p.to_string()).collect(),
+        problems: std::mem::take(&mut plan.problems)
+            .into_iter()
+            .map(|p| match plan.path_of(p.key.obj_id, ROOT_OBJ) {
+                Some(at) => format!("{p} ({at})"),
+                None => format!("{p} (no longer linked as of {tid:#018x})"),
+            })
+            .collect(),
         plan,
         tid,
         force: opts.force,
@@ -773,9 +779,9 @@ impl<'a> DataPass<'a> {
         let Some((_, cur)) = &mut self.current else {
             return Ok(());
         };
-        let size = match cur {
-            Current::Small(job) => job.ino.size,
-            Current::Large(Some(out)) => out.size(),
+        let (size, path) = match cur {
+            Current::Small(job) => (job.ino.size, job.paths.first().map(PathBuf::as_path)),
+            Current::Large(Some(out)) => (out.size(), Some(out.path())),
             Current::Large(None) => return Ok(()),
         };
         let start = start as u64;
@@ -784,9 +790,13 @@ impl<'a> DataPass<'a> {
         }
         let data = load()?;
         if data.len() as i64 != len || !data_crc_matches(rectype::DATA, &data, leaf.data_crc) {
+            // The damaged file by its path inside the PFS.
+            let target = &self.ex.dirs[0].0;
+            let inside = path.and_then(|p| p.strip_prefix(target).ok());
+            let file = inside.map_or_else(String::new, |p| format!(" (/{})", p.display()));
             self.ex
                 .problems
-                .push(format!("{}: payload fails its CRC", what()));
+                .push(format!("{}: payload fails its CRC{file}", what()));
             return Ok(());
         }
         let n = (size - start).min(data.len() as u64) as usize;

@@ -139,6 +139,30 @@ impl Plan {
         from..to
     }
 
+    /// The path of `obj` inside the tree, walked up the entries naming
+    /// it (the first found at each level), for messages; `None` when no
+    /// entry leads there from the root. A search of all entries per
+    /// level: only for the rare damaged object.
+    pub fn path_of(&self, obj: i64, root: i64) -> Option<String> {
+        let mut names = Vec::new();
+        let mut at = obj;
+        while at != root {
+            // A loop of directories (damage) ends at a bound.
+            if names.len() >= 2048 {
+                return None;
+            }
+            let e = self.entries.iter().find(|e| e.obj_id == at)?;
+            names.push(&self.names[e.name_at..e.name_at + e.name_len]);
+            at = e.dir;
+        }
+        let mut path = String::new();
+        for name in names.iter().rev() {
+            path.push('/');
+            path.push_str(&name.escape_ascii().to_string());
+        }
+        Some(if path.is_empty() { "/".into() } else { path })
+    }
+
     pub fn entry_at(&self, at: usize) -> (&Ent, &[u8]) {
         let e = &self.entries[at];
         (e, &self.names[e.name_at..e.name_at + e.name_len])
