@@ -3,7 +3,7 @@
 //! when S3 is built in.
 
 use std::ffi::OsStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::mirror::copy_exit;
 use super::{Context, Failure};
@@ -20,7 +20,12 @@ pub(crate) fn copy(_: &Context<'_>, _: &Place, _: &Place, _: bool) -> Result<(),
     Err(refused(copy_exit::SETUP))
 }
 
-pub(crate) fn export(_: &Context<'_>, _: &OsStr, _: &Path) -> Result<ExportSummary, Failure> {
+pub(crate) fn export(
+    _: &Context<'_>,
+    _: &OsStr,
+    _: &Path,
+    _: &[PathBuf],
+) -> Result<ExportSummary, Failure> {
     Err(refused(1))
 }
 
