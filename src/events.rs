@@ -176,6 +176,12 @@ struct Error<'a> {
 }
 
 #[derive(Serialize)]
+struct Skipped<'a> {
+    path: &'a str,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
 struct End {
     status: u8,
     seconds: f64,
@@ -270,6 +276,11 @@ impl Events {
                 after_seconds: after,
             },
         );
+    }
+
+    /// import skipped a file or directory it could not read.
+    pub fn skipped(&self, path: &str, reason: &str) {
+        self.emit("skipped", None, &Skipped { path, reason });
     }
 
     /// A message of a failure, as printed, its class and errno.

@@ -10,6 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,6 +18,7 @@ use nix::errno::Errno;
 use nix::sys::stat::{major, minor};
 use nix::unistd::{lseek, Whence};
 
+use super::exclude::{ExcludeOptions, Excludes};
 use super::listing::Lister;
 use super::{micros, open_pfs, BridgeError};
 use crate::events::{self, Events, Start};
@@ -54,6 +56,8 @@ pub struct ImportOptions {
     pub progress: Progress,
     /// `-j`: the JSON-lines events.
     pub events: Events,
+    /// What is left out of the tree.
+    pub excludes: ExcludeOptions,
 }
 
 /// What an import did.
@@ -70,6 +74,9 @@ pub struct ImportSummary {
     pub removed: u64,
     /// File bytes read.
     pub bytes: u64,
+    /// Files and directories that could not be read and were skipped
+    /// (each keeps its previous version, if it had one).
+    pub skipped: u64,
 }
 
 /// A regular file's contents as import reads them: `read` on the opened
@@ -106,10 +113,11 @@ pub fn import_with(
     if !root_meta.is_dir() {
         return Err(BridgeError::NotDir(dir.display().to_string()));
     }
+    let excludes = Arc::new(Excludes::new(dir, &opts.excludes)?);
     let store_dir = fs::metadata(store.root()).map_err(|e| BridgeError::io(store.root(), e))?;
     let skip = (store_dir.dev(), store_dir.ino());
     // Before the live tree is loaded: the walk overlaps it.
-    let lister = Lister::start(dir, skip);
+    let lister = Lister::start(dir, skip, Arc::clone(&excludes));
     let pfs_id = store.pfs_id();
     let txn = store.begin()?;
     let mut old = Tree::default();
@@ -153,6 +161,7 @@ pub fn import_with(
         records: 0,
         summary: ImportSummary::default(),
         progress: opts.progress.clone(),
+        events: opts.events.clone(),
         skipped: 0,
         diag,
         contents,
@@ -169,7 +178,9 @@ pub fn import_with(
             ..Start::default()
         },
     );
-    let r = with_total(dir, &opts.progress, || im.run(dir, &root_meta, old_root));
+    let r = with_total(dir, &excludes, &opts.progress, || {
+        im.run(dir, &root_meta, old_root)
+    });
     opts.progress.finish();
     r?;
     let mut summary = im.summary;
@@ -227,6 +238,7 @@ struct Importer<'t, 'd, 'c> {
     records: u64,
     summary: ImportSummary,
     progress: Progress,
+    events: Events,
     /// Data bytes of the files found unchanged (not read): done too.
     skipped: u64,
     diag: &'d mut dyn Write,
@@ -411,10 +423,21 @@ impl Importer<'_, '_, '_> {
     }
 
     fn import_dir(&mut self, p: Pending, stack: &mut Vec<Pending>) -> Result<(), BridgeError> {
-        let entries = self
-            .lister
-            .entries(&p.path)
-            .map_err(|e| BridgeError::io(&p.path, e))?;
+        let entries = match self.lister.entries(&p.path) {
+            Ok(entries) => entries,
+            // Unreadable (or gone): what the PFS holds of it stays. The
+            // root is no entry to skip.
+            Err(e) if p.obj_id != ROOT_OBJ => {
+                let kept = match self.old.inodes.contains_key(&p.obj_id) {
+                    true => "its previous contents kept",
+                    false => "its contents not imported",
+                };
+                self.told_skipped(&p.path, &why(&e), kept);
+                self.keep_old(p.obj_id);
+                return Ok(());
+            }
+            Err(e) => return Err(BridgeError::io(&p.path, e)),
+        };
         // Old and new entries both in name order, walked side by side: no
         // set of names to build or look up per directory.
         let mut old_entries = self.old.dirs.remove(&p.obj_id).unwrap_or_default();
@@ -484,6 +507,40 @@ impl Importer<'_, '_, '_> {
             self.delete_entry(p.obj_id, e)?;
         }
         Ok(())
+    }
+
+    /// Skips a file or directory that cannot be read, with one line naming
+    /// it and why, and a `skipped` event: its previous version, object
+    /// `old` (and all below it), stays as it was. Returns that object.
+    fn skip(&mut self, path: &Path, why: &str, old: Option<i64>) -> Option<i64> {
+        let kept = match old {
+            Some(_) => "its previous version kept",
+            None => "not imported",
+        };
+        self.told_skipped(path, why, kept);
+        let old = old?;
+        self.summary.objects += 1;
+        self.keep_old(old);
+        Some(old)
+    }
+
+    /// Counts a skipped entry and tells it: a line and a `skipped` event.
+    fn told_skipped(&mut self, path: &Path, why: &str, kept: &str) {
+        self.summary.skipped += 1;
+        self.note(format!("{}: {why}; skipped, {kept}", path.display()));
+        self.events.skipped(&path.display().to_string(), why);
+    }
+
+    /// Keeps object `obj` and, for a directory, everything below it as
+    /// the PFS holds them.
+    fn keep_old(&mut self, obj: i64) {
+        let mut stack = vec![obj];
+        while let Some(o) = stack.pop() {
+            self.kept.insert(o);
+            if let Some(entries) = self.old.dirs.remove(&o) {
+                stack.extend(entries.iter().map(|e| e.obj_id));
+            }
+        }
     }
 
     fn delete_entry(&mut self, dir: i64, e: &Entry) -> Result<(), BridgeError> {
@@ -576,7 +633,7 @@ impl Importer<'_, '_, '_> {
                     ));
                     return Ok(None);
                 }
-                Err(e) => return Err(BridgeError::io(&path(), e)),
+                Err(e) => return Ok(self.skip(&path(), &why(&e), reuse.map(|r| r.0))),
             }
         } else {
             None
@@ -592,8 +649,37 @@ impl Importer<'_, '_, '_> {
         match otype {
             objtype::REGFILE => match file {
                 Some(f) => {
-                    let m = self.import_file(&path(), f, obj_id, old.as_ref())?;
-                    ino = inode_of(&m, otype, dir.obj_id);
+                    // A file that cannot be read whole leaves nothing of
+                    // this attempt: its previous version stays.
+                    let records = self.records;
+                    self.txn.mark()?;
+                    match self.import_file(&path(), f, obj_id, old.as_ref()) {
+                        Ok(m) => {
+                            self.txn.keep_since_mark()?;
+                            ino = inode_of(&m, otype, dir.obj_id);
+                        }
+                        Err(e @ (BridgeError::Io { .. } | BridgeError::Unstable { .. })) => {
+                            self.txn.undo_to_mark()?;
+                            self.records = records;
+                            self.summary.objects -= 1;
+                            if old.is_none() {
+                                self.kept.remove(&obj_id);
+                                self.seen.pop();
+                            }
+                            let why = match &e {
+                                BridgeError::Io { source, .. } => why(source),
+                                BridgeError::Unstable { tries, .. } => {
+                                    format!("kept changing while being read ({tries} tries)")
+                                }
+                                e => e.to_string(),
+                            };
+                            return Ok(self.skip(&path(), &why, old.map(|_| obj_id)));
+                        }
+                        Err(e) => {
+                            self.txn.undo_to_mark()?;
+                            return Err(e);
+                        }
+                    }
                 }
                 None => self.skipped += data_bytes(meta),
             },
@@ -868,14 +954,19 @@ impl Importer<'_, '_, '_> {
 /// Runs `import` while a second thread walks `dir` to give the progress
 /// line its total (file data bytes, as `data_bytes` counts them); the walk
 /// stops when the import ends first.
-fn with_total<T>(dir: &Path, progress: &Progress, import: impl FnOnce() -> T) -> T {
+fn with_total<T>(
+    dir: &Path,
+    excludes: &Excludes,
+    progress: &Progress,
+    import: impl FnOnce() -> T,
+) -> T {
     if !progress.counts() {
         return import();
     }
     let stop = AtomicBool::new(false);
     thread::scope(|s| {
         s.spawn(|| {
-            if let Some(total) = tree_bytes(dir, &stop) {
+            if let Some(total) = tree_bytes(dir, excludes, &stop) {
                 progress.set_total(total);
             }
         });
@@ -888,7 +979,7 @@ fn with_total<T>(dir: &Path, progress: &Progress, import: impl FnOnce() -> T) ->
 /// The data bytes of the regular files under `dir` (symlinks not
 /// followed); `None` if stopped. Unreadable parts count nothing: the
 /// import itself reports them.
-fn tree_bytes(dir: &Path, stop: &AtomicBool) -> Option<u64> {
+fn tree_bytes(dir: &Path, excludes: &Excludes, stop: &AtomicBool) -> Option<u64> {
     let mut total = 0;
     let mut dirs = vec![dir.to_path_buf()];
     while let Some(d) = dirs.pop() {
@@ -897,14 +988,24 @@ fn tree_bytes(dir: &Path, stop: &AtomicBool) -> Option<u64> {
         }
         let Ok(rd) = fs::read_dir(&d) else { continue };
         for ent in rd.flatten() {
-            match ent.metadata() {
-                Ok(m) if m.is_dir() => dirs.push(ent.path()),
-                Ok(m) if m.is_file() => total += data_bytes(&m),
-                _ => {}
+            let Ok(m) = ent.metadata() else { continue };
+            if excludes.excluded(&ent.path(), m.is_dir()) {
+                continue;
+            }
+            if m.is_dir() && excludes.enters(m.dev()) {
+                dirs.push(ent.path());
+            } else if m.is_file() {
+                total += data_bytes(&m);
             }
         }
     }
     Some(total)
+}
+
+/// Why a file could not be read, as the C library says it.
+fn why(e: &io::Error) -> String {
+    e.raw_os_error()
+        .map_or_else(|| e.to_string(), crate::errno::errno_desc)
 }
 
 /// A file's bytes as import reads them: holes are not read.

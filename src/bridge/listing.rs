@@ -16,6 +16,8 @@ use std::thread;
 
 use nix::fcntl::readlinkat;
 
+use super::exclude::Excludes;
+
 /// Entries listed ahead of the importer at most (a directory counts one
 /// more): enough to walk most of a system tree while the live tree loads
 /// (with 32 directories ahead, a re-import of /usr/share waited for the
@@ -90,6 +92,7 @@ impl Ahead {
 
 /// The lists of a tree's directories, as the walk ahead made them.
 pub struct Lister {
+    excludes: Arc<Excludes>,
     rx: Receiver<Listing>,
     ahead: Arc<Ahead>,
     /// Listed but asked for out of the walk's order (never, while the
@@ -100,12 +103,14 @@ pub struct Lister {
 impl Lister {
     /// Starts the walk of the tree at `root`, leaving out the directory
     /// whose (device, inode) is `skip` (the store's own, which import
-    /// does not descend into).
-    pub fn start(root: &Path, skip: (u64, u64)) -> Lister {
-        Lister::start_with(root, skip, AHEAD)
+    /// does not descend into) and what `excludes` leaves out (an
+    /// excluded entry is not listed; a directory it does not enter is
+    /// listed empty).
+    pub fn start(root: &Path, skip: (u64, u64), excludes: Arc<Excludes>) -> Lister {
+        Lister::start_with(root, skip, excludes, AHEAD)
     }
 
-    fn start_with(root: &Path, skip: (u64, u64), limit: usize) -> Lister {
+    fn start_with(root: &Path, skip: (u64, u64), excludes: Arc<Excludes>, limit: usize) -> Lister {
         let (tx, rx) = mpsc::channel();
         let ahead = Arc::new(Ahead {
             limit,
@@ -114,10 +119,11 @@ impl Lister {
         });
         let root = root.to_path_buf();
         let walk_ahead = Arc::clone(&ahead);
+        let walk_excludes = Arc::clone(&excludes);
         // Not joined: it ends with the tree, or once the importer is gone.
         let walker = thread::Builder::new()
             .name("import-walk".into())
-            .spawn(move || walk(root, skip, &tx, &walk_ahead));
+            .spawn(move || walk(root, skip, &walk_excludes, &tx, &walk_ahead));
         // Without a thread (none could be made), every directory is
         // listed when asked for.
         let rx = match walker {
@@ -125,6 +131,7 @@ impl Lister {
             Err(_) => mpsc::channel().1,
         };
         Lister {
+            excludes,
             rx,
             ahead,
             early: HashMap::new(),
@@ -144,7 +151,14 @@ impl Lister {
             }
             self.early.insert(l.path, l.entries);
         }
-        list(dir)
+        let enters = match fs::metadata(dir) {
+            Ok(m) => self.excludes.enters(m.dev()),
+            Err(e) => return Err(e),
+        };
+        match enters {
+            true => filtered(dir, &self.excludes),
+            false => Ok(Vec::new()),
+        }
     }
 }
 
@@ -155,15 +169,19 @@ impl Drop for Lister {
 }
 
 /// Lists every directory under `root` depth first, subdirectories pushed
-/// in name order and the last pushed visited first, as import does.
-fn walk(root: PathBuf, skip: (u64, u64), tx: &Sender<Listing>, ahead: &Ahead) {
-    let mut stack = vec![root];
-    while let Some(path) = stack.pop() {
-        let entries = list(&path);
+/// in name order and the last pushed visited first, as import does; one
+/// `excludes` does not enter is listed empty.
+fn walk(root: PathBuf, skip: (u64, u64), excludes: &Excludes, tx: &Sender<Listing>, ahead: &Ahead) {
+    let mut stack = vec![(root, true)];
+    while let Some((path, enter)) = stack.pop() {
+        let entries = match enter {
+            true => filtered(&path, excludes),
+            false => Ok(Vec::new()),
+        };
         for e in entries.iter().flatten() {
             if let Ok(m) = &e.meta {
                 if m.is_dir() && (m.dev(), m.ino()) != skip {
-                    stack.push(path.join(&e.name));
+                    stack.push((path.join(&e.name), excludes.enters(m.dev())));
                 }
             }
         }
@@ -172,6 +190,18 @@ fn walk(root: PathBuf, skip: (u64, u64), tx: &Sender<Listing>, ahead: &Ahead) {
             return;
         }
     }
+}
+
+/// `list` without what `excludes` leaves out.
+fn filtered(dir: &Path, excludes: &Excludes) -> io::Result<Entries> {
+    let mut entries = list(dir)?;
+    if excludes.has_patterns() {
+        entries.retain(|e| {
+            let is_dir = e.meta.as_ref().is_ok_and(Metadata::is_dir);
+            !excludes.excluded(&dir.join(&e.name), is_dir)
+        });
+    }
+    Ok(entries)
 }
 
 /// The entries of `dir` sorted by name, each lstat'ed relative to the
@@ -222,6 +252,10 @@ pub fn list(dir: &Path) -> io::Result<Entries> {
 mod tests {
     use super::*;
 
+    fn none(root: &Path) -> Arc<Excludes> {
+        Arc::new(Excludes::none(root))
+    }
+
     fn names(entries: &Entries) -> Vec<String> {
         entries
             .iter()
@@ -236,7 +270,7 @@ mod tests {
             fs::create_dir_all(d.path().join(p)).unwrap();
         }
         fs::write(d.path().join("b/f"), b"1").unwrap();
-        let mut l = Lister::start(d.path(), (0, 0));
+        let mut l = Lister::start(d.path(), (0, 0), none(d.path()));
         // Out of the walk's order: the early ones are kept, not lost.
         assert_eq!(names(&l.entries(&d.path().join("a")).unwrap()), [""; 0]);
         assert_eq!(
@@ -283,7 +317,7 @@ mod tests {
                 fs::write(d.path().join(format!("d{i}/{f}")), b"1").unwrap();
             }
         }
-        let mut l = Lister::start_with(d.path(), (0, 0), 5);
+        let mut l = Lister::start_with(d.path(), (0, 0), none(d.path()), 5);
         let ahead = Arc::clone(&l.ahead);
         // The root (1 + 6 entries) goes though larger than the bound;
         // nothing more until it is taken.
@@ -306,7 +340,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         fs::create_dir_all(d.path().join("store/inner")).unwrap();
         let m = fs::metadata(d.path().join("store")).unwrap();
-        let mut l = Lister::start(d.path(), (m.dev(), m.ino()));
+        let mut l = Lister::start(d.path(), (m.dev(), m.ino()), none(d.path()));
         assert_eq!(names(&l.entries(d.path()).unwrap()), ["store"]);
         // The walk ends without it; asked anyway, it is listed here.
         assert_eq!(

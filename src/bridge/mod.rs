@@ -1,6 +1,7 @@
 //! Bridging plain files and PFS history on the embedded store: `import` a
 //! directory tree as one new TID, `export` a PFS as of any TID.
 
+pub mod exclude;
 pub(crate) mod export;
 pub mod import;
 pub(crate) mod listing;
@@ -45,6 +46,8 @@ pub enum BridgeError {
     Unstable { path: String, tries: u32 },
     #[error("{0}: no free directory key for this name")]
     KeySpace(String),
+    #[error("bad exclude pattern '{pattern}': {why}")]
+    BadPattern { pattern: String, why: String },
     #[error("bad TID '{0}': expected a hexadecimal TID such as 0x0000000100000000")]
     BadTid(String),
     #[error(transparent)]

@@ -6,6 +6,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
+use crate::bridge::exclude::ExcludeOptions;
 use crate::cparse::strtoull;
 use crate::mirror::fanout::MAX_TARGETS;
 use crate::patharg::{PathArg, Place};
@@ -83,9 +84,12 @@ pub enum Command {
     StoreCreate {
         dir: PathBuf,
     },
+    /// `import [--exclude PATTERN]... [--exclude-from FILE]...
+    /// [--one-file-system] <dir> <pfs>`.
     Import {
         dir: PathBuf,
         pfs: PathArg,
+        excludes: ExcludeOptions,
     },
     /// `export <pfs>[@@<tid>] <dir> [<path-inside>...]`, or a chain's
     /// restore point.
@@ -294,4 +298,51 @@ pub(super) fn mirror_copy(args: &[OsString], stream: bool) -> Option<Command> {
         },
         _ => return None,
     })
+}
+
+/// import's arguments: its long options (`--exclude PATTERN` or
+/// `--exclude=PATTERN`, the same for `--exclude-from`, and
+/// `--one-file-system`, until `--` or the first other word), then exactly
+/// `<dir> <pfs>` (cli.md §19).
+pub(super) fn import(args: &[OsString]) -> Option<Command> {
+    let mut excludes = ExcludeOptions::default();
+    let mut rest = args.iter();
+    let mut words = Vec::new();
+    while let Some(a) = rest.next() {
+        let b = a.as_bytes();
+        let valued = |name: &[u8]| -> Option<Option<OsString>> {
+            let tail = b.strip_prefix(name)?;
+            match tail.strip_prefix(b"=") {
+                Some(v) => Some(Some(OsStr::from_bytes(v).to_os_string())),
+                None if tail.is_empty() => Some(None),
+                None => None,
+            }
+        };
+        if b == b"--" {
+            words.extend(rest.cloned());
+            break;
+        } else if b == b"--one-file-system" {
+            excludes.one_file_system = true;
+        } else if let Some(v) = valued(b"--exclude-from") {
+            excludes
+                .from
+                .push(v.or_else(|| rest.next().cloned())?.into());
+        } else if let Some(v) = valued(b"--exclude") {
+            excludes.patterns.push(v.or_else(|| rest.next().cloned())?);
+        } else if b.starts_with(b"--") {
+            return None;
+        } else {
+            words.push(a.clone());
+            words.extend(rest.cloned());
+            break;
+        }
+    }
+    match words.as_slice() {
+        [dir, pfs] => Some(Command::Import {
+            dir: dir.into(),
+            pfs: arg(pfs),
+            excludes,
+        }),
+        _ => None,
+    }
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use super::command::Command::{self, *};
 use super::command::{
-    arg, keep_count, mirror_copy, mirror_dump, mirror_read, path_and_options, snap, snapls,
+    arg, import, keep_count, mirror_copy, mirror_dump, mirror_read, path_and_options, snap, snapls,
     snapshot, SnapKind,
 };
 use super::usage::Usage;
@@ -587,22 +587,23 @@ Makes an embedded PFS store, holding PFS#0, in the new or empty directory
     },
     Entry {
         word: "import",
-        synopsis: "import <dir> <pfs-path>",
+        synopsis: "import [--exclude <pattern>]... [--exclude-from <file>]... [--one-file-system] <dir> <pfs-path>",
         help: "\
 Writes the tree <dir> into a master PFS of a store as one new TID;
-unchanged files cost nothing, removed ones get a delete TID.
+unchanged files cost nothing, removed ones get a delete TID. --exclude
+leaves out what a gitignore-style pattern matches (the path inside
+<dir>), --exclude-from reads such patterns from a file, and
+--one-file-system does not enter directories of other filesystems.
 Options: -q
 ",
         usage: Usage::BRIDGE,
         remote: Remote::Refused,
-        parse: |a| match a {
-            [dir, pfs] => Some(Import {
-                dir: dir.into(),
-                pfs: arg(pfs),
-            }),
-            _ => None,
-        },
-        run: handler!(|cx| Import { dir, pfs } => bridge::import(cx, dir, pfs)),
+        parse: import,
+        run: handler!(|cx| Import {
+            dir,
+            pfs,
+            excludes
+        } => bridge::import(cx, dir, pfs, excludes)),
     },
     Entry {
         word: "export",

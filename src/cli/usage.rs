@@ -185,7 +185,7 @@ impl Usage {
     pub const STORE_CREATE: Usage = Usage::of("hammer store-create <dir>\n");
     pub const BRIDGE: Usage = Usage::of(
         "\
-hammer import <dir> <pfs-path>
+hammer import [--exclude <pattern>]... [--exclude-from <file>]... [--one-file-system] <dir> <pfs-path>
 hammer [-F] export <pfs-path>[@@<tid>] <dir> [<path-inside> ...]
 ",
     );

@@ -6,15 +6,25 @@ use std::path::{Path, PathBuf};
 
 use super::{chain, print_out, Context, Failure};
 use crate::bridge;
+use crate::bridge::exclude::ExcludeOptions;
 use crate::patharg::{PathArg, Place};
 
-pub(crate) fn import(cx: &Context<'_>, dir: &Path, pfs: &PathArg) -> Result<(), Failure> {
-    let s = bridge::import::import(dir, pfs, cx.import_options(), &mut io::stderr())
-        .map_err(Failure::errx)?;
+pub(crate) fn import(
+    cx: &Context<'_>,
+    dir: &Path,
+    pfs: &PathArg,
+    excludes: &ExcludeOptions,
+) -> Result<(), Failure> {
+    let opts = cx.import_options(excludes);
+    let s = bridge::import::import(dir, pfs, opts, &mut io::stderr()).map_err(Failure::errx)?;
+    let skipped = match s.skipped {
+        0 => String::new(),
+        n => format!("{n} skipped, "),
+    };
     summary(
         cx,
         format_args!(
-            "Imported {} into {pfs}: {} objects, {} changed, {} removed, {} bytes read, TID {:#018x}",
+            "Imported {} into {pfs}: {} objects, {} changed, {} removed, {} bytes read, {skipped}TID {:#018x}",
             dir.display(),
             s.objects,
             s.changed,
@@ -22,8 +32,18 @@ pub(crate) fn import(cx: &Context<'_>, dir: &Path, pfs: &PathArg) -> Result<(), 
             s.bytes,
             s.tid
         ),
-    )
+    )?;
+    // Committed, with what could not be read left as it was: not a
+    // failure, not a clean run either (as rsync's 23 and restic's 3).
+    match s.skipped {
+        0 => Ok(()),
+        _ => Err(Failure::status(IMPORT_PARTIAL)),
+    }
 }
+
+/// import's exit status when it committed the tree but skipped files or
+/// directories it could not read (cli.md §19).
+pub(crate) const IMPORT_PARTIAL: u8 = 3;
 
 /// export of a PFS, or of a chain's restore point.
 pub(crate) fn export(

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use super::pfs::{DestroyOptions, COUNTDOWN_STEP};
 use super::Context;
+use crate::bridge::exclude::ExcludeOptions;
 use crate::bridge::export::ExportOptions;
 use crate::bridge::import::ImportOptions;
 use crate::mirror::copy::CopyOptions;
@@ -102,10 +103,11 @@ impl Context<'_> {
         }
     }
 
-    pub fn import_options(&self) -> ImportOptions {
+    pub fn import_options(&self, excludes: &ExcludeOptions) -> ImportOptions {
         ImportOptions {
             progress: self.progress("files"),
             events: self.events.clone(),
+            excludes: excludes.clone(),
         }
     }
 

@@ -11,10 +11,10 @@ use crate::common::*;
 
 /// A tmpfs of `mib` MiB at `dir`, unmounted when dropped; None (with the
 /// reason printed) where mounting is refused.
-struct Tmpfs(PathBuf);
+pub(crate) struct Tmpfs(PathBuf);
 
 impl Tmpfs {
-    fn mount(dir: &Path, mib: u32) -> Option<Tmpfs> {
+    pub(crate) fn mount(dir: &Path, mib: u32) -> Option<Tmpfs> {
         fs::create_dir_all(dir).unwrap();
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])

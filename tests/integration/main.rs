@@ -21,6 +21,7 @@ mod fanout;
 mod fault_injection;
 mod golden;
 mod import_export;
+mod import_options;
 mod kernel_backend;
 mod mirror_copy;
 mod mirror_e2e;

@@ -221,6 +221,29 @@ impl Blobs {
         Ok(off)
     }
 
+    /// Where the next appended payload goes.
+    pub(crate) fn end(&self) -> u64 {
+        self.flushed + self.pending.len() as u64
+    }
+
+    /// Takes back what was appended since `end()` was `to` (never below
+    /// the committed size): pending bytes dropped, written ones cut off
+    /// the file.
+    pub(crate) fn rewind(&mut self, to: u64) -> Result<()> {
+        let to = to.max(self.committed);
+        if to >= self.flushed {
+            self.pending
+                .truncate(usize::try_from(to - self.flushed).unwrap_or(usize::MAX));
+            return Ok(());
+        }
+        self.pending.clear();
+        if let Some(f) = &self.file {
+            f.set_len(to).map_err(|e| io(&self.path, e))?;
+        }
+        self.flushed = to;
+        Ok(())
+    }
+
     fn write_pending(&mut self) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());

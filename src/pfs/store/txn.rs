@@ -42,6 +42,8 @@ pub struct RecordId {
 pub struct Txn<'a> {
     tx: WriteTx<'a>,
     blobs: Blobs,
+    /// The payload file's end at `mark`.
+    mark_at: u64,
     tid: u64,
     pfs_id: u32,
     now: u32,
@@ -70,6 +72,7 @@ impl<'a> Txn<'a> {
         Ok(Txn {
             tx,
             blobs,
+            mark_at: 0,
             tid,
             pfs_id,
             now: now_secs(),
@@ -234,6 +237,26 @@ impl<'a> Txn<'a> {
         };
         let stored = stash(&mut self.blobs, data)?;
         insert_rec(&self.tx, &leaf, stored)
+    }
+
+    /// Marks the point `undo_to_mark` goes back to: import's writes of one
+    /// source file, undone when the file cannot be read whole.
+    pub fn mark(&mut self) -> Result<()> {
+        self.mark_at = self.blobs.end();
+        Ok(self.tx.execute_batch("SAVEPOINT import_file")?)
+    }
+
+    /// Keeps what was written since the mark.
+    pub fn keep_since_mark(&mut self) -> Result<()> {
+        Ok(self.tx.execute_batch("RELEASE import_file")?)
+    }
+
+    /// Undoes every record written since the mark, and takes back the
+    /// payload bytes appended for them.
+    pub fn undo_to_mark(&mut self) -> Result<()> {
+        self.tx
+            .execute_batch("ROLLBACK TO import_file; RELEASE import_file")?;
+        self.blobs.rewind(self.mark_at)
     }
 
     /// Deletes the live version of `id` at this TID; false if there is none.
