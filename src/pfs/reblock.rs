@@ -2,7 +2,9 @@
 //! reblock, how full a block may be to be left alone, where the scan is,
 //! and the counts it adds to (ioctl-abi.md §12).
 
-use crate::ondisk::{BaseElm, LOCALIZE_MASK};
+use nix::errno::Errno;
+
+use crate::ondisk::{BaseElm, LOCALIZE_MASK, LOCALIZE_PSEUDOFS_MASK};
 
 /// `HAMMER_IOC_DO_BTREE`: reblock B-Tree nodes (in `head.flags`).
 pub const DO_BTREE: u32 = 0x0002_0000;
@@ -77,6 +79,20 @@ impl ReblockReq {
             interrupted: false,
         }
     }
+
+    /// The kernel's checks before anything is scanned, each an EINVAL:
+    /// PFS bits in a key's localization, key_beg's obj_id not below
+    /// key_end's, a free level outside 0 to a big-block.
+    pub fn check(&self) -> Result<(), Errno> {
+        let (beg, end) = (&self.key_beg, &self.key_end);
+        if (beg.localization | end.localization) & LOCALIZE_PSEUDOFS_MASK != 0
+            || beg.obj_id >= end.obj_id
+            || !(0..=BIGBLOCK_SIZE).contains(&self.free_level)
+        {
+            return Err(Errno::EINVAL);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -88,5 +104,20 @@ mod tests {
         assert_eq!(ReblockReq::new(DO_FLAGS, 100).free_level, 0);
         assert_eq!(ReblockReq::new(DO_FLAGS, 0).free_level, BIGBLOCK_SIZE);
         assert_eq!(ReblockReq::new(DO_DATA, 90).free_level, 838_861);
+    }
+
+    #[test]
+    fn keys_with_pfs_bits_or_out_of_order_and_odd_levels_are_refused() {
+        let ok = ReblockReq::new(DO_FLAGS, 100);
+        assert_eq!(ok.check(), Ok(()));
+        let mut r = ok.clone();
+        r.key_beg.localization = 0x0001_0000;
+        assert_eq!(r.check(), Err(Errno::EINVAL));
+        let mut r = ok.clone();
+        r.key_beg.obj_id = i64::MAX;
+        assert_eq!(r.check(), Err(Errno::EINVAL));
+        let mut r = ok;
+        r.free_level = BIGBLOCK_SIZE + 1;
+        assert_eq!(r.check(), Err(Errno::EINVAL));
     }
 }

@@ -185,6 +185,7 @@ fn sweep(conn: &Connection, root: &Path) -> Result<()> {
 
 impl Store {
     pub(super) fn reblock_pfs(&mut self, req: &mut ReblockReq) -> Result<()> {
+        req.check()?;
         let id = self.check_id()?;
         self.writable()?;
         req.interrupted = false;
