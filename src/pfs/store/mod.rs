@@ -121,7 +121,7 @@ pub struct Store {
     read_only: Option<PathBuf>,
     /// A reblock's copy of a payload file under way, and the bytes one
     /// call copies (`reblock.rs`).
-    copy: Option<reblock::Copy>,
+    copy: Option<reblock::Compaction>,
     reblock_budget: u64,
 }
 

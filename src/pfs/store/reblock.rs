@@ -57,7 +57,7 @@ struct Row {
 }
 
 /// A copy under way of one PFS's payload file.
-pub(super) struct Copy {
+pub(super) struct Compaction {
     pfs: u32,
     /// The `gen` copied from, and the old file as the snapshot found it.
     gen: i64,
@@ -72,7 +72,7 @@ pub(super) struct Copy {
     _lock: Flock<File>,
 }
 
-impl Drop for Copy {
+impl Drop for Compaction {
     fn drop(&mut self) {
         // A copy that never became the PFS's file goes.
         if !self.kept {
@@ -81,7 +81,7 @@ impl Drop for Copy {
     }
 }
 
-impl Copy {
+impl Compaction {
     /// Whether a call with `key_beg` goes on with this copy.
     fn resumed_by(&self, pfs: u32, key_beg: &BaseElm) -> bool {
         self.pfs == pfs && self.next_key().is_some_and(|k| k == *key_beg)
@@ -234,7 +234,7 @@ impl Store {
 
     /// Starts a copy of PFS `id`'s payload file, unless it has none or
     /// less free space than `req.free_level` asks for.
-    fn begin_copy(&mut self, id: u32, req: &mut ReblockReq) -> Result<Option<Copy>> {
+    fn begin_copy(&mut self, id: u32, req: &mut ReblockReq) -> Result<Option<Compaction>> {
         let lock = lock(&self.root)?;
         {
             let tx = self.write_tx()?;
@@ -259,7 +259,7 @@ impl Store {
         let old = Blobs::open(&tx, &self.root, id)?;
         drop(tx);
         let out = Blobs::create(&self.root, id, gen + blob::REBLOCK_STEP)?;
-        Ok(Some(Copy {
+        Ok(Some(Compaction {
             pfs: id,
             gen,
             old,
@@ -273,7 +273,7 @@ impl Store {
 
     /// Makes the copy the PFS's payload file, in one write transaction
     /// that first copies the payloads written since the copy's snapshot.
-    fn switch(&mut self, mut c: Copy, stats: &mut ReblockStats) -> Result<()> {
+    fn switch(&mut self, mut c: Compaction, stats: &mut ReblockStats) -> Result<()> {
         let id = c.pfs;
         let tx = self.write_tx()?;
         self.live(&tx, id)?;
