@@ -173,7 +173,7 @@ fn run(pfs: &mut dyn Pfs, req: &mut ReblockReq, deadline: Option<Instant>) -> Re
 /// `hammer rebalance <filesystem> [saturation_percentage]` and `hammer
 /// dedup <filesystem>` (cli.md §16): the PFS opened, and a line saying
 /// why there is nothing to do on it.
-pub(crate) fn nothing_to_do(word: &str, path: &Path) -> Result<(), Failure> {
+pub(crate) fn nothing_to_do(word: &'static str, path: &Path) -> Result<(), Failure> {
     let why = match word {
         "rebalance" => {
             "nothing to do: a store's B-Tree is an SQLite database, which keeps itself balanced"
@@ -197,7 +197,7 @@ pub(crate) fn nothing_to_do(word: &str, path: &Path) -> Result<(), Failure> {
     });
     match said {
         Ok(true) => Ok(()),
-        Ok(false) => Err(Failure::status(2).class("reblock", None)),
-        Err(e) => Err(Failure::errx(e).class("reblock", None)),
+        Ok(false) => Err(Failure::status(2).class(word, None)),
+        Err(e) => Err(Failure::errx(e).class(word, None)),
     }
 }

@@ -259,23 +259,34 @@ fn a_killed_reblock_leaves_a_sound_store_and_a_rerun_finishes() {
     assert_eq!(mirror_read(&m), stream);
 }
 
-/// Readers across a reblock of the PFS they read: a mirror-read and
-/// exports running meanwhile read exactly what they read before.
+/// Readers and writers across a reblock of the PFS they read: a
+/// mirror-read and exports running meanwhile read exactly what they read
+/// before, a mirror-copy from it and an import into another PFS of the
+/// store work.
 #[test]
-fn readers_running_across_a_reblock_read_the_same() {
+fn readers_and_writers_running_across_a_reblock_work() {
     let dir = tempfile::tempdir().unwrap();
-    let (_root, m, t) = pruned_master(dir.path(), 8, 6 << 20);
+    let (root, m, t) = pruned_master(dir.path(), 8, 12 << 20);
     let ms = m.to_str().unwrap();
+    let other = root.join("other");
+    ok(&["pfs-master", other.to_str().unwrap()]);
+    let t2 = dir.path().join("tree2");
+    fs::create_dir(&t2).unwrap();
+    fs::write(t2.join("g"), noise(99, 3 << 20)).unwrap();
     let stream = mirror_read(&m);
     let child = reblock_child(&["reblock", ms]);
     let mut n = 0;
-    for _ in 0..3 {
-        assert_eq!(mirror_read(&m), stream);
-        assert!(exports_as(dir.path(), &m, &t, &mut n));
-    }
+    assert_eq!(mirror_read(&m), stream);
+    import(&t2, &other);
+    copy_quietly(&m, &root.join("slave"));
+    assert!(exports_as(dir.path(), &m, &t, &mut n));
     let out = wait_output("the reblock", 300, child);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(mirror_read(&m), stream);
+    // (Its stream now differs: the import moved the store's sync point.)
+    assert!(exports_as(dir.path(), &m, &t, &mut n));
+    assert!(exports_as(dir.path(), &root.join("slave"), &t, &mut n));
+    assert!(exports_as(dir.path(), &other, &t2, &mut n));
+    ok(&["verify", ms]);
 }
 
 /// Under ssh-remote, reblock runs when listed and on a PFS inside the

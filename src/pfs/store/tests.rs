@@ -1836,3 +1836,42 @@ fn reblock_gives_the_databases_free_pages_back() {
     assert_eq!(everything(&store), records);
     assert!(store.quick_check().unwrap().is_empty());
 }
+
+#[test]
+fn a_database_made_without_incremental_vacuum_is_converted_once() {
+    let (_d, mut store) = reblock_fixture(10, 1);
+    store
+        .conn
+        .execute_batch("PRAGMA auto_vacuum=NONE; VACUUM")
+        .unwrap();
+    let mode = |s: &Store| -> i64 {
+        s.conn
+            .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(mode(&store), 0);
+    let mut reader = Store::open(store.root()).unwrap();
+    reader.set_pfs_id(1);
+    let records = everything(&reader);
+    // A reader in the middle of its snapshot meanwhile.
+    let view = reader.view(None).unwrap();
+    let mut req = ReblockReq::new(crate::pfs::reblock::DO_BTREE, 100);
+    reblock_to_end(&mut store, &mut req);
+    assert_eq!(mode(&store), 2);
+    let mut seen = 0;
+    view.records(
+        LOCALIZE_MISC,
+        100,
+        rectype::DATA,
+        i64::MIN..=i64::MAX,
+        |_, load| {
+            seen += load()?.len();
+            Ok(true)
+        },
+    )
+    .unwrap();
+    assert_eq!(seen, 3000);
+    drop(view);
+    assert_eq!(everything(&reader), records);
+    assert!(store.quick_check().unwrap().is_empty());
+}
