@@ -184,6 +184,9 @@ fn sweep(conn: &Connection, root: &Path) -> Result<()> {
 }
 
 impl Store {
+    /// HAMMERIOC_REBLOCK: with DO_DATA a part of the payload file's copy
+    /// (all of it and the switch, unless the call's budget ends first),
+    /// then with the other bits the database's free pages.
     pub(super) fn reblock_pfs(&mut self, req: &mut ReblockReq) -> Result<()> {
         req.check()?;
         let id = self.check_id()?;
@@ -296,6 +299,8 @@ impl Store {
                 Some(n) => n,
                 None => {
                     now.read_into(r.boff, r.len, &mut buf)?;
+                    stats.data_count += 1;
+                    stats.data_byte_count += r.len as i64;
                     stats.data_moves += 1;
                     stats.data_byte_moves += r.len as i64;
                     c.out.append(&buf)?
