@@ -1,5 +1,5 @@
 //! `reblock <filesystem> [fill_percentage]` and its -btree, -inodes, -dirs
-//! and -data forms with hammer(8)'s output (cli.md §16): HAMMERIOC_REBLOCK
+//! and -data forms with hammer(8)'s output (cli.md §19): HAMMERIOC_REBLOCK
 //! driven call by call with `-t`'s deadline and `-c`'s start point
 //! (ioctl-abi.md §12); and `rebalance` and `dedup`, which say what they
 //! do here.
@@ -34,7 +34,7 @@ enum ReblockError {
     Output(#[from] io::Error),
 }
 
-/// `hammer reblock*` (cli.md §16): `what` the DO bits of the word, `fill`
+/// `hammer reblock*` (cli.md §19): `what` the DO bits of the word, `fill`
 /// the percentage (0 to 100).
 pub(crate) fn reblock(cx: &Context<'_>, path: &Path, what: u32, fill: u32) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
@@ -171,7 +171,7 @@ fn run(pfs: &mut dyn Pfs, req: &mut ReblockReq, deadline: Option<Instant>) -> Re
 }
 
 /// `hammer rebalance <filesystem> [saturation_percentage]` and `hammer
-/// dedup <filesystem>` (cli.md §16): the PFS opened, and a line saying
+/// dedup <filesystem>` (cli.md §19): the PFS opened, and a line saying
 /// why there is nothing to do on it.
 pub(crate) fn nothing_to_do(word: &'static str, path: &Path) -> Result<(), Failure> {
     let why = match word {

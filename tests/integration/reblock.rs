@@ -2,7 +2,7 @@
 //! under `kernel-double`): after prune-everything the space comes back,
 //! the PFS reads the same, a reblock cut by `-t` or killed changes nothing
 //! and a rerun finishes, and readers see the same records across one
-//! (spec: cli.md §16, store-format.md §5.1).
+//! (spec: cli.md §19, store-format.md §5.1).
 
 use std::fs;
 use std::path::{Path, PathBuf};
