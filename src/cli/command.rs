@@ -133,6 +133,17 @@ pub enum Command {
         path: PathArg,
         everything: bool,
     },
+    /// `reblock*` of `path` (the DO bits `what`, `fill` percent).
+    Reblock {
+        path: PathArg,
+        what: u32,
+        fill: u32,
+    },
+    /// `rebalance` or `dedup` (`word`) of `path`.
+    NothingToDo {
+        word: &'static str,
+        path: PathArg,
+    },
     /// `snapls [<path> ...]`: the paths (`.` when none); with `changes`
     /// (`snapls --changes`), every TID each store PFS changed at.
     Snapls {

@@ -16,7 +16,7 @@ use super::command::{
 };
 use super::usage::Usage;
 use crate::commands::{
-    self, bridge, chain, config, mirror, mount, pfs, prune, snap, verify, Context, Failure,
+    self, bridge, chain, config, mirror, mount, pfs, prune, reblock, snap, verify, Context, Failure,
 };
 use crate::patharg::Place;
 
@@ -567,7 +567,133 @@ Options: -c cyclefile -t seconds
         },
         run: handler!(|cx| Prune { path, everything } => prune::prune(cx, path, *everything)),
     },
+    Entry {
+        word: "reblock",
+        synopsis: "reblock <filesystem> [fill_percentage]",
+        help: "\
+Packs the PFS <filesystem> into less space: on a store, copies the
+payloads its records still name into a new payload file that replaces
+the old one (online: readers and writers go on), and gives the database's
+free pages back. fill_percentage (default 100) reblocks the payload file
+only when at least 100 - fill_percentage percent of it is free. -t
+seconds stops it after that long; a copy cut short is dropped and the
+next run (-c cyclefile records where it stopped) starts over.
+Options: -c cyclefile -t seconds
+",
+        usage: Usage::REBLOCK,
+        remote: Remote::OPENS_FIRST,
+        parse: |a| reblock_args(a, crate::pfs::reblock::DO_FLAGS),
+        run: handler!(|cx| Reblock { path, what, fill } => reblock::reblock(cx, path, *what, *fill)),
+    },
+    Entry {
+        word: "reblock-btree",
+        synopsis: "reblock-btree <filesystem> [fill_percentage]",
+        help: "\
+As reblock, the B-Tree only: on a store, the database's free pages.
+Options: -c cyclefile -t seconds
+",
+        usage: Usage::REBLOCK,
+        remote: Remote::OPENS_FIRST,
+        parse: |a| reblock_args(a, crate::pfs::reblock::DO_BTREE),
+        run: handler!(|cx| Reblock { path, what, fill } => reblock::reblock(cx, path, *what, *fill)),
+    },
+    Entry {
+        word: "reblock-inodes",
+        synopsis: "reblock-inodes <filesystem> [fill_percentage]",
+        help: "\
+As reblock, the inodes only: on a store they live in the database, so
+as reblock-btree.
+Options: -c cyclefile -t seconds
+",
+        usage: Usage::REBLOCK,
+        remote: Remote::OPENS_FIRST,
+        parse: |a| reblock_args(a, crate::pfs::reblock::DO_INODES),
+        run: handler!(|cx| Reblock { path, what, fill } => reblock::reblock(cx, path, *what, *fill)),
+    },
+    Entry {
+        word: "reblock-dirs",
+        synopsis: "reblock-dirs <filesystem> [fill_percentage]",
+        help: "\
+As reblock, the directory entries only: on a store they live in the
+database, so as reblock-btree.
+Options: -c cyclefile -t seconds
+",
+        usage: Usage::REBLOCK,
+        remote: Remote::OPENS_FIRST,
+        parse: |a| reblock_args(a, crate::pfs::reblock::DO_DIRS),
+        run: handler!(|cx| Reblock { path, what, fill } => reblock::reblock(cx, path, *what, *fill)),
+    },
+    Entry {
+        word: "reblock-data",
+        synopsis: "reblock-data <filesystem> [fill_percentage]",
+        help: "\
+As reblock, the data only: on a store, the payload file.
+Options: -c cyclefile -t seconds
+",
+        usage: Usage::REBLOCK,
+        remote: Remote::OPENS_FIRST,
+        parse: |a| reblock_args(a, crate::pfs::reblock::DO_DATA),
+        run: handler!(|cx| Reblock { path, what, fill } => reblock::reblock(cx, path, *what, *fill)),
+    },
+    Entry {
+        word: "rebalance",
+        synopsis: "rebalance <filesystem> [saturation_percentage]",
+        help: "\
+On HAMMER, rebalances the B-Tree of the filesystem. On a store it says
+there is nothing to do (SQLite keeps its B-Tree balanced).
+",
+        usage: Usage::REBALANCE,
+        remote: Remote::Refused,
+        parse: |a| match a {
+            [path] => Some(NothingToDo {
+                word: "rebalance",
+                path: arg(path),
+            }),
+            [path, pct] => {
+                let (p, _) = crate::cparse::strtol(pct.as_encoded_bytes(), 0);
+                (50..=100).contains(&p).then(|| NothingToDo {
+                    word: "rebalance",
+                    path: arg(path),
+                })
+            }
+            _ => None,
+        },
+        run: handler!(NothingToDo { word, path } => reblock::nothing_to_do(word, path)),
+    },
+    Entry {
+        word: "dedup",
+        synopsis: "dedup <filesystem>",
+        help: "\
+On HAMMER, makes records with the same data share one copy of it. On a
+store it says there is nothing to do (it shares no data between records).
+",
+        usage: Usage::DEDUP,
+        remote: Remote::Refused,
+        parse: |a| match a {
+            [path] => Some(NothingToDo {
+                word: "dedup",
+                path: arg(path),
+            }),
+            _ => None,
+        },
+        run: handler!(NothingToDo { word, path } => reblock::nothing_to_do(word, path)),
+    },
 ];
+
+/// A reblock command's arguments: the filesystem and a fill percentage
+/// (C `strtol`, base 0; default 100) from 0 to 100.
+fn reblock_args(a: &[OsString], what: u32) -> Option<Command> {
+    let fill = match a {
+        [_] => 100,
+        [_, pct] => crate::cparse::strtol(pct.as_encoded_bytes(), 0).0,
+        _ => return None,
+    };
+    Some(Reblock {
+        path: arg(a.first()?),
+        what,
+        fill: u32::try_from(fill).ok().filter(|&f| f <= 100)?,
+    })
+}
 
 const STORE: &[Entry] = &[
     Entry {
@@ -806,12 +932,6 @@ pub const OTHER_COMMANDS: &[&str] = &[
     "namekey32",
     "cleanup",
     "abort-cleanup",
-    "rebalance",
-    "reblock",
-    "reblock-btree",
-    "reblock-inodes",
-    "reblock-dirs",
-    "reblock-data",
     "version",
     "version-upgrade",
     "volume-add",
@@ -825,7 +945,6 @@ pub const OTHER_COMMANDS: &[&str] = &[
     "recover",
     "strip",
     "dedup-simulate",
-    "dedup",
 ];
 
 /// What runs a command of `OTHER_COMMANDS`: refused under `-T` (its
@@ -999,6 +1118,11 @@ mod tests {
                 "snapls",
                 "prune",
                 "prune-everything",
+                "reblock",
+                "reblock-btree",
+                "reblock-inodes",
+                "reblock-dirs",
+                "reblock-data",
                 "mirror-verify-serve",
                 "help",
                 "version",

@@ -211,6 +211,28 @@ hammer umount <mountpoint>
     pub const S3: Usage = Usage::of("hammer s3-prune s3://<bucket>[/<prefix>] keep=<N>\n");
     pub const SNAPSHOT: Usage = Usage::of(SNAPSHOT_USAGE);
     pub const PRUNE: Usage = Usage::of(PRUNE_USAGE);
+    pub const REBLOCK: Usage = Usage::of(
+        "\
+hammer reblock <filesystem> [fill_percentage]
+hammer reblock-btree <filesystem> [fill_percentage]
+hammer reblock-inodes <filesystem> [fill_percentage]
+hammer reblock-dirs <filesystem> [fill_percentage]
+hammer reblock-data <filesystem> [fill_percentage]
+By default 100% is used.
+",
+    );
+    pub const REBALANCE: Usage = Usage::of(
+        "\
+hammer rebalance <filesystem> [saturation_percentage]
+saturation_percentage is 50%-100%, default is 85%.
+",
+    );
+    pub const DEDUP: Usage = Usage::of(
+        "\
+hammer dedup-simulate <filesystem>
+hammer dedup <filesystem>
+",
+    );
     pub const HELP: Usage = Usage::of("hammer help [command]\n");
 }
 

@@ -18,6 +18,7 @@ mod options;
 pub(crate) mod pfs;
 pub(crate) mod pfsd_fmt;
 pub(crate) mod prune;
+pub(crate) mod reblock;
 pub(crate) mod snap;
 pub(crate) mod verify;
 

@@ -20,19 +20,19 @@ use nix::sys::stat;
 use zerocopy::FromBytes;
 
 use super::kernel::ioctl::{
-    synctid_op, IocConfig, IocMirrorRw, IocPrune, IocPruneElm, IocPseudofsRw, IocSnapshot,
-    IocSynctid, IocVersion, HAMMERIOC_ADD_SNAPSHOT, HAMMERIOC_DEL_SNAPSHOT, HAMMERIOC_DGD_PSEUDOFS,
-    HAMMERIOC_GET_CONFIG, HAMMERIOC_GET_PSEUDOFS, HAMMERIOC_GET_SNAPSHOT, HAMMERIOC_GET_VERSION,
-    HAMMERIOC_MIRROR_READ, HAMMERIOC_MIRROR_WRITE, HAMMERIOC_PRUNE, HAMMERIOC_RMR_PSEUDOFS,
-    HAMMERIOC_SET_CONFIG, HAMMERIOC_SET_PSEUDOFS, HAMMERIOC_SYNCTID, HAMMERIOC_UPG_PSEUDOFS,
-    HAMMERIOC_WAI_PSEUDOFS, IOC_HEAD_ERROR, IOC_HEAD_INTR, IOC_MIRROR_NODATA, IOC_PRUNE_ALL,
-    IOC_SNAPSHOT_EOF, MAX_PRUNE_ELMS,
+    synctid_op, IocConfig, IocMirrorRw, IocPrune, IocPruneElm, IocPseudofsRw, IocReblock,
+    IocSnapshot, IocSynctid, IocVersion, HAMMERIOC_ADD_SNAPSHOT, HAMMERIOC_DEL_SNAPSHOT,
+    HAMMERIOC_DGD_PSEUDOFS, HAMMERIOC_GET_CONFIG, HAMMERIOC_GET_PSEUDOFS, HAMMERIOC_GET_SNAPSHOT,
+    HAMMERIOC_GET_VERSION, HAMMERIOC_MIRROR_READ, HAMMERIOC_MIRROR_WRITE, HAMMERIOC_PRUNE,
+    HAMMERIOC_REBLOCK, HAMMERIOC_RMR_PSEUDOFS, HAMMERIOC_SET_CONFIG, HAMMERIOC_SET_PSEUDOFS,
+    HAMMERIOC_SYNCTID, HAMMERIOC_UPG_PSEUDOFS, HAMMERIOC_WAI_PSEUDOFS, IOC_HEAD_ERROR,
+    IOC_HEAD_INTR, IOC_MIRROR_NODATA, IOC_PRUNE_ALL, IOC_SNAPSHOT_EOF, MAX_PRUNE_ELMS,
 };
 use super::kernel::{IoctlSeam, PFS_ID_AUTO, PSEUDOFS_VERSION};
 use super::store::{encode_key, Store};
 use super::{
-    MirrorReadReq, MirrorWriteReq, Pfs, PfsError, PruneElm, PruneReq, PruneStats, SnapshotReq,
-    SynctidOp,
+    MirrorReadReq, MirrorWriteReq, Pfs, PfsError, PruneElm, PruneReq, PruneStats, ReblockReq,
+    ReblockStats, SnapshotReq, SynctidOp,
 };
 use crate::ondisk::{BaseElm, PseudofsData, SnapshotData, LOCALIZE_PSEUDOFS_MASK};
 
@@ -380,6 +380,42 @@ impl KernelDouble {
         Ok(())
     }
 
+    /// REBLOCK on the descriptor's PFS (ioctl-abi.md §12): the kernel's
+    /// checks, then the store's reblock with the counts carried in and
+    /// out.
+    fn reblock(&self, r: &mut IocReblock) -> SysResult<()> {
+        let mut req = ReblockReq {
+            what: r.head.flags as u32 & crate::pfs::reblock::DO_FLAGS,
+            free_level: r.free_level,
+            key_beg: r.key_beg.into(),
+            key_end: r.key_end.into(),
+            key_cur: r.key_cur.into(),
+            stats: ReblockStats {
+                btree_count: r.btree_count,
+                data_count: r.data_count,
+                data_byte_count: r.data_byte_count,
+                btree_moves: r.btree_moves,
+                data_moves: r.data_moves,
+                data_byte_moves: r.data_byte_moves,
+            },
+            interrupted: false,
+        };
+        req.check()?;
+        self.pfs(self.home_pfs).reblock(&mut req).map_err(errno)?;
+        r.key_cur = req.key_cur.into();
+        let s = req.stats;
+        r.btree_count = s.btree_count;
+        r.data_count = s.data_count;
+        r.data_byte_count = s.data_byte_count;
+        r.btree_moves = s.btree_moves;
+        r.data_moves = s.data_moves;
+        r.data_byte_moves = s.data_byte_moves;
+        if req.interrupted {
+            r.head.flags |= IOC_HEAD_INTR;
+        }
+        Ok(())
+    }
+
     fn synctid(&self, s: &mut IocSynctid) -> SysResult<()> {
         let op = match s.op {
             synctid_op::NONE => SynctidOp::None,
@@ -475,6 +511,7 @@ impl IoctlSeam for KernelDouble {
                     self.copy_in_out(arg, |c| self.config(request, c))
                 }
                 HAMMERIOC_PRUNE => self.copy_in_out(arg, |p| self.prune(p)),
+                HAMMERIOC_REBLOCK => self.copy_in_out(arg, |r| self.reblock(r)),
                 _ => Err(Errno::EOPNOTSUPP),
             }
         }
@@ -1164,5 +1201,74 @@ mod retain_tests {
         assert!(p.stat_scanrecords > 1000 && p.stat_rawrecords > 0);
         assert_eq!(p.head.flags, IOC_PRUNE_ALL);
         assert_eq!(BaseElm::from(p.key_cur).localization & !0xFFFF, 0);
+    }
+
+    /// ioctl-abi.md §12: REBLOCK through the seam, its bad structures
+    /// refused with nothing copied back, a good one compacting the PFS's
+    /// payload file while every record reads the same.
+    #[test]
+    fn double_reblocks_the_descriptors_pfs() {
+        let (_d, a, _b, _) = twin_stores();
+        let mut k = kernel_in(&a, 1, (2048, 1 << 16));
+        let mut all = PruneReq::new(true, Vec::new());
+        k.prune(&mut all).unwrap();
+        while all.interrupted {
+            all.key_end = all.key_cur;
+            k.prune(&mut all).unwrap();
+        }
+        let records = |k: &KernelPfs<KernelDouble>| {
+            let mut v = Vec::new();
+            let store = k.seam().store.borrow();
+            store
+                .for_each_record(|l, d| v.push((l.base, d.to_vec())))
+                .unwrap();
+            v
+        };
+        let before = records(&k);
+        let good = crate::pfs::ReblockReq::new(crate::pfs::reblock::DO_FLAGS, 100);
+        let rw = |req: &crate::pfs::ReblockReq| IocReblock {
+            head: IocHead {
+                flags: req.what as i32,
+                ..IocHead::default()
+            },
+            free_level: req.free_level,
+            reserved01: 0,
+            key_beg: req.key_beg.into(),
+            key_end: req.key_end.into(),
+            key_cur: BaseElmLe::default(),
+            btree_count: 0,
+            reserved02: 0,
+            data_count: 0,
+            data_byte_count: 0,
+            btree_moves: 0,
+            reserved03: 0,
+            data_moves: 0,
+            data_byte_moves: 0,
+            allpfs: 0,
+            vol_no: -1,
+            reserved04: 0,
+        };
+        for bad in [
+            |r: &mut IocReblock| r.free_level = -1,
+            |r: &mut IocReblock| r.key_end.localization = 0x1_FFFF.into(),
+            |r: &mut IocReblock| r.key_beg.obj_id = i64::MAX.into(),
+        ] {
+            let mut r = rw(&good);
+            bad(&mut r);
+            assert_eq!(raw(&k, HAMMERIOC_REBLOCK, &mut r), Err(Errno::EINVAL));
+            assert_eq!(r.data_count, 0);
+        }
+        let mut req = good;
+        k.reblock(&mut req).unwrap();
+        assert!(!req.interrupted);
+        let s = req.stats;
+        assert!(s.data_moves > 0 && s.data_moves == s.data_count, "{s:?}");
+        assert_eq!(s.data_byte_moves, s.data_byte_count);
+        assert!(s.btree_count > 0);
+        assert_eq!(records(&k), before);
+        // Another PFS than the descriptor's: refused.
+        k.set_pfs_id(4);
+        let mut req = crate::pfs::ReblockReq::new(crate::pfs::reblock::DO_DATA, 100);
+        assert_eq!(k.reblock(&mut req).unwrap_err().errno(), Errno::EXDEV);
     }
 }

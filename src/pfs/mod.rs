@@ -10,6 +10,7 @@ pub mod kernel;
 #[cfg(any(test, feature = "kernel-double"))]
 #[allow(unsafe_code)]
 pub mod kernel_double;
+pub mod reblock;
 pub mod retain;
 pub mod store;
 
@@ -18,6 +19,7 @@ use nix::errno::Errno;
 use crate::ondisk::{BaseElm, ConfigData, PseudofsData};
 
 pub use getpfs::{getpfs, open_fs, GetpfsError, OpenError, PfsPath};
+pub use reblock::{ReblockReq, ReblockStats};
 pub use retain::{PruneElm, PruneReq, PruneStats, SnapshotReq};
 
 /// Why a PFS operation failed. `Display` is what the original's `err()`
@@ -210,6 +212,13 @@ pub trait Pfs {
     /// scanning backwards from `req.key_end` (see `PruneReq`); adds to
     /// `req.stats`.
     fn prune(&mut self, req: &mut PruneReq) -> Result<()> {
+        let _ = req;
+        Err(Errno::EOPNOTSUPP.into())
+    }
+    /// `HAMMERIOC_REBLOCK`: packs what `req.what` names of the PFS into
+    /// fewer blocks, giving the free space back (see `ReblockReq`); adds
+    /// to `req.stats`.
+    fn reblock(&mut self, req: &mut ReblockReq) -> Result<()> {
         let _ = req;
         Err(Errno::EOPNOTSUPP.into())
     }

@@ -37,6 +37,7 @@ mod privacy;
 mod progress;
 mod prune;
 mod quiet_runs;
+mod reblock;
 mod retain_mirror;
 #[cfg(feature = "s3")]
 mod s3_chain;

@@ -166,6 +166,30 @@ pub struct IocPrune {
     pub elms: *mut IocPruneElm,
 }
 
+/// `struct hammer_ioc_reblock` (ioctl-abi.md §12). The `HAMMER_IOC_DO_*`
+/// bits of `head.flags` say what to reblock (`crate::pfs::reblock`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, FromZeros, KnownLayout, Immutable)]
+pub struct IocReblock {
+    pub head: IocHead,
+    pub free_level: i32,
+    pub reserved01: u32,
+    pub key_beg: BaseElmLe,
+    pub key_end: BaseElmLe,
+    pub key_cur: BaseElmLe,
+    pub btree_count: i64,
+    pub reserved02: i64,
+    pub data_count: i64,
+    pub data_byte_count: i64,
+    pub btree_moves: i64,
+    pub reserved03: i64,
+    pub data_moves: i64,
+    pub data_byte_moves: i64,
+    pub allpfs: i16,
+    pub vol_no: i16,
+    pub reserved04: i32,
+}
+
 /// 4.4BSD `_IOWR(group, num, len)` (sys/sys/ioccom.h), not Linux's layout.
 pub const fn iowr(group: u8, num: u8, len: usize) -> u32 {
     const IOC_INOUT: u32 = 0xC000_0000;
@@ -174,6 +198,7 @@ pub const fn iowr(group: u8, num: u8, len: usize) -> u32 {
 }
 
 pub const HAMMERIOC_PRUNE: u32 = iowr(b'h', 1, size_of::<IocPrune>());
+pub const HAMMERIOC_REBLOCK: u32 = iowr(b'h', 3, size_of::<IocReblock>());
 pub const HAMMERIOC_SYNCTID: u32 = iowr(b'h', 4, size_of::<IocSynctid>());
 pub const HAMMERIOC_SET_PSEUDOFS: u32 = iowr(b'h', 5, size_of::<IocPseudofsRw>());
 pub const HAMMERIOC_GET_PSEUDOFS: u32 = iowr(b'h', 6, size_of::<IocPseudofsRw>());
@@ -256,6 +281,24 @@ const _: () = {
     assert!(offset_of!(IocPrune, stat_oldest_tid) == 192);
     assert!(offset_of!(IocPrune, reserved02) == 200);
     assert!(offset_of!(IocPrune, elms) == 248);
+
+    assert!(size_of::<IocReblock>() == 224 && align_of::<IocReblock>() == 8);
+    assert!(offset_of!(IocReblock, free_level) == 24);
+    assert!(offset_of!(IocReblock, reserved01) == 28);
+    assert!(offset_of!(IocReblock, key_beg) == 32);
+    assert!(offset_of!(IocReblock, key_end) == 72);
+    assert!(offset_of!(IocReblock, key_cur) == 112);
+    assert!(offset_of!(IocReblock, btree_count) == 152);
+    assert!(offset_of!(IocReblock, reserved02) == 160);
+    assert!(offset_of!(IocReblock, data_count) == 168);
+    assert!(offset_of!(IocReblock, data_byte_count) == 176);
+    assert!(offset_of!(IocReblock, btree_moves) == 184);
+    assert!(offset_of!(IocReblock, reserved03) == 192);
+    assert!(offset_of!(IocReblock, data_moves) == 200);
+    assert!(offset_of!(IocReblock, data_byte_moves) == 208);
+    assert!(offset_of!(IocReblock, allpfs) == 216);
+    assert!(offset_of!(IocReblock, vol_no) == 218);
+    assert!(offset_of!(IocReblock, reserved04) == 220);
 };
 
 #[cfg(test)]
@@ -276,6 +319,7 @@ mod tests {
         assert_eq!(HAMMERIOC_WAI_PSEUDOFS, 0xC030_680C);
         assert_eq!(HAMMERIOC_GET_VERSION, 0xC068_680D);
         assert_eq!(HAMMERIOC_PRUNE, 0xC100_6801);
+        assert_eq!(HAMMERIOC_REBLOCK, 0xC0E0_6803);
         assert_eq!(HAMMERIOC_ADD_SNAPSHOT, 0xC828_6812);
         assert_eq!(HAMMERIOC_DEL_SNAPSHOT, 0xC828_6813);
         assert_eq!(HAMMERIOC_GET_SNAPSHOT, 0xC828_6814);

@@ -12,17 +12,18 @@ use nix::errno::Errno;
 pub mod ioctl;
 
 use super::{
-    MirrorReadReq, MirrorWriteReq, Pfs, PruneReq, PruneStats, Result, SnapshotReq, SynctidOp,
+    MirrorReadReq, MirrorWriteReq, Pfs, PruneReq, PruneStats, ReblockReq, ReblockStats, Result,
+    SnapshotReq, SynctidOp,
 };
 use crate::ondisk::{BaseElm, ConfigData, HammerUuid, PseudofsData, SnapshotData};
 use ioctl::{
-    synctid_op, IocConfig, IocHead, IocMirrorRw, IocPrune, IocPruneElm, IocPseudofsRw, IocSnapshot,
-    IocSynctid, IocVersion, HAMMERIOC_ADD_SNAPSHOT, HAMMERIOC_DEL_SNAPSHOT, HAMMERIOC_DGD_PSEUDOFS,
-    HAMMERIOC_GET_CONFIG, HAMMERIOC_GET_PSEUDOFS, HAMMERIOC_GET_SNAPSHOT, HAMMERIOC_GET_VERSION,
-    HAMMERIOC_MIRROR_READ, HAMMERIOC_MIRROR_WRITE, HAMMERIOC_PRUNE, HAMMERIOC_RMR_PSEUDOFS,
-    HAMMERIOC_SET_CONFIG, HAMMERIOC_SET_PSEUDOFS, HAMMERIOC_SYNCTID, HAMMERIOC_UPG_PSEUDOFS,
-    HAMMERIOC_WAI_PSEUDOFS, IOC_HEAD_ERROR, IOC_HEAD_INTR, IOC_MIRROR_NODATA, IOC_PRUNE_ALL,
-    IOC_SNAPSHOT_EOF, SNAPS_PER_IOCTL,
+    synctid_op, IocConfig, IocHead, IocMirrorRw, IocPrune, IocPruneElm, IocPseudofsRw, IocReblock,
+    IocSnapshot, IocSynctid, IocVersion, HAMMERIOC_ADD_SNAPSHOT, HAMMERIOC_DEL_SNAPSHOT,
+    HAMMERIOC_DGD_PSEUDOFS, HAMMERIOC_GET_CONFIG, HAMMERIOC_GET_PSEUDOFS, HAMMERIOC_GET_SNAPSHOT,
+    HAMMERIOC_GET_VERSION, HAMMERIOC_MIRROR_READ, HAMMERIOC_MIRROR_WRITE, HAMMERIOC_PRUNE,
+    HAMMERIOC_REBLOCK, HAMMERIOC_RMR_PSEUDOFS, HAMMERIOC_SET_CONFIG, HAMMERIOC_SET_PSEUDOFS,
+    HAMMERIOC_SYNCTID, HAMMERIOC_UPG_PSEUDOFS, HAMMERIOC_WAI_PSEUDOFS, IOC_HEAD_ERROR,
+    IOC_HEAD_INTR, IOC_MIRROR_NODATA, IOC_PRUNE_ALL, IOC_SNAPSHOT_EOF, SNAPS_PER_IOCTL,
 };
 
 /// `HAMMER_IOC_PSEUDOFS_VERSION`: the only version SET_PSEUDOFS accepts.
@@ -469,6 +470,48 @@ impl<S: IoctlSeam> Pfs for KernelPfs<S> {
             oldest_tid: p.stat_oldest_tid,
         };
         req.interrupted = p.head.flags & IOC_HEAD_INTR != 0;
+        Ok(())
+    }
+
+    fn reblock(&mut self, req: &mut ReblockReq) -> Result<()> {
+        self.own_pfs()?;
+        let s = &req.stats;
+        let mut r = IocReblock {
+            head: IocHead {
+                flags: i32::try_from(req.what).map_err(|_| Errno::EINVAL)?,
+                ..IocHead::default()
+            },
+            free_level: req.free_level,
+            reserved01: 0,
+            key_beg: req.key_beg.into(),
+            key_end: req.key_end.into(),
+            key_cur: req.key_cur.into(),
+            btree_count: s.btree_count,
+            reserved02: 0,
+            data_count: s.data_count,
+            data_byte_count: s.data_byte_count,
+            btree_moves: s.btree_moves,
+            reserved03: 0,
+            data_moves: s.data_moves,
+            data_byte_moves: s.data_byte_moves,
+            allpfs: 0,
+            // hammer(8)'s "no volume selected".
+            vol_no: -1,
+            reserved04: 0,
+        };
+        // SAFETY: REBLOCK takes a hammer_ioc_reblock, which points at
+        // nothing.
+        unsafe { self.call(HAMMERIOC_REBLOCK, &mut r) }?;
+        req.key_cur = r.key_cur.into();
+        req.stats = ReblockStats {
+            btree_count: r.btree_count,
+            data_count: r.data_count,
+            data_byte_count: r.data_byte_count,
+            btree_moves: r.btree_moves,
+            data_moves: r.data_moves,
+            data_byte_moves: r.data_byte_moves,
+        };
+        req.interrupted = r.head.flags & IOC_HEAD_INTR != 0;
         Ok(())
     }
 }

@@ -15,9 +15,11 @@
 //! (`Tail`): a failed import or mirror-write (ENOSPC) leaves the disk as
 //! full as it found it.
 //!
-//! The `blob` table's `gen` is also the PFS generation: the number of
-//! times the PFS id was destroyed. It names the payload file, and lets a
-//! handle tell the PFS it started with from a later one under its id.
+//! The `blob` table's `gen` names the payload file. Its low 32 bits are
+//! the PFS generation, the number of times the PFS id was destroyed, which
+//! lets a handle tell the PFS it started with from a later one under its
+//! id; the bits above count the reblocks that moved the payloads to a new
+//! file (`reblock.rs`).
 
 use std::cell::RefCell;
 use std::fmt;
@@ -61,20 +63,36 @@ struct Ahead {
     last_end: u64,
 }
 
+/// The prefix of every payload file's name.
+const PREFIX: &str = ".hammer-store.pfs";
+/// What a reblock adds to `gen`: the bits above the PFS generation.
+pub(super) const REBLOCK_STEP: i64 = 1 << 32;
+
 /// The file holding PFS `pfs`'s payloads in generation `gen` (a destroyed
-/// PFS's file is replaced by a new generation, never truncated under a
-/// reader).
-fn path_of(root: &Path, pfs: u32, gen: i64) -> PathBuf {
-    root.join(format!(".hammer-store.pfs{pfs:05}.{gen}"))
+/// or reblocked PFS's file is replaced by a new one, never truncated
+/// under a reader).
+pub(super) fn path_of(root: &Path, pfs: u32, gen: i64) -> PathBuf {
+    root.join(format!("{PREFIX}{pfs:05}.{gen}"))
 }
 
-/// PFS `pfs`'s generation: how many times its id was destroyed.
+/// The PFS id and `gen` a payload file's name gives, if it is one.
+pub(super) fn parse_name(name: &str) -> Option<(u32, i64)> {
+    let (pfs, gen) = name.strip_prefix(PREFIX)?.split_once('.')?;
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if pfs.len() != 5 || !digits(pfs) || !digits(gen) {
+        return None;
+    }
+    Some((pfs.parse().ok()?, gen.parse().ok()?))
+}
+
+/// PFS `pfs`'s generation: how many times its id was destroyed (a
+/// reblock leaves it as it is).
 pub(crate) fn generation(conn: &Connection, pfs: u32) -> Result<i64> {
-    Ok(state(conn, pfs)?.0)
+    Ok(state(conn, pfs)?.0 % REBLOCK_STEP)
 }
 
-/// The generation and committed size of `pfs`'s blob file.
-fn state(conn: &Connection, pfs: u32) -> Result<(i64, u64)> {
+/// The `gen` and committed size of `pfs`'s blob file.
+pub(super) fn state(conn: &Connection, pfs: u32) -> Result<(i64, u64)> {
     let row: Option<(i64, i64)> = conn
         .prepare_cached("SELECT gen, size FROM blob WHERE pfs = ?1")?
         .query_row([pfs], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -113,6 +131,36 @@ impl Blobs {
             flushed: committed,
             ahead: RefCell::default(),
         })
+    }
+
+    /// A new, empty payload file `gen` of `pfs` for a reblock to copy
+    /// payloads into; nothing names it until `switch` commits.
+    pub(super) fn create(root: &Path, pfs: u32, gen: i64) -> Result<Blobs> {
+        let path = path_of(root, pfs, gen);
+        let file = create_new(&path)?;
+        Ok(Blobs {
+            path,
+            gen,
+            file: Some(file),
+            committed: 0,
+            pending: Vec::new(),
+            flushed: 0,
+            ahead: RefCell::default(),
+        })
+    }
+
+    /// Writes what was appended and makes it durable; returns the size.
+    pub(super) fn seal(&mut self) -> Result<u64> {
+        self.write_pending()?;
+        if let Some(f) = &self.file {
+            f.sync_data().map_err(|e| io(&self.path, e))?;
+        }
+        Ok(self.flushed)
+    }
+
+    /// This payload file's path.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Reads the `len` bytes at `off` into `out` (replacing its contents).
@@ -349,26 +397,28 @@ impl Tail {
 /// commit referencing it never outlives the file itself (once per
 /// generation of a PFS's file).
 fn open_or_create(path: &Path) -> Result<File> {
-    let open = |create| {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(create)
-            .mode(0o600)
-            .open(path)
-    };
-    match open(false) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let f = open(true).map_err(|e| io(path, e))?;
-            // The store's mode, not the umask's.
-            let root = path.parent().unwrap_or(Path::new("."));
-            f.set_permissions(Permissions::from_mode(super::schema::file_mode(root)))
-                .map_err(|e| io(path, e))?;
-            crate::fsio::sync_parent(path).map_err(|e| io(path, e))?;
-            Ok(f)
-        }
+    match OpenOptions::new().read(true).write(true).open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_new(path),
         r => Ok(r.map_err(|e| io(path, e))?),
     }
+}
+
+/// Creates the payload file `path`, which must not exist, with the
+/// store's mode, and makes its directory entry durable.
+fn create_new(path: &Path) -> Result<File> {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io(path, e))?;
+    // The store's mode, not the umask's.
+    let root = path.parent().unwrap_or(Path::new("."));
+    f.set_permissions(Permissions::from_mode(super::schema::file_mode(root)))
+        .map_err(|e| io(path, e))?;
+    crate::fsio::sync_parent(path).map_err(|e| io(path, e))?;
+    Ok(f)
 }
 
 /// Makes every committed payload of `pfs` durable (before a slave's sync
@@ -397,6 +447,32 @@ pub(crate) fn retire(conn: &Connection, root: &Path, pfs: u32) -> Result<PathBuf
     )?
     .execute(params![pfs, gen + 1])?;
     Ok(path_of(root, pfs, gen))
+}
+
+/// Makes the file `gen`, `size` bytes long, the payload file of `pfs`
+/// (a reblock, whose transaction also points the rows at it); returns the
+/// file it replaces, to be removed once the change has committed.
+pub(super) fn switch(
+    conn: &Connection,
+    root: &Path,
+    pfs: u32,
+    gen: i64,
+    size: u64,
+) -> Result<PathBuf> {
+    let (old, _) = state(conn, pfs)?;
+    conn.prepare_cached(
+        "INSERT INTO blob(pfs, gen, size) VALUES (?1, ?2, ?3)
+         ON CONFLICT(pfs) DO UPDATE SET gen = excluded.gen, size = excluded.size",
+    )?
+    .execute(params![pfs, gen, size as i64])?;
+    Ok(path_of(root, pfs, old))
+}
+
+/// Whether `e` says a payload file is missing: one a reblock or destroy
+/// replaced (and removed) after the reader's snapshot began.
+pub(super) fn is_gone(e: &crate::pfs::PfsError) -> bool {
+    matches!(e, crate::pfs::PfsError::Store(StoreError::Io { source, .. })
+        if source.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// Removes a retired blob file; readers that still have it open keep

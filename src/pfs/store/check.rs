@@ -4,7 +4,7 @@
 
 use rusqlite::OptionalExtension;
 
-use super::blob::{Blobs, PayloadFault};
+use super::blob::PayloadFault;
 use super::{key, leaf_from, relocalize, Result, Store};
 use crate::ondisk::BaseElm;
 
@@ -33,7 +33,7 @@ impl Store {
     /// for a payload that reads fine now.
     pub fn payload_fault(&self, key: &BaseElm) -> Result<Option<PayloadFault>> {
         let id = self.check_id()?;
-        let tx = self.read_tx()?;
+        let (tx, blobs, ()) = self.read_blobs(id, |_| Ok(()))?;
         let k = key::encode(&BaseElm {
             localization: relocalize(key.localization, id),
             ..*key
@@ -49,6 +49,6 @@ impl Store {
         let (Ok(off), Ok(n)) = (u64::try_from(boff), usize::try_from(len)) else {
             return Ok(Some(PayloadFault::BadPlace { boff, len }));
         };
-        Ok(Blobs::open(&tx, &self.root, id)?.fault(off, n))
+        Ok(blobs.fault(off, n))
     }
 }

@@ -35,7 +35,7 @@
 //! root, the pinned PFS), `read` and `write` (MIRROR_READ, MIRROR_WRITE),
 //! `txn` (import's transactions), `writetx` (write transactions),
 //! `stage` (held batches), `history` (snapls), `check` (verify's store checks),
-//! `error`. This file keeps the handle and
+//! `reblock` (payload files compacted, free pages given back), `error`. This file keeps the handle and
 //! its `Pfs` operations.
 
 mod blob;
@@ -47,6 +47,7 @@ mod payload;
 mod pfsdata;
 mod prune;
 mod read;
+mod reblock;
 mod records;
 mod schema;
 mod snapshots;
@@ -88,7 +89,8 @@ pub use txn::{RecordId, Txn};
 pub use view::View;
 
 use super::{
-    MirrorReadReq, MirrorWriteReq, Pfs, PfsError, PruneReq, Result, SnapshotReq, SynctidOp,
+    MirrorReadReq, MirrorWriteReq, Pfs, PfsError, PruneReq, ReblockReq, Result, SnapshotReq,
+    SynctidOp,
 };
 use crate::ondisk::{
     ConfigData, HammerUuid, LeafElm, PseudofsData, LOCALIZE_MASK, PFSD_DELETED, PFSD_SLAVE,
@@ -96,6 +98,9 @@ use crate::ondisk::{
 
 /// The HAMMER version the store emulates (CRC-32C data, DIR_LOCAL_INO).
 pub const HAMMER_VERSION: u32 = 7;
+/// How many newer snapshots a reader takes when its payload file was
+/// replaced under it (each a reblock or destroy that committed meanwhile).
+const READ_RETRIES: u32 = 8;
 /// How often `wait` looks at the sync point.
 const WAIT_POLL: Duration = Duration::from_millis(50);
 
@@ -114,6 +119,10 @@ pub struct Store {
     prune_bounds: (usize, usize),
     /// Opened read-only: what a change would need write access to.
     read_only: Option<PathBuf>,
+    /// A reblock's copy of a payload file under way, and the bytes one
+    /// call copies (`reblock.rs`).
+    copy: Option<reblock::Compaction>,
+    reblock_budget: u64,
 }
 
 impl Store {
@@ -155,6 +164,8 @@ impl Store {
             held: RefCell::new(None),
             prune_bounds: (prune::ROWS_PER_TXN, prune::ROWS_PER_CALL),
             read_only,
+            copy: None,
+            reblock_budget: reblock::BYTES_PER_CALL,
         }
     }
 
@@ -179,9 +190,7 @@ impl Store {
     /// versions, deleted ones included), with its payload.
     pub fn for_each_record(&self, mut f: impl FnMut(&LeafElm, &[u8])) -> Result<()> {
         let id = self.check_id()?;
-        let tx = self.read_tx()?;
-        self.check_pinned(&tx, id)?;
-        let blobs = Blobs::open(&tx, &self.root, id)?;
+        let (tx, blobs, ()) = self.read_blobs(id, |tx| self.check_pinned(tx, id))?;
         let mut stmt = tx.prepare_cached(&format!(
             "SELECT leaf, {PAYLOAD} FROM rec WHERE k >= ?1 AND k < ?2"
         ))?;
@@ -206,9 +215,7 @@ impl Store {
         f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
         let id = self.check_id()?;
-        let tx = self.read_tx()?;
-        self.check_pinned(&tx, id)?;
-        let blobs = Blobs::open(&tx, &self.root, id)?;
+        let (tx, blobs, ()) = self.read_blobs(id, |tx| self.check_pinned(tx, id))?;
         txn::scan(&tx, &blobs, id, types, f)
     }
 
@@ -264,6 +271,27 @@ impl Store {
     /// A consistent view for a read.
     fn read_tx(&self) -> Result<Transaction<'_>> {
         Ok(self.conn.unchecked_transaction()?)
+    }
+
+    /// A read transaction with PFS `id`'s payload file open, after
+    /// `check`: the file of that snapshot, kept open for as long as the
+    /// reader lasts. One that a reblock or destroy replaced and removed
+    /// after the snapshot began is gone: a newer snapshot names its
+    /// successor.
+    fn read_blobs<T>(
+        &self,
+        id: u32,
+        check: impl Fn(&Transaction<'_>) -> Result<T>,
+    ) -> Result<(Transaction<'_>, Blobs, T)> {
+        let mut tries = 0;
+        loop {
+            let tx = self.read_tx()?;
+            let t = check(&tx)?;
+            match Blobs::open(&tx, &self.root, id) {
+                Err(e) if blob::is_gone(&e) && tries < READ_RETRIES => tries += 1,
+                blobs => return Ok((tx, blobs?, t)),
+            }
+        }
     }
 
     /// A write transaction of its own, after discarding a held batch.
@@ -447,10 +475,12 @@ impl Pfs for Store {
     fn mirror_read(&mut self, req: &mut MirrorReadReq, buf: &mut [u8]) -> Result<usize> {
         let id = self.check_id()?;
         self.conn.execute_batch(read::SCAN_CACHE)?;
-        let tx = self.conn.unchecked_transaction()?;
-        self.live(&tx, id)?;
-        let blobs = Blobs::open(&tx, &self.root, id)?;
-        read::mirror_read(&tx, &blobs, &mut self.busy, id, req, buf)
+        let mut busy = self.busy.take();
+        let read = self
+            .read_blobs(id, |tx| self.live(tx, id))
+            .and_then(|(tx, blobs, _)| read::mirror_read(&tx, &blobs, &mut busy, id, req, buf));
+        self.busy = busy;
+        read
     }
 
     fn mirror_write(&mut self, req: &mut MirrorWriteReq, records: &[u8]) -> Result<usize> {
@@ -507,5 +537,9 @@ impl Pfs for Store {
 
     fn prune(&mut self, req: &mut PruneReq) -> Result<()> {
         self.prune_pfs(req)
+    }
+
+    fn reblock(&mut self, req: &mut ReblockReq) -> Result<()> {
+        self.reblock_pfs(req)
     }
 }

@@ -94,6 +94,9 @@ pub(super) fn create(dir: &Path) -> Result<Connection> {
         .and_then(|f| f.set_permissions(fs::Permissions::from_mode(FILE_MODE)))
         .map_err(io)?;
     let conn = Connection::open(&db)?;
+    // Before the first table: free pages can then be given back a few at
+    // a time (reblock), without rewriting the whole file (VACUUM).
+    conn.execute_batch("PRAGMA auto_vacuum=INCREMENTAL")?;
     conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
     configure(&conn)?;
     Ok(conn)

@@ -142,9 +142,7 @@ impl Store {
     pub(super) fn snapshots_get(&self, req: &mut SnapshotReq) -> Result<()> {
         req.check_get()?;
         let id = self.check_id()?;
-        let tx = self.read_tx()?;
-        self.live(&tx, id)?;
-        let blobs = Blobs::open(&tx, &self.root, id)?;
+        let (tx, blobs, _) = self.read_blobs(id, |tx| self.live(tx, id))?;
         let from = req.get_from();
         req.count = 0;
         req.error = None;
@@ -182,12 +180,13 @@ impl Store {
     /// GET_CONFIG: the live config record's first 1024 bytes.
     pub(super) fn config_get(&self) -> Result<Option<ConfigData>> {
         let id = self.check_id()?;
-        let tx = self.read_tx()?;
-        self.live(&tx, id)?;
-        let Some(leaf) = live_root(&tx, id, rectype::CONFIG, 0)? else {
+        let (tx, blobs, leaf) = self.read_blobs(id, |tx| {
+            self.live(tx, id)?;
+            live_root(tx, id, rectype::CONFIG, 0)
+        })?;
+        let Some(leaf) = leaf else {
             return Ok(None);
         };
-        let blobs = Blobs::open(&tx, &self.root, id)?;
         let k = key::encode(&leaf.base);
         let mut stmt = tx.prepare_cached(&format!("SELECT {PAYLOAD} FROM rec WHERE k = ?1"))?;
         let mut rows = stmt.query([&k[..]])?;

@@ -1603,3 +1603,275 @@ fn a_prune_never_changes_what_a_reader_already_sees() {
     collect(&reader.view(Some(points[1])).unwrap(), &mut after);
     assert_ne!(after, seen);
 }
+
+// Reblock (store-format.md §5.1).
+
+/// PFS#1 of a new store holding `files` payloads of 3000 bytes each, all
+/// but the first quarter rewritten `rewrites` times, then pruned of every
+/// deleted record: most of its payload file is named by no row.
+fn reblock_fixture(files: i64, rewrites: u8) -> (tempfile::TempDir, Store) {
+    let (d, mut store) = new_store();
+    make_pfs(&mut store, 1, false);
+    for round in 0..=rewrites {
+        let mut tx = store.begin().unwrap();
+        for f in 0..files {
+            if round == 0 || f >= files / 4 {
+                tx.put(&data_id(100 + f, 0), 2, &vec![round ^ f as u8; 3000])
+                    .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+    let mut req = PruneReq::new(true, Vec::new());
+    prune_to_end(&mut store, &mut req);
+    (d, store)
+}
+
+/// PFS#1's committed payload bytes and file size.
+fn payload_sizes(store: &Store) -> (u64, u64) {
+    let (gen, size): (i64, i64) = store
+        .conn
+        .query_row("SELECT gen, size FROM blob WHERE pfs = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let len = fs::metadata(blob::path_of(store.root(), 1, gen))
+        .unwrap()
+        .len();
+    (size as u64, len)
+}
+
+fn reblock_to_end(store: &mut Store, req: &mut ReblockReq) -> usize {
+    store.set_pfs_id(1);
+    let mut calls = 1;
+    store.reblock(req).unwrap();
+    while req.interrupted {
+        req.key_beg = req.key_cur;
+        store.reblock(req).unwrap();
+        calls += 1;
+    }
+    calls
+}
+
+fn everything(store: &Store) -> Vec<(BaseElm, Vec<u8>)> {
+    let mut v = Vec::new();
+    store
+        .for_each_record(|l, d| v.push((l.base, d.to_vec())))
+        .unwrap();
+    v
+}
+
+#[test]
+fn reblock_leaves_only_the_payloads_rows_name() {
+    let (_d, mut store) = reblock_fixture(40, 3);
+    store.set_pfs_id(1);
+    let (before_size, _) = payload_sizes(&store);
+    let records = everything(&store);
+    let stream = read_all(&mut store, 1, u64::MAX, 65536);
+    let mut req = ReblockReq::new(crate::pfs::reblock::DO_FLAGS, 100);
+    reblock_to_end(&mut store, &mut req);
+    let (size, len) = payload_sizes(&store);
+    assert_eq!(size, 40 * 3000);
+    assert_eq!(len, size);
+    assert!(before_size > 3 * size, "{before_size}");
+    assert_eq!(req.stats.data_moves, 40);
+    assert_eq!(req.stats.data_byte_moves, 40 * 3000);
+    assert_eq!(blob_files(&store, 1).len(), 1);
+    assert_eq!(everything(&store), records);
+    assert_eq!(read_all(&mut store, 1, u64::MAX, 65536), stream);
+    // The generation handles pin is the same: writers go on.
+    put_one(&mut store, &data_id(500, 0), &[9u8; 4000]);
+    assert_eq!(payload_sizes(&store).0, 40 * 3000 + 4000);
+    // A fill percentage the file is fuller than leaves it alone.
+    let mut req = ReblockReq::new(crate::pfs::reblock::DO_DATA, 50);
+    reblock_to_end(&mut store, &mut req);
+    assert_eq!(req.stats.data_moves, 0);
+}
+
+#[test]
+fn a_reblock_cut_into_calls_takes_in_what_writers_add_meanwhile() {
+    let (_d, mut store) = reblock_fixture(40, 2);
+    store.set_reblock_budget(10_000);
+    let mut writer = Store::open(store.root()).unwrap();
+    writer.set_pfs_id(1);
+    // Pinned before the reblock, used after it.
+    put_one(&mut writer, &data_id(600, 0), &[1u8; 2000]);
+    let mut req = ReblockReq::new(crate::pfs::reblock::DO_DATA, 100);
+    store.set_pfs_id(1);
+    store.reblock(&mut req).unwrap();
+    assert!(req.interrupted);
+    // Rewritten and new payloads between the calls.
+    put_one(&mut writer, &data_id(100, 0), &[7u8; 5000]);
+    put_one(&mut writer, &data_id(601, 0), &[8u8; 6000]);
+    req.key_beg = req.key_cur;
+    let calls = 1 + reblock_to_end(&mut store, &mut req);
+    assert!(calls > 5, "{calls}");
+    put_one(&mut writer, &data_id(602, 0), &[3u8; 700]);
+    let records = everything(&writer);
+    let find = |obj: i64| {
+        records
+            .iter()
+            .filter(|(b, _)| b.obj_id == obj && b.delete_tid == 0)
+            .map(|(_, d)| d.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(find(100), [vec![7u8; 5000]]);
+    assert_eq!(find(601), [vec![8u8; 6000]]);
+    assert_eq!(find(602), [vec![3u8; 700]]);
+    assert_eq!(blob_files(&store, 1).len(), 1);
+}
+
+#[test]
+fn readers_keep_reading_their_snapshot_across_a_reblock() {
+    let (_d, mut store) = reblock_fixture(30, 2);
+    let mut reader = Store::open(store.root()).unwrap();
+    reader.set_pfs_id(1);
+    let records = everything(&reader);
+    let view = reader.view(None).unwrap();
+    let collect = |v: &View<'_>| {
+        let mut out = Vec::new();
+        for obj in 100..130 {
+            v.records(
+                LOCALIZE_MISC,
+                obj,
+                rectype::DATA,
+                i64::MIN..=i64::MAX,
+                |_, load| {
+                    out.push(load()?);
+                    Ok(true)
+                },
+            )
+            .unwrap();
+        }
+        out
+    };
+    let seen = collect(&view);
+    assert_eq!(seen.len(), 30);
+    let mut req = ReblockReq::new(crate::pfs::reblock::DO_FLAGS, 100);
+    reblock_to_end(&mut store, &mut req);
+    // The old file is gone by name, kept by the view's descriptor.
+    assert_eq!(blob_files(&store, 1).len(), 1);
+    assert_eq!(collect(&view), seen);
+    drop(view);
+    assert_eq!(everything(&reader), records);
+    // A snapshot taken before the switch, its file not yet open: it
+    // takes a newer one.
+    let tx = reader.read_tx().unwrap();
+    let gen: i64 = tx
+        .query_row("SELECT gen FROM blob WHERE pfs = 1", [], |r| r.get(0))
+        .unwrap();
+    put_one(&mut store, &data_id(100, 0), &[5u8; 3000]);
+    let mut req = ReblockReq::new(crate::pfs::reblock::DO_DATA, 100);
+    reblock_to_end(&mut store, &mut req);
+    assert!(Blobs::open(&tx, reader.root(), 1).is_err_and(|e| blob::is_gone(&e)));
+    drop(tx);
+    let (_, blobs, ()) = reader.read_blobs(1, |_| Ok(())).unwrap();
+    assert_ne!(blobs.path(), blob::path_of(reader.root(), 1, gen));
+}
+
+#[test]
+fn a_reblock_dropped_or_killed_midway_changes_nothing_and_the_next_cleans_up() {
+    let (_d, mut store) = reblock_fixture(30, 2);
+    store.set_pfs_id(1);
+    let records = everything(&store);
+    let sizes = payload_sizes(&store);
+    store.set_reblock_budget(10_000);
+    let mut req = ReblockReq::new(crate::pfs::reblock::DO_DATA, 100);
+    store.reblock(&mut req).unwrap();
+    assert!(req.interrupted);
+    assert_eq!(blob_files(&store, 1).len(), 2);
+    // Another reblock of the store waits for none: it is refused.
+    let mut other = Store::open(store.root()).unwrap();
+    other.set_pfs_id(1);
+    let mut busy = ReblockReq::new(crate::pfs::reblock::DO_DATA, 100);
+    assert_eq!(other.reblock(&mut busy).unwrap_err().errno(), Errno::EBUSY);
+    // A new request (no resume point of this copy) starts over.
+    store.copy = None;
+    assert_eq!(blob_files(&store, 1).len(), 1);
+    assert_eq!(everything(&store), records);
+    assert_eq!(payload_sizes(&store), sizes);
+    // What a killed reblock leaves: its copy, named as the next file.
+    let gen: i64 = store
+        .conn
+        .query_row("SELECT gen FROM blob WHERE pfs = 1", [], |r| r.get(0))
+        .unwrap();
+    let orphan = blob::path_of(store.root(), 1, gen + blob::REBLOCK_STEP);
+    fs::write(&orphan, b"partial copy").unwrap();
+    assert_eq!(everything(&store), records);
+    let mut req = ReblockReq::new(crate::pfs::reblock::DO_DATA, 100);
+    reblock_to_end(&mut other, &mut req);
+    assert_eq!(blob_files(&store, 1).len(), 1);
+    assert_eq!(everything(&store), records);
+    assert_eq!(payload_sizes(&store).0, 30 * 3000);
+}
+
+#[test]
+fn reblock_gives_the_databases_free_pages_back() {
+    let (_d, mut store) = new_store();
+    make_pfs(&mut store, 1, false);
+    for round in 0..4u8 {
+        let mut tx = store.begin().unwrap();
+        for f in 0..3000 {
+            tx.put(&data_id(100 + f, 0), 2, &[round; 200]).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let mut req = PruneReq::new(true, Vec::new());
+    prune_to_end(&mut store, &mut req);
+    let pages = |s: &Store, what: &str| -> i64 {
+        s.conn
+            .query_row(&format!("PRAGMA {what}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    assert!(pages(&store, "freelist_count") > 100);
+    let before = pages(&store, "page_count");
+    let records = everything(&store);
+    let mut req = ReblockReq::new(crate::pfs::reblock::DO_BTREE, 100);
+    reblock_to_end(&mut store, &mut req);
+    assert_eq!(pages(&store, "freelist_count"), 0);
+    // The pages freed, and the pointer-map pages that tracked them.
+    let gone = before - pages(&store, "page_count");
+    assert!((req.stats.btree_moves..req.stats.btree_moves + 4).contains(&gone));
+    assert!(req.stats.btree_moves > 100);
+    assert_eq!(everything(&store), records);
+    assert!(store.quick_check().unwrap().is_empty());
+}
+
+#[test]
+fn a_database_made_without_incremental_vacuum_is_converted_once() {
+    let (_d, mut store) = reblock_fixture(10, 1);
+    store
+        .conn
+        .execute_batch("PRAGMA auto_vacuum=NONE; VACUUM")
+        .unwrap();
+    let mode = |s: &Store| -> i64 {
+        s.conn
+            .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(mode(&store), 0);
+    let mut reader = Store::open(store.root()).unwrap();
+    reader.set_pfs_id(1);
+    let records = everything(&reader);
+    // A reader in the middle of its snapshot meanwhile.
+    let view = reader.view(None).unwrap();
+    let mut req = ReblockReq::new(crate::pfs::reblock::DO_BTREE, 100);
+    reblock_to_end(&mut store, &mut req);
+    assert_eq!(mode(&store), 2);
+    let mut seen = 0;
+    view.records(
+        LOCALIZE_MISC,
+        100,
+        rectype::DATA,
+        i64::MIN..=i64::MAX,
+        |_, load| {
+            seen += load()?.len();
+            Ok(true)
+        },
+    )
+    .unwrap();
+    assert_eq!(seen, 3000);
+    drop(view);
+    assert_eq!(everything(&reader), records);
+    assert!(store.quick_check().unwrap().is_empty());
+}

@@ -30,10 +30,11 @@ impl Store {
     /// sync point now (a slave's sync_end_tid, a master's newest).
     pub fn view(&self, tid: Option<u64>) -> Result<View<'_>> {
         let id = self.check_id()?;
-        let tx = self.read_tx()?;
-        let live = self.live(&tx, id)?;
-        let now = sync_end(&tx, &live.pfsd)?;
-        let blobs = Blobs::open(&tx, &self.root, id)?;
+        let (tx, blobs, (live, now)) = self.read_blobs(id, |tx| {
+            let live = self.live(tx, id)?;
+            let now = sync_end(tx, &live.pfsd)?;
+            Ok((live, now))
+        })?;
         Ok(View {
             tx,
             blobs,
