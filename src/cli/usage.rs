@@ -212,10 +212,12 @@ hammer umount <mountpoint>
     pub const SNAPSHOT: Usage = Usage::of(SNAPSHOT_USAGE);
     pub const PRUNE: Usage = Usage::of(PRUNE_USAGE);
     pub const HELP: Usage = Usage::of("hammer help [command]\n");
+    pub const COMPLETION: Usage = Usage::of("hammer completion bash|zsh|fish\n");
 }
 
-/// The options, as the overview lists them.
-const OPTIONS: &str = "\
+/// The options, as the overview lists them (and the completion scripts
+/// describe them).
+pub(super) const OPTIONS: &str = "\
 Options (before the command):
   -2                two-way protocol (mirror-read, mirror-write)
   -a                mount lists @@ in its root

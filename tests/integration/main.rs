@@ -12,6 +12,7 @@ mod compress;
 mod config;
 mod cut_batches;
 mod dates;
+mod deploy;
 mod dir_sync;
 mod disk_full;
 mod docs;
