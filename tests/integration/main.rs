@@ -29,6 +29,7 @@ mod mirror_faults;
 mod mirror_verify;
 mod mistakes;
 mod mount;
+mod mount_rootless;
 mod partial_export;
 mod pfs_cli;
 mod pfs_create_race;
