@@ -133,7 +133,7 @@ _hammer() {{
     if (( i > COMP_CWORD )); then
         # The value of the option ending the previous word.
         case ${{COMP_WORDS[COMP_CWORD-1]}} in
-            *[{files}]) COMPREPLY=( $(compgen -f -- "$cur") ) ;;
+            *[{files}]) mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
         esac
         return 0
     fi
@@ -148,7 +148,8 @@ _hammer() {{
     case ${{COMP_WORDS[i]}} in
         help) COMPREPLY=( $(compgen -W {words} -- "$cur") ) ;;
         completion) COMPREPLY=( $(compgen -W {shells} -- "$cur") ) ;;
-        *) COMPREPLY=( $(compgen -f -- "$cur") ) ;;
+        # One path a line: a name with blanks stays whole.
+        *) mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
     esac
     return 0
 }}

@@ -88,6 +88,7 @@ fn the_bash_completion_completes_command_words_options_and_paths() {
     let files = dir.path().join("files");
     fs::create_dir(&files).unwrap();
     fs::write(files.join("pfs.cycle"), "").unwrap();
+    fs::write(files.join("pfs two.cycle"), "").unwrap();
     let c = |words: &[&str]| bash_completes(&script, &files, words);
     assert_eq!(
         c(&["hammer", "mirror-r"]),
@@ -101,8 +102,8 @@ fn the_bash_completion_completes_command_words_options_and_paths() {
     assert_eq!(c(&["hammer", "--", "synct"]), ["synctid"]);
     assert_eq!(c(&["hammer", "-z"]), ["-z"]);
     // A file where an option takes one, and as a command's argument.
-    assert_eq!(c(&["hammer", "-c", "pfs"]), ["pfs.cycle"]);
-    assert_eq!(c(&["hammer", "prune", "pf"]), ["pfs.cycle"]);
+    assert_eq!(c(&["hammer", "-c", "pfs"]), ["pfs two.cycle", "pfs.cycle"]);
+    assert_eq!(c(&["hammer", "prune", "pfs."]), ["pfs.cycle"]);
     assert_eq!(c(&["hammer", "-b", "pf"]), Vec::<String>::new());
     // help takes a command word, completion a shell.
     assert_eq!(
