@@ -120,7 +120,7 @@ fn the_bash_completion_completes_command_words_options_and_paths() {
 
 #[test]
 #[ignore = "needs zsh, fish and systemd-analyze (apt-get install zsh fish systemd): cargo test -- --include-ignored, as .ci/run does"]
-fn the_zsh_completion_parses_and_registers_itself() {
+fn the_zsh_completion_completes_command_words() {
     let zsh = needed("zsh", "zsh");
     let dir = tempfile::tempdir().unwrap();
     let script = completion(dir.path(), "zsh");
@@ -139,6 +139,46 @@ fn the_zsh_completion_parses_and_registers_itself() {
         .output()
         .unwrap();
     assert_eq!(succeeded(&out, "zsh"), "_hammer\n", "{}", text(&out.stderr));
+    // Typed with Tabs into an interactive zsh on a pseudo-terminal: what
+    // the terminal shows.
+    let typed = |line: &str| -> String {
+        let driver = dir.path().join("driver.zsh");
+        fs::write(
+            &driver,
+            format!(
+                r#"zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "PROMPT='> '; autoload -U compinit; compinit -u -D; source '{}'; setopt nobeep"
+zpty -w -n z $'{line}\t\t'
+local all= chunk
+for i in {{1..30}}; do
+    zpty -r -t z chunk && all+=$chunk
+    sleep 0.1
+done
+zpty -d z
+print -r -- "$all"
+"#,
+                script.display()
+            ),
+        )
+        .unwrap();
+        let out = Command::new(&zsh)
+            .arg("-f")
+            .arg(&driver)
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        succeeded(&out, "zsh on a pseudo-terminal")
+    };
+    let shown = typed("hammer mirror-r");
+    for want in [
+        "-- mirror-read <filesystem> [begin-tid]",
+        "-- mirror-read-stream <filesystem> [begin-tid]",
+    ] {
+        assert!(shown.contains(want), "{want:?} not in {shown:?}");
+    }
+    let shown = typed("hammer -qb 10 synct");
+    assert!(shown.contains("hammer -qb 10 synctid"), "{shown:?}");
 }
 
 #[test]
