@@ -39,8 +39,8 @@ fn as_nobody(dir: &Path, env: &[&str], args: &[&str]) -> Command {
     c
 }
 
-/// A store of nobody's holding a master PFS with one file, and a mount
-/// point of nobody's, in `dir` (opened to nobody).
+/// A store nobody may read holding a master PFS with one file, and a
+/// mount point of nobody's, in `dir` (opened to nobody).
 fn nobodys_store(dir: &Path) -> (PathBuf, PathBuf) {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
     let store = store_with_master(dir, "store");
@@ -53,13 +53,20 @@ fn nobodys_store(dir: &Path) -> (PathBuf, PathBuf) {
     ]);
     let mnt = dir.join("mnt");
     fs::create_dir(&mnt).unwrap();
-    for p in [&store, &mnt] {
-        let st = Command::new("chown")
-            .args(["-R", "nobody:nogroup"])
-            .arg(p)
+    // The store stays root's, shared with nobody's group for reading (as
+    // README's store-create tells); the mount point is nobody's.
+    for args in [
+        &["chgrp", "-R", "nogroup"][..],
+        &["chmod", "-R", "g+rX"],
+        &["chown", "nobody:nogroup"],
+    ] {
+        let target = if args[0] == "chown" { &mnt } else { &store };
+        let st = Command::new(args[0])
+            .args(&args[1..])
+            .arg(target)
             .status()
             .expect(NEEDS);
-        assert!(st.success(), "chown");
+        assert!(st.success(), "{args:?}");
     }
     (store, mnt)
 }
