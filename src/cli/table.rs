@@ -642,7 +642,8 @@ following its sync point; its root's `@@` directory holds one directory
 per TID at which the PFS changed, each the tree as of that TID. `@@` is
 reached by name and not listed (find, du, tar, rsync and cp -a walk the
 tree alone) unless -a is given. Runs in the foreground until unmounted
-(`hammer umount`, or SIGINT/SIGTERM).
+(`hammer umount`, or SIGINT/SIGTERM). Root mounts with mount(2), another
+user through fuse3's fusermount3, as sshfs does.
 Options: -a
 ",
         usage: Usage::MOUNT,
