@@ -6,6 +6,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
+use super::completion::Shell;
 use crate::bridge::exclude::ExcludeOptions;
 use crate::cparse::strtoull;
 use crate::mirror::fanout::MAX_TARGETS;
@@ -184,6 +185,10 @@ pub enum Command {
     },
     /// `version` without an argument, `--version`: this tool's.
     Version,
+    /// `completion <shell>`: the shell's completion script.
+    Completion {
+        shell: Shell,
+    },
     /// A command of the original's that this tool does not provide.
     NotImplemented(&'static str),
 }

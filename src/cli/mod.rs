@@ -5,6 +5,7 @@
 //! the commands uses it.
 
 mod command;
+pub mod completion;
 mod getopt;
 mod hint;
 mod remote;

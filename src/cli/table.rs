@@ -14,6 +14,7 @@ use super::command::{
     arg, import, keep_count, mirror_copy, mirror_dump, mirror_read, path_and_options, snap, snapls,
     snapshot, SnapKind,
 };
+use super::completion::Shell;
 use super::usage::Usage;
 use crate::commands::{
     self, bridge, chain, config, mirror, mount, pfs, prune, reblock, snap, verify, Context, Failure,
@@ -142,7 +143,7 @@ pub static GROUPS: &[Group] = &[
         entries: OBJECT_STORAGE,
     },
     Group {
-        title: "This help and the version",
+        title: "This help, the version and shell completion",
         entries: HELP,
     },
 ];
@@ -768,7 +769,8 @@ following its sync point; its root's `@@` directory holds one directory
 per TID at which the PFS changed, each the tree as of that TID. `@@` is
 reached by name and not listed (find, du, tar, rsync and cp -a walk the
 tree alone) unless -a is given. Runs in the foreground until unmounted
-(`hammer umount`, or SIGINT/SIGTERM).
+(`hammer umount`, or SIGINT/SIGTERM). Root mounts with mount(2), another
+user through fuse3's fusermount3, as sshfs does.
 Options: -a
 ",
         usage: Usage::MOUNT,
@@ -919,6 +921,25 @@ the HAMMER version of a filesystem, is not implemented.)
         |a| a.is_empty().then_some(Version),
         run: handler!(Version => commands::version()),
     },
+    Entry {
+        word: "completion",
+        synopsis: "completion bash|zsh|fish",
+        help: "\
+Prints the completion script of the shell: it completes the command
+words, the options, the file -c, -e or -j takes and paths as arguments,
+all as this help lists them. Installed for every user with
+hammer completion bash | sudo install -D -m 644 /dev/stdin \\
+    /usr/local/share/bash-completion/completions/hammer
+(zsh and fish: README.md, Installing).
+",
+        usage: Usage::COMPLETION,
+        remote: Remote::Refused,
+        parse: |a| match a {
+            [shell] => Shell::of(shell).map(|shell| Completion { shell }),
+            _ => None,
+        },
+        run: handler!(Completion { shell } => commands::completion(*shell)),
+    },
 ];
 
 /// Commands of the original's usage that this tool does not provide.
@@ -1067,7 +1088,7 @@ mod tests {
         let mut admitted = Vec::new();
         for e in entries() {
             // Arguments the entry takes, of one shape or another.
-            let shapes: [&[&str]; 4] = [&["p"], &["p", "p"], &[], &["s3://b", "keep=1"]];
+            let shapes: [&[&str]; 5] = [&["p"], &["p", "p"], &[], &["s3://b", "keep=1"], &["bash"]];
             let shape = shapes
                 .iter()
                 .find(|s| {

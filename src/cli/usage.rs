@@ -234,10 +234,12 @@ hammer dedup <filesystem>
 ",
     );
     pub const HELP: Usage = Usage::of("hammer help [command]\n");
+    pub const COMPLETION: Usage = Usage::of("hammer completion bash|zsh|fish\n");
 }
 
-/// The options, as the overview lists them.
-const OPTIONS: &str = "\
+/// The options, as the overview lists them (and the completion scripts
+/// describe them).
+pub(super) const OPTIONS: &str = "\
 Options (before the command):
   -2                two-way protocol (mirror-read, mirror-write)
   -a                mount lists @@ in its root

@@ -30,6 +30,7 @@ pub use failure::{Failure, Line};
 
 use failure::NO_STORE_HINT;
 
+use crate::cli::completion::Shell;
 use crate::cli::{self, GlobalOpts, Invocation, SshRemoteError};
 use crate::errno::strerror;
 use crate::events::Events;
@@ -84,6 +85,10 @@ pub(crate) fn help(topic: Option<&OsStr>) -> Result<(), Failure> {
 
 pub(crate) fn version() -> Result<(), Failure> {
     print_out(&cli::version())
+}
+
+pub(crate) fn completion(shell: Shell) -> Result<(), Failure> {
+    print_out(&cli::completion::script(shell))
 }
 
 /// Text on stdout; failing to write it is a failure.
