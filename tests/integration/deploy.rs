@@ -4,7 +4,7 @@
 //! typo'd directive does not), and their command lines, as systemd
 //! expands them from the example configuration files, run: mirror-stream
 //! copies and stops on SIGTERM with the status the unit counts as success,
-//! the nightly job imports and prunes. The tests that need zsh, fish or
+//! the nightly job imports, prunes and reblocks. The tests that need zsh, fish or
 //! systemd-analyze are ignored by default and fail when run without it.
 
 use std::collections::BTreeMap;
@@ -383,9 +383,10 @@ fn text_of(out: &Output) -> String {
 }
 
 /// The nightly unit's command lines, with its example configuration
-/// pointed at a tree and a master PFS, import the tree and prune.
+/// pointed at a tree and a master PFS, import the tree, prune and
+/// reblock.
 #[test]
-fn the_nightly_unit_imports_and_prunes() {
+fn the_nightly_unit_imports_prunes_and_reblocks() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_master(dir.path(), "store");
     let t = tree(dir.path(), [("a", b"one\n".to_vec())]);
@@ -398,7 +399,7 @@ fn the_nightly_unit_imports_and_prunes() {
         .filter_map(|a| a.iter().find(|w| table::find(w.as_ref()).is_some()))
         .map(String::as_str)
         .collect();
-    assert_eq!(words, ["import", "prune"], "{commands:?}");
+    assert_eq!(words, ["import", "prune", "reblock"], "{commands:?}");
     for argv in &commands {
         let out = Command::new(&argv[0])
             .args(&argv[1..])
