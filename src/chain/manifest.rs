@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bridge::point::Candidate;
+
 /// The manifest's object name under the chain's prefix.
 pub const MANIFEST: &str = "manifest.json";
 /// Its `format` field: a reader refuses any other.
@@ -13,6 +15,8 @@ pub const MANIFEST_LIMIT: u64 = 16 << 20;
 /// S3's largest object (5 TiB): a bigger size is not an object's. With at
 /// most 16 MiB of manifest, the sizes' sum stays far below 2^63.
 pub const OBJECT_LIMIT: u64 = 5 << 40;
+/// 9999-12-31T23:59:59Z: no object's time is later.
+const TIME_LIMIT: u64 = 253_402_300_799;
 /// An upload id longer than this is not a server's.
 const UPLOAD_ID_LIMIT: usize = 1024;
 
@@ -33,6 +37,10 @@ pub struct ChainObject {
     /// The stream is in `-z`'s compressed format (`.hammer.zst`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub zstd: bool,
+    /// When the object was stored, in seconds since the epoch: what
+    /// `@@<date>` chooses by. Absent in chains made before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<u64>,
 }
 
 /// A multipart upload that a run started and may not have finished: the
@@ -136,6 +144,9 @@ impl Manifest {
             if o.size > OBJECT_LIMIT {
                 return Err(bad("size larger than S3's 5 TiB"));
             }
+            if o.time.is_some_and(|t| t > TIME_LIMIT) {
+                return Err(bad("time after the year 9999"));
+            }
             prev = Some(span);
         }
         for p in &m.pending {
@@ -173,6 +184,22 @@ impl Manifest {
             .collect()
     }
 
+    /// The restore points with the time their object was stored, for
+    /// `@@<date>` (objects stored before times were kept have none).
+    pub fn dated_points(&self) -> Vec<Candidate> {
+        self.objects
+            .iter()
+            .zip(self.spans())
+            .filter_map(|(o, s)| {
+                Some(Candidate {
+                    tid: s.end,
+                    secs: i64::try_from(o.time?).ok()?,
+                    snapshot: None,
+                })
+            })
+            .collect()
+    }
+
     /// The chain's end: the newest restore point.
     pub fn end_tid(&self) -> Option<u64> {
         self.spans().last().map(|s| s.end)
@@ -186,6 +213,7 @@ impl Manifest {
             size,
             xxh3,
             zstd,
+            time: u64::try_from(crate::ctime::now_secs()).ok(),
         });
     }
 }
@@ -251,5 +279,58 @@ mod tests {
         });
         assert!(Manifest::parse(&json(&m)).is_err());
         assert!(Manifest::parse(b"{").is_err());
+    }
+
+    /// Objects stored with a time are restore points by date; one of a
+    /// manifest written before times were kept is none; a time past 9999
+    /// is damage.
+    #[test]
+    fn restore_points_by_the_time_their_object_was_stored() {
+        use crate::bridge::point::{choose, Moment};
+        let mut m = chain();
+        m.push(
+            Span {
+                beg: 0x21,
+                end: 0x30,
+            },
+            10,
+            "a".repeat(32),
+            false,
+        );
+        for (o, t) in m.objects.iter_mut().zip([None, Some(200), Some(300)]) {
+            o.time = t;
+        }
+        let m = Manifest::parse(&m.to_json()).unwrap();
+        let ends: Vec<u64> = m.spans().iter().map(|s| s.end).collect();
+        let at = |secs| {
+            choose(
+                &Moment {
+                    secs,
+                    text: "t".into(),
+                },
+                &m.dated_points(),
+                "c",
+            )
+            .map(|c| c.tid)
+        };
+        assert_eq!(m.dated_points().len(), m.objects.len() - 1);
+        assert_eq!(at(250), Ok(ends[1]));
+        assert_eq!(at(i64::MAX), Ok(ends[2]));
+        assert!(at(199).is_err());
+        let mut late = m.clone();
+        late.objects[2].time = Some(TIME_LIMIT + 1);
+        assert_eq!(
+            Manifest::parse(&late.to_json()),
+            Err(ManifestError::Object(2, "time after the year 9999"))
+        );
+        // A pushed object gets the time it was stored.
+        let mut pushed = m.clone();
+        let span = Span {
+            beg: ends[2] + 1,
+            end: ends[2] + 10,
+        };
+        pushed.push(span, 1, "0".repeat(32), false);
+        let t = pushed.objects.last().unwrap().time.unwrap();
+        assert!(t.abs_diff(crate::ctime::now_secs() as u64) < 60);
     }
 }

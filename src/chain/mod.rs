@@ -21,6 +21,7 @@ use client::{Bucket, Meta, S3Error};
 use manifest::{ChainObject, Manifest, ManifestError, Span, MANIFEST, MANIFEST_LIMIT};
 use url::{ChainUrl, UrlError};
 
+use crate::bridge::point::{choose, Moment};
 use crate::mirror::error::MirrorError;
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +123,24 @@ impl Chain {
     pub fn existing(&self) -> Result<Manifest, ChainError> {
         self.manifest()?
             .ok_or_else(|| ChainError::NoChain(self.url.to_string()))
+    }
+
+    /// The restore point `@@<date>` names: the end TID of the newest
+    /// object stored at or before that moment, and when it was stored
+    /// (cli.md §16). Objects of a chain made before their times were kept
+    /// are no candidates.
+    pub fn point_at(&self, m: &Manifest, moment: &Moment) -> Result<(u64, i64), ChainError> {
+        let all = m.dated_points();
+        if all.is_empty() {
+            return Err(ChainError::Local(format!(
+                "{}: the manifest keeps no object's time (a chain written before they \
+                 were kept): give the restore point as @@0x<tid>",
+                self.url
+            )));
+        }
+        let c = choose(moment, &all, &self.url.base().to_string())
+            .map_err(|e| ChainError::Local(e.to_string()))?;
+        Ok((c.tid, c.secs))
     }
 
     /// The objects to apply to reach the URL's restore point (the chain's

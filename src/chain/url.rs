@@ -5,6 +5,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 
+use crate::bridge::point::{is_date, parse_date, Moment};
 use crate::patharg::CHAIN_SCHEME;
 
 /// A parsed chain URL.
@@ -15,6 +16,8 @@ pub struct ChainUrl {
     pub prefix: String,
     /// `@@0x<tid>`: the restore point asked for.
     pub tid: Option<u64>,
+    /// `@@<date>`: the newest restore point stored at or before it.
+    pub date: Option<Moment>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -35,9 +38,19 @@ impl ChainUrl {
             .map_err(|_| bad("not valid UTF-8"))?
             .strip_prefix(CHAIN_SCHEME)
             .ok_or_else(|| bad("does not start with s3://"))?;
-        let (rest, tid) = match rest.rsplit_once("@@") {
-            Some((r, t)) => (r, Some(parse_tid(t).ok_or_else(|| bad("bad @@0x<tid>"))?)),
-            None => (rest, None),
+        let (rest, tid, date) = match rest.rsplit_once("@@") {
+            Some((r, t)) if is_date(t.as_bytes()) => {
+                let date = parse_date(t.as_bytes()).map_err(|_| {
+                    bad("bad @@<date>: YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], local time or with Z or +hh:mm")
+                })?;
+                (r, None, Some(date))
+            }
+            Some((r, t)) => (
+                r,
+                Some(parse_tid(t).ok_or_else(|| bad("bad @@0x<tid>"))?),
+                None,
+            ),
+            None => (rest, None, None),
         };
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if !valid_bucket(bucket) {
@@ -57,6 +70,7 @@ impl ChainUrl {
             bucket: bucket.to_string(),
             prefix: prefix.to_string(),
             tid,
+            date,
         })
     }
 
@@ -73,6 +87,7 @@ impl ChainUrl {
     pub fn base(&self) -> ChainUrl {
         ChainUrl {
             tid: None,
+            date: None,
             ..self.clone()
         }
     }
@@ -86,6 +101,9 @@ impl fmt::Display for ChainUrl {
         }
         if let Some(t) = self.tid {
             write!(f, "@@{t:#018x}")?;
+        }
+        if let Some(d) = &self.date {
+            write!(f, "@@{}", d.text)?;
         }
         Ok(())
     }
@@ -114,6 +132,19 @@ mod tests {
 
     fn parse(s: &str) -> Result<ChainUrl, UrlError> {
         ChainUrl::parse(OsStr::new(s))
+    }
+
+    #[test]
+    fn a_restore_point_by_date() {
+        let u = parse("s3://backups/site@@2026-12-05T18:00Z").unwrap();
+        assert_eq!(
+            (u.tid, u.date.as_ref().map(|d| d.secs)),
+            (None, Some(1_796_493_600))
+        );
+        assert_eq!(u.to_string(), "s3://backups/site@@2026-12-05T18:00Z");
+        assert_eq!(u.base().to_string(), "s3://backups/site");
+        let e = parse("s3://backups/site@@2026-02-30").unwrap_err();
+        assert!(e.why.starts_with("bad @@<date>"), "{e}");
     }
 
     #[test]

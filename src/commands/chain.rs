@@ -35,7 +35,21 @@ fn is_local(side: &OsStr) -> bool {
 fn open(word: &OsStr, status: u8) -> Result<(Chain, Option<u64>), Failure> {
     let url = ChainUrl::parse(word).map_err(|e| fail(status)(e.into()))?;
     let chain = Chain::open(&url).map_err(fail(status))?;
-    Ok((chain, url.tid))
+    let Some(date) = &url.date else {
+        return Ok((chain, url.tid));
+    };
+    // A date: the newest restore point stored by then, told first.
+    let m = chain.existing().map_err(fail(status))?;
+    let (tid, secs) = chain.point_at(&m, date).map_err(fail(status))?;
+    let when = crate::ctime::strftime_local(b"%Y-%m-%dT%H:%M:%S", secs, 32).map_or_else(
+        || secs.to_string(),
+        |b| String::from_utf8_lossy(&b).into_owned(),
+    );
+    let _ = writeln!(
+        io::stderr(),
+        "hammer: {url} is {tid:#018x}: the object stored at {when}"
+    );
+    Ok((chain, Some(tid)))
 }
 
 /// `mirror-copy` / `mirror-stream` with a chain on one side; new objects
@@ -67,12 +81,19 @@ pub(crate) fn copy(
             if !is_local(fs.as_os_str()) {
                 return Err(setup("the PFS a chain is made from must be local"));
             }
-            let (chain, tid) = open(url, copy_exit::SETUP)?;
-            if tid.is_some() {
+            let dated = ChainUrl::parse(url).is_ok_and(|u| u.date.is_some());
+            let (chain, tid) = match dated {
+                true => (None, None),
+                false => {
+                    let (chain, tid) = open(url, copy_exit::SETUP)?;
+                    (Some(chain), tid)
+                }
+            };
+            let (Some(chain), None) = (chain, tid) else {
                 return Err(setup(
-                    "a chain is written at its end: no @@<tid> on the target",
+                    "a chain is written at its end: no @@<tid> or @@<date> on the target",
                 ));
-            }
+            };
             // A failure reading the PFS is the source's; the rest the chain's.
             let side = |e: ChainError| {
                 let status = match e {

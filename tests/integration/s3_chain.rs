@@ -239,6 +239,38 @@ fn full_copy_and_increments(g: Garage) {
     assert_eq!(out.status.code(), Some(1));
     assert_stderr_has(&out, "no restore point at");
     assert_stderr_has(&out, &points[1]);
+    // By date (cli.md §16): far ahead, the newest point, told first;
+    // before the chain, refused naming its first point.
+    let newest = dir.path().join("newest");
+    let out = s3_ok(&g, &["export", &format!("{url}@@9999-12-31"), p(&newest)]);
+    assert_stderr_has(
+        &out,
+        &format!(
+            "hammer: {url}@@9999-12-31 is {}: the object stored at ",
+            points[3]
+        ),
+    );
+    assert_eq!(
+        fs::read(newest.join("d/e/changing")).unwrap(),
+        b"version 3\n"
+    );
+    let early = dir.path().join("early");
+    let out = run_in(
+        g.hammer(),
+        &["export", &format!("{url}@@2001-01-01"), p(&early)],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_stderr_has(
+        &out,
+        &format!("{url}@@2001-01-01 is before the first point"),
+    );
+    assert_stderr_has(&out, &format!("({})", points[0]));
+    assert!(!early.exists());
+    let out = run_in(
+        g.hammer(),
+        &["mirror-copy", p(&src.master), &format!("{url}@@2001-01-01")],
+    );
+    assert_stderr_has(&out, "no @@<tid> or @@<date> on the target");
 }
 
 #[test]
