@@ -147,6 +147,10 @@ pub enum Command {
     },
     /// `snapls [<path> ...]`: the paths (`.` when none); with `changes`
     /// (`snapls --changes`), every TID each store PFS changed at.
+    /// `space <pfs-path> ...`.
+    Space {
+        paths: Vec<PathArg>,
+    },
     Snapls {
         paths: Vec<PathArg>,
         changes: bool,

@@ -17,7 +17,8 @@ use super::command::{
 use super::completion::Shell;
 use super::usage::Usage;
 use crate::commands::{
-    self, bridge, chain, config, mirror, mount, pfs, prune, reblock, snap, verify, Context, Failure,
+    self, bridge, chain, config, mirror, mount, pfs, prune, reblock, snap, space, verify, Context,
+    Failure,
 };
 use crate::patharg::Place;
 
@@ -800,6 +801,26 @@ Unmounts what `hammer mount` mounted there; one left by a killed
             _ => None,
         },
         run: handler!(Umount { mountpoint } => mount::umount(mountpoint)),
+    },
+    Entry {
+        word: "space",
+        synopsis: "space <pfs-path> ...",
+        help: "\
+Tells how the bytes of each PFS of a store divide: live records, history,
+the history no snapshot holds (prune gives it back), the history each
+snapshot alone holds (gone once that snapshot is deleted and prune runs),
+and the bytes of the payload file no record names (reblock gives them
+back).
+",
+        usage: Usage::SPACE,
+        remote: Remote::Refused,
+        parse: |a| match a {
+            [] => None,
+            paths => Some(Space {
+                paths: paths.iter().map(arg).collect(),
+            }),
+        },
+        run: handler!(Space { paths } => space::space(paths)),
     },
     Entry {
         word: "verify",

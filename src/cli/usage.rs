@@ -189,6 +189,7 @@ hammer import [--exclude <pattern>]... [--exclude-from <file>]... [--one-file-sy
 hammer [-F] export <pfs-path>[@@<tid>] <dir> [<path-inside> ...]
 ",
     );
+    pub const SPACE: Usage = Usage::of("hammer space <pfs-path> ...\n");
     /// verify's exit 1 would say problems were found: 2.
     pub const VERIFY: Usage = Usage {
         text: "hammer verify <pfs-path>[@@<tid>]\n",

@@ -20,6 +20,7 @@ pub(crate) mod pfsd_fmt;
 pub(crate) mod prune;
 pub(crate) mod reblock;
 pub(crate) mod snap;
+pub(crate) mod space;
 pub(crate) mod verify;
 
 use std::ffi::OsStr;

@@ -45,6 +45,7 @@ mod retain_mirror;
 mod s3_chain;
 mod snapls;
 mod snapshots;
+mod space;
 mod ssh_e2e;
 mod ssh_remote;
 mod store_concurrency;
