@@ -1,8 +1,10 @@
 //! Hashing of the integer keys import and verify index per object
-//! (object ids, device and inode numbers): foldhash, one folded multiply
-//! per word instead of SipHash's rounds, seeded at random per map as
-//! std's maps are, so that whoever chose the ids (a stream's sender picks
-//! object ids) cannot line many of them up in one bucket.
+//! (object ids, device and inode numbers): foldhash, folded multiplies
+//! instead of SipHash's rounds, seeded at random per map as std's maps
+//! are, so that whoever chose the ids (a stream's sender picks object
+//! ids) cannot line many of them up in one bucket. Its quality variant:
+//! with the fast one, ids 2^40 apart left most buckets empty for about
+//! one seed in 150 (the test below failed 2 runs in 300; 0 in 300 since).
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,8 +13,9 @@ pub type IdMap<K, V> = HashMap<K, V, IdState>;
 /// A set of ids.
 pub type IdSet<K> = HashSet<K, IdState>;
 
-/// A map's hasher: a new random seed for each.
-pub type IdState = foldhash::fast::RandomState;
+/// A map's hasher: a new random seed for each, and a final folded
+/// multiply that spreads ids lined up on high bits.
+pub type IdState = foldhash::quality::RandomState;
 
 #[cfg(test)]
 mod tests {
