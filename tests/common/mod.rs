@@ -16,6 +16,7 @@ mod rng;
 pub mod rss;
 mod setup;
 mod stream;
+mod tmpfs;
 
 use std::fs;
 use std::io::Write;
@@ -32,6 +33,7 @@ pub use pty::{on_tty, spawn_on_tty};
 pub use rng::Rng;
 pub use setup::*;
 pub use stream::*;
+pub use tmpfs::Tmpfs;
 
 pub fn hammer() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hammer"))

@@ -4,44 +4,9 @@
 //! filesystem and a rerun after freeing space converges.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use crate::common::*;
-
-/// A tmpfs of `mib` MiB at `dir`, unmounted when dropped; None (with the
-/// reason printed) where mounting is refused.
-pub(crate) struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    pub(crate) fn mount(dir: &Path, mib: u32) -> Option<Tmpfs> {
-        fs::create_dir_all(dir).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
-            .arg(dir)
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(Tmpfs(dir.to_path_buf())),
-            Ok(o) => {
-                eprintln!(
-                    "not run: mount -t tmpfs failed (needs root): {}",
-                    text(&o.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("not run: cannot run mount: {e}");
-                None
-            }
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 fn free_bytes(dir: &Path) -> u64 {
     let s = nix::sys::statvfs::statvfs(dir).unwrap();
@@ -65,9 +30,7 @@ fn no_space(stderr: &[u8]) -> bool {
 #[ignore = "needs root: mounts a tmpfs"]
 fn import_out_of_space_gives_its_tail_back() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(mnt) = Tmpfs::mount(&dir.path().join("mnt"), 32) else {
-        return;
-    };
+    let mnt = Tmpfs::mount(&dir.path().join("mnt"), 32);
     let root = store_with_master(&mnt.0, "s");
     let master = root.join("master");
     // Random bytes: nothing in them repeats.
@@ -108,9 +71,7 @@ fn mirror_write_out_of_space_gives_its_tail_back() {
     let src = store_with_master(dir.path(), "src");
     // About 24 MB of payloads.
     make_history(&src, 600, 1, 40_000);
-    let Some(mnt) = Tmpfs::mount(&dir.path().join("mnt"), 32) else {
-        return;
-    };
+    let mnt = Tmpfs::mount(&dir.path().join("mnt"), 32);
     let root = new_store(&mnt.0, "s");
     let slave = root.join("slave");
     let filler = mnt.0.join("filler");
@@ -146,9 +107,7 @@ fn a_fanned_out_target_on_a_full_disk_fails_alone() {
     let src = store_with_master(dir.path(), "src");
     // About 24 MB of payloads.
     make_history(&src, 600, 1, 40_000);
-    let Some(mnt) = Tmpfs::mount(&dir.path().join("mnt"), 16) else {
-        return;
-    };
+    let mnt = Tmpfs::mount(&dir.path().join("mnt"), 16);
     let small = new_store(&mnt.0, "s");
     let m = src.join("master");
     let big = src.join("roomy");

@@ -7,10 +7,9 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use crate::common::*;
-use crate::disk_full::Tmpfs;
+use crate::privacy::as_nobody;
 
 /// The relative paths of the files and directories under `dir`.
 fn listing(dir: &Path) -> Vec<String> {
@@ -140,7 +139,7 @@ fn one_file_system_keeps_to_the_trees_filesystem() {
     let m = root.join("master");
     let m = m.to_str().unwrap();
     let t = tree(dir.path(), [("here", "h")]);
-    let mnt = Tmpfs::mount(&t.join("mnt"), 4).expect("mount -t tmpfs (needs root)");
+    let mnt = Tmpfs::mount(&t.join("mnt"), 4);
     fs::write(t.join("mnt/there"), "t").unwrap();
     ok(&["import", t.to_str().unwrap(), m]);
     assert_eq!(
@@ -151,20 +150,6 @@ fn one_file_system_keeps_to_the_trees_filesystem() {
     // The mount point stays, empty.
     assert_eq!(export_listing(m, &dir.path().join("one")), ["here", "mnt"]);
     drop(mnt);
-}
-
-/// `hammer args...` as nobody, with a copy of the binary in `dir`.
-fn as_nobody(dir: &Path, args: &[&str]) -> Output {
-    let bin = dir.join("hammer");
-    if !bin.exists() {
-        fs::copy(env!("CARGO_BIN_EXE_hammer"), &bin).unwrap();
-    }
-    Command::new("runuser")
-        .args(["-u", "nobody", "--"])
-        .arg(&bin)
-        .args(args)
-        .output()
-        .expect("runuser (needs root)")
 }
 
 /// As a cron job would run it (`-q`, events to a file): a file and a

@@ -16,7 +16,7 @@ const NEEDS: &str = "needs root (runuser): cargo test -- --include-ignored, as .
 /// `hammer args...` as the user nobody (group nogroup): a copy of the
 /// binary in `dir`, as nobody may not reach the build directory (a fresh
 /// clone's is under a private temporary directory).
-fn as_nobody(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn as_nobody(dir: &Path, args: &[&str]) -> Output {
     let bin = dir.join("hammer");
     if !bin.exists() {
         fs::copy(env!("CARGO_BIN_EXE_hammer"), &bin).unwrap();
