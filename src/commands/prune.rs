@@ -19,7 +19,7 @@ use crate::cli::{check_path, PRUNE_USAGE};
 use crate::ctime::now_secs;
 use crate::errno::strerror;
 use crate::mirror::cycle::{read_cycle_file, write_cycle_file, CyclePoint, CycleRead};
-use crate::ondisk::{HammerUuid, SnapshotData};
+use crate::ondisk::{BaseElm, HammerUuid, SnapshotData};
 use crate::pfs::getpfs::{open_inside, scanpfsid};
 use crate::pfs::retain::SNAPS_PER_CALL;
 use crate::pfs::{OpenError, Pfs, PfsError, PruneReq, SnapshotReq};
@@ -309,27 +309,10 @@ fn prune_on(
                     req.key_cur.obj_id, req.key_cur.localization
                 ),
             )?;
-            if let Some(cycle) = &cx.opts.cycle_file {
-                let point = CyclePoint {
-                    key: req.key_cur,
-                    tid: 0,
-                    tid_end: None,
-                };
-                if let Err(e) = write_cycle_file(cycle, &point) {
-                    out.flush()?;
-                    writeln!(
-                        io::stderr().lock(),
-                        "Warning: Unable to write to {}: {}",
-                        cycle.display(),
-                        strerror(&e)
-                    )?;
-                }
-            }
+            save_cycle(cx, req.key_cur, out)?;
         }
         Ok(PruneEnd::Finished) => {
-            if let Some(cycle) = &cx.opts.cycle_file {
-                let _ = fs::remove_file(cycle);
-            }
+            end_cycle(cx);
             line(out, format_args!(" succeeded"))?;
         }
     }
@@ -340,4 +323,35 @@ fn prune_on(
         s.raw_records, s.scan_records, s.dir_records, s.bytes
     )?;
     Ok(status)
+}
+
+/// After a prune or reblock `-t` stopped: where it stopped into `-c`'s
+/// cycle file, key_cur with TID 0, or the original's warning when it
+/// cannot be written.
+pub(super) fn save_cycle(cx: &Context<'_>, key: BaseElm, out: &mut dyn Write) -> io::Result<()> {
+    let Some(cycle) = &cx.opts.cycle_file else {
+        return Ok(());
+    };
+    let point = CyclePoint {
+        key,
+        tid: 0,
+        tid_end: None,
+    };
+    if let Err(e) = write_cycle_file(cycle, &point) {
+        out.flush()?;
+        writeln!(
+            io::stderr().lock(),
+            "Warning: Unable to write to {}: {}",
+            cycle.display(),
+            strerror(&e)
+        )?;
+    }
+    Ok(())
+}
+
+/// After a finished prune or reblock: no cycle file is left to resume.
+pub(super) fn end_cycle(cx: &Context<'_>) {
+    if let Some(cycle) = &cx.opts.cycle_file {
+        let _ = fs::remove_file(cycle);
+    }
 }

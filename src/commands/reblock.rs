@@ -4,15 +4,15 @@
 //! (ioctl-abi.md §12); and `rebalance` and `dedup`, which say what they
 //! do here.
 
-use std::fs;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Instant;
 
+use super::prune::{end_cycle, save_cycle};
 use super::{Context, Failure};
 use crate::errno::strerror;
-use crate::mirror::cycle::{read_cycle_file, write_cycle_file, CyclePoint, CycleRead};
+use crate::mirror::cycle::{read_cycle_file, CycleRead};
 use crate::pfs::getpfs::open_inside;
 use crate::pfs::reblock::BIGBLOCK_SIZE;
 use crate::pfs::{OpenError, Pfs, ReblockReq};
@@ -114,27 +114,10 @@ fn reblock_on(
                     req.key_cur.obj_id, req.key_cur.localization
                 ),
             )?;
-            if let Some(cycle) = &cx.opts.cycle_file {
-                let point = CyclePoint {
-                    key: req.key_cur,
-                    tid: 0,
-                    tid_end: None,
-                };
-                if let Err(e) = write_cycle_file(cycle, &point) {
-                    out.flush()?;
-                    writeln!(
-                        io::stderr().lock(),
-                        "Warning: Unable to write to {}: {}",
-                        cycle.display(),
-                        strerror(&e)
-                    )?;
-                }
-            }
+            save_cycle(cx, req.key_cur, out)?;
         }
         Ok(true) => {
-            if let Some(cycle) = &cx.opts.cycle_file {
-                let _ = fs::remove_file(cycle);
-            }
+            end_cycle(cx);
             line(out, format_args!(" succeeded"))?;
         }
     }
