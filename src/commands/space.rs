@@ -29,8 +29,8 @@ pub(crate) fn space(paths: &[PathArg]) -> Result<(), Failure> {
             tally(s.history)
         );
         text.push_str(&format!(
-            "  since the newest snapshot: {} (prune keeps them)\n",
-            tally(s.recent)
+            "  kept by prune: {} (since the newest snapshot, or all with fewer than two)\n",
+            tally(s.kept)
         ));
         text.push_str(&format!(
             "  held by no snapshot: {} (prune gives them back)\n",

@@ -442,3 +442,70 @@ fn a_restricted_prune_reaches_no_pfs_outside_its_prefix() {
     let out = restricted(&["prune-everything", mine.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// SIGKILL at 50 points of a prune of thousands of prunable records (it
+/// commits in short transactions): each time the store verifies, the
+/// snapshot's view is whole, and a rerun ends where an uncut prune does.
+#[test]
+fn a_prune_killed_anywhere_leaves_a_sound_store_and_a_rerun_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = store_with_master(dir.path(), "base");
+    let m = base.join("master");
+    // Four imports of 2,000 files, most rewritten each time; the middle
+    // two snapshots deleted, so their versions lie between the first and
+    // the last one's and go.
+    let t = tree(
+        dir.path(),
+        (0..2000).map(|i| (format!("d{}/f{i}", i % 20), format!("v0 {i}"))),
+    );
+    for g in 0..4 {
+        if g > 0 {
+            for i in (0..2000).filter(|i| i % 3 != 0) {
+                fs::write(t.join(format!("d{}/f{i}", i % 20)), format!("v{g} {i}")).unwrap();
+            }
+        }
+        import(&t, &m);
+    }
+    let snaps = snapshot_tids(&m);
+    for middle in &snaps[1..3] {
+        ok(&["snaprm", m.to_str().unwrap(), &format!("{middle:#018x}")]);
+    }
+    let snap = snaps[3];
+    let views = [as_of(&base, 1, snaps[0]), as_of(&base, 1, snap)];
+    // An uncut prune: the state every cut one must reach, and how long
+    // it takes, to spread the kills over.
+    let whole = copy_store(&base, &dir.path().join("whole"));
+    let started = std::time::Instant::now();
+    ok(&["prune", whole.join("master").to_str().unwrap()]);
+    let took = started.elapsed().as_micros() as u64;
+    let end = all_records(&whole, 1);
+    let before = all_records(&base, 1);
+    assert!(
+        end + 2000 < before,
+        "too little to prune: {before} -> {end}"
+    );
+    for i in 0..50u64 {
+        let root = copy_store(&base, &dir.path().join(format!("cut{i}")));
+        let m = root.join("master");
+        let child = hammer()
+            .args(["prune", m.to_str().unwrap()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(took * i / 50));
+        signal(&child, nix::sys::signal::Signal::SIGKILL);
+        wait_output("the killed prune", 60, child);
+        ok(&["verify", m.to_str().unwrap()]);
+        for (tid, view) in [snaps[0], snap].iter().zip(&views) {
+            assert!(
+                as_of(&root, 1, *tid) == *view,
+                "cut {i}: a snapshot's view changed"
+            );
+        }
+        ok(&["prune", m.to_str().unwrap()]);
+        assert_eq!(all_records(&root, 1), end, "cut {i}");
+        fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -31,9 +31,10 @@ pub struct Space {
     pub live: Tally,
     /// Deleted versions: the PFS's history.
     pub history: Tally,
-    /// History created after the newest snapshot (all of it without
-    /// one): prune keeps it.
-    pub recent: Tally,
+    /// History prune keeps whatever it sees: created after the newest
+    /// snapshot, or all of it with fewer than two snapshots (prune's
+    /// newest bucket is kept whole, kernel-semantics.md §6.1).
+    pub kept: Tally,
     /// History no snapshot sees from before the newest one: prune removes
     /// it (prune-min aside).
     pub unheld: Tally,
@@ -85,8 +86,8 @@ impl Store {
                 continue;
             }
             space.history.add(bytes);
-            if snaps.last().is_none_or(|&newest| b.create_tid > newest) {
-                space.recent.add(bytes);
+            if snaps.len() < 2 || snaps.last().is_some_and(|&newest| b.create_tid > newest) {
+                space.kept.add(bytes);
                 continue;
             }
             // The snapshots that see it: create_tid <= S < delete_tid.
