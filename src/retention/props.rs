@@ -4,7 +4,8 @@
 //! the store and through the kernel backend and its double. Whatever the
 //! history, the PFS as of every snapshot kept is byte for byte what it
 //! was, exactly the deleted records whose life lies in one bucket are
-//! gone, and no MIRROR_READ from before a destroyed record's last change
+//! gone, a reblock after the prune changes no record (store-format.md
+//! §5.1), and no MIRROR_READ from before a destroyed record's last change
 //! skips over its place (kernel-semantics.md §6, §1.9).
 
 use std::fs::File;
@@ -17,9 +18,10 @@ use super::{prune_until, snapshot_records, softprune_elms, PruneEnd, SnapTime};
 use crate::ondisk::{rectype, LeafElm, SnapshotData, LOCALIZE_INODE, LOCALIZE_MISC};
 use crate::pfs::kernel::KernelPfs;
 use crate::pfs::kernel_double::KernelDouble;
+use crate::pfs::reblock::DO_FLAGS;
 use crate::pfs::retain::prunes;
 use crate::pfs::store::{encode_key, RecordId, Store};
-use crate::pfs::{MirrorReadReq, Pfs, PruneReq, SnapshotReq, SynctidOp};
+use crate::pfs::{MirrorReadReq, Pfs, PruneReq, ReblockReq, SnapshotReq, SynctidOp};
 use crate::wire::reader::BatchIter;
 use crate::wire::Mrecord;
 
@@ -182,6 +184,19 @@ fn run(
     assert!(
         after == kept,
         "{backend:?}: exactly the rule's records are gone"
+    );
+    // A reblock then moves payloads, never a record or its bytes.
+    let mut rb = ReblockReq::new(DO_FLAGS, 100);
+    loop {
+        pfs.reblock(&mut rb).unwrap();
+        if !rb.interrupted {
+            break;
+        }
+        rb.key_beg = rb.key_cur;
+    }
+    assert!(
+        records(&root) == after,
+        "{backend:?}: the reblock changed a record"
     );
     // A read from at or before a destroyed record's last change never
     // skips over its place.
