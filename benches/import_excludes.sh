@@ -33,14 +33,7 @@ pats=(--exclude '*.tmp' --exclude '*.bak' --exclude '*~' --exclude '.cache/'
 rm -rf "$T/k"
 echo "tree $src: $(find "$src" | wc -l) entries, $(find "$T/kept" | wc -l) kept by the patterns"
 
-secs() {
-    local t0 t1
-    t0=$(date +%s.%N)
-    "$@"
-    t1=$(date +%s.%N)
-    echo "$t1 - $t0" | bc -l
-}
-median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+. benches/lib/timing.sh
 fresh() {
     rm -rf "$T/s"
     "$H" store-create "$T/s" >/dev/null

@@ -22,14 +22,7 @@ python3 benches/lib/gentree.py small "$T/tree" 1 "$FILES"
 one=$(cd "$T/tree" && find . -type f | sort | sed -n "$((FILES / 2))p")
 rm -rf "$T/tree"
 
-secs() {
-    local t0 t1
-    t0=$(date +%s.%N)
-    "$@"
-    t1=$(date +%s.%N)
-    echo "$t1 - $t0" | bc -l
-}
-median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+. benches/lib/timing.sh
 
 whole=() part=()
 for r in $(seq "$ROUNDS"); do

@@ -222,8 +222,9 @@ pub fn choose(moment: &Moment, all: &[Candidate], pfs: &str) -> Result<Candidate
     }
 }
 
-/// A time as this module reads dates back: `YYYY-MM-DDTHH:MM:SS` local.
-fn date_of(secs: i64) -> String {
+/// A time as dates are read back: `YYYY-MM-DDTHH:MM:SS` local (for the
+/// lines that tell which point a date chose).
+pub fn date_of(secs: i64) -> String {
     strftime_local(b"%Y-%m-%dT%H:%M:%S", secs, 32).map_or_else(
         || secs.to_string(),
         |b| String::from_utf8_lossy(&b).into_owned(),

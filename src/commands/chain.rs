@@ -41,10 +41,7 @@ fn open(word: &OsStr, status: u8) -> Result<(Chain, Option<u64>), Failure> {
     // A date: the newest restore point stored by then, told first.
     let m = chain.existing().map_err(fail(status))?;
     let (tid, secs) = chain.point_at(&m, date).map_err(fail(status))?;
-    let when = crate::ctime::strftime_local(b"%Y-%m-%dT%H:%M:%S", secs, 32).map_or_else(
-        || secs.to_string(),
-        |b| String::from_utf8_lossy(&b).into_owned(),
-    );
+    let when = crate::bridge::point::date_of(secs);
     let _ = writeln!(
         io::stderr(),
         "hammer: {url} is {tid:#018x}: the object stored at {when}"

@@ -59,6 +59,21 @@ pub struct Tree {
     pub problems: Vec<Undecodable>,
 }
 
+/// A path as messages show it, from its names walked up from the file
+/// (the file's own first): `/` and each name escaped as `escape_ascii`
+/// does; `/` alone for the root.
+pub fn shown_path(upward: &[&[u8]]) -> String {
+    let mut path = String::new();
+    for name in upward.iter().rev() {
+        path.push('/');
+        path.push_str(&name.escape_ascii().to_string());
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    path
+}
+
 /// `hammer_btree_chkts`: visible as of `tid` (kernel-semantics.md §1.3).
 pub fn visible(leaf: &LeafElm, tid: u64) -> bool {
     let b = &leaf.base;

@@ -4,7 +4,8 @@
 
 use nix::errno::Errno;
 
-use crate::ondisk::{BaseElm, LOCALIZE_MASK, LOCALIZE_PSEUDOFS_MASK};
+use super::retain::whole_pfs;
+use crate::ondisk::{BaseElm, LOCALIZE_PSEUDOFS_MASK};
 
 /// `HAMMER_IOC_DO_BTREE`: reblock B-Tree nodes (in `head.flags`).
 pub const DO_BTREE: u32 = 0x0002_0000;
@@ -62,18 +63,12 @@ impl ReblockReq {
     /// free level of `fill` percent (0 to 100).
     pub fn new(what: u32, fill: u32) -> Self {
         let kept = i64::from(fill.min(100)) * i64::from(BIGBLOCK_SIZE) / 100;
+        let (key_beg, key_end) = whole_pfs();
         ReblockReq {
             what,
             free_level: (BIGBLOCK_SIZE - kept as i32).max(0),
-            key_beg: BaseElm {
-                obj_id: i64::MIN,
-                ..BaseElm::default()
-            },
-            key_end: BaseElm {
-                obj_id: i64::MAX,
-                localization: LOCALIZE_MASK,
-                ..BaseElm::default()
-            },
+            key_beg,
+            key_end,
             key_cur: BaseElm::default(),
             stats: ReblockStats::default(),
             interrupted: false,

@@ -157,22 +157,32 @@ pub struct PruneReq {
     pub interrupted: bool,
 }
 
+/// The keys a prune or reblock of a whole PFS runs between, as the
+/// original's templates set them: the lowest localization and obj_id to
+/// the highest.
+pub fn whole_pfs() -> (BaseElm, BaseElm) {
+    let beg = BaseElm {
+        obj_id: i64::MIN,
+        ..BaseElm::default()
+    };
+    let end = BaseElm {
+        obj_id: i64::MAX,
+        localization: LOCALIZE_MASK,
+        ..BaseElm::default()
+    };
+    (beg, end)
+}
+
 impl PruneReq {
     /// A prune of a whole PFS, as the tool's template starts one: key_beg
     /// at the lowest localization and obj_id, key_end at the highest.
     pub fn new(all: bool, elms: Vec<PruneElm>) -> Self {
+        let (key_beg, key_end) = whole_pfs();
         PruneReq {
             all,
             elms,
-            key_beg: BaseElm {
-                obj_id: i64::MIN,
-                ..BaseElm::default()
-            },
-            key_end: BaseElm {
-                obj_id: i64::MAX,
-                localization: LOCALIZE_MASK,
-                ..BaseElm::default()
-            },
+            key_beg,
+            key_end,
             key_cur: BaseElm::default(),
             stats: PruneStats::default(),
             interrupted: false,

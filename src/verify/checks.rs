@@ -13,7 +13,7 @@ use super::{Key, Summary, VerifyError};
 use crate::errno::errno_desc;
 use crate::idhash::IdMap;
 use crate::model::format::{block_at, objtype};
-use crate::model::tree::{visible, Tree};
+use crate::model::tree::{shown_path, visible, Tree};
 use crate::ondisk::{rectype, BaseElm, LeafElm, LOCALIZE_MASK, LOCALIZE_MISC};
 use crate::pfs::store::{encode_key, RecKey, Store};
 use crate::pfs::PfsError;
@@ -336,15 +336,7 @@ impl Paths {
         if at != ROOT_OBJ {
             return "(in a loop of directories)".to_string();
         }
-        let mut path = String::new();
-        for name in names.iter().rev() {
-            path.push('/');
-            path.push_str(&name.escape_ascii().to_string());
-        }
-        if path.is_empty() {
-            path.push('/');
-        }
-        path
+        shown_path(&names)
     }
 }
 

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use crate::model::format::{objtype, InodeData};
-use crate::model::tree::{EntryRef, TreeSink, Undecodable};
+use crate::model::tree::{shown_path, EntryRef, TreeSink, Undecodable};
 
 /// The inode fields export restores.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -155,12 +155,7 @@ impl Plan {
             names.push(&self.names[e.name_at..e.name_at + e.name_len]);
             at = e.dir;
         }
-        let mut path = String::new();
-        for name in names.iter().rev() {
-            path.push('/');
-            path.push_str(&name.escape_ascii().to_string());
-        }
-        Some(if path.is_empty() { "/".into() } else { path })
+        Some(shown_path(&names))
     }
 
     pub fn entry_at(&self, at: usize) -> (&Ent, &[u8]) {
