@@ -73,6 +73,52 @@ pub(crate) fn mktime_local(year: i32, month: u32, day: u32, hms: (u32, u32, u32)
     (t != -1).then_some(t)
 }
 
+/// A local calendar time broken down as `localtime(3)` gives it (the
+/// fields cleanup's period and the retention grid count by).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LocalTm {
+    pub year: i32,
+    /// 1 to 12.
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub min: u32,
+    pub sec: u32,
+    /// Days since Sunday, 0 to 6.
+    pub wday: u32,
+    /// Days since January 1, 0 to 365.
+    pub yday: u32,
+}
+
+/// `localtime_r(3)` of `secs`; `None` when the C library has no local time
+/// for it.
+pub(crate) fn localtime(secs: i64) -> Option<LocalTm> {
+    let t = libc::time_t::try_from(secs).ok()?;
+    // SAFETY: `tm` is plain data; all zeros (a null tm_zone included) is a
+    // valid value, which localtime_r overwrites.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: tzset reads TZ and sets the C library's zone; localtime_r
+    // writes only into `tm`, which lives across the call.
+    let got = unsafe {
+        tzset();
+        libc::localtime_r(&t, &mut tm)
+    };
+    if got.is_null() {
+        return None;
+    }
+    let u = |v: libc::c_int| u32::try_from(v).ok();
+    Some(LocalTm {
+        year: tm.tm_year.checked_add(1900)?,
+        month: u(tm.tm_mon)? + 1,
+        day: u(tm.tm_mday)?,
+        hour: u(tm.tm_hour)?,
+        min: u(tm.tm_min)?,
+        sec: u(tm.tm_sec)?,
+        wday: u(tm.tm_wday)?,
+        yday: u(tm.tm_yday)?,
+    })
+}
+
 /// The seconds since the epoch now (0 before it, as no clock says).
 pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()

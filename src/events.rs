@@ -182,6 +182,17 @@ struct Skipped<'a> {
 }
 
 #[derive(Serialize)]
+struct Cleanup<'a> {
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pfs_id: Option<u32>,
+    step: &'a str,
+    result: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+}
+
+#[derive(Serialize)]
 struct End {
     status: u8,
     seconds: f64,
@@ -281,6 +292,26 @@ impl Events {
     /// import skipped a file or directory it could not read.
     pub fn skipped(&self, path: &str, reason: &str) {
         self.emit("skipped", None, &Skipped { path, reason });
+    }
+
+    /// A step of cleanup on the PFS at `path`: `step` is `pfs` (whether it
+    /// is handled) or the directive's word, `result` what became of it.
+    pub fn cleanup(
+        &self,
+        path: &str,
+        pfs_id: Option<u32>,
+        step: &str,
+        result: &str,
+        message: Option<&str>,
+    ) {
+        let body = Cleanup {
+            path,
+            pfs_id,
+            step,
+            result,
+            message,
+        };
+        self.emit("cleanup", None, &body);
     }
 
     /// A message of a failure, as printed, its class and errno.

@@ -145,6 +145,10 @@ pub enum Command {
         word: &'static str,
         path: PathArg,
     },
+    /// `cleanup [<filesystem> ...]`.
+    Cleanup {
+        paths: Vec<PathArg>,
+    },
     /// `snapls [<path> ...]`: the paths (`.` when none); with `changes`
     /// (`snapls --changes`), every TID each store PFS changed at.
     /// `space <pfs-path> ...`.

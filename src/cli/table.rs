@@ -17,8 +17,8 @@ use super::command::{
 use super::completion::Shell;
 use super::usage::Usage;
 use crate::commands::{
-    self, bridge, chain, config, mirror, mount, pfs, prune, reblock, snap, space, verify, Context,
-    Failure,
+    self, bridge, chain, cleanup, config, mirror, mount, pfs, prune, reblock, snap, space, verify,
+    Context, Failure,
 };
 use crate::patharg::Place;
 
@@ -527,6 +527,31 @@ none, and installs it if the editor wrote it.
         run: handler!(Viconfig { fs, too_many } => config::viconfig(fs.as_deref(), *too_many)),
     },
     Entry {
+        word: "cleanup",
+        synopsis: "cleanup [<filesystem> ...]",
+        help: "\
+Runs the directives of each PFS's configuration (hammer config): takes
+and expires snapshots, prunes, reblocks, each once its period has passed
+since its last successful run (-F: whatever the period), within its
+max-runtime. A store's root stands for all its PFSes; without an argument,
+the HAMMER mounts. Default configuration, written on the first run:
+snapshots 1d 60d, prune 1d 5m, rebalance 1d 5m, reblock 1d 5m, recopy 30d
+10m. `snapshots <period> <retention> [any] [hourly=N] [daily=N]
+[weekly=N] [monthly=N] [yearly=N]` spares the grid's snapshots from the
+expiry. Period and cycle files go to the PFS's snapshots directory
+(pfs-status names it). Exit 1 when a PFS or a step failed.
+Options: -F -q -v -j file
+",
+        usage: Usage::GENERAL,
+        remote: Remote::Refused,
+        parse: |a| {
+            Some(Cleanup {
+                paths: a.iter().map(arg).collect(),
+            })
+        },
+        run: handler!(|cx| Cleanup { paths } => cleanup::cleanup(cx, paths)),
+    },
+    Entry {
         word: "prune",
         synopsis: "prune <softlink-dir>",
         help: "\
@@ -972,7 +997,6 @@ pub const OTHER_COMMANDS: &[&str] = &[
     "namekey1",
     "namekey2",
     "namekey32",
-    "cleanup",
     "abort-cleanup",
     "version",
     "version-upgrade",

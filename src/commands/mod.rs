@@ -10,6 +10,7 @@ pub(crate) mod chain;
 #[cfg(not(feature = "s3"))]
 #[path = "no_s3.rs"]
 pub(crate) mod chain;
+pub(crate) mod cleanup;
 pub(crate) mod config;
 mod failure;
 pub(crate) mod mirror;

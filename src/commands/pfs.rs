@@ -21,7 +21,7 @@ use crate::errno::strerror;
 use crate::ondisk::{HammerUuid, PseudofsData, PFSD_SLAVE};
 use crate::patharg::PathArg;
 use crate::pfs::getpfs::scanpfsid;
-use crate::pfs::store::Store;
+use crate::pfs::store::{self, Store};
 use crate::pfs::{getpfs, GetpfsError, OpenError, Pfs, PfsError, SynctidOp};
 
 /// How a command failed, each with the original's text (cli.md §5-10);
@@ -151,14 +151,28 @@ fn clear_hint(value: &str) -> &'static str {
 type CmdResult = Result<(), PfsCmdError>;
 
 /// The line of the PFS block that needs a descriptor (cli.md §4.2).
-fn hint(pfs: &dyn Pfs) -> SnapshotsHint {
-    pfs.version()
-        .map_or(SnapshotsHint::None, SnapshotsHint::Version)
+/// On a store, the snapshots directory `cleanup` uses for the PFS `path`
+/// names; on HAMMER the original's line by version.
+fn hint(path: &Path, pfs: &dyn Pfs) -> SnapshotsHint {
+    let root = fs::canonicalize(scanpfsid(path).open_path)
+        .ok()
+        .and_then(|p| store::find_root(&p));
+    match root {
+        Some(root) => SnapshotsHint::Store(store::cleanup_dir(&root, pfs.pfs_id())),
+        None => pfs
+            .version()
+            .map_or(SnapshotsHint::None, SnapshotsHint::Version),
+    }
 }
 
-fn print_block(out: &mut dyn Write, pfsd: &PseudofsData, pfs: &dyn Pfs) -> io::Result<()> {
+fn print_block(
+    out: &mut dyn Write,
+    path: &Path,
+    pfsd: &PseudofsData,
+    pfs: &dyn Pfs,
+) -> io::Result<()> {
     let mut b = Vec::new();
-    write_pfs_block(&mut b, pfsd, hint(pfs));
+    write_pfs_block(&mut b, pfsd, hint(path, pfs));
     out.write_all(&b)
 }
 
@@ -182,7 +196,7 @@ pub fn pfs_status(paths: &[PathArg], out: &mut dyn Write) -> CmdResult {
             }
             Ok(pfsd) => {
                 writeln!(out, "PFS#{} {{", pfs.pfs_id())?;
-                print_block(out, &pfsd, pfs.as_ref())?;
+                print_block(out, path, &pfsd, pfs.as_ref())?;
                 writeln!(out, "}}")?;
             }
         }
@@ -305,7 +319,7 @@ pub fn pfs_update(path: &PathArg, options: &[OsString], out: &mut dyn Write) -> 
     }
     pfs.set_pseudofs(&pfsd).map_err(PfsCmdError::Adjust)?;
     let pfsd = pfs.get_pseudofs().map_err(PfsCmdError::Retrieve)?;
-    print_block(out, &pfsd, pfs.as_ref())?;
+    print_block(out, path, &pfsd, pfs.as_ref())?;
     out.flush()?;
     Ok(())
 }
@@ -484,6 +498,11 @@ pub fn pfs_destroy(
     }
     writeln!(out, "pfs-destroy of PFS#{id} succeeded!")?;
     out.flush()?;
+    // A later PFS of this id must not inherit cleanup's last-run times
+    // and cycle files.
+    if let SnapshotsHint::Store(dir) = hint(path, pfs.as_ref()) {
+        let _ = fs::remove_dir_all(dir);
+    }
     // The original strips the slashes only when the path resolves to a
     // directory; a store's links always dangle, so they are stripped
     // whenever the path itself is not a symlink.

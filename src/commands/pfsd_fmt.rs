@@ -5,10 +5,13 @@ use crate::ondisk::PseudofsData;
 
 /// Which "snapshots directory" line follows the block (needs a descriptor
 /// and the filesystem's HAMMER version; mirror-dump has neither).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SnapshotsHint {
     None,
     Version(u32),
+    /// A PFS of a store: the directory `cleanup` uses when the PFS names
+    /// none (cli.md §23).
+    Store(std::path::PathBuf),
 }
 
 /// `prune-min=` text: C truncating division, so negative values print
@@ -58,14 +61,23 @@ pub fn write_pfs_block(out: &mut Vec<u8>, pfsd: &PseudofsData, hint: SnapshotsHi
     } else {
         line(out, "operating as a MASTER");
     }
-    if let SnapshotsHint::Version(v) = hint {
-        if snapshots.is_empty() {
+    if !snapshots.is_empty() {
+        return;
+    }
+    match hint {
+        SnapshotsHint::None => {}
+        SnapshotsHint::Version(v) => {
             let s = match (v < 3, pfsd.is_slave()) {
                 (true, true) => "snapshots directory not set for slave",
                 (true, false) => "snapshots directory for master defaults to <pfs>/snapshots",
                 (false, _) => "snapshots directory defaults to /var/hammer/<pfs>",
             };
             line(out, s);
+        }
+        SnapshotsHint::Store(dir) => {
+            out.extend_from_slice(b"    snapshots directory defaults to ");
+            out.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(dir.as_os_str()));
+            out.push(b'\n');
         }
     }
 }

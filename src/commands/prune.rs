@@ -150,7 +150,7 @@ fn delete_records(pfs: &mut dyn Pfs, snaps: &[SnapshotData]) {
 /// (cli.md §15).
 pub(crate) fn prune(cx: &Context<'_>, path: &Path, everything: bool) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
-    let r = prune_on(cx, path, everything, &mut out);
+    let r = prune_on(cx, path, everything, &mut out, &mut io::stderr());
     let _ = out.flush();
     match r {
         Ok(0) => Ok(()),
@@ -159,12 +159,14 @@ pub(crate) fn prune(cx: &Context<'_>, path: &Path, everything: bool) -> Result<(
     }
 }
 
-/// The prune; its exit status, 0 or 2 (the prune failed).
-fn prune_on(
+/// The prune, its lines on `out` and its warnings on `err`; its exit
+/// status, 0 or 2 (the prune failed).
+pub(super) fn prune_on(
     cx: &Context<'_>,
     path: &Path,
     everything: bool,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<u8, PruneError> {
     let deadline = cx.opts.timeout.map(|t| Instant::now() + t);
     let mut req = PruneReq::new(everything, Vec::new());
@@ -179,7 +181,6 @@ fn prune_on(
             }
             CycleRead::Absent | CycleRead::Cleared => {}
         }
-        let mut err = io::stderr().lock();
         for m in said {
             writeln!(err, "{m}")?;
         }
@@ -268,7 +269,7 @@ fn prune_on(
     }
     if req.elms.is_empty() && !everything {
         out.flush()?;
-        writeln!(io::stderr().lock(), "No snapshots found")?;
+        writeln!(err, "No snapshots found")?;
         return Ok(0);
     }
     line(

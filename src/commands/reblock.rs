@@ -23,7 +23,7 @@ const NODE_BYTES: i64 = 4096;
 
 /// Why a reblock, rebalance or dedup failed before it began.
 #[derive(Debug, thiserror::Error)]
-enum ReblockError {
+pub(super) enum ReblockError {
     #[error("Unable to open {}: {source}", fs.display())]
     Open {
         fs: std::path::PathBuf,
@@ -61,7 +61,7 @@ fn open(path: &Path) -> Result<Result<Box<dyn Pfs>, OpenError>, ReblockError> {
 }
 
 /// The reblock; its exit status, 0 or 2 (the reblock failed).
-fn reblock_on(
+pub(super) fn reblock_on(
     cx: &Context<'_>,
     path: &Path,
     what: u32,

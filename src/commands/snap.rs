@@ -343,6 +343,30 @@ fn snapshot_on(
     Ok(())
 }
 
+/// cleanup's snapshot of the PFS at `path` (cli.md §23): on HAMMER what
+/// `hammer snapshot <path> <dir>` makes, a record and its softlink in
+/// `dir` (the softlink's name printed on `out`); on a store the record
+/// only, as snap makes it there.
+pub(super) fn cleanup_snapshot(
+    path: &Path,
+    dir: &Path,
+    on_store: bool,
+    out: &mut dyn Write,
+) -> SnapResult {
+    if !on_store {
+        return snapshot_on(Some(path), dir, None, out);
+    }
+    let Inside { mut pfs, .. } = open_inside(path).map_err(|source| SnapError::Open {
+        fs: path.to_path_buf(),
+        source,
+    })?;
+    let tid = snapshot_tid(pfs.as_mut()).map_err(|e| SnapError::Synctid {
+        fs: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    add_snapshot(pfs.as_mut(), tid, b"", None)
+}
+
 /// A TID as snaprm reads one: `strtoull(word, 16)` that takes the whole
 /// word (an optional `0x`; an empty word is 0, as there).
 fn whole_hex(word: &[u8]) -> Option<u64> {

@@ -18,8 +18,10 @@ use crate::ondisk::SnapshotData;
 use crate::pfs::retain::MAX_TID;
 use crate::pfs::{Pfs, PruneElm, PruneReq, Result, SnapshotReq};
 
+pub mod grid;
 #[cfg(test)]
 mod props;
+pub mod schedule;
 
 /// A snapshot to keep: its TID and when it was taken, in seconds since the
 /// epoch (0 when unknown; prune-min passes over such a snapshot).

@@ -64,8 +64,8 @@ fn help_is_the_overview_on_stdout_exit_0() {
     // The original's other commands, in one line at the end.
     let last = overview.lines().last().unwrap();
     assert!(last.starts_with("Not implemented"), "{last}");
-    assert!(last.contains(" cleanup, ") && last.contains(" version <filesystem>, "));
-    assert!(!overview.lines().any(|l| l.starts_with("  hammer cleanup")));
+    assert!(last.contains(" iostats, ") && last.contains(" version <filesystem>, "));
+    assert!(!overview.lines().any(|l| l.starts_with("  hammer iostats")));
 }
 
 #[test]
@@ -83,10 +83,10 @@ fn help_for_one_command() {
         "{text}"
     );
     assert_eq!(
-        hammer(&["help", "cleanup"]),
+        hammer(&["help", "iostats"]),
         (
             String::new(),
-            "hammer: help: cleanup: not implemented (a command of DragonFly's hammer(8) this tool does not provide)\n".into(),
+            "hammer: help: iostats: not implemented (a command of DragonFly's hammer(8) this tool does not provide)\n".into(),
             1
         )
     );
@@ -269,9 +269,9 @@ fn double_dash_ends_options() {
 
 #[test]
 fn commands_not_provided_fail_clearly() {
-    let (out, err, code) = hammer(&["cleanup"]);
+    let (out, err, code) = hammer(&["iostats"]);
     assert_eq!(
         (out.as_str(), err.as_str(), code),
-        ("", "hammer: cleanup: not implemented\n", 1)
+        ("", "hammer: iostats: not implemented\n", 1)
     );
 }

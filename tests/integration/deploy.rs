@@ -4,7 +4,7 @@
 //! typo'd directive does not), and their command lines, as systemd
 //! expands them from the example configuration files, run: mirror-stream
 //! copies and stops on SIGTERM with the status the unit counts as success,
-//! the nightly job imports, prunes and reblocks. The tests that need zsh, fish or
+//! the nightly job imports and cleans up. The tests that need zsh, fish or
 //! systemd-analyze are ignored by default and fail when run without it.
 
 use std::collections::BTreeMap;
@@ -383,10 +383,10 @@ fn text_of(out: &Output) -> String {
 }
 
 /// The nightly unit's command lines, with its example configuration
-/// pointed at a tree and a master PFS, import the tree, prune and
-/// reblock.
+/// pointed at a tree and a master PFS, import the tree and clean the PFS
+/// up (a snapshot, prune, reblock).
 #[test]
-fn the_nightly_unit_imports_prunes_and_reblocks() {
+fn the_nightly_unit_imports_and_cleans_up() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_master(dir.path(), "store");
     let t = tree(dir.path(), [("a", b"one\n".to_vec())]);
@@ -399,7 +399,7 @@ fn the_nightly_unit_imports_prunes_and_reblocks() {
         .filter_map(|a| a.iter().find(|w| table::find(w.as_ref()).is_some()))
         .map(String::as_str)
         .collect();
-    assert_eq!(words, ["import", "prune", "reblock"], "{commands:?}");
+    assert_eq!(words, ["import", "cleanup"], "{commands:?}");
     for argv in &commands {
         let out = Command::new(&argv[0])
             .args(&argv[1..])
@@ -415,4 +415,10 @@ fn the_nightly_unit_imports_prunes_and_reblocks() {
         restored.to_str().unwrap(),
     ]);
     assert_eq!(fs::read(restored.join("a")).unwrap(), b"one\n");
+    // cleanup wrote the default configuration and ran every step.
+    let root = store.canonicalize().unwrap();
+    let periods = root.join(".hammer-store.cleanup/pfs00001");
+    for step in ["snapshots", "prune", "reblock"] {
+        assert!(periods.join(format!(".{step}.period")).is_file(), "{step}");
+    }
 }

@@ -6,6 +6,7 @@
 mod common;
 
 mod bytes_args;
+mod cleanup;
 mod cli;
 mod codec_props;
 mod compress;

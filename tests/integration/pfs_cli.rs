@@ -27,11 +27,18 @@ fn store() -> (tempfile::TempDir, std::path::PathBuf) {
     (d, s)
 }
 
-fn block(beg: &str, end: &str, label: &str, mode: &str) -> String {
+/// The PFS block of PFS `id` of the store `s`; its snapshots-directory
+/// line names the directory cleanup uses on a store.
+fn block(s: &Path, id: u32, beg: &str, end: &str, label: &str, mode: &str) -> String {
+    let dir = s
+        .canonicalize()
+        .unwrap()
+        .join(format!(".hammer-store.cleanup/pfs{id:05}"));
     format!(
         "    sync-beg-tid=0x{beg}\n    sync-end-tid=0x{end}\n    shared-uuid={SHARED}\n    \
          unique-uuid={UNIQUE}\n    label=\"{label}\"\n    prune-min=00:00:00\n    \
-         operating as a {mode}\n    snapshots directory defaults to /var/hammer/<pfs>\n"
+         operating as a {mode}\n    snapshots directory defaults to {}\n",
+        dir.display()
     )
 }
 
@@ -54,7 +61,14 @@ fn pfs_master_and_slave_output() {
         o,
         format!(
             "Creating PFS#1\tsucceeded!\na\n{}",
-            block("0000000000000001", "0000000100000005", "first", "MASTER")
+            block(
+                &s,
+                1,
+                "0000000000000001",
+                "0000000100000005",
+                "first",
+                "MASTER"
+            )
         )
     );
     let o = create(&s, "pfs-slave", "b", &[]);
@@ -62,7 +76,7 @@ fn pfs_master_and_slave_output() {
         o,
         format!(
             "Creating PFS#2\tsucceeded!\nb\n{}",
-            block("0000000000000001", "0000000000000001", "", "SLAVE")
+            block(&s, 2, "0000000000000001", "0000000000000001", "", "SLAVE")
         )
     );
     assert_eq!(
@@ -78,7 +92,7 @@ fn pfs_status_output_and_path_forms() {
     let want = |p: &str| {
         format!(
             "{p}\tPFS#1 {{\n{}}}\n",
-            block("0000000000000001", "0000000000000001", "", "SLAVE")
+            block(&s, 1, "0000000000000001", "0000000000000001", "", "SLAVE")
         )
     };
     for p in ["b", "b/", "@@-1:00001", "./@@0x0000000100000000:00001"] {
@@ -263,7 +277,11 @@ fn pfs_update_applies_options_in_order() {
     );
     // D17 fixed: a bare snapshots-clear, as the usage shows it.
     let (o, _, c) = hammer_in(&s, &["pfs-update", "b", "snapshots-clear"], "");
-    assert!(!o.contains("snapshots=") && o.contains("defaults to /var/hammer"));
+    assert!(
+        !o.contains("snapshots=")
+            && o.contains("defaults to /")
+            && o.contains(".hammer-store.cleanup/pfs")
+    );
     assert_eq!(c, 0);
 }
 

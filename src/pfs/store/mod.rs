@@ -127,6 +127,12 @@ pub struct Store {
     reblock_budget: u64,
 }
 
+/// Where `hammer cleanup` keeps the period and cycle files of the store's
+/// PFS `id` (its snapshots directory; cli.md §23).
+pub fn cleanup_dir(root: &Path, id: u32) -> PathBuf {
+    root.join(format!(".hammer-store.cleanup/pfs{id:05}"))
+}
+
 impl Store {
     /// `hammer store-create`: a new store in `dir` holding PFS#0, a master
     /// with its root directory, as newfs_hammer leaves a filesystem.
@@ -169,6 +175,11 @@ impl Store {
             copy: None,
             reblock_budget: reblock::BYTES_PER_CALL,
         }
+    }
+
+    /// The ids of the store's PFSes, lowest first.
+    pub fn pfs_ids(&self) -> Result<Vec<u32>> {
+        pfsdata::live_ids(&self.conn)
     }
 
     /// The store's root directory.

@@ -116,6 +116,29 @@ fn load_pfs(conn: &Connection, id: u32) -> Result<Option<(PseudofsData, LeafElm)
     Ok(None)
 }
 
+/// The ids of the PFSes that exist (a live PFS record without DELETED),
+/// lowest first.
+pub(super) fn live_ids(conn: &Connection) -> Result<Vec<u32>> {
+    let first = key::encode(&pfs_record_key(0, 1));
+    let last = key::encode(&pfs_record_key(0xFFFF, 0));
+    let mut stmt =
+        conn.prepare_cached("SELECT leaf, data FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k")?;
+    let mut rows = stmt.query(params![&first[..], &last[..]])?;
+    let mut ids = Vec::new();
+    while let Some(row) = rows.next()? {
+        let leaf = leaf_from(row.get_ref(0)?.as_blob()?)?;
+        let data = row.get_ref(1)?.as_blob_or_null()?.unwrap_or_default();
+        let Ok(bytes) = <&[u8; PseudofsData::SIZE]>::try_from(data) else {
+            return Err(StoreError::Corrupt("PFS record is not 292 bytes").into());
+        };
+        if leaf.base.delete_tid == 0 && PseudofsData::decode(bytes).mirror_flags & PFSD_DELETED == 0
+        {
+            ids.push(u32::try_from(leaf.base.key >> 16).unwrap_or(u32::MAX));
+        }
+    }
+    Ok(ids)
+}
+
 /// The PFS data and its record, or ENOENT when the PFS does not exist or
 /// is marked deleted.
 pub(super) fn load_live_pfs(conn: &Connection, id: u32) -> Result<(PseudofsData, LeafElm)> {
