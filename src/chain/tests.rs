@@ -26,6 +26,8 @@ use crate::mirror::write::WriteOptions;
 use crate::patharg::PathArg;
 use crate::pfs::getpfs;
 use crate::pfs::store::Store;
+use crate::pfs::Pfs;
+use crate::retention::grid::{Grid, Retain, Unit};
 
 /// A master PFS with a tree to import into it, and one in-memory bucket.
 pub struct Fixture {
@@ -144,6 +146,115 @@ impl Fixture {
         )?;
         Ok(self.sync_end(&slave))
     }
+}
+
+/// s3-prune's `keep=<n>` alone.
+fn keep(n: usize) -> Retain {
+    Retain {
+        keep: Some(n),
+        ..Retain::default()
+    }
+}
+
+/// The records of PFS#1 of the store at `root` visible as of `tid`: key
+/// and payload.
+fn live_as_of(root: &std::path::Path, tid: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut store = Store::open(root).unwrap();
+    store.set_pfs_id(1);
+    let mut out = Vec::new();
+    store
+        .for_each_record(|leaf, data| {
+            let b = &leaf.base;
+            if b.create_tid <= tid && (b.delete_tid == 0 || b.delete_tid > tid) {
+                let key = (
+                    b.localization & 0xFFFF,
+                    b.obj_id,
+                    b.key,
+                    b.rec_type,
+                    b.create_tid,
+                );
+                out.push((format!("{key:?}").into_bytes(), data.to_vec()));
+            }
+        })
+        .unwrap();
+    out
+}
+
+/// A grid prune keeps the newest point of each of the newest months and
+/// merges the objects between them, the oldest run into a new base; every
+/// kept point restores to the master's state then, and keeps its time.
+#[test]
+fn a_grid_prune_merges_the_runs_between_the_points_it_keeps() {
+    std::env::set_var("TZ", "UTC");
+    let f = Fixture::new();
+    let chain = f.chain(Faults::default());
+    let mut ends = Vec::new();
+    for n in 0..6 {
+        ends.push(f.generation(n, 3_000));
+        f.push(&chain).unwrap();
+    }
+    // Stored on 2027-01-01 and -02, 02-10 and -11, 03-12 and -13.
+    let jan1 = 1_798_761_600u64;
+    let days = [0u64, 1, 40, 41, 70, 71];
+    {
+        let (w, m) = Writer::begin(&chain, "test").unwrap();
+        let mut m = m.unwrap();
+        for (o, d) in m.objects.iter_mut().zip(days) {
+            o.time = Some(jan1 + d * 86_400);
+        }
+        w.publish(&m).unwrap();
+    }
+    let mut grid = Grid::default();
+    grid.set(Unit::Monthly, 3);
+    let retain = Retain { keep: None, grid };
+    let scratch = f.dir.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let done = prune(
+        &chain,
+        &retain,
+        &scratch,
+        &read_options(),
+        None,
+        &mut io::sink(),
+    )
+    .unwrap();
+    assert_eq!(done.len(), 3);
+    assert!(done.iter().all(|d| d.removed.len() == 2));
+    let m = f.manifest().unwrap();
+    let points: Vec<u64> = m.spans().iter().map(|s| s.end).collect();
+    assert_eq!(points, [ends[1], ends[3], ends[5]]);
+    assert_eq!(m.spans()[0].beg, 0);
+    let times: Vec<Option<u64>> = m.objects.iter().map(|o| o.time).collect();
+    assert_eq!(times, [1, 41, 71].map(|d| Some(jan1 + d * 86_400)));
+    assert_eq!(f.stored(), f.named());
+    let master_root = f.dir.path().join("store");
+    for (i, &end) in points.iter().enumerate() {
+        let root = f.dir.path().join(format!("r{i}"));
+        Store::create(&root).unwrap();
+        let slave = PathArg::from(root.join("slave").into_os_string());
+        let wo = WriteOptions {
+            yes: true,
+            quiet: true,
+            ..WriteOptions::default()
+        };
+        apply(&chain, Some(end), &slave, &wo, &mut io::sink()).unwrap();
+        assert_eq!(f.sync_end(&slave), end);
+        assert!(
+            live_as_of(&root, end) == live_as_of(&master_root, end),
+            "point {i} restores to another state"
+        );
+    }
+    // Nothing left to merge: the same grid does nothing.
+    let again = prune(
+        &chain,
+        &retain,
+        &scratch,
+        &read_options(),
+        None,
+        &mut io::sink(),
+    )
+    .unwrap();
+    assert!(again.is_empty());
 }
 
 #[test]
@@ -511,7 +622,14 @@ fn a_prune_killed_during_its_upload_leaves_it_to_the_next_run_to_abort() {
     };
     let scratch = f.dir.path().join("scratch");
     std::fs::create_dir(&scratch).unwrap();
-    let r = prune(&dying, 0, &scratch, &read_options(), None, &mut io::sink());
+    let r = prune(
+        &dying,
+        &keep(0),
+        &scratch,
+        &read_options(),
+        None,
+        &mut io::sink(),
+    );
     assert!(r.is_err());
     assert_eq!(f.shared.open_uploads.lock().unwrap().len(), 1);
     let end = f.generation(3, 100);
@@ -564,8 +682,15 @@ fn a_temporary_store_left_by_a_killed_process_is_removed_by_the_next() {
     // A prune with nothing to merge removes them too.
     std::fs::create_dir_all(left.join("store")).unwrap();
     let chain = f.chain(Faults::default());
-    let none = prune(&chain, 5, &place, &read_options(), None, &mut io::sink());
-    assert!(none.unwrap().is_none());
+    let none = prune(
+        &chain,
+        &keep(5),
+        &place,
+        &read_options(),
+        None,
+        &mut io::sink(),
+    );
+    assert!(none.unwrap().is_empty());
     assert!(!left.exists(), "a prune with nothing to merge left it");
 }
 

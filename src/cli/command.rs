@@ -11,6 +11,7 @@ use crate::bridge::exclude::ExcludeOptions;
 use crate::cparse::strtoull;
 use crate::mirror::fanout::MAX_TARGETS;
 use crate::patharg::{PathArg, Place};
+use crate::retention::grid::{Retain, Unit};
 
 /// A command with its arguments.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -182,10 +183,10 @@ pub enum Command {
     MirrorVerifyServe {
         fs: PathArg,
     },
-    /// `s3-prune s3://bucket/prefix keep=<N>`.
+    /// `s3-prune s3://bucket/prefix [keep=<N>] [<unit>=<N> ...]`.
     S3Prune {
         url: OsString,
-        keep: usize,
+        retain: Retain,
     },
     /// `help [command]`, `-h`, `--help`, `<command> --help`.
     Help {
@@ -268,12 +269,26 @@ pub(super) fn snapls(args: &[OsString]) -> Option<Command> {
 }
 
 /// `keep=<N>`: how many of a chain's newest increments s3-prune keeps.
-pub(super) fn keep_count(word: &OsStr) -> Option<usize> {
-    let n = word.to_str()?.strip_prefix("keep=")?;
-    if n.is_empty() || !n.bytes().all(|c| c.is_ascii_digit()) {
-        return None;
+/// s3-prune's terms: `keep=<N>` and the grid's `<unit>=<N>` (cli.md
+/// §23.3), at least one, each once, N decimal.
+pub(super) fn retain_terms(words: &[OsString]) -> Option<Retain> {
+    let mut r = Retain::default();
+    let mut seen = Vec::new();
+    for word in words {
+        let (name, n) = word.to_str()?.split_once('=')?;
+        if n.is_empty() || !n.bytes().all(|c| c.is_ascii_digit()) || seen.contains(&name) {
+            return None;
+        }
+        seen.push(name);
+        match name {
+            "keep" => r.keep = Some(n.parse().ok()?),
+            _ => {
+                let unit = Unit::ALL.into_iter().find(|u| u.name() == name)?;
+                r.grid.set(unit, n.parse().ok()?);
+            }
+        }
     }
-    n.parse().ok()
+    (!words.is_empty()).then_some(r)
 }
 
 pub(super) fn arg(word: &OsString) -> PathArg {

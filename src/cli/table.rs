@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 use super::command::Command::{self, *};
 use super::command::{
-    arg, import, keep_count, mirror_copy, mirror_dump, mirror_read, path_and_options, snap, snapls,
-    snapshot, SnapKind,
+    arg, import, mirror_copy, mirror_dump, mirror_read, path_and_options, retain_terms, snap,
+    snapls, snapshot, SnapKind,
 };
 use super::completion::Shell;
 use super::usage::Usage;
@@ -915,24 +915,27 @@ the mirror commands are.
 
 const OBJECT_STORAGE: &[Entry] = &[Entry {
     word: "s3-prune",
-    synopsis: "s3-prune s3://<bucket>[/<prefix>] keep=<N>",
+    synopsis: "s3-prune s3://<bucket>[/<prefix>] [keep=<N>] [hourly=<N>] [daily=<N>] [weekly=<N>] [monthly=<N>] [yearly=<N>]",
     help: "\
-Merges a chain's base and all but its newest <N> increments into a new
-base (through a temporary store in the current directory), then deletes
-the objects it replaced; the restore points before the new base are gone.
-The manifest names the new base before anything is deleted. -z
-compresses the new base.
+Keeps the restore points of a chain that keep=<N> (its newest <N>
+increments and their base) and the retention grid (the newest point of
+each of the <N> newest hours, days, ISO weeks, months or years, by the
+time each object was stored) name, and the newest; merges each run of
+objects between two kept points into one object (the oldest run into a
+new base) through a temporary store in ~/.cache/hammer-mirror, then
+deletes the objects it replaced. The manifest names the new objects
+before anything is deleted. -z compresses the new objects.
 ",
     usage: Usage::S3,
     remote: Remote::Refused,
     parse: |a| match a {
-        [url, keep] => match (Place::of(url), keep_count(keep)) {
-            (Place::Chain(url), Some(keep)) => Some(S3Prune { url, keep }),
+        [url, terms @ ..] => match (Place::of(url), retain_terms(terms)) {
+            (Place::Chain(url), Some(retain)) => Some(S3Prune { url, retain }),
             _ => None,
         },
         _ => None,
     },
-    run: handler!(|cx| S3Prune { url, keep } => chain::prune(cx, url, *keep)),
+    run: handler!(|cx| S3Prune { url, retain } => chain::prune(cx, url, retain)),
 }];
 
 const HELP: &[Entry] = &[

@@ -209,7 +209,9 @@ hammer [-a] mount <pfs-path>[@@<tid>] <mountpoint>
 hammer umount <mountpoint>
 ",
     );
-    pub const S3: Usage = Usage::of("hammer s3-prune s3://<bucket>[/<prefix>] keep=<N>\n");
+    pub const S3: Usage = Usage::of(
+        "hammer s3-prune s3://<bucket>[/<prefix>] [keep=<N>] [hourly=<N>] [daily=<N>] [weekly=<N>] [monthly=<N>] [yearly=<N>]\n",
+    );
     pub const SNAPSHOT: Usage = Usage::of(SNAPSHOT_USAGE);
     pub const PRUNE: Usage = Usage::of(PRUNE_USAGE);
     pub const REBLOCK: Usage = Usage::of(

@@ -18,6 +18,7 @@ use crate::chain::{prune as pruning, Chain, ChainError};
 use crate::mirror::error::MirrorError;
 use crate::mirror::remote::{parse_side, Side};
 use crate::patharg::Place;
+use crate::retention::grid::Retain;
 
 fn fail(status: u8) -> impl Fn(ChainError) -> Failure {
     move |error| Failure::errx(error).exit(status)
@@ -203,32 +204,34 @@ fn scratch_place() -> Result<PathBuf, ChainError> {
     Ok(dir)
 }
 
-/// `hammer s3-prune s3://... keep=<N>`.
-pub(crate) fn prune(cx: &Context<'_>, url: &OsStr, keep: usize) -> Result<(), Failure> {
+/// `hammer s3-prune s3://... [keep=<N>] [<unit>=<N> ...]`.
+pub(crate) fn prune(cx: &Context<'_>, url: &OsStr, retain: &Retain) -> Result<(), Failure> {
     let ro = cx.read_options(false, None);
     let diag = &mut io::stderr();
     let (chain, tid) = open(url, 1)?;
     if tid.is_some() {
         return Err(fail(1)(ChainError::Local(
-            "s3-prune: no @@<tid>: keep=<N> says what stays".into(),
+            "s3-prune: no @@<tid>: keep=<N> and the grid say what stays".into(),
         )));
     }
     let scratch = scratch_place().map_err(fail(1))?;
-    let done =
-        pruning::prune(&chain, keep, &scratch, &ro, cx.opts.zstd_level(), diag).map_err(fail(1))?;
+    let done = pruning::prune(&chain, retain, &scratch, &ro, cx.opts.zstd_level(), diag)
+        .map_err(fail(1))?;
     if !ro.quiet {
-        let _ = match done {
-            Some(p) => writeln!(
+        if done.is_empty() {
+            let _ = writeln!(diag, "{}: nothing to prune ({})", chain.url, retain.text());
+        }
+        for m in &done {
+            let _ = writeln!(
                 diag,
                 "{}: merged {} objects into {} ({} bytes); deleted {}",
                 chain.url,
-                p.removed.len(),
-                p.base.name,
-                p.base.size,
-                p.removed.join(", ")
-            ),
-            None => writeln!(diag, "{}: nothing to prune (keep={keep})", chain.url),
-        };
+                m.removed.len(),
+                m.object.name,
+                m.object.size,
+                m.removed.join(", ")
+            );
+        }
     }
     Ok(())
 }

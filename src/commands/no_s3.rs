@@ -9,6 +9,7 @@ use super::mirror::copy_exit;
 use super::{Context, Failure};
 use crate::bridge::export::ExportSummary;
 use crate::patharg::Place;
+use crate::retention::grid::Retain;
 
 const WITHOUT_S3: &str = "this hammer was built without S3 support (feature s3)";
 
@@ -38,7 +39,7 @@ pub(crate) fn verify(_: &OsStr) -> Result<(), Failure> {
     Err(refused(2))
 }
 
-pub(crate) fn prune(_: &Context<'_>, _: &OsStr, _: usize) -> Result<(), Failure> {
+pub(crate) fn prune(_: &Context<'_>, _: &OsStr, _: &Retain) -> Result<(), Failure> {
     Err(refused(1))
 }
 

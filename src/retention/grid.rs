@@ -120,6 +120,59 @@ impl Grid {
     }
 }
 
+/// What s3-prune keeps of a chain's restore points (cli.md §23.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retain {
+    /// `keep=<N>`: the newest N increments, whatever their times.
+    pub keep: Option<usize>,
+    /// The restore points the grid keeps, by their objects' times.
+    pub grid: Grid,
+}
+
+impl Retain {
+    /// Which of the restore points (the objects' ends, oldest first, each
+    /// with its object's time) stay: the newest (the chain's head), those
+    /// of the newest `keep` increments and their base, those the grid
+    /// keeps, and, when a grid is given, every object without a time (it
+    /// cannot be placed in one).
+    pub fn kept(&self, times: &[Option<u64>]) -> Vec<bool> {
+        let n = times.len();
+        let mut kept = vec![false; n];
+        if let Some(k) = self.keep {
+            kept[n.saturating_sub(k.saturating_add(1))..].fill(true);
+        }
+        if let Some(head) = kept.last_mut() {
+            *head = true;
+        }
+        if !self.grid.is_empty() {
+            let dated: Vec<(usize, i64)> = times
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| Some((i, i64::try_from((*t)?).ok()?)))
+                .collect();
+            let secs: Vec<i64> = dated.iter().map(|d| d.1).collect();
+            for ((i, _), unit) in dated.iter().zip(self.grid.kept(&secs)) {
+                kept[*i] |= unit.is_some();
+            }
+            for (k, t) in kept.iter_mut().zip(times) {
+                *k |= t.is_none();
+            }
+        }
+        kept
+    }
+
+    /// `keep=2 monthly=12`: as the command line gives it.
+    pub fn text(&self) -> String {
+        let keep = self.keep.map(|k| format!("keep={k}"));
+        let grid = Some(self.grid.text()).filter(|g| !g.is_empty());
+        [keep, grid]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 /// The ISO 8601 week-numbering year and week of a day given as
 /// `localtime` gives it (`yday` from 0, `wday` 0 for Sunday).
 fn iso_week(year: i32, yday: u32, wday: u32) -> (i32, u32) {

@@ -394,6 +394,22 @@ fn prune_merges_the_oldest_objects_and_keeps_the_newest() {
     s3_ok(&g, &["-q", "mirror-copy", p(&src.master), &url]);
     let last = points(&manifest(&g, &bucket, "p").unwrap()).pop().unwrap();
     assert_restores(&g, dir.path(), &src, &url, &last);
+    // A grid: every object was stored today, so daily=1 keeps the newest
+    // point alone, and everything before it goes into the new base.
+    let before = manifest(&g, &bucket, "p").unwrap();
+    let out = s3_ok(&g, &["s3-prune", &url, "daily=1"]);
+    assert_stderr_has(
+        &out,
+        &format!("merged {} objects into ", points(&before).len()),
+    );
+    let m = manifest(&g, &bucket, "p").unwrap();
+    assert_eq!(points(&m), std::slice::from_ref(&last));
+    assert_eq!(stored(&g, &bucket, "p"), named(&m, "p"));
+    let again = dir.path().join("again");
+    std::fs::create_dir(&again).unwrap();
+    assert_restores(&g, &again, &src, &url, &last);
+    let none = s3_ok(&g, &["s3-prune", &url, "daily=1", "keep=3"]);
+    assert_stderr_has(&none, "nothing to prune (keep=3 daily=1)");
 }
 
 #[test]
@@ -657,12 +673,17 @@ fn each_failure_is_named_and_leaves_the_chain_as_it_was() {
         3,
         "the chain is of PFS shared-uuid",
     );
-    fails(
-        g.hammer(),
-        &["s3-prune", &url, "keep=x"],
-        1,
-        "hammer s3-prune s3://",
-    );
+    for terms in [
+        &["keep=x"][..],
+        &[],
+        &["keep=1", "keep=2"],
+        &["fortnightly=2"],
+        &["monthly=-1"],
+    ] {
+        let mut args = vec!["s3-prune", url.as_str()];
+        args.extend_from_slice(terms);
+        fails(g.hammer(), &args, 1, "hammer s3-prune s3://");
+    }
     // A first run killed during its upload: a manifest with no object yet,
     // naming the upload it left.
     let uuid = shared_uuid(&src.master);
