@@ -386,8 +386,8 @@ mod tests {
             }
         );
         assert_eq!(
-            p(&["cleanup", "/x"]).unwrap().command,
-            Command::NotImplemented("cleanup")
+            p(&["iostats", "/x"]).unwrap().command,
+            Command::NotImplemented("iostats")
         );
     }
 
@@ -573,6 +573,9 @@ mod tests {
 
     #[test]
     fn unknown_commands_cannot_pass_a_path_restriction() {
+        let i = ssh_remote_invocation("iostats", "/", Some("hammer iostats /x")).unwrap();
+        assert_eq!(check(&i), Err(RestrictError::RestrictedTarget));
+        // Nor can cleanup, which acts on every PFS it is given.
         let i = ssh_remote_invocation("cleanup", "/", Some("hammer cleanup /x")).unwrap();
         assert_eq!(check(&i), Err(RestrictError::RestrictedTarget));
     }

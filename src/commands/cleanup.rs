@@ -414,20 +414,18 @@ impl Run<'_> {
                     Some(self.maintain(c, word, d)?)
                 }
             };
-            match result {
-                Some(true) => {
-                    self.step(c, &word, "run");
-                    if let Err(e) = schedule::save_run(&c.snapdir, &d.word, now) {
-                        let text = format!(
-                            "Unable to create period-file {}/.{word}.period: {}",
-                            c.snapdir.display(),
-                            strerror(&e)
-                        );
-                        self.fail(&c.shown, &word, &text)?;
-                    }
+            // A step that ran and failed was told by `fail`; one that
+            // succeeded is not due again until its period has passed.
+            if result == Some(true) {
+                self.step(c, &word, "run");
+                if let Err(e) = schedule::save_run(&c.snapdir, &d.word, now) {
+                    let text = format!(
+                        "Unable to create period-file {}/.{word}.period: {}",
+                        c.snapdir.display(),
+                        strerror(&e)
+                    );
+                    self.fail(&c.shown, &word, &text)?;
                 }
-                Some(false) => {}
-                None => {}
             }
         }
         Ok(())
