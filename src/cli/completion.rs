@@ -298,7 +298,7 @@ mod tests {
     fn every_option_letter_is_offered_with_its_description() {
         let opts = options();
         let letters: String = opts.iter().map(|o| o.letter).collect();
-        assert_eq!(letters, "bcdehfimpqrtv2yABCFRSTXzjwa");
+        assert_eq!(letters, "bcdehfimpqrtv2yABCFRSTXzjwan");
         for o in &opts {
             assert!(!o.description.is_empty(), "-{}", o.letter);
         }

@@ -14,7 +14,7 @@ use crate::wire::zframe::zstd_level;
 /// `getopt(3)` option string of hammer.c.
 pub const OPTSTRING: &str = "b:c:de:hf:i:m:p:qrt:v2yABC:FR:S:T:X";
 /// This tool's own options, on letters the original does not use.
-pub const OWN_OPTSTRING: &str = "zj:w:a";
+pub const OWN_OPTSTRING: &str = "zj:w:an";
 
 /// Default `-S`: 4 GiB.
 const DEFAULT_SPLITUP: u64 = 4_294_967_296;
@@ -72,6 +72,8 @@ pub struct GlobalOpts {
     pub stall: Option<Duration>,
     /// `-a`: mount lists `@@` in its root.
     pub show_history: bool,
+    /// `-n`: prune tells what it would do and does nothing.
+    pub dry_run: bool,
 }
 
 impl GlobalOpts {
@@ -106,6 +108,7 @@ impl Default for GlobalOpts {
             events: None,
             stall: Some(DEFAULT_STALL),
             show_history: false,
+            dry_run: false,
         }
     }
 }
@@ -200,6 +203,7 @@ fn apply_flag(o: &mut GlobalOpts, c: char) -> Result<(), CliError> {
         'X' => o.ssh_compress = true,
         'z' => o.compress += 1,
         'a' => o.show_history = true,
+        'n' => o.dry_run = true,
         'r' | 'A' => {}
         _ => return Err(CliError::IllegalOption(c)),
     }

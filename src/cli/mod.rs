@@ -119,7 +119,13 @@ pub enum CliError {
     /// `-R` does not admit the command word.
     #[error(transparent)]
     Restricted(RestrictError),
+    /// `-n` with a command that has no dry run, and would run for real.
+    #[error("-n (a dry run) is for prune and prune-everything; '{0}' has none")]
+    NoDryRun(&'static str),
 }
+
+/// The commands `-n` makes a dry run of (and help, which runs nothing).
+const DRY_RUNS: &[&str] = &["prune", "prune-everything", "help"];
 
 /// Parses `argv` (program name first) the way hammer.c does: getopt, the
 /// `-R` check on the command word (before its arguments are looked at, as
@@ -149,6 +155,9 @@ pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Invocation, Cl
             None => CliError::Usage(usage),
         }
     })?;
+    if opts.dry_run && !DRY_RUNS.contains(&entry.word) {
+        return Err(CliError::NoDryRun(entry.word));
+    }
     // `hammer pfs-status -v <pfs>`: an option where a path belongs, and no
     // file of that name. Not for a forced command's client, whose paths'
     // existence is not told.
@@ -306,6 +315,26 @@ mod tests {
         };
         assert!(shown(&["-a", "mount", "/s/pfs", "/mnt"]));
         assert!(!shown(&["mount", "/s/pfs", "/mnt"]));
+    }
+
+    #[test]
+    fn n_is_a_dry_run_of_prune_and_refused_elsewhere() {
+        for word in ["prune", "prune-everything"] {
+            assert!(p(&["-n", word, "/s/pfs"]).unwrap().opts.dry_run);
+        }
+        assert!(!p(&["prune", "/s/pfs"]).unwrap().opts.dry_run);
+        assert!(p(&["-n", "help", "prune"]).is_ok());
+        for args in [
+            &["-n", "reblock", "/s/pfs"][..],
+            &["-vn", "pfs-destroy", "/s/pfs"],
+            &["-n", "snaprm", "/s/pfs", "0x1"],
+        ] {
+            assert_eq!(p(args), Err(CliError::NoDryRun(args[1])), "{args:?}");
+        }
+        assert_eq!(
+            CliError::NoDryRun("reblock").to_string(),
+            "-n (a dry run) is for prune and prune-everything; 'reblock' has none"
+        );
     }
 
     #[test]

@@ -561,8 +561,10 @@ PFS's snapshot records; given a PFS (or a directory without softlinks),
 its records alone. History after the newest snapshot stays, and so does
 any younger than the PFS's prune-min. Prints the buckets and the
 statistics. -t seconds stops it after that long (resumed by the next run
-with the same -c cyclefile).
-Options: -c cyclefile -t seconds
+with the same -c cyclefile). -n (on a store) changes nothing and tells
+what it would remove and how much a reblock after it would give back;
+-n -v lists each record with its path.
+Options: -c cyclefile -n -t seconds -v
 ",
         usage: Usage::PRUNE,
         remote: Remote::OPENS_FIRST,
@@ -580,8 +582,9 @@ Options: -c cyclefile -t seconds
         synopsis: "prune-everything <filesystem>",
         help: "\
 Destroys all the history of the PFS <filesystem> and deletes its snapshot
-records (not softlinks): only its live state is left.
-Options: -c cyclefile -t seconds
+records (not softlinks): only its live state is left. -n (on a store)
+changes nothing and tells what it would remove, as for prune.
+Options: -c cyclefile -n -t seconds -v
 ",
         usage: Usage::PRUNE,
         remote: Remote::OPENS_FIRST,

@@ -113,7 +113,9 @@ impl From<CliError> for Failure {
                 lines: vec![Line::Errx(e.to_string()), Line::Usage(usage.text)],
                 ..Failure::status(usage.status)
             },
-            CliError::BadValue { .. } | CliError::Restricted(_) => Failure::errx(e),
+            CliError::BadValue { .. } | CliError::Restricted(_) | CliError::NoDryRun(_) => {
+                Failure::errx(e)
+            }
         }
         .class("usage", None)
     }

@@ -3,7 +3,8 @@
 //! snapshots to keep, from the softlinks of a directory and the PFS's
 //! snapshot records, turned into HAMMERIOC_PRUNE's elements by
 //! `retention` (kernel-semantics.md §6.1), and the prune driven call by
-//! call with `-t`'s deadline and `-c`'s resume point (ioctl-abi.md §11).
+//! call with `-t`'s deadline and `-c`'s resume point (ioctl-abi.md §11);
+//! with `-n`, on a store, what it would do instead (cli.md §24).
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -18,14 +19,18 @@ use super::{Context, Failure, Line};
 use crate::cli::{check_path, PRUNE_USAGE};
 use crate::ctime::now_secs;
 use crate::errno::strerror;
-use crate::mirror::cycle::{read_cycle_file, write_cycle_file, CyclePoint, CycleRead};
+use crate::mirror::cycle::{
+    peek_cycle_file, read_cycle_file, write_cycle_file, CyclePoint, CycleRead,
+};
 use crate::ondisk::{BaseElm, HammerUuid, SnapshotData};
 use crate::pfs::getpfs::{open_inside, scanpfsid};
 use crate::pfs::retain::SNAPS_PER_CALL;
+use crate::pfs::store::Store;
 use crate::pfs::{OpenError, Pfs, PfsError, PruneReq, SnapshotReq};
 use crate::retention::{
-    prune_until, scan_snapshot_links, snapshot_records, softprune_elms, PruneEnd, SnapTime,
+    prune_until, scan_snapshot_links, snapshot_records, softprune_elms, DryRun, PruneEnd, SnapTime,
 };
+use crate::verify::Key;
 
 /// How a prune failed before pruning (cli.md §15): the original's `err`,
 /// `errx` and `warn` texts, each exit 1.
@@ -46,6 +51,12 @@ pub enum PruneError {
     /// `-T` does not admit the PFS the softlinks lead to.
     #[error(transparent)]
     Restricted(crate::cli::RestrictError),
+    /// `-n` through the kernel backend.
+    #[error("{word}: -n is not available on HAMMER: the kernel has no dry-run prune")]
+    NoDryRun { word: &'static str },
+    /// The dry run's scan failed (told as a failed PRUNE is).
+    #[error("{0}")]
+    DryRun(#[from] PfsError),
     /// Writing stdout failed.
     #[error("{}", strerror(.0))]
     Output(#[from] io::Error),
@@ -173,7 +184,12 @@ pub(super) fn prune_on(
     if let Some(cycle) = &cx.opts.cycle_file {
         // Only the key is read (the original passes no TID to fill).
         let mut said = Vec::new();
-        match read_cycle_file(cycle, &mut |m| said.push(m)) {
+        let read = if cx.opts.dry_run {
+            peek_cycle_file
+        } else {
+            read_cycle_file
+        };
+        match read(cycle, &mut |m| said.push(m)) {
             CycleRead::Loaded(p) => req.key_end = p.key,
             CycleRead::Malformed(key) => {
                 req.key_end = key;
@@ -216,6 +232,11 @@ pub(super) fn prune_on(
         fs: filesystem.clone(),
         source: e.into(),
     })?;
+    if cx.opts.dry_run {
+        dry_store(cx, pfs.as_ref())?;
+    }
+    // The snapshot records prune-everything deletes (kept by a dry run).
+    let mut gone_first = Vec::new();
     // The snapshot records: kept, or for prune-everything deleted.
     let version = pfs.version().map_err(|source| PruneError::Snaps {
         fs: filesystem.clone(),
@@ -235,7 +256,9 @@ pub(super) fn prune_on(
                 });
             }
         };
-        if everything {
+        if everything && cx.opts.dry_run {
+            gone_first.extend(records.iter().map(|r| r.tid));
+        } else if everything {
             delete_records(pfs.as_mut(), &records);
         } else {
             snaps.extend(records.iter().map(SnapTime::from));
@@ -295,6 +318,9 @@ pub(super) fn prune_on(
         ),
     )?;
     out.flush()?;
+    if cx.opts.dry_run {
+        return dry_run(cx, pfs.as_ref(), &mut req, &gone_first, out, &line);
+    }
     let mut status = 0;
     let go_on = |_: &PruneReq| deadline.is_none_or(|d| Instant::now() < d);
     match prune_until(pfs.as_mut(), &mut req, go_on) {
@@ -324,6 +350,61 @@ pub(super) fn prune_on(
         s.raw_records, s.scan_records, s.dir_records, s.bytes
     )?;
     Ok(status)
+}
+
+/// The store `-n` runs on; the kernel has no dry-run prune.
+fn dry_store<'p>(cx: &Context<'_>, pfs: &'p dyn Pfs) -> Result<&'p Store, PruneError> {
+    pfs.store().ok_or(PruneError::NoDryRun { word: cx.word })
+}
+
+/// `-n` (cli.md §24): the prune's scan and rule on one read transaction
+/// of the store, with `-v` a line per record that would go, then what the
+/// prune would remove and a reblock after it give back, in place of its
+/// result; the store and the cycle file are left as they are. Its exit
+/// status: 0, or 2 when the scan failed, as a failed prune.
+fn dry_run(
+    cx: &Context<'_>,
+    pfs: &dyn Pfs,
+    req: &mut PruneReq,
+    gone_first: &[u64],
+    out: &mut dyn Write,
+    line: &dyn Fn(&mut dyn Write, std::fmt::Arguments<'_>) -> io::Result<()>,
+) -> Result<u8, PruneError> {
+    let store = dry_store(cx, pfs)?;
+    let verbose = cx.opts.verbose > 0;
+    let done = DryRun::of(store)
+        .map_err(PruneError::DryRun)
+        .and_then(|dry| {
+            dry.scan(req, gone_first, |leaf| -> Result<(), PruneError> {
+                if verbose {
+                    let place = dry.place(leaf)?;
+                    writeln!(out, "Would prune {} {place}", Key(&leaf.base))?;
+                }
+                Ok(())
+            })
+        });
+    let freed = match done {
+        Ok(freed) => freed,
+        Err(PruneError::DryRun(e)) => {
+            line(out, format_args!(" failed: {e}"))?;
+            return Ok(2);
+        }
+        Err(e) => return Err(e),
+    };
+    let s = &req.stats;
+    line(
+        out,
+        format_args!(
+            ": dry run: would prune {}/{} records ({} directory entries) and {} bytes",
+            s.raw_records, s.scan_records, s.dir_records, s.bytes
+        ),
+    )?;
+    writeln!(
+        out,
+        "Reblock would then free {} bytes of the payload file ({} bytes now)",
+        freed.bytes, freed.file_bytes
+    )?;
+    Ok(0)
 }
 
 /// After a prune or reblock `-t` stopped: where it stopped into `-c`'s

@@ -53,8 +53,23 @@ pub enum CycleRead {
     Loaded(CyclePoint),
 }
 
-/// Reads the cycle file; `say` receives the original's diagnostics.
+/// Reads the cycle file; `say` receives the original's diagnostics. A
+/// file shorter than a key is removed.
 pub fn read_cycle_file(path: &Path, say: &mut dyn FnMut(String)) -> CycleRead {
+    let read = peek_cycle_file(path, say);
+    if read == CycleRead::Cleared {
+        say(format!(
+            "cycle-file {}: clearing old version",
+            path.display()
+        ));
+        let _ = fs::remove_file(path);
+    }
+    read
+}
+
+/// `read_cycle_file` without removing a file shorter than a key (it is
+/// `Cleared` all the same): for a dry run, which changes nothing.
+pub fn peek_cycle_file(path: &Path, say: &mut dyn FnMut(String)) -> CycleRead {
     let Ok(mut f) = File::open(path) else {
         return CycleRead::Absent;
     };
@@ -71,11 +86,6 @@ pub fn read_cycle_file(path: &Path, say: &mut dyn FnMut(String)) -> CycleRead {
         return CycleRead::Absent;
     }
     if b.len() < BaseElm::SIZE {
-        say(format!(
-            "cycle-file {}: clearing old version",
-            path.display()
-        ));
-        let _ = fs::remove_file(path);
         return CycleRead::Cleared;
     }
     let mut key = [0u8; BaseElm::SIZE];

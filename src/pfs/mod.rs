@@ -222,4 +222,10 @@ pub trait Pfs {
         let _ = req;
         Err(Errno::EOPNOTSUPP.into())
     }
+    /// The store behind the handle, for what this tool does that HAMMER
+    /// has no ioctl for (a dry-run prune, `View::prune_dry_run`); `None`
+    /// through the kernel backend, the test double's included.
+    fn store(&self) -> Option<&store::Store> {
+        None
+    }
 }

@@ -4,7 +4,9 @@
 //! PFS's snapshot records — turns them into HAMMERIOC_PRUNE's elements
 //! exactly as the original does, and drives a prune call by call with its
 //! resume point, so a `-t` deadline or a `-c` cycle file can stop it and
-//! go on later (kernel-semantics.md §6, §6.1; ioctl-abi.md §9, §11).
+//! go on later (kernel-semantics.md §6, §6.1; ioctl-abi.md §9, §11). On a
+//! store it also tells what a prune would do without doing it (`DryRun`,
+//! `prune -n`).
 
 use std::ffi::OsString;
 use std::fs;
@@ -18,10 +20,13 @@ use crate::ondisk::SnapshotData;
 use crate::pfs::retain::MAX_TID;
 use crate::pfs::{Pfs, PruneElm, PruneReq, Result, SnapshotReq};
 
+mod dry_run;
 pub mod grid;
 #[cfg(test)]
 mod props;
 pub mod schedule;
+
+pub use dry_run::DryRun;
 
 /// A snapshot to keep: its TID and when it was taken, in seconds since the
 /// epoch (0 when unknown; prune-min passes over such a snapshot).

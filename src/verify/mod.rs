@@ -71,8 +71,9 @@ impl From<Stopped> for VerifyError {
     }
 }
 
-/// A record's key as mirror-dump prints it, with its TIDs.
-struct Key<'a>(&'a BaseElm);
+/// A record's key as mirror-dump prints it, with its TIDs (also in
+/// `prune -n -v`'s lines).
+pub(crate) struct Key<'a>(pub(crate) &'a BaseElm);
 
 impl fmt::Display for Key<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,7 +1,8 @@
 //! Under `kernel-double`, the binary reaches every store through the kernel
 //! backend and its test double: its mirror-read stream must carry exactly
 //! the bytes the store produces directly for the same range (spec:
-//! ioctl-abi.md §4.3, ARCHITECTURE.md §4).
+//! ioctl-abi.md §4.3, ARCHITECTURE.md §4), and a dry-run prune, which no
+//! ioctl offers, is refused (cli.md §24).
 
 #![cfg(feature = "kernel-double")]
 
@@ -95,4 +96,40 @@ fn an_interrupted_mirror_read_fails_the_batch_without_sync() {
             .collect();
         assert!(!types.contains(&mrec_type::SYNC), "call {call}: {types:x?}");
     }
+}
+
+/// `-n` has no ioctl to run on: prune and prune-everything refuse it
+/// before they change anything — no snapshot record deleted, no record
+/// pruned, the cycle file (here an old, short one) left.
+#[test]
+fn a_dry_run_prune_is_refused_through_the_kernel() {
+    let d = tempfile::tempdir().unwrap();
+    let root = store_with_master(d.path(), "s");
+    let m = root.join("master");
+    let ms = m.to_str().unwrap();
+    let t = tree(d.path(), [("f", b"one".to_vec())]);
+    import(&t, &m);
+    std::fs::write(t.join("f"), b"two").unwrap();
+    import(&t, &m);
+    let snaps = ok(&["snapls", ms]).stdout;
+    let mut records = 0;
+    open(&root, 1).for_each_record(|_, _| records += 1).unwrap();
+    let cycle = d.path().join("cycle");
+    std::fs::write(&cycle, b"short").unwrap();
+    for word in ["prune", "prune-everything"] {
+        let out = run(&["-n", "-c", cycle.to_str().unwrap(), word, ms]);
+        assert_eq!(
+            outcome(&out),
+            (
+                String::new(),
+                format!("hammer: {word}: -n is not available on HAMMER: the kernel has no dry-run prune\n"),
+                1
+            )
+        );
+    }
+    assert_eq!(ok(&["snapls", ms]).stdout, snaps);
+    let mut after = 0;
+    open(&root, 1).for_each_record(|_, _| after += 1).unwrap();
+    assert_eq!(after, records);
+    assert_eq!(std::fs::read(&cycle).unwrap(), b"short");
 }

@@ -39,6 +39,7 @@ mod pfs_destroy;
 mod privacy;
 mod progress;
 mod prune;
+mod prune_dry_run;
 mod quiet_runs;
 mod reblock;
 mod retain_mirror;

@@ -84,6 +84,7 @@ pub use error::StoreError;
 pub use history::Change;
 pub use key::{decode as decode_key, encode as encode_key, RecKey, KEY_LEN};
 pub use payload::DATA_OFFSET;
+pub use prune::Freed;
 pub use schema::{find_root, DB_NAME, FORMAT_VERSION};
 pub use space::{Space, Tally};
 pub use tid::FIRST_TID;
@@ -554,5 +555,9 @@ impl Pfs for Store {
 
     fn reblock(&mut self, req: &mut ReblockReq) -> Result<()> {
         self.reblock_pfs(req)
+    }
+
+    fn store(&self) -> Option<&Store> {
+        Some(self)
     }
 }

@@ -27,18 +27,23 @@
 //! whatever the rest of the key, so stopping between objects makes every
 //! call progress; an object with more records than the bound is finished
 //! in the same call (in many transactions).
+//!
+//! `prune -n` runs the same scan and the same rule (`judge`) on one read
+//! transaction instead, destroying nothing (`View::prune_dry_run`,
+//! cli.md §24).
 
 use std::thread;
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
 
+use super::blob;
 use super::key::{self, RecKey};
 use super::records::{fold_before, key_from, leaf_from, relocalize};
-use super::Store;
-use crate::ondisk::{rectype, BaseElm, LeafElm, LOCALIZE_MASK};
+use super::{Store, View};
+use crate::ondisk::{rectype, BaseElm, LeafElm, LOCALIZE_INODE, LOCALIZE_MASK};
 use crate::pfs::retain::MAX_TID;
-use crate::pfs::{PruneReq, Result};
+use crate::pfs::{PfsError, PruneReq, Result};
 
 /// Records one prune transaction reads at most.
 pub(super) const ROWS_PER_TXN: usize = 2048;
@@ -47,8 +52,15 @@ pub(super) const ROWS_PER_CALL: usize = 1 << 16;
 /// The longest a prune waits between two transactions.
 const MAX_GAP: Duration = Duration::from_millis(50);
 
-/// A record as the scan reads it: key, leaf, change TID.
-type Row = (RecKey, LeafElm, Vec<u8>);
+/// A record as the scan reads it.
+struct Row {
+    k: RecKey,
+    leaf: LeafElm,
+    /// Its change TID.
+    mtid: Vec<u8>,
+    /// Its payload lies in the payload file (not in the row).
+    in_file: bool,
+}
 
 /// Where the next transaction's records lie: at or below `high` (below
 /// it once a record there was handled), down to `low`.
@@ -62,42 +74,36 @@ impl Window {
     /// The next `n` records, highest first.
     fn rows(&self, conn: &Connection, n: usize) -> Result<Vec<Row>> {
         let sql = if self.inclusive {
-            "SELECT k, leaf, mtid FROM rec WHERE k >= ?1 AND k <= ?2 ORDER BY k DESC LIMIT ?3"
+            "SELECT k, leaf, mtid, boff IS NOT NULL FROM rec \
+             WHERE k >= ?1 AND k <= ?2 ORDER BY k DESC LIMIT ?3"
         } else {
-            "SELECT k, leaf, mtid FROM rec WHERE k >= ?1 AND k < ?2 ORDER BY k DESC LIMIT ?3"
+            "SELECT k, leaf, mtid, boff IS NOT NULL FROM rec \
+             WHERE k >= ?1 AND k < ?2 ORDER BY k DESC LIMIT ?3"
         };
         let mut stmt = conn.prepare_cached(sql)?;
         let mut rows = stmt.query(params![&self.low[..], &self.high[..], n as i64])?;
         let mut out = Vec::with_capacity(n.min(ROWS_PER_TXN));
         while let Some(r) = rows.next()? {
-            out.push((
-                key_from(r.get_ref(0)?.as_blob()?)?,
-                leaf_from(r.get_ref(1)?.as_blob()?)?,
-                r.get(2)?,
-            ));
+            out.push(Row {
+                k: key_from(r.get_ref(0)?.as_blob()?)?,
+                leaf: leaf_from(r.get_ref(1)?.as_blob()?)?,
+                mtid: r.get(2)?,
+                in_file: r.get(3)?,
+            });
         }
         Ok(out)
     }
-}
 
-impl Store {
-    /// Sets how many records one prune transaction reads and one PRUNE
-    /// call visits (at least 1 each); the defaults keep a transaction to
-    /// milliseconds and a call under a second.
-    pub fn set_prune_bounds(&mut self, rows_per_txn: usize, rows_per_call: usize) {
-        self.prune_bounds = (rows_per_txn.max(1), rows_per_call.max(1));
-    }
-
-    pub(super) fn prune_pfs(&mut self, req: &mut PruneReq) -> Result<()> {
-        req.check()?;
-        let id = self.check_id()?;
+    /// The window of a call's first transaction: from the end of
+    /// `key_end`'s object, where `req.key_cur` starts, as the kernel
+    /// starts, down to the start of `key_beg`'s.
+    fn first(req: &mut PruneReq, id: u32) -> Window {
         let lo = |l: u32| relocalize(l & LOCALIZE_MASK, id);
-        // As the kernel starts: key_cur at the end of key_end's object.
         req.key_cur.localization = lo(req.key_end.localization);
         req.key_cur.obj_id = req.key_end.obj_id;
         req.key_cur.key = i64::MAX;
         req.interrupted = false;
-        let mut window = Window {
+        Window {
             low: key::encode(&BaseElm {
                 localization: lo(req.key_beg.localization),
                 obj_id: req.key_beg.obj_id,
@@ -115,11 +121,130 @@ impl Store {
                 ..BaseElm::default()
             }),
             inclusive: true,
+        }
+    }
+
+    /// After a transaction that read `rows` records up to `last`: the
+    /// window of the next one, `None` when the range is done.
+    fn next(mut self, last: Option<RecKey>, rows: usize, per_txn: usize) -> Option<Window> {
+        let k = last.filter(|_| rows == per_txn)?;
+        self.high = k;
+        self.inclusive = false;
+        Some(self)
+    }
+}
+
+/// Whether the record `leaf` goes, counted in `req.stats` as PRUNE counts
+/// it: the one judgement of the prune and of its dry run.
+fn judge(req: &mut PruneReq, leaf: &LeafElm) -> bool {
+    let b = &leaf.base;
+    let goes = req.prunes(b.create_tid, b.delete_tid);
+    let s = &mut req.stats;
+    s.scan_records += 1;
+    s.oldest_tid = s.oldest_tid.min(b.create_tid);
+    if goes {
+        if b.rec_type == rectype::DIRENTRY {
+            s.dir_records += 1;
+        } else {
+            s.raw_records += 1;
+        }
+        s.bytes += i64::from(leaf.data_len.max(0));
+    }
+    goes
+}
+
+/// What a reblock after a prune would give back of a PFS's payload file
+/// (store-format.md §5.1: it keeps exactly the payloads rows name).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Freed {
+    /// The payload file's committed size now.
+    pub file_bytes: u64,
+    /// The bytes of it no record names now, and the payloads in it of the
+    /// records the prune would destroy.
+    pub bytes: u64,
+}
+
+impl View<'_> {
+    /// HAMMERIOC_PRUNE without its changes, for `prune -n` (cli.md §24):
+    /// the records of `req`'s range visited in the order the prune visits
+    /// them, in this view's one read transaction, each judged and counted
+    /// in `req.stats` as the prune does; `dropped` is told of each that
+    /// would go. `gone_first` are the TIDs of the live snapshot records
+    /// prune-everything deletes before its PRUNE, which is then not told
+    /// of them. No work bound: the whole range in one call.
+    pub fn prune_dry_run<E: From<PfsError>>(
+        &self,
+        req: &mut PruneReq,
+        gone_first: &[u64],
+        mut dropped: impl FnMut(&LeafElm) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Freed, E> {
+        req.check().map_err(PfsError::from)?;
+        let id = self.pfs_id;
+        let deleted_first = |b: &BaseElm| {
+            b.rec_type == rectype::SNAPSHOT
+                && b.delete_tid == 0
+                && b.obj_id == 1
+                && b.localization & LOCALIZE_MASK == LOCALIZE_INODE
+                && gone_first.contains(&(b.key as u64))
         };
+        let mut pruned_in_file = 0u64;
+        let mut window = Some(Window::first(req, id));
+        while let Some(w) = window {
+            let rows = w.rows(&self.tx, ROWS_PER_TXN)?;
+            let (read, last) = (rows.len(), rows.last().map(|r| r.k));
+            for r in rows {
+                if deleted_first(&r.leaf.base) {
+                    continue;
+                }
+                req.key_cur = r.leaf.base;
+                if judge(req, &r.leaf) {
+                    if r.in_file {
+                        pruned_in_file += u64::try_from(r.leaf.data_len).unwrap_or(0);
+                    }
+                    dropped(&r.leaf)?;
+                }
+            }
+            window = w.next(last, read, ROWS_PER_TXN);
+        }
+        req.key_cur.localization &= LOCALIZE_MASK;
+        let file_bytes = blob::state(&self.tx, id)?.1;
+        let named = named_bytes(&self.tx, id)?;
+        Ok(Freed {
+            file_bytes,
+            bytes: file_bytes.saturating_sub(named) + pruned_in_file,
+        })
+    }
+}
+
+/// The payload bytes PFS `id`'s rows name in its payload file: what a
+/// reblock keeps of it.
+fn named_bytes(conn: &Connection, id: u32) -> Result<u64> {
+    let mut stmt = conn.prepare("SELECT leaf FROM rec WHERE pfs = ?1 AND boff IS NOT NULL")?;
+    let mut rows = stmt.query(params![id])?;
+    let mut named = 0u64;
+    while let Some(r) = rows.next()? {
+        let leaf = leaf_from(r.get_ref(0)?.as_blob()?)?;
+        named += u64::try_from(leaf.data_len).unwrap_or(0);
+    }
+    Ok(named)
+}
+
+impl Store {
+    /// Sets how many records one prune transaction reads and one PRUNE
+    /// call visits (at least 1 each); the defaults keep a transaction to
+    /// milliseconds and a call under a second.
+    pub fn set_prune_bounds(&mut self, rows_per_txn: usize, rows_per_call: usize) {
+        self.prune_bounds = (rows_per_txn.max(1), rows_per_call.max(1));
+    }
+
+    pub(super) fn prune_pfs(&mut self, req: &mut PruneReq) -> Result<()> {
+        req.check()?;
+        let id = self.check_id()?;
+        let window = Window::first(req, id);
         // Nothing pruned needs to be durable by itself: it allocates no
         // TID, and a prune lost to a power cut is done again by the next.
         self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
-        let done = self.prune_calls(req, id, &mut window);
+        let done = self.prune_calls(req, id, window);
         self.conn.execute_batch("PRAGMA synchronous=FULL")?;
         done?;
         req.key_cur.localization &= LOCALIZE_MASK;
@@ -127,21 +252,22 @@ impl Store {
     }
 
     /// The transactions of one call.
-    fn prune_calls(&mut self, req: &mut PruneReq, id: u32, window: &mut Window) -> Result<()> {
+    fn prune_calls(&mut self, req: &mut PruneReq, id: u32, first: Window) -> Result<()> {
         let (per_txn, per_call) = self.prune_bounds;
         let mut visited = 0usize;
         let mut object: Option<(u32, i64)> = None;
-        loop {
+        let mut window = Some(first);
+        while let Some(w) = window {
             let tx = self.write_tx()?;
             let began = Instant::now();
             self.live(&tx, id)?;
-            let rows = window.rows(&tx, per_txn)?;
-            let full = rows.len() == per_txn;
+            let rows = w.rows(&tx, per_txn)?;
+            let read = rows.len();
             // The change TID destroyed records hand to the next record
             // below them that stays.
             let mut fold: Option<Vec<u8>> = None;
             let mut last: Option<RecKey> = None;
-            for (k, leaf, mtid) in rows {
+            for Row { k, leaf, mtid, .. } in rows {
                 let this = (leaf.base.localization, leaf.base.obj_id);
                 if visited >= per_call && object.is_some_and(|o| o != this) {
                     req.key_cur = leaf.base;
@@ -151,20 +277,9 @@ impl Store {
                 object = Some(this);
                 visited += 1;
                 req.key_cur = leaf.base;
-                let b = &leaf.base;
-                let goes = req.prunes(b.create_tid, b.delete_tid);
-                let s = &mut req.stats;
-                s.scan_records += 1;
-                s.oldest_tid = s.oldest_tid.min(b.create_tid);
-                if goes {
+                if judge(req, &leaf) {
                     tx.prepare_cached("DELETE FROM rec WHERE k = ?1")?
                         .execute([&k[..]])?;
-                    if b.rec_type == rectype::DIRENTRY {
-                        s.dir_records += 1;
-                    } else {
-                        s.raw_records += 1;
-                    }
-                    s.bytes += i64::from(leaf.data_len.max(0));
                     if fold.as_ref().is_none_or(|f| *f < mtid) {
                         fold = Some(mtid);
                     }
@@ -180,14 +295,14 @@ impl Store {
                 fold_before(&tx, id, k, f)?;
             }
             tx.commit()?;
-            match last {
-                Some(k) if !req.interrupted && full => {
-                    window.high = k;
-                    window.inclusive = false;
-                }
-                _ => return Ok(()),
+            if req.interrupted {
+                return Ok(());
             }
-            thread::sleep(began.elapsed().min(MAX_GAP));
+            window = w.next(last, read, per_txn);
+            if window.is_some() {
+                thread::sleep(began.elapsed().min(MAX_GAP));
+            }
         }
+        Ok(())
     }
 }

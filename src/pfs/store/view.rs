@@ -1,7 +1,8 @@
 //! A PFS's records read as of one TID, object by object, for `hammer
-//! mount`: a `View` is one read transaction (a consistent snapshot: a
-//! writer's batch is in it whole or not at all), and each read takes only
-//! the records of one object and record type through the key index.
+//! mount` and `prune -n`: a `View` is one read transaction (a consistent
+//! snapshot: a writer's batch is in it whole or not at all), and each read
+//! takes only the records of one object and record type through the key
+//! index.
 
 use std::ops::RangeInclusive;
 
@@ -18,9 +19,9 @@ use crate::pfs::Result;
 
 /// The addressed PFS as of one TID.
 pub struct View<'s> {
-    tx: Transaction<'s>,
+    pub(super) tx: Transaction<'s>,
     blobs: Blobs,
-    pfs_id: u32,
+    pub(super) pfs_id: u32,
     tid: u64,
     pfsd: PseudofsData,
 }
@@ -66,6 +67,21 @@ impl View<'_> {
         obj_id: i64,
         rec_type: u16,
         keys: RangeInclusive<i64>,
+        f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> Result<bool>,
+    ) -> Result<()> {
+        self.records_as_of(self.tid, lo_type, obj_id, rec_type, keys, f)
+    }
+
+    /// `records` as of `tid` instead of the view's TID, in the same
+    /// snapshot of the store (`prune -n` names each record's path as of
+    /// its own creation).
+    pub fn records_as_of(
+        &self,
+        tid: u64,
+        lo_type: u32,
+        obj_id: i64,
+        rec_type: u16,
+        keys: RangeInclusive<i64>,
         mut f: impl FnMut(&LeafElm, &dyn Fn() -> Result<Vec<u8>>) -> Result<bool>,
     ) -> Result<()> {
         let at = |key: i64, create_tid: u64| {
@@ -87,7 +103,7 @@ impl View<'_> {
         while let Some(row) = rows.next()? {
             let leaf = leaf_from(row.get_ref(0)?.as_blob()?)?;
             let b = &leaf.base;
-            if b.create_tid > self.tid || (b.delete_tid != 0 && b.delete_tid <= self.tid) {
+            if b.create_tid > tid || (b.delete_tid != 0 && b.delete_tid <= tid) {
                 continue;
             }
             let go = f(&leaf, &|| {
