@@ -1,9 +1,10 @@
-//! Local time as the C library tells it: `localtime(3)` and `strftime(3)`,
-//! which the original uses for the names of snapshot softlinks (a format
-//! the user may give) and the times `snapls` prints (cli.md §13). A format
-//! given on the command line has to mean what it means to the C library,
-//! `%Z` and the locale included, so this calls the C library rather than
-//! imitate it.
+//! Local time as the C library tells it: `localtime(3)`, `mktime(3)` and
+//! `strftime(3)`, which the original uses for the names of snapshot
+//! softlinks (a format the user may give), the times `snapls` prints
+//! (cli.md §13) and cleanup's periods, as the retention grid does for its
+//! hours, days and months (cli.md §23). A format given on the command line
+//! has to mean what it means to the C library, `%Z` and the locale
+//! included, so this calls the C library rather than imitate it.
 
 // The one other place with `unsafe` besides the kernel backend and
 // events.rs (src/lib.rs): two calls into the C library, on buffers owned
@@ -23,6 +24,20 @@ extern "C" {
 /// holds a NUL or when the time has no local time.
 pub(crate) fn strftime_local(fmt: &[u8], secs: i64, max: usize) -> Option<Vec<u8>> {
     let fmt = CString::new(fmt).ok()?;
+    let tm = local_tm(secs)?;
+    let mut buf = vec![0u8; max];
+    // SAFETY: strftime writes at most `buf.len()` bytes into `buf`, reads
+    // the NUL-terminated `fmt` and `tm`, all of which outlive the call.
+    let n = unsafe { libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), &tm) };
+    if n == 0 {
+        return None;
+    }
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// `localtime_r(3)` of `secs`, after `tzset(3)`.
+fn local_tm(secs: i64) -> Option<libc::tm> {
     let t = libc::time_t::try_from(secs).ok()?;
     // SAFETY: `tm` is plain data; all zeros (a null tm_zone included) is a
     // valid value, which localtime_r overwrites.
@@ -33,18 +48,7 @@ pub(crate) fn strftime_local(fmt: &[u8], secs: i64, max: usize) -> Option<Vec<u8
         tzset();
         libc::localtime_r(&t, &mut tm)
     };
-    if got.is_null() {
-        return None;
-    }
-    let mut buf = vec![0u8; max];
-    // SAFETY: strftime writes at most `buf.len()` bytes into `buf`, reads
-    // the NUL-terminated `fmt` and `tm`, all of which outlive the call.
-    let n = unsafe { libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), &tm) };
-    if n == 0 {
-        return None;
-    }
-    buf.truncate(n);
-    Some(buf)
+    (!got.is_null()).then_some(tm)
 }
 
 /// The seconds since the epoch of a local calendar time, as `mktime(3)`
@@ -93,19 +97,7 @@ pub(crate) struct LocalTm {
 /// `localtime_r(3)` of `secs`; `None` when the C library has no local time
 /// for it.
 pub(crate) fn localtime(secs: i64) -> Option<LocalTm> {
-    let t = libc::time_t::try_from(secs).ok()?;
-    // SAFETY: `tm` is plain data; all zeros (a null tm_zone included) is a
-    // valid value, which localtime_r overwrites.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: tzset reads TZ and sets the C library's zone; localtime_r
-    // writes only into `tm`, which lives across the call.
-    let got = unsafe {
-        tzset();
-        libc::localtime_r(&t, &mut tm)
-    };
-    if got.is_null() {
-        return None;
-    }
+    let tm = local_tm(secs)?;
     let u = |v: libc::c_int| u32::try_from(v).ok();
     Some(LocalTm {
         year: tm.tm_year.checked_add(1900)?,

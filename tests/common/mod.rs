@@ -168,3 +168,10 @@ pub fn fixture(name: &str) -> PathBuf {
 pub fn signal(child: &Child, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
 }
+
+/// SIGKILL to `child` once `delay` has passed, and its end waited for.
+pub fn kill_after(what: &str, delay: std::time::Duration, child: Child) {
+    std::thread::sleep(delay);
+    signal(&child, nix::sys::signal::Signal::SIGKILL);
+    wait_output(what, 60, child);
+}

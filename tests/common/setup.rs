@@ -299,3 +299,13 @@ pub fn pfs_state(store: &Path, pfs_id: u32) -> Vec<Vec<u8>> {
     .unwrap();
     state
 }
+
+/// The TIDs of the snapshots snapls lists for `pfs`, oldest first.
+pub fn snapshot_tids(pfs: &Path) -> Vec<u64> {
+    let out = ok(&["snapls", pfs.to_str().unwrap()]);
+    text(&out.stdout)
+        .lines()
+        .skip(2)
+        .map(|l| u64::from_str_radix(&l[2..18], 16).unwrap())
+        .collect()
+}

@@ -524,9 +524,8 @@ fn a_cleanup_killed_anywhere_leaves_a_sound_store_and_a_rerun_converges() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_micros(took * i / 50));
-        signal(&child, nix::sys::signal::Signal::SIGKILL);
-        wait_output("the killed cleanup", 60, child);
+        let delay = std::time::Duration::from_micros(took * i / 50);
+        kill_after("the killed cleanup", delay, child);
         ok(&["verify", m.to_str().unwrap()]);
         for (tid, before) in kept.iter().zip(&views) {
             assert!(

@@ -20,16 +20,6 @@ fn tz(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// The TIDs of the snapshots snapls lists for `pfs`.
-fn snapshot_tids(pfs: &Path) -> Vec<u64> {
-    let out = ok(&["snapls", pfs.to_str().unwrap()]);
-    text(&out.stdout)
-        .lines()
-        .skip(2)
-        .map(|l| u64::from_str_radix(&l[2..18], 16).unwrap())
-        .collect()
-}
-
 /// The file `f` of `pfs` as of `tid`.
 fn f_as_of(dir: &Path, pfs: &Path, tid: u64, n: &mut u32) -> Vec<u8> {
     *n += 1;
@@ -494,9 +484,8 @@ fn a_prune_killed_anywhere_leaves_a_sound_store_and_a_rerun_converges() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_micros(took * i / 50));
-        signal(&child, nix::sys::signal::Signal::SIGKILL);
-        wait_output("the killed prune", 60, child);
+        let delay = std::time::Duration::from_micros(took * i / 50);
+        kill_after("the killed prune", delay, child);
         ok(&["verify", m.to_str().unwrap()]);
         for (tid, view) in [snaps[0], snap].iter().zip(&views) {
             assert!(

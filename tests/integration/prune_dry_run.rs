@@ -123,16 +123,6 @@ fn random_history(dir: &Path, rng: &mut Rng, rounds: usize) -> (PathBuf, PathBuf
     (root, m, snaps)
 }
 
-/// The TIDs of the snapshots snapls lists for `pfs`.
-fn snapshot_tids(pfs: &Path) -> Vec<u64> {
-    let out = ok(&["snapls", pfs.to_str().unwrap()]);
-    text(&out.stdout)
-        .lines()
-        .skip(2)
-        .map(|l| u64::from_str_radix(&l[2..18], 16).unwrap())
-        .collect()
-}
-
 /// On random histories, some snapshots deleted, with and without a
 /// cycle file: `-n` prints the lines the prune prints before its PRUNE,
 /// then exactly the counts the prune then reports, and the payload bytes
