@@ -3,14 +3,18 @@
 //! and the fixtures; in the modules below, stores, PFSes and trees to run
 //! it on (`setup`), streams built, piped and scanned (`stream`),
 //! `FailAfter` (`fail_after`), the seeded `Rng` (`rng`, which the benches
-//! build too) and runs with stderr on a terminal (`pty`). The one
-//! integration test binary (tests/integration) uses all of it.
+//! build too), runs with stderr on a terminal (`pty`) and LazyFS under a
+//! store, to cut its power (`lazyfs`). The one integration test binary
+//! (tests/integration) uses all of it.
 
 mod damage;
 mod fail_after;
 // The S3 servers, for a hammer built with S3 chains.
 #[cfg(feature = "s3")]
 mod garage;
+// The power-loss tests, which the kernel double does not run again.
+#[cfg(not(feature = "kernel-double"))]
+pub mod lazyfs;
 mod pty;
 mod rng;
 pub mod rss;

@@ -36,6 +36,7 @@ mod partial_export;
 mod pfs_cli;
 mod pfs_create_race;
 mod pfs_destroy;
+mod power_loss;
 mod privacy;
 mod progress;
 mod prune;
