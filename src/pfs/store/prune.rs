@@ -5,11 +5,9 @@
 //! Each transaction reads at most `rows_per_txn` records (below where the
 //! previous one stopped), destroys those that go and commits, so the write
 //! lock is held for a few milliseconds at a time and mirror-write, import
-//! and the other writers go on between them. SQLite's lock is not fair: a
-//! writer waiting for it polls (at most every 100 ms) and would miss the
-//! moment between two transactions, so after each one the prune waits as
-//! long as the transaction held the lock, holding it at most half the
-//! time.
+//! and the other writers go on between them: after each transaction the
+//! prune lets in the writers waiting for the lock, if any
+//! (`waiting::Job`), and goes straight on when none waits.
 //! Readers keep their snapshot
 //! (WAL), and the payload bytes of destroyed records stay in the payload
 //! file, so a reader that found a record before the commit still reads
@@ -28,13 +26,13 @@
 //! call progress; an object with more records than the bound is finished
 //! in the same call (in many transactions).
 
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rusqlite::{params, Connection};
 
 use super::key::{self, RecKey};
 use super::records::{fold_before, key_from, leaf_from, relocalize};
+use super::waiting::Job;
 use super::Store;
 use crate::ondisk::{rectype, BaseElm, LeafElm, LOCALIZE_MASK};
 use crate::pfs::retain::MAX_TID;
@@ -44,8 +42,6 @@ use crate::pfs::{PruneReq, Result};
 pub(super) const ROWS_PER_TXN: usize = 2048;
 /// Records one PRUNE call visits before it stops between two objects.
 pub(super) const ROWS_PER_CALL: usize = 1 << 16;
-/// The longest a prune waits between two transactions.
-const MAX_GAP: Duration = Duration::from_millis(50);
 
 /// A record as the scan reads it: key, leaf, change TID.
 type Row = (RecKey, LeafElm, Vec<u8>);
@@ -131,6 +127,7 @@ impl Store {
         let (per_txn, per_call) = self.prune_bounds;
         let mut visited = 0usize;
         let mut object: Option<(u32, i64)> = None;
+        let mut job = Job::new(&self.root);
         loop {
             let tx = self.write_tx()?;
             let began = Instant::now();
@@ -187,7 +184,7 @@ impl Store {
                 }
                 _ => return Ok(()),
             }
-            thread::sleep(began.elapsed().min(MAX_GAP));
+            job.give_way(began.elapsed());
         }
     }
 }

@@ -23,8 +23,7 @@
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -34,6 +33,7 @@ use super::blob::{self, Blobs};
 use super::error::StoreError;
 use super::key::{self, RecKey};
 use super::records::{key_from, leaf_from, relocalize};
+use super::waiting::Job;
 use super::Store;
 use crate::ondisk::{BaseElm, LOCALIZE_MASK};
 use crate::pfs::reblock::{BIGBLOCK_SIZE, DO_BTREE, DO_DATA, DO_DIRS, DO_INODES};
@@ -43,8 +43,6 @@ use crate::pfs::{ReblockReq, ReblockStats, Result};
 pub(super) const BYTES_PER_CALL: u64 = 64 << 20;
 /// Database pages one transaction gives back.
 const PAGES_PER_TXN: i64 = 1024;
-/// The longest a reblock waits between two transactions (as prune).
-const MAX_GAP: Duration = Duration::from_millis(50);
 /// The lock file one reblock of the store holds.
 const LOCK_NAME: &str = ".hammer-store.reblock";
 
@@ -336,6 +334,7 @@ impl Store {
                 .execute_batch("PRAGMA auto_vacuum=INCREMENTAL; VACUUM")?;
             stats.btree_moves += (before - pragma(&self.conn, "page_count")?).max(0);
         }
+        let mut job = Job::new(&self.root);
         loop {
             let tx = self.write_tx()?;
             let began = Instant::now();
@@ -351,7 +350,7 @@ impl Store {
             drop(step);
             stats.btree_moves += free - pragma(&tx, "freelist_count")?;
             tx.commit()?;
-            thread::sleep(began.elapsed().min(MAX_GAP));
+            job.give_way(began.elapsed());
         }
         // The file shrinks at a checkpoint that reaches the WAL's end;
         // readers still on older pages may keep it from doing so now.
