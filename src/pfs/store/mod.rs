@@ -34,6 +34,7 @@
 //! and `blob` (where payloads live), `pfsdata` (PFS records, a master's
 //! root, the pinned PFS), `read` and `write` (MIRROR_READ, MIRROR_WRITE),
 //! `txn` (import's transactions), `writetx` (write transactions),
+//! `waiting` (writers waiting for the lock, seen by prune and reblock),
 //! `stage` (held batches), `history` (snapls), `check` (verify's store checks),
 //! `reblock` (payload files compacted, free pages given back), `error`. This file keeps the handle and
 //! its `Pfs` operations.
@@ -56,6 +57,7 @@ mod stage;
 mod tid;
 mod txn;
 mod view;
+mod waiting;
 mod write;
 mod writetx;
 
@@ -318,7 +320,7 @@ impl Store {
     /// what needs write access instead.
     fn begin_write(&self) -> Result<WriteTx<'_>> {
         self.writable()?;
-        WriteTx::begin(&self.conn)
+        WriteTx::begin(&self.conn, &self.root)
     }
 
     fn writable(&self) -> Result<()> {

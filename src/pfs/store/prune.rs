@@ -5,11 +5,9 @@
 //! Each transaction reads at most `rows_per_txn` records (below where the
 //! previous one stopped), destroys those that go and commits, so the write
 //! lock is held for a few milliseconds at a time and mirror-write, import
-//! and the other writers go on between them. SQLite's lock is not fair: a
-//! writer waiting for it polls (at most every 100 ms) and would miss the
-//! moment between two transactions, so after each one the prune waits as
-//! long as the transaction held the lock, holding it at most half the
-//! time.
+//! and the other writers go on between them: after each transaction the
+//! prune lets in the writers waiting for the lock, if any
+//! (`waiting::Job`), and goes straight on when none waits.
 //! Readers keep their snapshot
 //! (WAL), and the payload bytes of destroyed records stay in the payload
 //! file, so a reader that found a record before the commit still reads
@@ -32,14 +30,14 @@
 //! transaction instead, destroying nothing (`View::prune_dry_run`,
 //! cli.md §24).
 
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rusqlite::{params, Connection};
 
 use super::blob;
 use super::key::{self, RecKey};
 use super::records::{fold_before, key_from, leaf_from, relocalize};
+use super::waiting::Job;
 use super::{Store, View};
 use crate::ondisk::{rectype, BaseElm, LeafElm, LOCALIZE_INODE, LOCALIZE_MASK};
 use crate::pfs::retain::MAX_TID;
@@ -49,8 +47,6 @@ use crate::pfs::{PfsError, PruneReq, Result};
 pub(super) const ROWS_PER_TXN: usize = 2048;
 /// Records one PRUNE call visits before it stops between two objects.
 pub(super) const ROWS_PER_CALL: usize = 1 << 16;
-/// The longest a prune waits between two transactions.
-const MAX_GAP: Duration = Duration::from_millis(50);
 
 /// A record as the scan reads it.
 struct Row {
@@ -256,6 +252,7 @@ impl Store {
         let (per_txn, per_call) = self.prune_bounds;
         let mut visited = 0usize;
         let mut object: Option<(u32, i64)> = None;
+        let mut job = Job::new(&self.root);
         let mut window = Some(first);
         while let Some(w) = window {
             let tx = self.write_tx()?;
@@ -300,7 +297,7 @@ impl Store {
             }
             window = w.next(last, read, per_txn);
             if window.is_some() {
-                thread::sleep(began.elapsed().min(MAX_GAP));
+                job.give_way(began.elapsed());
             }
         }
         Ok(())

@@ -2,14 +2,20 @@
 //! that rows still name copied, in key order, into a new payload file that
 //! replaces the old one, and the database's free pages given back.
 //!
-//! The copy is made outside any transaction, a bounded amount per call,
-//! from the file as a read snapshot found it; writers go on appending to
-//! the old file meanwhile. The switch is one write transaction: it copies
-//! what changed since the snapshot, points every row at its new offset,
-//! names the new file in `blob` (a new `gen`, the PFS generation kept),
-//! and commits; the old file is removed after it. A reader whose snapshot
-//! is older keeps the old file open (or, not yet having opened it, takes
-//! a newer snapshot: `Store::read_blobs`).
+//! The copy is made outside any write transaction, a bounded amount per
+//! call, the rows listed a few thousand at a time in key order, each
+//! listing a read transaction of its own; writers go on appending to the
+//! old file meanwhile. The bytes a committed row names never change, so a
+//! payload copied from one snapshot is good for any later row naming the
+//! same offset and length. Where each payload went is written, in key
+//! order, to an unlinked file beside the database (`Moves`), so memory
+//! stays bounded whatever the size of the PFS. The switch is one write
+//! transaction: it walks the rows again in key order, a few thousand at a
+//! time, beside that file, copies what changed since, points every row at
+//! its new offset, names the new file in `blob` (a new `gen`, the PFS
+//! generation kept), and commits; the old file is removed after it. A
+//! reader whose snapshot is older keeps the old file open (or, not yet
+//! having opened it, takes a newer snapshot: `Store::read_blobs`).
 //!
 //! Crashes: the new file is durable before the commit that names it, so
 //! no row ever names missing bytes. A file no `blob` row names — a killed
@@ -20,11 +26,12 @@
 //! making it: a reblock cut short (`-t`, a kill, an error such as ENOSPC)
 //! loses its copy, changes nothing, and the next one starts over.
 
+use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -32,8 +39,9 @@ use rusqlite::{params, Connection};
 
 use super::blob::{self, Blobs};
 use super::error::StoreError;
-use super::key::{self, RecKey};
+use super::key::{self, RecKey, KEY_LEN};
 use super::records::{key_from, leaf_from, relocalize};
+use super::waiting::Job;
 use super::Store;
 use crate::ondisk::{BaseElm, LOCALIZE_MASK};
 use crate::pfs::reblock::{BIGBLOCK_SIZE, DO_BTREE, DO_DATA, DO_DIRS, DO_INODES};
@@ -43,30 +51,35 @@ use crate::pfs::{ReblockReq, ReblockStats, Result};
 pub(super) const BYTES_PER_CALL: u64 = 64 << 20;
 /// Database pages one transaction gives back.
 const PAGES_PER_TXN: i64 = 1024;
-/// The longest a reblock waits between two transactions (as prune).
-const MAX_GAP: Duration = Duration::from_millis(50);
 /// The lock file one reblock of the store holds.
 const LOCK_NAME: &str = ".hammer-store.reblock";
 
-/// A payload a row names: where it is, and where the copy put it.
+/// Rows one listing reads at most, in the copy and in the switch; a few
+/// in unit tests, so that their small PFSes are listed in many pieces.
+const ROWS_PER_LIST: usize = if cfg!(test) { 7 } else { 4096 };
+
+/// A payload a row names: its row's key, where it is, how long it is.
 struct Row {
     k: RecKey,
     boff: u64,
     len: usize,
-    new: Option<u64>,
 }
 
 /// A copy under way of one PFS's payload file.
 pub(super) struct Compaction {
     pfs: u32,
-    /// The `gen` copied from, and the old file as the snapshot found it.
+    /// The `gen` copied from, and the old file as the last listing's
+    /// snapshot found it (it only grows while that `gen` lasts).
     gen: i64,
     old: Blobs,
     out: Blobs,
-    /// The rows of the snapshot, in key order; those before `next` are
-    /// copied.
-    rows: Vec<Row>,
-    next: usize,
+    /// Rows listed and not yet copied, in key order.
+    pending: VecDeque<Row>,
+    /// The key of the last row listed, once one was.
+    listed: Option<RecKey>,
+    /// Every row is listed.
+    listed_all: bool,
+    moves: Moves,
     /// Set once the switch committed: the new file is the PFS's.
     kept: bool,
     _lock: Flock<File>,
@@ -89,40 +102,145 @@ impl Compaction {
 
     /// The key of the first row not yet copied, localization type only.
     fn next_key(&self) -> Option<BaseElm> {
-        let r = self.rows.get(self.next)?;
+        let r = self.pending.front()?;
         let mut b = key::decode(&r.k);
         b.localization &= LOCALIZE_MASK;
         Some(b)
     }
+}
 
-    /// Copies up to `budget` bytes; whether every row is copied.
-    fn copy_some(&mut self, budget: u64, stats: &mut ReblockStats) -> Result<bool> {
-        let mut buf = Vec::new();
-        let mut spent = 0u64;
-        while let Some(r) = self.rows.get_mut(self.next) {
-            if spent >= budget {
-                return Ok(false);
-            }
-            self.old.read_into(r.boff, r.len, &mut buf)?;
-            r.new = Some(self.out.append(&buf)?);
-            stats.data_moves += 1;
-            stats.data_byte_moves += r.len as i64;
-            spent += r.len as u64;
-            self.next += 1;
-        }
-        Ok(true)
+/// Where the copy put each payload, in key order: the row's key, the
+/// payload's offset and length in the old file, its offset in the new
+/// one. Kept in an unlinked file in the store's directory (gone with the
+/// handle or a killed process), 54 bytes a payload of more than 512.
+struct Moves {
+    file: BufWriter<File>,
+}
+
+/// One entry of `Moves`.
+struct Moved {
+    k: RecKey,
+    boff: u64,
+    len: u64,
+    new: u64,
+}
+
+impl Moves {
+    const ENTRY: usize = KEY_LEN + 3 * 8;
+
+    fn new(root: &Path) -> Result<Moves> {
+        let file = tempfile::tempfile_in(root).map_err(|e| io_err(root, e))?;
+        Ok(Moves {
+            file: BufWriter::new(file),
+        })
+    }
+
+    fn push(&mut self, r: &Row, new: u64) -> Result<()> {
+        let mut e = [0u8; Self::ENTRY];
+        e[..KEY_LEN].copy_from_slice(&r.k);
+        e[KEY_LEN..][..8].copy_from_slice(&r.boff.to_le_bytes());
+        e[KEY_LEN + 8..][..8].copy_from_slice(&(r.len as u64).to_le_bytes());
+        e[KEY_LEN + 16..].copy_from_slice(&new.to_le_bytes());
+        self.file
+            .write_all(&e)
+            .map_err(|e| io_err(Path::new("reblock's moves"), e).into())
+    }
+
+    /// The entries from the first, for the switch.
+    fn read_back(&mut self) -> Result<MovesReader> {
+        let mut back = || -> io::Result<File> {
+            self.file.flush()?;
+            let mut f = self.file.get_ref().try_clone()?;
+            f.rewind()?;
+            Ok(f)
+        };
+        let f = back().map_err(|e| io_err(Path::new("reblock's moves"), e))?;
+        Ok(MovesReader {
+            file: BufReader::new(f),
+            next: None,
+        })
     }
 }
 
-/// The payload rows of PFS `id` as `conn` sees them, in key order: key,
-/// offset, length.
-fn payload_rows(conn: &Connection, id: u32) -> Result<Vec<Row>> {
+/// The entries of `Moves` read in order, beside the rows of the switch.
+struct MovesReader {
+    file: BufReader<File>,
+    /// The entry read and not yet passed.
+    next: Option<Moved>,
+}
+
+impl MovesReader {
+    /// Reads the next entry into `next`; none at the end.
+    fn advance(&mut self) -> Result<()> {
+        let mut e = [0u8; Moves::ENTRY];
+        self.next = match self.file.read_exact(&mut e) {
+            Ok(()) => {
+                let int = |at: usize| {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&e[at..at + 8]);
+                    u64::from_le_bytes(b)
+                };
+                let mut k = [0u8; KEY_LEN];
+                k.copy_from_slice(&e[..KEY_LEN]);
+                Some(Moved {
+                    k,
+                    boff: int(KEY_LEN),
+                    len: int(KEY_LEN + 8),
+                    new: int(KEY_LEN + 16),
+                })
+            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => None,
+            Err(e) => return Err(io_err(Path::new("reblock's moves"), e).into()),
+        };
+        Ok(())
+    }
+
+    /// Where the copy put the payload row `r` names, if it copied that
+    /// payload; rows come in key order.
+    fn copied(&mut self, r: &Row) -> Result<Option<u64>> {
+        loop {
+            if self.next.is_none() {
+                self.advance()?;
+            }
+            match &self.next {
+                // The rows the copy saw and that are gone since.
+                Some(m) if m.k < r.k => self.next = None,
+                Some(m) if m.k == r.k => {
+                    let hit = m.boff == r.boff && m.len == r.len as u64;
+                    return Ok(hit.then_some(m.new));
+                }
+                _ => return Ok(None),
+            }
+        }
+    }
+}
+
+fn io_err(path: &Path, source: io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The payload rows of PFS `id` as `conn` sees them, in key order, at
+/// most `n`, after the key `after` (from the PFS's first without one).
+fn payload_rows(conn: &Connection, id: u32, after: Option<&RecKey>, n: usize) -> Result<Vec<Row>> {
     let (first, end) = key::localization_range(relocalize(0, id)..=relocalize(LOCALIZE_MASK, id));
-    let mut stmt = conn.prepare_cached(
-        "SELECT k, leaf, boff FROM rec WHERE k >= ?1 AND k < ?2 AND boff IS NOT NULL",
-    )?;
-    let mut rows = stmt.query(params![&first[..], &end[..]])?;
-    let mut out = Vec::new();
+    let (sql, from) = match after {
+        Some(k) => (
+            "SELECT k, leaf, boff FROM rec WHERE k > ?1 AND k < ?2 AND boff IS NOT NULL \
+             ORDER BY k LIMIT ?3",
+            &k[..],
+        ),
+        None => (
+            "SELECT k, leaf, boff FROM rec WHERE k >= ?1 AND k < ?2 AND boff IS NOT NULL \
+             ORDER BY k LIMIT ?3",
+            &first[..],
+        ),
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params![from, &end[..], n as i64])?;
+    let mut out = Vec::with_capacity(n.min(ROWS_PER_LIST));
     while let Some(r) = rows.next()? {
         let leaf = leaf_from(r.get_ref(1)?.as_blob()?)?;
         let boff: i64 = r.get(2)?;
@@ -133,10 +251,25 @@ fn payload_rows(conn: &Connection, id: u32) -> Result<Vec<Row>> {
             k: key_from(r.get_ref(0)?.as_blob()?)?,
             boff,
             len,
-            new: None,
         });
     }
     Ok(out)
+}
+
+/// How many payload rows PFS `id` has as `conn` sees them, and their
+/// bytes: one pass over its rows, none kept.
+fn payload_totals(conn: &Connection, id: u32) -> Result<(u64, u64)> {
+    let (mut count, mut bytes) = (0u64, 0u64);
+    let mut after: Option<RecKey> = None;
+    loop {
+        let rows = payload_rows(conn, id, after.as_ref(), ROWS_PER_LIST)?;
+        count += rows.len() as u64;
+        bytes += rows.iter().map(|r| r.len as u64).sum::<u64>();
+        match rows.last() {
+            Some(r) if rows.len() == ROWS_PER_LIST => after = Some(r.k),
+            _ => return Ok((count, bytes)),
+        }
+    }
 }
 
 /// Takes the store's reblock lock, or says another reblock holds it.
@@ -206,33 +339,24 @@ impl Store {
     /// The payload file's part of a call; false when it stopped before
     /// the end (`req.key_cur` then says where to go on).
     fn compact(&mut self, id: u32, req: &mut ReblockReq) -> Result<bool> {
-        if !self
-            .copy
-            .as_ref()
-            .is_some_and(|c| c.resumed_by(id, &req.key_beg))
-        {
-            self.copy = None;
-            self.copy = self.begin_copy(id, req)?;
-        }
-        let Some(c) = self.copy.as_mut() else {
-            return Ok(true);
+        let mut copy = match self.copy.take() {
+            Some(c) if c.resumed_by(id, &req.key_beg) => c,
+            other => {
+                drop(other);
+                match self.begin_copy(id, req)? {
+                    Some(c) => c,
+                    None => return Ok(true),
+                }
+            }
         };
-        match c.copy_some(self.reblock_budget, &mut req.stats) {
-            Ok(true) => {}
-            Ok(false) => {
-                req.interrupted = true;
-                req.key_cur = c.next_key().unwrap_or(req.key_end);
-                return Ok(false);
-            }
-            Err(e) => {
-                self.copy = None;
-                return Err(e);
-            }
+        // An error drops the copy, and its file with it.
+        if !self.copy_some(&mut copy, &mut req.stats)? {
+            req.interrupted = true;
+            req.key_cur = copy.next_key().unwrap_or(req.key_end);
+            self.copy = Some(copy);
+            return Ok(false);
         }
-        match self.copy.take() {
-            Some(c) => self.switch(c, &mut req.stats).map(|()| true),
-            None => Ok(true),
-        }
+        self.switch(copy, &mut req.stats).map(|()| true)
     }
 
     /// Starts a copy of PFS `id`'s payload file, unless it has none or
@@ -247,37 +371,99 @@ impl Store {
         let tx = self.read_tx()?;
         self.live(&tx, id)?;
         let (gen, committed) = blob::state(&tx, id)?;
-        let rows = payload_rows(&tx, id)?;
-        let live: u64 = rows.iter().map(|r| r.len as u64).sum();
-        let s = &mut req.stats;
-        s.data_count += rows.len() as i64;
-        s.data_byte_count += live as i64;
-        // As a big-block is reblocked when at least free_level of its
-        // bytes are free: the whole file taken for one.
-        let free = committed.saturating_sub(live);
-        let wanted = i128::from(req.free_level.max(0)) * i128::from(committed);
-        if committed == 0 || i128::from(free) * i128::from(BIGBLOCK_SIZE) < wanted {
+        if committed == 0 {
             return Ok(None);
+        }
+        // As a big-block is reblocked when at least free_level of its
+        // bytes are free: the whole file taken for one. At free level 0
+        // (fill 100%, `hammer reblock`'s default) it always is, and the
+        // rows are counted as the copy lists them.
+        if req.free_level > 0 {
+            let (count, live) = payload_totals(&tx, id)?;
+            let free = committed.saturating_sub(live);
+            let wanted = i128::from(req.free_level) * i128::from(committed);
+            if i128::from(free) * i128::from(BIGBLOCK_SIZE) < wanted {
+                let s = &mut req.stats;
+                s.data_count += count as i64;
+                s.data_byte_count += live as i64;
+                return Ok(None);
+            }
         }
         let old = Blobs::open(&tx, &self.root, id)?;
         drop(tx);
+        let moves = Moves::new(&self.root)?;
         let out = Blobs::create(&self.root, id, gen + blob::REBLOCK_STEP)?;
         Ok(Some(Compaction {
             pfs: id,
             gen,
             old,
             out,
-            rows,
-            next: 0,
+            pending: VecDeque::new(),
+            listed: None,
+            listed_all: false,
+            moves,
             kept: false,
             _lock: lock,
         }))
     }
 
+    /// Lists the next rows of the copy, in a read transaction of its own.
+    fn list_more(&self, c: &mut Compaction, stats: &mut ReblockStats) -> Result<()> {
+        let tx = self.read_tx()?;
+        self.live(&tx, c.pfs)?;
+        if blob::state(&tx, c.pfs)?.0 != c.gen {
+            // Destroyed and made anew under the id meanwhile.
+            return Err(Errno::ENOENT.into());
+        }
+        let rows = payload_rows(&tx, c.pfs, c.listed.as_ref(), ROWS_PER_LIST)?;
+        // The same file, grown since: as this snapshot sees it, for the
+        // payloads committed since the last listing.
+        c.old = Blobs::open(&tx, &self.root, c.pfs)?;
+        c.listed_all = rows.len() < ROWS_PER_LIST;
+        if let Some(r) = rows.last() {
+            c.listed = Some(r.k);
+        }
+        stats.data_count += rows.len() as i64;
+        stats.data_byte_count += rows.iter().map(|r| r.len as i64).sum::<i64>();
+        c.pending.extend(rows);
+        Ok(())
+    }
+
+    /// Copies up to the call's budget of bytes; whether every row is
+    /// copied. Stopping short, it leaves the next row listed, so that
+    /// `next_key` names it.
+    fn copy_some(&self, c: &mut Compaction, stats: &mut ReblockStats) -> Result<bool> {
+        let mut buf = Vec::new();
+        let mut spent = 0u64;
+        loop {
+            if c.pending.is_empty() {
+                if c.listed_all {
+                    return Ok(true);
+                }
+                self.list_more(c, stats)?;
+                continue;
+            }
+            if spent >= self.reblock_budget {
+                return Ok(false);
+            }
+            let Some(r) = c.pending.pop_front() else {
+                continue;
+            };
+            c.old.read_into(r.boff, r.len, &mut buf)?;
+            let new = c.out.append(&buf)?;
+            c.moves.push(&r, new)?;
+            stats.data_moves += 1;
+            stats.data_byte_moves += r.len as i64;
+            spent += r.len as u64;
+        }
+    }
+
     /// Makes the copy the PFS's payload file, in one write transaction
-    /// that first copies the payloads written since the copy's snapshot.
+    /// that walks the rows beside the copy's moves, copying the payloads
+    /// written since the copy listed their rows.
     fn switch(&mut self, mut c: Compaction, stats: &mut ReblockStats) -> Result<()> {
         let id = c.pfs;
+        let mut moved = c.moves.read_back()?;
         let tx = self.write_tx()?;
         self.live(&tx, id)?;
         if blob::state(&tx, id)?.0 != c.gen {
@@ -286,33 +472,32 @@ impl Store {
         }
         let now = Blobs::open(&tx, &self.root, id)?;
         let mut buf = Vec::new();
-        let mut moves = Vec::new();
-        for r in payload_rows(&tx, id)? {
-            let copied = c
-                .rows
-                .binary_search_by(|o| o.k.cmp(&r.k))
-                .ok()
-                .and_then(|i| c.rows.get(i))
-                .filter(|o| o.boff == r.boff && o.len == r.len)
-                .and_then(|o| o.new);
-            let new = match copied {
-                Some(n) => n,
-                None => {
-                    now.read_into(r.boff, r.len, &mut buf)?;
-                    stats.data_count += 1;
-                    stats.data_byte_count += r.len as i64;
-                    stats.data_moves += 1;
-                    stats.data_byte_moves += r.len as i64;
-                    c.out.append(&buf)?
-                }
-            };
-            moves.push((r.k, new));
-        }
-        for (k, new) in &moves {
-            let new =
-                i64::try_from(*new).map_err(|_| StoreError::Corrupt("blob file beyond 2^63"))?;
-            tx.prepare_cached("UPDATE rec SET boff = ?2 WHERE k = ?1")?
-                .execute(params![&k[..], new])?;
+        let mut after: Option<RecKey> = None;
+        loop {
+            let rows = payload_rows(&tx, id, after.as_ref(), ROWS_PER_LIST)?;
+            for r in &rows {
+                let new = match moved.copied(r)? {
+                    Some(n) => n,
+                    None => {
+                        now.read_into(r.boff, r.len, &mut buf)?;
+                        stats.data_count += 1;
+                        stats.data_byte_count += r.len as i64;
+                        stats.data_moves += 1;
+                        stats.data_byte_moves += r.len as i64;
+                        c.out.append(&buf)?
+                    }
+                };
+                let new =
+                    i64::try_from(new).map_err(|_| StoreError::Corrupt("blob file beyond 2^63"))?;
+                tx.prepare_cached("UPDATE rec SET boff = ?2 WHERE k = ?1")?
+                    .execute(params![&r.k[..], new])?;
+            }
+            // Only `boff` changed: the keys after the last one are still
+            // the rows to come.
+            match rows.last() {
+                Some(r) if rows.len() == ROWS_PER_LIST => after = Some(r.k),
+                _ => break,
+            }
         }
         let size = c.out.seal()?;
         let old = blob::switch(&tx, &self.root, id, c.gen + blob::REBLOCK_STEP, size)?;
@@ -336,6 +521,7 @@ impl Store {
                 .execute_batch("PRAGMA auto_vacuum=INCREMENTAL; VACUUM")?;
             stats.btree_moves += (before - pragma(&self.conn, "page_count")?).max(0);
         }
+        let mut job = Job::new(&self.root);
         loop {
             let tx = self.write_tx()?;
             let began = Instant::now();
@@ -351,7 +537,7 @@ impl Store {
             drop(step);
             stats.btree_moves += free - pragma(&tx, "freelist_count")?;
             tx.commit()?;
-            thread::sleep(began.elapsed().min(MAX_GAP));
+            job.give_way(began.elapsed());
         }
         // The file shrinks at a checkpoint that reaches the WAL's end;
         // readers still on older pages may keep it from doing so now.

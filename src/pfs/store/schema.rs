@@ -25,7 +25,7 @@ pub const FORMAT_VERSION: i64 = 2;
 /// `PRAGMA application_id`: "HMST".
 const APPLICATION_ID: i64 = 0x484d_5354;
 /// How long a writer waits for another process's transaction.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(600);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(600);
 
 const SCHEMA: &str = "
 CREATE TABLE meta(name TEXT PRIMARY KEY, value) WITHOUT ROWID;

@@ -1722,6 +1722,43 @@ fn a_reblock_cut_into_calls_takes_in_what_writers_add_meanwhile() {
 }
 
 #[test]
+fn a_reblock_listed_in_pieces_follows_rows_removed_rewritten_and_added_between_calls() {
+    let (_d, mut store) = reblock_fixture(40, 2);
+    // About three payloads a call, seven rows a listing.
+    store.set_reblock_budget(8_000);
+    let mut writer = Store::open(store.root()).unwrap();
+    writer.set_pfs_id(1);
+    let mut req = ReblockReq::new(crate::pfs::reblock::DO_DATA, 100);
+    store.set_pfs_id(1);
+    store.reblock(&mut req).unwrap();
+    assert!(req.interrupted);
+    // A payload copied and one listed but not copied, deleted and
+    // pruned; one not yet listed rewritten; one added at the end.
+    let mut tx = writer.begin().unwrap();
+    tx.delete(&data_id(100, 0)).unwrap();
+    tx.delete(&data_id(104, 0)).unwrap();
+    tx.commit().unwrap();
+    put_one(&mut writer, &data_id(130, 0), &[7u8; 5000]);
+    put_one(&mut writer, &data_id(700, 0), &[8u8; 600]);
+    prune_to_end(&mut writer, &mut PruneReq::new(true, Vec::new()));
+    let records = everything(&writer);
+    req.key_beg = req.key_cur;
+    let calls = 1 + reblock_to_end(&mut store, &mut req);
+    assert!(calls > 10, "{calls}");
+    assert_eq!(everything(&store), records);
+    // The two payloads copied before their rows went stay in the new
+    // file, named by no row, until the next reblock.
+    let live: usize = records
+        .iter()
+        .map(|(_, d)| d.len())
+        .filter(|&n| n > 512)
+        .sum();
+    let size = live as u64 + 2 * 3000;
+    assert_eq!(payload_sizes(&store), (size, size));
+    assert_eq!(blob_files(&store, 1).len(), 1);
+}
+
+#[test]
 fn readers_keep_reading_their_snapshot_across_a_reblock() {
     let (_d, mut store) = reblock_fixture(30, 2);
     let mut reader = Store::open(store.root()).unwrap();

@@ -1,13 +1,18 @@
 //! The store's write transactions: BEGIN IMMEDIATE on the connection, then
 //! COMMIT, or a rollback that first gives the payload file's uncommitted
 //! tail back (`blob::Tail`), while the write lock still keeps every other
-//! writer from appending.
+//! writer from appending. A writer that finds the lock taken says that it
+//! waits (`waiting.rs`) until it has it.
 
 use std::ops::Deref;
+use std::path::Path;
+use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, ErrorCode};
 
 use super::blob::{Blobs, Tail};
+use super::schema::BUSY_TIMEOUT;
+use super::waiting;
 use crate::pfs::Result;
 
 /// An open write transaction; dropped without `commit` or `hold`, it rolls
@@ -20,10 +25,21 @@ pub(super) struct WriteTx<'c> {
 }
 
 impl<'c> WriteTx<'c> {
-    /// Takes the store's write lock at once (waiting up to the busy
-    /// timeout for another writer).
-    pub(super) fn begin(conn: &'c Connection) -> Result<Self> {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
+    /// Takes the write lock of the store at `root` at once, or, when
+    /// another writer holds it, waits for it up to the busy timeout, seen
+    /// by the jobs that give way to waiting writers.
+    pub(super) fn begin(conn: &'c Connection, root: &Path) -> Result<Self> {
+        conn.busy_timeout(Duration::ZERO)?;
+        let first = conn.execute_batch("BEGIN IMMEDIATE");
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        match first {
+            Ok(()) => {}
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::DatabaseBusy => {
+                let _seen = waiting::waiting(root);
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(WriteTx {
             conn,
             tail: None,
