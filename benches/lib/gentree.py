@@ -4,6 +4,10 @@
 #   gentree.py small <dir> <seed> <files> [--per-dir N] [--size MIN-MAX]
 #                                            small files, 250 a directory,
 #                                            100-4000 bytes unless told
+#   gentree.py mixed <dir> <seed> <files>    files of a home or web tree:
+#                                            a few KiB on average (most
+#                                            under 8 KiB, 1% up to 256 KiB),
+#                                            100 a directory, 20 top ones
 #   gentree.py change <dir> <seed> <percent> rewrite that share of files
 import argparse
 import os
@@ -74,6 +78,28 @@ def small(root, r, files, per_dir, size):
             f.write(r.randbytes(r.randint(*size)))
 
 
+def mixed(root, r, files):
+    """Sizes as a home or web tree has them: 60% under 2 KiB, 30% 2-8
+    KiB, 9% 8-32 KiB, 1% 32-256 KiB (5.3 KiB on average); 100 files a
+    directory, the directories spread over 20 top ones."""
+    os.makedirs(root)
+    for i in range(files):
+        d = os.path.join(root, "t%02d" % (i // 100 % 20), "d%04d" % (i // 100))
+        if i % 100 == 0:
+            os.makedirs(d)
+        x = r.random()
+        if x < 0.60:
+            size = r.randrange(0, 2048)
+        elif x < 0.90:
+            size = r.randrange(2048, 8192)
+        elif x < 0.99:
+            size = r.randrange(8192, 32768)
+        else:
+            size = r.randrange(32768, 262144)
+        with open(os.path.join(d, "f%02d" % (i % 100)), "wb") as f:
+            f.write(r.randbytes(size))
+
+
 def change(root, r, percent):
     """Rewrites `percent` of the regular files with new bytes of about
     the same size, as an update would."""
@@ -98,7 +124,7 @@ def size_range(arg):
 
 args = argparse.ArgumentParser()
 shapes = args.add_subparsers(dest="shape", required=True)
-for name in ("system", "small", "change"):
+for name in ("system", "small", "mixed", "change"):
     shape = shapes.add_parser(name)
     shape.add_argument("root")
     shape.add_argument("seed", type=int)
@@ -110,4 +136,4 @@ r = random.Random(a.seed)
 if a.shape == "small":
     small(a.root, r, a.n, a.per_dir, a.size)
 else:
-    {"system": system, "change": change}[a.shape](a.root, r, a.n)
+    {"system": system, "mixed": mixed, "change": change}[a.shape](a.root, r, a.n)
