@@ -44,6 +44,7 @@ mod check;
 mod error;
 mod history;
 mod key;
+mod memo;
 mod payload;
 mod pfsdata;
 mod prune;
@@ -122,6 +123,8 @@ pub struct Store {
     held: RefCell<Option<Held>>,
     /// Records per prune transaction, and per PRUNE call (`prune.rs`).
     prune_bounds: (usize, usize),
+    /// A whole prune going on call by call (`prune.rs`).
+    prune_pass: Option<prune::Pass>,
     /// Opened read-only: what a change would need write access to.
     read_only: Option<PathBuf>,
     /// A reblock's copy of a payload file under way, and the bytes one
@@ -174,6 +177,7 @@ impl Store {
             busy: None,
             held: RefCell::new(None),
             prune_bounds: (prune::ROWS_PER_TXN, prune::ROWS_PER_CALL),
+            prune_pass: None,
             read_only,
             copy: None,
             reblock_budget: reblock::BYTES_PER_CALL,
@@ -445,6 +449,8 @@ impl Pfs for Store {
         let mut pfsd = self.live(&tx, id)?.pfsd;
         tx.execute("DELETE FROM rec WHERE pfs = ?1", [id])?;
         tx.execute("DELETE FROM origin WHERE pfs = ?1", [id])?;
+        memo::forget(&tx, id)?;
+        memo::forget_idle(&tx, id)?;
         let retired = blob::retire(&tx, &self.root, id)?;
         pfsd.mirror_flags |= PFSD_DELETED;
         let tid = alloc_tid(&tx)?;

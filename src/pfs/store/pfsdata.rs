@@ -9,7 +9,7 @@ use zerocopy::{FromZeros, IntoBytes};
 use super::error::StoreError;
 use super::key;
 use super::payload::{Stored, DATA_OFFSET};
-use super::records::{insert_rec, leaf_from, relocalize, update_leaf};
+use super::records::{insert_rec, leaf_from, relocalize, remove_row, update_leaf};
 use super::tid::{next_tid, now_micros, now_secs};
 use super::{blob, Store};
 use crate::ondisk::{
@@ -164,8 +164,7 @@ pub(super) fn sync_end(conn: &Connection, pfsd: &PseudofsData) -> Result<u64> {
 pub(super) fn save_pfs(tx: &Connection, id: u32, pfsd: &PseudofsData, tid: u64) -> Result<()> {
     if let Some((_, mut old)) = load_pfs(tx, id)? {
         if old.base.create_tid == tid {
-            tx.prepare_cached("DELETE FROM rec WHERE k = ?1")?
-                .execute([&key::encode(&old.base)[..]])?;
+            remove_row(tx, 0, &key::encode(&old.base))?;
         } else {
             old.base.delete_tid = tid;
             old.delete_ts = now_secs();

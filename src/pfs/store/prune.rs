@@ -26,27 +26,49 @@
 //! call progress; an object with more records than the bound is finished
 //! in the same call (in many transactions).
 //!
+//! A whole prune of a master with softprune's buckets leaves a memo
+//! (`memo.rs`): the next one with such buckets visits only the records
+//! changed since or whose bucket changed, found through the change index,
+//! as long as they are at most one call's worth; else it scans as above.
+//!
 //! `prune -n` runs the same scan and the same rule (`judge`) on one read
 //! transaction instead, destroying nothing (`View::prune_dry_run`,
 //! cli.md §24).
 
 use std::time::Instant;
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::blob;
 use super::key::{self, RecKey};
+use super::memo::{self, Memo};
 use super::records::{fold_before, key_from, leaf_from, relocalize};
+use super::tid::next_tid;
 use super::waiting::Job;
 use super::{Store, View};
 use crate::ondisk::{rectype, BaseElm, LeafElm, LOCALIZE_INODE, LOCALIZE_MASK};
-use crate::pfs::retain::MAX_TID;
+use crate::pfs::retain::{whole_pfs, PruneElm, MAX_TID};
 use crate::pfs::{PfsError, PruneReq, Result};
 
 /// Records one prune transaction reads at most.
 pub(super) const ROWS_PER_TXN: usize = 2048;
 /// Records one PRUNE call visits before it stops between two objects.
 pub(super) const ROWS_PER_CALL: usize = 1 << 16;
+
+/// A whole prune of a master under way on this handle, call by call: the
+/// memo it wrote as it began, which its end completes.
+pub(super) struct Pass {
+    id: u32,
+    elms: Vec<PruneElm>,
+    memo: Memo,
+    /// The key_end (localization type, obj_id) the next call goes on from.
+    resume: (u32, i64),
+}
+
+/// The fields of a key a prune reads: localization type and obj_id.
+fn object(b: &BaseElm) -> (u32, i64) {
+    (b.localization & LOCALIZE_MASK, b.obj_id)
+}
 
 /// A record as the scan reads it.
 struct Row {
@@ -236,15 +258,193 @@ impl Store {
     pub(super) fn prune_pfs(&mut self, req: &mut PruneReq) -> Result<()> {
         req.check()?;
         let id = self.check_id()?;
+        // A whole prune (its first call, or the next of one under way)
+        // may leave a memo; with one, the first call may only need the
+        // records changed since.
+        let (bottom, top) = whole_pfs();
+        let from_bottom = object(&req.key_beg) == object(&bottom);
+        let first = from_bottom && object(&req.key_end) == object(&top);
+        let bounds = if req.all {
+            None
+        } else {
+            memo::bounds(&req.elms)
+        };
+        let going_on = self.prune_pass.take().filter(|p| {
+            p.id == id && p.elms == req.elms && from_bottom && object(&req.key_end) == p.resume
+        });
         let window = Window::first(req, id);
         // Nothing pruned needs to be durable by itself: it allocates no
         // TID, and a prune lost to a power cut is done again by the next.
         self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
-        let done = self.prune_calls(req, id, window);
+        let done = (|| -> Result<Option<Pass>> {
+            let pass = match (going_on, &bounds) {
+                (Some(p), _) => Some(p),
+                (None, Some(b)) if first => {
+                    if self.prune_changed(req, id, b)? {
+                        return Ok(None);
+                    }
+                    self.begin_pass(id, req, b)?
+                }
+                _ => None,
+            };
+            self.prune_calls(req, id, window)?;
+            Ok(pass)
+        })();
         self.conn.execute_batch("PRAGMA synchronous=FULL")?;
-        done?;
+        let pass = done?;
         req.key_cur.localization &= LOCALIZE_MASK;
+        if let Some(mut p) = pass {
+            if req.interrupted {
+                p.resume = object(&req.key_cur);
+                self.prune_pass = Some(p);
+            } else {
+                self.end_pass(p)?;
+            }
+        }
         Ok(())
+    }
+
+    /// Starts a whole prune of a master with softprune's buckets: its memo,
+    /// not yet complete, vouching for the records there are now.
+    fn begin_pass(&mut self, id: u32, req: &PruneReq, bounds: &[u64]) -> Result<Option<Pass>> {
+        let tx = self.write_tx()?;
+        let live = self.live(&tx, id)?;
+        if live.pfsd.is_slave() {
+            return Ok(None);
+        }
+        let memo = Memo {
+            generation: live.generation,
+            version: live.record.base.create_tid,
+            w: next_tid(&tx)?,
+            complete: false,
+            bounds: bounds.to_vec(),
+        };
+        memo.save(&tx, id)?;
+        tx.commit()?;
+        Ok(Some(Pass {
+            id,
+            elms: req.elms.clone(),
+            memo,
+            resume: (0, 0),
+        }))
+    }
+
+    /// The end of a whole prune: its memo completed, unless something
+    /// dropped or replaced it meanwhile.
+    fn end_pass(&mut self, p: Pass) -> Result<()> {
+        let tx = self.write_tx()?;
+        self.live(&tx, p.id)?;
+        if Memo::load(&tx, p.id)?.as_ref() == Some(&p.memo) {
+            Memo {
+                complete: true,
+                ..p.memo
+            }
+            .save(&tx, p.id)?;
+        }
+        tx.commit()
+    }
+
+    /// The first call of a whole prune of a master whose memo is complete
+    /// and still its own: the records whose `mtid` is at or above the
+    /// memo's floor for these buckets judged in one read transaction,
+    /// those the rule picks then destroyed, highest key first, in short
+    /// write transactions as a scan destroys them; then the memo moved on.
+    /// False, having done nothing, when there is no such memo or more
+    /// records than a call visits.
+    fn prune_changed(&mut self, req: &mut PruneReq, id: u32, bounds: &[u64]) -> Result<bool> {
+        let (per_txn, per_call) = self.prune_bounds;
+        let (memo, w, mut doomed) = {
+            let tx = self.read_tx()?;
+            let live = self.live(&tx, id)?;
+            let Some(memo) = Memo::load(&tx, id)? else {
+                return Ok(false);
+            };
+            if !memo.complete
+                || live.pfsd.is_slave()
+                || memo.generation != live.generation
+                || memo.version != live.record.base.create_tid
+            {
+                return Ok(false);
+            }
+            let Some(rows) = memo::changed_since(&tx, id, memo.floor(bounds), per_call)? else {
+                return Ok(false);
+            };
+            // A record that stays now stays until it changes, and then
+            // its `mtid` is at least the `w` below.
+            let mut doomed = Vec::new();
+            for (k, leaf) in rows {
+                let b = &leaf.base;
+                let s = &mut req.stats;
+                s.scan_records += 1;
+                s.oldest_tid = s.oldest_tid.min(b.create_tid);
+                if req.prunes(b.create_tid, b.delete_tid) {
+                    doomed.push(k);
+                }
+            }
+            (memo, next_tid(&tx)?, doomed)
+        };
+        doomed.sort_unstable_by(|a, b| b.cmp(a));
+        let mut job = Job::new(&self.root);
+        let mut chunks = doomed.chunks(per_txn).peekable();
+        while let Some(chunk) = chunks.next() {
+            let tx = self.write_tx()?;
+            let began = Instant::now();
+            self.live(&tx, id)?;
+            let mut idle = 0u64;
+            for k in chunk {
+                let row = tx
+                    .prepare_cached("SELECT leaf, mtid, boff IS NOT NULL FROM rec WHERE k = ?1")?
+                    .query_row([&k[..]], |r| {
+                        Ok((
+                            r.get::<_, Vec<u8>>(0)?,
+                            r.get::<_, Vec<u8>>(1)?,
+                            r.get::<_, bool>(2)?,
+                        ))
+                    })
+                    .optional()?;
+                // Gone since (another prune).
+                let Some((leaf, mtid, in_file)) = row else {
+                    continue;
+                };
+                let leaf = leaf_from(&leaf)?;
+                let b = &leaf.base;
+                if !req.prunes(b.create_tid, b.delete_tid) {
+                    continue;
+                }
+                tx.prepare_cached("DELETE FROM rec WHERE k = ?1")?
+                    .execute([&k[..]])?;
+                let s = &mut req.stats;
+                if b.rec_type == rectype::DIRENTRY {
+                    s.dir_records += 1;
+                } else {
+                    s.raw_records += 1;
+                }
+                s.bytes += i64::from(leaf.data_len.max(0));
+                if in_file {
+                    idle += u64::try_from(leaf.data_len).unwrap_or(0);
+                }
+                fold_before(&tx, id, k, &mtid)?;
+            }
+            memo::idle_add(&tx, id, idle)?;
+            tx.commit()?;
+            if chunks.peek().is_some() {
+                job.give_way(began.elapsed());
+            }
+        }
+        let tx = self.write_tx()?;
+        self.live(&tx, id)?;
+        if Memo::load(&tx, id)?.as_ref() == Some(&memo) {
+            Memo {
+                w,
+                bounds: bounds.to_vec(),
+                ..memo
+            }
+            .save(&tx, id)?;
+        }
+        tx.commit()?;
+        req.key_cur = req.key_beg;
+        req.interrupted = false;
+        Ok(true)
     }
 
     /// The transactions of one call.
@@ -264,7 +464,14 @@ impl Store {
             // below them that stays.
             let mut fold: Option<Vec<u8>> = None;
             let mut last: Option<RecKey> = None;
-            for Row { k, leaf, mtid, .. } in rows {
+            let mut idle = 0u64;
+            for Row {
+                k,
+                leaf,
+                mtid,
+                in_file,
+            } in rows
+            {
                 let this = (leaf.base.localization, leaf.base.obj_id);
                 if visited >= per_call && object.is_some_and(|o| o != this) {
                     req.key_cur = leaf.base;
@@ -277,6 +484,9 @@ impl Store {
                 if judge(req, &leaf) {
                     tx.prepare_cached("DELETE FROM rec WHERE k = ?1")?
                         .execute([&k[..]])?;
+                    if in_file {
+                        idle += u64::try_from(leaf.data_len).unwrap_or(0);
+                    }
                     if fold.as_ref().is_none_or(|f| *f < mtid) {
                         fold = Some(mtid);
                     }
@@ -291,6 +501,7 @@ impl Store {
             if let (Some(f), Some(k)) = (&fold, &last) {
                 fold_before(&tx, id, k, f)?;
             }
+            memo::idle_add(&tx, id, idle)?;
             tx.commit()?;
             if req.interrupted {
                 return Ok(());

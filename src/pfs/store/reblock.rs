@@ -40,6 +40,7 @@ use rusqlite::{params, Connection};
 use super::blob::{self, Blobs};
 use super::error::StoreError;
 use super::key::{self, RecKey, KEY_LEN};
+use super::memo::{self, Idle};
 use super::records::{key_from, leaf_from, relocalize};
 use super::waiting::Job;
 use super::Store;
@@ -258,7 +259,7 @@ fn payload_rows(conn: &Connection, id: u32, after: Option<&RecKey>, n: usize) ->
 
 /// How many payload rows PFS `id` has as `conn` sees them, and their
 /// bytes: one pass over its rows, none kept.
-fn payload_totals(conn: &Connection, id: u32) -> Result<(u64, u64)> {
+pub(super) fn payload_totals(conn: &Connection, id: u32) -> Result<(u64, u64)> {
     let (mut count, mut bytes) = (0u64, 0u64);
     let mut after: Option<RecKey> = None;
     loop {
@@ -363,10 +364,51 @@ impl Store {
     /// less free space than `req.free_level` asks for.
     fn begin_copy(&mut self, id: u32, req: &mut ReblockReq) -> Result<Option<Compaction>> {
         let lock = lock(&self.root)?;
+        // As a big-block is reblocked when at least free_level of its
+        // bytes are free: the whole file taken for one. At free level 0
+        // (fill 100%, `hammer reblock`'s default) it always is, and the
+        // rows are counted as the copy lists them.
+        let free_level = i128::from(req.free_level.max(0));
+        let too_little = |free: u64, committed: u64| {
+            i128::from(free) * i128::from(BIGBLOCK_SIZE) < free_level * i128::from(committed)
+        };
         {
             let tx = self.write_tx()?;
             self.live(&tx, id)?;
             sweep(&tx, &self.root)?;
+            let (gen, committed) = blob::state(&tx, id)?;
+            if committed == 0 {
+                return Ok(None);
+            }
+            if req.free_level > 0 {
+                // The bytes no row names, as counted and added to since
+                // (`memo::Idle`): when too few, no row need be listed.
+                let idle = Idle::load(&tx, id)?
+                    .filter(|i| i.gen == gen && !i.counting && i.uses < memo::RECOUNT);
+                match idle {
+                    Some(i) if too_little(i.bytes, committed) => {
+                        Idle {
+                            uses: i.uses + 1,
+                            ..i
+                        }
+                        .save(&tx, id)?;
+                        tx.commit()?;
+                        return Ok(None);
+                    }
+                    _ => {
+                        // Counted below from a snapshot after this commit;
+                        // what rows stop naming meanwhile is added here.
+                        Idle {
+                            gen,
+                            bytes: 0,
+                            uses: 0,
+                            counting: true,
+                        }
+                        .save(&tx, id)?;
+                        tx.commit()?;
+                    }
+                }
+            }
         }
         let tx = self.read_tx()?;
         self.live(&tx, id)?;
@@ -374,18 +416,26 @@ impl Store {
         if committed == 0 {
             return Ok(None);
         }
-        // As a big-block is reblocked when at least free_level of its
-        // bytes are free: the whole file taken for one. At free level 0
-        // (fill 100%, `hammer reblock`'s default) it always is, and the
-        // rows are counted as the copy lists them.
         if req.free_level > 0 {
             let (count, live) = payload_totals(&tx, id)?;
             let free = committed.saturating_sub(live);
-            let wanted = i128::from(req.free_level) * i128::from(committed);
-            if i128::from(free) * i128::from(BIGBLOCK_SIZE) < wanted {
+            if too_little(free, committed) {
                 let s = &mut req.stats;
                 s.data_count += count as i64;
                 s.data_byte_count += live as i64;
+                drop(tx);
+                let tx = self.write_tx()?;
+                self.live(&tx, id)?;
+                if let Some(i) = Idle::load(&tx, id)?.filter(|i| i.gen == gen && i.counting) {
+                    Idle {
+                        gen,
+                        bytes: i.bytes.saturating_add(free),
+                        uses: 0,
+                        counting: false,
+                    }
+                    .save(&tx, id)?;
+                }
+                tx.commit()?;
                 return Ok(None);
             }
         }
@@ -473,9 +523,11 @@ impl Store {
         let now = Blobs::open(&tx, &self.root, id)?;
         let mut buf = Vec::new();
         let mut after: Option<RecKey> = None;
+        let mut named = 0u64;
         loop {
             let rows = payload_rows(&tx, id, after.as_ref(), ROWS_PER_LIST)?;
             for r in &rows {
+                named += r.len as u64;
                 let new = match moved.copied(r)? {
                     Some(n) => n,
                     None => {
@@ -501,6 +553,15 @@ impl Store {
         }
         let size = c.out.seal()?;
         let old = blob::switch(&tx, &self.root, id, c.gen + blob::REBLOCK_STEP, size)?;
+        // The new file holds the payloads rows name, and those copied
+        // before their rows went.
+        Idle {
+            gen: c.gen + blob::REBLOCK_STEP,
+            bytes: size.saturating_sub(named),
+            uses: 0,
+            counting: false,
+        }
+        .save(&tx, id)?;
         tx.commit()?;
         c.kept = true;
         blob::remove(&old)

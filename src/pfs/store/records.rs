@@ -7,6 +7,7 @@ use rusqlite::{params, Connection};
 
 use super::error::StoreError;
 use super::key::{self, RecKey};
+use super::memo;
 use super::payload::Stored;
 use crate::ondisk::{LeafElm, LOCALIZE_MASK};
 use crate::pfs::Result;
@@ -61,12 +62,24 @@ pub(super) fn update_leaf(tx: &Connection, leaf: &LeafElm, mtid: u64) -> Result<
 /// Physically removes the record at `k` of PFS `id` (no history kept),
 /// folding its change TID into the record before it (`fold_before`).
 pub(super) fn destroy_rec(tx: &Connection, id: u32, k: &RecKey) -> Result<()> {
-    let mtid: Vec<u8> = tx
-        .prepare_cached("SELECT mtid FROM rec WHERE k = ?1")?
-        .query_row([&k[..]], |r| r.get(0))?;
+    let mtid = remove_row(tx, id, k)?;
+    fold_before(tx, id, k, &mtid)
+}
+
+/// Deletes the row at `k` of PFS `id`, its payload's bytes in the payload
+/// file, if it has some there, counted as named by no row (`memo::Idle`);
+/// its change TID.
+pub(super) fn remove_row(tx: &Connection, id: u32, k: &RecKey) -> Result<Vec<u8>> {
+    let (mtid, leaf, boff): (Vec<u8>, Vec<u8>, Option<i64>) = tx
+        .prepare_cached("SELECT mtid, leaf, boff FROM rec WHERE k = ?1")?
+        .query_row([&k[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     tx.prepare_cached("DELETE FROM rec WHERE k = ?1")?
         .execute([&k[..]])?;
-    fold_before(tx, id, k, &mtid)
+    if boff.is_some() {
+        let len = leaf_from(&leaf)?.data_len;
+        memo::idle_add(tx, id, u64::try_from(len).unwrap_or(0))?;
+    }
+    Ok(mtid)
 }
 
 /// Raises the change TID (`mtid`) of the record of PFS `id` just before
@@ -147,8 +160,7 @@ pub(super) fn rollback(tx: &Connection, id: u32, t: u64, tid: u64) -> Result<()>
         }
     }
     for k in doomed {
-        tx.prepare_cached("DELETE FROM rec WHERE k = ?1")?
-            .execute([&k[..]])?;
+        remove_row(tx, id, &k)?;
     }
     // Un-deleting is a change a downstream reader must not skip.
     for leaf in revived {

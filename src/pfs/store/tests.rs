@@ -941,7 +941,10 @@ fn rerun_repairs_payloads_a_power_loss_took_back() {
     assert_eq!(files.len(), 1);
     let len = fs::metadata(&files[0]).unwrap().len();
     fs::write(&files[0], vec![0u8; len as usize]).unwrap();
+    assert!(reblock_listed(&mut store, 2));
     write_all(&mut store, 1, end, &stream);
+    // The damaged copies stay in the file, named by no row.
+    check_idle(&store, 2);
     let mut p = store.get_pseudofs().unwrap();
     p.sync_end_tid = end;
     store.set_pseudofs(&p).unwrap();
@@ -1558,6 +1561,195 @@ fn a_pruned_record_is_still_swept_from_a_slave_behind() {
     assert_eq!(view(&store, e2), m);
 }
 
+/// `generations` more transactions of PFS#1's history (as
+/// `pruning_history`, from generation `g0`): files rewritten and deleted,
+/// directory entries among them; the TID after each.
+fn more_history(store: &mut Store, files: i64, g0: u64, generations: u64) -> Vec<u64> {
+    store.set_pfs_id(1);
+    let mut points = Vec::new();
+    for g in g0..g0 + generations {
+        let mut tx = store.begin().unwrap();
+        for f in 0..files {
+            let ent = RecordId {
+                localization: LOCALIZE_INODE,
+                obj_id: 1,
+                rec_type: rectype::DIRENTRY,
+                key: 0x1000 + f,
+            };
+            if (f * 5 + g as i64) % 7 == 3 {
+                tx.delete(&data_id(100 + f, 16)).unwrap();
+                tx.delete(&ent).unwrap();
+            } else if (f * 3 + g as i64 * 11) % 5 < 2 {
+                let body = vec![(f as u8) ^ (g as u8); 200 + 300 * (f as usize % 3)];
+                tx.put(&data_id(100 + f, 16), 2, &body).unwrap();
+                tx.put(&ent, 2, &crate::model::format::direntry(100 + f, 1, b"n"))
+                    .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        points.push(store.synctid(SynctidOp::None).unwrap());
+    }
+    points
+}
+
+/// Key, mtid and leaf of every row of PFS#1, create and delete times
+/// left out (two stores' clocks differ).
+fn rows_and_mtids(store: &Store) -> Vec<(Vec<u8>, Vec<u8>, BaseElm)> {
+    let mut stmt = store
+        .conn
+        .prepare("SELECT k, mtid, leaf FROM rec WHERE pfs = 1 ORDER BY k")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| {
+            let leaf: Vec<u8> = r.get(2)?;
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                records::leaf_from(&leaf).unwrap().base,
+            ))
+        })
+        .unwrap();
+    rows.map(|r| r.unwrap()).collect()
+}
+
+/// Softprune's buckets for these snapshot TIDs.
+fn buckets(snaps: &[u64]) -> Vec<PruneElm> {
+    let at: Vec<_> = snaps
+        .iter()
+        .map(|&tid| crate::retention::SnapTime { tid, time: 0 })
+        .collect();
+    crate::retention::softprune_elms(&at, 0, 0).elms
+}
+
+/// A whole prune after a complete one visits only the records changed
+/// since or whose bucket changed (store-format.md §7) and leaves what a
+/// scan of every record leaves, rows and change TIDs alike: a store that
+/// forgets its memo before each prune is the reference. Snapshots come and
+/// go as a nightly cleanup's do: a few recent ones, every fourth older one
+/// kept longer, the oldest dropped in turn.
+#[test]
+fn a_prune_after_a_whole_one_visits_the_changes_and_prunes_the_same() {
+    let (_d, mut inc) = master_and_slave();
+    let (_e, mut full) = master_and_slave();
+    let mut snaps: Vec<u64> = Vec::new();
+    let mut g = 0;
+    let mut fewer = 0;
+    for night in 0..24 {
+        let points = more_history(&mut inc, 30, g, 2);
+        assert_eq!(more_history(&mut full, 30, g, 2), points);
+        g += 2;
+        snaps.push(points[1]);
+        // Seven recent snapshots; of older ones every fourth, four of them.
+        let (old, recent) = snaps.split_at(snaps.len().saturating_sub(7));
+        let mut kept: Vec<u64> = old
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 4 == 3)
+            .map(|(_, &t)| t)
+            .collect();
+        kept = kept.split_off(kept.len().saturating_sub(4));
+        kept.extend_from_slice(recent);
+        snaps = kept;
+        let elms = buckets(&snaps);
+        if elms.is_empty() {
+            continue;
+        }
+        memo::forget(&full.conn, 1).unwrap();
+        let mut a = PruneReq::new(false, elms.clone());
+        let mut b = PruneReq::new(false, elms);
+        prune_to_end(&mut inc, &mut a);
+        prune_to_end(&mut full, &mut b);
+        assert_eq!(rows_and_mtids(&inc), rows_and_mtids(&full), "night {night}");
+        let (sa, sb) = (a.stats, b.stats);
+        assert_eq!(
+            (sa.raw_records, sa.dir_records, sa.bytes),
+            (sb.raw_records, sb.dir_records, sb.bytes),
+            "night {night}"
+        );
+        assert!(sa.scan_records <= sb.scan_records);
+        if sa.scan_records < sb.scan_records {
+            fewer += 1;
+        }
+        let m = memo::Memo::load(&inc.conn, 1).unwrap().unwrap();
+        assert!(m.complete && m.bounds == memo::bounds(&a.elms).unwrap());
+    }
+    assert!(fewer > 15, "{fewer} prunes visited fewer records");
+    // The same buckets again: nothing changed, nothing visited.
+    let mut again = PruneReq::new(false, buckets(&snaps));
+    prune_to_end(&mut inc, &mut again);
+    assert_eq!(again.stats.scan_records, 0);
+}
+
+/// A record a MIRROR_WRITE into a master stores below what the memo
+/// vouches for drops the memo; so do a PFS record change and a destroy; a
+/// prune cut into calls completes one as a single call does, and a prune
+/// of other buckets, PRUNE_ALL or part of the PFS leaves it as it was.
+#[test]
+fn what_a_prune_memo_vouches_for_stays_true() {
+    let (_d, mut store) = master_and_slave();
+    let points = more_history(&mut store, 20, 0, 6);
+    let elms = buckets(&points[1..]);
+    store.set_prune_bounds(3, 7);
+    let mut req = PruneReq::new(false, elms.clone());
+    assert!(prune_to_end(&mut store, &mut req) > 3);
+    let made = memo::Memo::load(&store.conn, 1).unwrap().unwrap();
+    assert!(made.complete);
+    store.set_prune_bounds(2048, 1 << 16);
+    // A whole prune with buckets of another shape, or PRUNE_ALL of a part,
+    // vouches for nothing new and takes nothing back.
+    let mut fine = elms.clone();
+    fine[0].mod_tid /= 2;
+    prune_to_end(&mut store, &mut PruneReq::new(false, fine));
+    let mut part = PruneReq::new(true, Vec::new());
+    part.key_beg.obj_id = 120;
+    prune_to_end(&mut store, &mut part);
+    assert_eq!(
+        memo::Memo::load(&store.conn, 1).unwrap(),
+        Some(made.clone())
+    );
+
+    // A record stored through MIRROR_WRITE with TIDs from the oldest
+    // bucket: the memo goes, and the next prune scans and destroys it.
+    let old = leaf(MISC, 9000, DATA, 2, 3, b"x");
+    let mut w = MirrorWriteReq::new(1, 4);
+    w.key_cur = old.base;
+    store.set_pfs_id(1);
+    store.mirror_write(&mut w, &rec(old, b"x")).unwrap();
+    assert_eq!(w.head_error, None);
+    assert!(find(&store, 9000, DATA).is_some());
+    assert_eq!(memo::Memo::load(&store.conn, 1).unwrap(), None);
+    let mut req = PruneReq::new(false, elms.clone());
+    prune_to_end(&mut store, &mut req);
+    assert_eq!(req.stats.raw_records, 1);
+    assert!(find(&store, 9000, DATA).is_none());
+    let m = memo::Memo::load(&store.conn, 1).unwrap().unwrap();
+    assert!(m.complete);
+
+    // A newer PFS record (another label): the memo is not used, and the
+    // next whole prune makes a new one.
+    store.set_pfs_id(1);
+    let mut p = store.get_pseudofs().unwrap();
+    p.label[0] = b'x';
+    store.set_pseudofs(&p).unwrap();
+    let rows_now = rows(&store).len() as i64;
+    let mut req = PruneReq::new(false, elms.clone());
+    prune_to_end(&mut store, &mut req);
+    assert_eq!(req.stats.scan_records, rows_now, "scanned whole");
+    let m2 = memo::Memo::load(&store.conn, 1).unwrap().unwrap();
+    assert!(m2.complete && m2.version != m.version);
+
+    // A slave gets none.
+    mirror(&mut store, 0);
+    store.set_pfs_id(2);
+    prune_to_end(&mut store, &mut PruneReq::new(false, elms));
+    assert_eq!(memo::Memo::load(&store.conn, 2).unwrap(), None);
+
+    // A destroy drops it.
+    store.set_pfs_id(1);
+    store.destroy().unwrap();
+    assert_eq!(memo::Memo::load(&store.conn, 1).unwrap(), None);
+}
+
 /// The key of data record `obj` at key 16 (create_tid 1: the first of its
 /// versions in key order).
 fn find_base(obj: i64) -> BaseElm {
@@ -1651,6 +1843,99 @@ fn reblock_to_end(store: &mut Store, req: &mut ReblockReq) -> usize {
         calls += 1;
     }
     calls
+}
+
+/// PFS `id`'s `Idle` row against the rows: the bytes of its payload file
+/// no row names, counted.
+#[track_caller]
+fn check_idle(store: &Store, id: u32) {
+    let tx = store.read_tx().unwrap();
+    let (gen, committed) = blob::state(&tx, id).unwrap();
+    let (_, live) = reblock::payload_totals(&tx, id).unwrap();
+    let idle = memo::Idle::load(&tx, id).unwrap().unwrap();
+    assert_eq!(
+        (idle.gen, idle.counting, idle.bytes),
+        (gen, false, committed - live)
+    );
+}
+
+/// A reblock at a fill percentage no file reaches: it copies nothing and
+/// says whether it listed the rows.
+fn reblock_listed(store: &mut Store, id: u32) -> bool {
+    store.set_pfs_id(id);
+    let mut req = ReblockReq::new(crate::pfs::reblock::DO_DATA, 0);
+    store.reblock(&mut req).unwrap();
+    assert_eq!(req.stats.data_moves, 0);
+    req.stats.data_count > 0
+}
+
+/// What a reblock keeps of the bytes no row names (store-format.md §5)
+/// stays the count of them through every way a payload stops being named:
+/// prunes (a scan and the changed records), an import putting or
+/// deleting twice in one transaction, a configuration replaced, a
+/// rollback, a reblock's switch. A reblock then decides from it, and
+/// lists the rows again every RECOUNT-th time.
+#[test]
+fn the_idle_bytes_follow_every_removal_of_a_payload() {
+    let (_d, mut store) = master_and_slave();
+    let points = more_history(&mut store, 30, 0, 4);
+    assert!(reblock_listed(&mut store, 1));
+    check_idle(&store, 1);
+    // Prunes: the first scans, the second visits the changes.
+    let mut req = PruneReq::new(false, buckets(&points[1..]));
+    prune_to_end(&mut store, &mut req);
+    assert!(req.stats.bytes > 0);
+    check_idle(&store, 1);
+    let newer = more_history(&mut store, 30, 4, 3);
+    let mut req = PruneReq::new(false, buckets(&[&points[2..], &newer[..]].concat()));
+    prune_to_end(&mut store, &mut req);
+    assert!(req.stats.bytes > 0 && memo::Memo::load(&store.conn, 1).unwrap().is_some());
+    check_idle(&store, 1);
+    // An import putting one file twice and deleting another it made.
+    let mut tx = store.begin().unwrap();
+    tx.put(&data_id(700, 16), 2, &[1u8; 900]).unwrap();
+    tx.put(&data_id(700, 16), 2, &[2u8; 1000]).unwrap();
+    tx.put(&data_id(701, 16), 2, &[3u8; 1100]).unwrap();
+    tx.delete(&data_id(701, 16)).unwrap();
+    tx.commit().unwrap();
+    check_idle(&store, 1);
+    // A configuration too long to be kept in its row, replaced.
+    for c in [b'a', b'b'] {
+        let text = [vec![b'#'; 700], vec![c, b'\n']].concat();
+        store
+            .set_config(&ConfigData::from_text(&text).unwrap())
+            .unwrap();
+        check_idle(&store, 1);
+    }
+    // Decided from the row, RECOUNT times in a row, then listed again.
+    for _ in 0..memo::RECOUNT {
+        assert!(!reblock_listed(&mut store, 1));
+    }
+    assert!(reblock_listed(&mut store, 1));
+    check_idle(&store, 1);
+    // A copy: the new file holds what rows name and nothing else.
+    let mut req = ReblockReq::new(crate::pfs::reblock::DO_DATA, 100);
+    reblock_to_end(&mut store, &mut req);
+    assert!(req.stats.data_moves > 0);
+    check_idle(&store, 1);
+    assert_eq!(memo::Idle::load(&store.conn, 1).unwrap().unwrap().bytes, 0);
+
+    // A slave's rows beyond its sync point, rolled back by an upgrade.
+    let e = mirror(&mut store, 0);
+    more_history(&mut store, 30, 7, 2);
+    store.set_pfs_id(1);
+    let end = store.get_pseudofs().unwrap().sync_end_tid;
+    let s = read_all(&mut store, e + 1, end, 1 << 16);
+    store.set_pfs_id(2);
+    write_all(&mut store, e + 1, end, &s);
+    assert!(reblock_listed(&mut store, 2));
+    check_idle(&store, 2);
+    store.set_pfs_id(2);
+    store.upgrade().unwrap();
+    check_idle(&store, 2);
+    // A destroy drops the row.
+    store.destroy().unwrap();
+    assert_eq!(memo::Idle::load(&store.conn, 2).unwrap(), None);
 }
 
 fn everything(store: &Store) -> Vec<(BaseElm, Vec<u8>)> {

@@ -10,7 +10,7 @@ use super::blob::Blobs;
 use super::error::StoreError;
 use super::key;
 use super::payload::{load_payload, stash, DATA_OFFSET, PAYLOAD};
-use super::records::{insert_rec, leaf_from, live_between, relocalize, update_leaf};
+use super::records::{insert_rec, leaf_from, live_between, relocalize, remove_row, update_leaf};
 use super::tid::{alloc_tid, now_secs};
 use super::writetx::WriteTx;
 use super::Store;
@@ -208,9 +208,7 @@ impl<'a> Txn<'a> {
         if let Some(old) = self.live(id)? {
             if old.base.create_tid == self.tid {
                 // Put twice in one transaction: the later payload wins.
-                self.tx
-                    .prepare_cached("DELETE FROM rec WHERE k = ?1")?
-                    .execute([&key::encode(&old.base)[..]])?;
+                remove_row(&self.tx, self.pfs_id, &key::encode(&old.base))?;
             } else {
                 self.mark_deleted(old)?;
             }
@@ -264,9 +262,7 @@ impl<'a> Txn<'a> {
         match self.live(id)? {
             Some(old) if old.base.create_tid == self.tid => {
                 // Created and deleted by the same flush: it never existed.
-                self.tx
-                    .prepare_cached("DELETE FROM rec WHERE k = ?1")?
-                    .execute([&key::encode(&old.base)[..]])?;
+                remove_row(&self.tx, self.pfs_id, &key::encode(&old.base))?;
                 Ok(true)
             }
             Some(old) => {

@@ -28,6 +28,7 @@ use rusqlite::Connection;
 
 use super::blob::Blobs;
 use super::key::{self, RecKey};
+use super::memo;
 use super::payload::{payload_into, stash, Stored, DATA_OFFSET, INLINE_MAX};
 use super::records::{insert_rec, key_from, leaf_from, mtid_of, relocalize, update_leaf};
 use super::tid::{now_secs, raise_next_tid};
@@ -65,6 +66,9 @@ struct Batch<'c> {
     /// The largest TID stored by this call: the allocator is raised above
     /// it once, at the end (kernel-semantics.md §1.8).
     max_tid: u64,
+    /// The lowest `mtid` this call stored: a prune's memo vouching for
+    /// records below it no longer holds (`memo.rs`).
+    min_mtid: u64,
     /// What the last sweep saw beyond its end: (that end, the first target
     /// record after it). Records arrive in ascending order and are only
     /// inserted at the current one, so while the next record's key is
@@ -130,6 +134,7 @@ pub(super) fn apply(
         },
         doomed: Vec::new(),
         max_tid: 0,
+        min_mtid: u64::MAX,
         ahead: None,
         blobs,
         sync: pfsd.is_slave().then_some(pfsd.sync_end_tid),
@@ -149,6 +154,9 @@ pub(super) fn apply(
     }
     set_key_cur(req, &b.pos, pfs_id);
     raise_next_tid(b.tx, b.max_tid)?;
+    if b.min_mtid != u64::MAX {
+        memo::forget_below(b.tx, pfs_id, b.min_mtid)?;
+    }
     b.blobs.finish(b.tx, pfs_id, false)?;
     Ok(Applied::Done(count))
 }
@@ -445,6 +453,7 @@ impl Batch<'_> {
             leaf.base.delete_tid = self.tid_end;
             leaf.delete_ts = self.now;
             self.max_tid = self.max_tid.max(self.tid_end);
+            self.min_mtid = self.min_mtid.min(mtid_of(&leaf));
             update_leaf(self.tx, &leaf, mtid_of(&leaf))?;
         }
         Ok(found)
@@ -482,6 +491,7 @@ impl Batch<'_> {
             target.base.delete_tid = d;
             target.delete_ts = src.delete_ts;
             self.max_tid = self.max_tid.max(d);
+            self.min_mtid = self.min_mtid.min(mtid_of(&target));
             update_leaf(self.tx, &target, mtid_of(&target))?;
         }
         Ok(())
@@ -516,6 +526,8 @@ impl Batch<'_> {
         self.tx
             .prepare_cached("UPDATE rec SET boff = ?2 WHERE k = ?1")?
             .execute(rusqlite::params![&k[..], off])?;
+        // The damaged copy stays in the file, named by no row.
+        memo::idle_add(self.tx, self.pfs_id, target.data_len as u64)?;
         Ok(())
     }
 
@@ -546,6 +558,7 @@ impl Batch<'_> {
         let stored = stash(&mut self.blobs, data)?;
         insert_rec(self.tx, &leaf, stored)?;
         self.max_tid = self.max_tid.max(mtid_of(&leaf));
+        self.min_mtid = self.min_mtid.min(mtid_of(&leaf));
         Ok(())
     }
 }
