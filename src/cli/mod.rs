@@ -328,6 +328,7 @@ mod tests {
             &["-n", "reblock", "/s/pfs"][..],
             &["-vn", "pfs-destroy", "/s/pfs"],
             &["-n", "snaprm", "/s/pfs", "0x1"],
+            &["-n", "abort-cleanup"],
         ] {
             assert_eq!(p(args), Err(CliError::NoDryRun(args[1])), "{args:?}");
         }

@@ -3,8 +3,9 @@
 //! them — snapshots taken and expired (with this tool's retention grid),
 //! prune, reblock and recopy with their max-runtimes and cycle files,
 //! each when its period has passed since its last successful run — with
-//! the original's lines on stdout, `-q` for cron, `-j` events per step.
-//! Given a store's root, every PFS of the store.
+//! the original's lines on stdout, `-q` for cron, `-j` events per step,
+//! and the pidfile abort-cleanup stops it by. Given a store's root, every
+//! PFS of the store.
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsString;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
+use super::abort::{self, Pidfile};
 use super::{prune, reblock, snap, Context, Failure};
 use crate::cli::GlobalOpts;
 use crate::ctime::{now_secs, strftime_local};
@@ -60,6 +62,7 @@ pub(crate) fn cleanup(cx: &Context<'_>, paths: &[PathArg]) -> Result<(), Failure
         cx,
         done: HashSet::new(),
         failed: false,
+        pidfile: None,
     };
     for path in targets {
         run.pfs(&path)
@@ -163,6 +166,10 @@ struct Run<'a> {
     /// once.
     done: HashSet<HammerUuid>,
     failed: bool,
+    /// Made when the first PFS is handled (inside: `None` when it could
+    /// not be), removed when the run ends; the original makes one per
+    /// PFS, which left abort-cleanup nothing to find between two.
+    pidfile: Option<Option<Pidfile>>,
 }
 
 /// How a PFS's cleanup stopped before its directives ran: the text the
@@ -268,6 +275,9 @@ impl Run<'_> {
         self.say(&format!(" handle PFS#{id} using {}\n", c.snapdir.display()))?;
         self.events()
             .cleanup(&shown, Some(id), "pfs", "handle", None);
+        if self.pidfile.is_none() {
+            self.pidfile = Some(abort::hold());
+        }
         let directives = match config(&mut c) {
             Ok(d) => d,
             Err(text) => {

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod abort_cleanup;
 mod bytes_args;
 mod cleanup;
 mod cli;
