@@ -539,9 +539,11 @@ snapshots 1d 60d, prune 1d 5m, rebalance 1d 5m, reblock 1d 5m, recopy 30d
 10m. `snapshots <period> <retention> [any] [hourly=N] [daily=N]
 [weekly=N] [monthly=N] [yearly=N]` spares the grid's snapshots from the
 expiry. Period and cycle files go to the PFS's snapshots directory
-(pfs-status names it). Exit 1 when a PFS or a step failed. hammer
-abort-cleanup stops a running cleanup.
-Options: -F -q -v -j file
+(pfs-status names it). Exit 1 when a PFS or a step failed. -n (on a
+store) changes nothing and tells what each step that is due would do:
+the snapshots it would take and expire, what prune would remove and
+reblock give back. hammer abort-cleanup stops a running cleanup.
+Options: -F -n -q -v -j file
 ",
         usage: Usage::GENERAL,
         remote: Remote::Refused,

@@ -183,7 +183,8 @@ fn without_a_pidfile_there_is_nothing_to_do() {
         outcome(&out),
         (
             String::new(),
-            "hammer: -n (a dry run) is for prune and prune-everything; 'abort-cleanup' has none\n"
+            "hammer: -n (a dry run) is for prune, prune-everything and cleanup; \
+             'abort-cleanup' has none\n"
                 .into(),
             1
         )

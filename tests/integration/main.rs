@@ -8,6 +8,7 @@ mod common;
 mod abort_cleanup;
 mod bytes_args;
 mod cleanup;
+mod cleanup_dry_run;
 mod cli;
 mod codec_props;
 mod compress;

@@ -316,6 +316,17 @@ fn sweep(conn: &Connection, root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether a reblock at `free_level` copies a payload file of
+/// `committed` bytes, `free` of them named by no record: as a big-block is
+/// reblocked when at least free_level of its bytes are free, the whole
+/// file taken for one; at free level 0 always, unless it is empty. A
+/// cleanup's dry run foresees its reblock by it (cli.md §23.5).
+pub fn copies(free_level: i32, committed: u64, free: u64) -> bool {
+    committed > 0
+        && i128::from(free) * i128::from(BIGBLOCK_SIZE)
+            >= i128::from(free_level) * i128::from(committed)
+}
+
 impl Store {
     /// HAMMERIOC_REBLOCK: with DO_DATA a part of the payload file's copy
     /// (all of it and the switch, unless the call's budget ends first),
@@ -374,15 +385,12 @@ impl Store {
         if committed == 0 {
             return Ok(None);
         }
-        // As a big-block is reblocked when at least free_level of its
-        // bytes are free: the whole file taken for one. At free level 0
-        // (fill 100%, `hammer reblock`'s default) it always is, and the
-        // rows are counted as the copy lists them.
+        // At free level 0 (fill 100%, `hammer reblock`'s default) the file
+        // is always copied, and the rows are counted as the copy lists
+        // them.
         if req.free_level > 0 {
             let (count, live) = payload_totals(&tx, id)?;
-            let free = committed.saturating_sub(live);
-            let wanted = i128::from(req.free_level) * i128::from(committed);
-            if i128::from(free) * i128::from(BIGBLOCK_SIZE) < wanted {
+            if !copies(req.free_level, committed, committed.saturating_sub(live)) {
                 let s = &mut req.stats;
                 s.data_count += count as i64;
                 s.data_byte_count += live as i64;
