@@ -150,6 +150,8 @@ pub enum Command {
     Cleanup {
         paths: Vec<PathArg>,
     },
+    /// `abort-cleanup`.
+    AbortCleanup,
     /// `snapls [<path> ...]`: the paths (`.` when none); with `changes`
     /// (`snapls --changes`), every TID each store PFS changed at.
     /// `space <pfs-path> ...`.

@@ -72,7 +72,7 @@ pub struct GlobalOpts {
     pub stall: Option<Duration>,
     /// `-a`: mount lists `@@` in its root.
     pub show_history: bool,
-    /// `-n`: prune tells what it would do and does nothing.
+    /// `-n`: prune and cleanup tell what they would do and do nothing.
     pub dry_run: bool,
 }
 

@@ -120,12 +120,12 @@ pub enum CliError {
     #[error(transparent)]
     Restricted(RestrictError),
     /// `-n` with a command that has no dry run, and would run for real.
-    #[error("-n (a dry run) is for prune and prune-everything; '{0}' has none")]
+    #[error("-n (a dry run) is for prune, prune-everything and cleanup; '{0}' has none")]
     NoDryRun(&'static str),
 }
 
 /// The commands `-n` makes a dry run of (and help, which runs nothing).
-const DRY_RUNS: &[&str] = &["prune", "prune-everything", "help"];
+const DRY_RUNS: &[&str] = &["prune", "prune-everything", "cleanup", "help"];
 
 /// Parses `argv` (program name first) the way hammer.c does: getopt, the
 /// `-R` check on the command word (before its arguments are looked at, as
@@ -318,8 +318,8 @@ mod tests {
     }
 
     #[test]
-    fn n_is_a_dry_run_of_prune_and_refused_elsewhere() {
-        for word in ["prune", "prune-everything"] {
+    fn n_is_a_dry_run_of_prune_and_cleanup_and_refused_elsewhere() {
+        for word in ["prune", "prune-everything", "cleanup"] {
             assert!(p(&["-n", word, "/s/pfs"]).unwrap().opts.dry_run);
         }
         assert!(!p(&["prune", "/s/pfs"]).unwrap().opts.dry_run);
@@ -328,12 +328,13 @@ mod tests {
             &["-n", "reblock", "/s/pfs"][..],
             &["-vn", "pfs-destroy", "/s/pfs"],
             &["-n", "snaprm", "/s/pfs", "0x1"],
+            &["-n", "abort-cleanup"],
         ] {
             assert_eq!(p(args), Err(CliError::NoDryRun(args[1])), "{args:?}");
         }
         assert_eq!(
             CliError::NoDryRun("reblock").to_string(),
-            "-n (a dry run) is for prune and prune-everything; 'reblock' has none"
+            "-n (a dry run) is for prune, prune-everything and cleanup; 'reblock' has none"
         );
     }
 

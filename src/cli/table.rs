@@ -17,8 +17,8 @@ use super::command::{
 use super::completion::Shell;
 use super::usage::Usage;
 use crate::commands::{
-    self, bridge, chain, cleanup, config, mirror, mount, pfs, prune, reblock, snap, space, verify,
-    Context, Failure,
+    self, abort, bridge, chain, cleanup, config, mirror, mount, pfs, prune, reblock, snap, space,
+    verify, Context, Failure,
 };
 use crate::patharg::Place;
 
@@ -539,8 +539,11 @@ snapshots 1d 60d, prune 1d 5m, rebalance 1d 5m, reblock 1d 5m, recopy 30d
 10m. `snapshots <period> <retention> [any] [hourly=N] [daily=N]
 [weekly=N] [monthly=N] [yearly=N]` spares the grid's snapshots from the
 expiry. Period and cycle files go to the PFS's snapshots directory
-(pfs-status names it). Exit 1 when a PFS or a step failed.
-Options: -F -q -v -j file
+(pfs-status names it). Exit 1 when a PFS or a step failed. -n (on a
+store) changes nothing and tells what each step that is due would do:
+the snapshots it would take and expire, what prune would remove and
+reblock give back. hammer abort-cleanup stops a running cleanup.
+Options: -F -n -q -v -j file
 ",
         usage: Usage::GENERAL,
         remote: Remote::Refused,
@@ -550,6 +553,24 @@ Options: -F -q -v -j file
             })
         },
         run: handler!(|cx| Cleanup { paths } => cleanup::cleanup(cx, paths)),
+    },
+    Entry {
+        word: "abort-cleanup",
+        synopsis: "abort-cleanup",
+        help: "\
+Stops every running cleanup: each one holds its pidfile
+hammer.cleanup.<pid>, locked, in /var/run (else $XDG_RUNTIME_DIR, else
+/tmp/hammer-<uid>; $HAMMER_RUNDIR in place of all three), and gets
+SIGTERM (`Terminated cleanup process <pid>`); every pidfile, live or
+stale, is removed. The store is sound after a cleanup killed at any point;
+the next cleanup does what this one left.
+",
+        usage: Usage::GENERAL,
+        remote: Remote::Refused,
+        // The original ignores arguments; a path here would read as
+        // naming one cleanup, while every one is stopped.
+        parse: |a| a.is_empty().then_some(AbortCleanup),
+        run: handler!(AbortCleanup => abort::abort_cleanup()),
     },
     Entry {
         word: "prune",
@@ -1003,7 +1024,6 @@ pub const OTHER_COMMANDS: &[&str] = &[
     "namekey1",
     "namekey2",
     "namekey32",
-    "abort-cleanup",
     "version",
     "version-upgrade",
     "volume-add",

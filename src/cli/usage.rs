@@ -254,7 +254,7 @@ Options (before the command):
   -F                export into a non-empty directory
   -i delay          seconds between the batches of a stream (default 5)
   -j dest           JSON-lines events to a file, - (stderr) or fd:N
-  -n                prune: a dry run, telling what it would remove
+  -n                prune, cleanup: a dry run, telling what they would do
   -p ssh-port       ssh's port (mirror-copy, mirror-stream)
   -q, -v            quieter, more verbose
   -R cmds, -T path  restrictions (ssh-remote)

@@ -3,11 +3,13 @@
 //! them — snapshots taken and expired (with this tool's retention grid),
 //! prune, reblock and recopy with their max-runtimes and cycle files,
 //! each when its period has passed since its last successful run — with
-//! the original's lines on stdout, `-q` for cron, `-j` events per step.
-//! Given a store's root, every PFS of the store.
+//! the original's lines on stdout, `-q` for cron, `-j` events per step,
+//! and the pidfile abort-cleanup stops it by. Given a store's root, every
+//! PFS of the store. With `-n`, on a store, what it would do, changing
+//! nothing (cli.md §23.5).
 
 use std::collections::{BTreeMap, HashSet};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, DirBuilder, File};
 use std::io::{self, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -18,24 +20,29 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
+use super::abort::{self, Pidfile};
+use super::prune::Foreseen;
 use super::{prune, reblock, snap, Context, Failure};
 use crate::cli::GlobalOpts;
 use crate::ctime::{now_secs, strftime_local};
 use crate::errno::strerror;
 use crate::events::Events;
-use crate::ondisk::{ConfigData, HammerUuid, SnapshotData};
+use crate::ondisk::{rectype, ConfigData, HammerUuid, SnapshotData};
 use crate::patharg::PathArg;
 use crate::pfs::getpfs::{open_inside, scanpfsid, Inside};
 use crate::pfs::reblock::{DO_BTREE, DO_DATA, DO_DIRS, DO_INODES};
 use crate::pfs::retain::SNAPS_PER_CALL;
-use crate::pfs::store::{self, Store};
-use crate::pfs::{OpenError, Pfs, SnapshotReq};
+use crate::pfs::store::{self, Freed, Store};
+use crate::pfs::{OpenError, Pfs, PfsError, ReblockReq, SnapshotReq};
 use crate::retention::grid::{Grid, Unit};
 use crate::retention::schedule::{self, Directive};
-use crate::retention::{scan_snapshot_links, snapshot_records};
+use crate::retention::{scan_snapshot_links, snapshot_records, DryRun, SnapTime};
 
 /// Where the original keeps the snapshots directories of HAMMER PFSes.
 const SNAPSHOTS_BASE: &str = "/var/hammer";
+
+/// What prune -n's summary line holds (cli.md §24).
+const DRY_SUMMARY: &[u8] = b": dry run: would prune ";
 
 /// The time format of `-v`'s expiry lines.
 const EXPIRE_TIME: &[u8] = b"%Y-%m-%d %H:%M:%S %Z";
@@ -60,6 +67,8 @@ pub(crate) fn cleanup(cx: &Context<'_>, paths: &[PathArg]) -> Result<(), Failure
         cx,
         done: HashSet::new(),
         failed: false,
+        pidfile: None,
+        written: HashSet::new(),
     };
     for path in targets {
         run.pfs(&path)
@@ -163,6 +172,12 @@ struct Run<'a> {
     /// once.
     done: HashSet<HammerUuid>,
     failed: bool,
+    /// Made when the first PFS is handled (inside: `None` when it could
+    /// not be), removed when the run ends; the original makes one per
+    /// PFS, which left abort-cleanup nothing to find between two.
+    pidfile: Option<Option<Pidfile>>,
+    /// A dry run's: the roots of the stores it foresees written to.
+    written: HashSet<PathBuf>,
 }
 
 /// How a PFS's cleanup stopped before its directives ran: the text the
@@ -190,8 +205,35 @@ struct Pfsc<'a> {
     pfs: Box<dyn Pfs>,
     on_store: bool,
     snapdir: PathBuf,
-    /// Held while the directives run.
-    _lock: Flock<File>,
+    /// Held while the directives run; none in a dry run while the
+    /// snapshots directory is not there to lock.
+    lock: Option<Flock<File>>,
+    /// A dry run's: what the steps so far would have changed, which the
+    /// prune takes into account.
+    ahead: Foreseen,
+    /// A dry run's: the payload file as the steps so far would leave it,
+    /// once read.
+    payload: Option<Payload>,
+}
+
+/// A dry run's payload file: its committed size now, and its size and the
+/// bytes of it no record names as the steps so far would leave them.
+#[derive(Clone, Copy, Debug)]
+struct Payload {
+    now: u64,
+    size: u64,
+    idle: u64,
+}
+
+impl From<Freed> for Payload {
+    /// The payload file as it is.
+    fn from(f: Freed) -> Self {
+        Payload {
+            now: f.file_bytes,
+            size: f.file_bytes,
+            idle: f.idle,
+        }
+    }
 }
 
 impl Run<'_> {
@@ -205,6 +247,20 @@ impl Run<'_> {
 
     fn events(&self) -> &Events {
         &self.cx.events
+    }
+
+    /// `-n`: what would be done is told, nothing done.
+    fn dry(&self) -> bool {
+        self.cx.opts.dry_run
+    }
+
+    /// What a directive that is due does.
+    fn runs(&self) -> &'static str {
+        if self.dry() {
+            "would run"
+        } else {
+            "run"
+        }
     }
 
     /// Text on stdout, unless `-q`.
@@ -268,8 +324,23 @@ impl Run<'_> {
         self.say(&format!(" handle PFS#{id} using {}\n", c.snapdir.display()))?;
         self.events()
             .cleanup(&shown, Some(id), "pfs", "handle", None);
-        let directives = match config(&mut c) {
-            Ok(d) => d,
+        if self.dry() {
+            if c.lock.is_none() {
+                self.say(&format!("    would create {}\n", c.snapdir.display()))?;
+            }
+        } else if self.pidfile.is_none() {
+            self.pidfile = Some(abort::hold());
+        }
+        let directives = match config(&mut c, self.dry()) {
+            Ok((d, new)) => {
+                if new && self.dry() {
+                    self.say("    would write the default configuration\n")?;
+                    c.ahead.written.push((rectype::CONFIG, 0));
+                    self.written
+                        .extend(c.pfs.store().map(|s| s.root().to_path_buf()));
+                }
+                d
+            }
             Err(text) => {
                 self.say(&format!("{:>20} - {text}\n", "config"))?;
                 return self.fail_told(&shown, "config", &text);
@@ -278,7 +349,8 @@ impl Run<'_> {
         self.directives(&mut c, &directives)
     }
 
-    /// The PFS at `path` opened, its snapshots directory made and locked.
+    /// The PFS at `path` opened, its snapshots directory made (a dry run:
+    /// when there) and locked.
     fn open<'p>(&mut self, path: &'p Path, shown: &str) -> Result<Pfsc<'p>, Refused> {
         let Inside { pfs, on_store } = open_inside(path).map_err(|e| match e {
             OpenError::Io(e) => {
@@ -286,6 +358,12 @@ impl Run<'_> {
             }
             e => Refused::failed(format!("not a HAMMER filesystem: {e}")),
         })?;
+        // As prune -n: the kernel has no dry-run prune (cli.md §24).
+        if self.dry() && pfs.store().is_none() {
+            return Err(Refused::failed(
+                "-n is not available on HAMMER: the kernel has no dry-run prune",
+            ));
+        }
         let pfsd = pfs
             .get_pseudofs()
             .map_err(|e| Refused::failed(format!("not a HAMMER filesystem: {e}")))?;
@@ -306,42 +384,28 @@ impl Run<'_> {
         }
         let snapdir = snapshots_dir(path, pfsd.snapshots_bytes(), on_store, pfs.pfs_id())?;
         let mode = if on_store { 0o700 } else { 0o755 };
-        DirBuilder::new()
-            .recursive(true)
-            .mode(mode)
-            .create(&snapdir)
-            .map_err(|e| {
-                Refused::failed(format!(
-                    "unable to create snapshot dir \"{}\": {}",
-                    snapdir.display(),
-                    strerror(&e)
-                ))
-            })?;
+        let missing = self.dry() && !snapdir.is_dir();
+        if !self.dry() {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(mode)
+                .create(&snapdir)
+                .map_err(|e| {
+                    Refused::failed(format!(
+                        "unable to create snapshot dir \"{}\": {}",
+                        snapdir.display(),
+                        strerror(&e)
+                    ))
+                })?;
+        }
         // The original locks the PFS's directory; a store's PFS has none
-        // to open, so its snapshots directory is locked.
+        // to open, so its snapshots directory is locked. A dry run locks
+        // too, to tell a PFS another cleanup works on, as the run would.
         let lock_path = if on_store { snapdir.as_path() } else { path };
-        let file = File::open(lock_path).map_err(|e| {
-            Refused::failed(format!(
-                "can not lock {}: {}",
-                lock_path.display(),
-                strerror(&e)
-            ))
-        })?;
-        let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(l) => l,
-            Err((_, Errno::EWOULDBLOCK)) => {
-                return Err(Refused {
-                    text: format!("PFS#{} locked by other process", pfs.pfs_id()),
-                    failure: false,
-                })
-            }
-            Err((_, e)) => {
-                return Err(Refused::failed(format!(
-                    "can not lock {}: {}",
-                    lock_path.display(),
-                    e.desc()
-                )))
-            }
+        let lock = if missing {
+            None
+        } else {
+            Some(lock(lock_path, pfs.pfs_id())?)
         };
         Ok(Pfsc {
             path,
@@ -349,7 +413,9 @@ impl Run<'_> {
             pfs,
             on_store,
             snapdir,
-            _lock: lock,
+            lock,
+            ahead: Foreseen::default(),
+            payload: None,
         })
     }
 
@@ -394,21 +460,22 @@ impl Run<'_> {
                     None
                 }
                 b"snapshots" => {
-                    self.say("run\n")?;
+                    self.say(&format!("{}\n", self.runs()))?;
                     self.expire(c, d, now)?;
                     Some(self.snapshot(c)?)
                 }
                 b"prune" => {
-                    self.say(if prune_warning {
-                        "run - WARNING snapshot softlinks present but snapshots disabled\n"
+                    let warning = if prune_warning {
+                        " - WARNING snapshot softlinks present but snapshots disabled"
                     } else {
-                        "run\n"
-                    })?;
+                        ""
+                    };
+                    self.say(&format!("{}{warning}\n", self.runs()))?;
                     Some(self.prune(c, d, snapshots_disabled)?)
                 }
                 word => {
-                    self.say("run")?;
-                    if self.verbose() > 0 {
+                    self.say(self.runs())?;
+                    if self.verbose() > 0 || self.dry() {
                         self.say("\n")?;
                     }
                     Some(self.maintain(c, word, d)?)
@@ -417,7 +484,10 @@ impl Run<'_> {
             // A step that ran and failed was told by `fail`; one that
             // succeeded is not due again until its period has passed.
             if result == Some(true) {
-                self.step(c, &word, "run");
+                self.step(c, &word, self.runs());
+                if self.dry() {
+                    continue;
+                }
                 if let Err(e) = schedule::save_run(&c.snapdir, &d.word, now) {
                     let text = format!(
                         "Unable to create period-file {}/.{word}.period: {}",
@@ -450,12 +520,11 @@ impl Run<'_> {
         links + snapshot_records(c.pfs.as_ref()).map_or(0, |r| r.len())
     }
 
-    /// The original's `cleanup_softlinks`, spared by the grid: softlinks
-    /// named `snap-<date>` (any `*-<date>` or `*.<date>` with `any`) and
-    /// snapshot records older than the retention time (and records of TID
-    /// 0) are deleted, unless the grid keeps them.
+    /// The original's `cleanup_softlinks`, spared by the grid (`expiry`),
+    /// `-v` telling each snapshot expired or kept; a dry run tells those it
+    /// would expire and foresees them gone.
     fn expire(&mut self, c: &mut Pfsc<'_>, d: &Directive, now: i64) -> io::Result<()> {
-        let links: Vec<(PathBuf, i64)> = fs::read_dir(&c.snapdir)
+        let mut links: Vec<(PathBuf, i64)> = fs::read_dir(&c.snapdir)
             .map(|dir| {
                 dir.flatten()
                     .filter_map(|e| {
@@ -470,68 +539,41 @@ impl Run<'_> {
                     .collect()
             })
             .unwrap_or_default();
-        let records = match snapshot_records(c.pfs.as_ref()) {
+        let mut records = match snapshot_records(c.pfs.as_ref()) {
             Ok(r) => r,
             Err(e) => {
                 let text = format!("cannot list the snapshot records: {e}");
                 return self.fail(&c.shown, "snapshots", &text);
             }
         };
-        let rec_time = |s: &SnapshotData| i64::try_from(s.ts / 1_000_000).unwrap_or(i64::MAX);
-        // The grid counts every snapshot with a time; records by TID order
-        // so that of two of one second the later TID is the newer.
-        let mut sorted = records.clone();
-        sorted.sort_by_key(|s| s.tid);
-        let times: Vec<i64> = links
-            .iter()
-            .map(|l| l.1)
-            .chain(sorted.iter().map(rec_time))
-            .collect();
-        let kept = grid_kept(&d.grid, &times);
-        let old = |t: i64| now.saturating_sub(t) > d.limit;
-        for (i, (link, t)) in links.iter().enumerate() {
-            if !old(*t) {
-                continue;
+        // A dry run's second `snapshots` line: what the first expired is
+        // gone.
+        links.retain(|(l, _)| {
+            l.file_name()
+                .is_none_or(|n| !c.ahead.links_gone.iter().any(|g| g == n))
+        });
+        records.retain(|r| !c.ahead.records_gone.contains(&r.tid));
+        let x = expiry(d, now, links, &records);
+        for (what, kept) in &x.told {
+            let line = match kept {
+                Some(unit) => (self.verbose() > 0).then(|| format!("    keep {what} ({unit})\n")),
+                None if self.dry() => Some(format!("    would expire {what}\n")),
+                None => (self.verbose() > 0).then(|| format!("    expire {what}\n")),
+            };
+            if let Some(line) = line {
+                self.say(&line)?;
             }
-            if let Some(unit) = kept[i] {
-                if self.verbose() > 0 {
-                    self.say(&format!("    keep {} ({unit})\n", link.display()))?;
-                }
-                continue;
-            }
-            if self.verbose() > 0 {
-                self.say(&format!("    expire {}\n", link.display()))?;
-            }
+        }
+        if self.dry() {
+            let names = x.links.iter().filter_map(|l| l.file_name());
+            c.ahead.links_gone.extend(names.map(OsStr::to_os_string));
+            c.ahead.records_gone.extend(x.records.iter().map(|s| s.tid));
+            return Ok(());
+        }
+        for link in &x.links {
             let _ = fs::remove_file(link);
         }
-        let mut doomed = Vec::new();
-        for (j, s) in sorted.iter().enumerate() {
-            let t = rec_time(s);
-            let keep = kept[links.len() + j].filter(|_| s.tid != 0);
-            if !(old(t) || s.tid == 0) {
-                continue;
-            }
-            let when = strftime_local(EXPIRE_TIME, t, 64).unwrap_or_default();
-            let line = |what: &str| {
-                format!(
-                    "    {what} 0x{:016x} {} {}",
-                    s.tid,
-                    String::from_utf8_lossy(&when),
-                    String::from_utf8_lossy(s.label_bytes())
-                )
-            };
-            if let Some(unit) = keep {
-                if self.verbose() > 0 {
-                    self.say(&format!("{} ({unit})\n", line("keep")))?;
-                }
-                continue;
-            }
-            if old(t) && self.verbose() > 0 {
-                self.say(&format!("{}\n", line("expire")))?;
-            }
-            doomed.push(*s);
-        }
-        for chunk in doomed.chunks(SNAPS_PER_CALL) {
+        for chunk in x.records.chunks(SNAPS_PER_CALL) {
             self.delete(c, chunk)?;
         }
         Ok(())
@@ -568,6 +610,9 @@ impl Run<'_> {
     /// A new snapshot at the PFS's sync point (`hammer snapshot <path>
     /// <snapshots-dir>` on HAMMER).
     fn snapshot(&mut self, c: &mut Pfsc<'_>) -> io::Result<bool> {
+        if self.dry() {
+            return self.foresee_snapshot(c);
+        }
         let mut said = Vec::new();
         let r = snap::cleanup_snapshot(c.path, &c.snapdir, c.on_store, &mut said);
         self.sub_output(&said)?;
@@ -578,6 +623,53 @@ impl Run<'_> {
                 Ok(false)
             }
         }
+    }
+
+    /// A dry run's snapshot: at the PFS's sync point, as the run takes it,
+    /// unless a snapshot record (not expired) is there already; foreseen
+    /// taken for the prune, its record written.
+    fn foresee_snapshot(&mut self, c: &mut Pfsc<'_>) -> io::Result<bool> {
+        let found = c.pfs.get_pseudofs().and_then(|pfsd| {
+            let records = snapshot_records(c.pfs.as_ref())?;
+            Ok((pfsd, records))
+        });
+        let (pfsd, records) = match found {
+            Ok(found) => found,
+            Err(e) => {
+                self.fail(&c.shown, "snapshots", &e.to_string())?;
+                return Ok(false);
+            }
+        };
+        let sync = pfsd.sync_end_tid;
+        let root = c.pfs.store().map(|s| s.root().to_path_buf());
+        // A master's sync point is its store's newest TID: once the run has
+        // written to the store (this PFS's configuration, another PFS's),
+        // it lies past every record there is now, where no snapshot is
+        // yet. For the prune, one TID past them keeps the same history as
+        // that later one: no record lies between them but those written.
+        let moves = !pfsd.is_slave() && root.as_ref().is_some_and(|r| self.written.contains(r));
+        let there = !moves
+            && records
+                .iter()
+                .any(|r| r.tid == sync && !c.ahead.records_gone.contains(&r.tid));
+        let line = if there {
+            format!("would take no snapshot: one is at the sync point, 0x{sync:016x}")
+        } else if moves {
+            format!("would take a snapshot at the sync point, past 0x{sync:016x} by then")
+        } else {
+            format!("would take a snapshot at the sync point, 0x{sync:016x}")
+        };
+        self.say(&format!("    {line}\n"))?;
+        let tid = if moves { sync + 1 } else { sync };
+        if !there {
+            c.ahead.written.push((rectype::SNAPSHOT, tid as i64));
+            self.written.extend(root);
+        }
+        c.ahead.taken = Some(SnapTime {
+            tid,
+            time: now_secs(),
+        });
+        Ok(true)
     }
 
     /// What a sub-command printed on stdout: shown under `-vv`, as the
@@ -599,6 +691,7 @@ impl Run<'_> {
                 .ok()
                 .filter(|&s| s > 0)
                 .map(Duration::from_secs),
+            dry_run: self.dry(),
             ..GlobalOpts::default()
         }
     }
@@ -615,7 +708,8 @@ impl Run<'_> {
     /// disabled, else prune of the snapshots directory when it holds
     /// softlinks, of the PFS otherwise.
     fn prune(&mut self, c: &mut Pfsc<'_>, d: &Directive, everything: bool) -> io::Result<bool> {
-        let has_links = scan_snapshot_links(&c.snapdir).is_ok_and(|l| !l.is_empty());
+        let has_links = scan_snapshot_links(&c.snapdir)
+            .is_ok_and(|l| l.iter().any(|l| !c.ahead.links_gone.contains(&l.name)));
         let target: &Path = if !everything && has_links {
             &c.snapdir
         } else {
@@ -646,7 +740,7 @@ impl Run<'_> {
         };
         let mut said = Vec::new();
         let mut warned = Vec::new();
-        let r = prune::prune_on(&cx, target, everything, &mut said, &mut warned);
+        let r = prune::prune_on(&cx, target, everything, &c.ahead, &mut said, &mut warned);
         self.sub_output(&said)?;
         // prune's warnings go where the original's child wrote them,
         // stderr, but not under -q ("No snapshots found" before the PFS
@@ -654,7 +748,24 @@ impl Run<'_> {
         if !self.quiet() {
             io::stderr().lock().write_all(&warned)?;
         }
-        self.ended(c, "prune", r.map_err(|e| e.to_string()), &said)
+        if let Ok(prune::Ended {
+            freed: Some(freed), ..
+        }) = &r
+        {
+            // A dry run's: its summary (shown whole under -vv), and the
+            // bytes the prune leaves to a reblock.
+            if self.verbose() < 2 {
+                let summary = said
+                    .split(|&b| b == b'\n')
+                    .find(|l| l.windows(DRY_SUMMARY.len()).any(|w| w == DRY_SUMMARY));
+                if let Some(summary) = summary {
+                    self.say(&format!("    {}\n", String::from_utf8_lossy(summary)))?;
+                }
+            }
+            c.payload.get_or_insert((*freed).into()).idle += freed.pruned;
+        }
+        let r = r.map(|e| e.status).map_err(|e| e.to_string());
+        self.ended(c, "prune", r, &said)
     }
 
     /// How a sub-command ended: a failure is told with what it printed.
@@ -684,7 +795,7 @@ impl Run<'_> {
     /// their cycle files, a dot before each and a newline at the end
     /// (without -v).
     fn maintain(&mut self, c: &mut Pfsc<'_>, word: &[u8], d: &Directive) -> io::Result<bool> {
-        let dots = self.verbose() == 0;
+        let dots = self.verbose() == 0 && !self.dry();
         let dot = |run: &Self| if dots { run.say(".") } else { Ok(()) };
         let cycle = |n: &str| c.snapdir.join(n);
         let path = c.path.display().to_string();
@@ -703,6 +814,15 @@ impl Run<'_> {
                 };
                 self.echo(command)?;
                 dot(self)?;
+                if self.dry() {
+                    let (name, w) = if word == b"dedup" {
+                        ("Dedup", "dedup")
+                    } else {
+                        ("Rebalance", "rebalance")
+                    };
+                    let why = reblock::why_nothing(w);
+                    self.say(&format!("    {name} {path}: {why}\n"))?;
+                }
             }
             _ => {
                 // reblock defragments data at 95%, recopy fully; the
@@ -727,6 +847,9 @@ impl Run<'_> {
                         file.display(),
                         d.limit
                     ))?;
+                    if self.dry() {
+                        continue;
+                    }
                     let opts = self.sub_opts(Some(file), d.limit);
                     let cx = Context {
                         opts: &opts,
@@ -738,6 +861,9 @@ impl Run<'_> {
                     self.sub_output(&said)?;
                     ok &= self.ended(c, name, r.map_err(|e| e.to_string()), &said)?;
                 }
+                if self.dry() {
+                    ok = self.foresee_reblock(c, data_fill)?;
+                }
             }
         }
         if dots {
@@ -745,6 +871,65 @@ impl Run<'_> {
         }
         Ok(ok)
     }
+
+    /// A dry run's reblock (or recopy) of the payload file at `fill`%: the
+    /// store's rule tells whether it copies the file (`store::copies`), as
+    /// the steps before would leave it; the copy gives back the bytes no
+    /// record names (the B-Tree passes, the database's free pages, are not
+    /// counted, as for prune -n).
+    fn foresee_reblock(&mut self, c: &mut Pfsc<'_>, fill: u32) -> io::Result<bool> {
+        let read = match c.payload {
+            Some(p) => Ok(p),
+            None => payload_now(c.pfs.as_ref()).map(Payload::from),
+        };
+        let mut p = match read {
+            Ok(p) => p,
+            Err(e) => {
+                self.fail(&c.shown, "reblock-data", &e.to_string())?;
+                return Ok(false);
+            }
+        };
+        let level = ReblockReq::new(DO_DATA, fill).free_level;
+        let copied = p.size == 0 || store::copies(level, p.size, p.idle);
+        let freed = if copied { p.idle } else { 0 };
+        let mut line = format!(
+            "    Reblock would free {freed} bytes of the payload file ({} bytes now)",
+            p.now
+        );
+        if copied {
+            p.size -= p.idle;
+            p.idle = 0;
+        } else if p.idle > 0 {
+            line.push_str(&format!(
+                ": the {} bytes in no record are less than {}% of it",
+                p.idle,
+                100 - fill
+            ));
+        }
+        c.payload = Some(p);
+        self.say(&format!("{line}\n"))?;
+        Ok(true)
+    }
+}
+
+/// The payload file of the store `pfs` is on, as it is.
+fn payload_now(pfs: &dyn Pfs) -> Result<Freed, PfsError> {
+    let store = pfs.store().ok_or(PfsError::from(Errno::EOPNOTSUPP))?;
+    DryRun::of(store)?.payload()
+}
+
+/// `flock(LOCK_EX|LOCK_NB)` of `path`, for PFS#`id`'s cleanup.
+fn lock(path: &Path, id: u32) -> Result<Flock<File>, Refused> {
+    let file = File::open(path).map_err(|e| {
+        Refused::failed(format!("can not lock {}: {}", path.display(), strerror(&e)))
+    })?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| match e {
+        Errno::EWOULDBLOCK => Refused {
+            text: format!("PFS#{id} locked by other process"),
+            failure: false,
+        },
+        e => Refused::failed(format!("can not lock {}: {}", path.display(), e.desc())),
+    })
 }
 
 /// Whether the original knows the directive.
@@ -753,6 +938,68 @@ fn known(word: &[u8]) -> bool {
         word,
         b"snapshots" | b"prune" | b"rebalance" | b"reblock" | b"recopy" | b"dedup"
     )
+}
+
+/// What the expiry deletes, and what it tells of the snapshots it looks
+/// at, in order: `(what, None)` of one it deletes, `(what, Some(unit))` of
+/// one old enough that the grid keeps.
+struct Expiry {
+    links: Vec<PathBuf>,
+    records: Vec<SnapshotData>,
+    told: Vec<(String, Option<Unit>)>,
+}
+
+/// The original's `cleanup_softlinks`, spared by the grid: of the
+/// softlinks `links` (with the time their names give) and the snapshot
+/// records, those older than the retention time (and records of TID 0)
+/// are deleted, unless the grid keeps them.
+fn expiry(d: &Directive, now: i64, links: Vec<(PathBuf, i64)>, records: &[SnapshotData]) -> Expiry {
+    let rec_time = |s: &SnapshotData| i64::try_from(s.ts / 1_000_000).unwrap_or(i64::MAX);
+    // The grid counts every snapshot with a time; records by TID order so
+    // that of two of one second the later TID is the newer.
+    let mut sorted = records.to_vec();
+    sorted.sort_by_key(|s| s.tid);
+    let times: Vec<i64> = links
+        .iter()
+        .map(|l| l.1)
+        .chain(sorted.iter().map(rec_time))
+        .collect();
+    let kept = grid_kept(&d.grid, &times);
+    let old = |t: i64| now.saturating_sub(t) > d.limit;
+    let mut x = Expiry {
+        links: Vec::new(),
+        records: Vec::new(),
+        told: Vec::new(),
+    };
+    for (i, (link, t)) in links.iter().enumerate() {
+        if old(*t) {
+            x.told.push((link.display().to_string(), kept[i]));
+            if kept[i].is_none() {
+                x.links.push(link.clone());
+            }
+        }
+    }
+    for (j, s) in sorted.iter().enumerate() {
+        let t = rec_time(s);
+        let keep = kept[links.len() + j].filter(|_| s.tid != 0);
+        if !(old(t) || s.tid == 0) {
+            continue;
+        }
+        if old(t) {
+            let when = strftime_local(EXPIRE_TIME, t, 64).unwrap_or_default();
+            let what = format!(
+                "0x{:016x} {} {}",
+                s.tid,
+                String::from_utf8_lossy(&when),
+                String::from_utf8_lossy(s.label_bytes())
+            );
+            x.told.push((what, keep));
+        }
+        if keep.is_none() {
+            x.records.push(*s);
+        }
+    }
+    x
 }
 
 /// The grid's choice, or none kept when the grid is empty.
@@ -764,21 +1011,25 @@ fn grid_kept(grid: &Grid, times: &[i64]) -> Vec<Option<Unit>> {
 }
 
 /// The PFS's configuration, the default one written first when it has
-/// none (the original's `config_init`); its directives.
-fn config(c: &mut Pfsc<'_>) -> Result<Vec<Directive>, String> {
-    let text = match c.pfs.get_config() {
-        Ok(Some(config)) => config.text_bytes().to_vec(),
+/// none (the original's `config_init`; a dry run only uses it); its
+/// directives, and whether it is the default one, to be written.
+fn config(c: &mut Pfsc<'_>, dry: bool) -> Result<(Vec<Directive>, bool), String> {
+    let (text, new) = match c.pfs.get_config() {
+        Ok(Some(config)) => (config.text_bytes().to_vec(), false),
         Ok(None) => {
             let text = schedule::default_text(c.path.as_os_str().as_bytes());
-            let config = ConfigData::from_text(&text).unwrap_or_default();
-            c.pfs
-                .set_config(&config)
-                .map_err(|e| format!("cannot init meta-data config!: {e}"))?;
-            text
+            if !dry {
+                let config = ConfigData::from_text(&text).unwrap_or_default();
+                c.pfs
+                    .set_config(&config)
+                    .map_err(|e| format!("cannot init meta-data config!: {e}"))?;
+            }
+            (text, true)
         }
         Err(e) => return Err(format!("cannot read the config: {e}")),
     };
-    schedule::parse(&text).map_err(|e| format!("bad config: {e}"))
+    let directives = schedule::parse(&text).map_err(|e| format!("bad config: {e}"))?;
+    Ok((directives, new))
 }
 
 /// Where the PFS's period and cycle files live (and, on HAMMER, the

@@ -4,6 +4,7 @@
 //! original's output, or into a `Failure` with its messages, exit status
 //! and event class.
 
+pub(crate) mod abort;
 pub(crate) mod bridge;
 #[cfg(feature = "s3")]
 pub(crate) mod chain;

@@ -25,7 +25,7 @@ use crate::mirror::cycle::{
 use crate::ondisk::{BaseElm, HammerUuid, SnapshotData};
 use crate::pfs::getpfs::{open_inside, scanpfsid};
 use crate::pfs::retain::SNAPS_PER_CALL;
-use crate::pfs::store::Store;
+use crate::pfs::store::{Freed, Store};
 use crate::pfs::{OpenError, Pfs, PfsError, PruneReq, SnapshotReq};
 use crate::retention::{
     prune_until, scan_snapshot_links, snapshot_records, softprune_elms, DryRun, PruneEnd, SnapTime,
@@ -99,10 +99,14 @@ fn with_slash(p: &Path) -> PathBuf {
     PathBuf::from(OsString::from_vec(b))
 }
 
-/// The filesystem to prune and the snapshots its softlinks keep.
-fn from_softlinks(dir: &Path) -> Result<(PathBuf, Vec<SnapTime>), PruneError> {
+/// The filesystem to prune and the snapshots its softlinks keep, but
+/// those named in `gone`.
+fn from_softlinks(dir: &Path, gone: &[OsString]) -> Result<(PathBuf, Vec<SnapTime>), PruneError> {
     let links = match scan_snapshot_links(dir) {
-        Ok(links) => links,
+        Ok(mut links) => {
+            links.retain(|l| !gone.contains(&l.name));
+            links
+        }
         // A store's PFS link dangles: a directory without softlinks, as
         // a PFS's root usually is on HAMMER.
         Err(_) if scanpfsid(dir).pfs_id.is_some() => Vec::new(),
@@ -157,28 +161,63 @@ fn delete_records(pfs: &mut dyn Pfs, snaps: &[SnapshotData]) {
     }
 }
 
+/// What a cleanup's dry run foresees its steps before the prune to have
+/// changed by then (cli.md §23.5), which `-n` takes into account; nothing
+/// for `hammer -n prune`.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Foreseen {
+    /// The softlinks (names in the directory) the expiry deletes.
+    pub links_gone: Vec<OsString>,
+    /// The snapshot records (TIDs) the expiry deletes.
+    pub records_gone: Vec<u64>,
+    /// The snapshot the run takes.
+    pub taken: Option<SnapTime>,
+    /// The root records (type, key) the run writes: the configuration, the
+    /// new snapshot's record.
+    pub written: Vec<(u16, i64)>,
+}
+
+/// How a prune ended.
+pub(super) struct Ended {
+    /// 0, or 2: the prune failed.
+    pub status: u8,
+    /// A dry run's scan: what a reblock after the prune would give back.
+    pub freed: Option<Freed>,
+}
+
+impl Ended {
+    fn status(status: u8) -> Self {
+        Ended {
+            status,
+            freed: None,
+        }
+    }
+}
+
 /// `hammer prune <softlink-dir>`, `hammer prune-everything <filesystem>`
 /// (cli.md §15).
 pub(crate) fn prune(cx: &Context<'_>, path: &Path, everything: bool) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
-    let r = prune_on(cx, path, everything, &mut out, &mut io::stderr());
+    let nothing = Foreseen::default();
+    let r = prune_on(cx, path, everything, &nothing, &mut out, &mut io::stderr());
     let _ = out.flush();
-    match r {
+    match r.map(|e| e.status) {
         Ok(0) => Ok(()),
         Ok(status) => Err(Failure::status(status).class("prune", None)),
         Err(e) => Err(failure(e)),
     }
 }
 
-/// The prune, its lines on `out` and its warnings on `err`; its exit
-/// status, 0 or 2 (the prune failed).
+/// The prune, its lines on `out` and its warnings on `err`; with `-n`, as
+/// it would be after what `ahead` foresees.
 pub(super) fn prune_on(
     cx: &Context<'_>,
     path: &Path,
     everything: bool,
+    ahead: &Foreseen,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> Result<u8, PruneError> {
+) -> Result<Ended, PruneError> {
     let deadline = cx.opts.timeout.map(|t| Instant::now() + t);
     let mut req = PruneReq::new(everything, Vec::new());
     if let Some(cycle) = &cx.opts.cycle_file {
@@ -204,7 +243,7 @@ pub(super) fn prune_on(
     let (filesystem, mut snaps) = if everything {
         (with_slash(path), Vec::new())
     } else {
-        from_softlinks(path)?
+        from_softlinks(path, &ahead.links_gone)?
     };
     if let Some(prefix) = &cx.opts.restrict_path {
         check_path(prefix, &filesystem, false).map_err(PruneError::Restricted)?;
@@ -235,8 +274,9 @@ pub(super) fn prune_on(
     if cx.opts.dry_run {
         dry_store(cx, pfs.as_ref())?;
     }
-    // The snapshot records prune-everything deletes (kept by a dry run).
-    let mut gone_first = Vec::new();
+    // The snapshot records deleted before the PRUNE: by prune-everything
+    // (kept by a dry run), by a cleanup's expiry.
+    let mut gone_first = ahead.records_gone.clone();
     // The snapshot records: kept, or for prune-everything deleted.
     let version = pfs.version().map_err(|source| PruneError::Snaps {
         fs: filesystem.clone(),
@@ -261,9 +301,12 @@ pub(super) fn prune_on(
         } else if everything {
             delete_records(pfs.as_mut(), &records);
         } else {
-            snaps.extend(records.iter().map(SnapTime::from));
+            let kept = records.iter().filter(|r| !gone_first.contains(&r.tid));
+            snaps.extend(kept.map(SnapTime::from));
         }
     }
+    // After the records: of two of one TID, the first keeps its time.
+    snaps.extend(ahead.taken);
     let line = |out: &mut dyn Write, what: std::fmt::Arguments<'_>| -> io::Result<()> {
         out.write_all(b"Prune ")?;
         out.write_all(fs_bytes)?;
@@ -293,7 +336,7 @@ pub(super) fn prune_on(
     if req.elms.is_empty() && !everything {
         out.flush()?;
         writeln!(err, "No snapshots found")?;
-        return Ok(0);
+        return Ok(Ended::status(0));
     }
     line(
         out,
@@ -319,7 +362,8 @@ pub(super) fn prune_on(
     )?;
     out.flush()?;
     if cx.opts.dry_run {
-        return dry_run(cx, pfs.as_ref(), &mut req, &gone_first, out, &line);
+        let written = &ahead.written;
+        return dry_run(cx, pfs.as_ref(), &mut req, &gone_first, written, out, &line);
     }
     let mut status = 0;
     let go_on = |_: &PruneReq| deadline.is_none_or(|d| Instant::now() < d);
@@ -349,7 +393,7 @@ pub(super) fn prune_on(
         "Pruned {}/{} records ({} directory entries) and {} bytes",
         s.raw_records, s.scan_records, s.dir_records, s.bytes
     )?;
-    Ok(status)
+    Ok(Ended::status(status))
 }
 
 /// The store `-n` runs on; the kernel has no dry-run prune.
@@ -361,21 +405,24 @@ fn dry_store<'p>(cx: &Context<'_>, pfs: &'p dyn Pfs) -> Result<&'p Store, PruneE
 /// of the store, with `-v` a line per record that would go, then what the
 /// prune would remove and a reblock after it give back, in place of its
 /// result; the store and the cycle file are left as they are. Its exit
-/// status: 0, or 2 when the scan failed, as a failed prune.
+/// status: 0, or 2 when the scan failed, as a failed prune. The snapshot
+/// records `gone_first` are left out of the scan, and the root records
+/// `written` (see `Foreseen`) counted in.
 fn dry_run(
     cx: &Context<'_>,
     pfs: &dyn Pfs,
     req: &mut PruneReq,
     gone_first: &[u64],
+    written: &[(u16, i64)],
     out: &mut dyn Write,
     line: &dyn Fn(&mut dyn Write, std::fmt::Arguments<'_>) -> io::Result<()>,
-) -> Result<u8, PruneError> {
+) -> Result<Ended, PruneError> {
     let store = dry_store(cx, pfs)?;
     let verbose = cx.opts.verbose > 0;
     let done = DryRun::of(store)
         .map_err(PruneError::DryRun)
         .and_then(|dry| {
-            dry.scan(req, gone_first, |leaf| -> Result<(), PruneError> {
+            dry.scan(req, gone_first, written, |leaf| -> Result<(), PruneError> {
                 if verbose {
                     let place = dry.place(leaf)?;
                     writeln!(out, "Would prune {} {place}", Key(&leaf.base))?;
@@ -387,7 +434,7 @@ fn dry_run(
         Ok(freed) => freed,
         Err(PruneError::DryRun(e)) => {
             line(out, format_args!(" failed: {e}"))?;
-            return Ok(2);
+            return Ok(Ended::status(2));
         }
         Err(e) => return Err(e),
     };
@@ -402,9 +449,13 @@ fn dry_run(
     writeln!(
         out,
         "Reblock would then free {} bytes of the payload file ({} bytes now)",
-        freed.bytes, freed.file_bytes
+        freed.bytes(),
+        freed.file_bytes
     )?;
-    Ok(0)
+    Ok(Ended {
+        status: 0,
+        freed: Some(freed),
+    })
 }
 
 /// After a prune or reblock `-t` stopped: where it stopped into `-c`'s

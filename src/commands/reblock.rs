@@ -153,16 +153,21 @@ fn run(pfs: &mut dyn Pfs, req: &mut ReblockReq, deadline: Option<Instant>) -> Re
     }
 }
 
-/// `hammer rebalance <filesystem> [saturation_percentage]` and `hammer
-/// dedup <filesystem>` (cli.md §20): the PFS opened, and a line saying
-/// why there is nothing to do on it.
-pub(crate) fn nothing_to_do(word: &'static str, path: &Path) -> Result<(), Failure> {
-    let why = match word {
+/// Why `rebalance` or `dedup` (`word`) has nothing to do on a store.
+pub(super) fn why_nothing(word: &str) -> &'static str {
+    match word {
         "rebalance" => {
             "nothing to do: a store's B-Tree is an SQLite database, which keeps itself balanced"
         }
         _ => "nothing to do: a store keeps no two copies of a block to share",
-    };
+    }
+}
+
+/// `hammer rebalance <filesystem> [saturation_percentage]` and `hammer
+/// dedup <filesystem>` (cli.md §20): the PFS opened, and a line saying
+/// why there is nothing to do on it.
+pub(crate) fn nothing_to_do(word: &'static str, path: &Path) -> Result<(), Failure> {
+    let why = why_nothing(word);
     let said = open(path).and_then(|opened| {
         let mut out = io::stdout().lock();
         let mut name = word.as_bytes().to_vec();

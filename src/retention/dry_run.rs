@@ -1,7 +1,8 @@
 //! `prune -n` on a store: what a prune would destroy, found with the
 //! store's own scan and rule in one read transaction that changes nothing
 //! (`View::prune_dry_run`), and where in the file tree each of those
-//! records was, for `-v` (cli.md §24).
+//! records was, for `-v` (cli.md §24); and what a reblock would give back,
+//! for `cleanup -n` (cli.md §23.5).
 //!
 //! A record's place is looked up as of its creation TID, object by object
 //! through the key index — the object's inode, its parent directory's
@@ -51,9 +52,16 @@ impl<'s> DryRun<'s> {
         &self,
         req: &mut PruneReq,
         gone_first: &[u64],
+        written: &[(u16, i64)],
         dropped: impl FnMut(&LeafElm) -> std::result::Result<(), E>,
     ) -> std::result::Result<Freed, E> {
-        self.view.prune_dry_run(req, gone_first, dropped)
+        self.view.prune_dry_run(req, gone_first, written, dropped)
+    }
+
+    /// The payload file now, and what of it a reblock would give back
+    /// without a prune before it.
+    pub fn payload(&self) -> Result<Freed> {
+        self.view.payload_idle()
     }
 
     /// Where `leaf`'s record was as of its creation TID: its object's

@@ -39,8 +39,24 @@ pub use setup::*;
 pub use stream::*;
 pub use tmpfs::Tmpfs;
 
+/// The built hammer, its cleanups' pidfiles in a directory of the tests'
+/// own (cli.md §25), never in /var/run, where an abort-cleanup of another
+/// test, or of the machine's, would find them.
 pub fn hammer() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hammer"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hammer"));
+    c.env("HAMMER_RUNDIR", rundir());
+    c
+}
+
+/// The tests' directory for cleanups' pidfiles: made once, shared, and
+/// never scanned but by a test that names it.
+fn rundir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hammer-rundir");
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    })
 }
 
 pub fn run(args: &[&str]) -> Output {

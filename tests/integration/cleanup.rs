@@ -13,8 +13,8 @@ use crate::common::*;
 use hammer_mirror::ondisk::rectype;
 
 /// 2027-01-01 00:00:00 UTC, a Friday.
-const JAN1: i64 = 1_798_761_600;
-const DAY: i64 = 86_400;
+pub(super) const JAN1: i64 = 1_798_761_600;
+pub(super) const DAY: i64 = 86_400;
 
 fn utc(args: &[&str]) -> Output {
     hammer()
@@ -70,12 +70,12 @@ fn hammer_at(secs: i64) -> Command {
 }
 
 /// `hammer <args>` with the clock at `secs` (UTC).
-fn at(secs: i64, args: &[&str]) -> Output {
+pub(super) fn at(secs: i64, args: &[&str]) -> Output {
     hammer_at(secs).args(args).output().unwrap()
 }
 
 #[track_caller]
-fn at_ok(secs: i64, args: &[&str]) -> Output {
+pub(super) fn at_ok(secs: i64, args: &[&str]) -> Output {
     let out = at(secs, args);
     assert!(
         out.status.success(),
@@ -87,7 +87,7 @@ fn at_ok(secs: i64, args: &[&str]) -> Output {
 }
 
 /// (TID, note) of each snapshot snapls lists.
-fn snapshots(pfs: &Path) -> Vec<(u64, String)> {
+pub(super) fn snapshots(pfs: &Path) -> Vec<(u64, String)> {
     let out = ok(&["snapls", pfs.to_str().unwrap()]);
     text(&out.stdout)
         .lines()
@@ -99,21 +99,21 @@ fn snapshots(pfs: &Path) -> Vec<(u64, String)> {
         .collect()
 }
 
-fn set_config(pfs: &Path, text: &str) {
+pub(super) fn set_config(pfs: &Path, text: &str) {
     let file = pfs.with_extension("config");
     fs::write(&file, text).unwrap();
     ok(&["config", pfs.to_str().unwrap(), file.to_str().unwrap()]);
 }
 
 /// The directory cleanup keeps PFS `id`'s period and cycle files in.
-fn cleanup_dir(root: &Path, id: u32) -> PathBuf {
+pub(super) fn cleanup_dir(root: &Path, id: u32) -> PathBuf {
     root.canonicalize()
         .unwrap()
         .join(format!(".hammer-store.cleanup/pfs{id:05}"))
 }
 
 /// The lines of one PFS's part of cleanup's stdout.
-fn pfs_lines(path: &Path, dir: &Path, id: u32, steps: &[(&str, &str)]) -> String {
+pub(super) fn pfs_lines(path: &Path, dir: &Path, id: u32, steps: &[(&str, &str)]) -> String {
     let mut s = format!(
         "cleanup {:<20} - handle PFS#{id} using {}\n",
         path.display(),

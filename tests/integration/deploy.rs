@@ -401,8 +401,10 @@ fn the_nightly_unit_imports_and_cleans_up() {
         .collect();
     assert_eq!(words, ["import", "cleanup"], "{commands:?}");
     for argv in &commands {
+        // The pidfile of cleanup in the test's own directory, as hammer()'s.
         let out = Command::new(&argv[0])
             .args(&argv[1..])
+            .env("HAMMER_RUNDIR", dir.path())
             .stdin(Stdio::null())
             .output()
             .unwrap();

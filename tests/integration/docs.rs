@@ -94,9 +94,11 @@ fn hammer_commands(code: &[String]) -> BTreeSet<String> {
 /// stderr and status.
 fn run_in_empty_dir(args: &[&str]) -> (String, String, Option<i32>) {
     let dir = tempfile::tempdir().unwrap();
+    // abort-cleanup looks for cleanups' pidfiles there: none.
     let out = hammer()
         .args(args)
         .current_dir(dir.path())
+        .env("HAMMER_RUNDIR", dir.path())
         .stdin(Stdio::null())
         .output()
         .unwrap();

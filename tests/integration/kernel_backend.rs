@@ -2,7 +2,8 @@
 //! backend and its test double: its mirror-read stream must carry exactly
 //! the bytes the store produces directly for the same range (spec:
 //! ioctl-abi.md §4.3, ARCHITECTURE.md §4), and a dry-run prune, which no
-//! ioctl offers, is refused (cli.md §24).
+//! ioctl offers, is refused (cli.md §24), by a cleanup's dry run too
+//! (cli.md §23.5).
 
 #![cfg(feature = "kernel-double")]
 
@@ -132,4 +133,33 @@ fn a_dry_run_prune_is_refused_through_the_kernel() {
     open(&root, 1).for_each_record(|_, _| after += 1).unwrap();
     assert_eq!(after, records);
     assert_eq!(std::fs::read(&cycle).unwrap(), b"short");
+}
+
+/// A cleanup's dry run needs the store's dry-run prune: through the
+/// kernel each PFS is refused on its `cleanup` line (exit 1), before its
+/// snapshots directory or configuration is made.
+#[test]
+fn a_dry_run_cleanup_is_refused_through_the_kernel() {
+    let d = tempfile::tempdir().unwrap();
+    let root = store_with_master(d.path(), "s");
+    let m = root.join("master");
+    let out = run(&["-n", "cleanup", m.to_str().unwrap()]);
+    assert_eq!(
+        outcome(&out),
+        (
+            format!(
+                "cleanup {:<20} - -n is not available on HAMMER: the kernel has no dry-run prune\n",
+                m.display()
+            ),
+            String::new(),
+            1
+        )
+    );
+    assert!(!root.join(".hammer-store.cleanup").exists());
+    let config = run(&["config", m.to_str().unwrap()]);
+    assert!(
+        text(&config.stderr).contains("no configuration found"),
+        "{}",
+        text(&config.stderr)
+    );
 }

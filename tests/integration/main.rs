@@ -5,8 +5,10 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod abort_cleanup;
 mod bytes_args;
 mod cleanup;
+mod cleanup_dry_run;
 mod cli;
 mod codec_props;
 mod compress;

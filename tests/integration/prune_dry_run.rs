@@ -320,8 +320,8 @@ fn a_record_of_no_linked_object_is_said_to_be_unlinked() {
     }
 }
 
-/// `-n` makes a dry run of prune and prune-everything only: another
-/// command is refused before it does anything.
+/// `-n` makes a dry run of prune, prune-everything and cleanup only:
+/// another command is refused before it does anything.
 #[test]
 fn n_with_another_command_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -335,7 +335,8 @@ fn n_with_another_command_is_refused() {
         outcome(&out),
         (
             String::new(),
-            "hammer: -n (a dry run) is for prune and prune-everything; 'snaprm' has none\n".into(),
+            "hammer: -n (a dry run) is for prune, prune-everything and cleanup; 'snaprm' has none\n"
+                .into(),
             1
         )
     );

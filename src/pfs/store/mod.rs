@@ -88,6 +88,7 @@ pub use history::Change;
 pub use key::{decode as decode_key, encode as encode_key, RecKey, KEY_LEN};
 pub use payload::DATA_OFFSET;
 pub use prune::Freed;
+pub use reblock::copies;
 pub use schema::{find_root, DB_NAME, FORMAT_VERSION};
 pub use space::{Space, Tally};
 pub use tid::FIRST_TID;

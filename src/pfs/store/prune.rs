@@ -43,6 +43,7 @@ use super::blob;
 use super::key::{self, RecKey};
 use super::memo::{self, Memo};
 use super::records::{fold_before, key_from, leaf_from, relocalize};
+use super::snapshots::root_key;
 use super::tid::next_tid;
 use super::waiting::Job;
 use super::{Store, View};
@@ -142,6 +143,11 @@ impl Window {
         }
     }
 
+    /// Whether the window holds the record of key `k`.
+    fn holds(&self, k: &RecKey) -> bool {
+        self.low <= *k && (*k < self.high || self.inclusive && *k == self.high)
+    }
+
     /// After a transaction that read `rows` records up to `last`: the
     /// window of the next one, `None` when the range is done.
     fn next(mut self, last: Option<RecKey>, rows: usize, per_txn: usize) -> Option<Window> {
@@ -177,9 +183,18 @@ fn judge(req: &mut PruneReq, leaf: &LeafElm) -> bool {
 pub struct Freed {
     /// The payload file's committed size now.
     pub file_bytes: u64,
-    /// The bytes of it no record names now, and the payloads in it of the
-    /// records the prune would destroy.
-    pub bytes: u64,
+    /// The bytes of it no record names now.
+    pub idle: u64,
+    /// The payloads in it of the records the prune would destroy (none
+    /// from `payload_idle`).
+    pub pruned: u64,
+}
+
+impl Freed {
+    /// What a reblock after the prune gives back.
+    pub fn bytes(&self) -> u64 {
+        self.idle + self.pruned
+    }
 }
 
 impl View<'_> {
@@ -188,12 +203,16 @@ impl View<'_> {
     /// them, in this view's one read transaction, each judged and counted
     /// in `req.stats` as the prune does; `dropped` is told of each that
     /// would go. `gone_first` are the TIDs of the live snapshot records
-    /// prune-everything deletes before its PRUNE, which is then not told
-    /// of them. No work bound: the whole range in one call.
+    /// deleted before the PRUNE (by prune-everything, or by a cleanup's
+    /// expiry), which is then not told of them; `written` the root records
+    /// (type, key) a cleanup writes before it (cli.md §23.5), live, so
+    /// counted as scanned where the range holds them. No work bound: the
+    /// whole range in one call.
     pub fn prune_dry_run<E: From<PfsError>>(
         &self,
         req: &mut PruneReq,
         gone_first: &[u64],
+        written: &[(u16, i64)],
         mut dropped: impl FnMut(&LeafElm) -> std::result::Result<(), E>,
     ) -> std::result::Result<Freed, E> {
         req.check().map_err(PfsError::from)?;
@@ -205,8 +224,19 @@ impl View<'_> {
                 && b.localization & LOCALIZE_MASK == LOCALIZE_INODE
                 && gone_first.contains(&(b.key as u64))
         };
+        let first = Window::first(req, id);
+        // At the TID they would be written at; live, they never go.
+        let at = next_tid(&self.tx)?;
+        let written: Vec<LeafElm> = written
+            .iter()
+            .map(|&(rec_type, key)| LeafElm {
+                base: root_key(id, rec_type, key, at),
+                ..LeafElm::default()
+            })
+            .filter(|l| first.holds(&key::encode(&l.base)))
+            .collect();
         let mut pruned_in_file = 0u64;
-        let mut window = Some(Window::first(req, id));
+        let mut window = Some(first);
         while let Some(w) = window {
             let rows = w.rows(&self.tx, ROWS_PER_TXN)?;
             let (read, last) = (rows.len(), rows.last().map(|r| r.k));
@@ -224,12 +254,25 @@ impl View<'_> {
             }
             window = w.next(last, read, ROWS_PER_TXN);
         }
+        for leaf in &written {
+            judge(req, leaf);
+        }
         req.key_cur.localization &= LOCALIZE_MASK;
-        let file_bytes = blob::state(&self.tx, id)?.1;
-        let named = named_bytes(&self.tx, id)?;
+        Ok(Freed {
+            pruned: pruned_in_file,
+            ..self.payload_idle()?
+        })
+    }
+
+    /// The PFS's payload file now: its committed size, and the bytes of it
+    /// no record names (what a reblock gives back, store-format.md §5.1).
+    pub fn payload_idle(&self) -> Result<Freed> {
+        let file_bytes = blob::state(&self.tx, self.pfs_id)?.1;
+        let named = named_bytes(&self.tx, self.pfs_id)?;
         Ok(Freed {
             file_bytes,
-            bytes: file_bytes.saturating_sub(named) + pruned_in_file,
+            idle: file_bytes.saturating_sub(named),
+            pruned: 0,
         })
     }
 }

@@ -317,6 +317,17 @@ fn sweep(conn: &Connection, root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether a reblock at `free_level` copies a payload file of
+/// `committed` bytes, `free` of them named by no record: as a big-block is
+/// reblocked when at least free_level of its bytes are free, the whole
+/// file taken for one; at free level 0 always, unless it is empty. A
+/// cleanup's dry run foresees its reblock by it (cli.md §23.5).
+pub fn copies(free_level: i32, committed: u64, free: u64) -> bool {
+    committed > 0
+        && i128::from(free) * i128::from(BIGBLOCK_SIZE)
+            >= i128::from(free_level) * i128::from(committed)
+}
+
 impl Store {
     /// HAMMERIOC_REBLOCK: with DO_DATA a part of the payload file's copy
     /// (all of it and the switch, unless the call's budget ends first),
@@ -364,14 +375,6 @@ impl Store {
     /// less free space than `req.free_level` asks for.
     fn begin_copy(&mut self, id: u32, req: &mut ReblockReq) -> Result<Option<Compaction>> {
         let lock = lock(&self.root)?;
-        // As a big-block is reblocked when at least free_level of its
-        // bytes are free: the whole file taken for one. At free level 0
-        // (fill 100%, `hammer reblock`'s default) it always is, and the
-        // rows are counted as the copy lists them.
-        let free_level = i128::from(req.free_level.max(0));
-        let too_little = |free: u64, committed: u64| {
-            i128::from(free) * i128::from(BIGBLOCK_SIZE) < free_level * i128::from(committed)
-        };
         {
             let tx = self.write_tx()?;
             self.live(&tx, id)?;
@@ -386,7 +389,7 @@ impl Store {
                 let idle = Idle::load(&tx, id)?
                     .filter(|i| i.gen == gen && !i.counting && i.uses < memo::RECOUNT);
                 match idle {
-                    Some(i) if too_little(i.bytes, committed) => {
+                    Some(i) if !copies(req.free_level, committed, i.bytes) => {
                         Idle {
                             uses: i.uses + 1,
                             ..i
@@ -416,10 +419,13 @@ impl Store {
         if committed == 0 {
             return Ok(None);
         }
+        // At free level 0 (fill 100%, `hammer reblock`'s default) the file
+        // is always copied, and the rows are counted as the copy lists
+        // them.
         if req.free_level > 0 {
             let (count, live) = payload_totals(&tx, id)?;
             let free = committed.saturating_sub(live);
-            if too_little(free, committed) {
+            if !copies(req.free_level, committed, free) {
                 let s = &mut req.stats;
                 s.data_count += count as i64;
                 s.data_byte_count += live as i64;

@@ -19,7 +19,7 @@ use crate::pfs::{retain::SNAPS_PER_CALL, Result, SnapshotReq};
 use crate::wire::crc::{leaf_data_crc, DataCrcKind};
 
 /// The key of a record of PFS `id`'s root with this type and key.
-fn root_key(id: u32, rec_type: u16, key: i64, create_tid: u64) -> BaseElm {
+pub(super) fn root_key(id: u32, rec_type: u16, key: i64, create_tid: u64) -> BaseElm {
     BaseElm {
         obj_id: 1,
         key,
