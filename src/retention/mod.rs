@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cparse::strtoull;
 use crate::ondisk::SnapshotData;
+use crate::pfs::getpfs::parse_pfs_ref;
 use crate::pfs::retain::MAX_TID;
 use crate::pfs::{Pfs, PruneElm, PruneReq, Result, SnapshotReq};
 
@@ -153,12 +154,25 @@ pub fn parse_snapshot_link(dir: &Path, target: &[u8]) -> Option<(PathBuf, u64)> 
     Some((fs, tid))
 }
 
+/// Whether a link's text ends in a PFS name (`getpfs::parse_pfs_ref`).
+fn names_a_pfs(target: &[u8]) -> bool {
+    let name = target.rsplit(|&c| c == b'/').next().unwrap_or(target);
+    name.windows(2)
+        .rposition(|w| w == b"@@")
+        .is_some_and(|at| parse_pfs_ref(&name[at..]).is_some())
+}
+
 /// The original reads a link into a buffer of MAXPATHLEN − 1 bytes.
 const LINK_MAX: usize = 1023;
 
 /// The snapshot softlinks directly in `dir` (not its subdirectories),
 /// in directory order: every symbolic link whose target
-/// `parse_snapshot_link` reads; anything else is passed over.
+/// `parse_snapshot_link` reads; anything else is passed over, and so is a
+/// PFS link (its text ending in `@@PFS%05d`, `@@-1:%05d` or
+/// `@@0x%016x:%05d`), which the original took for a snapshot at TID 0 or
+/// 0xffffffffffffffff: a store's root holds its PFS links, and a prune
+/// of PFS#0 (there, the root) would have let them stand in for its
+/// snapshot records (cli.md §15).
 pub fn scan_snapshot_links(dir: &Path) -> io::Result<Vec<SnapshotLink>> {
     let mut links = Vec::new();
     for entry in fs::read_dir(dir)? {
@@ -175,6 +189,9 @@ pub fn scan_snapshot_links(dir: &Path) -> io::Result<Vec<SnapshotLink>> {
         };
         let bytes = target.as_os_str().as_bytes();
         let bytes = &bytes[..bytes.len().min(LINK_MAX)];
+        if names_a_pfs(bytes) {
+            continue;
+        }
         if let Some((fs, tid)) = parse_snapshot_link(dir, bytes) {
             links.push(SnapshotLink {
                 name: entry.file_name(),
@@ -364,6 +381,10 @@ mod tests {
         fs::write(p.join("file@@0x40"), b"").unwrap();
         fs::create_dir(p.join("sub")).unwrap();
         std::os::unix::fs::symlink("/fs/@@0x50", p.join("sub/deeper")).unwrap();
+        // PFS links, as a store's root and a HAMMER /pfs directory hold.
+        std::os::unix::fs::symlink("@@PFS00001", p.join("pfs")).unwrap();
+        std::os::unix::fs::symlink("/fs/@@-1:00002", p.join("master")).unwrap();
+        std::os::unix::fs::symlink("@@0x0000000100000060:00003", p.join("slave")).unwrap();
         let mut links = scan_snapshot_links(p).unwrap();
         links.sort_by_key(|l| l.tid);
         let got: Vec<_> = links

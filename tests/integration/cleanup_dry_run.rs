@@ -57,6 +57,19 @@ fn numbers(out: &str, marker: &str) -> Vec<Vec<u64>> {
         .collect()
 }
 
+/// A dry run's `would prune <raw>/<scanned> ... (<entries> ...) and <bytes>`
+/// against the prune's `Pruned` lines: the same records and bytes go; the
+/// dry run counts every record of the range as scanned, where a prune
+/// that its last one's memo lets visit only what changed since visits
+/// fewer (cli.md §24).
+fn assert_pruned_as_told(would: &[Vec<u64>], real: &[Vec<u64>], why: &str) {
+    let gone = |v: &[Vec<u64>]| -> Vec<Vec<u64>> {
+        v.iter().map(|n| [&n[..1], &n[2..]].concat()).collect()
+    };
+    assert_eq!(gone(would), gone(real), "{why}");
+    assert!(would.iter().zip(real).all(|(w, r)| w[1] >= r[1]), "{why}");
+}
+
 /// The size of PFS#1's payload file (there is one).
 fn payload_size(root: &Path) -> u64 {
     let sizes: Vec<u64> = fs::read_dir(root)
@@ -189,9 +202,15 @@ fn a_dry_run_changes_nothing_and_tells_what_the_cleanup_after_it_does() {
     assert_eq!(code, 0, "{real}{real_err}");
     assert_eq!(real_err, dry_err, "the warnings differ");
     let would = numbers(&dry, ": dry run: would prune ");
-    assert_eq!(would.len(), 2, "{dry}");
-    assert_eq!(would, numbers(&real, "Pruned "), "{dry}\n{real}");
-    assert!(would[1][0] > 20, "too little to prune: {dry}");
+    // PFS#0's one snapshot, the one the cleanup takes, leaves its prune
+    // nothing to do.
+    assert_eq!(would.len(), 1, "{dry}");
+    assert_pruned_as_told(
+        &would,
+        &numbers(&real, "Pruned "),
+        &format!("{dry}\n{real}"),
+    );
+    assert!(would[0][0] > 20, "too little to prune: {dry}");
     assert_eq!(payload_size(&root), size - freed[0]);
     let left = snapshots(&m);
     assert_eq!(left.len(), 2, "{left:?}");
@@ -286,10 +305,10 @@ fn each_nights_dry_run_tells_that_nights_cleanup() {
         assert_eq!(code, 0, "night {night}: {real}{real_err}");
         assert_eq!(dry_err, real_err, "night {night}");
         let would = numbers(&dry, ": dry run: would prune ");
-        assert_eq!(
-            would,
-            numbers(&real, "Pruned "),
-            "night {night}:\n{dry}\n{real}"
+        assert_pruned_as_told(
+            &would,
+            &numbers(&real, "Pruned "),
+            &format!("night {night}:\n{dry}\n{real}"),
         );
         pruned += would.iter().map(|w| w[0]).sum::<u64>();
         let freed = numbers(&dry, "    Reblock would free ");

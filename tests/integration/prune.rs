@@ -130,6 +130,45 @@ fn prune_keeps_the_views_of_the_snapshots_left_and_no_more() {
     assert_eq!(all_records(&root, 1), after);
 }
 
+/// A store's root is PFS#0 and holds the PFS links: they are no snapshot
+/// softlinks (the original read `@@PFS00001` as a snapshot at TID 0), so a
+/// prune of the root follows PFS#0's snapshot records.
+#[test]
+fn a_prune_of_pfs0_follows_its_snapshot_records_not_the_pfs_links_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "st");
+    let t = tree(dir.path(), [("f", b"gen0".to_vec())]);
+    for g in 0..3 {
+        fs::write(t.join("f"), format!("gen{g}")).unwrap();
+        import(&t, &root);
+    }
+    let snaps = snapshot_tids(&root);
+    assert_eq!(snaps.len(), 3);
+    let rs = root.to_str().unwrap();
+    ok(&["snaprm", rs, &format!("0x{:016x}", snaps[1])]);
+    let before = all_records(&root, 0);
+    let out = tz(&["prune", rs]);
+    let (stdout, stderr, code) = outcome(&out);
+    assert_eq!((stderr.as_str(), code), ("", 0), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            format!("TID {:016x} - {:016x}", snaps[0], snaps[2]).as_str(),
+            &format!("TID {:016x} - {:016x}", 1, snaps[0]),
+            &format!("Prune {rs}/: 2 snapshots"),
+        ],
+        "{stdout}"
+    );
+    assert!(all_records(&root, 0) < before, "{stdout}");
+    let mut n = 0;
+    for i in [0, 2] {
+        let f = f_as_of(dir.path(), &root, snaps[i], &mut n);
+        assert_eq!(f, format!("gen{i}").as_bytes(), "snapshot {i}");
+    }
+    ok(&["verify", rs]);
+}
+
 #[test]
 fn prune_reads_softlinks_into_one_pfs_and_refuses_several() {
     let dir = tempfile::tempdir().unwrap();
