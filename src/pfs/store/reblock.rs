@@ -332,8 +332,16 @@ impl Store {
         let id = self.check_id()?;
         self.writable()?;
         req.interrupted = false;
-        if req.what & DO_DATA != 0 && !self.compact(id, req)? {
-            return Ok(());
+        if req.what & DO_DATA != 0 {
+            // Only the switch must be durable (it syncs itself), and its
+            // pages are checkpointed with the free pages' below, not at
+            // once.
+            super::schema::begin_bulk(&self.conn)?;
+            let done = self.compact(id, req);
+            super::schema::end_bulk(&self.conn)?;
+            if !done? {
+                return Ok(());
+            }
         }
         if req.what & (DO_BTREE | DO_INODES | DO_DIRS) != 0 {
             self.give_back_pages(&mut req.stats)?;
@@ -520,6 +528,8 @@ impl Store {
     fn switch(&mut self, mut c: Compaction, stats: &mut ReblockStats) -> Result<()> {
         let id = c.pfs;
         let mut moved = c.moves.read_back()?;
+        // Durable before the old file goes, whatever the job's settings.
+        self.conn.execute_batch("PRAGMA synchronous=FULL")?;
         let tx = self.write_tx()?;
         self.live(&tx, id)?;
         if blob::state(&tx, id)?.0 != c.gen {
@@ -571,6 +581,7 @@ impl Store {
         .save(&tx, id)?;
         tx.commit()?;
         c.kept = true;
+        self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
         blob::remove(&old)
     }
 
