@@ -133,8 +133,8 @@ pub struct Store {
     /// call copies (`reblock.rs`).
     copy: Option<reblock::Compaction>,
     reblock_budget: u64,
-    /// This handle took the write lock: its drop may leave a WAL that
-    /// a large transaction grew (`schema::trim_wal`).
+    /// This handle took the write lock: when it goes, it truncates a WAL
+    /// that a large transaction grew (`schema::trim_wal`).
     wrote: Cell<bool>,
 }
 

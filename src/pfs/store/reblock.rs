@@ -528,7 +528,8 @@ impl Store {
     fn switch(&mut self, mut c: Compaction, stats: &mut ReblockStats) -> Result<()> {
         let id = c.pfs;
         let mut moved = c.moves.read_back()?;
-        // Durable before the old file goes, whatever the job's settings.
+        // Durable before the old file goes, whatever the job's settings
+        // (the call's end sets them back).
         self.conn.execute_batch("PRAGMA synchronous=FULL")?;
         let tx = self.write_tx()?;
         self.live(&tx, id)?;
@@ -558,8 +559,8 @@ impl Store {
                 };
                 offsets.push(&r.k, new.to_be_bytes())?;
             }
-            // One walk over the listed range: the listing's rows, which
-            // name payloads, and others, which the list does not name.
+            // One statement walks the listing's key range (rows without
+            // a payload too) and sets the offsets of the rows it lists.
             batch::set_offsets(&tx, &offsets)?;
             // Only `boff` changed: the keys after the last one are still
             // the rows to come.
@@ -581,7 +582,6 @@ impl Store {
         .save(&tx, id)?;
         tx.commit()?;
         c.kept = true;
-        self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
         blob::remove(&old)
     }
 

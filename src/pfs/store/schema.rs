@@ -189,9 +189,10 @@ pub(super) fn file_mode(root: &Path) -> u32 {
 /// WAL pages (64 MiB) after which a commit of a long job checkpoints.
 const BULK_CHECKPOINT_PAGES: u32 = 16384;
 
-/// Sets up `conn` for a long job of many short write transactions none
-/// of which needs to be durable by itself (prune, reblock's free pages:
-/// what a power cut takes back is done again by the next run), until
+/// Sets up `conn` for a long job of write transactions none of which
+/// needs to be durable by itself (prune; reblock's copy, whose switch
+/// syncs itself, and its free pages: what a power cut takes back is done
+/// again by the next run), until
 /// `end_bulk`. Its commits sync nothing (`synchronous = NORMAL`), and
 /// checkpoints, which sync twice and write again the pages the last one
 /// wrote (the B-Tree's upper levels, the free list), come every 64 MiB of
