@@ -553,10 +553,10 @@ fn mirror_writes_cut_anywhere_keep_the_sync_point_reached() {
 const PRUNED_FILES: u64 = 600;
 /// Generations of it imported before the prune, all but the first and
 /// the last one's snapshots deleted: the history the prune removes is
-/// thousands of records, more than SQLite's WAL holds before it
-/// checkpoints (and syncs) by itself, so that some cuts fall after part
-/// of the prune became durable (it commits without syncing,
-/// store-format.md §7).
+/// thousands of records, removed in several transactions that commit
+/// without syncing and become durable at the checkpoint that ends the
+/// prune (store-format.md §7), so that cuts fall before it, inside it and
+/// after it.
 const PRUNED_GENERATIONS: u64 = 8;
 
 /// The version file `i` of the prune's tree has at generation `g`: two

@@ -30,7 +30,8 @@
 //!
 //! Modules: `schema` (the database file, its format, finding a store),
 //! `tid` (the TID allocator, record times), `key` (the B-Tree key),
-//! `records` (rows of `rec`, the change index, UPG's rollback), `payload`
+//! `records` (rows of `rec`, the change index, UPG's rollback), `batch`
+//! (rows changed a range at a time), `payload`
 //! and `blob` (where payloads live), `pfsdata` (PFS records, a master's
 //! root, the pinned PFS), `read` and `write` (MIRROR_READ, MIRROR_WRITE),
 //! `txn` (import's transactions), `writetx` (write transactions),
@@ -39,6 +40,7 @@
 //! `reblock` (payload files compacted, free pages given back), `error`. This file keeps the handle and
 //! its `Pfs` operations.
 
+mod batch;
 mod blob;
 mod check;
 mod error;
@@ -132,6 +134,17 @@ pub struct Store {
     /// call copies (`reblock.rs`).
     copy: Option<reblock::Compaction>,
     reblock_budget: u64,
+    /// This handle took the write lock: when it goes, it truncates a WAL
+    /// that a large transaction grew (`schema::trim_wal`).
+    wrote: Cell<bool>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self.wrote.get() {
+            schema::trim_wal(&self.conn, &self.root);
+        }
+    }
 }
 
 /// Where `hammer cleanup` keeps the period and cycle files of the store's
@@ -182,6 +195,7 @@ impl Store {
             read_only,
             copy: None,
             reblock_budget: reblock::BYTES_PER_CALL,
+            wrote: Cell::new(false),
         }
     }
 
@@ -325,6 +339,7 @@ impl Store {
     /// what needs write access instead.
     fn begin_write(&self) -> Result<WriteTx<'_>> {
         self.writable()?;
+        self.wrote.set(true);
         WriteTx::begin(&self.conn, &self.root)
     }
 

@@ -3,11 +3,13 @@
 //! picks destroyed, in short write transactions.
 //!
 //! Each transaction reads at most `rows_per_txn` records (below where the
-//! previous one stopped), destroys those that go and commits, so the write
-//! lock is held for a few milliseconds at a time and mirror-write, import
-//! and the other writers go on between them: after each transaction the
-//! prune lets in the writers waiting for the lock, if any
-//! (`waiting::Job`), and goes straight on when none waits.
+//! previous one stopped; up to 8 times as many while no writer waits),
+//! destroys those that go and commits, so the write lock is held for a few
+//! milliseconds at a time and mirror-write, import and the other writers
+//! go on between them: after each transaction the prune lets in the
+//! writers waiting for the lock, if any (`waiting::Job`), and goes
+//! straight on when none waits. A transaction's deletions are one
+//! statement, and so are its `mtid` raises (`batch.rs`).
 //! Readers keep their snapshot
 //! (WAL), and the payload bytes of destroyed records stay in the payload
 //! file, so a reader that found a record before the commit still reads
@@ -39,20 +41,25 @@ use std::time::Instant;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::blob;
+use super::error::StoreError;
 use super::key::{self, RecKey};
 use super::memo::{self, Memo};
 use super::records::{fold_before, key_from, leaf_from, relocalize};
 use super::snapshots::root_key;
 use super::tid::next_tid;
 use super::waiting::Job;
+use super::{batch, blob, schema};
 use super::{Store, View};
 use crate::ondisk::{rectype, BaseElm, LeafElm, LOCALIZE_INODE, LOCALIZE_MASK};
 use crate::pfs::retain::{whole_pfs, PruneElm, MAX_TID};
 use crate::pfs::{PfsError, PruneReq, Result};
 
-/// Records one prune transaction reads at most.
+/// Records one prune transaction reads at most while writers wait for
+/// the lock; twice as many as the last one while none waits, up to
+/// `TXN_GROWTH` times as many, in which fewer pages (the B-Tree's upper
+/// levels and the change index's) are written again by each.
 pub(super) const ROWS_PER_TXN: usize = 2048;
+const TXN_GROWTH: usize = 8;
 /// Records one PRUNE call visits before it stops between two objects.
 pub(super) const ROWS_PER_CALL: usize = 1 << 16;
 
@@ -175,6 +182,25 @@ fn judge(req: &mut PruneReq, leaf: &LeafElm) -> bool {
         s.bytes += i64::from(leaf.data_len.max(0));
     }
     goes
+}
+
+/// Deletes the rows `doomed` names and raises the `mtid` of those `raised`
+/// names, both highest key first, each a statement that walks their range
+/// once (`batch.rs`).
+fn destroy(tx: &Connection, doomed: &[RecKey], raised: &[(RecKey, Vec<u8>)]) -> Result<()> {
+    let mut gone = batch::Doomed::new();
+    for k in doomed.iter().rev() {
+        gone.push(k, [])?;
+    }
+    batch::delete(tx, &gone)?;
+    let mut up = batch::Raised::new();
+    for (k, mtid) in raised.iter().rev() {
+        let m: [u8; 8] = mtid[..]
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("change TID is not 8 bytes"))?;
+        up.push(k, m)?;
+    }
+    batch::raise(tx, &up)
 }
 
 /// What a reblock after a prune would give back of a PFS's payload file
@@ -318,7 +344,7 @@ impl Store {
         let window = Window::first(req, id);
         // Nothing pruned needs to be durable by itself: it allocates no
         // TID, and a prune lost to a power cut is done again by the next.
-        self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+        schema::begin_bulk(&self.conn)?;
         let done = (|| -> Result<Option<Pass>> {
             let pass = match (going_on, &bounds) {
                 (Some(p), _) => Some(p),
@@ -333,8 +359,14 @@ impl Store {
             self.prune_calls(req, id, window)?;
             Ok(pass)
         })();
-        self.conn.execute_batch("PRAGMA synchronous=FULL")?;
+        schema::end_bulk(&self.conn)?;
         let pass = done?;
+        if !req.interrupted {
+            // Its commits synced nothing: the prune becomes durable here,
+            // in one checkpoint, where a writer of the store commits next.
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
         req.key_cur.localization &= LOCALIZE_MASK;
         if let Some(mut p) = pass {
             if req.interrupted {
@@ -497,17 +529,22 @@ impl Store {
         let mut object: Option<(u32, i64)> = None;
         let mut job = Job::new(&self.root);
         let mut window = Some(first);
+        // Rows this transaction reads: more while no writer waits.
+        let mut take = per_txn;
         while let Some(w) = window {
             let tx = self.write_tx()?;
             let began = Instant::now();
             self.live(&tx, id)?;
-            let rows = w.rows(&tx, per_txn)?;
+            let rows = w.rows(&tx, take)?;
             let read = rows.len();
             // The change TID destroyed records hand to the next record
             // below them that stays.
             let mut fold: Option<Vec<u8>> = None;
             let mut last: Option<RecKey> = None;
             let mut idle = 0u64;
+            // Highest key first, as visited.
+            let mut doomed = Vec::new();
+            let mut raised = Vec::new();
             for Row {
                 k,
                 leaf,
@@ -525,8 +562,7 @@ impl Store {
                 visited += 1;
                 req.key_cur = leaf.base;
                 if judge(req, &leaf) {
-                    tx.prepare_cached("DELETE FROM rec WHERE k = ?1")?
-                        .execute([&k[..]])?;
+                    doomed.push(k);
                     if in_file {
                         idle += u64::try_from(leaf.data_len).unwrap_or(0);
                     }
@@ -535,12 +571,12 @@ impl Store {
                     }
                 } else if let Some(f) = fold.take() {
                     if f > mtid {
-                        tx.prepare_cached("UPDATE rec SET mtid = ?2 WHERE k = ?1")?
-                            .execute(params![&k[..], &f[..]])?;
+                        raised.push((k, f));
                     }
                 }
                 last = Some(k);
             }
+            destroy(&tx, &doomed, &raised)?;
             if let (Some(f), Some(k)) = (&fold, &last) {
                 fold_before(&tx, id, k, f)?;
             }
@@ -549,9 +585,14 @@ impl Store {
             if req.interrupted {
                 return Ok(());
             }
-            window = w.next(last, read, per_txn);
+            window = w.next(last, read, take);
             if window.is_some() {
-                job.give_way(began.elapsed());
+                take = if job.give_way(began.elapsed()) {
+                    take.saturating_mul(2)
+                        .min(per_txn.saturating_mul(TXN_GROWTH))
+                } else {
+                    per_txn
+                };
             }
         }
         Ok(())

@@ -37,6 +37,7 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use rusqlite::{params, Connection};
 
+use super::batch;
 use super::blob::{self, Blobs};
 use super::error::StoreError;
 use super::key::{self, RecKey, KEY_LEN};
@@ -273,6 +274,11 @@ pub(super) fn payload_totals(conn: &Connection, id: u32) -> Result<(u64, u64)> {
     }
 }
 
+/// The integer value of `PRAGMA <name>`.
+fn pragma(conn: &Connection, name: &str) -> Result<i64> {
+    Ok(conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))?)
+}
+
 /// Takes the store's reblock lock, or says another reblock holds it.
 fn lock(root: &Path) -> Result<Flock<File>> {
     let path = root.join(LOCK_NAME);
@@ -337,8 +343,16 @@ impl Store {
         let id = self.check_id()?;
         self.writable()?;
         req.interrupted = false;
-        if req.what & DO_DATA != 0 && !self.compact(id, req)? {
-            return Ok(());
+        if req.what & DO_DATA != 0 {
+            // Only the switch must be durable (it syncs itself), and its
+            // pages are checkpointed with the free pages' below, not at
+            // once.
+            super::schema::begin_bulk(&self.conn)?;
+            let done = self.compact(id, req);
+            super::schema::end_bulk(&self.conn)?;
+            if !done? {
+                return Ok(());
+            }
         }
         if req.what & (DO_BTREE | DO_INODES | DO_DIRS) != 0 {
             self.give_back_pages(&mut req.stats)?;
@@ -520,6 +534,9 @@ impl Store {
     fn switch(&mut self, mut c: Compaction, stats: &mut ReblockStats) -> Result<()> {
         let id = c.pfs;
         let mut moved = c.moves.read_back()?;
+        // Durable before the old file goes, whatever the job's settings
+        // (the call's end sets them back).
+        self.conn.execute_batch("PRAGMA synchronous=FULL")?;
         let tx = self.write_tx()?;
         self.live(&tx, id)?;
         if blob::state(&tx, id)?.0 != c.gen {
@@ -532,6 +549,7 @@ impl Store {
         let mut named = 0u64;
         loop {
             let rows = payload_rows(&tx, id, after.as_ref(), ROWS_PER_LIST)?;
+            let mut offsets = batch::Offsets::new();
             for r in &rows {
                 named += r.len as u64;
                 let new = match moved.copied(r)? {
@@ -545,11 +563,11 @@ impl Store {
                         c.out.append(&buf)?
                     }
                 };
-                let new =
-                    i64::try_from(new).map_err(|_| StoreError::Corrupt("blob file beyond 2^63"))?;
-                tx.prepare_cached("UPDATE rec SET boff = ?2 WHERE k = ?1")?
-                    .execute(params![&r.k[..], new])?;
+                offsets.push(&r.k, new.to_be_bytes())?;
             }
+            // One statement walks the listing's key range (rows without
+            // a payload too) and sets the offsets of the rows it lists.
+            batch::set_offsets(&tx, &offsets)?;
             // Only `boff` changed: the keys after the last one are still
             // the rows to come.
             match rows.last() {
@@ -577,9 +595,6 @@ impl Store {
     /// write transaction; a database made before stores kept
     /// `auto_vacuum = INCREMENTAL` is converted by one VACUUM first.
     fn give_back_pages(&mut self, stats: &mut ReblockStats) -> Result<()> {
-        let pragma = |conn: &Connection, name: &str| -> Result<i64> {
-            Ok(conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))?)
-        };
         stats.btree_count += pragma(&self.conn, "page_count")?;
         self.discard_held();
         if pragma(&self.conn, "auto_vacuum")? != 2 {
@@ -588,6 +603,21 @@ impl Store {
                 .execute_batch("PRAGMA auto_vacuum=INCREMENTAL; VACUUM")?;
             stats.btree_moves += (before - pragma(&self.conn, "page_count")?).max(0);
         }
+        // Pages given back need not be durable one transaction at a time:
+        // a power cut leaves them free, for the next run.
+        super::schema::begin_bulk(&self.conn)?;
+        let done = self.vacuum_steps(stats);
+        super::schema::end_bulk(&self.conn)?;
+        done?;
+        // The file shrinks at a checkpoint that reaches the WAL's end;
+        // readers still on older pages may keep it from doing so now.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// The write transactions that give back the free pages, a few each.
+    fn vacuum_steps(&self, stats: &mut ReblockStats) -> Result<()> {
         let mut job = Job::new(&self.root);
         loop {
             let tx = self.write_tx()?;
@@ -606,10 +636,6 @@ impl Store {
             tx.commit()?;
             job.give_way(began.elapsed());
         }
-        // The file shrinks at a checkpoint that reaches the WAL's end;
-        // readers still on older pages may keep it from doing so now.
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
         Ok(())
     }
 

@@ -186,6 +186,58 @@ pub(super) fn file_mode(root: &Path) -> u32 {
     fs::metadata(root.join(DB_NAME)).map_or(FILE_MODE, |m| m.mode() & 0o666)
 }
 
+/// WAL pages (64 MiB) after which a commit of a long job checkpoints.
+const BULK_CHECKPOINT_PAGES: u32 = 16384;
+
+/// Sets up `conn` for a long job of write transactions none of which
+/// needs to be durable by itself (prune; reblock's copy, whose switch
+/// syncs itself, and its free pages: what a power cut takes back is done
+/// again by the next run), until
+/// `end_bulk`. Its commits sync nothing (`synchronous = NORMAL`), and
+/// checkpoints, which sync twice and write again the pages the last one
+/// wrote (the B-Tree's upper levels, the free list), come every 64 MiB of
+/// WAL instead of 4. A statement that changes many rows (`batch.rs`)
+/// keeps the pages it changes in a statement journal in memory (a few
+/// hundred pages) rather than in a temporary file made for each.
+pub(super) fn begin_bulk(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_PAGES}; \
+         PRAGMA temp_store=MEMORY"
+    ))
+}
+
+/// Back to every connection's settings after `begin_bulk`.
+pub(super) fn end_bulk(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=1000; PRAGMA temp_store=DEFAULT",
+    )
+}
+
+/// A WAL file larger than this when a writer's handle goes is one a
+/// large transaction grew: SQLite's automatic checkpoint (every 1000
+/// pages, 4 MiB) keeps it below.
+const WAL_TRIM_AT: u64 = 16 << 20;
+
+/// When a writer's handle goes: a WAL file that a large transaction grew
+/// (an import's, hundreds of MB) is checkpointed and truncated, if no
+/// other connection uses it. Left as it is, every process that opens the
+/// store first would read all of it again (SQLite rebuilds the WAL's
+/// index from it) and, since that rebuild forgets what was already
+/// checkpointed, the next commit would copy all of it into the database
+/// again; no writer restarts it from its start before then. Best effort,
+/// never waiting: a reader or writer present keeps it for a later one.
+pub(super) fn trim_wal(conn: &Connection, root: &Path) {
+    let wal = root.join(format!("{DB_NAME}-wal"));
+    if fs::metadata(wal).map_or(true, |m| m.len() <= WAL_TRIM_AT) {
+        return;
+    }
+    // Errors are ignored: the WAL stays as it was, which is sound.
+    if conn.busy_timeout(Duration::ZERO).is_ok() {
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        let _ = conn.busy_timeout(BUSY_TIMEOUT);
+    }
+}
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // The WAL and its index stay when the last connection closes, so that
@@ -199,5 +251,6 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // stream size. With payloads outside the database the WAL carries
     // only B-Tree pages: SQLite's default checkpoint at 4 MiB keeps it
     // small, its pages rewritten in place instead of ever new ones.
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA cache_size=-32768;")
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA cache_size=-32768;")?;
+    super::batch::register(conn)
 }

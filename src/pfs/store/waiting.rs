@@ -76,13 +76,16 @@ impl Job {
     }
 
     /// Called between two transactions of the job, the last of which
-    /// held the write lock for `held`: lets in the writers waiting.
-    pub(super) fn give_way(&mut self, held: Duration) {
+    /// held the write lock for `held`: lets in the writers waiting. True
+    /// when nobody waited (as far as the job can tell): it may then take
+    /// a longer turn next.
+    pub(super) fn give_way(&mut self, held: Duration) -> bool {
         let Some(mut file) = self.file.take() else {
             thread::sleep(held.min(MAX_GAP));
-            return;
+            return false;
         };
         let deadline = Instant::now() + MAX_TURN;
+        let mut waited = false;
         loop {
             match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
                 Ok(lock) => {
@@ -90,13 +93,14 @@ impl Job {
                     // leaves the lock to its drop, and the job without
                     // the file.
                     self.file = lock.unlock().ok();
-                    return;
+                    return !waited;
                 }
                 Err((back, _)) => file = back,
             }
+            waited = true;
             if Instant::now() >= deadline {
                 self.file = Some(file);
-                return;
+                return false;
             }
             thread::sleep(POLL);
         }
@@ -119,7 +123,7 @@ mod tests {
         let mut job = Job::new(d.path());
         let t = Instant::now();
         for _ in 0..10 {
-            job.give_way(Duration::from_secs(1));
+            assert!(job.give_way(Duration::from_secs(1)));
         }
         assert!(t.elapsed() < MAX_GAP, "{:?}", t.elapsed());
     }
@@ -134,7 +138,7 @@ mod tests {
             drop(waiter);
         });
         let t = Instant::now();
-        job.give_way(Duration::ZERO);
+        assert!(!job.give_way(Duration::ZERO));
         let took = t.elapsed();
         gone.join().unwrap();
         assert!(
@@ -144,7 +148,7 @@ mod tests {
         // One that never gets in holds the job up for MAX_TURN at most.
         let _stuck = waiting(d.path()).unwrap();
         let t = Instant::now();
-        job.give_way(Duration::ZERO);
+        assert!(!job.give_way(Duration::ZERO));
         let took = t.elapsed();
         assert!((MAX_TURN..MAX_TURN * 2).contains(&took), "{took:?}");
     }
