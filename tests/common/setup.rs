@@ -309,3 +309,19 @@ pub fn snapshot_tids(pfs: &Path) -> Vec<u64> {
         .map(|l| u64::from_str_radix(&l[2..18], 16).unwrap())
         .collect()
 }
+
+/// The size of PFS#1's payload file in the store at `root` (there is one).
+pub fn payload_size(root: &Path) -> u64 {
+    let sizes: Vec<u64> = fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".hammer-store.pfs00001.")
+        })
+        .map(|e| e.metadata().unwrap().len())
+        .collect();
+    assert_eq!(sizes.len(), 1, "one payload file");
+    sizes[0]
+}

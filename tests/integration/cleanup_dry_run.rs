@@ -70,22 +70,6 @@ fn assert_pruned_as_told(would: &[Vec<u64>], real: &[Vec<u64>], why: &str) {
     assert!(would.iter().zip(real).all(|(w, r)| w[1] >= r[1]), "{why}");
 }
 
-/// The size of PFS#1's payload file (there is one).
-fn payload_size(root: &Path) -> u64 {
-    let sizes: Vec<u64> = fs::read_dir(root)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(".hammer-store.pfs00001.")
-        })
-        .map(|e| e.metadata().unwrap().len())
-        .collect();
-    assert_eq!(sizes.len(), 1, "one payload file");
-    sizes[0]
-}
-
 /// `hammer <args>` with `TZ=UTC`, pidfiles in `rundir`.
 fn utc(rundir: &Path, args: &[&str]) -> Output {
     hammer()

@@ -32,21 +32,6 @@ fn store_files(root: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-/// The size of PFS#1's payload file (there is one).
-fn payload_size(root: &Path) -> u64 {
-    let files: Vec<_> = fs::read_dir(root)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(".hammer-store.pfs00001.")
-        })
-        .collect();
-    assert_eq!(files.len(), 1, "one payload file");
-    files[0].metadata().unwrap().len()
-}
-
 /// The numbers in the line of `stdout` holding `prefix`, after it.
 fn numbers(stdout: &str, prefix: &str) -> Vec<u64> {
     let line = stdout
