@@ -2197,3 +2197,57 @@ fn a_database_made_without_incremental_vacuum_is_converted_once() {
     assert_eq!(everything(&reader), records);
     assert!(store.quick_check().unwrap().is_empty());
 }
+
+/// The WAL a large transaction grew goes when its writer's handle does,
+/// unless another connection holds the write lock (never waited for: the
+/// handle goes at once); a handle that only read leaves it
+/// (schema::trim_wal).
+#[test]
+fn a_writers_handle_truncates_a_grown_wal_when_no_one_else_writes() {
+    let wal_len = |root: &std::path::Path| {
+        fs::metadata(root.join(format!("{}-wal", schema::DB_NAME))).map_or(0, |m| m.len())
+    };
+    let (dir, mut store) = new_store();
+    let root = store.root().to_path_buf();
+    let mut tx = store.begin().unwrap();
+    for i in 0..120_000 {
+        tx.put(&data_id(100 + i / 64, i % 64), 2, &[7; 100])
+            .unwrap();
+    }
+    tx.commit().unwrap();
+    let grown = wal_len(&root);
+    assert!(grown > 16 << 20, "the WAL grew to {grown} bytes only");
+
+    // Another writer in the middle of a transaction: the WAL stays.
+    let other = rusqlite::Connection::open(root.join(schema::DB_NAME)).unwrap();
+    // As the store's own: its closing, the last, leaves the WAL.
+    other
+        .set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
+        .unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    drop(store);
+    assert!(wal_len(&root) >= grown, "truncated under a writer");
+    other.execute_batch("COMMIT").unwrap();
+    drop(other);
+
+    // A handle that only read: the WAL stays.
+    let looked = Store::open(&root).unwrap();
+    looked.pfs_ids().unwrap();
+    drop(looked);
+    assert!(wal_len(&root) >= grown, "truncated by a reader's handle");
+
+    // The next writer's handle, alone: gone, the records all there.
+    let mut store = Store::open(&root).unwrap();
+    put_one(&mut store, &data_id(1, 1), b"x");
+    drop(store);
+    assert_eq!(wal_len(&root), 0);
+    let store = Store::open(&root).unwrap();
+    assert_eq!(
+        view(&store, u64::MAX).len(),
+        120_001 + view(&new_store().1, u64::MAX).len()
+    );
+    drop(dir);
+}
