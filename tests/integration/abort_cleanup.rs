@@ -25,6 +25,16 @@ fn in_rundir(rundir: &Path, args: &[&str]) -> Command {
     c
 }
 
+/// `hammer cleanup <pfs>` started with its pidfile in `rundir`, its
+/// output kept.
+fn spawn_cleanup(rundir: &Path, pfs: &Path) -> std::process::Child {
+    in_rundir(rundir, &["cleanup", pfs.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn abort_cleanup(rundir: &Path) -> Output {
     in_rundir(rundir, &["abort-cleanup"]).output().unwrap()
 }
@@ -61,11 +71,7 @@ fn abort_cleanup_stops_a_running_cleanup_and_removes_its_pidfile() {
     fs::create_dir(&rundir).unwrap();
     let lock = db(&root);
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let child = in_rundir(&rundir, &["cleanup", m.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_cleanup(&rundir, &m);
     let pid = child.id();
     let pidfile = rundir.join(format!("hammer.cleanup.{pid}"));
     wait_for(
@@ -200,11 +206,7 @@ fn a_cleanup_that_cannot_make_its_pidfile_warns_and_goes_on() {
     let root = store(dir.path());
     let m = root.join("master");
     let rundir = dir.path().join("missing");
-    let child = in_rundir(&rundir, &["cleanup", m.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_cleanup(&rundir, &m);
     let pid = child.id();
     let out = wait_output("the cleanup", 300, child);
     assert_eq!(

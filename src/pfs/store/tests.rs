@@ -1337,9 +1337,28 @@ fn set_config_replaces_the_previous_version_outright() {
 /// `generations` transactions (directory entries among them); returns the
 /// TID after each transaction (a sync point, as a snapshot takes it).
 fn pruning_history(store: &mut Store, files: i64, generations: u64) -> Vec<u64> {
+    history(
+        store,
+        files,
+        0..generations,
+        |f, g| (f + g) % 4 == 3,
+        |f, g| (f * 7 + g) % 3 != 0,
+    )
+}
+
+/// Transactions `gens` of PFS#1's history: in each, file `f` of `files`
+/// (its data record and directory entry) deleted when `deletes(f, g)`,
+/// else rewritten when `rewrites(f, g)`; the TID after each.
+fn history(
+    store: &mut Store,
+    files: i64,
+    gens: std::ops::Range<u64>,
+    deletes: impl Fn(i64, i64) -> bool,
+    rewrites: impl Fn(i64, i64) -> bool,
+) -> Vec<u64> {
     store.set_pfs_id(1);
     let mut points = Vec::new();
-    for g in 0..generations {
+    for g in gens {
         let mut tx = store.begin().unwrap();
         for f in 0..files {
             let ent = RecordId {
@@ -1348,10 +1367,10 @@ fn pruning_history(store: &mut Store, files: i64, generations: u64) -> Vec<u64> 
                 rec_type: rectype::DIRENTRY,
                 key: 0x1000 + f,
             };
-            if (f + g as i64) % 4 == 3 {
+            if deletes(f, g as i64) {
                 tx.delete(&data_id(100 + f, 16)).unwrap();
                 tx.delete(&ent).unwrap();
-            } else if (f * 7 + g as i64) % 3 != 0 {
+            } else if rewrites(f, g as i64) {
                 let body = vec![(f as u8) ^ (g as u8); 200 + 300 * (f as usize % 3)];
                 tx.put(&data_id(100 + f, 16), 2, &body).unwrap();
                 tx.put(&ent, 2, &crate::model::format::direntry(100 + f, 1, b"n"))
@@ -1565,31 +1584,13 @@ fn a_pruned_record_is_still_swept_from_a_slave_behind() {
 /// `pruning_history`, from generation `g0`): files rewritten and deleted,
 /// directory entries among them; the TID after each.
 fn more_history(store: &mut Store, files: i64, g0: u64, generations: u64) -> Vec<u64> {
-    store.set_pfs_id(1);
-    let mut points = Vec::new();
-    for g in g0..g0 + generations {
-        let mut tx = store.begin().unwrap();
-        for f in 0..files {
-            let ent = RecordId {
-                localization: LOCALIZE_INODE,
-                obj_id: 1,
-                rec_type: rectype::DIRENTRY,
-                key: 0x1000 + f,
-            };
-            if (f * 5 + g as i64) % 7 == 3 {
-                tx.delete(&data_id(100 + f, 16)).unwrap();
-                tx.delete(&ent).unwrap();
-            } else if (f * 3 + g as i64 * 11) % 5 < 2 {
-                let body = vec![(f as u8) ^ (g as u8); 200 + 300 * (f as usize % 3)];
-                tx.put(&data_id(100 + f, 16), 2, &body).unwrap();
-                tx.put(&ent, 2, &crate::model::format::direntry(100 + f, 1, b"n"))
-                    .unwrap();
-            }
-        }
-        tx.commit().unwrap();
-        points.push(store.synctid(SynctidOp::None).unwrap());
-    }
-    points
+    history(
+        store,
+        files,
+        g0..g0 + generations,
+        |f, g| (f * 5 + g) % 7 == 3,
+        |f, g| (f * 3 + g * 11) % 5 < 2,
+    )
 }
 
 /// Key, mtid and leaf of every row of PFS#1, create and delete times
