@@ -1,13 +1,17 @@
 //! What the last whole prune of a master left (store-format.md §7): a
 //! `meta` row per PFS saying that no record whose `mtid` lies below a TID
-//! `w` is one the buckets of that prune would destroy. A later prune whose
-//! buckets differ from those only at and above a TID `d` decides as that
-//! one did for every record whose create and delete TIDs lie below `d`
-//! (kernel-semantics.md §6), so it need only visit the records whose
-//! `mtid` (at least both TIDs) is at or above min(w, d): those changed
-//! since, and those whose bucket changed. A nightly prune after a snapshot
-//! of a month ago expired thus visits the month's changes, not the years
-//! of history the PFS keeps.
+//! `w` is one the buckets of that prune would destroy. A later prune need
+//! only visit the records changed since and those whose bucket changed
+//! (kernel-semantics.md §6). When its buckets are the old ones with some
+//! bounds gone and newer ones above them (`Memo::visit`), those are the
+//! records deleted just after a bound that went, found by their `mtid`
+//! (their delete TID) or, when a removal raised that, in the `raised`
+//! table, which lists every such deleted record; otherwise, every record
+//! whose `mtid` (at least its create and delete TIDs) is at or above the
+//! lowest bound that differs (`Memo::floor`). A nightly prune after a
+//! snapshot of a month ago expired thus visits the day's changes and
+//! those of the day after that snapshot, not the month between nor the
+//! years of history the PFS keeps.
 //!
 //! Only a master's records are covered: every record written into it
 //! carries a TID the allocator handed out after `w` (import, snapshots,
@@ -27,8 +31,11 @@
 //! starts it at 0. A reblock trusts it for at most `RECOUNT` decisions in
 //! a row, then counts anew.
 
+use std::collections::BTreeSet;
+
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::error::StoreError;
 use super::{key, records};
 use crate::ondisk::LeafElm;
 use crate::pfs::retain::PruneElm;
@@ -110,6 +117,40 @@ impl Memo {
         };
         self.w.min(d)
     }
+
+    /// What a prune with `bounds` (ascending) must visit for what this
+    /// memo proved to stay true. When every new bound below the old top
+    /// bound `t` is an old one (snapshots expired, newer ones taken), the
+    /// new buckets below `t` are unions of old ones, and a record no old
+    /// bucket held that a new one holds spans an old bound `x` the new
+    /// set lacks: created before `x`, deleted at `x` or after but before
+    /// the next new bound `s`. Its `mtid` is then its delete TID, in [x,
+    /// s), unless a removal raised it (`raised` lists it so); or at least
+    /// `t`, or `w` when changed since. Otherwise every record from
+    /// `floor` on.
+    pub(super) fn visit(&self, bounds: &[u64]) -> Visit {
+        let (old, new) = (&self.bounds, bounds);
+        let fallback = Visit {
+            top: self.floor(bounds),
+            windows: Vec::new(),
+        };
+        let Some(&t) = old.last() else {
+            return fallback;
+        };
+        if new.iter().any(|b| *b < t && old.binary_search(b).is_err()) {
+            return fallback;
+        }
+        let top = self.w.min(t);
+        let windows = old
+            .iter()
+            .filter(|x| new.binary_search(x).is_err())
+            .filter_map(|&x| {
+                let s = new[new.partition_point(|&b| b <= x)..].first()?;
+                (x < top).then_some((x, (*s).min(top)))
+            })
+            .collect();
+        Visit { top, windows }
+    }
 }
 
 /// The bounds of softprune's buckets, ascending, or None for buckets of
@@ -149,46 +190,124 @@ pub(super) fn forget(tx: &Connection, id: u32) -> Result<()> {
     Ok(())
 }
 
-/// The records of PFS `id` whose `mtid` is at or above `floor`, in key
-/// order (read so, the table's pages are each read once), or None when
+/// What a prune must visit (`Memo::visit`): the records whose `mtid` is
+/// at or above `top`, and, for each window [lo, hi), those whose `mtid`
+/// lies in it and those `raised` lists with a delete TID in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Visit {
+    pub(super) top: u64,
+    pub(super) windows: Vec<(u64, u64)>,
+}
+
+/// The records of PFS `id` that `visit` names, in key order, or None when
 /// there are more than `limit` (the caller scans instead): their keys and
-/// leaves.
-pub(super) fn changed_since(
+/// leaves, and the `raised` entries read (for `raised_tidy`).
+pub(super) fn to_visit(
     conn: &Connection,
     id: u32,
-    floor: u64,
+    visit: &Visit,
     limit: usize,
-) -> Result<Option<Vec<(key::RecKey, LeafElm)>>> {
-    let floor = key::tid_bytes(floor);
-    // The change index alone (it holds the keys) counts them.
-    let n: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM (SELECT 1 FROM rec WHERE pfs = ?1 AND mtid >= ?2 LIMIT ?3)",
-        )?
-        .query_row(
-            params![
-                id,
-                &floor[..],
-                i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)
-            ],
-            |r| r.get(0),
-        )?;
-    if usize::try_from(n).map_or(true, |n| n > limit) {
+) -> Result<Option<VisitRows>> {
+    let cap = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let mut keys = BTreeSet::new();
+    // The change index alone (it holds the keys) finds them.
+    let mut top =
+        conn.prepare_cached("SELECT k FROM rec WHERE pfs = ?1 AND mtid >= ?2 LIMIT ?3")?;
+    let mut rows = top.query(params![id, &key::tid_bytes(visit.top)[..], cap])?;
+    while let Some(r) = rows.next()? {
+        keys.insert(records::key_from(r.get_ref(0)?.as_blob()?)?);
+    }
+    let mut changed = conn
+        .prepare_cached("SELECT k FROM rec WHERE pfs = ?1 AND mtid >= ?2 AND mtid < ?3 LIMIT ?4")?;
+    let mut raised = conn.prepare_cached(
+        "SELECT dtid, k FROM raised WHERE pfs = ?1 AND dtid >= ?2 AND dtid < ?3 LIMIT ?4",
+    )?;
+    let mut listed = Vec::new();
+    for &(lo, hi) in &visit.windows {
+        if keys.len() > limit {
+            return Ok(None);
+        }
+        let (lo, hi) = (key::tid_bytes(lo), key::tid_bytes(hi));
+        let mut rows = changed.query(params![id, &lo[..], &hi[..], cap])?;
+        while let Some(r) = rows.next()? {
+            keys.insert(records::key_from(r.get_ref(0)?.as_blob()?)?);
+        }
+        let mut rows = raised.query(params![id, &lo[..], &hi[..], cap])?;
+        while let Some(r) = rows.next()? {
+            let dtid: [u8; 8] = r
+                .get_ref(0)?
+                .as_blob()?
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("raised delete TID is not 8 bytes"))?;
+            let k = records::key_from(r.get_ref(1)?.as_blob()?)?;
+            keys.insert(k);
+            listed.push((u64::from_be_bytes(dtid), k));
+        }
+    }
+    if keys.len() > limit {
         return Ok(None);
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT k, leaf FROM rec WHERE k IN \
-         (SELECT k FROM rec WHERE pfs = ?1 AND mtid >= ?2) ORDER BY k",
-    )?;
-    let mut rows = stmt.query(params![id, &floor[..]])?;
-    let mut out = Vec::with_capacity(n as usize);
-    while let Some(r) = rows.next()? {
-        out.push((
-            records::key_from(r.get_ref(0)?.as_blob()?)?,
-            records::leaf_from(r.get_ref(1)?.as_blob()?)?,
-        ));
+    let mut leaf_of = conn.prepare_cached("SELECT leaf FROM rec WHERE k = ?1")?;
+    let mut rows = Vec::with_capacity(keys.len());
+    for k in keys {
+        let leaf: Option<Vec<u8>> = leaf_of.query_row([&k[..]], |r| r.get(0)).optional()?;
+        if let Some(leaf) = leaf {
+            rows.push((k, records::leaf_from(&leaf)?));
+        }
     }
-    Ok(Some(out))
+    Ok(Some(VisitRows { rows, listed }))
+}
+
+/// What `to_visit` found.
+pub(super) struct VisitRows {
+    pub(super) rows: Vec<(key::RecKey, LeafElm)>,
+    /// The `raised` entries (delete TID, key) it read.
+    pub(super) listed: Vec<(u64, key::RecKey)>,
+}
+
+/// Drops those of PFS `id`'s `raised` entries `listed` (delete TID, key)
+/// whose row is gone, or deleted at another TID, or no longer raised.
+pub(super) fn raised_tidy(tx: &Connection, id: u32, listed: &[(u64, key::RecKey)]) -> Result<()> {
+    let mut row = tx.prepare_cached("SELECT leaf, mtid FROM rec WHERE k = ?1")?;
+    for (dtid, k) in listed {
+        let found: Option<(Vec<u8>, Vec<u8>)> = row
+            .query_row([&k[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let still = match found {
+            Some((leaf, mtid)) => {
+                records::leaf_from(&leaf)?.base.delete_tid == *dtid
+                    && mtid[..] > key::tid_bytes(*dtid)[..]
+            }
+            None => false,
+        };
+        if !still {
+            raised_drop(tx, id, k, *dtid)?;
+        }
+    }
+    Ok(())
+}
+
+/// Lists the row at `k` of PFS `id`, deleted at `dtid`, as one whose
+/// `mtid` a removal raised above `dtid` (store-format.md §3).
+pub(super) fn raised_add(tx: &Connection, id: u32, k: &[u8], dtid: u64) -> Result<()> {
+    tx.prepare_cached("INSERT OR IGNORE INTO raised(pfs, dtid, k) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, &key::tid_bytes(dtid)[..], k])?;
+    Ok(())
+}
+
+/// Drops the `raised` entry of the row at `k` of PFS `id`, deleted at
+/// `dtid`, if any.
+pub(super) fn raised_drop(tx: &Connection, id: u32, k: &[u8], dtid: u64) -> Result<()> {
+    tx.prepare_cached("DELETE FROM raised WHERE pfs = ?1 AND dtid = ?2 AND k = ?3")?
+        .execute(params![id, &key::tid_bytes(dtid)[..], k])?;
+    Ok(())
+}
+
+/// Drops every `raised` entry of PFS `id`.
+pub(super) fn raised_forget(tx: &Connection, id: u32) -> Result<()> {
+    tx.prepare_cached("DELETE FROM raised WHERE pfs = ?1")?
+        .execute([id])?;
+    Ok(())
 }
 
 /// How many reblocks in a row may decide from an `Idle` row before one
@@ -347,5 +466,54 @@ mod tests {
         assert_eq!(memo(&[1, 10, 20, 30], 99).floor(&[1, 10, 20, 30]), 99);
         assert_eq!(memo(&[1, 10, 20], 99).floor(&[1, 10, 20, 30]), 20);
         assert_eq!(memo(&[1, 10, 20, 30], 25).floor(&[1, 10, 20, 30]), 25);
+    }
+
+    /// A record `visit` leaves out (its `mtid` below the top, in no
+    /// window, and not raised from a delete TID in one) is one both sets
+    /// of buckets decide alike, as long as the old prune left it (it was
+    /// there, its `mtid` below `w`, and the old buckets keep it): checked
+    /// on every record (create, delete, `mtid`) of a small TID space,
+    /// raised or not, for snapshot changes of both kinds.
+    #[test]
+    fn what_a_visit_leaves_out_both_sets_decide_alike() {
+        let cases: [(&[u64], &[u64]); 9] = [
+            (&[1, 10, 20, 30], &[1, 20, 30, 40]),
+            (&[1, 10, 20, 30], &[1, 10, 30, 40]),
+            (&[1, 10, 20, 30], &[1, 10, 20, 30]),
+            (&[1, 10, 20], &[1, 10, 20, 30]),
+            (&[1, 10, 20, 30], &[1, 10, 20]),
+            (&[1, 10, 20, 30], &[1, 30]),
+            (&[1, 5, 9, 13, 17], &[1, 13, 17, 21, 25]),
+            // New bounds below the old top: every record from the floor.
+            (&[1, 10], &[1, 40, 50]),
+            (&[1, 5, 9, 13, 17], &[1, 5, 13, 15, 17, 21]),
+        ];
+        for (old, new) in cases {
+            for w in [0, 12, 25, 60] {
+                let v = memo(old, w).visit(new);
+                let (eo, en) = (elms(old), elms(new));
+                let windowed = |t: u64| v.windows.iter().any(|&(lo, hi)| lo <= t && t < hi);
+                for c in 1..60 {
+                    for d in (c..60).chain([0]) {
+                        for m in c.max(d)..61 {
+                            if m >= v.top || windowed(m) || d != 0 && m > d && windowed(d) {
+                                continue;
+                            }
+                            let at = format!("{old:?} -> {new:?}, w {w}, {v:?}: ({c}, {d}, {m})");
+                            assert!(m < w, "changed since, not visited: {at}");
+                            if !prunes(false, &eo, c, d) {
+                                assert!(!prunes(false, &en, c, d), "{at}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let v = memo(&[1, 10, 20, 30], 99).visit(&[1, 20, 30, 40]);
+        assert_eq!((v.top, v.windows), (30, vec![(10, 20)]));
+        let v = memo(&[1, 10, 20, 30], 25).visit(&[1, 30, 40]);
+        assert_eq!((v.top, v.windows), (25, vec![(10, 25), (20, 25)]));
+        let v = memo(&[1, 10], 99).visit(&[1, 40, 50]);
+        assert_eq!((v.top, v.windows), (10, vec![]));
     }
 }

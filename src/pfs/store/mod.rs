@@ -466,6 +466,7 @@ impl Pfs for Store {
         tx.execute("DELETE FROM rec WHERE pfs = ?1", [id])?;
         tx.execute("DELETE FROM origin WHERE pfs = ?1", [id])?;
         memo::forget(&tx, id)?;
+        memo::raised_forget(&tx, id)?;
         memo::forget_idle(&tx, id)?;
         let retired = blob::retire(&tx, &self.root, id)?;
         pfsd.mirror_flags |= PFSD_DELETED;

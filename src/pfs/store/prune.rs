@@ -395,6 +395,8 @@ impl Store {
             bounds: bounds.to_vec(),
         };
         memo.save(&tx, id)?;
+        // The scan lists anew every row it finds raised (`prune_calls`).
+        memo::raised_forget(&tx, id)?;
         tx.commit()?;
         Ok(Some(Pass {
             id,
@@ -428,7 +430,7 @@ impl Store {
     /// records than a call visits.
     fn prune_changed(&mut self, req: &mut PruneReq, id: u32, bounds: &[u64]) -> Result<bool> {
         let (per_txn, per_call) = self.prune_bounds;
-        let (memo, w, mut doomed) = {
+        let (memo, w, mut doomed, listed) = {
             let tx = self.read_tx()?;
             let live = self.live(&tx, id)?;
             let Some(memo) = Memo::load(&tx, id)? else {
@@ -441,13 +443,14 @@ impl Store {
             {
                 return Ok(false);
             }
-            let Some(rows) = memo::changed_since(&tx, id, memo.floor(bounds), per_call)? else {
+            let visit = memo.visit(bounds);
+            let Some(found) = memo::to_visit(&tx, id, &visit, per_call)? else {
                 return Ok(false);
             };
             // A record that stays now stays until it changes, and then
             // its `mtid` is at least the `w` below.
             let mut doomed = Vec::new();
-            for (k, leaf) in rows {
+            for (k, leaf) in found.rows {
                 let b = &leaf.base;
                 let s = &mut req.stats;
                 s.scan_records += 1;
@@ -456,7 +459,7 @@ impl Store {
                     doomed.push(k);
                 }
             }
-            (memo, next_tid(&tx)?, doomed)
+            (memo, next_tid(&tx)?, doomed, found.listed)
         };
         doomed.sort_unstable_by(|a, b| b.cmp(a));
         let mut job = Job::new(&self.root);
@@ -488,6 +491,7 @@ impl Store {
                 }
                 tx.prepare_cached("DELETE FROM rec WHERE k = ?1")?
                     .execute([&k[..]])?;
+                memo::raised_drop(&tx, id, k, b.delete_tid)?;
                 let s = &mut req.stats;
                 if b.rec_type == rectype::DIRENTRY {
                     s.dir_records += 1;
@@ -508,6 +512,7 @@ impl Store {
         }
         let tx = self.write_tx()?;
         self.live(&tx, id)?;
+        memo::raised_tidy(&tx, id, &listed)?;
         if Memo::load(&tx, id)?.as_ref() == Some(&memo) {
             Memo {
                 w,
@@ -545,6 +550,9 @@ impl Store {
             // Highest key first, as visited.
             let mut doomed = Vec::new();
             let mut raised = Vec::new();
+            // Deleted rows that stay with an `mtid` above their delete
+            // TID, raised now or before: `raised` lists them (memo.rs).
+            let mut listed = Vec::new();
             for Row {
                 k,
                 leaf,
@@ -569,14 +577,25 @@ impl Store {
                     if fold.as_ref().is_none_or(|f| *f < mtid) {
                         fold = Some(mtid);
                     }
-                } else if let Some(f) = fold.take() {
-                    if f > mtid {
-                        raised.push((k, f));
+                } else {
+                    let mut mtid = mtid;
+                    if let Some(f) = fold.take() {
+                        if f > mtid {
+                            raised.push((k, f.clone()));
+                            mtid = f;
+                        }
+                    }
+                    let d = leaf.base.delete_tid;
+                    if d != 0 && mtid[..] > key::tid_bytes(d)[..] {
+                        listed.push((k, d));
                     }
                 }
                 last = Some(k);
             }
             destroy(&tx, &doomed, &raised)?;
+            for (k, d) in &listed {
+                memo::raised_add(&tx, id, k, *d)?;
+            }
             if let (Some(f), Some(k)) = (&fold, &last) {
                 fold_before(&tx, id, k, f)?;
             }

@@ -3,7 +3,7 @@
 //! decoding leaves and keys, the change index (`mtid`), and UPG's
 //! rollback, which that index makes cost O(changes).
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::StoreError;
 use super::key::{self, RecKey};
@@ -93,11 +93,27 @@ pub(super) fn remove_row(tx: &Connection, id: u32, k: &RecKey) -> Result<Vec<u8>
 /// do, a target sweeps from the PFS's start up to the first record sent.
 pub(super) fn fold_before(tx: &Connection, id: u32, k: &[u8], mtid: &[u8]) -> Result<()> {
     let start = relocalize(0, id).to_be_bytes();
-    tx.prepare_cached(
-        "UPDATE rec SET mtid = ?3 WHERE k = (SELECT k FROM rec WHERE k < ?1 AND k >= ?2
-         ORDER BY k DESC LIMIT 1) AND mtid < ?3",
-    )?
-    .execute(params![k, &start[..], mtid])?;
+    let before: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = tx
+        .prepare_cached(
+            "SELECT k, mtid, leaf FROM rec WHERE k < ?1 AND k >= ?2 ORDER BY k DESC LIMIT 1",
+        )?
+        .query_row(params![k, &start[..]], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((before, old, leaf)) = before else {
+        return Ok(());
+    };
+    if old[..] >= *mtid {
+        return Ok(());
+    }
+    tx.prepare_cached("UPDATE rec SET mtid = ?2 WHERE k = ?1")?
+        .execute(params![&before[..], mtid])?;
+    // A deleted record raised so is listed for later prunes (memo.rs).
+    let d = leaf_from(&leaf)?.base.delete_tid;
+    if d != 0 {
+        memo::raised_add(tx, id, &before, d)?;
+    }
     Ok(())
 }
 

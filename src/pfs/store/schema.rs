@@ -20,8 +20,9 @@ use crate::pfs::{PfsError, Result};
 
 /// The database file whose presence makes a directory a store.
 pub const DB_NAME: &str = ".hammer-store.db";
-/// The on-disk format this code writes; newer stores are refused.
-pub const FORMAT_VERSION: i64 = 2;
+/// The on-disk format this code writes; newer stores are refused, older
+/// ones (from 2) upgraded by their first writer (`upgrade`).
+pub const FORMAT_VERSION: i64 = 3;
 /// `PRAGMA application_id`: "HMST".
 const APPLICATION_ID: i64 = 0x484d_5354;
 /// How long a writer waits for another process's transaction.
@@ -45,6 +46,16 @@ CREATE TABLE origin(
     ino INTEGER NOT NULL,
     obj_id INTEGER NOT NULL,
     PRIMARY KEY(pfs, dev, ino)
+) WITHOUT ROWID;
+";
+
+/// The table format 3 added (store-format.md §3, §8).
+const RAISED: &str = "
+CREATE TABLE raised(
+    pfs INTEGER NOT NULL,
+    dtid BLOB NOT NULL,
+    k BLOB NOT NULL,
+    PRIMARY KEY(pfs, dtid, k)
 ) WITHOUT ROWID;
 ";
 
@@ -107,6 +118,7 @@ pub(super) fn create(dir: &Path) -> Result<Connection> {
 /// first TID, the filesystem's uuid `fsid`).
 pub(super) fn init(tx: &Connection, fsid: &HammerUuid) -> Result<()> {
     tx.execute_batch(SCHEMA)?;
+    tx.execute_batch(RAISED)?;
     tx.execute_batch(&format!(
         "PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={FORMAT_VERSION};"
     ))?;
@@ -155,11 +167,33 @@ pub(super) fn open(root: &Path) -> std::result::Result<(Connection, Option<PathB
     if version > FORMAT_VERSION {
         return Err(StoreError::NewerFormat(version));
     }
-    if version < FORMAT_VERSION {
+    if version < UPGRADABLE {
         return Err(StoreError::OlderFormat(version));
+    }
+    if version < FORMAT_VERSION && needs.is_none() {
+        upgrade(&conn)?;
     }
     warn_if_exposed(root, &db);
     Ok((conn, needs))
+}
+
+/// The oldest format a writer upgrades; a reader reads it as it is.
+const UPGRADABLE: i64 = 2;
+
+/// Brings a store of format 2 to 3, in one write transaction (waiting for
+/// the write lock like any writer): the `raised` table, empty, and the
+/// prune memos dropped, which vouched for a store that listed no raised
+/// row, so that the next whole prune scans every record and lists them
+/// (store-format.md §8). Another process may have done it meanwhile.
+fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version == 2 {
+        tx.execute_batch(RAISED)?;
+        tx.execute("DELETE FROM meta WHERE name LIKE 'prune %'", [])?;
+        tx.execute_batch(&format!("PRAGMA user_version={FORMAT_VERSION}"))?;
+    }
+    tx.commit()
 }
 
 /// Says once per process, on stderr, that other users may read the store

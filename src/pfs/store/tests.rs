@@ -1627,7 +1627,8 @@ fn buckets(snaps: &[u64]) -> Vec<PruneElm> {
 /// scan of every record leaves, rows and change TIDs alike: a store that
 /// forgets its memo before each prune is the reference. Snapshots come and
 /// go as a nightly cleanup's do: a few recent ones, every fourth older one
-/// kept longer, the oldest dropped in turn.
+/// kept longer, the oldest dropped in turn. Halfway, the store is left as
+/// an upgrade from format 2 leaves it: no memo, nothing listed as raised.
 #[test]
 fn a_prune_after_a_whole_one_visits_the_changes_and_prunes_the_same() {
     let (_d, mut inc) = master_and_slave();
@@ -1656,6 +1657,10 @@ fn a_prune_after_a_whole_one_visits_the_changes_and_prunes_the_same() {
             continue;
         }
         memo::forget(&full.conn, 1).unwrap();
+        if night == 12 {
+            memo::forget(&inc.conn, 1).unwrap();
+            memo::raised_forget(&inc.conn, 1).unwrap();
+        }
         let mut a = PruneReq::new(false, elms.clone());
         let mut b = PruneReq::new(false, elms);
         prune_to_end(&mut inc, &mut a);
@@ -1749,6 +1754,44 @@ fn what_a_prune_memo_vouches_for_stays_true() {
     store.set_pfs_id(1);
     store.destroy().unwrap();
     assert_eq!(memo::Memo::load(&store.conn, 1).unwrap(), None);
+}
+
+/// A store of format 2 (no `raised` table) is upgraded by the first handle
+/// that may write it, once: the table made, the prune memos dropped, since
+/// they vouched for raises nothing listed (store-format.md §8). The next
+/// whole prune scans every record and leaves a memo again.
+#[test]
+fn a_format_2_store_is_upgraded_by_its_first_writer() {
+    let (_d, mut store) = master_and_slave();
+    let root = store.root().to_path_buf();
+    let points = more_history(&mut store, 10, 0, 4);
+    let mut req = PruneReq::new(false, buckets(&[points[0], points[2]]));
+    prune_to_end(&mut store, &mut req);
+    assert!(memo::Memo::load(&store.conn, 1).unwrap().is_some());
+    store
+        .conn
+        .execute_batch("DROP TABLE raised; PRAGMA user_version=2")
+        .unwrap();
+    drop(store);
+    let mut store = Store::open(&root).unwrap();
+    let version: i64 = store
+        .conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, FORMAT_VERSION);
+    assert_eq!(memo::Memo::load(&store.conn, 1).unwrap(), None);
+    let listed: i64 = store
+        .conn
+        .query_row("SELECT count(*) FROM raised", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(listed, 0);
+    let mut again = PruneReq::new(false, buckets(&[points[0], points[2]]));
+    prune_to_end(&mut store, &mut again);
+    assert_eq!(
+        again.stats.scan_records,
+        req.stats.scan_records - req.stats.raw_records - req.stats.dir_records
+    );
+    assert!(memo::Memo::load(&store.conn, 1).unwrap().unwrap().complete);
 }
 
 /// The key of data record `obj` at key 16 (create_tid 1: the first of its
