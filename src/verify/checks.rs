@@ -96,6 +96,17 @@ impl<'a> Checker<'a> {
         Ok(())
     }
 
+    /// On a store: what the PFS's prune memo vouches for that is not so
+    /// (kept with the records' problems, for their paths).
+    pub(super) fn prune_memo(&mut self) -> Result<(), VerifyError> {
+        if let Some(s) = self.store {
+            for (key, what) in s.prune_memo_faults()? {
+                self.record_problem(&key, format_args!("store prune memo: {what}"))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Keeps a problem of the record `key` for the end.
     fn record_problem(&mut self, key: &BaseElm, what: impl Display) -> Result<(), VerifyError> {
         // Bounded by the damage found, and each line is printed anyway.

@@ -116,6 +116,7 @@ pub fn verify(source: &PathArg, out: &mut dyn Write) -> Result<Summary, VerifyEr
     let pfs_id = pfs.pfs_id();
     let mut checker = Checker::new(tid, store.as_ref(), &mut out);
     checker.database()?;
+    checker.prune_memo()?;
     // Every version up to the sync point: later ones are a slave's batch
     // not yet synced, or a master's flush not yet complete.
     let scanned =

@@ -532,3 +532,66 @@ fn export_names_the_file_of_a_damaged_record() {
     );
     assert!(out_dir.join("sub/inner").is_file());
 }
+
+/// What a store's prune memo vouches for (store-format.md §3, §7) is
+/// checked: a deleted record whose change TID was raised without being
+/// listed in `raised`, and a memo whose buckets would destroy a record
+/// below the TID it vouches for, are each reported; either would make
+/// the next prune keep history its snapshots let go.
+#[test]
+fn a_prune_memo_that_vouches_for_what_is_not_so_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = copy_of_master(dir.path());
+    let m = root.join("master");
+    ok(&["prune", m.to_str().unwrap()]);
+    let (code, out, err) = verify(&m);
+    assert_eq!(code, 0, "{out}{err}");
+    let memo: Vec<u8> = db(&root)
+        .query_row("SELECT value FROM meta WHERE name = 'prune 1'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(memo[24], 1, "the prune left a complete memo");
+    let deleted: Vec<Row> = rows(&root)
+        .into_iter()
+        .filter(|r| r.leaf.base.delete_tid != 0 && r.leaf.base.rec_type == rectype::DATA)
+        .collect();
+    assert!(deleted.len() >= 2, "the history deletes file data");
+    let raised = &deleted[0];
+    let d = raised.leaf.base.delete_tid;
+    db(&root)
+        .execute(
+            "UPDATE rec SET mtid = ?1 WHERE k = ?2",
+            params![&(d + 1).to_be_bytes()[..], &raised.k],
+        )
+        .unwrap();
+    let out = assert_problem(
+        &m,
+        &format!(
+            "{}: store prune memo: deleted, its change TID raised above its delete TID, and not \
+             listed in `raised`: a prune after a snapshot expires could keep it",
+            problem_at(&root, &raised.leaf)
+        ),
+    );
+    assert_eq!(summary(&out)[4], 1, "{out}");
+    // One bucket from TID 1 to the memo's w: every deleted record below
+    // it is one those buckets destroy.
+    let mut one_bucket = memo[..25].to_vec();
+    one_bucket.extend_from_slice(&1u64.to_be_bytes());
+    one_bucket.extend_from_slice(&memo[16..24]);
+    db(&root)
+        .execute(
+            "UPDATE meta SET value = ?1 WHERE name = 'prune 1'",
+            params![one_bucket],
+        )
+        .unwrap();
+    let out = assert_problem(
+        &m,
+        &format!(
+            "{}: store prune memo: its buckets destroy it, yet it lies below the TID the memo \
+             vouches for: the next prune would keep it",
+            problem_at(&root, &deleted[1].leaf)
+        ),
+    );
+    assert!(summary(&out)[4] >= 2, "{out}");
+}

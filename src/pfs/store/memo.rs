@@ -172,6 +172,20 @@ pub(super) fn bounds(elms: &[PruneElm]) -> Option<Vec<u64>> {
     Some(out)
 }
 
+/// Softprune's buckets with these bounds (ascending), newest first: the
+/// inverse of `bounds`.
+pub(super) fn elms(bounds: &[u64]) -> Vec<PruneElm> {
+    bounds
+        .windows(2)
+        .rev()
+        .map(|w| PruneElm {
+            beg_tid: w[0],
+            end_tid: w[1],
+            mod_tid: w[1].saturating_sub(w[0]),
+        })
+        .collect()
+}
+
 /// Drops PFS `id`'s row when a record was stored with an `mtid` as low as
 /// `mtid`, below the TID it vouches for.
 pub(super) fn forget_below(tx: &Connection, id: u32, mtid: u64) -> Result<()> {
@@ -383,18 +397,6 @@ pub(super) fn idle_add(tx: &Connection, id: u32, bytes: u64) -> Result<()> {
 mod tests {
     use super::*;
     use crate::pfs::retain::prunes;
-
-    fn elms(bounds: &[u64]) -> Vec<PruneElm> {
-        bounds
-            .windows(2)
-            .rev()
-            .map(|w| PruneElm {
-                beg_tid: w[0],
-                end_tid: w[1],
-                mod_tid: w[1] - w[0],
-            })
-            .collect()
-    }
 
     fn memo(bounds: &[u64], w: u64) -> Memo {
         Memo {

@@ -1678,8 +1678,14 @@ fn a_prune_after_a_whole_one_visits_the_changes_and_prunes_the_same() {
         }
         let m = memo::Memo::load(&inc.conn, 1).unwrap().unwrap();
         assert!(m.complete && m.bounds == memo::bounds(&a.elms).unwrap());
+        assert_eq!(inc.prune_memo_faults().unwrap(), vec![], "night {night}");
     }
     assert!(fewer > 15, "{fewer} prunes visited fewer records");
+    let listed: i64 = inc
+        .conn
+        .query_row("SELECT count(*) FROM raised", [], |r| r.get(0))
+        .unwrap();
+    assert!(listed > 0, "the history raises deleted records");
     // The same buckets again: nothing changed, nothing visited.
     let mut again = PruneReq::new(false, buckets(&snaps));
     prune_to_end(&mut inc, &mut again);
