@@ -956,15 +956,25 @@ struct Expiry {
 fn expiry(d: &Directive, now: i64, links: Vec<(PathBuf, i64)>, records: &[SnapshotData]) -> Expiry {
     let rec_time = |s: &SnapshotData| i64::try_from(s.ts / 1_000_000).unwrap_or(i64::MAX);
     // The grid counts every snapshot with a time; records by TID order so
-    // that of two of one second the later TID is the newer.
+    // that of two of one second the later TID is the newer. A record
+    // without a time (`ts` 0, not 1970's) is none of them, nor one of TID
+    // 0, which goes whatever the grid says: neither takes the place of a
+    // snapshot the grid keeps.
     let mut sorted = records.to_vec();
     sorted.sort_by_key(|s| s.tid);
+    let counted: Vec<usize> = (0..sorted.len())
+        .filter(|&j| sorted[j].ts != 0 && sorted[j].tid != 0)
+        .collect();
     let times: Vec<i64> = links
         .iter()
         .map(|l| l.1)
-        .chain(sorted.iter().map(rec_time))
+        .chain(counted.iter().map(|&j| rec_time(&sorted[j])))
         .collect();
     let kept = grid_kept(&d.grid, &times);
+    let mut rec_kept = vec![None; sorted.len()];
+    for (k, &j) in counted.iter().enumerate() {
+        rec_kept[j] = kept[links.len() + k];
+    }
     let old = |t: i64| now.saturating_sub(t) > d.limit;
     let mut x = Expiry {
         links: Vec::new(),
@@ -981,7 +991,7 @@ fn expiry(d: &Directive, now: i64, links: Vec<(PathBuf, i64)>, records: &[Snapsh
     }
     for (j, s) in sorted.iter().enumerate() {
         let t = rec_time(s);
-        let keep = kept[links.len() + j].filter(|_| s.tid != 0);
+        let keep = rec_kept[j];
         if !(old(t) || s.tid == 0) {
             continue;
         }

@@ -64,6 +64,13 @@ pub enum SnapError {
     Symlink { path: PathBuf, source: io::Error },
     #[error("File {} already exists", .0.display())]
     FileExists(PathBuf),
+    /// A store's PFS link dangles, so it reads as no file: not a softlink
+    /// to replace.
+    #[error(
+        "File {} already exists: it is a PFS link, which a snapshot softlink may not replace",
+        .0.display()
+    )]
+    PfsLink(PathBuf),
     #[error("Unable to determine filesystem of {}", .0.display())]
     NoFilesystem(PathBuf),
     #[error("Unable to determine softlink dir {}", .0.display())]
@@ -337,6 +344,11 @@ fn snapshot_on(
     let to = strftime_local(&fmt, now_secs(), fmt.len() + 50)
         .map(path_of)
         .ok_or(SnapError::BufferTooSmall)?;
+    // A store's PFS link (it dangles) or one the name came to: the
+    // softlink would take its place, and the PFS its name.
+    if scanpfsid(&to).pfs_id.is_some() {
+        return Err(SnapError::PfsLink(to));
+    }
     add_snapshot(pfs.as_mut(), tid, note, Some((&from, &to)))?;
     out.write_all(bytes(&to))?;
     out.write_all(b"\n")?;

@@ -349,6 +349,56 @@ fn bad_configurations_unknown_words_and_locks() {
     );
 }
 
+/// The retention grid counts the snapshots with a time (cli.md §23.3): a
+/// record without one (`ts` 0, which would read as 1970) is not kept as
+/// the newest of its year, and a record of TID 0, which the expiry always
+/// deletes, takes no year's place from a snapshot the grid keeps.
+#[test]
+fn the_grid_counts_only_snapshots_with_a_time() {
+    use hammer_mirror::ondisk::SnapshotData;
+    use hammer_mirror::pfs::{Pfs, SnapshotReq};
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "st");
+    let m = root.join("master");
+    let t = tree(dir.path(), [("f", b"one".to_vec())]);
+    let tid = import(&t, &m);
+    // 2020-06-01 12:00 and 13:00 UTC, in µs.
+    const NOON: u64 = 1_591_012_800_000_000;
+    const ONE: u64 = NOON + 3_600_000_000;
+    let mut req = SnapshotReq::of(&[
+        SnapshotData::new(tid - 1, 0, b"no time"),
+        SnapshotData::new(tid - 2, NOON, b"kept 2020"),
+        SnapshotData::new(0, ONE, b"tid zero"),
+    ])
+    .unwrap();
+    open(&root, 1).add_snapshots(&mut req).unwrap();
+    assert_eq!(req.error, None);
+    // This year's snapshot (the import's) and 2020's; 1970 is no year of
+    // a snapshot.
+    set_config(&m, "snapshots 1d 1h yearly=3\n");
+    let out = utc(&["-v", "-F", "cleanup", m.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(&format!(
+            "    expire 0x{:016x} 1970-01-01 00:00:00 UTC no time\n",
+            tid - 1
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "    keep 0x{:016x} 2020-06-01 12:00:00 UTC kept 2020 (yearly)\n",
+            tid - 2
+        )),
+        "{said}"
+    );
+    let left: Vec<u64> = snapshots(&m).iter().map(|s| s.0).collect();
+    assert!(left.contains(&(tid - 2)), "{left:x?}");
+    assert!(!left.contains(&(tid - 1)), "{left:x?}");
+    assert!(!left.contains(&0), "{left:x?}");
+}
+
 #[test]
 #[ignore = "needs libfaketime (apt-get install faketime): cargo test -- --include-ignored, as .ci/run does"]
 fn disabled_snapshots_prune_everything_and_period_zero_only_expires() {

@@ -271,6 +271,52 @@ fn snapshot_makes_softlinks_to_the_pfs_as_of_its_tid() {
     );
 }
 
+/// A store's PFS link dangles: `snapshot` took it for a name not taken
+/// and replaced it with its softlink, losing the PFS its name. It is
+/// refused, nothing recorded, the link left (cli.md §13.2).
+#[test]
+fn snapshot_does_not_replace_a_pfs_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "st");
+    let m = root.join("master");
+    let tree = tree(dir.path(), [("f", b"first".to_vec())]);
+    import(&tree, &m);
+    let other = root.join("other");
+    ok(&["pfs-master", other.to_str().unwrap()]);
+    // A name the softlink's format comes to: `%%` is `%`.
+    let percent = root.join("%");
+    ok(&["pfs-master", percent.to_str().unwrap()]);
+    let format = format!("{}/%%", root.display());
+    let before = (snapls(&root, 0), snapls(&m, 1));
+    for (args, link) in [
+        (vec![m.to_str().unwrap()], &m),
+        (vec![m.to_str().unwrap(), other.to_str().unwrap()], &other),
+        (
+            vec![m.to_str().unwrap(), other.to_str().unwrap(), "note"],
+            &other,
+        ),
+        (vec![m.to_str().unwrap(), &format], &percent),
+    ] {
+        let mut all = vec!["snapshot"];
+        all.extend(&args);
+        let out = tz(&all);
+        let link = link.display();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "hammer: File {link} already exists: it is a PFS link, which a snapshot softlink may not replace\n"
+            ),
+            "{args:?}"
+        );
+        assert_eq!(text(&out.stdout), "");
+    }
+    assert_eq!(link_id(&m), Some(1));
+    assert_eq!(link_id(&other), Some(2));
+    assert_eq!(link_id(&percent), Some(3));
+    assert_eq!((snapls(&root, 0), snapls(&m, 1)), before);
+}
+
 #[test]
 fn snaprm_deletes_by_softlink_by_tid_and_after_a_filesystem() {
     let dir = tempfile::tempdir().unwrap();
