@@ -236,6 +236,23 @@ pub(super) fn prune_on(
             }
             CycleRead::Absent | CycleRead::Cleared => {}
         }
+        // A key PRUNE refuses (a damaged file) would fail this run and
+        // every one after it, as HAMMER's EINVAL does: it is passed over,
+        // as a file too short to hold one is.
+        let fresh = PruneReq::new(everything, Vec::new());
+        if (PruneReq {
+            key_end: req.key_end,
+            ..fresh.clone()
+        })
+        .check()
+        .is_err()
+        {
+            said.push(format!(
+                "cycle-file {}: clearing invalid key",
+                cycle.display()
+            ));
+            req.key_end = fresh.key_end;
+        }
         for m in said {
             writeln!(err, "{m}")?;
         }

@@ -80,6 +80,22 @@ pub(super) fn reblock_on(
             }
             CycleRead::Absent | CycleRead::Cleared => {}
         }
+        // A key REBLOCK refuses (a damaged file): passed over, as prune
+        // passes one over.
+        let fresh = ReblockReq::new(what, fill);
+        if (ReblockReq {
+            key_beg: req.key_beg,
+            ..fresh.clone()
+        })
+        .check()
+        .is_err()
+        {
+            said.push(format!(
+                "cycle-file {}: clearing invalid key",
+                cycle.display()
+            ));
+            req.key_beg = fresh.key_beg;
+        }
         let mut err = io::stderr().lock();
         for m in said {
             writeln!(err, "{m}")?;

@@ -351,6 +351,40 @@ fn a_cycle_file_resumes_a_prune_where_it_stopped() {
     assert!(all_records(&root, 1) < middle);
 }
 
+/// A cycle file holding a key PRUNE refuses (a damaged file: PFS bits in
+/// its localization) is passed over with a line saying so, as a file too
+/// short for a key is: the prune runs whole and succeeds, where the
+/// kernel's EINVAL would have failed this run and every later one.
+#[test]
+fn a_cycle_file_with_an_invalid_key_is_cleared_not_failed_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, m, _) = five_generations(dir.path());
+    let ms = m.to_str().unwrap();
+    let cycle = dir.path().join("cycle");
+    let mut file = vec![0u8; 48];
+    file[36..40].copy_from_slice(&0x0005_0001u32.to_le_bytes());
+    fs::write(&cycle, &file).unwrap();
+    let before = all_records(&root, 1);
+    let out = tz(&["-c", cycle.to_str().unwrap(), "prune-everything", ms]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!("cycle-file {}: clearing invalid key\n", cycle.display())
+    );
+    assert!(
+        text(&out.stdout).contains(&format!(
+            "Prune {ms}/: objspace 8000000000000000:0000 7fffffffffffffff:ffff pfs_id 1\n"
+        )),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(fs::metadata(&cycle).is_err());
+    let after = all_records(&root, 1);
+    assert!(after < before, "{before} {after}");
+    ok(&["prune-everything", ms]);
+    assert_eq!(all_records(&root, 1), after);
+}
+
 /// `-t`: a prune still running when the time is up stops between two
 /// calls, saves where it was in the cycle file, and the next run goes on
 /// from there. The cycle file is a FIFO the test holds shut until the

@@ -175,6 +175,35 @@ fn after_prune_everything_a_reblock_gives_the_space_back() {
     assert_eq!(payload_files(&root).len(), 1);
 }
 
+/// A cycle file holding a key REBLOCK refuses (PFS bits in its
+/// localization) is passed over with a line saying so: the reblock runs
+/// whole and succeeds.
+#[test]
+fn a_cycle_file_with_an_invalid_key_is_cleared_not_failed_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, m, t) = pruned_master(dir.path(), 4, 1 << 20);
+    let ms = m.to_str().unwrap();
+    let cycle = dir.path().join("cycle");
+    let mut file = vec![0u8; 48];
+    file[36..40].copy_from_slice(&0x0005_0001u32.to_le_bytes());
+    fs::write(&cycle, &file).unwrap();
+    let files = payload_files(&root);
+    let out = run(&["-c", cycle.to_str().unwrap(), "reblock", ms]);
+    let (stdout, stderr, code) = outcome(&out);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr,
+        format!("cycle-file {}: clearing invalid key\n", cycle.display())
+    );
+    assert!(
+        stdout.contains(&format!("Reblock {ms} succeeded\n")),
+        "{stdout}"
+    );
+    assert!(fs::metadata(&cycle).is_err());
+    assert_ne!(payload_files(&root), files);
+    assert!(exports_as(dir.path(), &m, &t, &mut 2));
+}
+
 /// `-t`: a reblock still copying when its time is up stops with nothing
 /// changed and says where it was; with `-c` it saves that, and the next
 /// run starts over and finishes. The cycle file is a FIFO the test holds
