@@ -57,9 +57,26 @@ pub enum PruneError {
     /// The dry run's scan failed (told as a failed PRUNE is).
     #[error("{0}")]
     DryRun(#[from] PfsError),
+    /// A cleanup's prune found another PFS at its path.
+    #[error("{}", Replaced(fs))]
+    Replaced { fs: PathBuf },
     /// Writing stdout failed.
     #[error("{}", strerror(.0))]
     Output(#[from] io::Error),
+}
+
+/// A cleanup step's refusal of a PFS that is not the one the cleanup
+/// began with (cli.md §23).
+pub(super) struct Replaced<'a>(pub &'a Path);
+
+impl std::fmt::Display for Replaced<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: not the PFS this cleanup began with (destroyed and made again meanwhile)",
+            self.0.display()
+        )
+    }
 }
 
 fn failure(e: PruneError) -> Failure {
@@ -161,11 +178,16 @@ fn delete_records(pfs: &mut dyn Pfs, snaps: &[SnapshotData]) {
     }
 }
 
-/// What a cleanup's dry run foresees its steps before the prune to have
-/// changed by then (cli.md §23.5), which `-n` takes into account; nothing
-/// for `hammer -n prune`.
+/// What a cleanup knows before its prune: the PFS it began with, and, in a
+/// dry run, what its steps before the prune would have changed by then
+/// (cli.md §23.5), which `-n` takes into account; nothing for `hammer
+/// prune`.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Foreseen {
+    /// The unique uuid of the PFS the cleanup began with: a prune that
+    /// finds another at its path (destroyed and made again meanwhile)
+    /// refuses it (cli.md §23).
+    pub pfs: Option<HammerUuid>,
     /// The softlinks (names in the directory) the expiry deletes.
     pub links_gone: Vec<OsString>,
     /// The snapshot records (TIDs) the expiry deletes.
@@ -288,6 +310,10 @@ pub(super) fn prune_on(
         fs: filesystem.clone(),
         source: e.into(),
     })?;
+    // The handle keeps to this PFS from here on (a store's pins it).
+    if ahead.pfs.is_some_and(|u| u != pfsd.unique_uuid) {
+        return Err(PruneError::Replaced { fs: filesystem });
+    }
     if cx.opts.dry_run {
         dry_store(cx, pfs.as_ref())?;
     }

@@ -9,10 +9,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Instant;
 
-use super::prune::{end_cycle, save_cycle};
+use super::prune::{end_cycle, save_cycle, Replaced};
 use super::{Context, Failure};
 use crate::errno::strerror;
 use crate::mirror::cycle::{read_cycle_file, CycleRead};
+use crate::ondisk::HammerUuid;
 use crate::pfs::getpfs::open_inside;
 use crate::pfs::reblock::BIGBLOCK_SIZE;
 use crate::pfs::{OpenError, Pfs, ReblockReq};
@@ -38,7 +39,7 @@ pub(super) enum ReblockError {
 /// the percentage (0 to 100).
 pub(crate) fn reblock(cx: &Context<'_>, path: &Path, what: u32, fill: u32) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
-    let r = reblock_on(cx, path, what, fill, &mut out);
+    let r = reblock_on(cx, path, what, fill, None, &mut out);
     let _ = out.flush();
     match r {
         Ok(0) => Ok(()),
@@ -60,12 +61,14 @@ fn open(path: &Path) -> Result<Result<Box<dyn Pfs>, OpenError>, ReblockError> {
     }
 }
 
-/// The reblock; its exit status, 0 or 2 (the reblock failed).
+/// The reblock; its exit status, 0 or 2 (the reblock failed). `pin`: a
+/// cleanup's PFS (its unique uuid), which the one at `path` must be.
 pub(super) fn reblock_on(
     cx: &Context<'_>,
     path: &Path,
     what: u32,
     fill: u32,
+    pin: Option<HammerUuid>,
     out: &mut dyn Write,
 ) -> Result<u8, ReblockError> {
     let deadline = cx.opts.timeout.map(|t| Instant::now() + t);
@@ -114,7 +117,12 @@ pub(super) fn reblock_on(
     };
     let mut status = 0;
     let done = match open(path)? {
-        Ok(mut pfs) => run(pfs.as_mut(), &mut req, deadline),
+        Ok(mut pfs) => match pin.map(|u| pfs.get_pseudofs().map(|d| d.unique_uuid == u)) {
+            // The handle keeps to this PFS from here on (a store's pins it).
+            Some(Ok(false)) => Err(Replaced(path).to_string()),
+            Some(Err(e)) => Err(e.to_string()),
+            Some(Ok(true)) | None => run(pfs.as_mut(), &mut req, deadline),
+        },
         Err(e) => Err(e.to_string()),
     };
     match done {

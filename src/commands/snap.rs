@@ -22,7 +22,7 @@ use crate::cli::{SnapKind, SNAPSHOT_USAGE};
 use crate::cparse::{dirpart, strtoull};
 use crate::ctime::{now_secs, strftime_local};
 use crate::errno::strerror;
-use crate::ondisk::SnapshotData;
+use crate::ondisk::{HammerUuid, SnapshotData};
 use crate::patharg::PathArg;
 use crate::pfs::getpfs::{filesystem_of, open_inside, scanpfsid, Inside};
 use crate::pfs::{OpenError, Pfs, PfsError, SnapshotReq, SynctidOp};
@@ -71,6 +71,9 @@ pub enum SnapError {
         .0.display()
     )]
     PfsLink(PathBuf),
+    /// A cleanup's snapshot found another PFS at its path.
+    #[error("{}", super::prune::Replaced(.0))]
+    Replaced(PathBuf),
     #[error("Unable to determine filesystem of {}", .0.display())]
     NoFilesystem(PathBuf),
     #[error("Unable to determine softlink dir {}", .0.display())]
@@ -359,19 +362,29 @@ fn snapshot_on(
 /// `hammer snapshot <path> <dir>` makes, a record and its softlink in
 /// `dir` (the softlink's name printed on `out`); on a store the record
 /// only, as snap makes it there.
+/// `pin` is the PFS the cleanup began with (its unique uuid), which the
+/// one at `path` must still be: on a store checked on the handle that
+/// makes the snapshot (which then keeps to it), on HAMMER just before.
 pub(super) fn cleanup_snapshot(
     path: &Path,
     dir: &Path,
     on_store: bool,
+    pin: HammerUuid,
     out: &mut dyn Write,
 ) -> SnapResult {
-    if !on_store {
-        return snapshot_on(Some(path), dir, None, out);
-    }
     let Inside { mut pfs, .. } = open_inside(path).map_err(|source| SnapError::Open {
         fs: path.to_path_buf(),
         source,
     })?;
+    let pfsd = pfs
+        .get_pseudofs()
+        .map_err(|e| SnapError::Create(e.into()))?;
+    if pfsd.unique_uuid != pin {
+        return Err(SnapError::Replaced(path.to_path_buf()));
+    }
+    if !on_store {
+        return snapshot_on(Some(path), dir, None, out);
+    }
     let tid = snapshot_tid(pfs.as_mut()).map_err(|e| SnapError::Synctid {
         fs: path.to_path_buf(),
         source: e.into(),

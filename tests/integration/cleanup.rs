@@ -590,3 +590,75 @@ fn a_cleanup_killed_anywhere_leaves_a_sound_store_and_a_rerun_converges() {
         fs::remove_dir_all(&root).unwrap();
     }
 }
+
+/// A PFS destroyed and made again at its path while a cleanup of it runs
+/// is not the cleanup's: its later steps refuse the new one, rather than
+/// run on it the old one's configuration, here prune-everything (cli.md
+/// §23). The prune's cycle file is a FIFO the test holds shut (through a
+/// second name, as pfs-destroy removes the cleanup directory), so that the
+/// destroy, the new PFS and its history come after the cleanup opened the
+/// PFS and before its prune does.
+#[test]
+fn a_pfs_made_again_under_a_running_cleanup_is_not_its() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = store_with_master(dir.path(), "st");
+    let m = root.join("master");
+    let ms = m.to_str().unwrap();
+    set_config(&m, "snapshots 0d 0d\nprune 1d 5m\nreblock 1d 5m\n");
+    let cdir = cleanup_dir(&root, 1);
+    fs::create_dir_all(&cdir).unwrap();
+    let fifo = cdir.join(".prune.cycle");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let held = dir.path().join("fifo");
+    fs::hard_link(&fifo, &held).unwrap();
+    let rundir = dir.path().join("run");
+    fs::create_dir(&rundir).unwrap();
+    let child = hammer()
+        .env("TZ", "UTC")
+        .env("HAMMER_RUNDIR", &rundir)
+        .args(["cleanup", ms])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The cleanup is at its prune once it waits for the FIFO's writer
+    // (Linux names that wait `wait_for_partner`).
+    let wchan = format!("/proc/{}/wchan", child.id());
+    let began = std::time::Instant::now();
+    while fs::read_to_string(&wchan).unwrap_or_default() != "wait_for_partner" {
+        assert!(
+            began.elapsed().as_secs() < 120,
+            "the cleanup never reached its prune"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    destroy(&m);
+    ok(&["pfs-master", ms]);
+    let t = tree(dir.path(), [("f", b"one".to_vec())]);
+    import(&t, &m);
+    fs::write(t.join("f"), b"two").unwrap();
+    import(&t, &m);
+    let history = |root: &Path| {
+        let mut n = 0;
+        open(root, 1)
+            .for_each_record(|leaf, _| n += usize::from(leaf.base.delete_tid != 0))
+            .unwrap();
+        n
+    };
+    let before = history(&root);
+    assert!(before > 0);
+    // The prune reads its cycle file (empty) and goes on.
+    drop(fs::OpenOptions::new().write(true).open(&held).unwrap());
+    let out = child.wait_with_output().unwrap();
+    let (said, err) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(history(&root), before, "the new PFS lost history: {err}");
+    assert_eq!(out.status.code(), Some(1), "{said}{err}");
+    let refused = "not the PFS this cleanup began with (destroyed and made again meanwhile)";
+    for line in [
+        format!("hammer cleanup {ms}: prune: {ms}/: {refused}\n"),
+        format!("hammer cleanup {ms}: reblock-data: Reblock {ms} failed: {ms}: {refused}\n"),
+    ] {
+        assert!(err.contains(&line), "{said}{err}");
+    }
+}
