@@ -551,8 +551,10 @@ impl Store {
             let mut doomed = Vec::new();
             let mut raised = Vec::new();
             // Deleted rows that stay with an `mtid` above their delete
-            // TID, raised now or before: `raised` lists them (memo.rs).
+            // TID, raised now or before: `raised` lists them (memo.rs);
+            // those that go are listed no longer.
             let mut listed = Vec::new();
+            let mut unlisted = Vec::new();
             for Row {
                 k,
                 leaf,
@@ -573,6 +575,11 @@ impl Store {
                     doomed.push(k);
                     if in_file {
                         idle += u64::try_from(leaf.data_len).unwrap_or(0);
+                    }
+                    // Only a deleted record goes; one raised is listed.
+                    let d = leaf.base.delete_tid;
+                    if mtid[..] > key::tid_bytes(d)[..] {
+                        unlisted.push((k, d));
                     }
                     if fold.as_ref().is_none_or(|f| *f < mtid) {
                         fold = Some(mtid);
@@ -595,6 +602,9 @@ impl Store {
             destroy(&tx, &doomed, &raised)?;
             for (k, d) in &listed {
                 memo::raised_add(&tx, id, k, *d)?;
+            }
+            for (k, d) in &unlisted {
+                memo::raised_drop(&tx, id, k, *d)?;
             }
             if let (Some(f), Some(k)) = (&fold, &last) {
                 fold_before(&tx, id, k, f)?;

@@ -1686,6 +1686,15 @@ fn a_prune_after_a_whole_one_visits_the_changes_and_prunes_the_same() {
         .query_row("SELECT count(*) FROM raised", [], |r| r.get(0))
         .unwrap();
     assert!(listed > 0, "the history raises deleted records");
+    // PRUNE_ALL (no memo, no pass) destroys every deleted record, and
+    // with them their entries: none is left.
+    let mut all = PruneReq::new(true, Vec::new());
+    prune_to_end(&mut inc, &mut all);
+    let left: i64 = inc
+        .conn
+        .query_row("SELECT count(*) FROM raised", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0, "entries of destroyed records");
     // The same buckets again: nothing changed, nothing visited.
     let mut again = PruneReq::new(false, buckets(&snaps));
     prune_to_end(&mut inc, &mut again);
