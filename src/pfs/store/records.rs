@@ -67,17 +67,21 @@ pub(super) fn destroy_rec(tx: &Connection, id: u32, k: &RecKey) -> Result<()> {
 }
 
 /// Deletes the row at `k` of PFS `id`, its payload's bytes in the payload
-/// file, if it has some there, counted as named by no row (`memo::Idle`);
-/// its change TID.
+/// file, if it has some there, counted as named by no row (`memo::Idle`),
+/// and its `raised` entry, if it has one; its change TID.
 pub(super) fn remove_row(tx: &Connection, id: u32, k: &RecKey) -> Result<Vec<u8>> {
     let (mtid, leaf, boff): (Vec<u8>, Vec<u8>, Option<i64>) = tx
         .prepare_cached("SELECT mtid, leaf, boff FROM rec WHERE k = ?1")?
         .query_row([&k[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     tx.prepare_cached("DELETE FROM rec WHERE k = ?1")?
         .execute([&k[..]])?;
+    let leaf = leaf_from(&leaf)?;
     if boff.is_some() {
-        let len = leaf_from(&leaf)?.data_len;
-        memo::idle_add(tx, id, u64::try_from(len).unwrap_or(0))?;
+        memo::idle_add(tx, id, u64::try_from(leaf.data_len).unwrap_or(0))?;
+    }
+    let d = leaf.base.delete_tid;
+    if d != 0 && mtid[..] > key::tid_bytes(d)[..] {
+        memo::raised_drop(tx, id, k, d)?;
     }
     Ok(mtid)
 }

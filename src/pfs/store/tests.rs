@@ -1686,6 +1686,21 @@ fn a_prune_after_a_whole_one_visits_the_changes_and_prunes_the_same() {
         .query_row("SELECT count(*) FROM raised", [], |r| r.get(0))
         .unwrap();
     assert!(listed > 0, "the history raises deleted records");
+    // A row removed otherwise (a rollback's) takes its entry with it.
+    let k: Vec<u8> = inc
+        .conn
+        .query_row("SELECT k FROM raised LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    let tx = inc.conn.unchecked_transaction().unwrap();
+    records::remove_row(&tx, 1, &records::key_from(&k).unwrap()).unwrap();
+    tx.commit().unwrap();
+    let still: i64 = inc
+        .conn
+        .query_row("SELECT count(*) FROM raised WHERE k = ?1", [&k], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(still, 0, "the removed row's entry");
     // PRUNE_ALL (no memo, no pass) destroys every deleted record, and
     // with them their entries: none is left.
     let mut all = PruneReq::new(true, Vec::new());
