@@ -71,15 +71,15 @@ impl Store {
         while let Some(r) = rows.next()? {
             let mtid = r.get_ref(1)?.as_blob()?;
             let b = leaf_from(r.get_ref(2)?.as_blob()?)?.base;
-            let d = key::tid_bytes(b.delete_tid);
             if mtid < &w[..] && prunes(false, &elms, b.create_tid, b.delete_tid) {
                 faults.push((b, UNPRUNED));
                 continue;
             }
-            if b.delete_tid == 0 || mtid <= &d[..] {
+            if !memo::is_raised(b.delete_tid, mtid) {
                 continue;
             }
             if let Some(listed) = listed.as_mut() {
+                let d = key::tid_bytes(b.delete_tid);
                 let k = r.get_ref(0)?.as_blob()?;
                 if listed
                     .query_row(params![id, &d[..], k], |_| Ok(()))

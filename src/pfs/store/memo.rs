@@ -289,8 +289,8 @@ pub(super) fn raised_tidy(tx: &Connection, id: u32, listed: &[(u64, key::RecKey)
             .optional()?;
         let still = match found {
             Some((leaf, mtid)) => {
-                records::leaf_from(&leaf)?.base.delete_tid == *dtid
-                    && mtid[..] > key::tid_bytes(*dtid)[..]
+                let d = records::leaf_from(&leaf)?.base.delete_tid;
+                d == *dtid && is_raised(d, &mtid)
             }
             None => false,
         };
@@ -299,6 +299,13 @@ pub(super) fn raised_tidy(tx: &Connection, id: u32, listed: &[(u64, key::RecKey)
         }
     }
     Ok(())
+}
+
+/// Whether a row deleted at `delete_tid` (0: live) with the change TID
+/// `mtid` (as the column holds it) is one a removal raised, which
+/// `raised` lists (store-format.md §3).
+pub(super) fn is_raised(delete_tid: u64, mtid: &[u8]) -> bool {
+    delete_tid != 0 && mtid > &key::tid_bytes(delete_tid)[..]
 }
 
 /// Lists the row at `k` of PFS `id`, deleted at `dtid`, as one whose

@@ -576,9 +576,8 @@ impl Store {
                     if in_file {
                         idle += u64::try_from(leaf.data_len).unwrap_or(0);
                     }
-                    // Only a deleted record goes; one raised is listed.
                     let d = leaf.base.delete_tid;
-                    if mtid[..] > key::tid_bytes(d)[..] {
+                    if memo::is_raised(d, &mtid) {
                         unlisted.push((k, d));
                     }
                     if fold.as_ref().is_none_or(|f| *f < mtid) {
@@ -593,7 +592,7 @@ impl Store {
                         }
                     }
                     let d = leaf.base.delete_tid;
-                    if d != 0 && mtid[..] > key::tid_bytes(d)[..] {
+                    if memo::is_raised(d, &mtid) {
                         listed.push((k, d));
                     }
                 }

@@ -80,7 +80,7 @@ pub(super) fn remove_row(tx: &Connection, id: u32, k: &RecKey) -> Result<Vec<u8>
         memo::idle_add(tx, id, u64::try_from(leaf.data_len).unwrap_or(0))?;
     }
     let d = leaf.base.delete_tid;
-    if d != 0 && mtid[..] > key::tid_bytes(d)[..] {
+    if memo::is_raised(d, &mtid) {
         memo::raised_drop(tx, id, k, d)?;
     }
     Ok(mtid)
