@@ -20,7 +20,7 @@ use crate::cli::{check_path, PRUNE_USAGE};
 use crate::ctime::now_secs;
 use crate::errno::strerror;
 use crate::mirror::cycle::{
-    peek_cycle_file, read_cycle_file, write_cycle_file, CyclePoint, CycleRead,
+    peek_cycle_file, read_cycle_file, usable_key, write_cycle_file, CyclePoint, CycleRead,
 };
 use crate::ondisk::{BaseElm, HammerUuid, SnapshotData};
 use crate::pfs::getpfs::{open_inside, scanpfsid};
@@ -258,23 +258,18 @@ pub(super) fn prune_on(
             }
             CycleRead::Absent | CycleRead::Cleared => {}
         }
-        // A key PRUNE refuses (a damaged file) would fail this run and
-        // every one after it, as HAMMER's EINVAL does: it is passed over,
-        // as a file too short to hold one is.
         let fresh = PruneReq::new(everything, Vec::new());
-        if (PruneReq {
-            key_end: req.key_end,
-            ..fresh.clone()
-        })
-        .check()
-        .is_err()
-        {
-            said.push(format!(
-                "cycle-file {}: clearing invalid key",
-                cycle.display()
-            ));
-            req.key_end = fresh.key_end;
-        }
+        let refused = |key_end| {
+            PruneReq {
+                key_end,
+                ..fresh.clone()
+            }
+            .check()
+            .is_err()
+        };
+        req.key_end = usable_key(cycle, req.key_end, fresh.key_end, refused, &mut |m| {
+            said.push(m)
+        });
         for m in said {
             writeln!(err, "{m}")?;
         }

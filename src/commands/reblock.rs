@@ -12,7 +12,7 @@ use std::time::Instant;
 use super::prune::{end_cycle, save_cycle, Replaced};
 use super::{Context, Failure};
 use crate::errno::strerror;
-use crate::mirror::cycle::{read_cycle_file, CycleRead};
+use crate::mirror::cycle::{read_cycle_file, usable_key, CycleRead};
 use crate::ondisk::HammerUuid;
 use crate::pfs::getpfs::open_inside;
 use crate::pfs::reblock::BIGBLOCK_SIZE;
@@ -83,22 +83,18 @@ pub(super) fn reblock_on(
             }
             CycleRead::Absent | CycleRead::Cleared => {}
         }
-        // A key REBLOCK refuses (a damaged file): passed over, as prune
-        // passes one over.
         let fresh = ReblockReq::new(what, fill);
-        if (ReblockReq {
-            key_beg: req.key_beg,
-            ..fresh.clone()
-        })
-        .check()
-        .is_err()
-        {
-            said.push(format!(
-                "cycle-file {}: clearing invalid key",
-                cycle.display()
-            ));
-            req.key_beg = fresh.key_beg;
-        }
+        let refused = |key_beg| {
+            ReblockReq {
+                key_beg,
+                ..fresh.clone()
+            }
+            .check()
+            .is_err()
+        };
+        req.key_beg = usable_key(cycle, req.key_beg, fresh.key_beg, refused, &mut |m| {
+            said.push(m)
+        });
         let mut err = io::stderr().lock();
         for m in said {
             writeln!(err, "{m}")?;

@@ -111,6 +111,27 @@ pub fn peek_cycle_file(path: &Path, say: &mut dyn FnMut(String)) -> CycleRead {
     }
 }
 
+/// The key a cycle file at `path` gave, unless the ioctl would refuse it
+/// (`refused`; a damaged file), which would fail that run and every one
+/// after it: then `fresh`, the request's own, with a line saying so for
+/// `say`, as a file too short to hold a key is passed over.
+pub fn usable_key(
+    path: &Path,
+    key: BaseElm,
+    fresh: BaseElm,
+    refused: impl FnOnce(BaseElm) -> bool,
+    say: &mut dyn FnMut(String),
+) -> BaseElm {
+    if !refused(key) {
+        return key;
+    }
+    say(format!(
+        "cycle-file {}: clearing invalid key",
+        path.display()
+    ));
+    fresh
+}
+
 /// Replaces the cycle file atomically (D21). Mode 0666 less the umask,
 /// as the original.
 pub fn write_cycle_file(path: &Path, point: &CyclePoint) -> io::Result<()> {
