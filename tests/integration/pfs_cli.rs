@@ -453,7 +453,11 @@ fn corrupt_and_newer_stores_are_refused_clearly() {
     assert_eq!(o, "");
     assert_eq!(
         e,
-        "hammer: Cannot access .: store format version 99 is newer than this hammer supports (2)\n"
+        format!(
+            "hammer: Cannot access .: store format version 99 is newer than this hammer \
+             supports ({})\n",
+            hammer_mirror::pfs::store::FORMAT_VERSION
+        )
     );
     assert_eq!(c, 1);
     for f in ["-wal", "-shm"] {
