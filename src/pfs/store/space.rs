@@ -41,7 +41,9 @@ pub struct Space {
     /// History more than one snapshot sees.
     pub shared: Tally,
     /// Each live snapshot's TID, oldest first, with the history it alone
-    /// sees (deleting that snapshot and pruning removes it).
+    /// sees: deleting that snapshot and pruning removes it, but for the
+    /// newest one's, created after the snapshot before it, which prune
+    /// then keeps as created after the newest.
     pub snapshots: Vec<(u64, Tally)>,
     /// The payload file's committed size.
     pub file_bytes: u64,
