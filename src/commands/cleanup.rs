@@ -203,9 +203,6 @@ struct Pfsc<'a> {
     path: &'a Path,
     shown: String,
     pfs: Box<dyn Pfs>,
-    /// The PFS's unique uuid: each step refuses another PFS found at
-    /// `path` (destroyed and made again meanwhile).
-    uuid: HammerUuid,
     on_store: bool,
     snapdir: PathBuf,
     /// Held while the directives run; none in a dry run while the
@@ -417,7 +414,6 @@ impl Run<'_> {
             on_store,
             snapdir,
             lock,
-            uuid: pfsd.unique_uuid,
             ahead: Foreseen {
                 pfs: Some(pfsd.unique_uuid),
                 ..Foreseen::default()
@@ -621,7 +617,7 @@ impl Run<'_> {
             return self.foresee_snapshot(c);
         }
         let mut said = Vec::new();
-        let r = snap::cleanup_snapshot(c.path, &c.snapdir, c.on_store, c.uuid, &mut said);
+        let r = snap::cleanup_snapshot(c.path, &c.snapdir, c.on_store, c.ahead.pfs, &mut said);
         self.sub_output(&said)?;
         match r {
             Ok(()) => Ok(true),
@@ -864,7 +860,7 @@ impl Run<'_> {
                         word: "reblock",
                     };
                     let mut said = Vec::new();
-                    let r = reblock::reblock_on(&cx, c.path, what, fill, Some(c.uuid), &mut said);
+                    let r = reblock::reblock_on(&cx, c.path, what, fill, c.ahead.pfs, &mut said);
                     self.sub_output(&said)?;
                     ok &= self.ended(c, name, r.map_err(|e| e.to_string()), &said)?;
                 }

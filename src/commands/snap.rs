@@ -369,7 +369,7 @@ pub(super) fn cleanup_snapshot(
     path: &Path,
     dir: &Path,
     on_store: bool,
-    pin: HammerUuid,
+    pin: Option<HammerUuid>,
     out: &mut dyn Write,
 ) -> SnapResult {
     let Inside { mut pfs, .. } = open_inside(path).map_err(|source| SnapError::Open {
@@ -379,7 +379,7 @@ pub(super) fn cleanup_snapshot(
     let pfsd = pfs
         .get_pseudofs()
         .map_err(|e| SnapError::Create(e.into()))?;
-    if pfsd.unique_uuid != pin {
+    if pin.is_some_and(|u| u != pfsd.unique_uuid) {
         return Err(SnapError::Replaced(path.to_path_buf()));
     }
     if !on_store {

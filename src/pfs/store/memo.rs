@@ -437,24 +437,27 @@ mod tests {
         assert_eq!(Memo::decode(&m.encode()), Some(m));
     }
 
+    /// Changes of buckets (old bounds, new bounds) the rule tests go
+    /// through: snapshots expired and newer ones taken, the same ones,
+    /// one more, the newest gone, and new bounds below the old top.
+    const CHANGES: [(&[u64], &[u64]); 10] = [
+        (&[1, 10, 20, 30], &[1, 20, 30, 40]),
+        (&[1, 10, 20, 30], &[1, 10, 30, 40]),
+        (&[1, 10, 20, 30], &[1, 10, 20, 30]),
+        (&[1, 10, 20], &[1, 10, 20, 30]),
+        (&[1, 10, 20, 30], &[1, 10, 20]),
+        (&[1, 10, 20, 30], &[1, 30]),
+        (&[1, 5, 9, 13, 17], &[1, 13, 17, 21, 25]),
+        (&[1, 5, 9, 13, 17], &[1, 5, 13, 17, 21, 25]),
+        (&[1, 10], &[1, 40, 50]),
+        (&[1, 5, 9, 13, 17], &[1, 5, 13, 15, 17, 21]),
+    ];
+
     /// Below the floor, both sets of buckets decide alike: checked on every
     /// record of a small TID space for a set of snapshot changes.
     #[test]
     fn below_the_floor_both_sets_decide_alike() {
-        let cases: [(&[u64], &[u64]); 7] = [
-            // A snapshot expired, a newer one taken.
-            (&[1, 10, 20, 30], &[1, 20, 30, 40]),
-            (&[1, 10, 20, 30], &[1, 10, 30, 40]),
-            // The same snapshots.
-            (&[1, 10, 20, 30], &[1, 10, 20, 30]),
-            // One more, none gone; the newest gone.
-            (&[1, 10, 20], &[1, 10, 20, 30]),
-            (&[1, 10, 20, 30], &[1, 10, 20]),
-            // Everything new.
-            (&[1, 10], &[1, 40, 50]),
-            (&[1, 5, 9, 13, 17], &[1, 5, 13, 17, 21, 25]),
-        ];
-        for (old, new) in cases {
+        for (old, new) in CHANGES {
             for w in [0, 12, 25, 60] {
                 let floor = memo(old, w).floor(new);
                 let (eo, en) = (elms(old), elms(new));
@@ -485,19 +488,7 @@ mod tests {
     /// raised or not, for snapshot changes of both kinds.
     #[test]
     fn what_a_visit_leaves_out_both_sets_decide_alike() {
-        let cases: [(&[u64], &[u64]); 9] = [
-            (&[1, 10, 20, 30], &[1, 20, 30, 40]),
-            (&[1, 10, 20, 30], &[1, 10, 30, 40]),
-            (&[1, 10, 20, 30], &[1, 10, 20, 30]),
-            (&[1, 10, 20], &[1, 10, 20, 30]),
-            (&[1, 10, 20, 30], &[1, 10, 20]),
-            (&[1, 10, 20, 30], &[1, 30]),
-            (&[1, 5, 9, 13, 17], &[1, 13, 17, 21, 25]),
-            // New bounds below the old top: every record from the floor.
-            (&[1, 10], &[1, 40, 50]),
-            (&[1, 5, 9, 13, 17], &[1, 5, 13, 15, 17, 21]),
-        ];
-        for (old, new) in cases {
+        for (old, new) in CHANGES {
             for w in [0, 12, 25, 60] {
                 let v = memo(old, w).visit(new);
                 let (eo, en) = (elms(old), elms(new));
