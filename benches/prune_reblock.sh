@@ -12,8 +12,14 @@
 # snapshot (cli.md §13.4); the first one's is removed and one taken on
 # the empty PFS kept, so that every record the second import deleted
 # lived inside one bucket, between the empty PFS and the second import
-# (kernel-semantics.md §6.1), and goes. Works under BENCH_DIR (default
-# /var/tmp); installs time, bc and python3 with apt-get where missing.
+# (kernel-semantics.md §6.1), and goes. Each round also times the floor
+# of the store's layout (one SQLite row per record, store-format.md §3):
+# the sqlite3 shell's own DELETE of exactly the rows the prune destroyed,
+# with the prune's settings and a final checkpoint, on another fresh
+# copy, plus a sequential copy of as many payload bytes as the reblock
+# kept, synced: what any prune + reblock on this layout must at least do.
+# Works under BENCH_DIR (default /var/tmp); installs time, bc, python3
+# and sqlite3 with apt-get where missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${FILES:-333000}
@@ -27,6 +33,7 @@ need() {
 need /usr/bin/time time
 need bc bc
 need python3 python3
+need sqlite3 sqlite3
 
 cargo build --release --quiet
 H=${CARGO_TARGET_DIR:-$PWD/target}/release/hammer
@@ -68,6 +75,28 @@ timed() {
     awk '{printf "%.1f\n", $1 * 1024 / 1e6}' "$T/rss" >>"$T/$name.mb"
 }
 
+# floor: the two parts of the layout's floor, appended to $T/floor.s, on
+# a fresh copy of the generated store; $T/st is the round's pruned and
+# reblocked store. The keys to delete are listed once, untimed.
+floor() {
+    if [ ! -e "$T/doomed.db" ]; then
+        sqlite3 "$T/doomed.db" "ATTACH '$T/gen/.hammer-store.db' AS g; ATTACH '$T/st/.hammer-store.db' AS p;
+            CREATE TABLE doomed(k BLOB PRIMARY KEY) WITHOUT ROWID;
+            INSERT INTO doomed SELECT k FROM g.rec EXCEPT SELECT k FROM p.rec;"
+    fi
+    rm -rf "$T/fl"
+    cp -a "$T/gen" "$T/fl"
+    sync
+    local del copy kept
+    del=$(secs sqlite3 "$T/fl/.hammer-store.db" "ATTACH '$T/doomed.db' AS d;
+        PRAGMA cache_size=-32768; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=16384;
+        DELETE FROM rec WHERE k IN (SELECT k FROM d.doomed); PRAGMA main.wal_checkpoint(TRUNCATE);")
+    kept=$(cat "$T/st"/.hammer-store.pfs* | wc -c)
+    copy=$(secs sh -c "head -c $kept '$T/gen'/.hammer-store.pfs* > '$T/fl/copy' && sync '$T/fl/copy'")
+    echo "$del $copy" >>"$T/floor.s"
+    rm -rf "$T/fl"
+}
+
 for r in $(seq "$ROUNDS"); do
     rm -rf "$T/st"
     cp -a "$T/gen" "$T/st"
@@ -78,9 +107,13 @@ for r in $(seq "$ROUNDS"); do
     timed reblock "$T/reblock.out" "$H" reblock "$T/st/m"
     rd=$(tail -n1 "$T/read.s") rf=$(tail -n1 "$T/readf.s") pr=$(tail -n1 "$T/prune.s") rb=$(tail -n1 "$T/reblock.s")
     echo "$pr + $rb" | bc -l >>"$T/both.s"
+    floor
+    read -r fd fc < <(tail -n1 "$T/floor.s")
     printf 'round %d: mirror-read > /dev/null %.2f s, > file %.2f s; prune %.2f s, reblock %.2f s: %.2fx, %.2fx; %s\n' \
         "$r" "$rd" "$rf" "$pr" "$rb" "$(echo "($pr + $rb) / $rd" | bc -l)" "$(echo "($pr + $rb) / $rf" | bc -l)" \
         "$(grep '^Pruned' "$T/prune.out")"
+    printf '         floor of the layout: sqlite3 DELETE + checkpoint %.2f s, payload copy %.2f s: %.2fx\n' \
+        "$fd" "$fc" "$(echo "($fd + $fc) / $rd" | bc -l)"
 done
 
 # Correctness first: the pruned, reblocked PFS still holds the tree.
@@ -94,6 +127,8 @@ med() { median <"$T/$1"; }
 rd=$(med read.s) rf=$(med readf.s) pr=$(med prune.s) rb=$(med reblock.s) both=$(med both.s)
 ratio=$(echo "$both / $rd" | bc -l)
 rss=$(cat "$T/prune.mb" "$T/reblock.mb" | sort -g | tail -n1)
+fd=$(awk '{print $1}' "$T/floor.s" | median) fc=$(awk '{print $2}' "$T/floor.s" | median)
+fl=$(awk '{print $1 + $2}' "$T/floor.s" | median)
 verdict() { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo met; else echo "not met"; fi; }
 printf 'PFS of %d records, %d pruned (%d directory entries); payload file %s MB before, %s MB after\n' \
     "$scanned" "$((raw + dirs))" "$dirs" \
@@ -103,6 +138,8 @@ printf 'medians of %d rounds: mirror-read > /dev/null %.2f s, > file %.2f s; pru
     "$ROUNDS" "$rd" "$rf" "$pr" "$rb" "$both"
 printf 'prune + reblock vs mirror-read > /dev/null: %.2fx (goal <= 2x): %s; vs mirror-read > file: %.2fx\n' \
     "$ratio" "$(verdict "$ratio <= 2")" "$(echo "$both / $rf" | bc -l)"
+printf 'floor of the layout (the same rows deleted by sqlite3 itself, the kept payloads copied in one run): %.2f + %.2f s, %.2fx the read; prune + reblock is %.2fx that floor\n' \
+    "$fd" "$fc" "$(echo "$fl / $rd" | bc -l)" "$(echo "$both / $fl" | bc -l)"
 printf 'peak RSS: mirror-read %s MB, prune %s MB, reblock %s MB (largest of the rounds; goal <= 256 MB): %s\n' \
     "$(sort -g "$T/read.mb" | tail -n1)" "$(sort -g "$T/prune.mb" | tail -n1)" \
     "$(sort -g "$T/reblock.mb" | tail -n1)" "$(verdict "$rss <= 256")"
