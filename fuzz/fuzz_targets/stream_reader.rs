@@ -9,6 +9,7 @@
 use std::io::{self, Read};
 
 use hammer_mirror::mirror::dump::mirror_dump;
+use hammer_mirror::wire::reader::ReadErrorKind;
 use hammer_mirror::wire::{doalign, MrecordReader, HEAD_SIZE};
 use libfuzzer_sys::fuzz_target;
 
@@ -57,6 +58,9 @@ fuzz_target!(|data: &[u8]| {
     r.set_batch_limit(usize::from(ctl[1]) * 64);
     let mut ops = u16::from_le_bytes([ctl[2], ctl[3]]);
     let mut last = 0u64;
+    // A stream that starts with the -z header ends there, its rest unread
+    // (the reader says to add -z); any other ends at its last byte.
+    let mut compressed = false;
     // The single reader consumes at least one byte per call or ends the
     // stream, and a batch call that takes nothing is followed by a single
     // call, so this loop ends; the bound makes a hang a failure.
@@ -81,7 +85,9 @@ fuzz_target!(|data: &[u8]| {
             let before = r.offset();
             match r.read_mrecord() {
                 Ok(None) => {
-                    assert_eq!(r.offset(), stream.len() as u64, "EOF before the end");
+                    if !compressed {
+                        assert_eq!(r.offset(), stream.len() as u64, "EOF before the end");
+                    }
                     return;
                 }
                 Ok(Some(rec)) => {
@@ -90,7 +96,10 @@ fuzz_target!(|data: &[u8]| {
                     let size = doalign(rec.rec_size()) as u64;
                     assert_eq!(r.offset(), before + size, "record offset");
                 }
-                Err(e) => assert!(e.offset == before && r.offset() > before),
+                Err(e) => {
+                    assert!(e.offset == before && r.offset() > before);
+                    compressed |= matches!(e.kind, ReadErrorKind::Compressed);
+                }
             }
         }
         assert!(r.offset() >= last && r.offset() <= stream.len() as u64);
