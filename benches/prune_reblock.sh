@@ -91,7 +91,7 @@ floor() {
     del=$(secs sqlite3 "$T/fl/.hammer-store.db" "ATTACH '$T/doomed.db' AS d;
         PRAGMA cache_size=-32768; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=16384;
         DELETE FROM rec WHERE k IN (SELECT k FROM d.doomed); PRAGMA main.wal_checkpoint(TRUNCATE);")
-    kept=$(cat "$T/st"/.hammer-store.pfs* | wc -c)
+    kept=$(stat -c %s "$T/st"/.hammer-store.pfs* | awk '{s += $1} END {print s}')
     copy=$(secs sh -c "head -c $kept '$T/gen'/.hammer-store.pfs* > '$T/fl/copy' && sync '$T/fl/copy'")
     echo "$del $copy" >>"$T/floor.s"
     rm -rf "$T/fl"
