@@ -16,49 +16,45 @@ use std::io;
 
 use hammer_mirror::mirror::read::{mirror_read, ReadOptions};
 use hammer_mirror::mirror::write::{mirror_write, WriteOptions};
+use hammer_mirror::ondisk::LeafElm;
 use hammer_mirror::patharg::PathArg;
 use hammer_mirror::pfs::store::Store;
 use hammer_mirror::wire::crc::{crc32, leaf_data_crc, DataCrcKind};
-use hammer_mirror::wire::{doalign, mrec_type, CRC_OFF, HEAD_SIZE, MAX_REC_SIZE, MIN_REC_SIZE};
+use hammer_mirror::wire::{doalign, mrec_type, MrecordReader, CRC_OFF, HEAD_SIZE, REC_HEAD_SIZE};
 use libfuzzer_sys::fuzz_target;
 
-/// Offsets in a REC: the leaf after the 16-byte head, its `data_crc`
-/// (leaf offset 60) and `data_len` (56), and the payload after the leaf.
-const LEAF: usize = HEAD_SIZE;
-const DATA_LEN: usize = LEAF + 56;
-const DATA_CRC: usize = LEAF + 60;
-const REC_TYPE: usize = LEAF + 32;
-const PAYLOAD: usize = LEAF + 64;
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-/// Makes the head CRC of every record the stream frames right, and, with
-/// `payloads`, each REC's data_crc that of its payload; stops at the
-/// first head that frames nothing (the rest goes as it is).
-fn fix_crcs(stream: &mut [u8], payloads: bool) {
-    let mut at = 0;
-    while at + HEAD_SIZE <= stream.len() {
-        // The head: signature, rec_crc, rec_size, rec_type (wire-format.md).
-        let (Some(size), Some(kind)) = (u32_at(stream, at + 8), u32_at(stream, at + 12)) else {
-            return;
+/// The stream with the head CRC of every record the reader frames made
+/// right, and, with `payloads`, each REC's data_crc that of its payload;
+/// from the first bytes it does not frame on, the rest as it is.
+fn fix_crcs(stream: &[u8], payloads: bool) -> Vec<u8> {
+    let mut r = MrecordReader::new(stream);
+    let mut out = Vec::with_capacity(stream.len());
+    loop {
+        let at = out.len();
+        let Ok(Some(rec)) = r.frame_mrecord() else {
+            out.extend_from_slice(&stream[at..]);
+            return out;
         };
-        if !(MIN_REC_SIZE..=MAX_REC_SIZE).contains(&size) || at + size as usize > stream.len() {
-            return;
-        }
-        let rec = &mut stream[at..at + size as usize];
-        if payloads && kind & mrec_type::LOMASK == mrec_type::REC && rec.len() > PAYLOAD {
-            let rec_type = u16::from_le_bytes([rec[REC_TYPE], rec[REC_TYPE + 1]]);
-            let len = u32_at(rec, DATA_LEN).unwrap_or(0) as usize;
-            if let Some(data) = rec.get(PAYLOAD..PAYLOAD + len) {
-                let crc = leaf_data_crc(DataCrcKind::Crc32c, rec_type, data);
-                rec[DATA_CRC..DATA_CRC + 4].copy_from_slice(&crc.to_le_bytes());
+        let mut b = rec.bytes().to_vec();
+        let leaf = rec
+            .leaf()
+            .filter(|_| payloads && rec.rec_type() & mrec_type::LOMASK == mrec_type::REC);
+        if let Some(mut leaf) = leaf {
+            let len = usize::try_from(leaf.data_len).unwrap_or(usize::MAX);
+            if let Some(data) = b.get(REC_HEAD_SIZE as usize..).and_then(|d| d.get(..len)) {
+                leaf.data_crc = leaf_data_crc(DataCrcKind::Crc32c, leaf.base.rec_type, data);
+                let mut e = [0u8; LeafElm::SIZE];
+                leaf.encode(&mut e);
+                b[HEAD_SIZE..HEAD_SIZE + LeafElm::SIZE].copy_from_slice(&e);
             }
         }
-        let crc = crc32(&rec[CRC_OFF..]);
-        rec[4..8].copy_from_slice(&crc.to_le_bytes());
-        at += doalign(size);
+        // rec_crc, the head's second word, covers [CRC_OFF, rec_size).
+        let crc = crc32(&b[CRC_OFF..]);
+        b[4..8].copy_from_slice(&crc.to_le_bytes());
+        // The padding to the next record as it was.
+        let padded = doalign(rec.rec_size());
+        out.extend_from_slice(&b);
+        out.extend_from_slice(&stream[at + b.len()..at + padded]);
     }
 }
 
@@ -93,10 +89,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&ctl, stream)) = data.split_first() else {
         return;
     };
-    let mut stream = stream.to_vec();
-    if ctl & 1 == 0 {
-        fix_crcs(&mut stream, ctl & 2 == 0);
-    }
+    let stream = if ctl & 1 == 0 {
+        fix_crcs(stream, ctl & 2 == 0)
+    } else {
+        stream.to_vec()
+    };
     let dir = tempfile::tempdir().expect("a temporary directory");
     let root = dir.path().join("st");
     Store::create(&root).expect("a new store");
